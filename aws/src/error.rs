@@ -1,0 +1,592 @@
+//! Typed classification of AWS SDK errors.
+//!
+//! Every SDK call in Ballast funnels its `SdkError` through [`classify`] so callers can
+//! branch on *what kind* of failure happened (missing resource, throttling, ...) without
+//! caring which service or protocol produced it.
+
+use std::any::Any;
+use std::error::Error;
+use std::fmt;
+
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::display::DisplayErrorContext;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+/// Boxed source error carried by every [`AwsError`].
+pub type BoxError = Box<dyn Error + Send + Sync + 'static>;
+
+/// The category of an [`AwsError`], without its payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AwsErrorKind {
+    /// The addressed resource does not exist.
+    NotFound,
+    /// The request was rate limited; retry with backoff.
+    Throttled,
+    /// Credentials are missing, invalid, expired, or lack permission.
+    AccessDenied,
+    /// The resource exists already, is in use, or a condition/transaction conflicted.
+    Conflict,
+    /// The request was rejected as malformed or invalid.
+    Validation,
+    /// 5xx, timeout, connection or unparseable-response failure; retry with backoff.
+    Transient,
+    /// Anything else.
+    Other,
+}
+
+impl AwsErrorKind {
+    /// Short lowercase label, used when an error has no code.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NotFound => "not found",
+            Self::Throttled => "throttled",
+            Self::AccessDenied => "access denied",
+            Self::Conflict => "conflict",
+            Self::Validation => "validation error",
+            Self::Transient => "transient failure",
+            Self::Other => "error",
+        }
+    }
+
+    /// Whether errors of this kind are worth retrying with backoff.
+    pub fn is_retryable(self) -> bool {
+        matches!(self, Self::Throttled | Self::Transient)
+    }
+}
+
+impl fmt::Display for AwsErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A classified AWS failure.
+///
+/// `Display` renders as `"<operation> failed: <code>: <message>"`; the full SDK error
+/// (including connector/timeout causes) is available through [`Error::source`].
+#[derive(thiserror::Error)]
+#[non_exhaustive]
+pub enum AwsError {
+    /// The addressed resource does not exist.
+    NotFound {
+        operation: &'static str,
+        code: Option<String>,
+        message: Option<String>,
+        #[source]
+        source: BoxError,
+    },
+    /// The request was rate limited.
+    Throttled {
+        operation: &'static str,
+        code: Option<String>,
+        message: Option<String>,
+        #[source]
+        source: BoxError,
+    },
+    /// Credentials are missing, invalid, expired, or lack permission.
+    AccessDenied {
+        operation: &'static str,
+        code: Option<String>,
+        message: Option<String>,
+        #[source]
+        source: BoxError,
+    },
+    /// Already exists / in use / conditional check or transaction conflict.
+    Conflict {
+        operation: &'static str,
+        code: Option<String>,
+        message: Option<String>,
+        #[source]
+        source: BoxError,
+    },
+    /// The request was rejected as invalid.
+    Validation {
+        operation: &'static str,
+        code: Option<String>,
+        message: Option<String>,
+        #[source]
+        source: BoxError,
+    },
+    /// 5xx, timeout, dispatch (connection) failure, or unparseable response.
+    Transient {
+        operation: &'static str,
+        code: Option<String>,
+        message: Option<String>,
+        #[source]
+        source: BoxError,
+    },
+    /// Anything else (including client-side request construction failures).
+    Other {
+        operation: &'static str,
+        code: Option<String>,
+        message: Option<String>,
+        #[source]
+        source: BoxError,
+    },
+}
+
+impl AwsError {
+    /// Builds an error of the given kind. Mostly useful for tests and non-SDK call sites.
+    pub fn new(
+        kind: AwsErrorKind,
+        operation: &'static str,
+        code: Option<String>,
+        message: Option<String>,
+        source: impl Into<BoxError>,
+    ) -> Self {
+        let source = source.into();
+        match kind {
+            AwsErrorKind::NotFound => Self::NotFound {
+                operation,
+                code,
+                message,
+                source,
+            },
+            AwsErrorKind::Throttled => Self::Throttled {
+                operation,
+                code,
+                message,
+                source,
+            },
+            AwsErrorKind::AccessDenied => Self::AccessDenied {
+                operation,
+                code,
+                message,
+                source,
+            },
+            AwsErrorKind::Conflict => Self::Conflict {
+                operation,
+                code,
+                message,
+                source,
+            },
+            AwsErrorKind::Validation => Self::Validation {
+                operation,
+                code,
+                message,
+                source,
+            },
+            AwsErrorKind::Transient => Self::Transient {
+                operation,
+                code,
+                message,
+                source,
+            },
+            AwsErrorKind::Other => Self::Other {
+                operation,
+                code,
+                message,
+                source,
+            },
+        }
+    }
+
+    fn parts(&self) -> (AwsErrorKind, &'static str, Option<&str>, Option<&str>) {
+        let (kind, operation, code, message) = match self {
+            Self::NotFound {
+                operation,
+                code,
+                message,
+                ..
+            } => (AwsErrorKind::NotFound, operation, code, message),
+            Self::Throttled {
+                operation,
+                code,
+                message,
+                ..
+            } => (AwsErrorKind::Throttled, operation, code, message),
+            Self::AccessDenied {
+                operation,
+                code,
+                message,
+                ..
+            } => (AwsErrorKind::AccessDenied, operation, code, message),
+            Self::Conflict {
+                operation,
+                code,
+                message,
+                ..
+            } => (AwsErrorKind::Conflict, operation, code, message),
+            Self::Validation {
+                operation,
+                code,
+                message,
+                ..
+            } => (AwsErrorKind::Validation, operation, code, message),
+            Self::Transient {
+                operation,
+                code,
+                message,
+                ..
+            } => (AwsErrorKind::Transient, operation, code, message),
+            Self::Other {
+                operation,
+                code,
+                message,
+                ..
+            } => (AwsErrorKind::Other, operation, code, message),
+        };
+        (kind, operation, code.as_deref(), message.as_deref())
+    }
+
+    /// The category of this error.
+    pub fn kind(&self) -> AwsErrorKind {
+        self.parts().0
+    }
+
+    /// The logical operation that failed, e.g. `"sqs:CreateQueue"`.
+    pub fn operation(&self) -> &'static str {
+        self.parts().1
+    }
+
+    /// The service error code (e.g. `ThrottlingException`), when the service sent one.
+    pub fn code(&self) -> Option<&str> {
+        self.parts().2
+    }
+
+    /// The service error message, or a rendering of the underlying cause.
+    pub fn message(&self) -> Option<&str> {
+        self.parts().3
+    }
+
+    /// Whether retrying with backoff may succeed (throttling and transient failures).
+    pub fn is_retryable(&self) -> bool {
+        self.kind().is_retryable()
+    }
+
+    /// Shorthand for `kind() == AwsErrorKind::NotFound`.
+    pub fn is_not_found(&self) -> bool {
+        self.kind() == AwsErrorKind::NotFound
+    }
+
+    /// Shorthand for `kind() == AwsErrorKind::Conflict`.
+    pub fn is_conflict(&self) -> bool {
+        self.kind() == AwsErrorKind::Conflict
+    }
+}
+
+impl fmt::Display for AwsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (kind, operation, code, message) = self.parts();
+        write!(
+            f,
+            "{operation} failed: {}: {}",
+            code.unwrap_or(kind.as_str()),
+            message.unwrap_or("no message"),
+        )
+    }
+}
+
+impl fmt::Debug for AwsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (kind, operation, code, message) = self.parts();
+        let source = match self {
+            Self::NotFound { source, .. }
+            | Self::Throttled { source, .. }
+            | Self::AccessDenied { source, .. }
+            | Self::Conflict { source, .. }
+            | Self::Validation { source, .. }
+            | Self::Transient { source, .. }
+            | Self::Other { source, .. } => source,
+        };
+        f.debug_struct("AwsError")
+            .field("kind", &kind)
+            .field("operation", &operation)
+            .field("code", &code)
+            .field("message", &message)
+            .field("source", source)
+            .finish()
+    }
+}
+
+/// Classifies an SDK error into an [`AwsError`].
+///
+/// Service errors are classified by error code first (see [`kind_for_code`]), then by
+/// HTTP status (5xx → transient, 429 → throttled, 403 → access denied, 404 → not found).
+/// Timeouts, dispatch failures and unparseable responses are [`AwsErrorKind::Transient`];
+/// request construction failures are [`AwsErrorKind::Other`].
+pub fn classify<E, R>(operation: &'static str, err: SdkError<E, R>) -> AwsError
+where
+    E: ProvideErrorMetadata + Error + Send + Sync + 'static,
+    R: fmt::Debug + Send + Sync + 'static,
+{
+    let status = err.raw_response().and_then(http_status);
+    let (kind, code, message) = match &err {
+        SdkError::ServiceError(service) => {
+            let inner = service.err();
+            let code = inner.code().map(str::to_owned);
+            let kind = code
+                .as_deref()
+                .and_then(kind_for_code)
+                .or_else(|| status.and_then(kind_for_status))
+                .unwrap_or(AwsErrorKind::Other);
+            let message = inner
+                .message()
+                .map(str::to_owned)
+                .or_else(|| status.map(|s| format!("HTTP status {s}")));
+            (kind, code, message)
+        }
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => (
+            AwsErrorKind::Transient,
+            None,
+            Some(DisplayErrorContext(&err).to_string()),
+        ),
+        // `SdkError` is non-exhaustive; construction failures and anything new land here.
+        _ => (
+            AwsErrorKind::Other,
+            None,
+            Some(DisplayErrorContext(&err).to_string()),
+        ),
+    };
+    AwsError::new(kind, operation, code, message, err)
+}
+
+/// Extension for SDK results: `client.op().send().await.classify("svc:Op")?`.
+pub trait SdkResultExt<T> {
+    /// Maps the error through [`classify`].
+    fn classify(self, operation: &'static str) -> Result<T, AwsError>;
+}
+
+impl<T, E, R> SdkResultExt<T> for Result<T, SdkError<E, R>>
+where
+    E: ProvideErrorMetadata + Error + Send + Sync + 'static,
+    R: fmt::Debug + Send + Sync + 'static,
+{
+    fn classify(self, operation: &'static str) -> Result<T, AwsError> {
+        self.map_err(|err| classify(operation, err))
+    }
+}
+
+fn http_status<R: 'static>(raw: &R) -> Option<u16> {
+    (raw as &dyn Any)
+        .downcast_ref::<HttpResponse>()
+        .map(|resp| resp.status().as_u16())
+}
+
+fn kind_for_status(status: u16) -> Option<AwsErrorKind> {
+    match status {
+        500..=599 => Some(AwsErrorKind::Transient),
+        429 => Some(AwsErrorKind::Throttled),
+        401 | 403 => Some(AwsErrorKind::AccessDenied),
+        404 => Some(AwsErrorKind::NotFound),
+        409 => Some(AwsErrorKind::Conflict),
+        _ => None,
+    }
+}
+
+const THROTTLED: &[&str] = &[
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestThrottled",
+    "RequestThrottledException",
+    "RequestLimitExceeded",
+    "TooManyRequestsException",
+    "ProvisionedThroughputExceededException",
+    "RequestLimitExceededException",
+    "LimitExceededException",
+    "BandwidthLimitExceeded",
+    "SlowDown",
+    "PriorRequestNotComplete",
+    "EC2ThrottledException",
+    "TransactionInProgressException",
+];
+
+const ACCESS_DENIED: &[&str] = &[
+    "AccessDenied",
+    "AccessDeniedException",
+    "UnauthorizedOperation",
+    "UnauthorizedAccess",
+    "UnrecognizedClientException",
+    "InvalidClientTokenId",
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "AuthFailure",
+    "SignatureDoesNotMatch",
+    "IncompleteSignature",
+    "InvalidSignatureException",
+    "MissingAuthenticationToken",
+    "MissingAuthenticationTokenException",
+    "OptInRequired",
+    "NotAuthorized",
+];
+
+const NOT_FOUND: &[&str] = &[
+    "NotFound",
+    "ResourceNotFound",
+    "ResourceNotFoundException",
+    "NotFoundException",
+    "AWS.SimpleQueueService.NonExistentQueue",
+    "QueueDoesNotExist",
+    "NoSuchEntity",
+    "NoSuchKey",
+    "NoSuchBucket",
+];
+
+const CONFLICT: &[&str] = &[
+    "ConditionalCheckFailedException",
+    "TransactionConflictException",
+    "ResourceInUseException",
+    "ResourceInUse",
+    "ResourceInUseFault",
+    "ScalingActivityInProgress",
+    "ScalingActivityInProgressFault",
+    "QueueAlreadyExists",
+    "QueueNameExists",
+    "AWS.SimpleQueueService.QueueDeletedRecently",
+    "QueueDeletedRecently",
+    "ConflictException",
+    "ConcurrentModificationException",
+    "DependencyViolation",
+    "IdempotentParameterMismatch",
+    "IncorrectState",
+    "IncorrectInstanceState",
+];
+
+const VALIDATION: &[&str] = &[
+    "ValidationException",
+    "ValidationError",
+    "InvalidParameterValue",
+    "InvalidParameterValueException",
+    "InvalidParameterCombination",
+    "InvalidAttributeValue",
+    "InvalidAttributeName",
+    "InvalidParameter",
+    "InvalidParameterException",
+    "InvalidInput",
+    "InvalidInputException",
+    "MissingParameter",
+    "MissingRequiredParameter",
+    "MalformedQueryString",
+    "SerializationException",
+    "InvalidAction",
+];
+
+const TRANSIENT: &[&str] = &[
+    "InternalError",
+    "InternalFailure",
+    "InternalServerError",
+    "InternalServiceError",
+    "InternalServiceErrorException",
+    "InternalServerException",
+    "ServiceUnavailable",
+    "ServiceUnavailableException",
+    "Unavailable",
+    "RequestTimeout",
+    "RequestTimeoutException",
+    "KMSInternalException",
+    "DependencyTimeoutException",
+    "AWS.SimpleQueueService.ServiceUnavailable",
+];
+
+/// Classifies a service error code, or `None` when the code carries no known meaning.
+///
+/// Exact matches come first, then suffix/prefix conventions (`*.NotFound`,
+/// `*NotFoundException`, `*AlreadyExists*`, `*.Duplicate`, `*.Malformed`, `Invalid*`).
+/// A namespace prefix such as `com.amazonaws.dynamodb.v20120810#` is ignored.
+pub fn kind_for_code(code: &str) -> Option<AwsErrorKind> {
+    let code = code.rsplit('#').next().unwrap_or(code).trim();
+    let code = code.split(':').next().unwrap_or(code);
+    if code.is_empty() {
+        return None;
+    }
+    let exact = [
+        (THROTTLED, AwsErrorKind::Throttled),
+        (ACCESS_DENIED, AwsErrorKind::AccessDenied),
+        (NOT_FOUND, AwsErrorKind::NotFound),
+        (CONFLICT, AwsErrorKind::Conflict),
+        (VALIDATION, AwsErrorKind::Validation),
+        (TRANSIENT, AwsErrorKind::Transient),
+    ];
+    for (codes, kind) in exact {
+        if codes.contains(&code) {
+            return Some(kind);
+        }
+    }
+    if code.ends_with("NotFound")
+        || code.ends_with("NotFoundException")
+        || code.ends_with("NotFoundFault")
+        || code.starts_with("NoSuch")
+    {
+        return Some(AwsErrorKind::NotFound);
+    }
+    if code.contains("AlreadyExists") || code.ends_with(".Duplicate") || code.ends_with("InUse") {
+        return Some(AwsErrorKind::Conflict);
+    }
+    if code.ends_with("Throttled") || code.ends_with("ThrottlingException") {
+        return Some(AwsErrorKind::Throttled);
+    }
+    if code.ends_with(".Malformed") || code.starts_with("Invalid") {
+        return Some(AwsErrorKind::Validation);
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn code_table() {
+        use AwsErrorKind::*;
+        let cases = [
+            ("ThrottlingException", Throttled),
+            ("Throttling", Throttled),
+            ("RequestLimitExceeded", Throttled),
+            ("ProvisionedThroughputExceededException", Throttled),
+            ("TooManyRequestsException", Throttled),
+            ("RequestThrottled", Throttled),
+            ("AccessDenied", AccessDenied),
+            ("AccessDeniedException", AccessDenied),
+            ("UnauthorizedOperation", AccessDenied),
+            ("UnrecognizedClientException", AccessDenied),
+            ("InvalidClientTokenId", AccessDenied),
+            ("ExpiredToken", AccessDenied),
+            ("AuthFailure", AccessDenied),
+            ("ResourceNotFoundException", NotFound),
+            ("NotFoundException", NotFound),
+            ("AWS.SimpleQueueService.NonExistentQueue", NotFound),
+            ("QueueDoesNotExist", NotFound),
+            ("NotFound", NotFound),
+            ("InvalidVpcID.NotFound", NotFound),
+            ("InvalidLaunchTemplateName.NotFoundException", NotFound),
+            ("InvalidGroup.NotFound", NotFound),
+            (
+                "com.amazonaws.dynamodb.v20120810#ResourceNotFoundException",
+                NotFound,
+            ),
+            ("ConditionalCheckFailedException", Conflict),
+            ("TransactionConflictException", Conflict),
+            ("ResourceInUseException", Conflict),
+            ("AlreadyExistsFault", Conflict),
+            ("AlreadyExistsException", Conflict),
+            ("InvalidLaunchTemplateName.AlreadyExistsException", Conflict),
+            ("QueueAlreadyExists", Conflict),
+            ("InvalidGroup.Duplicate", Conflict),
+            ("ConflictException", Conflict),
+            ("ValidationException", Validation),
+            ("ValidationError", Validation),
+            ("InvalidParameterValue", Validation),
+            ("InvalidParameterCombination", Validation),
+            ("InvalidAttributeValue", Validation),
+            ("InvalidAMIID.Malformed", Validation),
+            ("InternalError", Transient),
+            ("ServiceUnavailable", Transient),
+        ];
+        for (code, want) in cases {
+            assert_eq!(kind_for_code(code), Some(want), "code {code}");
+        }
+        assert_eq!(kind_for_code("SomethingNobodyHeardOf"), None);
+        assert_eq!(kind_for_code(""), None);
+    }
+
+    #[test]
+    fn kind_retryability() {
+        assert!(AwsErrorKind::Throttled.is_retryable());
+        assert!(AwsErrorKind::Transient.is_retryable());
+        assert!(!AwsErrorKind::NotFound.is_retryable());
+        assert!(!AwsErrorKind::Conflict.is_retryable());
+        assert!(!AwsErrorKind::Other.is_retryable());
+    }
+}

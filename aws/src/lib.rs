@@ -1,0 +1,12 @@
+//! AWS plumbing shared by the `ballast` controller and the `ballast-worker` binary:
+//! loading [`aws_types::SdkConfig`] from the standard chains plus command-line overrides
+//! ([`load_sdk_config`]), and classifying SDK failures into a small typed taxonomy
+//! ([`classify`], [`AwsError`]).
+
+mod config;
+mod error;
+
+pub use config::{
+    AwsOptions, ConfigError, REGION_HINT, load_sdk_config, load_sdk_config_with_default_region,
+};
+pub use error::{AwsError, AwsErrorKind, BoxError, SdkResultExt, classify, kind_for_code};

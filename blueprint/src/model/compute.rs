@@ -1,0 +1,169 @@
+use super::{DeletionPolicy, Duration, Tags};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// An EC2 launch template for the worker fleet.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LaunchTemplate {
+    pub name: String,
+    /// Physical name. Default: `<metadata.name>-<name>`.
+    #[serde(default)]
+    pub launch_template_name: Option<String>,
+    /// AMI id (`ami-…`).
+    pub image_id: String,
+    /// The first is the template's type; all of them are offered to the group's mixed
+    /// instances policy.
+    pub instance_types: Vec<String>,
+    /// Cloud-init or shell script, sent base64-encoded.
+    #[serde(default)]
+    pub user_data: Option<String>,
+    /// Instance profile name or ARN.
+    #[serde(default)]
+    pub instance_profile: Option<String>,
+    #[serde(default)]
+    pub security_group_ids: Vec<String>,
+    /// IMDSv2 session tokens. Default: `required`; `optional` switches a safety default off.
+    #[serde(default)]
+    pub metadata_http_tokens: HttpTokens,
+    /// Public IPv4 address on the primary interface: a safety default switched off.
+    #[serde(default)]
+    pub associate_public_ip_address: bool,
+    /// Encrypt the root volume. Default: on.
+    #[serde(default = "super::kms::yes")]
+    pub encrypted_volumes: bool,
+    #[serde(default)]
+    pub deletion_policy: Option<DeletionPolicy>,
+    #[serde(default)]
+    pub adopt: bool,
+    #[serde(default)]
+    pub tags: Tags,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum HttpTokens {
+    #[default]
+    Required,
+    Optional,
+}
+
+/// The worker fleet.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AutoScalingGroup {
+    pub name: String,
+    /// Physical name. Default: `<metadata.name>-<name>`.
+    #[serde(default)]
+    pub group_name: Option<String>,
+    /// Blueprint name of the launch template.
+    pub launch_template: String,
+    /// Blueprint subnet names or subnet ids.
+    pub subnets: Vec<String>,
+    pub min_size: u32,
+    pub max_size: u32,
+    /// Initial capacity only; afterwards the autoscaler owns it. Default: `minSize`.
+    #[serde(default)]
+    pub desired_capacity: Option<u32>,
+    /// On-demand base and spot share.
+    #[serde(default)]
+    pub instances_distribution: Option<InstancesDistribution>,
+    #[serde(default)]
+    pub health_check: HealthCheck,
+    #[serde(default)]
+    pub lifecycle_hooks: Vec<LifecycleHook>,
+    /// Publish the group's metrics (GroupInServiceInstances, …) to CloudWatch. Default: on.
+    #[serde(default = "super::kms::yes")]
+    pub group_metrics: bool,
+    #[serde(default)]
+    pub deletion_policy: Option<DeletionPolicy>,
+    #[serde(default)]
+    pub adopt: bool,
+    /// Tags, propagated to instances at launch.
+    #[serde(default)]
+    pub tags: Tags,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct InstancesDistribution {
+    /// Instances always on demand. Default: 0.
+    #[serde(default)]
+    pub on_demand_base_capacity: u32,
+    /// Percentage of on-demand instances above the base, 0..100; the rest are spot.
+    pub on_demand_percentage_above_base: u32,
+    #[serde(default)]
+    pub spot_allocation_strategy: SpotAllocationStrategy,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum SpotAllocationStrategy {
+    #[default]
+    PriceCapacityOptimized,
+    CapacityOptimized,
+    LowestPrice,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HealthCheck {
+    #[serde(default, rename = "type")]
+    pub kind: HealthCheckType,
+    /// Default: 300s.
+    #[serde(default = "default_grace")]
+    pub grace_period: Duration,
+}
+
+impl Default for HealthCheck {
+    fn default() -> Self {
+        Self {
+            kind: HealthCheckType::default(),
+            grace_period: default_grace(),
+        }
+    }
+}
+
+fn default_grace() -> Duration {
+    Duration::from_secs(300)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+pub enum HealthCheckType {
+    #[default]
+    #[serde(rename = "EC2")]
+    Ec2,
+    #[serde(rename = "ELB")]
+    Elb,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LifecycleHook {
+    pub name: String,
+    pub transition: LifecycleTransition,
+    /// Time an instance waits in the hook, 30s..2h. Default: 1h.
+    #[serde(default = "default_heartbeat")]
+    pub heartbeat_timeout: Duration,
+    #[serde(default)]
+    pub default_result: LifecycleResult,
+}
+
+fn default_heartbeat() -> Duration {
+    Duration::from_secs(3600)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum LifecycleTransition {
+    Launching,
+    Terminating,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum LifecycleResult {
+    #[default]
+    Continue,
+    Abandon,
+}

@@ -1,0 +1,41 @@
+use super::{DeletionPolicy, Duration, Tags};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// A customer managed KMS key and its alias.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct KmsKey {
+    /// Blueprint name, used by references.
+    pub name: String,
+    /// Alias, starting with `alias/`. Default: `alias/<metadata.name>-<name>`.
+    #[serde(default)]
+    pub alias: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Automatic yearly rotation of the key material. Default: on.
+    #[serde(default = "yes")]
+    pub rotation: bool,
+    /// Rotation period, 90d..2560d. Default: 365d.
+    #[serde(default)]
+    pub rotation_period: Option<Duration>,
+    /// Waiting period when the key is scheduled for deletion, 7d..30d. Default: 30d.
+    #[serde(default = "default_deletion_window")]
+    pub deletion_window: Duration,
+    /// Keys default to `retain`: deleting a key destroys every piece of data it encrypts.
+    #[serde(default)]
+    pub deletion_policy: Option<DeletionPolicy>,
+    /// Take over an existing key that carries this alias but not Ballast's tags.
+    #[serde(default)]
+    pub adopt: bool,
+    #[serde(default)]
+    pub tags: Tags,
+}
+
+pub(crate) fn yes() -> bool {
+    true
+}
+
+fn default_deletion_window() -> Duration {
+    Duration::from_secs(30 * 86_400)
+}

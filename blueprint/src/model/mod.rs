@@ -1,0 +1,108 @@
+//! The blueprint language v1: one YAML document describes one stack.
+
+mod common;
+mod compute;
+mod kms;
+mod monitoring;
+mod network;
+mod queue;
+mod scaling;
+mod table;
+
+pub use common::*;
+pub use compute::*;
+pub use kms::*;
+pub use monitoring::*;
+pub use network::*;
+pub use queue::*;
+pub use scaling::*;
+pub use table::*;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+pub const API_VERSION: &str = "ballast.dev/v1";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(
+    title = "Ballast blueprint",
+    description = "One stack of the queue-driven platform."
+)]
+pub struct Blueprint {
+    /// Always `ballast.dev/v1`.
+    pub api_version: ApiVersion,
+    /// Always `Blueprint`.
+    pub kind: BlueprintKind,
+    pub metadata: Metadata,
+    #[serde(default)]
+    pub spec: Spec,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum ApiVersion {
+    #[serde(rename = "ballast.dev/v1")]
+    V1,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum BlueprintKind {
+    Blueprint,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Metadata {
+    /// Stack name; prefixes physical names and is the value of the `ballast.dev/blueprint` tag.
+    pub name: String,
+    /// AWS region of the stack, e.g. `eu-west-1`.
+    pub region: String,
+    /// Tags added to every resource, besides Ballast's ownership tags.
+    #[serde(default)]
+    pub tags: Tags,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Spec {
+    #[serde(default)]
+    pub kms_keys: Vec<KmsKey>,
+    #[serde(default)]
+    pub queues: Vec<Queue>,
+    #[serde(default)]
+    pub tables: Vec<Table>,
+    #[serde(default)]
+    pub network: Option<Network>,
+    #[serde(default)]
+    pub launch_templates: Vec<LaunchTemplate>,
+    #[serde(default)]
+    pub auto_scaling_groups: Vec<AutoScalingGroup>,
+    #[serde(default)]
+    pub alarms: Vec<Alarm>,
+    #[serde(default)]
+    pub dashboards: Vec<Dashboard>,
+    #[serde(default)]
+    pub scaling_policies: Vec<ScalingPolicy>,
+}
+
+/// Implements [`Lifecycle`] for resource structs that carry `deletionPolicy` and `adopt`.
+macro_rules! lifecycle {
+    ($($ty:ty),* $(,)?) => {$(
+        impl Lifecycle for $ty {
+            fn deletion_policy(&self) -> Option<DeletionPolicy> { self.deletion_policy }
+            fn adopt(&self) -> bool { self.adopt }
+        }
+    )*};
+}
+lifecycle!(
+    KmsKey,
+    Queue,
+    Table,
+    Vpc,
+    Subnet,
+    VpcEndpoint,
+    LaunchTemplate,
+    AutoScalingGroup,
+    Alarm,
+    Dashboard
+);

@@ -1,0 +1,163 @@
+use super::{Decimal, DeletionPolicy, Duration, Tags};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// A CloudWatch metric alarm.
+///
+/// Shorthand: `queue: <name>` fills the `AWS/SQS` namespace and the `QueueName` dimension,
+/// `fleet: <name>` the `AWS/AutoScaling` namespace and the `AutoScalingGroupName` dimension.
+/// With an explicit `namespace`, `fleet` still adds the group's dimension (custom metrics).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+// Unknown fields are rejected by the schema check; serde cannot combine that with `flatten`.
+#[serde(rename_all = "camelCase")]
+#[schemars(deny_unknown_fields)]
+pub struct Alarm {
+    pub name: String,
+    /// Physical name. Default: `<metadata.name>-<name>`.
+    #[serde(default)]
+    pub alarm_name: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(flatten)]
+    pub metric: MetricRef,
+    pub statistic: Statistic,
+    /// 10s, 30s or a multiple of 60s.
+    pub period: Duration,
+    pub threshold: Decimal,
+    pub comparison: Comparison,
+    /// Default: 1.
+    #[serde(default = "one")]
+    pub evaluation_periods: u32,
+    /// Default: `evaluationPeriods`.
+    #[serde(default)]
+    pub datapoints_to_alarm: Option<u32>,
+    #[serde(default)]
+    pub treat_missing_data: MissingData,
+    /// ARNs notified when the alarm fires.
+    #[serde(default)]
+    pub actions: Vec<String>,
+    #[serde(default)]
+    pub ok_actions: Vec<String>,
+    #[serde(default)]
+    pub deletion_policy: Option<DeletionPolicy>,
+    #[serde(default)]
+    pub adopt: bool,
+    #[serde(default)]
+    pub tags: Tags,
+}
+
+/// The metric an alarm or a dashboard line reads.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MetricRef {
+    /// Blueprint name of a queue.
+    #[serde(default)]
+    pub queue: Option<String>,
+    /// Blueprint name of an Auto Scaling group.
+    #[serde(default)]
+    pub fleet: Option<String>,
+    /// CloudWatch namespace; implied by `queue` or `fleet` when omitted.
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// Metric name, e.g. `ApproximateNumberOfMessagesVisible`.
+    pub metric: String,
+    #[serde(default)]
+    pub dimensions: BTreeMap<String, String>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum Statistic {
+    Average,
+    Sum,
+    Minimum,
+    Maximum,
+    SampleCount,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum Comparison {
+    GreaterThan,
+    GreaterThanOrEqual,
+    LessThan,
+    LessThanOrEqual,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum MissingData {
+    #[default]
+    Missing,
+    NotBreaching,
+    Breaching,
+    Ignore,
+}
+
+/// A CloudWatch dashboard.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Dashboard {
+    pub name: String,
+    /// Physical name. Default: `<metadata.name>-<name>`.
+    #[serde(default)]
+    pub dashboard_name: Option<String>,
+    pub widgets: Vec<Widget>,
+    #[serde(default)]
+    pub deletion_policy: Option<DeletionPolicy>,
+    #[serde(default)]
+    pub adopt: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Widget {
+    pub title: String,
+    pub metrics: Vec<WidgetMetric>,
+    /// Default: 60s.
+    #[serde(default = "default_period")]
+    pub period: Duration,
+    #[serde(default)]
+    pub view: WidgetView,
+    /// Grid width, 1..24. Default: 12.
+    #[serde(default = "default_width")]
+    pub width: u32,
+    /// Grid height. Default: 6.
+    #[serde(default = "default_height")]
+    pub height: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(deny_unknown_fields)]
+pub struct WidgetMetric {
+    #[serde(flatten)]
+    pub metric: MetricRef,
+    /// Default: Average.
+    #[serde(default)]
+    pub statistic: Option<Statistic>,
+    #[serde(default)]
+    pub label: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum WidgetView {
+    #[default]
+    TimeSeries,
+    SingleValue,
+}
+
+fn default_period() -> Duration {
+    Duration::from_secs(60)
+}
+fn default_width() -> u32 {
+    12
+}
+fn default_height() -> u32 {
+    6
+}

@@ -1,0 +1,113 @@
+use super::{DeletionPolicy, Duration, Tags};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// A standard SQS queue.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Queue {
+    pub name: String,
+    /// Physical queue name. Default: `<metadata.name>-<name>`.
+    #[serde(default)]
+    pub queue_name: Option<String>,
+    /// 0s..12h. Default: 30s.
+    #[serde(default = "default_visibility")]
+    pub visibility_timeout: Duration,
+    /// Message retention, 60s..14d. Default: 4d.
+    #[serde(default = "default_retention")]
+    pub retention: Duration,
+    /// Long polling wait, 0s..20s. Default: 20s.
+    #[serde(default = "default_wait")]
+    pub receive_wait_time: Duration,
+    /// Delivery delay, 0s..15m. Default: 0s.
+    #[serde(default = "zero")]
+    pub delay: Duration,
+    /// Maximum message size in bytes, 1024..1048576. Default: 262144.
+    #[serde(default = "default_max_message_size")]
+    pub max_message_size: u64,
+    /// Server-side encryption. Default: SQS-managed keys.
+    #[serde(default)]
+    pub encryption: QueueEncryption,
+    /// Where messages go after too many receives.
+    #[serde(default)]
+    pub dead_letter: Option<DeadLetter>,
+    /// Which queues may use this queue as their dead-letter queue.
+    #[serde(default)]
+    pub redrive_allow: Option<RedriveAllow>,
+    #[serde(default)]
+    pub deletion_policy: Option<DeletionPolicy>,
+    #[serde(default)]
+    pub adopt: bool,
+    #[serde(default)]
+    pub tags: Tags,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct QueueEncryption {
+    #[serde(default, rename = "type")]
+    pub kind: QueueEncryptionKind,
+    /// Blueprint name of a KMS key (with `type: kms`).
+    #[serde(default)]
+    pub kms_key: Option<String>,
+    /// ARN of an existing KMS key (with `type: kms`).
+    #[serde(default)]
+    pub kms_key_arn: Option<String>,
+    /// How long SQS reuses a data key, 60s..24h. Default: 5m.
+    #[serde(default)]
+    pub data_key_reuse: Option<Duration>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum QueueEncryptionKind {
+    /// SSE-SQS.
+    #[default]
+    SqsManaged,
+    /// SSE-KMS with `kmsKey` or `kmsKeyArn`.
+    Kms,
+    /// No encryption at rest: a safety default switched off.
+    None,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DeadLetter {
+    /// Blueprint name of the dead-letter queue.
+    pub queue: String,
+    /// Receives before a message moves to the dead-letter queue, 1..1000.
+    pub max_receive_count: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RedriveAllow {
+    pub policy: RedrivePermission,
+    /// Blueprint names of the source queues (with `policy: byQueue`), at most 10.
+    #[serde(default)]
+    pub source_queues: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum RedrivePermission {
+    AllowAll,
+    DenyAll,
+    ByQueue,
+}
+
+fn default_visibility() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_retention() -> Duration {
+    Duration::from_secs(4 * 86_400)
+}
+fn default_wait() -> Duration {
+    Duration::from_secs(20)
+}
+pub(crate) fn zero() -> Duration {
+    Duration::from_secs(0)
+}
+fn default_max_message_size() -> u64 {
+    262_144
+}

@@ -1,0 +1,60 @@
+use super::Duration;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Binds a queue to a fleet: Ballast's autoscaler keeps the backlog per instance at the target.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ScalingPolicy {
+    pub name: String,
+    /// Blueprint name of the queue whose backlog drives the fleet.
+    pub queue: String,
+    /// Blueprint name of the Auto Scaling group (or use `deployment`).
+    #[serde(default)]
+    pub fleet: Option<String>,
+    /// A Kubernetes Deployment as the fleet, scaled through its `scale` subresource.
+    #[serde(default)]
+    pub deployment: Option<DeploymentTarget>,
+    /// Messages per in-service instance to aim for.
+    pub target_backlog_per_instance: u32,
+    /// Time since the last scaling action before a scale-in. Default: 300s.
+    #[serde(default = "default_cooldown")]
+    pub scale_in_cooldown: Duration,
+    /// Scale in only to the highest recommendation within this window. Default: 300s.
+    #[serde(default = "default_cooldown")]
+    pub stabilization_window: Duration,
+    /// Percent deviation from the target that causes no action, 0..100. Default: 10.
+    #[serde(default = "default_tolerance")]
+    pub tolerance_percent: u32,
+    /// Default: 10s.
+    #[serde(default = "default_interval")]
+    pub evaluation_interval: Duration,
+    /// Most instances added in one evaluation. Default: no limit.
+    #[serde(default)]
+    pub max_scale_out_step: Option<u32>,
+    /// Most instances removed in one evaluation. Default: no limit.
+    #[serde(default)]
+    pub max_scale_in_step: Option<u32>,
+    /// Bounds for a `deployment` fleet (an Auto Scaling group brings its own).
+    #[serde(default)]
+    pub min_replicas: Option<u32>,
+    #[serde(default)]
+    pub max_replicas: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DeploymentTarget {
+    pub namespace: String,
+    pub name: String,
+}
+
+fn default_cooldown() -> Duration {
+    Duration::from_secs(300)
+}
+fn default_tolerance() -> u32 {
+    10
+}
+fn default_interval() -> Duration {
+    Duration::from_secs(10)
+}

@@ -1,0 +1,117 @@
+use super::{DeletionPolicy, Tags, kms::yes};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// A DynamoDB table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Table {
+    pub name: String,
+    /// Physical table name. Default: `<metadata.name>-<name>`.
+    #[serde(default)]
+    pub table_name: Option<String>,
+    pub hash_key: KeyAttribute,
+    #[serde(default)]
+    pub range_key: Option<KeyAttribute>,
+    #[serde(default)]
+    pub global_secondary_indexes: Vec<GlobalSecondaryIndex>,
+    #[serde(default)]
+    pub billing_mode: BillingMode,
+    /// Read capacity units (with `billingMode: provisioned`).
+    #[serde(default)]
+    pub read_capacity: Option<u64>,
+    /// Write capacity units (with `billingMode: provisioned`).
+    #[serde(default)]
+    pub write_capacity: Option<u64>,
+    /// Encryption at rest. Default: an AWS owned key.
+    #[serde(default)]
+    pub encryption: TableEncryption,
+    /// Continuous backups. Default: on.
+    #[serde(default = "yes")]
+    pub point_in_time_recovery: bool,
+    /// Attribute holding an epoch-seconds expiry time.
+    #[serde(default)]
+    pub ttl_attribute: Option<String>,
+    #[serde(default)]
+    pub deletion_protection: bool,
+    #[serde(default)]
+    pub deletion_policy: Option<DeletionPolicy>,
+    #[serde(default)]
+    pub adopt: bool,
+    #[serde(default)]
+    pub tags: Tags,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct KeyAttribute {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: AttributeType,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum AttributeType {
+    S,
+    N,
+    B,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GlobalSecondaryIndex {
+    pub name: String,
+    pub hash_key: KeyAttribute,
+    #[serde(default)]
+    pub range_key: Option<KeyAttribute>,
+    #[serde(default)]
+    pub projection: Projection,
+    #[serde(default)]
+    pub non_key_attributes: Vec<String>,
+    #[serde(default)]
+    pub read_capacity: Option<u64>,
+    #[serde(default)]
+    pub write_capacity: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum Projection {
+    #[default]
+    All,
+    KeysOnly,
+    Include,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum BillingMode {
+    #[default]
+    PayPerRequest,
+    Provisioned,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TableEncryption {
+    #[serde(default, rename = "type")]
+    pub kind: TableEncryptionKind,
+    /// Blueprint name of a KMS key (with `type: kms`).
+    #[serde(default)]
+    pub kms_key: Option<String>,
+    /// ARN of an existing KMS key (with `type: kms`).
+    #[serde(default)]
+    pub kms_key_arn: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum TableEncryptionKind {
+    /// Encrypted with a key AWS owns (DynamoDB's default).
+    #[default]
+    AwsOwned,
+    /// Encrypted with the AWS managed key `aws/dynamodb`.
+    AwsManaged,
+    /// Encrypted with a customer managed key: `kmsKey` or `kmsKeyArn`.
+    Kms,
+}

@@ -1,0 +1,187 @@
+//! Physical names, ownership tags and the safety defaults a blueprint switches off.
+
+use crate::graph::{ResourceId, ResourceKind};
+use crate::model::*;
+
+pub const OWNERSHIP_MANAGED_TAG: &str = "ballast.dev/managed";
+pub const OWNERSHIP_BLUEPRINT_TAG: &str = "ballast.dev/blueprint";
+
+impl Blueprint {
+    fn default_name(&self, name: &str) -> String {
+        format!("{}-{}", self.metadata.name, name)
+    }
+
+    pub fn key_alias(&self, key: &KmsKey) -> String {
+        key.alias
+            .clone()
+            .unwrap_or_else(|| format!("alias/{}", self.default_name(&key.name)))
+    }
+
+    pub fn queue_name(&self, queue: &Queue) -> String {
+        queue
+            .queue_name
+            .clone()
+            .unwrap_or_else(|| self.default_name(&queue.name))
+    }
+
+    pub fn table_name(&self, table: &Table) -> String {
+        table
+            .table_name
+            .clone()
+            .unwrap_or_else(|| self.default_name(&table.name))
+    }
+
+    pub fn launch_template_name(&self, lt: &LaunchTemplate) -> String {
+        lt.launch_template_name
+            .clone()
+            .unwrap_or_else(|| self.default_name(&lt.name))
+    }
+
+    pub fn group_name(&self, group: &AutoScalingGroup) -> String {
+        group
+            .group_name
+            .clone()
+            .unwrap_or_else(|| self.default_name(&group.name))
+    }
+
+    pub fn alarm_name(&self, alarm: &Alarm) -> String {
+        alarm
+            .alarm_name
+            .clone()
+            .unwrap_or_else(|| self.default_name(&alarm.name))
+    }
+
+    pub fn dashboard_name(&self, dashboard: &Dashboard) -> String {
+        dashboard
+            .dashboard_name
+            .clone()
+            .unwrap_or_else(|| self.default_name(&dashboard.name))
+    }
+
+    pub fn queue(&self, name: &str) -> Option<&Queue> {
+        self.spec.queues.iter().find(|q| q.name == name)
+    }
+
+    pub fn table(&self, name: &str) -> Option<&Table> {
+        self.spec.tables.iter().find(|t| t.name == name)
+    }
+
+    pub fn kms_key(&self, name: &str) -> Option<&KmsKey> {
+        self.spec.kms_keys.iter().find(|k| k.name == name)
+    }
+
+    pub fn auto_scaling_group(&self, name: &str) -> Option<&AutoScalingGroup> {
+        self.spec
+            .auto_scaling_groups
+            .iter()
+            .find(|g| g.name == name)
+    }
+
+    /// Ballast's ownership tags plus the blueprint's own.
+    pub fn ownership_tags(&self) -> Tags {
+        let mut tags = self.metadata.tags.clone();
+        tags.insert(OWNERSHIP_MANAGED_TAG.into(), "true".into());
+        tags.insert(OWNERSHIP_BLUEPRINT_TAG.into(), self.metadata.name.clone());
+        tags
+    }
+
+    /// The deletion policy in force: stateful kinds retain unless told otherwise.
+    pub fn effective_deletion_policy(
+        kind: ResourceKind,
+        declared: Option<DeletionPolicy>,
+    ) -> DeletionPolicy {
+        declared.unwrap_or(if kind.is_stateful() {
+            DeletionPolicy::Retain
+        } else {
+            DeletionPolicy::Delete
+        })
+    }
+}
+
+/// A secure default that the blueprint explicitly switched off; plan output names each one.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SafetyOverride {
+    pub resource: ResourceId,
+    pub field: &'static str,
+    pub what: &'static str,
+}
+
+pub fn safety_overrides(bp: &Blueprint) -> Vec<SafetyOverride> {
+    let mut out = Vec::new();
+    let mut push = |kind, name: &str, field, what| {
+        out.push(SafetyOverride {
+            resource: ResourceId::new(kind, name),
+            field,
+            what,
+        })
+    };
+    for q in &bp.spec.queues {
+        if q.encryption.kind == QueueEncryptionKind::None {
+            push(
+                ResourceKind::Queue,
+                &q.name,
+                "encryption.type",
+                "queue is not encrypted at rest",
+            );
+        }
+    }
+    for t in &bp.spec.tables {
+        if !t.point_in_time_recovery {
+            push(
+                ResourceKind::Table,
+                &t.name,
+                "pointInTimeRecovery",
+                "table has no point-in-time recovery",
+            );
+        }
+    }
+    for lt in &bp.spec.launch_templates {
+        if lt.metadata_http_tokens == HttpTokens::Optional {
+            push(
+                ResourceKind::LaunchTemplate,
+                &lt.name,
+                "metadataHttpTokens",
+                "IMDSv1 allowed (IMDSv2 not required)",
+            );
+        }
+        if lt.associate_public_ip_address {
+            push(
+                ResourceKind::LaunchTemplate,
+                &lt.name,
+                "associatePublicIpAddress",
+                "instances get public IP addresses",
+            );
+        }
+        if !lt.encrypted_volumes {
+            push(
+                ResourceKind::LaunchTemplate,
+                &lt.name,
+                "encryptedVolumes",
+                "instance volumes are not encrypted",
+            );
+        }
+    }
+    if let Some(network) = &bp.spec.network {
+        for s in &network.vpc.subnets {
+            if s.map_public_ip_on_launch {
+                push(
+                    ResourceKind::Subnet,
+                    &s.name,
+                    "mapPublicIpOnLaunch",
+                    "subnet assigns public IP addresses",
+                );
+            }
+        }
+    }
+    for k in &bp.spec.kms_keys {
+        if !k.rotation {
+            push(
+                ResourceKind::KmsKey,
+                &k.name,
+                "rotation",
+                "key material is never rotated",
+            );
+        }
+    }
+    out
+}

@@ -1,0 +1,207 @@
+//! Every invalid fixture is rejected with exactly the problems it lists in `# expect:` lines
+//! (`LINE:COLUMN: message`), and the shipped blueprints are valid.
+
+use std::path::{Path, PathBuf};
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn expectations(source: &str) -> Vec<(usize, usize, String)> {
+    source
+        .lines()
+        .filter_map(|line| line.strip_prefix("# expect: "))
+        .map(|spec| {
+            let mut parts = spec.splitn(3, ':');
+            let line = parts.next().unwrap().trim().parse().expect("line number");
+            let column = parts.next().unwrap().trim().parse().expect("column number");
+            (line, column, parts.next().unwrap().trim().to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn every_invalid_fixture_reports_exactly_its_expected_problems() {
+    let dir = workspace_root().join("blueprint/tests/fixtures/invalid");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 25, "only {} invalid fixtures", files.len());
+    for path in files {
+        let source = std::fs::read_to_string(&path).unwrap();
+        let expected = expectations(&source);
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        assert!(!expected.is_empty(), "{name} lists no `# expect:` line");
+        let diagnostics = ballast_blueprint::parse(&name, &source)
+            .expect_err(&format!("{name} must be rejected"));
+        let errors: Vec<_> = diagnostics.errors().collect();
+        for (line, column, message) in &expected {
+            assert!(
+                errors.iter().any(|d| d.position.line == *line
+                    && d.position.column == *column
+                    && d.message.contains(message.as_str())),
+                "{name}: expected `{line}:{column}: {message}`, got:\n{diagnostics}"
+            );
+        }
+        assert_eq!(
+            errors.len(),
+            expected.len(),
+            "{name}: unexpected extra problems:\n{diagnostics}"
+        );
+        for d in &errors {
+            let rendered = d.render(&name);
+            assert!(
+                rendered.starts_with(&format!(
+                    "{name}:{}:{}: error: ",
+                    d.position.line, d.position.column
+                )),
+                "{rendered}"
+            );
+            assert!(d.hint.is_some(), "{name}: no hint in {rendered}");
+        }
+    }
+}
+
+#[test]
+fn shipped_blueprints_are_valid_and_carry_the_schema_modeline() {
+    for name in ["banking.yaml", "minimal.yaml"] {
+        let path = workspace_root().join("blueprints").join(name);
+        let loaded = ballast_blueprint::load(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(loaded.warnings.is_empty(), "{name}: {:?}", loaded.warnings);
+        let source = std::fs::read_to_string(&path).unwrap();
+        assert!(source.starts_with("# yaml-language-server: $schema=./schema.json"));
+    }
+}
+
+#[test]
+fn banking_blueprint_is_the_seed_platform() {
+    use ballast_blueprint::*;
+    let bp = load(&workspace_root().join("blueprints/banking.yaml"))
+        .unwrap()
+        .blueprint;
+    let queue = bp.queue("transactions").unwrap();
+    assert_eq!(queue.visibility_timeout.as_secs(), 60);
+    assert_eq!(queue.retention.as_secs(), 14 * 86_400);
+    assert_eq!(queue.receive_wait_time.as_secs(), 20);
+    assert_eq!(queue.encryption.kind, QueueEncryptionKind::Kms);
+    let dead_letter = queue.dead_letter.as_ref().unwrap();
+    assert_eq!(
+        (dead_letter.queue.as_str(), dead_letter.max_receive_count),
+        ("transactions-dlq", 3)
+    );
+    let dlq = bp.queue("transactions-dlq").unwrap();
+    assert_eq!(dlq.retention.as_secs(), 14 * 86_400);
+    assert_eq!(dlq.encryption.kind, QueueEncryptionKind::Kms);
+    let group = bp.auto_scaling_group("workers").unwrap();
+    assert_eq!((group.min_size, group.max_size), (2, 10));
+    assert!(
+        group
+            .instances_distribution
+            .as_ref()
+            .unwrap()
+            .on_demand_percentage_above_base
+            < 100
+    );
+    let policy = &bp.spec.scaling_policies[0];
+    assert_eq!(policy.target_backlog_per_instance, 100);
+    assert_eq!(policy.scale_in_cooldown.as_secs(), 300);
+    for table in &bp.spec.tables {
+        assert_eq!(table.encryption.kind, TableEncryptionKind::Kms);
+        assert!(table.point_in_time_recovery);
+    }
+    let alarms: Vec<(&str, &str, String)> = bp
+        .spec
+        .alarms
+        .iter()
+        .map(|a| {
+            let op = match a.comparison {
+                Comparison::GreaterThan => ">",
+                Comparison::LessThan => "<",
+                _ => "?",
+            };
+            (a.metric.metric.as_str(), op, a.threshold.to_string())
+        })
+        .collect();
+    assert_eq!(
+        alarms,
+        [
+            (
+                "ApproximateNumberOfMessagesVisible",
+                ">",
+                "1000".to_string()
+            ),
+            ("ApproximateAgeOfOldestMessage", ">", "300".to_string()),
+            ("ApproximateNumberOfMessagesVisible", ">", "10".to_string()),
+            ("GroupInServiceInstances", "<", "2".to_string()),
+            ("ProcessingErrors", ">", "50".to_string()),
+        ]
+    );
+    assert!(safety_overrides(&bp).is_empty());
+    let order = dependency_order(&bp);
+    let position = |kind, name: &str| {
+        order
+            .iter()
+            .position(|r| *r == ResourceId::new(kind, name))
+            .unwrap()
+    };
+    assert!(
+        position(ResourceKind::KmsKey, "data") < position(ResourceKind::Queue, "transactions-dlq")
+    );
+    assert!(
+        position(ResourceKind::Queue, "transactions-dlq")
+            < position(ResourceKind::Queue, "transactions")
+    );
+    assert!(
+        position(ResourceKind::LaunchTemplate, "worker")
+            < position(ResourceKind::AutoScalingGroup, "workers")
+    );
+    assert!(
+        position(ResourceKind::Subnet, "private-a") < position(ResourceKind::VpcEndpoint, "sqs")
+    );
+}
+
+#[test]
+fn safety_defaults_switched_off_are_named() {
+    let source = "apiVersion: ballast.dev/v1\nkind: Blueprint\nmetadata: {name: s, region: us-east-1}\nspec:\n  queues:\n    - name: q\n      encryption: {type: none}\n  launchTemplates:\n    - name: lt\n      imageId: ami-1\n      instanceTypes: [t3.micro]\n      metadataHttpTokens: optional\n      associatePublicIpAddress: true\n";
+    let bp = ballast_blueprint::parse("s.yaml", source)
+        .unwrap()
+        .blueprint;
+    let fields: Vec<&str> = ballast_blueprint::safety_overrides(&bp)
+        .iter()
+        .map(|o| o.field)
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            "encryption.type",
+            "metadataHttpTokens",
+            "associatePublicIpAddress"
+        ]
+    );
+}
+
+#[test]
+fn defaults_are_secure() {
+    let source = "apiVersion: ballast.dev/v1\nkind: Blueprint\nmetadata: {name: s, region: us-east-1}\nspec:\n  queues: [{name: q}]\n  tables: [{name: t, hashKey: {name: id, type: S}}]\n  kmsKeys: [{name: k}]\n  launchTemplates: [{name: lt, imageId: ami-1, instanceTypes: [t3.micro]}]\n";
+    let bp = ballast_blueprint::parse("s.yaml", source)
+        .unwrap()
+        .blueprint;
+    assert_eq!(
+        bp.spec.queues[0].encryption.kind,
+        ballast_blueprint::QueueEncryptionKind::SqsManaged
+    );
+    assert!(bp.spec.tables[0].point_in_time_recovery);
+    assert!(bp.spec.kms_keys[0].rotation);
+    let lt = &bp.spec.launch_templates[0];
+    assert_eq!(
+        lt.metadata_http_tokens,
+        ballast_blueprint::HttpTokens::Required
+    );
+    assert!(!lt.associate_public_ip_address && lt.encrypted_volumes);
+    assert!(ballast_blueprint::safety_overrides(&bp).is_empty());
+    assert_eq!(bp.queue_name(&bp.spec.queues[0]), "s-q");
+    assert_eq!(bp.key_alias(&bp.spec.kms_keys[0]), "alias/s-k");
+}

@@ -1,0 +1,16 @@
+//! Autoscaling for the worker fleet.
+//!
+//! [`policy`] holds the pure, deterministic scaling policy: it turns one
+//! [`policy::Observation`] of the queue and the Auto Scaling group into a
+//! [`policy::Decision`] without doing any I/O. The clock is injected as a
+//! [`policy::Timestamp`], so the same code runs in the controller, in unit
+//! tests and in the simulator (`crate::simulate`).
+
+pub mod policy;
+
+pub use policy::{
+    Action, BacklogPerInstance, Decision, Metrics, Observation, PolicyConfig, PolicyConfigError,
+    PolicyState, Recommendation, Timestamp, evaluate,
+};
+
+pub mod config;

@@ -1,0 +1,5 @@
+//! One module per `ballast` command; each returns the process exit code.
+
+pub mod schema;
+pub mod simulate;
+pub mod validate;

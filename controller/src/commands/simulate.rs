@@ -1,0 +1,96 @@
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+
+use crate::autoscale::PolicyConfig;
+use crate::autoscale::config::{find_policy, policy_config};
+use crate::cli::{OutputFormat, SimulateArgs};
+use crate::simulate::{self, SimConfig, Trace};
+
+/// Runs Ballast's policy, the target-tracking model and the HPA model over one trace.
+pub fn run(args: &SimulateArgs, out: &mut impl Write) -> anyhow::Result<ExitCode> {
+    let trace = Trace::from_path(&args.trace)
+        .with_context(|| format!("reading trace {}", args.trace.display()))?;
+    let mut policy = match &args.blueprint {
+        Some(path) => {
+            let loaded = ballast_blueprint::load(path)?;
+            let found = find_policy(&loaded.blueprint, args.policy.as_deref())?;
+            policy_config(&loaded.blueprint, found)
+        }
+        None => PolicyConfig::default(),
+    };
+    if let Some(target) = args.target {
+        policy.target_backlog_per_instance = target;
+    }
+    policy.validate()?;
+    let sim = SimConfig {
+        service_rate_milli: parse_rate_milli(&args.service_rate)?,
+        boot_delay: args.boot_delay.std(),
+        min: policy.min,
+        max: policy.max,
+        initial_capacity: policy.min,
+        ..SimConfig::default()
+    };
+    sim.validate()?;
+    let results = simulate::run_simulation(&trace, &sim, simulate::default_policies(&policy));
+    if let Some(plot) = &args.plot {
+        write_plot(plot, &simulate::render_results_svg(&results))?;
+    }
+    match args.output {
+        OutputFormat::Json => {
+            let reports: Vec<_> = results.iter().map(|r| &r.report).collect();
+            serde_json::to_writer_pretty(&mut *out, &reports)?;
+            writeln!(out)?;
+        }
+        OutputFormat::Text => {
+            writeln!(
+                out,
+                "trace {} ({} s, {} messages), {} msg/s per instance, boot {}, target {} per instance",
+                args.trace.display(),
+                trace.duration_secs(),
+                trace.total_messages(),
+                args.service_rate,
+                args.boot_delay,
+                policy.target_backlog_per_instance
+            )?;
+            write!(out, "{}", simulate::format_table(&results))?;
+            if let Some(plot) = &args.plot {
+                writeln!(out, "plot written to {}", plot.display())?;
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn write_plot(path: &PathBuf, svg: &str) -> anyhow::Result<()> {
+    std::fs::write(path, svg).with_context(|| format!("writing {}", path.display()))
+}
+
+/// "5" or "2.5" messages per second, as integer milli-messages (no floating point).
+fn parse_rate_milli(text: &str) -> anyhow::Result<u64> {
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+    anyhow::ensure!(
+        !whole.is_empty()
+            && whole.chars().all(|c| c.is_ascii_digit())
+            && fraction.len() <= 3
+            && fraction.chars().all(|c| c.is_ascii_digit()),
+        "--service-rate must be a decimal number of messages per second with at most 3 decimals, not `{text}`"
+    );
+    let whole: u64 = whole.parse()?;
+    let fraction: u64 = format!("{fraction:0<3}").parse()?;
+    Ok(whole * 1000 + fraction)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn service_rates_are_exact() {
+        assert_eq!(super::parse_rate_milli("5").unwrap(), 5000);
+        assert_eq!(super::parse_rate_milli("2.5").unwrap(), 2500);
+        assert_eq!(super::parse_rate_milli("0.125").unwrap(), 125);
+        assert!(super::parse_rate_milli("1e3").is_err());
+        assert!(super::parse_rate_milli("0.0001").is_err());
+    }
+}

@@ -1,0 +1,94 @@
+use std::io::Write;
+use std::process::ExitCode;
+
+use ballast_blueprint::{Diagnostic, LoadError, dependency_order};
+
+use crate::cli::{OutputFormat, ValidateArgs};
+
+#[derive(serde::Serialize)]
+struct FileReport {
+    file: String,
+    valid: bool,
+    diagnostics: Vec<Diagnostic>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    resources: Vec<String>,
+}
+
+/// Validates every file and reports every problem of each; never touches AWS.
+pub fn run(
+    args: &ValidateArgs,
+    out: &mut impl Write,
+    err: &mut impl Write,
+) -> std::io::Result<ExitCode> {
+    let mut reports = Vec::new();
+    for path in &args.files {
+        let file = path.display().to_string();
+        let report = match ballast_blueprint::load(path) {
+            Ok(loaded) => FileReport {
+                file,
+                valid: true,
+                diagnostics: loaded.warnings,
+                resources: dependency_order(&loaded.blueprint)
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect(),
+            },
+            Err(LoadError::Invalid(diagnostics)) => FileReport {
+                file,
+                valid: false,
+                diagnostics: diagnostics.items,
+                resources: Vec::new(),
+            },
+            Err(io @ LoadError::Io { .. }) => {
+                writeln!(err, "{io}")?;
+                FileReport {
+                    file,
+                    valid: false,
+                    diagnostics: Vec::new(),
+                    resources: Vec::new(),
+                }
+            }
+        };
+        reports.push(report);
+    }
+    let all_valid = reports.iter().all(|r| r.valid);
+    match args.output {
+        OutputFormat::Json => {
+            serde_json::to_writer_pretty(&mut *out, &reports)?;
+            writeln!(out)?;
+        }
+        OutputFormat::Text => {
+            for report in &reports {
+                for d in &report.diagnostics {
+                    writeln!(err, "{}", d.render(&report.file))?;
+                }
+                if report.valid {
+                    writeln!(
+                        out,
+                        "{}: valid ({} resources)",
+                        report.file,
+                        report.resources.len()
+                    )?;
+                    if args.list {
+                        for (i, resource) in report.resources.iter().enumerate() {
+                            writeln!(out, "  {:>2}. {resource}", i + 1)?;
+                        }
+                    }
+                } else {
+                    let errors = report.diagnostics.iter().filter(|d| d.is_error()).count();
+                    writeln!(
+                        err,
+                        "{}: invalid ({errors} error{})",
+                        report.file,
+                        if errors == 1 { "" } else { "s" }
+                    )?;
+                }
+            }
+        }
+    }
+    Ok(if all_valid {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}

@@ -1,0 +1,196 @@
+//! A deterministic discrete-time simulator of the SQS queue and the worker
+//! fleet, used to compare scaling policies on arrival traces.
+//!
+//! # Input
+//!
+//! A [`Trace`] of arrival rates, read from a `seconds,arrivals_per_second`
+//! CSV file (format in [`trace`] and `blueprints/traces/README.md`): each
+//! row gives the time offset in seconds at which a rate (messages/second)
+//! starts; the rate holds until the next row; the last row's time is the end
+//! of the trace and its rate is ignored.
+//!
+//! # Model (1-second steps)
+//!
+//! In each second `t`:
+//!
+//! 1. Instances whose boot delay has passed are InService.
+//! 2. Arrivals for second `t` join the back of the queue (whole messages;
+//!    fractional rates carry over to the next second).
+//! 3. Workers receive messages into free slots (`concurrency` per InService
+//!    instance); received messages are in flight (NotVisible).
+//! 4. The fleet completes up to `in_service × service_rate` in-flight
+//!    messages, oldest first. Unused capacity is lost (only the fraction of
+//!    a message carries over).
+//! 5. Measurements are taken: queue depth, the age of the oldest message
+//!    (visible or in flight; the queue is tracked as FIFO buckets of arrival
+//!    seconds, so the age is exact to the second), instances running.
+//! 6. Every `metric_period` the CloudWatch datapoint of `BacklogPerInstance`
+//!    (average visible ÷ average InService over the period) is published,
+//!    visible to alarms `metric_delay` after the period ends.
+//! 7. Every `interval` of the policy, it sees the instantaneous metrics and
+//!    the published datapoints, and may set a new desired capacity. The
+//!    simulator clamps it into `[min, max]` as the Auto Scaling group does.
+//!    Launched instances become InService `boot_delay` later; scale-in
+//!    terminates the newest instances first (booting ones before InService
+//!    ones) and their in-flight messages go back to the head of the queue
+//!    at once (a lifecycle hook drains them or resets their visibility).
+//!
+//! After the trace ends, the simulation continues with no arrivals until
+//! the queue is empty (at most `drain_limit`).
+//!
+//! Simplifications: a Standard queue is treated as FIFO for ages;
+//! `ApproximateNumberOfMessages` is exact; messages are never redelivered
+//! (the configuration is rejected if `concurrency ÷ service_rate` reaches
+//! the visibility timeout); there are no failed messages.
+//!
+//! # Policies
+//!
+//! All are driven by the same loop through [`SimPolicy`]:
+//!
+//! * `ballast` — [`crate::autoscale::policy::evaluate`] itself, every 10 s,
+//!   on the instantaneous `GetQueueAttributes` view. Its state starts with
+//!   the start of the run as the last scaling action (a freshly started
+//!   controller is conservative), so it does not scale in during the first
+//!   cooldown.
+//! * `target-tracking` — a model of an EC2 Auto Scaling target-tracking
+//!   policy on the `BacklogPerInstance` metric math (visible ÷ InService),
+//!   1-minute datapoints. The high alarm fires after 3 consecutive
+//!   datapoints above the target, the low alarm after 15 consecutive
+//!   datapoints below 90 % of the target. The new capacity is
+//!   `ceil(InService × metric ÷ target)` clamped into `[min, max]`; booting
+//!   (warming-up) instances count neither in the metric nor in that
+//!   capacity. A scale-out happens whenever the high alarm is in ALARM and
+//!   the new capacity exceeds the current desired capacity: that is AWS's
+//!   scale-out cooldown / instance-warmup semantics ("capacity added by the
+//!   previous scale-out counts as part of the desired capacity for the next
+//!   one"), so the 300 s scale-out cooldown never blocks a larger scale-out
+//!   here — the favourable reading for target tracking. Scale-in waits
+//!   300 s after the previous scale-in.
+//! * `hpa` — a model of the Kubernetes HPA with an external `AverageValue`
+//!   metric, as KEDA's SQS scaler sets it up: every 15 s,
+//!   `desired = ceil(current × (visible ÷ current) ÷ target)` with `current`
+//!   the desired replica count, skipped within 10 % tolerance; default
+//!   scale-up limit max(+100 %, +4) per period; scale-down stabilization
+//!   300 s (highest recommendation in the window); no cooldowns. Only
+//!   visible messages are counted (KEDA's `scaleOnInFlight` is off).
+//!
+//! # Output
+//!
+//! Per policy a [`SimReport`]: maximum and p99 (nearest rank over all
+//! simulated seconds) of the oldest-message age, minutes in which that age
+//! exceeded the alarm age at some second, instance-hours (running instances
+//! including booting ones, summed per second, ÷ 3600), scaling actions,
+//! messages processed, and the clairvoyant lower bound on instance-hours:
+//!
+//! `max(min × trace seconds, ceil(total messages ÷ service rate)) ÷ 3600`.
+//!
+//! Both terms are sound: the group never runs fewer than `min` instances for
+//! the length of the trace, and one InService instance completes at most
+//! `service_rate` messages per second, so processing every message takes at
+//! least that many instance-seconds whatever the foresight. (The tempting
+//! `Σ max(min, ceil(rate ÷ service rate))` is not a bound: work can be
+//! deferred into a queue.) Policies also pay for booting and draining, so
+//! the bound is not reachable in general.
+//!
+//! Plus a [`SeriesPoint`] time series (every `sample_every`, 10 s by
+//! default) for [`render_svg`].
+
+pub mod engine;
+pub mod policies;
+pub mod svg;
+pub mod trace;
+
+pub use engine::{ScalingEvent, SeriesPoint, SimConfig, SimConfigError, SimReport, SimResult};
+pub use policies::{
+    BallastPolicy, Datapoint, HpaConfig, HpaPolicy, Observed, SimPolicy, TargetTrackingConfig,
+    TargetTrackingPolicy, default_policies,
+};
+pub use svg::render_svg;
+pub use trace::{Segment, TRACE_HEADER, Trace, TraceError};
+
+/// Simulates each policy independently over the same trace and
+/// configuration. Deterministic.
+///
+/// Panics if `sim` is invalid: call [`SimConfig::validate`] first to report
+/// the problem to the user.
+pub fn run_simulation(
+    trace: &Trace,
+    sim: &SimConfig,
+    policies: Vec<Box<dyn SimPolicy>>,
+) -> Vec<SimResult> {
+    if let Err(err) = sim.validate() {
+        panic!("invalid simulation configuration: {err}");
+    }
+    policies
+        .into_iter()
+        .map(|mut policy| engine::simulate(trace, sim, policy.as_mut()))
+        .collect()
+}
+
+/// [`render_svg`] over [`SimResult`]s, one line per policy.
+pub fn render_results_svg(results: &[SimResult]) -> String {
+    let named: Vec<(&str, &[SeriesPoint])> = results
+        .iter()
+        .map(|r| (r.report.policy.as_str(), r.series.as_slice()))
+        .collect();
+    render_svg(&named)
+}
+
+/// An aligned text table, one row per policy.
+pub fn format_table(results: &[SimResult]) -> String {
+    let alarm_header = "min>300s";
+    let header = [
+        "policy",
+        "max age s",
+        "p99 age s",
+        alarm_header,
+        "inst-hours",
+        "actions",
+        "lower bound",
+        "processed",
+        "max inst",
+    ];
+    let mut rows: Vec<Vec<String>> = vec![header.iter().map(|h| h.to_string()).collect()];
+    for r in results {
+        let r = &r.report;
+        rows.push(vec![
+            r.policy.clone(),
+            r.max_oldest_age_secs.to_string(),
+            r.p99_oldest_age_secs.to_string(),
+            r.minutes_over_alarm.to_string(),
+            format!("{:.2}", r.instance_hours),
+            r.scaling_actions.to_string(),
+            format!("{:.2}", r.lower_bound_instance_hours),
+            r.processed.to_string(),
+            r.max_running.to_string(),
+        ]);
+    }
+    let widths: Vec<usize> = (0..header.len())
+        .map(|c| rows.iter().map(|row| row[c].len()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for (i, row) in rows.iter().enumerate() {
+        let cells: Vec<String> = row
+            .iter()
+            .enumerate()
+            .map(|(c, cell)| {
+                if c == 0 {
+                    format!("{cell:<w$}", w = widths[c])
+                } else {
+                    format!("{cell:>w$}", w = widths[c])
+                }
+            })
+            .collect();
+        out.push_str(&cells.join("  "));
+        out.push('\n');
+        if i == 0 {
+            let total = widths.iter().sum::<usize>() + 2 * (widths.len() - 1);
+            out.push_str(&"-".repeat(total));
+            out.push('\n');
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,316 @@
+//! The policies the simulator compares. All implement [`SimPolicy`] and are
+//! driven by the same loop in [`super::engine`].
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::autoscale::policy::{self, Metrics, Observation, PolicyConfig, PolicyState, Timestamp};
+
+/// A CloudWatch-style datapoint of the `BacklogPerInstance` metric math
+/// expression `m1 / m2` over one metric period, where `m1` is the average of
+/// `ApproximateNumberOfMessagesVisible` and `m2` the average of
+/// `GroupInServiceInstances` (0 treated as 1) over the period.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Datapoint {
+    /// Start of the period (seconds since the start of the run).
+    pub period_start_secs: u64,
+    /// First second at which the datapoint is visible to alarms.
+    pub available_at_secs: u64,
+    pub visible_avg: f64,
+    pub in_service_avg: f64,
+    pub backlog_per_instance: f64,
+}
+
+/// What a policy sees when it is asked to decide.
+#[derive(Debug, Clone, Copy)]
+pub struct Observed<'a> {
+    /// Instantaneous `GetQueueAttributes` + `DescribeAutoScalingGroups` view
+    /// at the end of the current second.
+    pub metrics: &'a Metrics,
+    /// CloudWatch datapoints published so far (oldest first).
+    pub datapoints: &'a [Datapoint],
+}
+
+/// A scaling policy under simulation.
+pub trait SimPolicy {
+    /// Short name used in tables and plots.
+    fn name(&self) -> &str;
+    /// How often [`SimPolicy::decide`] is called (rounded to whole seconds,
+    /// at least 1 s). Calls happen at t = 0, interval, 2 × interval, …
+    fn interval(&self) -> Duration;
+    /// Returns the new desired capacity, or `None` to leave it alone.
+    fn decide(&mut self, now: Timestamp, observed: &Observed<'_>) -> Option<u32>;
+}
+
+/// The Ballast policy: [`crate::autoscale::policy::evaluate`] itself.
+#[derive(Debug, Clone)]
+pub struct BallastPolicy {
+    config: PolicyConfig,
+    state: PolicyState,
+    interval: Duration,
+}
+
+impl BallastPolicy {
+    /// Default evaluation interval of the controller.
+    pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(10);
+
+    /// Wraps the policy. The state starts conservatively
+    /// ([`PolicyState::starting_at`] the start of the run), as a freshly
+    /// started controller does.
+    pub fn new(config: PolicyConfig, interval: Duration) -> Self {
+        BallastPolicy {
+            config,
+            state: PolicyState::starting_at(Timestamp::ZERO),
+            interval,
+        }
+    }
+}
+
+impl SimPolicy for BallastPolicy {
+    fn name(&self) -> &str {
+        "ballast"
+    }
+
+    fn interval(&self) -> Duration {
+        self.interval
+    }
+
+    fn decide(&mut self, now: Timestamp, observed: &Observed<'_>) -> Option<u32> {
+        let observation = Observation::Ok(observed.metrics.clone());
+        policy::evaluate(&self.config, &mut self.state, &observation, now).target()
+    }
+}
+
+/// Settings of the AWS target-tracking model.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TargetTrackingConfig {
+    pub min: u32,
+    pub max: u32,
+    /// Target value of `BacklogPerInstance`.
+    pub target: f64,
+    /// Consecutive datapoints above the target that trigger a scale-out.
+    pub high_datapoints: usize,
+    /// Consecutive datapoints below `target × low_threshold_ratio` that
+    /// trigger a scale-in.
+    pub low_datapoints: usize,
+    pub low_threshold_ratio: f64,
+    /// Minimum time between scale-ins.
+    pub scale_in_cooldown: Duration,
+}
+
+impl TargetTrackingConfig {
+    /// AWS defaults around a Ballast policy configuration.
+    pub fn from_policy(config: &PolicyConfig) -> Self {
+        TargetTrackingConfig {
+            min: config.min,
+            max: config.max,
+            target: f64::from(config.target_backlog_per_instance.max(1)),
+            high_datapoints: 3,
+            low_datapoints: 15,
+            low_threshold_ratio: 0.9,
+            scale_in_cooldown: Duration::from_secs(300),
+        }
+    }
+}
+
+/// A model of an EC2 Auto Scaling target-tracking policy on the custom
+/// `BacklogPerInstance` metric (see the module documentation of
+/// [`crate::simulate`] for the assumptions).
+#[derive(Debug, Clone)]
+pub struct TargetTrackingPolicy {
+    config: TargetTrackingConfig,
+    seen: usize,
+    high_streak: usize,
+    low_streak: usize,
+    last_scale_in: Option<Timestamp>,
+}
+
+impl TargetTrackingPolicy {
+    pub fn new(config: TargetTrackingConfig) -> Self {
+        TargetTrackingPolicy {
+            config,
+            seen: 0,
+            high_streak: 0,
+            low_streak: 0,
+            last_scale_in: None,
+        }
+    }
+}
+
+impl SimPolicy for TargetTrackingPolicy {
+    fn name(&self) -> &str {
+        "target-tracking"
+    }
+
+    /// Alarms are evaluated once a minute; the policy is polled every
+    /// second so it reacts the second a datapoint becomes available.
+    fn interval(&self) -> Duration {
+        Duration::from_secs(1)
+    }
+
+    fn decide(&mut self, now: Timestamp, observed: &Observed<'_>) -> Option<u32> {
+        let fresh = observed.datapoints.get(self.seen..).unwrap_or_default();
+        if fresh.is_empty() {
+            return None;
+        }
+        self.seen = observed.datapoints.len();
+        let c = &self.config;
+        for dp in fresh {
+            if dp.backlog_per_instance > c.target {
+                self.high_streak += 1;
+            } else {
+                self.high_streak = 0;
+            }
+            if dp.backlog_per_instance < c.target * c.low_threshold_ratio {
+                self.low_streak += 1;
+            } else {
+                self.low_streak = 0;
+            }
+        }
+        let latest = fresh[fresh.len() - 1];
+        let current = observed.metrics.desired;
+        // new capacity = ceil(in-service capacity × metric ÷ target); warming
+        // instances are excluded from the metric and from the capacity.
+        let basis = latest.in_service_avg.max(1.0);
+        let proposed = (basis * latest.backlog_per_instance / c.target).ceil();
+        let proposed = clamp_f64(proposed, c.min, c.max);
+
+        if self.high_streak >= c.high_datapoints && proposed > current {
+            return Some(proposed);
+        }
+        if self.low_streak >= c.low_datapoints && proposed < current {
+            let cooled = self
+                .last_scale_in
+                .is_none_or(|t| now.saturating_duration_since(t) >= c.scale_in_cooldown);
+            if cooled {
+                self.last_scale_in = Some(now);
+                return Some(proposed);
+            }
+        }
+        if current < c.min || current > c.max {
+            return Some(current.clamp(c.min, c.max.max(c.min)));
+        }
+        None
+    }
+}
+
+/// Settings of the Kubernetes HPA (KEDA `aws-sqs-queue`) model.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HpaConfig {
+    pub min: u32,
+    pub max: u32,
+    /// `targetAverageValue`: messages per replica.
+    pub target: u32,
+    pub tolerance_percent: u32,
+    pub sync_period: Duration,
+    pub scale_down_stabilization: Duration,
+}
+
+impl HpaConfig {
+    /// HPA defaults around a Ballast policy configuration.
+    pub fn from_policy(config: &PolicyConfig) -> Self {
+        HpaConfig {
+            min: config.min,
+            max: config.max,
+            target: config.target_backlog_per_instance.max(1),
+            tolerance_percent: 10,
+            sync_period: Duration::from_secs(15),
+            scale_down_stabilization: Duration::from_secs(300),
+        }
+    }
+}
+
+/// A model of the Kubernetes Horizontal Pod Autoscaler with an external
+/// `AverageValue` metric (as KEDA's SQS scaler configures it).
+#[derive(Debug, Clone)]
+pub struct HpaPolicy {
+    config: HpaConfig,
+    recommendations: Vec<(Timestamp, u32)>,
+}
+
+impl HpaPolicy {
+    pub fn new(config: HpaConfig) -> Self {
+        HpaPolicy {
+            config,
+            recommendations: Vec::new(),
+        }
+    }
+}
+
+impl SimPolicy for HpaPolicy {
+    fn name(&self) -> &str {
+        "hpa"
+    }
+
+    fn interval(&self) -> Duration {
+        self.config.sync_period
+    }
+
+    fn decide(&mut self, now: Timestamp, observed: &Observed<'_>) -> Option<u32> {
+        let c = &self.config;
+        let (min, max) = (c.min, c.max.max(c.min));
+        let current = observed.metrics.desired;
+        let visible = observed.metrics.visible;
+        let target = u64::from(c.target);
+        // usageRatio = (visible / current) / target; skip within tolerance.
+        let capacity = u128::from(current) * u128::from(target);
+        let within = current > 0
+            && (u128::from(visible) * 100).abs_diff(capacity * 100)
+                <= u128::from(c.tolerance_percent) * capacity;
+        let raw = if within {
+            current
+        } else {
+            u32::try_from(visible.div_ceil(target)).unwrap_or(u32::MAX)
+        };
+        let mut recommendation = raw.clamp(min, max);
+
+        // Default scale-up behaviour: at most max(+100 %, +4 pods) per period.
+        let up_limit = current.saturating_mul(2).max(current.saturating_add(4));
+        recommendation = recommendation.min(up_limit.max(min));
+
+        // Scale-down stabilization: the highest recommendation in the window.
+        let window = c.scale_down_stabilization;
+        self.recommendations
+            .retain(|(at, _)| now.saturating_duration_since(*at) < window);
+        self.recommendations.push((now, recommendation));
+        let stabilized = if recommendation < current {
+            self.recommendations
+                .iter()
+                .map(|r| r.1)
+                .max()
+                .unwrap_or(recommendation)
+                .min(current.max(min).min(max))
+        } else {
+            recommendation
+        };
+        (stabilized != current).then_some(stabilized)
+    }
+}
+
+fn clamp_f64(value: f64, min: u32, max: u32) -> u32 {
+    let max = max.max(min);
+    if value.is_nan() || value <= f64::from(min) {
+        min
+    } else if value >= f64::from(max) {
+        max
+    } else {
+        // In range (min, max), so the cast is exact for whole numbers.
+        value as u32
+    }
+}
+
+/// The three policies compared by default: Ballast (10 s interval), the AWS
+/// target-tracking model and the HPA model, all around `config`.
+pub fn default_policies(config: &PolicyConfig) -> Vec<Box<dyn SimPolicy>> {
+    vec![
+        Box::new(BallastPolicy::new(
+            config.clone(),
+            BallastPolicy::DEFAULT_INTERVAL,
+        )),
+        Box::new(TargetTrackingPolicy::new(
+            TargetTrackingConfig::from_policy(config),
+        )),
+        Box::new(HpaPolicy::new(HpaConfig::from_policy(config))),
+    ]
+}

@@ -1,0 +1,324 @@
+//! Test support for Ballast: one [moto](https://github.com/getmoto/moto) server per test
+//! binary, listening on a free loopback port, plus helpers to point AWS SDK clients at it.
+//!
+//! ```no_run
+//! # async fn example() {
+//! let moto = ballast_testbed::moto().await;
+//! let config = moto.sdk_config().await; // e.g. aws_sdk_sqs::Client::new(&config)
+//! let queue = ballast_testbed::unique_name("orders");
+//! # let _ = (config, queue);
+//! # }
+//! ```
+//!
+//! The server is started lazily by the first caller and shared by every test in the
+//! process (tests must therefore use [`unique_name`] for the resources they create).
+//! It is started through a small `sh` watchdog whose stdin is a pipe held by the test
+//! process: when the test process exits, for any reason, the pipe closes and the
+//! watchdog kills moto, so no `moto_server` outlives `cargo test`.
+//!
+//! moto is located via `$BALLAST_MOTO_SERVER`, then `<workspace>/.venv/bin/moto_server`
+//! (installed by `scripts/setup-moto.sh`), then `moto_server` on `PATH`. If none exists
+//! the tests panic with installation instructions; they are never skipped.
+
+use std::ffi::OsString;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use aws_config::{BehaviorVersion, Region};
+use aws_credential_types::Credentials;
+use aws_types::SdkConfig;
+
+/// Region every testbed client uses.
+pub const REGION: &str = "us-east-1";
+/// Static access key id / secret used against moto.
+pub const TEST_CREDENTIAL: &str = "testing";
+/// Environment variable that overrides the moto_server executable.
+pub const MOTO_ENV: &str = "BALLAST_MOTO_SERVER";
+
+const STARTUP_DEADLINE: Duration = Duration::from_secs(30);
+const POLL_INTERVAL: Duration = Duration::from_millis(50);
+const START_ATTEMPTS: usize = 3;
+
+/// The message used when moto cannot be found.
+pub const MOTO_MISSING: &str = "moto_server not found: run `make moto` (scripts/setup-moto.sh) \
+     to install moto 5.2.5 into .venv, or set BALLAST_MOTO_SERVER";
+
+/// Watchdog: start moto (argv $1, port $2, log file $3) in the background with no access to our
+/// stdin, then block on stdin from a second background job; EOF means the test process
+/// is gone, so kill moto. The shell itself exits when moto does, which lets the test
+/// process notice a crashed server. The log is removed at exit unless
+/// `BALLAST_MOTO_KEEP_LOG` is set.
+const WATCHDOG: &str = r#"
+exec 3<&0
+"$1" -H 127.0.0.1 -p "$2" </dev/null 3<&- &
+moto=$!
+( cat <&3 >/dev/null 2>&1; kill "$moto" 2>/dev/null; [ -n "$BALLAST_MOTO_KEEP_LOG" ] || rm -f "$3" ) &
+exec 3<&-
+wait "$moto"
+"#;
+
+/// A running moto server shared by all tests of one test binary.
+pub struct MotoServer {
+    port: u16,
+    log_path: PathBuf,
+    // Held only so the watchdog's stdin pipe stays open for the life of the process.
+    _guard: Mutex<(Child, ChildStdin)>,
+}
+
+impl std::fmt::Debug for MotoServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MotoServer")
+            .field("endpoint", &self.endpoint())
+            .field("log", &self.log_path)
+            .finish()
+    }
+}
+
+/// The process-wide moto server, started on first use. Safe to call from any test,
+/// sync or async; startup (a few seconds) runs on tokio's blocking pool.
+pub async fn moto() -> &'static MotoServer {
+    tokio::task::spawn_blocking(MotoServer::shared)
+        .await
+        .unwrap_or_else(|err| std::panic::resume_unwind(err.into_panic()))
+}
+
+impl MotoServer {
+    /// The process-wide moto server, started on first use (blocking).
+    ///
+    /// # Panics
+    /// If moto_server cannot be found or does not become ready within 30 seconds.
+    pub fn shared() -> &'static MotoServer {
+        static SERVER: OnceLock<MotoServer> = OnceLock::new();
+        SERVER.get_or_init(MotoServer::start)
+    }
+
+    /// Base URL of the server, e.g. `http://127.0.0.1:54321`.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// TCP port the server listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// File receiving moto's stdout/stderr (request log). Deleted when the test process
+    /// exits unless `BALLAST_MOTO_KEEP_LOG` is set.
+    pub fn log_path(&self) -> &Path {
+        &self.log_path
+    }
+
+    /// SDK config pointing at this server: region `us-east-1`, static `testing`
+    /// credentials, endpoint URL set. Host environment variables are ignored so a
+    /// developer's `AWS_*` settings cannot redirect tests to real AWS.
+    pub async fn sdk_config(&self) -> SdkConfig {
+        aws_config::defaults(BehaviorVersion::latest())
+            .empty_test_environment()
+            .region(Region::new(REGION))
+            .credentials_provider(Credentials::new(
+                TEST_CREDENTIAL,
+                TEST_CREDENTIAL,
+                None,
+                None,
+                "ballast-testbed",
+            ))
+            .endpoint_url(self.endpoint())
+            .load()
+            .await
+    }
+
+    fn start() -> MotoServer {
+        let binary = locate_moto();
+        let mut last_failure = String::new();
+        for attempt in 1..=START_ATTEMPTS {
+            match try_start(&binary) {
+                Ok(server) => return server,
+                Err(failure) => {
+                    last_failure = format!("attempt {attempt}: {failure}");
+                }
+            }
+        }
+        panic!(
+            "moto_server ({}) failed to start after {START_ATTEMPTS} attempts; last {last_failure}",
+            binary.display()
+        );
+    }
+}
+
+fn try_start(binary: &Path) -> Result<MotoServer, String> {
+    let port = free_port();
+    let log_path =
+        std::env::temp_dir().join(format!("ballast-moto-{}-{port}.log", std::process::id()));
+    let log = File::create(&log_path)
+        .map_err(|e| format!("cannot create moto log {}: {e}", log_path.display()))?;
+    let log_err = log
+        .try_clone()
+        .map_err(|e| format!("cannot clone log handle: {e}"))?;
+
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(WATCHDOG)
+        .arg("ballast-moto-watchdog")
+        .arg(binary)
+        .arg(port.to_string())
+        .arg(&log_path)
+        .stdin(Stdio::piped())
+        .stdout(log)
+        .stderr(log_err)
+        .spawn()
+        .map_err(|e| format!("cannot spawn sh for moto_server: {e}"))?;
+    let stdin = child.stdin.take().expect("piped stdin");
+
+    let deadline = Instant::now() + STARTUP_DEADLINE;
+    loop {
+        if answers_http(port) {
+            return Ok(MotoServer {
+                port,
+                log_path,
+                _guard: Mutex::new((child, stdin)),
+            });
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!(
+                "moto_server exited with {status} before answering on port {port}; log {}:\n{}",
+                log_path.display(),
+                log_tail(&log_path)
+            ));
+        }
+        if Instant::now() >= deadline {
+            let failure = format!(
+                "moto_server did not answer on port {port} within {STARTUP_DEADLINE:?}; log {}:\n{}",
+                log_path.display(),
+                log_tail(&log_path)
+            );
+            // Closing stdin makes the watchdog kill moto (and remove its log).
+            drop(stdin);
+            let _ = child.wait();
+            return Err(failure);
+        }
+        std::thread::sleep(POLL_INTERVAL);
+    }
+}
+
+/// One `GET /moto-api/` over plain HTTP/1.0; true when any HTTP status line comes back.
+fn answers_http(port: u16) -> bool {
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(250)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let _ = stream.set_write_timeout(Some(Duration::from_secs(2)));
+    let request = format!("GET /moto-api/ HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n");
+    if stream.write_all(request.as_bytes()).is_err() {
+        return false;
+    }
+    let mut head = [0u8; 12];
+    let mut read = 0;
+    while read < head.len() {
+        match stream.read(&mut head[read..]) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => read += n,
+        }
+    }
+    head[..read].starts_with(b"HTTP/1.")
+}
+
+fn free_port() -> u16 {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind 127.0.0.1:0");
+    listener.local_addr().expect("local_addr").port()
+}
+
+fn log_tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(40)..].join("\n")
+}
+
+/// Finds the moto_server executable.
+///
+/// # Panics
+/// With installation instructions when it cannot be found.
+pub fn locate_moto() -> PathBuf {
+    if let Some(path) = std::env::var_os(MOTO_ENV).filter(|p| !p.is_empty()) {
+        let path = PathBuf::from(path);
+        if is_executable(&path) {
+            return path;
+        }
+        if let Some(found) = search_path(path.as_os_str()) {
+            return found;
+        }
+        panic!(
+            "{MOTO_MISSING} ({MOTO_ENV}={} is not an executable)",
+            path.display()
+        );
+    }
+    let venv = workspace_root().join(".venv/bin/moto_server");
+    if is_executable(&venv) {
+        return venv;
+    }
+    search_path(&OsString::from("moto_server")).unwrap_or_else(|| panic!("{MOTO_MISSING}"))
+}
+
+/// The workspace root (parent of this crate's manifest directory).
+pub fn workspace_root() -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().unwrap_or(manifest).to_path_buf()
+}
+
+fn search_path(name: &std::ffi::OsStr) -> Option<PathBuf> {
+    if Path::new(name).components().count() > 1 {
+        return None;
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|candidate| is_executable(candidate))
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false)
+}
+
+/// `prefix` plus a short random suffix, e.g. `orders-3f9c2a1b`, so tests sharing one
+/// moto server never collide. Only `[A-Za-z0-9-]` is added, which every service accepts.
+pub fn unique_name(prefix: &str) -> String {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    format!("{prefix}-{}", &id[..12])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unique_names_differ_and_keep_prefix() {
+        let a = unique_name("q");
+        let b = unique_name("q");
+        assert_ne!(a, b);
+        assert!(a.starts_with("q-"));
+        assert_eq!(a.len(), "q-".len() + 12);
+    }
+
+    #[test]
+    fn shared_server_answers() {
+        let server = MotoServer::shared();
+        assert!(answers_http(server.port()));
+        assert!(std::ptr::eq(server, MotoServer::shared()));
+    }
+
+    #[tokio::test]
+    async fn sdk_config_points_at_moto() {
+        let server = moto().await;
+        let config = server.sdk_config().await;
+        assert_eq!(config.region().map(|r| r.as_ref()), Some(REGION));
+        assert_eq!(config.endpoint_url(), Some(server.endpoint().as_str()));
+    }
+}

@@ -1,0 +1,470 @@
+//! The double-entry ledger in DynamoDB and the exactly-once application of transactions.
+//!
+//! # Data model
+//!
+//! Accounts table (key `pk` S, `sk` S):
+//! - `pk = ACCT#<account>`, `sk = META`: `balance` N, `currency` S, `status` S (OPEN|CLOSED),
+//!   `type` S, `created_at` S, `version` N.
+//! - `pk = ACCT#<account>`, `sk = ENTRY#<posting time, fixed-width UTC>#<transaction_id>#<DEBIT|CREDIT>`:
+//!   `transaction_id`, `type`, `direction`, `amount` N, `currency`, `counterparty` (the other
+//!   account or `EXTERNAL`), `posted_at`, `timestamp` (the client's). No `balance_after`: a
+//!   TransactWriteItems cannot read.
+//!
+//! Transactions table (key `pk` S):
+//! - `pk = TXN#<transaction_id>`: `status` (COMPLETED|DECLINED|REJECTED), `reason`,
+//!   `reason_code`, `idempotency_key`, `type`, `amount` N, `currency`, `accounts` (L of S),
+//!   `processed_at`, `timestamp`, `balance` N (BALANCE_CHECK).
+//! - `pk = IDEM#<idempotency_key>`: `transaction_id`, `created_at`.
+//!
+//! # Exactly once
+//!
+//! A money movement is one TransactWriteItems ([`build_effect`]): the IDEM and TXN puts are
+//! conditional on not existing, the account updates on the account being open, in the right
+//! currency and (debits) holding enough money. Redelivery of the same message, or another
+//! message with the same idempotency key or transaction id, fails the IDEM/TXN condition and
+//! changes nothing ([`Outcome::Duplicate`]). A failed account condition is classified (from the
+//! `ALL_OLD` item returned with the cancellation reason, or a consistent read) and the DECLINED
+//! result is recorded with a second TransactWriteItems that is itself idempotent.
+
+mod build;
+mod error;
+mod model;
+#[cfg(test)]
+mod tests;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
+use rust_decimal::Decimal;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+pub use build::{
+    CLOSE_CONDITION, CLOSE_UPDATE, CREDIT_CONDITION, CREDIT_UPDATE, CancellationVerdict,
+    DEBIT_CONDITION, DEBIT_UPDATE, FailedAccount, ItemRole, NOT_EXISTS, ResultRecord,
+    TRANSIENT_CANCELLATION_CODES, Tables, WritePlan, account_meta_key, balance_check_record,
+    balance_update, build_create_account, build_effect, build_result, classify_account,
+    decode_cursor, encode_cursor, entry_item, history_bounds, interpret_cancellation,
+};
+pub use error::{BoxError, LedgerError};
+pub use model::{
+    Account, AccountStatus, DeclineReason, Direction, EXTERNAL, HistoryPage, Item, LedgerEntry,
+    META, OPENING_BALANCE, Outcome, ResultStatus, TransactionResult, account_pk, entry_sk,
+    idempotency_pk, result_pk, sort_timestamp,
+};
+
+use crate::transaction::{
+    AccountNumber, Currency, IdempotencyKey, Transaction, TransactionType, ValidationError,
+};
+use model::{n, s};
+
+/// How often [`Ledger::apply`] re-runs a money movement whose failed account condition holds
+/// again by the time it is classified (a concurrent change) before giving up as transient.
+const MAX_ATTEMPTS: usize = 3;
+
+/// Largest history page.
+pub const MAX_HISTORY_PAGE: i32 = 1000;
+
+/// The ledger: a DynamoDB client and the two table names.
+#[derive(Debug, Clone)]
+pub struct Ledger {
+    client: Client,
+    accounts_table: String,
+    transactions_table: String,
+}
+
+impl Ledger {
+    /// A ledger over the given tables.
+    pub fn new(
+        client: Client,
+        accounts_table: impl Into<String>,
+        transactions_table: impl Into<String>,
+    ) -> Self {
+        Ledger {
+            client,
+            accounts_table: accounts_table.into(),
+            transactions_table: transactions_table.into(),
+        }
+    }
+
+    /// The table names, for the pure builders.
+    pub fn tables(&self) -> Tables<'_> {
+        Tables {
+            accounts: &self.accounts_table,
+            transactions: &self.transactions_table,
+        }
+    }
+
+    /// The DynamoDB client.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Applies a validated transaction exactly once and records its result.
+    ///
+    /// `Ok` means the message can be deleted; `Err(Transient)` means leave it for redelivery.
+    pub async fn apply(&self, tx: &Transaction) -> Result<Outcome, LedgerError> {
+        tx.validate().map_err(|e| LedgerError::InvalidInput {
+            detail: e.to_string(),
+        })?;
+        if tx.kind == TransactionType::BalanceCheck {
+            return self.balance_check(tx).await;
+        }
+        for attempt in 1..=MAX_ATTEMPTS {
+            let plan = build_effect(self.tables(), tx, OffsetDateTime::now_utc())?;
+            let result = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(plan.items))
+                .send()
+                .await;
+            let err = match result {
+                Ok(_) => {
+                    tracing::debug!(transaction_id = %tx.transaction_id, "transaction applied");
+                    return Ok(Outcome::Completed);
+                }
+                Err(err) => err,
+            };
+            let verdict = match err.as_service_error() {
+                Some(TransactWriteItemsError::TransactionCanceledException(e)) => {
+                    interpret_cancellation(&plan.roles, e.cancellation_reasons())
+                }
+                _ => return Err(LedgerError::from_sdk("TransactWriteItems", err)),
+            };
+            match verdict {
+                CancellationVerdict::Duplicate => return Ok(Outcome::Duplicate),
+                CancellationVerdict::Transient { codes } => {
+                    return Err(LedgerError::Transient {
+                        operation: "TransactWriteItems",
+                        detail: format!("transaction cancelled: {}", codes.join(", ")),
+                        source: Some(Box::new(err)),
+                    });
+                }
+                CancellationVerdict::Fatal { detail } => {
+                    return Err(LedgerError::Fatal {
+                        operation: "TransactWriteItems",
+                        detail,
+                        source: Some(Box::new(err)),
+                    });
+                }
+                CancellationVerdict::Accounts(failed) => {
+                    for f in failed {
+                        let item = match f.item {
+                            Some(item) => Some(item),
+                            None => self.get_account_item(&f.account).await?,
+                        };
+                        let reason = classify_account(
+                            &f.account,
+                            item.as_ref(),
+                            Some(f.direction),
+                            tx.currency,
+                            tx.amount,
+                        )?;
+                        if let Some(reason) = reason {
+                            tracing::info!(
+                                transaction_id = %tx.transaction_id,
+                                reason = reason.code(),
+                                "transaction declined"
+                            );
+                            let record = ResultRecord::declined(tx, &reason);
+                            return Ok(match self.write_result(&record).await? {
+                                true => Outcome::Declined(reason),
+                                false => Outcome::Duplicate,
+                            });
+                        }
+                    }
+                    tracing::debug!(
+                        transaction_id = %tx.transaction_id,
+                        attempt,
+                        "account conditions hold again after a cancelled attempt; retrying"
+                    );
+                }
+            }
+        }
+        Err(LedgerError::Transient {
+            operation: "TransactWriteItems",
+            detail: "account state kept changing while applying the transaction".into(),
+            source: None,
+        })
+    }
+
+    async fn balance_check(&self, tx: &Transaction) -> Result<Outcome, LedgerError> {
+        let account = tx
+            .balance_account()
+            .ok_or_else(|| LedgerError::InvalidInput {
+                detail: "BALANCE_CHECK without an account".into(),
+            })?;
+        let item = self.get_account_item(account).await?;
+        let record = balance_check_record(tx, item.as_ref())?;
+        let outcome = match (&record.status, item.as_ref()) {
+            (ResultStatus::Completed, _) => Outcome::Completed,
+            _ => Outcome::Declined(
+                classify_account(account, item.as_ref(), None, tx.currency, None)?.ok_or_else(
+                    || LedgerError::InvalidInput {
+                        detail: "declined without a reason".into(),
+                    },
+                )?,
+            ),
+        };
+        Ok(match self.write_result(&record).await? {
+            true => outcome,
+            false => Outcome::Duplicate,
+        })
+    }
+
+    /// Records a REJECTED result for a message that failed validation but has a transaction id
+    /// (see [`crate::transaction::ParseError::Invalid`]). Returns [`Outcome::Rejected`], or
+    /// [`Outcome::Duplicate`] if the id or key was already recorded.
+    pub async fn record_rejection(
+        &self,
+        transaction_id: Uuid,
+        idempotency_key: Option<&IdempotencyKey>,
+        error: &ValidationError,
+    ) -> Result<Outcome, LedgerError> {
+        let reason = error.to_string();
+        let record = ResultRecord {
+            transaction_id,
+            idempotency_key: idempotency_key.map(|k| k.as_str().to_owned()),
+            status: ResultStatus::Rejected,
+            reason: Some(reason.clone()),
+            reason_code: Some(error.code().to_owned()),
+            kind: None,
+            amount: None,
+            currency: None,
+            accounts: Vec::new(),
+            balance: None,
+            timestamp: None,
+        };
+        Ok(match self.write_result(&record).await? {
+            true => Outcome::Rejected(reason),
+            false => Outcome::Duplicate,
+        })
+    }
+
+    /// Writes IDEM + TXN for `record`; `Ok(false)` if either already exists.
+    async fn write_result(&self, record: &ResultRecord) -> Result<bool, LedgerError> {
+        let plan = build_result(self.tables(), record, OffsetDateTime::now_utc())?;
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(plan.items))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(err) => match err.as_service_error() {
+                Some(TransactWriteItemsError::TransactionCanceledException(e)) => {
+                    match interpret_cancellation(&plan.roles, e.cancellation_reasons()) {
+                        CancellationVerdict::Duplicate => Ok(false),
+                        CancellationVerdict::Transient { codes } => Err(LedgerError::Transient {
+                            operation: "TransactWriteItems",
+                            detail: format!("result write cancelled: {}", codes.join(", ")),
+                            source: Some(Box::new(err)),
+                        }),
+                        other => Err(LedgerError::Fatal {
+                            operation: "TransactWriteItems",
+                            detail: format!("result write cancelled: {other:?}"),
+                            source: Some(Box::new(err)),
+                        }),
+                    }
+                }
+                _ => Err(LedgerError::from_sdk("TransactWriteItems", err)),
+            },
+        }
+    }
+
+    async fn get_account_item(&self, account: &AccountNumber) -> Result<Option<Item>, LedgerError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.accounts_table)
+            .set_key(Some(account_meta_key(account)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| LedgerError::from_sdk("GetItem", e))?;
+        Ok(out.item)
+    }
+
+    /// Creates an OPEN account. A positive opening balance is also written as a CREDIT entry
+    /// from `EXTERNAL` (type `OPENING_BALANCE`, with its own COMPLETED result), so that the
+    /// sum of entries always equals the balance. Fails with [`LedgerError::Conflict`] if the
+    /// account exists.
+    pub async fn create_account(
+        &self,
+        account_id: &AccountNumber,
+        currency: Currency,
+        account_type: &str,
+        opening_balance: Decimal,
+    ) -> Result<Account, LedgerError> {
+        let now = OffsetDateTime::now_utc();
+        let plan = build_create_account(
+            self.tables(),
+            account_id,
+            currency,
+            account_type,
+            opening_balance,
+            Uuid::now_v7(),
+            now,
+        )?;
+        if let Err(err) = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(plan.items))
+            .send()
+            .await
+        {
+            if let Some(TransactWriteItemsError::TransactionCanceledException(e)) =
+                err.as_service_error()
+            {
+                let meta_failed = plan
+                    .roles
+                    .iter()
+                    .zip(e.cancellation_reasons())
+                    .any(|(r, c)| {
+                        *r == ItemRole::AccountMeta && c.code() == Some("ConditionalCheckFailed")
+                    });
+                if meta_failed {
+                    return Err(LedgerError::Conflict {
+                        account: account_id.to_string(),
+                        reason: "account already exists".into(),
+                    });
+                }
+            }
+            return Err(LedgerError::from_sdk("TransactWriteItems", err));
+        }
+        self.get_account(account_id)
+            .await?
+            .ok_or_else(|| LedgerError::Fatal {
+                operation: "GetItem",
+                detail: format!("account {account_id} missing right after creation"),
+                source: None,
+            })
+    }
+
+    /// Reads an account (strongly consistent).
+    pub async fn get_account(
+        &self,
+        account_id: &AccountNumber,
+    ) -> Result<Option<Account>, LedgerError> {
+        self.get_account_item(account_id)
+            .await?
+            .map(|item| Account::from_item(&item))
+            .transpose()
+    }
+
+    /// Reads a recorded result (strongly consistent).
+    pub async fn get_result(
+        &self,
+        transaction_id: Uuid,
+    ) -> Result<Option<TransactionResult>, LedgerError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.transactions_table)
+            .key("pk", s(result_pk(transaction_id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| LedgerError::from_sdk("GetItem", e))?;
+        out.item
+            .map(|item| TransactionResult::from_item(&item))
+            .transpose()
+    }
+
+    /// Ledger entries of an account posted between `from` and `to` (inclusive), oldest first,
+    /// at most `limit` (1..=1000) per page. Pass the returned `next_cursor` to continue.
+    pub async fn history(
+        &self,
+        account_id: &AccountNumber,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+        limit: i32,
+        cursor: Option<&str>,
+    ) -> Result<HistoryPage, LedgerError> {
+        if !(1..=MAX_HISTORY_PAGE).contains(&limit) {
+            return Err(LedgerError::InvalidInput {
+                detail: format!("history limit must be 1..={MAX_HISTORY_PAGE}"),
+            });
+        }
+        let (lower, upper) = history_bounds(from, to)?;
+        let start = cursor.map(|c| decode_cursor(account_id, c)).transpose()?;
+        let out = self
+            .client
+            .query()
+            .table_name(&self.accounts_table)
+            .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
+            .expression_attribute_values(":pk", s(account_pk(account_id)))
+            .expression_attribute_values(":from", s(lower))
+            .expression_attribute_values(":to", s(upper))
+            .consistent_read(true)
+            .limit(limit)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| LedgerError::from_sdk("Query", e))?;
+        let entries = out
+            .items()
+            .iter()
+            .map(LedgerEntry::from_item)
+            .collect::<Result<Vec<_>, _>>()?;
+        let next_cursor = out.last_evaluated_key().and_then(encode_cursor);
+        Ok(HistoryPage {
+            entries,
+            next_cursor,
+        })
+    }
+
+    /// Closes an account whose balance is zero. Fails with [`LedgerError::Conflict`] if the
+    /// account does not exist, is already closed, or holds money.
+    pub async fn close_account(&self, account_id: &AccountNumber) -> Result<(), LedgerError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.accounts_table)
+            .set_key(Some(account_meta_key(account_id)))
+            .condition_expression(CLOSE_CONDITION)
+            .update_expression(CLOSE_UPDATE)
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#balance", "balance")
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_values(":open", s(AccountStatus::Open.as_str()))
+            .expression_attribute_values(":closed", s(AccountStatus::Closed.as_str()))
+            .expression_attribute_values(":zero", n(Decimal::ZERO))
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        let err = match result {
+            Ok(_) => return Ok(()),
+            Err(err) => err,
+        };
+        let old = match err.as_service_error() {
+            Some(UpdateItemError::ConditionalCheckFailedException(e)) => e.item().cloned(),
+            _ => return Err(LedgerError::from_sdk("UpdateItem", err)),
+        };
+        let item = match old {
+            Some(item) => Some(item),
+            None => self.get_account_item(account_id).await?,
+        };
+        let reason = match item.map(|i| Account::from_item(&i)).transpose()? {
+            None => "account does not exist".to_owned(),
+            Some(a) if a.status == AccountStatus::Closed => "account is already closed".to_owned(),
+            Some(a) if !a.balance.is_zero() => {
+                format!("balance is {} {}, not zero", a.balance, a.currency)
+            }
+            Some(_) => {
+                return Err(LedgerError::Transient {
+                    operation: "UpdateItem",
+                    detail: "account changed while closing; retry".into(),
+                    source: Some(Box::new(err)),
+                });
+            }
+        };
+        Err(LedgerError::Conflict {
+            account: account_id.to_string(),
+            reason,
+        })
+    }
+}
