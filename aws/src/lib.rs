@@ -3,9 +3,11 @@
 //! ([`load_sdk_config`]), and classifying SDK failures into a small typed taxonomy
 //! ([`classify`], [`AwsError`]).
 
+mod calls;
 mod config;
 mod error;
 
+pub use calls::{CallKey, CallRecorder, MutationRefused, ReadOnlyGuard, is_read_only_operation};
 pub use config::{
     AwsOptions, ConfigError, REGION_HINT, load_sdk_config, load_sdk_config_with_default_region,
 };

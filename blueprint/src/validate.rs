@@ -778,6 +778,9 @@ impl Validator<'_> {
                 );
             }
         }
+        if let Some(size) = lt.root_volume_size {
+            self.int_range(&format!("{path}.rootVolumeSize"), size.into(), 1, 16_384);
+        }
         if !lt.image_id.starts_with("ami-") {
             self.error(
                 &format!("{path}.imageId"),

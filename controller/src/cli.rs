@@ -58,6 +58,44 @@ pub enum Command {
     Schema,
     /// Run what-if simulations of scaling policies over an arrival trace.
     Simulate(SimulateArgs),
+    /// Run the autoscaler: keep each scaling policy's fleet at its target backlog per instance.
+    Scale(ScaleArgs),
+    /// Show what apply would change. With --detailed-exitcode: 0 in sync, 2 changes, 1 error.
+    Plan(PlanArgs),
+    /// CI drift check: a read-only plan that exits 0 in sync, 2 drifted, 1 error.
+    Drift(PlanArgs),
+    /// Create or update the blueprint's resources in AWS.
+    Apply(ApplyArgs),
+    /// Delete the blueprint's resources (stateful ones only with `deletionPolicy: delete`).
+    Destroy(ApplyArgs),
+    /// The long-lived controller: reconcile blueprints and autoscale their fleets.
+    Run(RunArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+    #[arg(long, value_enum, default_value_t)]
+    pub output: OutputFormat,
+    /// Exit 2 when there are changes (drift always does).
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+    /// Do not ask for confirmation.
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// DynamoDB table of the writer lease, shared with controllers running the blueprint
+    /// (created if missing).
+    #[arg(long, env = "BALLAST_LEASE_TABLE", default_value = crate::lease::DEFAULT_TABLE)]
+    pub lease_table: String,
 }
 
 #[derive(Debug, Args)]
@@ -97,4 +135,62 @@ pub struct SimulateArgs {
     pub plot: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t)]
     pub output: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct ScaleArgs {
+    /// Blueprint whose scaling policies to run.
+    pub file: PathBuf,
+    /// Evaluate every policy once and exit.
+    #[arg(long)]
+    pub once: bool,
+    /// Compute and print decisions without changing any capacity or publishing metrics.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Time between evaluations; default: each policy's `evaluationInterval`.
+    #[arg(long)]
+    pub interval: Option<ballast_blueprint::Duration>,
+    /// Run only this scaling policy; default: all of them, concurrently.
+    #[arg(long)]
+    pub policy: Option<String>,
+    /// Also read `ApproximateAgeOfOldestMessage` from CloudWatch (one more call per evaluation).
+    #[arg(long)]
+    pub oldest_message_age: bool,
+    #[arg(long, value_enum, default_value_t)]
+    pub output: OutputFormat,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Blueprints to keep converged (re-read every resync).
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+    /// Observe only: report drift and the scaling decisions it would take; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Serve /healthz, /readyz and /metrics here.
+    #[arg(long, default_value = "127.0.0.1:9090", env = "BALLAST_METRICS_ADDR")]
+    pub metrics_addr: std::net::SocketAddr,
+    /// Time between reconciles of each blueprint (jittered ±10 %).
+    #[arg(long, default_value = "60s")]
+    pub resync: ballast_blueprint::Duration,
+    /// Time between autoscaler evaluations; default: each policy's `evaluationInterval`.
+    #[arg(long)]
+    pub scale_interval: Option<ballast_blueprint::Duration>,
+    /// Leader election through a `coordination.k8s.io` Lease in this namespace (in a cluster).
+    #[arg(long, env = "BALLAST_LEASE_NAMESPACE")]
+    pub lease_namespace: Option<String>,
+    /// Outside a cluster: the DynamoDB table holding leases (shared with apply and destroy).
+    #[arg(long, default_value = "ballast-leases", env = "BALLAST_LEASE_TABLE")]
+    pub lease_table: String,
+    /// How long a lease lasts without renewal; a crashed leader is replaced after this.
+    #[arg(long, default_value = "30s")]
+    pub lease_duration: ballast_blueprint::Duration,
+    /// Identity in the lease; default: pod name or hostname, and pid.
+    #[arg(long, env = "POD_NAME")]
+    pub holder: Option<String>,
 }

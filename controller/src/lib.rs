@@ -3,5 +3,8 @@
 pub mod autoscale;
 pub mod cli;
 pub mod commands;
+pub mod lease;
+pub mod provision;
+pub mod service;
 pub mod simulate;
 pub mod telemetry;

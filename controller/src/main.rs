@@ -8,12 +8,24 @@ use ballast_controller::{commands, telemetry};
 fn main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     telemetry::init(cli.global.log_format);
+    // Locked stdout only: logs go to stderr from every runtime thread.
     let mut out = std::io::stdout().lock();
-    let mut err = std::io::stderr().lock();
     let code = match &cli.command {
-        Command::Validate(args) => commands::validate::run(args, &mut out, &mut err)?,
+        Command::Validate(args) => commands::validate::run(args, &mut out, &mut std::io::stderr())?,
         Command::Schema => commands::schema::run(&mut out)?,
         Command::Simulate(args) => commands::simulate::run(args, &mut out)?,
+        Command::Scale(args) => runtime()?.block_on(commands::scale::run(args, &mut out))?,
+        Command::Plan(args) => runtime()?.block_on(commands::provision::plan(args, &mut out))?,
+        Command::Drift(args) => runtime()?.block_on(commands::provision::drift(args, &mut out))?,
+        Command::Apply(args) => runtime()?.block_on(commands::provision::apply(args, &mut out))?,
+        Command::Destroy(args) => {
+            runtime()?.block_on(commands::provision::destroy(args, &mut out))?
+        }
+        Command::Run(args) => runtime()?.block_on(commands::run::run(args))?,
     };
     Ok(code)
+}
+
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Runtime::new()
 }

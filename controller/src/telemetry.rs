@@ -7,7 +7,9 @@ use crate::cli::LogFormat;
 pub fn init(format: LogFormat) {
     let filter = EnvFilter::try_from_env("BALLAST_LOG")
         .or_else(|_| EnvFilter::try_from_default_env())
-        .unwrap_or_else(|_| EnvFilter::new("warn,ballast=info"));
+        .unwrap_or_else(|_| {
+            EnvFilter::new("warn,aws_config=error,ballast=info,ballast_controller=info")
+        });
     let registry = tracing_subscriber::registry().with(filter);
     match format {
         LogFormat::Json => registry

@@ -1,2 +1,10 @@
+pub mod api;
+pub mod breaker;
+pub mod cli;
+pub mod config;
+pub mod consumer;
+pub mod fleet;
+pub mod generate;
 pub mod ledger;
+pub mod observability;
 pub mod transaction;

@@ -1,1 +1,58 @@
-fn main() {}
+use std::process::ExitCode;
+
+use clap::Parser;
+use tokio_util::sync::CancellationToken;
+
+use ballast_worker::cli::{Cli, Command, LogFormat};
+use ballast_worker::{consumer, generate};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<ExitCode> {
+    let cli = Cli::parse();
+    init_tracing(cli.log_format);
+    let shutdown = CancellationToken::new();
+    tokio::spawn(cancel_on_signal(shutdown.clone()));
+    match &cli.command {
+        Command::Consume(args) => consumer::command::consume(args, shutdown).await?,
+        Command::SeedAccounts(args) => {
+            generate::seed_command(args, &mut std::io::stdout().lock()).await?
+        }
+        Command::Send(args) => {
+            let sent = generate::send_command(args, std::io::stdin().lock()).await?;
+            tracing::info!(sent, "messages enqueued");
+        }
+        Command::Serve(args) => ballast_worker::api::serve_command(args, shutdown).await?,
+        Command::Token(args) => println!("{}", ballast_worker::api::token_command(args)?),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// Cancels `shutdown` on SIGTERM or Ctrl-C.
+async fn cancel_on_signal(shutdown: CancellationToken) {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(error) => {
+            tracing::warn!(%error, "cannot listen for SIGTERM");
+            let _ = tokio::signal::ctrl_c().await;
+            shutdown.cancel();
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: draining"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("interrupted: draining"),
+    }
+    shutdown.cancel();
+}

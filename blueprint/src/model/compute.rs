@@ -32,6 +32,9 @@ pub struct LaunchTemplate {
     /// Encrypt the root volume. Default: on.
     #[serde(default = "super::kms::yes")]
     pub encrypted_volumes: bool,
+    /// Root volume size in GiB (1 to 16384). Default: the AMI's snapshot size.
+    #[serde(default)]
+    pub root_volume_size: Option<u32>,
     #[serde(default)]
     pub deletion_policy: Option<DeletionPolicy>,
     #[serde(default)]

@@ -1,5 +1,8 @@
 //! One module per `ballast` command; each returns the process exit code.
 
+pub mod provision;
+pub mod run;
+pub mod scale;
 pub mod schema;
 pub mod simulate;
 pub mod validate;

@@ -1,9 +1,9 @@
 //! Ledger errors.
 
 use std::error::Error as StdError;
-use std::fmt::Debug;
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_runtime_api::http::Response as HttpResponse;
 
 /// The boxed underlying error (typically an `aws_sdk_dynamodb` `SdkError<OperationError,
 /// HttpResponse>`, kept intact so callers can downcast it).
@@ -78,10 +78,9 @@ impl LedgerError {
     }
 
     /// Classifies an SDK error as transient or fatal, keeping it as the source.
-    pub fn from_sdk<E, R>(operation: &'static str, err: SdkError<E, R>) -> Self
+    pub fn from_sdk<E>(operation: &'static str, err: SdkError<E, HttpResponse>) -> Self
     where
         E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
-        R: Debug + Send + Sync + 'static,
     {
         let (transient, detail) = match &err {
             SdkError::TimeoutError(_) => (true, "timed out".to_owned()),
@@ -90,8 +89,11 @@ impl LedgerError {
             SdkError::ServiceError(se) => {
                 let code = se.err().code().unwrap_or("unknown");
                 let message = se.err().message().unwrap_or("");
+                // A 5xx is the service's own failure even when it names no code (a bare 503
+                // from a load balancer): retry it rather than dead-letter the message.
+                let server_side = se.raw().status().is_server_error();
                 (
-                    TRANSIENT_SERVICE_CODES.contains(&code),
+                    server_side || TRANSIENT_SERVICE_CODES.contains(&code),
                     format!("{code}: {message}"),
                 )
             }
@@ -120,5 +122,38 @@ impl LedgerError {
             detail: err.to_string(),
             source: Some(Box::new(err)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_dynamodb::error::ErrorMetadata;
+    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+    use aws_smithy_runtime_api::http::StatusCode;
+    use aws_smithy_types::body::SdkBody;
+
+    use super::*;
+
+    fn service_error(status: u16, code: Option<&str>) -> LedgerError {
+        let mut meta = ErrorMetadata::builder();
+        if let Some(code) = code {
+            meta = meta.code(code);
+        }
+        let raw = HttpResponse::new(StatusCode::try_from(status).unwrap(), SdkBody::empty());
+        let err = SdkError::service_error(TransactWriteItemsError::generic(meta.build()), raw);
+        LedgerError::from_sdk("TransactWriteItems", err)
+    }
+
+    #[test]
+    fn a_codeless_server_error_is_retried() {
+        assert!(service_error(503, None).is_transient());
+        assert!(service_error(500, Some("InternalFailure")).is_transient());
+    }
+
+    #[test]
+    fn throttling_is_retried_and_client_errors_are_not() {
+        assert!(service_error(400, Some("ThrottlingException")).is_transient());
+        assert!(!service_error(400, Some("ValidationException")).is_transient());
+        assert!(!service_error(400, None).is_transient());
     }
 }

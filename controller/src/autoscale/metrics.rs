@@ -1,0 +1,268 @@
+//! Reading the queue and the fleet for one evaluation.
+//!
+//! * The queue: ONE `GetQueueAttributes` call per evaluation for
+//!   `ApproximateNumberOfMessages`, `ApproximateNumberOfMessagesNotVisible` and
+//!   `ApproximateNumberOfMessagesDelayed`; the queue URL is resolved once with
+//!   `GetQueueUrl` and cached (and resolved again after the queue went missing).
+//! * Optionally `ApproximateAgeOfOldestMessage` from CloudWatch
+//!   (`GetMetricStatistics`, the latest one-minute maximum of the last five minutes).
+//! * The Auto Scaling group: `DescribeAutoScalingGroups`, counting only instances
+//!   whose lifecycle state is `InService`, plus the group's desired/min/max.
+//!
+//! A failed read becomes [`Observation::Missing`](super::Observation::Missing) in
+//! the control loop; the policy never scales in on missing metrics.
+
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
+
+use aws_sdk_autoscaling::types::LifecycleState;
+use aws_sdk_cloudwatch::types::{Dimension, Statistic};
+use aws_sdk_sqs::types::QueueAttributeName;
+use ballast_aws::{AwsError, SdkResultExt};
+use tracing::instrument;
+
+use super::actuator::FleetCapacity;
+
+/// Why a reading failed.
+#[derive(Debug, thiserror::Error)]
+pub enum MetricsError {
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+    #[error("{operation} returned no {attribute}")]
+    MissingAttribute {
+        operation: &'static str,
+        attribute: &'static str,
+    },
+    #[error("{operation} returned {attribute}={value:?}, not a count")]
+    BadAttribute {
+        operation: &'static str,
+        attribute: &'static str,
+        value: String,
+    },
+    #[error("Auto Scaling group `{0}` does not exist")]
+    GroupNotFound(String),
+    #[error("Auto Scaling group `{group}`: {field} is {value}, not a count")]
+    BadGroupField {
+        group: String,
+        field: &'static str,
+        value: i32,
+    },
+}
+
+/// The queue's approximate counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueDepth {
+    pub visible: u64,
+    pub in_flight: u64,
+    pub delayed: u64,
+    pub oldest_message_age: Option<Duration>,
+}
+
+/// Reads one SQS queue (and optionally its age metric from CloudWatch).
+#[derive(Debug)]
+pub struct QueueSource {
+    sqs: aws_sdk_sqs::Client,
+    cloudwatch: Option<aws_sdk_cloudwatch::Client>,
+    queue_name: String,
+    url: Mutex<Option<String>>,
+}
+
+const GET_ATTRIBUTES: &str = "sqs:GetQueueAttributes";
+
+impl QueueSource {
+    /// `cloudwatch`: read `ApproximateAgeOfOldestMessage` too (one more call).
+    pub fn new(
+        sqs: aws_sdk_sqs::Client,
+        queue_name: impl Into<String>,
+        cloudwatch: Option<aws_sdk_cloudwatch::Client>,
+    ) -> Self {
+        QueueSource {
+            sqs,
+            cloudwatch,
+            queue_name: queue_name.into(),
+            url: Mutex::new(None),
+        }
+    }
+
+    pub fn queue_name(&self) -> &str {
+        &self.queue_name
+    }
+
+    /// The queue URL, resolved with `GetQueueUrl` on first use and cached.
+    #[instrument(skip(self), fields(queue = %self.queue_name))]
+    pub async fn queue_url(&self) -> Result<String, MetricsError> {
+        if let Some(url) = self.cached_url() {
+            return Ok(url);
+        }
+        let out = self
+            .sqs
+            .get_queue_url()
+            .queue_name(&self.queue_name)
+            .send()
+            .await
+            .classify("sqs:GetQueueUrl")?;
+        let url = out
+            .queue_url
+            .ok_or(MetricsError::MissingAttribute {
+                operation: "sqs:GetQueueUrl",
+                attribute: "QueueUrl",
+            })?
+            .to_string();
+        *self.url.lock().unwrap_or_else(|e| e.into_inner()) = Some(url.clone());
+        Ok(url)
+    }
+
+    fn cached_url(&self) -> Option<String> {
+        self.url.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// One `GetQueueAttributes` call (plus `GetQueueUrl` the first time, plus
+    /// `GetMetricStatistics` when the age metric is enabled).
+    #[instrument(skip(self), fields(queue = %self.queue_name))]
+    pub async fn read(&self) -> Result<QueueDepth, MetricsError> {
+        let url = self.queue_url().await?;
+        let result = self
+            .sqs
+            .get_queue_attributes()
+            .queue_url(&url)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesDelayed)
+            .send()
+            .await
+            .classify(GET_ATTRIBUTES);
+        let out = match result {
+            Ok(out) => out,
+            Err(err) => {
+                if err.is_not_found() {
+                    // The queue may have been recreated under a new URL.
+                    *self.url.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                }
+                return Err(err.into());
+            }
+        };
+        let attributes = out.attributes.unwrap_or_default();
+        let count = |name: QueueAttributeName, attribute: &'static str| {
+            let value = attributes
+                .get(&name)
+                .ok_or(MetricsError::MissingAttribute {
+                    operation: GET_ATTRIBUTES,
+                    attribute,
+                })?;
+            value
+                .trim()
+                .parse::<u64>()
+                .map_err(|_| MetricsError::BadAttribute {
+                    operation: GET_ATTRIBUTES,
+                    attribute,
+                    value: value.clone(),
+                })
+        };
+        let visible = count(
+            QueueAttributeName::ApproximateNumberOfMessages,
+            "ApproximateNumberOfMessages",
+        )?;
+        let in_flight = count(
+            QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
+            "ApproximateNumberOfMessagesNotVisible",
+        )?;
+        let delayed = count(
+            QueueAttributeName::ApproximateNumberOfMessagesDelayed,
+            "ApproximateNumberOfMessagesDelayed",
+        )?;
+        let oldest_message_age = match &self.cloudwatch {
+            Some(cw) => match oldest_message_age(cw, &self.queue_name).await {
+                Ok(age) => age,
+                Err(err) => {
+                    // Informational only: the policy does not use the age.
+                    tracing::warn!(error = %err, "cannot read ApproximateAgeOfOldestMessage");
+                    None
+                }
+            },
+            None => None,
+        };
+        Ok(QueueDepth {
+            visible,
+            in_flight,
+            delayed,
+            oldest_message_age,
+        })
+    }
+}
+
+/// The latest one-minute maximum of `AWS/SQS ApproximateAgeOfOldestMessage` within
+/// the last five minutes; `None` when CloudWatch has no datapoint.
+#[instrument(skip(cw))]
+pub async fn oldest_message_age(
+    cw: &aws_sdk_cloudwatch::Client,
+    queue_name: &str,
+) -> Result<Option<Duration>, AwsError> {
+    let end = SystemTime::now();
+    let start = end - Duration::from_secs(300);
+    let out = cw
+        .get_metric_statistics()
+        .namespace("AWS/SQS")
+        .metric_name("ApproximateAgeOfOldestMessage")
+        .dimensions(
+            Dimension::builder()
+                .name("QueueName")
+                .value(queue_name)
+                .build(),
+        )
+        .start_time(start.into())
+        .end_time(end.into())
+        .period(60)
+        .statistics(Statistic::Maximum)
+        .send()
+        .await
+        .classify("cloudwatch:GetMetricStatistics")?;
+    let latest = out
+        .datapoints
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|d| Some((d.timestamp?, d.maximum?)))
+        .max_by(|a, b| a.0.cmp(&b.0));
+    Ok(latest.map(|(_, secs)| Duration::from_secs_f64(secs.max(0.0))))
+}
+
+/// `DescribeAutoScalingGroups` for one group: desired/min/max and the number of
+/// instances in the `InService` lifecycle state (not `Pending`, `Terminating`,
+/// `Standby`, ...).
+#[instrument(skip(asg))]
+pub async fn describe_group(
+    asg: &aws_sdk_autoscaling::Client,
+    group_name: &str,
+) -> Result<FleetCapacity, MetricsError> {
+    let out = asg
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(group_name)
+        .send()
+        .await
+        .classify("autoscaling:DescribeAutoScalingGroups")?;
+    let group = out
+        .auto_scaling_groups
+        .unwrap_or_default()
+        .into_iter()
+        .find(|g| g.auto_scaling_group_name.as_deref() == Some(group_name))
+        .ok_or_else(|| MetricsError::GroupNotFound(group_name.to_string()))?;
+    let field = |field: &'static str, value: Option<i32>| {
+        let value = value.unwrap_or(0);
+        u32::try_from(value).map_err(|_| MetricsError::BadGroupField {
+            group: group_name.to_string(),
+            field,
+            value,
+        })
+    };
+    let in_service = group
+        .instances
+        .unwrap_or_default()
+        .iter()
+        .filter(|i| i.lifecycle_state == Some(LifecycleState::InService))
+        .count();
+    Ok(FleetCapacity {
+        desired: field("DesiredCapacity", group.desired_capacity)?,
+        in_service: u32::try_from(in_service).unwrap_or(u32::MAX),
+        min: field("MinSize", group.min_size)?,
+        max: field("MaxSize", group.max_size)?,
+    })
+}

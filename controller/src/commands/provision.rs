@@ -1,0 +1,310 @@
+//! `plan`, `drift`, `apply` and `destroy`.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use ballast_aws::{AwsOptions, CallRecorder, load_sdk_config_with_default_region};
+use ballast_blueprint::{Blueprint, ResourceId};
+
+use crate::autoscale::clock::SystemClock;
+use crate::cli::{AwsArgs, OutputFormat, PlanArgs};
+use crate::lease::{
+    self, DynamoLease, HeldLease, LeaseSpec, LeaseStatus, blueprint_lease_name, default_holder,
+    format_time,
+};
+use crate::provision::engine::{LogProgress, Outcome, Progress};
+use crate::provision::kinds::Readiness;
+use crate::provision::{self, Clients, Plan, ReadOnlyClients, render};
+
+const EXIT_CHANGES: u8 = 2;
+/// How long the CLI's writer lease lasts unless renewed, and how often it is renewed.
+const LEASE_DURATION: Duration = Duration::from_secs(60);
+const LEASE_RENEW_EVERY: Duration = Duration::from_secs(20);
+
+pub fn load_blueprint(path: &Path) -> anyhow::Result<Blueprint> {
+    match ballast_blueprint::load(path) {
+        Ok(loaded) => Ok(loaded.blueprint),
+        Err(e) => bail!("{e}"),
+    }
+}
+
+async fn sdk_config(aws: &AwsArgs, bp: &Blueprint) -> anyhow::Result<aws_types::SdkConfig> {
+    let options = AwsOptions {
+        region: aws.region.clone(),
+        endpoint_url: aws.endpoint_url.clone(),
+        profile: aws.profile.clone(),
+    };
+    Ok(load_sdk_config_with_default_region(&options, Some(&bp.metadata.region)).await?)
+}
+
+/// Observes through read-only clients and plans. Nothing on this path can write.
+pub async fn read_only_plan(
+    bp: &Blueprint,
+    aws: &AwsArgs,
+    recorder: &CallRecorder,
+) -> anyhow::Result<Plan> {
+    let config = sdk_config(aws, bp).await?;
+    let clients = ReadOnlyClients::new(&config, recorder);
+    let observation = provision::observe(&clients, bp).await?;
+    Ok(provision::plan(bp, &observation))
+}
+
+fn print_plan(plan: &Plan, output: OutputFormat, out: &mut impl Write) -> anyhow::Result<()> {
+    match output {
+        OutputFormat::Json => {
+            serde_json::to_writer_pretty(&mut *out, plan)?;
+            writeln!(out)?;
+        }
+        OutputFormat::Text => write!(out, "{}", render::plan_text(plan))?,
+    }
+    Ok(())
+}
+
+pub async fn plan(args: &PlanArgs, out: &mut impl Write) -> anyhow::Result<ExitCode> {
+    let bp = load_blueprint(&args.file)?;
+    let plan = read_only_plan(&bp, &args.aws, &CallRecorder::default()).await?;
+    print_plan(&plan, args.output, out)?;
+    Ok(if args.detailed_exitcode && plan.has_changes() {
+        ExitCode::from(EXIT_CHANGES)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// The CI check: 0 in sync, 2 drifted, 1 error. Read-only by construction: it only ever builds
+/// [`ReadOnlyClients`], whose every client refuses non-read operations before sending them.
+pub async fn drift(args: &PlanArgs, out: &mut impl Write) -> anyhow::Result<ExitCode> {
+    let bp = load_blueprint(&args.file)?;
+    let plan = read_only_plan(&bp, &args.aws, &CallRecorder::default()).await?;
+    let total = plan.changes.len();
+    if total > 0 && plan.summary.create == total {
+        bail!(
+            "none of the {total} resources of blueprint `{}` exist: wrong credentials, account or region? \
+             (drift compares a deployed stack; run `ballast apply` first for a new one)",
+            bp.metadata.name
+        );
+    }
+    print_plan(&plan, args.output, out)?;
+    Ok(if plan.has_changes() {
+        ExitCode::from(EXIT_CHANGES)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Progress lines on a terminal: one line as each resource starts and finishes.
+struct TtyProgress {
+    started: std::sync::Mutex<std::collections::BTreeMap<ResourceId, Instant>>,
+}
+
+impl Progress for TtyProgress {
+    fn started(&self, resource: &ResourceId, action: &str) {
+        self.started
+            .lock()
+            .expect("progress lock")
+            .insert(resource.clone(), Instant::now());
+        eprintln!("  … {action:<8} {resource}");
+    }
+
+    fn finished(&self, outcome: &Outcome) {
+        let elapsed = self
+            .started
+            .lock()
+            .expect("progress lock")
+            .get(&outcome.resource)
+            .map(|t| format!(" ({:.1}s)", t.elapsed().as_secs_f32()))
+            .unwrap_or_default();
+        let mark = if outcome.ok { "✓" } else { "✗" };
+        let detail = outcome
+            .detail
+            .as_deref()
+            .map(|d| format!(": {d}"))
+            .unwrap_or_default();
+        eprintln!(
+            "  {mark} {:<8} {}{elapsed}{detail}",
+            outcome.action, outcome.resource
+        );
+    }
+}
+
+fn progress() -> Box<dyn Progress> {
+    if std::io::stderr().is_terminal() {
+        Box::new(TtyProgress {
+            started: Default::default(),
+        })
+    } else {
+        Box::new(LogProgress)
+    }
+}
+
+fn confirm(question: &str, auto_approve: bool) -> anyhow::Result<bool> {
+    if auto_approve {
+        return Ok(true);
+    }
+    if !std::io::stdin().is_terminal() {
+        bail!(
+            "refusing to change AWS without confirmation: stdin is not a terminal; pass --auto-approve"
+        );
+    }
+    eprint!("{question} Only 'yes' will be accepted: ");
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(answer.trim() == "yes")
+}
+
+/// Takes the blueprint's writer lease (the one a controller running it holds) before anything is
+/// written, or fails naming whoever holds it. `apply` and `destroy` never write without it.
+async fn take_writer_lease(
+    dynamodb: &aws_sdk_dynamodb::Client,
+    bp: &Blueprint,
+    table: &str,
+) -> anyhow::Result<HeldLease> {
+    lease::ensure_table(dynamodb, table)
+        .await
+        .with_context(|| format!("preparing the lease table `{table}`"))?;
+    let spec = LeaseSpec {
+        name: blueprint_lease_name(&bp.metadata.name),
+        holder: format!("cli@{}", default_holder()),
+        duration: LEASE_DURATION,
+    };
+    let lease = DynamoLease::new(
+        dynamodb.clone(),
+        table.to_string(),
+        spec,
+        Arc::new(SystemClock),
+    );
+    match lease
+        .try_acquire()
+        .await
+        .with_context(|| format!("taking the writer lease in `{table}`"))?
+    {
+        LeaseStatus::Held { until } => {
+            tracing::info!(lease = %lease.spec().name, holder = %lease.spec().holder, until = %format_time(until), "took the writer lease");
+            Ok(HeldLease::start(lease.into(), LEASE_RENEW_EVERY))
+        }
+        LeaseStatus::HeldByOther { holder, until } => bail!(
+            "another writer holds the lease for blueprint {}: {holder} until {}; wait for it or stop that controller",
+            bp.metadata.name,
+            format_time(until)
+        ),
+    }
+}
+
+/// Runs `work` under the lease: stops it if the lease is lost, and releases the lease at the
+/// end, also on error.
+async fn holding<T>(
+    mut held: HeldLease,
+    work: impl Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<T> {
+    let result = tokio::select! {
+        result = work => result,
+        lost = held.lost() => Err(anyhow::Error::new(lost)
+            .context("stopped before finishing: the writer lease was lost; run it again to converge")),
+    };
+    if let Err(error) = held.release().await {
+        tracing::warn!(%error, "could not release the writer lease; it expires on its own");
+    }
+    result
+}
+
+pub async fn apply(args: &crate::cli::ApplyArgs, out: &mut impl Write) -> anyhow::Result<ExitCode> {
+    let bp = load_blueprint(&args.file)?;
+    let config = sdk_config(&args.aws, &bp).await?;
+    let recorder = CallRecorder::default();
+    let clients = Clients::read_write(&config, &recorder);
+    let held = take_writer_lease(&clients.dynamodb, &bp, &args.lease_table).await?;
+    holding(held, async {
+        let observation = provision::observe(&clients.observer(), &bp).await?;
+        let plan = provision::plan(&bp, &observation);
+        write!(out, "{}", render::plan_text(&plan))?;
+        out.flush()?;
+        if !plan.has_changes() {
+            return Ok(ExitCode::SUCCESS);
+        }
+        if !confirm("Apply these changes?", args.auto_approve)? {
+            writeln!(out, "Apply cancelled.")?;
+            return Ok(ExitCode::FAILURE);
+        }
+        let progress = progress();
+        let outcomes = provision::apply(
+            &clients,
+            &bp,
+            observation,
+            Readiness::default(),
+            progress.as_ref(),
+        )
+        .await
+        .context("apply did not complete; run it again to converge")?;
+        let changed = outcomes
+            .iter()
+            .filter(|o| o.ok && o.action != "retain")
+            .count();
+        writeln!(
+            out,
+            "Apply complete: {changed} resource(s) changed, {} AWS calls.",
+            recorder.total()
+        )?;
+        Ok(ExitCode::SUCCESS)
+    })
+    .await
+}
+
+pub async fn destroy(
+    args: &crate::cli::ApplyArgs,
+    out: &mut impl Write,
+) -> anyhow::Result<ExitCode> {
+    let bp = load_blueprint(&args.file)?;
+    let config = sdk_config(&args.aws, &bp).await?;
+    let recorder = CallRecorder::default();
+    let clients = Clients::read_write(&config, &recorder);
+    let held = take_writer_lease(&clients.dynamodb, &bp, &args.lease_table).await?;
+    holding(held, async {
+        let observation = provision::observe(&clients.observer(), &bp).await?;
+        writeln!(
+            out,
+            "Destroying blueprint `{}`: {} resource(s) found.",
+            bp.metadata.name,
+            observation.live.len() + observation.removed.len()
+        )?;
+        if !confirm(
+            "Destroy these resources (stateful ones follow their deletionPolicy)?",
+            args.auto_approve,
+        )? {
+            writeln!(out, "Destroy cancelled.")?;
+            return Ok(ExitCode::FAILURE);
+        }
+        let progress = progress();
+        let outcomes = provision::destroy(
+            &clients,
+            &bp,
+            observation,
+            Readiness::default(),
+            progress.as_ref(),
+        )
+        .await?;
+        for o in &outcomes {
+            let detail = o
+                .detail
+                .as_deref()
+                .map(|d| format!(" ({d})"))
+                .unwrap_or_default();
+            writeln!(out, "  {} {}{detail}", o.action, o.resource)?;
+        }
+        let retained = outcomes.iter().filter(|o| o.action == "retain").count();
+        let deleted = outcomes
+            .iter()
+            .filter(|o| o.action == "delete" && o.ok)
+            .count();
+        writeln!(
+            out,
+            "Destroy complete: {deleted} deleted, {retained} retained."
+        )?;
+        Ok(ExitCode::SUCCESS)
+    })
+    .await
+}

@@ -1,0 +1,345 @@
+//! Desired versus live: a pure function per resource, and the plan over a whole blueprint.
+
+use ballast_blueprint::{DeletionPolicy, ResourceId, SafetyOverride};
+use serde::Serialize;
+
+use super::state::{DesiredState, Expect, FieldClass, LiveState, Ownership, display_value};
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FieldChange {
+    pub field: String,
+    pub live: String,
+    pub desired: String,
+    pub class: FieldClass,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "action")]
+pub enum Action {
+    Create,
+    Update {
+        changes: Vec<FieldChange>,
+    },
+    /// A create-only field differs: the resource is deleted and created again.
+    Replace {
+        changes: Vec<FieldChange>,
+    },
+    /// Exists without Ballast's tags and the blueprint says `adopt: true`.
+    Adopt {
+        changes: Vec<FieldChange>,
+    },
+    /// Owned by the blueprint but no longer in it.
+    Delete,
+    /// Removed from the blueprint (or being destroyed) but kept by `deletionPolicy: retain`.
+    Retain,
+    NoChange,
+    /// Exists under the same name but is not ours: never touched.
+    Conflict {
+        reason: String,
+    },
+}
+
+impl Action {
+    pub fn is_change(&self) -> bool {
+        !matches!(self, Action::NoChange | Action::Retain)
+    }
+
+    pub fn symbol(&self) -> &'static str {
+        match self {
+            Action::Create => "+",
+            Action::Update { .. } => "~",
+            Action::Replace { .. } => "-/+",
+            Action::Adopt { .. } => "&",
+            Action::Delete => "-",
+            Action::Retain => "=",
+            Action::NoChange => " ",
+            Action::Conflict { .. } => "!",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlannedChange {
+    pub resource: ResourceId,
+    pub physical_name: String,
+    #[serde(flatten)]
+    pub action: Action,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Summary {
+    pub create: usize,
+    pub update: usize,
+    pub replace: usize,
+    pub adopt: usize,
+    pub delete: usize,
+    pub retain: usize,
+    pub unchanged: usize,
+    pub conflicts: usize,
+}
+
+/// The stable, documented machine-readable plan (`ballast plan --output json`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Plan {
+    pub format_version: u32,
+    pub blueprint: String,
+    pub changes: Vec<PlannedChange>,
+    pub safety_overrides: Vec<SafetyOverride>,
+    pub summary: Summary,
+}
+
+impl Plan {
+    pub fn has_changes(&self) -> bool {
+        self.changes.iter().any(|c| c.action.is_change())
+    }
+
+    pub fn conflicts(&self) -> impl Iterator<Item = &PlannedChange> {
+        self.changes
+            .iter()
+            .filter(|c| matches!(c.action, Action::Conflict { .. }))
+    }
+}
+
+/// Compares only the fields the blueprint sets; AWS-added defaults and extra tags are not drift.
+pub fn diff(desired: &DesiredState, live: Option<&LiveState>) -> Action {
+    let Some(live) = live else {
+        return Action::Create;
+    };
+    let mut changes = Vec::new();
+    for field in &desired.fields {
+        let have = live.fields.get(field.name);
+        if field.expect.satisfied_by(have) {
+            continue;
+        }
+        if field.class == FieldClass::Delegated && matches!(field.expect, Expect::KnownAfterApply) {
+            continue;
+        }
+        changes.push(FieldChange {
+            field: field.name.to_string(),
+            live: have.map(display_value).unwrap_or_else(|| "(unset)".into()),
+            desired: field.expect.display(),
+            class: field.class,
+        });
+    }
+    for (key, value) in &desired.tags {
+        if live.tags.get(key) != Some(value) {
+            changes.push(FieldChange {
+                field: format!("tags.{key}"),
+                live: live
+                    .tags
+                    .get(key)
+                    .cloned()
+                    .unwrap_or_else(|| "(unset)".into()),
+                desired: value.clone(),
+                class: FieldClass::Enforced,
+            });
+        }
+    }
+    match &live.ownership {
+        Ownership::Owned => {}
+        Ownership::Unowned if desired.adopt => return Action::Adopt { changes },
+        Ownership::OwnedByOther(owner) if desired.adopt => {
+            let _ = owner;
+            return Action::Adopt { changes };
+        }
+        Ownership::Unowned => {
+            return Action::Conflict {
+                reason: format!(
+                    "{} `{}` exists but was not created by Ballast; set `adopt: true` to take it over",
+                    desired.id.kind, desired.physical_name
+                ),
+            };
+        }
+        Ownership::OwnedByOther(owner) => {
+            return Action::Conflict {
+                reason: format!(
+                    "{} `{}` belongs to blueprint `{owner}`; set `adopt: true` to take it over",
+                    desired.id.kind, desired.physical_name
+                ),
+            };
+        }
+    }
+    if changes.iter().any(|c| c.class == FieldClass::CreateOnly) {
+        Action::Replace { changes }
+    } else if changes.is_empty() {
+        Action::NoChange
+    } else {
+        Action::Update { changes }
+    }
+}
+
+/// The plan in dependency order; resources to remove come last, in reverse order.
+pub fn plan(
+    blueprint: &str,
+    order: &[ResourceId],
+    desired: &[DesiredState],
+    live: &[LiveState],
+    removed: &[(LiveState, DeletionPolicy)],
+    safety_overrides: Vec<SafetyOverride>,
+) -> Plan {
+    let mut changes = Vec::new();
+    for id in order {
+        let Some(want) = desired.iter().find(|d| &d.id == id) else {
+            continue;
+        };
+        let have = live.iter().find(|l| &l.id == id);
+        changes.push(PlannedChange {
+            resource: id.clone(),
+            physical_name: want.physical_name.clone(),
+            action: diff(want, have),
+        });
+    }
+    for (gone, policy) in removed.iter().rev() {
+        changes.push(PlannedChange {
+            resource: gone.id.clone(),
+            physical_name: gone.physical_name.clone(),
+            action: match policy {
+                DeletionPolicy::Delete => Action::Delete,
+                DeletionPolicy::Retain => Action::Retain,
+            },
+        });
+    }
+    let mut summary = Summary::default();
+    for c in &changes {
+        match c.action {
+            Action::Create => summary.create += 1,
+            Action::Update { .. } => summary.update += 1,
+            Action::Replace { .. } => summary.replace += 1,
+            Action::Adopt { .. } => summary.adopt += 1,
+            Action::Delete => summary.delete += 1,
+            Action::Retain => summary.retain += 1,
+            Action::NoChange => summary.unchanged += 1,
+            Action::Conflict { .. } => summary.conflicts += 1,
+        }
+    }
+    Plan {
+        format_version: 1,
+        blueprint: blueprint.to_string(),
+        changes,
+        safety_overrides,
+        summary,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::provision::state::Field;
+    use ballast_blueprint::{ResourceKind, Tags};
+    use serde_json::json;
+    use std::collections::BTreeMap;
+
+    fn desired() -> DesiredState {
+        DesiredState {
+            id: ResourceId::new(ResourceKind::Queue, "q"),
+            physical_name: "bp-q".into(),
+            fields: vec![
+                Field::enforced("visibilityTimeout", 60),
+                Field::create_only("fifo", false),
+            ],
+            tags: Tags::from([("ballast.dev/managed".into(), "true".into())]),
+            adopt: false,
+            deletion_policy: DeletionPolicy::Retain,
+        }
+    }
+
+    fn live(visibility: i64, ownership: Ownership) -> LiveState {
+        LiveState {
+            id: ResourceId::new(ResourceKind::Queue, "q"),
+            physical_name: "bp-q".into(),
+            physical_id: "url".into(),
+            arn: None,
+            ownership,
+            tags: Tags::from([
+                ("ballast.dev/managed".into(), "true".into()),
+                ("aws:added".into(), "x".into()),
+            ]),
+            fields: BTreeMap::from([
+                ("visibilityTimeout".into(), json!(visibility)),
+                ("fifo".into(), json!(false)),
+                ("maximumMessageSize".into(), json!(262144)),
+            ]),
+        }
+    }
+
+    #[test]
+    fn absent_is_create_and_equal_is_no_change() {
+        assert_eq!(diff(&desired(), None), Action::Create);
+        assert_eq!(
+            diff(&desired(), Some(&live(60, Ownership::Owned))),
+            Action::NoChange
+        );
+    }
+
+    #[test]
+    fn a_changed_field_is_an_update_naming_live_and_desired() {
+        let Action::Update { changes } = diff(&desired(), Some(&live(30, Ownership::Owned))) else {
+            panic!("update expected")
+        };
+        assert_eq!(changes.len(), 1);
+        assert_eq!(
+            (changes[0].live.as_str(), changes[0].desired.as_str()),
+            ("30", "60")
+        );
+    }
+
+    #[test]
+    fn a_create_only_field_forces_replacement() {
+        let mut l = live(60, Ownership::Owned);
+        l.fields.insert("fifo".into(), json!(true));
+        assert!(matches!(diff(&desired(), Some(&l)), Action::Replace { .. }));
+    }
+
+    #[test]
+    fn unowned_resources_conflict_unless_adopted() {
+        assert!(matches!(
+            diff(&desired(), Some(&live(60, Ownership::Unowned))),
+            Action::Conflict { .. }
+        ));
+        let other = Ownership::OwnedByOther("payments".into());
+        let Action::Conflict { reason } = diff(&desired(), Some(&live(60, other))) else {
+            panic!()
+        };
+        assert!(reason.contains("payments"));
+        let mut adopting = desired();
+        adopting.adopt = true;
+        assert!(matches!(
+            diff(&adopting, Some(&live(60, Ownership::Unowned))),
+            Action::Adopt { .. }
+        ));
+    }
+
+    #[test]
+    fn delegated_capacity_drifts_only_outside_bounds() {
+        let mut d = desired();
+        d.fields = vec![Field {
+            name: "desiredCapacity",
+            expect: Expect::Within(2, 10),
+            class: FieldClass::Delegated,
+        }];
+        let mut l = live(60, Ownership::Owned);
+        l.fields.insert("desiredCapacity".into(), json!(7));
+        assert_eq!(diff(&d, Some(&l)), Action::NoChange);
+        l.fields.insert("desiredCapacity".into(), json!(11));
+        assert!(matches!(diff(&d, Some(&l)), Action::Update { .. }));
+    }
+
+    #[test]
+    fn plan_orders_changes_and_counts_them() {
+        let order = vec![ResourceId::new(ResourceKind::Queue, "q")];
+        let mut removed_live = live(60, Ownership::Owned);
+        removed_live.id = ResourceId::new(ResourceKind::Queue, "old");
+        let plan = plan(
+            "bp",
+            &order,
+            &[desired()],
+            &[],
+            &[(removed_live, DeletionPolicy::Retain)],
+            vec![],
+        );
+        assert_eq!(plan.summary.create, 1);
+        assert_eq!(plan.summary.retain, 1);
+        assert!(plan.has_changes());
+        assert_eq!(plan.changes[1].action, Action::Retain);
+    }
+}

@@ -1,0 +1,56 @@
+use ballast_aws::AwsError;
+use ballast_blueprint::ResourceId;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProvisionError {
+    /// An AWS call failed; the error keeps the AWS code and message.
+    #[error("{resource}: {source}")]
+    Aws {
+        resource: ResourceId,
+        #[source]
+        source: AwsError,
+    },
+    /// AWS answered with something Ballast cannot read.
+    #[error("{resource}: unexpected response from {operation}: {detail}")]
+    Unexpected {
+        resource: ResourceId,
+        operation: &'static str,
+        detail: String,
+    },
+    #[error("{resource}: not ready after {waited_secs}s waiting for {what}")]
+    NotReady {
+        resource: ResourceId,
+        what: &'static str,
+        waited_secs: u64,
+    },
+    #[error("{resource}: needs {dependency}, which does not exist")]
+    MissingDependency {
+        resource: ResourceId,
+        dependency: ResourceId,
+    },
+}
+
+impl ProvisionError {
+    pub fn aws(resource: &ResourceId) -> impl FnOnce(AwsError) -> ProvisionError + '_ {
+        move |source| ProvisionError::Aws {
+            resource: resource.clone(),
+            source,
+        }
+    }
+
+    pub fn resource(&self) -> &ResourceId {
+        match self {
+            ProvisionError::Aws { resource, .. }
+            | ProvisionError::Unexpected { resource, .. }
+            | ProvisionError::NotReady { resource, .. }
+            | ProvisionError::MissingDependency { resource, .. } => resource,
+        }
+    }
+
+    pub fn aws_error(&self) -> Option<&AwsError> {
+        match self {
+            ProvisionError::Aws { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}

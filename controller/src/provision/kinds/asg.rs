@@ -1,0 +1,766 @@
+//! Auto Scaling groups. Bounds, health checks, lifecycle hooks, metrics and tags are enforced;
+//! the desired capacity belongs to the autoscaler: it is sent once, at creation, and afterwards
+//! only checked against `[minSize, maxSize]`. Updates never send it (AWS clamps it to new
+//! bounds by itself).
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use aws_sdk_autoscaling::types::{
+    AutoScalingGroup, InstancesDistribution, LaunchTemplate, LaunchTemplateOverrides,
+    LaunchTemplateSpecification, LifecycleState, MixedInstancesPolicy, Tag,
+};
+use ballast_aws::{AwsError, SdkResultExt};
+use ballast_blueprint::{
+    Blueprint, HealthCheckType, LifecycleTransition, ResourceId, ResourceKind,
+    SpotAllocationStrategy, Tags,
+};
+use futures::future::try_join_all;
+use serde_json::{Value, json};
+use tracing::instrument;
+
+use super::network::subnet_id;
+use super::{ApplyContext, ObserveContext, Observed, ResourceOps, changed, changes_tags, declared};
+use crate::provision::diff::FieldChange;
+use crate::provision::error::ProvisionError;
+use crate::provision::state::{
+    DesiredState, Expect, Field, FieldClass, LiveState, Ownership, Resolved,
+};
+
+pub struct AutoScalingGroups;
+
+/// The launch template version the group launches: the template's default.
+pub const TEMPLATE_VERSION: &str = "$Default";
+
+/// The group metrics enabled, named explicitly (moto records nothing for an empty list, which
+/// AWS reads as "all").
+pub const GROUP_METRICS: &[&str] = &[
+    "GroupMinSize",
+    "GroupMaxSize",
+    "GroupDesiredCapacity",
+    "GroupInServiceInstances",
+    "GroupPendingInstances",
+    "GroupStandbyInstances",
+    "GroupTerminatingInstances",
+    "GroupTotalInstances",
+    "GroupInServiceCapacity",
+    "GroupPendingCapacity",
+    "GroupStandbyCapacity",
+    "GroupTerminatingCapacity",
+    "GroupTotalCapacity",
+];
+
+const LAUNCHING: &str = "autoscaling:EC2_INSTANCE_LAUNCHING";
+const TERMINATING: &str = "autoscaling:EC2_INSTANCE_TERMINATING";
+
+fn later(value: Option<Value>) -> Expect {
+    value.map(Expect::Exact).unwrap_or(Expect::KnownAfterApply)
+}
+
+fn spot_strategy(s: SpotAllocationStrategy) -> &'static str {
+    match s {
+        SpotAllocationStrategy::PriceCapacityOptimized => "price-capacity-optimized",
+        SpotAllocationStrategy::CapacityOptimized => "capacity-optimized",
+        SpotAllocationStrategy::LowestPrice => "lowest-price",
+    }
+}
+
+fn not_found(e: &AwsError) -> bool {
+    e.is_not_found() || e.message().is_some_and(|m| m.contains("not found"))
+}
+
+impl ResourceOps for AutoScalingGroups {
+    const KIND: ResourceKind = ResourceKind::AutoScalingGroup;
+
+    fn desired(bp: &Blueprint, resolved: &Resolved) -> Vec<DesiredState> {
+        bp.spec
+            .auto_scaling_groups
+            .iter()
+            .map(|g| {
+                let template = resolved
+                    .physical_id(&ResourceId::new(
+                        ResourceKind::LaunchTemplate,
+                        &g.launch_template,
+                    ))
+                    .map(|id| json!({"id": id, "version": TEMPLATE_VERSION}));
+                let subnets: Option<Vec<String>> = g
+                    .subnets
+                    .iter()
+                    .map(|s| subnet_id(bp, resolved, s))
+                    .collect();
+                let subnets = subnets.map(|mut s| {
+                    s.sort();
+                    s.dedup();
+                    json!(s)
+                });
+                let instance_types = bp
+                    .spec
+                    .launch_templates
+                    .iter()
+                    .find(|lt| lt.name == g.launch_template)
+                    .map(|lt| lt.instance_types.clone())
+                    .unwrap_or_default();
+                let mixed = match &g.instances_distribution {
+                    None => Value::Null,
+                    Some(d) => json!({
+                        "instanceTypes": instance_types,
+                        "onDemandBaseCapacity": d.on_demand_base_capacity,
+                        "onDemandPercentageAboveBase": d.on_demand_percentage_above_base,
+                        "spotAllocationStrategy": spot_strategy(d.spot_allocation_strategy),
+                    }),
+                };
+                let mut hooks: Vec<Value> = g
+                    .lifecycle_hooks
+                    .iter()
+                    .map(|h| {
+                        json!({
+                            "name": h.name,
+                            "transition": match h.transition {
+                                LifecycleTransition::Launching => LAUNCHING,
+                                LifecycleTransition::Terminating => TERMINATING,
+                            },
+                            "heartbeatTimeout": h.heartbeat_timeout.as_secs(),
+                            "defaultResult": match h.default_result {
+                                ballast_blueprint::LifecycleResult::Continue => "CONTINUE",
+                                ballast_blueprint::LifecycleResult::Abandon => "ABANDON",
+                            },
+                        })
+                    })
+                    .collect();
+                hooks.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+                let fields = vec![
+                    Field::enforced("launchTemplate", Value::Null).with_expect(later(template)),
+                    Field::enforced("mixedInstances", mixed),
+                    Field::enforced("subnets", Value::Null).with_expect(later(subnets)),
+                    Field::enforced("minSize", g.min_size),
+                    Field::enforced("maxSize", g.max_size),
+                    Field {
+                        name: "desiredCapacity",
+                        expect: Expect::Within(g.min_size.into(), g.max_size.into()),
+                        class: FieldClass::Delegated,
+                    },
+                    Field::enforced(
+                        "healthCheckType",
+                        match g.health_check.kind {
+                            HealthCheckType::Ec2 => "EC2",
+                            HealthCheckType::Elb => "ELB",
+                        },
+                    ),
+                    Field::enforced(
+                        "healthCheckGracePeriod",
+                        g.health_check.grace_period.as_secs(),
+                    ),
+                    Field::enforced("lifecycleHooks", Value::Array(hooks)),
+                    Field::enforced("groupMetrics", g.group_metrics),
+                    Field::enforced("propagateAtLaunch", true),
+                ];
+                let mut tags = bp.ownership_tags();
+                tags.extend(g.tags.clone());
+                DesiredState {
+                    id: ResourceId::new(Self::KIND, &g.name),
+                    physical_name: bp.group_name(g),
+                    fields,
+                    tags,
+                    adopt: g.adopt,
+                    deletion_policy: Blueprint::effective_deletion_policy(
+                        Self::KIND,
+                        g.deletion_policy,
+                    ),
+                }
+            })
+            .collect()
+    }
+
+    /// One DescribeAutoScalingGroups by the ownership tag (plus one by name only when a
+    /// declared group is missing), then the lifecycle hooks of each group, concurrently.
+    #[instrument(skip_all, fields(kind = "auto-scaling-group"))]
+    async fn observe(ctx: &ObserveContext<'_>) -> Result<Observed, ProvisionError> {
+        let asg = ctx.clients.autoscaling();
+        let bp = ctx.blueprint;
+        let any = ResourceId::new(Self::KIND, "*");
+        let declared = declared(bp, Self::KIND);
+        let mut groups = asg
+            .describe_auto_scaling_groups()
+            .filters(
+                aws_sdk_autoscaling::types::Filter::builder()
+                    .name(format!(
+                        "tag:{}",
+                        ballast_blueprint::OWNERSHIP_BLUEPRINT_TAG
+                    ))
+                    .values(&bp.metadata.name)
+                    .build(),
+            )
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .classify("DescribeAutoScalingGroups")
+            .map_err(ProvisionError::aws(&any))?;
+        let missing: Vec<String> = declared
+            .iter()
+            .filter(|(_, n)| {
+                !groups
+                    .iter()
+                    .any(|g| g.auto_scaling_group_name.as_deref() == Some(n))
+            })
+            .map(|(_, n)| n.clone())
+            .collect();
+        if !missing.is_empty() {
+            groups.extend(
+                asg.describe_auto_scaling_groups()
+                    .set_auto_scaling_group_names(Some(missing))
+                    .into_paginator()
+                    .items()
+                    .send()
+                    .collect::<Result<Vec<_>, _>>()
+                    .await
+                    .classify("DescribeAutoScalingGroups")
+                    .map_err(ProvisionError::aws(&any))?,
+            );
+        }
+        let desired_tags: BTreeMap<String, Tags> = Self::desired(bp, ctx.resolved)
+            .into_iter()
+            .map(|d| (d.physical_name, d.tags))
+            .collect();
+        let prefix = format!("{}-", bp.metadata.name);
+        let reads = groups
+            .into_iter()
+            .filter(|g| g.status.as_deref() != Some("Delete in progress"))
+            .map(|g| {
+                let name = g.auto_scaling_group_name.clone().unwrap_or_default();
+                let declared_id = declared
+                    .iter()
+                    .find(|(_, n)| *n == name)
+                    .map(|(id, _)| id.clone());
+                let id = declared_id.clone().unwrap_or_else(|| {
+                    ResourceId::new(Self::KIND, name.trim_start_matches(&prefix))
+                });
+                let wanted = desired_tags.get(&name).cloned().unwrap_or_default();
+                async move {
+                    let hooks = asg
+                        .describe_lifecycle_hooks()
+                        .auto_scaling_group_name(&name)
+                        .send()
+                        .await
+                        .classify("DescribeLifecycleHooks")
+                        .map_err(ProvisionError::aws(&id))?
+                        .lifecycle_hooks
+                        .unwrap_or_default();
+                    let live = group_live(bp, id, &g, &hooks, &wanted);
+                    Ok::<_, ProvisionError>((declared_id.is_some(), live))
+                }
+            });
+        let mut observed = Observed::default();
+        for (is_declared, live) in try_join_all(reads).await? {
+            if is_declared {
+                observed.live.push(live);
+            } else if live.ownership == Ownership::Owned {
+                observed.removed.push(live);
+            }
+        }
+        Ok(observed)
+    }
+
+    #[instrument(skip_all, fields(group = %desired.physical_name))]
+    async fn create(
+        ctx: &ApplyContext<'_>,
+        desired: &DesiredState,
+    ) -> Result<LiveState, ProvisionError> {
+        let asg = &ctx.clients.autoscaling;
+        let bp = ctx.blueprint;
+        let err = || ProvisionError::aws(&desired.id);
+        let group = bp
+            .spec
+            .auto_scaling_groups
+            .iter()
+            .find(|g| g.name == desired.id.name)
+            .ok_or_else(|| ProvisionError::Unexpected {
+                resource: desired.id.clone(),
+                operation: "CreateAutoScalingGroup",
+                detail: "not in the blueprint".into(),
+            })?;
+        let capacity = group.desired_capacity.unwrap_or(group.min_size) as i32;
+        let mut request = asg
+            .create_auto_scaling_group()
+            .auto_scaling_group_name(&desired.physical_name)
+            .desired_capacity(capacity);
+        let (template, mixed) = template_spec(ctx, desired, &group.launch_template)?;
+        request = match mixed {
+            Some(policy) => request.mixed_instances_policy(policy),
+            None => request.launch_template(template),
+        };
+        request = request
+            .vpc_zone_identifier(subnets(ctx, desired, group)?)
+            .min_size(number(desired, "minSize"))
+            .max_size(number(desired, "maxSize"))
+            .health_check_type(text(desired, "healthCheckType"))
+            .health_check_grace_period(number(desired, "healthCheckGracePeriod"))
+            .set_tags(Some(tags(&desired.physical_name, &desired.tags)));
+        request
+            .send()
+            .await
+            .classify("CreateAutoScalingGroup")
+            .map_err(err())?;
+        put_hooks(ctx, desired, &[]).await?;
+        if desired.value("groupMetrics") == Some(&Value::Bool(true)) {
+            set_metrics(ctx, desired, true).await?;
+        }
+        let group = wait_in_service(ctx, desired, capacity).await?;
+        let hooks = asg
+            .describe_lifecycle_hooks()
+            .auto_scaling_group_name(&desired.physical_name)
+            .send()
+            .await
+            .classify("DescribeLifecycleHooks")
+            .map_err(err())?
+            .lifecycle_hooks
+            .unwrap_or_default();
+        Ok(group_live(
+            bp,
+            desired.id.clone(),
+            &group,
+            &hooks,
+            &desired.tags,
+        ))
+    }
+
+    #[instrument(skip_all, fields(group = %desired.physical_name))]
+    async fn update(
+        ctx: &ApplyContext<'_>,
+        desired: &DesiredState,
+        live: &LiveState,
+        changes: &[FieldChange],
+    ) -> Result<(), ProvisionError> {
+        let asg = &ctx.clients.autoscaling;
+        let bp = ctx.blueprint;
+        let err = || ProvisionError::aws(&desired.id);
+        let group = bp
+            .spec
+            .auto_scaling_groups
+            .iter()
+            .find(|g| g.name == desired.id.name)
+            .ok_or_else(|| ProvisionError::Unexpected {
+                resource: desired.id.clone(),
+                operation: "UpdateAutoScalingGroup",
+                detail: "not in the blueprint".into(),
+            })?;
+        const GROUP_FIELDS: &[&str] = &[
+            "launchTemplate",
+            "mixedInstances",
+            "subnets",
+            "minSize",
+            "maxSize",
+            "desiredCapacity",
+            "healthCheckType",
+            "healthCheckGracePeriod",
+        ];
+        if GROUP_FIELDS.iter().any(|f| changed(changes, f)) {
+            // Never DesiredCapacity: new bounds make AWS clamp it. The template (or mixed
+            // policy) and subnets are always re-sent: moto drops a mixed instances policy an
+            // update omits, and re-sending unchanged values is a no-op on AWS.
+            let (template, mixed) = template_spec(ctx, desired, &group.launch_template)?;
+            let mut request = asg
+                .update_auto_scaling_group()
+                .auto_scaling_group_name(&live.physical_id);
+            request = match mixed {
+                Some(policy) => request.mixed_instances_policy(policy),
+                None => request.launch_template(template),
+            };
+            request
+                .vpc_zone_identifier(subnets(ctx, desired, group)?)
+                .min_size(number(desired, "minSize"))
+                .max_size(number(desired, "maxSize"))
+                .health_check_type(text(desired, "healthCheckType"))
+                .health_check_grace_period(number(desired, "healthCheckGracePeriod"))
+                .send()
+                .await
+                .classify("UpdateAutoScalingGroup")
+                .map_err(err())?;
+        }
+        if changed(changes, "lifecycleHooks") {
+            let have: Vec<Value> = live
+                .fields
+                .get("lifecycleHooks")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            put_hooks(ctx, desired, &have).await?;
+        }
+        if changed(changes, "groupMetrics") {
+            let on = desired.value("groupMetrics") == Some(&Value::Bool(true));
+            set_metrics(ctx, desired, on).await?;
+        }
+        if changes_tags(changes) || changed(changes, "propagateAtLaunch") {
+            asg.create_or_update_tags()
+                .set_tags(Some(tags(&live.physical_id, &desired.tags)))
+                .send()
+                .await
+                .classify("CreateOrUpdateTags")
+                .map_err(err())?;
+        }
+        Ok(())
+    }
+
+    /// ForceDelete terminates the instances with the group; waits until the group is gone.
+    #[instrument(skip_all, fields(group = %live.physical_name))]
+    async fn delete(ctx: &ApplyContext<'_>, live: &LiveState) -> Result<(), ProvisionError> {
+        let asg = &ctx.clients.autoscaling;
+        match asg
+            .delete_auto_scaling_group()
+            .auto_scaling_group_name(&live.physical_id)
+            .force_delete(true)
+            .send()
+            .await
+            .classify("DeleteAutoScalingGroup")
+        {
+            Ok(_) => {}
+            Err(e) if not_found(&e) => return Ok(()),
+            Err(e) => return Err(ProvisionError::aws(&live.id)(e)),
+        }
+        let started = Instant::now();
+        loop {
+            let groups = asg
+                .describe_auto_scaling_groups()
+                .auto_scaling_group_names(&live.physical_id)
+                .send()
+                .await
+                .classify("DescribeAutoScalingGroups")
+                .map_err(ProvisionError::aws(&live.id))?
+                .auto_scaling_groups
+                .unwrap_or_default();
+            if groups.is_empty() {
+                return Ok(());
+            }
+            if started.elapsed() > ctx.readiness.timeout {
+                return Err(ProvisionError::NotReady {
+                    resource: live.id.clone(),
+                    what: "group deleted",
+                    waited_secs: started.elapsed().as_secs(),
+                });
+            }
+            tokio::time::sleep(ctx.readiness.poll).await;
+        }
+    }
+}
+
+fn number(desired: &DesiredState, field: &str) -> i32 {
+    desired.value(field).and_then(Value::as_i64).unwrap_or(0) as i32
+}
+
+fn text(desired: &DesiredState, field: &str) -> String {
+    desired
+        .value(field)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn tags(group: &str, tags: &Tags) -> Vec<Tag> {
+    tags.iter()
+        .map(|(k, v)| {
+            Tag::builder()
+                .resource_id(group)
+                .resource_type("auto-scaling-group")
+                .key(k)
+                .value(v)
+                .propagate_at_launch(true)
+                .build()
+        })
+        .collect()
+}
+
+/// The launch template spec, and the mixed instances policy wrapping it when the blueprint
+/// sets an instances distribution.
+fn template_spec(
+    ctx: &ApplyContext<'_>,
+    desired: &DesiredState,
+    template: &str,
+) -> Result<(LaunchTemplateSpecification, Option<MixedInstancesPolicy>), ProvisionError> {
+    let lt_id = ResourceId::new(ResourceKind::LaunchTemplate, template);
+    let Some(id) = ctx.resolved.physical_id(&lt_id) else {
+        return Err(ProvisionError::MissingDependency {
+            resource: desired.id.clone(),
+            dependency: lt_id,
+        });
+    };
+    let spec = LaunchTemplateSpecification::builder()
+        .launch_template_id(id)
+        .version(TEMPLATE_VERSION)
+        .build();
+    let mixed = desired.value("mixedInstances").filter(|m| !m.is_null());
+    let policy = mixed.map(|m| {
+        let overrides = m["instanceTypes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(|t| LaunchTemplateOverrides::builder().instance_type(t).build())
+            .collect();
+        MixedInstancesPolicy::builder()
+            .launch_template(
+                LaunchTemplate::builder()
+                    .launch_template_specification(spec.clone())
+                    .set_overrides(Some(overrides))
+                    .build(),
+            )
+            .instances_distribution(
+                InstancesDistribution::builder()
+                    .on_demand_base_capacity(m["onDemandBaseCapacity"].as_i64().unwrap_or(0) as i32)
+                    .on_demand_percentage_above_base_capacity(
+                        m["onDemandPercentageAboveBase"].as_i64().unwrap_or(100) as i32,
+                    )
+                    .spot_allocation_strategy(
+                        m["spotAllocationStrategy"].as_str().unwrap_or_default(),
+                    )
+                    .build(),
+            )
+            .build()
+    });
+    Ok((spec, policy))
+}
+
+/// VPCZoneIdentifier: the subnet ids, comma-separated.
+fn subnets(
+    ctx: &ApplyContext<'_>,
+    desired: &DesiredState,
+    group: &ballast_blueprint::AutoScalingGroup,
+) -> Result<String, ProvisionError> {
+    let mut ids = Vec::new();
+    for s in &group.subnets {
+        match subnet_id(ctx.blueprint, ctx.resolved, s) {
+            Some(id) => ids.push(id),
+            None => {
+                return Err(ProvisionError::MissingDependency {
+                    resource: desired.id.clone(),
+                    dependency: ResourceId::new(ResourceKind::Subnet, s),
+                });
+            }
+        }
+    }
+    Ok(ids.join(","))
+}
+
+/// Puts every desired hook that differs from `have`, deletes hooks the blueprint lacks.
+async fn put_hooks(
+    ctx: &ApplyContext<'_>,
+    desired: &DesiredState,
+    have: &[Value],
+) -> Result<(), ProvisionError> {
+    let asg = &ctx.clients.autoscaling;
+    let err = || ProvisionError::aws(&desired.id);
+    let want: Vec<Value> = desired
+        .value("lifecycleHooks")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    for hook in want.iter().filter(|h| !have.contains(h)) {
+        asg.put_lifecycle_hook()
+            .auto_scaling_group_name(&desired.physical_name)
+            .lifecycle_hook_name(hook["name"].as_str().unwrap_or_default())
+            .lifecycle_transition(hook["transition"].as_str().unwrap_or_default())
+            .heartbeat_timeout(hook["heartbeatTimeout"].as_i64().unwrap_or(3600) as i32)
+            .default_result(hook["defaultResult"].as_str().unwrap_or("CONTINUE"))
+            .send()
+            .await
+            .classify("PutLifecycleHook")
+            .map_err(err())?;
+    }
+    for hook in have
+        .iter()
+        .filter(|h| !want.iter().any(|w| w["name"] == h["name"]))
+    {
+        match asg
+            .delete_lifecycle_hook()
+            .auto_scaling_group_name(&desired.physical_name)
+            .lifecycle_hook_name(hook["name"].as_str().unwrap_or_default())
+            .send()
+            .await
+            .classify("DeleteLifecycleHook")
+        {
+            Ok(_) => {}
+            Err(e) if not_found(&e) => {}
+            Err(e) => return Err(err()(e)),
+        }
+    }
+    Ok(())
+}
+
+async fn set_metrics(
+    ctx: &ApplyContext<'_>,
+    desired: &DesiredState,
+    on: bool,
+) -> Result<(), ProvisionError> {
+    let asg = &ctx.clients.autoscaling;
+    if on {
+        asg.enable_metrics_collection()
+            .auto_scaling_group_name(&desired.physical_name)
+            .granularity("1Minute")
+            .set_metrics(Some(GROUP_METRICS.iter().map(|m| m.to_string()).collect()))
+            .send()
+            .await
+            .classify("EnableMetricsCollection")
+            .map_err(ProvisionError::aws(&desired.id))?;
+    } else {
+        asg.disable_metrics_collection()
+            .auto_scaling_group_name(&desired.physical_name)
+            .send()
+            .await
+            .classify("DisableMetricsCollection")
+            .map_err(ProvisionError::aws(&desired.id))?;
+    }
+    Ok(())
+}
+
+/// Polls until `capacity` instances are InService; returns the group as last read.
+async fn wait_in_service(
+    ctx: &ApplyContext<'_>,
+    desired: &DesiredState,
+    capacity: i32,
+) -> Result<AutoScalingGroup, ProvisionError> {
+    let started = Instant::now();
+    loop {
+        let group = ctx
+            .clients
+            .autoscaling
+            .describe_auto_scaling_groups()
+            .auto_scaling_group_names(&desired.physical_name)
+            .send()
+            .await
+            .classify("DescribeAutoScalingGroups")
+            .map_err(ProvisionError::aws(&desired.id))?
+            .auto_scaling_groups
+            .unwrap_or_default()
+            .into_iter()
+            .next();
+        if let Some(group) = group {
+            let in_service = group
+                .instances()
+                .iter()
+                .filter(|i| i.lifecycle_state == Some(LifecycleState::InService))
+                .count() as i32;
+            // The autoscaler may already have moved the target: wait for the smaller one.
+            let target = capacity.min(group.desired_capacity.unwrap_or(capacity));
+            if in_service >= target {
+                return Ok(group);
+            }
+        }
+        if started.elapsed() > ctx.readiness.timeout {
+            return Err(ProvisionError::NotReady {
+                resource: desired.id.clone(),
+                what: "instances InService",
+                waited_secs: started.elapsed().as_secs(),
+            });
+        }
+        tokio::time::sleep(ctx.readiness.poll).await;
+    }
+}
+
+/// A group in the shape `desired` uses; `wanted` are the desired tags (for propagateAtLaunch).
+fn group_live(
+    bp: &Blueprint,
+    id: ResourceId,
+    g: &AutoScalingGroup,
+    hooks: &[aws_sdk_autoscaling::types::LifecycleHook],
+    wanted: &Tags,
+) -> LiveState {
+    let name = g.auto_scaling_group_name.clone().unwrap_or_default();
+    let mut fields = BTreeMap::new();
+    let policy = g.mixed_instances_policy.as_ref();
+    let spec = g.launch_template.as_ref().or_else(|| {
+        policy
+            .and_then(|p| p.launch_template.as_ref())
+            .and_then(|t| t.launch_template_specification.as_ref())
+    });
+    fields.insert(
+        "launchTemplate".into(),
+        spec.map(|s| {
+            json!({
+                "id": s.launch_template_id,
+                "version": s.version.as_deref().unwrap_or(TEMPLATE_VERSION),
+            })
+        })
+        .unwrap_or(Value::Null),
+    );
+    let mixed = policy
+        .map(|p| {
+            let types: Vec<&str> = p
+                .launch_template
+                .as_ref()
+                .map(|t| t.overrides())
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|o| o.instance_type.as_deref())
+                .collect();
+            let d = p.instances_distribution.as_ref();
+            json!({
+                "instanceTypes": types,
+                "onDemandBaseCapacity": d.and_then(|d| d.on_demand_base_capacity).unwrap_or(0),
+                "onDemandPercentageAboveBase": d.and_then(|d| d.on_demand_percentage_above_base_capacity).unwrap_or(100),
+                "spotAllocationStrategy": d.and_then(|d| d.spot_allocation_strategy.clone()),
+            })
+        })
+        .unwrap_or(Value::Null);
+    fields.insert("mixedInstances".into(), mixed);
+    let mut subnets: Vec<String> = g
+        .vpc_zone_identifier
+        .as_deref()
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect();
+    subnets.sort();
+    subnets.dedup();
+    fields.insert("subnets".into(), json!(subnets));
+    fields.insert("minSize".into(), json!(g.min_size));
+    fields.insert("maxSize".into(), json!(g.max_size));
+    fields.insert("desiredCapacity".into(), json!(g.desired_capacity));
+    fields.insert("healthCheckType".into(), json!(g.health_check_type));
+    fields.insert(
+        "healthCheckGracePeriod".into(),
+        json!(g.health_check_grace_period.unwrap_or(0)),
+    );
+    let mut hooks: Vec<Value> = hooks
+        .iter()
+        .map(|h| {
+            json!({
+                "name": h.lifecycle_hook_name,
+                "transition": h.lifecycle_transition,
+                "heartbeatTimeout": h.heartbeat_timeout,
+                "defaultResult": h.default_result,
+            })
+        })
+        .collect();
+    hooks.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+    fields.insert("lifecycleHooks".into(), Value::Array(hooks));
+    fields.insert(
+        "groupMetrics".into(),
+        Value::Bool(GROUP_METRICS.iter().all(|m| {
+            g.enabled_metrics()
+                .iter()
+                .any(|e| e.metric.as_deref() == Some(*m))
+        })),
+    );
+    let mut tags = Tags::new();
+    let mut propagate = true;
+    for t in g.tags() {
+        if let Some(key) = &t.key {
+            tags.insert(key.clone(), t.value.clone().unwrap_or_default());
+            if wanted.contains_key(key) && t.propagate_at_launch != Some(true) {
+                propagate = false;
+            }
+        }
+    }
+    fields.insert("propagateAtLaunch".into(), Value::Bool(propagate));
+    LiveState {
+        id,
+        physical_name: name.clone(),
+        physical_id: name,
+        arn: g.auto_scaling_group_arn.clone(),
+        ownership: Ownership::from_tags(&tags, &bp.metadata.name),
+        tags,
+        fields,
+    }
+}

@@ -1,0 +1,439 @@
+//! EC2 launch templates. The blueprint's settings are the template's `$Default` version; a
+//! change makes a new version and marks it default, so the group (on `$Default`) picks it up.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_ec2::types::{
+    InstanceType, LaunchTemplateBlockDeviceMappingRequest, LaunchTemplateEbsBlockDeviceRequest,
+    LaunchTemplateHttpTokensState, LaunchTemplateIamInstanceProfileSpecificationRequest,
+    LaunchTemplateInstanceMetadataEndpointState, LaunchTemplateInstanceMetadataOptionsRequest,
+    LaunchTemplateInstanceNetworkInterfaceSpecificationRequest, RequestLaunchTemplateData,
+    ResourceType, ResponseLaunchTemplateData,
+};
+use ballast_aws::SdkResultExt;
+use ballast_blueprint::{Blueprint, HttpTokens, ResourceId, ResourceKind};
+use futures::future::try_join_all;
+use serde_json::{Value, json};
+use tracing::instrument;
+
+use super::network::{ec2_tags, filter, owner_filter, put_tags, tag_spec};
+use super::{ApplyContext, ObserveContext, Observed, ResourceOps, changes_tags, declared};
+use crate::provision::diff::FieldChange;
+use crate::provision::error::ProvisionError;
+use crate::provision::state::{DesiredState, Field, LiveState, Ownership, Resolved};
+
+pub struct LaunchTemplates;
+
+/// Root device of the encrypted volume mapping (Amazon Linux and most Linux AMIs).
+pub const ROOT_DEVICE: &str = "/dev/xvda";
+
+fn profile(value: &str) -> Value {
+    if value.starts_with("arn:") {
+        json!({ "arn": value })
+    } else {
+        json!({ "name": value })
+    }
+}
+
+fn sorted(mut values: Vec<String>) -> Value {
+    values.sort();
+    values.dedup();
+    json!(values)
+}
+
+impl ResourceOps for LaunchTemplates {
+    const KIND: ResourceKind = ResourceKind::LaunchTemplate;
+
+    fn desired(bp: &Blueprint, _resolved: &Resolved) -> Vec<DesiredState> {
+        bp.spec
+            .launch_templates
+            .iter()
+            .map(|lt| {
+                let user_data = lt
+                    .user_data
+                    .as_ref()
+                    .map(|u| Value::String(aws_smithy_types::base64::encode(u)))
+                    .unwrap_or(Value::Null);
+                let tokens = match lt.metadata_http_tokens {
+                    HttpTokens::Required => "required",
+                    HttpTokens::Optional => "optional",
+                };
+                let mut fields = vec![
+                    Field::enforced("imageId", lt.image_id.clone()),
+                    Field::enforced(
+                        "instanceType",
+                        lt.instance_types.first().cloned().unwrap_or_default(),
+                    ),
+                    Field::enforced("userData", user_data),
+                    Field::enforced(
+                        "iamInstanceProfile",
+                        lt.instance_profile
+                            .as_deref()
+                            .map(profile)
+                            .unwrap_or(Value::Null),
+                    ),
+                    Field::enforced("metadataHttpTokens", tokens),
+                    Field::enforced("metadataHttpEndpoint", "enabled"),
+                    Field::enforced("associatePublicIpAddress", lt.associate_public_ip_address),
+                    Field::enforced("securityGroups", sorted(lt.security_group_ids.clone())),
+                    Field::enforced("encryptedVolumes", lt.encrypted_volumes),
+                ];
+                if let Some(size) = lt.root_volume_size {
+                    fields.push(Field::enforced("rootVolumeSize", size));
+                }
+                let mut tags = bp.ownership_tags();
+                tags.extend(lt.tags.clone());
+                DesiredState {
+                    id: ResourceId::new(Self::KIND, &lt.name),
+                    physical_name: bp.launch_template_name(lt),
+                    fields,
+                    tags,
+                    adopt: lt.adopt,
+                    deletion_policy: Blueprint::effective_deletion_policy(
+                        Self::KIND,
+                        lt.deletion_policy,
+                    ),
+                }
+            })
+            .collect()
+    }
+
+    /// One DescribeLaunchTemplates by the ownership tag (plus one by name only when a declared
+    /// template is missing), then the `$Default` version of each template, concurrently.
+    #[instrument(skip_all, fields(kind = "launch-template"))]
+    async fn observe(ctx: &ObserveContext<'_>) -> Result<Observed, ProvisionError> {
+        let ec2 = ctx.clients.ec2();
+        let bp = ctx.blueprint;
+        let any = ResourceId::new(Self::KIND, "*");
+        let declared = declared(bp, Self::KIND);
+        let describe = |f| async {
+            ec2.describe_launch_templates()
+                .filters(f)
+                .into_paginator()
+                .items()
+                .send()
+                .collect::<Result<Vec<_>, _>>()
+                .await
+                .classify("DescribeLaunchTemplates")
+                .map_err(ProvisionError::aws(&any))
+        };
+        let mut templates = describe(owner_filter(bp)).await?;
+        let missing: Vec<String> = declared
+            .iter()
+            .filter(|(_, n)| {
+                !templates
+                    .iter()
+                    .any(|t| t.launch_template_name.as_deref() == Some(n))
+            })
+            .map(|(_, n)| n.clone())
+            .collect();
+        if !missing.is_empty() {
+            templates.extend(describe(filter("launch-template-name", missing)).await?);
+        }
+        let prefix = format!("{}-", bp.metadata.name);
+        let reads = templates.into_iter().map(|t| {
+            let name = t.launch_template_name.clone().unwrap_or_default();
+            let declared_id = declared
+                .iter()
+                .find(|(_, n)| *n == name)
+                .map(|(id, _)| id.clone());
+            let id = declared_id
+                .clone()
+                .unwrap_or_else(|| ResourceId::new(Self::KIND, name.trim_start_matches(&prefix)));
+            async move {
+                let template_id = t.launch_template_id.clone().unwrap_or_default();
+                let data = ec2
+                    .describe_launch_template_versions()
+                    .launch_template_id(&template_id)
+                    .versions("$Default")
+                    .send()
+                    .await
+                    .classify("DescribeLaunchTemplateVersions")
+                    .map_err(ProvisionError::aws(&id))?
+                    .launch_template_versions
+                    .unwrap_or_default()
+                    .into_iter()
+                    .next()
+                    .and_then(|v| v.launch_template_data);
+                let tags = ec2_tags(t.tags());
+                let mut fields = data.as_ref().map(canonical).unwrap_or_default();
+                fields.insert("defaultVersion".into(), json!(t.default_version_number));
+                let live = LiveState {
+                    id,
+                    physical_name: name,
+                    physical_id: template_id,
+                    arn: None,
+                    ownership: Ownership::from_tags(&tags, &bp.metadata.name),
+                    tags,
+                    fields,
+                };
+                Ok::<_, ProvisionError>((declared_id.is_some(), live))
+            }
+        });
+        let mut observed = Observed::default();
+        for (is_declared, live) in try_join_all(reads).await? {
+            if is_declared {
+                observed.live.push(live);
+            } else if live.ownership == Ownership::Owned {
+                observed.removed.push(live);
+            }
+        }
+        Ok(observed)
+    }
+
+    #[instrument(skip_all, fields(launch_template = %desired.physical_name))]
+    async fn create(
+        ctx: &ApplyContext<'_>,
+        desired: &DesiredState,
+    ) -> Result<LiveState, ProvisionError> {
+        let template = ctx
+            .clients
+            .ec2
+            .create_launch_template()
+            .launch_template_name(&desired.physical_name)
+            .launch_template_data(request_data(desired))
+            .tag_specifications(tag_spec(ResourceType::LaunchTemplate, &desired.tags))
+            .send()
+            .await
+            .classify("CreateLaunchTemplate")
+            .map_err(ProvisionError::aws(&desired.id))?
+            .launch_template
+            .ok_or_else(|| ProvisionError::Unexpected {
+                resource: desired.id.clone(),
+                operation: "CreateLaunchTemplate",
+                detail: "no launch template".into(),
+            })?;
+        let mut fields: BTreeMap<String, Value> = desired
+            .fields
+            .iter()
+            .filter_map(|f| Some((f.name.to_string(), desired.value(f.name)?.clone())))
+            .collect();
+        fields.insert(
+            "defaultVersion".into(),
+            json!(template.default_version_number),
+        );
+        Ok(LiveState {
+            id: desired.id.clone(),
+            physical_name: desired.physical_name.clone(),
+            physical_id: template.launch_template_id.unwrap_or_default(),
+            arn: None,
+            ownership: Ownership::Owned,
+            tags: desired.tags.clone(),
+            fields,
+        })
+    }
+
+    /// Any field change: a new version with the whole desired data, made the default.
+    #[instrument(skip_all, fields(launch_template = %desired.physical_name))]
+    async fn update(
+        ctx: &ApplyContext<'_>,
+        desired: &DesiredState,
+        live: &LiveState,
+        changes: &[FieldChange],
+    ) -> Result<(), ProvisionError> {
+        let ec2 = &ctx.clients.ec2;
+        let err = || ProvisionError::aws(&desired.id);
+        if changes.iter().any(|c| !c.field.starts_with("tags.")) {
+            let version = ec2
+                .create_launch_template_version()
+                .launch_template_id(&live.physical_id)
+                .launch_template_data(request_data(desired))
+                .send()
+                .await
+                .classify("CreateLaunchTemplateVersion")
+                .map_err(err())?
+                .launch_template_version
+                .and_then(|v| v.version_number)
+                .ok_or_else(|| ProvisionError::Unexpected {
+                    resource: desired.id.clone(),
+                    operation: "CreateLaunchTemplateVersion",
+                    detail: "no version number".into(),
+                })?;
+            ec2.modify_launch_template()
+                .launch_template_id(&live.physical_id)
+                .default_version(version.to_string())
+                .send()
+                .await
+                .classify("ModifyLaunchTemplate")
+                .map_err(err())?;
+        }
+        if changes_tags(changes) {
+            put_tags(ec2, &desired.id, &live.physical_id, &desired.tags).await?;
+        }
+        Ok(())
+    }
+
+    #[instrument(skip_all, fields(launch_template = %live.physical_name))]
+    async fn delete(ctx: &ApplyContext<'_>, live: &LiveState) -> Result<(), ProvisionError> {
+        match ctx
+            .clients
+            .ec2
+            .delete_launch_template()
+            .launch_template_id(&live.physical_id)
+            .send()
+            .await
+            .classify("DeleteLaunchTemplate")
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_not_found() => Ok(()),
+            Err(e) => Err(ProvisionError::aws(&live.id)(e)),
+        }
+    }
+}
+
+fn text<'a>(desired: &'a DesiredState, field: &str) -> Option<&'a str> {
+    desired.value(field).and_then(Value::as_str)
+}
+
+/// The launch template data for the desired fields.
+fn request_data(desired: &DesiredState) -> RequestLaunchTemplateData {
+    let mut data = RequestLaunchTemplateData::builder();
+    if let Some(image) = text(desired, "imageId") {
+        data = data.image_id(image);
+    }
+    if let Some(t) = text(desired, "instanceType").filter(|t| !t.is_empty()) {
+        data = data.instance_type(InstanceType::from(t));
+    }
+    if let Some(user_data) = text(desired, "userData") {
+        data = data.user_data(user_data);
+    }
+    if let Some(p) = desired.value("iamInstanceProfile").filter(|p| !p.is_null()) {
+        let spec = LaunchTemplateIamInstanceProfileSpecificationRequest::builder()
+            .set_arn(p["arn"].as_str().map(str::to_string))
+            .set_name(p["name"].as_str().map(str::to_string))
+            .build();
+        data = data.iam_instance_profile(spec);
+    }
+    let tokens = match text(desired, "metadataHttpTokens") {
+        Some("optional") => LaunchTemplateHttpTokensState::Optional,
+        _ => LaunchTemplateHttpTokensState::Required,
+    };
+    data = data.metadata_options(
+        LaunchTemplateInstanceMetadataOptionsRequest::builder()
+            .http_tokens(tokens)
+            .http_endpoint(LaunchTemplateInstanceMetadataEndpointState::Enabled)
+            .build(),
+    );
+    let groups: Vec<String> = desired
+        .value("securityGroups")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    data = data.network_interfaces(
+        LaunchTemplateInstanceNetworkInterfaceSpecificationRequest::builder()
+            .device_index(0)
+            .associate_public_ip_address(
+                desired.value("associatePublicIpAddress") == Some(&Value::Bool(true)),
+            )
+            .set_groups(Some(groups).filter(|g| !g.is_empty()))
+            .build(),
+    );
+    let encrypted = desired.value("encryptedVolumes") == Some(&Value::Bool(true));
+    let size = desired
+        .value("rootVolumeSize")
+        .and_then(Value::as_i64)
+        .and_then(|s| i32::try_from(s).ok());
+    if encrypted || size.is_some() {
+        data = data.block_device_mappings(
+            LaunchTemplateBlockDeviceMappingRequest::builder()
+                .device_name(ROOT_DEVICE)
+                .ebs(
+                    LaunchTemplateEbsBlockDeviceRequest::builder()
+                        .set_encrypted(encrypted.then_some(true))
+                        .set_volume_size(size)
+                        .build(),
+                )
+                .build(),
+        );
+    }
+    data.build()
+}
+
+/// A `$Default` version's data in the shape `desired` uses.
+fn canonical(data: &ResponseLaunchTemplateData) -> BTreeMap<String, Value> {
+    let mut fields = BTreeMap::new();
+    fields.insert("imageId".into(), json!(data.image_id));
+    fields.insert(
+        "instanceType".into(),
+        json!(data.instance_type.as_ref().map(|t| t.as_str())),
+    );
+    fields.insert("userData".into(), json!(data.user_data));
+    let profile = data
+        .iam_instance_profile
+        .as_ref()
+        .and_then(|p| match (&p.arn, &p.name) {
+            (Some(arn), _) => Some(json!({ "arn": arn })),
+            (None, Some(name)) => Some(json!({ "name": name })),
+            _ => None,
+        })
+        .unwrap_or(Value::Null);
+    fields.insert("iamInstanceProfile".into(), profile);
+    let metadata = data.metadata_options.as_ref();
+    fields.insert(
+        "metadataHttpTokens".into(),
+        json!(
+            metadata
+                .and_then(|m| m.http_tokens.as_ref())
+                .map(|t| t.as_str())
+        ),
+    );
+    fields.insert(
+        "metadataHttpEndpoint".into(),
+        json!(
+            metadata
+                .and_then(|m| m.http_endpoint.as_ref())
+                .map(|t| t.as_str())
+        ),
+    );
+    let primary = data
+        .network_interfaces()
+        .iter()
+        .find(|n| n.device_index.unwrap_or(0) == 0);
+    fields.insert(
+        "associatePublicIpAddress".into(),
+        Value::Bool(
+            primary
+                .and_then(|n| n.associate_public_ip_address)
+                .unwrap_or(false),
+        ),
+    );
+    let mut groups: Vec<String> = primary.map(|n| n.groups().to_vec()).unwrap_or_default();
+    groups.extend(data.security_group_ids().iter().cloned());
+    fields.insert("securityGroups".into(), sorted(groups));
+    let volumes: Vec<bool> = data
+        .block_device_mappings()
+        .iter()
+        .filter_map(|m| m.ebs.as_ref())
+        .map(|ebs| ebs.encrypted.unwrap_or(false))
+        .collect();
+    fields.insert(
+        "encryptedVolumes".into(),
+        Value::Bool(!volumes.is_empty() && volumes.iter().all(|e| *e)),
+    );
+    let root_size = data
+        .block_device_mappings()
+        .iter()
+        .find(|m| m.device_name.as_deref() == Some(ROOT_DEVICE))
+        .and_then(|m| m.ebs.as_ref())
+        .and_then(|ebs| ebs.volume_size);
+    fields.insert("rootVolumeSize".into(), json!(root_size));
+    fields
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instance_profiles_canonicalize_by_form() {
+        assert_eq!(profile("worker"), json!({"name": "worker"}));
+        assert_eq!(
+            profile("arn:aws:iam::1:instance-profile/w"),
+            json!({"arn": "arn:aws:iam::1:instance-profile/w"})
+        );
+    }
+}

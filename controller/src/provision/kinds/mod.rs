@@ -1,0 +1,143 @@
+//! One module per AWS resource kind, each implementing [`ResourceOps`].
+//!
+//! `desired` is pure; `observe` reads through [`ReadOnlyClients`] only; `create`, `update` and
+//! `delete` take the writing [`Clients`]. Every value is canonicalized in `observe` into the
+//! same form `desired` produces, so [`super::diff::diff`] compares like with like.
+
+pub mod alarm;
+pub mod asg;
+pub mod dashboard;
+pub mod kms;
+pub mod launch_template;
+pub mod network;
+pub mod queue;
+pub mod table;
+
+use std::future::Future;
+
+use ballast_blueprint::{Blueprint, ResourceId, ResourceKind};
+
+use super::context::{Clients, ReadOnlyClients};
+use super::diff::FieldChange;
+use super::error::ProvisionError;
+use super::state::{DesiredState, LiveState, Resolved};
+
+pub struct ObserveContext<'a> {
+    pub clients: &'a ReadOnlyClients,
+    pub blueprint: &'a Blueprint,
+    /// Live state of the kinds observed before this one (keys before queues, …).
+    pub resolved: &'a Resolved,
+}
+
+pub struct ApplyContext<'a> {
+    pub clients: &'a Clients,
+    pub blueprint: &'a Blueprint,
+    pub resolved: &'a Resolved,
+    pub readiness: Readiness,
+}
+
+/// How long and how often to poll for asynchronous AWS work (table ACTIVE, …).
+#[derive(Debug, Clone, Copy)]
+pub struct Readiness {
+    pub timeout: std::time::Duration,
+    pub poll: std::time::Duration,
+}
+
+impl Default for Readiness {
+    fn default() -> Self {
+        Self {
+            timeout: std::time::Duration::from_secs(600),
+            poll: std::time::Duration::from_millis(500),
+        }
+    }
+}
+
+/// What `observe` found: the blueprint's resources that exist, and resources this blueprint
+/// owns (by tags) that it no longer declares.
+#[derive(Debug, Default)]
+pub struct Observed {
+    pub live: Vec<LiveState>,
+    pub removed: Vec<LiveState>,
+}
+
+pub trait ResourceOps {
+    const KIND: ResourceKind;
+
+    /// The blueprint's resources of this kind; references resolve through `resolved`.
+    fn desired(bp: &Blueprint, resolved: &Resolved) -> Vec<DesiredState>;
+
+    fn observe(
+        ctx: &ObserveContext<'_>,
+    ) -> impl Future<Output = Result<Observed, ProvisionError>> + Send;
+
+    fn create(
+        ctx: &ApplyContext<'_>,
+        desired: &DesiredState,
+    ) -> impl Future<Output = Result<LiveState, ProvisionError>> + Send;
+
+    /// Brings enforced fields and tags to the desired values (also used to adopt).
+    fn update(
+        ctx: &ApplyContext<'_>,
+        desired: &DesiredState,
+        live: &LiveState,
+        changes: &[FieldChange],
+    ) -> impl Future<Output = Result<(), ProvisionError>> + Send;
+
+    fn delete(
+        ctx: &ApplyContext<'_>,
+        live: &LiveState,
+    ) -> impl Future<Output = Result<(), ProvisionError>> + Send;
+}
+
+/// Blueprint resources of `kind` with their physical names.
+pub fn declared(bp: &Blueprint, kind: ResourceKind) -> Vec<(ResourceId, String)> {
+    use ResourceKind as K;
+    let spec = &bp.spec;
+    match kind {
+        K::KmsKey => spec
+            .kms_keys
+            .iter()
+            .map(|k| (ResourceId::new(kind, &k.name), bp.key_alias(k)))
+            .collect(),
+        K::Queue => spec
+            .queues
+            .iter()
+            .map(|q| (ResourceId::new(kind, &q.name), bp.queue_name(q)))
+            .collect(),
+        K::Table => spec
+            .tables
+            .iter()
+            .map(|t| (ResourceId::new(kind, &t.name), bp.table_name(t)))
+            .collect(),
+        K::Alarm => spec
+            .alarms
+            .iter()
+            .map(|a| (ResourceId::new(kind, &a.name), bp.alarm_name(a)))
+            .collect(),
+        K::Dashboard => spec
+            .dashboards
+            .iter()
+            .map(|d| (ResourceId::new(kind, &d.name), bp.dashboard_name(d)))
+            .collect(),
+        K::LaunchTemplate => spec
+            .launch_templates
+            .iter()
+            .map(|lt| (ResourceId::new(kind, &lt.name), bp.launch_template_name(lt)))
+            .collect(),
+        K::AutoScalingGroup => spec
+            .auto_scaling_groups
+            .iter()
+            .map(|g| (ResourceId::new(kind, &g.name), bp.group_name(g)))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Tag changes in a field-change list: `tags.<key>`.
+pub fn changes_tags(changes: &[FieldChange]) -> bool {
+    changes.iter().any(|c| c.field.starts_with("tags."))
+}
+
+pub fn changed(changes: &[FieldChange], field: &str) -> bool {
+    changes.iter().any(|c| c.field == field)
+}

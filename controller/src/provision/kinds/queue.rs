@@ -1,0 +1,499 @@
+//! SQS queues. Attributes arrive as strings and are canonicalized into numbers and JSON.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_sqs::types::QueueAttributeName as Attr;
+use ballast_aws::SdkResultExt;
+use ballast_blueprint::{
+    Blueprint, QueueEncryptionKind, RedrivePermission, ResourceId, ResourceKind,
+};
+use serde_json::{Value, json};
+use tracing::instrument;
+
+use super::{ApplyContext, ObserveContext, Observed, ResourceOps, changed, changes_tags, declared};
+use crate::provision::diff::FieldChange;
+use crate::provision::error::ProvisionError;
+use crate::provision::state::{DesiredState, Expect, Field, LiveState, Ownership, Resolved};
+
+pub struct Queues;
+
+const FIELDS: &[(&str, Attr)] = &[
+    ("visibilityTimeout", Attr::VisibilityTimeout),
+    ("retention", Attr::MessageRetentionPeriod),
+    ("receiveWaitTime", Attr::ReceiveMessageWaitTimeSeconds),
+    ("delay", Attr::DelaySeconds),
+    ("maxMessageSize", Attr::MaximumMessageSize),
+];
+
+fn queue_arn_guess(resolved: &Resolved, id: &ResourceId) -> Expect {
+    match resolved.arn(id) {
+        Some(arn) => Expect::Exact(Value::String(arn.to_string())),
+        None => Expect::KnownAfterApply,
+    }
+}
+
+/// A key reference as the canonical key ARN, whichever form AWS returns (id, ARN or alias).
+pub fn canonical_key(resolved: &Resolved, bp: &Blueprint, value: &str) -> String {
+    for key in &bp.spec.kms_keys {
+        if let Some(live) = resolved.get(&ResourceId::new(ResourceKind::KmsKey, &key.name)) {
+            let arn = live.arn.clone().unwrap_or_default();
+            if value == live.physical_id
+                || value == arn
+                || value == live.physical_name
+                || value == bp.key_alias(key)
+            {
+                return arn;
+            }
+        }
+    }
+    value.to_string()
+}
+
+impl ResourceOps for Queues {
+    const KIND: ResourceKind = ResourceKind::Queue;
+
+    fn desired(bp: &Blueprint, resolved: &Resolved) -> Vec<DesiredState> {
+        bp.spec
+            .queues
+            .iter()
+            .map(|q| {
+                let id = ResourceId::new(Self::KIND, &q.name);
+                let mut fields = vec![
+                    Field::enforced("visibilityTimeout", q.visibility_timeout.as_secs()),
+                    Field::enforced("retention", q.retention.as_secs()),
+                    Field::enforced("receiveWaitTime", q.receive_wait_time.as_secs()),
+                    Field::enforced("delay", q.delay.as_secs()),
+                    Field::enforced("maxMessageSize", q.max_message_size),
+                    Field::create_only("fifo", false),
+                ];
+                let encryption = match q.encryption.kind {
+                    QueueEncryptionKind::SqsManaged => Expect::Exact(json!({"type": "sqsManaged"})),
+                    QueueEncryptionKind::None => Expect::Exact(json!({"type": "none"})),
+                    QueueEncryptionKind::Kms => match (&q.encryption.kms_key, &q.encryption.kms_key_arn) {
+                        (_, Some(arn)) => Expect::Exact(json!({"type": "kms", "key": arn})),
+                        (Some(name), None) => match resolved.arn(&ResourceId::new(ResourceKind::KmsKey, name)) {
+                            Some(arn) => Expect::Exact(json!({"type": "kms", "key": arn})),
+                            None => Expect::KnownAfterApply,
+                        },
+                        (None, None) => Expect::KnownAfterApply,
+                    },
+                };
+                fields.push(Field::enforced("encryption", Value::Null).with_expect(encryption));
+                if q.encryption.kind == QueueEncryptionKind::Kms {
+                    let reuse = q.encryption.data_key_reuse.map(|d| d.as_secs()).unwrap_or(300);
+                    fields.push(Field::enforced("encryption.dataKeyReuse", reuse));
+                }
+                let redrive = match &q.dead_letter {
+                    None => Expect::Exact(Value::Null),
+                    Some(dl) => match queue_arn_guess(resolved, &ResourceId::new(Self::KIND, &dl.queue)) {
+                        Expect::Exact(arn) => Expect::Exact(json!({"deadLetterTargetArn": arn, "maxReceiveCount": dl.max_receive_count})),
+                        other => other,
+                    },
+                };
+                fields.push(Field::enforced("deadLetter", Value::Null).with_expect(redrive));
+                if q.redrive_allow.is_some() {
+                    // The list names its sources by ARN, which follow from this queue's own ARN.
+                    let expect = match resolved.arn(&id) {
+                        Some(own) => Expect::Exact(redrive_allow_value(bp, q, own)),
+                        None => Expect::KnownAfterApply,
+                    };
+                    fields.push(Field::enforced("redriveAllow", Value::Null).with_expect(expect));
+                }
+                let mut tags = bp.ownership_tags();
+                tags.extend(q.tags.clone());
+                DesiredState {
+                    id,
+                    physical_name: bp.queue_name(q),
+                    fields,
+                    tags,
+                    adopt: q.adopt,
+                    deletion_policy: Blueprint::effective_deletion_policy(Self::KIND, q.deletion_policy),
+                }
+            })
+            .collect()
+    }
+
+    #[instrument(skip_all, fields(kind = "queue"))]
+    async fn observe(ctx: &ObserveContext<'_>) -> Result<Observed, ProvisionError> {
+        let sqs = ctx.clients.sqs();
+        let bp = ctx.blueprint;
+        let declared = declared(bp, Self::KIND);
+        // One ListQueues by the stack prefix finds both declared queues and removed ones.
+        let prefix = format!("{}-", bp.metadata.name);
+        let mut urls: Vec<String> = sqs
+            .list_queues()
+            .queue_name_prefix(&prefix)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .classify("ListQueues")
+            .map_err(ProvisionError::aws(&ResourceId::new(Self::KIND, "*")))?;
+        for (id, name) in &declared {
+            if !name.starts_with(&prefix) {
+                match sqs
+                    .get_queue_url()
+                    .queue_name(name)
+                    .send()
+                    .await
+                    .classify("GetQueueUrl")
+                {
+                    Ok(out) => urls.extend(out.queue_url),
+                    Err(e) if e.is_not_found() => {}
+                    Err(e) => return Err(ProvisionError::aws(id)(e)),
+                }
+            }
+        }
+        let mut observed = Observed::default();
+        for url in urls {
+            let name = url.rsplit('/').next().unwrap_or_default().to_string();
+            let declared_id = declared
+                .iter()
+                .find(|(_, n)| *n == name)
+                .map(|(id, _)| id.clone());
+            let id = declared_id
+                .clone()
+                .unwrap_or_else(|| ResourceId::new(Self::KIND, name.trim_start_matches(&prefix)));
+            let (attrs, tags) = tokio::try_join!(
+                async {
+                    sqs.get_queue_attributes()
+                        .queue_url(&url)
+                        .attribute_names(Attr::All)
+                        .send()
+                        .await
+                        .classify("GetQueueAttributes")
+                },
+                async {
+                    sqs.list_queue_tags()
+                        .queue_url(&url)
+                        .send()
+                        .await
+                        .classify("ListQueueTags")
+                }
+            )
+            .map_err(ProvisionError::aws(&id))?;
+            let attrs = attrs.attributes.unwrap_or_default();
+            let tags: BTreeMap<String, String> =
+                tags.tags.unwrap_or_default().into_iter().collect();
+            let ownership = Ownership::from_tags(&tags, &bp.metadata.name);
+            let live = LiveState {
+                id,
+                physical_name: name,
+                physical_id: url,
+                arn: attrs.get(&Attr::QueueArn).cloned(),
+                fields: canonical_fields(&attrs, ctx.resolved, bp),
+                ownership,
+                tags,
+            };
+            match declared_id {
+                Some(_) => observed.live.push(live),
+                None if live.ownership == Ownership::Owned => observed.removed.push(live),
+                None => {}
+            }
+        }
+        Ok(observed)
+    }
+
+    #[instrument(skip_all, fields(queue = %desired.physical_name))]
+    async fn create(
+        ctx: &ApplyContext<'_>,
+        desired: &DesiredState,
+    ) -> Result<LiveState, ProvisionError> {
+        let mut request = ctx
+            .clients
+            .sqs
+            .create_queue()
+            .queue_name(&desired.physical_name);
+        for (attr, value) in attributes(desired, &[]) {
+            request = request.attributes(attr, value);
+        }
+        for (k, v) in &desired.tags {
+            request = request.tags(k, v);
+        }
+        let out = request
+            .send()
+            .await
+            .classify("CreateQueue")
+            .map_err(ProvisionError::aws(&desired.id))?;
+        let url = out.queue_url.unwrap_or_default();
+        let attrs = ctx
+            .clients
+            .sqs
+            .get_queue_attributes()
+            .queue_url(&url)
+            .attribute_names(Attr::All)
+            .send()
+            .await
+            .classify("GetQueueAttributes")
+            .map_err(ProvisionError::aws(&desired.id))?
+            .attributes
+            .unwrap_or_default();
+        let arn = attrs.get(&Attr::QueueArn).cloned();
+        if let (Some(queue), Some(own)) = (ctx.blueprint.queue(&desired.id.name), &arn)
+            && queue.redrive_allow.is_some()
+        {
+            ctx.clients
+                .sqs
+                .set_queue_attributes()
+                .queue_url(&url)
+                .attributes(
+                    Attr::RedriveAllowPolicy,
+                    redrive_allow_value(ctx.blueprint, queue, own).to_string(),
+                )
+                .send()
+                .await
+                .classify("SetQueueAttributes")
+                .map_err(ProvisionError::aws(&desired.id))?;
+        }
+        Ok(LiveState {
+            id: desired.id.clone(),
+            physical_name: desired.physical_name.clone(),
+            physical_id: url,
+            arn,
+            ownership: Ownership::Owned,
+            tags: desired.tags.clone(),
+            fields: canonical_fields(&attrs, ctx.resolved, ctx.blueprint),
+        })
+    }
+
+    #[instrument(skip_all, fields(queue = %desired.physical_name))]
+    async fn update(
+        ctx: &ApplyContext<'_>,
+        desired: &DesiredState,
+        live: &LiveState,
+        changes: &[FieldChange],
+    ) -> Result<(), ProvisionError> {
+        let attrs = attributes(desired, changes);
+        if !attrs.is_empty() {
+            let mut request = ctx
+                .clients
+                .sqs
+                .set_queue_attributes()
+                .queue_url(&live.physical_id);
+            for (attr, value) in attrs {
+                request = request.attributes(attr, value);
+            }
+            request
+                .send()
+                .await
+                .classify("SetQueueAttributes")
+                .map_err(ProvisionError::aws(&desired.id))?;
+        }
+        if changes_tags(changes) {
+            let mut request = ctx.clients.sqs.tag_queue().queue_url(&live.physical_id);
+            for (k, v) in &desired.tags {
+                request = request.tags(k, v);
+            }
+            request
+                .send()
+                .await
+                .classify("TagQueue")
+                .map_err(ProvisionError::aws(&desired.id))?;
+        }
+        Ok(())
+    }
+
+    #[instrument(skip_all, fields(queue = %live.physical_name))]
+    async fn delete(ctx: &ApplyContext<'_>, live: &LiveState) -> Result<(), ProvisionError> {
+        match ctx
+            .clients
+            .sqs
+            .delete_queue()
+            .queue_url(&live.physical_id)
+            .send()
+            .await
+            .classify("DeleteQueue")
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_not_found() => Ok(()),
+            Err(e) => Err(ProvisionError::aws(&live.id)(e)),
+        }
+    }
+}
+
+/// SQS attributes for the desired fields; with `changes`, only the changed ones.
+fn attributes(desired: &DesiredState, changes: &[FieldChange]) -> Vec<(Attr, String)> {
+    let wanted = |field: &str| changes.is_empty() || changed(changes, field);
+    let mut out = Vec::new();
+    for (field, attr) in FIELDS {
+        if wanted(field)
+            && let Some(v) = desired.value(field)
+        {
+            out.push((attr.clone(), v.to_string()));
+        }
+    }
+    if wanted("encryption") || wanted("encryption.dataKeyReuse") {
+        match desired.value("encryption") {
+            Some(v) if v["type"] == "kms" => {
+                out.push((
+                    Attr::KmsMasterKeyId,
+                    v["key"].as_str().unwrap_or_default().to_string(),
+                ));
+                if let Some(reuse) = desired.value("encryption.dataKeyReuse") {
+                    out.push((Attr::KmsDataKeyReusePeriodSeconds, reuse.to_string()));
+                }
+            }
+            Some(v) if v["type"] == "sqsManaged" => {
+                out.push((Attr::SqsManagedSseEnabled, "true".into()))
+            }
+            Some(_) => {
+                out.push((Attr::SqsManagedSseEnabled, "false".into()));
+                out.push((Attr::KmsMasterKeyId, String::new()));
+            }
+            None => {}
+        }
+    }
+    if wanted("deadLetter") {
+        match desired.value("deadLetter") {
+            Some(Value::Null) if !changes.is_empty() => {
+                out.push((Attr::RedrivePolicy, String::new()))
+            }
+            Some(v) if !v.is_null() => out.push((Attr::RedrivePolicy, v.to_string())),
+            _ => {}
+        }
+    }
+    if wanted("redriveAllow")
+        && let Some(v) = desired.value("redriveAllow")
+        && !v.is_null()
+    {
+        out.push((Attr::RedriveAllowPolicy, v.to_string()));
+    }
+    out
+}
+
+fn number(attrs: &std::collections::HashMap<Attr, String>, attr: &Attr) -> Value {
+    attrs
+        .get(attr)
+        .and_then(|v| v.parse::<u64>().ok())
+        .map(Value::from)
+        .unwrap_or(Value::Null)
+}
+
+/// Live attributes in the shape `desired` uses: numbers as numbers, policies as parsed JSON.
+fn canonical_fields(
+    attrs: &std::collections::HashMap<Attr, String>,
+    resolved: &Resolved,
+    bp: &Blueprint,
+) -> BTreeMap<String, Value> {
+    let mut fields = BTreeMap::new();
+    for (field, attr) in FIELDS {
+        fields.insert(field.to_string(), number(attrs, attr));
+    }
+    fields.insert(
+        "fifo".into(),
+        Value::Bool(attrs.get(&Attr::FifoQueue).is_some_and(|v| v == "true")),
+    );
+    let kms = attrs.get(&Attr::KmsMasterKeyId).filter(|k| !k.is_empty());
+    let encryption = match kms {
+        Some(key) => json!({"type": "kms", "key": canonical_key(resolved, bp, key)}),
+        None if attrs
+            .get(&Attr::SqsManagedSseEnabled)
+            .is_some_and(|v| v == "true") =>
+        {
+            json!({"type": "sqsManaged"})
+        }
+        None => json!({"type": "none"}),
+    };
+    fields.insert("encryption".into(), encryption);
+    if kms.is_some() {
+        fields.insert(
+            "encryption.dataKeyReuse".into(),
+            number(attrs, &Attr::KmsDataKeyReusePeriodSeconds),
+        );
+    }
+    let redrive = attrs
+        .get(&Attr::RedrivePolicy)
+        .and_then(|p| serde_json::from_str::<Value>(p).ok())
+        .map(|p| {
+            // maxReceiveCount may come back as a string or a number.
+            let count = p["maxReceiveCount"]
+                .as_u64()
+                .or_else(|| p["maxReceiveCount"].as_str().and_then(|s| s.parse().ok()));
+            json!({"deadLetterTargetArn": p["deadLetterTargetArn"], "maxReceiveCount": count})
+        })
+        .unwrap_or(Value::Null);
+    fields.insert("deadLetter".into(), redrive);
+    let allow = attrs
+        .get(&Attr::RedriveAllowPolicy)
+        .and_then(|p| serde_json::from_str::<Value>(p).ok())
+        .map(|p| {
+            let mut sources: Vec<Value> =
+                p["sourceQueueArns"].as_array().cloned().unwrap_or_default();
+            sources.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
+            json!({"redrivePermission": p["redrivePermission"], "sourceQueueArns": sources})
+        })
+        .unwrap_or(Value::Null);
+    fields.insert("redriveAllow".into(), allow);
+    fields
+}
+
+/// The redrive-allow policy of `queue`, its source queues named by ARN next to `own_arn`.
+fn redrive_allow_value(bp: &Blueprint, queue: &ballast_blueprint::Queue, own_arn: &str) -> Value {
+    let Some(ra) = &queue.redrive_allow else {
+        return Value::Null;
+    };
+    let permission = match ra.policy {
+        RedrivePermission::AllowAll => "allowAll",
+        RedrivePermission::DenyAll => "denyAll",
+        RedrivePermission::ByQueue => "byQueue",
+    };
+    let mut sources: Vec<Value> = ra
+        .source_queues
+        .iter()
+        .map(|s| {
+            let name = bp
+                .queue(s)
+                .map(|sq| bp.queue_name(sq))
+                .unwrap_or_else(|| s.clone());
+            Value::String(sibling_arn(own_arn, &name))
+        })
+        .collect();
+    sources.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
+    json!({"redrivePermission": permission, "sourceQueueArns": sources})
+}
+
+/// The ARN of queue `name` in the same account and region as `arn`.
+fn sibling_arn(arn: &str, name: &str) -> String {
+    match arn.rsplit_once(':') {
+        Some((prefix, _)) => format!("{prefix}:{name}"),
+        None => name.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policies_compare_semantically() {
+        let mut attrs = std::collections::HashMap::new();
+        attrs.insert(
+            Attr::RedrivePolicy,
+            r#"{"maxReceiveCount":"3","deadLetterTargetArn":"arn:aws:sqs:r:1:dlq"}"#.to_string(),
+        );
+        attrs.insert(Attr::VisibilityTimeout, "60".to_string());
+        attrs.insert(Attr::SqsManagedSseEnabled, "true".to_string());
+        let bp = ballast_blueprint::parse(
+            "t",
+            "apiVersion: ballast.dev/v1\nkind: Blueprint\nmetadata: {name: t, region: us-east-1}\n",
+        )
+        .unwrap()
+        .blueprint;
+        let fields = canonical_fields(&attrs, &Resolved::default(), &bp);
+        assert_eq!(
+            fields["deadLetter"],
+            json!({"deadLetterTargetArn": "arn:aws:sqs:r:1:dlq", "maxReceiveCount": 3})
+        );
+        assert_eq!(fields["visibilityTimeout"], json!(60));
+        assert_eq!(fields["encryption"], json!({"type": "sqsManaged"}));
+    }
+
+    #[test]
+    fn sibling_arns_share_account_and_region() {
+        assert_eq!(
+            sibling_arn("arn:aws:sqs:us-east-1:123:dlq", "src"),
+            "arn:aws:sqs:us-east-1:123:src"
+        );
+    }
+}

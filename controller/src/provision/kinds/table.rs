@@ -1,0 +1,648 @@
+//! DynamoDB tables. DescribeTable omits BillingModeSummary for provisioned tables, and PITR and
+//! TTL live behind their own calls.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode as DdbBilling, GlobalSecondaryIndex, KeySchemaElement,
+    KeyType, PointInTimeRecoverySpecification, Projection, ProjectionType, ProvisionedThroughput,
+    ScalarAttributeType, SseSpecification, SseType, TableStatus, Tag, TimeToLiveSpecification,
+};
+use ballast_aws::SdkResultExt;
+use ballast_blueprint::{self as bpl, Blueprint, ResourceId, ResourceKind, TableEncryptionKind};
+use serde_json::{Value, json};
+use tracing::instrument;
+
+use super::queue::canonical_key;
+use super::{ApplyContext, ObserveContext, Observed, ResourceOps, changed, changes_tags, declared};
+use crate::provision::diff::FieldChange;
+use crate::provision::error::ProvisionError;
+use crate::provision::state::{DesiredState, Expect, Field, LiveState, Ownership, Resolved};
+
+pub struct Tables;
+
+fn key_json(key: &bpl::KeyAttribute, role: &str) -> Value {
+    json!({"name": key.name, "type": format!("{:?}", key.kind), "role": role})
+}
+
+fn keys_of(hash: &bpl::KeyAttribute, range: Option<&bpl::KeyAttribute>) -> Value {
+    let mut keys = vec![key_json(hash, "HASH")];
+    if let Some(r) = range {
+        keys.push(key_json(r, "RANGE"));
+    }
+    Value::Array(keys)
+}
+
+impl ResourceOps for Tables {
+    const KIND: ResourceKind = ResourceKind::Table;
+
+    fn desired(bp: &Blueprint, resolved: &Resolved) -> Vec<DesiredState> {
+        bp.spec
+            .tables
+            .iter()
+            .map(|t| {
+                let mut fields = vec![
+                    Field::create_only("keySchema", keys_of(&t.hash_key, t.range_key.as_ref())),
+                    Field::create_only(
+                        "globalSecondaryIndexes",
+                        Value::Array(
+                            t.global_secondary_indexes
+                                .iter()
+                                .map(|g| json!({"name": g.name, "keys": keys_of(&g.hash_key, g.range_key.as_ref())}))
+                                .collect(),
+                        ),
+                    ),
+                    Field::enforced(
+                        "billingMode",
+                        match t.billing_mode {
+                            bpl::BillingMode::PayPerRequest => "PAY_PER_REQUEST",
+                            bpl::BillingMode::Provisioned => "PROVISIONED",
+                        },
+                    ),
+                    Field::enforced("pointInTimeRecovery", t.point_in_time_recovery),
+                    Field::enforced("deletionProtection", t.deletion_protection),
+                    Field::enforced("ttlAttribute", t.ttl_attribute.clone()),
+                ];
+                if t.billing_mode == bpl::BillingMode::Provisioned {
+                    fields.push(Field::enforced("readCapacity", t.read_capacity.unwrap_or(1)));
+                    fields.push(Field::enforced("writeCapacity", t.write_capacity.unwrap_or(1)));
+                }
+                let encryption = match t.encryption.kind {
+                    TableEncryptionKind::AwsOwned => Expect::Exact(json!({"type": "awsOwned"})),
+                    TableEncryptionKind::AwsManaged => Expect::Exact(json!({"type": "awsManaged"})),
+                    TableEncryptionKind::Kms => match (&t.encryption.kms_key_arn, &t.encryption.kms_key) {
+                        (Some(arn), _) => Expect::Exact(json!({"type": "kms", "key": arn})),
+                        (None, Some(name)) => match resolved.arn(&ResourceId::new(ResourceKind::KmsKey, name)) {
+                            Some(arn) => Expect::Exact(json!({"type": "kms", "key": arn})),
+                            None => Expect::KnownAfterApply,
+                        },
+                        (None, None) => Expect::KnownAfterApply,
+                    },
+                };
+                fields.push(Field::enforced("encryption", Value::Null).with_expect(encryption));
+                let mut tags = bp.ownership_tags();
+                tags.extend(t.tags.clone());
+                DesiredState {
+                    id: ResourceId::new(Self::KIND, &t.name),
+                    physical_name: bp.table_name(t),
+                    fields,
+                    tags,
+                    adopt: t.adopt,
+                    deletion_policy: Blueprint::effective_deletion_policy(Self::KIND, t.deletion_policy),
+                }
+            })
+            .collect()
+    }
+
+    #[instrument(skip_all, fields(kind = "table"))]
+    async fn observe(ctx: &ObserveContext<'_>) -> Result<Observed, ProvisionError> {
+        let ddb = ctx.clients.dynamodb();
+        let bp = ctx.blueprint;
+        let any = ResourceId::new(Self::KIND, "*");
+        let names = ddb
+            .list_tables()
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .classify("ListTables")
+            .map_err(ProvisionError::aws(&any))?;
+        let declared = declared(bp, Self::KIND);
+        let prefix = format!("{}-", bp.metadata.name);
+        let mut observed = Observed::default();
+        for name in names {
+            let declared_id = declared
+                .iter()
+                .find(|(_, n)| *n == name)
+                .map(|(id, _)| id.clone());
+            if declared_id.is_none() && !name.starts_with(&prefix) {
+                continue;
+            }
+            let id = declared_id
+                .clone()
+                .unwrap_or_else(|| ResourceId::new(Self::KIND, name.trim_start_matches(&prefix)));
+            let live = read_table(ddb, &id, &name, ctx.resolved, bp).await?;
+            match declared_id {
+                Some(_) => observed.live.push(live),
+                None if live.ownership == Ownership::Owned => observed.removed.push(live),
+                None => {}
+            }
+        }
+        Ok(observed)
+    }
+
+    #[instrument(skip_all, fields(table = %desired.physical_name))]
+    async fn create(
+        ctx: &ApplyContext<'_>,
+        desired: &DesiredState,
+    ) -> Result<LiveState, ProvisionError> {
+        let ddb = &ctx.clients.dynamodb;
+        let table = ctx
+            .blueprint
+            .table(&desired.id.name)
+            .expect("desired tables come from the blueprint");
+        let err = || ProvisionError::aws(&desired.id);
+        let mut definitions: BTreeMap<String, ScalarAttributeType> = BTreeMap::new();
+        let mut define = |k: &bpl::KeyAttribute| {
+            definitions.insert(k.name.clone(), attr_type(k.kind));
+        };
+        define(&table.hash_key);
+        if let Some(r) = &table.range_key {
+            define(r);
+        }
+        for g in &table.global_secondary_indexes {
+            define(&g.hash_key);
+            if let Some(r) = &g.range_key {
+                define(r);
+            }
+        }
+        let provisioned = table.billing_mode == bpl::BillingMode::Provisioned;
+        let mut request = ddb
+            .create_table()
+            .table_name(&desired.physical_name)
+            .set_key_schema(Some(key_schema(&table.hash_key, table.range_key.as_ref())))
+            .billing_mode(if provisioned {
+                DdbBilling::Provisioned
+            } else {
+                DdbBilling::PayPerRequest
+            })
+            .deletion_protection_enabled(table.deletion_protection);
+        for (name, kind) in definitions {
+            request = request.attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name(name)
+                    .attribute_type(kind)
+                    .build()
+                    .expect("name and type set"),
+            );
+        }
+        if provisioned {
+            request = request
+                .provisioned_throughput(throughput(table.read_capacity, table.write_capacity));
+        }
+        for g in &table.global_secondary_indexes {
+            let projection_type = match g.projection {
+                bpl::Projection::All => ProjectionType::All,
+                bpl::Projection::KeysOnly => ProjectionType::KeysOnly,
+                bpl::Projection::Include => ProjectionType::Include,
+            };
+            let mut index = GlobalSecondaryIndex::builder()
+                .index_name(&g.name)
+                .set_key_schema(Some(key_schema(&g.hash_key, g.range_key.as_ref())))
+                .projection(
+                    Projection::builder()
+                        .projection_type(projection_type)
+                        .set_non_key_attributes(
+                            (!g.non_key_attributes.is_empty())
+                                .then(|| g.non_key_attributes.clone()),
+                        )
+                        .build(),
+                );
+            if provisioned {
+                index = index.provisioned_throughput(throughput(g.read_capacity, g.write_capacity));
+            }
+            request = request.global_secondary_indexes(index.build().expect("index fields set"));
+        }
+        if let Some(Value::Object(enc)) = desired.value("encryption") {
+            let sse = match enc.get("type").and_then(Value::as_str) {
+                Some("kms") => Some(
+                    SseSpecification::builder()
+                        .enabled(true)
+                        .sse_type(SseType::Kms)
+                        .set_kms_master_key_id(
+                            enc.get("key").and_then(Value::as_str).map(String::from),
+                        )
+                        .build(),
+                ),
+                Some("awsManaged") => Some(
+                    SseSpecification::builder()
+                        .enabled(true)
+                        .sse_type(SseType::Kms)
+                        .build(),
+                ),
+                _ => None,
+            };
+            request = request.set_sse_specification(sse);
+        }
+        for (k, v) in &desired.tags {
+            request = request.tags(
+                Tag::builder()
+                    .key(k)
+                    .value(v)
+                    .build()
+                    .expect("key and value set"),
+            );
+        }
+        request
+            .send()
+            .await
+            .classify("CreateTable")
+            .map_err(err())?;
+        wait_active(ctx, desired).await?;
+        let live = read_table(
+            &ctx.clients.dynamodb,
+            &desired.id,
+            &desired.physical_name,
+            ctx.resolved,
+            ctx.blueprint,
+        )
+        .await?;
+        let changes: Vec<FieldChange> = ["pointInTimeRecovery", "ttlAttribute"]
+            .iter()
+            .filter(|f| {
+                desired
+                    .field(f)
+                    .is_some_and(|field| !field.expect.satisfied_by(live.fields.get(**f)))
+            })
+            .map(|f| FieldChange {
+                field: f.to_string(),
+                live: String::new(),
+                desired: String::new(),
+                class: crate::provision::state::FieldClass::Enforced,
+            })
+            .collect();
+        Self::update(ctx, desired, &live, &changes).await?;
+        Ok(live)
+    }
+
+    #[instrument(skip_all, fields(table = %desired.physical_name))]
+    async fn update(
+        ctx: &ApplyContext<'_>,
+        desired: &DesiredState,
+        live: &LiveState,
+        changes: &[FieldChange],
+    ) -> Result<(), ProvisionError> {
+        let ddb = &ctx.clients.dynamodb;
+        let err = || ProvisionError::aws(&desired.id);
+        let name = &live.physical_id;
+        if changed(changes, "pointInTimeRecovery") {
+            let on = desired.value("pointInTimeRecovery") == Some(&Value::Bool(true));
+            ddb.update_continuous_backups()
+                .table_name(name)
+                .point_in_time_recovery_specification(
+                    PointInTimeRecoverySpecification::builder()
+                        .point_in_time_recovery_enabled(on)
+                        .build()
+                        .expect("flag set"),
+                )
+                .send()
+                .await
+                .classify("UpdateContinuousBackups")
+                .map_err(err())?;
+        }
+        if changed(changes, "ttlAttribute") {
+            let (attribute, enabled) = match desired.value("ttlAttribute") {
+                Some(Value::String(a)) => (a.clone(), true),
+                _ => match live.fields.get("ttlAttribute") {
+                    Some(Value::String(a)) => (a.clone(), false),
+                    _ => (String::new(), false),
+                },
+            };
+            if !attribute.is_empty() {
+                ddb.update_time_to_live()
+                    .table_name(name)
+                    .time_to_live_specification(
+                        TimeToLiveSpecification::builder()
+                            .attribute_name(attribute)
+                            .enabled(enabled)
+                            .build()
+                            .expect("fields set"),
+                    )
+                    .send()
+                    .await
+                    .classify("UpdateTimeToLive")
+                    .map_err(err())?;
+            }
+        }
+        let table_changes = [
+            "billingMode",
+            "readCapacity",
+            "writeCapacity",
+            "deletionProtection",
+            "encryption",
+        ];
+        if table_changes.iter().any(|f| changed(changes, f)) {
+            let table = ctx
+                .blueprint
+                .table(&desired.id.name)
+                .expect("declared table");
+            let provisioned = table.billing_mode == bpl::BillingMode::Provisioned;
+            let mut request = ddb.update_table().table_name(name);
+            if changed(changes, "billingMode")
+                || changed(changes, "readCapacity")
+                || changed(changes, "writeCapacity")
+            {
+                request = request.billing_mode(if provisioned {
+                    DdbBilling::Provisioned
+                } else {
+                    DdbBilling::PayPerRequest
+                });
+                if provisioned {
+                    request = request.provisioned_throughput(throughput(
+                        table.read_capacity,
+                        table.write_capacity,
+                    ));
+                }
+            }
+            if changed(changes, "deletionProtection") {
+                request = request.deletion_protection_enabled(table.deletion_protection);
+            }
+            if changed(changes, "encryption")
+                && let Some(Value::Object(enc)) = desired.value("encryption")
+            {
+                let spec = match enc.get("type").and_then(Value::as_str) {
+                    Some("kms") => SseSpecification::builder()
+                        .enabled(true)
+                        .sse_type(SseType::Kms)
+                        .set_kms_master_key_id(
+                            enc.get("key").and_then(Value::as_str).map(String::from),
+                        )
+                        .build(),
+                    Some("awsManaged") => SseSpecification::builder()
+                        .enabled(true)
+                        .sse_type(SseType::Kms)
+                        .build(),
+                    _ => SseSpecification::builder().enabled(false).build(),
+                };
+                request = request.sse_specification(spec);
+            }
+            request
+                .send()
+                .await
+                .classify("UpdateTable")
+                .map_err(err())?;
+            wait_active(ctx, desired).await?;
+        }
+        if changes_tags(changes)
+            && let Some(arn) = &live.arn
+        {
+            let mut request = ddb.tag_resource().resource_arn(arn);
+            for (k, v) in &desired.tags {
+                request = request.tags(
+                    Tag::builder()
+                        .key(k)
+                        .value(v)
+                        .build()
+                        .expect("key and value set"),
+                );
+            }
+            request
+                .send()
+                .await
+                .classify("TagResource")
+                .map_err(err())?;
+        }
+        Ok(())
+    }
+
+    #[instrument(skip_all, fields(table = %live.physical_name))]
+    async fn delete(ctx: &ApplyContext<'_>, live: &LiveState) -> Result<(), ProvisionError> {
+        let ddb = &ctx.clients.dynamodb;
+        if live.fields.get("deletionProtection") == Some(&Value::Bool(true)) {
+            ddb.update_table()
+                .table_name(&live.physical_id)
+                .deletion_protection_enabled(false)
+                .send()
+                .await
+                .classify("UpdateTable")
+                .map_err(ProvisionError::aws(&live.id))?;
+        }
+        match ddb
+            .delete_table()
+            .table_name(&live.physical_id)
+            .send()
+            .await
+            .classify("DeleteTable")
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_not_found() => Ok(()),
+            Err(e) => Err(ProvisionError::aws(&live.id)(e)),
+        }
+    }
+}
+
+fn attr_type(kind: bpl::AttributeType) -> ScalarAttributeType {
+    match kind {
+        bpl::AttributeType::S => ScalarAttributeType::S,
+        bpl::AttributeType::N => ScalarAttributeType::N,
+        bpl::AttributeType::B => ScalarAttributeType::B,
+    }
+}
+
+fn key_schema(
+    hash: &bpl::KeyAttribute,
+    range: Option<&bpl::KeyAttribute>,
+) -> Vec<KeySchemaElement> {
+    let mut keys = vec![
+        KeySchemaElement::builder()
+            .attribute_name(&hash.name)
+            .key_type(KeyType::Hash)
+            .build()
+            .expect("set"),
+    ];
+    if let Some(r) = range {
+        keys.push(
+            KeySchemaElement::builder()
+                .attribute_name(&r.name)
+                .key_type(KeyType::Range)
+                .build()
+                .expect("set"),
+        );
+    }
+    keys
+}
+
+fn throughput(read: Option<u64>, write: Option<u64>) -> ProvisionedThroughput {
+    ProvisionedThroughput::builder()
+        .read_capacity_units(read.unwrap_or(1) as i64)
+        .write_capacity_units(write.unwrap_or(1) as i64)
+        .build()
+        .expect("capacities set")
+}
+
+async fn wait_active(ctx: &ApplyContext<'_>, desired: &DesiredState) -> Result<(), ProvisionError> {
+    let started = Instant::now();
+    loop {
+        let out = ctx
+            .clients
+            .dynamodb
+            .describe_table()
+            .table_name(&desired.physical_name)
+            .send()
+            .await
+            .classify("DescribeTable")
+            .map_err(ProvisionError::aws(&desired.id))?;
+        if out.table.and_then(|t| t.table_status) == Some(TableStatus::Active) {
+            return Ok(());
+        }
+        if started.elapsed() > ctx.readiness.timeout {
+            return Err(ProvisionError::NotReady {
+                resource: desired.id.clone(),
+                what: "table ACTIVE",
+                waited_secs: started.elapsed().as_secs(),
+            });
+        }
+        tokio::time::sleep(ctx.readiness.poll).await;
+    }
+}
+
+async fn read_table(
+    ddb: &aws_sdk_dynamodb::Client,
+    id: &ResourceId,
+    name: &str,
+    resolved: &Resolved,
+    bp: &Blueprint,
+) -> Result<LiveState, ProvisionError> {
+    let (table, backups, ttl) = tokio::try_join!(
+        async {
+            ddb.describe_table()
+                .table_name(name)
+                .send()
+                .await
+                .classify("DescribeTable")
+        },
+        async {
+            ddb.describe_continuous_backups()
+                .table_name(name)
+                .send()
+                .await
+                .classify("DescribeContinuousBackups")
+        },
+        async {
+            ddb.describe_time_to_live()
+                .table_name(name)
+                .send()
+                .await
+                .classify("DescribeTimeToLive")
+        },
+    )
+    .map_err(ProvisionError::aws(id))?;
+    let table = table.table.ok_or_else(|| ProvisionError::Unexpected {
+        resource: id.clone(),
+        operation: "DescribeTable",
+        detail: "no table description".into(),
+    })?;
+    let arn = table.table_arn.clone();
+    let tags: BTreeMap<String, String> = match &arn {
+        Some(arn) => ddb
+            .list_tags_of_resource()
+            .resource_arn(arn)
+            .send()
+            .await
+            .classify("ListTagsOfResource")
+            .map_err(ProvisionError::aws(id))?
+            .tags
+            .unwrap_or_default()
+            .into_iter()
+            .map(|t| (t.key, t.value))
+            .collect(),
+        None => BTreeMap::new(),
+    };
+    let types: BTreeMap<String, String> = table
+        .attribute_definitions()
+        .iter()
+        .map(|d| {
+            (
+                d.attribute_name.clone(),
+                d.attribute_type.as_str().to_string(),
+            )
+        })
+        .collect();
+    let keys = |schema: &[KeySchemaElement]| {
+        Value::Array(
+            schema
+                .iter()
+                .map(|k| {
+                    json!({"name": k.attribute_name, "type": types.get(&k.attribute_name), "role": k.key_type.as_str()})
+                })
+                .collect(),
+        )
+    };
+    let mut fields = BTreeMap::new();
+    fields.insert("keySchema".into(), keys(table.key_schema()));
+    fields.insert(
+        "globalSecondaryIndexes".into(),
+        Value::Array(
+            table
+                .global_secondary_indexes()
+                .iter()
+                .map(|g| json!({"name": g.index_name, "keys": keys(g.key_schema())}))
+                .collect(),
+        ),
+    );
+    // Provisioned tables come back without BillingModeSummary.
+    let billing = table
+        .billing_mode_summary
+        .as_ref()
+        .and_then(|b| b.billing_mode.as_ref())
+        .map(|m| m.as_str().to_string())
+        .unwrap_or_else(|| "PROVISIONED".into());
+    if billing == "PROVISIONED"
+        && let Some(t) = &table.provisioned_throughput
+    {
+        fields.insert(
+            "readCapacity".into(),
+            Value::from(t.read_capacity_units.unwrap_or(0)),
+        );
+        fields.insert(
+            "writeCapacity".into(),
+            Value::from(t.write_capacity_units.unwrap_or(0)),
+        );
+    }
+    fields.insert("billingMode".into(), Value::from(billing));
+    let pitr = backups
+        .continuous_backups_description
+        .and_then(|d| d.point_in_time_recovery_description)
+        .and_then(|p| p.point_in_time_recovery_status)
+        .is_some_and(|s| s.as_str() == "ENABLED");
+    fields.insert("pointInTimeRecovery".into(), Value::Bool(pitr));
+    let ttl_attribute = ttl
+        .time_to_live_description
+        .filter(|d| {
+            d.time_to_live_status
+                .as_ref()
+                .is_some_and(|s| matches!(s.as_str(), "ENABLED" | "ENABLING"))
+        })
+        .and_then(|d| d.attribute_name);
+    fields.insert(
+        "ttlAttribute".into(),
+        ttl_attribute.map(Value::from).unwrap_or(Value::Null),
+    );
+    fields.insert(
+        "deletionProtection".into(),
+        Value::Bool(table.deletion_protection_enabled.unwrap_or(false)),
+    );
+    let encryption = match table.sse_description.as_ref() {
+        Some(sse)
+            if sse
+                .status
+                .as_ref()
+                .is_some_and(|s| matches!(s.as_str(), "ENABLED" | "ENABLING")) =>
+        {
+            match &sse.kms_master_key_arn {
+                Some(key) => {
+                    let canonical = canonical_key(resolved, bp, key);
+                    if canonical == *key && key.contains("alias/aws/dynamodb") {
+                        json!({"type": "awsManaged"})
+                    } else {
+                        json!({"type": "kms", "key": canonical})
+                    }
+                }
+                None => json!({"type": "awsManaged"}),
+            }
+        }
+        _ => json!({"type": "awsOwned"}),
+    };
+    fields.insert("encryption".into(), encryption);
+    Ok(LiveState {
+        id: id.clone(),
+        physical_name: name.to_string(),
+        physical_id: name.to_string(),
+        arn,
+        ownership: Ownership::from_tags(&tags, &bp.metadata.name),
+        tags,
+        fields,
+    })
+}

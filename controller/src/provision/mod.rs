@@ -1,0 +1,15 @@
+//! The provisioning engine: ownership by tags (no state file), observe → canonicalize → diff,
+//! and plan/apply/destroy/drift over every resource kind of a blueprint.
+
+pub mod context;
+pub mod diff;
+pub mod engine;
+pub mod error;
+pub mod kinds;
+pub mod render;
+pub mod state;
+
+pub use context::{Clients, ReadOnlyClients};
+pub use diff::{Action, Plan};
+pub use engine::{EngineError, Observation, Outcome, Progress, apply, destroy, observe, plan};
+pub use error::ProvisionError;

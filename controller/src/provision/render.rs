@@ -1,0 +1,79 @@
+//! Human-readable plans.
+
+use std::fmt::Write;
+
+use super::diff::{Action, Plan};
+
+pub fn plan_text(plan: &Plan) -> String {
+    let mut out = String::new();
+    let changes: Vec<_> = plan
+        .changes
+        .iter()
+        .filter(|c| !matches!(c.action, Action::NoChange))
+        .collect();
+    if changes.is_empty() {
+        let _ = writeln!(
+            out,
+            "No changes: blueprint `{}` matches AWS.",
+            plan.blueprint
+        );
+    } else {
+        let _ = writeln!(out, "Blueprint `{}`:", plan.blueprint);
+        for c in changes {
+            let head = format!("{} {} ({})", c.action.symbol(), c.resource, c.physical_name);
+            match &c.action {
+                Action::Create => {
+                    let _ = writeln!(out, "  {head}");
+                }
+                Action::Update { changes } | Action::Adopt { changes } => {
+                    let note = if matches!(c.action, Action::Adopt { .. }) {
+                        " adopt"
+                    } else {
+                        ""
+                    };
+                    let _ = writeln!(out, "  {head}{note}");
+                    for f in changes {
+                        let _ = writeln!(out, "      {}: {} → {}", f.field, f.live, f.desired);
+                    }
+                }
+                Action::Replace { changes } => {
+                    let reasons: Vec<String> = changes
+                        .iter()
+                        .filter(|f| f.class == super::state::FieldClass::CreateOnly)
+                        .map(|f| format!("{} cannot change in place", f.field))
+                        .collect();
+                    let _ = writeln!(out, "  {head} replace ({})", reasons.join("; "));
+                    for f in changes {
+                        let _ = writeln!(out, "      {}: {} → {}", f.field, f.live, f.desired);
+                    }
+                }
+                Action::Delete => {
+                    let _ = writeln!(out, "  {head} delete (no longer in the blueprint)");
+                }
+                Action::Retain => {
+                    let _ = writeln!(
+                        out,
+                        "  {head} retained (no longer in the blueprint; deletionPolicy: retain)"
+                    );
+                }
+                Action::Conflict { reason } => {
+                    let _ = writeln!(out, "  {head} conflict: {reason}");
+                }
+                Action::NoChange => {}
+            }
+        }
+    }
+    if !plan.safety_overrides.is_empty() {
+        let _ = writeln!(out, "\nSafety defaults switched off:");
+        for o in &plan.safety_overrides {
+            let _ = writeln!(out, "  ! {} {}: {}", o.resource, o.field, o.what);
+        }
+    }
+    let s = &plan.summary;
+    let _ = writeln!(
+        out,
+        "\nPlan: {} to create, {} to update, {} to replace, {} to adopt, {} to delete ({} retained, {} unchanged, {} conflicts).",
+        s.create, s.update, s.replace, s.adopt, s.delete, s.retain, s.unchanged, s.conflicts
+    );
+    out
+}

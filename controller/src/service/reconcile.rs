@@ -1,0 +1,340 @@
+//! The reconcile loop of one blueprint: every resync, re-read the file, observe, plan and (when
+//! leading and not in dry-run) converge. The same steps run every time, whatever changed.
+
+use std::hash::{Hash, Hasher};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use aws_credential_types::provider::ProvideCredentials;
+use aws_types::SdkConfig;
+use ballast_blueprint::{Blueprint, ResourceId};
+use rand::Rng;
+use tokio::sync::watch;
+use tracing::{Instrument, error, info, info_span, warn};
+
+use super::Context;
+use super::metrics::{BlueprintLabels, ReconcileLabels};
+use super::status::{FailureClass, Tracker};
+use crate::provision::engine::{EngineError, Outcome, Progress};
+use crate::provision::{self, Clients, ProvisionError, ReadOnlyClients};
+
+/// Provisioning clients: read-only ones in dry-run, so no write can be sent at all.
+#[derive(Debug, Clone)]
+pub enum ProvisionClients {
+    ReadOnly(ReadOnlyClients),
+    ReadWrite(Clients),
+}
+
+impl ProvisionClients {
+    fn observer(&self) -> ReadOnlyClients {
+        match self {
+            ProvisionClients::ReadOnly(clients) => clients.clone(),
+            ProvisionClients::ReadWrite(clients) => clients.observer(),
+        }
+    }
+}
+
+/// One blueprint file the controller keeps converged.
+#[derive(Debug)]
+pub struct Target {
+    pub path: PathBuf,
+    /// `metadata.name` when the controller started; a running controller does not rename.
+    pub name: String,
+    pub sdk: SdkConfig,
+    pub clients: ProvisionClients,
+}
+
+/// How a round ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoundResult {
+    /// Observed and planned (and applied, when allowed); some resources may have failed.
+    Ok,
+    /// The blueprint file is unreadable or invalid: nothing was read from AWS.
+    Invalid,
+    /// AWS could not be observed.
+    Error,
+}
+
+impl RoundResult {
+    fn label(self) -> &'static str {
+        match self {
+            RoundResult::Ok => "ok",
+            RoundResult::Invalid => "invalid",
+            RoundResult::Error => "error",
+        }
+    }
+}
+
+pub struct Reconciler {
+    target: Target,
+    tracker: Tracker,
+    /// Set after the first completed round.
+    pub ready: Arc<AtomicBool>,
+    /// The fingerprint under which the last invalid-blueprint error was logged.
+    invalid_logged: Option<u64>,
+}
+
+impl Reconciler {
+    pub fn new(target: Target, tracker: Tracker) -> Self {
+        Reconciler {
+            target,
+            tracker,
+            ready: Arc::new(AtomicBool::new(false)),
+            invalid_logged: None,
+        }
+    }
+
+    pub fn tracker(&self) -> &Tracker {
+        &self.tracker
+    }
+
+    /// Reconciles every resync period (jittered, slowed down after throttling) until
+    /// cancelled. A round in progress always finishes; becoming leader starts one at once.
+    pub async fn run(mut self, ctx: Arc<Context>, mut leader: watch::Receiver<bool>) {
+        loop {
+            let may_write = !ctx.settings.dry_run && *leader.borrow_and_update();
+            self.reconcile(&ctx, may_write).await;
+            self.ready.store(true, Ordering::SeqCst);
+            let delay = jittered(self.tracker.next_delay(ctx.settings.resync));
+            tokio::select! {
+                () = ctx.cancel.cancelled() => break,
+                () = tokio::time::sleep(delay) => {}
+                changed = leader.changed() => {
+                    if changed.is_err() {
+                        // The elector stopped: only shutdown does that.
+                        ctx.cancel.cancelled().await;
+                        break;
+                    }
+                }
+            }
+        }
+        info!(blueprint = %self.target.name, "reconcile loop stopped");
+    }
+
+    /// One round: the same steps every time.
+    pub async fn reconcile(&mut self, ctx: &Context, may_write: bool) -> RoundResult {
+        let span = info_span!("reconcile", blueprint = %self.target.name, may_write);
+        let started = Instant::now();
+        let result = self.round(ctx, may_write).instrument(span).await;
+        let blueprint = self.target.name.clone();
+        ctx.metrics
+            .reconcile_duration
+            .get_or_create(&BlueprintLabels {
+                blueprint: blueprint.clone(),
+            })
+            .observe(started.elapsed().as_secs_f64());
+        ctx.metrics
+            .reconciles
+            .get_or_create(&ReconcileLabels {
+                blueprint: blueprint.clone(),
+                result: result.label(),
+            })
+            .inc();
+        ctx.metrics.record_statuses(&blueprint, &self.tracker);
+        result
+    }
+
+    async fn round(&mut self, ctx: &Context, may_write: bool) -> RoundResult {
+        let now = ctx.clock.now();
+        let text = match tokio::fs::read_to_string(&self.target.path).await {
+            Ok(text) => text,
+            Err(err) => {
+                error!(file = %self.target.path.display(), error = %err, "cannot read the blueprint");
+                return RoundResult::Invalid;
+            }
+        };
+        let fingerprint = fingerprint(&text, credential_id(&self.target.sdk).await.as_deref());
+        let bp = match self.load(&text, fingerprint) {
+            Some(bp) => bp,
+            None => return RoundResult::Invalid,
+        };
+
+        let observation = match provision::observe(&self.target.clients.observer(), &bp).await {
+            Ok(observation) => observation,
+            Err(err) => {
+                let throttled = self.record_engine_error(&err, now, fingerprint);
+                self.tracker.end_round(throttled);
+                warn!(error = %err, "cannot observe the blueprint's resources");
+                return RoundResult::Error;
+            }
+        };
+        let plan = provision::plan(&bp, &observation);
+        for conflict in plan.conflicts() {
+            if let provision::Action::Conflict { reason } = &conflict.action {
+                self.tracker.failed(
+                    &conflict.resource,
+                    FailureClass::Terminal,
+                    reason.clone(),
+                    now,
+                    fingerprint,
+                );
+            }
+        }
+        let held = self.tracker.held(now, fingerprint);
+        self.tracker.observed(&plan, &held);
+        for (id, status) in self.tracker.statuses() {
+            match status {
+                super::status::ResourceStatus::Drifted { fields } => {
+                    info!(resource = %id, fields = ?fields, "drift");
+                }
+                super::status::ResourceStatus::Error { reason, terminal } => {
+                    warn!(resource = %id, terminal, reason, "resource in error");
+                }
+                super::status::ResourceStatus::Synced => {}
+            }
+        }
+
+        let mut throttled = false;
+        if let (true, ProvisionClients::ReadWrite(clients)) = (may_write, &self.target.clients) {
+            let progress = Collected::default();
+            let result = provision::engine::apply_except(
+                clients,
+                &bp,
+                observation,
+                ctx.settings.readiness,
+                &progress,
+                &held,
+            )
+            .await;
+            for outcome in progress.outcomes.into_inner().expect("progress lock") {
+                if outcome.ok {
+                    self.tracker.succeeded(&outcome.resource);
+                }
+            }
+            if let Err(err) = result {
+                throttled = self.record_engine_error(&err, now, fingerprint);
+            }
+        }
+        self.tracker.end_round(throttled);
+        RoundResult::Ok
+    }
+
+    /// Parses the blueprint; an invalid one is logged once per version of the file.
+    fn load(&mut self, text: &str, fingerprint: u64) -> Option<Blueprint> {
+        let path = self.target.path.display().to_string();
+        match ballast_blueprint::parse(&path, text) {
+            Ok(loaded) if loaded.blueprint.metadata.name == self.target.name => {
+                self.invalid_logged = None;
+                Some(loaded.blueprint)
+            }
+            Ok(loaded) => {
+                if self.invalid_logged != Some(fingerprint) {
+                    error!(
+                        file = %path,
+                        was = %self.target.name,
+                        now = %loaded.blueprint.metadata.name,
+                        "metadata.name changed under a running controller; restart it to manage the renamed stack"
+                    );
+                    self.invalid_logged = Some(fingerprint);
+                }
+                None
+            }
+            Err(diagnostics) => {
+                if self.invalid_logged != Some(fingerprint) {
+                    error!(file = %path, "blueprint is invalid; nothing is changed until the file is fixed:\n{diagnostics}");
+                    self.invalid_logged = Some(fingerprint);
+                }
+                None
+            }
+        }
+    }
+
+    /// Records the failures of an engine error; returns whether AWS throttled us.
+    fn record_engine_error(
+        &mut self,
+        err: &EngineError,
+        now: crate::autoscale::Timestamp,
+        fingerprint: u64,
+    ) -> bool {
+        let mut throttled = false;
+        let mut record = |e: &ProvisionError| {
+            let class = e
+                .aws_error()
+                .map(|aws| FailureClass::of_aws(aws.kind()))
+                .unwrap_or(FailureClass::Retry);
+            throttled |= class == FailureClass::Throttled;
+            self.tracker
+                .failed(e.resource(), class, e.to_string(), now, fingerprint);
+        };
+        match err {
+            EngineError::Provision(e) => record(e),
+            EngineError::Failed(errors) => errors.iter().for_each(record),
+            // Conflicts are recorded from the plan; an unsupported kind is a build problem.
+            EngineError::Conflicts(_) | EngineError::Unsupported(_) => {}
+        }
+        throttled
+    }
+}
+
+/// Collects outcomes (and logs them) during an apply.
+#[derive(Default)]
+struct Collected {
+    outcomes: Mutex<Vec<Outcome>>,
+}
+
+impl Progress for Collected {
+    fn started(&self, resource: &ResourceId, action: &str) {
+        info!(%resource, action, "applying");
+    }
+
+    fn finished(&self, outcome: &Outcome) {
+        if outcome.ok {
+            info!(resource = %outcome.resource, action = outcome.action, "applied");
+        } else {
+            warn!(resource = %outcome.resource, action = outcome.action, error = outcome.detail.as_deref().unwrap_or(""), "apply failed");
+        }
+        self.outcomes
+            .lock()
+            .expect("progress lock")
+            .push(outcome.clone());
+    }
+}
+
+/// What a terminal error waits on: the blueprint text and the credentials in use.
+fn fingerprint(text: &str, credential: Option<&str>) -> u64 {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    text.hash(&mut hasher);
+    credential.hash(&mut hasher);
+    hasher.finish()
+}
+
+/// The access key id of the current credentials (it changes when they rotate).
+async fn credential_id(sdk: &SdkConfig) -> Option<String> {
+    let provider = sdk.credentials_provider()?;
+    match provider.provide_credentials().await {
+        Ok(credentials) => Some(credentials.access_key_id().to_string()),
+        Err(err) => {
+            warn!(error = %err, "cannot load AWS credentials");
+            None
+        }
+    }
+}
+
+/// ±10 %, so replicas and blueprints do not reconcile in lockstep.
+fn jittered(delay: Duration) -> Duration {
+    delay.mul_f64(rand::rng().random_range(0.9..=1.1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fingerprint_changes_with_the_text_or_the_credentials() {
+        let base = fingerprint("a: 1", Some("AKIA1"));
+        assert_eq!(base, fingerprint("a: 1", Some("AKIA1")));
+        assert_ne!(base, fingerprint("a: 2", Some("AKIA1")));
+        assert_ne!(base, fingerprint("a: 1", Some("AKIA2")));
+    }
+
+    #[test]
+    fn jitter_stays_within_ten_percent() {
+        for _ in 0..1000 {
+            let d = jittered(Duration::from_secs(60)).as_secs_f64();
+            assert!((54.0..=66.0).contains(&d), "{d}");
+        }
+    }
+}

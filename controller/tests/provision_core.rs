@@ -1,0 +1,458 @@
+//! The provisioning engine against moto: apply, drift, restore, ownership, destroy.
+
+use std::process::Command;
+
+use aws_sdk_sqs::types::QueueAttributeName;
+use ballast_aws::CallRecorder;
+use ballast_blueprint::{Blueprint, ResourceId, ResourceKind};
+use ballast_controller::provision::engine::LogProgress;
+use ballast_controller::provision::kinds::Readiness;
+use ballast_controller::provision::{self, Action, Clients, ReadOnlyClients};
+use ballast_testbed::{moto, unique_name};
+
+fn blueprint_text(name: &str, extra_queue: &str) -> String {
+    format!(
+        r#"apiVersion: ballast.dev/v1
+kind: Blueprint
+metadata: {{ name: {name}, region: us-east-1 }}
+spec:
+  kmsKeys:
+    - name: main
+      deletionWindow: 7d
+      deletionPolicy: delete
+  queues:
+    - name: work
+      visibilityTimeout: 60s
+      retention: 14d
+      encryption: {{ type: kms, kmsKey: main }}
+      deadLetter: {{ queue: work-dlq, maxReceiveCount: 3 }}
+{extra_queue}    - name: work-dlq
+      retention: 14d
+      encryption: {{ type: kms, kmsKey: main }}
+  tables:
+    - name: items
+      hashKey: {{ name: pk, type: S }}
+      rangeKey: {{ name: sk, type: S }}
+      ttlAttribute: expires_at
+      deletionPolicy: delete
+"#
+    )
+}
+
+fn parse(text: &str) -> Blueprint {
+    ballast_blueprint::parse("test.yaml", text)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .blueprint
+}
+
+async fn fresh_clients() -> (Clients, CallRecorder, aws_types::SdkConfig) {
+    let config = moto().await.sdk_config().await;
+    let recorder = CallRecorder::default();
+    (Clients::read_write(&config, &recorder), recorder, config)
+}
+
+async fn plan_of(bp: &Blueprint) -> provision::Plan {
+    let config = moto().await.sdk_config().await;
+    let observation =
+        provision::observe(&ReadOnlyClients::new(&config, &CallRecorder::default()), bp)
+            .await
+            .unwrap();
+    provision::plan(bp, &observation)
+}
+
+async fn apply(bp: &Blueprint, clients: &Clients) {
+    let observation = provision::observe(&clients.observer(), bp).await.unwrap();
+    provision::apply(clients, bp, observation, Readiness::default(), &LogProgress)
+        .await
+        .unwrap();
+}
+
+fn changed_fields(plan: &provision::Plan, resource: &ResourceId) -> Vec<String> {
+    plan.changes
+        .iter()
+        .filter(|c| &c.resource == resource)
+        .flat_map(|c| match &c.action {
+            Action::Update { changes } => changes.iter().map(|f| f.field.clone()).collect(),
+            other => vec![format!("{other:?}")],
+        })
+        .collect()
+}
+
+fn ballast(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_ballast"))
+        .args(args)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env_remove("AWS_ENDPOINT_URL")
+        .output()
+        .expect("ballast runs")
+}
+
+#[tokio::test]
+async fn apply_converges_and_a_second_apply_makes_no_mutating_call() {
+    let bp = parse(&blueprint_text(&unique_name("conv"), ""));
+    let (clients, recorder, _) = fresh_clients().await;
+    apply(&bp, &clients).await;
+    assert!(recorder.mutating() > 0);
+    let plan = plan_of(&bp).await;
+    assert!(
+        !plan.has_changes(),
+        "{}",
+        provision::render::plan_text(&plan)
+    );
+    assert_eq!(plan.summary.unchanged, 4);
+
+    let (clients, recorder, _) = fresh_clients().await;
+    apply(&bp, &clients).await;
+    assert_eq!(recorder.mutating(), 0, "{:?}", recorder.snapshot());
+}
+
+#[tokio::test]
+async fn drift_behind_ballasts_back_is_reported_and_apply_restores_it() {
+    let name = unique_name("drift");
+    let bp = parse(&blueprint_text(&name, ""));
+    let (clients, _, config) = fresh_clients().await;
+    apply(&bp, &clients).await;
+
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let kms = aws_sdk_kms::Client::new(&config);
+    let ddb = aws_sdk_dynamodb::Client::new(&config);
+    let work_url = sqs
+        .get_queue_url()
+        .queue_name(format!("{name}-work"))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let dlq_arn = format!("arn:aws:sqs:us-east-1:123456789012:{name}-work-dlq");
+    sqs.set_queue_attributes()
+        .queue_url(&work_url)
+        .attributes(QueueAttributeName::VisibilityTimeout, "5")
+        .attributes(
+            QueueAttributeName::RedrivePolicy,
+            format!(r#"{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":9}}"#),
+        )
+        .send()
+        .await
+        .unwrap();
+    let key_id = kms
+        .describe_key()
+        .key_id(format!("alias/{name}-main"))
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap()
+        .key_id;
+    kms.disable_key_rotation()
+        .key_id(&key_id)
+        .send()
+        .await
+        .unwrap();
+    ddb.update_continuous_backups()
+        .table_name(format!("{name}-items"))
+        .point_in_time_recovery_specification(
+            aws_sdk_dynamodb::types::PointInTimeRecoverySpecification::builder()
+                .point_in_time_recovery_enabled(false)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+
+    let plan = plan_of(&bp).await;
+    assert_eq!(
+        changed_fields(&plan, &ResourceId::new(ResourceKind::Queue, "work")),
+        ["visibilityTimeout", "deadLetter"]
+    );
+    assert_eq!(
+        changed_fields(&plan, &ResourceId::new(ResourceKind::KmsKey, "main")),
+        ["rotation"]
+    );
+    assert_eq!(
+        changed_fields(&plan, &ResourceId::new(ResourceKind::Table, "items")),
+        ["pointInTimeRecovery"]
+    );
+    let text = provision::render::plan_text(&plan);
+    assert!(text.contains("visibilityTimeout: 5 → 60"), "{text}");
+    assert!(
+        text.contains(r#""maxReceiveCount":9"#) && text.contains(r#""maxReceiveCount":3"#),
+        "{text}"
+    );
+
+    let (clients, _, _) = fresh_clients().await;
+    apply(&bp, &clients).await;
+    let plan = plan_of(&bp).await;
+    assert!(
+        !plan.has_changes(),
+        "{}",
+        provision::render::plan_text(&plan)
+    );
+}
+
+#[tokio::test]
+async fn the_drift_command_exits_by_state_and_never_writes() {
+    let name = unique_name("cli");
+    let dir = std::env::temp_dir().join(&name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("bp.yaml");
+    std::fs::write(&file, blueprint_text(&name, "")).unwrap();
+    let file = file.to_str().unwrap();
+    let endpoint = moto().await.endpoint();
+
+    // Nothing deployed yet: "everything missing" is an error, not drift.
+    let out = ballast(&["drift", file, "--endpoint-url", &endpoint]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("wrong credentials, account or region"));
+
+    let out = ballast(&["apply", file, "--endpoint-url", &endpoint, "--auto-approve"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = ballast(&["drift", file, "--endpoint-url", &endpoint]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    let config = moto().await.sdk_config().await;
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let url = sqs
+        .get_queue_url()
+        .queue_name(format!("{name}-work"))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    sqs.set_queue_attributes()
+        .queue_url(&url)
+        .attributes(QueueAttributeName::VisibilityTimeout, "7")
+        .send()
+        .await
+        .unwrap();
+    let out = ballast(&[
+        "drift",
+        file,
+        "--endpoint-url",
+        &endpoint,
+        "--output",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(plan["format_version"], 1);
+    assert_eq!(plan["summary"]["update"], 1);
+    let attrs = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(QueueAttributeName::VisibilityTimeout)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        attrs.attributes.unwrap()[&QueueAttributeName::VisibilityTimeout],
+        "7",
+        "drift must not write"
+    );
+}
+
+#[tokio::test]
+async fn read_only_clients_refuse_every_mutating_call_before_sending_it() {
+    let config = moto().await.sdk_config().await;
+    let recorder = CallRecorder::default();
+    let clients = ReadOnlyClients::new(&config, &recorder);
+    let name = unique_name("ro");
+    let err = clients
+        .sqs()
+        .create_queue()
+        .queue_name(&name)
+        .send()
+        .await
+        .unwrap_err();
+    assert!(format!("{err:?}").contains("MutationRefused"), "{err:?}");
+    let err = clients.kms().create_key().send().await.unwrap_err();
+    assert!(format!("{err:?}").contains("MutationRefused"));
+    assert!(clients.sqs().list_queues().send().await.is_ok());
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let existing = sqs
+        .list_queues()
+        .queue_name_prefix(&name)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        existing.queue_urls.unwrap_or_default().is_empty(),
+        "the refused call never reached AWS"
+    );
+    assert_eq!(recorder.mutating(), 0);
+}
+
+#[tokio::test]
+async fn an_unowned_queue_of_the_same_name_is_never_modified_unless_adopted() {
+    let name = unique_name("own");
+    let config = moto().await.sdk_config().await;
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let url = sqs
+        .create_queue()
+        .queue_name(format!("{name}-work-dlq"))
+        .attributes(QueueAttributeName::VisibilityTimeout, "11")
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let bp = parse(&blueprint_text(&name, ""));
+    let plan = plan_of(&bp).await;
+    assert_eq!(plan.summary.conflicts, 1);
+    let (clients, recorder, _) = fresh_clients().await;
+    let observation = provision::observe(&clients.observer(), &bp).await.unwrap();
+    let err = provision::apply(
+        &clients,
+        &bp,
+        observation,
+        Readiness::default(),
+        &LogProgress,
+    )
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("not created by Ballast"), "{err}");
+    assert_eq!(
+        recorder.mutating(),
+        0,
+        "nothing is changed when a conflict is found"
+    );
+    let attrs = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(QueueAttributeName::VisibilityTimeout)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        attrs.attributes.unwrap()[&QueueAttributeName::VisibilityTimeout],
+        "11"
+    );
+
+    let adopting = blueprint_text(&name, "").replace(
+        "    - name: work-dlq\n",
+        "    - name: work-dlq\n      adopt: true\n",
+    );
+    let bp = parse(&adopting);
+    let plan = plan_of(&bp).await;
+    assert_eq!(
+        plan.summary.adopt,
+        1,
+        "{}",
+        provision::render::plan_text(&plan)
+    );
+    apply(&bp, &clients).await;
+    let tags = sqs
+        .list_queue_tags()
+        .queue_url(&url)
+        .send()
+        .await
+        .unwrap()
+        .tags
+        .unwrap();
+    assert_eq!(tags["ballast.dev/managed"], "true");
+    assert!(!plan_of(&bp).await.has_changes());
+}
+
+#[tokio::test]
+async fn destroy_honours_deletion_policies_and_schedules_keys() {
+    let name = unique_name("destroy");
+    let bp = parse(&blueprint_text(&name, ""));
+    let (clients, _, config) = fresh_clients().await;
+    apply(&bp, &clients).await;
+    let key_id = aws_sdk_kms::Client::new(&config)
+        .describe_key()
+        .key_id(format!("alias/{name}-main"))
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap()
+        .key_id;
+    let observation = provision::observe(&clients.observer(), &bp).await.unwrap();
+    provision::destroy(
+        &clients,
+        &bp,
+        observation,
+        Readiness::default(),
+        &LogProgress,
+    )
+    .await
+    .unwrap();
+
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let ddb = aws_sdk_dynamodb::Client::new(&config);
+    let kms = aws_sdk_kms::Client::new(&config);
+    // Queues default to retain; the table and the key say delete.
+    for queue in ["work", "work-dlq"] {
+        assert!(
+            sqs.get_queue_url()
+                .queue_name(format!("{name}-{queue}"))
+                .send()
+                .await
+                .is_ok()
+        );
+    }
+    assert!(
+        ddb.describe_table()
+            .table_name(format!("{name}-items"))
+            .send()
+            .await
+            .is_err()
+    );
+    let key = kms
+        .describe_key()
+        .key_id(&key_id)
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap();
+    assert_eq!(
+        key.key_state.as_ref().map(|s| s.as_str()),
+        Some("PendingDeletion"),
+        "the key is scheduled for deletion, not deleted"
+    );
+    assert!(key.deletion_date.is_some());
+    let aliases = kms.list_aliases().send().await.unwrap().aliases.unwrap();
+    assert!(
+        !aliases
+            .iter()
+            .any(|a| a.alias_name.as_deref() == Some(&format!("alias/{name}-main")))
+    );
+}
+
+#[tokio::test]
+async fn a_queue_removed_from_the_blueprint_is_planned_under_its_policy() {
+    let name = unique_name("removed");
+    let with_extra = blueprint_text(&name, "    - name: extra\n      deletionPolicy: delete\n");
+    let (clients, _, _) = fresh_clients().await;
+    apply(&parse(&with_extra), &clients).await;
+    let plan = plan_of(&parse(&blueprint_text(&name, ""))).await;
+    let extra = plan
+        .changes
+        .iter()
+        .find(|c| c.resource == ResourceId::new(ResourceKind::Queue, "extra"))
+        .expect("found by its tags");
+    // Removed from the blueprint, its declared policy is gone with it: stateful kinds are retained.
+    assert_eq!(extra.action, Action::Retain);
+    assert_eq!(plan.summary.retain, 1);
+}

@@ -1,0 +1,607 @@
+//! The autoscaler against moto: a real SQS queue, a real Auto Scaling group,
+//! real messages; one evaluation through the library with an injected clock,
+//! then the group's DesiredCapacity read back from moto.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::SdkConfig;
+use aws_sdk_autoscaling::types::LaunchTemplateSpecification;
+use aws_sdk_cloudwatch::types::DimensionFilter;
+use aws_sdk_ec2::types::RequestLaunchTemplateData;
+use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+use ballast_aws::CallRecorder;
+use ballast_controller::autoscale::Action;
+use ballast_controller::autoscale::Timestamp;
+use ballast_controller::autoscale::actuator::{Actuator, ActuatorError, AsgActuator, SetOutcome};
+use ballast_controller::autoscale::clock::ManualClock;
+use ballast_controller::autoscale::metrics::{QueueSource, describe_group};
+use ballast_controller::autoscale::publish;
+use ballast_controller::autoscale::runner::{
+    Actuation, Clients, Context, Evaluation, Mode, Publication, build_loops, evaluate_all,
+};
+use tokio_util::sync::CancellationToken;
+
+const T0: Timestamp = Timestamp::from_secs(1_000_000);
+
+struct Fixture {
+    sdk: SdkConfig,
+    queue_name: String,
+    queue_url: String,
+    group_name: String,
+}
+
+impl Fixture {
+    /// A fresh queue and a fresh group (min 2, max 10, `desired` InService instances).
+    async fn new(desired: i32) -> Fixture {
+        let moto = ballast_testbed::moto().await;
+        let sdk = moto.sdk_config().await;
+        let queue_name = ballast_testbed::unique_name("scale-q");
+        let group_name = ballast_testbed::unique_name("scale-g");
+        let template = ballast_testbed::unique_name("scale-lt");
+        let queue_url = aws_sdk_sqs::Client::new(&sdk)
+            .create_queue()
+            .queue_name(&queue_name)
+            .send()
+            .await
+            .unwrap()
+            .queue_url
+            .unwrap();
+        aws_sdk_ec2::Client::new(&sdk)
+            .create_launch_template()
+            .launch_template_name(&template)
+            .launch_template_data(
+                RequestLaunchTemplateData::builder()
+                    .image_id("ami-0abcdef1234567890")
+                    .instance_type(aws_sdk_ec2::types::InstanceType::T3Micro)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        let asg = aws_sdk_autoscaling::Client::new(&sdk);
+        asg.create_auto_scaling_group()
+            .auto_scaling_group_name(&group_name)
+            .launch_template(
+                LaunchTemplateSpecification::builder()
+                    .launch_template_name(&template)
+                    .version("$Latest")
+                    .build(),
+            )
+            .min_size(2)
+            .max_size(10)
+            .desired_capacity(desired)
+            .availability_zones("us-east-1a")
+            .send()
+            .await
+            .unwrap();
+        let fixture = Fixture {
+            sdk,
+            queue_name,
+            queue_url,
+            group_name,
+        };
+        // moto launches the instances at once, all InService.
+        let capacity = describe_group(&asg, &fixture.group_name).await.unwrap();
+        assert_eq!(
+            (capacity.desired, capacity.in_service),
+            (desired as u32, desired as u32)
+        );
+        fixture
+    }
+
+    async fn send(&self, n: usize) {
+        let sqs = aws_sdk_sqs::Client::new(&self.sdk);
+        let batches = (0..n).collect::<Vec<_>>();
+        let sends = batches.chunks(10).map(|chunk| {
+            let entries = chunk
+                .iter()
+                .map(|i| {
+                    SendMessageBatchRequestEntry::builder()
+                        .id(format!("m{i}"))
+                        .message_body(format!("{{\"n\":{i}}}"))
+                        .build()
+                        .unwrap()
+                })
+                .collect::<Vec<_>>();
+            sqs.send_message_batch()
+                .queue_url(&self.queue_url)
+                .set_entries(Some(entries))
+                .send()
+        });
+        for result in futures::future::join_all(sends).await {
+            let out = result.unwrap();
+            assert!(out.failed.is_empty(), "{:?}", out.failed);
+        }
+    }
+
+    async fn desired(&self) -> u32 {
+        describe_group(
+            &aws_sdk_autoscaling::Client::new(&self.sdk),
+            &self.group_name,
+        )
+        .await
+        .unwrap()
+        .desired
+    }
+
+    fn blueprint_yaml(&self) -> String {
+        format!(
+            r#"apiVersion: ballast.dev/v1
+kind: Blueprint
+metadata:
+  name: scale-test
+  region: us-east-1
+spec:
+  queues:
+    - name: work
+      queueName: {queue}
+  launchTemplates:
+    - name: worker
+      imageId: ami-0abcdef1234567890
+      instanceTypes: [t3.micro]
+  autoScalingGroups:
+    - name: workers
+      groupName: {group}
+      launchTemplate: worker
+      subnets: [subnet-0123456789abcdef0]
+      minSize: 2
+      maxSize: 10
+  scalingPolicies:
+    - name: backlog
+      queue: work
+      fleet: workers
+      targetBacklogPerInstance: 100
+      scaleInCooldown: 300s
+      stabilizationWindow: 300s
+      tolerancePercent: 10
+      evaluationInterval: 10s
+"#,
+            queue = self.queue_name,
+            group = self.group_name
+        )
+    }
+
+    fn blueprint(&self) -> ballast_blueprint::Blueprint {
+        match ballast_blueprint::parse("scale-test.yaml", &self.blueprint_yaml()) {
+            Ok(loaded) => loaded.blueprint,
+            Err(diagnostics) => panic!("{diagnostics}"),
+        }
+    }
+
+    /// Clients carrying a call recorder, a manual clock at [`T0`].
+    fn context(&self, mode: Mode) -> (Context, Arc<ManualClock>, CallRecorder) {
+        let recorder = CallRecorder::default();
+        let clients = Clients {
+            sqs: aws_sdk_sqs::Client::from_conf(
+                aws_sdk_sqs::config::Builder::from(&self.sdk)
+                    .interceptor(recorder.clone())
+                    .build(),
+            ),
+            autoscaling: aws_sdk_autoscaling::Client::from_conf(
+                aws_sdk_autoscaling::config::Builder::from(&self.sdk)
+                    .interceptor(recorder.clone())
+                    .build(),
+            ),
+            cloudwatch: aws_sdk_cloudwatch::Client::from_conf(
+                aws_sdk_cloudwatch::config::Builder::from(&self.sdk)
+                    .interceptor(recorder.clone())
+                    .build(),
+            ),
+            kube: None,
+        };
+        let clock = Arc::new(ManualClock::new(T0));
+        let ctx = Context {
+            clients,
+            clock: clock.clone(),
+            cancel: CancellationToken::new(),
+            mode,
+            oldest_message_age: false,
+        };
+        (ctx, clock, recorder)
+    }
+}
+
+fn calls(recorder: &CallRecorder, operation: &str) -> u64 {
+    recorder
+        .snapshot()
+        .iter()
+        .filter(|(k, _)| k.operation == operation)
+        .map(|(_, n)| n)
+        .sum()
+}
+
+fn only(mut evaluations: Vec<Evaluation>) -> Evaluation {
+    assert_eq!(evaluations.len(), 1);
+    evaluations.pop().unwrap()
+}
+
+#[tokio::test]
+async fn fifty_messages_with_two_instances_stays_at_two() {
+    let f = Fixture::new(2).await;
+    f.send(50).await;
+    let (ctx, _clock, recorder) = f.context(Mode::Live);
+    let mut loops = build_loops(&ctx, &f.blueprint(), None, None).unwrap();
+
+    let e = only(evaluate_all(&ctx, &mut loops).await);
+
+    let m = e.metrics().expect("metrics read");
+    assert_eq!((m.visible, m.in_service, m.desired), (50, 2, 2));
+    assert_eq!(e.decision.action, Action::NoChange, "{}", e.decision.reason);
+    assert!(matches!(e.actuation, Actuation::NotNeeded));
+    assert_eq!(f.desired().await, 2);
+    // One GetQueueAttributes per evaluation; the URL is resolved once.
+    assert_eq!(calls(&recorder, "GetQueueAttributes"), 1);
+    assert_eq!(calls(&recorder, "GetQueueUrl"), 1);
+    assert_eq!(calls(&recorder, "SetDesiredCapacity"), 0);
+    assert_eq!(calls(&recorder, "PutMetricData"), 1);
+
+    only(evaluate_all(&ctx, &mut loops).await);
+    assert_eq!(calls(&recorder, "GetQueueAttributes"), 2);
+    assert_eq!(
+        calls(&recorder, "GetQueueUrl"),
+        1,
+        "the queue URL is cached"
+    );
+}
+
+#[tokio::test]
+async fn five_hundred_messages_with_two_instances_scales_to_five_and_publishes_metrics() {
+    let f = Fixture::new(2).await;
+    f.send(500).await;
+    let (ctx, _clock, recorder) = f.context(Mode::Live);
+    let mut loops = build_loops(&ctx, &f.blueprint(), None, None).unwrap();
+
+    let e = only(evaluate_all(&ctx, &mut loops).await);
+
+    assert_eq!(e.decision.action, Action::ScaleOut { from: 2, to: 5 });
+    assert!(matches!(
+        e.actuation,
+        Actuation::Done(SetOutcome::Changed { from: 2, to: 5 })
+    ));
+    assert!(matches!(e.publication, Publication::Published));
+    assert_eq!(f.desired().await, 5);
+    assert_eq!(calls(&recorder, "SetDesiredCapacity"), 1);
+
+    // The autoscaler's metrics arrived in CloudWatch under the group's dimension.
+    let cw = aws_sdk_cloudwatch::Client::new(&f.sdk);
+    let listed = cw
+        .list_metrics()
+        .namespace(publish::NAMESPACE)
+        .dimensions(
+            DimensionFilter::builder()
+                .name("AutoScalingGroupName")
+                .value(&f.group_name)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let mut names: Vec<String> = listed
+        .metrics()
+        .iter()
+        .filter_map(|m| m.metric_name.clone())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            publish::BACKLOG_PER_INSTANCE,
+            publish::DESIRED_CAPACITY,
+            publish::IN_SERVICE_CAPACITY
+        ]
+    );
+    let now = std::time::SystemTime::now();
+    let stats = cw
+        .get_metric_statistics()
+        .namespace(publish::NAMESPACE)
+        .metric_name(publish::BACKLOG_PER_INSTANCE)
+        .dimensions(
+            aws_sdk_cloudwatch::types::Dimension::builder()
+                .name("AutoScalingGroupName")
+                .value(&f.group_name)
+                .build(),
+        )
+        .start_time((now - Duration::from_secs(600)).into())
+        .end_time((now + Duration::from_secs(60)).into())
+        .period(60)
+        .statistics(aws_sdk_cloudwatch::types::Statistic::Maximum)
+        .send()
+        .await
+        .unwrap();
+    let maxima: Vec<f64> = stats
+        .datapoints()
+        .iter()
+        .filter_map(|d| d.maximum)
+        .collect();
+    assert_eq!(maxima, [250.0]);
+}
+
+#[tokio::test]
+async fn two_thousand_messages_with_five_instances_scales_to_the_max_ten() {
+    let f = Fixture::new(5).await;
+    f.send(2000).await;
+    let (ctx, _clock, _recorder) = f.context(Mode::Live);
+    let mut loops = build_loops(&ctx, &f.blueprint(), None, None).unwrap();
+
+    let e = only(evaluate_all(&ctx, &mut loops).await);
+
+    assert_eq!(e.metrics().unwrap().visible, 2000);
+    assert_eq!(e.decision.action, Action::ScaleOut { from: 5, to: 10 });
+    assert!(e.decision.reason.contains("clamped to [2,10] = 10"));
+    assert_eq!(f.desired().await, 10);
+}
+
+#[tokio::test]
+async fn ten_messages_with_five_instances_scales_to_two_only_after_the_cooldown() {
+    let f = Fixture::new(5).await;
+    f.send(10).await;
+    let (ctx, clock, recorder) = f.context(Mode::Live);
+    let mut loops = build_loops(&ctx, &f.blueprint(), None, None).unwrap();
+
+    // The controller starts at t0: that counts as the last scaling action.
+    let e = only(evaluate_all(&ctx, &mut loops).await);
+    assert_eq!(e.decision.action, Action::NoChange, "{}", e.decision.reason);
+    assert_eq!(e.decision.raw_desired, 2);
+    assert_eq!(f.desired().await, 5);
+
+    clock.set(T0 + Duration::from_secs(299));
+    let e = only(evaluate_all(&ctx, &mut loops).await);
+    assert_eq!(e.decision.action, Action::NoChange, "{}", e.decision.reason);
+    assert!(
+        e.decision
+            .reason
+            .contains("cooldown 300s, 299s since last action")
+    );
+    assert_eq!(f.desired().await, 5);
+
+    clock.set(T0 + Duration::from_secs(300));
+    let e = only(evaluate_all(&ctx, &mut loops).await);
+    assert_eq!(e.decision.action, Action::ScaleIn { from: 5, to: 2 });
+    assert!(matches!(
+        e.actuation,
+        Actuation::Done(SetOutcome::Changed { from: 5, to: 2 })
+    ));
+    assert_eq!(f.desired().await, 2);
+    assert_eq!(calls(&recorder, "SetDesiredCapacity"), 1);
+    assert_eq!(calls(&recorder, "GetQueueAttributes"), 3);
+}
+
+#[tokio::test]
+async fn dry_run_changes_nothing_and_writes_no_metric() {
+    let f = Fixture::new(2).await;
+    f.send(500).await;
+    let (ctx, _clock, recorder) = f.context(Mode::DryRun);
+    let mut loops = build_loops(&ctx, &f.blueprint(), None, None).unwrap();
+
+    let e = only(evaluate_all(&ctx, &mut loops).await);
+
+    assert!(e.dry_run);
+    assert_eq!(e.decision.action, Action::ScaleOut { from: 2, to: 5 });
+    assert!(matches!(
+        e.actuation,
+        Actuation::Done(SetOutcome::DryRun { from: 2, to: 5 })
+    ));
+    assert!(matches!(e.publication, Publication::Skipped));
+    assert_eq!(f.desired().await, 2);
+    assert_eq!(recorder.mutating(), 0, "{:?}", recorder.snapshot());
+    let listed = aws_sdk_cloudwatch::Client::new(&f.sdk)
+        .list_metrics()
+        .namespace(publish::NAMESPACE)
+        .dimensions(
+            DimensionFilter::builder()
+                .name("AutoScalingGroupName")
+                .value(&f.group_name)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(listed.metrics().is_empty(), "{:?}", listed.metrics());
+}
+
+#[tokio::test]
+async fn missing_queue_is_missing_metrics_and_never_scales_in() {
+    let f = Fixture::new(5).await;
+    let (ctx, clock, recorder) = f.context(Mode::Live);
+    let mut loops = build_loops(&ctx, &f.blueprint(), None, None).unwrap();
+    aws_sdk_sqs::Client::new(&f.sdk)
+        .delete_queue()
+        .queue_url(&f.queue_url)
+        .send()
+        .await
+        .unwrap();
+
+    clock.set(T0 + Duration::from_secs(3600));
+    let e = only(evaluate_all(&ctx, &mut loops).await);
+
+    assert!(e.metrics().is_none(), "{:?}", e.decision.inputs);
+    assert!(
+        e.decision.reason.contains("never scale in"),
+        "{}",
+        e.decision.reason
+    );
+    assert_eq!(e.decision.action, Action::NoChange);
+    assert_eq!(f.desired().await, 5);
+    assert_eq!(calls(&recorder, "SetDesiredCapacity"), 0);
+}
+
+#[tokio::test]
+async fn in_service_counts_only_in_service_instances() {
+    let f = Fixture::new(3).await;
+    let asg = aws_sdk_autoscaling::Client::new(&f.sdk);
+    let group = asg
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(&f.group_name)
+        .send()
+        .await
+        .unwrap();
+    let instance = group.auto_scaling_groups()[0].instances()[0]
+        .instance_id
+        .clone()
+        .unwrap();
+    asg.enter_standby()
+        .auto_scaling_group_name(&f.group_name)
+        .instance_ids(instance)
+        .should_decrement_desired_capacity(true)
+        .send()
+        .await
+        .unwrap();
+
+    let capacity = describe_group(&asg, &f.group_name).await.unwrap();
+    assert_eq!(capacity.in_service, 2, "Standby is not in service");
+    assert_eq!((capacity.min, capacity.max), (2, 10));
+}
+
+#[tokio::test]
+async fn asg_actuator_refuses_out_of_bounds_and_skips_unchanged() {
+    let f = Fixture::new(3).await;
+    let recorder = CallRecorder::default();
+    let client = aws_sdk_autoscaling::Client::from_conf(
+        aws_sdk_autoscaling::config::Builder::from(&f.sdk)
+            .interceptor(recorder.clone())
+            .build(),
+    );
+    let actuator = AsgActuator::new(client, f.group_name.clone());
+    let capacity = actuator.current().await.unwrap();
+    assert_eq!(capacity.desired, 3);
+
+    assert!(matches!(
+        actuator.set_desired(11).await,
+        Err(ActuatorError::OutOfBounds {
+            requested: 11,
+            min: 2,
+            max: 10,
+            ..
+        })
+    ));
+    assert!(matches!(
+        actuator.set_desired(1).await,
+        Err(ActuatorError::OutOfBounds { .. })
+    ));
+    assert_eq!(
+        actuator.set_desired(3).await.unwrap(),
+        SetOutcome::Unchanged { desired: 3 }
+    );
+    assert_eq!(calls(&recorder, "SetDesiredCapacity"), 0);
+    assert_eq!(
+        actuator.set_desired(4).await.unwrap(),
+        SetOutcome::Changed { from: 3, to: 4 }
+    );
+    assert_eq!(calls(&recorder, "SetDesiredCapacity"), 1);
+    let after = describe_group(&aws_sdk_autoscaling::Client::new(&f.sdk), &f.group_name)
+        .await
+        .unwrap();
+    assert_eq!((after.desired, after.min, after.max), (4, 2, 10));
+}
+
+#[tokio::test]
+async fn queue_source_reads_visible_in_flight_and_delayed() {
+    let f = Fixture::new(2).await;
+    f.send(7).await;
+    let sqs = aws_sdk_sqs::Client::new(&f.sdk);
+    sqs.send_message()
+        .queue_url(&f.queue_url)
+        .message_body("later")
+        .delay_seconds(900)
+        .send()
+        .await
+        .unwrap();
+    let received = sqs
+        .receive_message()
+        .queue_url(&f.queue_url)
+        .max_number_of_messages(3)
+        .visibility_timeout(600)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(received.messages().len(), 3);
+
+    let depth = QueueSource::new(sqs, f.queue_name.clone(), None)
+        .read()
+        .await
+        .unwrap();
+    assert_eq!((depth.visible, depth.in_flight, depth.delayed), (4, 3, 1));
+    assert_eq!(depth.oldest_message_age, None);
+}
+
+fn ballast() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_ballast"))
+}
+
+#[tokio::test]
+async fn cli_once_dry_run_prints_the_decision_and_changes_nothing() {
+    let f = Fixture::new(2).await;
+    f.send(500).await;
+    let dir = std::env::temp_dir().join(ballast_testbed::unique_name("ballast-scale-cli"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("scale.yaml");
+    std::fs::write(&file, f.blueprint_yaml()).unwrap();
+    let endpoint = ballast_testbed::moto().await.endpoint();
+
+    let run = |format: &'static str| {
+        let ballast = ballast();
+        let file = file.clone();
+        let endpoint = endpoint.clone();
+        async move {
+            tokio::task::spawn_blocking(move || {
+                Command::new(ballast)
+                    .args(["scale", file.to_str().unwrap(), "--once", "--dry-run"])
+                    .args(["--endpoint-url", &endpoint, "--output", format])
+                    .env("AWS_ACCESS_KEY_ID", "testing")
+                    .env("AWS_SECRET_ACCESS_KEY", "testing")
+                    .env_remove("AWS_PROFILE")
+                    .env_remove("AWS_ENDPOINT_URL")
+                    .env_remove("AWS_REGION")
+                    .env("AWS_EC2_METADATA_DISABLED", "true")
+                    .env("AWS_CONFIG_FILE", "/nonexistent")
+                    .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+                    .output()
+                    .expect("ballast runs")
+            })
+            .await
+            .unwrap()
+        }
+    };
+
+    let out = run("text").await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "{stdout}");
+    for part in [
+        "policy backlog:",
+        "visible 500",
+        "in flight 0",
+        "in service 2",
+        "backlog/instance 250.00",
+        "desired 2 -> 5",
+        "action scale-out (dry run: not set)",
+        "reason: backlog 250.00/instance",
+    ] {
+        assert!(lines[0].contains(part), "`{part}` missing in {}", lines[0]);
+    }
+
+    let out = run("json").await;
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let record: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(record["policy"], "backlog");
+    assert_eq!(record["visible"], 500);
+    assert_eq!(record["in_service"], 2);
+    assert_eq!(record["desired"], 5);
+    assert_eq!(record["action"]["type"], "scale_out");
+    assert_eq!(record["actuation"]["result"], "dry_run");
+    assert_eq!(record["dry_run"], true);
+    assert_eq!(record["metrics_published"], false);
+
+    assert_eq!(f.desired().await, 2, "a dry run never sets the capacity");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

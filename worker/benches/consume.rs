@@ -1,0 +1,205 @@
+//! Worker benchmark at saturation against moto: a pre-filled queue drained by one in-process
+//! consumer at the default concurrency.
+//!
+//! Reports AWS requests per processed transaction (counted by the SDK interceptor), worker CPU
+//! time per 1,000 transactions (this process's user+system time during the drain; moto is a
+//! separate process), peak RSS and throughput.
+//!
+//! `cargo bench -p ballast-worker --bench consume` (env BENCH_MESSAGES, default 3000).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+};
+use aws_sdk_sqs::types::QueueAttributeName;
+use ballast_worker::consumer::command::Clients;
+use ballast_worker::consumer::{Consumer, ConsumerConfig};
+use ballast_worker::generate::{Mix, generate_messages, seed_accounts, send_messages};
+use ballast_worker::ledger::Ledger;
+use ballast_worker::observability::Metrics;
+use ballast_worker::transaction::Currency;
+use rust_decimal::Decimal;
+use tokio_util::sync::CancellationToken;
+
+fn cpu_seconds() -> f64 {
+    // utime and stime are fields 14 and 15 of /proc/self/stat, in clock ticks (100 Hz on Linux).
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit(')').next().unwrap_or("");
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(0.0)
+}
+
+fn attr(name: &str) -> AttributeDefinition {
+    AttributeDefinition::builder()
+        .attribute_name(name)
+        .attribute_type(ScalarAttributeType::S)
+        .build()
+        .unwrap()
+}
+
+fn key(name: &str, kind: KeyType) -> KeySchemaElement {
+    KeySchemaElement::builder()
+        .attribute_name(name)
+        .key_type(kind)
+        .build()
+        .unwrap()
+}
+
+#[tokio::main]
+async fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let messages: usize = std::env::var("BENCH_MESSAGES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3000);
+    let moto = ballast_testbed::moto().await;
+    let sdk = moto.sdk_config().await;
+    let setup_sqs = aws_sdk_sqs::Client::new(&sdk);
+    let setup_ddb = aws_sdk_dynamodb::Client::new(&sdk);
+
+    let queue_url = setup_sqs
+        .create_queue()
+        .queue_name(ballast_testbed::unique_name("bench"))
+        .attributes(QueueAttributeName::VisibilityTimeout, "60")
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let accounts_table = ballast_testbed::unique_name("accounts");
+    let transactions_table = ballast_testbed::unique_name("transactions");
+    for (table, sk) in [(&accounts_table, true), (&transactions_table, false)] {
+        let mut req = setup_ddb
+            .create_table()
+            .table_name(table.as_str())
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(attr("pk"))
+            .key_schema(key("pk", KeyType::Hash));
+        if sk {
+            req = req
+                .attribute_definitions(attr("sk"))
+                .key_schema(key("sk", KeyType::Range));
+        }
+        req.send().await.unwrap();
+    }
+    let usd = Currency::from_code("USD").unwrap();
+    let setup_ledger = Ledger::new(setup_ddb, &accounts_table, &transactions_table);
+    let accounts = seed_accounts(&setup_ledger, 50, Decimal::new(1_000_000, 2), usd)
+        .await
+        .unwrap();
+    let mix = Mix {
+        duplicates: 0.1,
+        invalid: 0.02,
+    };
+    let bodies = generate_messages(&mut rand::rng(), &accounts, messages, mix, usd).unwrap();
+    send_messages(&setup_sqs, &queue_url, &bodies, 1e9)
+        .await
+        .unwrap();
+
+    let metrics = Arc::new(Metrics::new());
+    let clients = Clients::new(&sdk, &metrics);
+    let ledger = Ledger::new(
+        clients.dynamodb.clone(),
+        &accounts_table,
+        &transactions_table,
+    );
+    let config = ConsumerConfig {
+        wait_time_seconds: 1,
+        visibility_timeout: Duration::from_secs(60),
+        ..ConsumerConfig::new(queue_url)
+    };
+    let consumer = Consumer::with_parts(
+        clients.sqs.clone(),
+        ledger,
+        config,
+        metrics.clone(),
+        Arc::new(ballast_worker::breaker::Breaker::new(Default::default())),
+    );
+    let shutdown = CancellationToken::new();
+    let cpu0 = cpu_seconds();
+    let t0 = Instant::now();
+    let run = tokio::spawn({
+        let consumer = consumer.clone();
+        let shutdown = shutdown.clone();
+        async move { consumer.run(shutdown).await }
+    });
+    let done = |m: &Metrics| {
+        ["completed", "declined", "rejected", "duplicate"]
+            .iter()
+            .map(|o| m.processed_count(o))
+            .sum::<u64>()
+    };
+    let mut last_report = Instant::now();
+    while done(&metrics) < messages as u64 {
+        assert!(t0.elapsed() < Duration::from_secs(600), "bench stalled");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        if last_report.elapsed() > Duration::from_secs(5) {
+            last_report = Instant::now();
+            eprintln!(
+                "progress: {} of {messages} after {:.0?}; retried {} failed {} dead {}; requests {:?}",
+                done(&metrics),
+                t0.elapsed(),
+                metrics.processed_count("retried"),
+                metrics.processed_count("failed"),
+                metrics.processed_count("dead_lettered"),
+                metrics.aws_request_counts()
+            );
+        }
+    }
+    let elapsed = t0.elapsed();
+    shutdown.cancel();
+    run.await.unwrap();
+    let cpu = cpu_seconds() - cpu0;
+    let requests = metrics.aws_request_counts();
+    let total_requests: u64 = requests.iter().map(|(_, n)| n).sum();
+    let processed = done(&metrics) as f64;
+
+    println!("## Worker\n");
+    println!(
+        "`cargo bench -p ballast-worker --bench consume` — {messages} messages (10% duplicates, 2% invalid) \
+         among 50 accounts, pre-filled queue, one in-process worker at the default concurrency (32), \
+         moto 5.2.5 on the same 2-core host.\n"
+    );
+    println!("| metric | value |\n|---|---|");
+    println!(
+        "| throughput | {:.0} transactions/s |",
+        processed / elapsed.as_secs_f64()
+    );
+    println!(
+        "| AWS requests per transaction | {:.3} |",
+        total_requests as f64 / processed
+    );
+    println!(
+        "| worker CPU per 1,000 transactions | {:.3} s |",
+        cpu * 1000.0 / processed
+    );
+    println!(
+        "| peak RSS (whole bench process) | {:.1} MiB |",
+        peak_rss_mib()
+    );
+    println!("| wall time | {:.2} s |\n", elapsed.as_secs_f64());
+    println!("Requests by operation:\n");
+    for (op, n) in requests {
+        println!("- {op}: {n}");
+    }
+}

@@ -1,0 +1,240 @@
+//! `ballast-worker serve` and `ballast-worker token`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+use tokio_util::sync::CancellationToken;
+
+use super::auth::{ALL_SCOPES, AuthError, Authenticator, JwtAlgorithm, mint_hs256};
+use super::rate::{RateLimit, SystemClock};
+use super::{ApiConfig, ApiState, DEFAULT_BODY_LIMIT};
+use crate::cli::{TargetArgs, parse_duration};
+use crate::config::{ConfigError, load_blueprint, resolve};
+use crate::ledger::Ledger;
+
+/// Environment variable holding the HS256 secret.
+pub const HS256_SECRET_ENV: &str = "BALLAST_JWT_HS256_SECRET";
+
+/// `serve` arguments.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080", env = "BALLAST_LISTEN")]
+    pub listen: SocketAddr,
+    /// File holding the HS256 secret (else $BALLAST_JWT_HS256_SECRET).
+    #[arg(long)]
+    pub jwt_hs256_secret_file: Option<PathBuf>,
+    /// PEM public key for RS256/ES256 tokens (with --jwt-algorithm).
+    #[arg(long, conflicts_with = "jwt_hs256_secret_file")]
+    pub jwt_public_key_file: Option<PathBuf>,
+    /// Algorithm of --jwt-public-key-file.
+    #[arg(long, value_enum, default_value = "RS256")]
+    pub jwt_algorithm: JwtAlgorithm,
+    /// Required `aud` claim.
+    #[arg(long, env = "BALLAST_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+    /// Sustained requests per second per client (JWT `sub`); 0 disables rate limiting.
+    #[arg(long, default_value_t = 50.0)]
+    pub rate_limit: f64,
+    /// Requests a client may burst.
+    #[arg(long, default_value_t = 100)]
+    pub rate_burst: u32,
+    /// Largest request body in bytes.
+    #[arg(long, default_value_t = DEFAULT_BODY_LIMIT)]
+    pub body_limit: usize,
+}
+
+/// `token` arguments.
+#[derive(Debug, Clone, Args)]
+pub struct TokenArgs {
+    /// The client id (`sub`).
+    #[arg(long)]
+    pub sub: String,
+    /// Space-separated scopes.
+    #[arg(long, default_value = ALL_SCOPES)]
+    pub scope: String,
+    /// Lifetime, e.g. `1h`, `30m`.
+    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    pub ttl: Duration,
+    /// `aud` claim.
+    #[arg(long, env = "BALLAST_JWT_AUDIENCE")]
+    pub audience: Option<String>,
+    /// File holding the HS256 secret (else $BALLAST_JWT_HS256_SECRET).
+    #[arg(long)]
+    pub jwt_hs256_secret_file: Option<PathBuf>,
+}
+
+/// Why `serve` or `token` failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// Targets or blueprint.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// AWS configuration.
+    #[error(transparent)]
+    AwsConfig(#[from] ballast_aws::ConfigError),
+    /// Key material.
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    /// No key configured.
+    #[error(
+        "no token key configured; hint: set {HS256_SECRET_ENV}, --jwt-hs256-secret-file or \
+         --jwt-public-key-file"
+    )]
+    NoKey,
+    /// A key file cannot be read.
+    #[error("cannot read {path}: {source}")]
+    ReadKey {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The listener.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The server failed.
+    #[error("server failed: {0}")]
+    Serve(#[source] std::io::Error),
+}
+
+fn read_key(path: &Path) -> Result<Vec<u8>, ServeError> {
+    std::fs::read(path).map_err(|source| ServeError::ReadKey {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// The HS256 secret from the file (trailing newline trimmed) or the environment.
+fn hs256_secret(file: Option<&Path>) -> Result<Option<Vec<u8>>, ServeError> {
+    if let Some(path) = file {
+        let mut bytes = read_key(path)?;
+        while bytes.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+            bytes.pop();
+        }
+        return Ok(Some(bytes));
+    }
+    Ok(std::env::var(HS256_SECRET_ENV)
+        .ok()
+        .filter(|s| !s.is_empty())
+        .map(String::into_bytes))
+}
+
+/// Builds the authenticator from the flags.
+pub fn authenticator(args: &ServeArgs) -> Result<Authenticator, ServeError> {
+    let audience = args.jwt_audience.as_deref();
+    if let Some(path) = &args.jwt_public_key_file {
+        return Ok(Authenticator::public_key(
+            args.jwt_algorithm,
+            &read_key(path)?,
+            audience,
+        )?);
+    }
+    let secret = hs256_secret(args.jwt_hs256_secret_file.as_deref())?.ok_or(ServeError::NoKey)?;
+    Ok(Authenticator::hs256(&secret, audience)?)
+}
+
+/// Runs the API until `shutdown` fires.
+pub async fn serve_command(
+    args: &ServeArgs,
+    shutdown: CancellationToken,
+) -> Result<(), ServeError> {
+    let auth = authenticator(args)?;
+    let blueprint = load_blueprint(&args.target)?;
+    let targets = resolve(&args.target, blueprint.as_ref())?;
+    let sdk = ballast_aws::load_sdk_config_with_default_region(
+        &targets.aws,
+        targets.default_region.as_deref(),
+    )
+    .await?;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let ddb = aws_sdk_dynamodb::Client::new(&sdk);
+    let queue_url = targets
+        .queue()?
+        .url(&sqs)
+        .await
+        .map_err(ConfigError::from)?;
+    let (accounts, transactions) = targets.tables()?;
+    let ledger = Ledger::new(ddb, accounts, transactions);
+    let config = ApiConfig {
+        body_limit: args.body_limit,
+        rate_limit: RateLimit {
+            per_second: args.rate_limit,
+            burst: args.rate_burst,
+        },
+    };
+    let state = ApiState::new(
+        ledger,
+        sqs,
+        queue_url,
+        auth,
+        config,
+        Arc::new(SystemClock::default()),
+    );
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|source| ServeError::Bind {
+            addr: args.listen,
+            source,
+        })?;
+    super::serve(state, listener, shutdown)
+        .await
+        .map_err(ServeError::Serve)
+}
+
+/// Mints a development token (HS256).
+pub fn token_command(args: &TokenArgs) -> Result<String, ServeError> {
+    let secret = hs256_secret(args.jwt_hs256_secret_file.as_deref())?.ok_or(ServeError::NoKey)?;
+    Ok(mint_hs256(
+        &secret,
+        &args.sub,
+        &args.scope,
+        args.ttl,
+        args.audience.as_deref(),
+    )?)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use crate::cli::{Cli, Command};
+
+    #[test]
+    fn serve_and_token_parse_with_defaults() {
+        let cli = Cli::try_parse_from([
+            "ballast-worker",
+            "serve",
+            "--blueprint",
+            "b.yaml",
+            "--listen",
+            "127.0.0.1:9000",
+        ])
+        .unwrap();
+        let Command::Serve(args) = cli.command else {
+            panic!("not serve")
+        };
+        assert_eq!(args.listen.to_string(), "127.0.0.1:9000");
+        assert_eq!(args.body_limit, 64 * 1024);
+        assert_eq!(args.rate_burst, 100);
+        let cli = Cli::try_parse_from(["ballast-worker", "token", "--sub", "alice", "--ttl", "1h"])
+            .unwrap();
+        let Command::Token(args) = cli.command else {
+            panic!("not token")
+        };
+        assert_eq!(args.ttl, std::time::Duration::from_secs(3600));
+        assert_eq!(args.scope, super::ALL_SCOPES);
+    }
+}

@@ -1,0 +1,416 @@
+//! Request and response bodies (their OpenAPI schemas are generated from these types) and the
+//! strict body parsers.
+
+use std::fmt;
+
+use rust_decimal::Decimal;
+use serde::de::{DeserializeOwned, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+
+use super::problem::ApiError;
+use crate::ledger::{Account, LedgerEntry, TransactionResult};
+use crate::transaction::{AmountText, Currency, TransactionRequest, ValidationError};
+
+/// `POST /v1/transactions` body. The server assigns `transaction_id` and `timestamp`; the
+/// `Idempotency-Key` header becomes the message's `idempotency_key`. Unknown fields are
+/// rejected.
+#[derive(Debug, Clone, ToSchema)]
+#[schema(example = json!({"type": "TRANSFER", "source_account": "1234567890",
+    "target_account": "0987654321", "amount": "100.00", "currency": "USD"}))]
+pub struct TransactionBody {
+    /// TRANSFER, PAYMENT, DEPOSIT, WITHDRAWAL or BALANCE_CHECK.
+    #[schema(rename = "type", example = "TRANSFER")]
+    pub kind: String,
+    /// Debited account (TRANSFER, PAYMENT, WITHDRAWAL) or the BALANCE_CHECK account.
+    #[schema(example = "1234567890", pattern = "^[0-9]{10,12}$")]
+    pub source_account: Option<String>,
+    /// Credited account (TRANSFER, PAYMENT, DEPOSIT).
+    #[schema(example = "0987654321", pattern = "^[0-9]{10,12}$")]
+    pub target_account: Option<String>,
+    /// Positive exact decimal: a decimal string (recommended) or a JSON number, at most the
+    /// currency's minor units. Absent for BALANCE_CHECK.
+    #[schema(value_type = Option<String>, example = "100.00")]
+    pub amount: Option<String>,
+    /// ISO 4217 code.
+    #[schema(example = "USD")]
+    pub currency: String,
+}
+
+/// The body fields a client may send.
+pub const TRANSACTION_BODY_FIELDS: [&str; 5] = [
+    "type",
+    "source_account",
+    "target_account",
+    "amount",
+    "currency",
+];
+
+/// `202 Accepted` answer to `POST /v1/transactions`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Accepted {
+    /// Server-assigned id (UUID v7).
+    pub transaction_id: String,
+    /// Always `PENDING`.
+    #[schema(example = "PENDING")]
+    pub status: String,
+    /// Where to poll for the result.
+    #[schema(example = "/v1/transactions/01890a5d-ac96-774b-bcce-b302099a8057")]
+    pub status_url: String,
+}
+
+/// A transaction's status: `PENDING` until the worker records a result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct TransactionStatus {
+    /// The transaction.
+    pub transaction_id: String,
+    /// PENDING, COMPLETED, DECLINED or REJECTED.
+    #[schema(example = "COMPLETED")]
+    pub status: String,
+    /// Transaction type.
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    #[schema(rename = "type")]
+    pub kind: Option<String>,
+    /// Amount (decimal string).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "100.00")]
+    pub amount: Option<String>,
+    /// Currency code.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
+    /// Accounts involved, source first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub accounts: Vec<String>,
+    /// Why it was declined or rejected.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Machine code of the reason, e.g. `INSUFFICIENT_FUNDS`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason_code: Option<String>,
+    /// When the API accepted it (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub submitted_at: Option<String>,
+    /// When the worker recorded the result (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub processed_at: Option<String>,
+    /// BALANCE_CHECK: the balance read (decimal string).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub balance: Option<String>,
+}
+
+impl TransactionStatus {
+    /// Not processed yet.
+    pub fn pending(transaction_id: String, submitted_at: Option<String>) -> Self {
+        TransactionStatus {
+            transaction_id,
+            status: "PENDING".into(),
+            kind: None,
+            amount: None,
+            currency: None,
+            accounts: Vec::new(),
+            reason: None,
+            reason_code: None,
+            submitted_at,
+            processed_at: None,
+            balance: None,
+        }
+    }
+
+    /// From a recorded result.
+    pub fn from_result(r: TransactionResult) -> Self {
+        let ccy = r.currency.clone();
+        let fmt = |d: Option<Decimal>| d.map(|d| money(d, ccy.as_deref()));
+        TransactionStatus {
+            transaction_id: r.transaction_id.hyphenated().to_string(),
+            status: r.status.as_str().to_owned(),
+            kind: r.kind,
+            amount: fmt(r.amount),
+            currency: r.currency.clone(),
+            accounts: r.accounts,
+            reason: r.reason,
+            reason_code: r.reason_code,
+            submitted_at: None,
+            processed_at: r.processed_at,
+            balance: fmt(r.balance),
+        }
+    }
+}
+
+/// `POST /v1/accounts` body.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"currency": "USD", "type": "checking"}))]
+pub struct CreateAccount {
+    /// ISO 4217 code.
+    #[schema(example = "USD")]
+    pub currency: String,
+    /// Account type: 1-32 lowercase letters, digits or `_`, e.g. `checking`, `savings`.
+    #[serde(rename = "type")]
+    #[schema(
+        rename = "type",
+        example = "checking",
+        pattern = "^[a-z][a-z0-9_]{0,31}$"
+    )]
+    pub kind: String,
+}
+
+/// An account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AccountView {
+    /// Server-assigned account number (10-12 digits).
+    #[schema(example = "481516234200")]
+    pub account_id: String,
+    /// Balance as a decimal string with the currency's minor units.
+    #[schema(example = "0.00")]
+    pub balance: String,
+    /// ISO 4217 code.
+    pub currency: String,
+    /// Account type.
+    #[serde(rename = "type")]
+    #[schema(rename = "type")]
+    pub kind: String,
+    /// OPEN or CLOSED.
+    #[schema(example = "OPEN")]
+    pub status: String,
+    /// RFC 3339 creation time.
+    pub created_at: String,
+}
+
+impl From<Account> for AccountView {
+    fn from(a: Account) -> Self {
+        AccountView {
+            account_id: a.account_id.to_string(),
+            balance: money(a.balance, Some(&a.currency)),
+            currency: a.currency,
+            kind: a.account_type,
+            status: a.status.as_str().to_owned(),
+            created_at: a.created_at,
+        }
+    }
+}
+
+/// `GET /v1/accounts/{id}/transactions` query.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct HistoryQuery {
+    /// Earliest posting time, RFC 3339 (default: 30 days before `to`).
+    pub from: Option<String>,
+    /// Latest posting time, RFC 3339 (default: now).
+    pub to: Option<String>,
+    /// Page size, 1-1000 (default 50).
+    pub limit: Option<i32>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// One ledger entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct EntryView {
+    /// The transaction that caused it.
+    pub transaction_id: String,
+    /// Transaction type (or OPENING_BALANCE).
+    #[serde(rename = "type")]
+    #[schema(rename = "type")]
+    pub kind: String,
+    /// DEBIT or CREDIT.
+    pub direction: String,
+    /// Positive amount (decimal string).
+    #[schema(example = "100.00")]
+    pub amount: String,
+    /// Currency code.
+    pub currency: String,
+    /// The other account, or EXTERNAL.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub counterparty: Option<String>,
+    /// Posting time (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub posted_at: Option<String>,
+}
+
+impl From<LedgerEntry> for EntryView {
+    fn from(e: LedgerEntry) -> Self {
+        EntryView {
+            transaction_id: e.transaction_id.hyphenated().to_string(),
+            kind: e.kind,
+            direction: e.direction.as_str().to_owned(),
+            amount: money(e.amount, Some(&e.currency)),
+            currency: e.currency,
+            counterparty: e.counterparty,
+            posted_at: e.posted_at,
+        }
+    }
+}
+
+/// A page of an account's ledger history, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct HistoryView {
+    /// The account.
+    pub account_id: String,
+    /// Entries, oldest first.
+    pub entries: Vec<EntryView>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// `/readyz` answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Readiness {
+    /// `ready`.
+    pub status: String,
+}
+
+/// Renders an amount with exactly the currency's minor units (`0` USD → `"0.00"`).
+pub fn money(amount: Decimal, currency: Option<&str>) -> String {
+    let mut d = amount;
+    if let Some(c) = currency.and_then(|c| Currency::from_code(c).ok())
+        && d.scale() <= c.minor_units()
+    {
+        d.rescale(c.minor_units());
+    }
+    d.to_string()
+}
+
+/// A JSON object's members in order, duplicates kept.
+struct Members(Vec<(String, Value)>);
+
+impl<'de> Deserialize<'de> for Members {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Members;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Members, A::Error> {
+                let mut members = Vec::new();
+                while let Some((k, v)) = map.next_entry::<String, Value>()? {
+                    members.push((k, v));
+                }
+                Ok(Members(members))
+            }
+        }
+        deserializer.deserialize_map(V)
+    }
+}
+
+/// Parses a `POST /v1/transactions` body into a [`TransactionRequest`] without the server's
+/// fields, with the worker's codes for unknown, duplicate and mistyped fields.
+pub fn parse_transaction_body(body: &[u8]) -> Result<TransactionRequest, ApiError> {
+    let Members(members) = serde_json::from_slice(body)
+        .map_err(|e| ApiError::MalformedJson(format!("the body must be a JSON object: {e}")))?;
+    let mut seen = [false; TRANSACTION_BODY_FIELDS.len()];
+    let mut req = TransactionRequest::default();
+    for (name, value) in members {
+        let Some(index) = TRANSACTION_BODY_FIELDS.iter().position(|f| *f == name) else {
+            return Err(ApiError::from_validation(&ValidationError::UnknownField {
+                field: name,
+            }));
+        };
+        if std::mem::replace(&mut seen[index], true) {
+            return Err(ApiError::from_validation(
+                &ValidationError::DuplicateField { field: name },
+            ));
+        }
+        let field = TRANSACTION_BODY_FIELDS[index];
+        if field == "amount" {
+            req.amount = match value {
+                Value::Null => None,
+                Value::Number(n) => Some(AmountText::new(n.as_str())),
+                Value::String(s) => Some(AmountText::new(s)),
+                _ => {
+                    return Err(ApiError::from_validation(&ValidationError::WrongType {
+                        field,
+                        expected: "a JSON number or a decimal string",
+                    }));
+                }
+            };
+            continue;
+        }
+        let text = match value {
+            Value::Null => None,
+            Value::String(s) => Some(s),
+            _ => {
+                return Err(ApiError::from_validation(&ValidationError::WrongType {
+                    field,
+                    expected: "a string",
+                }));
+            }
+        };
+        match field {
+            "type" => req.kind = text,
+            "source_account" => req.source_account = text,
+            "target_account" => req.target_account = text,
+            _ => req.currency = text,
+        }
+    }
+    Ok(req)
+}
+
+/// Parses a strict JSON body (`deny_unknown_fields` types) into problem details on failure.
+pub fn parse_strict<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| {
+        let text = e.to_string();
+        let quoted = || {
+            text.split('`')
+                .nth(1)
+                .map_or_else(|| "body".to_owned(), str::to_owned)
+        };
+        if !e.is_data() {
+            ApiError::MalformedJson(format!("the body must be a JSON object: {text}"))
+        } else if text.starts_with("unknown field") {
+            ApiError::invalid(&quoted(), "unknown_field", text.clone())
+        } else if text.starts_with("duplicate field") {
+            ApiError::invalid(&quoted(), "duplicate_field", text.clone())
+        } else if text.starts_with("missing field") {
+            ApiError::invalid(&quoted(), "missing_field", text.clone())
+        } else {
+            ApiError::invalid("body", "wrong_type", text.clone())
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn money_uses_minor_units() {
+        assert_eq!(money(Decimal::ZERO, Some("USD")), "0.00");
+        assert_eq!(money(Decimal::new(5, 0), Some("JPY")), "5");
+        assert_eq!(money(Decimal::new(12345, 3), Some("USD")), "12.345");
+        assert_eq!(money(Decimal::new(1, 0), None), "1");
+    }
+
+    #[test]
+    fn transaction_body_codes() {
+        let code = |b: &str| match parse_transaction_body(b.as_bytes()) {
+            Ok(_) => "ok".to_owned(),
+            Err(ApiError::Validation { field, reason, .. }) => format!("{field}:{reason}"),
+            Err(e) => e.code().to_owned(),
+        };
+        assert_eq!(code(r#"{"type":"DEPOSIT","amount":1.5}"#), "ok");
+        assert_eq!(code(r#"{"x":1}"#), "x:unknown_field");
+        assert_eq!(
+            code(r#"{"transaction_id":"a"}"#),
+            "transaction_id:unknown_field"
+        );
+        assert_eq!(code(r#"{"type":"A","type":"B"}"#), "type:duplicate_field");
+        assert_eq!(code(r#"{"type":5}"#), "type:wrong_type");
+        assert_eq!(code(r#"{"amount":true}"#), "amount:wrong_type");
+        assert_eq!(code("[1]"), "malformed_json");
+        assert_eq!(code("{"), "malformed_json");
+    }
+
+    #[test]
+    fn strict_parse_names_the_field() {
+        let err =
+            parse_strict::<CreateAccount>(br#"{"currency":"USD","type":"c","x":1}"#).unwrap_err();
+        assert!(
+            matches!(&err, ApiError::Validation { field, reason, .. } if field == "x" && reason == "unknown_field"),
+            "{err:?}"
+        );
+    }
+}

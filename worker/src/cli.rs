@@ -1,0 +1,229 @@
+//! Command-line interface of `ballast-worker`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use rust_decimal::Decimal;
+
+/// The Ballast transaction worker.
+#[derive(Debug, Parser)]
+#[command(name = "ballast-worker", version, about)]
+pub struct Cli {
+    /// Log output format.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "text",
+        env = "BALLAST_LOG_FORMAT"
+    )]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Consume transaction messages from SQS and apply them to the ledger.
+    Consume(ConsumeArgs),
+    /// Create accounts and print their numbers, one per line.
+    SeedAccounts(SeedArgs),
+    /// Enqueue generated transactions among existing accounts.
+    Send(SendArgs),
+    /// Serve the ingest and accounts HTTP API.
+    Serve(crate::api::ServeArgs),
+    /// Mint a development bearer token (HS256, secret from BALLAST_JWT_HS256_SECRET).
+    Token(crate::api::TokenArgs),
+}
+
+/// AWS client overrides.
+#[derive(Debug, Clone, Default, Args)]
+pub struct AwsArgs {
+    /// AWS region (default: AWS_REGION / profile, then the blueprint's metadata.region).
+    #[arg(long)]
+    pub region: Option<String>,
+    /// Endpoint URL for every AWS service (AWS_ENDPOINT_URL is honoured too).
+    #[arg(long)]
+    pub endpoint_url: Option<String>,
+    /// Named AWS profile.
+    #[arg(long)]
+    pub profile: Option<String>,
+}
+
+/// Where the queue and tables are: blueprint names, or explicit physical names.
+#[derive(Debug, Clone, Default, Args)]
+pub struct TargetArgs {
+    /// Blueprint file naming the queue and tables.
+    #[arg(long, env = "BALLAST_BLUEPRINT")]
+    pub blueprint: Option<PathBuf>,
+    /// Blueprint name of the transactions queue.
+    #[arg(long, default_value = "transactions")]
+    pub queue: String,
+    /// Blueprint name of the accounts table.
+    #[arg(long, default_value = "accounts")]
+    pub accounts_table: String,
+    /// Blueprint name of the transactions (results) table.
+    #[arg(long, default_value = "transactions")]
+    pub transactions_table: String,
+    /// Queue URL; overrides the blueprint.
+    #[arg(long, env = "BALLAST_QUEUE_URL")]
+    pub queue_url: Option<String>,
+    /// Dead-letter queue URL for malformed messages; default: the queue's RedrivePolicy.
+    #[arg(long, env = "BALLAST_DLQ_URL")]
+    pub dlq_url: Option<String>,
+    /// Physical accounts table name; overrides the blueprint.
+    #[arg(long, env = "BALLAST_ACCOUNTS_TABLE")]
+    pub accounts_table_name: Option<String>,
+    /// Physical transactions table name; overrides the blueprint.
+    #[arg(long, env = "BALLAST_TRANSACTIONS_TABLE")]
+    pub transactions_table_name: Option<String>,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+/// `consume` arguments.
+#[derive(Debug, Clone, Args)]
+pub struct ConsumeArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Messages processed concurrently.
+    #[arg(long, default_value_t = 32, env = "BALLAST_CONCURRENCY")]
+    pub concurrency: usize,
+    /// Address of the /metrics and /healthz endpoint.
+    #[arg(long, default_value = "127.0.0.1:9464", env = "BALLAST_METRICS_ADDR")]
+    pub metrics_addr: SocketAddr,
+    /// EC2 instance id for scale-in protection; default: from IMDSv2, else no protection.
+    #[arg(long, env = "BALLAST_INSTANCE_ID")]
+    pub instance_id: Option<String>,
+    /// Do not use scale-in protection or lifecycle hooks.
+    #[arg(long)]
+    pub no_fleet: bool,
+    /// Auto Scaling group name, the CloudWatch dimension; default: the blueprint's only group.
+    #[arg(long, env = "BALLAST_FLEET_NAME")]
+    pub fleet_name: Option<String>,
+    /// Terminating lifecycle hook to complete on shutdown; default: the blueprint group's.
+    #[arg(long, env = "BALLAST_LIFECYCLE_HOOK")]
+    pub lifecycle_hook: Option<String>,
+    /// Consecutive DynamoDB failures that open the circuit breaker.
+    #[arg(long, default_value_t = 5)]
+    pub breaker_threshold: u32,
+    /// How long the circuit breaker stays open, e.g. `30s`, `500ms`, `2m`.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub breaker_cooldown: Duration,
+    /// Long-polling wait (0..=20 seconds).
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(i32).range(0..=20))]
+    pub wait_time_seconds: i32,
+    /// Do not publish metrics to CloudWatch.
+    #[arg(long)]
+    pub no_cloudwatch: bool,
+}
+
+/// `seed-accounts` arguments.
+#[derive(Debug, Clone, Args)]
+pub struct SeedArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// How many accounts.
+    #[arg(long)]
+    pub count: usize,
+    /// Opening balance of each account (exact decimal).
+    #[arg(long, default_value = "1000.00")]
+    pub balance: Decimal,
+    /// Currency of the accounts.
+    #[arg(long, default_value = "USD")]
+    pub currency: String,
+}
+
+/// `send` arguments.
+#[derive(Debug, Clone, Args)]
+pub struct SendArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// How many messages.
+    #[arg(long)]
+    pub count: usize,
+    /// Messages per second.
+    #[arg(long, default_value_t = 100.0)]
+    pub rate: f64,
+    /// Fraction of messages that are resent duplicates.
+    #[arg(long, default_value_t = 0.0)]
+    pub duplicates: f64,
+    /// Fraction of messages that are invalid.
+    #[arg(long, default_value_t = 0.0)]
+    pub invalid: f64,
+    /// File with account numbers, one per line; default: standard input.
+    #[arg(long)]
+    pub accounts_file: Option<PathBuf>,
+    /// Currency of the transactions.
+    #[arg(long, default_value = "USD")]
+    pub currency: String,
+}
+
+/// Parses `500ms`, `30s`, `2m`, `1h` or a bare number of seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration; use e.g. 30s, 500ms, 2m"))?;
+    match unit {
+        "ms" => Ok(Duration::from_millis(n)),
+        "" | "s" => Ok(Duration::from_secs(n)),
+        "m" => Ok(Duration::from_secs(n * 60)),
+        "h" => Ok(Duration::from_secs(n * 3600)),
+        _ => Err(format!(
+            "`{text}`: unknown unit `{unit}`; use ms, s, m or h"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn consume_defaults() {
+        let cli =
+            Cli::try_parse_from(["ballast-worker", "consume", "--blueprint", "b.yaml"]).unwrap();
+        let Command::Consume(args) = cli.command else {
+            panic!("not consume")
+        };
+        assert_eq!(args.concurrency, 32);
+        assert_eq!(args.metrics_addr.to_string(), "127.0.0.1:9464");
+        assert_eq!(args.target.queue, "transactions");
+        assert_eq!(args.target.accounts_table, "accounts");
+        assert_eq!(args.target.transactions_table, "transactions");
+        assert_eq!(args.breaker_cooldown, Duration::from_secs(30));
+        assert_eq!(args.wait_time_seconds, 20);
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert_eq!(parse_duration("7").unwrap(), Duration::from_secs(7));
+        assert!(parse_duration("abc").is_err());
+        assert!(parse_duration("5d").is_err());
+    }
+}

@@ -1,0 +1,274 @@
+//! Resolving the queue, tables, fleet and AWS settings from the blueprint and the flags.
+
+use ballast_aws::{AwsError, AwsOptions, SdkResultExt};
+use ballast_blueprint::{Blueprint, LifecycleTransition};
+
+use crate::cli::TargetArgs;
+
+/// Why the worker's targets cannot be resolved.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The blueprint cannot be loaded.
+    #[error(transparent)]
+    Blueprint(#[from] ballast_blueprint::LoadError),
+    /// The blueprint has no such queue.
+    #[error("the blueprint has no queue named `{name}`; it has: {available}")]
+    UnknownQueue {
+        /// The requested name.
+        name: String,
+        /// The queues it has.
+        available: String,
+    },
+    /// The blueprint has no such table.
+    #[error("the blueprint has no table named `{name}`; it has: {available}")]
+    UnknownTable {
+        /// The requested name.
+        name: String,
+        /// The tables it has.
+        available: String,
+    },
+    /// Neither a blueprint nor an explicit value.
+    #[error("no {what} configured; hint: pass --blueprint FILE or {flag}")]
+    Missing {
+        /// What is missing.
+        what: &'static str,
+        /// The flag that sets it.
+        flag: &'static str,
+    },
+    /// A target that the command needs could not be resolved.
+    #[error("{detail}")]
+    Unresolved {
+        /// The resolution error.
+        detail: String,
+    },
+    /// An AWS lookup failed.
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+}
+
+/// A queue, known by URL or by physical name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueueRef {
+    /// The queue URL.
+    Url(String),
+    /// The physical queue name (resolved with GetQueueUrl).
+    Name(String),
+}
+
+impl QueueRef {
+    /// The queue URL, looking it up by name if needed.
+    pub async fn url(&self, sqs: &aws_sdk_sqs::Client) -> Result<String, AwsError> {
+        match self {
+            QueueRef::Url(url) => Ok(url.clone()),
+            QueueRef::Name(name) => Ok(sqs
+                .get_queue_url()
+                .queue_name(name)
+                .send()
+                .await
+                .classify("sqs:GetQueueUrl")?
+                .queue_url
+                .unwrap_or_default()),
+        }
+    }
+}
+
+/// Physical targets of the worker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Targets {
+    /// AWS client options.
+    pub aws: AwsOptions,
+    /// Region to fall back on (the blueprint's).
+    pub default_region: Option<String>,
+    /// The transactions queue (an error if it cannot be resolved).
+    pub queue: Result<QueueRef, String>,
+    /// The dead-letter queue, when known without asking SQS.
+    pub dlq: Option<QueueRef>,
+    /// Physical accounts table (an error if it cannot be resolved).
+    pub accounts_table: Result<String, String>,
+    /// Physical transactions table (an error if it cannot be resolved).
+    pub transactions_table: Result<String, String>,
+    /// The blueprint's Auto Scaling group, when it has exactly one.
+    pub fleet_name: Option<String>,
+    /// That group's terminating lifecycle hook.
+    pub lifecycle_hook: Option<String>,
+}
+
+fn names<'a>(items: impl Iterator<Item = &'a str>) -> String {
+    let list: Vec<&str> = items.collect();
+    if list.is_empty() {
+        "none".to_owned()
+    } else {
+        list.join(", ")
+    }
+}
+
+impl Targets {
+    /// The queue, or why it is unknown.
+    pub fn queue(&self) -> Result<&QueueRef, ConfigError> {
+        self.queue
+            .as_ref()
+            .map_err(|detail| ConfigError::Unresolved {
+                detail: detail.clone(),
+            })
+    }
+
+    /// The physical (accounts, transactions) table names, or why they are unknown.
+    pub fn tables(&self) -> Result<(&str, &str), ConfigError> {
+        let unresolved = |detail: &String| ConfigError::Unresolved {
+            detail: detail.clone(),
+        };
+        Ok((
+            self.accounts_table.as_deref().map_err(unresolved)?,
+            self.transactions_table.as_deref().map_err(unresolved)?,
+        ))
+    }
+}
+
+/// Resolves targets: explicit flags win, then blueprint names.
+pub fn resolve(args: &TargetArgs, blueprint: Option<&Blueprint>) -> Result<Targets, ConfigError> {
+    let bp_queue = |name: &str| -> Result<String, ConfigError> {
+        let bp = blueprint.ok_or(ConfigError::Missing {
+            what: "queue",
+            flag: "--queue-url",
+        })?;
+        let queue = bp.queue(name).ok_or_else(|| ConfigError::UnknownQueue {
+            name: name.to_owned(),
+            available: names(bp.spec.queues.iter().map(|q| q.name.as_str())),
+        })?;
+        Ok(bp.queue_name(queue))
+    };
+    let bp_table = |name: &str, flag: &'static str| -> Result<String, ConfigError> {
+        let bp = blueprint.ok_or(ConfigError::Missing {
+            what: "table",
+            flag,
+        })?;
+        let table = bp.table(name).ok_or_else(|| ConfigError::UnknownTable {
+            name: name.to_owned(),
+            available: names(bp.spec.tables.iter().map(|t| t.name.as_str())),
+        })?;
+        Ok(bp.table_name(table))
+    };
+
+    let queue = match &args.queue_url {
+        Some(url) => Ok(QueueRef::Url(url.clone())),
+        None => bp_queue(&args.queue).map(QueueRef::Name),
+    };
+    let dlq = match (&args.dlq_url, blueprint) {
+        (Some(url), _) => Some(QueueRef::Url(url.clone())),
+        (None, Some(bp)) if args.queue_url.is_none() => bp
+            .queue(&args.queue)
+            .and_then(|q| q.dead_letter.as_ref())
+            .and_then(|dl| bp.queue(&dl.queue))
+            .map(|q| QueueRef::Name(bp.queue_name(q))),
+        _ => None,
+    };
+    let accounts_table = match &args.accounts_table_name {
+        Some(name) => Ok(name.clone()),
+        None => bp_table(&args.accounts_table, "--accounts-table-name"),
+    };
+    let transactions_table = match &args.transactions_table_name {
+        Some(name) => Ok(name.clone()),
+        None => bp_table(&args.transactions_table, "--transactions-table-name"),
+    };
+    let group = blueprint.and_then(|bp| match bp.spec.auto_scaling_groups.as_slice() {
+        [only] => Some((bp, only)),
+        _ => None,
+    });
+    Ok(Targets {
+        aws: AwsOptions {
+            region: args.aws.region.clone(),
+            endpoint_url: args.aws.endpoint_url.clone(),
+            profile: args.aws.profile.clone(),
+        },
+        default_region: blueprint.map(|bp| bp.metadata.region.clone()),
+        queue: queue.map_err(|e| e.to_string()),
+        dlq,
+        accounts_table: accounts_table.map_err(|e| e.to_string()),
+        transactions_table: transactions_table.map_err(|e| e.to_string()),
+        fleet_name: group.map(|(bp, g)| bp.group_name(g)),
+        lifecycle_hook: group.and_then(|(_, g)| {
+            g.lifecycle_hooks
+                .iter()
+                .find(|h| h.transition == LifecycleTransition::Terminating)
+                .map(|h| h.name.clone())
+        }),
+    })
+}
+
+/// Loads the blueprint if one was given.
+pub fn load_blueprint(args: &TargetArgs) -> Result<Option<Blueprint>, ConfigError> {
+    match &args.blueprint {
+        Some(path) => Ok(Some(ballast_blueprint::load(path)?.blueprint)),
+        None => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn banking() -> Blueprint {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../blueprints/banking.yaml");
+        ballast_blueprint::load(std::path::Path::new(path))
+            .unwrap()
+            .blueprint
+    }
+
+    #[test]
+    fn blueprint_names_resolve_to_physical_names() {
+        let bp = banking();
+        let args = TargetArgs {
+            queue: "transactions".into(),
+            accounts_table: "accounts".into(),
+            transactions_table: "transactions".into(),
+            ..TargetArgs::default()
+        };
+        let t = resolve(&args, Some(&bp)).unwrap();
+        assert_eq!(t.queue, Ok(QueueRef::Name("banking-transactions".into())));
+        assert_eq!(
+            t.dlq,
+            Some(QueueRef::Name("banking-transactions-dlq".into()))
+        );
+        assert_eq!(
+            t.tables().unwrap(),
+            ("banking-accounts", "banking-transactions")
+        );
+        assert_eq!(t.fleet_name.as_deref(), Some("banking-workers"));
+        assert_eq!(t.lifecycle_hook.as_deref(), Some("drain"));
+        assert_eq!(t.default_region.as_deref(), Some("us-east-1"));
+    }
+
+    #[test]
+    fn explicit_flags_override_the_blueprint() {
+        let bp = banking();
+        let args = TargetArgs {
+            queue: "transactions".into(),
+            accounts_table: "accounts".into(),
+            transactions_table: "transactions".into(),
+            queue_url: Some("http://q".into()),
+            dlq_url: Some("http://dlq".into()),
+            accounts_table_name: Some("a".into()),
+            transactions_table_name: Some("t".into()),
+            ..TargetArgs::default()
+        };
+        let t = resolve(&args, Some(&bp)).unwrap();
+        assert_eq!(t.queue, Ok(QueueRef::Url("http://q".into())));
+        assert_eq!(t.dlq, Some(QueueRef::Url("http://dlq".into())));
+        assert_eq!(t.tables().unwrap(), ("a", "t"));
+    }
+
+    #[test]
+    fn unknown_names_and_missing_blueprint_are_errors() {
+        let bp = banking();
+        let args = TargetArgs {
+            queue: "nope".into(),
+            accounts_table: "accounts".into(),
+            transactions_table: "transactions".into(),
+            ..TargetArgs::default()
+        };
+        let err = resolve(&args, Some(&bp)).unwrap().queue().unwrap_err();
+        assert!(err.to_string().contains("transactions-dlq"), "{err}");
+        let err = resolve(&args, None).unwrap().tables().unwrap_err();
+        assert!(err.to_string().contains("--blueprint"), "{err}");
+    }
+}

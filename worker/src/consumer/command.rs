@@ -1,0 +1,195 @@
+//! `ballast-worker consume`: wires the consumer, metrics, CloudWatch and fleet together.
+
+use std::sync::Arc;
+
+use ballast_aws::{AwsError, load_sdk_config_with_default_region};
+use tokio_util::sync::CancellationToken;
+
+use super::{Consumer, ConsumerConfig, ConsumerError, discover_queue};
+use crate::breaker::{Breaker, BreakerConfig};
+use crate::cli::ConsumeArgs;
+use crate::config::{self, ConfigError, QueueRef};
+use crate::fleet::{Fleet, FleetTiming, instance_id_from_imds};
+use crate::ledger::Ledger;
+use crate::observability::{self, AwsCallCounter, CloudWatchPublisher, Metrics};
+
+/// Why `consume` could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    /// Bad configuration.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// No usable AWS configuration.
+    #[error(transparent)]
+    AwsConfig(#[from] ballast_aws::ConfigError),
+    /// An AWS call failed.
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+    /// The consumer could not start.
+    #[error(transparent)]
+    Consumer(#[from] ConsumerError),
+    /// The metrics endpoint could not start.
+    #[error(transparent)]
+    Observability(#[from] observability::ObservabilityError),
+}
+
+/// AWS clients sharing one SDK config and the AWS-call counter.
+#[derive(Debug, Clone)]
+pub struct Clients {
+    /// SQS.
+    pub sqs: aws_sdk_sqs::Client,
+    /// DynamoDB.
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    /// Auto Scaling.
+    pub autoscaling: aws_sdk_autoscaling::Client,
+    /// CloudWatch.
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
+}
+
+impl Clients {
+    /// Builds every client from `sdk`, counting calls into `metrics`.
+    pub fn new(sdk: &aws_types::SdkConfig, metrics: &Arc<Metrics>) -> Self {
+        let counter = AwsCallCounter::new(metrics.clone());
+        Clients {
+            sqs: aws_sdk_sqs::Client::from_conf(
+                aws_sdk_sqs::config::Builder::from(sdk)
+                    .interceptor(counter.clone())
+                    .build(),
+            ),
+            dynamodb: aws_sdk_dynamodb::Client::from_conf(
+                aws_sdk_dynamodb::config::Builder::from(sdk)
+                    .interceptor(counter.clone())
+                    .build(),
+            ),
+            autoscaling: aws_sdk_autoscaling::Client::from_conf(
+                aws_sdk_autoscaling::config::Builder::from(sdk)
+                    .interceptor(counter.clone())
+                    .build(),
+            ),
+            cloudwatch: aws_sdk_cloudwatch::Client::from_conf(
+                aws_sdk_cloudwatch::config::Builder::from(sdk)
+                    .interceptor(counter)
+                    .build(),
+            ),
+        }
+    }
+}
+
+/// Runs the worker until `shutdown` fires (SIGTERM/Ctrl-C) or a termination lifecycle notice
+/// arrives; then drains, completes the lifecycle action and returns.
+pub async fn consume(args: &ConsumeArgs, shutdown: CancellationToken) -> Result<(), CommandError> {
+    let blueprint = config::load_blueprint(&args.target)?;
+    let targets = config::resolve(&args.target, blueprint.as_ref())?;
+    let sdk = load_sdk_config_with_default_region(&targets.aws, targets.default_region.as_deref())
+        .await?;
+    let metrics = Arc::new(Metrics::new());
+    let clients = Clients::new(&sdk, &metrics);
+
+    let queue_url = targets.queue()?.url(&clients.sqs).await?;
+    let info = discover_queue(&clients.sqs, &queue_url).await?;
+    let dlq_url = match (&targets.dlq, &info.dlq_url) {
+        (Some(QueueRef::Url(url)), _) => Some(url.clone()),
+        (_, Some(url)) => Some(url.clone()),
+        (Some(name @ QueueRef::Name(_)), None) => Some(name.url(&clients.sqs).await?),
+        (None, None) => None,
+    };
+    if dlq_url.is_none() {
+        tracing::warn!("no dead-letter queue: malformed messages are left to the redrive policy");
+    }
+    let breaker_config = BreakerConfig {
+        threshold: args.breaker_threshold,
+        cooldown: args.breaker_cooldown,
+    };
+    let config = ConsumerConfig {
+        dlq_url,
+        concurrency: args.concurrency,
+        wait_time_seconds: args.wait_time_seconds,
+        visibility_timeout: info.visibility_timeout,
+        breaker: breaker_config,
+        ..ConsumerConfig::new(queue_url)
+    };
+    let (accounts_table, transactions_table) = targets.tables()?;
+    let ledger = Ledger::new(clients.dynamodb.clone(), accounts_table, transactions_table);
+    let breaker = Arc::new(Breaker::new(breaker_config));
+    let consumer = Consumer::with_parts(
+        clients.sqs.clone(),
+        ledger,
+        config,
+        metrics.clone(),
+        breaker,
+    );
+
+    // Background services stop on their own token, after the consumer has drained.
+    let background = CancellationToken::new();
+    let (_, server) =
+        observability::serve(args.metrics_addr, metrics.clone(), background.clone()).await?;
+    let publisher = (!args.no_cloudwatch).then(|| {
+        let fleet_name = args.fleet_name.clone().or(targets.fleet_name.clone());
+        tokio::spawn(
+            CloudWatchPublisher::new(clients.cloudwatch.clone(), metrics.clone(), fleet_name)
+                .run(background.clone()),
+        )
+    });
+    let fleet = if args.no_fleet {
+        None
+    } else {
+        start_fleet(args, &targets, &clients, &consumer, &shutdown, &background).await
+    };
+
+    consumer.run(shutdown.clone()).await;
+
+    let completion = match &fleet {
+        Some(fleet) => Some(fleet.finish().await),
+        None => None,
+    };
+    tracing::info!(?completion, "worker drained");
+    background.cancel();
+    if let Some(publisher) = publisher {
+        let _ = publisher.await;
+    }
+    let _ = server.await;
+    Ok(())
+}
+
+async fn start_fleet(
+    args: &ConsumeArgs,
+    targets: &config::Targets,
+    clients: &Clients,
+    consumer: &Consumer,
+    shutdown: &CancellationToken,
+    background: &CancellationToken,
+) -> Option<Fleet> {
+    let instance_id = match &args.instance_id {
+        Some(id) => id.clone(),
+        None => instance_id_from_imds().await?,
+    };
+    let hook = args
+        .lifecycle_hook
+        .clone()
+        .or(targets.lifecycle_hook.clone());
+    let fleet = match Fleet::discover(clients.autoscaling.clone(), &instance_id, hook).await {
+        Ok(Some(fleet)) => fleet,
+        Ok(None) => {
+            tracing::info!(%instance_id, "instance is not in an Auto Scaling group");
+            return None;
+        }
+        Err(error) => {
+            tracing::warn!(%error, "cannot look the instance up in Auto Scaling");
+            return None;
+        }
+    };
+    tracing::info!(%instance_id, group = fleet.group(), "fleet integration on");
+    let timing = FleetTiming::default();
+    let watcher = fleet.clone();
+    let token = shutdown.clone();
+    tokio::spawn(async move { watcher.watch_termination(timing.poll_interval, token).await });
+    let protector = fleet.clone();
+    let activity = consumer.activity();
+    let token = background.clone();
+    tokio::spawn(async move {
+        protector
+            .protect_while_busy(activity, timing.idle_debounce, token)
+            .await
+    });
+    Some(fleet)
+}

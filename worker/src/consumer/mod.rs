@@ -1,0 +1,572 @@
+//! The SQS consumer: long polling, bounded concurrency, exactly-once application through the
+//! ledger, batched deletes, dead-lettering of malformed messages and backoff of transient
+//! failures.
+//!
+//! A message is deleted only after its effect is durable: the ledger's result is written, or
+//! (malformed) the copy in the dead-letter queue was accepted.
+
+pub mod command;
+pub mod deleter;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeName, QueueAttributeName};
+use ballast_aws::{AwsError, SdkResultExt};
+use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::breaker::{Admission, Breaker, BreakerConfig};
+use crate::ledger::{Ledger, LedgerError, Outcome};
+use crate::observability::Metrics;
+use crate::transaction::{MalformedError, ParseError, parse_transaction};
+use deleter::Ack;
+
+/// Message attribute carrying the parse error of a dead-lettered message.
+pub const PARSE_ERROR_ATTRIBUTE: &str = "ballast-parse-error";
+/// Message attribute carrying the SQS message id the dead-lettered copy came from.
+pub const SOURCE_MESSAGE_ID_ATTRIBUTE: &str = "ballast-source-message-id";
+
+/// Consumer failures that stop it.
+#[derive(Debug, thiserror::Error)]
+pub enum ConsumerError {
+    /// An SQS call needed to start failed.
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+    /// The queue's RedrivePolicy cannot be read.
+    #[error("queue {queue_url} has an unreadable RedrivePolicy {policy:?}: {detail}")]
+    RedrivePolicy {
+        /// The queue.
+        queue_url: String,
+        /// The policy text.
+        policy: String,
+        /// What is wrong.
+        detail: String,
+    },
+}
+
+/// Runtime settings of the consumer.
+#[derive(Debug, Clone)]
+pub struct ConsumerConfig {
+    /// The transactions queue.
+    pub queue_url: String,
+    /// Where malformed messages go; `None` leaves them to the queue's redrive.
+    pub dlq_url: Option<String>,
+    /// Messages in flight at once.
+    pub concurrency: usize,
+    /// Long-polling wait, 0..=20 s.
+    pub wait_time_seconds: i32,
+    /// Messages per ReceiveMessage, 1..=10.
+    pub max_messages: i32,
+    /// The queue's visibility timeout: caps retry backoff and the shutdown drain.
+    pub visibility_timeout: Duration,
+    /// How long an acknowledgement waits for others to share a DeleteMessageBatch.
+    pub delete_linger: Duration,
+    /// Circuit breaker settings.
+    pub breaker: BreakerConfig,
+}
+
+impl ConsumerConfig {
+    /// Production defaults for `queue_url`.
+    pub fn new(queue_url: impl Into<String>) -> Self {
+        ConsumerConfig {
+            queue_url: queue_url.into(),
+            dlq_url: None,
+            concurrency: 32,
+            wait_time_seconds: 20,
+            max_messages: 10,
+            visibility_timeout: Duration::from_secs(30),
+            delete_linger: Duration::from_millis(50),
+            breaker: BreakerConfig::default(),
+        }
+    }
+}
+
+/// What GetQueueAttributes tells about the queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueInfo {
+    /// VisibilityTimeout.
+    pub visibility_timeout: Duration,
+    /// The redrive dead-letter queue URL.
+    pub dlq_url: Option<String>,
+    /// The redrive maxReceiveCount.
+    pub max_receive_count: Option<u32>,
+}
+
+/// Reads the queue's visibility timeout and redrive policy (resolving the DLQ ARN to a URL).
+#[tracing::instrument(skip(sqs))]
+pub async fn discover_queue(
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+) -> Result<QueueInfo, ConsumerError> {
+    let out = sqs
+        .get_queue_attributes()
+        .queue_url(queue_url)
+        .attribute_names(QueueAttributeName::VisibilityTimeout)
+        .attribute_names(QueueAttributeName::RedrivePolicy)
+        .send()
+        .await
+        .classify("sqs:GetQueueAttributes")?;
+    let attrs = out.attributes();
+    let visibility_timeout = attrs
+        .and_then(|a| a.get(&QueueAttributeName::VisibilityTimeout))
+        .and_then(|v| v.parse::<u64>().ok())
+        .map(Duration::from_secs)
+        .unwrap_or(Duration::from_secs(30));
+    let mut info = QueueInfo {
+        visibility_timeout,
+        dlq_url: None,
+        max_receive_count: None,
+    };
+    let Some(policy) = attrs.and_then(|a| a.get(&QueueAttributeName::RedrivePolicy)) else {
+        return Ok(info);
+    };
+    let bad = |detail: &str| ConsumerError::RedrivePolicy {
+        queue_url: queue_url.to_owned(),
+        policy: policy.clone(),
+        detail: detail.to_owned(),
+    };
+    let value: serde_json::Value = serde_json::from_str(policy).map_err(|e| bad(&e.to_string()))?;
+    let arn = value
+        .get("deadLetterTargetArn")
+        .and_then(|v| v.as_str())
+        .ok_or_else(|| bad("no deadLetterTargetArn"))?;
+    info.max_receive_count = value.get("maxReceiveCount").and_then(|v| {
+        v.as_u64()
+            .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+            .and_then(|n| u32::try_from(n).ok())
+    });
+    // arn:aws:sqs:<region>:<account>:<name>
+    let parts: Vec<&str> = arn.split(':').collect();
+    let [_, _, _, _, account, name] = parts.as_slice() else {
+        return Err(bad("deadLetterTargetArn is not an SQS queue ARN"));
+    };
+    let url = sqs
+        .get_queue_url()
+        .queue_name(*name)
+        .queue_owner_aws_account_id(*account)
+        .send()
+        .await
+        .classify("sqs:GetQueueUrl")?
+        .queue_url;
+    info.dlq_url = url;
+    Ok(info)
+}
+
+/// Backoff before a transiently failed message becomes visible again: 2^receive_count
+/// seconds, capped below the queue's visibility timeout (at least one second).
+pub fn retry_backoff(receive_count: u32, visibility_timeout: Duration) -> Duration {
+    let cap = visibility_timeout
+        .saturating_sub(Duration::from_secs(1))
+        .max(Duration::from_secs(1));
+    let exp = Duration::from_secs(1u64 << receive_count.min(16));
+    exp.min(cap)
+}
+
+enum Disposition {
+    /// Durable: delete the message.
+    Delete(&'static str),
+    /// Transient failure: make it visible again later.
+    Retry(String),
+    /// Fatal failure: leave it for the redrive policy.
+    Leave(String),
+}
+
+struct Shared {
+    sqs: aws_sdk_sqs::Client,
+    ledger: Ledger,
+    config: ConsumerConfig,
+    metrics: Arc<Metrics>,
+    breaker: Arc<Breaker>,
+    activity: watch::Sender<usize>,
+}
+
+/// The consumer. Cheap to clone.
+#[derive(Clone)]
+pub struct Consumer {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Consumer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Consumer")
+            .field("config", &self.shared.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Consumer {
+    /// A consumer with its own metrics and breaker.
+    pub fn new(sqs: aws_sdk_sqs::Client, ledger: Ledger, config: ConsumerConfig) -> Self {
+        let breaker = Arc::new(Breaker::new(config.breaker));
+        Self::with_parts(sqs, ledger, config, Arc::new(Metrics::new()), breaker)
+    }
+
+    /// A consumer sharing the given metrics and breaker.
+    pub fn with_parts(
+        sqs: aws_sdk_sqs::Client,
+        ledger: Ledger,
+        mut config: ConsumerConfig,
+        metrics: Arc<Metrics>,
+        breaker: Arc<Breaker>,
+    ) -> Self {
+        config.concurrency = config.concurrency.max(1);
+        config.max_messages = config.max_messages.clamp(1, 10);
+        let (activity, _) = watch::channel(0);
+        Consumer {
+            shared: Arc::new(Shared {
+                sqs,
+                ledger,
+                config,
+                metrics,
+                breaker,
+                activity,
+            }),
+        }
+    }
+
+    /// The metrics.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.shared.metrics
+    }
+
+    /// The number of messages in flight, as it changes.
+    pub fn activity(&self) -> watch::Receiver<usize> {
+        self.shared.activity.subscribe()
+    }
+
+    /// Consumes until `shutdown` fires, then stops receiving, lets in-flight messages finish
+    /// (for at most the visibility timeout) and flushes the pending deletes.
+    #[tracing::instrument(skip_all, fields(queue_url = %self.shared.config.queue_url))]
+    pub async fn run(&self, shutdown: CancellationToken) {
+        let shared = &self.shared;
+        let config = &shared.config;
+        let (ack_tx, ack_rx) = mpsc::unbounded_channel::<Ack>();
+        let deleter = tokio::spawn(deleter::run(
+            shared.sqs.clone(),
+            config.queue_url.clone(),
+            config.delete_linger,
+            ack_rx,
+        ));
+        let permits = Arc::new(Semaphore::new(config.concurrency));
+        let mut tasks = JoinSet::new();
+        tracing::info!(concurrency = config.concurrency, "consumer started");
+
+        loop {
+            while tasks.try_join_next().is_some() {}
+            shared.metrics.set_breaker(shared.breaker.state());
+            let probe = match shared.breaker.admit() {
+                Admission::Allow => false,
+                Admission::Probe => true,
+                Admission::Wait(wait) => {
+                    shared.metrics.set_breaker(shared.breaker.state());
+                    tokio::select! {
+                        () = tokio::time::sleep(wait) => continue,
+                        () = shutdown.cancelled() => break,
+                    }
+                }
+            };
+            shared.metrics.set_breaker(shared.breaker.state());
+            let first = tokio::select! {
+                permit = permits.clone().acquire_owned() => match permit {
+                    Ok(permit) => permit,
+                    Err(_) => break,
+                },
+                () = shutdown.cancelled() => {
+                    if probe { shared.breaker.probe_unused(); }
+                    break;
+                }
+            };
+            let mut held = vec![first];
+            while !probe && held.len() < config.max_messages as usize {
+                match permits.clone().try_acquire_owned() {
+                    Ok(permit) => held.push(permit),
+                    Err(_) => break,
+                }
+            }
+            let max = if probe { 1 } else { held.len() as i32 };
+            let received = tokio::select! {
+                received = shared.receive(max) => received,
+                () = shutdown.cancelled() => {
+                    if probe { shared.breaker.probe_unused(); }
+                    break;
+                }
+            };
+            let messages = match received {
+                Ok(messages) => messages,
+                Err(error) => {
+                    if probe {
+                        shared.breaker.probe_unused();
+                    }
+                    tracing::warn!(%error, "ReceiveMessage failed; backing off");
+                    tokio::select! {
+                        () = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                        () = shutdown.cancelled() => break,
+                    }
+                }
+            };
+            if messages.is_empty() {
+                if probe {
+                    shared.breaker.probe_unused();
+                }
+                continue;
+            }
+            shared.metrics.received.inc_by(messages.len() as u64);
+            for (message, permit) in messages.into_iter().zip(held) {
+                shared.started();
+                if probe {
+                    shared.process(message, &ack_tx).await;
+                    drop(permit);
+                } else {
+                    let task_shared = shared.clone();
+                    let acks = ack_tx.clone();
+                    tasks.spawn(async move {
+                        task_shared.process(message, &acks).await;
+                        drop(permit);
+                    });
+                }
+            }
+        }
+
+        let drain = config.visibility_timeout;
+        tracing::info!(
+            in_flight = tasks.len(),
+            "stopping: finishing in-flight messages"
+        );
+        let finished =
+            tokio::time::timeout(drain, async { while tasks.join_next().await.is_some() {} }).await;
+        if finished.is_err() {
+            tracing::warn!(
+                abandoned = tasks.len(),
+                "in-flight messages did not finish within the visibility timeout; they will be redelivered"
+            );
+            tasks.shutdown().await;
+        }
+        drop(ack_tx);
+        if let Err(error) = deleter.await {
+            tracing::error!(%error, "delete task failed");
+        }
+        shared.metrics.set_breaker(shared.breaker.state());
+        tracing::info!("consumer stopped");
+    }
+}
+
+impl Shared {
+    async fn receive(&self, max: i32) -> Result<Vec<aws_sdk_sqs::types::Message>, AwsError> {
+        let out = self
+            .sqs
+            .receive_message()
+            .queue_url(&self.config.queue_url)
+            .max_number_of_messages(max)
+            .wait_time_seconds(self.config.wait_time_seconds)
+            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .send()
+            .await
+            .classify("sqs:ReceiveMessage")?;
+        Ok(out.messages.unwrap_or_default())
+    }
+
+    async fn set_visibility(&self, receipt_handle: &str, timeout: Duration) {
+        let result = self
+            .sqs
+            .change_message_visibility()
+            .queue_url(&self.config.queue_url)
+            .receipt_handle(receipt_handle)
+            .visibility_timeout(i32::try_from(timeout.as_secs()).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .classify("sqs:ChangeMessageVisibility");
+        if let Err(error) = result {
+            tracing::warn!(%error, "cannot change the visibility of a message");
+        }
+    }
+
+    fn started(&self) {
+        self.metrics.in_flight.inc();
+        self.activity.send_modify(|n| *n += 1);
+    }
+
+    fn finished(&self) {
+        self.metrics.in_flight.dec();
+        self.activity.send_modify(|n| *n = n.saturating_sub(1));
+    }
+
+    #[tracing::instrument(skip_all, fields(message_id = message.message_id().unwrap_or("")))]
+    async fn process(
+        &self,
+        message: aws_sdk_sqs::types::Message,
+        acks: &mpsc::UnboundedSender<Ack>,
+    ) {
+        let started = Instant::now();
+        let message_id = message.message_id().unwrap_or_default().to_owned();
+        let receive_count = message
+            .attributes()
+            .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+            .and_then(|v| v.parse::<u32>().ok())
+            .unwrap_or(1);
+        let disposition = {
+            // Heartbeat: while the message is being processed, keep it invisible so that a
+            // slow ledger does not let SQS redeliver it (and count a receive) mid-flight.
+            let every = (self.config.visibility_timeout / 2).max(Duration::from_millis(500));
+            let mut heartbeat =
+                tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+            let decide = self.decide(&message, &message_id);
+            tokio::pin!(decide);
+            loop {
+                tokio::select! {
+                    disposition = &mut decide => break disposition,
+                    _ = heartbeat.tick() => {
+                        if let Some(receipt_handle) = message.receipt_handle() {
+                            self.set_visibility(receipt_handle, self.config.visibility_timeout)
+                                .await;
+                        }
+                    }
+                }
+            }
+        };
+        match disposition {
+            Disposition::Delete(outcome) => {
+                if let Some(receipt_handle) = message.receipt_handle() {
+                    let _ = acks.send(Ack {
+                        receipt_handle: receipt_handle.to_owned(),
+                        message_id,
+                    });
+                }
+                self.metrics.record_outcome(outcome, false);
+            }
+            Disposition::Retry(error) => {
+                let backoff = retry_backoff(receive_count, self.config.visibility_timeout);
+                tracing::warn!(
+                    %error,
+                    receive_count,
+                    backoff_secs = backoff.as_secs(),
+                    "transient failure; the message will be retried"
+                );
+                if let Some(receipt_handle) = message.receipt_handle() {
+                    self.set_visibility(receipt_handle, backoff).await;
+                }
+                self.metrics.record_outcome("retried", true);
+            }
+            Disposition::Leave(error) => {
+                tracing::error!(
+                    %error,
+                    receive_count,
+                    "fatal failure; leaving the message to the queue's redrive policy"
+                );
+                self.metrics.record_outcome("failed", true);
+            }
+        }
+        self.metrics
+            .latency
+            .observe(started.elapsed().as_secs_f64());
+        self.finished();
+    }
+
+    async fn decide(&self, message: &aws_sdk_sqs::types::Message, message_id: &str) -> Disposition {
+        let body = message.body().unwrap_or_default();
+        let result = match parse_transaction(body.as_bytes()) {
+            Err(ParseError::Malformed(error)) => {
+                return self.dead_letter(body, message_id, &error).await;
+            }
+            Err(ParseError::Invalid {
+                transaction_id,
+                idempotency_key,
+                error,
+            }) => {
+                tracing::info!(%transaction_id, code = error.code(), "rejecting invalid transaction");
+                self.ledger
+                    .record_rejection(transaction_id, idempotency_key.as_ref(), &error)
+                    .await
+            }
+            Ok(tx) => self.ledger.apply(&tx).await,
+        };
+        self.ledger_disposition(result)
+    }
+
+    fn ledger_disposition(&self, result: Result<Outcome, LedgerError>) -> Disposition {
+        match result {
+            Ok(outcome) => {
+                self.breaker.record_success();
+                Disposition::Delete(match outcome {
+                    Outcome::Completed => "completed",
+                    Outcome::Declined(_) => "declined",
+                    Outcome::Rejected(_) => "rejected",
+                    Outcome::Duplicate => "duplicate",
+                })
+            }
+            Err(error) if error.is_transient() => {
+                self.breaker.record_failure();
+                Disposition::Retry(error.to_string())
+            }
+            Err(error) => Disposition::Leave(error.to_string()),
+        }
+    }
+
+    async fn dead_letter(
+        &self,
+        body: &str,
+        message_id: &str,
+        error: &MalformedError,
+    ) -> Disposition {
+        let Some(dlq_url) = &self.config.dlq_url else {
+            return Disposition::Leave(format!(
+                "malformed message ({error}) and no dead-letter queue configured"
+            ));
+        };
+        let attribute = |value: String| {
+            MessageAttributeValue::builder()
+                .data_type("String")
+                .string_value(value)
+                .build()
+        };
+        let (Ok(parse_error), Ok(source_id)) = (
+            attribute(format!("{}: {error}", error.code())),
+            attribute(message_id.to_owned()),
+        ) else {
+            return Disposition::Leave("cannot build dead-letter attributes".into());
+        };
+        let body = if body.is_empty() { " " } else { body };
+        let result = self
+            .sqs
+            .send_message()
+            .queue_url(dlq_url)
+            .message_body(body)
+            .message_attributes(PARSE_ERROR_ATTRIBUTE, parse_error)
+            .message_attributes(SOURCE_MESSAGE_ID_ATTRIBUTE, source_id)
+            .send()
+            .await
+            .classify("sqs:SendMessage");
+        match result {
+            Ok(_) => {
+                tracing::warn!(
+                    code = error.code(),
+                    "malformed message moved to the dead-letter queue"
+                );
+                Disposition::Delete("dead_lettered")
+            }
+            Err(error) if error.is_retryable() => Disposition::Retry(error.to_string()),
+            Err(error) => Disposition::Leave(error.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_capped_below_visibility() {
+        let vis = Duration::from_secs(60);
+        assert_eq!(retry_backoff(1, vis), Duration::from_secs(2));
+        assert_eq!(retry_backoff(2, vis), Duration::from_secs(4));
+        assert_eq!(retry_backoff(5, vis), Duration::from_secs(32));
+        assert_eq!(retry_backoff(6, vis), Duration::from_secs(59));
+        assert_eq!(retry_backoff(40, vis), Duration::from_secs(59));
+        assert_eq!(
+            retry_backoff(3, Duration::from_secs(2)),
+            Duration::from_secs(1)
+        );
+        assert_eq!(retry_backoff(3, Duration::ZERO), Duration::from_secs(1));
+    }
+}

@@ -1,0 +1,400 @@
+//! Load generation: `seed-accounts` creates accounts, `send` enqueues a mix of transactions
+//! (some duplicated, some invalid) among them at a fixed rate.
+
+use std::io::{BufRead, Write};
+use std::time::Duration;
+
+use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+use ballast_aws::{AwsError, SdkResultExt, load_sdk_config_with_default_region};
+use rand::Rng;
+use rust_decimal::Decimal;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::cli::{SeedArgs, SendArgs};
+use crate::config::{self, ConfigError};
+use crate::ledger::{Ledger, LedgerError};
+use crate::transaction::{
+    AccountNumber, AccountNumberError, Currency, CurrencyError, IdempotencyKey, Transaction,
+    TransactionType,
+};
+
+/// Why generation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum GenerateError {
+    /// Bad configuration.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// No usable AWS configuration.
+    #[error(transparent)]
+    AwsConfig(#[from] ballast_aws::ConfigError),
+    /// An AWS call failed.
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+    /// The ledger refused.
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    /// Unknown currency.
+    #[error(transparent)]
+    Currency(#[from] CurrencyError),
+    /// A line of the accounts input is not an account number.
+    #[error("line {line} of the accounts input: {source}")]
+    Account {
+        /// 1-based line.
+        line: usize,
+        /// Why.
+        #[source]
+        source: AccountNumberError,
+    },
+    /// Fewer than two accounts to generate among.
+    #[error("at least two accounts are needed; hint: run `ballast-worker seed-accounts` first")]
+    TooFewAccounts,
+    /// Reading input or writing output failed.
+    #[error("i/o error: {0}")]
+    Io(#[from] std::io::Error),
+    /// A fraction or rate is out of range.
+    #[error("{0}")]
+    Argument(&'static str),
+    /// Serializing a message failed.
+    #[error("cannot serialize a transaction: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+/// A random 10–12 digit account number (no leading zero).
+pub fn random_account_number<R: Rng + ?Sized>(rng: &mut R) -> AccountNumber {
+    let len = rng.random_range(AccountNumber::MIN_LEN..=AccountNumber::MAX_LEN);
+    let mut s = String::with_capacity(len);
+    s.push(char::from(b'1' + rng.random_range(0..9u8)));
+    for _ in 1..len {
+        s.push(char::from(b'0' + rng.random_range(0..10u8)));
+    }
+    AccountNumber::parse(&s).expect("generated account numbers are valid")
+}
+
+/// Creates `count` accounts with the opening `balance`; a number that already exists is
+/// replaced by another random one.
+#[tracing::instrument(skip(ledger))]
+pub async fn seed_accounts(
+    ledger: &Ledger,
+    count: usize,
+    balance: Decimal,
+    currency: Currency,
+) -> Result<Vec<AccountNumber>, GenerateError> {
+    let mut created = Vec::with_capacity(count);
+    while created.len() < count {
+        let number = random_account_number(&mut rand::rng());
+        match ledger
+            .create_account(&number, currency, "CHECKING", balance)
+            .await
+        {
+            Ok(_) => created.push(number),
+            Err(LedgerError::Conflict { .. }) => continue,
+            Err(err) => return Err(err.into()),
+        }
+    }
+    Ok(created)
+}
+
+/// The mix of generated messages.
+#[derive(Debug, Clone, Copy)]
+pub struct Mix {
+    /// Fraction of messages that resend an earlier message verbatim.
+    pub duplicates: f64,
+    /// Fraction of messages that are invalid (a bad account number).
+    pub invalid: f64,
+}
+
+/// Generates `count` message bodies among `accounts`.
+pub fn generate_messages<R: Rng + ?Sized>(
+    rng: &mut R,
+    accounts: &[AccountNumber],
+    count: usize,
+    mix: Mix,
+    currency: Currency,
+) -> Result<Vec<String>, GenerateError> {
+    if accounts.len() < 2 {
+        return Err(GenerateError::TooFewAccounts);
+    }
+    if !(0.0..=1.0).contains(&mix.duplicates) || !(0.0..=1.0).contains(&mix.invalid) {
+        return Err(GenerateError::Argument(
+            "--duplicates and --invalid must be between 0 and 1",
+        ));
+    }
+    let mut out: Vec<String> = Vec::with_capacity(count);
+    while out.len() < count {
+        let roll: f64 = rng.random();
+        if roll < mix.duplicates && !out.is_empty() {
+            let again = out[rng.random_range(0..out.len())].clone();
+            out.push(again);
+        } else if roll < mix.duplicates + mix.invalid {
+            out.push(invalid_message(rng, accounts, currency));
+        } else {
+            out.push(random_transaction(rng, accounts, currency).to_json()?);
+        }
+    }
+    Ok(out)
+}
+
+fn pick_two<'a, R: Rng + ?Sized>(
+    rng: &mut R,
+    accounts: &'a [AccountNumber],
+) -> (&'a AccountNumber, &'a AccountNumber) {
+    let a = rng.random_range(0..accounts.len());
+    let mut b = rng.random_range(0..accounts.len() - 1);
+    if b >= a {
+        b += 1;
+    }
+    (&accounts[a], &accounts[b])
+}
+
+/// A valid transaction among `accounts`: 40% TRANSFER, 20% PAYMENT, 15% DEPOSIT,
+/// 15% WITHDRAWAL, 10% BALANCE_CHECK; amounts 0.01–100.00 (in minor units, exact).
+pub fn random_transaction<R: Rng + ?Sized>(
+    rng: &mut R,
+    accounts: &[AccountNumber],
+    currency: Currency,
+) -> Transaction {
+    let (source, target) = pick_two(rng, accounts);
+    let units = currency.minor_units();
+    let amount = Decimal::new(rng.random_range(1..=10_000), 2)
+        .round_dp(units)
+        .max(Decimal::new(1, units));
+    let mut amount = amount;
+    amount.rescale(units);
+    let kind = match rng.random_range(0..20) {
+        0..8 => TransactionType::Transfer,
+        8..12 => TransactionType::Payment,
+        12..15 => TransactionType::Deposit,
+        15..18 => TransactionType::Withdrawal,
+        _ => TransactionType::BalanceCheck,
+    };
+    let (source_account, target_account, amount) = match kind {
+        TransactionType::Transfer | TransactionType::Payment => {
+            (Some(source.clone()), Some(target.clone()), Some(amount))
+        }
+        TransactionType::Deposit => (None, Some(target.clone()), Some(amount)),
+        TransactionType::Withdrawal => (Some(source.clone()), None, Some(amount)),
+        TransactionType::BalanceCheck => (Some(source.clone()), None, None),
+    };
+    let transaction_id = Uuid::new_v4();
+    Transaction {
+        transaction_id,
+        kind,
+        source_account,
+        target_account,
+        amount,
+        currency,
+        timestamp: OffsetDateTime::now_utc()
+            .replace_nanosecond(0)
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH),
+        idempotency_key: IdempotencyKey::parse(&format!("gen-{transaction_id}"))
+            .expect("a generated key is valid"),
+    }
+}
+
+/// An invalid transfer (its target account number has letters in it): it has a transaction id,
+/// so the worker records a REJECTED result.
+fn invalid_message<R: Rng + ?Sized>(
+    rng: &mut R,
+    accounts: &[AccountNumber],
+    currency: Currency,
+) -> String {
+    let source = &accounts[rng.random_range(0..accounts.len())];
+    let id = Uuid::new_v4();
+    serde_json::json!({
+        "transaction_id": id.to_string(),
+        "type": "TRANSFER",
+        "source_account": source.as_str(),
+        "target_account": "12AB567890",
+        "amount": "1.00",
+        "currency": currency.code(),
+        "timestamp": "2024-01-15T10:30:00Z",
+        "idempotency_key": format!("gen-invalid-{id}"),
+    })
+    .to_string()
+}
+
+/// Reads account numbers, one per line (blank lines ignored).
+pub fn read_accounts(input: impl BufRead) -> Result<Vec<AccountNumber>, GenerateError> {
+    let mut accounts = Vec::new();
+    for (i, line) in input.lines().enumerate() {
+        let line = line?;
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        accounts.push(
+            AccountNumber::parse(line).map_err(|source| GenerateError::Account {
+                line: i + 1,
+                source,
+            })?,
+        );
+    }
+    Ok(accounts)
+}
+
+/// Sends `bodies` with SendMessageBatch (ten per call), at most `rate` messages per second.
+/// Returns the number of messages SQS accepted.
+#[tracing::instrument(skip(sqs, bodies), fields(count = bodies.len()))]
+pub async fn send_messages(
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    bodies: &[String],
+    rate: f64,
+) -> Result<usize, GenerateError> {
+    if !(rate.is_finite() && rate > 0.0) {
+        return Err(GenerateError::Argument("--rate must be positive"));
+    }
+    let period = Duration::from_secs_f64((10.0 / rate).max(0.000_1));
+    let mut ticker = tokio::time::interval(period);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut sent = 0;
+    for chunk in bodies.chunks(10) {
+        ticker.tick().await;
+        let mut entries: Vec<SendMessageBatchRequestEntry> = chunk
+            .iter()
+            .enumerate()
+            .filter_map(|(i, body)| {
+                SendMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .message_body(body)
+                    .build()
+                    .ok()
+            })
+            .collect();
+        for attempt in 0..5u32 {
+            let out = sqs
+                .send_message_batch()
+                .queue_url(queue_url)
+                .set_entries(Some(entries.clone()))
+                .send()
+                .await
+                .classify("sqs:SendMessageBatch")?;
+            sent += out.successful().len();
+            let failed: Vec<&str> = out
+                .failed()
+                .iter()
+                .filter(|f| !f.sender_fault())
+                .map(|f| f.id())
+                .collect();
+            if failed.is_empty() {
+                break;
+            }
+            entries.retain(|e| failed.contains(&e.id()));
+            tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
+        }
+    }
+    Ok(sent)
+}
+
+async fn sdk(
+    args: &crate::cli::TargetArgs,
+) -> Result<(config::Targets, aws_types::SdkConfig), GenerateError> {
+    let blueprint = config::load_blueprint(args)?;
+    let targets = config::resolve(args, blueprint.as_ref())?;
+    let sdk = load_sdk_config_with_default_region(&targets.aws, targets.default_region.as_deref())
+        .await?;
+    Ok((targets, sdk))
+}
+
+/// `seed-accounts`: creates the accounts and writes their numbers to `out`, one per line.
+pub async fn seed_command(args: &SeedArgs, out: &mut impl Write) -> Result<(), GenerateError> {
+    let currency = Currency::from_code(&args.currency)?;
+    let (targets, sdk) = sdk(&args.target).await?;
+    let (accounts, transactions) = targets.tables()?;
+    let ledger = Ledger::new(aws_sdk_dynamodb::Client::new(&sdk), accounts, transactions);
+    for account in seed_accounts(&ledger, args.count, args.balance, currency).await? {
+        writeln!(out, "{account}")?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// `send`: generates and enqueues the messages; returns how many SQS accepted.
+pub async fn send_command(args: &SendArgs, accounts: impl BufRead) -> Result<usize, GenerateError> {
+    let currency = Currency::from_code(&args.currency)?;
+    let accounts = match &args.accounts_file {
+        Some(path) => read_accounts(std::io::BufReader::new(std::fs::File::open(path)?))?,
+        None => read_accounts(accounts)?,
+    };
+    let mix = Mix {
+        duplicates: args.duplicates,
+        invalid: args.invalid,
+    };
+    let bodies = generate_messages(&mut rand::rng(), &accounts, args.count, mix, currency)?;
+    let (targets, sdk) = sdk(&args.target).await?;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let queue_url = targets.queue()?.url(&sqs).await?;
+    send_messages(&sqs, &queue_url, &bodies, args.rate).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transaction::{ParseError, parse_transaction};
+
+    #[test]
+    fn account_numbers_have_10_to_12_digits() {
+        let mut rng = rand::rng();
+        for _ in 0..200 {
+            let n = random_account_number(&mut rng);
+            assert!((10..=12).contains(&n.as_str().len()));
+            assert!(!n.as_str().starts_with('0'));
+        }
+    }
+
+    #[test]
+    fn generated_messages_parse_and_follow_the_mix() {
+        let mut rng = rand::rng();
+        let accounts: Vec<AccountNumber> =
+            (0..5).map(|_| random_account_number(&mut rng)).collect();
+        let usd = Currency::from_code("USD").unwrap();
+        let mix = Mix {
+            duplicates: 0.1,
+            invalid: 0.05,
+        };
+        let bodies = generate_messages(&mut rng, &accounts, 2000, mix, usd).unwrap();
+        assert_eq!(bodies.len(), 2000);
+        let mut invalid = 0;
+        let mut ids = std::collections::HashSet::new();
+        for body in &bodies {
+            match parse_transaction(body.as_bytes()) {
+                Ok(tx) => {
+                    ids.insert(tx.transaction_id);
+                    assert!(tx.accounts().all(|a| accounts.contains(a)));
+                    if let Some(amount) = tx.amount {
+                        assert_eq!(amount.scale(), 2);
+                        assert!(amount > Decimal::ZERO);
+                    }
+                }
+                Err(ParseError::Invalid { .. }) => invalid += 1,
+                Err(e) => panic!("malformed generated message: {e}"),
+            }
+        }
+        assert!((40..=200).contains(&invalid), "invalid {invalid}");
+        let duplicates = 2000 - invalid - ids.len();
+        assert!((100..=320).contains(&duplicates), "duplicates {duplicates}");
+    }
+
+    #[test]
+    fn accounts_are_read_line_by_line() {
+        let input = b"1234567890\n\n123456789012\n" as &[u8];
+        assert_eq!(read_accounts(input).unwrap().len(), 2);
+        let err = read_accounts(b"12\n" as &[u8]).unwrap_err();
+        assert!(err.to_string().contains("line 1"), "{err}");
+    }
+
+    #[test]
+    fn too_few_accounts_is_an_error() {
+        let usd = Currency::from_code("USD").unwrap();
+        let mix = Mix {
+            duplicates: 0.0,
+            invalid: 0.0,
+        };
+        let one = vec![random_account_number(&mut rand::rng())];
+        assert!(matches!(
+            generate_messages(&mut rand::rng(), &one, 1, mix, usd),
+            Err(GenerateError::TooFewAccounts)
+        ));
+    }
+}

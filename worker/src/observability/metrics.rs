@@ -1,0 +1,226 @@
+//! Prometheus metrics of the worker, plus the per-minute counters the CloudWatch publisher
+//! drains.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::breaker::BreakerState;
+
+/// `outcome` label of processed messages.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    /// completed, declined, rejected, duplicate, dead_lettered, retried, failed.
+    pub outcome: &'static str,
+}
+
+/// Labels of AWS calls.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AwsCallLabels {
+    /// `service:Operation`, e.g. `SQS:ReceiveMessage`.
+    pub operation: String,
+    /// `ok` or `error`.
+    pub outcome: &'static str,
+}
+
+/// Labels of AWS HTTP requests (attempts, retries included).
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AwsRequestLabels {
+    /// `service:Operation`.
+    pub operation: String,
+}
+
+/// Every metric the worker exports.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    /// Messages received from SQS.
+    pub received: Counter,
+    /// Messages finished, by outcome.
+    pub processed: Family<OutcomeLabels, Counter>,
+    /// Seconds from receipt to disposition of a message.
+    pub latency: Histogram,
+    /// Messages being processed.
+    pub in_flight: Gauge,
+    /// 0 closed, 1 open, 2 half-open.
+    pub breaker_state: Gauge,
+    /// AWS SDK operations by final outcome.
+    pub aws_calls: Family<AwsCallLabels, Counter>,
+    /// AWS HTTP requests (each attempt).
+    pub aws_requests: Family<AwsRequestLabels, Counter>,
+    minute_processed: AtomicU64,
+    minute_errors: AtomicU64,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Registers every metric under the `ballast_worker` prefix.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("ballast_worker");
+        let received = Counter::default();
+        let processed = Family::<OutcomeLabels, Counter>::default();
+        let latency = Histogram::new(exponential_buckets(0.001, 2.0, 16));
+        let in_flight = Gauge::default();
+        let breaker_state = Gauge::default();
+        let aws_calls = Family::<AwsCallLabels, Counter>::default();
+        let aws_requests = Family::<AwsRequestLabels, Counter>::default();
+        registry.register(
+            "messages_received",
+            "Messages received from SQS",
+            received.clone(),
+        );
+        registry.register(
+            "messages_processed",
+            "Messages finished, by outcome",
+            processed.clone(),
+        );
+        registry.register(
+            "processing_seconds",
+            "Time from receipt to disposition of a message",
+            latency.clone(),
+        );
+        registry.register("in_flight", "Messages being processed", in_flight.clone());
+        registry.register(
+            "breaker_state",
+            "Circuit breaker state: 0 closed, 1 open, 2 half-open",
+            breaker_state.clone(),
+        );
+        registry.register(
+            "aws_calls",
+            "AWS SDK operations by final outcome",
+            aws_calls.clone(),
+        );
+        registry.register(
+            "aws_requests",
+            "AWS HTTP requests sent (each attempt)",
+            aws_requests.clone(),
+        );
+        Metrics {
+            registry,
+            received,
+            processed,
+            latency,
+            in_flight,
+            breaker_state,
+            aws_calls,
+            aws_requests,
+            minute_processed: AtomicU64::new(0),
+            minute_errors: AtomicU64::new(0),
+        }
+    }
+
+    /// Text exposition format.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+
+    /// Counts a finished message. `error` outcomes count towards ProcessingErrors, the others
+    /// towards TransactionsProcessed.
+    pub fn record_outcome(&self, outcome: &'static str, error: bool) {
+        self.processed
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc();
+        if error {
+            self.minute_errors.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.minute_processed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Sets the breaker gauge.
+    pub fn set_breaker(&self, state: BreakerState) {
+        self.breaker_state.set(state.metric_value());
+    }
+
+    /// Total of `messages_processed` for one outcome.
+    pub fn processed_count(&self, outcome: &'static str) -> u64 {
+        self.processed
+            .get_or_create(&OutcomeLabels { outcome })
+            .get()
+    }
+
+    /// Takes (and resets) the counts since the last call: (processed, errors).
+    pub fn take_minute(&self) -> (u64, u64) {
+        (
+            self.minute_processed.swap(0, Ordering::Relaxed),
+            self.minute_errors.swap(0, Ordering::Relaxed),
+        )
+    }
+
+    /// Puts counts back after a failed publish.
+    pub fn restore_minute(&self, processed: u64, errors: u64) {
+        self.minute_processed
+            .fetch_add(processed, Ordering::Relaxed);
+        self.minute_errors.fetch_add(errors, Ordering::Relaxed);
+    }
+
+    /// Sum of `aws_requests` over all operations, and per operation.
+    pub fn aws_request_counts(&self) -> Vec<(String, u64)> {
+        // prometheus-client has no iteration API; parse our own exposition.
+        let text = self.encode();
+        let mut out = Vec::new();
+        for line in text.lines() {
+            let Some(rest) = line.strip_prefix("ballast_worker_aws_requests_total{operation=\"")
+            else {
+                continue;
+            };
+            let Some((op, value)) = rest.split_once("\"} ") else {
+                continue;
+            };
+            if let Ok(v) = value.trim().parse::<u64>() {
+                out.push((op.to_owned(), v));
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exposition_contains_every_metric() {
+        let m = Metrics::new();
+        m.received.inc();
+        m.record_outcome("completed", false);
+        m.record_outcome("retried", true);
+        m.latency.observe(0.01);
+        m.in_flight.inc();
+        m.set_breaker(BreakerState::Open);
+        m.aws_requests
+            .get_or_create(&AwsRequestLabels {
+                operation: "SQS:ReceiveMessage".into(),
+            })
+            .inc();
+        let text = m.encode();
+        for name in [
+            "ballast_worker_messages_received_total 1",
+            "ballast_worker_messages_processed_total{outcome=\"completed\"} 1",
+            "ballast_worker_processing_seconds_count 1",
+            "ballast_worker_in_flight 1",
+            "ballast_worker_breaker_state 1",
+        ] {
+            assert!(text.contains(name), "{name} missing from\n{text}");
+        }
+        assert_eq!(
+            m.aws_request_counts(),
+            vec![("SQS:ReceiveMessage".to_owned(), 1)]
+        );
+        assert_eq!(m.take_minute(), (1, 1));
+        assert_eq!(m.take_minute(), (0, 0));
+    }
+}

@@ -1,0 +1,182 @@
+//! Metrics: the Prometheus endpoint (`/metrics`, `/healthz`), the AWS-call interceptor and the
+//! per-minute CloudWatch publisher.
+
+mod interceptor;
+mod metrics;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
+use axum::Router;
+use axum::extract::State;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use ballast_aws::{AwsError, SdkResultExt};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use interceptor::AwsCallCounter;
+pub use metrics::{AwsCallLabels, AwsRequestLabels, Metrics, OutcomeLabels};
+
+/// CloudWatch namespace of the worker's metrics.
+pub const NAMESPACE: &str = "Ballast/Worker";
+/// Dimension carrying the fleet (Auto Scaling group) name.
+pub const FLEET_DIMENSION: &str = "AutoScalingGroupName";
+
+/// Failure to start the metrics endpoint.
+#[derive(Debug, thiserror::Error)]
+pub enum ObservabilityError {
+    /// The listen address is unavailable.
+    #[error("cannot listen on {addr} for metrics: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The `/metrics` + `/healthz` router.
+pub fn router(metrics: Arc<Metrics>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics_handler))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .with_state(metrics)
+}
+
+async fn metrics_handler(State(metrics): State<Arc<Metrics>>) -> impl IntoResponse {
+    (
+        [(
+            CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        metrics.encode(),
+    )
+}
+
+/// Binds `addr` and serves the router until `shutdown` fires. Returns the bound address
+/// (useful with port 0) and the server task.
+pub async fn serve(
+    addr: SocketAddr,
+    metrics: Arc<Metrics>,
+    shutdown: CancellationToken,
+) -> Result<(SocketAddr, tokio::task::JoinHandle<()>), ObservabilityError> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| ObservabilityError::Bind { addr, source })?;
+    let local = listener
+        .local_addr()
+        .map_err(|source| ObservabilityError::Bind { addr, source })?;
+    let app = router(metrics);
+    let task = tokio::spawn(async move {
+        let result = axum::serve(listener, app)
+            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+            .await;
+        if let Err(error) = result {
+            tracing::error!(%error, "metrics server failed");
+        }
+    });
+    tracing::info!(addr = %local, "serving /metrics and /healthz");
+    Ok((local, task))
+}
+
+/// Publishes TransactionsProcessed and ProcessingErrors to CloudWatch, once per interval
+/// (one PutMetricData per minute in production).
+#[derive(Debug, Clone)]
+pub struct CloudWatchPublisher {
+    client: aws_sdk_cloudwatch::Client,
+    metrics: Arc<Metrics>,
+    fleet: Option<String>,
+    interval: Duration,
+}
+
+impl CloudWatchPublisher {
+    /// A publisher with the production interval of one minute.
+    pub fn new(
+        client: aws_sdk_cloudwatch::Client,
+        metrics: Arc<Metrics>,
+        fleet: Option<String>,
+    ) -> Self {
+        CloudWatchPublisher {
+            client,
+            metrics,
+            fleet,
+            interval: Duration::from_secs(60),
+        }
+    }
+
+    /// Overrides the publishing interval (tests).
+    pub fn with_interval(mut self, interval: Duration) -> Self {
+        self.interval = interval;
+        self
+    }
+
+    /// The data points for the given counts.
+    pub fn datums(&self, processed: u64, errors: u64) -> Vec<MetricDatum> {
+        let dimension = self.fleet.as_ref().map(|fleet| {
+            Dimension::builder()
+                .name(FLEET_DIMENSION)
+                .value(fleet)
+                .build()
+        });
+        [
+            ("TransactionsProcessed", processed),
+            ("ProcessingErrors", errors),
+        ]
+        .into_iter()
+        .map(|(name, value)| {
+            MetricDatum::builder()
+                .metric_name(name)
+                .set_dimensions(dimension.clone().map(|d| vec![d]))
+                .unit(StandardUnit::Count)
+                .value(value as f64)
+                .build()
+        })
+        .collect()
+    }
+
+    /// Sends the counts accumulated since the last flush in one PutMetricData. On failure the
+    /// counts are kept for the next flush.
+    #[tracing::instrument(skip(self))]
+    pub async fn flush(&self) -> Result<(u64, u64), AwsError> {
+        let (processed, errors) = self.metrics.take_minute();
+        let result = self
+            .client
+            .put_metric_data()
+            .namespace(NAMESPACE)
+            .set_metric_data(Some(self.datums(processed, errors)))
+            .send()
+            .await
+            .classify("cloudwatch:PutMetricData");
+        match result {
+            Ok(_) => Ok((processed, errors)),
+            Err(err) => {
+                self.metrics.restore_minute(processed, errors);
+                Err(err)
+            }
+        }
+    }
+
+    /// Flushes every interval until `shutdown`, then once more so nothing counted is lost.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut ticker =
+            tokio::time::interval_at(tokio::time::Instant::now() + self.interval, self.interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => {}
+                () = shutdown.cancelled() => break,
+            }
+            if let Err(error) = self.flush().await {
+                tracing::warn!(%error, "cannot publish worker metrics to CloudWatch");
+            }
+        }
+        if let Err(error) = self.flush().await {
+            tracing::warn!(%error, "cannot publish final worker metrics to CloudWatch");
+        }
+    }
+}

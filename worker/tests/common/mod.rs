@@ -1,0 +1,226 @@
+//! Shared helpers for the consumer tests against moto.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+};
+use aws_sdk_sqs::types::QueueAttributeName;
+use ballast_worker::consumer::ConsumerConfig;
+use ballast_worker::ledger::Ledger;
+
+/// A queue with a dead-letter queue (maxReceiveCount 3).
+pub struct Queues {
+    pub sqs: aws_sdk_sqs::Client,
+    pub url: String,
+    pub dlq_url: String,
+}
+
+pub async fn queues(visibility_secs: u32) -> Queues {
+    let moto = ballast_testbed::moto().await;
+    let sqs = aws_sdk_sqs::Client::new(&moto.sdk_config().await);
+    let dlq_name = ballast_testbed::unique_name("dlq");
+    let dlq_url = sqs
+        .create_queue()
+        .queue_name(&dlq_name)
+        .send()
+        .await
+        .expect("create dlq")
+        .queue_url
+        .unwrap();
+    let dlq_arn = sqs
+        .get_queue_attributes()
+        .queue_url(&dlq_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .expect("dlq arn")
+        .attributes
+        .unwrap()
+        .remove(&QueueAttributeName::QueueArn)
+        .unwrap();
+    let url = sqs
+        .create_queue()
+        .queue_name(ballast_testbed::unique_name("txq"))
+        .attributes(
+            QueueAttributeName::VisibilityTimeout,
+            visibility_secs.to_string(),
+        )
+        .attributes(
+            QueueAttributeName::RedrivePolicy,
+            format!(r#"{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"3"}}"#),
+        )
+        .send()
+        .await
+        .expect("create queue")
+        .queue_url
+        .unwrap();
+    Queues { sqs, url, dlq_url }
+}
+
+pub async fn dynamodb() -> aws_sdk_dynamodb::Client {
+    let moto = ballast_testbed::moto().await;
+    aws_sdk_dynamodb::Client::new(&moto.sdk_config().await)
+}
+
+/// Creates a fresh pair of tables and returns their names.
+pub async fn tables(client: &aws_sdk_dynamodb::Client) -> (String, String) {
+    let accounts = ballast_testbed::unique_name("accounts");
+    let transactions = ballast_testbed::unique_name("transactions");
+    for (table, with_sort_key) in [(&accounts, true), (&transactions, false)] {
+        let mut req = client
+            .create_table()
+            .table_name(table.as_str())
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(attr("pk"))
+            .key_schema(key("pk", KeyType::Hash));
+        if with_sort_key {
+            req = req
+                .attribute_definitions(attr("sk"))
+                .key_schema(key("sk", KeyType::Range));
+        }
+        req.send().await.expect("create table");
+    }
+    (accounts, transactions)
+}
+
+pub async fn ledger() -> Ledger {
+    let client = dynamodb().await;
+    let (a, t) = tables(&client).await;
+    Ledger::new(client, a, t)
+}
+
+fn attr(name: &str) -> AttributeDefinition {
+    AttributeDefinition::builder()
+        .attribute_name(name)
+        .attribute_type(ScalarAttributeType::S)
+        .build()
+        .unwrap()
+}
+
+fn key(name: &str, kind: KeyType) -> KeySchemaElement {
+    KeySchemaElement::builder()
+        .attribute_name(name)
+        .key_type(kind)
+        .build()
+        .unwrap()
+}
+
+/// Test consumer settings: 1 s long polling, short linger.
+pub fn config(q: &Queues, visibility_secs: u64) -> ConsumerConfig {
+    ConsumerConfig {
+        dlq_url: Some(q.dlq_url.clone()),
+        wait_time_seconds: 1,
+        visibility_timeout: Duration::from_secs(visibility_secs),
+        delete_linger: Duration::from_millis(20),
+        ..ConsumerConfig::new(q.url.clone())
+    }
+}
+
+/// Visible + in-flight + delayed messages.
+pub async fn queue_depth(sqs: &aws_sdk_sqs::Client, url: &str) -> u64 {
+    let attrs: HashMap<QueueAttributeName, String> = sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesDelayed)
+        .send()
+        .await
+        .expect("queue attributes")
+        .attributes
+        .unwrap_or_default();
+    attrs.values().filter_map(|v| v.parse::<u64>().ok()).sum()
+}
+
+/// Polls `check` every 100 ms until it holds or `deadline` passes.
+pub async fn eventually<F, Fut>(what: &str, deadline: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let end = Instant::now() + deadline;
+    loop {
+        if check().await {
+            return;
+        }
+        assert!(Instant::now() < end, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+use std::sync::Arc;
+
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
+    SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+
+/// moto 5.2.5 does not make TransactWriteItems atomic with respect to concurrent requests: it
+/// deep-copies the tables for rollback while other threads write, and a failed transaction
+/// restores that stale copy, losing concurrent commits (observed: money not conserved, 500s
+/// without an error code). Real DynamoDB serializes conflicting transactions itself. This
+/// HTTP client emulates that by letting one DynamoDB request reach moto at a time; the worker
+/// still has all its messages in flight concurrently.
+#[derive(Debug, Clone)]
+pub struct OneAtATime {
+    inner: SharedHttpClient,
+    lock: Arc<tokio::sync::Mutex<()>>,
+}
+
+#[derive(Debug)]
+struct OneAtATimeConnector {
+    inner: SharedHttpConnector,
+    lock: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl HttpClient for OneAtATime {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        SharedHttpConnector::new(OneAtATimeConnector {
+            inner: self.inner.http_connector(settings, components),
+            lock: self.lock.clone(),
+        })
+    }
+}
+
+impl HttpConnector for OneAtATimeConnector {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        let inner = self.inner.clone();
+        let lock = self.lock.clone();
+        HttpConnectorFuture::new(async move {
+            let _turn = lock.lock().await;
+            inner.call(request).await
+        })
+    }
+}
+
+/// A DynamoDB client on moto whose requests reach moto one at a time (see [`OneAtATime`]).
+pub async fn serialized_dynamodb() -> aws_sdk_dynamodb::Client {
+    let moto = ballast_testbed::moto().await;
+    let sdk = moto.sdk_config().await;
+    let inner = aws_smithy_http_client::Builder::new().build_http();
+    let client = OneAtATime {
+        inner,
+        lock: Arc::new(tokio::sync::Mutex::new(())),
+    };
+    aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&sdk)
+            .http_client(client)
+            .build(),
+    )
+}
+
+/// A ledger on fresh tables through [`serialized_dynamodb`].
+pub async fn serialized_ledger() -> Ledger {
+    let client = serialized_dynamodb().await;
+    let (a, t) = tables(&client).await;
+    Ledger::new(client, a, t)
+}
