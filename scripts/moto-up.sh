@@ -9,7 +9,8 @@ if [[ -f .moto/pid ]] && kill -0 "$(cat .moto/pid)" 2>/dev/null; then
   exit 0
 fi
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
-.venv/bin/moto_server -H 127.0.0.1 -p "$port" > .moto/server.log 2>&1 &
+scripts/setup-moto.sh
+.venv/bin/ballast-moto-server -H 127.0.0.1 -p "$port" > .moto/server.log 2>&1 &
 echo $! > .moto/pid
 endpoint="http://127.0.0.1:$port"
 for _ in $(seq 1 300); do

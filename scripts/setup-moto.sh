@@ -17,12 +17,23 @@ die() {
     exit 1
 }
 
+SERVER="${VENV}/bin/ballast-moto-server"
+
+# The wrapper (scripts/ballast-moto-server.py) is copied with the venv's interpreter as its
+# shebang, so tests and the demo can exec it directly.
+install_wrapper() {
+    { echo "#!${VENV}/bin/python"; cat "${ROOT}/scripts/ballast-moto-server.py"; } > "${SERVER}.tmp" &&
+        chmod +x "${SERVER}.tmp" && mv "${SERVER}.tmp" "${SERVER}"
+}
+
 installed() {
     [[ -x "${VENV}/bin/moto_server" ]] &&
         "${VENV}/bin/python" -c "import moto; assert moto.__version__ == '${MOTO_VERSION}'" >/dev/null 2>&1
 }
 
 if installed; then
+    cmp -s <(echo "#!${VENV}/bin/python"; cat "${ROOT}/scripts/ballast-moto-server.py") "${SERVER}" ||
+        install_wrapper || die "cannot write ${SERVER}"
     exit 0
 fi
 
@@ -37,3 +48,4 @@ fi
     die "pip install moto[${MOTO_EXTRAS}]==${MOTO_VERSION} failed"
 
 installed || die "moto ${MOTO_VERSION} still not usable from ${VENV} after install"
+install_wrapper || die "cannot write ${SERVER}"

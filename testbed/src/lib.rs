@@ -16,8 +16,9 @@
 //! process: when the test process exits, for any reason, the pipe closes and the
 //! watchdog kills moto, so no `moto_server` outlives `cargo test`.
 //!
-//! moto is located via `$BALLAST_MOTO_SERVER`, then `<workspace>/.venv/bin/moto_server`
-//! (installed by `scripts/setup-moto.sh`), then `moto_server` on `PATH`. If none exists
+//! moto is located via `$BALLAST_MOTO_SERVER`, then `<workspace>/.venv/bin/ballast-moto-server`
+//! (moto with DynamoDB requests serialized) or `.venv/bin/moto_server` (both installed by
+//! `scripts/setup-moto.sh`), then `moto_server` on `PATH`. If none exists
 //! the tests panic with installation instructions; they are never skipped.
 
 use std::ffi::OsString;
@@ -257,9 +258,12 @@ pub fn locate_moto() -> PathBuf {
             path.display()
         );
     }
-    let venv = workspace_root().join(".venv/bin/moto_server");
-    if is_executable(&venv) {
-        return venv;
+    // Prefer the wrapper that serializes DynamoDB (moto's DynamoDB is not thread-safe).
+    for name in ["ballast-moto-server", "moto_server"] {
+        let venv = workspace_root().join(".venv/bin").join(name);
+        if is_executable(&venv) {
+            return venv;
+        }
     }
     search_path(&OsString::from("moto_server")).unwrap_or_else(|| panic!("{MOTO_MISSING}"))
 }

@@ -42,6 +42,9 @@ pub enum Command {
     SeedAccounts(SeedArgs),
     /// Enqueue generated transactions among existing accounts.
     Send(SendArgs),
+    /// Summarize the ledger: transactions by result, balances, and whether money was
+    /// conserved (exit 1 when it was not).
+    Report(ReportArgs),
     /// Serve the ingest and accounts HTTP API.
     Serve(crate::api::ServeArgs),
     /// Mint a development bearer token (HS256, secret from BALLAST_JWT_HS256_SECRET).
@@ -128,6 +131,9 @@ pub struct ConsumeArgs {
     /// Do not publish metrics to CloudWatch.
     #[arg(long)]
     pub no_cloudwatch: bool,
+    /// How long the worker must be idle before its scale-in protection is cleared.
+    #[arg(long, default_value = "30s", value_parser = parse_duration, env = "BALLAST_IDLE_DEBOUNCE")]
+    pub idle_debounce: Duration,
 }
 
 /// `seed-accounts` arguments.
@@ -144,6 +150,16 @@ pub struct SeedArgs {
     /// Currency of the accounts.
     #[arg(long, default_value = "USD")]
     pub currency: String,
+}
+
+/// `report` arguments.
+#[derive(Debug, Clone, Args)]
+pub struct ReportArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// One JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `send` arguments.
@@ -216,6 +232,7 @@ mod tests {
         assert_eq!(args.target.transactions_table, "transactions");
         assert_eq!(args.breaker_cooldown, Duration::from_secs(30));
         assert_eq!(args.wait_time_seconds, 20);
+        assert_eq!(args.idle_debounce, Duration::from_secs(30));
     }
 
     #[test]

@@ -7,4 +7,5 @@ pub mod fleet;
 pub mod generate;
 pub mod ledger;
 pub mod observability;
+pub mod report;
 pub mod transaction;

@@ -21,6 +21,11 @@ async fn main() -> anyhow::Result<ExitCode> {
             let sent = generate::send_command(args, std::io::stdin().lock()).await?;
             tracing::info!(sent, "messages enqueued");
         }
+        Command::Report(args) => {
+            if !ballast_worker::report::report_command(args, &mut std::io::stdout().lock()).await? {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
         Command::Serve(args) => ballast_worker::api::serve_command(args, shutdown).await?,
         Command::Token(args) => println!("{}", ballast_worker::api::token_command(args)?),
     }

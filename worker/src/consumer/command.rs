@@ -179,7 +179,10 @@ async fn start_fleet(
         }
     };
     tracing::info!(%instance_id, group = fleet.group(), "fleet integration on");
-    let timing = FleetTiming::default();
+    let timing = FleetTiming {
+        idle_debounce: args.idle_debounce,
+        ..FleetTiming::default()
+    };
     let watcher = fleet.clone();
     let token = shutdown.clone();
     tokio::spawn(async move { watcher.watch_termination(timing.poll_interval, token).await });

@@ -287,7 +287,7 @@ pub async fn send_messages(
     Ok(sent)
 }
 
-async fn sdk(
+pub(crate) async fn sdk(
     args: &crate::cli::TargetArgs,
 ) -> Result<(config::Targets, aws_types::SdkConfig), GenerateError> {
     let blueprint = config::load_blueprint(args)?;

@@ -50,7 +50,7 @@ pub use build::{
 pub use error::{BoxError, LedgerError};
 pub use model::{
     Account, AccountStatus, DeclineReason, Direction, EXTERNAL, HistoryPage, Item, LedgerEntry,
-    META, OPENING_BALANCE, Outcome, ResultStatus, TransactionResult, account_pk, entry_sk,
+    META, OPENING_BALANCE, Outcome, PK, ResultStatus, SK, TransactionResult, account_pk, entry_sk,
     idempotency_pk, result_pk, sort_timestamp,
 };
 
