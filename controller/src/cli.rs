@@ -70,6 +70,8 @@ pub enum Command {
     Destroy(ApplyArgs),
     /// The long-lived controller: reconcile blueprints and autoscale their fleets.
     Run(RunArgs),
+    /// Run worker processes for a fleet's instances.
+    Fleet(FleetArgs),
 }
 
 #[derive(Debug, Args)]
@@ -193,4 +195,43 @@ pub struct RunArgs {
     /// Identity in the lease; default: pod name or hostname, and pid.
     #[arg(long, env = "POD_NAME")]
     pub holder: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct FleetArgs {
+    #[command(subcommand)]
+    pub command: FleetCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FleetCommand {
+    /// Keep one local `ballast-worker consume` per InService instance of the blueprint's Auto
+    /// Scaling group (e.g. on moto); a worker whose instance leaves InService gets SIGTERM.
+    Local(FleetLocalArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct FleetLocalArgs {
+    /// Blueprint naming the Auto Scaling group, its queue and tables (passed to each worker).
+    #[arg(long)]
+    pub blueprint: PathBuf,
+    /// Blueprint name of the Auto Scaling group; default: the blueprint's only one.
+    #[arg(long)]
+    pub group: Option<String>,
+    /// Region and endpoint, also passed to each worker.
+    #[command(flatten)]
+    pub aws: AwsArgs,
+    /// Time between reads of the group.
+    #[arg(long, default_value = "1s")]
+    pub poll: ballast_blueprint::Duration,
+    /// The worker executable; default: `ballast-worker` next to this executable, then on PATH.
+    #[arg(long)]
+    pub worker_bin: Option<PathBuf>,
+    /// How long a stopping worker may drain before SIGKILL; default: the queue's visibility
+    /// timeout + 20s.
+    #[arg(long)]
+    pub drain_timeout: Option<ballast_blueprint::Duration>,
+    /// Extra arguments for `ballast-worker consume` (after `--`).
+    #[arg(last = true)]
+    pub worker_args: Vec<String>,
 }

@@ -3,6 +3,7 @@
 pub mod autoscale;
 pub mod cli;
 pub mod commands;
+pub mod fleet;
 pub mod lease;
 pub mod provision;
 pub mod service;

@@ -2,7 +2,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use ballast_controller::cli::{Cli, Command};
+use ballast_controller::cli::{Cli, Command, FleetCommand};
 use ballast_controller::{commands, telemetry};
 
 fn main() -> anyhow::Result<ExitCode> {
@@ -22,6 +22,13 @@ fn main() -> anyhow::Result<ExitCode> {
             runtime()?.block_on(commands::provision::destroy(args, &mut out))?
         }
         Command::Run(args) => runtime()?.block_on(commands::run::run(args))?,
+        Command::Fleet(fleet) => match &fleet.command {
+            FleetCommand::Local(args) => runtime()?.block_on(commands::fleet::local(
+                args,
+                cli.global.log_format,
+                &mut out,
+            ))?,
+        },
     };
     Ok(code)
 }

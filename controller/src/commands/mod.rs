@@ -1,5 +1,6 @@
 //! One module per `ballast` command; each returns the process exit code.
 
+pub mod fleet;
 pub mod provision;
 pub mod run;
 pub mod scale;
