@@ -63,6 +63,9 @@ pub struct ConsumerConfig {
     pub visibility_timeout: Duration,
     /// How long an acknowledgement waits for others to share a DeleteMessageBatch.
     pub delete_linger: Duration,
+    /// While messages are in flight, how long to wait for more free slots so one
+    /// ReceiveMessage carries a full batch instead of one message per freed slot.
+    pub receive_batch_window: Duration,
     /// Circuit breaker settings.
     pub breaker: BreakerConfig,
 }
@@ -77,7 +80,10 @@ impl ConsumerConfig {
             wait_time_seconds: 20,
             max_messages: 10,
             visibility_timeout: Duration::from_secs(30),
-            delete_linger: Duration::from_millis(50),
+            // Both well under the visibility timeout: a late delete only risks a redelivery,
+            // which the ledger turns into a no-op.
+            delete_linger: Duration::from_millis(500),
+            receive_batch_window: Duration::from_millis(500),
             breaker: BreakerConfig::default(),
         }
     }
@@ -279,10 +285,20 @@ impl Consumer {
                 }
             };
             let mut held = vec![first];
-            while !probe && held.len() < config.max_messages as usize {
-                match permits.clone().try_acquire_owned() {
-                    Ok(permit) => held.push(permit),
-                    Err(_) => break,
+            let batch = (config.max_messages as usize).min(config.concurrency.max(1));
+            let window_ends = tokio::time::Instant::now() + config.receive_batch_window;
+            while !probe && held.len() < batch {
+                if let Ok(permit) = permits.clone().try_acquire_owned() {
+                    held.push(permit);
+                    continue;
+                }
+                if tasks.is_empty() {
+                    break;
+                }
+                // Work is in flight and will free slots soon: wait a little for them.
+                match tokio::time::timeout_at(window_ends, permits.clone().acquire_owned()).await {
+                    Ok(Ok(permit)) => held.push(permit),
+                    _ => break,
                 }
             }
             let max = if probe { 1 } else { held.len() as i32 };
