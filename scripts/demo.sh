@@ -66,52 +66,80 @@ until_ok 30 curl -fsS $API/readyz
 TOKEN=$($bin/ballast-worker token --sub demo --ttl 1h)
 echo "API at $API (OpenAPI: $API/openapi.json)"
 
-step "Drive 300 transactions through POST /v1/transactions (8 clients in parallel)"
+step "Start the controller (ballast run) and the local fleet (ballast fleet local)"
+# Time is compressed for the demo: the controller runs banking.yaml with its scaling policy at
+# a target of 20 messages per instance, 2 s evaluations and a 20 s scale-in cooldown and
+# stabilization window (the AWS resources are the same, so drift stays clean).
+sed -e 's/targetBacklogPerInstance: 100/targetBacklogPerInstance: 20/' \
+    -e 's/scaleInCooldown: 300s/scaleInCooldown: 20s/' \
+    -e 's/stabilizationWindow: 300s/stabilizationWindow: 20s/' \
+    -e 's/evaluationInterval: 10s/evaluationInterval: 2s/' $blueprint > $work/banking-compressed.yaml
+ctl_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
+BALLAST_LOG=info $bin/ballast run $work/banking-compressed.yaml --resync 15s \
+  --metrics-addr 127.0.0.1:$ctl_port 2> $work/controller.log &
+pids+=($!)
+# Workers drop scale-in protection after 1 s idle, so scale-in is not held up by moto (which
+# never comes back for an instance that was protected when the capacity dropped).
+BALLAST_LOG=info $bin/ballast fleet local --blueprint $blueprint -- --concurrency 8 \
+  --breaker-cooldown 2s --wait-time-seconds 1 --idle-debounce 1s > $work/fleet.out 2> $work/fleet.log &
+pids+=($!)
+until_ok 60 curl -fsS 127.0.0.1:$ctl_port/readyz
+echo "controller metrics at http://127.0.0.1:$ctl_port/metrics; fleet log in $work/fleet.log"
+
+step "Drive a compressed business day through POST /v1/transactions, with a live view"
+echo "normal 3/s for 15 s, peak 8/s for 15 s, month-end 12/s for 20 s, off-peak 2/s for 15 s"
 mapfile -t accounts < $work/accounts.txt
-: > $work/requests.txt
-for i in $(seq 1 300); do
-  a=${accounts[RANDOM % ${#accounts[@]}]}
-  b=${accounts[RANDOM % ${#accounts[@]}]}
-  [[ $a == "$b" ]] && b=${accounts[(RANDOM + 1) % ${#accounts[@]}]}
-  [[ $a == "$b" ]] && continue
-  amount="$((RANDOM % 300 + 1)).$((RANDOM % 90 + 10))"
-  case $((i % 10)) in
-    0) body="{\"type\":\"DEPOSIT\",\"target_account\":\"$b\",\"amount\":\"$amount\",\"currency\":\"USD\"}" ;;
-    1) body="{\"type\":\"WITHDRAWAL\",\"source_account\":\"$a\",\"amount\":\"$amount\",\"currency\":\"USD\"}" ;;
-    2) body="{\"type\":\"PAYMENT\",\"source_account\":\"$a\",\"target_account\":\"$b\",\"amount\":\"$amount\",\"currency\":\"USD\"}" ;;
-    *) body="{\"type\":\"TRANSFER\",\"source_account\":\"$a\",\"target_account\":\"$b\",\"amount\":\"$amount\",\"currency\":\"USD\"}" ;;
-  esac
-  echo "demo-$i $body" >> $work/requests.txt
-done
 post() {
   curl -sS -o /dev/null -w '%{http_code}\n' -X POST "$API/v1/transactions" \
     -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
-    -H "Idempotency-Key: $1" -d "$2"
+    -H "Idempotency-Key: $1" -d "$2" >> $work/sent.txt 2>/dev/null || echo failed >> $work/sent.txt
 }
-export -f post
-export API TOKEN
-started=$SECONDS
-xargs -P 8 -d '\n' -n 1 bash -c 'post "${0%% *}" "${0#* }"' < $work/requests.txt |
-  sort | uniq -c | awk '{print "  HTTP " $2 ": " $1}'
-echo "  in $((SECONDS - started)) s"
+body() {
+  local a=${accounts[RANDOM % ${#accounts[@]}]} b=${accounts[RANDOM % ${#accounts[@]}]}
+  while [[ $a == "$b" ]]; do b=${accounts[RANDOM % ${#accounts[@]}]}; done
+  local amount="$((RANDOM % 300 + 1)).$((RANDOM % 90 + 10))"
+  case $((RANDOM % 10)) in
+    0) echo "{\"type\":\"DEPOSIT\",\"target_account\":\"$b\",\"amount\":\"$amount\",\"currency\":\"USD\"}" ;;
+    1) echo "{\"type\":\"WITHDRAWAL\",\"source_account\":\"$a\",\"amount\":\"$amount\",\"currency\":\"USD\"}" ;;
+    2) echo "{\"type\":\"PAYMENT\",\"source_account\":\"$a\",\"target_account\":\"$b\",\"amount\":\"$amount\",\"currency\":\"USD\"}" ;;
+    *) echo "{\"type\":\"TRANSFER\",\"source_account\":\"$a\",\"target_account\":\"$b\",\"amount\":\"$amount\",\"currency\":\"USD\"}" ;;
+  esac
+}
+status() { .venv/bin/python scripts/demo-status.py $work/sent.txt $demo_start; }
+: > $work/sent.txt
+rm -f $work/status.prev
+demo_start=$(date +%s)
+( while :; do status || true; sleep 3; done ) &
+view=$!
+n=0
+posts=()
+for phase in "3 15" "8 15" "12 20" "2 15"; do
+  read -r rate secs <<< "$phase"
+  for _ in $(seq 1 "$secs"); do
+    for _ in $(seq 1 "$rate"); do
+      n=$((n + 1))
+      post "day-$n" "$(body)" &
+      posts+=($!)
+    done
+    sleep 1
+  done
+done
+for pid in "${posts[@]}"; do wait "$pid" 2>/dev/null || true; done
+echo "load done: $(grep -c '^202$' $work/sent.txt) of $n accepted"
 
-step "Start a worker (ballast-worker consume) and watch it drain the queue"
-# A short breaker cooldown and long-poll wait keep the demo brisk; see --help for the defaults.
-$bin/ballast-worker consume --blueprint $blueprint --no-fleet --metrics-addr 127.0.0.1:0 \
-  --concurrency 8 --breaker-cooldown 2s --wait-time-seconds 1 2> $work/worker.log &
-pids+=($!)
-queue_depth() {
-  $bin/ballast scale $blueprint --once --dry-run --output json 2>/dev/null |
-    python3 -c 'import json,sys; r=json.loads(sys.stdin.readline()); print(r["visible"], r["in_flight"])'
-}
-deadline=$((SECONDS + 120))
-while :; do
-  read -r visible in_flight < <(queue_depth)
-  printf '  queue: %4s visible, %3s in flight\n' "$visible" "$in_flight"
-  [[ $visible == 0 && $in_flight == 0 ]] && break
-  ((SECONDS < deadline)) || { echo "the worker did not drain the queue in time" >&2; exit 1; }
+# Drained, then back at the minimum of 2 after the cooldown.
+deadline=$((SECONDS + 150))
+until [[ $(status | awk '{print $5, $8, $15}') == "0 0 2" ]]; do
+  ((SECONDS < deadline)) || { kill $view; echo "the fleet did not drain and scale in in time" >&2; exit 1; }
   sleep 2
 done
+kill $view 2>/dev/null; wait $view 2>/dev/null || true
+status
+
+step "Scaling actions taken by the controller"
+curl -fsS 127.0.0.1:$ctl_port/metrics | grep -E '^ballast_(scaling_actions_total|fleet_|leader)' || true
+echo "the local fleet, one line per change:"
+sed 's/^/  /; s/ (.*//' $work/fleet.out
 
 step "Results: every transaction has one result, and money is conserved"
 $bin/ballast-worker report --blueprint $blueprint
