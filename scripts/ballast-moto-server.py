@@ -7,6 +7,7 @@ transaction atomically; handling one DynamoDB request at a time gives the emulat
 property back. Every other service keeps moto's threaded server (SQS long polls must not block
 the rest). Same flags as moto_server. setup-moto.sh installs this as .venv/bin/ballast-moto-server.
 """
+import os
 import threading
 
 import moto.server as server
@@ -24,6 +25,9 @@ class SerializedDynamoDB(server.DomainDispatcherApplication):
 
 
 server.DomainDispatcherApplication = SerializedDynamoDB
+# moto's own handler raises SystemExit, which request threads (a long poll) can outlive;
+# the test bed and the demo stop moto with SIGTERM and need it gone at once.
+server.signal_handler = lambda signum, frame: os._exit(0)
 
 if __name__ == "__main__":
     server.main()
