@@ -284,9 +284,7 @@ async fn the_elector_leads_alone_and_hands_over_on_cancel_or_expiry() {
 fn ballast(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_ballast"))
         .args(args)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_REGION", "us-east-1")
+        .envs(ballast_testbed::child_env())
         .env_remove("AWS_ENDPOINT_URL")
         .env_remove("BALLAST_LEASE_TABLE")
         .output()

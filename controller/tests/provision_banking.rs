@@ -36,9 +36,7 @@ fn load(file: &str) -> Blueprint {
 fn ballast(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_ballast"))
         .args(args)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_REGION", "us-east-1")
+        .envs(ballast_testbed::child_env())
         .env_remove("AWS_ENDPOINT_URL")
         .output()
         .expect("ballast runs")

@@ -38,6 +38,17 @@ use aws_types::SdkConfig;
 pub const REGION: &str = "us-east-1";
 /// Static access key id / secret used against moto.
 pub const TEST_CREDENTIAL: &str = "testing";
+/// Environment for a child process (`ballast`, `ballast-worker`) that talks to the test bed:
+/// its static credentials and region. Pass the endpoint with `--endpoint-url` or
+/// `AWS_ENDPOINT_URL`.
+pub fn child_env() -> [(&'static str, &'static str); 3] {
+    [
+        ("AWS_ACCESS_KEY_ID", TEST_CREDENTIAL),
+        ("AWS_SECRET_ACCESS_KEY", TEST_CREDENTIAL),
+        ("AWS_REGION", REGION),
+    ]
+}
+
 /// Environment variable that overrides the moto_server executable.
 pub const MOTO_ENV: &str = "BALLAST_MOTO_SERVER";
 

@@ -73,9 +73,7 @@ impl Drop for Process {
 fn command(bin: &str, endpoint: &str) -> Command {
     let mut command = Command::new(binary_path(bin));
     command
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_REGION", "us-east-1")
+        .envs(ballast_testbed::child_env())
         .env("AWS_ENDPOINT_URL", endpoint)
         .env("BALLAST_JWT_HS256_SECRET", SECRET);
     command

@@ -127,9 +127,7 @@ impl Stack {
     fn command(&self, program: PathBuf) -> Command {
         let mut command = Command::new(program);
         command
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_REGION", "us-east-1")
+            .envs(ballast_testbed::child_env())
             .env_remove("AWS_ENDPOINT_URL")
             .env_remove("AWS_PROFILE")
             .env_remove("RUST_LOG")
