@@ -284,7 +284,17 @@ async fn read_only_clients_refuse_every_mutating_call_before_sending_it() {
     assert!(format!("{err:?}").contains("MutationRefused"), "{err:?}");
     let err = clients.kms().create_key().send().await.unwrap_err();
     assert!(format!("{err:?}").contains("MutationRefused"));
+    let err = clients
+        .tagging()
+        .tag_resources()
+        .resource_arn_list(format!("arn:aws:sqs:us-east-1:123456789012:{name}"))
+        .tags("k", "v")
+        .send()
+        .await
+        .unwrap_err();
+    assert!(format!("{err:?}").contains("MutationRefused"), "{err:?}");
     assert!(clients.sqs().list_queues().send().await.is_ok());
+    assert!(clients.tagging().get_resources().send().await.is_ok());
     let sqs = aws_sdk_sqs::Client::new(&config);
     let existing = sqs
         .list_queues()

@@ -13,6 +13,8 @@ pub struct Clients {
     pub ec2: aws_sdk_ec2::Client,
     pub autoscaling: aws_sdk_autoscaling::Client,
     pub cloudwatch: aws_sdk_cloudwatch::Client,
+    /// Resource Groups Tagging API: ownership tags of every tagged kind in one read.
+    pub tagging: aws_sdk_resourcegroupstagging::Client,
 }
 
 macro_rules! client {
@@ -34,6 +36,7 @@ impl Clients {
             ec2: client!(aws_sdk_ec2, config, recorder, guard),
             autoscaling: client!(aws_sdk_autoscaling, config, recorder, guard),
             cloudwatch: client!(aws_sdk_cloudwatch, config, recorder, guard),
+            tagging: client!(aws_sdk_resourcegroupstagging, config, recorder, guard),
         }
     }
 
@@ -69,6 +72,9 @@ impl ReadOnlyClients {
     }
     pub fn cloudwatch(&self) -> &aws_sdk_cloudwatch::Client {
         &self.0.cloudwatch
+    }
+    pub fn tagging(&self) -> &aws_sdk_resourcegroupstagging::Client {
+        &self.0.tagging
     }
 }
 

@@ -11,8 +11,9 @@ use tracing::{info, instrument, warn};
 use super::context::{Clients, ReadOnlyClients};
 use super::diff::{self, Action, Plan};
 use super::error::ProvisionError;
-use super::kinds::{self, ApplyContext, ObserveContext, Readiness, ResourceOps};
+use super::kinds::{self, ApplyContext, ObserveContext, Readiness, ResourceOps, SharedReads};
 use super::state::{DesiredState, LiveState, Resolved};
+use super::tagged::{self, TagSnapshot};
 
 /// Runs `$body` with `$ops` bound to the [`ResourceOps`] type of `$kind`.
 macro_rules! with_kind {
@@ -109,12 +110,28 @@ fn kinds_in(bp: &Blueprint) -> BTreeSet<ResourceKind> {
 }
 
 /// Reads live state kind by kind. Only read-only clients can be passed in.
+///
+/// Ownership tags of keys, queues, tables and alarms come from one tagging-API read up front
+/// (see [`tagged`]), not from one tag read per resource.
 #[instrument(skip_all, fields(blueprint = %bp.metadata.name))]
 pub async fn observe(
     clients: &ReadOnlyClients,
     bp: &Blueprint,
 ) -> Result<Observation, EngineError> {
+    let snapshot = tagged::read(clients, bp).await?;
+    observe_with(clients, bp, snapshot).await
+}
+
+/// [`observe`] with a tagging snapshot read earlier (or, in tests, one that has not caught up
+/// with AWS yet): resources the snapshot does not list read their own tags.
+#[instrument(skip_all, fields(blueprint = %bp.metadata.name, tagged = snapshot.len()))]
+pub async fn observe_with(
+    clients: &ReadOnlyClients,
+    bp: &Blueprint,
+    snapshot: TagSnapshot,
+) -> Result<Observation, EngineError> {
     let present = kinds_in(bp);
+    let shared = SharedReads::new(snapshot);
     let mut observation = Observation::default();
     for kind in OBSERVE_ORDER {
         let observed = {
@@ -122,6 +139,7 @@ pub async fn observe(
                 clients,
                 blueprint: bp,
                 resolved: &observation.resolved,
+                shared: &shared,
             };
             with_kind!(*kind, Ops => Some(Ops::observe(&ctx).await?), else {
                 if present.contains(kind) {

@@ -8,8 +8,11 @@ pub mod error;
 pub mod kinds;
 pub mod render;
 pub mod state;
+pub mod tagged;
 
 pub use context::{Clients, ReadOnlyClients};
 pub use diff::{Action, Plan};
-pub use engine::{EngineError, Observation, Outcome, Progress, apply, destroy, observe, plan};
+pub use engine::{
+    EngineError, Observation, Outcome, Progress, apply, destroy, observe, observe_with, plan,
+};
 pub use error::ProvisionError;

@@ -6,7 +6,8 @@
 //! the API edge, and live values are canonicalized back into the same normalized decimal text, so
 //! `1000` and `1000.0` are the same threshold.
 //!
-//! Ownership is by tags, read with `ListTagsForResource` on each alarm ARN.
+//! Ownership is by tags: from the observe's tagging snapshot, or with `ListTagsForResource` on
+//! the alarm ARN when the snapshot does not list it.
 
 use std::collections::BTreeMap;
 use std::str::FromStr;
@@ -23,10 +24,13 @@ use futures::future::try_join_all;
 use serde_json::{Value, json};
 use tracing::{instrument, warn};
 
-use super::{ApplyContext, ObserveContext, Observed, ResourceOps, changes_tags, declared};
+use super::{
+    ApplyContext, ObserveContext, Observed, ResourceOps, SharedReads, changes_tags, declared,
+};
 use crate::provision::diff::FieldChange;
 use crate::provision::error::ProvisionError;
 use crate::provision::state::{DesiredState, Field, LiveState, Ownership, Resolved};
+use crate::provision::tagged::tags_or_read;
 
 pub struct Alarms;
 
@@ -427,11 +431,14 @@ impl ResourceOps for Alarms {
                 }
             })
             .collect();
-        let tags = try_join_all(found.iter().map(|(id, _, a)| async move {
-            match a.alarm_arn() {
-                Some(arn) => list_tags(cw, id, arn).await,
-                None => Ok(Tags::new()),
-            }
+        // Owned alarms' tags come from the tagging snapshot; the rest read their own.
+        let tags = try_join_all(found.iter().map(|(id, _, a)| {
+            tags_or_read(&ctx.shared.tagged, a.alarm_arn(), move || async move {
+                match a.alarm_arn() {
+                    Some(arn) => list_tags(cw, id, arn).await,
+                    None => Ok(Tags::new()),
+                }
+            })
         }))
         .await?;
         let mut observed = Observed::default();
@@ -467,6 +474,7 @@ impl ResourceOps for Alarms {
             clients: &ctx.clients.observer(),
             blueprint: ctx.blueprint,
             resolved: ctx.resolved,
+            shared: &SharedReads::default(),
         };
         let found = describe_by_names(&observe, std::slice::from_ref(&desired.physical_name))
             .await?

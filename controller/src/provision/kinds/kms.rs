@@ -1,9 +1,10 @@
 //! KMS keys, owned through their tags; the alias is owned through its key.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use ballast_aws::SdkResultExt;
 use ballast_blueprint::{Blueprint, ResourceId, ResourceKind};
+use futures::future::try_join_all;
 use serde_json::Value;
 use tracing::instrument;
 
@@ -11,6 +12,7 @@ use super::{ApplyContext, ObserveContext, Observed, ResourceOps, changed, change
 use crate::provision::diff::FieldChange;
 use crate::provision::error::ProvisionError;
 use crate::provision::state::{DesiredState, Field, LiveState, Ownership, Resolved};
+use crate::provision::tagged::tags_or_read;
 
 pub struct KmsKeys;
 
@@ -55,10 +57,32 @@ impl ResourceOps for KmsKeys {
             .collect()
     }
 
+    /// Declared keys by alias (DescribeKey takes `alias/<name>`), with their tags from the tagging
+    /// snapshot. Keys the snapshot lists as owned that no declared alias resolves to are candidates
+    /// for removal: only then does ListAliases run, to find their stack aliases.
     #[instrument(skip_all, fields(kind = "kms-key"))]
     async fn observe(ctx: &ObserveContext<'_>) -> Result<Observed, ProvisionError> {
         let kms = ctx.clients.kms();
         let bp = ctx.blueprint;
+        let declared = declared(bp, Self::KIND);
+        let mut observed = Observed::default();
+        let found = try_join_all(
+            declared
+                .iter()
+                .map(|(id, alias)| read_key(ctx, id, alias, alias)),
+        )
+        .await?;
+        observed.live.extend(found.into_iter().flatten());
+        let undeclared: BTreeSet<&str> = ctx
+            .shared
+            .tagged
+            .resources("kms", "key/")
+            .filter(|(arn, _)| !observed.live.iter().any(|l| l.arn.as_deref() == Some(arn)))
+            .map(|(_, key_id)| key_id)
+            .collect();
+        if undeclared.is_empty() {
+            return Ok(observed);
+        }
         let any = ResourceId::new(Self::KIND, "*");
         let aliases = kms
             .list_aliases()
@@ -69,108 +93,29 @@ impl ResourceOps for KmsKeys {
             .await
             .classify("ListAliases")
             .map_err(ProvisionError::aws(&any))?;
-        let declared = declared(bp, Self::KIND);
-        let mut observed = Observed::default();
-        for alias in aliases {
+        let prefix = format!("alias/{}-", bp.metadata.name);
+        let removed = aliases.into_iter().filter_map(|alias| {
             let (Some(alias_name), Some(key_id)) = (alias.alias_name, alias.target_key_id) else {
-                continue;
+                return None;
             };
-            if alias_name.starts_with("alias/aws/") {
-                continue;
-            }
-            let declared_id = declared
+            let short = alias_name.strip_prefix(&prefix)?.to_string();
+            let undeclared = undeclared.contains(key_id.as_str())
+                && !declared.iter().any(|(_, n)| *n == alias_name);
+            undeclared.then(|| (ResourceId::new(Self::KIND, short), alias_name, key_id))
+        });
+        let removed: Vec<_> = removed.collect();
+        let removed = try_join_all(
+            removed
                 .iter()
-                .find(|(_, n)| *n == alias_name)
-                .map(|(id, _)| id.clone());
-            let is_stack_alias = alias_name.starts_with(&format!("alias/{}-", bp.metadata.name));
-            if declared_id.is_none() && !is_stack_alias {
-                continue;
-            }
-            let id = declared_id.clone().unwrap_or_else(|| {
-                ResourceId::new(
-                    Self::KIND,
-                    alias_name.trim_start_matches(&format!("alias/{}-", bp.metadata.name)),
-                )
-            });
-            let (meta, rotation, tags) = tokio::try_join!(
-                async {
-                    kms.describe_key()
-                        .key_id(&key_id)
-                        .send()
-                        .await
-                        .classify("DescribeKey")
-                },
-                async {
-                    kms.get_key_rotation_status()
-                        .key_id(&key_id)
-                        .send()
-                        .await
-                        .classify("GetKeyRotationStatus")
-                },
-                async {
-                    kms.list_resource_tags()
-                        .key_id(&key_id)
-                        .send()
-                        .await
-                        .classify("ListResourceTags")
-                },
-            )
-            .map_err(ProvisionError::aws(&id))?;
-            let Some(meta) = meta.key_metadata else {
-                continue;
-            };
-            let tags: BTreeMap<String, String> = tags
-                .tags
-                .unwrap_or_default()
+                .map(|(id, alias, key_id)| read_key(ctx, id, alias, key_id)),
+        )
+        .await?;
+        observed.removed.extend(
+            removed
                 .into_iter()
-                .map(|t| (t.tag_key, t.tag_value))
-                .collect();
-            let state = meta
-                .key_state
-                .as_ref()
-                .map(|s| s.as_str().to_string())
-                .unwrap_or_default();
-            if state == "PendingDeletion" {
-                // A key scheduled for deletion is gone as far as the blueprint is concerned.
-                continue;
-            }
-            let mut fields = BTreeMap::new();
-            fields.insert(
-                "rotation".into(),
-                Value::Bool(rotation.key_rotation_enabled),
-            );
-            fields.insert("enabled".into(), Value::Bool(meta.enabled));
-            fields.insert(
-                "keySpec".into(),
-                Value::from(
-                    meta.key_spec
-                        .as_ref()
-                        .map(|s| s.as_str())
-                        .unwrap_or("SYMMETRIC_DEFAULT"),
-                ),
-            );
-            fields.insert(
-                "description".into(),
-                Value::from(meta.description.clone().unwrap_or_default()),
-            );
-            if let Some(days) = rotation.rotation_period_in_days {
-                fields.insert("rotationPeriodDays".into(), Value::from(days));
-            }
-            let live = LiveState {
-                id,
-                physical_name: alias_name,
-                physical_id: meta.key_id.clone(),
-                arn: meta.arn.clone(),
-                ownership: Ownership::from_tags(&tags, &bp.metadata.name),
-                tags,
-                fields,
-            };
-            match declared_id {
-                Some(_) => observed.live.push(live),
-                None if live.ownership == Ownership::Owned => observed.removed.push(live),
-                None => {}
-            }
-        }
+                .flatten()
+                .filter(|live| live.ownership == Ownership::Owned),
+        );
         Ok(observed)
     }
 
@@ -309,6 +254,95 @@ impl ResourceOps for KmsKeys {
             .map_err(ProvisionError::aws(&live.id))?;
         Ok(())
     }
+}
+
+/// The key `key_id` (an alias name or a key id) under `alias`; `None` when it does not exist or
+/// is scheduled for deletion (gone as far as the blueprint is concerned).
+#[instrument(skip_all, fields(alias = %alias))]
+async fn read_key(
+    ctx: &ObserveContext<'_>,
+    id: &ResourceId,
+    alias: &str,
+    key_id: &str,
+) -> Result<Option<LiveState>, ProvisionError> {
+    let kms = ctx.clients.kms();
+    let meta = match kms
+        .describe_key()
+        .key_id(key_id)
+        .send()
+        .await
+        .classify("DescribeKey")
+    {
+        Ok(out) => out.key_metadata,
+        Err(e) if e.is_not_found() => None,
+        Err(e) => return Err(ProvisionError::aws(id)(e)),
+    };
+    let Some(meta) = meta else {
+        return Ok(None);
+    };
+    if meta
+        .key_state
+        .as_ref()
+        .is_some_and(|s| s.as_str() == "PendingDeletion")
+    {
+        return Ok(None);
+    }
+    // GetKeyRotationStatus does not take aliases: the key id from DescribeKey.
+    let (rotation, tags) = tokio::try_join!(
+        async {
+            kms.get_key_rotation_status()
+                .key_id(&meta.key_id)
+                .send()
+                .await
+                .classify("GetKeyRotationStatus")
+                .map_err(ProvisionError::aws(id))
+        },
+        tags_or_read(&ctx.shared.tagged, meta.arn.as_deref(), || async {
+            Ok(kms
+                .list_resource_tags()
+                .key_id(&meta.key_id)
+                .send()
+                .await
+                .classify("ListResourceTags")
+                .map_err(ProvisionError::aws(id))?
+                .tags
+                .unwrap_or_default()
+                .into_iter()
+                .map(|t| (t.tag_key, t.tag_value))
+                .collect::<BTreeMap<String, String>>())
+        }),
+    )?;
+    let mut fields = BTreeMap::new();
+    fields.insert(
+        "rotation".into(),
+        Value::Bool(rotation.key_rotation_enabled),
+    );
+    fields.insert("enabled".into(), Value::Bool(meta.enabled));
+    fields.insert(
+        "keySpec".into(),
+        Value::from(
+            meta.key_spec
+                .as_ref()
+                .map(|s| s.as_str())
+                .unwrap_or("SYMMETRIC_DEFAULT"),
+        ),
+    );
+    fields.insert(
+        "description".into(),
+        Value::from(meta.description.clone().unwrap_or_default()),
+    );
+    if let Some(days) = rotation.rotation_period_in_days {
+        fields.insert("rotationPeriodDays".into(), Value::from(days));
+    }
+    Ok(Some(LiveState {
+        id: id.clone(),
+        physical_name: alias.to_string(),
+        physical_id: meta.key_id.clone(),
+        arn: meta.arn.clone(),
+        ownership: Ownership::from_tags(&tags, &ctx.blueprint.metadata.name),
+        tags,
+        fields,
+    }))
 }
 
 async fn set_rotation(

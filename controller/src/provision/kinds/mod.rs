@@ -21,12 +21,34 @@ use super::context::{Clients, ReadOnlyClients};
 use super::diff::FieldChange;
 use super::error::ProvisionError;
 use super::state::{DesiredState, LiveState, Resolved};
+use super::tagged::TagSnapshot;
 
 pub struct ObserveContext<'a> {
     pub clients: &'a ReadOnlyClients,
     pub blueprint: &'a Blueprint,
     /// Live state of the kinds observed before this one (keys before queues, …).
     pub resolved: &'a Resolved,
+    /// Reads made once per observe and shared by the kinds.
+    pub shared: &'a SharedReads,
+}
+
+/// Reads one observe makes once for several kinds.
+#[derive(Debug, Default)]
+pub struct SharedReads {
+    /// Ownership tags of the tagged kinds (keys, queues, tables, alarms), from one
+    /// `GetResources`; a resource missing from it falls back to its own tag read.
+    pub tagged: TagSnapshot,
+    /// Route tables of the VPCs the VPC observe found, for the subnets' associations.
+    pub route_tables: std::sync::OnceLock<network::RouteTables>,
+}
+
+impl SharedReads {
+    pub fn new(tagged: TagSnapshot) -> Self {
+        Self {
+            tagged,
+            route_tables: std::sync::OnceLock::new(),
+        }
+    }
 }
 
 pub struct ApplyContext<'a> {

@@ -213,6 +213,35 @@ where
     }
 }
 
+/// Route tables of some VPCs, read once per observe by the VPC observe and reused by the subnets'.
+#[derive(Debug, Clone, Default)]
+pub struct RouteTables {
+    /// The VPCs all of whose route tables are in `tables`.
+    pub vpc_ids: BTreeSet<String>,
+    pub tables: Vec<aws_sdk_ec2::types::RouteTable>,
+}
+
+/// DescribeRouteTables filtered on `name` ∈ `values`; no call when `values` is empty.
+async fn describe_route_tables(
+    ec2: &aws_sdk_ec2::Client,
+    id: &ResourceId,
+    name: &str,
+    values: &BTreeSet<String>,
+) -> Result<Vec<aws_sdk_ec2::types::RouteTable>, ProvisionError> {
+    if values.is_empty() {
+        return Ok(Vec::new());
+    }
+    ec2.describe_route_tables()
+        .filters(filter(name, values.iter().cloned()))
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .classify("DescribeRouteTables")
+        .map_err(ProvisionError::aws(id))
+}
+
 // ---------------------------------------------------------------------------------------------
 // VPC
 
@@ -287,16 +316,13 @@ impl ResourceOps for Vpcs {
                 vpcs.extend(describe(f).await?);
             }
         }
-        let route_tables = ec2
-            .describe_route_tables()
-            .filters(owner_filter(bp))
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await
-            .classify("DescribeRouteTables")
-            .map_err(ProvisionError::aws(any))?;
+        // One read for the route tables of every VPC found: the VPC's private table here, and the
+        // subnets' associations when the subnets are observed (see `Subnets::observe`).
+        let vpc_ids: BTreeSet<String> = vpcs.iter().filter_map(|v| v.vpc_id.clone()).collect();
+        let route_tables = RouteTables {
+            tables: describe_route_tables(ec2, any, "vpc-id", &vpc_ids).await?,
+            vpc_ids,
+        };
         let mut observed = Observed::default();
         for v in vpcs {
             let Some(physical_id) = v.vpc_id.clone() else {
@@ -334,9 +360,11 @@ impl ResourceOps for Vpcs {
                 fields.insert("enableDnsSupport".into(), Value::Bool(support));
                 fields.insert("enableDnsHostnames".into(), Value::Bool(hostnames));
                 let rt_name = route_table_name(bp, d);
-                let rt = route_tables.iter().find(|rt| {
+                let rt = route_tables.tables.iter().find(|rt| {
+                    let tags = ec2_tags(rt.tags());
                     rt.vpc_id.as_deref() == Some(&physical_id)
-                        && name_tag(&ec2_tags(rt.tags())) == Some(&rt_name)
+                        && name_tag(&tags) == Some(&rt_name)
+                        && tags.get(OWNERSHIP_BLUEPRINT_TAG) == Some(&bp.metadata.name)
                 });
                 fields.insert("privateRouteTable".into(), Value::Bool(rt.is_some()));
                 if let Some(rt_id) = rt.and_then(|rt| rt.route_table_id.clone()) {
@@ -354,6 +382,8 @@ impl ResourceOps for Vpcs {
             };
             removed_or_live(&mut observed, live, referenced || declared_new.is_some());
         }
+        // Set once per observe; a second VPC observe in the same one would read the same.
+        let _ = ctx.shared.route_tables.set(route_tables);
         Ok(observed)
     }
 
@@ -700,29 +730,29 @@ impl ResourceOps for Subnets {
         if !missing_names.is_empty() {
             subnets.extend(describe(filter("tag:Name", missing_names)).await?);
         }
-        // One read for every explicit route table association.
-        let subnet_ids: Vec<String> = subnets.iter().filter_map(|s| s.subnet_id.clone()).collect();
+        // Explicit route table associations: the VPC observe read every route table of the VPCs
+        // it found; subnets elsewhere take one more read, only when there are any.
+        let shared = ctx.shared.route_tables.get();
+        let covered = |s: &aws_sdk_ec2::types::Subnet| {
+            shared.is_some_and(|rt| s.vpc_id.as_ref().is_some_and(|v| rt.vpc_ids.contains(v)))
+        };
+        let elsewhere: BTreeSet<String> = subnets
+            .iter()
+            .filter(|s| !covered(s))
+            .filter_map(|s| s.subnet_id.clone())
+            .collect();
+        let mut tables: Vec<aws_sdk_ec2::types::RouteTable> =
+            shared.map(|rt| rt.tables.clone()).unwrap_or_default();
+        tables.extend(describe_route_tables(ec2, any, "association.subnet-id", &elsewhere).await?);
         let mut associations: BTreeMap<String, (String, String)> = BTreeMap::new();
-        if !subnet_ids.is_empty() {
-            let tables = ec2
-                .describe_route_tables()
-                .filters(filter("association.subnet-id", subnet_ids))
-                .into_paginator()
-                .items()
-                .send()
-                .collect::<Result<Vec<_>, _>>()
-                .await
-                .classify("DescribeRouteTables")
-                .map_err(ProvisionError::aws(any))?;
-            for rt in tables {
-                for a in rt.associations() {
-                    if let (Some(subnet), Some(rt_id), Some(assoc)) = (
-                        a.subnet_id.clone(),
-                        rt.route_table_id.clone(),
-                        a.route_table_association_id.clone(),
-                    ) {
-                        associations.insert(subnet, (rt_id, assoc));
-                    }
+        for rt in tables {
+            for a in rt.associations() {
+                if let (Some(subnet), Some(rt_id), Some(assoc)) = (
+                    a.subnet_id.clone(),
+                    rt.route_table_id.clone(),
+                    a.route_table_association_id.clone(),
+                ) {
+                    associations.insert(subnet, (rt_id, assoc));
                 }
             }
         }

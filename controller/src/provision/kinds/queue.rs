@@ -14,6 +14,7 @@ use super::{ApplyContext, ObserveContext, Observed, ResourceOps, changed, change
 use crate::provision::diff::FieldChange;
 use crate::provision::error::ProvisionError;
 use crate::provision::state::{DesiredState, Expect, Field, LiveState, Ownership, Resolved};
+use crate::provision::tagged::tags_or_read;
 
 pub struct Queues;
 
@@ -155,27 +156,35 @@ impl ResourceOps for Queues {
             let id = declared_id
                 .clone()
                 .unwrap_or_else(|| ResourceId::new(Self::KIND, name.trim_start_matches(&prefix)));
-            let (attrs, tags) = tokio::try_join!(
-                async {
-                    sqs.get_queue_attributes()
-                        .queue_url(&url)
-                        .attribute_names(Attr::All)
-                        .send()
-                        .await
-                        .classify("GetQueueAttributes")
-                },
-                async {
-                    sqs.list_queue_tags()
+            let attrs = sqs
+                .get_queue_attributes()
+                .queue_url(&url)
+                .attribute_names(Attr::All)
+                .send()
+                .await
+                .classify("GetQueueAttributes")
+                .map_err(ProvisionError::aws(&id))?
+                .attributes
+                .unwrap_or_default();
+            // Owned queues' tags come from the tagging snapshot, keyed by the queue ARN.
+            let tags = tags_or_read(
+                &ctx.shared.tagged,
+                attrs.get(&Attr::QueueArn).map(String::as_str),
+                || async {
+                    Ok(sqs
+                        .list_queue_tags()
                         .queue_url(&url)
                         .send()
                         .await
                         .classify("ListQueueTags")
-                }
+                        .map_err(ProvisionError::aws(&id))?
+                        .tags
+                        .unwrap_or_default()
+                        .into_iter()
+                        .collect::<BTreeMap<String, String>>())
+                },
             )
-            .map_err(ProvisionError::aws(&id))?;
-            let attrs = attrs.attributes.unwrap_or_default();
-            let tags: BTreeMap<String, String> =
-                tags.tags.unwrap_or_default().into_iter().collect();
+            .await?;
             let ownership = Ownership::from_tags(&tags, &bp.metadata.name);
             let live = LiveState {
                 id,

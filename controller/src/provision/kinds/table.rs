@@ -1,5 +1,5 @@
 //! DynamoDB tables. DescribeTable omits BillingModeSummary for provisioned tables, and PITR and
-//! TTL live behind their own calls.
+//! TTL live behind their own calls (TTL is read only for tables whose blueprint sets it).
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -11,6 +11,7 @@ use aws_sdk_dynamodb::types::{
 };
 use ballast_aws::SdkResultExt;
 use ballast_blueprint::{self as bpl, Blueprint, ResourceId, ResourceKind, TableEncryptionKind};
+use futures::future::try_join_all;
 use serde_json::{Value, json};
 use tracing::instrument;
 
@@ -19,6 +20,7 @@ use super::{ApplyContext, ObserveContext, Observed, ResourceOps, changed, change
 use crate::provision::diff::FieldChange;
 use crate::provision::error::ProvisionError;
 use crate::provision::state::{DesiredState, Expect, Field, LiveState, Ownership, Resolved};
+use crate::provision::tagged::{TagSnapshot, tags_or_read};
 
 pub struct Tables;
 
@@ -62,8 +64,11 @@ impl ResourceOps for Tables {
                     ),
                     Field::enforced("pointInTimeRecovery", t.point_in_time_recovery),
                     Field::enforced("deletionProtection", t.deletion_protection),
-                    Field::enforced("ttlAttribute", t.ttl_attribute.clone()),
                 ];
+                // Only a TTL the blueprint sets is compared (and read: DescribeTimeToLive).
+                if let Some(ttl) = &t.ttl_attribute {
+                    fields.push(Field::enforced("ttlAttribute", ttl.clone()));
+                }
                 if t.billing_mode == bpl::BillingMode::Provisioned {
                     fields.push(Field::enforced("readCapacity", t.read_capacity.unwrap_or(1)));
                     fields.push(Field::enforced("writeCapacity", t.write_capacity.unwrap_or(1)));
@@ -95,39 +100,41 @@ impl ResourceOps for Tables {
             .collect()
     }
 
+    /// DescribeTable per declared table (ResourceNotFound: missing), no ListTables: owned tables
+    /// no longer declared come from the tagging snapshot.
     #[instrument(skip_all, fields(kind = "table"))]
     async fn observe(ctx: &ObserveContext<'_>) -> Result<Observed, ProvisionError> {
         let ddb = ctx.clients.dynamodb();
         let bp = ctx.blueprint;
-        let any = ResourceId::new(Self::KIND, "*");
-        let names = ddb
-            .list_tables()
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await
-            .classify("ListTables")
-            .map_err(ProvisionError::aws(&any))?;
         let declared = declared(bp, Self::KIND);
         let prefix = format!("{}-", bp.metadata.name);
-        let mut observed = Observed::default();
-        for name in names {
-            let declared_id = declared
-                .iter()
-                .find(|(_, n)| *n == name)
-                .map(|(id, _)| id.clone());
-            if declared_id.is_none() && !name.starts_with(&prefix) {
-                continue;
+        let mut candidates: Vec<(ResourceId, String, bool)> = declared
+            .iter()
+            .map(|(id, name)| (id.clone(), name.clone(), true))
+            .collect();
+        for (_, name) in ctx.shared.tagged.resources("dynamodb", "table/") {
+            if !declared.iter().any(|(_, n)| n == name)
+                && let Some(short) = name.strip_prefix(&prefix)
+            {
+                candidates.push((ResourceId::new(Self::KIND, short), name.to_string(), false));
             }
-            let id = declared_id
-                .clone()
-                .unwrap_or_else(|| ResourceId::new(Self::KIND, name.trim_start_matches(&prefix)));
-            let live = read_table(ddb, &id, &name, ctx.resolved, bp).await?;
-            match declared_id {
-                Some(_) => observed.live.push(live),
-                None if live.ownership == Ownership::Owned => observed.removed.push(live),
-                None => {}
+        }
+        let reads = candidates.iter().map(|(id, name, is_declared)| {
+            // A removed table has nothing to compare: its description and tags suffice.
+            let reads = match is_declared {
+                true => TableReads::of(bp, id),
+                false => TableReads::default(),
+            };
+            read_table(ddb, id, name, ctx.resolved, bp, &ctx.shared.tagged, reads)
+        });
+        let mut observed = Observed::default();
+        for ((_, _, is_declared), live) in candidates.iter().zip(try_join_all(reads).await?) {
+            match (live, is_declared) {
+                (Some(live), true) => observed.live.push(live),
+                (Some(live), false) if live.ownership == Ownership::Owned => {
+                    observed.removed.push(live)
+                }
+                _ => {}
             }
         }
         Ok(observed)
@@ -247,8 +254,15 @@ impl ResourceOps for Tables {
             &desired.physical_name,
             ctx.resolved,
             ctx.blueprint,
+            &TagSnapshot::default(),
+            TableReads::of(ctx.blueprint, &desired.id),
         )
-        .await?;
+        .await?
+        .ok_or_else(|| ProvisionError::Unexpected {
+            resource: desired.id.clone(),
+            operation: "DescribeTable",
+            detail: "the table is ACTIVE but not found".into(),
+        })?;
         let changes: Vec<FieldChange> = ["pointInTimeRecovery", "ttlAttribute"]
             .iter()
             .filter(|f| {
@@ -488,58 +502,97 @@ async fn wait_active(ctx: &ApplyContext<'_>, desired: &DesiredState) -> Result<(
     }
 }
 
+/// The reads beyond DescribeTable and tags that the blueprint's fields need.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct TableReads {
+    /// DescribeContinuousBackups: `pointInTimeRecovery` (declared for every table, default on).
+    pitr: bool,
+    /// DescribeTimeToLive: `ttlAttribute`, only when the blueprint sets one.
+    ttl: bool,
+}
+
+impl TableReads {
+    fn of(bp: &Blueprint, id: &ResourceId) -> Self {
+        match bp.table(&id.name) {
+            Some(t) => Self {
+                pitr: true,
+                ttl: t.ttl_attribute.is_some(),
+            },
+            None => Self::default(),
+        }
+    }
+}
+
+/// `None` when the table does not exist.
+#[instrument(skip_all, fields(table = %name))]
 async fn read_table(
     ddb: &aws_sdk_dynamodb::Client,
     id: &ResourceId,
     name: &str,
     resolved: &Resolved,
     bp: &Blueprint,
-) -> Result<LiveState, ProvisionError> {
-    let (table, backups, ttl) = tokio::try_join!(
+    tagged: &TagSnapshot,
+    reads: TableReads,
+) -> Result<Option<LiveState>, ProvisionError> {
+    let described = ddb
+        .describe_table()
+        .table_name(name)
+        .send()
+        .await
+        .classify("DescribeTable");
+    let table = match described {
+        Ok(out) => out.table.ok_or_else(|| ProvisionError::Unexpected {
+            resource: id.clone(),
+            operation: "DescribeTable",
+            detail: "no table description".into(),
+        })?,
+        Err(e) if e.is_not_found() => return Ok(None),
+        Err(e) => return Err(ProvisionError::aws(id)(e)),
+    };
+    let arn = table.table_arn.clone();
+    let (backups, ttl, tags) = tokio::try_join!(
         async {
-            ddb.describe_table()
-                .table_name(name)
-                .send()
-                .await
-                .classify("DescribeTable")
-        },
-        async {
+            if !reads.pitr {
+                return Ok(None);
+            }
             ddb.describe_continuous_backups()
                 .table_name(name)
                 .send()
                 .await
                 .classify("DescribeContinuousBackups")
+                .map(Some)
+                .map_err(ProvisionError::aws(id))
         },
         async {
+            if !reads.ttl {
+                return Ok(None);
+            }
             ddb.describe_time_to_live()
                 .table_name(name)
                 .send()
                 .await
                 .classify("DescribeTimeToLive")
+                .map(Some)
+                .map_err(ProvisionError::aws(id))
         },
-    )
-    .map_err(ProvisionError::aws(id))?;
-    let table = table.table.ok_or_else(|| ProvisionError::Unexpected {
-        resource: id.clone(),
-        operation: "DescribeTable",
-        detail: "no table description".into(),
-    })?;
-    let arn = table.table_arn.clone();
-    let tags: BTreeMap<String, String> = match &arn {
-        Some(arn) => ddb
-            .list_tags_of_resource()
-            .resource_arn(arn)
-            .send()
-            .await
-            .classify("ListTagsOfResource")
-            .map_err(ProvisionError::aws(id))?
-            .tags
-            .unwrap_or_default()
-            .into_iter()
-            .map(|t| (t.key, t.value))
-            .collect(),
-        None => BTreeMap::new(),
-    };
+        tags_or_read(tagged, arn.as_deref(), || async {
+            let Some(arn) = &arn else {
+                return Ok(BTreeMap::new());
+            };
+            Ok(ddb
+                .list_tags_of_resource()
+                .resource_arn(arn)
+                .send()
+                .await
+                .classify("ListTagsOfResource")
+                .map_err(ProvisionError::aws(id))?
+                .tags
+                .unwrap_or_default()
+                .into_iter()
+                .map(|t| (t.key, t.value))
+                .collect::<BTreeMap<String, String>>())
+        }),
+    )?;
     let types: BTreeMap<String, String> = table
         .attribute_definitions()
         .iter()
@@ -592,24 +645,28 @@ async fn read_table(
         );
     }
     fields.insert("billingMode".into(), Value::from(billing));
-    let pitr = backups
-        .continuous_backups_description
-        .and_then(|d| d.point_in_time_recovery_description)
-        .and_then(|p| p.point_in_time_recovery_status)
-        .is_some_and(|s| s.as_str() == "ENABLED");
-    fields.insert("pointInTimeRecovery".into(), Value::Bool(pitr));
-    let ttl_attribute = ttl
-        .time_to_live_description
-        .filter(|d| {
-            d.time_to_live_status
-                .as_ref()
-                .is_some_and(|s| matches!(s.as_str(), "ENABLED" | "ENABLING"))
-        })
-        .and_then(|d| d.attribute_name);
-    fields.insert(
-        "ttlAttribute".into(),
-        ttl_attribute.map(Value::from).unwrap_or(Value::Null),
-    );
+    if let Some(backups) = backups {
+        let pitr = backups
+            .continuous_backups_description
+            .and_then(|d| d.point_in_time_recovery_description)
+            .and_then(|p| p.point_in_time_recovery_status)
+            .is_some_and(|s| s.as_str() == "ENABLED");
+        fields.insert("pointInTimeRecovery".into(), Value::Bool(pitr));
+    }
+    if let Some(ttl) = ttl {
+        let ttl_attribute = ttl
+            .time_to_live_description
+            .filter(|d| {
+                d.time_to_live_status
+                    .as_ref()
+                    .is_some_and(|s| matches!(s.as_str(), "ENABLED" | "ENABLING"))
+            })
+            .and_then(|d| d.attribute_name);
+        fields.insert(
+            "ttlAttribute".into(),
+            ttl_attribute.map(Value::from).unwrap_or(Value::Null),
+        );
+    }
     fields.insert(
         "deletionProtection".into(),
         Value::Bool(table.deletion_protection_enabled.unwrap_or(false)),
@@ -636,7 +693,7 @@ async fn read_table(
         _ => json!({"type": "awsOwned"}),
     };
     fields.insert("encryption".into(), encryption);
-    Ok(LiveState {
+    Ok(Some(LiveState {
         id: id.clone(),
         physical_name: name.to_string(),
         physical_id: name.to_string(),
@@ -644,5 +701,5 @@ async fn read_table(
         ownership: Ownership::from_tags(&tags, &bp.metadata.name),
         tags,
         fields,
-    })
+    }))
 }
