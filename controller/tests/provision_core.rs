@@ -464,3 +464,176 @@ async fn a_queue_removed_from_the_blueprint_is_planned_under_its_policy() {
     assert_eq!(extra.action, Action::Retain);
     assert_eq!(plan.summary.retain, 1);
 }
+
+/// `blueprint_text` plus an alarm on the work queue: every kind the tagging snapshot covers.
+fn tagged_kinds_text(name: &str) -> String {
+    format!(
+        "{}  alarms:
+    - name: depth
+      queue: work
+      metric: ApproximateNumberOfMessagesVisible
+      statistic: Maximum
+      period: 60s
+      threshold: 10
+      comparison: greaterThan
+      evaluationPeriods: 1
+",
+        blueprint_text(name, "")
+    )
+}
+
+const TAG_READS: &[&str] = &[
+    "ListQueueTags",
+    "ListResourceTags",
+    "ListTagsOfResource",
+    "ListTagsForResource",
+];
+
+fn calls_of(recorder: &CallRecorder, operation: &str) -> u64 {
+    recorder
+        .snapshot()
+        .iter()
+        .filter(|(k, _)| k.operation == operation)
+        .map(|(_, n)| n)
+        .sum()
+}
+
+#[tokio::test]
+async fn resources_missing_from_the_tagging_snapshot_read_their_own_tags_and_stay_owned() {
+    let bp = parse(&tagged_kinds_text(&unique_name("lag")));
+    let (clients, _, config) = fresh_clients().await;
+    apply(&bp, &clients).await;
+
+    // In sync and indexed: one GetResources, no per-resource tag read.
+    let recorder = CallRecorder::default();
+    let read_only = ReadOnlyClients::new(&config, &recorder);
+    let observation = provision::observe(&read_only, &bp).await.unwrap();
+    let plan = provision::plan(&bp, &observation);
+    assert!(
+        !plan.has_changes(),
+        "{}",
+        provision::render::plan_text(&plan)
+    );
+    assert_eq!(calls_of(&recorder, "GetResources"), 1);
+    for op in TAG_READS {
+        assert_eq!(
+            calls_of(&recorder, op),
+            0,
+            "{op}: {:?}",
+            recorder.snapshot()
+        );
+    }
+
+    // The tagging API has not caught up (eventual consistency on AWS): every resource falls back
+    // to its own tag read, is still owned, and nothing is reported as a conflict or a change.
+    let recorder = CallRecorder::default();
+    let read_only = ReadOnlyClients::new(&config, &recorder);
+    let observation =
+        provision::observe_with(&read_only, &bp, provision::tagged::TagSnapshot::default())
+            .await
+            .unwrap();
+    assert!(
+        observation
+            .live
+            .iter()
+            .all(|l| l.ownership == provision::state::Ownership::Owned),
+        "{:?}",
+        observation.live
+    );
+    let plan = provision::plan(&bp, &observation);
+    assert!(
+        !plan.has_changes(),
+        "{}",
+        provision::render::plan_text(&plan)
+    );
+    assert_eq!(plan.summary.conflicts, 0);
+    assert_eq!(plan.summary.unchanged, 5);
+    assert_eq!(calls_of(&recorder, "GetResources"), 0);
+    assert_eq!(calls_of(&recorder, "ListQueueTags"), 2);
+    assert_eq!(calls_of(&recorder, "ListResourceTags"), 1);
+    assert_eq!(calls_of(&recorder, "ListTagsOfResource"), 1);
+    assert_eq!(calls_of(&recorder, "ListTagsForResource"), 1);
+}
+
+#[tokio::test]
+async fn a_key_and_a_table_removed_from_the_blueprint_are_found_through_their_tags() {
+    let name = unique_name("rmkt");
+    let base = blueprint_text(&name, "");
+    let with_spares = format!(
+        "{}    - name: extra\n      hashKey: {{ name: pk, type: S }}\n",
+        base.replace(
+            "  queues:\n",
+            "    - name: spare\n      deletionWindow: 7d\n  queues:\n"
+        )
+    );
+    let (clients, _, _) = fresh_clients().await;
+    apply(&parse(&with_spares), &clients).await;
+    let plan = plan_of(&parse(&base)).await;
+    for id in [
+        ResourceId::new(ResourceKind::KmsKey, "spare"),
+        ResourceId::new(ResourceKind::Table, "extra"),
+    ] {
+        let change = plan
+            .changes
+            .iter()
+            .find(|c| c.resource == id)
+            .unwrap_or_else(|| panic!("{id} not found: {plan:?}"));
+        // Stateful kinds gone from the blueprint are retained.
+        assert_eq!(change.action, Action::Retain, "{id}");
+    }
+    assert_eq!(plan.summary.retain, 2);
+    assert_eq!(plan.summary.unchanged, 4);
+}
+
+#[tokio::test]
+async fn an_unowned_key_alias_and_table_of_the_same_name_conflict() {
+    let name = unique_name("unkt");
+    let config = moto().await.sdk_config().await;
+    let kms = aws_sdk_kms::Client::new(&config);
+    let key_id = kms
+        .create_key()
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap()
+        .key_id;
+    kms.create_alias()
+        .alias_name(format!("alias/{name}-main"))
+        .target_key_id(&key_id)
+        .send()
+        .await
+        .unwrap();
+    let ddb = aws_sdk_dynamodb::Client::new(&config);
+    ddb.create_table()
+        .table_name(format!("{name}-items"))
+        .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
+        .key_schema(
+            aws_sdk_dynamodb::types::KeySchemaElement::builder()
+                .attribute_name("pk")
+                .key_type(aws_sdk_dynamodb::types::KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .attribute_definitions(
+            aws_sdk_dynamodb::types::AttributeDefinition::builder()
+                .attribute_name("pk")
+                .attribute_type(aws_sdk_dynamodb::types::ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let plan = plan_of(&parse(&blueprint_text(&name, ""))).await;
+    let conflicts: Vec<&ResourceId> = plan.conflicts().map(|c| &c.resource).collect();
+    assert_eq!(
+        conflicts,
+        [
+            &ResourceId::new(ResourceKind::KmsKey, "main"),
+            &ResourceId::new(ResourceKind::Table, "items"),
+        ],
+        "{}",
+        provision::render::plan_text(&plan)
+    );
+}
