@@ -637,3 +637,63 @@ async fn an_unowned_key_alias_and_table_of_the_same_name_conflict() {
         provision::render::plan_text(&plan)
     );
 }
+
+#[tokio::test]
+async fn another_blueprints_queues_and_alarms_under_the_prefix_cost_no_reads() {
+    let name = unique_name("pfx");
+    let bp = parse(&tagged_kinds_text(&name));
+    let (clients, _, config) = fresh_clients().await;
+    apply(&bp, &clients).await;
+    // Blueprint `<name>-eu` shares the `<name>-` prefix; its resources are not ours to read.
+    let other = [
+        ("ballast.dev/managed", "true"),
+        ("ballast.dev/blueprint", &*format!("{name}-eu")),
+    ];
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let mut queue = sqs.create_queue().queue_name(format!("{name}-eu-work"));
+    for (k, v) in other {
+        queue = queue.tags(k, v);
+    }
+    queue.send().await.unwrap();
+    let cw = aws_sdk_cloudwatch::Client::new(&config);
+    let mut alarm = cw
+        .put_metric_alarm()
+        .alarm_name(format!("{name}-eu-depth"))
+        .namespace("AWS/SQS")
+        .metric_name("ApproximateNumberOfMessagesVisible")
+        .statistic(aws_sdk_cloudwatch::types::Statistic::Maximum)
+        .period(60)
+        .evaluation_periods(1)
+        .threshold(10.0)
+        .comparison_operator(aws_sdk_cloudwatch::types::ComparisonOperator::GreaterThanThreshold);
+    for (k, v) in other {
+        alarm = alarm.tags(
+            aws_sdk_cloudwatch::types::Tag::builder()
+                .key(k)
+                .value(v)
+                .build(),
+        );
+    }
+    alarm.send().await.unwrap();
+
+    let recorder = CallRecorder::default();
+    let observation = provision::observe(&ReadOnlyClients::new(&config, &recorder), &bp)
+        .await
+        .unwrap();
+    let plan = provision::plan(&bp, &observation);
+    assert!(
+        !plan.has_changes(),
+        "{}",
+        provision::render::plan_text(&plan)
+    );
+    assert!(observation.removed.is_empty(), "{:?}", observation.removed);
+    assert_eq!(calls_of(&recorder, "GetQueueAttributes"), 2);
+    for op in TAG_READS {
+        assert_eq!(
+            calls_of(&recorder, op),
+            0,
+            "{op}: {:?}",
+            recorder.snapshot()
+        );
+    }
+}

@@ -422,11 +422,18 @@ impl ResourceOps for Alarms {
                 let name = a.alarm_name()?.to_string();
                 match declared.iter().find(|(_, n)| *n == name) {
                     Some((id, _)) => Some((id.clone(), true, a)),
-                    None if name.starts_with(&prefix) => Some((
-                        ResourceId::new(Self::KIND, name.trim_start_matches(&prefix)),
-                        false,
-                        a,
-                    )),
+                    // Undeclared alarms under the prefix matter only when they are ours
+                    // (removed from the blueprint): the tagging snapshot lists those.
+                    None if name.starts_with(&prefix)
+                        && a.alarm_arn()
+                            .is_some_and(|arn| ctx.shared.tagged.tags(arn).is_some()) =>
+                    {
+                        Some((
+                            ResourceId::new(Self::KIND, name.trim_start_matches(&prefix)),
+                            false,
+                            a,
+                        ))
+                    }
                     None => None,
                 }
             })

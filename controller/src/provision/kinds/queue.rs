@@ -1,12 +1,13 @@
 //! SQS queues. Attributes arrive as strings and are canonicalized into numbers and JSON.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_sqs::types::QueueAttributeName as Attr;
 use ballast_aws::SdkResultExt;
 use ballast_blueprint::{
     Blueprint, QueueEncryptionKind, RedrivePermission, ResourceId, ResourceKind,
 };
+use futures::future::try_join_all;
 use serde_json::{Value, json};
 use tracing::instrument;
 
@@ -146,59 +147,75 @@ impl ResourceOps for Queues {
                 }
             }
         }
-        let mut observed = Observed::default();
-        for url in urls {
+        // Queues under the prefix that the blueprint does not declare matter only when they are
+        // ours (removed from the blueprint): the tagging snapshot names those, so another
+        // blueprint's `<name>-…` queues cost no reads.
+        let owned: BTreeSet<&str> = ctx
+            .shared
+            .tagged
+            .resources("sqs", "")
+            .map(|(_, name)| name)
+            .collect();
+        let reads = urls.into_iter().filter_map(|url| {
             let name = url.rsplit('/').next().unwrap_or_default().to_string();
             let declared_id = declared
                 .iter()
                 .find(|(_, n)| *n == name)
                 .map(|(id, _)| id.clone());
+            if declared_id.is_none() && !owned.contains(name.as_str()) {
+                return None;
+            }
             let id = declared_id
                 .clone()
                 .unwrap_or_else(|| ResourceId::new(Self::KIND, name.trim_start_matches(&prefix)));
-            let attrs = sqs
-                .get_queue_attributes()
-                .queue_url(&url)
-                .attribute_names(Attr::All)
-                .send()
-                .await
-                .classify("GetQueueAttributes")
-                .map_err(ProvisionError::aws(&id))?
-                .attributes
-                .unwrap_or_default();
-            // Owned queues' tags come from the tagging snapshot, keyed by the queue ARN.
-            let tags = tags_or_read(
-                &ctx.shared.tagged,
-                attrs.get(&Attr::QueueArn).map(String::as_str),
-                || async {
-                    Ok(sqs
-                        .list_queue_tags()
-                        .queue_url(&url)
-                        .send()
-                        .await
-                        .classify("ListQueueTags")
-                        .map_err(ProvisionError::aws(&id))?
-                        .tags
-                        .unwrap_or_default()
-                        .into_iter()
-                        .collect::<BTreeMap<String, String>>())
-                },
-            )
-            .await?;
-            let ownership = Ownership::from_tags(&tags, &bp.metadata.name);
-            let live = LiveState {
-                id,
-                physical_name: name,
-                physical_id: url,
-                arn: attrs.get(&Attr::QueueArn).cloned(),
-                fields: canonical_fields(&attrs, ctx.resolved, bp),
-                ownership,
-                tags,
-            };
-            match declared_id {
-                Some(_) => observed.live.push(live),
-                None if live.ownership == Ownership::Owned => observed.removed.push(live),
-                None => {}
+            Some(async move {
+                let attrs = sqs
+                    .get_queue_attributes()
+                    .queue_url(&url)
+                    .attribute_names(Attr::All)
+                    .send()
+                    .await
+                    .classify("GetQueueAttributes")
+                    .map_err(ProvisionError::aws(&id))?
+                    .attributes
+                    .unwrap_or_default();
+                // Owned queues' tags come from the tagging snapshot, keyed by the queue ARN.
+                let tags = tags_or_read(
+                    &ctx.shared.tagged,
+                    attrs.get(&Attr::QueueArn).map(String::as_str),
+                    || async {
+                        Ok(sqs
+                            .list_queue_tags()
+                            .queue_url(&url)
+                            .send()
+                            .await
+                            .classify("ListQueueTags")
+                            .map_err(ProvisionError::aws(&id))?
+                            .tags
+                            .unwrap_or_default()
+                            .into_iter()
+                            .collect::<BTreeMap<String, String>>())
+                    },
+                )
+                .await?;
+                let live = LiveState {
+                    ownership: Ownership::from_tags(&tags, &bp.metadata.name),
+                    id,
+                    physical_name: name,
+                    arn: attrs.get(&Attr::QueueArn).cloned(),
+                    fields: canonical_fields(&attrs, ctx.resolved, bp),
+                    physical_id: url,
+                    tags,
+                };
+                Ok::<_, ProvisionError>((declared_id.is_some(), live))
+            })
+        });
+        let mut observed = Observed::default();
+        for (is_declared, live) in try_join_all(reads).await? {
+            if is_declared {
+                observed.live.push(live);
+            } else if live.ownership == Ownership::Owned {
+                observed.removed.push(live);
             }
         }
         Ok(observed)
