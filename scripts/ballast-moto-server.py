@@ -5,12 +5,28 @@ for its rollback while other request threads write to them, fails with "dictiona
 during iteration" (HTTP 500), and can leave a transaction half applied. Real DynamoDB applies a
 transaction atomically; handling one DynamoDB request at a time gives the emulator that
 property back. Every other service keeps moto's threaded server (SQS long polls must not block
-the rest). Same flags as moto_server. setup-moto.sh installs this as .venv/bin/ballast-moto-server.
+the rest).
+
+moto's TransactWriteItems also deep-copies every table it touches, before every transaction,
+to roll back on failure: a transaction costs time proportional to the table, so a test of
+thousands of transactions becomes quadratic. Here the rollback snapshot holds only the items the
+transaction names (what DynamoDB's atomicity is about), restored through the backend's own
+put/delete if moto cancels the transaction.
+
+SQS has the same shape: every SendMessage, and every message a ReceiveMessage returns, reads
+the queue's attribute dictionary for one setting, and building it counts the queue's messages
+(three times), so filling or draining a queue of thousands of messages is quadratic. Here the
+counts are computed only when GetQueueAttributes asks for them.
+
+Same flags as moto_server. setup-moto.sh installs this as .venv/bin/ballast-moto-server.
 """
+import copy
 import os
 import threading
 
+import moto.dynamodb.models as dynamodb_models
 import moto.server as server
+import moto.sqs.models as sqs_models
 
 _DYNAMODB = threading.Lock()
 
@@ -25,9 +41,115 @@ class SerializedDynamoDB(server.DomainDispatcherApplication):
 
 
 server.DomainDispatcherApplication = SerializedDynamoDB
+
+
+class _TableCopies:
+    """`copy` for moto's DynamoDB models: while `skip` is set, tables are not deep-copied."""
+
+    skip = False
+
+    def deepcopy(self, value, memo=None):
+        if self.skip and isinstance(value, dynamodb_models.Table):
+            return value
+        return copy.deepcopy(value, memo)
+
+    def __getattr__(self, name):
+        return getattr(copy, name)
+
+
+_table_copies = _TableCopies()
+dynamodb_models.copy = _table_copies
+_transact_write_items = dynamodb_models.DynamoDBBackend.transact_write_items
+
+
+def _named_key(table, op_type, op):
+    if op_type == "Put":
+        attrs = op.get("Item", {})
+        names = [table.hash_key_attr] + ([table.range_key_attr] if table.range_key_attr else [])
+        if not all(n in attrs for n in names):
+            return None
+        return {n: attrs[n] for n in names}
+    return op.get("Key")
+
+
+def transact_write_items(self, transact_items):
+    snapshot = []
+    for entry in transact_items:
+        if len(entry) != 1:
+            continue
+        op_type, op = next(iter(entry.items()))
+        table = self.tables.get(op.get("TableName"))
+        key = _named_key(table, op_type, op) if table is not None else None
+        if key is None:
+            continue
+        try:
+            before = self.get_item(table.name, key)
+        except Exception:  # an invalid key: moto rejects the request before writing
+            continue
+        snapshot.append((table.name, key, copy.deepcopy(before)))
+    _table_copies.skip = True
+    try:
+        return _transact_write_items(self, transact_items)
+    except Exception:
+        for table_name, key, before in reversed(snapshot):
+            if before is None:
+                if self.get_item(table_name, key) is not None:
+                    self.delete_item(table_name, key)
+            else:
+                self.put_item(table_name, before.to_json()["Attributes"])
+        raise
+    finally:
+        _table_copies.skip = False
+
+
+dynamodb_models.DynamoDBBackend.transact_write_items = transact_write_items
 # moto's own handler raises SystemExit, which request threads (a long poll) can outlive;
 # the test bed and the demo stop moto with SIGTERM and need it gone at once.
 server.signal_handler = lambda signum, frame: os._exit(0)
+
+_APPROXIMATE_COUNTS = {
+    "ApproximateNumberOfMessages",
+    "ApproximateNumberOfMessagesDelayed",
+    "ApproximateNumberOfMessagesNotVisible",
+}
+_counts = threading.local()
+_queue_attributes = sqs_models.Queue.attributes.fget
+
+
+def _attributes(queue):
+    if getattr(_counts, "wanted", False):
+        return _queue_attributes(queue)
+    result = {}
+    names = [n for n in queue.BASE_ATTRIBUTES if n not in _APPROXIMATE_COUNTS]
+    if queue.fifo_queue:
+        names += queue.FIFO_ATTRIBUTES
+    if queue.kms_master_key_id:
+        names += queue.KMS_ATTRIBUTES
+    for name in names:
+        result[name] = getattr(queue, sqs_models.camelcase_to_underscores(name))
+    if queue.policy:
+        result["Policy"] = queue.policy
+    if queue.redrive_policy:
+        result["RedrivePolicy"] = sqs_models.json.dumps(queue.redrive_policy)
+    for key, value in result.items():
+        if isinstance(value, bool):
+            result[key] = str(value).lower()
+    return result
+
+
+sqs_models.Queue.attributes = property(_attributes)
+_get_queue_attributes = sqs_models.SQSBackend.get_queue_attributes
+
+
+def get_queue_attributes(self, queue_name, attribute_names):
+    _counts.wanted = "All" in attribute_names or bool(_APPROXIMATE_COUNTS & set(attribute_names))
+    try:
+        return _get_queue_attributes(self, queue_name, attribute_names)
+    finally:
+        _counts.wanted = False
+
+
+sqs_models.SQSBackend.get_queue_attributes = get_queue_attributes
 
 if __name__ == "__main__":
     server.main()

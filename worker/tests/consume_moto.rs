@@ -4,17 +4,23 @@
 mod common;
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_sqs::types::MessageAttributeValue;
-use ballast_worker::consumer::{Consumer, PARSE_ERROR_ATTRIBUTE, SOURCE_MESSAGE_ID_ATTRIBUTE};
+use ballast_worker::consumer::command::Clients;
+use ballast_worker::consumer::{
+    Consumer, ConsumerConfig, PARSE_ERROR_ATTRIBUTE, SOURCE_MESSAGE_ID_ATTRIBUTE,
+};
 use ballast_worker::generate::send_messages;
 use ballast_worker::ledger::{Direction, Ledger, ResultStatus};
+use ballast_worker::observability::Metrics;
 use ballast_worker::transaction::{
     AccountNumber, Currency, IdempotencyKey, Transaction, TransactionType,
 };
 use common::{config, eventually, queue_depth, queues};
 use rand::Rng;
+use rand::seq::SliceRandom;
 use rust_decimal::Decimal;
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
@@ -149,9 +155,9 @@ async fn assert_exactly_once(ledger: &Ledger, accounts: &[AccountNumber], txs: &
 }
 
 /// Transfers among four hot accounts, all in the queue at once (plus a tenth resent as
-/// duplicates). The testbed's moto handles one DynamoDB request at a time (its DynamoDB is not
-/// thread-safe), so this is bounded by moto's speed, not the worker's.
-const TRANSFERS: usize = 1000;
+/// duplicates, shuffled in). The testbed's moto handles one DynamoDB request at a time (its
+/// DynamoDB is not thread-safe), so this is bounded by moto's speed, not the worker's.
+const TRANSFERS: usize = 3000;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_transfers_with_duplicates_conserve_money_exactly() {
@@ -170,12 +176,18 @@ async fn concurrent_transfers_with_duplicates_conserve_money_exactly() {
         .map(|_| bodies[rng.random_range(0..bodies.len())].clone())
         .collect();
     bodies.extend(duplicates);
+    bodies.shuffle(&mut rng);
     let sent = send_messages(&q.sqs, &q.url, &bodies, 1_000_000.0)
         .await
         .unwrap();
     assert_eq!(sent, bodies.len());
 
-    let consumer = Consumer::new(q.sqs.clone(), ledger.clone(), config(&q, 5));
+    // Without the worker's memory of settled keys: the ledger alone must refuse duplicates.
+    let no_memory = ConsumerConfig {
+        recent_keys: 0,
+        ..config(&q, 5)
+    };
+    let consumer = Consumer::new(q.sqs.clone(), ledger.clone(), no_memory);
     let shutdown = CancellationToken::new();
     let run = tokio::spawn({
         let consumer = consumer.clone();
@@ -205,6 +217,79 @@ async fn concurrent_transfers_with_duplicates_conserve_money_exactly() {
     run.await.unwrap();
 
     assert!(metrics.processed_count("duplicate") >= TRANSFERS as u64 / 10);
+    assert_eq!(total_balance(&ledger, &accounts).await, before);
+    assert_exactly_once(&ledger, &accounts, &txs).await;
+}
+
+fn transact_writes(metrics: &Metrics) -> u64 {
+    metrics
+        .aws_request_counts()
+        .into_iter()
+        .filter(|(op, _)| op.ends_with("TransactWriteItems"))
+        .map(|(_, n)| n)
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicates_of_settled_transactions_are_deleted_without_a_ledger_write() {
+    init_logs();
+    let q = queues(5).await;
+    let sdk = ballast_testbed::moto().await.sdk_config().await;
+    let metrics = Arc::new(Metrics::new());
+    let clients = Clients::new(&sdk, &metrics);
+    let (accounts_table, transactions_table) = common::tables(&clients.dynamodb).await;
+    let ledger = Ledger::new(clients.dynamodb.clone(), accounts_table, transactions_table);
+    let accounts = hot_accounts(&ledger, 2, "100.00").await;
+    let before = total_balance(&ledger, &accounts).await;
+    let mut rng = rand::rng();
+    let txs: Vec<Transaction> = (0..10).map(|_| transfer(&accounts, &mut rng)).collect();
+    let bodies: Vec<String> = txs.iter().map(|t| t.to_json().unwrap()).collect();
+
+    let consumer = Consumer::with_parts(
+        q.sqs.clone(),
+        ledger.clone(),
+        config(&q, 5),
+        metrics.clone(),
+        Arc::new(ballast_worker::breaker::Breaker::new(Default::default())),
+    );
+    let shutdown = CancellationToken::new();
+    let run = tokio::spawn({
+        let consumer = consumer.clone();
+        let shutdown = shutdown.clone();
+        async move { consumer.run(shutdown).await }
+    });
+    send_messages(&q.sqs, &q.url, &bodies, 1_000_000.0)
+        .await
+        .unwrap();
+    eventually("first copies settled", Duration::from_secs(60), || {
+        let m = metrics.clone();
+        async move { m.processed_count("completed") + m.processed_count("declined") >= 10 }
+    })
+    .await;
+    let writes = transact_writes(&metrics);
+
+    send_messages(&q.sqs, &q.url, &bodies, 1_000_000.0)
+        .await
+        .unwrap();
+    eventually("second copies deleted", Duration::from_secs(60), || {
+        let m = metrics.clone();
+        async move { m.processed_count("duplicate") >= 10 }
+    })
+    .await;
+    eventually("queue drained", Duration::from_secs(30), || {
+        let sqs = q.sqs.clone();
+        let url = q.url.clone();
+        async move { queue_depth(&sqs, &url).await == 0 }
+    })
+    .await;
+    shutdown.cancel();
+    run.await.unwrap();
+
+    assert_eq!(
+        transact_writes(&metrics),
+        writes,
+        "a duplicate reached the ledger"
+    );
     assert_eq!(total_balance(&ledger, &accounts).await, before);
     assert_exactly_once(&ledger, &accounts, &txs).await;
 }

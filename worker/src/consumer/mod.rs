@@ -7,6 +7,7 @@
 
 pub mod command;
 pub mod deleter;
+pub mod recent;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,6 +23,7 @@ use crate::ledger::{Ledger, LedgerError, Outcome};
 use crate::observability::Metrics;
 use crate::transaction::{MalformedError, ParseError, parse_transaction};
 use deleter::Ack;
+use recent::RecentKeys;
 
 /// Message attribute carrying the parse error of a dead-lettered message.
 pub const PARSE_ERROR_ATTRIBUTE: &str = "ballast-parse-error";
@@ -63,11 +65,15 @@ pub struct ConsumerConfig {
     pub visibility_timeout: Duration,
     /// How long an acknowledgement waits for others to share a DeleteMessageBatch.
     pub delete_linger: Duration,
-    /// While messages are in flight, how long to wait for more free slots so one
-    /// ReceiveMessage carries a full batch instead of one message per freed slot.
+    /// With fewer than a batch of messages in flight, how long to wait for more free slots so
+    /// one ReceiveMessage carries more than one message. (At saturation the consumer waits for
+    /// a whole batch of free slots.)
     pub receive_batch_window: Duration,
     /// Circuit breaker settings.
     pub breaker: BreakerConfig,
+    /// Idempotency keys remembered once settled, so that a duplicate this worker has already
+    /// settled is deleted without a DynamoDB call (0 turns it off).
+    pub recent_keys: usize,
 }
 
 impl ConsumerConfig {
@@ -82,9 +88,10 @@ impl ConsumerConfig {
             visibility_timeout: Duration::from_secs(30),
             // Both well under the visibility timeout: a late delete only risks a redelivery,
             // which the ledger turns into a no-op.
-            delete_linger: Duration::from_millis(500),
+            delete_linger: Duration::from_secs(2),
             receive_batch_window: Duration::from_millis(500),
             breaker: BreakerConfig::default(),
+            recent_keys: recent::DEFAULT_CAPACITY,
         }
     }
 }
@@ -186,6 +193,7 @@ struct Shared {
     metrics: Arc<Metrics>,
     breaker: Arc<Breaker>,
     activity: watch::Sender<usize>,
+    recent: RecentKeys,
 }
 
 /// The consumer. Cheap to clone.
@@ -220,6 +228,7 @@ impl Consumer {
         config.concurrency = config.concurrency.max(1);
         config.max_messages = config.max_messages.clamp(1, 10);
         let (activity, _) = watch::channel(0);
+        let recent = RecentKeys::new(config.recent_keys);
         Consumer {
             shared: Arc::new(Shared {
                 sqs,
@@ -228,6 +237,7 @@ impl Consumer {
                 metrics,
                 breaker,
                 activity,
+                recent,
             }),
         }
     }
@@ -295,10 +305,30 @@ impl Consumer {
                 if tasks.is_empty() {
                     break;
                 }
-                // Work is in flight and will free slots soon: wait a little for them.
-                match tokio::time::timeout_at(window_ends, permits.clone().acquire_owned()).await {
-                    Ok(Ok(permit)) => held.push(permit),
-                    _ => break,
+                // At saturation, wait for a whole batch of free slots (one ReceiveMessage per
+                // ten messages) as long as a batch of work keeps running meanwhile; with less
+                // in flight, wait only a short window so the pipeline does not run dry.
+                let in_flight = config
+                    .concurrency
+                    .saturating_sub(permits.available_permits() + held.len());
+                let deadline = (in_flight < batch).then_some(window_ends);
+                let freed = async {
+                    match deadline {
+                        Some(deadline) => {
+                            tokio::time::timeout_at(deadline, permits.clone().acquire_owned())
+                                .await
+                                .ok()
+                                .and_then(Result::ok)
+                        }
+                        None => permits.clone().acquire_owned().await.ok(),
+                    }
+                };
+                tokio::select! {
+                    permit = freed => match permit {
+                        Some(permit) => held.push(permit),
+                        None => break,
+                    },
+                    () = shutdown.cancelled() => break,
                 }
             }
             let max = if probe { 1 } else { held.len() as i32 };
@@ -495,7 +525,18 @@ impl Shared {
                     .record_rejection(transaction_id, idempotency_key.as_ref(), &error)
                     .await
             }
-            Ok(tx) => self.ledger.apply(&tx).await,
+            Ok(tx) => {
+                let key = tx.idempotency_key.as_str();
+                if self.recent.contains(key) {
+                    tracing::debug!(transaction_id = %tx.transaction_id, "duplicate of a transaction this worker settled");
+                    return Disposition::Delete("duplicate");
+                }
+                let result = self.ledger.apply(&tx).await;
+                if result.is_ok() {
+                    self.recent.insert(key);
+                }
+                result
+            }
         };
         self.ledger_disposition(result)
     }
