@@ -29,11 +29,13 @@ import moto.server as server
 import moto.sqs.models as sqs_models
 
 _DYNAMODB = threading.Lock()
+# The tagging API's GetResources walks DynamoDB's tables too.
+_READS_DYNAMODB_TABLES = ("DynamoDB_", "ResourceGroupsTaggingAPI_")
 
 
 class SerializedDynamoDB(server.DomainDispatcherApplication):
     def __call__(self, environ, start_response):
-        if environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
+        if environ.get("HTTP_X_AMZ_TARGET", "").startswith(_READS_DYNAMODB_TABLES):
             with _DYNAMODB:
                 # Drain the response inside the lock: the backend works while it is produced.
                 return list(super().__call__(environ, start_response))

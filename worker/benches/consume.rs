@@ -5,7 +5,8 @@
 //! time per 1,000 transactions (this process's user+system time during the drain; moto is a
 //! separate process), peak RSS and throughput.
 //!
-//! `cargo bench -p ballast-worker --bench consume` (env BENCH_MESSAGES, default 3000).
+//! `cargo bench -p ballast-worker --bench consume` (env BENCH_MESSAGES, default 3000;
+//! BENCH_RECENT_KEYS=0 turns off the consumer's memory of settled idempotency keys).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -123,10 +124,16 @@ async fn main() {
         &accounts_table,
         &transactions_table,
     );
+    let defaults = ConsumerConfig::new(queue_url);
+    let recent_keys = std::env::var("BENCH_RECENT_KEYS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(defaults.recent_keys);
     let config = ConsumerConfig {
         wait_time_seconds: 1,
         visibility_timeout: Duration::from_secs(60),
-        ..ConsumerConfig::new(queue_url)
+        recent_keys,
+        ..defaults
     };
     let consumer = Consumer::with_parts(
         clients.sqs.clone(),
@@ -178,7 +185,7 @@ async fn main() {
     println!(
         "`cargo bench -p ballast-worker --bench consume` — {messages} messages (10% duplicates, 2% invalid) \
          among 50 accounts, pre-filled queue, one in-process worker at the default concurrency (32), \
-         moto 5.2.5 on the same 2-core host.\n"
+         memory of settled keys {recent_keys}, moto 5.2.5 on the same 2-core host.\n"
     );
     println!("| metric | value |\n|---|---|");
     println!(
