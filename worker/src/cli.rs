@@ -128,6 +128,10 @@ pub struct ConsumeArgs {
     /// Long-polling wait (0..=20 seconds).
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(i32).range(0..=20))]
     pub wait_time_seconds: i32,
+    /// Idempotency keys remembered once settled, so a duplicate this worker already settled is
+    /// deleted without a DynamoDB write (0 turns it off; the ledger refuses duplicates anyway).
+    #[arg(long, default_value_t = crate::consumer::recent::DEFAULT_CAPACITY)]
+    pub recent_keys: usize,
     /// Do not publish metrics to CloudWatch.
     #[arg(long)]
     pub no_cloudwatch: bool,
@@ -232,6 +236,7 @@ mod tests {
         assert_eq!(args.target.transactions_table, "transactions");
         assert_eq!(args.breaker_cooldown, Duration::from_secs(30));
         assert_eq!(args.wait_time_seconds, 20);
+        assert_eq!(args.recent_keys, 10_000);
         assert_eq!(args.idle_debounce, Duration::from_secs(30));
     }
 
