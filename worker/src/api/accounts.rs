@@ -16,7 +16,7 @@ use super::models::{
 };
 use super::problem::{ApiError, Problem};
 use super::{ApiState, read_body};
-use crate::ledger::{AccountStatus, LedgerError, MAX_HISTORY_PAGE};
+use crate::ledger::{Account, AccountStatus, Ledger, LedgerError, MAX_HISTORY_PAGE};
 use crate::transaction::{AccountNumber, Currency, CurrencyError};
 
 /// Digits of server-assigned account numbers.
@@ -131,6 +131,14 @@ pub async fn create_account(
     ))
 }
 
+/// The account, or 404.
+async fn existing_account(ledger: &Ledger, number: &AccountNumber) -> Result<Account, ApiError> {
+    ledger
+        .get_account(number)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no account {number}")))
+}
+
 /// Read an account and its balance.
 #[utoipa::path(
     get,
@@ -155,11 +163,7 @@ pub async fn get_account(
 ) -> Result<axum::Json<AccountView>, ApiError> {
     principal.require(SCOPE_ACCOUNTS_READ)?;
     let number = parse_account(&id)?;
-    let account = state
-        .ledger()
-        .get_account(&number)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no account {number}")))?;
+    let account = existing_account(state.ledger(), &number).await?;
     Ok(axum::Json(account.into()))
 }
 
@@ -188,19 +192,13 @@ pub async fn close_account(
     principal.require(SCOPE_ACCOUNTS_WRITE)?;
     let number = parse_account(&id)?;
     let ledger = state.ledger();
-    let account = ledger
-        .get_account(&number)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no account {number}")))?;
+    let account = existing_account(ledger, &number).await?;
     if account.status == AccountStatus::Closed {
         return Err(ApiError::Conflict("the account is already closed".into()));
     }
     ledger.close_account(&number).await?;
     tracing::info!("account closed");
-    let account = ledger
-        .get_account(&number)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no account {number}")))?;
+    let account = existing_account(ledger, &number).await?;
     Ok(axum::Json(account.into()))
 }
 
