@@ -29,7 +29,10 @@ in_service = sum(1 for i in group["Instances"] if i["LifecycleState"] == "InServ
 desired = group["DesiredCapacity"]
 try:
     with open(sent_file) as f:
-        sent = sum(1 for line in f if line.strip() == "202")
+        lines = [line.split() for line in f]
+    # One "202" per transaction the API accepted; "queued N" per batch put on the queue directly.
+    sent = sum(1 for w in lines if w == ["202"])
+    sent += sum(int(w[1]) for w in lines if len(w) == 2 and w[0] == "queued")
 except FileNotFoundError:
     sent = 0
 done = sent - visible - in_flight

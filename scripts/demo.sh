@@ -87,7 +87,8 @@ until_ok 60 curl -fsS 127.0.0.1:$ctl_port/readyz
 echo "controller metrics at http://127.0.0.1:$ctl_port/metrics; fleet log in $work/fleet.log"
 
 step "Drive a compressed business day through POST /v1/transactions, with a live view"
-echo "normal 3/s for 15 s, peak 8/s for 15 s, month-end 12/s for 20 s, off-peak 2/s for 15 s"
+echo "normal 3/s for 15 s, peak 8/s for 15 s, month-end 12/s for 20 s, off-peak 2/s for 15 s;"
+echo "at month-end a batch producer also puts 1500 payroll-run transactions on the queue directly"
 mapfile -t accounts < $work/accounts.txt
 post() {
   curl -sS -o /dev/null -w '%{http_code}\n' -X POST "$API/v1/transactions" \
@@ -115,6 +116,16 @@ n=0
 posts=()
 for phase in "3 15" "8 15" "12 20" "2 15"; do
   read -r rate secs <<< "$phase"
+  if [[ $rate == 12 ]]; then
+    # Producer → SQS without the API: the month-end batch (seed message format, 2% invalid).
+    # Sent in chunks of 100 so that the live view's count follows the queue.
+    ( for _ in $(seq 1 15); do
+        $bin/ballast-worker send --blueprint $blueprint --count 100 --rate 1000 --invalid 0.02 \
+          --accounts-file $work/accounts.txt > /dev/null 2>> $work/batch.log &&
+          echo "queued 100" >> $work/sent.txt
+      done ) &
+    posts+=($!)
+  fi
   for _ in $(seq 1 "$secs"); do
     for _ in $(seq 1 "$rate"); do
       n=$((n + 1))
@@ -125,7 +136,7 @@ for phase in "3 15" "8 15" "12 20" "2 15"; do
   done
 done
 for pid in "${posts[@]}"; do wait "$pid" 2>/dev/null || true; done
-echo "load done: $(grep -c '^202$' $work/sent.txt) of $n accepted"
+echo "load done: $(grep -c '^202$' $work/sent.txt) of $n accepted by the API, $(awk '$1 == "queued" {n += $2} END {print n + 0}' $work/sent.txt) queued by the batch producer"
 
 # Drained, then back at the minimum of 2 after the cooldown.
 deadline=$((SECONDS + 150))
