@@ -38,6 +38,18 @@ impl ProvisionError {
         }
     }
 
+    /// The outcome of a delete: a resource that is already gone has been deleted.
+    pub fn unless_gone<T>(
+        resource: &ResourceId,
+        result: Result<T, AwsError>,
+    ) -> Result<(), ProvisionError> {
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_not_found() => Ok(()),
+            Err(e) => Err(ProvisionError::aws(resource)(e)),
+        }
+    }
+
     pub fn resource(&self) -> &ResourceId {
         match self {
             ProvisionError::Aws { resource, .. }

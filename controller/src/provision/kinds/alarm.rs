@@ -545,19 +545,16 @@ impl ResourceOps for Alarms {
 
     #[instrument(skip_all, fields(alarm = %live.physical_name))]
     async fn delete(ctx: &ApplyContext<'_>, live: &LiveState) -> Result<(), ProvisionError> {
-        match ctx
-            .clients
-            .cloudwatch
-            .delete_alarms()
-            .alarm_names(&live.physical_id)
-            .send()
-            .await
-            .classify("DeleteAlarms")
-        {
-            Ok(_) => Ok(()),
-            Err(e) if e.is_not_found() => Ok(()),
-            Err(e) => Err(ProvisionError::aws(&live.id)(e)),
-        }
+        ProvisionError::unless_gone(
+            &live.id,
+            ctx.clients
+                .cloudwatch
+                .delete_alarms()
+                .alarm_names(&live.physical_id)
+                .send()
+                .await
+                .classify("DeleteAlarms"),
+        )
     }
 }
 

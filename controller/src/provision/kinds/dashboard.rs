@@ -333,19 +333,16 @@ impl ResourceOps for Dashboards {
 
     #[instrument(skip_all, fields(dashboard = %live.physical_name))]
     async fn delete(ctx: &ApplyContext<'_>, live: &LiveState) -> Result<(), ProvisionError> {
-        match ctx
-            .clients
-            .cloudwatch
-            .delete_dashboards()
-            .dashboard_names(&live.physical_id)
-            .send()
-            .await
-            .classify("DeleteDashboards")
-        {
-            Ok(_) => Ok(()),
-            Err(e) if e.is_not_found() => Ok(()),
-            Err(e) => Err(ProvisionError::aws(&live.id)(e)),
-        }
+        ProvisionError::unless_gone(
+            &live.id,
+            ctx.clients
+                .cloudwatch
+                .delete_dashboards()
+                .dashboard_names(&live.physical_id)
+                .send()
+                .await
+                .classify("DeleteDashboards"),
+        )
     }
 }
 

@@ -265,19 +265,16 @@ impl ResourceOps for LaunchTemplates {
 
     #[instrument(skip_all, fields(launch_template = %live.physical_name))]
     async fn delete(ctx: &ApplyContext<'_>, live: &LiveState) -> Result<(), ProvisionError> {
-        match ctx
-            .clients
-            .ec2
-            .delete_launch_template()
-            .launch_template_id(&live.physical_id)
-            .send()
-            .await
-            .classify("DeleteLaunchTemplate")
-        {
-            Ok(_) => Ok(()),
-            Err(e) if e.is_not_found() => Ok(()),
-            Err(e) => Err(ProvisionError::aws(&live.id)(e)),
-        }
+        ProvisionError::unless_gone(
+            &live.id,
+            ctx.clients
+                .ec2
+                .delete_launch_template()
+                .launch_template_id(&live.physical_id)
+                .send()
+                .await
+                .classify("DeleteLaunchTemplate"),
+        )
     }
 }
 

@@ -965,19 +965,16 @@ impl ResourceOps for Subnets {
         if is_referenced(live) {
             return Ok(());
         }
-        match ctx
-            .clients
-            .ec2
-            .delete_subnet()
-            .subnet_id(&live.physical_id)
-            .send()
-            .await
-            .classify("DeleteSubnet")
-        {
-            Ok(_) => Ok(()),
-            Err(e) if e.is_not_found() => Ok(()),
-            Err(e) => Err(ProvisionError::aws(&live.id)(e)),
-        }
+        ProvisionError::unless_gone(
+            &live.id,
+            ctx.clients
+                .ec2
+                .delete_subnet()
+                .subnet_id(&live.physical_id)
+                .send()
+                .await
+                .classify("DeleteSubnet"),
+        )
     }
 }
 

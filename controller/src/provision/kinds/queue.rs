@@ -322,19 +322,16 @@ impl ResourceOps for Queues {
 
     #[instrument(skip_all, fields(queue = %live.physical_name))]
     async fn delete(ctx: &ApplyContext<'_>, live: &LiveState) -> Result<(), ProvisionError> {
-        match ctx
-            .clients
-            .sqs
-            .delete_queue()
-            .queue_url(&live.physical_id)
-            .send()
-            .await
-            .classify("DeleteQueue")
-        {
-            Ok(_) => Ok(()),
-            Err(e) if e.is_not_found() => Ok(()),
-            Err(e) => Err(ProvisionError::aws(&live.id)(e)),
-        }
+        ProvisionError::unless_gone(
+            &live.id,
+            ctx.clients
+                .sqs
+                .delete_queue()
+                .queue_url(&live.physical_id)
+                .send()
+                .await
+                .classify("DeleteQueue"),
+        )
     }
 }
 

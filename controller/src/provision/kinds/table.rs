@@ -423,17 +423,14 @@ impl ResourceOps for Tables {
                 .classify("UpdateTable")
                 .map_err(ProvisionError::aws(&live.id))?;
         }
-        match ddb
-            .delete_table()
-            .table_name(&live.physical_id)
-            .send()
-            .await
-            .classify("DeleteTable")
-        {
-            Ok(_) => Ok(()),
-            Err(e) if e.is_not_found() => Ok(()),
-            Err(e) => Err(ProvisionError::aws(&live.id)(e)),
-        }
+        ProvisionError::unless_gone(
+            &live.id,
+            ddb.delete_table()
+                .table_name(&live.physical_id)
+                .send()
+                .await
+                .classify("DeleteTable"),
+        )
     }
 }
 
