@@ -15,6 +15,9 @@ pub const SCOPE_ACCOUNTS_WRITE: &str = "accounts:write";
 pub const SCOPE_TRANSACTIONS_READ: &str = "transactions:read";
 /// Submit transactions.
 pub const SCOPE_TRANSACTIONS_WRITE: &str = "transactions:write";
+/// Operator scope: read and act on any account, transaction and audit record. Never part of
+/// the default minted scopes; it must be asked for explicitly.
+pub const SCOPE_ACCOUNTS_ADMIN: &str = "accounts:admin";
 /// Every scope, space-separated (the dev-token default).
 pub const ALL_SCOPES: &str = "accounts:read accounts:write transactions:read transactions:write";
 
