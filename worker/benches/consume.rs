@@ -105,7 +105,8 @@ async fn main() {
     }
     let usd = Currency::from_code("USD").unwrap();
     let setup_ledger = Ledger::new(setup_ddb, &accounts_table, &transactions_table);
-    let accounts = seed_accounts(&setup_ledger, 50, Decimal::new(1_000_000, 2), usd)
+    let owner = ballast_worker::transaction::Subject::parse("bench").unwrap();
+    let accounts = seed_accounts(&setup_ledger, 50, Decimal::new(1_000_000, 2), usd, &owner)
         .await
         .unwrap();
     let mix = Mix {

@@ -154,7 +154,15 @@ pub struct SeedArgs {
     /// Currency of the accounts.
     #[arg(long, default_value = "USD")]
     pub currency: String,
+    /// Owner of the accounts: the JWT `sub` that may debit and read them through the API. The
+    /// default is a service name no person's token carries, so seeded money is reachable only by
+    /// trusted producers (the generator), `accounts:admin`, or a token minted for it on purpose.
+    #[arg(long, default_value = DEFAULT_SEED_OWNER)]
+    pub owner: crate::transaction::Subject,
 }
+
+/// Default owner of `seed-accounts` accounts.
+pub const DEFAULT_SEED_OWNER: &str = "ballast-seed";
 
 /// `report` arguments.
 #[derive(Debug, Clone, Args)]

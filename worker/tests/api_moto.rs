@@ -16,7 +16,7 @@ use ballast_worker::api::{
     ApiConfig, ApiState, Authenticator, ManualClock, RateLimit, mint_hs256, openapi, router,
 };
 use ballast_worker::ledger::{Ledger, Outcome};
-use ballast_worker::transaction::{AccountNumber, Currency, parse_transaction};
+use ballast_worker::transaction::{AccountNumber, Currency, Subject, parse_transaction};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -336,7 +336,8 @@ async fn accounts_deposit_and_transfer_are_enqueued_in_the_seed_format() {
             "amount",
             "currency",
             "timestamp",
-            "idempotency_key"
+            "idempotency_key",
+            "principal"
         ]
     );
     let dep = parse_transaction(bodies[0].as_bytes()).unwrap();
@@ -663,6 +664,7 @@ async fn close_requires_a_zero_balance() {
             Currency::from_code("USD").unwrap(),
             "checking",
             Decimal::new(500, 2),
+            &Subject::parse("alice").unwrap(),
         )
         .await
         .unwrap();

@@ -42,6 +42,7 @@ fn transfer() -> Transaction {
         currency: Currency::from_code("USD").unwrap(),
         timestamp: OffsetDateTime::now_utc().replace_nanosecond(0).unwrap(),
         idempotency_key: IdempotencyKey::parse(&format!("k-{id}")).unwrap(),
+        principal: None,
     }
 }
 
@@ -169,6 +170,7 @@ async fn termination_notice_drains_and_exits_cleanly_when_completion_fails() {
                 Currency::from_code("USD").unwrap(),
                 "CHECKING",
                 Decimal::new(1000, 2),
+                &ballast_worker::transaction::Subject::parse("seed").unwrap(),
             )
             .await
             .unwrap();

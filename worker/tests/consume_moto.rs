@@ -47,7 +47,7 @@ async fn hot_accounts(ledger: &Ledger, n: usize, balance: &str) -> Vec<AccountNu
     for i in 0..n {
         let number = AccountNumber::parse(&format!("55500000{i:02}")).unwrap();
         ledger
-            .create_account(&number, usd(), "CHECKING", dec(balance))
+            .create_account(&number, usd(), "CHECKING", dec(balance), &owner())
             .await
             .unwrap();
         out.push(number);
@@ -68,6 +68,7 @@ fn transfer(accounts: &[AccountNumber], rng: &mut impl Rng) -> Transaction {
         currency: usd(),
         timestamp: OffsetDateTime::now_utc().replace_nanosecond(0).unwrap(),
         idempotency_key: IdempotencyKey::parse(&format!("k-{id}")).unwrap(),
+        principal: None,
     }
 }
 
@@ -467,4 +468,8 @@ async fn poison_messages_land_in_the_dlq_with_the_parse_error() {
             .unwrap()
             .is_some()
     );
+}
+
+fn owner() -> ballast_worker::transaction::Subject {
+    ballast_worker::transaction::Subject::parse("seed").unwrap()
 }

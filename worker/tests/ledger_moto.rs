@@ -130,10 +130,10 @@ async fn entry_sum(ledger: &Ledger, account: &str) -> Decimal {
 #[tokio::test]
 async fn transfer_moves_money_and_reconciles() {
     let l = ledger().await;
-    l.create_account(&acct("1111111111"), usd(), "CHECKING", dec("100.00"))
+    l.create_account(&acct("1111111111"), usd(), "CHECKING", dec("100.00"), &alice())
         .await
         .unwrap();
-    l.create_account(&acct("2222222222"), usd(), "CHECKING", dec("0"))
+    l.create_account(&acct("2222222222"), usd(), "CHECKING", dec("0"), &alice())
         .await
         .unwrap();
 
@@ -158,10 +158,10 @@ async fn transfer_moves_money_and_reconciles() {
 #[tokio::test]
 async fn insufficient_funds_is_declined_and_recorded() {
     let l = ledger().await;
-    l.create_account(&acct("1111111111"), usd(), "CHECKING", dec("50.00"))
+    l.create_account(&acct("1111111111"), usd(), "CHECKING", dec("50.00"), &alice())
         .await
         .unwrap();
-    l.create_account(&acct("2222222222"), usd(), "CHECKING", dec("0"))
+    l.create_account(&acct("2222222222"), usd(), "CHECKING", dec("0"), &alice())
         .await
         .unwrap();
 
@@ -186,10 +186,10 @@ async fn insufficient_funds_is_declined_and_recorded() {
 #[tokio::test]
 async fn duplicate_idempotency_key_changes_nothing() {
     let l = ledger().await;
-    l.create_account(&acct("1111111111"), usd(), "CHECKING", dec("100.00"))
+    l.create_account(&acct("1111111111"), usd(), "CHECKING", dec("100.00"), &alice())
         .await
         .unwrap();
-    l.create_account(&acct("2222222222"), usd(), "CHECKING", dec("0"))
+    l.create_account(&acct("2222222222"), usd(), "CHECKING", dec("0"), &alice())
         .await
         .unwrap();
 
@@ -211,13 +211,13 @@ async fn duplicate_idempotency_key_changes_nothing() {
 async fn currency_mismatch_closed_and_missing_accounts_are_declined() {
     let l = ledger().await;
     let eur = Currency::from_code("EUR").unwrap();
-    l.create_account(&acct("1111111111"), usd(), "CHECKING", dec("100.00"))
+    l.create_account(&acct("1111111111"), usd(), "CHECKING", dec("100.00"), &alice())
         .await
         .unwrap();
-    l.create_account(&acct("3333333333"), eur, "CHECKING", dec("0"))
+    l.create_account(&acct("3333333333"), eur, "CHECKING", dec("0"), &alice())
         .await
         .unwrap();
-    l.create_account(&acct("4444444444"), usd(), "CHECKING", dec("0"))
+    l.create_account(&acct("4444444444"), usd(), "CHECKING", dec("0"), &alice())
         .await
         .unwrap();
     l.close_account(&acct("4444444444")).await.unwrap();
@@ -259,7 +259,7 @@ async fn currency_mismatch_closed_and_missing_accounts_are_declined() {
 #[tokio::test]
 async fn deposit_withdrawal_balance_check_and_rejection() {
     let l = ledger().await;
-    l.create_account(&acct("1111111111"), usd(), "SAVINGS", dec("0"))
+    l.create_account(&acct("1111111111"), usd(), "SAVINGS", dec("0"), &alice())
         .await
         .unwrap();
     let dep = message(
@@ -337,11 +337,11 @@ async fn deposit_withdrawal_balance_check_and_rejection() {
 async fn accounts_create_close_and_history_pages() {
     let l = ledger().await;
     let a = acct("1111111111");
-    l.create_account(&a, usd(), "CHECKING", dec("10.00"))
+    l.create_account(&a, usd(), "CHECKING", dec("10.00"), &alice())
         .await
         .unwrap();
     assert!(matches!(
-        l.create_account(&a, usd(), "CHECKING", dec("0")).await,
+        l.create_account(&a, usd(), "CHECKING", dec("0"), &alice()).await,
         Err(LedgerError::Conflict { .. })
     ));
     for i in 0..5 {
@@ -409,7 +409,7 @@ async fn moto_returns_cancellation_reasons_with_all_old_items() {
     use ballast_worker::ledger::{CancellationVerdict, build_effect, interpret_cancellation};
 
     let l = ledger().await;
-    l.create_account(&acct("1111111111"), usd(), "CHECKING", dec("1.00"))
+    l.create_account(&acct("1111111111"), usd(), "CHECKING", dec("1.00"), &alice())
         .await
         .unwrap();
     let tx = transfer("1111111111", "2222222222", "2.00", "k-moto");
@@ -446,4 +446,8 @@ async fn moto_returns_cancellation_reasons_with_all_old_items() {
         CancellationVerdict::Accounts(f) => assert_eq!(f.len(), 2),
         other => panic!("{other:?}"),
     }
+}
+
+fn alice() -> ballast_worker::transaction::Subject {
+    ballast_worker::transaction::Subject::parse("alice").unwrap()
 }

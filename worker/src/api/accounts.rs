@@ -16,7 +16,8 @@ use super::models::{
 };
 use super::problem::{ApiError, Problem};
 use super::{ApiState, read_body};
-use crate::ledger::{Account, AccountStatus, Ledger, LedgerError, MAX_HISTORY_PAGE};
+use super::authorize::visible_account;
+use crate::ledger::{AccountStatus, LedgerError, MAX_HISTORY_PAGE};
 use crate::transaction::{AccountNumber, Currency, CurrencyError};
 
 /// Digits of server-assigned account numbers.
@@ -107,7 +108,7 @@ pub async fn create_account(
         let number = random_account_number();
         match state
             .ledger()
-            .create_account(&number, currency, &req.kind, Decimal::ZERO)
+            .create_account(&number, currency, &req.kind, Decimal::ZERO, principal.owner())
             .await
         {
             Ok(account) => {
@@ -131,13 +132,6 @@ pub async fn create_account(
     ))
 }
 
-/// The account, or 404.
-async fn existing_account(ledger: &Ledger, number: &AccountNumber) -> Result<Account, ApiError> {
-    ledger
-        .get_account(number)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no account {number}")))
-}
 
 /// Read an account and its balance.
 #[utoipa::path(
@@ -150,7 +144,7 @@ async fn existing_account(ledger: &Ledger, number: &AccountNumber) -> Result<Acc
         (status = 400, description = "Malformed account number", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such account", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such account, or not the caller's (same answer)", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["accounts:read"]))
@@ -163,7 +157,7 @@ pub async fn get_account(
 ) -> Result<axum::Json<AccountView>, ApiError> {
     principal.require(SCOPE_ACCOUNTS_READ)?;
     let number = parse_account(&id)?;
-    let account = existing_account(state.ledger(), &number).await?;
+    let account = visible_account(&state, &principal, &number).await?;
     Ok(axum::Json(account.into()))
 }
 
@@ -177,7 +171,7 @@ pub async fn get_account(
         (status = 200, description = "Closed; the account as it is now", body = AccountView),
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such account", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such account, or not the caller's (same answer)", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Non-zero balance or already closed", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
     ),
@@ -192,13 +186,13 @@ pub async fn close_account(
     principal.require(SCOPE_ACCOUNTS_WRITE)?;
     let number = parse_account(&id)?;
     let ledger = state.ledger();
-    let account = existing_account(ledger, &number).await?;
+    let account = visible_account(&state, &principal, &number).await?;
     if account.status == AccountStatus::Closed {
         return Err(ApiError::Conflict("the account is already closed".into()));
     }
     ledger.close_account(&number).await?;
     tracing::info!("account closed");
-    let account = existing_account(ledger, &number).await?;
+    let account = visible_account(&state, &principal, &number).await?;
     Ok(axum::Json(account.into()))
 }
 
@@ -223,7 +217,7 @@ fn parse_time(field: &str, text: &str) -> Result<OffsetDateTime, ApiError> {
         (status = 400, description = "Invalid range, limit or cursor", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such account", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such account, or not the caller's (same answer)", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["accounts:read"]))
@@ -262,10 +256,8 @@ pub async fn account_history(
             format!("`limit` must be 1..={MAX_HISTORY_PAGE}"),
         ));
     }
+    visible_account(&state, &principal, &number).await?;
     let ledger = state.ledger();
-    if ledger.get_account(&number).await?.is_none() {
-        return Err(ApiError::NotFound(format!("no account {number}")));
-    }
     let page = ledger
         .history(&number, from, to, limit, query.cursor.as_deref())
         .await

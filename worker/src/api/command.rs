@@ -8,8 +8,12 @@ use std::time::Duration;
 use clap::Args;
 use tokio_util::sync::CancellationToken;
 
-use super::auth::{ALL_SCOPES, AuthError, Authenticator, JwtAlgorithm, mint_hs256};
-use super::rate::{RateLimit, SystemClock};
+use super::auth::{
+    ALL_SCOPES, AuthError, Authenticator, JwtAlgorithm, KNOWN_SCOPES, mint_hs256, unknown_scope,
+};
+use super::jwks::{JwksError, JwksKeys, JwksSource, JwksTimers};
+use super::rate::{Clock, RateLimit, SystemClock};
+use super::tls::{TlsError, server_config};
 use super::{ApiConfig, ApiState, DEFAULT_BODY_LIMIT};
 use crate::cli::{TargetArgs, parse_duration};
 use crate::config::{ConfigError, load_blueprint, resolve};
@@ -35,9 +39,35 @@ pub struct ServeArgs {
     /// Algorithm of --jwt-public-key-file.
     #[arg(long, value_enum, default_value = "RS256")]
     pub jwt_algorithm: JwtAlgorithm,
+    /// Verify tokens against the JSON Web Key Set at this URL (https, or http on loopback);
+    /// re-read periodically and on an unknown `kid`, so key rotation needs no restart.
+    #[arg(long, env = "BALLAST_JWKS_URL", conflicts_with_all = ["jwt_hs256_secret_file", "jwt_public_key_file", "jwks_file"])]
+    pub jwks_url: Option<String>,
+    /// Verify tokens against the JSON Web Key Set in this file (re-read like --jwks-url).
+    #[arg(long, conflicts_with_all = ["jwt_hs256_secret_file", "jwt_public_key_file"])]
+    pub jwks_file: Option<PathBuf>,
+    /// Re-read the key set when it is older than this.
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub jwks_refresh: Duration,
+    /// At most one key-set read per this interval caused by unknown `kid`s or failed reads.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub jwks_min_refetch: Duration,
     /// Required `aud` claim.
     #[arg(long, env = "BALLAST_JWT_AUDIENCE")]
     pub jwt_audience: Option<String>,
+    /// Required `iss` claim (the identity provider's issuer URL).
+    #[arg(long = "issuer", visible_alias = "jwt-issuer", env = "BALLAST_JWT_ISSUER")]
+    pub issuer: Option<String>,
+    /// Serve HTTPS with this certificate chain (PEM; with --tls-key).
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// Private key (PEM) of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Allow plain HTTP on a non-loopback address (e.g. behind a TLS-terminating proxy on the
+    /// same host or a service mesh). Without it, such a listen address needs --tls-cert.
+    #[arg(long, conflicts_with = "tls_cert")]
+    pub insecure_http: bool,
     /// Sustained requests per second per client (JWT `sub`); 0 disables rate limiting.
     #[arg(long, default_value_t = 50.0)]
     pub rate_limit: f64,
@@ -83,8 +113,8 @@ pub enum ServeError {
     Auth(#[from] AuthError),
     /// No key configured.
     #[error(
-        "no token key configured; hint: set {HS256_SECRET_ENV}, --jwt-hs256-secret-file or \
-         --jwt-public-key-file"
+        "no token key configured; hint: set {HS256_SECRET_ENV}, --jwt-hs256-secret-file, \
+         --jwt-public-key-file, --jwks-url or --jwks-file"
     )]
     NoKey,
     /// A key file cannot be read.
@@ -108,6 +138,32 @@ pub enum ServeError {
     /// The server failed.
     #[error("server failed: {0}")]
     Serve(#[source] std::io::Error),
+    /// Plain HTTP on a non-loopback address without `--insecure-http`.
+    #[error(
+        "refusing to serve plain HTTP on the non-loopback address {addr}: bearer tokens and \
+         account data would cross the network unencrypted; hint: pass --tls-cert and --tls-key, \
+         listen on 127.0.0.1 behind a TLS-terminating proxy, or pass --insecure-http if TLS is \
+         terminated elsewhere on a trusted network"
+    )]
+    PlaintextListen {
+        /// The listen address.
+        addr: SocketAddr,
+    },
+    /// The key set.
+    #[error(transparent)]
+    Jwks(#[from] JwksError),
+    /// The TLS certificate or key.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    /// `token --scope` names a scope the API does not know.
+    #[error(
+        "unknown scope {scope:?}; hint: the known scopes are {}",
+        KNOWN_SCOPES.join(", ")
+    )]
+    UnknownScope {
+        /// The scope as given.
+        scope: String,
+    },
 }
 
 fn read_key(path: &Path) -> Result<Vec<u8>, ServeError> {
@@ -132,18 +188,42 @@ fn hs256_secret(file: Option<&Path>) -> Result<Option<Vec<u8>>, ServeError> {
         .map(String::into_bytes))
 }
 
-/// Builds the authenticator from the flags.
-pub fn authenticator(args: &ServeArgs) -> Result<Authenticator, ServeError> {
+/// Builds the authenticator from the flags (loading the key set once when one is configured).
+pub async fn authenticator(
+    args: &ServeArgs,
+    clock: Arc<dyn Clock>,
+) -> Result<Authenticator, ServeError> {
     let audience = args.jwt_audience.as_deref();
+    let issuer = args.issuer.as_deref();
+    let jwks_source = match (&args.jwks_url, &args.jwks_file) {
+        (Some(url), _) => Some(JwksSource::url(url)?),
+        (None, Some(path)) => Some(JwksSource::File(path.clone())),
+        (None, None) => None,
+    };
+    if let Some(source) = jwks_source {
+        let timers = JwksTimers {
+            refresh: args.jwks_refresh,
+            min_refetch: args.jwks_min_refetch,
+        };
+        let keys = JwksKeys::load(source, timers, clock).await?;
+        return Ok(Authenticator::jwks(keys, audience).with_issuer(issuer));
+    }
     if let Some(path) = &args.jwt_public_key_file {
-        return Ok(Authenticator::public_key(
-            args.jwt_algorithm,
-            &read_key(path)?,
-            audience,
-        )?);
+        return Ok(
+            Authenticator::public_key(args.jwt_algorithm, &read_key(path)?, audience)?
+                .with_issuer(issuer),
+        );
     }
     let secret = hs256_secret(args.jwt_hs256_secret_file.as_deref())?.ok_or(ServeError::NoKey)?;
-    Ok(Authenticator::hs256(&secret, audience)?)
+    Ok(Authenticator::hs256(&secret, audience)?.with_issuer(issuer))
+}
+
+/// Refuses plain HTTP on a non-loopback address unless `--insecure-http` says so.
+pub fn check_transport(args: &ServeArgs) -> Result<(), ServeError> {
+    if args.tls_cert.is_none() && !args.insecure_http && !args.listen.ip().is_loopback() {
+        return Err(ServeError::PlaintextListen { addr: args.listen });
+    }
+    Ok(())
 }
 
 /// Runs the API until `shutdown` fires.
@@ -151,7 +231,14 @@ pub async fn serve_command(
     args: &ServeArgs,
     shutdown: CancellationToken,
 ) -> Result<(), ServeError> {
-    let auth = authenticator(args)?;
+    // Before anything else: nothing should start listening in the clear by accident.
+    check_transport(args)?;
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(server_config(cert, key)?),
+        _ => None,
+    };
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock::default());
+    let auth = authenticator(args, clock.clone()).await?;
     let blueprint = load_blueprint(&args.target)?;
     let targets = resolve(&args.target, blueprint.as_ref())?;
     let sdk = ballast_aws::load_sdk_config_with_default_region(
@@ -175,27 +262,28 @@ pub async fn serve_command(
             burst: args.rate_burst,
         },
     };
-    let state = ApiState::new(
-        ledger,
-        sqs,
-        queue_url,
-        auth,
-        config,
-        Arc::new(SystemClock::default()),
-    );
+    let state = ApiState::new(ledger, sqs, queue_url, auth, config, clock);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|source| ServeError::Bind {
             addr: args.listen,
             source,
         })?;
-    super::serve(state, listener, shutdown)
-        .await
-        .map_err(ServeError::Serve)
+    match tls {
+        Some(config) => super::serve_tls(state, listener, config, shutdown).await,
+        None => super::serve(state, listener, shutdown).await,
+    }
+    .map_err(ServeError::Serve)
 }
 
 /// Mints a development token (HS256).
 pub fn token_command(args: &TokenArgs) -> Result<String, ServeError> {
+    // A typo (`account:read`) would mint a token that silently cannot do what was meant.
+    if let Some(scope) = unknown_scope(&args.scope) {
+        return Err(ServeError::UnknownScope {
+            scope: scope.to_owned(),
+        });
+    }
     let secret = hs256_secret(args.jwt_hs256_secret_file.as_deref())?.ok_or(ServeError::NoKey)?;
     Ok(mint_hs256(
         &secret,
@@ -236,5 +324,73 @@ mod tests {
         };
         assert_eq!(args.ttl, std::time::Duration::from_secs(3600));
         assert_eq!(args.scope, super::ALL_SCOPES);
+    }
+
+    fn serve_args(extra: &[&str]) -> super::ServeArgs {
+        let mut argv = vec!["ballast-worker", "serve", "--blueprint", "b.yaml"];
+        argv.extend_from_slice(extra);
+        match Cli::try_parse_from(argv).unwrap().command {
+            Command::Serve(args) => args,
+            _ => panic!("not serve"),
+        }
+    }
+
+    #[tokio::test]
+    async fn plain_http_on_a_public_address_is_refused_with_a_hint() {
+        let args = serve_args(&["--listen", "0.0.0.0:8080"]);
+        let err = super::serve_command(&args, tokio_util::sync::CancellationToken::new())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, super::ServeError::PlaintextListen { .. }),
+            "{err}"
+        );
+        let text = err.to_string();
+        assert!(
+            text.contains("0.0.0.0:8080") && text.contains("--tls-cert") && text.contains("--insecure-http"),
+            "{text}"
+        );
+        for ok in [
+            serve_args(&["--listen", "0.0.0.0:8080", "--insecure-http"]),
+            serve_args(&["--listen", "127.0.0.1:8080"]),
+            serve_args(&["--listen", "[::1]:8080"]),
+            serve_args(&["--listen", "10.0.0.5:8443", "--tls-cert", "c.pem", "--tls-key", "k.pem"]),
+        ] {
+            super::check_transport(&ok).unwrap();
+        }
+        // Half a TLS configuration, or TLS and --insecure-http together, is a usage error.
+        for bad in [
+            vec!["--tls-cert", "c.pem"],
+            vec!["--tls-key", "k.pem"],
+            vec!["--tls-cert", "c.pem", "--tls-key", "k.pem", "--insecure-http"],
+        ] {
+            let mut argv = vec!["ballast-worker", "serve", "--blueprint", "b.yaml"];
+            argv.extend(bad);
+            assert!(Cli::try_parse_from(argv).is_err());
+        }
+    }
+
+    #[test]
+    fn token_refuses_unknown_scopes_and_lists_the_known_ones() {
+        let args = match Cli::try_parse_from([
+            "ballast-worker",
+            "token",
+            "--sub",
+            "alice",
+            "--scope",
+            "accounts:read account:write",
+        ])
+        .unwrap()
+        .command
+        {
+            Command::Token(args) => args,
+            _ => panic!("not token"),
+        };
+        let err = super::token_command(&args).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("\"account:write\""), "{text}");
+        for known in super::KNOWN_SCOPES {
+            assert!(text.contains(known), "{text}");
+        }
     }
 }

@@ -30,7 +30,7 @@ use uuid::Uuid;
 use super::auth::{Principal, SCOPE_TRANSACTIONS_READ, SCOPE_TRANSACTIONS_WRITE};
 use super::models::{Accepted, TransactionBody, TransactionStatus, parse_transaction_body};
 use super::problem::{ApiError, Problem};
-use super::{ApiState, read_body};
+use super::{ApiState, authorize, read_body};
 use crate::transaction::{IdempotencyKey, Transaction, ValidationError};
 
 /// The idempotency header.
@@ -110,6 +110,7 @@ fn accepted(id: Uuid, replayed: bool) -> Response {
          body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "The debited (or balance-checked) account does not exist or is not the caller's", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Idempotency-Key reused with another body", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
@@ -151,9 +152,10 @@ pub async fn submit_transaction(
     request.timestamp = Some(timestamp.clone());
     request.idempotency_key = Some(key.as_str().to_owned());
     // Exactly the worker's validation.
-    let tx = request
+    let mut tx = request
         .validate()
         .map_err(|e| ApiError::from_validation(&e))?;
+    authorize::authorize_submission(&state, &principal, &mut tx).await?;
     let message = tx
         .to_json()
         .map_err(|e| ApiError::Internal(e.to_string()))?;
@@ -333,7 +335,7 @@ impl ApiState {
         (status = 400, description = "Not a UUID", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown transaction", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown transaction, or not the caller's (same answer)", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["transactions:read"]))
@@ -356,6 +358,7 @@ pub async fn get_transaction(
             )
         })?;
     if let Some(result) = state.ledger().get_result(transaction_id).await? {
+        authorize::authorize_result(&state, &principal, &result).await?;
         return Ok(axum::Json(TransactionStatus::from_result(result)));
     }
     let item = state
@@ -370,6 +373,7 @@ pub async fn get_transaction(
         .classify("dynamodb:GetItem")?
         .item
         .ok_or_else(|| ApiError::NotFound(format!("no transaction {transaction_id}")))?;
+    authorize::authorize_pending(&state, &principal, transaction_id, &item).await?;
     Ok(axum::Json(TransactionStatus::pending(
         transaction_id.hyphenated().to_string(),
         get_s(&item, "created_at").map(str::to_owned),

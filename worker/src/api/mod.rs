@@ -4,18 +4,22 @@
 //! - `POST /v1/accounts`, `GET|DELETE /v1/accounts/{id}`, `GET /v1/accounts/{id}/transactions`.
 //! - `/healthz`, `/readyz`, `/metrics`, `/openapi.json` need no token.
 //!
-//! Every `/v1` request carries a JWT bearer token (see [`auth`]); the caller's `sub` is
-//! rate-limited with a token bucket (see [`rate`]). Errors are RFC 9457 problem details
+//! Every `/v1` request carries a JWT bearer token (see [`auth`], [`jwks`]); the caller's `sub`
+//! is rate-limited with a token bucket (see [`rate`]) and may only touch its own accounts (see
+//! [`authorize`]). HTTPS is served with rustls (see [`tls`]). Errors are RFC 9457 problem details
 //! (see [`problem`]).
 
 pub mod accounts;
 pub mod auth;
+pub mod authorize;
 pub mod command;
 pub mod ingest;
+pub mod jwks;
 pub mod models;
 pub mod openapi;
 pub mod problem;
 pub mod rate;
+pub mod tls;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -283,7 +287,7 @@ async fn authenticate(
         .headers()
         .get(header::AUTHORIZATION)
         .map(|v| v.to_str().unwrap_or(""));
-    let principal = state.0.auth.authenticate(authorization)?;
+    let principal = state.0.auth.authenticate(authorization).await?;
     state
         .0
         .limiter
@@ -402,7 +406,23 @@ pub fn router(state: ApiState) -> Router {
         .with_state(state)
 }
 
-/// Serves the API on `listener` until `shutdown` fires.
+/// Serves the API over HTTPS on `listener` until `shutdown` fires.
+pub async fn serve_tls(
+    state: ApiState,
+    listener: TcpListener,
+    config: Arc<rustls::ServerConfig>,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    let listener = tls::TlsListener::new(listener, config, shutdown.clone())?;
+    if let Ok(addr) = axum::serve::Listener::local_addr(&listener) {
+        tracing::info!(%addr, "serving the ingest and accounts API over HTTPS");
+    }
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await
+}
+
+/// Serves the API over plain HTTP on `listener` until `shutdown` fires.
 pub async fn serve(
     state: ApiState,
     listener: TcpListener,

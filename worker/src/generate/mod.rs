@@ -15,8 +15,8 @@ use crate::cli::{SeedArgs, SendArgs};
 use crate::config::{self, ConfigError};
 use crate::ledger::{Ledger, LedgerError};
 use crate::transaction::{
-    AccountNumber, AccountNumberError, Currency, CurrencyError, IdempotencyKey, Transaction,
-    TransactionType,
+    AccountNumber, AccountNumberError, Currency, CurrencyError, IdempotencyKey, Subject,
+    Transaction, TransactionType,
 };
 
 /// Why generation failed.
@@ -71,20 +71,21 @@ pub fn random_account_number<R: Rng + ?Sized>(rng: &mut R) -> AccountNumber {
     AccountNumber::parse(&s).expect("generated account numbers are valid")
 }
 
-/// Creates `count` accounts with the opening `balance`; a number that already exists is
-/// replaced by another random one.
+/// Creates `count` accounts with the opening `balance`, owned by `owner`; a number that already
+/// exists is replaced by another random one.
 #[tracing::instrument(skip(ledger))]
 pub async fn seed_accounts(
     ledger: &Ledger,
     count: usize,
     balance: Decimal,
     currency: Currency,
+    owner: &Subject,
 ) -> Result<Vec<AccountNumber>, GenerateError> {
     let mut created = Vec::with_capacity(count);
     while created.len() < count {
         let number = random_account_number(&mut rand::rng());
         match ledger
-            .create_account(&number, currency, "CHECKING", balance)
+            .create_account(&number, currency, "CHECKING", balance, owner)
             .await
         {
             Ok(_) => created.push(number),
@@ -189,6 +190,8 @@ pub fn random_transaction<R: Rng + ?Sized>(
             .unwrap_or(OffsetDateTime::UNIX_EPOCH),
         idempotency_key: IdempotencyKey::parse(&format!("gen-{transaction_id}"))
             .expect("a generated key is valid"),
+        // The generator is a trusted producer: its messages carry no principal.
+        principal: None,
     }
 }
 
@@ -303,7 +306,7 @@ pub async fn seed_command(args: &SeedArgs, out: &mut impl Write) -> Result<(), G
     let (targets, sdk) = sdk(&args.target).await?;
     let (accounts, transactions) = targets.tables()?;
     let ledger = Ledger::new(aws_sdk_dynamodb::Client::new(&sdk), accounts, transactions);
-    for account in seed_accounts(&ledger, args.count, args.balance, currency).await? {
+    for account in seed_accounts(&ledger, args.count, args.balance, currency, &args.owner).await? {
         writeln!(out, "{account}")?;
     }
     out.flush()?;

@@ -10,17 +10,24 @@ use uuid::Uuid;
 
 use super::LedgerError;
 use super::model::{
-    AccountStatus, DeclineReason, Direction, EXTERNAL, Item, META, OPENING_BALANCE, PK,
+    AccountStatus, DeclineReason, Direction, EXTERNAL, Item, META, OPENING_BALANCE, OWNER, PK,
     ResultStatus, SK, account_pk, entry_sk, get_n, get_s, idempotency_pk, n, result_pk, rfc3339, s,
     sort_timestamp,
 };
-use crate::transaction::{AccountNumber, Currency, Transaction, TransactionType, check_amount};
+use crate::transaction::{
+    AccountNumber, Currency, Subject, Transaction, TransactionType, check_amount,
+};
 
 /// Condition on items that must not exist yet (idempotency, result and entry puts).
 pub const NOT_EXISTS: &str = "attribute_not_exists(pk)";
 /// Condition on the debited account.
 pub const DEBIT_CONDITION: &str =
     "attribute_exists(pk) AND #status = :open AND #currency = :ccy AND #balance >= :amount";
+/// Condition on the debited account of a message that carries a principal: the same as
+/// [`DEBIT_CONDITION`], and the account's owner is the principal. Checked inside the same
+/// TransactWriteItems, so there is no window between an ownership read and the debit.
+pub const DEBIT_OWNED_CONDITION: &str = "attribute_exists(pk) AND #status = :open AND \
+     #currency = :ccy AND #balance >= :amount AND #owner = :principal";
 /// Update of the debited account.
 pub const DEBIT_UPDATE: &str = "SET #balance = #balance - :amount, #version = #version + :one";
 /// Condition on the credited account.
@@ -102,18 +109,28 @@ pub fn account_meta_key(account: &AccountNumber) -> Item {
 }
 
 /// Conditional balance update of one account (see [`DEBIT_CONDITION`], [`CREDIT_CONDITION`]).
+/// A debit with a `principal` also requires the account's owner to be that principal
+/// ([`DEBIT_OWNED_CONDITION`]); credits never do (anyone may pay into an account).
 pub fn balance_update(
     table: &str,
     account: &AccountNumber,
     direction: Direction,
     currency: Currency,
     amount: Decimal,
+    principal: Option<&Subject>,
 ) -> Result<Update, LedgerError> {
-    let (condition, update) = match direction {
-        Direction::Debit => (DEBIT_CONDITION, DEBIT_UPDATE),
-        Direction::Credit => (CREDIT_CONDITION, CREDIT_UPDATE),
+    let (condition, update, principal) = match (direction, principal) {
+        (Direction::Debit, None) => (DEBIT_CONDITION, DEBIT_UPDATE, None),
+        (Direction::Debit, Some(p)) => (DEBIT_OWNED_CONDITION, DEBIT_UPDATE, Some(p)),
+        (Direction::Credit, _) => (CREDIT_CONDITION, CREDIT_UPDATE, None),
     };
-    Update::builder()
+    let builder = match principal {
+        Some(p) => Update::builder()
+            .expression_attribute_names("#owner", OWNER)
+            .expression_attribute_values(":principal", s(p.as_str())),
+        None => Update::builder(),
+    };
+    builder
         .table_name(table)
         .set_key(Some(account_key(account)))
         .condition_expression(condition)
@@ -192,6 +209,8 @@ pub struct ResultRecord {
     pub balance: Option<Decimal>,
     /// The client's timestamp.
     pub timestamp: Option<OffsetDateTime>,
+    /// The principal the message acted for, if it carried one.
+    pub principal: Option<String>,
 }
 
 impl ResultRecord {
@@ -209,6 +228,7 @@ impl ResultRecord {
             accounts: tx.accounts().map(|a| a.as_str().to_owned()).collect(),
             balance: None,
             timestamp: Some(tx.timestamp),
+            principal: tx.principal.as_ref().map(|p| p.as_str().to_owned()),
         }
     }
 
@@ -244,6 +264,7 @@ impl ResultRecord {
         opt("amount", self.amount.map(n));
         opt("currency", self.currency.map(|c| s(c.code())));
         opt("balance", self.balance.map(n));
+        opt("principal", self.principal.clone().map(s));
         if !self.accounts.is_empty() {
             opt(
                 "accounts",
@@ -338,6 +359,7 @@ pub fn build_effect(
             Direction::Debit,
             tx.currency,
             amount,
+            tx.principal.as_ref(),
         )?;
         plan.push(
             ItemRole::Debit(account.clone()),
@@ -351,6 +373,7 @@ pub fn build_effect(
             Direction::Credit,
             tx.currency,
             amount,
+            None,
         )?;
         plan.push(
             ItemRole::Credit(account.clone()),
@@ -381,13 +404,16 @@ pub fn build_effect(
 }
 
 /// Account creation: META put (+ an opening-balance CREDIT entry from `EXTERNAL` and its
-/// COMPLETED result, so that entry sums reconcile with the balance).
+/// COMPLETED result, so that entry sums reconcile with the balance). `owner` is stored as the
+/// META item's `owner` and never changes.
+#[allow(clippy::too_many_arguments)]
 pub fn build_create_account(
     tables: Tables<'_>,
     account: &AccountNumber,
     currency: Currency,
     account_type: &str,
     opening_balance: Decimal,
+    owner: &Subject,
     opening_transaction_id: Uuid,
     now: OffsetDateTime,
 ) -> Result<WritePlan, LedgerError> {
@@ -415,6 +441,7 @@ pub fn build_create_account(
         ("type".into(), s(account_type)),
         ("created_at".into(), s(rfc3339(now)?)),
         ("version".into(), AttributeValue::N("1".into())),
+        (OWNER.into(), s(owner.as_str())),
     ]);
     plan.push(ItemRole::AccountMeta, put_new(tables.accounts, meta)?);
     if !opening.is_zero() {
@@ -442,6 +469,7 @@ pub fn build_create_account(
             accounts: vec![account.as_str().to_owned()],
             balance: None,
             timestamp: None,
+            principal: None,
         };
         push_records(&mut plan, tables, &record, now)?;
     }
@@ -595,6 +623,23 @@ pub fn classify_account(
         }));
     }
     Ok(None)
+}
+
+/// [`DeclineReason::NotAccountOwner`] when `principal` is set and the account item's `owner`
+/// differs (or is absent: accounts opened before owners existed are reachable only by trusted
+/// producers). A missing item is not a mismatch: [`classify_account`] reports it.
+pub fn owner_mismatch(
+    account: &AccountNumber,
+    item: Option<&Item>,
+    principal: Option<&Subject>,
+) -> Result<Option<DeclineReason>, LedgerError> {
+    let (Some(item), Some(principal)) = (item, principal) else {
+        return Ok(None);
+    };
+    let owner = super::model::opt_s(item, OWNER)?;
+    Ok((owner != Some(principal.as_str())).then(|| DeclineReason::NotAccountOwner {
+        account: account.clone(),
+    }))
 }
 
 /// The BALANCE_CHECK result for `tx` given the account item read (consistently).

@@ -4,7 +4,8 @@
 //!
 //! Accounts table (key `pk` S, `sk` S):
 //! - `pk = ACCT#<account>`, `sk = META`: `balance` N, `currency` S, `status` S (OPEN|CLOSED),
-//!   `type` S, `created_at` S, `version` N.
+//!   `type` S, `created_at` S, `version` N, `owner` S (the `sub` of the token that opened it,
+//!   or the `seed-accounts --owner`; never changes).
 //! - `pk = ACCT#<account>`, `sk = ENTRY#<posting time, fixed-width UTC>#<transaction_id>#<DEBIT|CREDIT>`:
 //!   `transaction_id`, `type`, `direction`, `amount` N, `currency`, `counterparty` (the other
 //!   account or `EXTERNAL`), `posted_at`, `timestamp` (the client's). No `balance_after`: a
@@ -13,7 +14,8 @@
 //! Transactions table (key `pk` S):
 //! - `pk = TXN#<transaction_id>`: `status` (COMPLETED|DECLINED|REJECTED), `reason`,
 //!   `reason_code`, `idempotency_key`, `type`, `amount` N, `currency`, `accounts` (L of S),
-//!   `processed_at`, `timestamp`, `balance` N (BALANCE_CHECK).
+//!   `processed_at`, `timestamp`, `balance` N (BALANCE_CHECK), `principal` (when the message
+//!   carried one).
 //! - `pk = IDEM#<idempotency_key>`: `transaction_id`, `created_at`.
 //!
 //! # Exactly once
@@ -25,6 +27,15 @@
 //! changes nothing ([`Outcome::Duplicate`]). A failed account condition is classified (from the
 //! `ALL_OLD` item returned with the cancellation reason, or a consistent read) and the DECLINED
 //! result is recorded with a second TransactWriteItems that is itself idempotent.
+//!
+//! # Ownership
+//!
+//! A message stamped with a `principal` (the ingest API does this) debits an account only if the
+//! account's `owner` equals the principal: the condition is part of the debit update in the same
+//! TransactWriteItems ([`DEBIT_OWNED_CONDITION`]), so no money moves otherwise, and the result is
+//! DECLINED with `NOT_ACCOUNT_OWNER`. A BALANCE_CHECK with a principal is declined the same way
+//! instead of revealing the balance. Credits need no ownership (anyone may pay into an account).
+//! Messages without a principal come from trusted producers and are applied as before.
 
 mod build;
 mod error;
@@ -42,20 +53,22 @@ use uuid::Uuid;
 
 pub use build::{
     CLOSE_CONDITION, CLOSE_UPDATE, CREDIT_CONDITION, CREDIT_UPDATE, CancellationVerdict,
-    DEBIT_CONDITION, DEBIT_UPDATE, FailedAccount, ItemRole, NOT_EXISTS, ResultRecord,
+    DEBIT_CONDITION, DEBIT_OWNED_CONDITION, DEBIT_UPDATE, FailedAccount, ItemRole, NOT_EXISTS, ResultRecord,
     TRANSIENT_CANCELLATION_CODES, Tables, WritePlan, account_meta_key, balance_check_record,
     balance_update, build_create_account, build_effect, build_result, classify_account,
     decode_cursor, encode_cursor, entry_item, history_bounds, interpret_cancellation,
+    owner_mismatch,
 };
 pub use error::{BoxError, LedgerError};
 pub use model::{
     Account, AccountStatus, DeclineReason, Direction, EXTERNAL, HistoryPage, Item, LedgerEntry,
-    META, OPENING_BALANCE, Outcome, PK, ResultStatus, SK, TransactionResult, account_pk, entry_sk,
+    META, OPENING_BALANCE, OWNER, Outcome, PK, ResultStatus, SK, TransactionResult, account_pk, entry_sk,
     idempotency_pk, result_pk, sort_timestamp,
 };
 
 use crate::transaction::{
-    AccountNumber, Currency, IdempotencyKey, Transaction, TransactionType, ValidationError,
+    AccountNumber, Currency, IdempotencyKey, Subject, Transaction, TransactionType,
+    ValidationError,
 };
 use model::{n, s};
 
@@ -154,13 +167,23 @@ impl Ledger {
                             Some(item) => Some(item),
                             None => self.get_account_item(&f.account).await?,
                         };
-                        let reason = classify_account(
-                            &f.account,
-                            item.as_ref(),
-                            Some(f.direction),
-                            tx.currency,
-                            tx.amount,
-                        )?;
+                        // Ownership first, so a stranger learns nothing about the balance.
+                        let not_owner = match f.direction {
+                            Direction::Debit => {
+                                owner_mismatch(&f.account, item.as_ref(), tx.principal.as_ref())?
+                            }
+                            Direction::Credit => None,
+                        };
+                        let reason = match not_owner {
+                            Some(reason) => Some(reason),
+                            None => classify_account(
+                                &f.account,
+                                item.as_ref(),
+                                Some(f.direction),
+                                tx.currency,
+                                tx.amount,
+                            )?,
+                        };
                         if let Some(reason) = reason {
                             tracing::info!(
                                 transaction_id = %tx.transaction_id,
@@ -196,6 +219,18 @@ impl Ledger {
                 detail: "BALANCE_CHECK without an account".into(),
             })?;
         let item = self.get_account_item(account).await?;
+        if let Some(reason) = owner_mismatch(account, item.as_ref(), tx.principal.as_ref())? {
+            tracing::info!(
+                transaction_id = %tx.transaction_id,
+                reason = reason.code(),
+                "balance check declined"
+            );
+            let record = ResultRecord::declined(tx, &reason);
+            return Ok(match self.write_result(&record).await? {
+                true => Outcome::Declined(reason),
+                false => Outcome::Duplicate,
+            });
+        }
         let record = balance_check_record(tx, item.as_ref())?;
         let outcome = match (&record.status, item.as_ref()) {
             (ResultStatus::Completed, _) => Outcome::Completed,
@@ -235,6 +270,7 @@ impl Ledger {
             accounts: Vec::new(),
             balance: None,
             timestamp: None,
+            principal: None,
         };
         Ok(match self.write_result(&record).await? {
             true => Outcome::Rejected(reason),
@@ -289,14 +325,16 @@ impl Ledger {
 
     /// Creates an OPEN account. A positive opening balance is also written as a CREDIT entry
     /// from `EXTERNAL` (type `OPENING_BALANCE`, with its own COMPLETED result), so that the
-    /// sum of entries always equals the balance. Fails with [`LedgerError::Conflict`] if the
-    /// account exists.
+    /// sum of entries always equals the balance. `owner` is recorded on the account (see the
+    /// module documentation on ownership). Fails with [`LedgerError::Conflict`] if the account
+    /// exists.
     pub async fn create_account(
         &self,
         account_id: &AccountNumber,
         currency: Currency,
         account_type: &str,
         opening_balance: Decimal,
+        owner: &Subject,
     ) -> Result<Account, LedgerError> {
         let now = OffsetDateTime::now_utc();
         let plan = build_create_account(
@@ -305,6 +343,7 @@ impl Ledger {
             currency,
             account_type,
             opening_balance,
+            owner,
             Uuid::now_v7(),
             now,
         )?;

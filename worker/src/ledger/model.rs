@@ -24,6 +24,8 @@ pub const SK: &str = "sk";
 pub const META: &str = "META";
 /// Counterparty recorded on entries of money entering or leaving the bank.
 pub const EXTERNAL: &str = "EXTERNAL";
+/// Attribute of an account's META item holding its owner (the `sub` of the token that opened it).
+pub const OWNER: &str = "owner";
 /// Entry/result type used for the opening balance written by `create_account`.
 pub const OPENING_BALANCE: &str = "OPENING_BALANCE";
 
@@ -189,6 +191,12 @@ pub enum DeclineReason {
         /// The account.
         account: AccountNumber,
     },
+    /// The message's principal does not own the account it debits (or balance-checks).
+    #[error("the message's principal does not own account {account}")]
+    NotAccountOwner {
+        /// The account.
+        account: AccountNumber,
+    },
 }
 
 impl DeclineReason {
@@ -199,6 +207,7 @@ impl DeclineReason {
             DeclineReason::AccountClosed { .. } => "ACCOUNT_CLOSED",
             DeclineReason::CurrencyMismatch { .. } => "CURRENCY_MISMATCH",
             DeclineReason::InsufficientFunds { .. } => "INSUFFICIENT_FUNDS",
+            DeclineReason::NotAccountOwner { .. } => "NOT_ACCOUNT_OWNER",
         }
     }
 }
@@ -233,6 +242,9 @@ pub struct Account {
     pub created_at: String,
     /// Incremented by every balance or status change.
     pub version: u64,
+    /// The owner (JWT `sub` of the opener, or the `seed-accounts --owner`); `None` for
+    /// accounts opened before owners were recorded, which only `accounts:admin` can see.
+    pub owner: Option<String>,
 }
 
 /// A recorded transaction result (`TXN#<id>` item).
@@ -260,6 +272,8 @@ pub struct TransactionResult {
     pub processed_at: Option<String>,
     /// BALANCE_CHECK: the balance read.
     pub balance: Option<Decimal>,
+    /// The principal the message acted for, if it carried one.
+    pub principal: Option<String>,
 }
 
 /// One ledger entry (history item).
@@ -381,6 +395,7 @@ impl Account {
             account_type: get_s(item, "type")?.to_owned(),
             created_at: get_s(item, "created_at")?.to_owned(),
             version,
+            owner: opt_s(item, OWNER)?.map(str::to_owned),
         })
     }
 }
@@ -419,6 +434,7 @@ impl TransactionResult {
             accounts,
             processed_at: owned("processed_at")?,
             balance: opt_n(item, "balance")?,
+            principal: owned("principal")?,
         })
     }
 }

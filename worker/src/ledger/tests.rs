@@ -498,6 +498,7 @@ fn rejection_without_key_writes_only_the_result() {
         accounts: vec![],
         balance: None,
         timestamp: None,
+        principal: None,
     };
     let plan = build_result(TABLES, &record, NOW).unwrap();
     assert_eq!(plan.roles, vec![ItemRole::Result]);
@@ -530,7 +531,7 @@ fn create_account_writes_opening_entry_that_reconciles() {
     assert_eq!(entry.direction, Direction::Credit);
     assert_eq!(entry.kind, OPENING_BALANCE);
     // Zero opening balance: only the META item.
-    let plan = build_create_account(TABLES, &a, usd, "CHECKING", Decimal::ZERO, id, NOW).unwrap();
+    let plan = build_create_account(TABLES, &a, usd, "CHECKING", Decimal::ZERO, &owner(), id, NOW).unwrap();
     assert_eq!(plan.roles, vec![ItemRole::AccountMeta]);
     assert_eq!(
         put_item(&plan.items[0])["balance"],
@@ -539,7 +540,7 @@ fn create_account_writes_opening_entry_that_reconciles() {
     // Negative or over-precise opening balances are refused.
     for bad in [Decimal::new(-1, 0), Decimal::new(1, 3)] {
         assert!(matches!(
-            build_create_account(TABLES, &a, usd, "CHECKING", bad, id, NOW),
+            build_create_account(TABLES, &a, usd, "CHECKING", bad, &owner(), id, NOW),
             Err(LedgerError::InvalidInput { .. })
         ));
     }
@@ -562,4 +563,72 @@ fn decline_reason_codes_and_messages() {
         DeclineReason::InsufficientFunds { account: a }.code(),
         "INSUFFICIENT_FUNDS"
     );
+}
+
+fn owner() -> crate::transaction::Subject {
+    crate::transaction::Subject::parse("alice").unwrap()
+}
+
+fn with_principal(mut t: Transaction, who: &str) -> Transaction {
+    t.principal = Some(crate::transaction::Subject::parse(who).unwrap());
+    t
+}
+
+#[test]
+fn a_principal_adds_the_owner_condition_to_the_debit_only() {
+    let plan = build_effect(TABLES, &with_principal(transfer(), "alice"), NOW).unwrap();
+    let debit = plan.items[2].update().unwrap();
+    assert_eq!(debit.condition_expression(), Some(DEBIT_OWNED_CONDITION));
+    let names = debit.expression_attribute_names().unwrap();
+    assert_eq!(names["#owner"], OWNER);
+    let values = debit.expression_attribute_values().unwrap();
+    assert_eq!(sv(&values[":principal"]), "alice");
+    let credit = plan.items[3].update().unwrap();
+    assert_eq!(credit.condition_expression(), Some(CREDIT_CONDITION));
+    assert!(!credit.expression_attribute_values().unwrap().contains_key(":principal"));
+    // The result item records who the message acted for.
+    assert_eq!(sv(&put_item(&plan.items[1])["principal"]), "alice");
+
+    // Without a principal (a trusted producer) the debit is as before.
+    let plan = build_effect(TABLES, &transfer(), NOW).unwrap();
+    let debit = plan.items[2].update().unwrap();
+    assert_eq!(debit.condition_expression(), Some(DEBIT_CONDITION));
+    assert!(!put_item(&plan.items[1]).contains_key("principal"));
+}
+
+#[test]
+fn owner_mismatch_names_the_account() {
+    let a = acct("1234567890");
+    let mut item = Item::new();
+    item.insert(OWNER.into(), AttributeValue::S("alice".into()));
+    let alice = crate::transaction::Subject::parse("alice").unwrap();
+    let mallory = crate::transaction::Subject::parse("mallory").unwrap();
+    assert_eq!(owner_mismatch(&a, Some(&item), Some(&alice)).unwrap(), None);
+    assert_eq!(owner_mismatch(&a, Some(&item), None).unwrap(), None);
+    assert_eq!(owner_mismatch(&a, None, Some(&mallory)).unwrap(), None);
+    let reason = owner_mismatch(&a, Some(&item), Some(&mallory))
+        .unwrap()
+        .unwrap();
+    assert_eq!(reason.code(), "NOT_ACCOUNT_OWNER");
+    assert_eq!(reason, DeclineReason::NotAccountOwner { account: a.clone() });
+    // An account without an owner (opened before owners existed) refuses every principal.
+    assert!(owner_mismatch(&a, Some(&Item::new()), Some(&alice)).unwrap().is_some());
+}
+
+#[test]
+fn created_accounts_record_their_owner() {
+    let a = acct("1234567890");
+    let usd = Currency::from_code("USD").unwrap();
+    let plan = build_create_account(
+        TABLES,
+        &a,
+        usd,
+        "CHECKING",
+        Decimal::ZERO,
+        &owner(),
+        Uuid::nil(),
+        NOW,
+    )
+    .unwrap();
+    assert_eq!(sv(&put_item(&plan.items[0])[OWNER]), "alice");
 }

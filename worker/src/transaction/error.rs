@@ -5,7 +5,7 @@ use uuid::Uuid;
 use super::TransactionType;
 use super::amount::DecimalError;
 use super::currency::Currency;
-use super::ids::{AccountNumberError, IdempotencyKey, IdempotencyKeyError};
+use super::ids::{AccountNumberError, IdempotencyKey, IdempotencyKeyError, SubjectError};
 
 /// Why a (parseable) transaction request is not acceptable.
 ///
@@ -24,7 +24,8 @@ pub enum ValidationError {
     /// A field that is not part of the message format.
     #[error(
         "unknown field `{field}`; hint: allowed fields are transaction_id, type, source_account, \
-         target_account, amount, currency, timestamp, idempotency_key"
+         target_account, amount, currency, timestamp, idempotency_key (and principal, set by \
+         the ingest API)"
     )]
     UnknownField {
         /// The field name as sent.
@@ -152,6 +153,15 @@ pub enum ValidationError {
         /// What is wrong with it.
         reason: IdempotencyKeyError,
     },
+    /// `principal` is malformed.
+    #[error(
+        "`principal` {reason}; hint: the principal is the caller's token `sub` (1 to 255 \
+         characters, no control characters), stamped by the ingest API"
+    )]
+    InvalidPrincipal {
+        /// What is wrong with it.
+        reason: SubjectError,
+    },
 }
 
 fn required_because(kind: Option<TransactionType>) -> String {
@@ -203,6 +213,7 @@ impl ValidationError {
             }
             ValidationError::InvalidTimestamp { .. } => "timestamp",
             ValidationError::InvalidIdempotencyKey { .. } => "idempotency_key",
+            ValidationError::InvalidPrincipal { .. } => "principal",
         }
     }
 
@@ -234,6 +245,7 @@ impl ValidationError {
             ValidationError::UnknownCurrency { .. } => "unknown_currency",
             ValidationError::InvalidTimestamp { .. } => "invalid_timestamp",
             ValidationError::InvalidIdempotencyKey { .. } => "invalid_idempotency_key",
+            ValidationError::InvalidPrincipal { .. } => "invalid_principal",
         }
     }
 }

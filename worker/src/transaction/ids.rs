@@ -138,3 +138,76 @@ impl<'de> Deserialize<'de> for IdempotencyKey {
         IdempotencyKey::parse(&s).map_err(serde::de::Error::custom)
     }
 }
+
+/// The authenticated caller a message acts for (the JWT `sub` of the API client that submitted
+/// it, or the owner given to `seed-accounts`): 1 to 255 characters, no control characters.
+///
+/// Stored as the owner of an account and stamped on messages as `principal`; the ledger only
+/// debits an account for a stamped message when its owner equals the principal.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Subject(String);
+
+/// Why a string is not a [`Subject`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SubjectError {
+    /// The empty string.
+    #[error("must not be empty")]
+    Empty,
+    /// Longer than [`Subject::MAX_LEN`] bytes.
+    #[error("must be at most 255 bytes, got {0}")]
+    TooLong(usize),
+    /// Contains a control character.
+    #[error("must not contain control characters")]
+    Control,
+}
+
+impl Subject {
+    /// Longest accepted subject in bytes (DynamoDB attribute values and log lines stay small).
+    pub const MAX_LEN: usize = 255;
+
+    /// Validates `s` as a subject.
+    pub fn parse(s: &str) -> Result<Self, SubjectError> {
+        if s.is_empty() {
+            return Err(SubjectError::Empty);
+        }
+        if s.len() > Self::MAX_LEN {
+            return Err(SubjectError::TooLong(s.len()));
+        }
+        if s.chars().any(char::is_control) {
+            return Err(SubjectError::Control);
+        }
+        Ok(Subject(s.to_owned()))
+    }
+
+    /// The subject.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Subject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl FromStr for Subject {
+    type Err = SubjectError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Subject::parse(s)
+    }
+}
+
+impl Serialize for Subject {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Subject {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(deserializer)?;
+        Subject::parse(&s).map_err(serde::de::Error::custom)
+    }
+}

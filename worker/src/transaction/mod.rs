@@ -23,6 +23,9 @@
 //! - `TRANSFER`/`PAYMENT` need distinct source and target; `DEPOSIT` only a target;
 //!   `WITHDRAWAL` only a source.
 //! - `timestamp`: RFC 3339, year 0001–9999 once converted to UTC.
+//! - `principal` (optional): the authenticated caller the message acts for, stamped by the
+//!   ingest API (1-255 characters, no control characters). The ledger then debits only
+//!   accounts that principal owns. Trusted producers leave it out.
 //!
 //! [`parse_transaction`] reads raw bytes; [`TransactionRequest::validate`] and
 //! [`Transaction::validate`] apply the same rules to an already-deserialized request (the HTTP
@@ -50,7 +53,9 @@ pub(crate) use amount::parse_dynamo_number;
 pub use amount::{DecimalError, MAX_AMOUNT_INTEGER_DIGITS};
 pub use currency::{Currency, CurrencyError, ISO_4217};
 pub use error::{MalformedError, ParseError, ValidationError};
-pub use ids::{AccountNumber, AccountNumberError, IdempotencyKey, IdempotencyKeyError};
+pub use ids::{
+    AccountNumber, AccountNumberError, IdempotencyKey, IdempotencyKeyError, Subject, SubjectError,
+};
 pub use request::{AmountText, TransactionRequest, parse_transaction};
 
 /// The kind of a transaction.
@@ -132,6 +137,10 @@ pub struct Transaction {
     pub timestamp: OffsetDateTime,
     /// Client-chosen key: a second message with the same key changes nothing.
     pub idempotency_key: IdempotencyKey,
+    /// Who the message acts for (stamped by the ingest API from the caller's token). When
+    /// present, the ledger debits (and balance-checks) an account only if its owner is this
+    /// principal; `None` is a trusted producer (seed, load generator, batch jobs).
+    pub principal: Option<Subject>,
 }
 
 impl Transaction {
@@ -269,6 +278,7 @@ fn check_timestamp(ts: OffsetDateTime) -> Result<(), ()> {
 impl Serialize for Transaction {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let len = 6
+            + usize::from(self.principal.is_some())
             + usize::from(self.source_account.is_some())
             + usize::from(self.target_account.is_some())
             + usize::from(self.amount.is_some());
@@ -291,6 +301,9 @@ impl Serialize for Transaction {
         let ts = self.timestamp.format(&Rfc3339).map_err(S::Error::custom)?;
         s.serialize_field("timestamp", &ts)?;
         s.serialize_field("idempotency_key", &self.idempotency_key)?;
+        if let Some(principal) = &self.principal {
+            s.serialize_field("principal", principal)?;
+        }
         s.end()
     }
 }

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::amount::{DecimalError, Grammar, parse_decimal};
 use super::{
-    AccountNumber, Currency, CurrencyError, IdempotencyKey, MalformedError, ParseError,
+    AccountNumber, Currency, CurrencyError, IdempotencyKey, MalformedError, ParseError, Subject,
     Transaction, TransactionType, ValidationError, check_amount,
 };
 
@@ -109,10 +109,13 @@ pub struct TransactionRequest {
     /// `idempotency_key`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idempotency_key: Option<String>,
+    /// `principal`: who the message acts for (set by the ingest API, never by its clients).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principal: Option<String>,
 }
 
 /// The fields of the wire format.
-pub const FIELDS: [&str; 8] = [
+pub const FIELDS: [&str; 9] = [
     "transaction_id",
     "type",
     "source_account",
@@ -121,6 +124,7 @@ pub const FIELDS: [&str; 8] = [
     "currency",
     "timestamp",
     "idempotency_key",
+    "principal",
 ];
 
 /// Parses a transaction id: hyphenated UUID (any case), not nil.
@@ -198,7 +202,15 @@ impl TransactionRequest {
         let idempotency_key = IdempotencyKey::parse(key_text)
             .map_err(|reason| ValidationError::InvalidIdempotencyKey { reason })?;
 
+        let principal = self
+            .principal
+            .as_deref()
+            .map(Subject::parse)
+            .transpose()
+            .map_err(|reason| ValidationError::InvalidPrincipal { reason })?;
+
         let tx = Transaction {
+            principal,
             transaction_id,
             kind,
             source_account,
@@ -256,6 +268,7 @@ impl TransactionRequest {
                 "target_account" => &mut req.target_account,
                 "currency" => &mut req.currency,
                 "timestamp" => &mut req.timestamp,
+                "principal" => &mut req.principal,
                 _ => &mut req.idempotency_key,
             };
             *slot = text;

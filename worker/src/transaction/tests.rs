@@ -692,3 +692,34 @@ fn property_random_valid_amounts_round_trip() {
         }
     }
 }
+
+#[test]
+fn principal_is_optional_and_round_trips() {
+    assert_eq!(with("principal", None).unwrap().principal, None);
+    let tx = with("principal", Some(json!("alice"))).unwrap();
+    assert_eq!(tx.principal.as_ref().map(Subject::as_str), Some("alice"));
+    let text = tx.to_json().unwrap();
+    assert!(text.ends_with(r#""principal":"alice"}"#), "{text}");
+    assert_eq!(parse_transaction(text.as_bytes()).unwrap(), tx);
+    // Without a principal the seed format is unchanged.
+    let plain = with("principal", None).unwrap().to_json().unwrap();
+    assert!(!plain.contains("principal"), "{plain}");
+    // `null` counts as absent, like every field.
+    assert_eq!(with("principal", Some(Value::Null)).unwrap().principal, None);
+}
+
+#[test]
+fn principal_must_be_a_plain_subject() {
+    for (value, code) in [
+        (json!(""), "invalid_principal"),
+        (json!("a\nb"), "invalid_principal"),
+        (json!("x".repeat(256)), "invalid_principal"),
+        (json!(42), "wrong_type"),
+    ] {
+        let (got, field) = invalid_code(with("principal", Some(value.clone())));
+        assert_eq!((got, field.as_str()), (code, "principal"), "{value}");
+    }
+    // Still nothing else new is accepted.
+    let (code, field) = invalid_code(with("owner", Some(json!("alice"))));
+    assert_eq!((code, field.as_str()), ("unknown_field", "owner"));
+}
