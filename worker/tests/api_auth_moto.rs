@@ -240,7 +240,9 @@ async fn mallory_cannot_debit_or_see_alices_account_but_can_pay_into_it() {
         "/v1/transactions",
         &alice,
         Some("alice-dep"),
-        Some(json!({"type": "DEPOSIT", "target_account": a, "amount": "100.00", "currency": "USD"})),
+        Some(
+            json!({"type": "DEPOSIT", "target_account": a, "amount": "100.00", "currency": "USD"}),
+        ),
     )
     .await;
     assert_eq!(dep.status, StatusCode::ACCEPTED, "{:?}", dep.body);
@@ -248,7 +250,10 @@ async fn mallory_cannot_debit_or_see_alices_account_but_can_pay_into_it() {
     let msgs = env.drain().await;
     assert_eq!(msgs.len(), 1);
     assert_eq!(msgs[0].principal.as_ref().unwrap().as_str(), "alice");
-    assert_eq!(env.ledger.apply(&msgs[0]).await.unwrap(), Outcome::Completed);
+    assert_eq!(
+        env.ledger.apply(&msgs[0]).await.unwrap(),
+        Outcome::Completed
+    );
 
     // Mallory cannot debit it: the same 404 as for an account that does not exist, nothing
     // recorded, nothing enqueued.
@@ -291,13 +296,21 @@ async fn mallory_cannot_debit_or_see_alices_account_but_can_pay_into_it() {
 
     // Mallory's reads, history, close and Alice's transaction status: 404 like missing ones.
     for (method, path, other) in [
-        (Method::GET, format!("/v1/accounts/{a}"), format!("/v1/accounts/{missing}")),
+        (
+            Method::GET,
+            format!("/v1/accounts/{a}"),
+            format!("/v1/accounts/{missing}"),
+        ),
         (
             Method::GET,
             format!("/v1/accounts/{a}/transactions"),
             format!("/v1/accounts/{missing}/transactions"),
         ),
-        (Method::DELETE, format!("/v1/accounts/{a}"), format!("/v1/accounts/{missing}")),
+        (
+            Method::DELETE,
+            format!("/v1/accounts/{a}"),
+            format!("/v1/accounts/{missing}"),
+        ),
     ] {
         let hidden = call(&app, method.clone(), &path, &mallory, None).await;
         let absent = call(&app, method, &other, &mallory, None).await;
@@ -363,7 +376,12 @@ async fn mallory_cannot_debit_or_see_alices_account_but_can_pay_into_it() {
         Some(json!({"type": "TRANSFER", "source_account": m, "target_account": a, "amount": "2.50", "currency": "USD"})),
     )
     .await;
-    assert_eq!(pay_from_own.status, StatusCode::ACCEPTED, "{:?}", pay_from_own.body);
+    assert_eq!(
+        pay_from_own.status,
+        StatusCode::ACCEPTED,
+        "{:?}",
+        pay_from_own.body
+    );
     for tx in env.drain().await {
         assert_eq!(tx.principal.as_ref().unwrap().as_str(), "mallory");
         assert_eq!(env.ledger.apply(&tx).await.unwrap(), Outcome::Completed);
@@ -380,7 +398,14 @@ async fn mallory_cannot_debit_or_see_alices_account_but_can_pay_into_it() {
     // Mallory sees the status of what she submitted; Alice sees it too (her account is the
     // target of that DEPOSIT).
     for who in [&mallory, &alice] {
-        let seen = call(&app, Method::GET, &format!("/v1/transactions/{gift}"), who, None).await;
+        let seen = call(
+            &app,
+            Method::GET,
+            &format!("/v1/transactions/{gift}"),
+            who,
+            None,
+        )
+        .await;
         assert_eq!(seen.status, StatusCode::OK, "{:?}", seen.body);
         assert_eq!(seen.body["status"], "COMPLETED");
     }
@@ -428,7 +453,10 @@ async fn a_pending_transaction_is_visible_to_its_submitter_only() {
     let path = format!("/v1/transactions/{id}");
     let own = call(&app, Method::GET, &path, &alice, None).await;
     assert_eq!(own.body["status"], "PENDING", "{:?}", own.body);
-    assert_eq!(call(&app, Method::GET, &path, &ops, None).await.status, StatusCode::OK);
+    assert_eq!(
+        call(&app, Method::GET, &path, &ops, None).await.status,
+        StatusCode::OK
+    );
     let hidden = call(&app, Method::GET, &path, &mallory, None).await;
     assert_eq!(hidden.status, StatusCode::NOT_FOUND);
     assert_eq!(hidden.body["detail"], format!("no transaction {id}"));
@@ -474,7 +502,11 @@ async fn the_ledger_declines_a_principal_that_does_not_own_the_debited_account()
     );
     // Redelivery: the terminal result is recorded once.
     assert_eq!(ledger.apply(&theft).await.unwrap(), Outcome::Duplicate);
-    let result = ledger.get_result(theft.transaction_id).await.unwrap().unwrap();
+    let result = ledger
+        .get_result(theft.transaction_id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(result.status, ResultStatus::Declined);
     assert_eq!(result.reason_code.as_deref(), Some("NOT_ACCOUNT_OWNER"));
     assert_eq!(result.principal.as_deref(), Some("mallory"));
@@ -490,12 +522,21 @@ async fn the_ledger_declines_a_principal_that_does_not_own_the_debited_account()
         Outcome::Declined(DeclineReason::NotAccountOwner { .. })
     ));
     // A balance check does not reveal a stranger's balance.
-    let peek = message("BALANCE_CHECK", r#""source_account":"4100000001","#, "mallory", "peek");
+    let peek = message(
+        "BALANCE_CHECK",
+        r#""source_account":"4100000001","#,
+        "mallory",
+        "peek",
+    );
     assert!(matches!(
         ledger.apply(&peek).await.unwrap(),
         Outcome::Declined(DeclineReason::NotAccountOwner { .. })
     ));
-    let peek = ledger.get_result(peek.transaction_id).await.unwrap().unwrap();
+    let peek = ledger
+        .get_result(peek.transaction_id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(peek.balance, None);
 
     // No money moved, no entry was written.
@@ -624,8 +665,7 @@ impl JwksServer {
 
 /// `GET path` over plain HTTP to a running `serve`.
 async fn http_get(addr: SocketAddr, path: &str, token: &str) -> StatusCode {
-    let client: Client<_, Empty<Bytes>> =
-        Client::builder(TokioExecutor::new()).build_http();
+    let client: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
     let req = Request::get(format!("http://{addr}{path}"))
         .header(header::AUTHORIZATION, format!("Bearer {token}"))
         .body(Empty::new())
@@ -655,7 +695,11 @@ async fn jwks_key_rotation_needs_no_restart_and_unknown_kids_cannot_hammer_the_i
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let shutdown = CancellationToken::new();
-    let server = tokio::spawn(serve(env.state(auth, clock.clone()), listener, shutdown.clone()));
+    let server = tokio::spawn(serve(
+        env.state(auth, clock.clone()),
+        listener,
+        shutdown.clone(),
+    ));
 
     // An authenticated caller reaches the handler: 404 for an account that does not exist;
     // a refused token is 401.
@@ -665,7 +709,10 @@ async fn jwks_key_rotation_needs_no_restart_and_unknown_kids_cannot_hammer_the_i
     assert_eq!(idp.hits(), 1);
     // Issuer and audience are checked.
     let foreign = sign(&k1, "k1", claims("alice", "https://evil.test"));
-    assert_eq!(http_get(addr, path, &foreign).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        http_get(addr, path, &foreign).await,
+        StatusCode::UNAUTHORIZED
+    );
 
     // The identity provider rotates: k2 replaces k1.
     idp.publish(&[&k2]);
@@ -728,8 +775,14 @@ async fn a_jwks_without_usable_keys_is_refused_at_start() {
     assert!(err.to_string().contains("no usable signing key"), "{err}");
     // A file with a usable key loads and verifies.
     let k = signing_key("f1");
-    std::fs::write(&file, serde_json::to_string(&JwkSet { keys: vec![k.jwk.clone()] }).unwrap())
-        .unwrap();
+    std::fs::write(
+        &file,
+        serde_json::to_string(&JwkSet {
+            keys: vec![k.jwk.clone()],
+        })
+        .unwrap(),
+    )
+    .unwrap();
     let keys = JwksKeys::load(
         JwksSource::File(file),
         JwksTimers::default(),
@@ -795,10 +848,15 @@ async fn serve_tls_answers_https_with_the_configured_certificate() {
     let health = get("/healthz", None).await.unwrap();
     assert_eq!(health.status(), StatusCode::OK);
     let body = health.into_body().collect().await.unwrap().to_bytes();
-    assert_eq!(serde_json::from_slice::<Value>(&body).unwrap()["status"], "ok");
+    assert_eq!(
+        serde_json::from_slice::<Value>(&body).unwrap()["status"],
+        "ok"
+    );
     // Authenticated requests work over TLS too.
     let alice = token("alice", ALL_SCOPES);
-    let missing = get("/v1/accounts/123456789012", Some(&alice)).await.unwrap();
+    let missing = get("/v1/accounts/123456789012", Some(&alice))
+        .await
+        .unwrap();
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
 
     // Plain HTTP to the TLS port gets no HTTP answer.
@@ -853,10 +911,21 @@ fn account_owner_survives_the_item_round_trip() {
         ("owner", "alice"),
     ]
     .into_iter()
-    .map(|(k, v)| (k.to_owned(), aws_sdk_dynamodb::types::AttributeValue::S(v.into())))
+    .map(|(k, v)| {
+        (
+            k.to_owned(),
+            aws_sdk_dynamodb::types::AttributeValue::S(v.into()),
+        )
+    })
     .chain([
-        ("balance".to_owned(), aws_sdk_dynamodb::types::AttributeValue::N("1.00".into())),
-        ("version".to_owned(), aws_sdk_dynamodb::types::AttributeValue::N("1".into())),
+        (
+            "balance".to_owned(),
+            aws_sdk_dynamodb::types::AttributeValue::N("1.00".into()),
+        ),
+        (
+            "version".to_owned(),
+            aws_sdk_dynamodb::types::AttributeValue::N("1".into()),
+        ),
     ])
     .collect();
     let account = ballast_worker::ledger::Account::from_item(&item).unwrap();

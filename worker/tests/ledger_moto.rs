@@ -130,9 +130,15 @@ async fn entry_sum(ledger: &Ledger, account: &str) -> Decimal {
 #[tokio::test]
 async fn transfer_moves_money_and_reconciles() {
     let l = ledger().await;
-    l.create_account(&acct("1111111111"), usd(), "CHECKING", dec("100.00"), &alice())
-        .await
-        .unwrap();
+    l.create_account(
+        &acct("1111111111"),
+        usd(),
+        "CHECKING",
+        dec("100.00"),
+        &alice(),
+    )
+    .await
+    .unwrap();
     l.create_account(&acct("2222222222"), usd(), "CHECKING", dec("0"), &alice())
         .await
         .unwrap();
@@ -158,9 +164,15 @@ async fn transfer_moves_money_and_reconciles() {
 #[tokio::test]
 async fn insufficient_funds_is_declined_and_recorded() {
     let l = ledger().await;
-    l.create_account(&acct("1111111111"), usd(), "CHECKING", dec("50.00"), &alice())
-        .await
-        .unwrap();
+    l.create_account(
+        &acct("1111111111"),
+        usd(),
+        "CHECKING",
+        dec("50.00"),
+        &alice(),
+    )
+    .await
+    .unwrap();
     l.create_account(&acct("2222222222"), usd(), "CHECKING", dec("0"), &alice())
         .await
         .unwrap();
@@ -186,9 +198,15 @@ async fn insufficient_funds_is_declined_and_recorded() {
 #[tokio::test]
 async fn duplicate_idempotency_key_changes_nothing() {
     let l = ledger().await;
-    l.create_account(&acct("1111111111"), usd(), "CHECKING", dec("100.00"), &alice())
-        .await
-        .unwrap();
+    l.create_account(
+        &acct("1111111111"),
+        usd(),
+        "CHECKING",
+        dec("100.00"),
+        &alice(),
+    )
+    .await
+    .unwrap();
     l.create_account(&acct("2222222222"), usd(), "CHECKING", dec("0"), &alice())
         .await
         .unwrap();
@@ -211,9 +229,15 @@ async fn duplicate_idempotency_key_changes_nothing() {
 async fn currency_mismatch_closed_and_missing_accounts_are_declined() {
     let l = ledger().await;
     let eur = Currency::from_code("EUR").unwrap();
-    l.create_account(&acct("1111111111"), usd(), "CHECKING", dec("100.00"), &alice())
-        .await
-        .unwrap();
+    l.create_account(
+        &acct("1111111111"),
+        usd(),
+        "CHECKING",
+        dec("100.00"),
+        &alice(),
+    )
+    .await
+    .unwrap();
     l.create_account(&acct("3333333333"), eur, "CHECKING", dec("0"), &alice())
         .await
         .unwrap();
@@ -341,7 +365,8 @@ async fn accounts_create_close_and_history_pages() {
         .await
         .unwrap();
     assert!(matches!(
-        l.create_account(&a, usd(), "CHECKING", dec("0"), &alice()).await,
+        l.create_account(&a, usd(), "CHECKING", dec("0"), &alice())
+            .await,
         Err(LedgerError::Conflict { .. })
     ));
     for i in 0..5 {
@@ -409,9 +434,15 @@ async fn moto_returns_cancellation_reasons_with_all_old_items() {
     use ballast_worker::ledger::{CancellationVerdict, build_effect, interpret_cancellation};
 
     let l = ledger().await;
-    l.create_account(&acct("1111111111"), usd(), "CHECKING", dec("1.00"), &alice())
-        .await
-        .unwrap();
+    l.create_account(
+        &acct("1111111111"),
+        usd(),
+        "CHECKING",
+        dec("1.00"),
+        &alice(),
+    )
+    .await
+    .unwrap();
     let tx = transfer("1111111111", "2222222222", "2.00", "k-moto");
     let plan = build_effect(l.tables(), &tx, OffsetDateTime::now_utc()).unwrap();
     let err = l

@@ -11,12 +11,12 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::auth::{Principal, SCOPE_ACCOUNTS_READ, SCOPE_ACCOUNTS_WRITE};
+use super::authorize::visible_account;
 use super::models::{
     AccountView, CreateAccount, EntryView, HistoryQuery, HistoryView, parse_strict,
 };
 use super::problem::{ApiError, Problem};
 use super::{ApiState, read_body};
-use super::authorize::visible_account;
 use crate::ledger::{AccountStatus, LedgerError, MAX_HISTORY_PAGE};
 use crate::transaction::{AccountNumber, Currency, CurrencyError};
 
@@ -108,7 +108,13 @@ pub async fn create_account(
         let number = random_account_number();
         match state
             .ledger()
-            .create_account(&number, currency, &req.kind, Decimal::ZERO, principal.owner())
+            .create_account(
+                &number,
+                currency,
+                &req.kind,
+                Decimal::ZERO,
+                principal.owner(),
+            )
             .await
         {
             Ok(account) => {
@@ -131,7 +137,6 @@ pub async fn create_account(
         "could not allocate an account number; retry".into(),
     ))
 }
-
 
 /// Read an account and its balance.
 #[utoipa::path(

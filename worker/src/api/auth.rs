@@ -402,7 +402,8 @@ mod tests {
             .unwrap()
             .with_issuer(Some("https://idp.test"));
         let sign = |iss: Option<&str>| {
-            let mut claims = serde_json::json!({"sub": "alice", "scope": ALL_SCOPES, "exp": u64::MAX / 2});
+            let mut claims =
+                serde_json::json!({"sub": "alice", "scope": ALL_SCOPES, "exp": u64::MAX / 2});
             if let Some(iss) = iss {
                 claims["iss"] = iss.into();
             }
@@ -414,7 +415,11 @@ mod tests {
             .unwrap()
         };
         let ok = sign(Some("https://idp.test"));
-        assert!(auth.authenticate(Some(&format!("Bearer {ok}"))).await.is_ok());
+        assert!(
+            auth.authenticate(Some(&format!("Bearer {ok}")))
+                .await
+                .is_ok()
+        );
         for bad in [sign(Some("https://evil.test")), sign(None)] {
             let err = auth
                 .authenticate(Some(&format!("Bearer {bad}")))
@@ -441,7 +446,10 @@ mod tests {
     fn unknown_scopes_are_found() {
         assert_eq!(unknown_scope(ALL_SCOPES), None);
         assert_eq!(unknown_scope("accounts:admin accounts:read"), None);
-        assert_eq!(unknown_scope("accounts:read accounts:raed"), Some("accounts:raed"));
+        assert_eq!(
+            unknown_scope("accounts:read accounts:raed"),
+            Some("accounts:raed")
+        );
     }
 
     #[test]

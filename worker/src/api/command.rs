@@ -56,7 +56,11 @@ pub struct ServeArgs {
     #[arg(long, env = "BALLAST_JWT_AUDIENCE")]
     pub jwt_audience: Option<String>,
     /// Required `iss` claim (the identity provider's issuer URL).
-    #[arg(long = "issuer", visible_alias = "jwt-issuer", env = "BALLAST_JWT_ISSUER")]
+    #[arg(
+        long = "issuer",
+        visible_alias = "jwt-issuer",
+        env = "BALLAST_JWT_ISSUER"
+    )]
     pub issuer: Option<String>,
     /// Serve HTTPS with this certificate chain (PEM; with --tls-key).
     #[arg(long, requires = "tls_key")]
@@ -347,14 +351,23 @@ mod tests {
         );
         let text = err.to_string();
         assert!(
-            text.contains("0.0.0.0:8080") && text.contains("--tls-cert") && text.contains("--insecure-http"),
+            text.contains("0.0.0.0:8080")
+                && text.contains("--tls-cert")
+                && text.contains("--insecure-http"),
             "{text}"
         );
         for ok in [
             serve_args(&["--listen", "0.0.0.0:8080", "--insecure-http"]),
             serve_args(&["--listen", "127.0.0.1:8080"]),
             serve_args(&["--listen", "[::1]:8080"]),
-            serve_args(&["--listen", "10.0.0.5:8443", "--tls-cert", "c.pem", "--tls-key", "k.pem"]),
+            serve_args(&[
+                "--listen",
+                "10.0.0.5:8443",
+                "--tls-cert",
+                "c.pem",
+                "--tls-key",
+                "k.pem",
+            ]),
         ] {
             super::check_transport(&ok).unwrap();
         }
@@ -362,7 +375,13 @@ mod tests {
         for bad in [
             vec!["--tls-cert", "c.pem"],
             vec!["--tls-key", "k.pem"],
-            vec!["--tls-cert", "c.pem", "--tls-key", "k.pem", "--insecure-http"],
+            vec![
+                "--tls-cert",
+                "c.pem",
+                "--tls-key",
+                "k.pem",
+                "--insecure-http",
+            ],
         ] {
             let mut argv = vec!["ballast-worker", "serve", "--blueprint", "b.yaml"];
             argv.extend(bad);

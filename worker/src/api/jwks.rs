@@ -55,8 +55,8 @@ impl JwksSource {
             why: "not a URL",
         })?;
         let host = uri.host().unwrap_or("");
-        let loopback = matches!(host, "localhost" | "127.0.0.1" | "[::1]" | "::1")
-            || host.starts_with("127.");
+        let loopback =
+            matches!(host, "localhost" | "127.0.0.1" | "[::1]" | "::1") || host.starts_with("127.");
         match uri.scheme_str() {
             Some("https") => Ok(JwksSource::Url(uri)),
             Some("http") if loopback => Ok(JwksSource::Url(uri)),
@@ -236,7 +236,7 @@ fn algorithm_of(jwk: &jsonwebtoken::jwk::Jwk) -> Option<Algorithm> {
         },
         AlgorithmParameters::OctetKeyPair(_) => Algorithm::EdDSA,
         // Symmetric secrets and unknown key types are never verification keys here.
-        AlgorithmParameters::OctetKey(_) | AlgorithmParameters::Other(_) => return None,
+        _ => return None,
     };
     match jwk.common.key_algorithm {
         None => Some(implied),
@@ -324,10 +324,7 @@ impl JwksKeys {
         if must_read {
             inner.refresh(attempted).await;
             let loaded = inner.loaded.read().await;
-            return loaded
-                .keys
-                .get(kid)
-                .map(|k| (k.key.clone(), k.algorithm));
+            return loaded.keys.get(kid).map(|k| (k.key.clone(), k.algorithm));
         }
         known.map(|k| (k.key, k.algorithm))
     }

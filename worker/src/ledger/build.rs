@@ -637,9 +637,11 @@ pub fn owner_mismatch(
         return Ok(None);
     };
     let owner = super::model::opt_s(item, OWNER)?;
-    Ok((owner != Some(principal.as_str())).then(|| DeclineReason::NotAccountOwner {
-        account: account.clone(),
-    }))
+    Ok(
+        (owner != Some(principal.as_str())).then(|| DeclineReason::NotAccountOwner {
+            account: account.clone(),
+        }),
+    )
 }
 
 /// The BALANCE_CHECK result for `tx` given the account item read (consistently).

@@ -53,22 +53,21 @@ use uuid::Uuid;
 
 pub use build::{
     CLOSE_CONDITION, CLOSE_UPDATE, CREDIT_CONDITION, CREDIT_UPDATE, CancellationVerdict,
-    DEBIT_CONDITION, DEBIT_OWNED_CONDITION, DEBIT_UPDATE, FailedAccount, ItemRole, NOT_EXISTS, ResultRecord,
-    TRANSIENT_CANCELLATION_CODES, Tables, WritePlan, account_meta_key, balance_check_record,
-    balance_update, build_create_account, build_effect, build_result, classify_account,
-    decode_cursor, encode_cursor, entry_item, history_bounds, interpret_cancellation,
-    owner_mismatch,
+    DEBIT_CONDITION, DEBIT_OWNED_CONDITION, DEBIT_UPDATE, FailedAccount, ItemRole, NOT_EXISTS,
+    ResultRecord, TRANSIENT_CANCELLATION_CODES, Tables, WritePlan, account_meta_key,
+    balance_check_record, balance_update, build_create_account, build_effect, build_result,
+    classify_account, decode_cursor, encode_cursor, entry_item, history_bounds,
+    interpret_cancellation, owner_mismatch,
 };
 pub use error::{BoxError, LedgerError};
 pub use model::{
     Account, AccountStatus, DeclineReason, Direction, EXTERNAL, HistoryPage, Item, LedgerEntry,
-    META, OPENING_BALANCE, OWNER, Outcome, PK, ResultStatus, SK, TransactionResult, account_pk, entry_sk,
-    idempotency_pk, result_pk, sort_timestamp,
+    META, OPENING_BALANCE, OWNER, Outcome, PK, ResultStatus, SK, TransactionResult, account_pk,
+    entry_sk, idempotency_pk, result_pk, sort_timestamp,
 };
 
 use crate::transaction::{
-    AccountNumber, Currency, IdempotencyKey, Subject, Transaction, TransactionType,
-    ValidationError,
+    AccountNumber, Currency, IdempotencyKey, Subject, Transaction, TransactionType, ValidationError,
 };
 use model::{n, s};
 

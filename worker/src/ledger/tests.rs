@@ -514,8 +514,17 @@ fn create_account_writes_opening_entry_that_reconciles() {
     let a = acct("1234567890");
     let usd = Currency::from_code("USD").unwrap();
     let id = Uuid::now_v7();
-    let plan =
-        build_create_account(TABLES, &a, usd, "CHECKING", Decimal::new(500, 0), id, NOW).unwrap();
+    let plan = build_create_account(
+        TABLES,
+        &a,
+        usd,
+        "CHECKING",
+        Decimal::new(500, 0),
+        &owner(),
+        id,
+        NOW,
+    )
+    .unwrap();
     assert_eq!(
         plan.roles,
         vec![ItemRole::AccountMeta, ItemRole::Entry, ItemRole::Result]
@@ -531,7 +540,17 @@ fn create_account_writes_opening_entry_that_reconciles() {
     assert_eq!(entry.direction, Direction::Credit);
     assert_eq!(entry.kind, OPENING_BALANCE);
     // Zero opening balance: only the META item.
-    let plan = build_create_account(TABLES, &a, usd, "CHECKING", Decimal::ZERO, &owner(), id, NOW).unwrap();
+    let plan = build_create_account(
+        TABLES,
+        &a,
+        usd,
+        "CHECKING",
+        Decimal::ZERO,
+        &owner(),
+        id,
+        NOW,
+    )
+    .unwrap();
     assert_eq!(plan.roles, vec![ItemRole::AccountMeta]);
     assert_eq!(
         put_item(&plan.items[0])["balance"],
@@ -585,7 +604,12 @@ fn a_principal_adds_the_owner_condition_to_the_debit_only() {
     assert_eq!(sv(&values[":principal"]), "alice");
     let credit = plan.items[3].update().unwrap();
     assert_eq!(credit.condition_expression(), Some(CREDIT_CONDITION));
-    assert!(!credit.expression_attribute_values().unwrap().contains_key(":principal"));
+    assert!(
+        !credit
+            .expression_attribute_values()
+            .unwrap()
+            .contains_key(":principal")
+    );
     // The result item records who the message acted for.
     assert_eq!(sv(&put_item(&plan.items[1])["principal"]), "alice");
 
@@ -610,9 +634,16 @@ fn owner_mismatch_names_the_account() {
         .unwrap()
         .unwrap();
     assert_eq!(reason.code(), "NOT_ACCOUNT_OWNER");
-    assert_eq!(reason, DeclineReason::NotAccountOwner { account: a.clone() });
+    assert_eq!(
+        reason,
+        DeclineReason::NotAccountOwner { account: a.clone() }
+    );
     // An account without an owner (opened before owners existed) refuses every principal.
-    assert!(owner_mismatch(&a, Some(&Item::new()), Some(&alice)).unwrap().is_some());
+    assert!(
+        owner_mismatch(&a, Some(&Item::new()), Some(&alice))
+            .unwrap()
+            .is_some()
+    );
 }
 
 #[test]

@@ -592,6 +592,7 @@ fn request_validate_is_reusable_without_json() {
         currency: Some("EUR".into()),
         timestamp: Some("2024-01-15T10:30:00Z".into()),
         idempotency_key: Some("k-1".into()),
+        principal: None,
     };
     let tx = req.validate().unwrap();
     assert_eq!(tx.amount, Some(dec("12.50")));
@@ -705,7 +706,10 @@ fn principal_is_optional_and_round_trips() {
     let plain = with("principal", None).unwrap().to_json().unwrap();
     assert!(!plain.contains("principal"), "{plain}");
     // `null` counts as absent, like every field.
-    assert_eq!(with("principal", Some(Value::Null)).unwrap().principal, None);
+    assert_eq!(
+        with("principal", Some(Value::Null)).unwrap().principal,
+        None
+    );
 }
 
 #[test]
