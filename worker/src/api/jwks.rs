@@ -55,8 +55,13 @@ impl JwksSource {
             why: "not a URL",
         })?;
         let host = uri.host().unwrap_or("");
-        let loopback =
-            matches!(host, "localhost" | "127.0.0.1" | "[::1]" | "::1") || host.starts_with("127.");
+        // An IP literal must really be loopback (`127.evil.example` is a host name, not one).
+        let loopback = host == "localhost"
+            || host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
         match uri.scheme_str() {
             Some("https") => Ok(JwksSource::Url(uri)),
             Some("http") if loopback => Ok(JwksSource::Url(uri)),
@@ -433,6 +438,9 @@ mod tests {
         let err = JwksSource::url("http://idp.example/jwks").unwrap_err();
         assert!(err.to_string().contains("use https"), "{err}");
         assert!(JwksSource::url("ftp://idp.example/jwks").is_err());
+        assert!(JwksSource::url("http://[::1]:9/jwks").is_ok());
+        assert!(JwksSource::url("http://127.0.0.1.evil.example/jwks").is_err());
+        assert!(JwksSource::url("http://127.evil.example/jwks").is_err());
         assert!(JwksSource::url("not a url").is_err());
     }
 
