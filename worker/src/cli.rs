@@ -231,6 +231,22 @@ mod tests {
     }
 
     #[test]
+    fn seed_accounts_owner_defaults_to_the_service_name() {
+        use clap::Parser;
+        let seed = |extra: &[&str]| {
+            let mut argv = vec!["ballast-worker", "seed-accounts", "--count", "2"];
+            argv.extend_from_slice(extra);
+            Cli::try_parse_from(argv).map(|cli| match cli.command {
+                Command::SeedAccounts(args) => args.owner.as_str().to_owned(),
+                _ => String::new(),
+            })
+        };
+        assert_eq!(seed(&[]).unwrap(), DEFAULT_SEED_OWNER);
+        assert_eq!(seed(&["--owner", "alice"]).unwrap(), "alice");
+        assert!(seed(&["--owner", ""]).is_err());
+    }
+
+    #[test]
     fn consume_defaults() {
         let cli =
             Cli::try_parse_from(["ballast-worker", "consume", "--blueprint", "b.yaml"]).unwrap();

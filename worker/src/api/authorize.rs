@@ -48,6 +48,7 @@ pub fn may_access(principal: &Principal, owner: Option<&str>) -> bool {
 }
 
 /// The account if it exists and `principal` may access it, else the same 404 as a missing one.
+#[tracing::instrument(skip_all, fields(sub = %principal.subject, account_id = %number))]
 pub async fn visible_account(
     state: &ApiState,
     principal: &Principal,
@@ -73,6 +74,7 @@ pub async fn visible_account(
 /// A non-operator's message is stamped with `principal = sub`, which the ledger checks again
 /// against the debited account's owner. An operator's message carries no principal: operators
 /// act as a trusted producer (the ingest record still names the `sub`).
+#[tracing::instrument(skip_all, fields(sub = %principal.subject))]
 pub async fn authorize_submission(
     state: &ApiState,
     principal: &Principal,
@@ -90,6 +92,7 @@ pub async fn authorize_submission(
 }
 
 /// `Ok` when `principal` may read the recorded result, else the unknown-transaction 404.
+#[tracing::instrument(skip_all, fields(sub = %principal.subject, transaction_id = %result.transaction_id))]
 pub async fn authorize_result(
     state: &ApiState,
     principal: &Principal,
@@ -116,6 +119,7 @@ pub async fn authorize_result(
 /// `Ok` when `principal` may see a transaction that has no result yet: the caller submitted it
 /// (the `subject` of its ingest record) or is an operator. `ingest_id_item` is the
 /// `INGESTID#<id>` item, which names the idempotency key of the `INGEST#<key>` record.
+#[tracing::instrument(skip_all, fields(sub = %principal.subject, %transaction_id))]
 pub async fn authorize_pending(
     state: &ApiState,
     principal: &Principal,
