@@ -355,16 +355,37 @@ fn encode_cursor(cursor: &Cursor) -> Option<String> {
     serde_json::to_vec(cursor).ok().map(hex::encode)
 }
 
+fn bad_cursor() -> ApiError {
+    ApiError::invalid(
+        "cursor",
+        "invalid_cursor",
+        "`cursor` is not a cursor of this endpoint; hint: pass `next_cursor` unchanged",
+    )
+}
+
 fn decode_cursor(text: &str) -> Result<Cursor, ApiError> {
-    let bad = || {
-        ApiError::invalid(
-            "cursor",
-            "invalid_cursor",
-            "`cursor` is not a cursor of this endpoint; hint: pass `next_cursor` unchanged",
-        )
+    let bytes = hex::decode(text).map_err(|_| bad_cursor())?;
+    serde_json::from_slice(&bytes).map_err(|_| bad_cursor())
+}
+
+/// A cursor's last key must be a key of the index being read, in the partition being read
+/// (anything else would be a DynamoDB validation error, or a read of another partition).
+fn check_last_key(
+    last: Option<HashMap<String, String>>,
+    partition: (&str, &str),
+) -> Result<Option<Item>, ApiError> {
+    let Some(last) = last else {
+        return Ok(None);
     };
-    let bytes = hex::decode(text).map_err(|_| bad())?;
-    serde_json::from_slice(&bytes).map_err(|_| bad())
+    let (name, value) = partition;
+    let expected = ["pk", "audit_sk", name];
+    if last.len() != expected.len()
+        || expected.iter().any(|k| !last.contains_key(*k))
+        || last.get(name).map(String::as_str) != Some(value)
+    {
+        return Err(bad_cursor());
+    }
+    Ok(Some(strings_to_key(last)))
 }
 
 /// Keeps only string attributes (every key attribute of the audit indexes is a string).
@@ -398,9 +419,11 @@ fn strings_to_key(key: HashMap<String, String>) -> Item {
 pub async fn list_audit(
     State(state): State<ApiState>,
     Extension(principal): Extension<Principal>,
-    Query(query): Query<AuditQuery>,
+    query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<axum::Json<AuditPage>, ApiError> {
     principal.require(SCOPE_ACCOUNTS_ADMIN)?;
+    let Query(query) =
+        query.map_err(|e| ApiError::invalid("query", "invalid_query", e.body_text()))?;
     let now = OffsetDateTime::now_utc();
     let since = match query.since.as_deref() {
         Some(text) => OffsetDateTime::parse(text, &Rfc3339).map_err(|_| {
@@ -460,7 +483,10 @@ impl ApiState {
             .expression_attribute_values(":p", s(principal))
             .expression_attribute_values(":lower", s(lower))
             .limit(limit)
-            .set_exclusive_start_key(cursor.and_then(|c| c.last).map(strings_to_key))
+            .set_exclusive_start_key(check_last_key(
+                cursor.and_then(|c| c.last),
+                ("audit_principal", principal),
+            )?)
             .send()
             .await
             .classify("dynamodb:Query")?;
@@ -491,23 +517,16 @@ impl ApiState {
         limit: i32,
         cursor: Option<Cursor>,
     ) -> Result<AuditPage, ApiError> {
-        let bad_day = || {
-            ApiError::invalid(
-                "cursor",
-                "invalid_cursor",
-                "`cursor` is not a cursor of this endpoint; hint: pass `next_cursor` unchanged",
-            )
-        };
         let (mut day, mut start) = match cursor {
             Some(Cursor {
                 day: Some(day),
                 last,
             }) => (
                 Date::parse(&day, format_description!("[year]-[month]-[day]"))
-                    .map_err(|_| bad_day())?,
-                last.map(strings_to_key),
+                    .map_err(|_| bad_cursor())?,
+                check_last_key(last, ("audit_day", &day))?,
             ),
-            Some(Cursor { day: None, .. }) => return Err(bad_day()),
+            Some(Cursor { day: None, .. }) => return Err(bad_cursor()),
             None => (since.to_offset(time::UtcOffset::UTC).date(), None),
         };
         let today = now.to_offset(time::UtcOffset::UTC).date();
@@ -633,5 +652,16 @@ mod tests {
             Some("2026-01-02")
         );
         assert!(decode_cursor("zz").is_err());
+        let key = |p: &str| {
+            HashMap::from([
+                ("pk".to_owned(), "AUDIT#x".to_owned()),
+                ("audit_sk".to_owned(), "t#x".to_owned()),
+                ("audit_principal".to_owned(), p.to_owned()),
+            ])
+        };
+        assert!(check_last_key(Some(key("alice")), ("audit_principal", "alice")).is_ok());
+        // Another principal's partition, or another index's key: refused.
+        assert!(check_last_key(Some(key("bob")), ("audit_principal", "alice")).is_err());
+        assert!(check_last_key(Some(key("alice")), ("audit_day", "2026-01-02")).is_err());
     }
 }
