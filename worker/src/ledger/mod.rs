@@ -133,13 +133,24 @@ impl Ledger {
                 }
                 Err(err) => err,
             };
-            let verdict = match err.as_service_error() {
-                Some(TransactWriteItemsError::TransactionCanceledException(e)) => {
-                    interpret_cancellation(&plan.roles, e.cancellation_reasons())
-                }
+            let (verdict, own_result_exists) = match err.as_service_error() {
+                Some(TransactWriteItemsError::TransactionCanceledException(e)) => (
+                    interpret_cancellation(&plan.roles, e.cancellation_reasons()),
+                    plan.roles
+                        .iter()
+                        .zip(e.cancellation_reasons())
+                        .any(|(role, reason)| {
+                            *role == ItemRole::Result
+                                && reason.code() == Some("ConditionalCheckFailed")
+                        }),
+                ),
                 _ => return Err(LedgerError::from_sdk("TransactWriteItems", err)),
             };
             match verdict {
+                // This id already has its result: a redelivery, settled without another read.
+                CancellationVerdict::Duplicate if own_result_exists => {
+                    return Ok(Outcome::Duplicate);
+                }
                 CancellationVerdict::Duplicate => {
                     return self
                         .settle_duplicate(&ResultRecord::for_transaction(
