@@ -34,10 +34,19 @@ queue_url=$(.venv/bin/python - "$endpoint" <<'PY'
 import sys, boto3
 ep = sys.argv[1]
 ddb = boto3.client("dynamodb", endpoint_url=ep, region_name="us-east-1")
-for name, keys in (("bench-accounts", [("pk", "HASH"), ("sk", "RANGE")]), ("bench-transactions", [("pk", "HASH")])):
-    ddb.create_table(TableName=name, BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": k, "AttributeType": "S"} for k, _ in keys],
-        KeySchema=[{"AttributeName": k, "KeyType": t} for k, t in keys])
+ddb.create_table(TableName="bench-accounts", BillingMode="PAY_PER_REQUEST",
+    AttributeDefinitions=[{"AttributeName": k, "AttributeType": "S"} for k in ("pk", "sk")],
+    KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}])
+# The sweeper's and the audit trail's indexes, as in blueprints/banking.yaml.
+gsis = (("pending", "pending_shard", "pending_due"), ("audit-by-time", "audit_day", "audit_sk"),
+        ("audit-by-principal", "audit_principal", "audit_sk"))
+ddb.create_table(TableName="bench-transactions", BillingMode="PAY_PER_REQUEST",
+    AttributeDefinitions=[{"AttributeName": k, "AttributeType": "S"} for k in
+        ("pk", "pending_shard", "pending_due", "audit_day", "audit_principal", "audit_sk")],
+    KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+    GlobalSecondaryIndexes=[{"IndexName": n, "Projection": {"ProjectionType": "ALL"},
+        "KeySchema": [{"AttributeName": h, "KeyType": "HASH"}, {"AttributeName": r, "KeyType": "RANGE"}]}
+        for n, h, r in gsis])
 sqs = boto3.client("sqs", endpoint_url=ep, region_name="us-east-1")
 print(sqs.create_queue(QueueName="bench-transactions")["QueueUrl"])
 PY

@@ -47,6 +47,8 @@ pub enum Command {
     Report(ReportArgs),
     /// Serve the ingest and accounts HTTP API.
     Serve(crate::api::ServeArgs),
+    /// Send accepted transactions whose enqueueing never happened (one pass, or `--watch`).
+    Sweep(crate::api::SweepArgs),
     /// Mint a development bearer token (HS256, secret from BALLAST_JWT_HS256_SECRET).
     Token(crate::api::TokenArgs),
 }

@@ -27,6 +27,13 @@ async fn main() -> anyhow::Result<ExitCode> {
             }
         }
         Command::Serve(args) => ballast_worker::api::serve_command(args, shutdown).await?,
+        Command::Sweep(args) => {
+            let report = ballast_worker::api::sweep_command(args, shutdown).await?;
+            println!(
+                "sweep: {} sent again, {} settled, {} claimed elsewhere, {} failed",
+                report.resent, report.settled, report.skipped, report.failed
+            );
+        }
         Command::Token(args) => println!("{}", ballast_worker::api::token_command(args)?),
     }
     Ok(ExitCode::SUCCESS)

@@ -215,11 +215,21 @@ async fn duplicate_idempotency_key_changes_nothing() {
     assert_eq!(l.apply(&tx).await.unwrap(), Outcome::Completed);
     // Same message redelivered.
     assert_eq!(l.apply(&tx).await.unwrap(), Outcome::Duplicate);
-    // Different transaction id, same idempotency key.
+    // Different transaction id, same idempotency key: no money moves, but that id gets a
+    // terminal result of its own (its producer would otherwise poll PENDING forever).
     let again = transfer("1111111111", "2222222222", "10.00", "same-key");
     assert_ne!(again.transaction_id, tx.transaction_id);
+    assert!(matches!(
+        l.apply(&again).await.unwrap(),
+        Outcome::Rejected(_)
+    ));
+    let rejected = l.get_result(again.transaction_id).await.unwrap().unwrap();
+    assert_eq!(rejected.status, ResultStatus::Rejected);
+    assert_eq!(
+        rejected.reason_code.as_deref(),
+        Some("idempotency_key_reused")
+    );
     assert_eq!(l.apply(&again).await.unwrap(), Outcome::Duplicate);
-    assert!(l.get_result(again.transaction_id).await.unwrap().is_none());
     assert_eq!(balance(&l, "1111111111").await, dec("90.00"));
     assert_eq!(balance(&l, "2222222222").await, dec("10.00"));
     assert_eq!(entry_sum(&l, "2222222222").await, dec("10.00"));

@@ -1,6 +1,6 @@
 //! `ballast-worker serve` and `ballast-worker token`.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,6 +14,7 @@ use super::auth::{
 use super::jwks::{JwksError, JwksKeys, JwksSource, JwksTimers};
 use super::rate::{Clock, RateLimit, SystemClock};
 use super::tls::{TlsError, server_config};
+use super::sweep::{SweepError, SweepReport, Sweeper};
 use super::{ApiConfig, ApiState, DEFAULT_BODY_LIMIT};
 use crate::cli::{TargetArgs, parse_duration};
 use crate::config::{ConfigError, load_blueprint, resolve};
@@ -81,6 +82,33 @@ pub struct ServeArgs {
     /// Largest request body in bytes.
     #[arg(long, default_value_t = DEFAULT_BODY_LIMIT)]
     pub body_limit: usize,
+    /// A reverse proxy whose `X-Forwarded-For` is believed for the audit records' client
+    /// address (repeatable). Without it, the TCP peer is recorded.
+    #[arg(long = "trusted-proxy")]
+    pub trusted_proxies: Vec<IpAddr>,
+    /// How long after its record an accepted transaction without a ledger result is sent
+    /// again by the sweeper.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub sweep_after: Duration,
+    /// Pause between two sweeps; `0s` runs no sweeper in this process.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub sweep_interval: Duration,
+}
+
+/// `sweep` arguments.
+#[derive(Debug, Clone, Args)]
+pub struct SweepArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Records older than this without a ledger result are sent again.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub sweep_after: Duration,
+    /// Keep sweeping every `--sweep-interval` until SIGTERM (default: one pass).
+    #[arg(long)]
+    pub watch: bool,
+    /// Pause between two sweeps with `--watch`.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub sweep_interval: Duration,
 }
 
 /// `token` arguments.
@@ -168,6 +196,9 @@ pub enum ServeError {
         /// The scope as given.
         scope: String,
     },
+    /// A sweep failed.
+    #[error(transparent)]
+    Sweep(#[from] SweepError),
 }
 
 fn read_key(path: &Path) -> Result<Vec<u8>, ServeError> {
@@ -265,19 +296,73 @@ pub async fn serve_command(
             per_second: args.rate_limit,
             burst: args.rate_burst,
         },
+        trusted_proxies: args.trusted_proxies.clone(),
+        sweep_after: args.sweep_after,
     };
+    let sweeper = Sweeper::new(
+        ledger.clone(),
+        sqs.clone(),
+        queue_url.clone(),
+        args.sweep_after,
+    );
     let state = ApiState::new(ledger, sqs, queue_url, auth, config, clock);
+    // The sweeper stops with the server (same token); several `serve` processes may sweep at
+    // once, the claim condition keeps each re-send single.
+    let sweeping = (!args.sweep_interval.is_zero()).then(|| {
+        let interval = args.sweep_interval;
+        let token = shutdown.clone();
+        tokio::spawn(async move { sweeper.run(interval, token).await })
+    });
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|source| ServeError::Bind {
             addr: args.listen,
             source,
         })?;
-    match tls {
-        Some(config) => super::serve_tls(state, listener, config, shutdown).await,
-        None => super::serve(state, listener, shutdown).await,
+    let served = match tls {
+        Some(config) => super::serve_tls(state, listener, config, shutdown.clone()).await,
+        None => super::serve(state, listener, shutdown.clone()).await,
+    };
+    shutdown.cancel();
+    if let Some(task) = sweeping
+        && let Err(error) = task.await
+    {
+        tracing::error!(%error, "the sweeper task failed");
     }
-    .map_err(ServeError::Serve)
+    served.map_err(ServeError::Serve)
+}
+
+/// One sweep (or, with `--watch`, sweeps until `shutdown`); returns the last report.
+pub async fn sweep_command(
+    args: &SweepArgs,
+    shutdown: CancellationToken,
+) -> Result<SweepReport, ServeError> {
+    let blueprint = load_blueprint(&args.target)?;
+    let targets = resolve(&args.target, blueprint.as_ref())?;
+    let sdk = ballast_aws::load_sdk_config_with_default_region(
+        &targets.aws,
+        targets.default_region.as_deref(),
+    )
+    .await?;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let ddb = aws_sdk_dynamodb::Client::new(&sdk);
+    let queue_url = targets
+        .queue()?
+        .url(&sqs)
+        .await
+        .map_err(ConfigError::from)?;
+    let (accounts, transactions) = targets.tables()?;
+    let sweeper = Sweeper::new(
+        Ledger::new(ddb, accounts, transactions),
+        sqs,
+        queue_url,
+        args.sweep_after,
+    );
+    if args.watch {
+        sweeper.run(args.sweep_interval, shutdown).await;
+        return Ok(SweepReport::default());
+    }
+    Ok(sweeper.sweep_once(time::OffsetDateTime::now_utc()).await?)
 }
 
 /// Mints a development token (HS256).

@@ -1,24 +1,37 @@
 //! `POST /v1/transactions` and `GET /v1/transactions/{id}`: validation, durable idempotency
-//! records and enqueueing.
+//! records, audit records and enqueueing.
 //!
-//! Ingest records live in the transactions table:
-//! - `pk = INGEST#<idempotency key>`: `transaction_id`, `body_sha256` (of the canonical body),
-//!   `subject`, `message` (the exact SQS body), `created_at`, `enqueued` (BOOL, set once
-//!   SendMessage succeeded). Written with `attribute_not_exists(pk)` **before** enqueueing.
-//! - `pk = INGESTID#<transaction id>`: `idempotency_key`, `created_at` (so that a status
-//!   query can tell PENDING from unknown).
+//! # Exactly once at the front door, in two AWS calls
 //!
-//! A replay (same key, same canonical body, same client) answers with the stored transaction
-//! id; it re-sends the stored message only if the first attempt never confirmed the
-//! SendMessage (the ledger's own IDEM record makes a second delivery harmless).
+//! An accepted request costs one TransactWriteItems and one SendMessage. The transaction writes,
+//! all or nothing, to the transactions table:
+//! - `pk = INGEST#<idempotency key>` with `attribute_not_exists(pk)`: `transaction_id`,
+//!   `body_sha256` (of the canonical body), `subject`, `message` (the exact SQS body),
+//!   `message_group` (FIFO queues), `created_at`, and the sweeper's pending marker
+//!   `pending_shard` + `pending_due` (see [`super::sweep`]).
+//! - `pk = INGESTID#<transaction id>`: `idempotency_key`, `created_at` (so that a status query
+//!   can tell PENDING from unknown).
+//! - `pk = AUDIT#<audit id>`: the audit record of the request (see [`super::audit`]).
+//!
+//! The condition on `INGEST#` elects exactly one winner per key, whatever the concurrency; only
+//! the winner sends the message. Every other request with that key answers from the winner's
+//! record: the same transaction id with `Idempotent-Replayed: true` (same client, same canonical
+//! body), `409 idempotency_key_reused` (other body) or `409 idempotency_key_foreign` (another
+//! client). A loser never re-sends: if the winner died between its record and its SendMessage
+//! (or SendMessage failed), the sweeper sends the stored message once `pending_due` has passed;
+//! the ledger's own `IDEM#` record makes a second delivery harmless.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
 
-use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+};
 use axum::Extension;
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ballast_aws::{SdkResultExt, classify};
@@ -27,9 +40,11 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
+use super::audit::{AuditDraft, Decision, client_address};
 use super::auth::{Principal, SCOPE_TRANSACTIONS_READ, SCOPE_TRANSACTIONS_WRITE};
 use super::models::{Accepted, TransactionBody, TransactionStatus, parse_transaction_body};
 use super::problem::{ApiError, Problem};
+use super::sweep::{pending_due, pending_shard};
 use super::{ApiState, authorize, read_body};
 use crate::transaction::{IdempotencyKey, Transaction, ValidationError};
 
@@ -37,6 +52,9 @@ use crate::transaction::{IdempotencyKey, Transaction, ValidationError};
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 /// Set to `true` on answers that replay an earlier request.
 pub const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
+/// How often the ingest transaction is retried when DynamoDB cancels it for a conflict with a
+/// concurrent transaction on the same key (the retry then finds the winner's record).
+const CONFLICT_ATTEMPTS: u32 = 4;
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -67,6 +85,13 @@ pub fn canonical_sha256(tx: &Transaction) -> String {
     map.insert("currency".into(), tx.currency.code().into());
     let canonical = serde_json::Value::Object(map).to_string();
     hex::encode(Sha256::digest(canonical.as_bytes()))
+}
+
+/// The FIFO message group of a transaction: its first account.
+pub fn message_group(tx: &Transaction) -> String {
+    tx.accounts()
+        .next()
+        .map_or_else(|| "none".to_owned(), |a| a.to_string())
 }
 
 fn status_url(id: Uuid) -> String {
@@ -100,7 +125,8 @@ fn accepted(id: Uuid, replayed: bool) -> Response {
     params(
         ("Idempotency-Key" = String, Header,
          description = "Unique per transaction (1-128 printable ASCII). Same key and body: same \
-         answer, enqueued once. Same key, other body: 409.")
+         answer, enqueued once. Same key, other body: 409 `idempotency_key_reused`; a key of \
+         another client: 409 `idempotency_key_foreign`.")
     ),
     request_body(content = TransactionBody, content_type = "application/json"),
     responses(
@@ -111,7 +137,7 @@ fn accepted(id: Uuid, replayed: bool) -> Response {
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "The debited (or balance-checked) account does not exist or is not the caller's", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Idempotency-Key reused with another body", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Idempotency-Key reused with another body, or owned by another client", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "AWS unavailable; retry", body = Problem, content_type = "application/problem+json"),
@@ -122,8 +148,36 @@ fn accepted(id: Uuid, replayed: bool) -> Response {
 pub async fn submit_transaction(
     State(state): State<ApiState>,
     Extension(principal): Extension<Principal>,
+    connect: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     body: Body,
+) -> Result<Response, ApiError> {
+    let peer = connect.map(|Extension(ConnectInfo(addr))| addr);
+    let client = client_address(peer, &headers, &state.config().trusted_proxies);
+    let mut audit = AuditDraft::new(&principal.subject, client);
+    let result = submit(&state, &principal, &headers, body, &mut audit).await;
+    if let Err(err) = &result
+        && !audit.written
+    {
+        let decision = if err.status().is_server_error() {
+            Decision::Failed
+        } else {
+            Decision::Refused
+        };
+        // Best effort: the refusal stands even if its record cannot be written.
+        if let Err(error) = state.put_audit(&audit, decision, Some(err)).await {
+            tracing::error!(%error, code = err.code(), "could not write the audit record of a refused request");
+        }
+    }
+    result
+}
+
+async fn submit(
+    state: &ApiState,
+    principal: &Principal,
+    headers: &HeaderMap,
+    body: Body,
+    audit: &mut AuditDraft,
 ) -> Result<Response, ApiError> {
     principal.require(SCOPE_TRANSACTIONS_WRITE)?;
     let key_text = headers
@@ -141,10 +195,12 @@ pub async fn submit_transaction(
         let err = ValidationError::InvalidIdempotencyKey { reason };
         ApiError::invalid("Idempotency-Key", err.code(), err.to_string())
     })?;
-    let bytes = read_body(&state, &headers, body).await?;
+    audit.idempotency_key = Some(key.as_str().to_owned());
+    let bytes = read_body(state, headers, body).await?;
+    audit.body_sha256 = Some(hex::encode(Sha256::digest(&bytes)));
     let mut request = parse_transaction_body(&bytes)?;
     let transaction_id = Uuid::now_v7();
-    let now = OffsetDateTime::now_utc();
+    let now = audit.at;
     let timestamp = now
         .format(&Rfc3339)
         .map_err(|e| ApiError::Internal(e.to_string()))?;
@@ -160,22 +216,34 @@ pub async fn submit_transaction(
         .to_json()
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     let digest = canonical_sha256(&tx);
+    audit.body_sha256 = Some(digest.clone());
 
-    match state
-        .ingest_record(
-            &key,
-            transaction_id,
-            &digest,
-            &principal.subject,
-            &message,
-            &timestamp,
-        )
-        .await?
-    {
+    let record = IngestRecord {
+        key: &key,
+        transaction_id,
+        digest: &digest,
+        subject: &principal.subject,
+        message: &message,
+        group: message_group(&tx),
+        created_at: now,
+    };
+    match state.ingest_record(&record, audit).await? {
         Recorded::New => {
             tracing::Span::current()
                 .record("transaction_id", tracing::field::display(transaction_id));
-            state.enqueue(&key, &message, &tx).await?;
+            // The record (with its audit record) is durable: the transaction is accepted even
+            // if this send fails, because the sweeper sends the stored message later.
+            if let Err(error) = send_message(
+                state.sqs(),
+                state.queue_url(),
+                &message,
+                &record.group,
+                transaction_id,
+            )
+            .await
+            {
+                tracing::warn!(%error, "SendMessage failed after the ingest record; the sweeper will send it");
+            }
             tracing::info!(kind = tx.kind.as_str(), "transaction accepted");
             Ok(accepted(transaction_id, false))
         }
@@ -183,22 +251,32 @@ pub async fn submit_transaction(
             transaction_id: existing,
             body_sha256,
             subject,
-            message: stored,
-            enqueued,
         } => {
-            if body_sha256 != digest || subject != principal.subject {
+            if subject != principal.subject {
+                return Err(ApiError::IdempotencyKeyForeign);
+            }
+            if body_sha256 != digest {
                 return Err(ApiError::IdempotencyKeyReused);
             }
             tracing::Span::current().record("transaction_id", tracing::field::display(existing));
-            if !enqueued {
-                tracing::info!(
-                    "replay of an unconfirmed submission: enqueueing the stored message"
-                );
-                state.enqueue(&key, &stored, &tx).await?;
-            }
+            audit.transaction_id = Some(existing);
+            // A replay is answered only once it is audited (the client can simply retry).
+            state.put_audit(audit, Decision::Replayed, None).await?;
+            audit.written = true;
             Ok(accepted(existing, true))
         }
     }
+}
+
+/// What the ingest transaction writes.
+struct IngestRecord<'a> {
+    key: &'a IdempotencyKey,
+    transaction_id: Uuid,
+    digest: &'a str,
+    subject: &'a str,
+    message: &'a str,
+    group: String,
+    created_at: OffsetDateTime,
 }
 
 /// Result of the conditional ingest write.
@@ -208,61 +286,138 @@ enum Recorded {
         transaction_id: Uuid,
         body_sha256: String,
         subject: String,
-        message: String,
-        enqueued: bool,
     },
 }
 
+fn put(table: &str, item: Item, condition: Option<&str>) -> Result<TransactWriteItem, ApiError> {
+    let put = Put::builder()
+        .table_name(table)
+        .set_item(Some(item))
+        .set_condition_expression(condition.map(str::to_owned))
+        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+        .build()
+        .map_err(|e| ApiError::Internal(format!("cannot build the ingest write: {e}")))?;
+    Ok(TransactWriteItem::builder().put(put).build())
+}
+
+/// SendMessage of a stored message (the API and the sweeper).
+#[tracing::instrument(skip_all, fields(%transaction_id))]
+pub async fn send_message(
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    message: &str,
+    group: &str,
+    transaction_id: Uuid,
+) -> Result<(), ballast_aws::AwsError> {
+    let mut send = sqs
+        .send_message()
+        .queue_url(queue_url)
+        .message_body(message);
+    if queue_url.ends_with(".fifo") {
+        send = send
+            .message_group_id(group)
+            .message_deduplication_id(transaction_id.simple().to_string());
+    }
+    send.send().await.classify("sqs:SendMessage")?;
+    Ok(())
+}
+
 impl ApiState {
+    /// One TransactWriteItems: INGEST# (conditional), INGESTID#, AUDIT#. On a lost race,
+    /// the winner's record.
+    #[tracing::instrument(skip_all)]
     async fn ingest_record(
         &self,
-        key: &IdempotencyKey,
-        transaction_id: Uuid,
-        digest: &str,
-        subject: &str,
-        message: &str,
-        created_at: &str,
+        record: &IngestRecord<'_>,
+        audit: &mut AuditDraft,
     ) -> Result<Recorded, ApiError> {
         let ddb = self.ledger().client();
         let table = self.ledger().tables().transactions.to_owned();
-        let id = transaction_id.hyphenated().to_string();
-        // The id record first: an orphan (crash before the next put) is harmless.
-        ddb.put_item()
-            .table_name(&table)
-            .item("pk", s(format!("INGESTID#{id}")))
-            .item("idempotency_key", s(key.as_str()))
-            .item("created_at", s(created_at))
-            .send()
-            .await
-            .classify("dynamodb:PutItem")?;
-        let result = ddb
-            .put_item()
-            .table_name(&table)
-            .item("pk", s(format!("INGEST#{}", key.as_str())))
-            .item("transaction_id", s(&id))
-            .item("body_sha256", s(digest))
-            .item("subject", s(subject))
-            .item("message", s(message))
-            .item("created_at", s(created_at))
-            .item("enqueued", AttributeValue::Bool(false))
-            .condition_expression("attribute_not_exists(pk)")
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        let err = match result {
-            Ok(_) => return Ok(Recorded::New),
-            Err(err) => err,
+        let id = record.transaction_id.hyphenated().to_string();
+        let created_at = record
+            .created_at
+            .format(&Rfc3339)
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        let due = pending_due(record.created_at, self.config().sweep_after)
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        let ingest_pk = format!("INGEST#{}", record.key.as_str());
+        let ingest = Item::from([
+            ("pk".to_owned(), s(&ingest_pk)),
+            ("transaction_id".to_owned(), s(&id)),
+            ("body_sha256".to_owned(), s(record.digest)),
+            ("subject".to_owned(), s(record.subject)),
+            ("message".to_owned(), s(record.message)),
+            ("message_group".to_owned(), s(&record.group)),
+            ("created_at".to_owned(), s(&created_at)),
+            ("pending_shard".to_owned(), s(pending_shard(record.key))),
+            ("pending_due".to_owned(), s(due)),
+        ]);
+        let by_id = Item::from([
+            ("pk".to_owned(), s(format!("INGESTID#{id}"))),
+            ("idempotency_key".to_owned(), s(record.key.as_str())),
+            ("created_at".to_owned(), s(&created_at)),
+        ]);
+        audit.transaction_id = Some(record.transaction_id);
+        let audit_item = audit.item(Decision::Accepted, None)?;
+        let items = vec![
+            put(&table, ingest, Some("attribute_not_exists(pk)"))?,
+            put(&table, by_id, Some("attribute_not_exists(pk)"))?,
+            put(&table, audit_item, None)?,
+        ];
+        let mut attempt = 0;
+        let old = loop {
+            attempt += 1;
+            // The token makes an SDK retry of a transaction that did commit succeed again
+            // instead of failing its own condition.
+            let result = ddb
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .client_request_token(&id)
+                .send()
+                .await;
+            let err = match result {
+                Ok(_) => {
+                    audit.written = true;
+                    return Ok(Recorded::New);
+                }
+                Err(err) => err,
+            };
+            let reasons = match err.as_service_error() {
+                Some(TransactWriteItemsError::TransactionCanceledException(e)) => {
+                    e.cancellation_reasons().to_vec()
+                }
+                _ => return Err(classify("dynamodb:TransactWriteItems", err).into()),
+            };
+            let first = reasons.first();
+            if first.and_then(|r| r.code()) == Some("ConditionalCheckFailed") {
+                break first.and_then(|r| r.item()).cloned();
+            }
+            let conflict = reasons
+                .iter()
+                .any(|r| matches!(r.code(), Some("TransactionConflict" | "ThrottlingError")));
+            if conflict && attempt < CONFLICT_ATTEMPTS {
+                // Backoff between retries, not synchronisation: the concurrent writer's outcome
+                // is read from DynamoDB on the next attempt.
+                tokio::time::sleep(Duration::from_millis(10 * u64::from(attempt))).await;
+                continue;
+            }
+            if conflict {
+                return Err(ApiError::Unavailable(
+                    "concurrent requests with this Idempotency-Key; retry".into(),
+                ));
+            }
+            return Err(ApiError::Internal(format!(
+                "ingest write cancelled: {:?}",
+                reasons.iter().map(|r| r.code()).collect::<Vec<_>>()
+            )));
         };
-        let old = match err.as_service_error() {
-            Some(PutItemError::ConditionalCheckFailedException(e)) => e.item().cloned(),
-            _ => return Err(classify("dynamodb:PutItem", err).into()),
-        };
+        audit.transaction_id = None;
         let item = match old {
             Some(item) => item,
             None => ddb
                 .get_item()
                 .table_name(&table)
-                .key("pk", s(format!("INGEST#{}", key.as_str())))
+                .key("pk", s(&ingest_pk))
                 .consistent_read(true)
                 .send()
                 .await
@@ -270,57 +425,22 @@ impl ApiState {
                 .item
                 .ok_or_else(|| ApiError::Unavailable("ingest record changed; retry".into()))?,
         };
-        let corrupt = || ApiError::Internal(format!("corrupt ingest record for key {key}"));
+        let corrupt =
+            || ApiError::Internal(format!("corrupt ingest record for key {}", record.key));
         let existing = get_s(&item, "transaction_id")
             .and_then(|t| Uuid::try_parse(t).ok())
             .ok_or_else(corrupt)?;
+        if existing == record.transaction_id {
+            // Our own write, committed by an attempt whose answer was lost.
+            audit.transaction_id = Some(existing);
+            audit.written = true;
+            return Ok(Recorded::New);
+        }
         Ok(Recorded::Existing {
             transaction_id: existing,
             body_sha256: get_s(&item, "body_sha256").ok_or_else(corrupt)?.to_owned(),
             subject: get_s(&item, "subject").unwrap_or_default().to_owned(),
-            message: get_s(&item, "message").ok_or_else(corrupt)?.to_owned(),
-            enqueued: matches!(item.get("enqueued"), Some(AttributeValue::Bool(true))),
         })
-    }
-
-    /// SendMessage, then marks the ingest record as enqueued (best effort: a failure there only
-    /// means a replay would enqueue a duplicate that the ledger ignores).
-    async fn enqueue(
-        &self,
-        key: &IdempotencyKey,
-        message: &str,
-        tx: &Transaction,
-    ) -> Result<(), ApiError> {
-        let mut send = self
-            .sqs()
-            .send_message()
-            .queue_url(self.queue_url())
-            .message_body(message);
-        if self.queue_url().ends_with(".fifo") {
-            let group = tx
-                .accounts()
-                .next()
-                .map_or_else(|| "none".to_owned(), |a| a.to_string());
-            send = send
-                .message_group_id(group)
-                .message_deduplication_id(tx.transaction_id.simple().to_string());
-        }
-        send.send().await.classify("sqs:SendMessage")?;
-        let marked = self
-            .ledger()
-            .client()
-            .update_item()
-            .table_name(self.ledger().tables().transactions)
-            .key("pk", s(format!("INGEST#{}", key.as_str())))
-            .update_expression("SET enqueued = :t")
-            .expression_attribute_values(":t", AttributeValue::Bool(true))
-            .send()
-            .await
-            .classify("dynamodb:UpdateItem");
-        if let Err(error) = marked {
-            tracing::warn!(%error, "could not mark the ingest record as enqueued");
-        }
-        Ok(())
     }
 }
 

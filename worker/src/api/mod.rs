@@ -2,6 +2,8 @@
 //!
 //! - `POST /v1/transactions`, `GET /v1/transactions/{id}`: see [`ingest`].
 //! - `POST /v1/accounts`, `GET|DELETE /v1/accounts/{id}`, `GET /v1/accounts/{id}/transactions`.
+//! - `GET /v1/audit`: audit records of money requests (operators), see [`audit`].
+//! - The sweeper ([`sweep`]) sends ingest records whose SendMessage never happened.
 //! - `/healthz`, `/readyz`, `/metrics`, `/openapi.json` need no token.
 //!
 //! Every `/v1` request carries a JWT bearer token (see [`auth`], [`jwks`]); the caller's `sub`
@@ -10,6 +12,7 @@
 //! (see [`problem`]).
 
 pub mod accounts;
+pub mod audit;
 pub mod auth;
 pub mod authorize;
 pub mod command;
@@ -19,8 +22,10 @@ pub mod models;
 pub mod openapi;
 pub mod problem;
 pub mod rate;
+pub mod sweep;
 pub mod tls;
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -42,7 +47,9 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 pub use auth::{AuthError, Authenticator, JwtAlgorithm, Principal, mint_hs256};
-pub use command::{ServeArgs, ServeError, TokenArgs, serve_command, token_command};
+pub use command::{
+    ServeArgs, ServeError, SweepArgs, TokenArgs, serve_command, sweep_command, token_command,
+};
 pub use problem::{ApiError, Problem};
 pub use rate::{Clock, ManualClock, RateLimit, RateLimiter, SystemClock};
 
@@ -61,6 +68,11 @@ pub struct ApiConfig {
     pub body_limit: usize,
     /// Per-client rate limit.
     pub rate_limit: RateLimit,
+    /// Peers whose `X-Forwarded-For` is believed for the audit's client address.
+    pub trusted_proxies: Vec<IpAddr>,
+    /// How long after its record an ingest record without a ledger result is sent again by
+    /// the sweeper (the API stamps `pending_due` with it).
+    pub sweep_after: Duration,
 }
 
 impl Default for ApiConfig {
@@ -68,6 +80,8 @@ impl Default for ApiConfig {
         ApiConfig {
             body_limit: DEFAULT_BODY_LIMIT,
             rate_limit: RateLimit::default(),
+            trusted_proxies: Vec::new(),
+            sweep_after: sweep::DEFAULT_SWEEP_AFTER,
         }
     }
 }
@@ -202,6 +216,11 @@ impl ApiState {
     /// The transactions queue URL.
     pub fn queue_url(&self) -> &str {
         &self.0.queue_url
+    }
+
+    /// The tunables.
+    pub fn config(&self) -> &ApiConfig {
+        &self.0.config
     }
 
     /// The metrics.
@@ -394,6 +413,7 @@ pub fn router(state: ApiState) -> Router {
             "/v1/accounts/{id}/transactions",
             get(accounts::account_history),
         )
+        .route("/v1/audit", get(audit::list_audit))
         .route_layer(from_fn_with_state(state.clone(), authenticate));
     Router::new()
         .merge(v1)
@@ -431,7 +451,11 @@ pub async fn serve(
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "serving the ingest and accounts API");
     }
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await
+    // The peer address feeds the audit records' client address.
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { shutdown.cancelled().await })
+    .await
 }

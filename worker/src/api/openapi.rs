@@ -3,6 +3,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
+use super::audit::{AuditPage, AuditRecord, Decision};
 use super::models::{
     Accepted, AccountView, CreateAccount, EntryView, HistoryView, Readiness, TransactionBody,
     TransactionStatus,
@@ -25,19 +26,21 @@ use super::problem::Problem;
         super::accounts::get_account,
         super::accounts::close_account,
         super::accounts::account_history,
+        super::audit::list_audit,
         super::healthz,
         super::readyz,
         super::metrics,
         super::openapi_json,
     ),
     components(schemas(
-        Accepted, AccountView, CreateAccount, EntryView, HistoryView, Problem, Readiness,
-        TransactionBody, TransactionStatus,
+        Accepted, AccountView, AuditPage, AuditRecord, CreateAccount, Decision, EntryView,
+        HistoryView, Problem, Readiness, TransactionBody, TransactionStatus,
     )),
     modifiers(&BearerAuth),
     tags(
         (name = "transactions", description = "Transaction ingest and status"),
         (name = "accounts", description = "Accounts, balances and history"),
+        (name = "audit", description = "Audit records of money requests (operators)"),
         (name = "operations", description = "Health, readiness, metrics, this document"),
     )
 )]

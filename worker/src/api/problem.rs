@@ -60,6 +60,12 @@ pub enum ApiError {
     /// The idempotency key was used before with a different body.
     #[error("Idempotency-Key was already used with a different request body; hint: use a new key")]
     IdempotencyKeyReused,
+    /// The idempotency key belongs to another client (`sub`), whatever the body.
+    #[error(
+        "Idempotency-Key is already used by another client; hint: keys are unique across \
+         clients, use a new key"
+    )]
+    IdempotencyKeyForeign,
     /// No or an invalid bearer token.
     #[error("{0}")]
     Unauthorized(String),
@@ -123,7 +129,9 @@ impl ApiError {
             ApiError::Validation { .. }
             | ApiError::MalformedJson(_)
             | ApiError::IdempotencyKeyMissing => StatusCode::BAD_REQUEST,
-            ApiError::IdempotencyKeyReused | ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::IdempotencyKeyReused
+            | ApiError::IdempotencyKeyForeign
+            | ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -142,6 +150,7 @@ impl ApiError {
             ApiError::MalformedJson(_) => "malformed_json",
             ApiError::IdempotencyKeyMissing => "idempotency_key_missing",
             ApiError::IdempotencyKeyReused => "idempotency_key_reused",
+            ApiError::IdempotencyKeyForeign => "idempotency_key_foreign",
             ApiError::Unauthorized(_) => "unauthorized",
             ApiError::Forbidden { .. } => "forbidden",
             ApiError::RateLimited { .. } => "rate_limited",
@@ -160,6 +169,7 @@ impl ApiError {
             ApiError::MalformedJson(_) => "The body is not a JSON object",
             ApiError::IdempotencyKeyMissing => "Idempotency-Key header missing",
             ApiError::IdempotencyKeyReused => "Idempotency-Key reused with another body",
+            ApiError::IdempotencyKeyForeign => "Idempotency-Key owned by another client",
             ApiError::Unauthorized(_) => "Authentication required",
             ApiError::Forbidden { .. } => "Insufficient scope",
             ApiError::RateLimited { .. } => "Too many requests",

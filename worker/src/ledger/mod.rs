@@ -24,7 +24,9 @@
 //! conditional on not existing, the account updates on the account being open, in the right
 //! currency and (debits) holding enough money. Redelivery of the same message, or another
 //! message with the same idempotency key or transaction id, fails the IDEM/TXN condition and
-//! changes nothing ([`Outcome::Duplicate`]). A failed account condition is classified (from the
+//! changes nothing ([`Outcome::Duplicate`]) — unless the key belongs to *another* transaction id:
+//! that id then gets its own REJECTED result (`idempotency_key_reused`), so that its producer
+//! sees a terminal status. A failed account condition is classified (from the
 //! `ALL_OLD` item returned with the cancellation reason, or a consistent read) and the DECLINED
 //! result is recorded with a second TransactWriteItems that is itself idempotent.
 //!
@@ -44,6 +46,7 @@ mod model;
 mod tests;
 
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
@@ -74,6 +77,10 @@ use model::{n, s};
 /// How often [`Ledger::apply`] re-runs a money movement whose failed account condition holds
 /// again by the time it is classified (a concurrent change) before giving up as transient.
 const MAX_ATTEMPTS: usize = 3;
+
+/// `reason_code` of the REJECTED result of a transaction whose idempotency key was already
+/// settled by another transaction id.
+pub const IDEMPOTENCY_KEY_REUSED: &str = "idempotency_key_reused";
 
 /// Largest history page.
 pub const MAX_HISTORY_PAGE: i32 = 1000;
@@ -138,14 +145,32 @@ impl Ledger {
                 }
                 Err(err) => err,
             };
-            let verdict = match err.as_service_error() {
-                Some(TransactWriteItemsError::TransactionCanceledException(e)) => {
-                    interpret_cancellation(&plan.roles, e.cancellation_reasons())
-                }
+            let (verdict, own_result_exists) = match err.as_service_error() {
+                Some(TransactWriteItemsError::TransactionCanceledException(e)) => (
+                    interpret_cancellation(&plan.roles, e.cancellation_reasons()),
+                    plan.roles
+                        .iter()
+                        .zip(e.cancellation_reasons())
+                        .any(|(role, reason)| {
+                            *role == ItemRole::Result
+                                && reason.code() == Some("ConditionalCheckFailed")
+                        }),
+                ),
                 _ => return Err(LedgerError::from_sdk("TransactWriteItems", err)),
             };
             match verdict {
-                CancellationVerdict::Duplicate => return Ok(Outcome::Duplicate),
+                // This id already has its result: a redelivery, settled without another read.
+                CancellationVerdict::Duplicate if own_result_exists => {
+                    return Ok(Outcome::Duplicate);
+                }
+                CancellationVerdict::Duplicate => {
+                    return self
+                        .settle_duplicate(&ResultRecord::for_transaction(
+                            tx,
+                            ResultStatus::Rejected,
+                        ))
+                        .await;
+                }
                 CancellationVerdict::Transient { codes } => {
                     return Err(LedgerError::Transient {
                         operation: "TransactWriteItems",
@@ -190,10 +215,10 @@ impl Ledger {
                                 "transaction declined"
                             );
                             let record = ResultRecord::declined(tx, &reason);
-                            return Ok(match self.write_result(&record).await? {
-                                true => Outcome::Declined(reason),
-                                false => Outcome::Duplicate,
-                            });
+                            return match self.write_result(&record).await? {
+                                true => Ok(Outcome::Declined(reason)),
+                                false => self.settle_duplicate(&record).await,
+                            };
                         }
                     }
                     tracing::debug!(
@@ -241,10 +266,10 @@ impl Ledger {
                 )?,
             ),
         };
-        Ok(match self.write_result(&record).await? {
-            true => outcome,
-            false => Outcome::Duplicate,
-        })
+        match self.write_result(&record).await? {
+            true => Ok(outcome),
+            false => self.settle_duplicate(&record).await,
+        }
     }
 
     /// Records a REJECTED result for a message that failed validation but has a transaction id
@@ -271,10 +296,70 @@ impl Ledger {
             timestamp: None,
             principal: None,
         };
-        Ok(match self.write_result(&record).await? {
-            true => Outcome::Rejected(reason),
-            false => Outcome::Duplicate,
-        })
+        match self.write_result(&record).await? {
+            true => Ok(Outcome::Rejected(reason)),
+            false => self.settle_duplicate(&record).await,
+        }
+    }
+
+    /// The IDEM or TXN record of `base` already exists. If the idempotency key was settled by
+    /// *another* transaction id, this id gets a terminal result of its own (REJECTED,
+    /// [`IDEMPOTENCY_KEY_REUSED`]; a `TXN#` put only, the key stays with its first owner), so a
+    /// producer polling it does not wait forever. A redelivery of the same transaction stays
+    /// [`Outcome::Duplicate`].
+    async fn settle_duplicate(&self, base: &ResultRecord) -> Result<Outcome, LedgerError> {
+        let Some(key) = base.idempotency_key.as_deref() else {
+            return Ok(Outcome::Duplicate);
+        };
+        let owner = self
+            .client
+            .get_item()
+            .table_name(&self.transactions_table)
+            .key(PK, s(idempotency_pk(key)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| LedgerError::from_sdk("GetItem", e))?
+            .item;
+        let owner_id = owner
+            .as_ref()
+            .and_then(|item| item.get("transaction_id"))
+            .and_then(|v| v.as_s().ok());
+        let own_id = base.transaction_id.hyphenated().to_string();
+        match owner_id {
+            Some(owner_id) if *owner_id != own_id => {}
+            // Our own key record (a redelivery), or only the TXN# record exists.
+            _ => return Ok(Outcome::Duplicate),
+        }
+        let reason = "the idempotency key was already used by another transaction".to_owned();
+        let record = ResultRecord {
+            status: ResultStatus::Rejected,
+            reason: Some(reason.clone()),
+            reason_code: Some(IDEMPOTENCY_KEY_REUSED.to_owned()),
+            balance: None,
+            ..base.clone()
+        };
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.transactions_table)
+            .set_item(Some(record.to_item(OffsetDateTime::now_utc())?))
+            .condition_expression(NOT_EXISTS)
+            .send()
+            .await;
+        match result {
+            Ok(_) => {
+                tracing::warn!(
+                    transaction_id = %base.transaction_id,
+                    "idempotency key reused by another transaction id: rejected"
+                );
+                Ok(Outcome::Rejected(reason))
+            }
+            Err(err) => match err.as_service_error() {
+                Some(PutItemError::ConditionalCheckFailedException(_)) => Ok(Outcome::Duplicate),
+                _ => Err(LedgerError::from_sdk("PutItem", err)),
+            },
+        }
     }
 
     /// Writes IDEM + TXN for `record`; `Ok(false)` if either already exists.
