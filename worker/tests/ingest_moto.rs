@@ -29,7 +29,7 @@ use ballast_worker::api::{
     ApiConfig, ApiState, Authenticator, ManualClock, RateLimit, mint_hs256, router,
 };
 use ballast_worker::ledger::{Ledger, Outcome, ResultStatus};
-use ballast_worker::transaction::{AccountNumber, Currency, parse_transaction};
+use ballast_worker::transaction::{AccountNumber, Currency, Subject, parse_transaction};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -295,6 +295,7 @@ async fn open_account(env: &Env) -> String {
             Currency::from_code("USD").unwrap(),
             "checking",
             Decimal::ZERO,
+            &Subject::parse("alice").unwrap(),
         )
         .await
         .unwrap();
