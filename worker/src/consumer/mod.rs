@@ -475,6 +475,11 @@ impl Consumer {
                 let in_flight = InFlight::new(shared.clone(), permit);
                 if probe {
                     shared.handle(message, &ack_tx, in_flight).await;
+                    // A probe that settled without a ledger verdict (it panicked, was
+                    // dead-lettered or a known duplicate) must not hold the breaker half-open
+                    // forever: that pause would never end, and the watchdog does not count
+                    // breaker pauses as stalls. (A no-op once the probe closed or re-opened it.)
+                    shared.breaker.probe_unused();
                 } else {
                     let task_shared = shared.clone();
                     let acks = ack_tx.clone();
