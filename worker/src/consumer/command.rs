@@ -253,3 +253,37 @@ async fn start_fleet(
     });
     Some(fleet)
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::cli::{Cli, Command};
+
+    #[tokio::test]
+    async fn contradictory_watchdog_bounds_are_refused_before_any_aws_call() {
+        let cli = Cli::try_parse_from([
+            "ballast-worker",
+            "consume",
+            "--queue-url",
+            "http://127.0.0.1:1/000000000000/q",
+            "--watchdog-not-ready-after",
+            "2m",
+            "--watchdog-exit-after",
+            "90s",
+        ])
+        .unwrap();
+        let Command::Consume(args) = cli.command else {
+            panic!("not consume")
+        };
+        let err = consume(&args, CancellationToken::new()).await.unwrap_err();
+        assert!(
+            matches!(err, CommandError::WatchdogBounds { .. }),
+            "{err:?}"
+        );
+        let text = err.to_string();
+        assert!(text.contains("--watchdog-exit-after"), "{text}");
+        assert!(text.contains("hint:"), "{text}");
+    }
+}
