@@ -1,6 +1,10 @@
-//! Loading the shared [`SdkConfig`] for every AWS client Ballast builds.
+//! Loading the shared [`SdkConfig`] for every AWS client Ballast builds, with client-side
+//! timeouts ([`AwsTimeouts`]) so that no AWS call can wait forever on a silent connection.
+
+use std::time::Duration;
 
 use aws_config::default_provider::region::DefaultRegionChain;
+use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
 use aws_types::SdkConfig;
 
@@ -22,6 +26,125 @@ pub struct AwsOptions {
     /// Named profile from the shared config files (`--profile`); `None` means the
     /// standard resolution (`AWS_PROFILE`, then `default`).
     pub profile: Option<String>,
+    /// Client-side timeouts of every call.
+    pub timeouts: AwsTimeouts,
+}
+
+/// Client-side timeouts of every AWS call (`--aws-*-timeout`).
+///
+/// Without them an SDK call on a connection that stays silent waits forever: one hung
+/// ReceiveMessage stops a worker while it still looks healthy. Every client both binaries
+/// build gets these through the shared [`SdkConfig`]; long-polling calls widen the read and
+/// attempt bounds by their wait ([`AwsTimeouts::long_poll`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::Args)]
+pub struct AwsTimeouts {
+    /// Bound on opening a connection (TCP + TLS) to an AWS endpoint.
+    #[arg(
+        long = "aws-connect-timeout",
+        default_value = "3s",
+        value_parser = parse_timeout,
+        env = "BALLAST_AWS_CONNECT_TIMEOUT"
+    )]
+    pub connect: Duration,
+    /// Bound on waiting for the first byte of a response once the request is sent.
+    #[arg(
+        long = "aws-read-timeout",
+        default_value = "20s",
+        value_parser = parse_timeout,
+        env = "BALLAST_AWS_READ_TIMEOUT"
+    )]
+    pub read: Duration,
+    /// Bound on one attempt of an AWS call (the SDK retries a timed-out attempt).
+    #[arg(
+        long = "aws-attempt-timeout",
+        default_value = "30s",
+        value_parser = parse_timeout,
+        env = "BALLAST_AWS_ATTEMPT_TIMEOUT"
+    )]
+    pub attempt: Duration,
+    /// Bound on a whole AWS call, retries included.
+    #[arg(
+        long = "aws-operation-timeout",
+        default_value = "90s",
+        value_parser = parse_timeout,
+        env = "BALLAST_AWS_OPERATION_TIMEOUT"
+    )]
+    pub operation: Duration,
+    /// Extra time a long-polling call (SQS ReceiveMessage) gets on top of its wait time, for
+    /// its read and attempt bounds.
+    #[arg(
+        long = "aws-long-poll-margin",
+        default_value = "10s",
+        value_parser = parse_timeout,
+        env = "BALLAST_AWS_LONG_POLL_MARGIN"
+    )]
+    pub long_poll_margin: Duration,
+}
+
+impl Default for AwsTimeouts {
+    /// The command-line defaults.
+    fn default() -> Self {
+        AwsTimeouts {
+            connect: Duration::from_secs(3),
+            read: Duration::from_secs(20),
+            attempt: Duration::from_secs(30),
+            operation: Duration::from_secs(90),
+            long_poll_margin: Duration::from_secs(10),
+        }
+    }
+}
+
+impl AwsTimeouts {
+    /// The SDK timeout configuration of ordinary calls.
+    pub fn timeout_config(&self) -> TimeoutConfig {
+        TimeoutConfig::builder()
+            .connect_timeout(self.connect)
+            .read_timeout(self.read)
+            .operation_attempt_timeout(self.attempt)
+            .operation_timeout(self.operation)
+            .build()
+    }
+
+    /// The timeout configuration of a long poll that may legitimately stay silent for `wait`
+    /// (SQS ReceiveMessage with `WaitTimeSeconds`): read and attempt bounds of at least
+    /// `wait` + margin, and an operation bound at least as long as one such attempt.
+    pub fn long_poll(&self, wait: Duration) -> TimeoutConfig {
+        let quiet = wait.saturating_add(self.long_poll_margin);
+        TimeoutConfig::builder()
+            .connect_timeout(self.connect)
+            .read_timeout(self.read.max(quiet))
+            .operation_attempt_timeout(self.attempt.max(quiet))
+            .operation_timeout(self.operation.max(quiet))
+            .build()
+    }
+
+    /// The longest a long poll of `wait` can take before it fails: its operation bound.
+    pub fn long_poll_bound(&self, wait: Duration) -> Duration {
+        self.operation
+            .max(wait.saturating_add(self.long_poll_margin))
+    }
+}
+
+/// Parses a timeout: `500ms`, `3s`, `2m` or a bare number of seconds; it must be positive
+/// (a zero timeout would fail every call).
+pub fn parse_timeout(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let bad = || format!("`{text}` is not a timeout; use e.g. 500ms, 3s or 2m");
+    let n: u64 = number.parse().map_err(|_| bad())?;
+    let timeout = match unit {
+        "ms" => Duration::from_millis(n),
+        "" | "s" => Duration::from_secs(n),
+        "m" => n.checked_mul(60).map(Duration::from_secs).ok_or_else(bad)?,
+        _ => return Err(format!("`{text}`: unknown unit `{unit}`; use ms, s or m")),
+    };
+    if timeout.is_zero() {
+        return Err(format!("`{text}`: a timeout must be greater than zero"));
+    }
+    Ok(timeout)
 }
 
 /// Failure to build an [`SdkConfig`].
@@ -54,7 +177,9 @@ pub async fn load_sdk_config_with_default_region(
 ) -> Result<SdkConfig, ConfigError> {
     let region = resolve_region(opts, default_region).await?;
 
-    let mut loader = aws_config::defaults(BehaviorVersion::latest()).region(region);
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .region(region)
+        .timeout_config(opts.timeouts.timeout_config());
     if let Some(profile) = non_empty(opts.profile.as_deref()) {
         loader = loader.profile_name(profile);
     }
@@ -126,9 +251,79 @@ mod tests {
             region: Some("ap-southeast-2".into()),
             endpoint_url: Some("http://127.0.0.1:1".into()),
             profile: None,
+            timeouts: AwsTimeouts::default(),
         };
         let config = load_sdk_config(&opts).await.unwrap();
         assert_eq!(config.region().map(|r| r.as_ref()), Some("ap-southeast-2"));
         assert_eq!(config.endpoint_url(), Some("http://127.0.0.1:1"));
+        let timeouts = config.timeout_config().unwrap();
+        assert_eq!(timeouts.connect_timeout(), Some(Duration::from_secs(3)));
+        assert_eq!(timeouts.read_timeout(), Some(Duration::from_secs(20)));
+        assert_eq!(
+            timeouts.operation_attempt_timeout(),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(timeouts.operation_timeout(), Some(Duration::from_secs(90)));
+    }
+
+    #[derive(Debug, clap::Parser)]
+    struct TimeoutCli {
+        #[command(flatten)]
+        timeouts: AwsTimeouts,
+    }
+
+    #[test]
+    fn command_line_defaults_match_default() {
+        use clap::Parser;
+        let cli = TimeoutCli::try_parse_from(["t"]).unwrap();
+        assert_eq!(cli.timeouts, AwsTimeouts::default());
+        let cli = TimeoutCli::try_parse_from([
+            "t",
+            "--aws-connect-timeout",
+            "250ms",
+            "--aws-operation-timeout",
+            "2m",
+        ])
+        .unwrap();
+        assert_eq!(cli.timeouts.connect, Duration::from_millis(250));
+        assert_eq!(cli.timeouts.operation, Duration::from_secs(120));
+    }
+
+    #[test]
+    fn timeouts_must_be_positive_durations() {
+        assert_eq!(parse_timeout("7").unwrap(), Duration::from_secs(7));
+        assert!(
+            parse_timeout("0s")
+                .unwrap_err()
+                .contains("greater than zero")
+        );
+        assert!(parse_timeout("abc").unwrap_err().contains("not a timeout"));
+        assert!(parse_timeout("1d").unwrap_err().contains("unknown unit"));
+        assert!(parse_timeout(&format!("{}m", u64::MAX)).is_err());
+    }
+
+    #[test]
+    fn long_polls_get_their_wait_plus_the_margin() {
+        let t = AwsTimeouts {
+            read: Duration::from_secs(5),
+            attempt: Duration::from_secs(6),
+            operation: Duration::from_secs(8),
+            ..AwsTimeouts::default()
+        };
+        let poll = t.long_poll(Duration::from_secs(20));
+        assert_eq!(poll.read_timeout(), Some(Duration::from_secs(30)));
+        assert_eq!(
+            poll.operation_attempt_timeout(),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(poll.operation_timeout(), Some(Duration::from_secs(30)));
+        assert_eq!(
+            t.long_poll_bound(Duration::from_secs(20)),
+            Duration::from_secs(30)
+        );
+        // A short wait keeps the ordinary bounds.
+        let poll = t.long_poll(Duration::ZERO);
+        assert_eq!(poll.read_timeout(), Some(Duration::from_secs(10)));
+        assert_eq!(poll.operation_timeout(), Some(Duration::from_secs(10)));
     }
 }

@@ -9,6 +9,7 @@ mod error;
 
 pub use calls::{CallKey, CallRecorder, MutationRefused, ReadOnlyGuard, is_read_only_operation};
 pub use config::{
-    AwsOptions, ConfigError, REGION_HINT, load_sdk_config, load_sdk_config_with_default_region,
+    AwsOptions, AwsTimeouts, ConfigError, REGION_HINT, load_sdk_config,
+    load_sdk_config_with_default_region, parse_timeout,
 };
 pub use error::{AwsError, AwsErrorKind, BoxError, SdkResultExt, classify, kind_for_code};

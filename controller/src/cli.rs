@@ -35,6 +35,9 @@ pub struct AwsArgs {
     /// Named profile from the shared AWS config files.
     #[arg(long)]
     pub profile: Option<String>,
+    /// Client-side timeouts of every AWS call.
+    #[command(flatten)]
+    pub timeouts: ballast_aws::AwsTimeouts,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

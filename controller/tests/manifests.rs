@@ -1167,10 +1167,11 @@ fn probes_and_metrics_addresses_use_the_declared_ports() {
         http_probe(controller, &controller.readiness_probe).0,
         "/readyz"
     );
-    // `ballast-worker consume` serves /metrics and /healthz only.
+    // `ballast-worker consume`: /healthz says the process answers, /readyz that its receive
+    // loop makes progress (the watchdog).
     let worker = only_container(deployment(&all, WORKER));
     assert_eq!(http_probe(worker, &worker.liveness_probe).0, "/healthz");
-    assert_eq!(http_probe(worker, &worker.readiness_probe).0, "/healthz");
+    assert_eq!(http_probe(worker, &worker.readiness_probe).0, "/readyz");
 }
 
 #[test]

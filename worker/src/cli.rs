@@ -65,6 +65,9 @@ pub struct AwsArgs {
     /// Named AWS profile.
     #[arg(long)]
     pub profile: Option<String>,
+    /// Client-side timeouts of every AWS call.
+    #[command(flatten)]
+    pub timeouts: ballast_aws::AwsTimeouts,
 }
 
 /// Where the queue and tables are: blueprint names, or explicit physical names.
@@ -140,6 +143,15 @@ pub struct ConsumeArgs {
     /// How long the worker must be idle before its scale-in protection is cleared.
     #[arg(long, default_value = "30s", value_parser = parse_duration, env = "BALLAST_IDLE_DEBOUNCE")]
     pub idle_debounce: Duration,
+    /// Watchdog: with no ReceiveMessage completed (successfully or not) for this long,
+    /// /readyz answers 503. An open circuit breaker pausing receives does not count.
+    #[arg(long, default_value = "2m", value_parser = parse_duration, env = "BALLAST_WATCHDOG_NOT_READY_AFTER")]
+    pub watchdog_not_ready_after: Duration,
+    /// Watchdog: with no ReceiveMessage completed for this long, the worker drains and exits
+    /// with status 75 so that its supervisor replaces it. Must exceed
+    /// --watchdog-not-ready-after.
+    #[arg(long, default_value = "5m", value_parser = parse_duration, env = "BALLAST_WATCHDOG_EXIT_AFTER")]
+    pub watchdog_exit_after: Duration,
 }
 
 /// `seed-accounts` arguments.
@@ -211,11 +223,16 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let n: u64 = number
         .parse()
         .map_err(|_| format!("`{text}` is not a duration; use e.g. 30s, 500ms, 2m"))?;
+    let seconds = |factor: u64| {
+        n.checked_mul(factor)
+            .map(Duration::from_secs)
+            .ok_or_else(|| format!("`{text}` is too long a duration; use e.g. 30s, 500ms, 2m"))
+    };
     match unit {
         "ms" => Ok(Duration::from_millis(n)),
         "" | "s" => Ok(Duration::from_secs(n)),
-        "m" => Ok(Duration::from_secs(n * 60)),
-        "h" => Ok(Duration::from_secs(n * 3600)),
+        "m" => seconds(60),
+        "h" => seconds(3600),
         _ => Err(format!(
             "`{text}`: unknown unit `{unit}`; use ms, s, m or h"
         )),
@@ -264,6 +281,12 @@ mod tests {
         assert_eq!(args.wait_time_seconds, 20);
         assert_eq!(args.recent_keys, 10_000);
         assert_eq!(args.idle_debounce, Duration::from_secs(30));
+        assert_eq!(args.watchdog_not_ready_after, Duration::from_secs(120));
+        assert_eq!(args.watchdog_exit_after, Duration::from_secs(300));
+        assert_eq!(
+            args.target.aws.timeouts,
+            ballast_aws::AwsTimeouts::default()
+        );
     }
 
     #[test]
@@ -273,5 +296,8 @@ mod tests {
         assert_eq!(parse_duration("7").unwrap(), Duration::from_secs(7));
         assert!(parse_duration("abc").is_err());
         assert!(parse_duration("5d").is_err());
+        // Overflowing multiplications are errors, not panics.
+        assert!(parse_duration(&format!("{}h", u64::MAX)).is_err());
+        assert!(parse_duration(&format!("{}m", u64::MAX / 2)).is_err());
     }
 }

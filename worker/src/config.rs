@@ -179,6 +179,7 @@ pub fn resolve(args: &TargetArgs, blueprint: Option<&Blueprint>) -> Result<Targe
             region: args.aws.region.clone(),
             endpoint_url: args.aws.endpoint_url.clone(),
             profile: args.aws.profile.clone(),
+            timeouts: args.aws.timeouts,
         },
         default_region: blueprint.map(|bp| bp.metadata.region.clone()),
         queue: queue.map_err(|e| e.to_string()),

@@ -13,7 +13,14 @@ async fn main() -> anyhow::Result<ExitCode> {
     let shutdown = CancellationToken::new();
     tokio::spawn(cancel_on_signal(shutdown.clone()));
     match &cli.command {
-        Command::Consume(args) => consumer::command::consume(args, shutdown).await?,
+        Command::Consume(args) => match consumer::command::consume(args, shutdown).await? {
+            consumer::command::ConsumeExit::Drained => {}
+            // A distinct status so that a supervisor (systemd, Kubernetes, `ballast fleet
+            // local`) sees a stalled worker and replaces it.
+            consumer::command::ConsumeExit::Stalled => {
+                return Ok(ExitCode::from(consumer::watchdog::STALL_EXIT_CODE));
+            }
+        },
         Command::SeedAccounts(args) => {
             generate::seed_command(args, &mut std::io::stdout().lock()).await?
         }

@@ -781,3 +781,57 @@ async fn history_is_paginated() {
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
     assert_eq!(bad.body["field"], "from");
 }
+
+/// Query bounds that parse as RFC 3339 but overflow when converted to UTC get a 400 problem
+/// naming the field (they used to panic the handler and drop the connection).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_bounds_that_overflow_in_utc_are_problems() {
+    let env = env().await;
+    let a = open_account(&env).await;
+    for (query, field, code) in [
+        ("to=9999-12-31T23:59:59-23:59", "to", "invalid_timestamp"),
+        (
+            "from=0001-01-01T00:00:00%2B23:59",
+            "from",
+            "invalid_timestamp",
+        ),
+        (
+            "from=2024-01-01T00:00:00Z&to=9999-12-31T23:59:59.5-00:01",
+            "to",
+            "invalid_timestamp",
+        ),
+        // Without `from`, the default range would start before year 0001.
+        ("to=0001-01-05T00:00:00Z", "to", "invalid_range"),
+    ] {
+        let answer = call(
+            &env.app,
+            Method::GET,
+            &format!("/v1/accounts/{a}/transactions?{query}"),
+            Some(&admin()),
+            &[],
+            None,
+        )
+        .await;
+        assert_eq!(
+            answer.status,
+            StatusCode::BAD_REQUEST,
+            "{query}: {:?}",
+            answer.body
+        );
+        assert!(answer.is_problem(), "{query}: {:?}", answer.body);
+        assert_eq!(answer.body["field"], field, "{query}");
+        assert_eq!(answer.code(), "validation_failed", "{query}");
+        assert_eq!(answer.body["reason"], code, "{query}: {:?}", answer.body);
+    }
+    // The edge of the range still answers.
+    let edge = call(
+        &env.app,
+        Method::GET,
+        &format!("/v1/accounts/{a}/transactions?to=9999-12-31T23:59:59Z"),
+        Some(&admin()),
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(edge.status, StatusCode::OK, "{:?}", edge.body);
+}

@@ -38,6 +38,7 @@ pub async fn local(
         region: args.aws.region.clone(),
         endpoint_url: args.aws.endpoint_url.clone(),
         profile: args.aws.profile.clone(),
+        timeouts: args.aws.timeouts,
     };
     let sdk = ballast_aws::load_sdk_config_with_default_region(&options, Some(&bp.metadata.region))
         .await?;

@@ -37,6 +37,7 @@ async fn sdk_config(aws: &AwsArgs, bp: &Blueprint) -> anyhow::Result<aws_types::
         region: aws.region.clone(),
         endpoint_url: aws.endpoint_url.clone(),
         profile: aws.profile.clone(),
+        timeouts: aws.timeouts,
     };
     Ok(load_sdk_config_with_default_region(&options, Some(&bp.metadata.region)).await?)
 }

@@ -26,6 +26,7 @@ pub async fn run(args: &ScaleArgs, out: &mut impl Write) -> anyhow::Result<ExitC
         region: args.aws.region.clone(),
         endpoint_url: args.aws.endpoint_url.clone(),
         profile: args.aws.profile.clone(),
+        timeouts: args.aws.timeouts,
     };
     let sdk = ballast_aws::load_sdk_config_with_default_region(&options, Some(&bp.metadata.region))
         .await?;

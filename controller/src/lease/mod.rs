@@ -312,7 +312,10 @@ async fn renew(
     lost: oneshot::Sender<LeaseError>,
 ) {
     let name = lease.spec().name.clone();
-    let mut held_until = lease.now() + lease.spec().duration;
+    // Checked: an absurd --lease-duration must not panic the renewal task; counting the lease
+    // as held only until now is the safe reading (a failed renewal then reports the loss).
+    let now = lease.now();
+    let mut held_until = now.checked_add(lease.spec().duration).unwrap_or(now);
     loop {
         tokio::select! {
             biased;

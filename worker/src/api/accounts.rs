@@ -201,14 +201,25 @@ pub async fn close_account(
     Ok(axum::Json(account.into()))
 }
 
-fn parse_time(field: &str, text: &str) -> Result<OffsetDateTime, ApiError> {
-    OffsetDateTime::parse(text, &Rfc3339).map_err(|_| {
+/// Parses a query bound. The value must be RFC 3339 and, converted to UTC, fall in years
+/// 0001-9999: `9999-12-31T23:59:59-23:59` parses but overflows the UTC conversion the ledger
+/// sort keys need.
+pub(crate) fn parse_time(field: &str, text: &str) -> Result<OffsetDateTime, ApiError> {
+    let invalid = || {
         ApiError::invalid(
             field,
             "invalid_timestamp",
-            format!("`{field}` must be an RFC 3339 date-time such as 2024-01-15T10:30:00Z"),
+            format!(
+                "`{field}` must be an RFC 3339 date-time in years 0001-9999 (UTC) such as \
+                 2024-01-15T10:30:00Z"
+            ),
         )
-    })
+    };
+    let time = OffsetDateTime::parse(text, &Rfc3339).map_err(|_| invalid())?;
+    match time.checked_to_offset(time::UtcOffset::UTC) {
+        Some(utc) if (1..=9999).contains(&utc.year()) => Ok(time),
+        _ => Err(invalid()),
+    }
 }
 
 /// An account's ledger entries in a time range, oldest first, paginated.
@@ -244,7 +255,23 @@ pub async fn account_history(
     };
     let from = match &query.from {
         Some(t) => parse_time("from", t)?,
-        None => to - time::Duration::days(DEFAULT_HISTORY_DAYS),
+        // Checked: `to` may be near the start of year 0001.
+        None => to
+            .checked_sub(time::Duration::days(DEFAULT_HISTORY_DAYS))
+            .filter(|from| {
+                from.checked_to_offset(time::UtcOffset::UTC)
+                    .is_some_and(|utc| utc.year() >= 1)
+            })
+            .ok_or_else(|| {
+                ApiError::invalid(
+                    "to",
+                    "invalid_range",
+                    format!(
+                        "`to` is too early for the default range of {DEFAULT_HISTORY_DAYS} days; \
+                         hint: also send `from`"
+                    ),
+                )
+            })?,
     };
     if from > to {
         return Err(ApiError::invalid(
@@ -290,6 +317,24 @@ mod tests {
             assert_eq!(n.as_str().len(), ACCOUNT_DIGITS);
             assert!(!n.as_str().starts_with('0'));
         }
+    }
+
+    #[test]
+    fn query_times_outside_utc_years_are_problems_naming_the_field() {
+        for bad in [
+            "9999-12-31T23:59:59-23:59",
+            "0001-01-01T00:00:00+23:59",
+            "soon",
+        ] {
+            match parse_time("to", bad) {
+                Err(ApiError::Validation { field, reason, .. }) => {
+                    assert_eq!(field, "to", "{bad}");
+                    assert_eq!(reason, "invalid_timestamp", "{bad}");
+                }
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
+        assert!(parse_time("from", "9999-12-31T23:59:59+23:59").is_ok());
     }
 
     #[test]

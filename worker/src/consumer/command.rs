@@ -5,6 +5,7 @@ use std::sync::Arc;
 use ballast_aws::{AwsError, load_sdk_config_with_default_region};
 use tokio_util::sync::CancellationToken;
 
+use super::watchdog::WatchdogConfig;
 use super::{Consumer, ConsumerConfig, ConsumerError, discover_queue};
 use crate::breaker::{Breaker, BreakerConfig};
 use crate::cli::ConsumeArgs;
@@ -31,6 +32,27 @@ pub enum CommandError {
     /// The metrics endpoint could not start.
     #[error(transparent)]
     Observability(#[from] observability::ObservabilityError),
+    /// The watchdog bounds contradict each other.
+    #[error(
+        "--watchdog-exit-after ({exit_after:?}) must be longer than --watchdog-not-ready-after \
+         ({not_ready_after:?}); hint: e.g. --watchdog-not-ready-after 2m --watchdog-exit-after 5m"
+    )]
+    WatchdogBounds {
+        /// `--watchdog-not-ready-after`.
+        not_ready_after: std::time::Duration,
+        /// `--watchdog-exit-after`.
+        exit_after: std::time::Duration,
+    },
+}
+
+/// How `consume` ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsumeExit {
+    /// Shut down on request (signal or termination notice) and drained.
+    Drained,
+    /// The watchdog stopped the worker: its receive loop made no progress for longer than
+    /// `--watchdog-exit-after`. The binary exits with [`super::watchdog::STALL_EXIT_CODE`].
+    Stalled,
 }
 
 /// AWS clients sharing one SDK config and the AWS-call counter.
@@ -77,7 +99,20 @@ impl Clients {
 
 /// Runs the worker until `shutdown` fires (SIGTERM/Ctrl-C) or a termination lifecycle notice
 /// arrives; then drains, completes the lifecycle action and returns.
-pub async fn consume(args: &ConsumeArgs, shutdown: CancellationToken) -> Result<(), CommandError> {
+pub async fn consume(
+    args: &ConsumeArgs,
+    shutdown: CancellationToken,
+) -> Result<ConsumeExit, CommandError> {
+    let watchdog = WatchdogConfig {
+        not_ready_after: args.watchdog_not_ready_after,
+        exit_after: args.watchdog_exit_after,
+    };
+    if watchdog.exit_after <= watchdog.not_ready_after {
+        return Err(CommandError::WatchdogBounds {
+            not_ready_after: watchdog.not_ready_after,
+            exit_after: watchdog.exit_after,
+        });
+    }
     let blueprint = config::load_blueprint(&args.target)?;
     let targets = config::resolve(&args.target, blueprint.as_ref())?;
     let sdk = load_sdk_config_with_default_region(&targets.aws, targets.default_region.as_deref())
@@ -107,6 +142,9 @@ pub async fn consume(args: &ConsumeArgs, shutdown: CancellationToken) -> Result<
         visibility_timeout: info.visibility_timeout,
         recent_keys: args.recent_keys,
         breaker: breaker_config,
+        max_receive_count: info.max_receive_count,
+        timeouts: targets.aws.timeouts,
+        watchdog,
         ..ConsumerConfig::new(queue_url)
     };
     let (accounts_table, transactions_table) = targets.tables()?;
@@ -122,8 +160,18 @@ pub async fn consume(args: &ConsumeArgs, shutdown: CancellationToken) -> Result<
 
     // Background services stop on their own token, after the consumer has drained.
     let background = CancellationToken::new();
-    let (_, server) =
-        observability::serve(args.metrics_addr, metrics.clone(), background.clone()).await?;
+    let (_, server) = observability::serve(
+        args.metrics_addr,
+        metrics.clone(),
+        Some(consumer.watchdog().clone()),
+        background.clone(),
+    )
+    .await?;
+    let watchdog_task = tokio::spawn(consumer.watchdog().clone().run(
+        metrics.clone(),
+        shutdown.clone(),
+        background.clone(),
+    ));
     let publisher = (!args.no_cloudwatch).then(|| {
         let fleet_name = args.fleet_name.clone().or(targets.fleet_name.clone());
         tokio::spawn(
@@ -149,7 +197,15 @@ pub async fn consume(args: &ConsumeArgs, shutdown: CancellationToken) -> Result<
         let _ = publisher.await;
     }
     let _ = server.await;
-    Ok(())
+    let _ = watchdog_task.await;
+    if consumer.watchdog().tripped() {
+        tracing::error!(
+            exit_code = super::watchdog::STALL_EXIT_CODE,
+            "stopped by the watchdog: the receive loop made no progress"
+        );
+        return Ok(ConsumeExit::Stalled);
+    }
+    Ok(ConsumeExit::Drained)
 }
 
 async fn start_fleet(
@@ -196,4 +252,38 @@ async fn start_fleet(
             .await
     });
     Some(fleet)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::cli::{Cli, Command};
+
+    #[tokio::test]
+    async fn contradictory_watchdog_bounds_are_refused_before_any_aws_call() {
+        let cli = Cli::try_parse_from([
+            "ballast-worker",
+            "consume",
+            "--queue-url",
+            "http://127.0.0.1:1/000000000000/q",
+            "--watchdog-not-ready-after",
+            "2m",
+            "--watchdog-exit-after",
+            "90s",
+        ])
+        .unwrap();
+        let Command::Consume(args) = cli.command else {
+            panic!("not consume")
+        };
+        let err = consume(&args, CancellationToken::new()).await.unwrap_err();
+        assert!(
+            matches!(err, CommandError::WatchdogBounds { .. }),
+            "{err:?}"
+        );
+        let text = err.to_string();
+        assert!(text.contains("--watchdog-exit-after"), "{text}");
+        assert!(text.contains("hint:"), "{text}");
+    }
 }

@@ -4,31 +4,56 @@
 //!
 //! A message is deleted only after its effect is durable: the ledger's result is written, or
 //! (malformed) the copy in the dead-letter queue was accepted.
+//!
+//! The task boundary is panic-safe: each message's bookkeeping (its concurrency slot and the
+//! in-flight count that scale-in protection follows) lives in a guard released on drop, so a
+//! panicking or aborted task cannot leak it. A panic is caught, counted
+//! (`ballast_worker_panics_total`) and treated like a transient failure (visible again after a
+//! backoff), except on the message's last delivery (receive count at the redrive
+//! `maxReceiveCount`), where the transaction gets a REJECTED result with reason code
+//! `internal_error` before the message is deleted, so the client gets an answer.
+//!
+//! Every ReceiveMessage is bounded by the long-poll timeouts ([`ConsumerConfig::timeouts`]) and
+//! reported to the [`watchdog::Watchdog`], which fails `/readyz` and finally stops the worker
+//! when receives stop completing.
 
 pub mod command;
 pub mod deleter;
 pub mod recent;
+pub mod watchdog;
 
+#[cfg(test)]
+mod panic_tests;
+
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeName, QueueAttributeName};
-use ballast_aws::{AwsError, SdkResultExt};
-use tokio::sync::{Semaphore, mpsc, watch};
+use ballast_aws::{AwsError, AwsTimeouts, SdkResultExt};
+use futures::FutureExt;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::breaker::{Admission, Breaker, BreakerConfig};
 use crate::ledger::{Ledger, LedgerError, Outcome};
 use crate::observability::Metrics;
-use crate::transaction::{MalformedError, ParseError, parse_transaction};
+use crate::transaction::{IdempotencyKey, MalformedError, ParseError, parse_transaction};
 use deleter::Ack;
 use recent::RecentKeys;
+use watchdog::{Watchdog, WatchdogConfig};
 
 /// Message attribute carrying the parse error of a dead-lettered message.
 pub const PARSE_ERROR_ATTRIBUTE: &str = "ballast-parse-error";
 /// Message attribute carrying the SQS message id the dead-lettered copy came from.
 pub const SOURCE_MESSAGE_ID_ATTRIBUTE: &str = "ballast-source-message-id";
+/// The last delivery of a message whose processing panics, when the queue has no redrive
+/// `maxReceiveCount`: without a bound a panicking message would be retried forever.
+pub const FALLBACK_MAX_RECEIVES: u32 = 5;
+/// The longest visibility timeout SQS allows (12 hours); larger values read from the queue are
+/// capped so that deadlines derived from it cannot overflow.
+pub const MAX_VISIBILITY_TIMEOUT: Duration = Duration::from_secs(43_200);
 
 /// Consumer failures that stop it.
 #[derive(Debug, thiserror::Error)]
@@ -74,6 +99,13 @@ pub struct ConsumerConfig {
     /// Idempotency keys remembered once settled, so that a duplicate this worker has already
     /// settled is deleted without a DynamoDB call (0 turns it off).
     pub recent_keys: usize,
+    /// The queue's redrive `maxReceiveCount`: the delivery on which a message whose processing
+    /// panics gets a REJECTED `internal_error` result ([`FALLBACK_MAX_RECEIVES`] when `None`).
+    pub max_receive_count: Option<u32>,
+    /// Client-side timeouts; ReceiveMessage gets `wait_time_seconds` + the long-poll margin.
+    pub timeouts: AwsTimeouts,
+    /// Receive-loop watchdog bounds.
+    pub watchdog: WatchdogConfig,
 }
 
 impl ConsumerConfig {
@@ -92,6 +124,9 @@ impl ConsumerConfig {
             receive_batch_window: Duration::from_millis(500),
             breaker: BreakerConfig::default(),
             recent_keys: recent::DEFAULT_CAPACITY,
+            max_receive_count: None,
+            timeouts: AwsTimeouts::default(),
+            watchdog: WatchdogConfig::default(),
         }
     }
 }
@@ -126,7 +161,8 @@ pub async fn discover_queue(
         .and_then(|a| a.get(&QueueAttributeName::VisibilityTimeout))
         .and_then(|v| v.parse::<u64>().ok())
         .map(Duration::from_secs)
-        .unwrap_or(Duration::from_secs(30));
+        .unwrap_or(Duration::from_secs(30))
+        .min(MAX_VISIBILITY_TIMEOUT);
     let mut info = QueueInfo {
         visibility_timeout,
         dlq_url: None,
@@ -186,6 +222,10 @@ enum Disposition {
     Leave(String),
 }
 
+/// A test-only fault: called with each message body before it is processed (it may panic).
+#[cfg(test)]
+type Fault = Arc<dyn Fn(&str) + Send + Sync>;
+
 struct Shared {
     sqs: aws_sdk_sqs::Client,
     ledger: Ledger,
@@ -194,6 +234,52 @@ struct Shared {
     breaker: Arc<Breaker>,
     activity: watch::Sender<usize>,
     recent: RecentKeys,
+    watchdog: Arc<Watchdog>,
+    #[cfg(test)]
+    fault: Option<Fault>,
+}
+
+/// One message in flight: its concurrency slot and its share of the in-flight count (which
+/// scale-in protection follows). Released on drop, so a task that panics or is aborted
+/// cannot leak either.
+struct InFlight {
+    shared: Arc<Shared>,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl InFlight {
+    fn new(shared: Arc<Shared>, permit: OwnedSemaphorePermit) -> Self {
+        shared.started();
+        InFlight {
+            shared,
+            _permit: permit,
+        }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.shared.finished();
+    }
+}
+
+/// The text of a caught panic payload.
+fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(text) = payload.downcast_ref::<&str>() {
+        (*text).to_owned()
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "non-text panic payload".to_owned()
+    }
+}
+
+/// `now + after`, without overflowing (a year out when the sum does not fit).
+fn deadline_after(after: Duration) -> tokio::time::Instant {
+    let now = tokio::time::Instant::now();
+    now.checked_add(after)
+        .or_else(|| now.checked_add(Duration::from_secs(365 * 24 * 3600)))
+        .unwrap_or(now)
 }
 
 /// The consumer. Cheap to clone.
@@ -227,8 +313,10 @@ impl Consumer {
     ) -> Self {
         config.concurrency = config.concurrency.max(1);
         config.max_messages = config.max_messages.clamp(1, 10);
+        config.visibility_timeout = config.visibility_timeout.min(MAX_VISIBILITY_TIMEOUT);
         let (activity, _) = watch::channel(0);
         let recent = RecentKeys::new(config.recent_keys);
+        let watchdog = Arc::new(Watchdog::new(config.watchdog));
         Consumer {
             shared: Arc::new(Shared {
                 sqs,
@@ -238,8 +326,25 @@ impl Consumer {
                 breaker,
                 activity,
                 recent,
+                watchdog,
+                #[cfg(test)]
+                fault: None,
             }),
         }
+    }
+
+    /// Installs a test-only fault called with each message body before it is processed.
+    #[cfg(test)]
+    fn with_fault(mut self, fault: Fault) -> Self {
+        if let Some(shared) = Arc::get_mut(&mut self.shared) {
+            shared.fault = Some(fault);
+        }
+        self
+    }
+
+    /// The receive-loop watchdog (serve it on `/readyz`, run it with [`Watchdog::run`]).
+    pub fn watchdog(&self) -> &Arc<Watchdog> {
+        &self.shared.watchdog
     }
 
     /// The metrics.
@@ -277,8 +382,13 @@ impl Consumer {
                 Admission::Probe => true,
                 Admission::Wait(wait) => {
                     shared.metrics.set_breaker(shared.breaker.state());
+                    // Receiving is paused on purpose: not a stall.
+                    shared.watchdog.pause();
                     tokio::select! {
-                        () = tokio::time::sleep(wait) => continue,
+                        () = tokio::time::sleep(wait) => {
+                            shared.watchdog.resume();
+                            continue;
+                        }
                         () = shutdown.cancelled() => break,
                     }
                 }
@@ -296,7 +406,7 @@ impl Consumer {
             };
             let mut held = vec![first];
             let batch = (config.max_messages as usize).min(config.concurrency.max(1));
-            let window_ends = tokio::time::Instant::now() + config.receive_batch_window;
+            let window_ends = deadline_after(config.receive_batch_window);
             while !probe && held.len() < batch {
                 if let Ok(permit) = permits.clone().try_acquire_owned() {
                     held.push(permit);
@@ -339,12 +449,14 @@ impl Consumer {
                     break;
                 }
             };
+            shared.watchdog.progress();
             let messages = match received {
                 Ok(messages) => messages,
                 Err(error) => {
                     if probe {
                         shared.breaker.probe_unused();
                     }
+                    shared.metrics.receive_failures.inc();
                     tracing::warn!(%error, "ReceiveMessage failed; backing off");
                     tokio::select! {
                         () = tokio::time::sleep(Duration::from_secs(1)) => continue,
@@ -360,20 +472,23 @@ impl Consumer {
             }
             shared.metrics.received.inc_by(messages.len() as u64);
             for (message, permit) in messages.into_iter().zip(held) {
-                shared.started();
+                let in_flight = InFlight::new(shared.clone(), permit);
                 if probe {
-                    shared.process(message, &ack_tx).await;
-                    drop(permit);
+                    shared.handle(message, &ack_tx, in_flight).await;
+                    // A probe that settled without a ledger verdict (it panicked, was
+                    // dead-lettered or a known duplicate) must not hold the breaker half-open
+                    // forever: that pause would never end, and the watchdog does not count
+                    // breaker pauses as stalls. (A no-op once the probe closed or re-opened it.)
+                    shared.breaker.probe_unused();
                 } else {
                     let task_shared = shared.clone();
                     let acks = ack_tx.clone();
-                    tasks.spawn(async move {
-                        task_shared.process(message, &acks).await;
-                        drop(permit);
-                    });
+                    tasks.spawn(async move { task_shared.handle(message, &acks, in_flight).await });
                 }
             }
         }
+        // Draining is not a stall.
+        shared.watchdog.pause();
 
         let drain = config.visibility_timeout;
         tracing::info!(
@@ -399,7 +514,11 @@ impl Consumer {
 }
 
 impl Shared {
+    /// One long poll, bounded by the long-poll timeouts: the server may legitimately stay
+    /// silent for `wait_time_seconds`, but not longer than that plus the margin.
+    #[tracing::instrument(skip(self), level = "debug")]
     async fn receive(&self, max: i32) -> Result<Vec<aws_sdk_sqs::types::Message>, AwsError> {
+        let wait = Duration::from_secs(u64::try_from(self.config.wait_time_seconds).unwrap_or(0));
         let out = self
             .sqs
             .receive_message()
@@ -407,12 +526,18 @@ impl Shared {
             .max_number_of_messages(max)
             .wait_time_seconds(self.config.wait_time_seconds)
             .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .customize()
+            .config_override(
+                aws_sdk_sqs::config::Builder::default()
+                    .timeout_config(self.config.timeouts.long_poll(wait)),
+            )
             .send()
             .await
             .classify("sqs:ReceiveMessage")?;
         Ok(out.messages.unwrap_or_default())
     }
 
+    #[tracing::instrument(skip(self, receipt_handle), level = "debug")]
     async fn set_visibility(&self, receipt_handle: &str, timeout: Duration) {
         let result = self
             .sqs
@@ -438,26 +563,131 @@ impl Shared {
         self.activity.send_modify(|n| *n = n.saturating_sub(1));
     }
 
+    /// The task boundary of one message: processes it, and if that panics, counts the panic
+    /// and settles the message ([`Shared::after_panic`]). `in_flight` is released when this
+    /// returns or unwinds.
+    async fn handle(
+        &self,
+        message: aws_sdk_sqs::types::Message,
+        acks: &mpsc::UnboundedSender<Ack>,
+        in_flight: InFlight,
+    ) {
+        let processed = AssertUnwindSafe(self.process(&message, acks))
+            .catch_unwind()
+            .await;
+        if let Err(payload) = processed {
+            let panic = panic_text(payload.as_ref());
+            self.metrics.panics.inc();
+            tracing::error!(
+                message_id = message.message_id().unwrap_or_default(),
+                %panic,
+                "processing a message panicked"
+            );
+            let settled = AssertUnwindSafe(self.after_panic(&message, acks))
+                .catch_unwind()
+                .await;
+            if settled.is_err() {
+                self.metrics.panics.inc();
+                tracing::error!(
+                    message_id = message.message_id().unwrap_or_default(),
+                    "settling a panicked message panicked too; it stays on the queue"
+                );
+                self.metrics.record_outcome("failed", true);
+            }
+        }
+        drop(in_flight);
+    }
+
+    /// Settles a message whose processing panicked. Before its last delivery it becomes
+    /// visible again after the usual backoff (the panic may have been transient). On the last
+    /// delivery (receive count at the redrive maxReceiveCount) the transaction gets a REJECTED
+    /// `internal_error` result, and only once that is durable is the message deleted; without
+    /// a transaction id it is left to the redrive policy, which keeps it in the DLQ.
+    async fn after_panic(
+        &self,
+        message: &aws_sdk_sqs::types::Message,
+        acks: &mpsc::UnboundedSender<Ack>,
+    ) {
+        let receive_count = receive_count(message);
+        let last = self
+            .config
+            .max_receive_count
+            .unwrap_or(FALLBACK_MAX_RECEIVES)
+            .max(1);
+        if receive_count < last {
+            let backoff = retry_backoff(receive_count, self.config.visibility_timeout);
+            tracing::warn!(
+                receive_count,
+                backoff_secs = backoff.as_secs(),
+                "the message will be retried after the panic"
+            );
+            if let Some(receipt_handle) = message.receipt_handle() {
+                self.set_visibility(receipt_handle, backoff).await;
+            }
+            self.metrics.record_outcome("retried", true);
+            return;
+        }
+        let body = message.body().unwrap_or_default();
+        let Some((transaction_id, idempotency_key)) = identify(body) else {
+            tracing::error!(
+                receive_count,
+                "last delivery of a panicking message without a transaction id; leaving it to the redrive policy"
+            );
+            self.metrics.record_outcome("failed", true);
+            return;
+        };
+        match self
+            .ledger
+            .record_internal_error(transaction_id, idempotency_key.as_ref())
+            .await
+        {
+            Ok(outcome) => {
+                tracing::error!(
+                    %transaction_id,
+                    receive_count,
+                    ?outcome,
+                    "last delivery of a panicking message: recorded REJECTED internal_error"
+                );
+                if let Some(receipt_handle) = message.receipt_handle() {
+                    let _ = acks.send(Ack {
+                        receipt_handle: receipt_handle.to_owned(),
+                        message_id: message.message_id().unwrap_or_default().to_owned(),
+                    });
+                }
+                self.metrics.record_outcome(
+                    match outcome {
+                        Outcome::Duplicate => "duplicate",
+                        _ => "rejected",
+                    },
+                    false,
+                );
+            }
+            Err(error) => {
+                tracing::error!(
+                    %error,
+                    %transaction_id,
+                    "cannot record the internal_error result; leaving the message to the redrive policy"
+                );
+                self.metrics.record_outcome("failed", true);
+            }
+        }
+    }
+
     #[tracing::instrument(skip_all, fields(message_id = message.message_id().unwrap_or("")))]
     async fn process(
         &self,
-        message: aws_sdk_sqs::types::Message,
+        message: &aws_sdk_sqs::types::Message,
         acks: &mpsc::UnboundedSender<Ack>,
     ) {
         let started = Instant::now();
         let message_id = message.message_id().unwrap_or_default().to_owned();
-        let receive_count = message
-            .attributes()
-            .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
-            .and_then(|v| v.parse::<u32>().ok())
-            .unwrap_or(1);
+        let receive_count = receive_count(message);
         let disposition = {
             // Heartbeat: while the message is being processed, keep it invisible so that a
             // slow ledger does not let SQS redeliver it (and count a receive) mid-flight.
             let every = (self.config.visibility_timeout / 2).max(Duration::from_millis(500));
-            let mut heartbeat =
-                tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-            let decide = self.decide(&message, &message_id);
+            let mut heartbeat = tokio::time::interval_at(deadline_after(every), every);
+            let decide = self.decide(message, &message_id);
             tokio::pin!(decide);
             loop {
                 tokio::select! {
@@ -506,11 +736,14 @@ impl Shared {
         self.metrics
             .latency
             .observe(started.elapsed().as_secs_f64());
-        self.finished();
     }
 
     async fn decide(&self, message: &aws_sdk_sqs::types::Message, message_id: &str) -> Disposition {
         let body = message.body().unwrap_or_default();
+        #[cfg(test)]
+        if let Some(fault) = &self.fault {
+            fault(body);
+        }
         let result = match parse_transaction(body.as_bytes()) {
             Err(ParseError::Malformed(error)) => {
                 return self.dead_letter(body, message_id, &error).await;
@@ -606,6 +839,28 @@ impl Shared {
             Err(error) => Disposition::Leave(error.to_string()),
         }
     }
+}
+
+/// The ApproximateReceiveCount of a message (1 when absent).
+fn receive_count(message: &aws_sdk_sqs::types::Message) -> u32 {
+    message
+        .attributes()
+        .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+        .and_then(|v| v.parse::<u32>().ok())
+        .unwrap_or(1)
+}
+
+/// The transaction id and idempotency key of a message body, read leniently (the body may be
+/// what made processing fail): `None` without a usable transaction id.
+fn identify(body: &str) -> Option<(uuid::Uuid, Option<IdempotencyKey>)> {
+    let value: serde_json::Value = serde_json::from_str(body).ok()?;
+    let id = value.get("transaction_id")?.as_str()?;
+    let transaction_id = uuid::Uuid::try_parse(id).ok().filter(|id| !id.is_nil())?;
+    let key = value
+        .get("idempotency_key")
+        .and_then(|k| k.as_str())
+        .and_then(|k| IdempotencyKey::parse(k).ok());
+    Some((transaction_id, key))
 }
 
 #[cfg(test)]

@@ -84,6 +84,8 @@ pub const IDEMPOTENCY_KEY_REUSED: &str = "idempotency_key_reused";
 
 /// Largest history page.
 pub const MAX_HISTORY_PAGE: i32 = 1000;
+/// `reason_code` of the REJECTED result written when processing failed inside the worker.
+pub const INTERNAL_ERROR: &str = "internal_error";
 
 /// The ledger: a DynamoDB client and the two table names.
 #[derive(Debug, Clone)]
@@ -360,6 +362,41 @@ impl Ledger {
                 _ => Err(LedgerError::from_sdk("PutItem", err)),
             },
         }
+    }
+
+    /// Records a REJECTED result with reason code [`INTERNAL_ERROR`] for a transaction whose
+    /// processing failed inside the worker (a panic) on its last delivery, so that the client
+    /// gets an answer instead of the message disappearing into the dead-letter queue.
+    ///
+    /// Like every result it is written only if the transaction and its idempotency key have
+    /// none yet: when the effect was in fact committed before the failure, this returns
+    /// [`Outcome::Duplicate`] and the committed result stands.
+    pub async fn record_internal_error(
+        &self,
+        transaction_id: Uuid,
+        idempotency_key: Option<&IdempotencyKey>,
+    ) -> Result<Outcome, LedgerError> {
+        let reason = String::from(
+            "internal error while processing the transaction; it was not applied \
+             (hint: send it again with a new idempotency key, or contact the operator)",
+        );
+        let record = ResultRecord {
+            transaction_id,
+            idempotency_key: idempotency_key.map(|k| k.as_str().to_owned()),
+            status: ResultStatus::Rejected,
+            reason: Some(reason.clone()),
+            reason_code: Some(INTERNAL_ERROR.to_owned()),
+            kind: None,
+            amount: None,
+            currency: None,
+            accounts: Vec::new(),
+            balance: None,
+            timestamp: None,
+        };
+        Ok(match self.write_result(&record).await? {
+            true => Outcome::Rejected(reason),
+            false => Outcome::Duplicate,
+        })
     }
 
     /// Writes IDEM + TXN for `record`; `Ok(false)` if either already exists.

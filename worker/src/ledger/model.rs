@@ -47,12 +47,16 @@ pub fn idempotency_pk(key: &str) -> String {
 /// Fixed-width UTC timestamp used inside sort keys, so that lexicographic order is
 /// chronological: `2024-01-15T10:30:00.000000000Z`.
 pub fn sort_timestamp(t: OffsetDateTime) -> Result<String, LedgerError> {
-    let utc = t.to_offset(time::UtcOffset::UTC);
-    if !(1..=9999).contains(&utc.year()) {
-        return Err(LedgerError::InvalidInput {
-            detail: format!("timestamp {t} is outside years 0001-9999"),
-        });
-    }
+    // Checked: converting an extreme offset near the ends of the range (e.g.
+    // 9999-12-31T23:59:59-23:59) leaves the representable years.
+    let utc = match t.checked_to_offset(time::UtcOffset::UTC) {
+        Some(utc) if (1..=9999).contains(&utc.year()) => utc,
+        _ => {
+            return Err(LedgerError::InvalidInput {
+                detail: format!("timestamp {t} is outside years 0001-9999 in UTC"),
+            });
+        }
+    };
     utc.format(format_description!(
         "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:9]Z"
     ))

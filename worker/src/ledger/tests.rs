@@ -663,3 +663,19 @@ fn created_accounts_record_their_owner() {
     .unwrap();
     assert_eq!(sv(&put_item(&plan.items[0])[OWNER]), "alice");
 }
+
+#[test]
+fn sort_timestamps_outside_utc_years_are_errors_not_panics() {
+    for t in [
+        datetime!(9999-12-31 23:59:59 -23:59),
+        datetime!(0001-01-01 00:00:00 +23:59),
+    ] {
+        let err = model::sort_timestamp(t).unwrap_err();
+        assert!(err.to_string().contains("0001-9999"), "{err}");
+        assert!(history_bounds(datetime!(0001-01-01 00:00:00 UTC), t).is_err());
+    }
+    assert_eq!(
+        model::sort_timestamp(datetime!(2024-01-15 12:30:00 +02:00)).unwrap(),
+        "2024-01-15T10:30:00.000000000Z"
+    );
+}

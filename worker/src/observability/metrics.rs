@@ -2,6 +2,7 @@
 //! drains.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -53,6 +54,14 @@ pub struct Metrics {
     pub aws_calls: Family<AwsCallLabels, Counter>,
     /// AWS HTTP requests (each attempt).
     pub aws_requests: Family<AwsRequestLabels, Counter>,
+    /// Message processing tasks that panicked (caught at the task boundary).
+    pub panics: Counter,
+    /// ReceiveMessage calls that failed (timeouts included).
+    pub receive_failures: Counter,
+    /// Seconds since the receive loop last made progress (0 while paused on purpose).
+    pub receive_stalled_seconds: Gauge<f64, AtomicU64>,
+    /// 0 ok, 1 paused on purpose, 2 stalled (not ready), 3 stalled past the exit bound.
+    pub watchdog_state: Gauge,
     minute_processed: AtomicU64,
     minute_errors: AtomicU64,
 }
@@ -74,6 +83,30 @@ impl Metrics {
         let breaker_state = Gauge::default();
         let aws_calls = Family::<AwsCallLabels, Counter>::default();
         let aws_requests = Family::<AwsRequestLabels, Counter>::default();
+        let panics = Counter::default();
+        let receive_failures = Counter::default();
+        registry.register(
+            "receive_failures",
+            "ReceiveMessage calls that failed, timeouts included",
+            receive_failures.clone(),
+        );
+        let receive_stalled_seconds = Gauge::<f64, AtomicU64>::default();
+        let watchdog_state = Gauge::default();
+        registry.register(
+            "panics",
+            "Message processing tasks that panicked (caught at the task boundary)",
+            panics.clone(),
+        );
+        registry.register(
+            "receive_stalled_seconds",
+            "Seconds since a ReceiveMessage last completed (0 while receiving is paused on purpose)",
+            receive_stalled_seconds.clone(),
+        );
+        registry.register(
+            "watchdog_state",
+            "Receive-loop watchdog: 0 ok, 1 paused (breaker open or draining), 2 stalled (not ready), 3 stalled past the exit bound (exiting)",
+            watchdog_state.clone(),
+        );
         registry.register(
             "messages_received",
             "Messages received from SQS",
@@ -114,6 +147,10 @@ impl Metrics {
             breaker_state,
             aws_calls,
             aws_requests,
+            panics,
+            receive_failures,
+            receive_stalled_seconds,
+            watchdog_state,
             minute_processed: AtomicU64::new(0),
             minute_errors: AtomicU64::new(0),
         }
@@ -143,6 +180,12 @@ impl Metrics {
     /// Sets the breaker gauge.
     pub fn set_breaker(&self, state: BreakerState) {
         self.breaker_state.set(state.metric_value());
+    }
+
+    /// Publishes the watchdog's state and how long the receive loop has stalled.
+    pub fn set_watchdog(&self, state: i64, stalled: Duration) {
+        self.watchdog_state.set(state);
+        self.receive_stalled_seconds.set(stalled.as_secs_f64());
     }
 
     /// Total of `messages_processed` for one outcome.
@@ -201,6 +244,8 @@ mod tests {
         m.latency.observe(0.01);
         m.in_flight.inc();
         m.set_breaker(BreakerState::Open);
+        m.panics.inc();
+        m.set_watchdog(2, Duration::from_millis(1500));
         m.aws_requests
             .get_or_create(&AwsRequestLabels {
                 operation: "SQS:ReceiveMessage".into(),
@@ -213,6 +258,9 @@ mod tests {
             "ballast_worker_processing_seconds_count 1",
             "ballast_worker_in_flight 1",
             "ballast_worker_breaker_state 1",
+            "ballast_worker_panics_total 1",
+            "ballast_worker_watchdog_state 2",
+            "ballast_worker_receive_stalled_seconds 1.5",
         ] {
             assert!(text.contains(name), "{name} missing from\n{text}");
         }

@@ -1,5 +1,8 @@
-//! Metrics: the Prometheus endpoint (`/metrics`, `/healthz`), the AWS-call interceptor and the
-//! per-minute CloudWatch publisher.
+//! Metrics: the Prometheus endpoint (`/metrics`, `/healthz`, `/readyz`), the AWS-call
+//! interceptor and the per-minute CloudWatch publisher.
+//!
+//! `/healthz` says the process answers; `/readyz` also says the receive loop makes progress
+//! (the [`Watchdog`]): 503 with the reason when it has stalled.
 
 mod interceptor;
 mod metrics;
@@ -11,6 +14,7 @@ use std::time::Duration;
 use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
 use axum::Router;
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use axum::routing::get;
@@ -18,6 +22,7 @@ use ballast_aws::{AwsError, SdkResultExt};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::consumer::watchdog::Watchdog;
 pub use interceptor::AwsCallCounter;
 pub use metrics::{AwsCallLabels, AwsRequestLabels, Metrics, OutcomeLabels};
 
@@ -40,22 +45,41 @@ pub enum ObservabilityError {
     },
 }
 
-/// The `/metrics` + `/healthz` router.
-pub fn router(metrics: Arc<Metrics>) -> Router {
+/// What the endpoint serves.
+#[derive(Debug, Clone)]
+struct Endpoint {
+    metrics: Arc<Metrics>,
+    watchdog: Option<Arc<Watchdog>>,
+}
+
+/// The `/metrics` + `/healthz` + `/readyz` router. Without a watchdog `/readyz` always
+/// answers 200.
+pub fn router(metrics: Arc<Metrics>, watchdog: Option<Arc<Watchdog>>) -> Router {
     Router::new()
         .route("/metrics", get(metrics_handler))
         .route("/healthz", get(|| async { "ok\n" }))
-        .with_state(metrics)
+        .route("/readyz", get(ready_handler))
+        .with_state(Endpoint { metrics, watchdog })
 }
 
-async fn metrics_handler(State(metrics): State<Arc<Metrics>>) -> impl IntoResponse {
+async fn metrics_handler(State(endpoint): State<Endpoint>) -> impl IntoResponse {
     (
         [(
             CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        metrics.encode(),
+        endpoint.metrics.encode(),
     )
+}
+
+async fn ready_handler(State(endpoint): State<Endpoint>) -> (StatusCode, String) {
+    match endpoint.watchdog.and_then(|w| w.not_ready_reason()) {
+        None => (StatusCode::OK, "ready\n".to_owned()),
+        Some(reason) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {reason}\n"),
+        ),
+    }
 }
 
 /// Binds `addr` and serves the router until `shutdown` fires. Returns the bound address
@@ -63,6 +87,7 @@ async fn metrics_handler(State(metrics): State<Arc<Metrics>>) -> impl IntoRespon
 pub async fn serve(
     addr: SocketAddr,
     metrics: Arc<Metrics>,
+    watchdog: Option<Arc<Watchdog>>,
     shutdown: CancellationToken,
 ) -> Result<(SocketAddr, tokio::task::JoinHandle<()>), ObservabilityError> {
     let listener = TcpListener::bind(addr)
@@ -71,7 +96,7 @@ pub async fn serve(
     let local = listener
         .local_addr()
         .map_err(|source| ObservabilityError::Bind { addr, source })?;
-    let app = router(metrics);
+    let app = router(metrics, watchdog);
     let task = tokio::spawn(async move {
         let result = axum::serve(listener, app)
             .with_graceful_shutdown(async move { shutdown.cancelled().await })
@@ -80,7 +105,7 @@ pub async fn serve(
             tracing::error!(%error, "metrics server failed");
         }
     });
-    tracing::info!(addr = %local, "serving /metrics and /healthz");
+    tracing::info!(addr = %local, "serving /metrics, /healthz and /readyz");
     Ok((local, task))
 }
 

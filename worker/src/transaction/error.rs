@@ -141,7 +141,8 @@ pub enum ValidationError {
     },
     /// `timestamp` is not RFC 3339.
     #[error(
-        "`timestamp` {value:?} is not an RFC 3339 date-time; hint: e.g. \"2024-01-15T10:30:00Z\""
+        "`timestamp` {value:?} is not an RFC 3339 date-time in years 0001-9999 (UTC); hint: e.g. \
+         \"2024-01-15T10:30:00Z\""
     )]
     InvalidTimestamp {
         /// The value as sent.

@@ -266,12 +266,14 @@ pub fn check_amount(amount: Decimal, currency: Currency) -> Result<Decimal, Vali
     Ok(rescaled)
 }
 
-fn check_timestamp(ts: OffsetDateTime) -> Result<(), ()> {
-    let year = ts.to_offset(time::UtcOffset::UTC).year();
-    if (1..=9999).contains(&year) {
-        Ok(())
-    } else {
-        Err(())
+/// `Ok` when the timestamp, converted to UTC, falls in years 0001-9999.
+///
+/// The conversion is checked: a valid RFC 3339 text such as `9999-12-31T23:59:59-23:59` is
+/// past the end of year 9999 in UTC, and `OffsetDateTime::to_offset` would panic on it.
+pub(crate) fn check_timestamp(ts: OffsetDateTime) -> Result<(), ()> {
+    match ts.checked_to_offset(time::UtcOffset::UTC) {
+        Some(utc) if (1..=9999).contains(&utc.year()) => Ok(()),
+        _ => Err(()),
     }
 }
 

@@ -194,6 +194,8 @@ impl TransactionRequest {
             return Err(invalid_ts());
         }
         let timestamp = OffsetDateTime::parse(ts_text, &Rfc3339).map_err(|_| invalid_ts())?;
+        // Reported with the text as sent (Transaction::validate checks it again).
+        super::check_timestamp(timestamp).map_err(|()| invalid_ts())?;
 
         let key_text = self
             .idempotency_key

@@ -484,6 +484,42 @@ fn timestamp_rules() {
     );
 }
 
+/// Valid RFC 3339 texts whose conversion to UTC leaves years 0001-9999 (or the representable
+/// range): a clear validation error naming the field, never a panic.
+#[test]
+fn timestamps_that_overflow_in_utc_are_invalid_not_a_panic() {
+    for bad in [
+        "9999-12-31T23:59:59-23:59",
+        "9999-12-31T23:59:59.999999999-00:01",
+        "0001-01-01T00:00:00+23:59",
+        "0001-01-01T00:00:00+00:01",
+    ] {
+        let parsed = std::panic::catch_unwind(|| with("timestamp", Some(json!(bad))));
+        let result = parsed.unwrap_or_else(|_| panic!("parsing {bad} panicked"));
+        assert_eq!(
+            invalid_code(result),
+            ("invalid_timestamp", "timestamp".to_owned()),
+            "{bad}"
+        );
+    }
+    // The edges themselves are fine.
+    for good in [
+        "9999-12-31T23:59:59Z",
+        "9999-12-31T23:59:59+23:59",
+        "0001-01-01T00:00:00Z",
+        "0001-01-01T00:00:00-23:59",
+    ] {
+        assert!(with("timestamp", Some(json!(good))).is_ok(), "{good}");
+    }
+    // A Transaction built directly is re-checked by validate without panicking.
+    let mut tx = with("timestamp", Some(json!("2024-01-15T10:30:00Z"))).unwrap();
+    tx.timestamp = time::macros::datetime!(9999-12-31 23:59:59 -23:59);
+    let err = tx.validate().unwrap_err();
+    assert_eq!(err.code(), "invalid_timestamp");
+    assert_eq!(err.field(), "timestamp");
+    assert!(err.to_string().contains("years 0001-9999"), "{err}");
+}
+
 #[test]
 fn idempotency_key_rules() {
     assert!(with("idempotency_key", Some(json!("a".repeat(128)))).is_ok());
