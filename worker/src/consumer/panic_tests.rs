@@ -153,6 +153,7 @@ async fn a_panicking_message_is_rejected_on_its_last_delivery_and_leaks_nothing(
             Currency::from_code("USD").unwrap(),
             "CHECKING",
             Decimal::new(10000, 2),
+            &crate::transaction::Subject::parse("ballast-seed").unwrap(),
         )
         .await
         .unwrap();

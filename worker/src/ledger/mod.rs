@@ -392,6 +392,7 @@ impl Ledger {
             accounts: Vec::new(),
             balance: None,
             timestamp: None,
+            principal: None,
         };
         Ok(match self.write_result(&record).await? {
             true => Outcome::Rejected(reason),
