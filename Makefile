@@ -8,6 +8,7 @@ CARGO ?= cargo
 
 moto:
 	@scripts/setup-moto.sh
+	@scripts/setup-schemathesis.sh
 
 build:
 	$(CARGO) build --workspace --bins

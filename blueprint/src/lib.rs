@@ -13,6 +13,7 @@ mod naming;
 mod validate;
 mod yaml;
 
+use std::io::Read;
 use std::path::Path;
 use std::sync::OnceLock;
 
@@ -22,6 +23,7 @@ pub use model::*;
 pub use naming::{
     OWNERSHIP_BLUEPRINT_TAG, OWNERSHIP_MANAGED_TAG, SafetyOverride, safety_overrides,
 };
+pub use yaml::{MAX_DEPTH, MAX_NODES, MAX_SCALAR_BYTES, MAX_SOURCE_BYTES};
 
 /// A blueprint that passed validation, with its warnings.
 #[derive(Debug, Clone)]
@@ -43,6 +45,23 @@ pub enum LoadError {
     Invalid(Diagnostics),
 }
 
+impl LoadError {
+    /// What to do about it, for the errors that are not already positioned diagnostics.
+    pub fn hint(&self) -> Option<&'static str> {
+        match self {
+            LoadError::Io { source, .. } => Some(match source.kind() {
+                std::io::ErrorKind::NotFound => {
+                    "check the path (relative paths start at the current directory)"
+                }
+                std::io::ErrorKind::PermissionDenied => "check the file's permissions",
+                std::io::ErrorKind::IsADirectory => "name a blueprint file, not a directory",
+                _ => "check that the path names a readable blueprint file",
+            }),
+            LoadError::Invalid(_) => None,
+        }
+    }
+}
+
 /// The language's JSON Schema (draft 2020-12), as served to editors.
 pub fn json_schema() -> &'static serde_json::Value {
     static SCHEMA: OnceLock<serde_json::Value> = OnceLock::new();
@@ -59,14 +78,43 @@ pub fn json_schema() -> &'static serde_json::Value {
     })
 }
 
-/// Reads and validates a blueprint file.
+/// Reads and validates a blueprint file. Every command loads blueprints through here (or
+/// [`read`] + [`parse`]), so the size, UTF-8 and expansion limits apply everywhere.
 pub fn load(path: &Path) -> Result<Loaded, LoadError> {
     let file = path.display().to_string();
-    let source = std::fs::read_to_string(path).map_err(|source| LoadError::Io {
+    let source = read(path)?;
+    parse(&file, &source).map_err(LoadError::Invalid)
+}
+
+/// Reads a blueprint's text: at most [`MAX_SOURCE_BYTES`] are read (a larger file, or an endless
+/// one such as `/dev/zero`, is refused without reading it whole), and the bytes must be UTF-8
+/// (the error names the byte offset of the first bad byte).
+pub fn read(path: &Path) -> Result<String, LoadError> {
+    let file = path.display().to_string();
+    let io = |source| LoadError::Io {
         file: file.clone(),
         source,
-    })?;
-    parse(&file, &source).map_err(LoadError::Invalid)
+    };
+    let invalid = |d: Diagnostic| {
+        LoadError::Invalid(Diagnostics {
+            file: file.clone(),
+            items: vec![d],
+        })
+    };
+    let limit = u64::try_from(MAX_SOURCE_BYTES)
+        .unwrap_or(u64::MAX)
+        .saturating_add(1);
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(limit).read_to_end(&mut bytes))
+        .map_err(io)?;
+    if bytes.len() > MAX_SOURCE_BYTES {
+        return Err(invalid(yaml::too_large(bytes.len())));
+    }
+    match String::from_utf8(bytes) {
+        Ok(text) => Ok(text),
+        Err(e) => Err(invalid(yaml::not_utf8(e.as_bytes(), &e.utf8_error()))),
+    }
 }
 
 /// Validates blueprint text; `file` only labels the diagnostics.

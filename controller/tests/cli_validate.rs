@@ -100,12 +100,133 @@ fn json_output_is_machine_readable() {
 }
 
 #[test]
-fn a_missing_file_is_an_error() {
+fn a_missing_file_is_an_error_that_says_so() {
     let out = ballast(&["validate", "blueprints/does-not-exist.yaml"]);
     assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("cannot read blueprints/does-not-exist.yaml")
+        stderr.contains(
+            "blueprints/does-not-exist.yaml: error: cannot read blueprints/does-not-exist.yaml: No such file or directory"
+        ),
+        "{stderr}"
     );
+    assert!(stderr.contains("hint: check the path"), "{stderr}");
+    assert!(!stderr.contains("invalid (0 errors)"), "{stderr}");
+
+    let out = ballast(&[
+        "validate",
+        "--output",
+        "json",
+        "blueprints/does-not-exist.yaml",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let reports: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        reports[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("No such file or directory"),
+        "{reports}"
+    );
+}
+
+/// A file of this test's own in the target directory's scratch space.
+fn scratch(name: &str, bytes: &[u8]) -> String {
+    let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn non_utf8_input_names_the_file_and_the_byte_offset() {
+    let mut bytes = b"apiVersion: ballast.dev/v1\nkind: Blue".to_vec();
+    bytes.push(0xff);
+    bytes.extend_from_slice(b"print\n");
+    let file = scratch("not-utf8.yaml", &bytes);
+    let out = ballast(&["validate", &file]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "{file}:2:11: error: the file is not UTF-8 text: invalid byte 0xff at byte offset 37"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("hint: save the blueprint as UTF-8"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("{file}: invalid (1 error)")),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn billion_laughs_is_refused_quickly_with_a_position() {
+    let file = "blueprint/tests/fixtures/invalid/billion-laughs.yaml";
+    let started = std::time::Instant::now();
+    let out = ballast(&["validate", file]);
+    let elapsed = started.elapsed();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "{file}:6:8: error: the document expands to more than 100000 nodes"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("hint: a blueprint needs far less"),
+        "{stderr}"
+    );
+    // Unbounded, this file expands to 9^9 nodes (gigabytes, minutes); the budget stops it after
+    // about 10^5, which takes milliseconds even in a debug build on a busy machine.
+    assert!(
+        elapsed < std::time::Duration::from_millis(900),
+        "took {elapsed:?}"
+    );
+}
+
+#[test]
+fn a_too_large_document_is_refused_before_parsing() {
+    // Valid YAML (one long comment), just too big: the limit is on the file, not its meaning.
+    let mut bytes = b"# ".to_vec();
+    bytes.resize(ballast_blueprint::MAX_SOURCE_BYTES + 10, b'x');
+    let file = scratch("too-large.yaml", &bytes);
+    let started = std::time::Instant::now();
+    let out = ballast(&["validate", &file]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "{file}:1:1: error: the file is 1048577 bytes or more, over the 1048576-byte limit"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("hint: a blueprint describes one stack"),
+        "{stderr}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+}
+
+#[test]
+fn every_command_loads_through_the_same_guard() {
+    let file = "blueprint/tests/fixtures/invalid/billion-laughs.yaml";
+    for args in [
+        vec!["plan", file],
+        vec!["run", "--dry-run", file],
+        vec!["scale", "--once", "--dry-run", file],
+    ] {
+        let out = ballast(&args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("the document expands to more than 100000 nodes"),
+            "{args:?}: {stderr}"
+        );
+    }
 }
 
 #[test]

@@ -26,10 +26,7 @@ const LEASE_DURATION: Duration = Duration::from_secs(60);
 const LEASE_RENEW_EVERY: Duration = Duration::from_secs(20);
 
 pub fn load_blueprint(path: &Path) -> anyhow::Result<Blueprint> {
-    match ballast_blueprint::load(path) {
-        Ok(loaded) => Ok(loaded.blueprint),
-        Err(e) => bail!("{e}"),
-    }
+    Ok(ballast_blueprint::load(path)?.blueprint)
 }
 
 async fn sdk_config(aws: &AwsArgs, bp: &Blueprint) -> anyhow::Result<aws_types::SdkConfig> {

@@ -12,6 +12,11 @@ struct FileReport {
     diagnostics: Vec<Diagnostic>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     resources: Vec<String>,
+    /// Why the file could not be read at all (missing, unreadable); it has no diagnostics then.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    #[serde(skip)]
+    hint: Option<&'static str>,
 }
 
 /// Validates every file and reports every problem of each; never touches AWS.
@@ -32,22 +37,25 @@ pub fn run(
                     .iter()
                     .map(ToString::to_string)
                     .collect(),
+                error: None,
+                hint: None,
             },
             Err(LoadError::Invalid(diagnostics)) => FileReport {
                 file,
                 valid: false,
                 diagnostics: diagnostics.items,
                 resources: Vec::new(),
+                error: None,
+                hint: None,
             },
-            Err(io @ LoadError::Io { .. }) => {
-                writeln!(err, "{io}")?;
-                FileReport {
-                    file,
-                    valid: false,
-                    diagnostics: Vec::new(),
-                    resources: Vec::new(),
-                }
-            }
+            Err(io @ LoadError::Io { .. }) => FileReport {
+                file,
+                valid: false,
+                diagnostics: Vec::new(),
+                resources: Vec::new(),
+                hint: io.hint(),
+                error: Some(io.to_string()),
+            },
         };
         reports.push(report);
     }
@@ -73,6 +81,11 @@ pub fn run(
                         for (i, resource) in report.resources.iter().enumerate() {
                             writeln!(out, "  {:>2}. {resource}", i + 1)?;
                         }
+                    }
+                } else if let Some(error) = &report.error {
+                    writeln!(err, "{}: error: {error}", report.file)?;
+                    if let Some(hint) = report.hint {
+                        writeln!(err, "  hint: {hint}")?;
                     }
                 } else {
                     let errors = report.diagnostics.iter().filter(|d| d.is_error()).count();

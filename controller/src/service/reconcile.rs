@@ -139,8 +139,15 @@ impl Reconciler {
 
     async fn round(&mut self, ctx: &Context, may_write: bool) -> RoundResult {
         let now = ctx.clock.now();
-        let text = match tokio::fs::read_to_string(&self.target.path).await {
-            Ok(text) => text,
+        // The same bounded read as every command (size cap, UTF-8 with the byte offset).
+        let path = self.target.path.clone();
+        let read = tokio::task::spawn_blocking(move || ballast_blueprint::read(&path)).await;
+        let text = match read {
+            Ok(Ok(text)) => text,
+            Ok(Err(err)) => {
+                error!(file = %self.target.path.display(), error = %err, "cannot read the blueprint");
+                return RoundResult::Invalid;
+            }
             Err(err) => {
                 error!(file = %self.target.path.display(), error = %err, "cannot read the blueprint");
                 return RoundResult::Invalid;

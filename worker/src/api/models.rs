@@ -17,11 +17,17 @@ use crate::transaction::{AmountText, Currency, TransactionRequest, ValidationErr
 /// `Idempotency-Key` header becomes the message's `idempotency_key`. Unknown fields are
 /// rejected.
 #[derive(Debug, Clone, ToSchema)]
+// Read by ToSchema only (the body has its own strict parser): `additionalProperties: false`.
+#[serde(deny_unknown_fields)]
 #[schema(example = json!({"type": "TRANSFER", "source_account": "1234567890",
     "target_account": "0987654321", "amount": "100.00", "currency": "USD"}))]
 pub struct TransactionBody {
     /// TRANSFER, PAYMENT, DEPOSIT, WITHDRAWAL or BALANCE_CHECK.
-    #[schema(rename = "type", example = "TRANSFER")]
+    #[schema(
+        rename = "type",
+        example = "TRANSFER",
+        pattern = "^(TRANSFER|PAYMENT|DEPOSIT|WITHDRAWAL|BALANCE_CHECK)$"
+    )]
     pub kind: String,
     /// Debited account (TRANSFER, PAYMENT, WITHDRAWAL) or the BALANCE_CHECK account.
     #[schema(example = "1234567890", pattern = "^[0-9]{10,12}$")]
@@ -31,11 +37,32 @@ pub struct TransactionBody {
     pub target_account: Option<String>,
     /// Positive exact decimal: a decimal string (recommended) or a JSON number, at most the
     /// currency's minor units. Absent for BALANCE_CHECK.
-    #[schema(value_type = Option<String>, example = "100.00")]
+    #[schema(schema_with = amount_schema)]
     pub amount: Option<String>,
     /// ISO 4217 code.
-    #[schema(example = "USD")]
+    #[schema(example = "USD", pattern = "^[A-Z]{3}$")]
     pub currency: String,
+}
+
+/// A decimal string as the amount grammar reads it (sign-less; exponents allowed).
+pub const AMOUNT_PATTERN: &str = r"^(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$";
+
+/// `amount` is a decimal string or a JSON number (read exactly either way), or null.
+fn amount_schema() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([
+            Type::String,
+            Type::Number,
+            Type::Null,
+        ]))
+        .pattern(Some(AMOUNT_PATTERN))
+        .description(Some(
+            "Positive exact decimal: a decimal string (recommended) or a JSON number, at most \
+             the currency's minor units. Absent for BALANCE_CHECK.",
+        ))
+        .examples(["100.00"])
+        .build()
 }
 
 /// The body fields a client may send.
@@ -143,7 +170,7 @@ impl TransactionStatus {
 #[schema(example = json!({"currency": "USD", "type": "checking"}))]
 pub struct CreateAccount {
     /// ISO 4217 code.
-    #[schema(example = "USD")]
+    #[schema(example = "USD", pattern = "^[A-Z]{3}$")]
     pub currency: String,
     /// Account type: 1-32 lowercase letters, digits or `_`, e.g. `checking`, `savings`.
     #[serde(rename = "type")]
@@ -159,12 +186,13 @@ pub struct CreateAccount {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct AccountView {
     /// Server-assigned account number (10-12 digits).
-    #[schema(example = "481516234200")]
+    #[schema(example = "481516234200", pattern = "^[0-9]{10,12}$")]
     pub account_id: String,
     /// Balance as a decimal string with the currency's minor units.
     #[schema(example = "0.00")]
     pub balance: String,
     /// ISO 4217 code.
+    #[schema(pattern = "^[A-Z]{3}$")]
     pub currency: String,
     /// Account type.
     #[serde(rename = "type")]
@@ -200,6 +228,7 @@ pub struct HistoryQuery {
     /// Latest posting time, RFC 3339 (default: now).
     pub to: Option<String>,
     /// Page size, 1-1000 (default 50).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i32>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -247,6 +276,7 @@ impl From<LedgerEntry> for EntryView {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct HistoryView {
     /// The account.
+    #[schema(pattern = "^[0-9]{10,12}$")]
     pub account_id: String,
     /// Entries, oldest first.
     pub entries: Vec<EntryView>,
