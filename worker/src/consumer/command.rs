@@ -105,6 +105,7 @@ pub async fn consume(args: &ConsumeArgs, shutdown: CancellationToken) -> Result<
         concurrency: args.concurrency,
         wait_time_seconds: args.wait_time_seconds,
         visibility_timeout: info.visibility_timeout,
+        max_receive_count: info.max_receive_count,
         recent_keys: args.recent_keys,
         breaker: breaker_config,
         ..ConsumerConfig::new(queue_url)
