@@ -482,7 +482,9 @@ fn plan(state: &State, service: &str, operation: &str) -> (Duration, Plan) {
         }
         let fires = match &mut active.rule.trigger {
             Trigger::Always => true,
-            Trigger::Probability(p) => rng.random_bool(*p),
+            // Not `random_bool`: it panics on a probability outside 0..=1, and `Trigger` can be
+            // built without the clamping builder.
+            Trigger::Probability(p) => rng.random::<f64>() < *p,
             Trigger::Next(n) => {
                 let fires = *n > 0;
                 *n = n.saturating_sub(1);
