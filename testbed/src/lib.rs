@@ -10,6 +10,9 @@
 //! # }
 //! ```
 //!
+//! [`proxy::FaultProxy`] sits between SDK clients and moto and injects AWS faults (errors,
+//! latency, resets, dropped answers, hangs) by rule; see its module documentation.
+//!
 //! The server is started lazily by the first caller and shared by every test in the
 //! process (tests must therefore use [`unique_name`] for the resources they create).
 //! It is started through a small `sh` watchdog whose stdin is a pipe held by the test
@@ -20,6 +23,8 @@
 //! (moto with DynamoDB requests serialized) or `.venv/bin/moto_server` (both installed by
 //! `scripts/setup-moto.sh`), then `moto_server` on `PATH`. If none exists
 //! the tests panic with installation instructions; they are never skipped.
+
+pub mod proxy;
 
 use std::ffi::OsString;
 use std::fs::File;
@@ -129,19 +134,7 @@ impl MotoServer {
     /// credentials, endpoint URL set. Host environment variables are ignored so a
     /// developer's `AWS_*` settings cannot redirect tests to real AWS.
     pub async fn sdk_config(&self) -> SdkConfig {
-        aws_config::defaults(BehaviorVersion::latest())
-            .empty_test_environment()
-            .region(Region::new(REGION))
-            .credentials_provider(Credentials::new(
-                TEST_CREDENTIAL,
-                TEST_CREDENTIAL,
-                None,
-                None,
-                "ballast-testbed",
-            ))
-            .endpoint_url(self.endpoint())
-            .load()
-            .await
+        sdk_config_for(&self.endpoint()).await
     }
 
     fn start() -> MotoServer {
@@ -160,6 +153,24 @@ impl MotoServer {
             binary.display()
         );
     }
+}
+
+/// The test bed's SDK config (region `us-east-1`, static `testing` credentials, host `AWS_*`
+/// settings ignored) pointing at `endpoint`, e.g. a [`proxy::FaultProxy`].
+pub async fn sdk_config_for(endpoint: &str) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .empty_test_environment()
+        .region(Region::new(REGION))
+        .credentials_provider(Credentials::new(
+            TEST_CREDENTIAL,
+            TEST_CREDENTIAL,
+            None,
+            None,
+            "ballast-testbed",
+        ))
+        .endpoint_url(endpoint)
+        .load()
+        .await
 }
 
 fn try_start(binary: &Path) -> Result<MotoServer, String> {

@@ -13,8 +13,8 @@ use super::auth::{
 };
 use super::jwks::{JwksError, JwksKeys, JwksSource, JwksTimers};
 use super::rate::{Clock, RateLimit, SystemClock};
-use super::tls::{TlsError, server_config};
 use super::sweep::{SweepError, SweepReport, Sweeper};
+use super::tls::{TlsError, server_config};
 use super::{ApiConfig, ApiState, DEFAULT_BODY_LIMIT};
 use crate::cli::{TargetArgs, parse_duration};
 use crate::config::{ConfigError, load_blueprint, resolve};

@@ -140,9 +140,9 @@ pub async fn consume(
         concurrency: args.concurrency,
         wait_time_seconds: args.wait_time_seconds,
         visibility_timeout: info.visibility_timeout,
+        max_receive_count: info.max_receive_count,
         recent_keys: args.recent_keys,
         breaker: breaker_config,
-        max_receive_count: info.max_receive_count,
         timeouts: targets.aws.timeouts,
         watchdog,
         ..ConsumerConfig::new(queue_url)

@@ -1,5 +1,12 @@
 //! Batched deletes: acknowledgements are collected and flushed with DeleteMessageBatch when
-//! ten are waiting or after a short linger. Failed entries are retried.
+//! ten are waiting or after a short linger.
+//!
+//! A failed delete is retried (with backoff) for as long as its receipt handle is valid, i.e.
+//! while the message is still invisible ([`Ack::valid_until`]): every delete that is lost
+//! turns into a redelivery, a receive counted towards the queue's `maxReceiveCount`, and
+//! enough of them would let SQS's redrive move a settled message to the dead-letter queue.
+//! Entries SQS rejects as the sender's fault (an expired or unknown receipt handle) are not
+//! retried: the message will come back and the ledger answers it as a duplicate.
 
 use std::time::Duration;
 
@@ -10,7 +17,8 @@ use tokio::time::Instant;
 
 /// Most entries SQS accepts in one batch.
 pub const MAX_BATCH: usize = 10;
-const MAX_ATTEMPTS: u32 = 5;
+/// Longest pause between two attempts at a delete.
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
 /// A message whose effect is durable and that may be deleted.
 #[derive(Debug, Clone)]
@@ -19,6 +27,9 @@ pub struct Ack {
     pub receipt_handle: String,
     /// SQS message id (for logs).
     pub message_id: String,
+    /// Until when the receipt handle is surely valid (the message is still invisible): the
+    /// delete is retried until then.
+    pub valid_until: Instant,
 }
 
 /// Runs until every sender is dropped, then flushes what is left.
@@ -54,15 +65,27 @@ pub async fn run(
     }
 }
 
-/// Deletes up to ten messages, retrying entries that failed for reasons other than the
-/// request itself (and whole-call failures that are retryable).
+/// Deletes up to ten messages, retrying entries (and whole calls) that failed for reasons
+/// other than the request itself while their receipt handles are valid.
 #[tracing::instrument(skip_all, fields(count = entries.len()))]
 pub async fn flush(sqs: &aws_sdk_sqs::Client, queue_url: &str, entries: Vec<Ack>) {
     let mut pending = entries;
-    for attempt in 1..=MAX_ATTEMPTS {
+    let mut attempt: u32 = 0;
+    loop {
+        let now = Instant::now();
+        let (valid, expired): (Vec<Ack>, Vec<Ack>) =
+            pending.into_iter().partition(|ack| ack.valid_until > now);
+        for ack in &expired {
+            tracing::warn!(
+                message_id = %ack.message_id,
+                "delete still failing when the receipt handle expired; the message will be redelivered as a duplicate"
+            );
+        }
+        pending = valid;
         if pending.is_empty() {
             return;
         }
+        attempt = attempt.saturating_add(1);
         let request: Vec<DeleteMessageBatchRequestEntry> = pending
             .iter()
             .enumerate()
@@ -119,13 +142,56 @@ pub async fn flush(sqs: &aws_sdk_sqs::Client, queue_url: &str, entries: Vec<Ack>
             }
         }
         if !pending.is_empty() {
-            tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
+            tokio::time::sleep(backoff(attempt)).await;
         }
     }
-    if !pending.is_empty() {
-        tracing::error!(
-            count = pending.len(),
-            "could not delete messages; they will be redelivered as duplicates"
-        );
+}
+
+/// Deletes one message now, retrying transient failures (throttling, 5xx, lost connections)
+/// until it is gone. Used on the last receive before the redrive, where the caller keeps the message
+/// invisible meanwhile (its heartbeat), so the receipt handle stays valid however long the
+/// retries take; `valid_until` is ignored.
+#[tracing::instrument(skip_all, fields(message_id = %ack.message_id))]
+pub async fn delete_until_done(sqs: &aws_sdk_sqs::Client, queue_url: &str, ack: Ack) {
+    let mut attempt: u32 = 0;
+    loop {
+        attempt = attempt.saturating_add(1);
+        match sqs
+            .delete_message()
+            .queue_url(queue_url)
+            .receipt_handle(&ack.receipt_handle)
+            .send()
+            .await
+            .classify("sqs:DeleteMessage")
+        {
+            Ok(_) => return,
+            Err(error) if error.is_retryable() => {
+                tracing::warn!(%error, attempt, "DeleteMessage failed on the last receive; retrying");
+            }
+            Err(error) => {
+                tracing::error!(%error, "delete rejected; the message will be redelivered as a duplicate");
+                return;
+            }
+        }
+        tokio::time::sleep(backoff(attempt)).await;
+    }
+}
+
+/// 100 ms doubling per attempt, at most [`MAX_BACKOFF`].
+fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis(100u64 << attempt.min(8)).min(MAX_BACKOFF)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        assert_eq!(backoff(0), Duration::from_millis(100));
+        assert_eq!(backoff(1), Duration::from_millis(200));
+        assert_eq!(backoff(4), Duration::from_millis(1600));
+        assert_eq!(backoff(5), MAX_BACKOFF);
+        assert_eq!(backoff(u32::MAX), MAX_BACKOFF);
     }
 }

@@ -3,7 +3,31 @@
 //! failures.
 //!
 //! A message is deleted only after its effect is durable: the ledger's result is written, or
-//! (malformed) the copy in the dead-letter queue was accepted.
+//! (malformed, no redrive policy) the copy in the dead-letter queue was accepted.
+//!
+//! # What reaches the dead-letter queue
+//!
+//! The DLQ holds only what could not be processed, once. SQS's redrive moves a message to the
+//! DLQ when a receive would exceed the queue's `maxReceiveCount`, so the consumer makes sure
+//! that the redrive only ever sees messages it cannot process:
+//!
+//! - **Poison (malformed) messages** are not copied by the consumer when the queue has a
+//!   redrive policy: a copy followed by a delete repeats the copy whenever the delete or the
+//!   copy's answer is lost. Instead the parse error is recorded durably first (see
+//!   [`poison`]: `POISON#<message id>` in the transactions table), then the message is made
+//!   visible again at once; after `maxReceiveCount` receives SQS *moves* it (one DLQ entry,
+//!   same message id, so its reason is one GetItem away). Only without a redrive policy does
+//!   the consumer copy the message to the configured DLQ and delete it (at least once).
+//! - **Settled messages** (the ledger holds their result) are deleted through the batched
+//!   deleter, which retries failed deletes while the receipt handle is still valid. A settled
+//!   message received again is a ledger duplicate and is deleted again. On the last receive
+//!   before the redrive (`ApproximateReceiveCount >= maxReceiveCount`) the delete is not left
+//!   to the batch: it is made at once and retried while the message is kept invisible.
+//! - **Transient failures** give the message back with backoff, except on the last receive:
+//!   there the consumer keeps the message invisible (heartbeat) and retries in-process until
+//!   the ledger answers, instead of letting the redrive take a message that can be processed.
+//! - **Fatal failures** (the ledger refuses the request itself) are left to the redrive: such
+//!   a message cannot be processed, and the DLQ is where an operator looks at it.
 //!
 //! The task boundary is panic-safe: each message's bookkeeping (its concurrency slot and the
 //! in-flight count that scale-in protection follows) lives in a guard released on drop, so a
@@ -19,6 +43,7 @@
 
 pub mod command;
 pub mod deleter;
+pub mod poison;
 pub mod recent;
 pub mod watchdog;
 
@@ -78,8 +103,15 @@ pub enum ConsumerError {
 pub struct ConsumerConfig {
     /// The transactions queue.
     pub queue_url: String,
-    /// Where malformed messages go; `None` leaves them to the queue's redrive.
+    /// Where malformed messages are copied when the queue has no redrive policy; `None`
+    /// leaves them on the queue.
     pub dlq_url: Option<String>,
+    /// The queue's redrive `maxReceiveCount`: `Some` means SQS moves a message to the DLQ
+    /// after that many receives, so malformed messages are left to the redrive and the last
+    /// receive of a processable message is never given back. It is also the delivery on which
+    /// a message whose processing panics gets a REJECTED `internal_error` result
+    /// ([`FALLBACK_MAX_RECEIVES`] when `None`).
+    pub max_receive_count: Option<u32>,
     /// Messages in flight at once.
     pub concurrency: usize,
     /// Long-polling wait, 0..=20 s.
@@ -99,9 +131,6 @@ pub struct ConsumerConfig {
     /// Idempotency keys remembered once settled, so that a duplicate this worker has already
     /// settled is deleted without a DynamoDB call (0 turns it off).
     pub recent_keys: usize,
-    /// The queue's redrive `maxReceiveCount`: the delivery on which a message whose processing
-    /// panics gets a REJECTED `internal_error` result ([`FALLBACK_MAX_RECEIVES`] when `None`).
-    pub max_receive_count: Option<u32>,
     /// Client-side timeouts; ReceiveMessage gets `wait_time_seconds` + the long-poll margin.
     pub timeouts: AwsTimeouts,
     /// Receive-loop watchdog bounds.
@@ -114,6 +143,7 @@ impl ConsumerConfig {
         ConsumerConfig {
             queue_url: queue_url.into(),
             dlq_url: None,
+            max_receive_count: None,
             concurrency: 32,
             wait_time_seconds: 20,
             max_messages: 10,
@@ -124,7 +154,6 @@ impl ConsumerConfig {
             receive_batch_window: Duration::from_millis(500),
             breaker: BreakerConfig::default(),
             recent_keys: recent::DEFAULT_CAPACITY,
-            max_receive_count: None,
             timeouts: AwsTimeouts::default(),
             watchdog: WatchdogConfig::default(),
         }
@@ -218,6 +247,9 @@ enum Disposition {
     Delete(&'static str),
     /// Transient failure: make it visible again later.
     Retry(String),
+    /// Poison under a redrive policy, its reason recorded: make it visible again at once so
+    /// that SQS's redrive moves it to the DLQ.
+    Release(String),
     /// Fatal failure: leave it for the redrive policy.
     Leave(String),
 }
@@ -583,7 +615,7 @@ impl Shared {
                 %panic,
                 "processing a message panicked"
             );
-            let settled = AssertUnwindSafe(self.after_panic(&message, acks))
+            let settled = AssertUnwindSafe(self.after_panic(&message))
                 .catch_unwind()
                 .await;
             if settled.is_err() {
@@ -603,11 +635,7 @@ impl Shared {
     /// delivery (receive count at the redrive maxReceiveCount) the transaction gets a REJECTED
     /// `internal_error` result, and only once that is durable is the message deleted; without
     /// a transaction id it is left to the redrive policy, which keeps it in the DLQ.
-    async fn after_panic(
-        &self,
-        message: &aws_sdk_sqs::types::Message,
-        acks: &mpsc::UnboundedSender<Ack>,
-    ) {
+    async fn after_panic(&self, message: &aws_sdk_sqs::types::Message) {
         let receive_count = receive_count(message);
         let last = self
             .config
@@ -648,11 +676,19 @@ impl Shared {
                     ?outcome,
                     "last delivery of a panicking message: recorded REJECTED internal_error"
                 );
+                // The last delivery: delete now, retrying while the message is kept invisible,
+                // so the redrive never moves a message whose result is durable.
                 if let Some(receipt_handle) = message.receipt_handle() {
-                    let _ = acks.send(Ack {
+                    let ack = Ack {
                         receipt_handle: receipt_handle.to_owned(),
                         message_id: message.message_id().unwrap_or_default().to_owned(),
-                    });
+                        valid_until: deadline_after(self.config.visibility_timeout / 2),
+                    };
+                    self.with_heartbeat(
+                        message,
+                        deleter::delete_until_done(&self.sqs, &self.config.queue_url, ack),
+                    )
+                    .await;
                 }
                 self.metrics.record_outcome(
                     match outcome {
@@ -682,34 +718,71 @@ impl Shared {
         let started = Instant::now();
         let message_id = message.message_id().unwrap_or_default().to_owned();
         let receive_count = receive_count(message);
-        let disposition = {
-            // Heartbeat: while the message is being processed, keep it invisible so that a
-            // slow ledger does not let SQS redeliver it (and count a receive) mid-flight.
-            let every = (self.config.visibility_timeout / 2).max(Duration::from_millis(500));
-            let mut heartbeat = tokio::time::interval_at(deadline_after(every), every);
-            let decide = self.decide(message, &message_id);
-            tokio::pin!(decide);
-            loop {
-                tokio::select! {
-                    disposition = &mut decide => break disposition,
-                    _ = heartbeat.tick() => {
-                        if let Some(receipt_handle) = message.receipt_handle() {
-                            self.set_visibility(receipt_handle, self.config.visibility_timeout)
-                                .await;
-                        }
+        let last = self.is_last_receive(receive_count);
+        let mut attempt = receive_count;
+        let disposition = loop {
+            let disposition = self
+                .with_heartbeat(message, self.decide(message, &message_id, receive_count))
+                .await;
+            match disposition {
+                // The redrive would take this processable message on its next receive: keep it
+                // invisible and retry here instead.
+                Disposition::Retry(error) if last => {
+                    let backoff = retry_backoff(attempt, self.config.visibility_timeout);
+                    tracing::warn!(
+                        %error,
+                        receive_count,
+                        backoff_ms = u64::try_from(backoff.as_millis()).unwrap_or(u64::MAX),
+                        "transient failure on the last receive before the redrive; retrying in-process"
+                    );
+                    self.metrics.record_outcome("retried", true);
+                    if let Some(receipt_handle) = message.receipt_handle() {
+                        self.set_visibility(receipt_handle, self.config.visibility_timeout)
+                            .await;
                     }
+                    self.with_heartbeat(message, tokio::time::sleep(backoff))
+                        .await;
+                    attempt = attempt.saturating_add(1);
                 }
+                other => break other,
             }
         };
         match disposition {
             Disposition::Delete(outcome) => {
                 if let Some(receipt_handle) = message.receipt_handle() {
-                    let _ = acks.send(Ack {
+                    let ack = Ack {
                         receipt_handle: receipt_handle.to_owned(),
                         message_id,
-                    });
+                        // The heartbeat extended the visibility at most half a timeout ago.
+                        valid_until: deadline_after(self.config.visibility_timeout / 2),
+                    };
+                    if last {
+                        // No batching on the last receive: delete now, retrying while the
+                        // heartbeat keeps the message invisible, so the redrive never moves a
+                        // settled message.
+                        let sqs = &self.sqs;
+                        let queue_url = self.config.queue_url.as_str();
+                        self.with_heartbeat(
+                            message,
+                            deleter::delete_until_done(sqs, queue_url, ack),
+                        )
+                        .await;
+                    } else {
+                        let _ = acks.send(ack);
+                    }
                 }
                 self.metrics.record_outcome(outcome, false);
+            }
+            Disposition::Release(error) => {
+                tracing::warn!(
+                    %error,
+                    receive_count,
+                    "poison message recorded; giving it back for the queue's redrive to move to the DLQ"
+                );
+                if let Some(receipt_handle) = message.receipt_handle() {
+                    self.set_visibility(receipt_handle, Duration::ZERO).await;
+                }
+                self.metrics.record_outcome("poison", true);
             }
             Disposition::Retry(error) => {
                 let backoff = retry_backoff(receive_count, self.config.visibility_timeout);
@@ -738,13 +811,53 @@ impl Shared {
             .observe(started.elapsed().as_secs_f64());
     }
 
-    async fn decide(&self, message: &aws_sdk_sqs::types::Message, message_id: &str) -> Disposition {
+    /// Whether SQS's redrive moves this message on its next receive.
+    fn is_last_receive(&self, receive_count: u32) -> bool {
+        self.config
+            .max_receive_count
+            .is_some_and(|max| receive_count >= max)
+    }
+
+    /// Runs `work` while keeping the message invisible: a slow ledger (or a delete retried on
+    /// the last receive) must not let SQS redeliver it, and count a receive, mid-flight.
+    async fn with_heartbeat<T>(
+        &self,
+        message: &aws_sdk_sqs::types::Message,
+        work: impl std::future::Future<Output = T>,
+    ) -> T {
+        let every = (self.config.visibility_timeout / 2).max(Duration::from_millis(500));
+        let mut heartbeat = tokio::time::interval_at(deadline_after(every), every);
+        tokio::pin!(work);
+        loop {
+            tokio::select! {
+                done = &mut work => break done,
+                _ = heartbeat.tick() => {
+                    if let Some(receipt_handle) = message.receipt_handle() {
+                        self.set_visibility(receipt_handle, self.config.visibility_timeout)
+                            .await;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn decide(
+        &self,
+        message: &aws_sdk_sqs::types::Message,
+        message_id: &str,
+        receive_count: u32,
+    ) -> Disposition {
         let body = message.body().unwrap_or_default();
         #[cfg(test)]
         if let Some(fault) = &self.fault {
             fault(body);
         }
         let result = match parse_transaction(body.as_bytes()) {
+            Err(ParseError::Malformed(error)) if self.config.max_receive_count.is_some() => {
+                return self
+                    .record_poison(body, message_id, &error, receive_count)
+                    .await;
+            }
             Err(ParseError::Malformed(error)) => {
                 return self.dead_letter(body, message_id, &error).await;
             }
@@ -793,6 +906,35 @@ impl Shared {
         }
     }
 
+    /// Records why a poison message cannot be processed, then lets the redrive take it.
+    async fn record_poison(
+        &self,
+        body: &str,
+        message_id: &str,
+        error: &MalformedError,
+        receive_count: u32,
+    ) -> Disposition {
+        match poison::record(&self.ledger, message_id, body, error, receive_count).await {
+            Ok(()) => {
+                self.breaker.record_success();
+                Disposition::Release(format!("{}: {error}", error.code()))
+            }
+            Err(failure) if failure.is_transient() => {
+                self.breaker.record_failure();
+                Disposition::Retry(failure.to_string())
+            }
+            // The record cannot be written (e.g. no such table): still let the redrive move
+            // the message, the reason is in the log.
+            Err(failure) => Disposition::Release(format!(
+                "{}: {error} (poison record not written: {failure})",
+                error.code()
+            )),
+        }
+    }
+
+    /// Without a redrive policy: copies the message to the DLQ, then it is deleted. A lost
+    /// answer or delete repeats the copy (at least once); with a redrive policy
+    /// [`Shared::record_poison`] is used instead.
     async fn dead_letter(
         &self,
         body: &str,
