@@ -1,4 +1,11 @@
 //! `ballast validate` and `ballast schema` as a user runs them.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code: a panic is a failed test (clippy.toml covers only #[test] fns, not helpers)"
+)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
