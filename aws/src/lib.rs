@@ -11,4 +11,6 @@ pub use calls::{CallKey, CallRecorder, MutationRefused, ReadOnlyGuard, is_read_o
 pub use config::{
     AwsOptions, ConfigError, REGION_HINT, load_sdk_config, load_sdk_config_with_default_region,
 };
-pub use error::{AwsError, AwsErrorKind, BoxError, SdkResultExt, classify, kind_for_code};
+pub use error::{
+    AwsError, AwsErrorKind, BoxError, BuildResultExt, SdkResultExt, classify, kind_for_code,
+};
