@@ -38,7 +38,10 @@ pub struct CallRecorder {
 
 impl CallRecorder {
     pub fn snapshot(&self) -> BTreeMap<CallKey, u64> {
-        self.counts.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        self.counts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     pub fn total(&self) -> u64 {
@@ -55,7 +58,10 @@ impl CallRecorder {
     }
 
     pub fn reset(&self) {
-        self.counts.lock().unwrap_or_else(PoisonError::into_inner).clear();
+        self.counts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
     }
 }
 

@@ -118,7 +118,7 @@ fn a_missing_file_is_an_error() {
 #[test]
 fn committed_schema_is_what_the_code_generates() {
     let committed = std::fs::read_to_string(root().join("blueprints/schema.json")).unwrap();
-    let generated = ballast_controller::commands::schema::render();
+    let generated = ballast_controller::commands::schema::render().unwrap();
     assert!(
         committed == generated,
         "blueprints/schema.json is stale: run `cargo run -p ballast-controller --bin ballast -- schema > blueprints/schema.json`"
