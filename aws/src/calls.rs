@@ -3,7 +3,7 @@
 //! AWS call no matter which code path runs.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
@@ -31,12 +31,17 @@ pub struct CallKey {
 /// Counts every AWS call that reached its end, by service, operation and outcome.
 #[derive(Debug, Clone, Default)]
 pub struct CallRecorder {
+    /// A poisoned lock is taken over (`PoisonError::into_inner`): a panic elsewhere can at worst
+    /// lose one increment, and counting must never turn it into a second panic.
     counts: Arc<Mutex<BTreeMap<CallKey, u64>>>,
 }
 
 impl CallRecorder {
     pub fn snapshot(&self) -> BTreeMap<CallKey, u64> {
-        self.counts.lock().expect("call counter lock").clone()
+        self.counts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     pub fn total(&self) -> u64 {
@@ -53,7 +58,10 @@ impl CallRecorder {
     }
 
     pub fn reset(&self) {
-        self.counts.lock().expect("call counter lock").clear();
+        self.counts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
     }
 }
 
@@ -82,7 +90,7 @@ impl Intercept for CallRecorder {
             *self
                 .counts
                 .lock()
-                .expect("call counter lock")
+                .unwrap_or_else(PoisonError::into_inner)
                 .entry(key)
                 .or_default() += 1;
         }

@@ -12,6 +12,7 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use aws_smithy_types::error::operation::BuildError;
 
 /// Boxed source error carried by every [`AwsError`].
 pub type BoxError = Box<dyn Error + Send + Sync + 'static>;
@@ -358,6 +359,25 @@ where
     }
 }
 
+/// Extension for SDK model builders: `Tag::builder()….build().built("dynamodb:TagResource")?`.
+///
+/// A builder fails only when a required field is left unset, a bug in the caller; it is reported
+/// as an [`AwsErrorKind::Other`] error of the operation the value was built for (like the SDK's
+/// own construction failures in [`classify`]) so that it can never become a panic.
+pub trait BuildResultExt<T> {
+    /// Maps a [`BuildError`] to an [`AwsError`] of `operation`, keeping it as the source.
+    fn built(self, operation: &'static str) -> Result<T, AwsError>;
+}
+
+impl<T> BuildResultExt<T> for Result<T, BuildError> {
+    fn built(self, operation: &'static str) -> Result<T, AwsError> {
+        self.map_err(|err| {
+            let message = format!("could not build the request: {err}");
+            AwsError::new(AwsErrorKind::Other, operation, None, Some(message), err)
+        })
+    }
+}
+
 fn http_status<R: 'static>(raw: &R) -> Option<u16> {
     (raw as &dyn Any)
         .downcast_ref::<HttpResponse>()
@@ -588,5 +608,22 @@ mod tests {
         assert!(!AwsErrorKind::NotFound.is_retryable());
         assert!(!AwsErrorKind::Conflict.is_retryable());
         assert!(!AwsErrorKind::Other.is_retryable());
+    }
+
+    #[test]
+    fn a_builder_missing_a_required_field_is_an_other_error_of_the_operation() {
+        // `MessageAttributeValue` requires `data_type`.
+        let err = aws_sdk_sqs::types::MessageAttributeValue::builder()
+            .string_value("x")
+            .build()
+            .built("sqs:SendMessage")
+            .unwrap_err();
+        assert_eq!(err.kind(), AwsErrorKind::Other);
+        assert_eq!(err.operation(), "sqs:SendMessage");
+        assert!(
+            err.message().is_some_and(|m| m.contains("data_type")),
+            "{err}"
+        );
+        assert!(err.source().is_some_and(|s| s.is::<BuildError>()));
     }
 }

@@ -12,4 +12,6 @@ pub use config::{
     AwsOptions, AwsTimeouts, ConfigError, REGION_HINT, load_sdk_config,
     load_sdk_config_with_default_region, parse_timeout,
 };
-pub use error::{AwsError, AwsErrorKind, BoxError, SdkResultExt, classify, kind_for_code};
+pub use error::{
+    AwsError, AwsErrorKind, BoxError, BuildResultExt, SdkResultExt, classify, kind_for_code,
+};

@@ -112,7 +112,9 @@ impl<'s> Converter<'s> {
                 node.position,
                 path,
                 format!("`{}` needs a value", last_segment(path)),
-                Some(format!("expected {}", describe(types[0], schema))),
+                types
+                    .first()
+                    .map(|t| format!("expected {}", describe(t, schema))),
             );
             return None;
         }

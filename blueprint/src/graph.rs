@@ -354,16 +354,20 @@ pub fn cycles(nodes: &[ResourceId], edges: &[(ResourceId, ResourceId)]) -> Vec<V
         for w in graph.get(v).into_iter().flatten() {
             if !s.index.contains_key(w) {
                 visit(w, graph, s);
-                let lw = s.low[w];
-                let lv = s.low.get_mut(v).expect("visited");
-                *lv = (*lv).min(lw);
-            } else if s.on_stack.contains(w) {
-                let iw = s.index[w];
-                let lv = s.low.get_mut(v).expect("visited");
+                // `w` and `v` are both visited by now; a missing entry would only skip an
+                // update, never panic.
+                if let Some(lw) = s.low.get(w).copied()
+                    && let Some(lv) = s.low.get_mut(v)
+                {
+                    *lv = (*lv).min(lw);
+                }
+            } else if s.on_stack.contains(w)
+                && let (Some(&iw), Some(lv)) = (s.index.get(w), s.low.get_mut(v))
+            {
                 *lv = (*lv).min(iw);
             }
         }
-        if s.low[v] == s.index[v] {
+        if s.low.get(v) == s.index.get(v) {
             let mut component = Vec::new();
             while let Some(w) = s.stack.pop() {
                 s.on_stack.remove(w);

@@ -66,8 +66,7 @@ impl LoadError {
 pub fn json_schema() -> &'static serde_json::Value {
     static SCHEMA: OnceLock<serde_json::Value> = OnceLock::new();
     SCHEMA.get_or_init(|| {
-        let mut schema = serde_json::to_value(schemars::schema_for!(Blueprint))
-            .expect("a generated schema serializes");
+        let mut schema = schemars::schema_for!(Blueprint).to_value();
         if let Some(object) = schema.as_object_mut() {
             object.insert(
                 "$id".into(),

@@ -155,7 +155,7 @@ impl Validator<'_> {
         let region = &bp.metadata.region;
         let parts: Vec<&str> = region.split('-').collect();
         let region_ok = parts.len() >= 3
-            && parts[0].len() == 2
+            && parts.first().is_some_and(|p| p.len() == 2)
             && parts
                 .iter()
                 .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric()))
@@ -238,7 +238,8 @@ impl Validator<'_> {
             .map(|r| (r.from.clone(), r.to.clone()))
             .collect();
         for cycle in graph::cycles(&nodes, &edges) {
-            let first = &cycle[0];
+            // A reported cycle has at least one member; an empty one has nothing to report.
+            let Some(first) = cycle.first() else { continue };
             let path = refs
                 .iter()
                 .find(|r| &r.from == first && cycle.contains(&r.to))
@@ -247,7 +248,7 @@ impl Validator<'_> {
             let members: Vec<String> = cycle.iter().map(ToString::to_string).collect();
             self.error(
                 &path,
-                format!("reference cycle: {} → {}", members.join(" → "), members[0]),
+                format!("reference cycle: {} → {}", members.join(" → "), first),
                 "break the cycle: a dead-letter queue must not send its own failures back",
             );
         }

@@ -1,5 +1,12 @@
 //! Every invalid fixture is rejected with exactly the problems it lists in `# expect:` lines
 //! (`LINE:COLUMN: message`), and the shipped blueprints are valid.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code: a panic is a failed test (clippy.toml covers only #[test] fns, not helpers)"
+)]
 
 use std::path::{Path, PathBuf};
 

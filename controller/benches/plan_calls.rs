@@ -2,6 +2,13 @@
 //! stack (reads per resource), mutating calls made by a second apply, and plan wall time.
 //!
 //! `cargo bench -p ballast-controller --bench plan_calls` (starts its own moto).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "benchmark harness: a panic aborts the measurement run, never production"
+)]
 
 use std::time::{Duration, Instant};
 

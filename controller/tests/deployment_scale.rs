@@ -1,5 +1,12 @@
 //! The Deployment actuator against a tower-test mock of the Kubernetes API server:
 //! the exact requests on the `scale` subresource.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code: a panic is a failed test (clippy.toml covers only #[test] fns, not helpers)"
+)]
 
 use http::{Method, Request, Response};
 use kube::client::Body;

@@ -1,5 +1,12 @@
 //! The Kubernetes lease against a tower-test mock of the API server: the exact requests on the
 //! `coordination.k8s.io/v1` Lease, with time from a manual clock.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code: a panic is a failed test (clippy.toml covers only #[test] fns, not helpers)"
+)]
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -2,6 +2,13 @@
 //! `k8s-openapi` type with no unknown or misspelt field, and the objects agree with each other
 //! (names, labels and selectors, ports, service accounts, RBAC, ConfigMap keys), with the
 //! blueprint on disk and with the command lines the two binaries accept.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code: a panic is a failed test (clippy.toml covers only #[test] fns, not helpers)"
+)]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;

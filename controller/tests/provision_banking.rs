@@ -1,6 +1,13 @@
 //! The shipped blueprints end to end against moto: `banking.yaml` applies on an empty account,
 //! converges (plan in sync, `drift` exits 0, a second apply writes nothing), and
 //! `minimal.yaml` applies and destroys cleanly.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code: a panic is a failed test (clippy.toml covers only #[test] fns, not helpers)"
+)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

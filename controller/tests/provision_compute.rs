@@ -1,5 +1,12 @@
 //! Network, launch template and Auto Scaling group provisioning against moto: apply, converge
 //! with zero mutations, restore drift, and leave the delegated desired capacity alone.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code: a panic is a failed test (clippy.toml covers only #[test] fns, not helpers)"
+)]
 
 use std::time::Duration;
 

@@ -1,5 +1,12 @@
 //! Alarms and dashboards against moto: apply converges, a second apply writes nothing, and
 //! changes made behind Ballast's back show up in the plan and are repaired.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code: a panic is a failed test (clippy.toml covers only #[test] fns, not helpers)"
+)]
 
 use aws_sdk_cloudwatch::types::{Dimension, MetricAlarm};
 use ballast_aws::CallRecorder;

@@ -23,6 +23,13 @@
 //! (moto with DynamoDB requests serialized) or `.venv/bin/moto_server` (both installed by
 //! `scripts/setup-moto.sh`), then `moto_server` on `PATH`. If none exists
 //! the tests panic with installation instructions; they are never skipped.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test support, linked only into tests: failing to start moto must fail the test loudly"
+)]
 
 pub mod proxy;
 

@@ -3,6 +3,13 @@
 //! The e2e tests drive the real `ballast` and `ballast-worker` executables against a
 //! moto server from [`ballast_testbed`]. The binaries are expected in the same cargo
 //! target profile directory as the running test executable.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test support for the e2e tests: a missing binary must fail the test loudly"
+)]
 
 use std::path::PathBuf;
 

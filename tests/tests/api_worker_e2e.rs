@@ -2,6 +2,13 @@
 //! transactions posted to `ballast-worker serve` are processed by a running
 //! `ballast-worker consume`, and their status becomes COMPLETED (or DECLINED) with balances to
 //! match.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code: a panic is a failed test (clippy.toml covers only #[test] fns, not helpers)"
+)]
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};

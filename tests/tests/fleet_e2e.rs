@@ -8,6 +8,13 @@
 //! them; with `-p ballast-e2e` run `cargo build --workspace --bins` first). Their logs go to
 //! files in the test's temporary directory, named in every failure message (kept after a pass
 //! when `BALLAST_E2E_KEEP` is set).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code: a panic is a failed test (clippy.toml covers only #[test] fns, not helpers)"
+)]
 #![cfg(target_os = "linux")]
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};

@@ -1,5 +1,12 @@
 //! One real call per AWS service Ballast uses, through the Rust SDK, against moto.
 //! Proves the testbed wiring (endpoint, credentials, region, protocols) end to end.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code: a panic is a failed test (clippy.toml covers only #[test] fns, not helpers)"
+)]
 
 use aws_sdk_autoscaling as autoscaling;
 use aws_sdk_cloudwatch as cloudwatch;

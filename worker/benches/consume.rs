@@ -7,6 +7,13 @@
 //!
 //! `cargo bench -p ballast-worker --bench consume` (env BENCH_MESSAGES, default 3000;
 //! BENCH_RECENT_KEYS=0 turns off the consumer's memory of settled idempotency keys).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "benchmark harness: a panic aborts the measurement run, never production"
+)]
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

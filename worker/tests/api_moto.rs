@@ -1,5 +1,12 @@
 //! The ingest and accounts API through the real router (`tower::ServiceExt::oneshot`) against
 //! moto: SQS for the queue, DynamoDB for the ledger and the ingest records.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code: a panic is a failed test (clippy.toml covers only #[test] fns, not helpers)"
+)]
 
 use std::sync::Arc;
 use std::time::Duration;

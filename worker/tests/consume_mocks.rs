@@ -1,6 +1,13 @@
 //! Failure injection with aws-smithy-mocks: DynamoDB throttling is retried through the queue,
 //! and the termination lifecycle path drains and exits cleanly even when
 //! CompleteLifecycleAction fails (moto does not implement it).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code: a panic is a failed test (clippy.toml covers only #[test] fns, not helpers)"
+)]
 
 mod common;
 

@@ -1,4 +1,11 @@
 //! The ledger against moto: exactly-once transfers, declines and idempotency.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code: a panic is a failed test (clippy.toml covers only #[test] fns, not helpers)"
+)]
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{

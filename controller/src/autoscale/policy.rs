@@ -28,6 +28,11 @@
 //! * Missing metrics never scale in; they can still raise capacity to `min`.
 //! * "current" is the group's desired capacity, not the in-service count,
 //!   so instances that are still booting are not requested twice.
+//!
+//! Time and count arithmetic cannot overflow or divide by zero: the module
+//! denies `clippy::arithmetic_side_effects`, so every such operation is
+//! checked or saturating.
+#![deny(clippy::arithmetic_side_effects)]
 
 use std::fmt;
 use std::ops::Add;
@@ -291,8 +296,14 @@ impl BacklogPerInstance {
 
     /// The value in hundredths, rounded half-up.
     pub fn hundredths(&self) -> u128 {
-        let den = u128::from(self.divisor);
-        (u128::from(self.visible) * 200 + den) / (2 * den)
+        // A u64 times 200 plus a u32 stays far below u128::MAX, so saturating never bites;
+        // the divisor is at least 1 (`new`), and a hand-built 0 reads as 1.
+        let den = u128::from(self.divisor.max(1));
+        u128::from(self.visible)
+            .saturating_mul(200)
+            .saturating_add(den)
+            .checked_div(den.saturating_mul(2))
+            .unwrap_or(0)
     }
 }
 
@@ -585,12 +596,19 @@ fn within_tolerance(visible: u64, current: u32, target: u64, tolerance_percent: 
     if current == 0 {
         return false;
     }
-    let capacity = u128::from(current) * u128::from(target);
-    let lhs = (u128::from(visible) * 100).abs_diff(capacity * 100);
-    lhs <= u128::from(tolerance_percent) * capacity
+    // Products of u64/u32 values and 100 fit in u128: saturating never bites.
+    let capacity = u128::from(current).saturating_mul(u128::from(target));
+    let lhs = u128::from(visible)
+        .saturating_mul(100)
+        .abs_diff(capacity.saturating_mul(100));
+    lhs <= u128::from(tolerance_percent).saturating_mul(capacity)
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::arithmetic_side_effects,
+    reason = "tests: the checks apply to the policy, the tests compute expected values"
+)]
 mod tests {
     use super::*;
 

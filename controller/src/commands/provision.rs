@@ -101,9 +101,10 @@ struct TtyProgress {
 
 impl Progress for TtyProgress {
     fn started(&self, resource: &ResourceId, action: &str) {
+        // A poisoned lock is taken over: at worst a progress line misses its elapsed time.
         self.started
             .lock()
-            .expect("progress lock")
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert(resource.clone(), Instant::now());
         eprintln!("  … {action:<8} {resource}");
     }
@@ -112,7 +113,7 @@ impl Progress for TtyProgress {
         let elapsed = self
             .started
             .lock()
-            .expect("progress lock")
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(&outcome.resource)
             .map(|t| format!(" ({:.1}s)", t.elapsed().as_secs_f32()))
             .unwrap_or_default();

@@ -33,8 +33,7 @@ pub fn run(args: &SimulateArgs, out: &mut impl Write) -> anyhow::Result<ExitCode
         initial_capacity: policy.min,
         ..SimConfig::default()
     };
-    sim.validate()?;
-    let results = simulate::run_simulation(&trace, &sim, simulate::default_policies(&policy));
+    let results = simulate::run_simulation(&trace, &sim, simulate::default_policies(&policy))?;
     if let Some(plot) = &args.plot {
         write_plot(plot, &simulate::render_results_svg(&results))?;
     }

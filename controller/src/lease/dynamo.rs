@@ -14,7 +14,7 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
     ScalarAttributeType, TableStatus, Tag,
 };
-use ballast_aws::{SdkResultExt, classify};
+use ballast_aws::{BuildResultExt, SdkResultExt, classify};
 use tracing::instrument;
 
 use super::{LeaseError, LeaseSpec, LeaseStatus, duration_millis};
@@ -238,14 +238,14 @@ pub async fn ensure_table(client: &Client, table: &str) -> Result<(), LeaseError
                         .attribute_name(ATTR_LEASE)
                         .attribute_type(ScalarAttributeType::S)
                         .build()
-                        .expect("attribute definition has its required fields"),
+                        .built("dynamodb:CreateTable")?,
                 )
                 .key_schema(
                     KeySchemaElement::builder()
                         .attribute_name(ATTR_LEASE)
                         .key_type(KeyType::Hash)
                         .build()
-                        .expect("key schema element has its required fields"),
+                        .built("dynamodb:CreateTable")?,
                 )
                 .billing_mode(BillingMode::PayPerRequest)
                 .tags(
@@ -253,7 +253,7 @@ pub async fn ensure_table(client: &Client, table: &str) -> Result<(), LeaseError
                         .key(ballast_blueprint::OWNERSHIP_MANAGED_TAG)
                         .value("true")
                         .build()
-                        .expect("tag has its required fields"),
+                        .built("dynamodb:CreateTable")?,
                 )
                 .send()
                 .await

@@ -23,6 +23,10 @@ pub enum ProvisionError {
         what: &'static str,
         waited_secs: u64,
     },
+    /// A resource to apply that the blueprint does not declare (a planner bug, reported rather
+    /// than a panic).
+    #[error("{resource}: not declared in the blueprint")]
+    NotDeclared { resource: ResourceId },
     #[error("{resource}: needs {dependency}, which does not exist")]
     MissingDependency {
         resource: ResourceId,
@@ -55,6 +59,7 @@ impl ProvisionError {
             ProvisionError::Aws { resource, .. }
             | ProvisionError::Unexpected { resource, .. }
             | ProvisionError::NotReady { resource, .. }
+            | ProvisionError::NotDeclared { resource }
             | ProvisionError::MissingDependency { resource, .. } => resource,
         }
     }

@@ -23,6 +23,8 @@ use super::error::ProvisionError;
 use super::kinds::declared;
 
 /// The kinds whose tags the snapshot carries, by their tagging-API resource type.
+/// The first entry is also what a failed `GetResources` of a blueprint without any of these
+/// kinds is reported against (`error_resource`).
 pub const RESOURCE_TYPES: &[(ResourceKind, &str)] = &[
     (ResourceKind::KmsKey, "kms:key"),
     (ResourceKind::Queue, "sqs:queue"),
@@ -126,7 +128,7 @@ fn error_resource(bp: &Blueprint) -> ResourceId {
         .iter()
         .map(|(kind, _)| *kind)
         .find(|kind| !declared(bp, *kind).is_empty())
-        .unwrap_or(RESOURCE_TYPES[0].0);
+        .unwrap_or(ResourceKind::KmsKey);
     ResourceId::new(kind, "*")
 }
 

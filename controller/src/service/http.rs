@@ -42,14 +42,25 @@ async fn readyz(State(shared): State<Shared>) -> impl IntoResponse {
     }
 }
 
-async fn metrics_text(State(shared): State<Shared>) -> impl IntoResponse {
-    (
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        shared.metrics.encode(),
-    )
+async fn metrics_text(State(shared): State<Shared>) -> axum::response::Response {
+    match shared.metrics.encode() {
+        Ok(text) => (
+            [(
+                header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response(),
+        Err(err) => {
+            tracing::error!(error = %err, "encoding the metrics failed");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "encoding the metrics failed\n",
+            )
+                .into_response()
+        }
+    }
 }
 
 /// Binds `addr` (fail fast) and serves until `cancel` fires.

@@ -1,7 +1,7 @@
 //! Prometheus metrics of `ballast run`, all prefixed `ballast_`.
 
-use std::sync::Mutex;
 use std::sync::atomic::AtomicU64;
+use std::sync::{Mutex, PoisonError};
 
 use ballast_aws::CallRecorder;
 use prometheus_client::collector::Collector;
@@ -145,7 +145,9 @@ impl ServiceMetrics {
 
     /// Exports the tracker's statuses of one blueprint, clearing resources it no longer has.
     pub fn record_statuses(&self, blueprint: &str, tracker: &Tracker) {
-        let mut exported = self.exported.lock().expect("metrics lock");
+        // A poisoned lock is taken over: the list only names exported series, and rebuilding
+        // it below is the same whatever a panicking holder left behind.
+        let mut exported = self.exported.lock().unwrap_or_else(PoisonError::into_inner);
         exported.retain(|labels| {
             if labels.blueprint == blueprint {
                 self.status.remove(labels);
@@ -178,12 +180,12 @@ impl ServiceMetrics {
         }
     }
 
-    /// The text exposition format.
-    pub fn encode(&self) -> String {
+    /// The text exposition format. Writing into a `String` does not fail; an error can only
+    /// come from a metric's own encoder and is passed on rather than unwrapped.
+    pub fn encode(&self) -> Result<String, std::fmt::Error> {
         let mut out = String::new();
-        prometheus_client::encoding::text::encode(&mut out, &self.registry)
-            .expect("writing to a String cannot fail");
-        out
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)?;
+        Ok(out)
     }
 }
 

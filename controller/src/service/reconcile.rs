@@ -4,8 +4,8 @@
 use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use aws_credential_types::provider::ProvideCredentials;
@@ -206,7 +206,11 @@ impl Reconciler {
                 &held,
             )
             .await;
-            for outcome in progress.outcomes.into_inner().expect("progress lock") {
+            for outcome in progress
+                .outcomes
+                .into_inner()
+                .unwrap_or_else(PoisonError::into_inner)
+            {
                 if outcome.ok {
                     self.tracker.succeeded(&outcome.resource);
                 }
@@ -293,9 +297,10 @@ impl Progress for Collected {
         } else {
             warn!(resource = %outcome.resource, action = outcome.action, error = outcome.detail.as_deref().unwrap_or(""), "apply failed");
         }
+        // A poisoned lock is taken over: an outcome list is still worth reporting.
         self.outcomes
             .lock()
-            .expect("progress lock")
+            .unwrap_or_else(PoisonError::into_inner)
             .push(outcome.clone());
     }
 }

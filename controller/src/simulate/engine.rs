@@ -365,7 +365,8 @@ pub(crate) fn simulate(trace: &Trace, sim: &SimConfig, policy: &mut dyn SimPolic
             };
             let observed = Observed {
                 metrics: &metrics,
-                datapoints: &datapoints[..published],
+                // `published` only counts datapoints that exist.
+                datapoints: datapoints.get(..published).unwrap_or_default(),
             };
             if let Some(wanted) = policy.decide(Timestamp::from_secs(t), &observed) {
                 let to = wanted.clamp(min, max);

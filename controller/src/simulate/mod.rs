@@ -111,20 +111,17 @@ pub use trace::{Segment, TRACE_HEADER, Trace, TraceError};
 /// Simulates each policy independently over the same trace and
 /// configuration. Deterministic.
 ///
-/// Panics if `sim` is invalid: call [`SimConfig::validate`] first to report
-/// the problem to the user.
+/// Refuses an invalid `sim` ([`SimConfig::validate`]) before simulating anything.
 pub fn run_simulation(
     trace: &Trace,
     sim: &SimConfig,
     policies: Vec<Box<dyn SimPolicy>>,
-) -> Vec<SimResult> {
-    if let Err(err) = sim.validate() {
-        panic!("invalid simulation configuration: {err}");
-    }
-    policies
+) -> Result<Vec<SimResult>, SimConfigError> {
+    sim.validate()?;
+    Ok(policies
         .into_iter()
         .map(|mut policy| engine::simulate(trace, sim, policy.as_mut()))
-        .collect()
+        .collect())
 }
 
 /// [`render_svg`] over [`SimResult`]s, one line per policy.
@@ -166,18 +163,25 @@ pub fn format_table(results: &[SimResult]) -> String {
         ]);
     }
     let widths: Vec<usize> = (0..header.len())
-        .map(|c| rows.iter().map(|row| row[c].len()).max().unwrap_or(0))
+        .map(|c| {
+            rows.iter()
+                .filter_map(|row| row.get(c))
+                .map(String::len)
+                .max()
+                .unwrap_or(0)
+        })
         .collect();
     let mut out = String::new();
     for (i, row) in rows.iter().enumerate() {
         let cells: Vec<String> = row
             .iter()
+            .zip(&widths)
             .enumerate()
-            .map(|(c, cell)| {
+            .map(|(c, (cell, &w))| {
                 if c == 0 {
-                    format!("{cell:<w$}", w = widths[c])
+                    format!("{cell:<w$}")
                 } else {
-                    format!("{cell:>w$}", w = widths[c])
+                    format!("{cell:>w$}")
                 }
             })
             .collect();

@@ -168,7 +168,7 @@ impl SimPolicy for TargetTrackingPolicy {
                 self.low_streak = 0;
             }
         }
-        let latest = fresh[fresh.len() - 1];
+        let latest = fresh.last()?;
         let current = observed.metrics.desired;
         // new capacity = ceil(in-service capacity × metric ÷ target); warming
         // instances are excluded from the metric and from the capacity.

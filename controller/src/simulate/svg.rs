@@ -17,6 +17,11 @@ const COLOURS: [&str; 6] = [
     "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b",
 ];
 
+/// The line colour of the `i`-th policy; the palette repeats.
+fn colour(i: usize) -> &'static str {
+    COLOURS.get(i % COLOURS.len()).copied().unwrap_or("black")
+}
+
 struct Panel {
     title: &'static str,
     unit: &'static str,
@@ -155,7 +160,7 @@ pub fn render_svg(results: &[(&str, &[SeriesPoint])]) -> String {
             let _ = writeln!(
                 out,
                 r#"<polyline fill="none" stroke="{}" stroke-width="1.5" data-policy="{}" points="{}"/>"#,
-                COLOURS[i % COLOURS.len()],
+                colour(i),
                 escape(name),
                 points.trim_end()
             );
@@ -172,7 +177,7 @@ pub fn render_svg(results: &[(&str, &[SeriesPoint])]) -> String {
             out,
             r#"<line x1="{legend_x:.1}" y1="{yy:.1}" x2="{:.1}" y2="{yy:.1}" stroke="{}" stroke-width="3"/>"#,
             legend_x + 24.0,
-            COLOURS[i % COLOURS.len()]
+            colour(i)
         );
         let _ = writeln!(
             out,

@@ -27,12 +27,14 @@ fn shipped(name: &str) -> Trace {
 }
 
 fn run_defaults(trace: &Trace, sim: &SimConfig) -> Vec<SimResult> {
-    run_simulation(trace, sim, default_policies(&PolicyConfig::default()))
+    run_simulation(trace, sim, default_policies(&PolicyConfig::default())).unwrap()
 }
 
 fn ballast_only(trace: &Trace, sim: &SimConfig) -> SimResult {
     let policy = BallastPolicy::new(PolicyConfig::default(), BallastPolicy::DEFAULT_INTERVAL);
-    run_simulation(trace, sim, vec![Box::new(policy)]).remove(0)
+    run_simulation(trace, sim, vec![Box::new(policy)])
+        .unwrap()
+        .remove(0)
 }
 
 fn report<'a>(results: &'a [SimResult], policy: &str) -> &'a SimReport {
@@ -118,7 +120,9 @@ fn a_policy_that_never_scales_still_drains_eventually() {
         }
     }
     let trace = shipped("peak");
-    let r = run_simulation(&trace, &SimConfig::default(), vec![Box::new(Never)]).remove(0);
+    let r = run_simulation(&trace, &SimConfig::default(), vec![Box::new(Never)])
+        .unwrap()
+        .remove(0);
     assert_eq!(r.report.processed, trace.total_messages());
     assert!(r.report.simulated_secs > trace.duration_secs());
     assert_eq!(r.report.scaling_actions, 0);

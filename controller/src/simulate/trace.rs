@@ -88,7 +88,9 @@ impl Trace {
             Some(_) => {}
         }
         for pair in segments.windows(2) {
-            if pair[1].start_secs <= pair[0].start_secs {
+            if let [a, b] = pair
+                && b.start_secs <= a.start_secs
+            {
                 return Err(bad("segment starts must strictly increase".into()));
             }
         }
@@ -130,20 +132,19 @@ impl Trace {
                 header_seen = true;
                 continue;
             }
-            if fields.len() != 2 {
+            let &[secs_field, rate_field] = fields.as_slice() else {
                 return Err(err(format!(
                     "expected 2 fields `seconds,arrivals_per_second`, found {} in `{content}`",
                     fields.len()
                 )));
-            }
-            let secs: u64 = fields[0].parse().map_err(|_| {
+            };
+            let secs: u64 = secs_field.parse().map_err(|_| {
                 err(format!(
-                    "seconds must be a non-negative integer, found `{}`",
-                    fields[0]
+                    "seconds must be a non-negative integer, found `{secs_field}`"
                 ))
             })?;
-            let rate = parse_milli(fields[1])
-                .map_err(|why| err(format!("arrivals_per_second {why}, found `{}`", fields[1])))?;
+            let rate = parse_milli(rate_field)
+                .map_err(|why| err(format!("arrivals_per_second {why}, found `{rate_field}`")))?;
             match rows.last() {
                 None if secs != 0 => {
                     return Err(err(format!(
@@ -162,14 +163,17 @@ impl Trace {
         if !header_seen {
             return Err(TraceError::Empty);
         }
-        if rows.len() < 2 {
-            return Err(TraceError::TooFewRows {
-                rows: rows.len(),
-                last_line: rows.last().map(|r| r.0),
-            });
-        }
-        let end_secs = rows[rows.len() - 1].1;
-        let segments = rows[..rows.len() - 1]
+        // The last row only marks the end; every row before it starts a segment.
+        let (&(_, end_secs, _), starts) = match rows.split_last() {
+            Some((last, starts)) if !starts.is_empty() => (last, starts),
+            _ => {
+                return Err(TraceError::TooFewRows {
+                    rows: rows.len(),
+                    last_line: rows.last().map(|r| r.0),
+                });
+            }
+        };
+        let segments = starts
             .iter()
             .map(|&(_, start_secs, rate_milli)| Segment {
                 start_secs,
@@ -203,8 +207,12 @@ impl Trace {
         if t >= self.end_secs {
             return 0;
         }
-        let i = self.segments.partition_point(|s| s.start_secs <= t);
-        self.segments[i - 1].rate_milli
+        // The first segment starts at 0, so some segment has started at any `t`.
+        let started = self.segments.partition_point(|s| s.start_secs <= t);
+        started
+            .checked_sub(1)
+            .and_then(|i| self.segments.get(i))
+            .map_or(0, |s| s.rate_milli)
     }
 
     /// Messages that arrive over the whole trace:

@@ -15,8 +15,8 @@ use crate::cli::{SeedArgs, SendArgs};
 use crate::config::{self, ConfigError};
 use crate::ledger::{Ledger, LedgerError};
 use crate::transaction::{
-    AccountNumber, AccountNumberError, Currency, CurrencyError, IdempotencyKey, Subject,
-    Transaction, TransactionType,
+    AccountNumber, AccountNumberError, Currency, CurrencyError, IdempotencyKey,
+    IdempotencyKeyError, Subject, Transaction, TransactionType,
 };
 
 /// Why generation failed.
@@ -46,6 +46,12 @@ pub enum GenerateError {
         #[source]
         source: AccountNumberError,
     },
+    /// The generator built an account number the model refuses (a generator bug).
+    #[error("a generated account number is invalid: {0}")]
+    GeneratedAccount(#[source] AccountNumberError),
+    /// The generator built an idempotency key the model refuses (a generator bug).
+    #[error("a generated idempotency key is invalid: {0}")]
+    GeneratedKey(#[source] IdempotencyKeyError),
     /// Fewer than two accounts to generate among.
     #[error("at least two accounts are needed; hint: run `ballast-worker seed-accounts` first")]
     TooFewAccounts,
@@ -61,14 +67,14 @@ pub enum GenerateError {
 }
 
 /// A random 10–12 digit account number (no leading zero).
-pub fn random_account_number<R: Rng + ?Sized>(rng: &mut R) -> AccountNumber {
+pub fn random_account_number<R: Rng + ?Sized>(rng: &mut R) -> Result<AccountNumber, GenerateError> {
     let len = rng.random_range(AccountNumber::MIN_LEN..=AccountNumber::MAX_LEN);
     let mut s = String::with_capacity(len);
     s.push(char::from(b'1' + rng.random_range(0..9u8)));
     for _ in 1..len {
         s.push(char::from(b'0' + rng.random_range(0..10u8)));
     }
-    AccountNumber::parse(&s).expect("generated account numbers are valid")
+    AccountNumber::parse(&s).map_err(GenerateError::GeneratedAccount)
 }
 
 /// Creates `count` accounts with the opening `balance`, owned by `owner`; a number that already
@@ -83,7 +89,7 @@ pub async fn seed_accounts(
 ) -> Result<Vec<AccountNumber>, GenerateError> {
     let mut created = Vec::with_capacity(count);
     while created.len() < count {
-        let number = random_account_number(&mut rand::rng());
+        let number = random_account_number(&mut rand::rng())?;
         match ledger
             .create_account(&number, currency, "CHECKING", balance, owner)
             .await
@@ -125,27 +131,38 @@ pub fn generate_messages<R: Rng + ?Sized>(
     while out.len() < count {
         let roll: f64 = rng.random();
         if roll < mix.duplicates && !out.is_empty() {
-            let again = out[rng.random_range(0..out.len())].clone();
-            out.push(again);
+            if let Some(again) = out.get(rng.random_range(0..out.len())).cloned() {
+                out.push(again);
+            }
         } else if roll < mix.duplicates + mix.invalid {
-            out.push(invalid_message(rng, accounts, currency));
+            out.push(invalid_message(rng, accounts, currency)?);
         } else {
-            out.push(random_transaction(rng, accounts, currency).to_json()?);
+            out.push(random_transaction(rng, accounts, currency)?.to_json()?);
         }
     }
     Ok(out)
 }
 
+/// Two different accounts; `TooFewAccounts` when there are not two to pick from.
 fn pick_two<'a, R: Rng + ?Sized>(
     rng: &mut R,
     accounts: &'a [AccountNumber],
-) -> (&'a AccountNumber, &'a AccountNumber) {
+) -> Result<(&'a AccountNumber, &'a AccountNumber), GenerateError> {
+    let others = accounts
+        .len()
+        .checked_sub(1)
+        .filter(|n| *n > 0)
+        .ok_or(GenerateError::TooFewAccounts)?;
     let a = rng.random_range(0..accounts.len());
-    let mut b = rng.random_range(0..accounts.len() - 1);
+    let mut b = rng.random_range(0..others);
     if b >= a {
-        b += 1;
+        // `b < others = len - 1`, so `b + 1 < len`.
+        b = b.saturating_add(1);
     }
-    (&accounts[a], &accounts[b])
+    match (accounts.get(a), accounts.get(b)) {
+        (Some(a), Some(b)) => Ok((a, b)),
+        _ => Err(GenerateError::TooFewAccounts),
+    }
 }
 
 /// A valid transaction among `accounts`: 40% TRANSFER, 20% PAYMENT, 15% DEPOSIT,
@@ -154,8 +171,8 @@ pub fn random_transaction<R: Rng + ?Sized>(
     rng: &mut R,
     accounts: &[AccountNumber],
     currency: Currency,
-) -> Transaction {
-    let (source, target) = pick_two(rng, accounts);
+) -> Result<Transaction, GenerateError> {
+    let (source, target) = pick_two(rng, accounts)?;
     let units = currency.minor_units();
     let amount = Decimal::new(rng.random_range(1..=10_000), 2)
         .round_dp(units)
@@ -178,7 +195,7 @@ pub fn random_transaction<R: Rng + ?Sized>(
         TransactionType::BalanceCheck => (Some(source.clone()), None, None),
     };
     let transaction_id = Uuid::new_v4();
-    Transaction {
+    Ok(Transaction {
         transaction_id,
         kind,
         source_account,
@@ -189,10 +206,10 @@ pub fn random_transaction<R: Rng + ?Sized>(
             .replace_nanosecond(0)
             .unwrap_or(OffsetDateTime::UNIX_EPOCH),
         idempotency_key: IdempotencyKey::parse(&format!("gen-{transaction_id}"))
-            .expect("a generated key is valid"),
+            .map_err(GenerateError::GeneratedKey)?,
         // The generator is a trusted producer: its messages carry no principal.
         principal: None,
-    }
+    })
 }
 
 /// An invalid transfer (its target account number has letters in it): it has a transaction id,
@@ -201,10 +218,16 @@ fn invalid_message<R: Rng + ?Sized>(
     rng: &mut R,
     accounts: &[AccountNumber],
     currency: Currency,
-) -> String {
-    let source = &accounts[rng.random_range(0..accounts.len())];
+) -> Result<String, GenerateError> {
+    // `random_range` panics on an empty range: check before drawing.
+    if accounts.is_empty() {
+        return Err(GenerateError::TooFewAccounts);
+    }
+    let source = accounts
+        .get(rng.random_range(0..accounts.len()))
+        .ok_or(GenerateError::TooFewAccounts)?;
     let id = Uuid::new_v4();
-    serde_json::json!({
+    Ok(serde_json::json!({
         "transaction_id": id.to_string(),
         "type": "TRANSFER",
         "source_account": source.as_str(),
@@ -214,7 +237,7 @@ fn invalid_message<R: Rng + ?Sized>(
         "timestamp": "2024-01-15T10:30:00Z",
         "idempotency_key": format!("gen-invalid-{id}"),
     })
-    .to_string()
+    .to_string())
 }
 
 /// Reads account numbers, one per line (blank lines ignored).
@@ -340,7 +363,7 @@ mod tests {
     fn account_numbers_have_10_to_12_digits() {
         let mut rng = rand::rng();
         for _ in 0..200 {
-            let n = random_account_number(&mut rng);
+            let n = random_account_number(&mut rng).unwrap();
             assert!((10..=12).contains(&n.as_str().len()));
             assert!(!n.as_str().starts_with('0'));
         }
@@ -349,8 +372,9 @@ mod tests {
     #[test]
     fn generated_messages_parse_and_follow_the_mix() {
         let mut rng = rand::rng();
-        let accounts: Vec<AccountNumber> =
-            (0..5).map(|_| random_account_number(&mut rng)).collect();
+        let accounts: Vec<AccountNumber> = (0..5)
+            .map(|_| random_account_number(&mut rng).unwrap())
+            .collect();
         let usd = Currency::from_code("USD").unwrap();
         let mix = Mix {
             duplicates: 0.1,
@@ -394,7 +418,7 @@ mod tests {
             duplicates: 0.0,
             invalid: 0.0,
         };
-        let one = vec![random_account_number(&mut rand::rng())];
+        let one = vec![random_account_number(&mut rand::rng()).unwrap()];
         assert!(matches!(
             generate_messages(&mut rand::rng(), &one, 1, mix, usd),
             Err(GenerateError::TooFewAccounts)

@@ -1,5 +1,9 @@
 //! Exact decimal parsing: JSON number text (or a decimal string) to [`Decimal`] without ever
 //! going through binary floating point.
+//!
+//! Money arithmetic: every operation that could overflow is checked (the module denies
+//! `clippy::arithmetic_side_effects`).
+#![deny(clippy::arithmetic_side_effects)]
 
 use rust_decimal::Decimal;
 
@@ -37,73 +41,68 @@ pub(crate) enum Grammar {
 /// after applying any exponent (`"1.50e1"` → `15.0`, `"1e2"` → `100`, `"1e-2"` → `0.01`).
 /// Returns the value and whether a minus sign was present (so that `-0` can be told apart).
 pub(crate) fn parse_decimal(text: &str, grammar: Grammar) -> Result<(Decimal, bool), DecimalError> {
-    let bytes = text.as_bytes();
-    let mut i = 0;
-    let mut negative = false;
-    match bytes.first() {
-        Some(b'-') => {
-            negative = true;
-            i += 1;
-        }
-        Some(b'+') if grammar == Grammar::Lenient => i += 1,
-        _ => {}
-    }
-    let int_start = i;
-    while i < bytes.len() && bytes[i].is_ascii_digit() {
-        i += 1;
-    }
-    let int_digits = &text[int_start..i];
+    let (negative, rest) = if let Some(rest) = text.strip_prefix('-') {
+        (true, rest)
+    } else if grammar == Grammar::Lenient
+        && let Some(rest) = text.strip_prefix('+')
+    {
+        (false, rest)
+    } else {
+        (false, text)
+    };
+    let (int_digits, rest) = split_digits(rest);
     if int_digits.is_empty() {
         return Err(DecimalError::Syntax);
     }
     if grammar == Grammar::Json && int_digits.len() > 1 && int_digits.starts_with('0') {
         return Err(DecimalError::Syntax);
     }
-    let mut frac_digits = "";
-    if i < bytes.len() && bytes[i] == b'.' {
-        i += 1;
-        let start = i;
-        while i < bytes.len() && bytes[i].is_ascii_digit() {
-            i += 1;
+    let (frac_digits, rest) = match rest.strip_prefix('.') {
+        Some(after_point) => {
+            let (frac_digits, rest) = split_digits(after_point);
+            if frac_digits.is_empty() {
+                return Err(DecimalError::Syntax);
+            }
+            (frac_digits, rest)
         }
-        frac_digits = &text[start..i];
-        if frac_digits.is_empty() {
-            return Err(DecimalError::Syntax);
-        }
-    }
+        None => ("", rest),
+    };
     let mut exponent: i64 = 0;
-    if i < bytes.len() && (bytes[i] == b'e' || bytes[i] == b'E') {
-        i += 1;
-        let mut exp_negative = false;
-        if i < bytes.len() && (bytes[i] == b'+' || bytes[i] == b'-') {
-            exp_negative = bytes[i] == b'-';
-            i += 1;
+    let rest = match rest.strip_prefix(['e', 'E']) {
+        Some(after_e) => {
+            let (exp_negative, after_sign) = match after_e.strip_prefix('-') {
+                Some(after_sign) => (true, after_sign),
+                None => (false, after_e.strip_prefix('+').unwrap_or(after_e)),
+            };
+            let (exp_digits, rest) = split_digits(after_sign);
+            if exp_digits.is_empty() {
+                return Err(DecimalError::Syntax);
+            }
+            // Anything beyond a few digits is out of range either way (or zero, handled below).
+            let trimmed = exp_digits.trim_start_matches('0');
+            let magnitude: i64 = if trimmed.len() > 6 {
+                1_000_000
+            } else {
+                trimmed.parse::<i64>().unwrap_or(0)
+            };
+            // `magnitude` is at most 1_000_000: negating it cannot overflow.
+            exponent = if exp_negative {
+                magnitude.saturating_neg()
+            } else {
+                magnitude
+            };
+            rest
         }
-        let start = i;
-        while i < bytes.len() && bytes[i].is_ascii_digit() {
-            i += 1;
-        }
-        let exp_digits = &text[start..i];
-        if exp_digits.is_empty() {
-            return Err(DecimalError::Syntax);
-        }
-        // Anything beyond a few digits is out of range either way (or zero, handled below).
-        let trimmed = exp_digits.trim_start_matches('0');
-        exponent = if trimmed.len() > 6 {
-            1_000_000
-        } else {
-            trimmed.parse::<i64>().unwrap_or(0)
-        };
-        if exp_negative {
-            exponent = -exponent;
-        }
-    }
-    if i != bytes.len() {
+        None => rest,
+    };
+    if !rest.is_empty() {
         return Err(DecimalError::Syntax);
     }
 
     let frac_len = i64::try_from(frac_digits.len()).map_err(|_| DecimalError::OutOfRange)?;
-    let mut scale = frac_len - exponent;
+    let mut scale = frac_len
+        .checked_sub(exponent)
+        .ok_or(DecimalError::OutOfRange)?;
     let mut digits: String = int_digits
         .chars()
         .chain(frac_digits.chars())
@@ -116,18 +115,18 @@ pub(crate) fn parse_decimal(text: &str, grammar: Grammar) -> Result<(Decimal, bo
     }
     if scale < 0 {
         // Positive exponent beyond the written fraction: append zeros.
-        if -scale > 40 {
+        let zeros = usize::try_from(scale.unsigned_abs()).map_err(|_| DecimalError::OutOfRange)?;
+        if zeros > 40 {
             return Err(DecimalError::OutOfRange);
         }
-        for _ in 0..(-scale) {
-            digits.push('0');
-        }
+        digits.extend(std::iter::repeat_n('0', zeros));
         scale = 0;
     }
     // Trailing zeros may be dropped to bring the scale within what Decimal can carry.
     while scale > MAX_SCALE && digits.ends_with('0') {
         digits.pop();
-        scale -= 1;
+        // `scale > MAX_SCALE > 0`: one less cannot overflow.
+        scale = scale.saturating_sub(1);
     }
     if scale > MAX_SCALE {
         return Err(DecimalError::NotExact);
@@ -136,11 +135,25 @@ pub(crate) fn parse_decimal(text: &str, grammar: Grammar) -> Result<(Decimal, bo
         return Err(DecimalError::OutOfRange);
     }
     let mantissa: i128 = digits.parse().map_err(|_| DecimalError::OutOfRange)?;
-    let mantissa = if negative { -mantissa } else { mantissa };
+    let mantissa = if negative {
+        mantissa.checked_neg().ok_or(DecimalError::OutOfRange)?
+    } else {
+        mantissa
+    };
     let scale = u32::try_from(scale).map_err(|_| DecimalError::OutOfRange)?;
     let value =
         Decimal::try_from_i128_with_scale(mantissa, scale).map_err(|_| DecimalError::OutOfRange)?;
     Ok((value, negative))
+}
+
+/// Splits `text` after its leading ASCII digits: `("123", ".5")` for `"123.5"`.
+fn split_digits(text: &str) -> (&str, &str) {
+    let end = text
+        .bytes()
+        .position(|b| !b.is_ascii_digit())
+        .unwrap_or(text.len());
+    // ASCII digits are one byte each, so `end` is a character boundary.
+    text.split_at_checked(end).unwrap_or((text, ""))
 }
 
 /// Parses a number as DynamoDB returns it (attribute type `N`).
@@ -150,17 +163,19 @@ pub(crate) fn parse_dynamo_number(text: &str) -> Result<Decimal, DecimalError> {
 
 /// Number of integer digits of `d` (0 for values below 1).
 pub(crate) fn integer_digits(d: Decimal) -> u32 {
-    let int = d.trunc().abs().mantissa();
-    let mut n = 0;
-    let mut v = int;
-    while v > 0 {
-        v /= 10;
-        n += 1;
-    }
-    n
+    // `ilog10` is at most 28 for a Decimal mantissa, so adding one cannot overflow.
+    d.trunc()
+        .abs()
+        .mantissa()
+        .checked_ilog10()
+        .map_or(0, |log| log.saturating_add(1))
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::arithmetic_side_effects,
+    reason = "tests: the checks apply to the parser, the tests compute expected values"
+)]
 mod tests {
     use super::*;
 

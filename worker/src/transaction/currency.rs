@@ -1,4 +1,5 @@
 //! ISO 4217 currency codes and their minor units.
+#![deny(clippy::arithmetic_side_effects)]
 
 use std::fmt;
 use std::str::FromStr;
@@ -205,13 +206,11 @@ impl Currency {
         if code.len() != 3 || !code.bytes().all(|b| b.is_ascii_uppercase()) {
             return Err(CurrencyError::Malformed);
         }
-        ISO_4217
+        let index = ISO_4217
             .binary_search_by(|(c, _)| (*c).cmp(code))
-            .map(|i| {
-                let (code, minor_units) = ISO_4217[i];
-                Currency { code, minor_units }
-            })
-            .map_err(|_| CurrencyError::Unknown)
+            .map_err(|_| CurrencyError::Unknown)?;
+        let &(code, minor_units) = ISO_4217.get(index).ok_or(CurrencyError::Unknown)?;
+        Ok(Currency { code, minor_units })
     }
 
     /// The alphabetic code, e.g. `"USD"`.

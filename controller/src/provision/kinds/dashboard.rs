@@ -41,10 +41,12 @@ pub fn marker(blueprint: &str) -> String {
 /// The blueprint named by the ownership marker of a dashboard's widgets, if any.
 pub fn marker_owner(widgets: &Value) -> Option<String> {
     widgets.as_array()?.iter().find_map(|w| {
-        if w["type"] != "text" {
+        if w.get("type").and_then(Value::as_str) != Some("text") {
             return None;
         }
-        let rest = w["properties"]["markdown"]
+        let rest = w
+            .get("properties")?
+            .get("markdown")?
             .as_str()?
             .strip_prefix(MARKER_PREFIX)?;
         let (owner, tail) = rest.split_once('`')?;
@@ -142,7 +144,10 @@ fn normalize_numbers(v: Value) -> Value {
 pub fn canonical_fields(body: Option<&str>) -> BTreeMap<String, Value> {
     let widgets = body
         .and_then(|b| serde_json::from_str::<Value>(b).ok())
-        .map(|mut b| normalize_numbers(b["widgets"].take()))
+        // `get_mut`, not `b["widgets"]`: a body that is not a JSON object must not panic.
+        .map(|mut b| {
+            normalize_numbers(b.get_mut("widgets").map(Value::take).unwrap_or(Value::Null))
+        })
         .unwrap_or(Value::Null);
     BTreeMap::from([("widgets".to_string(), widgets)])
 }
@@ -222,7 +227,12 @@ impl ResourceOps for Dashboards {
                 DesiredState {
                     id: ResourceId::new(Self::KIND, &d.name),
                     physical_name: bp.dashboard_name(d),
-                    fields: vec![Field::enforced("widgets", body["widgets"].take())],
+                    fields: vec![Field::enforced(
+                        "widgets",
+                        body.get_mut("widgets")
+                            .map(Value::take)
+                            .unwrap_or(Value::Null),
+                    )],
                     // Dashboards have no tags; ownership is the marker inside `widgets`.
                     tags: Tags::new(),
                     adopt: d.adopt,

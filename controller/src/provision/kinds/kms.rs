@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use ballast_aws::SdkResultExt;
+use ballast_aws::{BuildResultExt, SdkResultExt};
 use ballast_blueprint::{Blueprint, ResourceId, ResourceKind};
 use futures::future::try_join_all;
 use serde_json::Value;
@@ -135,7 +135,8 @@ impl ResourceOps for KmsKeys {
                     .tag_key(k)
                     .tag_value(v)
                     .build()
-                    .expect("key and value set"),
+                    .built("CreateKey")
+                    .map_err(ProvisionError::aws(&desired.id))?,
             );
         }
         let meta = request
@@ -210,7 +211,8 @@ impl ResourceOps for KmsKeys {
                         .tag_key(k)
                         .tag_value(v)
                         .build()
-                        .expect("key and value set"),
+                        .built("TagResource")
+                        .map_err(err())?,
                 );
             }
             request

@@ -430,10 +430,12 @@ fn canonical_fields(
         .and_then(|p| serde_json::from_str::<Value>(p).ok())
         .map(|p| {
             // maxReceiveCount may come back as a string or a number.
-            let count = p["maxReceiveCount"]
-                .as_u64()
-                .or_else(|| p["maxReceiveCount"].as_str().and_then(|s| s.parse().ok()));
-            json!({"deadLetterTargetArn": p["deadLetterTargetArn"], "maxReceiveCount": count})
+            let count = p.get("maxReceiveCount").and_then(|c| {
+                c.as_u64()
+                    .or_else(|| c.as_str().and_then(|s| s.parse().ok()))
+            });
+            let target = p.get("deadLetterTargetArn").cloned().unwrap_or(Value::Null);
+            json!({"deadLetterTargetArn": target, "maxReceiveCount": count})
         })
         .unwrap_or(Value::Null);
     fields.insert("deadLetter".into(), redrive);
@@ -441,10 +443,14 @@ fn canonical_fields(
         .get(&Attr::RedriveAllowPolicy)
         .and_then(|p| serde_json::from_str::<Value>(p).ok())
         .map(|p| {
-            let mut sources: Vec<Value> =
-                p["sourceQueueArns"].as_array().cloned().unwrap_or_default();
+            let mut sources: Vec<Value> = p
+                .get("sourceQueueArns")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
             sources.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
-            json!({"redrivePermission": p["redrivePermission"], "sourceQueueArns": sources})
+            let permission = p.get("redrivePermission").cloned().unwrap_or(Value::Null);
+            json!({"redrivePermission": permission, "sourceQueueArns": sources})
         })
         .unwrap_or(Value::Null);
     fields.insert("redriveAllow".into(), allow);

@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::types::{
     KeyType, PointInTimeRecoverySpecification, Projection, ProjectionType, ProvisionedThroughput,
     ScalarAttributeType, SseSpecification, SseType, TableStatus, Tag, TimeToLiveSpecification,
 };
-use ballast_aws::SdkResultExt;
+use ballast_aws::{AwsError, BuildResultExt, SdkResultExt};
 use ballast_blueprint::{self as bpl, Blueprint, ResourceId, ResourceKind, TableEncryptionKind};
 use futures::future::try_join_all;
 use serde_json::{Value, json};
@@ -146,10 +146,12 @@ impl ResourceOps for Tables {
         desired: &DesiredState,
     ) -> Result<LiveState, ProvisionError> {
         let ddb = &ctx.clients.dynamodb;
-        let table = ctx
-            .blueprint
-            .table(&desired.id.name)
-            .expect("desired tables come from the blueprint");
+        let table =
+            ctx.blueprint
+                .table(&desired.id.name)
+                .ok_or_else(|| ProvisionError::NotDeclared {
+                    resource: desired.id.clone(),
+                })?;
         let err = || ProvisionError::aws(&desired.id);
         let mut definitions: BTreeMap<String, ScalarAttributeType> = BTreeMap::new();
         let mut define = |k: &bpl::KeyAttribute| {
@@ -169,7 +171,10 @@ impl ResourceOps for Tables {
         let mut request = ddb
             .create_table()
             .table_name(&desired.physical_name)
-            .set_key_schema(Some(key_schema(&table.hash_key, table.range_key.as_ref())))
+            .set_key_schema(Some(
+                key_schema(&table.hash_key, table.range_key.as_ref(), "CreateTable")
+                    .map_err(err())?,
+            ))
             .billing_mode(if provisioned {
                 DdbBilling::Provisioned
             } else {
@@ -182,12 +187,15 @@ impl ResourceOps for Tables {
                     .attribute_name(name)
                     .attribute_type(kind)
                     .build()
-                    .expect("name and type set"),
+                    .built("CreateTable")
+                    .map_err(err())?,
             );
         }
         if provisioned {
-            request = request
-                .provisioned_throughput(throughput(table.read_capacity, table.write_capacity));
+            request = request.provisioned_throughput(
+                throughput(table.read_capacity, table.write_capacity, "CreateTable")
+                    .map_err(err())?,
+            );
         }
         for g in &table.global_secondary_indexes {
             let projection_type = match g.projection {
@@ -197,7 +205,9 @@ impl ResourceOps for Tables {
             };
             let mut index = GlobalSecondaryIndex::builder()
                 .index_name(&g.name)
-                .set_key_schema(Some(key_schema(&g.hash_key, g.range_key.as_ref())))
+                .set_key_schema(Some(
+                    key_schema(&g.hash_key, g.range_key.as_ref(), "CreateTable").map_err(err())?,
+                ))
                 .projection(
                     Projection::builder()
                         .projection_type(projection_type)
@@ -208,9 +218,12 @@ impl ResourceOps for Tables {
                         .build(),
                 );
             if provisioned {
-                index = index.provisioned_throughput(throughput(g.read_capacity, g.write_capacity));
+                index = index.provisioned_throughput(
+                    throughput(g.read_capacity, g.write_capacity, "CreateTable").map_err(err())?,
+                );
             }
-            request = request.global_secondary_indexes(index.build().expect("index fields set"));
+            request = request
+                .global_secondary_indexes(index.build().built("CreateTable").map_err(err())?);
         }
         if let Some(Value::Object(enc)) = desired.value("encryption") {
             let sse = match enc.get("type").and_then(Value::as_str) {
@@ -239,7 +252,8 @@ impl ResourceOps for Tables {
                     .key(k)
                     .value(v)
                     .build()
-                    .expect("key and value set"),
+                    .built("CreateTable")
+                    .map_err(err())?,
             );
         }
         request
@@ -299,7 +313,8 @@ impl ResourceOps for Tables {
                     PointInTimeRecoverySpecification::builder()
                         .point_in_time_recovery_enabled(on)
                         .build()
-                        .expect("flag set"),
+                        .built("UpdateContinuousBackups")
+                        .map_err(err())?,
                 )
                 .send()
                 .await
@@ -322,7 +337,8 @@ impl ResourceOps for Tables {
                             .attribute_name(attribute)
                             .enabled(enabled)
                             .build()
-                            .expect("fields set"),
+                            .built("UpdateTimeToLive")
+                            .map_err(err())?,
                     )
                     .send()
                     .await
@@ -338,10 +354,11 @@ impl ResourceOps for Tables {
             "encryption",
         ];
         if table_changes.iter().any(|f| changed(changes, f)) {
-            let table = ctx
-                .blueprint
-                .table(&desired.id.name)
-                .expect("declared table");
+            let table = ctx.blueprint.table(&desired.id.name).ok_or_else(|| {
+                ProvisionError::NotDeclared {
+                    resource: desired.id.clone(),
+                }
+            })?;
             let provisioned = table.billing_mode == bpl::BillingMode::Provisioned;
             let mut request = ddb.update_table().table_name(name);
             if changed(changes, "billingMode")
@@ -354,10 +371,10 @@ impl ResourceOps for Tables {
                     DdbBilling::PayPerRequest
                 });
                 if provisioned {
-                    request = request.provisioned_throughput(throughput(
-                        table.read_capacity,
-                        table.write_capacity,
-                    ));
+                    request = request.provisioned_throughput(
+                        throughput(table.read_capacity, table.write_capacity, "UpdateTable")
+                            .map_err(err())?,
+                    );
                 }
             }
             if changed(changes, "deletionProtection") {
@@ -399,7 +416,8 @@ impl ResourceOps for Tables {
                         .key(k)
                         .value(v)
                         .build()
-                        .expect("key and value set"),
+                        .built("TagResource")
+                        .map_err(err())?,
                 );
             }
             request
@@ -445,13 +463,14 @@ fn attr_type(kind: bpl::AttributeType) -> ScalarAttributeType {
 fn key_schema(
     hash: &bpl::KeyAttribute,
     range: Option<&bpl::KeyAttribute>,
-) -> Vec<KeySchemaElement> {
+    operation: &'static str,
+) -> Result<Vec<KeySchemaElement>, AwsError> {
     let mut keys = vec![
         KeySchemaElement::builder()
             .attribute_name(&hash.name)
             .key_type(KeyType::Hash)
             .build()
-            .expect("set"),
+            .built(operation)?,
     ];
     if let Some(r) = range {
         keys.push(
@@ -459,18 +478,22 @@ fn key_schema(
                 .attribute_name(&r.name)
                 .key_type(KeyType::Range)
                 .build()
-                .expect("set"),
+                .built(operation)?,
         );
     }
-    keys
+    Ok(keys)
 }
 
-fn throughput(read: Option<u64>, write: Option<u64>) -> ProvisionedThroughput {
+fn throughput(
+    read: Option<u64>,
+    write: Option<u64>,
+    operation: &'static str,
+) -> Result<ProvisionedThroughput, AwsError> {
     ProvisionedThroughput::builder()
         .read_capacity_units(read.unwrap_or(1) as i64)
         .write_capacity_units(write.unwrap_or(1) as i64)
         .build()
-        .expect("capacities set")
+        .built(operation)
 }
 
 async fn wait_active(ctx: &ApplyContext<'_>, desired: &DesiredState) -> Result<(), ProvisionError> {
