@@ -138,7 +138,10 @@ pub fn parse_document(source: &str) -> Result<(Node, Vec<Diagnostic>), Diagnosti
         }
         1 => builder.documents.remove(0),
         _ => {
-            let second = builder.documents[1].position;
+            let second = builder
+                .documents
+                .get(1)
+                .map_or(Position { line: 1, column: 1 }, |d| d.position);
             return Err(Diagnostic::error(
                 second,
                 "",

@@ -3,6 +3,13 @@
 //! layout (key order, flow or block style).
 //!
 //! Case counts are bounded so that `make test` stays quick.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code: a panic is a failed test (clippy.toml covers only #[test] fns, not helpers)"
+)]
 
 use std::path::{Path, PathBuf};
 

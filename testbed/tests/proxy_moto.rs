@@ -1,5 +1,12 @@
 //! The fault proxy against moto, observed through the real AWS SDK clients: each fault kind
 //! must reach the client as the error class AWS itself would produce.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code: a panic is a failed test (clippy.toml covers only #[test] fns, not helpers)"
+)]
 
 use std::time::{Duration, Instant};
 

@@ -15,6 +15,13 @@
 //! `breaker_opens_under_persistent_dynamodb_failure_and_recovers`: every DynamoDB call fails
 //! for a while; the worker's circuit breaker must open (`/metrics`), stop receiving (the
 //! proxy's ReceiveMessage count grows by probes only), and close again once DynamoDB answers.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code: a panic is a failed test (clippy.toml covers only #[test] fns, not helpers)"
+)]
 
 use std::collections::{HashMap, HashSet};
 use std::io::{Read, Write};

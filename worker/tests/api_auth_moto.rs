@@ -2,6 +2,13 @@
 //!
 //! The API runs through its real router (`oneshot`) or a real listener (`serve`, `serve_tls`);
 //! the worker side is played with `Ledger::apply` on the exact messages the API enqueued.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code: a panic is a failed test (clippy.toml covers only #[test] fns, not helpers)"
+)]
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

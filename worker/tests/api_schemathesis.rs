@@ -5,6 +5,13 @@
 //!
 //! schemathesis is installed pinned into `.venv` by `scripts/setup-schemathesis.sh` (`make moto`
 //! runs it); without it this test fails with that instruction, it is never skipped.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code: a panic is a failed test (clippy.toml covers only #[test] fns, not helpers)"
+)]
 
 mod common;
 

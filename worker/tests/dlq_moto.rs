@@ -1,6 +1,13 @@
 //! What reaches the dead-letter queue (docs/dead-letters.md), against moto through the test
 //! bed's fault proxy: poison messages are moved there once by SQS's redrive with their reason
 //! recorded; a settled or processable message on its last receive never is.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code: a panic is a failed test (clippy.toml covers only #[test] fns, not helpers)"
+)]
 
 mod common;
 

@@ -1,6 +1,13 @@
 //! Exactly once at the front door, the sweeper and the audit trail, through the real router
 //! against moto (the SDK clients carry the project's call-counting interceptor, and a test-only
 //! interceptor that makes SendMessage fail as if the process had died before sending).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code: a panic is a failed test (clippy.toml covers only #[test] fns, not helpers)"
+)]
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;

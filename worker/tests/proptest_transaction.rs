@@ -10,6 +10,13 @@
 //!
 //! Each suite runs a bounded number of cases (set below) so that `make test` stays quick; a
 //! failure prints the minimal input that proptest shrank it to.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code: a panic is a failed test (clippy.toml covers only #[test] fns, not helpers)"
+)]
 
 use std::str::FromStr;
 

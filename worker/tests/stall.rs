@@ -7,6 +7,13 @@
 //!   `/readyz` and then exits with the watchdog's status 75.
 //!
 //! The silent endpoint is a real TCP listener on 127.0.0.1 that accepts and never writes.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code: a panic is a failed test (clippy.toml covers only #[test] fns, not helpers)"
+)]
 
 mod common;
 

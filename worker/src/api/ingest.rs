@@ -211,7 +211,7 @@ async fn submit(
     let mut tx = request
         .validate()
         .map_err(|e| ApiError::from_validation(&e))?;
-    authorize::authorize_submission(&state, &principal, &mut tx).await?;
+    authorize::authorize_submission(state, principal, &mut tx).await?;
     let message = tx
         .to_json()
         .map_err(|e| ApiError::Internal(e.to_string()))?;

@@ -334,17 +334,20 @@ pub fn parse_transaction_body(body: &[u8]) -> Result<TransactionRequest, ApiErro
     let mut seen = [false; TRANSACTION_BODY_FIELDS.len()];
     let mut req = TransactionRequest::default();
     for (name, value) in members {
-        let Some(index) = TRANSACTION_BODY_FIELDS.iter().position(|f| *f == name) else {
+        let Some((&field, already)) = TRANSACTION_BODY_FIELDS
+            .iter()
+            .zip(seen.iter_mut())
+            .find(|(f, _)| **f == name)
+        else {
             return Err(ApiError::from_validation(&ValidationError::UnknownField {
                 field: name,
             }));
         };
-        if std::mem::replace(&mut seen[index], true) {
+        if std::mem::replace(already, true) {
             return Err(ApiError::from_validation(
                 &ValidationError::DuplicateField { field: name },
             ));
         }
-        let field = TRANSACTION_BODY_FIELDS[index];
         if field == "amount" {
             req.amount = match value {
                 Value::Null => None,

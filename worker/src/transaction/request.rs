@@ -232,13 +232,16 @@ impl TransactionRequest {
         let mut seen = [false; FIELDS.len()];
         let mut req = TransactionRequest::default();
         for (name, value) in members {
-            let Some(index) = FIELDS.iter().position(|f| *f == name) else {
+            let Some((&field, already)) = FIELDS
+                .iter()
+                .zip(seen.iter_mut())
+                .find(|(f, _)| **f == name)
+            else {
                 return Err(ValidationError::UnknownField { field: name });
             };
-            if std::mem::replace(&mut seen[index], true) {
+            if std::mem::replace(already, true) {
                 return Err(ValidationError::DuplicateField { field: name });
             }
-            let field = FIELDS[index];
             if field == "amount" {
                 req.amount = match value {
                     Value::Null => None,
