@@ -704,3 +704,87 @@ async fn another_blueprints_queues_and_alarms_under_the_prefix_cost_no_reads() {
         );
     }
 }
+
+/// An index added to a table that already holds data is created in place, and one removed is
+/// deleted in place: the table (and its items) is never replaced. A retained table could not
+/// be replaced at all, so without this an existing deployment could never gain an index.
+#[tokio::test]
+async fn indexes_are_added_and_removed_in_place_without_replacing_the_table() {
+    use aws_sdk_dynamodb::types::{AttributeValue, IndexStatus};
+
+    let name = unique_name("gsi");
+    let plain = blueprint_text(&name, "");
+    let bp = parse(&plain);
+    let (clients, _, config) = fresh_clients().await;
+    apply(&bp, &clients).await;
+    let ddb = aws_sdk_dynamodb::Client::new(&config);
+    let table = format!("{name}-items");
+    ddb.put_item()
+        .table_name(&table)
+        .item("pk", AttributeValue::S("a".into()))
+        .item("sk", AttributeValue::S("b".into()))
+        .item("status", AttributeValue::S("open".into()))
+        .send()
+        .await
+        .unwrap();
+
+    let indexed = parse(&plain.replace(
+        "      ttlAttribute: expires_at\n",
+        "      ttlAttribute: expires_at\n      globalSecondaryIndexes:\n        - name: by-status\n          hashKey: { name: status, type: S }\n          rangeKey: { name: sk, type: S }\n",
+    ));
+    let items = ResourceId::new(ResourceKind::Table, "items");
+    let plan = plan_of(&indexed).await;
+    assert_eq!(
+        changed_fields(&plan, &items),
+        vec!["globalSecondaryIndexes".to_string()],
+        "{}",
+        provision::render::plan_text(&plan)
+    );
+    let (clients, recorder, _) = fresh_clients().await;
+    apply(&indexed, &clients).await;
+    assert_eq!(calls_of(&recorder, "DeleteTable"), 0);
+    assert_eq!(calls_of(&recorder, "UpdateTable"), 1);
+    let described = ddb
+        .describe_table()
+        .table_name(&table)
+        .send()
+        .await
+        .unwrap()
+        .table
+        .unwrap();
+    let indexes = described.global_secondary_indexes();
+    assert_eq!(indexes.len(), 1);
+    assert_eq!(indexes[0].index_name(), Some("by-status"));
+    assert_eq!(indexes[0].index_status(), Some(&IndexStatus::Active));
+    let item = ddb
+        .get_item()
+        .table_name(&table)
+        .key("pk", AttributeValue::S("a".into()))
+        .key("sk", AttributeValue::S("b".into()))
+        .send()
+        .await
+        .unwrap()
+        .item;
+    assert!(item.is_some(), "the table was replaced: its item is gone");
+    let plan = plan_of(&indexed).await;
+    assert!(
+        !plan.has_changes(),
+        "{}",
+        provision::render::plan_text(&plan)
+    );
+
+    let (clients, _, _) = fresh_clients().await;
+    apply(&bp, &clients).await;
+    let described = ddb
+        .describe_table()
+        .table_name(&table)
+        .send()
+        .await
+        .unwrap()
+        .table
+        .unwrap();
+    assert!(described.global_secondary_indexes().is_empty());
+    let count = ddb.scan().table_name(&table).send().await.unwrap().count();
+    assert_eq!(count, 1, "the table was replaced: its item is gone");
+    assert!(!plan_of(&bp).await.has_changes());
+}

@@ -10,7 +10,8 @@
 //! Size and length come from the environment (`make chaos` runs the long version):
 //! `BALLAST_CHAOS_MESSAGES` (default 300), `BALLAST_CHAOS_WORKERS` (2),
 //! `BALLAST_CHAOS_KILL_EVERY_SECS` (10), `BALLAST_CHAOS_DEADLINE_SECS` (150),
-//! `BALLAST_CHAOS_SEED` (the RNG seed of the faults and the messages; printed).
+//! `BALLAST_CHAOS_SEED` (the RNG seed of the faults and the messages; printed),
+//! `BALLAST_CHAOS_DROP_RECEIVES` (1: also lose ReceiveMessage answers, the known gap).
 //!
 //! `breaker_opens_under_persistent_dynamodb_failure_and_recovers`: every DynamoDB call fails
 //! for a while; the worker's circuit breaker must open (`/metrics`), stop receiving (the
@@ -356,14 +357,35 @@ async fn chaos_money_is_conserved_and_the_dlq_holds_only_poison() {
         Rule::new(Fault::Error(ErrorKind::ServiceUnavailable))
             .service("sqs")
             .probability(0.01),
+        // Answers lost after SQS applied the request: deletes and visibility changes. A lost
+        // ReceiveMessage answer is left out by default: it burns a receive of up to ten
+        // messages the worker never sees, and after maxReceiveCount such losses SQS's redrive
+        // moves even a settled message to the DLQ, which no consumer can prevent (see
+        // docs/dead-letters.md, "Known gap"). BALLAST_CHAOS_DROP_RECEIVES=1 adds it.
         Rule::new(Fault::DropResponse)
             .service("sqs")
-            .probability(0.015),
+            .operation("DeleteMessageBatch")
+            .probability(0.03),
+        Rule::new(Fault::DropResponse)
+            .service("sqs")
+            .operation("DeleteMessage")
+            .probability(0.03),
+        Rule::new(Fault::DropResponse)
+            .service("sqs")
+            .operation("ChangeMessageVisibility")
+            .probability(0.03),
         Rule::new(Fault::Latency(Duration::from_millis(300)))
             .service("sqs")
             .probability(0.02),
     ];
-    for rule in rules {
+    let drop_receives = env_or("BALLAST_CHAOS_DROP_RECEIVES", 0u8) == 1;
+    let receive_drops = drop_receives.then(|| {
+        Rule::new(Fault::DropResponse)
+            .service("sqs")
+            .operation("ReceiveMessage")
+            .probability(0.015)
+    });
+    for rule in rules.into_iter().chain(receive_drops) {
         proxy.add(rule);
     }
 

@@ -149,8 +149,11 @@ async fn the_server_conforms_to_its_openapi_document() {
             "all",
             // Valid-looking data can still be refused for what no schema can say (an account
             // that does not exist, an amount with too many decimals for its currency).
+            // DELETE /v1/accounts/{id} closes an account; a bank keeps a closed account (and
+            // its history) readable, so GET after DELETE answering 200 with status CLOSED is
+            // the documented behaviour, not a resource left behind.
             "--exclude-checks",
-            "positive_data_acceptance",
+            "positive_data_acceptance,use_after_free",
             "--max-time",
             &MAX_TIME_SECS.to_string(),
             "--max-examples",

@@ -5,9 +5,11 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode as DdbBilling, GlobalSecondaryIndex, KeySchemaElement,
-    KeyType, PointInTimeRecoverySpecification, Projection, ProjectionType, ProvisionedThroughput,
-    ScalarAttributeType, SseSpecification, SseType, TableStatus, Tag, TimeToLiveSpecification,
+    AttributeDefinition, BillingMode as DdbBilling, CreateGlobalSecondaryIndexAction,
+    DeleteGlobalSecondaryIndexAction, GlobalSecondaryIndex, GlobalSecondaryIndexUpdate,
+    IndexStatus, KeySchemaElement, KeyType, PointInTimeRecoverySpecification, Projection,
+    ProjectionType, ProvisionedThroughput, ScalarAttributeType, SseSpecification, SseType,
+    TableStatus, Tag, TimeToLiveSpecification,
 };
 use ballast_aws::{AwsError, BuildResultExt, SdkResultExt};
 use ballast_blueprint::{self as bpl, Blueprint, ResourceId, ResourceKind, TableEncryptionKind};
@@ -46,15 +48,9 @@ impl ResourceOps for Tables {
             .map(|t| {
                 let mut fields = vec![
                     Field::create_only("keySchema", keys_of(&t.hash_key, t.range_key.as_ref())),
-                    Field::create_only(
-                        "globalSecondaryIndexes",
-                        Value::Array(
-                            t.global_secondary_indexes
-                                .iter()
-                                .map(|g| json!({"name": g.name, "keys": keys_of(&g.hash_key, g.range_key.as_ref())}))
-                                .collect(),
-                        ),
-                    ),
+                    // Indexes are derived data: one added to or removed from the blueprint is
+                    // created or deleted in place (UpdateTable), never by replacing the table.
+                    Field::enforced("globalSecondaryIndexes", desired_indexes(t)),
                     Field::enforced(
                         "billingMode",
                         match t.billing_mode {
@@ -70,20 +66,30 @@ impl ResourceOps for Tables {
                     fields.push(Field::enforced("ttlAttribute", ttl.clone()));
                 }
                 if t.billing_mode == bpl::BillingMode::Provisioned {
-                    fields.push(Field::enforced("readCapacity", t.read_capacity.unwrap_or(1)));
-                    fields.push(Field::enforced("writeCapacity", t.write_capacity.unwrap_or(1)));
+                    fields.push(Field::enforced(
+                        "readCapacity",
+                        t.read_capacity.unwrap_or(1),
+                    ));
+                    fields.push(Field::enforced(
+                        "writeCapacity",
+                        t.write_capacity.unwrap_or(1),
+                    ));
                 }
                 let encryption = match t.encryption.kind {
                     TableEncryptionKind::AwsOwned => Expect::Exact(json!({"type": "awsOwned"})),
                     TableEncryptionKind::AwsManaged => Expect::Exact(json!({"type": "awsManaged"})),
-                    TableEncryptionKind::Kms => match (&t.encryption.kms_key_arn, &t.encryption.kms_key) {
-                        (Some(arn), _) => Expect::Exact(json!({"type": "kms", "key": arn})),
-                        (None, Some(name)) => match resolved.arn(&ResourceId::new(ResourceKind::KmsKey, name)) {
-                            Some(arn) => Expect::Exact(json!({"type": "kms", "key": arn})),
-                            None => Expect::KnownAfterApply,
-                        },
-                        (None, None) => Expect::KnownAfterApply,
-                    },
+                    TableEncryptionKind::Kms => {
+                        match (&t.encryption.kms_key_arn, &t.encryption.kms_key) {
+                            (Some(arn), _) => Expect::Exact(json!({"type": "kms", "key": arn})),
+                            (None, Some(name)) => {
+                                match resolved.arn(&ResourceId::new(ResourceKind::KmsKey, name)) {
+                                    Some(arn) => Expect::Exact(json!({"type": "kms", "key": arn})),
+                                    None => Expect::KnownAfterApply,
+                                }
+                            }
+                            (None, None) => Expect::KnownAfterApply,
+                        }
+                    }
                 };
                 fields.push(Field::enforced("encryption", Value::Null).with_expect(encryption));
                 let mut tags = bp.ownership_tags();
@@ -94,7 +100,10 @@ impl ResourceOps for Tables {
                     fields,
                     tags,
                     adopt: t.adopt,
-                    deletion_policy: Blueprint::effective_deletion_policy(Self::KIND, t.deletion_policy),
+                    deletion_policy: Blueprint::effective_deletion_policy(
+                        Self::KIND,
+                        t.deletion_policy,
+                    ),
                 }
             })
             .collect()
@@ -153,20 +162,7 @@ impl ResourceOps for Tables {
                     resource: desired.id.clone(),
                 })?;
         let err = || ProvisionError::aws(&desired.id);
-        let mut definitions: BTreeMap<String, ScalarAttributeType> = BTreeMap::new();
-        let mut define = |k: &bpl::KeyAttribute| {
-            definitions.insert(k.name.clone(), attr_type(k.kind));
-        };
-        define(&table.hash_key);
-        if let Some(r) = &table.range_key {
-            define(r);
-        }
-        for g in &table.global_secondary_indexes {
-            define(&g.hash_key);
-            if let Some(r) = &g.range_key {
-                define(r);
-            }
-        }
+        let definitions = key_attributes(table);
         let provisioned = table.billing_mode == bpl::BillingMode::Provisioned;
         let mut request = ddb
             .create_table()
@@ -198,25 +194,12 @@ impl ResourceOps for Tables {
             );
         }
         for g in &table.global_secondary_indexes {
-            let projection_type = match g.projection {
-                bpl::Projection::All => ProjectionType::All,
-                bpl::Projection::KeysOnly => ProjectionType::KeysOnly,
-                bpl::Projection::Include => ProjectionType::Include,
-            };
             let mut index = GlobalSecondaryIndex::builder()
                 .index_name(&g.name)
                 .set_key_schema(Some(
                     key_schema(&g.hash_key, g.range_key.as_ref(), "CreateTable").map_err(err())?,
                 ))
-                .projection(
-                    Projection::builder()
-                        .projection_type(projection_type)
-                        .set_non_key_attributes(
-                            (!g.non_key_attributes.is_empty())
-                                .then(|| g.non_key_attributes.clone()),
-                        )
-                        .build(),
-                );
+                .projection(index_projection(g));
             if provisioned {
                 index = index.provisioned_throughput(
                     throughput(g.read_capacity, g.write_capacity, "CreateTable").map_err(err())?,
@@ -345,6 +328,14 @@ impl ResourceOps for Tables {
                     .classify("UpdateTimeToLive")
                     .map_err(err())?;
             }
+        }
+        if changed(changes, "globalSecondaryIndexes") {
+            let table = ctx.blueprint.table(&desired.id.name).ok_or_else(|| {
+                ProvisionError::NotDeclared {
+                    resource: desired.id.clone(),
+                }
+            })?;
+            update_indexes(ctx, desired, table, live).await?;
         }
         let table_changes = [
             "billingMode",
@@ -496,6 +487,144 @@ fn throughput(
         .built(operation)
 }
 
+/// The blueprint's indexes as compared with the live table: name and keys, sorted by name.
+fn desired_indexes(table: &bpl::Table) -> Value {
+    let mut indexes: Vec<&bpl::GlobalSecondaryIndex> =
+        table.global_secondary_indexes.iter().collect();
+    indexes.sort_by(|a, b| a.name.cmp(&b.name));
+    Value::Array(
+        indexes
+            .into_iter()
+            .map(|g| json!({"name": g.name, "keys": keys_of(&g.hash_key, g.range_key.as_ref())}))
+            .collect(),
+    )
+}
+
+/// The key attributes of a table and of all its indexes, with their types.
+fn key_attributes(table: &bpl::Table) -> BTreeMap<String, ScalarAttributeType> {
+    let mut definitions = BTreeMap::new();
+    let indexes = table
+        .global_secondary_indexes
+        .iter()
+        .flat_map(|g| std::iter::once(&g.hash_key).chain(g.range_key.as_ref()));
+    for key in std::iter::once(&table.hash_key)
+        .chain(table.range_key.as_ref())
+        .chain(indexes)
+    {
+        definitions.insert(key.name.clone(), attr_type(key.kind));
+    }
+    definitions
+}
+
+/// Index name → compared form (its keys), from a `globalSecondaryIndexes` value.
+fn indexes_by_name(value: Option<&Value>) -> BTreeMap<String, Value> {
+    value
+        .and_then(Value::as_array)
+        .map(|indexes| {
+            indexes
+                .iter()
+                .filter_map(|g| {
+                    let name = g.get("name")?.as_str()?.to_owned();
+                    Some((name, g.get("keys").cloned().unwrap_or(Value::Null)))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn index_projection(g: &bpl::GlobalSecondaryIndex) -> Projection {
+    let projection_type = match g.projection {
+        bpl::Projection::All => ProjectionType::All,
+        bpl::Projection::KeysOnly => ProjectionType::KeysOnly,
+        bpl::Projection::Include => ProjectionType::Include,
+    };
+    Projection::builder()
+        .projection_type(projection_type)
+        .set_non_key_attributes(
+            (!g.non_key_attributes.is_empty()).then(|| g.non_key_attributes.clone()),
+        )
+        .build()
+}
+
+/// Brings the live indexes to the blueprint's in place: deletes those the blueprint dropped or
+/// whose keys changed, then creates the missing ones. DynamoDB takes one index creation or
+/// deletion per UpdateTable and none while another is building, so each waits for the table
+/// and all its indexes to be ACTIVE. The table and its items are never touched.
+#[instrument(skip_all, fields(table = %live.physical_id))]
+async fn update_indexes(
+    ctx: &ApplyContext<'_>,
+    desired: &DesiredState,
+    table: &bpl::Table,
+    live: &LiveState,
+) -> Result<(), ProvisionError> {
+    let ddb = &ctx.clients.dynamodb;
+    let err = || ProvisionError::aws(&desired.id);
+    let live_indexes = indexes_by_name(live.fields.get("globalSecondaryIndexes"));
+    let wanted = indexes_by_name(desired.value("globalSecondaryIndexes"));
+    for (name, keys) in &live_indexes {
+        if wanted.get(name) == Some(keys) {
+            continue;
+        }
+        let delete = DeleteGlobalSecondaryIndexAction::builder()
+            .index_name(name)
+            .build()
+            .built("UpdateTable")
+            .map_err(err())?;
+        ddb.update_table()
+            .table_name(&live.physical_id)
+            .global_secondary_index_updates(
+                GlobalSecondaryIndexUpdate::builder().delete(delete).build(),
+            )
+            .send()
+            .await
+            .classify("UpdateTable")
+            .map_err(err())?;
+        wait_active(ctx, desired).await?;
+    }
+    let provisioned = table.billing_mode == bpl::BillingMode::Provisioned;
+    for g in &table.global_secondary_indexes {
+        if live_indexes.get(&g.name).is_some() && live_indexes.get(&g.name) == wanted.get(&g.name) {
+            continue;
+        }
+        let mut create = CreateGlobalSecondaryIndexAction::builder()
+            .index_name(&g.name)
+            .set_key_schema(Some(
+                key_schema(&g.hash_key, g.range_key.as_ref(), "UpdateTable").map_err(err())?,
+            ))
+            .projection(index_projection(g));
+        if provisioned {
+            create = create.provisioned_throughput(
+                throughput(g.read_capacity, g.write_capacity, "UpdateTable").map_err(err())?,
+            );
+        }
+        let mut request = ddb.update_table().table_name(&live.physical_id);
+        // Every key attribute of the table and its indexes, not only the new index's: AWS
+        // merges the list, but moto 5.2.5 replaces the table's definitions with it.
+        for (name, kind) in key_attributes(table) {
+            request = request.attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name(name)
+                    .attribute_type(kind)
+                    .build()
+                    .built("UpdateTable")
+                    .map_err(err())?,
+            );
+        }
+        request
+            .global_secondary_index_updates(
+                GlobalSecondaryIndexUpdate::builder()
+                    .create(create.build().built("UpdateTable").map_err(err())?)
+                    .build(),
+            )
+            .send()
+            .await
+            .classify("UpdateTable")
+            .map_err(err())?;
+        wait_active(ctx, desired).await?;
+    }
+    Ok(())
+}
+
 async fn wait_active(ctx: &ApplyContext<'_>, desired: &DesiredState) -> Result<(), ProvisionError> {
     let started = Instant::now();
     loop {
@@ -508,7 +637,13 @@ async fn wait_active(ctx: &ApplyContext<'_>, desired: &DesiredState) -> Result<(
             .await
             .classify("DescribeTable")
             .map_err(ProvisionError::aws(&desired.id))?;
-        if out.table.and_then(|t| t.table_status) == Some(TableStatus::Active) {
+        // An index being created or deleted keeps the table from taking another index update.
+        if out.table.is_some_and(|t| {
+            t.table_status == Some(TableStatus::Active)
+                && t.global_secondary_indexes()
+                    .iter()
+                    .all(|g| g.index_status == Some(IndexStatus::Active))
+        }) {
             return Ok(());
         }
         if started.elapsed() > ctx.readiness.timeout {
@@ -635,15 +770,21 @@ async fn read_table(
     };
     let mut fields = BTreeMap::new();
     fields.insert("keySchema".into(), keys(table.key_schema()));
+    let mut indexes: Vec<(Option<&str>, Value)> = table
+        .global_secondary_indexes()
+        .iter()
+        .map(|g| {
+            (
+                g.index_name(),
+                json!({"name": g.index_name, "keys": keys(g.key_schema())}),
+            )
+        })
+        .collect();
+    // DescribeTable lists indexes in no promised order; the blueprint's are compared by name.
+    indexes.sort_by(|a, b| a.0.cmp(&b.0));
     fields.insert(
         "globalSecondaryIndexes".into(),
-        Value::Array(
-            table
-                .global_secondary_indexes()
-                .iter()
-                .map(|g| json!({"name": g.index_name, "keys": keys(g.key_schema())}))
-                .collect(),
-        ),
+        Value::Array(indexes.into_iter().map(|(_, v)| v).collect()),
     );
     // Provisioned tables come back without BillingModeSummary.
     let billing = table
