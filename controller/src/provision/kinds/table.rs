@@ -583,7 +583,7 @@ async fn update_indexes(
     }
     let provisioned = table.billing_mode == bpl::BillingMode::Provisioned;
     for g in &table.global_secondary_indexes {
-        if live_indexes.get(&g.name).is_some() && live_indexes.get(&g.name) == wanted.get(&g.name) {
+        if live_indexes.contains_key(&g.name) && live_indexes.get(&g.name) == wanted.get(&g.name) {
             continue;
         }
         let mut create = CreateGlobalSecondaryIndexAction::builder()
