@@ -8,6 +8,8 @@
     reason = "test code: a panic is a failed test (clippy.toml covers only #[test] fns, not helpers)"
 )]
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -221,32 +223,7 @@ async fn queue_depth(env: &Env) -> u64 {
 
 /// Receives every message currently in the queue.
 async fn drain(env: &Env) -> Vec<String> {
-    let mut bodies = Vec::new();
-    loop {
-        let out = env
-            .sqs
-            .receive_message()
-            .queue_url(&env.queue_url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(0)
-            .send()
-            .await
-            .unwrap();
-        let messages = out.messages();
-        if messages.is_empty() {
-            return bodies;
-        }
-        for m in messages {
-            bodies.push(m.body().unwrap().to_owned());
-            env.sqs
-                .delete_message()
-                .queue_url(&env.queue_url)
-                .receipt_handle(m.receipt_handle().unwrap())
-                .send()
-                .await
-                .unwrap();
-        }
-    }
+    common::drain_queue(&env.sqs, &env.queue_url).await
 }
 
 #[tokio::test]
