@@ -10,14 +10,13 @@
     reason = "test code: a panic is a failed test (clippy.toml covers only #[test] fns, not helpers)"
 )]
 
+mod common;
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-};
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
@@ -54,22 +53,7 @@ impl Env {
         let sdk = moto.sdk_config().await;
         let ddb = aws_sdk_dynamodb::Client::new(&sdk);
         let sqs = aws_sdk_sqs::Client::new(&sdk);
-        let accounts = ballast_testbed::unique_name("accounts");
-        let transactions = ballast_testbed::unique_name("transactions");
-        for (table, with_sort_key) in [(&accounts, true), (&transactions, false)] {
-            let mut req = ddb
-                .create_table()
-                .table_name(table.as_str())
-                .billing_mode(BillingMode::PayPerRequest)
-                .attribute_definitions(attr("pk"))
-                .key_schema(key("pk", KeyType::Hash));
-            if with_sort_key {
-                req = req
-                    .attribute_definitions(attr("sk"))
-                    .key_schema(key("sk", KeyType::Range));
-            }
-            req.send().await.expect("create table");
-        }
+        let (accounts, transactions) = common::tables(&ddb).await;
         let queue_url = sqs
             .create_queue()
             .queue_name(ballast_testbed::unique_name("transactions"))
@@ -131,22 +115,6 @@ impl Env {
             }
         }
     }
-}
-
-fn attr(name: &str) -> AttributeDefinition {
-    AttributeDefinition::builder()
-        .attribute_name(name)
-        .attribute_type(ScalarAttributeType::S)
-        .build()
-        .unwrap()
-}
-
-fn key(name: &str, kind: KeyType) -> KeySchemaElement {
-    KeySchemaElement::builder()
-        .attribute_name(name)
-        .key_type(kind)
-        .build()
-        .unwrap()
 }
 
 fn token(sub: &str, scope: &str) -> String {

@@ -13,9 +13,6 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-};
 use aws_sdk_sqs::types::QueueAttributeName;
 use axum::Router;
 use axum::body::Body;
@@ -45,22 +42,7 @@ async fn env_with(config: ApiConfig) -> Env {
     let sdk = moto.sdk_config().await;
     let ddb = aws_sdk_dynamodb::Client::new(&sdk);
     let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let accounts = ballast_testbed::unique_name("accounts");
-    let transactions = ballast_testbed::unique_name("transactions");
-    for (table, with_sort_key) in [(&accounts, true), (&transactions, false)] {
-        let mut req = ddb
-            .create_table()
-            .table_name(table.as_str())
-            .billing_mode(BillingMode::PayPerRequest)
-            .attribute_definitions(attr("pk"))
-            .key_schema(key("pk", KeyType::Hash));
-        if with_sort_key {
-            req = req
-                .attribute_definitions(attr("sk"))
-                .key_schema(key("sk", KeyType::Range));
-        }
-        req.send().await.expect("create table");
-    }
+    let (accounts, transactions) = common::tables(&ddb).await;
     let queue_url = sqs
         .create_queue()
         .queue_name(ballast_testbed::unique_name("transactions"))
@@ -90,22 +72,6 @@ async fn env_with(config: ApiConfig) -> Env {
 
 async fn env() -> Env {
     env_with(ApiConfig::default()).await
-}
-
-fn attr(name: &str) -> AttributeDefinition {
-    AttributeDefinition::builder()
-        .attribute_name(name)
-        .attribute_type(ScalarAttributeType::S)
-        .build()
-        .unwrap()
-}
-
-fn key(name: &str, kind: KeyType) -> KeySchemaElement {
-    KeySchemaElement::builder()
-        .attribute_name(name)
-        .key_type(kind)
-        .build()
-        .unwrap()
 }
 
 fn token(sub: &str, scope: &str) -> String {
