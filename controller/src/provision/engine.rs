@@ -15,72 +15,53 @@ use super::kinds::{self, ApplyContext, ObserveContext, Readiness, ResourceOps, S
 use super::state::{DesiredState, LiveState, Resolved};
 use super::tagged::{self, TagSnapshot};
 
-/// Runs `$body` with `$ops` bound to the [`ResourceOps`] type of `$kind`.
+/// Runs `$body` with `$ops` bound to the [`ResourceOps`] type of `$kind`, or `$other` for a kind
+/// with nothing to provision. The match is generated from the blueprint crate's registry
+/// ([`ballast_blueprint::resource_kinds!`]) and has no `_ =>` arm: a kind added there without a
+/// provisioning entry fails to compile here.
 macro_rules! with_kind {
     ($kind:expr, $ops:ident => $body:expr, else $other:expr) => {
-        match $kind {
-            ResourceKind::KmsKey => {
-                type $ops = kinds::kms::KmsKeys;
-                $body
-            }
-            ResourceKind::Queue => {
-                type $ops = kinds::queue::Queues;
-                $body
-            }
-            ResourceKind::Table => {
-                type $ops = kinds::table::Tables;
-                $body
-            }
-            ResourceKind::Alarm => {
-                type $ops = kinds::alarm::Alarms;
-                $body
-            }
-            ResourceKind::Dashboard => {
-                type $ops = kinds::dashboard::Dashboards;
-                $body
-            }
-            ResourceKind::Vpc => {
-                type $ops = kinds::network::Vpcs;
-                $body
-            }
-            ResourceKind::Subnet => {
-                type $ops = kinds::network::Subnets;
-                $body
-            }
-            ResourceKind::VpcEndpoint => {
-                type $ops = kinds::network::VpcEndpoints;
-                $body
-            }
-            ResourceKind::LaunchTemplate => {
-                type $ops = kinds::launch_template::LaunchTemplates;
-                $body
-            }
-            ResourceKind::AutoScalingGroup => {
-                type $ops = kinds::asg::AutoScalingGroups;
-                $body
-            }
-            _ => $other,
-        }
+        ballast_blueprint::resource_kinds!(dispatch_kind, $kind, $ops, $body, $other)
     };
 }
 
-/// Kinds in the order they are observed: a kind may canonicalize references to earlier ones.
-pub const OBSERVE_ORDER: &[ResourceKind] = &[
-    ResourceKind::KmsKey,
-    ResourceKind::Vpc,
-    ResourceKind::Subnet,
-    ResourceKind::VpcEndpoint,
-    ResourceKind::Queue,
-    ResourceKind::Table,
-    ResourceKind::LaunchTemplate,
-    ResourceKind::AutoScalingGroup,
-    ResourceKind::Alarm,
-    ResourceKind::Dashboard,
-];
+/// The callback of [`with_kind!`]: one arm per registry entry.
+macro_rules! dispatch_kind {
+    (
+        [$kind:expr, $ops:ident, $body:expr, $other:expr]
+        $($variant:ident {
+            name: $name:literal,
+            model: $model:ident,
+            stateful: $stateful:literal,
+            tagging: [$($tagging:literal)?],
+            ops: [$($path:tt)*]
+        })*
+    ) => {
+        match $kind {
+            $(ResourceKind::$variant => dispatch_kind!(@arm $ops, $body, $other, [$($path)*]),)*
+        }
+    };
+    (@arm $ops:ident, $body:expr, $other:expr, []) => {
+        $other
+    };
+    (@arm $ops:ident, $body:expr, $other:expr, [$($path:tt)+]) => {{
+        type $ops = kinds::$($path)+;
+        $body
+    }};
+}
 
-/// Scaling policies are Ballast's own; nothing in AWS to provision.
-fn is_provisioned(kind: ResourceKind) -> bool {
-    kind != ResourceKind::ScalingPolicy
+/// Whether the kind has something in AWS to provision (scaling policies are Ballast's own).
+pub fn is_provisioned(kind: ResourceKind) -> bool {
+    with_kind!(kind, Ops => { let _ = Ops::KIND; true }, else false)
+}
+
+/// Kinds in the order they are observed: registry order, so a kind may canonicalize references
+/// to the kinds observed before it (the registry's tests check that it comes after them).
+pub fn observe_order() -> impl Iterator<Item = ResourceKind> {
+    ResourceKind::ALL
+        .iter()
+        .copied()
+        .filter(|kind| is_provisioned(*kind))
 }
 
 #[derive(Debug, Default)]
@@ -133,7 +114,7 @@ pub async fn observe_with(
     let present = kinds_in(bp);
     let shared = SharedReads::new(snapshot);
     let mut observation = Observation::default();
-    for kind in OBSERVE_ORDER {
+    for kind in observe_order() {
         let observed = {
             let ctx = ObserveContext {
                 clients,
@@ -141,9 +122,9 @@ pub async fn observe_with(
                 resolved: &observation.resolved,
                 shared: &shared,
             };
-            with_kind!(*kind, Ops => Some(Ops::observe(&ctx).await?), else {
-                if present.contains(kind) {
-                    return Err(EngineError::Unsupported(*kind));
+            with_kind!(kind, Ops => Some(Ops::observe(&ctx).await?), else {
+                if present.contains(&kind) {
+                    return Err(EngineError::Unsupported(kind));
                 }
                 None
             })
@@ -161,8 +142,8 @@ pub async fn observe_with(
 
 pub fn desired_states(bp: &Blueprint, resolved: &Resolved) -> Vec<DesiredState> {
     let mut out = Vec::new();
-    for kind in OBSERVE_ORDER {
-        with_kind!(*kind, Ops => out.extend(Ops::desired(bp, resolved)), else {});
+    for kind in observe_order() {
+        with_kind!(kind, Ops => out.extend(Ops::desired(bp, resolved)), else {});
     }
     out
 }
@@ -561,5 +542,56 @@ pub async fn destroy(
         Ok(outcomes)
     } else {
         Err(EngineError::Failed(errors))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn observe_order_lists_every_provisioned_kind_exactly_once() {
+        let order: Vec<ResourceKind> = observe_order().collect();
+        for kind in ResourceKind::ALL {
+            let times = order.iter().filter(|k| *k == kind).count();
+            let expected = usize::from(is_provisioned(*kind));
+            assert_eq!(times, expected, "{kind} appears {times} time(s)");
+        }
+        assert!(!is_provisioned(ResourceKind::ScalingPolicy));
+        assert!(is_provisioned(ResourceKind::Queue));
+    }
+
+    #[test]
+    fn observe_order_observes_a_kind_after_the_kinds_it_references() {
+        let order: Vec<ResourceKind> = observe_order().collect();
+        for (at, kind) in order.iter().enumerate() {
+            for target in kind.references() {
+                if target == kind || !is_provisioned(*target) {
+                    continue;
+                }
+                let before = order.iter().position(|k| k == target);
+                assert!(
+                    before.is_some_and(|b| b < at),
+                    "{kind} references {target}, which must be observed first"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn tagged_kinds_come_from_the_registry() {
+        let tagged: Vec<_> = tagged::resource_types().collect();
+        assert_eq!(
+            tagged,
+            [
+                (ResourceKind::KmsKey, "kms:key"),
+                (ResourceKind::Queue, "sqs:queue"),
+                (ResourceKind::Table, "dynamodb:table"),
+                (ResourceKind::Alarm, "cloudwatch:alarm"),
+            ]
+        );
+        for (kind, _) in tagged {
+            assert!(is_provisioned(kind), "{kind}: tagged kinds are provisioned");
+        }
     }
 }
