@@ -175,17 +175,70 @@ fn removed_policy(kind: ResourceKind) -> DeletionPolicy {
     Blueprint::effective_deletion_policy(kind, None)
 }
 
+/// What apply or destroy did to a resource: the plan's [`Action`] without its details, plus the two
+/// outcomes that are not plan actions (held back, skipped after a failed dependency).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OutcomeAction {
+    Create,
+    Update,
+    Replace,
+    Adopt,
+    Delete,
+    Retain,
+    /// Held back by the controller after earlier errors.
+    Held,
+    /// Not attempted: a dependency failed.
+    Skipped,
+}
+
+impl OutcomeAction {
+    /// What applying `action` does; `None` when it does nothing (no change, or a conflict, which
+    /// apply refuses before it starts).
+    pub fn of(action: &Action) -> Option<Self> {
+        match action {
+            Action::Create => Some(Self::Create),
+            Action::Update { .. } => Some(Self::Update),
+            Action::Replace { .. } => Some(Self::Replace),
+            Action::Adopt { .. } => Some(Self::Adopt),
+            Action::Delete => Some(Self::Delete),
+            Action::Retain => Some(Self::Retain),
+            Action::NoChange | Action::Conflict { .. } => None,
+        }
+    }
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Create => "create",
+            Self::Update => "update",
+            Self::Replace => "replace",
+            Self::Adopt => "adopt",
+            Self::Delete => "delete",
+            Self::Retain => "retain",
+            Self::Held => "held",
+            Self::Skipped => "skipped",
+        }
+    }
+}
+
+impl std::fmt::Display for OutcomeAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // `pad`, not `write_str`: progress lines align actions with `{:<8}`.
+        f.pad(self.as_str())
+    }
+}
+
 /// What happened to each resource during apply or destroy.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Outcome {
     pub resource: ResourceId,
-    pub action: &'static str,
+    pub action: OutcomeAction,
     pub ok: bool,
     pub detail: Option<String>,
 }
 
 pub trait Progress: Sync {
-    fn started(&self, resource: &ResourceId, action: &str);
+    fn started(&self, resource: &ResourceId, action: OutcomeAction);
     fn finished(&self, outcome: &Outcome);
 }
 
@@ -193,14 +246,14 @@ pub trait Progress: Sync {
 pub struct LogProgress;
 
 impl Progress for LogProgress {
-    fn started(&self, resource: &ResourceId, action: &str) {
-        info!(%resource, action, "started");
+    fn started(&self, resource: &ResourceId, action: OutcomeAction) {
+        info!(%resource, action = action.as_str(), "started");
     }
     fn finished(&self, outcome: &Outcome) {
         if outcome.ok {
-            info!(resource = %outcome.resource, action = outcome.action, "done");
+            info!(resource = %outcome.resource, action = outcome.action.as_str(), "done");
         } else {
-            warn!(resource = %outcome.resource, action = outcome.action, error = outcome.detail.as_deref().unwrap_or(""), "failed");
+            warn!(resource = %outcome.resource, action = outcome.action.as_str(), error = outcome.detail.as_deref().unwrap_or(""), "failed");
         }
     }
 }
@@ -277,7 +330,7 @@ pub async fn apply_except(
     for id in order.iter().filter(|id| held.contains(*id)) {
         outcomes.push(Outcome {
             resource: id.clone(),
-            action: "held",
+            action: OutcomeAction::Held,
             ok: false,
             detail: Some("held back after earlier errors".into()),
         });
@@ -306,7 +359,7 @@ pub async fn apply_except(
         for id in blocked {
             outcomes.push(Outcome {
                 resource: id.clone(),
-                action: "skipped",
+                action: OutcomeAction::Skipped,
                 ok: false,
                 detail: Some("a dependency failed".into()),
             });
@@ -328,29 +381,31 @@ pub async fn apply_except(
             let ctx = &ctx;
             async move {
                 let Some(want) = want else {
-                    return (id.clone(), "none", Ok(None));
+                    return (id.clone(), None, Ok(None));
                 };
                 let action = diff::diff(&want, have.as_ref());
-                let label = action_label(&action);
-                if action.is_change() {
-                    progress.started(id, label);
+                let step = OutcomeAction::of(&action);
+                if let Some(step) = step
+                    && action.is_change()
+                {
+                    progress.started(id, step);
                 }
                 let result = act(ctx, &want, have.as_ref(), &action).await;
-                (id.clone(), label, result)
+                (id.clone(), step, result)
             }
         }))
         .await;
-        for (id, label, result) in results {
-            match result {
-                Ok(new_live) => {
+        for (id, step, result) in results {
+            match (result, step) {
+                (Ok(new_live), step) => {
                     if let Some(state) = new_live {
                         resolved.insert(state.clone());
                         live.insert(id.clone(), state);
                     }
-                    if label != "none" && label != "no change" {
+                    if let Some(step) = step {
                         let outcome = Outcome {
                             resource: id.clone(),
-                            action: label,
+                            action: step,
                             ok: true,
                             detail: None,
                         };
@@ -359,15 +414,19 @@ pub async fn apply_except(
                     }
                     done.insert(id);
                 }
-                Err(e) => {
-                    let outcome = Outcome {
-                        resource: id.clone(),
-                        action: label,
-                        ok: false,
-                        detail: Some(e.to_string()),
-                    };
-                    progress.finished(&outcome);
-                    outcomes.push(outcome);
+                (Err(e), step) => {
+                    // Only a step that does something can fail; should one that does nothing
+                    // ever fail, its error is still reported (in `EngineError::Failed`).
+                    if let Some(step) = step {
+                        let outcome = Outcome {
+                            resource: id.clone(),
+                            action: step,
+                            ok: false,
+                            detail: Some(e.to_string()),
+                        };
+                        progress.finished(&outcome);
+                        outcomes.push(outcome);
+                    }
                     errors.push(e);
                     failed.insert(id);
                 }
@@ -396,19 +455,6 @@ pub async fn apply_except(
         Ok(outcomes)
     } else {
         Err(EngineError::Failed(errors))
-    }
-}
-
-fn action_label(action: &Action) -> &'static str {
-    match action {
-        Action::Create => "create",
-        Action::Update { .. } => "update",
-        Action::Replace { .. } => "replace",
-        Action::Adopt { .. } => "adopt",
-        Action::Delete => "delete",
-        Action::Retain => "retain",
-        Action::NoChange => "no change",
-        Action::Conflict { .. } => "conflict",
     }
 }
 
@@ -455,7 +501,7 @@ async fn remove(
     if policy == DeletionPolicy::Retain {
         progress.finished(&Outcome {
             resource: live.id.clone(),
-            action: "retain",
+            action: OutcomeAction::Retain,
             ok: true,
             detail: Some(format!(
                 "kept `{}` (deletionPolicy: retain)",
@@ -464,11 +510,11 @@ async fn remove(
         });
         return Ok(());
     }
-    progress.started(&live.id, "delete");
+    progress.started(&live.id, OutcomeAction::Delete);
     let result = with_kind!(live.id.kind, Ops => Ops::delete(ctx, live).await, else Ok(()));
     progress.finished(&Outcome {
         resource: live.id.clone(),
-        action: "delete",
+        action: OutcomeAction::Delete,
         ok: result.is_ok(),
         detail: result.as_ref().err().map(ToString::to_string),
     });
@@ -506,7 +552,7 @@ pub async fn destroy(
         if live.ownership != super::state::Ownership::Owned {
             outcomes.push(Outcome {
                 resource: id.clone(),
-                action: "skipped",
+                action: OutcomeAction::Skipped,
                 ok: true,
                 detail: Some("not owned by this blueprint".into()),
             });
@@ -527,9 +573,9 @@ pub async fn destroy(
         outcomes.push(Outcome {
             resource: live.id.clone(),
             action: if policy == DeletionPolicy::Retain {
-                "retain"
+                OutcomeAction::Retain
             } else {
-                "delete"
+                OutcomeAction::Delete
             },
             ok: result.is_ok(),
             detail: result.as_ref().err().map(ToString::to_string),

@@ -13,6 +13,7 @@ pub mod tagged;
 pub use context::{Clients, ReadOnlyClients};
 pub use diff::{Action, Plan};
 pub use engine::{
-    EngineError, Observation, Outcome, Progress, apply, destroy, observe, observe_with, plan,
+    EngineError, Observation, Outcome, OutcomeAction, Progress, apply, destroy, observe,
+    observe_with, plan,
 };
 pub use error::ProvisionError;
