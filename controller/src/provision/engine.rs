@@ -8,6 +8,7 @@ use ballast_blueprint::{
 use futures::future::join_all;
 use tracing::{info, instrument, warn};
 
+use super::conflict::{self, Conflict};
 use super::context::{Clients, ReadOnlyClients};
 use super::diff::{self, Action, Plan};
 use super::error::ProvisionError;
@@ -77,8 +78,8 @@ pub enum EngineError {
     Provision(#[from] ProvisionError),
     #[error("resource kind `{0}` is not supported by this version of Ballast")]
     Unsupported(ResourceKind),
-    #[error("{} resource(s) exist but are not owned by this blueprint:\n{}", .0.len(), .0.join("\n"))]
-    Conflicts(Vec<String>),
+    #[error("{} resource(s) exist but are not owned by this blueprint:\n{}", .0.len(), conflict::render(.0))]
+    Conflicts(Vec<Conflict>),
     #[error("apply failed for {} resource(s):\n{}", .0.len(), .0.iter().map(|e| format!("  {e}")).collect::<Vec<_>>().join("\n"))]
     Failed(Vec<ProvisionError>),
 }
@@ -302,12 +303,15 @@ pub async fn apply_except(
     held: &BTreeSet<ResourceId>,
 ) -> Result<Vec<Outcome>, EngineError> {
     let first_plan = plan(bp, &observation);
-    let conflicts: Vec<String> = first_plan
+    let conflicts: Vec<Conflict> = first_plan
         .conflicts()
         .filter(|c| !held.contains(&c.resource))
-        .map(|c| match &c.action {
-            Action::Conflict { reason } => format!("  {}: {reason}", c.resource),
-            _ => String::new(),
+        .filter_map(|c| match &c.action {
+            Action::Conflict { reason } => Some(Conflict {
+                resource: c.resource.clone(),
+                reason: reason.clone(),
+            }),
+            _ => None,
         })
         .collect();
     if !conflicts.is_empty() {
@@ -622,6 +626,21 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn outcome_actions_render_as_before() {
+        assert_eq!(format!("{:<8}|", OutcomeAction::Delete), "delete  |");
+        assert_eq!(OutcomeAction::Skipped.to_string(), "skipped");
+        assert_eq!(
+            serde_json::to_value(OutcomeAction::Held).unwrap(),
+            serde_json::json!("held")
+        );
+        assert_eq!(OutcomeAction::of(&Action::NoChange), None);
+        assert_eq!(
+            OutcomeAction::of(&Action::Update { changes: vec![] }),
+            Some(OutcomeAction::Update)
+        );
     }
 
     #[test]

@@ -174,7 +174,7 @@ impl Reconciler {
                 self.tracker.failed(
                     &conflict.resource,
                     FailureClass::Terminal,
-                    reason.clone(),
+                    reason.to_string(),
                     now,
                     fingerprint,
                 );
