@@ -53,7 +53,7 @@ macro_rules! dispatch_kind {
 
 /// Whether the kind has something in AWS to provision (scaling policies are Ballast's own).
 pub fn is_provisioned(kind: ResourceKind) -> bool {
-    with_kind!(kind, Ops => { let _ = Ops::KIND; true }, else false)
+    with_kind!(kind, _Ops => true, else false)
 }
 
 /// Kinds in the order they are observed: registry order, so a kind may canonicalize references
@@ -76,19 +76,10 @@ pub struct Observation {
 pub enum EngineError {
     #[error("{0}")]
     Provision(#[from] ProvisionError),
-    #[error("resource kind `{0}` is not supported by this version of Ballast")]
-    Unsupported(ResourceKind),
     #[error("{} resource(s) exist but are not owned by this blueprint:\n{}", .0.len(), conflict::render(.0))]
     Conflicts(Vec<Conflict>),
     #[error("apply failed for {} resource(s):\n{}", .0.len(), .0.iter().map(|e| format!("  {e}")).collect::<Vec<_>>().join("\n"))]
     Failed(Vec<ProvisionError>),
-}
-
-fn kinds_in(bp: &Blueprint) -> BTreeSet<ResourceKind> {
-    graph::resources(bp)
-        .into_iter()
-        .map(|(id, _)| id.kind)
-        .collect()
 }
 
 /// Reads live state kind by kind. Only read-only clients can be passed in.
@@ -112,7 +103,6 @@ pub async fn observe_with(
     bp: &Blueprint,
     snapshot: TagSnapshot,
 ) -> Result<Observation, EngineError> {
-    let present = kinds_in(bp);
     let shared = SharedReads::new(snapshot);
     let mut observation = Observation::default();
     for kind in observe_order() {
@@ -123,12 +113,9 @@ pub async fn observe_with(
                 resolved: &observation.resolved,
                 shared: &shared,
             };
-            with_kind!(kind, Ops => Some(Ops::observe(&ctx).await?), else {
-                if present.contains(&kind) {
-                    return Err(EngineError::Unsupported(kind));
-                }
-                None
-            })
+            // observe_order() yields provisioned kinds only; the registry guarantees every
+            // provisioned kind has its ResourceOps, so there is no "unsupported kind" left.
+            with_kind!(kind, Ops => Some(Ops::observe(&ctx).await?), else None)
         };
         if let Some(observed) = observed {
             for live in &observed.live {

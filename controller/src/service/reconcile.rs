@@ -273,8 +273,8 @@ impl Reconciler {
         match err {
             EngineError::Provision(e) => record(e),
             EngineError::Failed(errors) => errors.iter().for_each(record),
-            // Conflicts are recorded from the plan; an unsupported kind is a build problem.
-            EngineError::Conflicts(_) | EngineError::Unsupported(_) => {}
+            // Conflicts are recorded from the plan.
+            EngineError::Conflicts(_) => {}
         }
         throttled
     }
