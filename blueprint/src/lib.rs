@@ -10,6 +10,7 @@ pub mod diagnostic;
 pub mod graph;
 pub mod model;
 mod naming;
+pub mod registry;
 mod validate;
 mod yaml;
 
@@ -21,8 +22,9 @@ pub use diagnostic::{Diagnostic, Diagnostics, Position, Severity};
 pub use graph::{ResourceId, ResourceKind, dependency_order};
 pub use model::*;
 pub use naming::{
-    OWNERSHIP_BLUEPRINT_TAG, OWNERSHIP_MANAGED_TAG, SafetyOverride, safety_overrides,
+    OWNERSHIP_BLUEPRINT_TAG, OWNERSHIP_MANAGED_TAG, SafetyOverride, declared, safety_overrides,
 };
+pub use registry::Resource;
 pub use yaml::{MAX_DEPTH, MAX_NODES, MAX_SCALAR_BYTES, MAX_SOURCE_BYTES};
 
 /// A blueprint that passed validation, with its warnings.

@@ -58,6 +58,26 @@ impl Blueprint {
             .unwrap_or_else(|| self.default_name(&dashboard.name))
     }
 
+    /// A VPC's Name tag: its `id` when it names an existing VPC.
+    pub fn vpc_name(&self, vpc: &Vpc) -> String {
+        vpc.id
+            .clone()
+            .unwrap_or_else(|| self.default_name(&vpc.name))
+    }
+
+    /// A subnet's Name tag: its `id` when it names an existing subnet.
+    pub fn subnet_name(&self, subnet: &Subnet) -> String {
+        subnet
+            .id
+            .clone()
+            .unwrap_or_else(|| self.default_name(&subnet.name))
+    }
+
+    /// A VPC endpoint's Name tag.
+    pub fn endpoint_name(&self, endpoint: &VpcEndpoint) -> String {
+        self.default_name(&endpoint.name)
+    }
+
     pub fn queue(&self, name: &str) -> Option<&Queue> {
         self.spec.queues.iter().find(|q| q.name == name)
     }
@@ -96,6 +116,12 @@ impl Blueprint {
             DeletionPolicy::Delete
         })
     }
+}
+
+/// Blueprint resources of `kind` with their physical names (none for a kind that has nothing in
+/// AWS, such as scaling policies).
+pub fn declared(bp: &Blueprint, kind: ResourceKind) -> Vec<(ResourceId, String)> {
+    crate::registry::declared_of_kind(bp, kind)
 }
 
 /// A secure default that the blueprint explicitly switched off; plan output names each one.

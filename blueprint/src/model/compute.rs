@@ -170,3 +170,78 @@ pub enum LifecycleResult {
     Continue,
     Abandon,
 }
+
+impl crate::registry::Resource for LaunchTemplate {
+    const REFERENCES: &'static [crate::ResourceKind] = &[];
+
+    fn in_spec(spec: &super::Spec) -> Vec<(&Self, String)> {
+        let at = |(i, lt)| (lt, format!("spec.launchTemplates[{i}]"));
+        spec.launch_templates.iter().enumerate().map(at).collect()
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn physical_name(&self, bp: &super::Blueprint) -> Option<String> {
+        Some(bp.launch_template_name(self))
+    }
+
+    fn references(
+        &self,
+        _me: &crate::ResourceId,
+        _path: &str,
+        _spec: &super::Spec,
+    ) -> Vec<crate::graph::Reference> {
+        Vec::new()
+    }
+}
+
+impl crate::registry::Resource for AutoScalingGroup {
+    const REFERENCES: &'static [crate::ResourceKind] = &[
+        crate::ResourceKind::Subnet,
+        crate::ResourceKind::LaunchTemplate,
+    ];
+
+    fn in_spec(spec: &super::Spec) -> Vec<(&Self, String)> {
+        let at = |(i, g)| (g, format!("spec.autoScalingGroups[{i}]"));
+        spec.auto_scaling_groups
+            .iter()
+            .enumerate()
+            .map(at)
+            .collect()
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn physical_name(&self, bp: &super::Blueprint) -> Option<String> {
+        Some(bp.group_name(self))
+    }
+
+    fn references(
+        &self,
+        me: &crate::ResourceId,
+        path: &str,
+        _spec: &super::Spec,
+    ) -> Vec<crate::graph::Reference> {
+        use crate::ResourceKind as K;
+        use crate::graph::{Reference, is_literal_id};
+        let lt = format!("{path}.launchTemplate");
+        let mut out = vec![Reference::new(
+            me,
+            lt,
+            K::LaunchTemplate,
+            &self.launch_template,
+            true,
+        )];
+        for (j, subnet) in self.subnets.iter().enumerate() {
+            if !is_literal_id(subnet, "subnet-") {
+                let at = format!("{path}.subnets[{j}]");
+                out.push(Reference::new(me, at, K::Subnet, subnet, true));
+            }
+        }
+        out
+    }
+}

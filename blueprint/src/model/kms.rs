@@ -39,3 +39,29 @@ pub(crate) fn yes() -> bool {
 fn default_deletion_window() -> Duration {
     Duration::from_secs(30 * 86_400)
 }
+
+impl crate::registry::Resource for KmsKey {
+    const REFERENCES: &'static [crate::ResourceKind] = &[];
+
+    fn in_spec(spec: &super::Spec) -> Vec<(&Self, String)> {
+        let at = |(i, k)| (k, format!("spec.kmsKeys[{i}]"));
+        spec.kms_keys.iter().enumerate().map(at).collect()
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn physical_name(&self, bp: &super::Blueprint) -> Option<String> {
+        Some(bp.key_alias(self))
+    }
+
+    fn references(
+        &self,
+        _me: &crate::ResourceId,
+        _path: &str,
+        _spec: &super::Spec,
+    ) -> Vec<crate::graph::Reference> {
+        Vec::new()
+    }
+}

@@ -161,3 +161,89 @@ fn default_width() -> u32 {
 fn default_height() -> u32 {
     6
 }
+
+/// The queue and fleet shorthands of a metric, as references from `me`.
+fn metric_references(
+    me: &crate::ResourceId,
+    path: &str,
+    metric: &MetricRef,
+) -> Vec<crate::graph::Reference> {
+    use crate::ResourceKind as K;
+    use crate::graph::Reference;
+    let mut out = Vec::new();
+    if let Some(queue) = &metric.queue {
+        let at = format!("{path}.queue");
+        out.push(Reference::new(me, at, K::Queue, queue, true));
+    }
+    if let Some(fleet) = &metric.fleet {
+        let at = format!("{path}.fleet");
+        out.push(Reference::new(me, at, K::AutoScalingGroup, fleet, true));
+    }
+    out
+}
+
+impl crate::registry::Resource for Alarm {
+    const REFERENCES: &'static [crate::ResourceKind] = &[
+        crate::ResourceKind::Queue,
+        crate::ResourceKind::AutoScalingGroup,
+    ];
+
+    fn in_spec(spec: &super::Spec) -> Vec<(&Self, String)> {
+        let at = |(i, a)| (a, format!("spec.alarms[{i}]"));
+        spec.alarms.iter().enumerate().map(at).collect()
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn physical_name(&self, bp: &super::Blueprint) -> Option<String> {
+        Some(bp.alarm_name(self))
+    }
+
+    fn references(
+        &self,
+        me: &crate::ResourceId,
+        path: &str,
+        _spec: &super::Spec,
+    ) -> Vec<crate::graph::Reference> {
+        // The shorthands sit on the alarm itself (flattened metric), not under `metric`.
+        metric_references(me, path, &self.metric)
+    }
+}
+
+impl crate::registry::Resource for Dashboard {
+    const REFERENCES: &'static [crate::ResourceKind] = &[
+        crate::ResourceKind::Queue,
+        crate::ResourceKind::AutoScalingGroup,
+    ];
+
+    fn in_spec(spec: &super::Spec) -> Vec<(&Self, String)> {
+        let at = |(i, d)| (d, format!("spec.dashboards[{i}]"));
+        spec.dashboards.iter().enumerate().map(at).collect()
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn physical_name(&self, bp: &super::Blueprint) -> Option<String> {
+        Some(bp.dashboard_name(self))
+    }
+
+    fn references(
+        &self,
+        me: &crate::ResourceId,
+        path: &str,
+        _spec: &super::Spec,
+    ) -> Vec<crate::graph::Reference> {
+        let mut out = Vec::new();
+        for (j, w) in self.widgets.iter().enumerate() {
+            for (k, m) in w.metrics.iter().enumerate() {
+                let at = format!("{path}.widgets[{j}].metrics[{k}]");
+                out.extend(metric_references(me, &at, &m.metric));
+            }
+        }
+        out
+    }
+}

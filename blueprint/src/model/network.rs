@@ -90,3 +90,114 @@ pub enum EndpointType {
     Gateway,
     Interface,
 }
+
+impl crate::registry::Resource for Vpc {
+    const REFERENCES: &'static [crate::ResourceKind] = &[];
+
+    fn in_spec(spec: &super::Spec) -> Vec<(&Self, String)> {
+        let at = "spec.network.vpc";
+        spec.network.iter().map(|n| (&n.vpc, at.into())).collect()
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn physical_name(&self, bp: &super::Blueprint) -> Option<String> {
+        Some(bp.vpc_name(self))
+    }
+
+    fn references(
+        &self,
+        _me: &crate::ResourceId,
+        _path: &str,
+        _spec: &super::Spec,
+    ) -> Vec<crate::graph::Reference> {
+        Vec::new()
+    }
+}
+
+impl crate::registry::Resource for Subnet {
+    const REFERENCES: &'static [crate::ResourceKind] = &[crate::ResourceKind::Vpc];
+
+    fn in_spec(spec: &super::Spec) -> Vec<(&Self, String)> {
+        let Some(network) = &spec.network else {
+            return Vec::new();
+        };
+        let at = |(i, s)| (s, format!("spec.network.vpc.subnets[{i}]"));
+        network.vpc.subnets.iter().enumerate().map(at).collect()
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn physical_name(&self, bp: &super::Blueprint) -> Option<String> {
+        Some(bp.subnet_name(self))
+    }
+
+    fn references(
+        &self,
+        me: &crate::ResourceId,
+        _path: &str,
+        spec: &super::Spec,
+    ) -> Vec<crate::graph::Reference> {
+        use crate::graph::Reference;
+        // A subnet's VPC is the one it is declared in; the reference points at the VPC.
+        spec.network
+            .iter()
+            .map(|n| {
+                let vpc = &n.vpc.name;
+                Reference::new(me, "spec.network.vpc", crate::ResourceKind::Vpc, vpc, true)
+            })
+            .collect()
+    }
+}
+
+impl crate::registry::Resource for VpcEndpoint {
+    const REFERENCES: &'static [crate::ResourceKind] =
+        &[crate::ResourceKind::Vpc, crate::ResourceKind::Subnet];
+
+    fn in_spec(spec: &super::Spec) -> Vec<(&Self, String)> {
+        let Some(network) = &spec.network else {
+            return Vec::new();
+        };
+        let at = |(i, e)| (e, format!("spec.network.endpoints[{i}]"));
+        network.endpoints.iter().enumerate().map(at).collect()
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn physical_name(&self, bp: &super::Blueprint) -> Option<String> {
+        Some(bp.endpoint_name(self))
+    }
+
+    fn references(
+        &self,
+        me: &crate::ResourceId,
+        path: &str,
+        spec: &super::Spec,
+    ) -> Vec<crate::graph::Reference> {
+        use crate::ResourceKind as K;
+        use crate::graph::{Reference, is_literal_id};
+        let Some(network) = &spec.network else {
+            return Vec::new();
+        };
+        let mut out = vec![Reference::new(me, path, K::Vpc, &network.vpc.name, true)];
+        for (j, subnet) in self.subnets.iter().enumerate() {
+            if !is_literal_id(subnet, "subnet-") {
+                let at = format!("{path}.subnets[{j}]");
+                out.push(Reference::new(me, at, K::Subnet, subnet, true));
+            }
+        }
+        if self.route_tables.is_empty() {
+            // Without explicit route tables the endpoint uses every subnet's route table.
+            for s in &network.vpc.subnets {
+                out.push(Reference::new(me, path, K::Subnet, &s.name, true));
+            }
+        }
+        out
+    }
+}

@@ -111,3 +111,50 @@ pub(crate) fn zero() -> Duration {
 fn default_max_message_size() -> u64 {
     262_144
 }
+
+impl crate::registry::Resource for Queue {
+    const REFERENCES: &'static [crate::ResourceKind] =
+        &[crate::ResourceKind::KmsKey, crate::ResourceKind::Queue];
+
+    fn in_spec(spec: &super::Spec) -> Vec<(&Self, String)> {
+        let at = |(i, q)| (q, format!("spec.queues[{i}]"));
+        spec.queues.iter().enumerate().map(at).collect()
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn physical_name(&self, bp: &super::Blueprint) -> Option<String> {
+        Some(bp.queue_name(self))
+    }
+
+    fn references(
+        &self,
+        me: &crate::ResourceId,
+        path: &str,
+        _spec: &super::Spec,
+    ) -> Vec<crate::graph::Reference> {
+        use crate::ResourceKind as K;
+        use crate::graph::Reference;
+        let mut out = Vec::new();
+        if self.encryption.kind == QueueEncryptionKind::Kms
+            && let Some(key) = &self.encryption.kms_key
+        {
+            let at = format!("{path}.encryption.kmsKey");
+            out.push(Reference::new(me, at, K::KmsKey, key, true));
+        }
+        if let Some(dl) = &self.dead_letter {
+            let at = format!("{path}.deadLetter.queue");
+            out.push(Reference::new(me, at, K::Queue, &dl.queue, true));
+        }
+        if let Some(ra) = &self.redrive_allow {
+            for (j, source) in ra.source_queues.iter().enumerate() {
+                // A redrive-allow list only names its sources: no ordering.
+                let at = format!("{path}.redriveAllow.sourceQueues[{j}]");
+                out.push(Reference::new(me, at, K::Queue, source, false));
+            }
+        }
+        out
+    }
+}

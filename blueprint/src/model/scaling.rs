@@ -58,3 +58,41 @@ fn default_tolerance() -> u32 {
 fn default_interval() -> Duration {
     Duration::from_secs(10)
 }
+
+impl crate::registry::Resource for ScalingPolicy {
+    const REFERENCES: &'static [crate::ResourceKind] = &[
+        crate::ResourceKind::Queue,
+        crate::ResourceKind::AutoScalingGroup,
+    ];
+
+    fn in_spec(spec: &super::Spec) -> Vec<(&Self, String)> {
+        let at = |(i, p)| (p, format!("spec.scalingPolicies[{i}]"));
+        spec.scaling_policies.iter().enumerate().map(at).collect()
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Ballast's own autoscaler runs the policy: nothing in AWS.
+    fn physical_name(&self, _bp: &super::Blueprint) -> Option<String> {
+        None
+    }
+
+    fn references(
+        &self,
+        me: &crate::ResourceId,
+        path: &str,
+        _spec: &super::Spec,
+    ) -> Vec<crate::graph::Reference> {
+        use crate::ResourceKind as K;
+        use crate::graph::Reference;
+        let at = format!("{path}.queue");
+        let mut out = vec![Reference::new(me, at, K::Queue, &self.queue, true)];
+        if let Some(fleet) = &self.fleet {
+            let at = format!("{path}.fleet");
+            out.push(Reference::new(me, at, K::AutoScalingGroup, fleet, true));
+        }
+        out
+    }
+}

@@ -115,3 +115,43 @@ pub enum TableEncryptionKind {
     /// Encrypted with a customer managed key: `kmsKey` or `kmsKeyArn`.
     Kms,
 }
+
+impl crate::registry::Resource for Table {
+    const REFERENCES: &'static [crate::ResourceKind] = &[crate::ResourceKind::KmsKey];
+
+    fn in_spec(spec: &super::Spec) -> Vec<(&Self, String)> {
+        let at = |(i, t)| (t, format!("spec.tables[{i}]"));
+        spec.tables.iter().enumerate().map(at).collect()
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn physical_name(&self, bp: &super::Blueprint) -> Option<String> {
+        Some(bp.table_name(self))
+    }
+
+    fn references(
+        &self,
+        me: &crate::ResourceId,
+        path: &str,
+        _spec: &super::Spec,
+    ) -> Vec<crate::graph::Reference> {
+        use crate::graph::Reference;
+        let mut out = Vec::new();
+        if self.encryption.kind == TableEncryptionKind::Kms
+            && let Some(key) = &self.encryption.kms_key
+        {
+            let at = format!("{path}.encryption.kmsKey");
+            out.push(Reference::new(
+                me,
+                at,
+                crate::ResourceKind::KmsKey,
+                key,
+                true,
+            ));
+        }
+        out
+    }
+}

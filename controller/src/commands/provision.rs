@@ -16,7 +16,7 @@ use crate::lease::{
     self, DynamoLease, HeldLease, LeaseSpec, LeaseStatus, blueprint_lease_name, default_holder,
     format_time,
 };
-use crate::provision::engine::{LogProgress, Outcome, Progress};
+use crate::provision::engine::{LogProgress, Outcome, OutcomeAction, Progress};
 use crate::provision::kinds::Readiness;
 use crate::provision::{self, Clients, Plan, ReadOnlyClients, render};
 
@@ -100,7 +100,7 @@ struct TtyProgress {
 }
 
 impl Progress for TtyProgress {
-    fn started(&self, resource: &ResourceId, action: &str) {
+    fn started(&self, resource: &ResourceId, action: OutcomeAction) {
         // A poisoned lock is taken over: at worst a progress line misses its elapsed time.
         self.started
             .lock()
@@ -241,7 +241,7 @@ pub async fn apply(args: &crate::cli::ApplyArgs, out: &mut impl Write) -> anyhow
         .context("apply did not complete; run it again to converge")?;
         let changed = outcomes
             .iter()
-            .filter(|o| o.ok && o.action != "retain")
+            .filter(|o| o.ok && o.action != OutcomeAction::Retain)
             .count();
         writeln!(
             out,
@@ -294,10 +294,13 @@ pub async fn destroy(
                 .unwrap_or_default();
             writeln!(out, "  {} {}{detail}", o.action, o.resource)?;
         }
-        let retained = outcomes.iter().filter(|o| o.action == "retain").count();
+        let retained = outcomes
+            .iter()
+            .filter(|o| o.action == OutcomeAction::Retain)
+            .count();
         let deleted = outcomes
             .iter()
-            .filter(|o| o.action == "delete" && o.ok)
+            .filter(|o| o.action == OutcomeAction::Delete && o.ok)
             .count();
         writeln!(
             out,

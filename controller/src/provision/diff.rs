@@ -3,6 +3,7 @@
 use ballast_blueprint::{DeletionPolicy, ResourceId, SafetyOverride};
 use serde::Serialize;
 
+use super::conflict::ConflictReason;
 use super::state::{DesiredState, Expect, FieldClass, LiveState, Ownership, display_value};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -35,7 +36,7 @@ pub enum Action {
     NoChange,
     /// Exists under the same name but is not ours: never touched.
     Conflict {
-        reason: String,
+        reason: ConflictReason,
     },
 }
 
@@ -144,18 +145,19 @@ pub fn diff(desired: &DesiredState, live: Option<&LiveState>) -> Action {
         }
         Ownership::Unowned => {
             return Action::Conflict {
-                reason: format!(
-                    "{} `{}` exists but was not created by Ballast; set `adopt: true` to take it over",
-                    desired.id.kind, desired.physical_name
-                ),
+                reason: ConflictReason::NotCreatedByBallast {
+                    kind: desired.id.kind,
+                    physical_name: desired.physical_name.clone(),
+                },
             };
         }
         Ownership::OwnedByOther(owner) => {
             return Action::Conflict {
-                reason: format!(
-                    "{} `{}` belongs to blueprint `{owner}`; set `adopt: true` to take it over",
-                    desired.id.kind, desired.physical_name
-                ),
+                reason: ConflictReason::OwnedByBlueprint {
+                    kind: desired.id.kind,
+                    physical_name: desired.physical_name.clone(),
+                    owner: owner.clone(),
+                },
             };
         }
     }
@@ -300,7 +302,7 @@ mod tests {
         let Action::Conflict { reason } = diff(&desired(), Some(&live(60, other))) else {
             panic!()
         };
-        assert!(reason.contains("payments"));
+        assert!(reason.to_string().contains("payments"));
         let mut adopting = desired();
         adopting.adopt = true;
         assert!(matches!(

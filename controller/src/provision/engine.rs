@@ -8,6 +8,7 @@ use ballast_blueprint::{
 use futures::future::join_all;
 use tracing::{info, instrument, warn};
 
+use super::conflict::{self, Conflict};
 use super::context::{Clients, ReadOnlyClients};
 use super::diff::{self, Action, Plan};
 use super::error::ProvisionError;
@@ -15,72 +16,53 @@ use super::kinds::{self, ApplyContext, ObserveContext, Readiness, ResourceOps, S
 use super::state::{DesiredState, LiveState, Resolved};
 use super::tagged::{self, TagSnapshot};
 
-/// Runs `$body` with `$ops` bound to the [`ResourceOps`] type of `$kind`.
+/// Runs `$body` with `$ops` bound to the [`ResourceOps`] type of `$kind`, or `$other` for a kind
+/// with nothing to provision. The match is generated from the blueprint crate's registry
+/// ([`ballast_blueprint::resource_kinds!`]) and has no `_ =>` arm: a kind added there without a
+/// provisioning entry fails to compile here.
 macro_rules! with_kind {
     ($kind:expr, $ops:ident => $body:expr, else $other:expr) => {
-        match $kind {
-            ResourceKind::KmsKey => {
-                type $ops = kinds::kms::KmsKeys;
-                $body
-            }
-            ResourceKind::Queue => {
-                type $ops = kinds::queue::Queues;
-                $body
-            }
-            ResourceKind::Table => {
-                type $ops = kinds::table::Tables;
-                $body
-            }
-            ResourceKind::Alarm => {
-                type $ops = kinds::alarm::Alarms;
-                $body
-            }
-            ResourceKind::Dashboard => {
-                type $ops = kinds::dashboard::Dashboards;
-                $body
-            }
-            ResourceKind::Vpc => {
-                type $ops = kinds::network::Vpcs;
-                $body
-            }
-            ResourceKind::Subnet => {
-                type $ops = kinds::network::Subnets;
-                $body
-            }
-            ResourceKind::VpcEndpoint => {
-                type $ops = kinds::network::VpcEndpoints;
-                $body
-            }
-            ResourceKind::LaunchTemplate => {
-                type $ops = kinds::launch_template::LaunchTemplates;
-                $body
-            }
-            ResourceKind::AutoScalingGroup => {
-                type $ops = kinds::asg::AutoScalingGroups;
-                $body
-            }
-            _ => $other,
-        }
+        ballast_blueprint::resource_kinds!(dispatch_kind, $kind, $ops, $body, $other)
     };
 }
 
-/// Kinds in the order they are observed: a kind may canonicalize references to earlier ones.
-pub const OBSERVE_ORDER: &[ResourceKind] = &[
-    ResourceKind::KmsKey,
-    ResourceKind::Vpc,
-    ResourceKind::Subnet,
-    ResourceKind::VpcEndpoint,
-    ResourceKind::Queue,
-    ResourceKind::Table,
-    ResourceKind::LaunchTemplate,
-    ResourceKind::AutoScalingGroup,
-    ResourceKind::Alarm,
-    ResourceKind::Dashboard,
-];
+/// The callback of [`with_kind!`]: one arm per registry entry.
+macro_rules! dispatch_kind {
+    (
+        [$kind:expr, $ops:ident, $body:expr, $other:expr]
+        $($variant:ident {
+            name: $name:literal,
+            model: $model:ident,
+            stateful: $stateful:literal,
+            tagging: [$($tagging:literal)?],
+            ops: [$($path:tt)*]
+        })*
+    ) => {
+        match $kind {
+            $(ResourceKind::$variant => dispatch_kind!(@arm $ops, $body, $other, [$($path)*]),)*
+        }
+    };
+    (@arm $ops:ident, $body:expr, $other:expr, []) => {
+        $other
+    };
+    (@arm $ops:ident, $body:expr, $other:expr, [$($path:tt)+]) => {{
+        type $ops = kinds::$($path)+;
+        $body
+    }};
+}
 
-/// Scaling policies are Ballast's own; nothing in AWS to provision.
-fn is_provisioned(kind: ResourceKind) -> bool {
-    kind != ResourceKind::ScalingPolicy
+/// Whether the kind has something in AWS to provision (scaling policies are Ballast's own).
+pub fn is_provisioned(kind: ResourceKind) -> bool {
+    with_kind!(kind, _Ops => true, else false)
+}
+
+/// Kinds in the order they are observed: registry order, so a kind may canonicalize references
+/// to the kinds observed before it (the registry's tests check that it comes after them).
+pub fn observe_order() -> impl Iterator<Item = ResourceKind> {
+    ResourceKind::ALL
+        .iter()
+        .copied()
+        .filter(|kind| is_provisioned(*kind))
 }
 
 #[derive(Debug, Default)]
@@ -94,19 +76,10 @@ pub struct Observation {
 pub enum EngineError {
     #[error("{0}")]
     Provision(#[from] ProvisionError),
-    #[error("resource kind `{0}` is not supported by this version of Ballast")]
-    Unsupported(ResourceKind),
-    #[error("{} resource(s) exist but are not owned by this blueprint:\n{}", .0.len(), .0.join("\n"))]
-    Conflicts(Vec<String>),
+    #[error("{} resource(s) exist but are not owned by this blueprint:\n{}", .0.len(), conflict::render(.0))]
+    Conflicts(Vec<Conflict>),
     #[error("apply failed for {} resource(s):\n{}", .0.len(), .0.iter().map(|e| format!("  {e}")).collect::<Vec<_>>().join("\n"))]
     Failed(Vec<ProvisionError>),
-}
-
-fn kinds_in(bp: &Blueprint) -> BTreeSet<ResourceKind> {
-    graph::resources(bp)
-        .into_iter()
-        .map(|(id, _)| id.kind)
-        .collect()
 }
 
 /// Reads live state kind by kind. Only read-only clients can be passed in.
@@ -130,10 +103,9 @@ pub async fn observe_with(
     bp: &Blueprint,
     snapshot: TagSnapshot,
 ) -> Result<Observation, EngineError> {
-    let present = kinds_in(bp);
     let shared = SharedReads::new(snapshot);
     let mut observation = Observation::default();
-    for kind in OBSERVE_ORDER {
+    for kind in observe_order() {
         let observed = {
             let ctx = ObserveContext {
                 clients,
@@ -141,12 +113,9 @@ pub async fn observe_with(
                 resolved: &observation.resolved,
                 shared: &shared,
             };
-            with_kind!(*kind, Ops => Some(Ops::observe(&ctx).await?), else {
-                if present.contains(kind) {
-                    return Err(EngineError::Unsupported(*kind));
-                }
-                None
-            })
+            // observe_order() yields provisioned kinds only; the registry guarantees every
+            // provisioned kind has its ResourceOps, so there is no "unsupported kind" left.
+            with_kind!(kind, Ops => Some(Ops::observe(&ctx).await?), else None)
         };
         if let Some(observed) = observed {
             for live in &observed.live {
@@ -161,8 +130,8 @@ pub async fn observe_with(
 
 pub fn desired_states(bp: &Blueprint, resolved: &Resolved) -> Vec<DesiredState> {
     let mut out = Vec::new();
-    for kind in OBSERVE_ORDER {
-        with_kind!(*kind, Ops => out.extend(Ops::desired(bp, resolved)), else {});
+    for kind in observe_order() {
+        with_kind!(kind, Ops => out.extend(Ops::desired(bp, resolved)), else {});
     }
     out
 }
@@ -194,17 +163,70 @@ fn removed_policy(kind: ResourceKind) -> DeletionPolicy {
     Blueprint::effective_deletion_policy(kind, None)
 }
 
+/// What apply or destroy did to a resource: the plan's [`Action`] without its details, plus the two
+/// outcomes that are not plan actions (held back, skipped after a failed dependency).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OutcomeAction {
+    Create,
+    Update,
+    Replace,
+    Adopt,
+    Delete,
+    Retain,
+    /// Held back by the controller after earlier errors.
+    Held,
+    /// Not attempted: a dependency failed.
+    Skipped,
+}
+
+impl OutcomeAction {
+    /// What applying `action` does; `None` when it does nothing (no change, or a conflict, which
+    /// apply refuses before it starts).
+    pub fn of(action: &Action) -> Option<Self> {
+        match action {
+            Action::Create => Some(Self::Create),
+            Action::Update { .. } => Some(Self::Update),
+            Action::Replace { .. } => Some(Self::Replace),
+            Action::Adopt { .. } => Some(Self::Adopt),
+            Action::Delete => Some(Self::Delete),
+            Action::Retain => Some(Self::Retain),
+            Action::NoChange | Action::Conflict { .. } => None,
+        }
+    }
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Create => "create",
+            Self::Update => "update",
+            Self::Replace => "replace",
+            Self::Adopt => "adopt",
+            Self::Delete => "delete",
+            Self::Retain => "retain",
+            Self::Held => "held",
+            Self::Skipped => "skipped",
+        }
+    }
+}
+
+impl std::fmt::Display for OutcomeAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // `pad`, not `write_str`: progress lines align actions with `{:<8}`.
+        f.pad(self.as_str())
+    }
+}
+
 /// What happened to each resource during apply or destroy.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Outcome {
     pub resource: ResourceId,
-    pub action: &'static str,
+    pub action: OutcomeAction,
     pub ok: bool,
     pub detail: Option<String>,
 }
 
 pub trait Progress: Sync {
-    fn started(&self, resource: &ResourceId, action: &str);
+    fn started(&self, resource: &ResourceId, action: OutcomeAction);
     fn finished(&self, outcome: &Outcome);
 }
 
@@ -212,14 +234,14 @@ pub trait Progress: Sync {
 pub struct LogProgress;
 
 impl Progress for LogProgress {
-    fn started(&self, resource: &ResourceId, action: &str) {
-        info!(%resource, action, "started");
+    fn started(&self, resource: &ResourceId, action: OutcomeAction) {
+        info!(%resource, action = action.as_str(), "started");
     }
     fn finished(&self, outcome: &Outcome) {
         if outcome.ok {
-            info!(resource = %outcome.resource, action = outcome.action, "done");
+            info!(resource = %outcome.resource, action = outcome.action.as_str(), "done");
         } else {
-            warn!(resource = %outcome.resource, action = outcome.action, error = outcome.detail.as_deref().unwrap_or(""), "failed");
+            warn!(resource = %outcome.resource, action = outcome.action.as_str(), error = outcome.detail.as_deref().unwrap_or(""), "failed");
         }
     }
 }
@@ -268,12 +290,15 @@ pub async fn apply_except(
     held: &BTreeSet<ResourceId>,
 ) -> Result<Vec<Outcome>, EngineError> {
     let first_plan = plan(bp, &observation);
-    let conflicts: Vec<String> = first_plan
+    let conflicts: Vec<Conflict> = first_plan
         .conflicts()
         .filter(|c| !held.contains(&c.resource))
-        .map(|c| match &c.action {
-            Action::Conflict { reason } => format!("  {}: {reason}", c.resource),
-            _ => String::new(),
+        .filter_map(|c| match &c.action {
+            Action::Conflict { reason } => Some(Conflict {
+                resource: c.resource.clone(),
+                reason: reason.clone(),
+            }),
+            _ => None,
         })
         .collect();
     if !conflicts.is_empty() {
@@ -296,7 +321,7 @@ pub async fn apply_except(
     for id in order.iter().filter(|id| held.contains(*id)) {
         outcomes.push(Outcome {
             resource: id.clone(),
-            action: "held",
+            action: OutcomeAction::Held,
             ok: false,
             detail: Some("held back after earlier errors".into()),
         });
@@ -325,7 +350,7 @@ pub async fn apply_except(
         for id in blocked {
             outcomes.push(Outcome {
                 resource: id.clone(),
-                action: "skipped",
+                action: OutcomeAction::Skipped,
                 ok: false,
                 detail: Some("a dependency failed".into()),
             });
@@ -347,29 +372,31 @@ pub async fn apply_except(
             let ctx = &ctx;
             async move {
                 let Some(want) = want else {
-                    return (id.clone(), "none", Ok(None));
+                    return (id.clone(), None, Ok(None));
                 };
                 let action = diff::diff(&want, have.as_ref());
-                let label = action_label(&action);
-                if action.is_change() {
-                    progress.started(id, label);
+                let step = OutcomeAction::of(&action);
+                if let Some(step) = step
+                    && action.is_change()
+                {
+                    progress.started(id, step);
                 }
                 let result = act(ctx, &want, have.as_ref(), &action).await;
-                (id.clone(), label, result)
+                (id.clone(), step, result)
             }
         }))
         .await;
-        for (id, label, result) in results {
-            match result {
-                Ok(new_live) => {
+        for (id, step, result) in results {
+            match (result, step) {
+                (Ok(new_live), step) => {
                     if let Some(state) = new_live {
                         resolved.insert(state.clone());
                         live.insert(id.clone(), state);
                     }
-                    if label != "none" && label != "no change" {
+                    if let Some(step) = step {
                         let outcome = Outcome {
                             resource: id.clone(),
-                            action: label,
+                            action: step,
                             ok: true,
                             detail: None,
                         };
@@ -378,15 +405,19 @@ pub async fn apply_except(
                     }
                     done.insert(id);
                 }
-                Err(e) => {
-                    let outcome = Outcome {
-                        resource: id.clone(),
-                        action: label,
-                        ok: false,
-                        detail: Some(e.to_string()),
-                    };
-                    progress.finished(&outcome);
-                    outcomes.push(outcome);
+                (Err(e), step) => {
+                    // Only a step that does something can fail; should one that does nothing
+                    // ever fail, its error is still reported (in `EngineError::Failed`).
+                    if let Some(step) = step {
+                        let outcome = Outcome {
+                            resource: id.clone(),
+                            action: step,
+                            ok: false,
+                            detail: Some(e.to_string()),
+                        };
+                        progress.finished(&outcome);
+                        outcomes.push(outcome);
+                    }
                     errors.push(e);
                     failed.insert(id);
                 }
@@ -415,19 +446,6 @@ pub async fn apply_except(
         Ok(outcomes)
     } else {
         Err(EngineError::Failed(errors))
-    }
-}
-
-fn action_label(action: &Action) -> &'static str {
-    match action {
-        Action::Create => "create",
-        Action::Update { .. } => "update",
-        Action::Replace { .. } => "replace",
-        Action::Adopt { .. } => "adopt",
-        Action::Delete => "delete",
-        Action::Retain => "retain",
-        Action::NoChange => "no change",
-        Action::Conflict { .. } => "conflict",
     }
 }
 
@@ -474,7 +492,7 @@ async fn remove(
     if policy == DeletionPolicy::Retain {
         progress.finished(&Outcome {
             resource: live.id.clone(),
-            action: "retain",
+            action: OutcomeAction::Retain,
             ok: true,
             detail: Some(format!(
                 "kept `{}` (deletionPolicy: retain)",
@@ -483,11 +501,11 @@ async fn remove(
         });
         return Ok(());
     }
-    progress.started(&live.id, "delete");
+    progress.started(&live.id, OutcomeAction::Delete);
     let result = with_kind!(live.id.kind, Ops => Ops::delete(ctx, live).await, else Ok(()));
     progress.finished(&Outcome {
         resource: live.id.clone(),
-        action: "delete",
+        action: OutcomeAction::Delete,
         ok: result.is_ok(),
         detail: result.as_ref().err().map(ToString::to_string),
     });
@@ -525,7 +543,7 @@ pub async fn destroy(
         if live.ownership != super::state::Ownership::Owned {
             outcomes.push(Outcome {
                 resource: id.clone(),
-                action: "skipped",
+                action: OutcomeAction::Skipped,
                 ok: true,
                 detail: Some("not owned by this blueprint".into()),
             });
@@ -546,9 +564,9 @@ pub async fn destroy(
         outcomes.push(Outcome {
             resource: live.id.clone(),
             action: if policy == DeletionPolicy::Retain {
-                "retain"
+                OutcomeAction::Retain
             } else {
-                "delete"
+                OutcomeAction::Delete
             },
             ok: result.is_ok(),
             detail: result.as_ref().err().map(ToString::to_string),
@@ -561,5 +579,71 @@ pub async fn destroy(
         Ok(outcomes)
     } else {
         Err(EngineError::Failed(errors))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn observe_order_lists_every_provisioned_kind_exactly_once() {
+        let order: Vec<ResourceKind> = observe_order().collect();
+        for kind in ResourceKind::ALL {
+            let times = order.iter().filter(|k| *k == kind).count();
+            let expected = usize::from(is_provisioned(*kind));
+            assert_eq!(times, expected, "{kind} appears {times} time(s)");
+        }
+        assert!(!is_provisioned(ResourceKind::ScalingPolicy));
+        assert!(is_provisioned(ResourceKind::Queue));
+    }
+
+    #[test]
+    fn observe_order_observes_a_kind_after_the_kinds_it_references() {
+        let order: Vec<ResourceKind> = observe_order().collect();
+        for (at, kind) in order.iter().enumerate() {
+            for target in kind.references() {
+                if target == kind || !is_provisioned(*target) {
+                    continue;
+                }
+                let before = order.iter().position(|k| k == target);
+                assert!(
+                    before.is_some_and(|b| b < at),
+                    "{kind} references {target}, which must be observed first"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn outcome_actions_render_as_before() {
+        assert_eq!(format!("{:<8}|", OutcomeAction::Delete), "delete  |");
+        assert_eq!(OutcomeAction::Skipped.to_string(), "skipped");
+        assert_eq!(
+            serde_json::to_value(OutcomeAction::Held).unwrap(),
+            serde_json::json!("held")
+        );
+        assert_eq!(OutcomeAction::of(&Action::NoChange), None);
+        assert_eq!(
+            OutcomeAction::of(&Action::Update { changes: vec![] }),
+            Some(OutcomeAction::Update)
+        );
+    }
+
+    #[test]
+    fn tagged_kinds_come_from_the_registry() {
+        let tagged: Vec<_> = tagged::resource_types().collect();
+        assert_eq!(
+            tagged,
+            [
+                (ResourceKind::KmsKey, "kms:key"),
+                (ResourceKind::Queue, "sqs:queue"),
+                (ResourceKind::Table, "dynamodb:table"),
+                (ResourceKind::Alarm, "cloudwatch:alarm"),
+            ]
+        );
+        for (kind, _) in tagged {
+            assert!(is_provisioned(kind), "{kind}: tagged kinds are provisioned");
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! The provisioning engine: ownership by tags (no state file), observe → canonicalize → diff,
 //! and plan/apply/destroy/drift over every resource kind of a blueprint.
 
+pub mod conflict;
 pub mod context;
 pub mod diff;
 pub mod engine;
@@ -10,9 +11,11 @@ pub mod render;
 pub mod state;
 pub mod tagged;
 
+pub use conflict::{Conflict, ConflictReason};
 pub use context::{Clients, ReadOnlyClients};
 pub use diff::{Action, Plan};
 pub use engine::{
-    EngineError, Observation, Outcome, Progress, apply, destroy, observe, observe_with, plan,
+    EngineError, Observation, Outcome, OutcomeAction, Progress, apply, destroy, observe,
+    observe_with, plan,
 };
 pub use error::ProvisionError;

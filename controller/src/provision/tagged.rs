@@ -15,22 +15,22 @@ use std::future::Future;
 
 use aws_sdk_resourcegroupstagging::types::TagFilter;
 use ballast_aws::SdkResultExt;
-use ballast_blueprint::{Blueprint, OWNERSHIP_BLUEPRINT_TAG, ResourceId, ResourceKind, Tags};
+use ballast_blueprint::{
+    Blueprint, OWNERSHIP_BLUEPRINT_TAG, ResourceId, ResourceKind, Tags, declared,
+};
 use tracing::{debug, instrument};
 
 use super::context::ReadOnlyClients;
 use super::error::ProvisionError;
-use super::kinds::declared;
 
-/// The kinds whose tags the snapshot carries, by their tagging-API resource type.
-/// The first entry is also what a failed `GetResources` of a blueprint without any of these
-/// kinds is reported against (`error_resource`).
-pub const RESOURCE_TYPES: &[(ResourceKind, &str)] = &[
-    (ResourceKind::KmsKey, "kms:key"),
-    (ResourceKind::Queue, "sqs:queue"),
-    (ResourceKind::Table, "dynamodb:table"),
-    (ResourceKind::Alarm, "cloudwatch:alarm"),
-];
+/// The kinds whose tags the snapshot carries, with their tagging-API resource types, in registry
+/// order (the registry's `tagging` column). The first is also what a failed `GetResources` of a
+/// blueprint without any of these kinds is reported against (`error_resource`).
+pub fn resource_types() -> impl Iterator<Item = (ResourceKind, &'static str)> {
+    ResourceKind::ALL
+        .iter()
+        .filter_map(|kind| Some((*kind, kind.tagging_type()?)))
+}
 
 /// GetResources' largest page.
 const RESOURCES_PER_PAGE: i32 = 100;
@@ -124,9 +124,8 @@ where
 /// The resource a failed `GetResources` is reported against: the first tagged kind the blueprint
 /// declares (all of them are observed through the snapshot).
 fn error_resource(bp: &Blueprint) -> ResourceId {
-    let kind = RESOURCE_TYPES
-        .iter()
-        .map(|(kind, _)| *kind)
+    let kind = resource_types()
+        .map(|(kind, _)| kind)
         .find(|kind| !declared(bp, *kind).is_empty())
         .unwrap_or(ResourceKind::KmsKey);
     ResourceId::new(kind, "*")
@@ -148,9 +147,7 @@ pub async fn read(
                 .values(&bp.metadata.name)
                 .build(),
         )
-        .set_resource_type_filters(Some(
-            RESOURCE_TYPES.iter().map(|(_, t)| t.to_string()).collect(),
-        ))
+        .set_resource_type_filters(Some(resource_types().map(|(_, t)| t.to_string()).collect()))
         .resources_per_page(RESOURCES_PER_PAGE)
         .into_paginator()
         .items()

@@ -18,7 +18,7 @@ use tracing::{Instrument, error, info, info_span, warn};
 use super::Context;
 use super::metrics::{BlueprintLabels, ReconcileLabels};
 use super::status::{FailureClass, Tracker};
-use crate::provision::engine::{EngineError, Outcome, Progress};
+use crate::provision::engine::{EngineError, Outcome, OutcomeAction, Progress};
 use crate::provision::{self, Clients, ProvisionError, ReadOnlyClients};
 
 /// Provisioning clients: read-only ones in dry-run, so no write can be sent at all.
@@ -174,7 +174,7 @@ impl Reconciler {
                 self.tracker.failed(
                     &conflict.resource,
                     FailureClass::Terminal,
-                    reason.clone(),
+                    reason.to_string(),
                     now,
                     fingerprint,
                 );
@@ -273,8 +273,8 @@ impl Reconciler {
         match err {
             EngineError::Provision(e) => record(e),
             EngineError::Failed(errors) => errors.iter().for_each(record),
-            // Conflicts are recorded from the plan; an unsupported kind is a build problem.
-            EngineError::Conflicts(_) | EngineError::Unsupported(_) => {}
+            // Conflicts are recorded from the plan.
+            EngineError::Conflicts(_) => {}
         }
         throttled
     }
@@ -287,15 +287,15 @@ struct Collected {
 }
 
 impl Progress for Collected {
-    fn started(&self, resource: &ResourceId, action: &str) {
-        info!(%resource, action, "applying");
+    fn started(&self, resource: &ResourceId, action: OutcomeAction) {
+        info!(%resource, action = action.as_str(), "applying");
     }
 
     fn finished(&self, outcome: &Outcome) {
         if outcome.ok {
-            info!(resource = %outcome.resource, action = outcome.action, "applied");
+            info!(resource = %outcome.resource, action = outcome.action.as_str(), "applied");
         } else {
-            warn!(resource = %outcome.resource, action = outcome.action, error = outcome.detail.as_deref().unwrap_or(""), "apply failed");
+            warn!(resource = %outcome.resource, action = outcome.action.as_str(), error = outcome.detail.as_deref().unwrap_or(""), "apply failed");
         }
         // A poisoned lock is taken over: an outcome list is still worth reporting.
         self.outcomes

@@ -135,7 +135,7 @@ impl Tracker {
                     fields: vec!["(not in the blueprint)".into()],
                 },
                 Action::Conflict { reason } => ResourceStatus::Error {
-                    reason: reason.clone(),
+                    reason: reason.to_string(),
                     terminal: true,
                 },
             };

@@ -15,7 +15,7 @@ pub mod table;
 
 use std::future::Future;
 
-use ballast_blueprint::{Blueprint, ResourceId, ResourceKind};
+use ballast_blueprint::{Blueprint, ResourceKind};
 
 use super::context::{Clients, ReadOnlyClients};
 use super::diff::FieldChange;
@@ -111,49 +111,9 @@ pub trait ResourceOps {
     ) -> impl Future<Output = Result<(), ProvisionError>> + Send;
 }
 
-/// Blueprint resources of `kind` with their physical names.
-pub fn declared(bp: &Blueprint, kind: ResourceKind) -> Vec<(ResourceId, String)> {
-    use ResourceKind as K;
-    let spec = &bp.spec;
-    match kind {
-        K::KmsKey => spec
-            .kms_keys
-            .iter()
-            .map(|k| (ResourceId::new(kind, &k.name), bp.key_alias(k)))
-            .collect(),
-        K::Queue => spec
-            .queues
-            .iter()
-            .map(|q| (ResourceId::new(kind, &q.name), bp.queue_name(q)))
-            .collect(),
-        K::Table => spec
-            .tables
-            .iter()
-            .map(|t| (ResourceId::new(kind, &t.name), bp.table_name(t)))
-            .collect(),
-        K::Alarm => spec
-            .alarms
-            .iter()
-            .map(|a| (ResourceId::new(kind, &a.name), bp.alarm_name(a)))
-            .collect(),
-        K::Dashboard => spec
-            .dashboards
-            .iter()
-            .map(|d| (ResourceId::new(kind, &d.name), bp.dashboard_name(d)))
-            .collect(),
-        K::LaunchTemplate => spec
-            .launch_templates
-            .iter()
-            .map(|lt| (ResourceId::new(kind, &lt.name), bp.launch_template_name(lt)))
-            .collect(),
-        K::AutoScalingGroup => spec
-            .auto_scaling_groups
-            .iter()
-            .map(|g| (ResourceId::new(kind, &g.name), bp.group_name(g)))
-            .collect(),
-        _ => Vec::new(),
-    }
-}
+/// Physical names live with the blueprint (`ballast_blueprint::declared`); re-exported for the
+/// kind modules.
+pub use ballast_blueprint::declared;
 
 /// Tag changes in a field-change list: `tags.<key>`.
 pub fn changes_tags(changes: &[FieldChange]) -> bool {

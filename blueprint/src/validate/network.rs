@@ -1,0 +1,204 @@
+//! Validation of the VPC, its subnets and endpoints.
+
+use std::net::Ipv4Addr;
+
+use super::*;
+
+impl Validator<'_> {
+    pub(super) fn network(&mut self, n: &Network) {
+        let vpc = &n.vpc;
+        let path = "spec.network.vpc";
+        let vpc_net = match (&vpc.id, &vpc.cidr) {
+            (Some(_), Some(_)) => {
+                self.error(
+                    &format!("{path}.cidr"),
+                    "`id` and `cidr` are both set",
+                    "use `id` for an existing VPC, or `cidr` for a new one",
+                );
+                None
+            }
+            (None, None) => {
+                self.error(
+                    path,
+                    "the VPC needs `id` (existing) or `cidr` (new)",
+                    "e.g. `cidr: 10.0.0.0/16`",
+                );
+                None
+            }
+            (Some(id), None) => {
+                if !id.starts_with("vpc-") {
+                    self.error(
+                        &format!("{path}.id"),
+                        format!("`{id}` is not a VPC id"),
+                        "VPC ids look like vpc-0123456789abcdef0",
+                    );
+                }
+                None
+            }
+            (None, Some(cidr)) => {
+                let parsed = parse_cidr(cidr);
+                match parsed {
+                    Some((_, len)) if (16..=28).contains(&len) => parsed,
+                    _ => {
+                        self.error(
+                            &format!("{path}.cidr"),
+                            format!("`{cidr}` is not an IPv4 CIDR from /16 to /28"),
+                            "e.g. 10.0.0.0/16",
+                        );
+                        None
+                    }
+                }
+            }
+        };
+        let mut subnet_nets: Vec<((u32, u8), String)> = Vec::new();
+        for (i, s) in vpc.subnets.iter().enumerate() {
+            let p = format!("{path}.subnets[{i}]");
+            if s.map_public_ip_on_launch {
+                self.warning(
+                    &format!("{p}.mapPublicIpOnLaunch"),
+                    "instances in this subnet get public IPs",
+                    "the fleet belongs in private subnets",
+                );
+            }
+            match (&vpc.id, &s.id, &s.cidr) {
+                (Some(_), None, _) => self.error(
+                    &p,
+                    "subnets of an existing VPC need `id`",
+                    "give the subnet id, e.g. subnet-0abc…",
+                ),
+                (Some(_), Some(_), Some(_)) => self.error(
+                    &format!("{p}.cidr"),
+                    "an existing subnet takes no `cidr`",
+                    "remove `cidr`",
+                ),
+                (None, Some(_), _) => self.error(
+                    &format!("{p}.id"),
+                    "a new VPC cannot hold existing subnets",
+                    "remove `id` and give `cidr`",
+                ),
+                (None, None, None) => {
+                    self.error(&p, "a new subnet needs `cidr`", "e.g. `cidr: 10.0.1.0/24`")
+                }
+                (None, None, Some(cidr)) => match parse_cidr(cidr) {
+                    None => self.error(
+                        &format!("{p}.cidr"),
+                        format!("`{cidr}` is not an IPv4 CIDR"),
+                        "e.g. 10.0.1.0/24",
+                    ),
+                    Some(net) => {
+                        if let Some(outer) = vpc_net
+                            && !contains(outer, net)
+                        {
+                            self.error(
+                                &format!("{p}.cidr"),
+                                format!(
+                                    "`{cidr}` is outside the VPC's {}",
+                                    vpc.cidr.as_deref().unwrap_or_default()
+                                ),
+                                "choose a range inside the VPC CIDR",
+                            );
+                        }
+                        if let Some((_, other)) =
+                            subnet_nets.iter().find(|(o, _)| overlaps(*o, net))
+                        {
+                            self.error(
+                                &format!("{p}.cidr"),
+                                format!("`{cidr}` overlaps subnet `{other}`"),
+                                "subnet ranges must not overlap",
+                            );
+                        }
+                        subnet_nets.push((net, s.name.clone()));
+                    }
+                },
+                (Some(_), Some(id), None) => {
+                    if !id.starts_with("subnet-") {
+                        self.error(
+                            &format!("{p}.id"),
+                            format!("`{id}` is not a subnet id"),
+                            "subnet ids look like subnet-0123456789abcdef0",
+                        );
+                    }
+                }
+            }
+        }
+        for (i, e) in n.endpoints.iter().enumerate() {
+            let p = format!("spec.network.endpoints[{i}]");
+            let service = e.service.rsplit('.').next().unwrap_or(&e.service);
+            match e.kind {
+                EndpointType::Gateway => {
+                    if !matches!(service, "dynamodb" | "s3") {
+                        self.error(
+                            &format!("{p}.type"),
+                            format!("`{}` has no gateway endpoint", e.service),
+                            "gateway endpoints exist for dynamodb and s3; use `type: interface`",
+                        );
+                    }
+                    if !e.subnets.is_empty() || !e.security_group_ids.is_empty() {
+                        self.error(
+                            &format!("{p}.subnets"),
+                            "gateway endpoints take route tables, not subnets or security groups",
+                            "use `routeTables`",
+                        );
+                    }
+                    if e.route_tables.is_empty() && vpc.subnets.is_empty() {
+                        self.error(
+                            &format!("{p}.routeTables"),
+                            "no route tables: give `routeTables` or subnets in the VPC",
+                            "list route table ids (rtb-…)",
+                        );
+                    }
+                }
+                EndpointType::Interface => {
+                    if e.subnets.is_empty() {
+                        self.error(
+                            &format!("{p}.subnets"),
+                            "an interface endpoint needs `subnets`",
+                            "list the blueprint subnets it serves",
+                        );
+                    }
+                    if !e.route_tables.is_empty() {
+                        self.error(
+                            &format!("{p}.routeTables"),
+                            "interface endpoints take subnets, not route tables",
+                            "remove `routeTables`",
+                        );
+                    }
+                }
+            }
+            for (j, sg) in e.security_group_ids.iter().enumerate() {
+                if !sg.starts_with("sg-") {
+                    self.error(
+                        &format!("{p}.securityGroupIds[{j}]"),
+                        format!("`{sg}` is not a security group id"),
+                        "security group ids look like sg-0123456789abcdef0",
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn parse_cidr(text: &str) -> Option<(u32, u8)> {
+    let (addr, len) = text.split_once('/')?;
+    let addr: Ipv4Addr = addr.parse().ok()?;
+    let len: u8 = len.parse().ok()?;
+    if len > 32 {
+        return None;
+    }
+    let bits = u32::from(addr);
+    let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
+    (bits & !mask == 0).then_some((bits, len))
+}
+
+fn contains(outer: (u32, u8), inner: (u32, u8)) -> bool {
+    let mask = if outer.1 == 0 {
+        0
+    } else {
+        u32::MAX << (32 - outer.1)
+    };
+    inner.1 >= outer.1 && inner.0 & mask == outer.0
+}
+
+fn overlaps(a: (u32, u8), b: (u32, u8)) -> bool {
+    contains(a, b) || contains(b, a)
+}
