@@ -27,7 +27,7 @@ use ballast_worker::api::{
 };
 use ballast_worker::ledger::{DeclineReason, Ledger, Outcome, ResultStatus};
 use ballast_worker::transaction::{AccountNumber, Currency, Subject, parse_transaction};
-use bytes::Bytes;
+use axum::body::Bytes;
 use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
