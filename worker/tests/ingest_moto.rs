@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    BillingMode, GlobalSecondaryIndex, KeyType, Projection,
     ProjectionType, ScalarAttributeType,
 };
 use aws_smithy_runtime_api::box_error::BoxError;
@@ -31,6 +31,7 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use ballast_aws::CallRecorder;
+use ballast_testbed::fixtures::{key, string_attribute as attr};
 use ballast_worker::api::audit::{AUDIT_PRINCIPAL_INDEX, AUDIT_TIME_INDEX};
 use ballast_worker::api::auth::{ALL_SCOPES, SCOPE_ACCOUNTS_ADMIN};
 use ballast_worker::api::sweep::{PENDING_INDEX, SweepReport, Sweeper};
@@ -89,22 +90,6 @@ struct Env {
     queue_url: String,
     calls: CallRecorder,
     fail_send: FailSendMessage,
-}
-
-fn attr(name: &str) -> AttributeDefinition {
-    AttributeDefinition::builder()
-        .attribute_name(name)
-        .attribute_type(ScalarAttributeType::S)
-        .build()
-        .unwrap()
-}
-
-fn key(name: &str, kind: KeyType) -> KeySchemaElement {
-    KeySchemaElement::builder()
-        .attribute_name(name)
-        .key_type(kind)
-        .build()
-        .unwrap()
 }
 
 /// A GSI as blueprints/banking.yaml declares it.
