@@ -61,7 +61,7 @@ check)
     if [[ -d "${CARGO_HOME:-${HOME}/.cargo}/advisory-db" ]]; then
         checks+=(advisories)
     fi
-    "${DENY}" deny --offline --log-level error check --disable-fetch "${checks[@]}"
+    "${DENY}" deny --offline --log-level error check "${checks[@]}"
     ;;
 advisories)
     "${DENY}" deny --log-level error check advisories
