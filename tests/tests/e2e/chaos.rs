@@ -66,8 +66,10 @@ impl Stack {
         let config = moto().await.sdk_config().await;
         let sqs = aws_sdk_sqs::Client::new(&config);
         let dynamodb = aws_sdk_dynamodb::Client::new(&config);
-        let QueuePair { url: queue_url, dlq_url } =
-            fixtures::queue_with_dlq(&sqs, "chaos", visibility_secs, max_receive_count).await;
+        let QueuePair {
+            url: queue_url,
+            dlq_url,
+        } = fixtures::queue_with_dlq(&sqs, "chaos", visibility_secs, max_receive_count).await;
         let (accounts_table, transactions_table) =
             fixtures::ledger_tables(&dynamodb, "chaos").await;
         Stack {

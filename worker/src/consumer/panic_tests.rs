@@ -16,7 +16,8 @@ use crate::ledger::{INTERNAL_ERROR, ResultStatus};
 use crate::transaction::{AccountNumber, Currency};
 
 async fn queue_with_redrive(sqs: &aws_sdk_sqs::Client, max_receive_count: u32) -> (String, String) {
-    let QueuePair { url, dlq_url } = fixtures::queue_with_dlq(sqs, "panic-q", 2, max_receive_count).await;
+    let QueuePair { url, dlq_url } =
+        fixtures::queue_with_dlq(sqs, "panic-q", 2, max_receive_count).await;
     (url, dlq_url)
 }
 

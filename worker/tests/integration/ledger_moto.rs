@@ -17,7 +17,8 @@ use uuid::Uuid;
 async fn ledger() -> Ledger {
     let moto = ballast_testbed::moto().await;
     let client = Client::new(&moto.sdk_config().await);
-    let (accounts, transactions) = ballast_testbed::fixtures::ledger_tables(&client, "ledger").await;
+    let (accounts, transactions) =
+        ballast_testbed::fixtures::ledger_tables(&client, "ledger").await;
     Ledger::new(client, accounts, transactions)
 }
 

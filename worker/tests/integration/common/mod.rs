@@ -17,7 +17,8 @@ pub struct Queues {
 pub async fn queues(visibility_secs: u32) -> Queues {
     let moto = ballast_testbed::moto().await;
     let sqs = aws_sdk_sqs::Client::new(&moto.sdk_config().await);
-    let QueuePair { url, dlq_url } = fixtures::queue_with_dlq(&sqs, "txq", visibility_secs, 3).await;
+    let QueuePair { url, dlq_url } =
+        fixtures::queue_with_dlq(&sqs, "txq", visibility_secs, 3).await;
     Queues { sqs, url, dlq_url }
 }
 
