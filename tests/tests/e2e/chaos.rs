@@ -32,7 +32,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use ballast_e2e::{WORKER_BIN, binary_path, moto, unique_name};
+use ballast_e2e::{WORKER_BIN, binary_path, moto};
 use ballast_testbed::fixtures::{self, QueuePair};
 use ballast_testbed::proxy::{ErrorKind, Fault, FaultProxy, Rule};
 use ballast_worker::generate::{Mix, generate_messages, seed_accounts, send_messages};
