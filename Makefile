@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: demo test moto build fmt lint unit chaos clean
+.PHONY: demo test moto build fmt deny advisories lint unit chaos clean
 
 moto:
 	@scripts/setup-moto.sh
@@ -19,22 +19,31 @@ demo: moto build
 fmt:
 	$(CARGO) fmt --all -- --check
 
+# cargo-deny against deny.toml (licenses, banned and duplicate crates, sources), offline; installs
+# the pinned cargo-deny into .tools/ when missing (scripts/cargo-deny.sh).
+deny:
+	@scripts/cargo-deny.sh
+
+# RustSec advisories: fetches the advisory database, so it needs the network (not in `make test`).
+advisories:
+	@scripts/cargo-deny.sh advisories
+
 lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 unit: moto
 	$(CARGO) test --workspace --no-fail-fast
 
-test: moto fmt lint unit
+test: moto fmt deny lint unit
 
-# The long chaos run (tests/tests/chaos.rs): thousands of messages, workers SIGKILLed under
+# The long chaos run (tests/tests/e2e/chaos.rs): thousands of messages, workers SIGKILLed under
 # injected AWS faults; bounded by BALLAST_CHAOS_DEADLINE_SECS.
 chaos: moto
 	$(CARGO) build -p ballast-worker --bin ballast-worker
 	BALLAST_CHAOS_MESSAGES=$${BALLAST_CHAOS_MESSAGES:-3000} \
 	BALLAST_CHAOS_WORKERS=$${BALLAST_CHAOS_WORKERS:-3} \
 	BALLAST_CHAOS_DEADLINE_SECS=$${BALLAST_CHAOS_DEADLINE_SECS:-900} \
-	$(CARGO) test -p ballast-e2e --test chaos -- --nocapture chaos_money
+	$(CARGO) test -p ballast-e2e --test e2e -- --nocapture chaos::chaos_money
 
 
 clean:

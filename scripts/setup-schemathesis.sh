@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install the pinned schemathesis (the OpenAPI conformance checker run by
-# worker/tests/api_schemathesis.rs) into the project-local virtualenv (.venv).
+# worker/tests/integration/api_schemathesis.rs) into the project-local virtualenv (.venv).
 #
 # Runs after scripts/setup-moto.sh (which creates the venv). Idempotent: does nothing when
 # .venv/bin/schemathesis is exactly $SCHEMATHESIS_VERSION. Quiet on success, loud on failure.

@@ -12,6 +12,8 @@
 //!
 //! [`proxy::FaultProxy`] sits between SDK clients and moto and injects AWS faults (errors,
 //! latency, resets, dropped answers, hangs) by rule; see its module documentation.
+//! [`fixtures`] creates what several crates' tests need the same way (a queue with its
+//! dead-letter queue, the ledger's tables) and polls conditions.
 //!
 //! The server is started lazily by the first caller and shared by every test in the
 //! process (tests must therefore use [`unique_name`] for the resources they create).
@@ -31,6 +33,7 @@
     reason = "test support, linked only into tests: failing to start moto must fail the test loudly"
 )]
 
+pub mod fixtures;
 pub mod proxy;
 
 use std::ffi::OsString;

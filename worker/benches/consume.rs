@@ -18,9 +18,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-};
 use aws_sdk_sqs::types::QueueAttributeName;
 use ballast_worker::consumer::command::Clients;
 use ballast_worker::consumer::{Consumer, ConsumerConfig};
@@ -55,22 +52,6 @@ fn peak_rss_mib() -> f64 {
         .unwrap_or(0.0)
 }
 
-fn attr(name: &str) -> AttributeDefinition {
-    AttributeDefinition::builder()
-        .attribute_name(name)
-        .attribute_type(ScalarAttributeType::S)
-        .build()
-        .unwrap()
-}
-
-fn key(name: &str, kind: KeyType) -> KeySchemaElement {
-    KeySchemaElement::builder()
-        .attribute_name(name)
-        .key_type(kind)
-        .build()
-        .unwrap()
-}
-
 #[tokio::main]
 async fn main() {
     if std::env::args().any(|a| a == "--list") {
@@ -94,22 +75,8 @@ async fn main() {
         .unwrap()
         .queue_url
         .unwrap();
-    let accounts_table = ballast_testbed::unique_name("accounts");
-    let transactions_table = ballast_testbed::unique_name("transactions");
-    for (table, sk) in [(&accounts_table, true), (&transactions_table, false)] {
-        let mut req = setup_ddb
-            .create_table()
-            .table_name(table.as_str())
-            .billing_mode(BillingMode::PayPerRequest)
-            .attribute_definitions(attr("pk"))
-            .key_schema(key("pk", KeyType::Hash));
-        if sk {
-            req = req
-                .attribute_definitions(attr("sk"))
-                .key_schema(key("sk", KeyType::Range));
-        }
-        req.send().await.unwrap();
-    }
+    let (accounts_table, transactions_table) =
+        ballast_testbed::fixtures::ledger_tables(&setup_ddb, "bench").await;
     let usd = Currency::from_code("USD").unwrap();
     let setup_ledger = Ledger::new(setup_ddb, &accounts_table, &transactions_table);
     let owner = ballast_worker::transaction::Subject::parse("bench").unwrap();

@@ -3,15 +3,11 @@
 //! counts the panic, retries with backoff, and on the last delivery records a REJECTED
 //! `internal_error` result before deleting the message. Nothing else is lost.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_autoscaling::operation::set_instance_protection::SetInstanceProtectionOutput;
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-};
-use aws_sdk_sqs::types::QueueAttributeName;
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
+use ballast_testbed::fixtures::{self, QueuePair, queue_depth as depth};
 use rust_decimal::Decimal;
 
 use super::*;
@@ -20,106 +16,22 @@ use crate::ledger::{INTERNAL_ERROR, ResultStatus};
 use crate::transaction::{AccountNumber, Currency};
 
 async fn queue_with_redrive(sqs: &aws_sdk_sqs::Client, max_receive_count: u32) -> (String, String) {
-    let dlq_url = sqs
-        .create_queue()
-        .queue_name(ballast_testbed::unique_name("panic-dlq"))
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
-    let dlq_arn = sqs
-        .get_queue_attributes()
-        .queue_url(&dlq_url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap()
-        .attributes
-        .unwrap()
-        .remove(&QueueAttributeName::QueueArn)
-        .unwrap();
-    let url = sqs
-        .create_queue()
-        .queue_name(ballast_testbed::unique_name("panic-q"))
-        .attributes(QueueAttributeName::VisibilityTimeout, "2")
-        .attributes(
-            QueueAttributeName::RedrivePolicy,
-            format!(
-                r#"{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"{max_receive_count}"}}"#
-            ),
-        )
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
+    let QueuePair { url, dlq_url } =
+        fixtures::queue_with_dlq(sqs, "panic-q", 2, max_receive_count).await;
     (url, dlq_url)
 }
 
 async fn ledger_tables(client: &aws_sdk_dynamodb::Client) -> (String, String) {
-    let accounts = ballast_testbed::unique_name("panic-accounts");
-    let transactions = ballast_testbed::unique_name("panic-transactions");
-    let attr = |name: &str| {
-        AttributeDefinition::builder()
-            .attribute_name(name)
-            .attribute_type(ScalarAttributeType::S)
-            .build()
-            .unwrap()
-    };
-    let key = |name: &str, kind| {
-        KeySchemaElement::builder()
-            .attribute_name(name)
-            .key_type(kind)
-            .build()
-            .unwrap()
-    };
-    for (table, with_sort_key) in [(&accounts, true), (&transactions, false)] {
-        let mut req = client
-            .create_table()
-            .table_name(table.as_str())
-            .billing_mode(BillingMode::PayPerRequest)
-            .attribute_definitions(attr("pk"))
-            .key_schema(key("pk", KeyType::Hash));
-        if with_sort_key {
-            req = req
-                .attribute_definitions(attr("sk"))
-                .key_schema(key("sk", KeyType::Range));
-        }
-        req.send().await.unwrap();
-    }
-    (accounts, transactions)
-}
-
-async fn depth(sqs: &aws_sdk_sqs::Client, url: &str) -> u64 {
-    let attrs: HashMap<QueueAttributeName, String> = sqs
-        .get_queue_attributes()
-        .queue_url(url)
-        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesDelayed)
-        .send()
-        .await
-        .unwrap()
-        .attributes
-        .unwrap_or_default();
-    attrs.values().filter_map(|v| v.parse::<u64>().ok()).sum()
+    fixtures::ledger_tables(client, "panic").await
 }
 
 /// Polls `check` every 50 ms for at most `deadline`.
-async fn until<F, Fut>(what: &str, deadline: Duration, mut check: F)
+async fn until<F, Fut>(what: &str, deadline: Duration, check: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    let end = std::time::Instant::now() + deadline;
-    while !check().await {
-        assert!(
-            std::time::Instant::now() < end,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    fixtures::poll_until(what, deadline, Duration::from_millis(50), check).await;
 }
 
 fn deposit(id: Uuid, account: &str, key: &str) -> String {

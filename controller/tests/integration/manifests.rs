@@ -139,7 +139,7 @@ fn typed(value: &Value) -> Result<Object, String> {
         _ => {
             return Err(format!(
                 "unexpected apiVersion `{api_version}` kind `{kind}`; \
-                 extend controller/tests/manifests.rs when adding a kind"
+                 extend controller/tests/integration/manifests.rs when adding a kind"
             ));
         }
     })

@@ -31,12 +31,9 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
-    ScalarAttributeType,
-};
-use aws_sdk_sqs::types::QueueAttributeName;
-use ballast_e2e::{WORKER_BIN, binary_path, moto, unique_name};
+use aws_sdk_dynamodb::types::AttributeValue;
+use ballast_e2e::{WORKER_BIN, binary_path, moto};
+use ballast_testbed::fixtures::{self, QueuePair};
 use ballast_testbed::proxy::{ErrorKind, Fault, FaultProxy, Rule};
 use ballast_worker::generate::{Mix, generate_messages, seed_accounts, send_messages};
 use ballast_worker::ledger::{Direction, Ledger};
@@ -69,72 +66,12 @@ impl Stack {
         let config = moto().await.sdk_config().await;
         let sqs = aws_sdk_sqs::Client::new(&config);
         let dynamodb = aws_sdk_dynamodb::Client::new(&config);
-        let dlq_url = sqs
-            .create_queue()
-            .queue_name(unique_name("chaos-dlq"))
-            .send()
-            .await
-            .expect("create dlq")
-            .queue_url
-            .expect("dlq url");
-        let dlq_arn = sqs
-            .get_queue_attributes()
-            .queue_url(&dlq_url)
-            .attribute_names(QueueAttributeName::QueueArn)
-            .send()
-            .await
-            .expect("dlq arn")
-            .attributes
-            .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
-            .expect("dlq arn");
-        let queue_url = sqs
-            .create_queue()
-            .queue_name(unique_name("chaos"))
-            .attributes(
-                QueueAttributeName::VisibilityTimeout,
-                visibility_secs.to_string(),
-            )
-            .attributes(
-                QueueAttributeName::RedrivePolicy,
-                format!(
-                    r#"{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"{max_receive_count}"}}"#
-                ),
-            )
-            .send()
-            .await
-            .expect("create queue")
-            .queue_url
-            .expect("queue url");
-        let accounts_table = unique_name("chaos-accounts");
-        let transactions_table = unique_name("chaos-transactions");
-        for (table, with_sort_key) in [(&accounts_table, true), (&transactions_table, false)] {
-            let attr = |name: &str| {
-                AttributeDefinition::builder()
-                    .attribute_name(name)
-                    .attribute_type(ScalarAttributeType::S)
-                    .build()
-                    .expect("attribute")
-            };
-            let key = |name: &str, kind| {
-                KeySchemaElement::builder()
-                    .attribute_name(name)
-                    .key_type(kind)
-                    .build()
-                    .expect("key")
-            };
-            let mut request = dynamodb
-                .create_table()
-                .table_name(table.as_str())
-                .billing_mode(BillingMode::PayPerRequest)
-                .attribute_definitions(attr("pk"))
-                .key_schema(key("pk", KeyType::Hash));
-            if with_sort_key {
-                request = request
-                    .attribute_definitions(attr("sk"))
-                    .key_schema(key("sk", KeyType::Range));
-            }
-            request.send().await.expect("create table");
-        }
+        let QueuePair {
+            url: queue_url,
+            dlq_url,
+        } = fixtures::queue_with_dlq(&sqs, "chaos", visibility_secs, max_receive_count).await;
+        let (accounts_table, transactions_table) =
+            fixtures::ledger_tables(&dynamodb, "chaos").await;
         Stack {
             sqs,
             dynamodb,
@@ -154,19 +91,7 @@ impl Stack {
     }
 
     async fn depth(&self, url: &str) -> u64 {
-        let attrs = self
-            .sqs
-            .get_queue_attributes()
-            .queue_url(url)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesDelayed)
-            .send()
-            .await
-            .expect("queue attributes")
-            .attributes
-            .unwrap_or_default();
-        attrs.values().filter_map(|v| v.parse::<u64>().ok()).sum()
+        fixtures::queue_depth(&self.sqs, url).await
     }
 
     /// Every message of the DLQ (received with a long visibility timeout so none repeats).

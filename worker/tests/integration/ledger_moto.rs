@@ -8,9 +8,6 @@
 )]
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-};
 use ballast_worker::ledger::{Ledger, LedgerError, Outcome, ResultStatus};
 use ballast_worker::transaction::{AccountNumber, Currency, Transaction, parse_transaction};
 use rust_decimal::Decimal;
@@ -20,39 +17,9 @@ use uuid::Uuid;
 async fn ledger() -> Ledger {
     let moto = ballast_testbed::moto().await;
     let client = Client::new(&moto.sdk_config().await);
-    let accounts = ballast_testbed::unique_name("accounts");
-    let transactions = ballast_testbed::unique_name("transactions");
-    for (table, with_sort_key) in [(&accounts, true), (&transactions, false)] {
-        let mut req = client
-            .create_table()
-            .table_name(table.as_str())
-            .billing_mode(BillingMode::PayPerRequest)
-            .attribute_definitions(attr("pk"))
-            .key_schema(key("pk", KeyType::Hash));
-        if with_sort_key {
-            req = req
-                .attribute_definitions(attr("sk"))
-                .key_schema(key("sk", KeyType::Range));
-        }
-        req.send().await.expect("create table");
-    }
+    let (accounts, transactions) =
+        ballast_testbed::fixtures::ledger_tables(&client, "ledger").await;
     Ledger::new(client, accounts, transactions)
-}
-
-fn attr(name: &str) -> AttributeDefinition {
-    AttributeDefinition::builder()
-        .attribute_name(name)
-        .attribute_type(ScalarAttributeType::S)
-        .build()
-        .unwrap()
-}
-
-fn key(name: &str, kind: KeyType) -> KeySchemaElement {
-    KeySchemaElement::builder()
-        .attribute_name(name)
-        .key_type(kind)
-        .build()
-        .unwrap()
 }
 
 fn acct(s: &str) -> AccountNumber {

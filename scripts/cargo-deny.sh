@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# cargo-deny for `make deny` / `make advisories`: installs the pinned version into the
+# project-local .tools/ when it is missing, then checks the tree against deny.toml.
+#
+#   scripts/cargo-deny.sh          bans, licenses and sources, offline (what `make test` runs);
+#                                  advisories too when a local advisory database exists
+#   scripts/cargo-deny.sh install  only the install
+#   scripts/cargo-deny.sh advisories
+#                                  fetches the RustSec database and checks advisories (needs
+#                                  the network, so it is not part of `make test`)
+#
+# A cargo-deny of the pinned version already on PATH is used as it is. The install builds from
+# crates.io with the lockfile cargo-deny ships (--locked); fat LTO and one codegen unit are
+# turned off for it because they triple the build time for a tool that checks a lockfile in
+# well under a second either way. Quiet on success, loud on failure.
+set -euo pipefail
+
+CARGO_DENY_VERSION="0.20.2"
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+TOOLS="${ROOT}/.tools"
+CARGO="${CARGO:-cargo}"
+
+die() {
+    echo "cargo-deny: error: $*" >&2
+    exit 1
+}
+
+version_of() {
+    "$1" deny --version 2>/dev/null | awk '{print $2}'
+}
+
+find_deny() {
+    local candidate
+    for candidate in "${TOOLS}/bin/cargo-deny" "$(command -v cargo-deny 2>/dev/null || true)"; do
+        if [[ -n "${candidate}" && -x "${candidate}" && "$(version_of "${candidate}")" == "${CARGO_DENY_VERSION}" ]]; then
+            echo "${candidate}"
+            return 0
+        fi
+    done
+    return 1
+}
+
+install() {
+    find_deny >/dev/null && return 0
+    CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
+        "${CARGO}" install --quiet --locked --root "${TOOLS}" "cargo-deny@${CARGO_DENY_VERSION}" ||
+        die "cargo install --locked cargo-deny@${CARGO_DENY_VERSION} failed"
+    find_deny >/dev/null || die "cargo-deny ${CARGO_DENY_VERSION} still not usable from ${TOOLS}/bin"
+}
+
+install
+DENY="$(find_deny)"
+cd "${ROOT}"
+
+case "${1:-check}" in
+install) ;;
+check)
+    checks=(bans licenses sources)
+    # The advisory database is read only when a copy exists: CI has no network to fetch one.
+    if [[ -d "${CARGO_HOME:-${HOME}/.cargo}/advisory-db" ]]; then
+        checks+=(advisories)
+    fi
+    "${DENY}" deny --offline --log-level error check "${checks[@]}"
+    ;;
+advisories)
+    "${DENY}" deny --log-level error check advisories
+    ;;
+*) die "unknown command '$1' (check | install | advisories)" ;;
+esac

@@ -1,0 +1,15 @@
+//! The worker's integration tests, one module per former test file, linked into one binary
+//! (one link of the AWS SDK, one moto server for all of them): `cargo test -p ballast-worker
+//! --test integration <module>::` runs one module.
+mod api_auth_moto;
+mod api_moto;
+mod api_openapi;
+mod api_schemathesis;
+mod common;
+mod consume_mocks;
+mod consume_moto;
+mod dlq_moto;
+mod ingest_moto;
+mod ledger_moto;
+mod proptest_transaction;
+mod stall;
