@@ -40,15 +40,15 @@ macro_rules! with_kind {
                 $body
             }
             ResourceKind::Vpc => {
-                type $ops = kinds::network::Vpcs;
+                type $ops = kinds::vpc::Vpcs;
                 $body
             }
             ResourceKind::Subnet => {
-                type $ops = kinds::network::Subnets;
+                type $ops = kinds::subnet::Subnets;
                 $body
             }
             ResourceKind::VpcEndpoint => {
-                type $ops = kinds::network::VpcEndpoints;
+                type $ops = kinds::endpoint::VpcEndpoints;
                 $body
             }
             ResourceKind::LaunchTemplate => {

@@ -19,7 +19,7 @@ use futures::future::try_join_all;
 use serde_json::{Value, json};
 use tracing::instrument;
 
-use super::network::subnet_id;
+use super::subnet::subnet_id;
 use super::{ApplyContext, ObserveContext, Observed, ResourceOps, changed, changes_tags, declared};
 use crate::provision::diff::FieldChange;
 use crate::provision::error::ProvisionError;

@@ -16,7 +16,7 @@ use futures::future::try_join_all;
 use serde_json::{Value, json};
 use tracing::instrument;
 
-use super::network::{ec2_tags, filter, owner_filter, put_tags, tag_spec};
+use super::ec2::{ec2_tags, filter, owner_filter, put_tags, tag_spec};
 use super::{ApplyContext, ObserveContext, Observed, ResourceOps, changes_tags, declared};
 use crate::provision::diff::FieldChange;
 use crate::provision::error::ProvisionError;

@@ -7,11 +7,16 @@
 pub mod alarm;
 pub mod asg;
 pub mod dashboard;
+pub mod ec2;
+pub mod endpoint;
 pub mod kms;
 pub mod launch_template;
-pub mod network;
 pub mod queue;
+pub mod route_tables;
+pub mod subnet;
+pub mod support;
 pub mod table;
+pub mod vpc;
 
 use std::future::Future;
 
@@ -39,7 +44,7 @@ pub struct SharedReads {
     /// `GetResources`; a resource missing from it falls back to its own tag read.
     pub tagged: TagSnapshot,
     /// Route tables of the VPCs the VPC observe found, for the subnets' associations.
-    pub route_tables: std::sync::OnceLock<network::RouteTables>,
+    pub route_tables: std::sync::OnceLock<route_tables::RouteTables>,
 }
 
 impl SharedReads {
