@@ -8,7 +8,7 @@ use ballast_blueprint::{Blueprint, OWNERSHIP_BLUEPRINT_TAG, ResourceId, Resource
 use serde_json::Value;
 
 use crate::provision::error::ProvisionError;
-use crate::provision::state::{DesiredState, Expect, LiveState};
+use crate::provision::state::{DesiredState, Expect, FieldName, LiveFields, LiveState};
 
 pub(crate) fn filter(name: &str, values: impl IntoIterator<Item = impl Into<String>>) -> Filter {
     let mut f = Filter::builder().name(name);
@@ -100,8 +100,9 @@ pub(crate) fn missing(desired: &DesiredState, kind: ResourceKind, name: &str) ->
     }
 }
 
-pub(crate) fn is_referenced(live: &LiveState) -> bool {
-    live.fields.get("referenced") == Some(&Value::Bool(true))
+/// Whether a VPC or subnet is one the blueprint gives by id (`referenced` in its live state).
+pub(crate) fn is_referenced<F: FieldName>(live: &LiveState, referenced: F) -> bool {
+    live.fields.field(referenced) == Some(&Value::Bool(true))
 }
 
 pub(crate) fn exact_or_later(value: Option<Value>) -> Expect {

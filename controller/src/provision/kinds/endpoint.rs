@@ -1,7 +1,6 @@
 //! The VPC's endpoints (gateway and interface).
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::time::Instant;
+use std::collections::BTreeMap;
 
 use aws_sdk_ec2::types::{Filter, ResourceType, VpcEndpointType};
 use ballast_aws::SdkResultExt;
@@ -14,12 +13,27 @@ use super::route_tables::*;
 use super::subnet::subnet_id;
 use super::support::*;
 use super::vpc::vpc_id;
-use super::{ApplyContext, ObserveContext, Observed, ResourceOps, changed, changes_tags};
+use super::{ApplyContext, ObserveContext, Observed, ResourceOps};
 use crate::provision::diff::FieldChange;
 use crate::provision::error::ProvisionError;
-use crate::provision::state::{DesiredState, Field, LiveState, Ownership, Resolved};
+use crate::provision::state::{
+    Changes, DesiredState, Field, LiveFields, LiveState, Ownership, Resolved,
+};
 
 pub struct VpcEndpoints;
+
+crate::provision::state::field_names! {
+    /// The fields of VpcEndpoints, as plan and drift output name them.
+    pub enum EndpointField {
+        VpcId = "vpcId",
+        Service = "service",
+        Type = "type",
+        RouteTables = "routeTables",
+        Subnets = "subnets",
+        SecurityGroups = "securityGroups",
+        PrivateDns = "privateDns",
+    }
+}
 
 pub fn endpoint_name(bp: &Blueprint, endpoint: &ballast_blueprint::VpcEndpoint) -> String {
     format!("{}-{}", bp.metadata.name, endpoint.name)
@@ -44,7 +58,11 @@ fn default_route_tables(bp: &Blueprint, resolved: &Resolved) -> Option<Vec<Strin
     let mut out = Vec::new();
     for s in &network.vpc.subnets {
         let live = resolved.get(&ResourceId::new(ResourceKind::Subnet, &s.name))?;
-        if let Some(rt) = live.fields.get("routeTable").and_then(Value::as_str) {
+        if let Some(rt) = live
+            .fields
+            .field(super::subnet::SubnetField::RouteTable)
+            .and_then(Value::as_str)
+        {
             out.push(rt.to_string());
         }
     }
@@ -60,6 +78,7 @@ fn endpoint_type(kind: EndpointType) -> &'static str {
 
 impl ResourceOps for VpcEndpoints {
     const KIND: ResourceKind = ResourceKind::VpcEndpoint;
+    type Field = EndpointField;
 
     fn desired(bp: &Blueprint, resolved: &Resolved) -> Vec<DesiredState> {
         let Some(network) = &bp.spec.network else {
@@ -71,10 +90,13 @@ impl ResourceOps for VpcEndpoints {
             .iter()
             .map(|e| {
                 let mut fields = vec![
-                    Field::create_only("vpcId", Value::Null)
+                    Field::create_only(EndpointField::VpcId, Value::Null)
                         .with_expect(exact_or_later(vpc.clone())),
-                    Field::create_only("service", service_name(&bp.metadata.region, &e.service)),
-                    Field::create_only("type", endpoint_type(e.kind)),
+                    Field::create_only(
+                        EndpointField::Service,
+                        service_name(&bp.metadata.region, &e.service),
+                    ),
+                    Field::create_only(EndpointField::Type, endpoint_type(e.kind)),
                 ];
                 match e.kind {
                     EndpointType::Gateway => {
@@ -84,7 +106,7 @@ impl ResourceOps for VpcEndpoints {
                             Some(e.route_tables.clone())
                         };
                         fields.push(
-                            Field::enforced("routeTables", Value::Null)
+                            Field::enforced(EndpointField::RouteTables, Value::Null)
                                 .with_expect(exact_or_later(tables.map(sorted))),
                         );
                     }
@@ -95,16 +117,16 @@ impl ResourceOps for VpcEndpoints {
                             .map(|s| subnet_id(bp, resolved, s))
                             .collect();
                         fields.push(
-                            Field::enforced("subnets", Value::Null)
+                            Field::enforced(EndpointField::Subnets, Value::Null)
                                 .with_expect(exact_or_later(subnets.map(sorted))),
                         );
                         if !e.security_group_ids.is_empty() {
                             fields.push(Field::enforced(
-                                "securityGroups",
+                                EndpointField::SecurityGroups,
                                 sorted(e.security_group_ids.clone()),
                             ));
                         }
-                        fields.push(Field::enforced("privateDns", e.private_dns));
+                        fields.push(Field::enforced(EndpointField::PrivateDns, e.private_dns));
                     }
                 }
                 let physical_name = endpoint_name(bp, e);
@@ -186,7 +208,7 @@ impl ResourceOps for VpcEndpoints {
                 .iter()
                 .find(|d| name_tag(&tags) == Some(endpoint_name(bp, d).as_str()));
             let live = endpoint_live(bp, decl.copied(), &e, tags);
-            removed_or_live(&mut observed, live, decl.is_some());
+            observed.file(live, decl.is_some());
         }
         Ok(observed)
     }
@@ -198,12 +220,12 @@ impl ResourceOps for VpcEndpoints {
     ) -> Result<LiveState, ProvisionError> {
         let ec2 = &ctx.clients.ec2;
         let bp = ctx.blueprint;
-        let Some(Value::String(vpc)) = desired.value("vpcId") else {
+        let Some(Value::String(vpc)) = desired.value(EndpointField::VpcId) else {
             let vpc_name = bp.spec.network.as_ref().map(|n| n.vpc.name.as_str());
             return Err(missing(desired, ResourceKind::Vpc, vpc_name.unwrap_or("?")));
         };
         let kind = desired
-            .value("type")
+            .value(EndpointField::Type)
             .and_then(Value::as_str)
             .unwrap_or("Gateway");
         let mut request = ec2
@@ -211,25 +233,27 @@ impl ResourceOps for VpcEndpoints {
             .vpc_id(vpc)
             .service_name(
                 desired
-                    .value("service")
+                    .value(EndpointField::Service)
                     .and_then(Value::as_str)
                     .unwrap_or_default(),
             )
             .vpc_endpoint_type(VpcEndpointType::from(kind))
             .tag_specifications(tag_spec(ResourceType::VpcEndpoint, &desired.tags));
         if kind == "Gateway" {
-            let Some(tables) = desired.value("routeTables") else {
+            let Some(tables) = desired.value(EndpointField::RouteTables) else {
                 return Err(missing(desired, ResourceKind::Vpc, "route table"));
             };
             request = request.set_route_table_ids(Some(strings(Some(tables))));
         } else {
-            let Some(subnets) = desired.value("subnets") else {
+            let Some(subnets) = desired.value(EndpointField::Subnets) else {
                 return Err(missing(desired, ResourceKind::Subnet, "subnets"));
             };
             request = request
                 .set_subnet_ids(Some(strings(Some(subnets))))
-                .private_dns_enabled(desired.value("privateDns") == Some(&Value::Bool(true)));
-            let groups = strings(desired.value("securityGroups"));
+                .private_dns_enabled(
+                    desired.value(EndpointField::PrivateDns) == Some(&Value::Bool(true)),
+                );
+            let groups = strings(desired.value(EndpointField::SecurityGroups));
             if !groups.is_empty() {
                 request = request.set_security_group_ids(Some(groups));
             }
@@ -246,33 +270,36 @@ impl ResourceOps for VpcEndpoints {
                 detail: "no endpoint".into(),
             })?;
         let endpoint_id = endpoint.vpc_endpoint_id.clone().unwrap_or_default();
-        let mut last = endpoint;
-        let started = Instant::now();
-        loop {
-            let state = last.state.as_ref().map(|s| s.as_str().to_ascii_lowercase());
-            match state.as_deref() {
-                Some("available") => break,
-                Some(bad @ ("failed" | "rejected")) => {
-                    return Err(ProvisionError::Unexpected {
-                        resource: desired.id.clone(),
-                        operation: "DescribeVpcEndpoints",
-                        detail: format!("endpoint {endpoint_id} is {bad}"),
-                    });
+        // The create answer is the first check; later checks describe the endpoint again.
+        let mut first = Some(endpoint);
+        let last = poll_until(
+            &ctx.readiness,
+            &desired.id,
+            "VPC endpoint available",
+            || {
+                let answer = first.take();
+                let endpoint_id = &endpoint_id;
+                async move {
+                    let Some(e) = (match answer {
+                        Some(e) => Some(e),
+                        None => describe_endpoint(ec2, &desired.id, endpoint_id).await?,
+                    }) else {
+                        return Ok(Poll::Pending);
+                    };
+                    let state = e.state.as_ref().map(|s| s.as_str().to_ascii_lowercase());
+                    match state.as_deref() {
+                        Some("available") => Ok(Poll::Ready(e)),
+                        Some(bad @ ("failed" | "rejected")) => Err(ProvisionError::Unexpected {
+                            resource: desired.id.clone(),
+                            operation: "DescribeVpcEndpoints",
+                            detail: format!("endpoint {endpoint_id} is {bad}"),
+                        }),
+                        _ => Ok(Poll::Pending),
+                    }
                 }
-                _ => {}
-            }
-            if started.elapsed() > ctx.readiness.timeout {
-                return Err(ProvisionError::NotReady {
-                    resource: desired.id.clone(),
-                    what: "VPC endpoint available",
-                    waited_secs: started.elapsed().as_secs(),
-                });
-            }
-            tokio::time::sleep(ctx.readiness.poll).await;
-            if let Some(e) = describe_endpoint(ec2, &desired.id, &endpoint_id).await? {
-                last = e;
-            }
-        }
+            },
+        )
+        .await?;
         let decl = bp
             .spec
             .network
@@ -289,41 +316,46 @@ impl ResourceOps for VpcEndpoints {
         live: &LiveState,
         changes: &[FieldChange],
     ) -> Result<(), ProvisionError> {
+        let changes = Changes::<EndpointField>::of(changes);
         let ec2 = &ctx.clients.ec2;
-        let diff = |field: &str| {
-            let want: BTreeSet<String> = strings(desired.value(field)).into_iter().collect();
-            let have: BTreeSet<String> = strings(live.fields.get(field)).into_iter().collect();
-            let add: Vec<String> = want.difference(&have).cloned().collect();
-            let remove: Vec<String> = have.difference(&want).cloned().collect();
-            (add, remove)
+        let delta = |field: EndpointField| {
+            let want = strings(desired.value(field));
+            let have = strings(live.fields.field(field));
+            SetDelta::between(
+                want.iter().map(String::as_str),
+                have.iter().map(String::as_str),
+            )
         };
         let mut request = ec2.modify_vpc_endpoint().vpc_endpoint_id(&live.physical_id);
         let mut any = false;
-        if changed(changes, "routeTables") && desired.value("routeTables").is_some() {
-            let (add, remove) = diff("routeTables");
-            any |= !add.is_empty() || !remove.is_empty();
+        if changes.has(EndpointField::RouteTables)
+            && desired.value(EndpointField::RouteTables).is_some()
+        {
+            let d = delta(EndpointField::RouteTables);
+            any |= !d.is_empty();
             request = request
-                .set_add_route_table_ids(Some(add).filter(|v| !v.is_empty()))
-                .set_remove_route_table_ids(Some(remove).filter(|v| !v.is_empty()));
+                .set_add_route_table_ids(d.adds())
+                .set_remove_route_table_ids(d.removes());
         }
-        if changed(changes, "subnets") && desired.value("subnets").is_some() {
-            let (add, remove) = diff("subnets");
-            any |= !add.is_empty() || !remove.is_empty();
+        if changes.has(EndpointField::Subnets) && desired.value(EndpointField::Subnets).is_some() {
+            let d = delta(EndpointField::Subnets);
+            any |= !d.is_empty();
             request = request
-                .set_add_subnet_ids(Some(add).filter(|v| !v.is_empty()))
-                .set_remove_subnet_ids(Some(remove).filter(|v| !v.is_empty()));
+                .set_add_subnet_ids(d.adds())
+                .set_remove_subnet_ids(d.removes());
         }
-        if changed(changes, "securityGroups") {
-            let (add, remove) = diff("securityGroups");
-            any |= !add.is_empty() || !remove.is_empty();
+        if changes.has(EndpointField::SecurityGroups) {
+            let d = delta(EndpointField::SecurityGroups);
+            any |= !d.is_empty();
             request = request
-                .set_add_security_group_ids(Some(add).filter(|v| !v.is_empty()))
-                .set_remove_security_group_ids(Some(remove).filter(|v| !v.is_empty()));
+                .set_add_security_group_ids(d.adds())
+                .set_remove_security_group_ids(d.removes());
         }
-        if changed(changes, "privateDns") {
+        if changes.has(EndpointField::PrivateDns) {
             any = true;
-            request = request
-                .private_dns_enabled(desired.value("privateDns") == Some(&Value::Bool(true)));
+            request = request.private_dns_enabled(
+                desired.value(EndpointField::PrivateDns) == Some(&Value::Bool(true)),
+            );
         }
         if any {
             request
@@ -332,7 +364,7 @@ impl ResourceOps for VpcEndpoints {
                 .classify("ModifyVpcEndpoint")
                 .map_err(ProvisionError::aws(&desired.id))?;
         }
-        if changes_tags(changes) {
+        if changes.tags() {
             put_tags(ec2, &desired.id, &live.physical_id, &desired.tags).await?;
         }
         Ok(())
@@ -353,13 +385,14 @@ impl ResourceOps for VpcEndpoints {
             Err(e) if e.is_not_found() => return Ok(()),
             Err(e) => return Err(ProvisionError::aws(&live.id)(e)),
         }
-        wait_until(ctx, &live.id, "VPC endpoint deleted", || async {
+        poll_until(&ctx.readiness, &live.id, "VPC endpoint deleted", || async {
             let found = describe_endpoint(ec2, &live.id, &live.physical_id).await?;
-            Ok(found.is_none_or(|e| {
+            let gone = found.is_none_or(|e| {
                 e.state
                     .as_ref()
                     .is_some_and(|s| s.as_str().eq_ignore_ascii_case("deleted"))
-            }))
+            });
+            Ok(if gone { Poll::Ready(()) } else { Poll::Pending })
         })
         .await
     }
@@ -417,26 +450,29 @@ fn endpoint_live(
         None => Value::Null,
     };
     let mut fields = BTreeMap::new();
-    fields.insert("vpcId".into(), json!(e.vpc_id));
-    fields.insert("service".into(), json!(e.service_name));
-    fields.insert("routeTables".into(), sorted(e.route_table_ids().to_vec()));
-    fields.insert("subnets".into(), sorted(e.subnet_ids().to_vec()));
-    fields.insert(
-        "securityGroups".into(),
+    fields.put(EndpointField::VpcId, json!(e.vpc_id));
+    fields.put(EndpointField::Service, json!(e.service_name));
+    fields.put(
+        EndpointField::RouteTables,
+        sorted(e.route_table_ids().to_vec()),
+    );
+    fields.put(EndpointField::Subnets, sorted(e.subnet_ids().to_vec()));
+    fields.put(
+        EndpointField::SecurityGroups,
         sorted(e.groups().iter().filter_map(|g| g.group_id.clone())),
     );
-    fields.insert(
-        "privateDns".into(),
+    fields.put(
+        EndpointField::PrivateDns,
         Value::Bool(e.private_dns_enabled.unwrap_or(false)),
     );
     if kind == "Gateway" {
-        fields.remove("subnets");
-        fields.remove("securityGroups");
-        fields.remove("privateDns");
+        fields.drop_field(EndpointField::Subnets);
+        fields.drop_field(EndpointField::SecurityGroups);
+        fields.drop_field(EndpointField::PrivateDns);
     } else {
-        fields.remove("routeTables");
+        fields.drop_field(EndpointField::RouteTables);
     }
-    fields.insert("type".into(), kind);
+    fields.put(EndpointField::Type, kind);
     LiveState {
         id,
         physical_name,

@@ -3,6 +3,12 @@
 //! `desired` is pure; `observe` reads through [`ReadOnlyClients`] only; `create`, `update` and
 //! `delete` take the writing [`Clients`]. Every value is canonicalized in `observe` into the
 //! same form `desired` produces, so [`super::diff::diff`] compares like with like.
+//!
+//! Each kind names its fields through one enum ([`ResourceOps::Field`], declared with
+//! `field_names!`): `desired` declares them, `observe` fills them, and `update` reads the plan's
+//! changes as [`crate::provision::state::Changes`] of that enum, so a misspelt field does not
+//! compile. Shared plumbing (filing observed resources, readiness polling, add/remove set
+//! deltas) lives in [`support`].
 
 pub mod alarm;
 pub mod asg;
@@ -25,7 +31,7 @@ use ballast_blueprint::{Blueprint, ResourceId, ResourceKind};
 use super::context::{Clients, ReadOnlyClients};
 use super::diff::FieldChange;
 use super::error::ProvisionError;
-use super::state::{DesiredState, LiveState, Resolved};
+use super::state::{DesiredState, FieldName, LiveState, Resolved};
 use super::tagged::TagSnapshot;
 
 pub struct ObserveContext<'a> {
@@ -89,6 +95,9 @@ pub struct Observed {
 
 pub trait ResourceOps {
     const KIND: ResourceKind;
+
+    /// The names of this kind's fields, shown in plan and drift output.
+    type Field: FieldName;
 
     /// The blueprint's resources of this kind; references resolve through `resolved`.
     fn desired(bp: &Blueprint, resolved: &Resolved) -> Vec<DesiredState>;
@@ -158,13 +167,4 @@ pub fn declared(bp: &Blueprint, kind: ResourceKind) -> Vec<(ResourceId, String)>
             .collect(),
         _ => Vec::new(),
     }
-}
-
-/// Tag changes in a field-change list: `tags.<key>`.
-pub fn changes_tags(changes: &[FieldChange]) -> bool {
-    changes.iter().any(|c| c.field.starts_with("tags."))
-}
-
-pub fn changed(changes: &[FieldChange], field: &str) -> bool {
-    changes.iter().any(|c| c.field == field)
 }

@@ -8,7 +8,7 @@ use ballast_blueprint::{Blueprint, ResourceId, ResourceKind};
 
 use super::ec2::filter;
 use crate::provision::error::ProvisionError;
-use crate::provision::state::Resolved;
+use crate::provision::state::{LiveFields, Resolved};
 
 /// Name tag of the one private route table of a new VPC.
 pub fn route_table_name(bp: &Blueprint, vpc: &ballast_blueprint::Vpc) -> String {
@@ -50,7 +50,7 @@ pub(crate) fn private_route_table(bp: &Blueprint, resolved: &Resolved) -> Option
     resolved
         .get(&ResourceId::new(ResourceKind::Vpc, &vpc.name))?
         .fields
-        .get("routeTableId")?
+        .field(super::vpc::VpcField::RouteTableId)?
         .as_str()
         .map(str::to_string)
 }

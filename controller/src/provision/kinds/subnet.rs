@@ -12,14 +12,28 @@ use tracing::instrument;
 
 use super::ec2::*;
 use super::route_tables::*;
-use super::support::*;
 use super::vpc::vpc_id;
-use super::{ApplyContext, ObserveContext, Observed, ResourceOps, changed, changes_tags};
+use super::{ApplyContext, ObserveContext, Observed, ResourceOps};
 use crate::provision::diff::FieldChange;
 use crate::provision::error::ProvisionError;
-use crate::provision::state::{DesiredState, Field, LiveState, Ownership, Resolved};
+use crate::provision::state::{
+    Changes, DesiredState, Field, LiveFields, LiveState, Ownership, Resolved, live_fields,
+};
 
 pub struct Subnets;
+
+crate::provision::state::field_names! {
+    /// The fields of Subnets, as plan and drift output name them.
+    pub enum SubnetField {
+        VpcId = "vpcId",
+        Cidr = "cidr",
+        AvailabilityZone = "availabilityZone",
+        MapPublicIpOnLaunch = "mapPublicIpOnLaunch",
+        RouteTable = "routeTable",
+        RouteTableAssociationId = "routeTableAssociationId",
+        Referenced = "referenced",
+    }
+}
 
 pub fn subnet_name(bp: &Blueprint, subnet: &ballast_blueprint::Subnet) -> String {
     subnet
@@ -41,6 +55,7 @@ pub fn subnet_id(bp: &Blueprint, resolved: &Resolved, reference: &str) -> Option
 
 impl ResourceOps for Subnets {
     const KIND: ResourceKind = ResourceKind::Subnet;
+    type Field = SubnetField;
 
     fn desired(bp: &Blueprint, resolved: &Resolved) -> Vec<DesiredState> {
         let Some(network) = &bp.spec.network else {
@@ -67,20 +82,23 @@ impl ResourceOps for Subnets {
                     };
                 }
                 let mut fields = vec![
-                    Field::create_only("vpcId", Value::Null)
+                    Field::create_only(SubnetField::VpcId, Value::Null)
                         .with_expect(exact_or_later(vpc.clone())),
-                    Field::create_only("cidr", s.cidr.clone().unwrap_or_default()),
+                    Field::create_only(SubnetField::Cidr, s.cidr.clone().unwrap_or_default()),
                 ];
                 if let Some(az) = &s.availability_zone {
-                    fields.push(Field::create_only("availabilityZone", az.clone()));
+                    fields.push(Field::create_only(
+                        SubnetField::AvailabilityZone,
+                        az.clone(),
+                    ));
                 }
                 fields.push(Field::enforced(
-                    "mapPublicIpOnLaunch",
+                    SubnetField::MapPublicIpOnLaunch,
                     s.map_public_ip_on_launch,
                 ));
                 if new_vpc {
                     fields.push(
-                        Field::enforced("routeTable", Value::Null)
+                        Field::enforced(SubnetField::RouteTable, Value::Null)
                             .with_expect(exact_or_later(route_table.clone())),
                     );
                 }
@@ -197,27 +215,27 @@ impl ResourceOps for Subnets {
                 }
             };
             let mut fields = BTreeMap::new();
-            fields.insert("vpcId".into(), json!(s.vpc_id));
-            fields.insert("cidr".into(), json!(s.cidr_block));
-            fields.insert("availabilityZone".into(), json!(s.availability_zone));
-            fields.insert(
-                "mapPublicIpOnLaunch".into(),
+            fields.put(SubnetField::VpcId, json!(s.vpc_id));
+            fields.put(SubnetField::Cidr, json!(s.cidr_block));
+            fields.put(SubnetField::AvailabilityZone, json!(s.availability_zone));
+            fields.put(
+                SubnetField::MapPublicIpOnLaunch,
                 Value::Bool(s.map_public_ip_on_launch.unwrap_or(false)),
             );
             match associations.get(&physical_id) {
                 Some((rt, assoc)) => {
-                    fields.insert("routeTable".into(), Value::String(rt.clone()));
-                    fields.insert(
-                        "routeTableAssociationId".into(),
+                    fields.put(SubnetField::RouteTable, Value::String(rt.clone()));
+                    fields.put(
+                        SubnetField::RouteTableAssociationId,
                         Value::String(assoc.clone()),
                     );
                 }
                 None => {
-                    fields.insert("routeTable".into(), Value::Null);
+                    fields.put(SubnetField::RouteTable, Value::Null);
                 }
             }
             let ownership = if referenced {
-                fields.insert("referenced".into(), Value::Bool(true));
+                fields.put(SubnetField::Referenced, Value::Bool(true));
                 Ownership::Owned
             } else {
                 Ownership::from_tags(&tags, &bp.metadata.name)
@@ -231,7 +249,7 @@ impl ResourceOps for Subnets {
                 tags,
                 fields,
             };
-            removed_or_live(&mut observed, live, decl.is_some());
+            observed.file(live, decl.is_some());
         }
         Ok(observed)
     }
@@ -259,7 +277,7 @@ impl ResourceOps for Subnets {
                 ),
             });
         }
-        let Some(Value::String(vpc)) = desired.value("vpcId") else {
+        let Some(Value::String(vpc)) = desired.value(SubnetField::VpcId) else {
             let vpc_name = bp.spec.network.as_ref().map(|n| n.vpc.name.as_str());
             return Err(missing(desired, ResourceKind::Vpc, vpc_name.unwrap_or("?")));
         };
@@ -268,10 +286,10 @@ impl ResourceOps for Subnets {
             .create_subnet()
             .vpc_id(vpc)
             .tag_specifications(tag_spec(ResourceType::Subnet, &desired.tags));
-        if let Some(Value::String(cidr)) = desired.value("cidr") {
+        if let Some(Value::String(cidr)) = desired.value(SubnetField::Cidr) {
             request = request.cidr_block(cidr);
         }
-        if let Some(Value::String(az)) = desired.value("availabilityZone") {
+        if let Some(Value::String(az)) = desired.value(SubnetField::AvailabilityZone) {
             request = request.availability_zone(az);
         }
         let subnet = request
@@ -286,21 +304,22 @@ impl ResourceOps for Subnets {
                 detail: "no subnet".into(),
             })?;
         let physical_id = subnet.subnet_id.clone().unwrap_or_default();
-        let map_public = desired.value("mapPublicIpOnLaunch") == Some(&Value::Bool(true));
+        let map_public =
+            desired.value(SubnetField::MapPublicIpOnLaunch) == Some(&Value::Bool(true));
         if map_public {
             set_map_public(ec2, &desired.id, &physical_id, true).await?;
         }
-        let mut fields = BTreeMap::from([
-            ("vpcId".to_string(), Value::String(vpc.clone())),
-            ("cidr".to_string(), json!(subnet.cidr_block)),
+        let mut fields = live_fields([
+            (SubnetField::VpcId, Value::String(vpc.clone())),
+            (SubnetField::Cidr, json!(subnet.cidr_block)),
             (
-                "availabilityZone".to_string(),
+                SubnetField::AvailabilityZone,
                 json!(subnet.availability_zone),
             ),
-            ("mapPublicIpOnLaunch".to_string(), Value::Bool(map_public)),
-            ("routeTable".to_string(), Value::Null),
+            (SubnetField::MapPublicIpOnLaunch, Value::Bool(map_public)),
+            (SubnetField::RouteTable, Value::Null),
         ]);
-        if let Some(Value::String(rt)) = desired.value("routeTable") {
+        if let Some(Value::String(rt)) = desired.value(SubnetField::RouteTable) {
             let assoc = ec2
                 .associate_route_table()
                 .route_table_id(rt)
@@ -310,8 +329,8 @@ impl ResourceOps for Subnets {
                 .classify("AssociateRouteTable")
                 .map_err(err())?
                 .association_id;
-            fields.insert("routeTable".into(), Value::String(rt.clone()));
-            fields.insert("routeTableAssociationId".into(), json!(assoc));
+            fields.put(SubnetField::RouteTable, Value::String(rt.clone()));
+            fields.put(SubnetField::RouteTableAssociationId, json!(assoc));
         }
         Ok(LiveState {
             id: desired.id.clone(),
@@ -331,21 +350,22 @@ impl ResourceOps for Subnets {
         live: &LiveState,
         changes: &[FieldChange],
     ) -> Result<(), ProvisionError> {
-        if is_referenced(live) {
+        let changes = Changes::<SubnetField>::of(changes);
+        if is_referenced(live, SubnetField::Referenced) {
             return Ok(());
         }
         let ec2 = &ctx.clients.ec2;
         let err = || ProvisionError::aws(&desired.id);
-        if changed(changes, "mapPublicIpOnLaunch") {
-            let on = desired.value("mapPublicIpOnLaunch") == Some(&Value::Bool(true));
+        if changes.has(SubnetField::MapPublicIpOnLaunch) {
+            let on = desired.value(SubnetField::MapPublicIpOnLaunch) == Some(&Value::Bool(true));
             set_map_public(ec2, &desired.id, &live.physical_id, on).await?;
         }
-        if changed(changes, "routeTable")
-            && let Some(Value::String(rt)) = desired.value("routeTable")
+        if changes.has(SubnetField::RouteTable)
+            && let Some(Value::String(rt)) = desired.value(SubnetField::RouteTable)
         {
             match live
                 .fields
-                .get("routeTableAssociationId")
+                .field(SubnetField::RouteTableAssociationId)
                 .and_then(Value::as_str)
             {
                 Some(assoc) => {
@@ -368,7 +388,7 @@ impl ResourceOps for Subnets {
                 }
             }
         }
-        if changes_tags(changes) {
+        if changes.tags() {
             put_tags(ec2, &desired.id, &live.physical_id, &desired.tags).await?;
         }
         Ok(())
@@ -376,7 +396,7 @@ impl ResourceOps for Subnets {
 
     #[instrument(skip_all, fields(subnet = %live.physical_name))]
     async fn delete(ctx: &ApplyContext<'_>, live: &LiveState) -> Result<(), ProvisionError> {
-        if is_referenced(live) {
+        if is_referenced(live, SubnetField::Referenced) {
             return Ok(());
         }
         ProvisionError::unless_gone(

@@ -16,13 +16,26 @@ use tracing::instrument;
 
 use super::ec2::*;
 use super::route_tables::*;
-use super::support::*;
-use super::{ApplyContext, ObserveContext, Observed, ResourceOps, changed, changes_tags};
+use super::{ApplyContext, ObserveContext, Observed, ResourceOps};
 use crate::provision::diff::FieldChange;
 use crate::provision::error::ProvisionError;
-use crate::provision::state::{DesiredState, Field, LiveState, Ownership, Resolved};
+use crate::provision::state::{
+    Changes, DesiredState, Field, LiveFields, LiveState, Ownership, Resolved, live_fields,
+};
 
 pub struct Vpcs;
+
+crate::provision::state::field_names! {
+    /// The fields of Vpcs, as plan and drift output name them.
+    pub enum VpcField {
+        EnableDnsSupport = "enableDnsSupport",
+        EnableDnsHostnames = "enableDnsHostnames",
+        PrivateRouteTable = "privateRouteTable",
+        Cidr = "cidr",
+        Referenced = "referenced",
+        RouteTableId = "routeTableId",
+    }
+}
 
 /// The VPC's physical name: its id when it exists already, else `<metadata.name>-<name>`.
 pub fn vpc_name(bp: &Blueprint, vpc: &ballast_blueprint::Vpc) -> String {
@@ -40,6 +53,7 @@ pub(crate) fn vpc_id(bp: &Blueprint, resolved: &Resolved) -> Option<String> {
 
 impl ResourceOps for Vpcs {
     const KIND: ResourceKind = ResourceKind::Vpc;
+    type Field = VpcField;
 
     fn desired(bp: &Blueprint, _resolved: &Resolved) -> Vec<DesiredState> {
         let Some(network) = &bp.spec.network else {
@@ -60,12 +74,12 @@ impl ResourceOps for Vpcs {
             }];
         }
         let mut fields = vec![
-            Field::enforced("enableDnsSupport", true),
-            Field::enforced("enableDnsHostnames", true),
-            Field::enforced("privateRouteTable", true),
+            Field::enforced(VpcField::EnableDnsSupport, true),
+            Field::enforced(VpcField::EnableDnsHostnames, true),
+            Field::enforced(VpcField::PrivateRouteTable, true),
         ];
         if let Some(cidr) = &vpc.cidr {
-            fields.insert(0, Field::create_only("cidr", cidr.clone()));
+            fields.insert(0, Field::create_only(VpcField::Cidr, cidr.clone()));
         }
         vec![DesiredState {
             id,
@@ -138,20 +152,20 @@ impl ResourceOps for Vpcs {
             };
             let mut fields = BTreeMap::new();
             let ownership = if referenced {
-                fields.insert("referenced".into(), Value::Bool(true));
+                fields.put(VpcField::Referenced, Value::Bool(true));
                 Ownership::Owned
             } else {
                 Ownership::from_tags(&tags, &bp.metadata.name)
             };
             if let Some(d) = declared_new {
-                fields.insert("cidr".into(), json!(v.cidr_block));
+                fields.put(VpcField::Cidr, json!(v.cidr_block));
                 let (support, hostnames) = tokio::try_join!(
                     vpc_attribute(ec2, &physical_id, VpcAttributeName::EnableDnsSupport),
                     vpc_attribute(ec2, &physical_id, VpcAttributeName::EnableDnsHostnames),
                 )
                 .map_err(ProvisionError::aws(&id))?;
-                fields.insert("enableDnsSupport".into(), Value::Bool(support));
-                fields.insert("enableDnsHostnames".into(), Value::Bool(hostnames));
+                fields.put(VpcField::EnableDnsSupport, Value::Bool(support));
+                fields.put(VpcField::EnableDnsHostnames, Value::Bool(hostnames));
                 let rt_name = route_table_name(bp, d);
                 let rt = route_tables.tables.iter().find(|rt| {
                     let tags = ec2_tags(rt.tags());
@@ -159,9 +173,9 @@ impl ResourceOps for Vpcs {
                         && name_tag(&tags) == Some(&rt_name)
                         && tags.get(OWNERSHIP_BLUEPRINT_TAG) == Some(&bp.metadata.name)
                 });
-                fields.insert("privateRouteTable".into(), Value::Bool(rt.is_some()));
+                fields.put(VpcField::PrivateRouteTable, Value::Bool(rt.is_some()));
                 if let Some(rt_id) = rt.and_then(|rt| rt.route_table_id.clone()) {
-                    fields.insert("routeTableId".into(), Value::String(rt_id));
+                    fields.put(VpcField::RouteTableId, Value::String(rt_id));
                 }
             }
             let live = LiveState {
@@ -173,7 +187,7 @@ impl ResourceOps for Vpcs {
                 tags,
                 fields,
             };
-            removed_or_live(&mut observed, live, referenced || declared_new.is_some());
+            observed.file(live, referenced || declared_new.is_some());
         }
         // Set once per observe; a second VPC observe in the same one would read the same.
         let _ = ctx.shared.route_tables.set(route_tables);
@@ -220,12 +234,12 @@ impl ResourceOps for Vpcs {
         // Interface endpoints with private DNS need both.
         set_dns(ec2, &desired.id, &physical_id, true, true).await?;
         let rt_id = create_route_table(ctx, desired, &physical_id).await?;
-        let fields = BTreeMap::from([
-            ("cidr".to_string(), Value::String(cidr)),
-            ("enableDnsSupport".to_string(), Value::Bool(true)),
-            ("enableDnsHostnames".to_string(), Value::Bool(true)),
-            ("privateRouteTable".to_string(), Value::Bool(true)),
-            ("routeTableId".to_string(), Value::String(rt_id)),
+        let fields = live_fields([
+            (VpcField::Cidr, Value::String(cidr)),
+            (VpcField::EnableDnsSupport, Value::Bool(true)),
+            (VpcField::EnableDnsHostnames, Value::Bool(true)),
+            (VpcField::PrivateRouteTable, Value::Bool(true)),
+            (VpcField::RouteTableId, Value::String(rt_id)),
         ]);
         Ok(LiveState {
             id: desired.id.clone(),
@@ -245,19 +259,20 @@ impl ResourceOps for Vpcs {
         live: &LiveState,
         changes: &[FieldChange],
     ) -> Result<(), ProvisionError> {
-        if is_referenced(live) {
+        let changes = Changes::<VpcField>::of(changes);
+        if is_referenced(live, VpcField::Referenced) {
             return Ok(());
         }
         let ec2 = &ctx.clients.ec2;
-        let support = changed(changes, "enableDnsSupport");
-        let hostnames = changed(changes, "enableDnsHostnames");
+        let support = changes.has(VpcField::EnableDnsSupport);
+        let hostnames = changes.has(VpcField::EnableDnsHostnames);
         if support || hostnames {
             set_dns(ec2, &desired.id, &live.physical_id, support, hostnames).await?;
         }
-        if changed(changes, "privateRouteTable") {
+        if changes.has(VpcField::PrivateRouteTable) {
             create_route_table(ctx, desired, &live.physical_id).await?;
         }
-        if changes_tags(changes) {
+        if changes.tags() {
             put_tags(ec2, &desired.id, &live.physical_id, &desired.tags).await?;
         }
         Ok(())
@@ -266,7 +281,7 @@ impl ResourceOps for Vpcs {
     /// Deletes the VPC's Ballast route tables, then the VPC; a referenced VPC is never touched.
     #[instrument(skip_all, fields(vpc = %live.physical_name))]
     async fn delete(ctx: &ApplyContext<'_>, live: &LiveState) -> Result<(), ProvisionError> {
-        if is_referenced(live) {
+        if is_referenced(live, VpcField::Referenced) {
             return Ok(());
         }
         let ec2 = &ctx.clients.ec2;
