@@ -215,7 +215,7 @@ pub fn canonical_fields(a: &MetricAlarm) -> BTreeMap<String, Value> {
     fields
 }
 
-fn text<'a>(desired: &'a DesiredState, field: AlarmField) -> Option<&'a str> {
+fn text(desired: &DesiredState, field: AlarmField) -> Option<&str> {
     desired.value(field).and_then(Value::as_str)
 }
 

@@ -304,7 +304,7 @@ impl ResourceOps for LaunchTemplates {
     }
 }
 
-fn text<'a>(desired: &'a DesiredState, field: TemplateField) -> Option<&'a str> {
+fn text(desired: &DesiredState, field: TemplateField) -> Option<&str> {
     desired.value(field).and_then(Value::as_str)
 }
 
