@@ -36,9 +36,9 @@ macro_rules! resource_kinds {
         $callback! {
             [$($($args)*)?]
             KmsKey           { name: "kms-key",            model: KmsKey,           stateful: true,  tagging: ["kms:key"],          ops: [kms::KmsKeys] }
-            Vpc              { name: "vpc",                model: Vpc,              stateful: false, tagging: [],                   ops: [network::Vpcs] }
-            Subnet           { name: "subnet",             model: Subnet,           stateful: false, tagging: [],                   ops: [network::Subnets] }
-            VpcEndpoint      { name: "vpc-endpoint",       model: VpcEndpoint,      stateful: false, tagging: [],                   ops: [network::VpcEndpoints] }
+            Vpc              { name: "vpc",                model: Vpc,              stateful: false, tagging: [],                   ops: [vpc::Vpcs] }
+            Subnet           { name: "subnet",             model: Subnet,           stateful: false, tagging: [],                   ops: [subnet::Subnets] }
+            VpcEndpoint      { name: "vpc-endpoint",       model: VpcEndpoint,      stateful: false, tagging: [],                   ops: [endpoint::VpcEndpoints] }
             Queue            { name: "queue",              model: Queue,            stateful: true,  tagging: ["sqs:queue"],        ops: [queue::Queues] }
             Table            { name: "table",              model: Table,            stateful: true,  tagging: ["dynamodb:table"],   ops: [table::Tables] }
             LaunchTemplate   { name: "launch-template",    model: LaunchTemplate,   stateful: false, tagging: [],                   ops: [launch_template::LaunchTemplates] }

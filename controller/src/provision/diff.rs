@@ -226,18 +226,26 @@ pub fn plan(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::provision::state::Field;
+    use crate::provision::state::{Changes, Field, FieldName};
     use ballast_blueprint::{ResourceKind, Tags};
     use serde_json::json;
     use std::collections::BTreeMap;
+
+    crate::provision::state::field_names! {
+        enum QueueField {
+            VisibilityTimeout = "visibilityTimeout",
+            Fifo = "fifo",
+            DesiredCapacity = "desiredCapacity",
+        }
+    }
 
     fn desired() -> DesiredState {
         DesiredState {
             id: ResourceId::new(ResourceKind::Queue, "q"),
             physical_name: "bp-q".into(),
             fields: vec![
-                Field::enforced("visibilityTimeout", 60),
-                Field::create_only("fifo", false),
+                Field::enforced(QueueField::VisibilityTimeout, 60),
+                Field::create_only(QueueField::Fifo, false),
             ],
             tags: Tags::from([("ballast.dev/managed".into(), "true".into())]),
             adopt: false,
@@ -286,6 +294,35 @@ mod tests {
     }
 
     #[test]
+    fn a_changed_field_yields_exactly_one_typed_change() {
+        let mut l = live(30, Ownership::Owned);
+        l.tags.insert("team".into(), "old".into());
+        let mut d = desired();
+        d.tags.insert("team".into(), "payments".into());
+        let Action::Update { changes } = diff(&d, Some(&l)) else {
+            panic!("update expected")
+        };
+        let typed = Changes::<QueueField>::of(&changes);
+        assert_eq!(
+            typed.fields().collect::<Vec<_>>(),
+            vec![QueueField::VisibilityTimeout]
+        );
+        assert!(typed.has(QueueField::VisibilityTimeout));
+        assert!(!typed.has(QueueField::Fifo));
+        assert!(typed.tags());
+        let untouched = Changes::<QueueField>::of(&[]);
+        assert!(!untouched.tags() && untouched.fields().next().is_none());
+    }
+
+    #[test]
+    fn field_names_round_trip() {
+        for f in QueueField::ALL {
+            assert_eq!(QueueField::from_name(f.name()), Some(*f));
+        }
+        assert_eq!(QueueField::from_name("visibilitytimeout"), None);
+    }
+
+    #[test]
     fn a_create_only_field_forces_replacement() {
         let mut l = live(60, Ownership::Owned);
         l.fields.insert("fifo".into(), json!(true));
@@ -314,11 +351,10 @@ mod tests {
     #[test]
     fn delegated_capacity_drifts_only_outside_bounds() {
         let mut d = desired();
-        d.fields = vec![Field {
-            name: "desiredCapacity",
-            expect: Expect::Within(2, 10),
-            class: FieldClass::Delegated,
-        }];
+        d.fields = vec![Field::delegated(
+            QueueField::DesiredCapacity,
+            Expect::Within(2, 10),
+        )];
         let mut l = live(60, Ownership::Owned);
         l.fields.insert("desiredCapacity".into(), json!(7));
         assert_eq!(diff(&d, Some(&l)), Action::NoChange);

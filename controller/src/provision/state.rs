@@ -1,10 +1,129 @@
 //! Plain data for desired and live resources. Everything here is pure.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use ballast_blueprint::{DeletionPolicy, ResourceId, Tags};
 use serde::Serialize;
 use serde_json::Value;
+
+use super::diff::FieldChange;
+
+/// The field names of one resource kind, as an enum (declared with [`field_names!`]).
+///
+/// `desired`, `observe` and `update` name a field only through it, so a misspelt field does
+/// not compile instead of silently never updating. The string is what plan and drift output
+/// show, and what the live state is keyed by.
+pub trait FieldName: Copy + Ord + std::fmt::Debug + 'static {
+    /// Every field of the kind, in declaration order.
+    const ALL: &'static [Self];
+
+    fn name(self) -> &'static str;
+
+    fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|f| f.name() == name)
+    }
+}
+
+/// Declares a kind's field-name enum and its [`FieldName`] implementation.
+macro_rules! field_names {
+    ($(#[$meta:meta])* $vis:vis enum $ty:ident { $($(#[$vmeta:meta])* $variant:ident = $name:literal,)* }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        $vis enum $ty {
+            $($(#[$vmeta])* $variant,)*
+        }
+
+        impl $crate::provision::state::FieldName for $ty {
+            const ALL: &'static [Self] = &[$(Self::$variant,)*];
+
+            fn name(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $name,)*
+                }
+            }
+        }
+    };
+}
+pub(crate) use field_names;
+
+/// Live fields keyed by a kind's typed field names.
+pub trait LiveFields {
+    fn put<F: FieldName>(&mut self, field: F, value: impl Into<Value>);
+    fn field<F: FieldName>(&self, field: F) -> Option<&Value>;
+    fn drop_field<F: FieldName>(&mut self, field: F);
+}
+
+impl LiveFields for BTreeMap<String, Value> {
+    fn put<F: FieldName>(&mut self, field: F, value: impl Into<Value>) {
+        self.insert(field.name().to_string(), value.into());
+    }
+
+    fn field<F: FieldName>(&self, field: F) -> Option<&Value> {
+        self.get(field.name())
+    }
+
+    fn drop_field<F: FieldName>(&mut self, field: F) {
+        self.remove(field.name());
+    }
+}
+
+/// Live fields from typed pairs.
+pub fn live_fields<F: FieldName>(
+    pairs: impl IntoIterator<Item = (F, Value)>,
+) -> BTreeMap<String, Value> {
+    pairs
+        .into_iter()
+        .map(|(f, v)| (f.name().to_string(), v))
+        .collect()
+}
+
+/// The typed changes of one resource that a plan found: which of kind `F`'s fields differ, and
+/// whether tags do. `update` matches on these instead of on field-name strings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Changes<F: FieldName> {
+    fields: BTreeSet<F>,
+    tags: bool,
+}
+
+impl<F: FieldName> Changes<F> {
+    /// The typed view of a plan's field changes; a name outside `F` (impossible when
+    /// `desired` names fields through `F`) is logged and ignored.
+    pub fn of(changes: &[FieldChange]) -> Self {
+        let mut fields = BTreeSet::new();
+        let mut tags = false;
+        for c in changes {
+            if c.field.starts_with("tags.") {
+                tags = true;
+            } else if let Some(f) = F::from_name(&c.field) {
+                fields.insert(f);
+            } else {
+                tracing::warn!(field = %c.field, "change to a field this kind does not declare");
+            }
+        }
+        Self { fields, tags }
+    }
+
+    pub fn has(&self, field: F) -> bool {
+        self.fields.contains(&field)
+    }
+
+    pub fn any(&self, fields: &[F]) -> bool {
+        fields.iter().any(|f| self.has(*f))
+    }
+
+    pub fn tags(&self) -> bool {
+        self.tags
+    }
+
+    /// No field and no tag changed.
+    pub fn is_empty(&self) -> bool {
+        self.fields.is_empty() && !self.tags
+    }
+
+    pub fn fields(&self) -> impl Iterator<Item = F> + '_ {
+        self.fields.iter().copied()
+    }
+}
 
 /// Who may change a field after creation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -68,19 +187,36 @@ pub struct Field {
 }
 
 impl Field {
-    pub fn enforced(name: &'static str, value: impl Into<Value>) -> Self {
+    pub fn enforced(name: impl FieldName, value: impl Into<Value>) -> Self {
         Self {
-            name,
+            name: name.name(),
             expect: Expect::Exact(value.into()),
             class: FieldClass::Enforced,
         }
     }
 
-    pub fn create_only(name: &'static str, value: impl Into<Value>) -> Self {
+    pub fn create_only(name: impl FieldName, value: impl Into<Value>) -> Self {
         Self {
-            name,
+            name: name.name(),
             expect: Expect::Exact(value.into()),
             class: FieldClass::CreateOnly,
+        }
+    }
+
+    /// Owned by someone else at run time: only `expect` (its bounds) is checked.
+    pub fn delegated(name: impl FieldName, expect: Expect) -> Self {
+        Self {
+            name: name.name(),
+            expect,
+            class: FieldClass::Delegated,
+        }
+    }
+
+    /// The exact value this field wants, if known.
+    pub fn exact(&self) -> Option<&Value> {
+        match &self.expect {
+            Expect::Exact(v) => Some(v),
+            _ => None,
         }
     }
 
@@ -103,16 +239,13 @@ pub struct DesiredState {
 }
 
 impl DesiredState {
-    pub fn field(&self, name: &str) -> Option<&Field> {
-        self.fields.iter().find(|f| f.name == name)
+    pub fn field(&self, name: impl FieldName) -> Option<&Field> {
+        self.fields.iter().find(|f| f.name == name.name())
     }
 
     /// The exact value a field wants, if known.
-    pub fn value(&self, name: &str) -> Option<&Value> {
-        match self.field(name).map(|f| &f.expect) {
-            Some(Expect::Exact(v)) => Some(v),
-            _ => None,
-        }
+    pub fn value(&self, name: impl FieldName) -> Option<&Value> {
+        self.field(name).and_then(Field::exact)
     }
 }
 

@@ -24,15 +24,34 @@ use futures::future::try_join_all;
 use serde_json::{Value, json};
 use tracing::{instrument, warn};
 
-use super::{
-    ApplyContext, ObserveContext, Observed, ResourceOps, SharedReads, changes_tags, declared,
-};
+use super::{ApplyContext, ObserveContext, Observed, ResourceOps, SharedReads, declared};
 use crate::provision::diff::FieldChange;
 use crate::provision::error::ProvisionError;
-use crate::provision::state::{DesiredState, Field, LiveState, Ownership, Resolved};
+use crate::provision::state::{
+    Changes, DesiredState, Field, LiveFields, LiveState, Ownership, Resolved,
+};
 use crate::provision::tagged::tags_or_read;
 
 pub struct Alarms;
+
+crate::provision::state::field_names! {
+    /// The fields of Alarms, as plan and drift output name them.
+    pub enum AlarmField {
+        Namespace = "namespace",
+        Metric = "metric",
+        Dimensions = "dimensions",
+        Statistic = "statistic",
+        Period = "period",
+        Threshold = "threshold",
+        Comparison = "comparison",
+        EvaluationPeriods = "evaluationPeriods",
+        DatapointsToAlarm = "datapointsToAlarm",
+        TreatMissingData = "treatMissingData",
+        Actions = "actions",
+        OkActions = "okActions",
+        Description = "description",
+    }
+}
 
 /// Blueprint spelling ↔ CloudWatch's `ComparisonOperator`.
 const COMPARISONS: &[(&str, &str)] = &[
@@ -157,47 +176,50 @@ pub fn canonical_fields(a: &MetricAlarm) -> BTreeMap<String, Value> {
     });
     let evaluation_periods = a.evaluation_periods();
     let mut fields = BTreeMap::new();
-    let mut put = |k: &str, v: Value| {
-        fields.insert(k.to_string(), v);
+    let mut put = |k: AlarmField, v: Value| {
+        fields.put(k, v);
     };
-    put("namespace", optional_text(a.namespace()));
-    put("metric", optional_text(a.metric_name()));
-    put("dimensions", json!(dimensions));
+    put(AlarmField::Namespace, optional_text(a.namespace()));
+    put(AlarmField::Metric, optional_text(a.metric_name()));
+    put(AlarmField::Dimensions, json!(dimensions));
     put(
-        "statistic",
+        AlarmField::Statistic,
         a.statistic()
             .map(|s| Value::String(s.as_str().to_string()))
             .unwrap_or(Value::Null),
     );
-    put("period", json!(a.period()));
+    put(AlarmField::Period, json!(a.period()));
     put(
-        "threshold",
+        AlarmField::Threshold,
         a.threshold()
             .map(canonical_threshold)
             .unwrap_or(Value::Null),
     );
-    put("comparison", json!(comparison));
-    put("evaluationPeriods", json!(evaluation_periods));
+    put(AlarmField::Comparison, json!(comparison));
+    put(AlarmField::EvaluationPeriods, json!(evaluation_periods));
     // Unset means "all evaluation periods".
     put(
-        "datapointsToAlarm",
+        AlarmField::DatapointsToAlarm,
         json!(a.datapoints_to_alarm().or(evaluation_periods)),
     );
     put(
-        "treatMissingData",
+        AlarmField::TreatMissingData,
         json!(a.treat_missing_data().unwrap_or("missing")),
     );
-    put("actions", sorted_strings(a.alarm_actions()));
-    put("okActions", sorted_strings(a.ok_actions()));
-    put("description", optional_text(a.alarm_description()));
+    put(AlarmField::Actions, sorted_strings(a.alarm_actions()));
+    put(AlarmField::OkActions, sorted_strings(a.ok_actions()));
+    put(
+        AlarmField::Description,
+        optional_text(a.alarm_description()),
+    );
     fields
 }
 
-fn text<'a>(desired: &'a DesiredState, field: &str) -> Option<&'a str> {
+fn text(desired: &DesiredState, field: AlarmField) -> Option<&str> {
     desired.value(field).and_then(Value::as_str)
 }
 
-fn strings(desired: &DesiredState, field: &str) -> Vec<String> {
+fn strings(desired: &DesiredState, field: AlarmField) -> Vec<String> {
     desired
         .value(field)
         .and_then(Value::as_array)
@@ -209,7 +231,7 @@ fn strings(desired: &DesiredState, field: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn int(desired: &DesiredState, field: &str) -> Option<i32> {
+fn int(desired: &DesiredState, field: AlarmField) -> Option<i32> {
     desired
         .value(field)
         .and_then(Value::as_u64)
@@ -235,10 +257,10 @@ async fn put_alarm(
         detail,
     };
     let threshold = desired
-        .value("threshold")
+        .value(AlarmField::Threshold)
         .and_then(threshold_f64)
         .ok_or_else(|| unexpected("threshold is not a number".into()))?;
-    let comparison = text(desired, "comparison")
+    let comparison = text(desired, AlarmField::Comparison)
         .and_then(|c| COMPARISONS.iter().find(|(ours, _)| *ours == c))
         .map(|(_, aws)| ComparisonOperator::from(*aws))
         .ok_or_else(|| unexpected("unknown comparison".into()))?;
@@ -247,21 +269,24 @@ async fn put_alarm(
         .cloudwatch
         .put_metric_alarm()
         .alarm_name(&desired.physical_name)
-        .namespace(text(desired, "namespace").unwrap_or_default())
-        .metric_name(text(desired, "metric").unwrap_or_default())
+        .namespace(text(desired, AlarmField::Namespace).unwrap_or_default())
+        .metric_name(text(desired, AlarmField::Metric).unwrap_or_default())
         .statistic(AwsStatistic::from(
-            text(desired, "statistic").unwrap_or("Average"),
+            text(desired, AlarmField::Statistic).unwrap_or("Average"),
         ))
-        .set_period(int(desired, "period"))
+        .set_period(int(desired, AlarmField::Period))
         .threshold(threshold)
         .comparison_operator(comparison)
-        .set_evaluation_periods(int(desired, "evaluationPeriods"))
-        .set_datapoints_to_alarm(int(desired, "datapointsToAlarm"))
-        .treat_missing_data(text(desired, "treatMissingData").unwrap_or("missing"))
-        .set_alarm_actions(Some(strings(desired, "actions")))
-        .set_ok_actions(Some(strings(desired, "okActions")))
-        .set_alarm_description(text(desired, "description").map(str::to_string));
-    if let Some(dimensions) = desired.value("dimensions").and_then(Value::as_object) {
+        .set_evaluation_periods(int(desired, AlarmField::EvaluationPeriods))
+        .set_datapoints_to_alarm(int(desired, AlarmField::DatapointsToAlarm))
+        .treat_missing_data(text(desired, AlarmField::TreatMissingData).unwrap_or("missing"))
+        .set_alarm_actions(Some(strings(desired, AlarmField::Actions)))
+        .set_ok_actions(Some(strings(desired, AlarmField::OkActions)))
+        .set_alarm_description(text(desired, AlarmField::Description).map(str::to_string));
+    if let Some(dimensions) = desired
+        .value(AlarmField::Dimensions)
+        .and_then(Value::as_object)
+    {
         for (name, value) in dimensions {
             request = request.dimensions(
                 Dimension::builder()
@@ -337,6 +362,7 @@ async fn list_tags(
 
 impl ResourceOps for Alarms {
     const KIND: ResourceKind = ResourceKind::Alarm;
+    type Field = AlarmField;
 
     fn desired(bp: &Blueprint, _resolved: &Resolved) -> Vec<DesiredState> {
         bp.spec
@@ -351,22 +377,28 @@ impl ResourceOps for Alarms {
                 ok_actions.sort();
                 ok_actions.dedup();
                 let fields = vec![
-                    Field::enforced("namespace", namespace),
-                    Field::enforced("metric", a.metric.metric.clone()),
-                    Field::enforced("dimensions", json!(dimensions)),
-                    Field::enforced("statistic", statistic_name(a.statistic)),
-                    Field::enforced("period", a.period.as_secs()),
-                    Field::enforced("threshold", decimal_value(&a.threshold)),
-                    Field::enforced("comparison", comparison_name(a.comparison)),
-                    Field::enforced("evaluationPeriods", a.evaluation_periods),
+                    Field::enforced(AlarmField::Namespace, namespace),
+                    Field::enforced(AlarmField::Metric, a.metric.metric.clone()),
+                    Field::enforced(AlarmField::Dimensions, json!(dimensions)),
+                    Field::enforced(AlarmField::Statistic, statistic_name(a.statistic)),
+                    Field::enforced(AlarmField::Period, a.period.as_secs()),
+                    Field::enforced(AlarmField::Threshold, decimal_value(&a.threshold)),
+                    Field::enforced(AlarmField::Comparison, comparison_name(a.comparison)),
+                    Field::enforced(AlarmField::EvaluationPeriods, a.evaluation_periods),
                     Field::enforced(
-                        "datapointsToAlarm",
+                        AlarmField::DatapointsToAlarm,
                         a.datapoints_to_alarm.unwrap_or(a.evaluation_periods),
                     ),
-                    Field::enforced("treatMissingData", missing_data_name(a.treat_missing_data)),
-                    Field::enforced("actions", json!(actions)),
-                    Field::enforced("okActions", json!(ok_actions)),
-                    Field::enforced("description", optional_text(a.description.as_deref())),
+                    Field::enforced(
+                        AlarmField::TreatMissingData,
+                        missing_data_name(a.treat_missing_data),
+                    ),
+                    Field::enforced(AlarmField::Actions, json!(actions)),
+                    Field::enforced(AlarmField::OkActions, json!(ok_actions)),
+                    Field::enforced(
+                        AlarmField::Description,
+                        optional_text(a.description.as_deref()),
+                    ),
                 ];
                 let mut tags = bp.ownership_tags();
                 tags.extend(a.tags.clone());
@@ -461,11 +493,7 @@ impl ResourceOps for Alarms {
                 tags,
                 fields: canonical_fields(&alarm),
             };
-            if is_declared {
-                observed.live.push(live);
-            } else if live.ownership == Ownership::Owned {
-                observed.removed.push(live);
-            }
+            observed.file(live, is_declared);
         }
         Ok(observed)
     }
@@ -504,7 +532,7 @@ impl ResourceOps for Alarms {
                 None => desired
                     .fields
                     .iter()
-                    .filter_map(|f| Some((f.name.to_string(), desired.value(f.name)?.clone())))
+                    .filter_map(|f| Some((f.name.to_string(), f.exact()?.clone())))
                     .collect(),
             },
         })
@@ -517,11 +545,12 @@ impl ResourceOps for Alarms {
         live: &LiveState,
         changes: &[FieldChange],
     ) -> Result<(), ProvisionError> {
-        if changes.iter().any(|c| !c.field.starts_with("tags.")) {
+        let changes = Changes::<AlarmField>::of(changes);
+        if changes.fields().next().is_some() {
             // PutMetricAlarm replaces the configuration; it ignores Tags for existing alarms.
             put_alarm(ctx, desired, false).await?;
         }
-        if changes_tags(changes) {
+        if changes.tags() {
             let arn = live
                 .arn
                 .as_deref()
@@ -606,32 +635,47 @@ spec:
         let desired = Alarms::desired(&bp, &Resolved::default());
         let depth = &desired[0];
         assert_eq!(depth.physical_name, "shop-depth");
-        assert_eq!(depth.value("namespace"), Some(&json!("AWS/SQS")));
+        assert_eq!(depth.value(AlarmField::Namespace), Some(&json!("AWS/SQS")));
         assert_eq!(
-            depth.value("dimensions"),
+            depth.value(AlarmField::Dimensions),
             Some(&json!({"QueueName": "orders-custom"}))
         );
-        assert_eq!(depth.value("threshold").unwrap().to_string(), "1000.5");
         assert_eq!(
-            depth.value("comparison"),
+            depth.value(AlarmField::Threshold).unwrap().to_string(),
+            "1000.5"
+        );
+        assert_eq!(
+            depth.value(AlarmField::Comparison),
             Some(&json!("greaterThanOrEqual"))
         );
-        assert_eq!(depth.value("datapointsToAlarm"), Some(&json!(3)));
-        assert_eq!(depth.value("treatMissingData"), Some(&json!("missing")));
-        assert_eq!(depth.value("description"), Some(&Value::Null));
+        assert_eq!(depth.value(AlarmField::DatapointsToAlarm), Some(&json!(3)));
         assert_eq!(
-            depth.value("actions"),
+            depth.value(AlarmField::TreatMissingData),
+            Some(&json!("missing"))
+        );
+        assert_eq!(depth.value(AlarmField::Description), Some(&Value::Null));
+        assert_eq!(
+            depth.value(AlarmField::Actions),
             Some(&json!([
                 "arn:aws:sns:us-east-1:1:a",
                 "arn:aws:sns:us-east-1:1:b"
             ]))
         );
         let errors = &desired[1];
-        assert_eq!(errors.value("namespace"), Some(&json!("Shop/Worker")));
-        assert_eq!(errors.value("dimensions"), Some(&json!({"Service": "api"})));
-        assert_eq!(errors.value("period"), Some(&json!(300)));
-        assert_eq!(errors.value("datapointsToAlarm"), Some(&json!(1)));
-        assert_eq!(errors.value("description"), Some(&json!("Too few errors")));
+        assert_eq!(
+            errors.value(AlarmField::Namespace),
+            Some(&json!("Shop/Worker"))
+        );
+        assert_eq!(
+            errors.value(AlarmField::Dimensions),
+            Some(&json!({"Service": "api"}))
+        );
+        assert_eq!(errors.value(AlarmField::Period), Some(&json!(300)));
+        assert_eq!(errors.value(AlarmField::DatapointsToAlarm), Some(&json!(1)));
+        assert_eq!(
+            errors.value(AlarmField::Description),
+            Some(&json!("Too few errors"))
+        );
     }
 
     #[test]

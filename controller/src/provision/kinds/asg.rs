@@ -4,7 +4,6 @@
 //! bounds by itself).
 
 use std::collections::BTreeMap;
-use std::time::Instant;
 
 use aws_sdk_autoscaling::types::{
     AutoScalingGroup, InstancesDistribution, LaunchTemplate, LaunchTemplateOverrides,
@@ -19,15 +18,33 @@ use futures::future::try_join_all;
 use serde_json::{Value, json};
 use tracing::instrument;
 
-use super::network::subnet_id;
-use super::{ApplyContext, ObserveContext, Observed, ResourceOps, changed, changes_tags, declared};
+use super::subnet::subnet_id;
+use super::support::{Poll, poll_until};
+use super::{ApplyContext, ObserveContext, Observed, ResourceOps, declared};
 use crate::provision::diff::FieldChange;
 use crate::provision::error::ProvisionError;
 use crate::provision::state::{
-    DesiredState, Expect, Field, FieldClass, LiveState, Ownership, Resolved,
+    Changes, DesiredState, Expect, Field, LiveFields, LiveState, Ownership, Resolved,
 };
 
 pub struct AutoScalingGroups;
+
+crate::provision::state::field_names! {
+    /// The fields of AutoScalingGroups, as plan and drift output name them.
+    pub enum GroupField {
+        LaunchTemplate = "launchTemplate",
+        MixedInstances = "mixedInstances",
+        Subnets = "subnets",
+        MinSize = "minSize",
+        MaxSize = "maxSize",
+        HealthCheckType = "healthCheckType",
+        HealthCheckGracePeriod = "healthCheckGracePeriod",
+        LifecycleHooks = "lifecycleHooks",
+        GroupMetrics = "groupMetrics",
+        PropagateAtLaunch = "propagateAtLaunch",
+        DesiredCapacity = "desiredCapacity",
+    }
+}
 
 /// The launch template version the group launches: the template's default.
 pub const TEMPLATE_VERSION: &str = "$Default";
@@ -71,6 +88,7 @@ fn not_found(e: &AwsError) -> bool {
 
 impl ResourceOps for AutoScalingGroups {
     const KIND: ResourceKind = ResourceKind::AutoScalingGroup;
+    type Field = GroupField;
 
     fn desired(bp: &Blueprint, resolved: &Resolved) -> Vec<DesiredState> {
         bp.spec
@@ -129,30 +147,30 @@ impl ResourceOps for AutoScalingGroups {
                     .collect();
                 hooks.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
                 let fields = vec![
-                    Field::enforced("launchTemplate", Value::Null).with_expect(later(template)),
-                    Field::enforced("mixedInstances", mixed),
-                    Field::enforced("subnets", Value::Null).with_expect(later(subnets)),
-                    Field::enforced("minSize", g.min_size),
-                    Field::enforced("maxSize", g.max_size),
-                    Field {
-                        name: "desiredCapacity",
-                        expect: Expect::Within(g.min_size.into(), g.max_size.into()),
-                        class: FieldClass::Delegated,
-                    },
+                    Field::enforced(GroupField::LaunchTemplate, Value::Null)
+                        .with_expect(later(template)),
+                    Field::enforced(GroupField::MixedInstances, mixed),
+                    Field::enforced(GroupField::Subnets, Value::Null).with_expect(later(subnets)),
+                    Field::enforced(GroupField::MinSize, g.min_size),
+                    Field::enforced(GroupField::MaxSize, g.max_size),
+                    Field::delegated(
+                        GroupField::DesiredCapacity,
+                        Expect::Within(g.min_size.into(), g.max_size.into()),
+                    ),
                     Field::enforced(
-                        "healthCheckType",
+                        GroupField::HealthCheckType,
                         match g.health_check.kind {
                             HealthCheckType::Ec2 => "EC2",
                             HealthCheckType::Elb => "ELB",
                         },
                     ),
                     Field::enforced(
-                        "healthCheckGracePeriod",
+                        GroupField::HealthCheckGracePeriod,
                         g.health_check.grace_period.as_secs(),
                     ),
-                    Field::enforced("lifecycleHooks", Value::Array(hooks)),
-                    Field::enforced("groupMetrics", g.group_metrics),
-                    Field::enforced("propagateAtLaunch", true),
+                    Field::enforced(GroupField::LifecycleHooks, Value::Array(hooks)),
+                    Field::enforced(GroupField::GroupMetrics, g.group_metrics),
+                    Field::enforced(GroupField::PropagateAtLaunch, true),
                 ];
                 let mut tags = bp.ownership_tags();
                 tags.extend(g.tags.clone());
@@ -253,11 +271,7 @@ impl ResourceOps for AutoScalingGroups {
             });
         let mut observed = Observed::default();
         for (is_declared, live) in try_join_all(reads).await? {
-            if is_declared {
-                observed.live.push(live);
-            } else if live.ownership == Ownership::Owned {
-                observed.removed.push(live);
-            }
+            observed.file(live, is_declared);
         }
         Ok(observed)
     }
@@ -292,10 +306,10 @@ impl ResourceOps for AutoScalingGroups {
         };
         request = request
             .vpc_zone_identifier(subnets(ctx, desired, group)?)
-            .min_size(number(desired, "minSize"))
-            .max_size(number(desired, "maxSize"))
-            .health_check_type(text(desired, "healthCheckType"))
-            .health_check_grace_period(number(desired, "healthCheckGracePeriod"))
+            .min_size(number(desired, GroupField::MinSize))
+            .max_size(number(desired, GroupField::MaxSize))
+            .health_check_type(text(desired, GroupField::HealthCheckType))
+            .health_check_grace_period(number(desired, GroupField::HealthCheckGracePeriod))
             .set_tags(Some(tags(&desired.physical_name, &desired.tags)));
         request
             .send()
@@ -303,7 +317,7 @@ impl ResourceOps for AutoScalingGroups {
             .classify("CreateAutoScalingGroup")
             .map_err(err())?;
         put_hooks(ctx, desired, &[]).await?;
-        if desired.value("groupMetrics") == Some(&Value::Bool(true)) {
+        if desired.value(GroupField::GroupMetrics) == Some(&Value::Bool(true)) {
             set_metrics(ctx, desired, true).await?;
         }
         let group = wait_in_service(ctx, desired, capacity).await?;
@@ -332,6 +346,7 @@ impl ResourceOps for AutoScalingGroups {
         live: &LiveState,
         changes: &[FieldChange],
     ) -> Result<(), ProvisionError> {
+        let changes = Changes::<GroupField>::of(changes);
         let asg = &ctx.clients.autoscaling;
         let bp = ctx.blueprint;
         let err = || ProvisionError::aws(&desired.id);
@@ -345,17 +360,17 @@ impl ResourceOps for AutoScalingGroups {
                 operation: "UpdateAutoScalingGroup",
                 detail: "not in the blueprint".into(),
             })?;
-        const GROUP_FIELDS: &[&str] = &[
-            "launchTemplate",
-            "mixedInstances",
-            "subnets",
-            "minSize",
-            "maxSize",
-            "desiredCapacity",
-            "healthCheckType",
-            "healthCheckGracePeriod",
+        const GROUP_FIELDS: &[GroupField] = &[
+            GroupField::LaunchTemplate,
+            GroupField::MixedInstances,
+            GroupField::Subnets,
+            GroupField::MinSize,
+            GroupField::MaxSize,
+            GroupField::DesiredCapacity,
+            GroupField::HealthCheckType,
+            GroupField::HealthCheckGracePeriod,
         ];
-        if GROUP_FIELDS.iter().any(|f| changed(changes, f)) {
+        if changes.any(GROUP_FIELDS) {
             // Never DesiredCapacity: new bounds make AWS clamp it. The template (or mixed
             // policy) and subnets are always re-sent: moto drops a mixed instances policy an
             // update omits, and re-sending unchanged values is a no-op on AWS.
@@ -369,29 +384,29 @@ impl ResourceOps for AutoScalingGroups {
             };
             request
                 .vpc_zone_identifier(subnets(ctx, desired, group)?)
-                .min_size(number(desired, "minSize"))
-                .max_size(number(desired, "maxSize"))
-                .health_check_type(text(desired, "healthCheckType"))
-                .health_check_grace_period(number(desired, "healthCheckGracePeriod"))
+                .min_size(number(desired, GroupField::MinSize))
+                .max_size(number(desired, GroupField::MaxSize))
+                .health_check_type(text(desired, GroupField::HealthCheckType))
+                .health_check_grace_period(number(desired, GroupField::HealthCheckGracePeriod))
                 .send()
                 .await
                 .classify("UpdateAutoScalingGroup")
                 .map_err(err())?;
         }
-        if changed(changes, "lifecycleHooks") {
+        if changes.has(GroupField::LifecycleHooks) {
             let have: Vec<Value> = live
                 .fields
-                .get("lifecycleHooks")
+                .field(GroupField::LifecycleHooks)
                 .and_then(Value::as_array)
                 .cloned()
                 .unwrap_or_default();
             put_hooks(ctx, desired, &have).await?;
         }
-        if changed(changes, "groupMetrics") {
-            let on = desired.value("groupMetrics") == Some(&Value::Bool(true));
+        if changes.has(GroupField::GroupMetrics) {
+            let on = desired.value(GroupField::GroupMetrics) == Some(&Value::Bool(true));
             set_metrics(ctx, desired, on).await?;
         }
-        if changes_tags(changes) || changed(changes, "propagateAtLaunch") {
+        if changes.tags() || changes.has(GroupField::PropagateAtLaunch) {
             asg.create_or_update_tags()
                 .set_tags(Some(tags(&live.physical_id, &desired.tags)))
                 .send()
@@ -418,8 +433,7 @@ impl ResourceOps for AutoScalingGroups {
             Err(e) if not_found(&e) => return Ok(()),
             Err(e) => return Err(ProvisionError::aws(&live.id)(e)),
         }
-        let started = Instant::now();
-        loop {
+        poll_until(&ctx.readiness, &live.id, "group deleted", || async {
             let groups = asg
                 .describe_auto_scaling_groups()
                 .auto_scaling_group_names(&live.physical_id)
@@ -429,26 +443,21 @@ impl ResourceOps for AutoScalingGroups {
                 .map_err(ProvisionError::aws(&live.id))?
                 .auto_scaling_groups
                 .unwrap_or_default();
-            if groups.is_empty() {
-                return Ok(());
-            }
-            if started.elapsed() > ctx.readiness.timeout {
-                return Err(ProvisionError::NotReady {
-                    resource: live.id.clone(),
-                    what: "group deleted",
-                    waited_secs: started.elapsed().as_secs(),
-                });
-            }
-            tokio::time::sleep(ctx.readiness.poll).await;
-        }
+            Ok(if groups.is_empty() {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            })
+        })
+        .await
     }
 }
 
-fn number(desired: &DesiredState, field: &str) -> i32 {
+fn number(desired: &DesiredState, field: GroupField) -> i32 {
     desired.value(field).and_then(Value::as_i64).unwrap_or(0) as i32
 }
 
-fn text(desired: &DesiredState, field: &str) -> String {
+fn text(desired: &DesiredState, field: GroupField) -> String {
     desired
         .value(field)
         .and_then(Value::as_str)
@@ -488,7 +497,9 @@ fn template_spec(
         .launch_template_id(id)
         .version(TEMPLATE_VERSION)
         .build();
-    let mixed = desired.value("mixedInstances").filter(|m| !m.is_null());
+    let mixed = desired
+        .value(GroupField::MixedInstances)
+        .filter(|m| !m.is_null());
     let policy = mixed.map(|m| {
         let overrides = m["instanceTypes"]
             .as_array()
@@ -550,7 +561,7 @@ async fn put_hooks(
     let asg = &ctx.clients.autoscaling;
     let err = || ProvisionError::aws(&desired.id);
     let want: Vec<Value> = desired
-        .value("lifecycleHooks")
+        .value(GroupField::LifecycleHooks)
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default();
@@ -618,42 +629,40 @@ async fn wait_in_service(
     desired: &DesiredState,
     capacity: i32,
 ) -> Result<AutoScalingGroup, ProvisionError> {
-    let started = Instant::now();
-    loop {
-        let group = ctx
-            .clients
-            .autoscaling
-            .describe_auto_scaling_groups()
-            .auto_scaling_group_names(&desired.physical_name)
-            .send()
-            .await
-            .classify("DescribeAutoScalingGroups")
-            .map_err(ProvisionError::aws(&desired.id))?
-            .auto_scaling_groups
-            .unwrap_or_default()
-            .into_iter()
-            .next();
-        if let Some(group) = group {
-            let in_service = group
-                .instances()
-                .iter()
-                .filter(|i| i.lifecycle_state == Some(LifecycleState::InService))
-                .count() as i32;
-            // The autoscaler may already have moved the target: wait for the smaller one.
-            let target = capacity.min(group.desired_capacity.unwrap_or(capacity));
-            if in_service >= target {
-                return Ok(group);
+    poll_until(
+        &ctx.readiness,
+        &desired.id,
+        "instances InService",
+        || async {
+            let group = ctx
+                .clients
+                .autoscaling
+                .describe_auto_scaling_groups()
+                .auto_scaling_group_names(&desired.physical_name)
+                .send()
+                .await
+                .classify("DescribeAutoScalingGroups")
+                .map_err(ProvisionError::aws(&desired.id))?
+                .auto_scaling_groups
+                .unwrap_or_default()
+                .into_iter()
+                .next();
+            if let Some(group) = group {
+                let in_service = group
+                    .instances()
+                    .iter()
+                    .filter(|i| i.lifecycle_state == Some(LifecycleState::InService))
+                    .count() as i32;
+                // The autoscaler may already have moved the target: wait for the smaller one.
+                let target = capacity.min(group.desired_capacity.unwrap_or(capacity));
+                if in_service >= target {
+                    return Ok(Poll::Ready(group));
+                }
             }
-        }
-        if started.elapsed() > ctx.readiness.timeout {
-            return Err(ProvisionError::NotReady {
-                resource: desired.id.clone(),
-                what: "instances InService",
-                waited_secs: started.elapsed().as_secs(),
-            });
-        }
-        tokio::time::sleep(ctx.readiness.poll).await;
-    }
+            Ok(Poll::Pending)
+        },
+    )
+    .await
 }
 
 /// A group in the shape `desired` uses; `wanted` are the desired tags (for propagateAtLaunch).
@@ -672,8 +681,8 @@ fn group_live(
             .and_then(|p| p.launch_template.as_ref())
             .and_then(|t| t.launch_template_specification.as_ref())
     });
-    fields.insert(
-        "launchTemplate".into(),
+    fields.put(
+        GroupField::LaunchTemplate,
         spec.map(|s| {
             json!({
                 "id": s.launch_template_id,
@@ -701,7 +710,7 @@ fn group_live(
             })
         })
         .unwrap_or(Value::Null);
-    fields.insert("mixedInstances".into(), mixed);
+    fields.put(GroupField::MixedInstances, mixed);
     let mut subnets: Vec<String> = g
         .vpc_zone_identifier
         .as_deref()
@@ -713,13 +722,13 @@ fn group_live(
         .collect();
     subnets.sort();
     subnets.dedup();
-    fields.insert("subnets".into(), json!(subnets));
-    fields.insert("minSize".into(), json!(g.min_size));
-    fields.insert("maxSize".into(), json!(g.max_size));
-    fields.insert("desiredCapacity".into(), json!(g.desired_capacity));
-    fields.insert("healthCheckType".into(), json!(g.health_check_type));
-    fields.insert(
-        "healthCheckGracePeriod".into(),
+    fields.put(GroupField::Subnets, json!(subnets));
+    fields.put(GroupField::MinSize, json!(g.min_size));
+    fields.put(GroupField::MaxSize, json!(g.max_size));
+    fields.put(GroupField::DesiredCapacity, json!(g.desired_capacity));
+    fields.put(GroupField::HealthCheckType, json!(g.health_check_type));
+    fields.put(
+        GroupField::HealthCheckGracePeriod,
         json!(g.health_check_grace_period.unwrap_or(0)),
     );
     let mut hooks: Vec<Value> = hooks
@@ -734,9 +743,9 @@ fn group_live(
         })
         .collect();
     hooks.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
-    fields.insert("lifecycleHooks".into(), Value::Array(hooks));
-    fields.insert(
-        "groupMetrics".into(),
+    fields.put(GroupField::LifecycleHooks, Value::Array(hooks));
+    fields.put(
+        GroupField::GroupMetrics,
         Value::Bool(GROUP_METRICS.iter().all(|m| {
             g.enabled_metrics()
                 .iter()
@@ -753,7 +762,7 @@ fn group_live(
             }
         }
     }
-    fields.insert("propagateAtLaunch".into(), Value::Bool(propagate));
+    fields.put(GroupField::PropagateAtLaunch, Value::Bool(propagate));
     LiveState {
         id,
         physical_name: name.clone(),

@@ -24,9 +24,18 @@ use super::alarm::{resolve_metric, statistic_name};
 use super::{ApplyContext, ObserveContext, Observed, ResourceOps, declared};
 use crate::provision::diff::FieldChange;
 use crate::provision::error::ProvisionError;
-use crate::provision::state::{DesiredState, Field, LiveState, Ownership, Resolved};
+use crate::provision::state::{
+    Changes, DesiredState, Field, LiveFields, LiveState, Ownership, Resolved, live_fields,
+};
 
 pub struct Dashboards;
+
+crate::provision::state::field_names! {
+    /// The fields of Dashboards, as plan and drift output name them.
+    pub enum DashboardField {
+        Widgets = "widgets",
+    }
+}
 
 /// CloudWatch's dashboard grid is 24 columns wide.
 const GRID_WIDTH: u32 = 24;
@@ -149,11 +158,11 @@ pub fn canonical_fields(body: Option<&str>) -> BTreeMap<String, Value> {
             normalize_numbers(b.get_mut("widgets").map(Value::take).unwrap_or(Value::Null))
         })
         .unwrap_or(Value::Null);
-    BTreeMap::from([("widgets".to_string(), widgets)])
+    live_fields([(DashboardField::Widgets, widgets)])
 }
 
 fn ownership(fields: &BTreeMap<String, Value>, blueprint: &str) -> Ownership {
-    match fields.get("widgets").and_then(marker_owner) {
+    match fields.field(DashboardField::Widgets).and_then(marker_owner) {
         Some(owner) if owner == blueprint => Ownership::Owned,
         Some(owner) => Ownership::OwnedByOther(owner),
         None => Ownership::Unowned,
@@ -165,7 +174,8 @@ async fn put_dashboard(
     ctx: &ApplyContext<'_>,
     desired: &DesiredState,
 ) -> Result<(), ProvisionError> {
-    let body = json!({ "widgets": desired.value("widgets").cloned().unwrap_or(json!([])) });
+    let body =
+        json!({ "widgets": desired.value(DashboardField::Widgets).cloned().unwrap_or(json!([])) });
     let out = ctx
         .clients
         .cloudwatch
@@ -217,6 +227,7 @@ async fn get_dashboard(
 
 impl ResourceOps for Dashboards {
     const KIND: ResourceKind = ResourceKind::Dashboard;
+    type Field = DashboardField;
 
     fn desired(bp: &Blueprint, _resolved: &Resolved) -> Vec<DesiredState> {
         bp.spec
@@ -228,7 +239,7 @@ impl ResourceOps for Dashboards {
                     id: ResourceId::new(Self::KIND, &d.name),
                     physical_name: bp.dashboard_name(d),
                     fields: vec![Field::enforced(
-                        "widgets",
+                        DashboardField::Widgets,
                         body.get_mut("widgets")
                             .map(Value::take)
                             .unwrap_or(Value::Null),
@@ -298,11 +309,7 @@ impl ResourceOps for Dashboards {
                 tags: Tags::new(),
                 fields,
             };
-            if is_declared {
-                observed.live.push(live);
-            } else if live.ownership == Ownership::Owned {
-                observed.removed.push(live);
-            }
+            observed.file(live, is_declared);
         }
         Ok(observed)
     }
@@ -321,9 +328,12 @@ impl ResourceOps for Dashboards {
             arn: None,
             ownership: Ownership::Owned,
             tags: Tags::new(),
-            fields: BTreeMap::from([(
-                "widgets".to_string(),
-                desired.value("widgets").cloned().unwrap_or(Value::Null),
+            fields: live_fields([(
+                DashboardField::Widgets,
+                desired
+                    .value(DashboardField::Widgets)
+                    .cloned()
+                    .unwrap_or(Value::Null),
             )]),
         })
     }
@@ -335,6 +345,7 @@ impl ResourceOps for Dashboards {
         _live: &LiveState,
         changes: &[FieldChange],
     ) -> Result<(), ProvisionError> {
+        let changes = Changes::<DashboardField>::of(changes);
         if changes.is_empty() {
             return Ok(());
         }
@@ -434,7 +445,7 @@ spec:
     fn live_bodies_compare_semantically() {
         let bp = blueprint();
         let desired = Dashboards::desired(&bp, &Resolved::default());
-        let want = desired[0].value("widgets").unwrap();
+        let want = desired[0].value(DashboardField::Widgets).unwrap();
         // Reordered keys, whitespace and float-spelled integers are the same body.
         let mut text = serde_json::to_string_pretty(&json!({ "widgets": want })).unwrap();
         text = text.replace("\"period\": 60", "\"period\": 60.0");
@@ -443,7 +454,7 @@ spec:
         assert!(
             desired[0].fields[0]
                 .expect
-                .satisfied_by(live.get("widgets"))
+                .satisfied_by(live.field(DashboardField::Widgets))
         );
         assert_eq!(ownership(&live, "shop"), Ownership::Owned);
         assert_eq!(

@@ -8,16 +8,30 @@ use futures::future::try_join_all;
 use serde_json::Value;
 use tracing::instrument;
 
-use super::{ApplyContext, ObserveContext, Observed, ResourceOps, changed, changes_tags, declared};
+use super::{ApplyContext, ObserveContext, Observed, ResourceOps, declared};
 use crate::provision::diff::FieldChange;
 use crate::provision::error::ProvisionError;
-use crate::provision::state::{DesiredState, Field, LiveState, Ownership, Resolved};
+use crate::provision::state::{
+    Changes, DesiredState, Field, LiveFields, LiveState, Ownership, Resolved,
+};
 use crate::provision::tagged::tags_or_read;
 
 pub struct KmsKeys;
 
+crate::provision::state::field_names! {
+    /// The fields of KmsKeys, as plan and drift output name them.
+    pub enum KeyField {
+        Rotation = "rotation",
+        Enabled = "enabled",
+        KeySpec = "keySpec",
+        Description = "description",
+        RotationPeriodDays = "rotationPeriodDays",
+    }
+}
+
 impl ResourceOps for KmsKeys {
     const KIND: ResourceKind = ResourceKind::KmsKey;
+    type Field = KeyField;
 
     fn desired(bp: &Blueprint, _resolved: &Resolved) -> Vec<DesiredState> {
         bp.spec
@@ -25,18 +39,18 @@ impl ResourceOps for KmsKeys {
             .iter()
             .map(|k| {
                 let mut fields = vec![
-                    Field::enforced("rotation", k.rotation),
-                    Field::enforced("enabled", true),
-                    Field::create_only("keySpec", "SYMMETRIC_DEFAULT"),
+                    Field::enforced(KeyField::Rotation, k.rotation),
+                    Field::enforced(KeyField::Enabled, true),
+                    Field::create_only(KeyField::KeySpec, "SYMMETRIC_DEFAULT"),
                 ];
                 if let Some(description) = &k.description {
-                    fields.push(Field::enforced("description", description.clone()));
+                    fields.push(Field::enforced(KeyField::Description, description.clone()));
                 }
                 if k.rotation
                     && let Some(period) = k.rotation_period
                 {
                     fields.push(Field::enforced(
-                        "rotationPeriodDays",
+                        KeyField::RotationPeriodDays,
                         period.as_secs() / 86_400,
                     ));
                 }
@@ -110,12 +124,9 @@ impl ResourceOps for KmsKeys {
                 .map(|(id, alias, key_id)| read_key(ctx, id, alias, key_id)),
         )
         .await?;
-        observed.removed.extend(
-            removed
-                .into_iter()
-                .flatten()
-                .filter(|live| live.ownership == Ownership::Owned),
-        );
+        for live in removed.into_iter().flatten() {
+            observed.file(live, false);
+        }
         Ok(observed)
     }
 
@@ -126,7 +137,7 @@ impl ResourceOps for KmsKeys {
     ) -> Result<LiveState, ProvisionError> {
         let kms = &ctx.clients.kms;
         let mut request = kms.create_key();
-        if let Some(Value::String(d)) = desired.value("description") {
+        if let Some(Value::String(d)) = desired.value(KeyField::Description) {
             request = request.description(d);
         }
         for (k, v) in &desired.tags {
@@ -179,12 +190,13 @@ impl ResourceOps for KmsKeys {
         live: &LiveState,
         changes: &[FieldChange],
     ) -> Result<(), ProvisionError> {
+        let changes = Changes::<KeyField>::of(changes);
         let kms = &ctx.clients.kms;
         let err = || ProvisionError::aws(&desired.id);
-        if changed(changes, "rotation") || changed(changes, "rotationPeriodDays") {
+        if changes.has(KeyField::Rotation) || changes.has(KeyField::RotationPeriodDays) {
             set_rotation(ctx, desired, live).await?;
         }
-        if changed(changes, "enabled") {
+        if changes.has(KeyField::Enabled) {
             kms.enable_key()
                 .key_id(&live.physical_id)
                 .send()
@@ -192,8 +204,8 @@ impl ResourceOps for KmsKeys {
                 .classify("EnableKey")
                 .map_err(err())?;
         }
-        if changed(changes, "description")
-            && let Some(Value::String(d)) = desired.value("description")
+        if changes.has(KeyField::Description)
+            && let Some(Value::String(d)) = desired.value(KeyField::Description)
         {
             kms.update_key_description()
                 .key_id(&live.physical_id)
@@ -203,7 +215,7 @@ impl ResourceOps for KmsKeys {
                 .classify("UpdateKeyDescription")
                 .map_err(err())?;
         }
-        if changes_tags(changes) {
+        if changes.tags() {
             let mut request = kms.tag_resource().key_id(&live.physical_id);
             for (k, v) in &desired.tags {
                 request = request.tags(
@@ -315,13 +327,13 @@ async fn read_key(
         }),
     )?;
     let mut fields = BTreeMap::new();
-    fields.insert(
-        "rotation".into(),
+    fields.put(
+        KeyField::Rotation,
         Value::Bool(rotation.key_rotation_enabled),
     );
-    fields.insert("enabled".into(), Value::Bool(meta.enabled));
-    fields.insert(
-        "keySpec".into(),
+    fields.put(KeyField::Enabled, Value::Bool(meta.enabled));
+    fields.put(
+        KeyField::KeySpec,
         Value::from(
             meta.key_spec
                 .as_ref()
@@ -329,12 +341,12 @@ async fn read_key(
                 .unwrap_or("SYMMETRIC_DEFAULT"),
         ),
     );
-    fields.insert(
-        "description".into(),
+    fields.put(
+        KeyField::Description,
         Value::from(meta.description.clone().unwrap_or_default()),
     );
     if let Some(days) = rotation.rotation_period_in_days {
-        fields.insert("rotationPeriodDays".into(), Value::from(days));
+        fields.put(KeyField::RotationPeriodDays, Value::from(days));
     }
     Ok(Some(LiveState {
         id: id.clone(),
@@ -353,9 +365,12 @@ async fn set_rotation(
     live: &LiveState,
 ) -> Result<(), ProvisionError> {
     let kms = &ctx.clients.kms;
-    if desired.value("rotation") == Some(&Value::Bool(true)) {
+    if desired.value(KeyField::Rotation) == Some(&Value::Bool(true)) {
         let mut request = kms.enable_key_rotation().key_id(&live.physical_id);
-        if let Some(days) = desired.value("rotationPeriodDays").and_then(Value::as_i64) {
+        if let Some(days) = desired
+            .value(KeyField::RotationPeriodDays)
+            .and_then(Value::as_i64)
+        {
             request = request.rotation_period_in_days(days as i32);
         }
         request

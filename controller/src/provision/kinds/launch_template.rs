@@ -16,13 +16,32 @@ use futures::future::try_join_all;
 use serde_json::{Value, json};
 use tracing::instrument;
 
-use super::network::{ec2_tags, filter, owner_filter, put_tags, tag_spec};
-use super::{ApplyContext, ObserveContext, Observed, ResourceOps, changes_tags, declared};
+use super::ec2::{ec2_tags, filter, owner_filter, put_tags, tag_spec};
+use super::{ApplyContext, ObserveContext, Observed, ResourceOps, declared};
 use crate::provision::diff::FieldChange;
 use crate::provision::error::ProvisionError;
-use crate::provision::state::{DesiredState, Field, LiveState, Ownership, Resolved};
+use crate::provision::state::{
+    Changes, DesiredState, Field, LiveFields, LiveState, Ownership, Resolved,
+};
 
 pub struct LaunchTemplates;
+
+crate::provision::state::field_names! {
+    /// The fields of LaunchTemplates, as plan and drift output name them.
+    pub enum TemplateField {
+        ImageId = "imageId",
+        InstanceType = "instanceType",
+        UserData = "userData",
+        IamInstanceProfile = "iamInstanceProfile",
+        MetadataHttpTokens = "metadataHttpTokens",
+        MetadataHttpEndpoint = "metadataHttpEndpoint",
+        AssociatePublicIpAddress = "associatePublicIpAddress",
+        SecurityGroups = "securityGroups",
+        EncryptedVolumes = "encryptedVolumes",
+        RootVolumeSize = "rootVolumeSize",
+        DefaultVersion = "defaultVersion",
+    }
+}
 
 /// Root device of the encrypted volume mapping (Amazon Linux and most Linux AMIs).
 pub const ROOT_DEVICE: &str = "/dev/xvda";
@@ -43,6 +62,7 @@ fn sorted(mut values: Vec<String>) -> Value {
 
 impl ResourceOps for LaunchTemplates {
     const KIND: ResourceKind = ResourceKind::LaunchTemplate;
+    type Field = TemplateField;
 
     fn desired(bp: &Blueprint, _resolved: &Resolved) -> Vec<DesiredState> {
         bp.spec
@@ -59,27 +79,33 @@ impl ResourceOps for LaunchTemplates {
                     HttpTokens::Optional => "optional",
                 };
                 let mut fields = vec![
-                    Field::enforced("imageId", lt.image_id.clone()),
+                    Field::enforced(TemplateField::ImageId, lt.image_id.clone()),
                     Field::enforced(
-                        "instanceType",
+                        TemplateField::InstanceType,
                         lt.instance_types.first().cloned().unwrap_or_default(),
                     ),
-                    Field::enforced("userData", user_data),
+                    Field::enforced(TemplateField::UserData, user_data),
                     Field::enforced(
-                        "iamInstanceProfile",
+                        TemplateField::IamInstanceProfile,
                         lt.instance_profile
                             .as_deref()
                             .map(profile)
                             .unwrap_or(Value::Null),
                     ),
-                    Field::enforced("metadataHttpTokens", tokens),
-                    Field::enforced("metadataHttpEndpoint", "enabled"),
-                    Field::enforced("associatePublicIpAddress", lt.associate_public_ip_address),
-                    Field::enforced("securityGroups", sorted(lt.security_group_ids.clone())),
-                    Field::enforced("encryptedVolumes", lt.encrypted_volumes),
+                    Field::enforced(TemplateField::MetadataHttpTokens, tokens),
+                    Field::enforced(TemplateField::MetadataHttpEndpoint, "enabled"),
+                    Field::enforced(
+                        TemplateField::AssociatePublicIpAddress,
+                        lt.associate_public_ip_address,
+                    ),
+                    Field::enforced(
+                        TemplateField::SecurityGroups,
+                        sorted(lt.security_group_ids.clone()),
+                    ),
+                    Field::enforced(TemplateField::EncryptedVolumes, lt.encrypted_volumes),
                 ];
                 if let Some(size) = lt.root_volume_size {
-                    fields.push(Field::enforced("rootVolumeSize", size));
+                    fields.push(Field::enforced(TemplateField::RootVolumeSize, size));
                 }
                 let mut tags = bp.ownership_tags();
                 tags.extend(lt.tags.clone());
@@ -157,7 +183,10 @@ impl ResourceOps for LaunchTemplates {
                     .and_then(|v| v.launch_template_data);
                 let tags = ec2_tags(t.tags());
                 let mut fields = data.as_ref().map(canonical).unwrap_or_default();
-                fields.insert("defaultVersion".into(), json!(t.default_version_number));
+                fields.put(
+                    TemplateField::DefaultVersion,
+                    json!(t.default_version_number),
+                );
                 let live = LiveState {
                     id,
                     physical_name: name,
@@ -172,11 +201,7 @@ impl ResourceOps for LaunchTemplates {
         });
         let mut observed = Observed::default();
         for (is_declared, live) in try_join_all(reads).await? {
-            if is_declared {
-                observed.live.push(live);
-            } else if live.ownership == Ownership::Owned {
-                observed.removed.push(live);
-            }
+            observed.file(live, is_declared);
         }
         Ok(observed)
     }
@@ -206,10 +231,10 @@ impl ResourceOps for LaunchTemplates {
         let mut fields: BTreeMap<String, Value> = desired
             .fields
             .iter()
-            .filter_map(|f| Some((f.name.to_string(), desired.value(f.name)?.clone())))
+            .filter_map(|f| Some((f.name.to_string(), f.exact()?.clone())))
             .collect();
-        fields.insert(
-            "defaultVersion".into(),
+        fields.put(
+            TemplateField::DefaultVersion,
             json!(template.default_version_number),
         );
         Ok(LiveState {
@@ -231,9 +256,10 @@ impl ResourceOps for LaunchTemplates {
         live: &LiveState,
         changes: &[FieldChange],
     ) -> Result<(), ProvisionError> {
+        let changes = Changes::<TemplateField>::of(changes);
         let ec2 = &ctx.clients.ec2;
         let err = || ProvisionError::aws(&desired.id);
-        if changes.iter().any(|c| !c.field.starts_with("tags.")) {
+        if changes.fields().next().is_some() {
             let version = ec2
                 .create_launch_template_version()
                 .launch_template_id(&live.physical_id)
@@ -257,7 +283,7 @@ impl ResourceOps for LaunchTemplates {
                 .classify("ModifyLaunchTemplate")
                 .map_err(err())?;
         }
-        if changes_tags(changes) {
+        if changes.tags() {
             put_tags(ec2, &desired.id, &live.physical_id, &desired.tags).await?;
         }
         Ok(())
@@ -278,30 +304,33 @@ impl ResourceOps for LaunchTemplates {
     }
 }
 
-fn text<'a>(desired: &'a DesiredState, field: &str) -> Option<&'a str> {
+fn text(desired: &DesiredState, field: TemplateField) -> Option<&str> {
     desired.value(field).and_then(Value::as_str)
 }
 
 /// The launch template data for the desired fields.
 fn request_data(desired: &DesiredState) -> RequestLaunchTemplateData {
     let mut data = RequestLaunchTemplateData::builder();
-    if let Some(image) = text(desired, "imageId") {
+    if let Some(image) = text(desired, TemplateField::ImageId) {
         data = data.image_id(image);
     }
-    if let Some(t) = text(desired, "instanceType").filter(|t| !t.is_empty()) {
+    if let Some(t) = text(desired, TemplateField::InstanceType).filter(|t| !t.is_empty()) {
         data = data.instance_type(InstanceType::from(t));
     }
-    if let Some(user_data) = text(desired, "userData") {
+    if let Some(user_data) = text(desired, TemplateField::UserData) {
         data = data.user_data(user_data);
     }
-    if let Some(p) = desired.value("iamInstanceProfile").filter(|p| !p.is_null()) {
+    if let Some(p) = desired
+        .value(TemplateField::IamInstanceProfile)
+        .filter(|p| !p.is_null())
+    {
         let spec = LaunchTemplateIamInstanceProfileSpecificationRequest::builder()
             .set_arn(p["arn"].as_str().map(str::to_string))
             .set_name(p["name"].as_str().map(str::to_string))
             .build();
         data = data.iam_instance_profile(spec);
     }
-    let tokens = match text(desired, "metadataHttpTokens") {
+    let tokens = match text(desired, TemplateField::MetadataHttpTokens) {
         Some("optional") => LaunchTemplateHttpTokensState::Optional,
         _ => LaunchTemplateHttpTokensState::Required,
     };
@@ -312,7 +341,7 @@ fn request_data(desired: &DesiredState) -> RequestLaunchTemplateData {
             .build(),
     );
     let groups: Vec<String> = desired
-        .value("securityGroups")
+        .value(TemplateField::SecurityGroups)
         .and_then(Value::as_array)
         .map(|a| {
             a.iter()
@@ -324,14 +353,14 @@ fn request_data(desired: &DesiredState) -> RequestLaunchTemplateData {
         LaunchTemplateInstanceNetworkInterfaceSpecificationRequest::builder()
             .device_index(0)
             .associate_public_ip_address(
-                desired.value("associatePublicIpAddress") == Some(&Value::Bool(true)),
+                desired.value(TemplateField::AssociatePublicIpAddress) == Some(&Value::Bool(true)),
             )
             .set_groups(Some(groups).filter(|g| !g.is_empty()))
             .build(),
     );
-    let encrypted = desired.value("encryptedVolumes") == Some(&Value::Bool(true));
+    let encrypted = desired.value(TemplateField::EncryptedVolumes) == Some(&Value::Bool(true));
     let size = desired
-        .value("rootVolumeSize")
+        .value(TemplateField::RootVolumeSize)
         .and_then(Value::as_i64)
         .and_then(|s| i32::try_from(s).ok());
     if encrypted || size.is_some() {
@@ -353,12 +382,12 @@ fn request_data(desired: &DesiredState) -> RequestLaunchTemplateData {
 /// A `$Default` version's data in the shape `desired` uses.
 fn canonical(data: &ResponseLaunchTemplateData) -> BTreeMap<String, Value> {
     let mut fields = BTreeMap::new();
-    fields.insert("imageId".into(), json!(data.image_id));
-    fields.insert(
-        "instanceType".into(),
+    fields.put(TemplateField::ImageId, json!(data.image_id));
+    fields.put(
+        TemplateField::InstanceType,
         json!(data.instance_type.as_ref().map(|t| t.as_str())),
     );
-    fields.insert("userData".into(), json!(data.user_data));
+    fields.put(TemplateField::UserData, json!(data.user_data));
     let profile = data
         .iam_instance_profile
         .as_ref()
@@ -368,18 +397,18 @@ fn canonical(data: &ResponseLaunchTemplateData) -> BTreeMap<String, Value> {
             _ => None,
         })
         .unwrap_or(Value::Null);
-    fields.insert("iamInstanceProfile".into(), profile);
+    fields.put(TemplateField::IamInstanceProfile, profile);
     let metadata = data.metadata_options.as_ref();
-    fields.insert(
-        "metadataHttpTokens".into(),
+    fields.put(
+        TemplateField::MetadataHttpTokens,
         json!(
             metadata
                 .and_then(|m| m.http_tokens.as_ref())
                 .map(|t| t.as_str())
         ),
     );
-    fields.insert(
-        "metadataHttpEndpoint".into(),
+    fields.put(
+        TemplateField::MetadataHttpEndpoint,
         json!(
             metadata
                 .and_then(|m| m.http_endpoint.as_ref())
@@ -390,8 +419,8 @@ fn canonical(data: &ResponseLaunchTemplateData) -> BTreeMap<String, Value> {
         .network_interfaces()
         .iter()
         .find(|n| n.device_index.unwrap_or(0) == 0);
-    fields.insert(
-        "associatePublicIpAddress".into(),
+    fields.put(
+        TemplateField::AssociatePublicIpAddress,
         Value::Bool(
             primary
                 .and_then(|n| n.associate_public_ip_address)
@@ -400,15 +429,15 @@ fn canonical(data: &ResponseLaunchTemplateData) -> BTreeMap<String, Value> {
     );
     let mut groups: Vec<String> = primary.map(|n| n.groups().to_vec()).unwrap_or_default();
     groups.extend(data.security_group_ids().iter().cloned());
-    fields.insert("securityGroups".into(), sorted(groups));
+    fields.put(TemplateField::SecurityGroups, sorted(groups));
     let volumes: Vec<bool> = data
         .block_device_mappings()
         .iter()
         .filter_map(|m| m.ebs.as_ref())
         .map(|ebs| ebs.encrypted.unwrap_or(false))
         .collect();
-    fields.insert(
-        "encryptedVolumes".into(),
+    fields.put(
+        TemplateField::EncryptedVolumes,
         Value::Bool(!volumes.is_empty() && volumes.iter().all(|e| *e)),
     );
     let root_size = data
@@ -417,7 +446,7 @@ fn canonical(data: &ResponseLaunchTemplateData) -> BTreeMap<String, Value> {
         .find(|m| m.device_name.as_deref() == Some(ROOT_DEVICE))
         .and_then(|m| m.ebs.as_ref())
         .and_then(|ebs| ebs.volume_size);
-    fields.insert("rootVolumeSize".into(), json!(root_size));
+    fields.put(TemplateField::RootVolumeSize, json!(root_size));
     fields
 }
 

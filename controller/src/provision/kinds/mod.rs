@@ -3,15 +3,26 @@
 //! `desired` is pure; `observe` reads through [`ReadOnlyClients`] only; `create`, `update` and
 //! `delete` take the writing [`Clients`]. Every value is canonicalized in `observe` into the
 //! same form `desired` produces, so [`super::diff::diff`] compares like with like.
+//!
+//! Each kind names its fields through one enum ([`ResourceOps::Field`], declared with
+//! `field_names!`): `desired` declares them, `observe` fills them, and `update` reads the plan's
+//! changes as [`crate::provision::state::Changes`] of that enum, so a misspelt field does not
+//! compile. Shared plumbing (filing observed resources, readiness polling, add/remove set
+//! deltas) lives in [`support`].
 
 pub mod alarm;
 pub mod asg;
 pub mod dashboard;
+pub mod ec2;
+pub mod endpoint;
 pub mod kms;
 pub mod launch_template;
-pub mod network;
 pub mod queue;
+pub mod route_tables;
+pub mod subnet;
+pub mod support;
 pub mod table;
+pub mod vpc;
 
 use std::future::Future;
 
@@ -20,7 +31,7 @@ use ballast_blueprint::{Blueprint, ResourceKind};
 use super::context::{Clients, ReadOnlyClients};
 use super::diff::FieldChange;
 use super::error::ProvisionError;
-use super::state::{DesiredState, LiveState, Resolved};
+use super::state::{DesiredState, FieldName, LiveState, Resolved};
 use super::tagged::TagSnapshot;
 
 pub struct ObserveContext<'a> {
@@ -39,7 +50,7 @@ pub struct SharedReads {
     /// `GetResources`; a resource missing from it falls back to its own tag read.
     pub tagged: TagSnapshot,
     /// Route tables of the VPCs the VPC observe found, for the subnets' associations.
-    pub route_tables: std::sync::OnceLock<network::RouteTables>,
+    pub route_tables: std::sync::OnceLock<route_tables::RouteTables>,
 }
 
 impl SharedReads {
@@ -85,6 +96,9 @@ pub struct Observed {
 pub trait ResourceOps {
     const KIND: ResourceKind;
 
+    /// The names of this kind's fields, shown in plan and drift output.
+    type Field: FieldName;
+
     /// The blueprint's resources of this kind; references resolve through `resolved`.
     fn desired(bp: &Blueprint, resolved: &Resolved) -> Vec<DesiredState>;
 
@@ -114,12 +128,3 @@ pub trait ResourceOps {
 /// Physical names live with the blueprint (`ballast_blueprint::declared`); re-exported for the
 /// kind modules.
 pub use ballast_blueprint::declared;
-
-/// Tag changes in a field-change list: `tags.<key>`.
-pub fn changes_tags(changes: &[FieldChange]) -> bool {
-    changes.iter().any(|c| c.field.starts_with("tags."))
-}
-
-pub fn changed(changes: &[FieldChange], field: &str) -> bool {
-    changes.iter().any(|c| c.field == field)
-}

@@ -11,20 +11,41 @@ use futures::future::try_join_all;
 use serde_json::{Value, json};
 use tracing::instrument;
 
-use super::{ApplyContext, ObserveContext, Observed, ResourceOps, changed, changes_tags, declared};
+use super::{ApplyContext, ObserveContext, Observed, ResourceOps, declared};
 use crate::provision::diff::FieldChange;
 use crate::provision::error::ProvisionError;
-use crate::provision::state::{DesiredState, Expect, Field, LiveState, Ownership, Resolved};
+use crate::provision::state::{
+    Changes, DesiredState, Expect, Field, LiveFields, LiveState, Ownership, Resolved,
+};
 use crate::provision::tagged::tags_or_read;
 
 pub struct Queues;
 
-const FIELDS: &[(&str, Attr)] = &[
-    ("visibilityTimeout", Attr::VisibilityTimeout),
-    ("retention", Attr::MessageRetentionPeriod),
-    ("receiveWaitTime", Attr::ReceiveMessageWaitTimeSeconds),
-    ("delay", Attr::DelaySeconds),
-    ("maxMessageSize", Attr::MaximumMessageSize),
+crate::provision::state::field_names! {
+    /// The fields of Queues, as plan and drift output name them.
+    pub enum QueueField {
+        VisibilityTimeout = "visibilityTimeout",
+        Retention = "retention",
+        ReceiveWaitTime = "receiveWaitTime",
+        Delay = "delay",
+        MaxMessageSize = "maxMessageSize",
+        Fifo = "fifo",
+        Encryption = "encryption",
+        EncryptionDataKeyReuse = "encryption.dataKeyReuse",
+        DeadLetter = "deadLetter",
+        RedriveAllow = "redriveAllow",
+    }
+}
+
+const FIELDS: &[(QueueField, Attr)] = &[
+    (QueueField::VisibilityTimeout, Attr::VisibilityTimeout),
+    (QueueField::Retention, Attr::MessageRetentionPeriod),
+    (
+        QueueField::ReceiveWaitTime,
+        Attr::ReceiveMessageWaitTimeSeconds,
+    ),
+    (QueueField::Delay, Attr::DelaySeconds),
+    (QueueField::MaxMessageSize, Attr::MaximumMessageSize),
 ];
 
 fn queue_arn_guess(resolved: &Resolved, id: &ResourceId) -> Expect {
@@ -53,6 +74,7 @@ pub fn canonical_key(resolved: &Resolved, bp: &Blueprint, value: &str) -> String
 
 impl ResourceOps for Queues {
     const KIND: ResourceKind = ResourceKind::Queue;
+    type Field = QueueField;
 
     fn desired(bp: &Blueprint, resolved: &Resolved) -> Vec<DesiredState> {
         bp.spec
@@ -61,12 +83,12 @@ impl ResourceOps for Queues {
             .map(|q| {
                 let id = ResourceId::new(Self::KIND, &q.name);
                 let mut fields = vec![
-                    Field::enforced("visibilityTimeout", q.visibility_timeout.as_secs()),
-                    Field::enforced("retention", q.retention.as_secs()),
-                    Field::enforced("receiveWaitTime", q.receive_wait_time.as_secs()),
-                    Field::enforced("delay", q.delay.as_secs()),
-                    Field::enforced("maxMessageSize", q.max_message_size),
-                    Field::create_only("fifo", false),
+                    Field::enforced(QueueField::VisibilityTimeout, q.visibility_timeout.as_secs()),
+                    Field::enforced(QueueField::Retention, q.retention.as_secs()),
+                    Field::enforced(QueueField::ReceiveWaitTime, q.receive_wait_time.as_secs()),
+                    Field::enforced(QueueField::Delay, q.delay.as_secs()),
+                    Field::enforced(QueueField::MaxMessageSize, q.max_message_size),
+                    Field::create_only(QueueField::Fifo, false),
                 ];
                 let encryption = match q.encryption.kind {
                     QueueEncryptionKind::SqsManaged => Expect::Exact(json!({"type": "sqsManaged"})),
@@ -80,10 +102,10 @@ impl ResourceOps for Queues {
                         (None, None) => Expect::KnownAfterApply,
                     },
                 };
-                fields.push(Field::enforced("encryption", Value::Null).with_expect(encryption));
+                fields.push(Field::enforced(QueueField::Encryption, Value::Null).with_expect(encryption));
                 if q.encryption.kind == QueueEncryptionKind::Kms {
                     let reuse = q.encryption.data_key_reuse.map(|d| d.as_secs()).unwrap_or(300);
-                    fields.push(Field::enforced("encryption.dataKeyReuse", reuse));
+                    fields.push(Field::enforced(QueueField::EncryptionDataKeyReuse, reuse));
                 }
                 let redrive = match &q.dead_letter {
                     None => Expect::Exact(Value::Null),
@@ -92,14 +114,14 @@ impl ResourceOps for Queues {
                         other => other,
                     },
                 };
-                fields.push(Field::enforced("deadLetter", Value::Null).with_expect(redrive));
+                fields.push(Field::enforced(QueueField::DeadLetter, Value::Null).with_expect(redrive));
                 if q.redrive_allow.is_some() {
                     // The list names its sources by ARN, which follow from this queue's own ARN.
                     let expect = match resolved.arn(&id) {
                         Some(own) => Expect::Exact(redrive_allow_value(bp, q, own)),
                         None => Expect::KnownAfterApply,
                     };
-                    fields.push(Field::enforced("redriveAllow", Value::Null).with_expect(expect));
+                    fields.push(Field::enforced(QueueField::RedriveAllow, Value::Null).with_expect(expect));
                 }
                 let mut tags = bp.ownership_tags();
                 tags.extend(q.tags.clone());
@@ -212,11 +234,7 @@ impl ResourceOps for Queues {
         });
         let mut observed = Observed::default();
         for (is_declared, live) in try_join_all(reads).await? {
-            if is_declared {
-                observed.live.push(live);
-            } else if live.ownership == Ownership::Owned {
-                observed.removed.push(live);
-            }
+            observed.file(live, is_declared);
         }
         Ok(observed)
     }
@@ -231,7 +249,7 @@ impl ResourceOps for Queues {
             .sqs
             .create_queue()
             .queue_name(&desired.physical_name);
-        for (attr, value) in attributes(desired, &[]) {
+        for (attr, value) in attributes(desired, None) {
             request = request.attributes(attr, value);
         }
         for (k, v) in &desired.tags {
@@ -290,7 +308,10 @@ impl ResourceOps for Queues {
         live: &LiveState,
         changes: &[FieldChange],
     ) -> Result<(), ProvisionError> {
-        let attrs = attributes(desired, changes);
+        let changes_empty = changes.is_empty();
+        let changes = Changes::<QueueField>::of(changes);
+        // No listed change (adopting as is) writes every attribute, as a create does.
+        let attrs = attributes(desired, Some(&changes).filter(|_| !changes_empty));
         if !attrs.is_empty() {
             let mut request = ctx
                 .clients
@@ -306,7 +327,7 @@ impl ResourceOps for Queues {
                 .classify("SetQueueAttributes")
                 .map_err(ProvisionError::aws(&desired.id))?;
         }
-        if changes_tags(changes) {
+        if changes.tags() {
             let mut request = ctx.clients.sqs.tag_queue().queue_url(&live.physical_id);
             for (k, v) in &desired.tags {
                 request = request.tags(k, v);
@@ -336,24 +357,27 @@ impl ResourceOps for Queues {
 }
 
 /// SQS attributes for the desired fields; with `changes`, only the changed ones.
-fn attributes(desired: &DesiredState, changes: &[FieldChange]) -> Vec<(Attr, String)> {
-    let wanted = |field: &str| changes.is_empty() || changed(changes, field);
+fn attributes(
+    desired: &DesiredState,
+    changes: Option<&Changes<QueueField>>,
+) -> Vec<(Attr, String)> {
+    let wanted = |field: QueueField| changes.is_none_or(|c| c.has(field));
     let mut out = Vec::new();
     for (field, attr) in FIELDS {
-        if wanted(field)
-            && let Some(v) = desired.value(field)
+        if wanted(*field)
+            && let Some(v) = desired.value(*field)
         {
             out.push((attr.clone(), v.to_string()));
         }
     }
-    if wanted("encryption") || wanted("encryption.dataKeyReuse") {
-        match desired.value("encryption") {
+    if wanted(QueueField::Encryption) || wanted(QueueField::EncryptionDataKeyReuse) {
+        match desired.value(QueueField::Encryption) {
             Some(v) if v["type"] == "kms" => {
                 out.push((
                     Attr::KmsMasterKeyId,
                     v["key"].as_str().unwrap_or_default().to_string(),
                 ));
-                if let Some(reuse) = desired.value("encryption.dataKeyReuse") {
+                if let Some(reuse) = desired.value(QueueField::EncryptionDataKeyReuse) {
                     out.push((Attr::KmsDataKeyReusePeriodSeconds, reuse.to_string()));
                 }
             }
@@ -367,17 +391,17 @@ fn attributes(desired: &DesiredState, changes: &[FieldChange]) -> Vec<(Attr, Str
             None => {}
         }
     }
-    if wanted("deadLetter") {
-        match desired.value("deadLetter") {
-            Some(Value::Null) if !changes.is_empty() => {
+    if wanted(QueueField::DeadLetter) {
+        match desired.value(QueueField::DeadLetter) {
+            Some(Value::Null) if changes.is_some() => {
                 out.push((Attr::RedrivePolicy, String::new()))
             }
             Some(v) if !v.is_null() => out.push((Attr::RedrivePolicy, v.to_string())),
             _ => {}
         }
     }
-    if wanted("redriveAllow")
-        && let Some(v) = desired.value("redriveAllow")
+    if wanted(QueueField::RedriveAllow)
+        && let Some(v) = desired.value(QueueField::RedriveAllow)
         && !v.is_null()
     {
         out.push((Attr::RedriveAllowPolicy, v.to_string()));
@@ -401,10 +425,10 @@ fn canonical_fields(
 ) -> BTreeMap<String, Value> {
     let mut fields = BTreeMap::new();
     for (field, attr) in FIELDS {
-        fields.insert(field.to_string(), number(attrs, attr));
+        fields.put(*field, number(attrs, attr));
     }
-    fields.insert(
-        "fifo".into(),
+    fields.put(
+        QueueField::Fifo,
         Value::Bool(attrs.get(&Attr::FifoQueue).is_some_and(|v| v == "true")),
     );
     let kms = attrs.get(&Attr::KmsMasterKeyId).filter(|k| !k.is_empty());
@@ -418,10 +442,10 @@ fn canonical_fields(
         }
         None => json!({"type": "none"}),
     };
-    fields.insert("encryption".into(), encryption);
+    fields.put(QueueField::Encryption, encryption);
     if kms.is_some() {
-        fields.insert(
-            "encryption.dataKeyReuse".into(),
+        fields.put(
+            QueueField::EncryptionDataKeyReuse,
             number(attrs, &Attr::KmsDataKeyReusePeriodSeconds),
         );
     }
@@ -438,7 +462,7 @@ fn canonical_fields(
             json!({"deadLetterTargetArn": target, "maxReceiveCount": count})
         })
         .unwrap_or(Value::Null);
-    fields.insert("deadLetter".into(), redrive);
+    fields.put(QueueField::DeadLetter, redrive);
     let allow = attrs
         .get(&Attr::RedriveAllowPolicy)
         .and_then(|p| serde_json::from_str::<Value>(p).ok())
@@ -453,7 +477,7 @@ fn canonical_fields(
             json!({"redrivePermission": permission, "sourceQueueArns": sources})
         })
         .unwrap_or(Value::Null);
-    fields.insert("redriveAllow".into(), allow);
+    fields.put(QueueField::RedriveAllow, allow);
     fields
 }
 
@@ -493,6 +517,7 @@ fn sibling_arn(arn: &str, name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::provision::state::FieldName;
 
     #[test]
     fn policies_compare_semantically() {
@@ -511,11 +536,14 @@ mod tests {
         .blueprint;
         let fields = canonical_fields(&attrs, &Resolved::default(), &bp);
         assert_eq!(
-            fields["deadLetter"],
+            fields[QueueField::DeadLetter.name()],
             json!({"deadLetterTargetArn": "arn:aws:sqs:r:1:dlq", "maxReceiveCount": 3})
         );
-        assert_eq!(fields["visibilityTimeout"], json!(60));
-        assert_eq!(fields["encryption"], json!({"type": "sqsManaged"}));
+        assert_eq!(fields[QueueField::VisibilityTimeout.name()], json!(60));
+        assert_eq!(
+            fields[QueueField::Encryption.name()],
+            json!({"type": "sqsManaged"})
+        );
     }
 
     #[test]

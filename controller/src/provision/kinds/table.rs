@@ -2,7 +2,6 @@
 //! TTL live behind their own calls (TTL is read only for tables whose blueprint sets it).
 
 use std::collections::BTreeMap;
-use std::time::Instant;
 
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode as DdbBilling, CreateGlobalSecondaryIndexAction,
@@ -18,13 +17,31 @@ use serde_json::{Value, json};
 use tracing::instrument;
 
 use super::queue::canonical_key;
-use super::{ApplyContext, ObserveContext, Observed, ResourceOps, changed, changes_tags, declared};
+use super::support::{Poll, poll_until};
+use super::{ApplyContext, ObserveContext, Observed, ResourceOps, declared};
 use crate::provision::diff::FieldChange;
 use crate::provision::error::ProvisionError;
-use crate::provision::state::{DesiredState, Expect, Field, LiveState, Ownership, Resolved};
+use crate::provision::state::{
+    Changes, DesiredState, Expect, Field, FieldName, LiveFields, LiveState, Ownership, Resolved,
+};
 use crate::provision::tagged::{TagSnapshot, tags_or_read};
 
 pub struct Tables;
+
+crate::provision::state::field_names! {
+    /// The fields of Tables, as plan and drift output name them.
+    pub enum TableField {
+        KeySchema = "keySchema",
+        GlobalSecondaryIndexes = "globalSecondaryIndexes",
+        BillingMode = "billingMode",
+        PointInTimeRecovery = "pointInTimeRecovery",
+        DeletionProtection = "deletionProtection",
+        TtlAttribute = "ttlAttribute",
+        ReadCapacity = "readCapacity",
+        WriteCapacity = "writeCapacity",
+        Encryption = "encryption",
+    }
+}
 
 fn key_json(key: &bpl::KeyAttribute, role: &str) -> Value {
     json!({"name": key.name, "type": format!("{:?}", key.kind), "role": role})
@@ -40,6 +57,7 @@ fn keys_of(hash: &bpl::KeyAttribute, range: Option<&bpl::KeyAttribute>) -> Value
 
 impl ResourceOps for Tables {
     const KIND: ResourceKind = ResourceKind::Table;
+    type Field = TableField;
 
     fn desired(bp: &Blueprint, resolved: &Resolved) -> Vec<DesiredState> {
         bp.spec
@@ -47,31 +65,34 @@ impl ResourceOps for Tables {
             .iter()
             .map(|t| {
                 let mut fields = vec![
-                    Field::create_only("keySchema", keys_of(&t.hash_key, t.range_key.as_ref())),
+                    Field::create_only(
+                        TableField::KeySchema,
+                        keys_of(&t.hash_key, t.range_key.as_ref()),
+                    ),
                     // Indexes are derived data: one added to or removed from the blueprint is
                     // created or deleted in place (UpdateTable), never by replacing the table.
-                    Field::enforced("globalSecondaryIndexes", desired_indexes(t)),
+                    Field::enforced(TableField::GlobalSecondaryIndexes, desired_indexes(t)),
                     Field::enforced(
-                        "billingMode",
+                        TableField::BillingMode,
                         match t.billing_mode {
                             bpl::BillingMode::PayPerRequest => "PAY_PER_REQUEST",
                             bpl::BillingMode::Provisioned => "PROVISIONED",
                         },
                     ),
-                    Field::enforced("pointInTimeRecovery", t.point_in_time_recovery),
-                    Field::enforced("deletionProtection", t.deletion_protection),
+                    Field::enforced(TableField::PointInTimeRecovery, t.point_in_time_recovery),
+                    Field::enforced(TableField::DeletionProtection, t.deletion_protection),
                 ];
                 // Only a TTL the blueprint sets is compared (and read: DescribeTimeToLive).
                 if let Some(ttl) = &t.ttl_attribute {
-                    fields.push(Field::enforced("ttlAttribute", ttl.clone()));
+                    fields.push(Field::enforced(TableField::TtlAttribute, ttl.clone()));
                 }
                 if t.billing_mode == bpl::BillingMode::Provisioned {
                     fields.push(Field::enforced(
-                        "readCapacity",
+                        TableField::ReadCapacity,
                         t.read_capacity.unwrap_or(1),
                     ));
                     fields.push(Field::enforced(
-                        "writeCapacity",
+                        TableField::WriteCapacity,
                         t.write_capacity.unwrap_or(1),
                     ));
                 }
@@ -91,7 +112,9 @@ impl ResourceOps for Tables {
                         }
                     }
                 };
-                fields.push(Field::enforced("encryption", Value::Null).with_expect(encryption));
+                fields.push(
+                    Field::enforced(TableField::Encryption, Value::Null).with_expect(encryption),
+                );
                 let mut tags = bp.ownership_tags();
                 tags.extend(t.tags.clone());
                 DesiredState {
@@ -138,12 +161,8 @@ impl ResourceOps for Tables {
         });
         let mut observed = Observed::default();
         for ((_, _, is_declared), live) in candidates.iter().zip(try_join_all(reads).await?) {
-            match (live, is_declared) {
-                (Some(live), true) => observed.live.push(live),
-                (Some(live), false) if live.ownership == Ownership::Owned => {
-                    observed.removed.push(live)
-                }
-                _ => {}
+            if let Some(live) = live {
+                observed.file(live, *is_declared);
             }
         }
         Ok(observed)
@@ -208,7 +227,7 @@ impl ResourceOps for Tables {
             request = request
                 .global_secondary_indexes(index.build().built("CreateTable").map_err(err())?);
         }
-        if let Some(Value::Object(enc)) = desired.value("encryption") {
+        if let Some(Value::Object(enc)) = desired.value(TableField::Encryption) {
             let sse = match enc.get("type").and_then(Value::as_str) {
                 Some("kms") => Some(
                     SseSpecification::builder()
@@ -260,15 +279,15 @@ impl ResourceOps for Tables {
             operation: "DescribeTable",
             detail: "the table is ACTIVE but not found".into(),
         })?;
-        let changes: Vec<FieldChange> = ["pointInTimeRecovery", "ttlAttribute"]
+        let changes: Vec<FieldChange> = [TableField::PointInTimeRecovery, TableField::TtlAttribute]
             .iter()
             .filter(|f| {
                 desired
-                    .field(f)
-                    .is_some_and(|field| !field.expect.satisfied_by(live.fields.get(**f)))
+                    .field(**f)
+                    .is_some_and(|field| !field.expect.satisfied_by(live.fields.field(**f)))
             })
             .map(|f| FieldChange {
-                field: f.to_string(),
+                field: f.name().to_string(),
                 live: String::new(),
                 desired: String::new(),
                 class: crate::provision::state::FieldClass::Enforced,
@@ -285,11 +304,12 @@ impl ResourceOps for Tables {
         live: &LiveState,
         changes: &[FieldChange],
     ) -> Result<(), ProvisionError> {
+        let changes = Changes::<TableField>::of(changes);
         let ddb = &ctx.clients.dynamodb;
         let err = || ProvisionError::aws(&desired.id);
         let name = &live.physical_id;
-        if changed(changes, "pointInTimeRecovery") {
-            let on = desired.value("pointInTimeRecovery") == Some(&Value::Bool(true));
+        if changes.has(TableField::PointInTimeRecovery) {
+            let on = desired.value(TableField::PointInTimeRecovery) == Some(&Value::Bool(true));
             ddb.update_continuous_backups()
                 .table_name(name)
                 .point_in_time_recovery_specification(
@@ -304,10 +324,10 @@ impl ResourceOps for Tables {
                 .classify("UpdateContinuousBackups")
                 .map_err(err())?;
         }
-        if changed(changes, "ttlAttribute") {
-            let (attribute, enabled) = match desired.value("ttlAttribute") {
+        if changes.has(TableField::TtlAttribute) {
+            let (attribute, enabled) = match desired.value(TableField::TtlAttribute) {
                 Some(Value::String(a)) => (a.clone(), true),
-                _ => match live.fields.get("ttlAttribute") {
+                _ => match live.fields.field(TableField::TtlAttribute) {
                     Some(Value::String(a)) => (a.clone(), false),
                     _ => (String::new(), false),
                 },
@@ -329,7 +349,7 @@ impl ResourceOps for Tables {
                     .map_err(err())?;
             }
         }
-        if changed(changes, "globalSecondaryIndexes") {
+        if changes.has(TableField::GlobalSecondaryIndexes) {
             let table = ctx.blueprint.table(&desired.id.name).ok_or_else(|| {
                 ProvisionError::NotDeclared {
                     resource: desired.id.clone(),
@@ -338,13 +358,13 @@ impl ResourceOps for Tables {
             update_indexes(ctx, desired, table, live).await?;
         }
         let table_changes = [
-            "billingMode",
-            "readCapacity",
-            "writeCapacity",
-            "deletionProtection",
-            "encryption",
+            TableField::BillingMode,
+            TableField::ReadCapacity,
+            TableField::WriteCapacity,
+            TableField::DeletionProtection,
+            TableField::Encryption,
         ];
-        if table_changes.iter().any(|f| changed(changes, f)) {
+        if changes.any(&table_changes) {
             let table = ctx.blueprint.table(&desired.id.name).ok_or_else(|| {
                 ProvisionError::NotDeclared {
                     resource: desired.id.clone(),
@@ -352,9 +372,9 @@ impl ResourceOps for Tables {
             })?;
             let provisioned = table.billing_mode == bpl::BillingMode::Provisioned;
             let mut request = ddb.update_table().table_name(name);
-            if changed(changes, "billingMode")
-                || changed(changes, "readCapacity")
-                || changed(changes, "writeCapacity")
+            if changes.has(TableField::BillingMode)
+                || changes.has(TableField::ReadCapacity)
+                || changes.has(TableField::WriteCapacity)
             {
                 request = request.billing_mode(if provisioned {
                     DdbBilling::Provisioned
@@ -368,11 +388,11 @@ impl ResourceOps for Tables {
                     );
                 }
             }
-            if changed(changes, "deletionProtection") {
+            if changes.has(TableField::DeletionProtection) {
                 request = request.deletion_protection_enabled(table.deletion_protection);
             }
-            if changed(changes, "encryption")
-                && let Some(Value::Object(enc)) = desired.value("encryption")
+            if changes.has(TableField::Encryption)
+                && let Some(Value::Object(enc)) = desired.value(TableField::Encryption)
             {
                 let spec = match enc.get("type").and_then(Value::as_str) {
                     Some("kms") => SseSpecification::builder()
@@ -397,7 +417,7 @@ impl ResourceOps for Tables {
                 .map_err(err())?;
             wait_active(ctx, desired).await?;
         }
-        if changes_tags(changes)
+        if changes.tags()
             && let Some(arn) = &live.arn
         {
             let mut request = ddb.tag_resource().resource_arn(arn);
@@ -423,7 +443,7 @@ impl ResourceOps for Tables {
     #[instrument(skip_all, fields(table = %live.physical_name))]
     async fn delete(ctx: &ApplyContext<'_>, live: &LiveState) -> Result<(), ProvisionError> {
         let ddb = &ctx.clients.dynamodb;
-        if live.fields.get("deletionProtection") == Some(&Value::Bool(true)) {
+        if live.fields.field(TableField::DeletionProtection) == Some(&Value::Bool(true)) {
             ddb.update_table()
                 .table_name(&live.physical_id)
                 .deletion_protection_enabled(false)
@@ -559,8 +579,8 @@ async fn update_indexes(
 ) -> Result<(), ProvisionError> {
     let ddb = &ctx.clients.dynamodb;
     let err = || ProvisionError::aws(&desired.id);
-    let live_indexes = indexes_by_name(live.fields.get("globalSecondaryIndexes"));
-    let wanted = indexes_by_name(desired.value("globalSecondaryIndexes"));
+    let live_indexes = indexes_by_name(live.fields.field(TableField::GlobalSecondaryIndexes));
+    let wanted = indexes_by_name(desired.value(TableField::GlobalSecondaryIndexes));
     for (name, keys) in &live_indexes {
         if wanted.get(name) == Some(keys) {
             continue;
@@ -626,8 +646,7 @@ async fn update_indexes(
 }
 
 async fn wait_active(ctx: &ApplyContext<'_>, desired: &DesiredState) -> Result<(), ProvisionError> {
-    let started = Instant::now();
-    loop {
+    poll_until(&ctx.readiness, &desired.id, "table ACTIVE", || async {
         let out = ctx
             .clients
             .dynamodb
@@ -644,17 +663,11 @@ async fn wait_active(ctx: &ApplyContext<'_>, desired: &DesiredState) -> Result<(
                     .iter()
                     .all(|g| g.index_status == Some(IndexStatus::Active))
         }) {
-            return Ok(());
+            return Ok(Poll::Ready(()));
         }
-        if started.elapsed() > ctx.readiness.timeout {
-            return Err(ProvisionError::NotReady {
-                resource: desired.id.clone(),
-                what: "table ACTIVE",
-                waited_secs: started.elapsed().as_secs(),
-            });
-        }
-        tokio::time::sleep(ctx.readiness.poll).await;
-    }
+        Ok(Poll::Pending)
+    })
+    .await
 }
 
 /// The reads beyond DescribeTable and tags that the blueprint's fields need.
@@ -769,7 +782,7 @@ async fn read_table(
         )
     };
     let mut fields = BTreeMap::new();
-    fields.insert("keySchema".into(), keys(table.key_schema()));
+    fields.put(TableField::KeySchema, keys(table.key_schema()));
     let mut indexes: Vec<(Option<&str>, Value)> = table
         .global_secondary_indexes()
         .iter()
@@ -782,8 +795,8 @@ async fn read_table(
         .collect();
     // DescribeTable lists indexes in no promised order; the blueprint's are compared by name.
     indexes.sort_by(|a, b| a.0.cmp(&b.0));
-    fields.insert(
-        "globalSecondaryIndexes".into(),
+    fields.put(
+        TableField::GlobalSecondaryIndexes,
         Value::Array(indexes.into_iter().map(|(_, v)| v).collect()),
     );
     // Provisioned tables come back without BillingModeSummary.
@@ -796,23 +809,23 @@ async fn read_table(
     if billing == "PROVISIONED"
         && let Some(t) = &table.provisioned_throughput
     {
-        fields.insert(
-            "readCapacity".into(),
+        fields.put(
+            TableField::ReadCapacity,
             Value::from(t.read_capacity_units.unwrap_or(0)),
         );
-        fields.insert(
-            "writeCapacity".into(),
+        fields.put(
+            TableField::WriteCapacity,
             Value::from(t.write_capacity_units.unwrap_or(0)),
         );
     }
-    fields.insert("billingMode".into(), Value::from(billing));
+    fields.put(TableField::BillingMode, Value::from(billing));
     if let Some(backups) = backups {
         let pitr = backups
             .continuous_backups_description
             .and_then(|d| d.point_in_time_recovery_description)
             .and_then(|p| p.point_in_time_recovery_status)
             .is_some_and(|s| s.as_str() == "ENABLED");
-        fields.insert("pointInTimeRecovery".into(), Value::Bool(pitr));
+        fields.put(TableField::PointInTimeRecovery, Value::Bool(pitr));
     }
     if let Some(ttl) = ttl {
         let ttl_attribute = ttl
@@ -823,13 +836,13 @@ async fn read_table(
                     .is_some_and(|s| matches!(s.as_str(), "ENABLED" | "ENABLING"))
             })
             .and_then(|d| d.attribute_name);
-        fields.insert(
-            "ttlAttribute".into(),
+        fields.put(
+            TableField::TtlAttribute,
             ttl_attribute.map(Value::from).unwrap_or(Value::Null),
         );
     }
-    fields.insert(
-        "deletionProtection".into(),
+    fields.put(
+        TableField::DeletionProtection,
         Value::Bool(table.deletion_protection_enabled.unwrap_or(false)),
     );
     let encryption = match table.sse_description.as_ref() {
@@ -853,7 +866,7 @@ async fn read_table(
         }
         _ => json!({"type": "awsOwned"}),
     };
-    fields.insert("encryption".into(), encryption);
+    fields.put(TableField::Encryption, encryption);
     Ok(Some(LiveState {
         id: id.clone(),
         physical_name: name.to_string(),
