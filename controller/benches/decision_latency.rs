@@ -25,7 +25,6 @@ use aws_sdk_autoscaling::types::LaunchTemplateSpecification;
 use aws_sdk_ec2::types::RequestLaunchTemplateData;
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use ballast_controller::autoscale::actuator::SetOutcome;
-use ballast_controller::autoscale::clock::SystemClock;
 use ballast_controller::autoscale::metrics::describe_group;
 use ballast_controller::autoscale::runner::{
     Actuation, Clients, Context, Mode, build_loops, run_loops,
@@ -33,6 +32,7 @@ use ballast_controller::autoscale::runner::{
 use ballast_controller::autoscale::{
     Metrics, Observation, PolicyConfig, PolicyState, Timestamp, evaluate,
 };
+use ballast_runtime::SystemClock;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -136,7 +136,7 @@ async fn trial(sdk: &SdkConfig, interval: Duration) -> Trial {
     let (queue, queue_url, group) = fixture(sdk).await;
     let ctx = Context {
         clients: Clients::from_sdk_config(sdk),
-        clock: Arc::new(SystemClock),
+        clock: Arc::new(SystemClock::new()),
         cancel: CancellationToken::new(),
         mode: Mode::Live,
         oldest_message_age: false,

@@ -23,28 +23,9 @@ pub struct GlobalArgs {
     pub log_format: LogFormat,
 }
 
-/// Where AWS calls go. Credentials and region come from the standard AWS chain.
-#[derive(Debug, Clone, Args, Default)]
-pub struct AwsArgs {
-    /// AWS region; default: the blueprint's `metadata.region`, then the AWS chain.
-    #[arg(long)]
-    pub region: Option<String>,
-    /// Send every AWS call to this endpoint (e.g. a local emulator). `AWS_ENDPOINT_URL` also works.
-    #[arg(long)]
-    pub endpoint_url: Option<String>,
-    /// Named profile from the shared AWS config files.
-    #[arg(long)]
-    pub profile: Option<String>,
-    /// Client-side timeouts of every AWS call.
-    #[command(flatten)]
-    pub timeouts: ballast_aws::AwsTimeouts,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    Text,
-    Json,
-}
+/// Where AWS calls go (shared with `ballast-worker`). Credentials come from the standard AWS
+/// chain.
+pub use ballast_runtime::{AwsArgs, LogFormat};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
 pub enum OutputFormat {

@@ -8,4 +8,3 @@ pub mod lease;
 pub mod provision;
 pub mod service;
 pub mod simulate;
-pub mod telemetry;

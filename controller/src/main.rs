@@ -3,11 +3,14 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use ballast_controller::cli::{Cli, Command, FleetCommand};
-use ballast_controller::{commands, telemetry};
+use ballast_controller::commands;
 
 fn main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
-    telemetry::init(cli.global.log_format);
+    ballast_runtime::init_logging(
+        cli.global.log_format,
+        "warn,aws_config=error,ballast=info,ballast_controller=info",
+    )?;
     // Locked stdout only: logs go to stderr from every runtime thread.
     let mut out = std::io::stdout().lock();
     let code = match &cli.command {

@@ -16,7 +16,6 @@ pub use policy::{
 pub mod config;
 
 pub mod actuator;
-pub mod clock;
 pub mod metrics;
 pub mod publish;
 pub mod runner;

@@ -35,84 +35,16 @@
 #![deny(clippy::arithmetic_side_effects)]
 
 use std::fmt;
-use std::ops::Add;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use serde::ser::SerializeStruct;
 use serde::{Deserialize, Serialize, Serializer};
 
-/// A point in time: whole milliseconds since an arbitrary epoch.
-///
-/// The controller uses the Unix epoch ([`Timestamp::from_system_time`]); the
-/// simulator and the tests use the start of the run.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
-)]
-#[serde(transparent)]
-pub struct Timestamp(u64);
+pub use ballast_runtime::Timestamp;
 
-impl Timestamp {
-    /// The epoch itself.
-    pub const ZERO: Timestamp = Timestamp(0);
-
-    /// A timestamp `millis` milliseconds after the epoch.
-    pub const fn from_millis(millis: u64) -> Self {
-        Timestamp(millis)
-    }
-
-    /// A timestamp `secs` seconds after the epoch.
-    pub const fn from_secs(secs: u64) -> Self {
-        Timestamp(secs.saturating_mul(1000))
-    }
-
-    /// Milliseconds since the epoch.
-    pub const fn as_millis(self) -> u64 {
-        self.0
-    }
-
-    /// Whole seconds since the epoch (rounded down).
-    pub const fn as_secs(self) -> u64 {
-        self.0 / 1000
-    }
-
-    /// Converts a wall-clock time (Unix epoch). Times before 1970 map to 0.
-    pub fn from_system_time(time: SystemTime) -> Self {
-        time.duration_since(UNIX_EPOCH)
-            .map(|d| Timestamp(duration_millis(d)))
-            .unwrap_or(Timestamp::ZERO)
-    }
-
-    /// Time elapsed since `earlier`, or zero if `earlier` is in the future.
-    pub fn saturating_duration_since(self, earlier: Timestamp) -> Duration {
-        Duration::from_millis(self.0.saturating_sub(earlier.0))
-    }
-}
-
-impl Add<Duration> for Timestamp {
-    type Output = Timestamp;
-
-    fn add(self, rhs: Duration) -> Timestamp {
-        Timestamp(self.0.saturating_add(duration_millis(rhs)))
-    }
-}
-
-impl fmt::Display for Timestamp {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", fmt_duration(Duration::from_millis(self.0)))
-    }
-}
-
-fn duration_millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
-
-/// `300s`, or `1.500s` when there are milliseconds.
+/// `300s`, or `1.500s` when there are milliseconds (a [`Timestamp`]'s rendering).
 fn fmt_duration(d: Duration) -> String {
-    if d.subsec_millis() == 0 {
-        format!("{}s", d.as_secs())
-    } else {
-        format!("{}.{:03}s", d.as_secs(), d.subsec_millis())
-    }
+    Timestamp::from_millis(ballast_runtime::duration_millis(d)).to_string()
 }
 
 /// Tuning of the policy. [`PolicyConfig::default`] is the seed blueprint:

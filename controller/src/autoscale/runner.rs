@@ -24,7 +24,6 @@ use super::actuator::{
     Actuator, ActuatorError, AsgActuator, DeploymentActuator, DryRunActuator, FleetCapacity,
     FleetId, SetOutcome,
 };
-use super::clock::Clock;
 use super::config::{PolicyLookupError, find_policy, policy_config};
 use super::metrics::{MetricsError, QueueDepth, QueueSource};
 use super::publish::{MetricPublisher, Sample};
@@ -32,6 +31,7 @@ use super::{
     Decision, Metrics, Observation, PolicyConfig, PolicyConfigError, PolicyState, Timestamp,
     evaluate,
 };
+use ballast_runtime::Clock;
 
 /// The clients the control loop talks to.
 #[derive(Clone)]

@@ -8,14 +8,13 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context as _, anyhow, bail};
-use ballast_aws::AwsOptions;
 use ballast_blueprint::{AutoScalingGroup, Blueprint};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::{FleetLocalArgs, LogFormat};
 use crate::fleet::{
-    AsgInstances, FleetEvent, FleetStatus, RestartBackoff, Supervisor, SupervisorConfig,
+    AsgInstances, DEFAULT_RESTART_BACKOFF, FleetEvent, FleetStatus, Supervisor, SupervisorConfig,
     WorkerCommand,
 };
 
@@ -34,12 +33,7 @@ pub async fn local(
     let bp = ballast_blueprint::load(&args.blueprint)?.blueprint;
     let group = select_group(&bp, &args.blueprint, args.group.as_deref())?;
     let group_name = bp.group_name(group);
-    let options = AwsOptions {
-        region: args.aws.region.clone(),
-        endpoint_url: args.aws.endpoint_url.clone(),
-        profile: args.aws.profile.clone(),
-        timeouts: args.aws.timeouts,
-    };
+    let options = args.aws.options();
     let sdk = ballast_aws::load_sdk_config_with_default_region(&options, Some(&bp.metadata.region))
         .await?;
     let source = AsgInstances::new(aws_sdk_autoscaling::Client::new(&sdk), &group_name);
@@ -58,7 +52,7 @@ pub async fn local(
         drain_timeout: args
             .drain_timeout
             .map_or_else(|| default_drain_timeout(&bp, group), |d| d.std()),
-        restart: RestartBackoff::default(),
+        restart: DEFAULT_RESTART_BACKOFF,
     };
     tracing::info!(
         group = %group_name,
@@ -69,7 +63,7 @@ pub async fn local(
     );
 
     let cancel = CancellationToken::new();
-    let signals = tokio::spawn(super::scale::cancel_on_signal(cancel.clone()));
+    let signals = ballast_runtime::spawn_signal_handler(cancel.clone());
     let (tx, mut rx) = mpsc::unbounded_channel();
     let printer = async {
         let mut broken = false;
@@ -178,10 +172,7 @@ fn worker_args(args: &FleetLocalArgs, log_format: LogFormat) -> Vec<OsString> {
         "--blueprint".into(),
         args.blueprint.clone().into_os_string(),
     ];
-    let log_format = match log_format {
-        LogFormat::Text => "text",
-        LogFormat::Json => "json",
-    };
+    let log_format = log_format.as_str();
     let optional = [
         ("--metrics-addr", Some("127.0.0.1:0")),
         ("--log-format", Some(log_format)),

@@ -7,10 +7,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use ballast_aws::{AwsOptions, CallRecorder, load_sdk_config_with_default_region};
+use ballast_aws::{CallRecorder, load_sdk_config_with_default_region};
 use ballast_blueprint::{Blueprint, ResourceId};
 
-use crate::autoscale::clock::SystemClock;
 use crate::cli::{AwsArgs, OutputFormat, PlanArgs};
 use crate::lease::{
     self, DynamoLease, HeldLease, LeaseSpec, LeaseStatus, blueprint_lease_name, default_holder,
@@ -19,6 +18,7 @@ use crate::lease::{
 use crate::provision::engine::{LogProgress, Outcome, OutcomeAction, Progress};
 use crate::provision::kinds::Readiness;
 use crate::provision::{self, Clients, Plan, ReadOnlyClients, render};
+use ballast_runtime::SystemClock;
 
 const EXIT_CHANGES: u8 = 2;
 /// How long the CLI's writer lease lasts unless renewed, and how often it is renewed.
@@ -30,12 +30,7 @@ pub fn load_blueprint(path: &Path) -> anyhow::Result<Blueprint> {
 }
 
 async fn sdk_config(aws: &AwsArgs, bp: &Blueprint) -> anyhow::Result<aws_types::SdkConfig> {
-    let options = AwsOptions {
-        region: aws.region.clone(),
-        endpoint_url: aws.endpoint_url.clone(),
-        profile: aws.profile.clone(),
-        timeouts: aws.timeouts,
-    };
+    let options = aws.options();
     Ok(load_sdk_config_with_default_region(&options, Some(&bp.metadata.region)).await?)
 }
 
@@ -175,7 +170,7 @@ async fn take_writer_lease(
         dynamodb.clone(),
         table.to_string(),
         spec,
-        Arc::new(SystemClock),
+        Arc::new(SystemClock::new()),
     );
     match lease
         .try_acquire()

@@ -7,9 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use ballast_aws::{AwsOptions, CallRecorder};
+use ballast_aws::CallRecorder;
 
-use crate::autoscale::clock::{Clock, SystemClock};
 use crate::autoscale::runner;
 use crate::cli::RunArgs;
 use crate::lease::{self, DynamoLease, KubeLease, Lease, LeaseSpec};
@@ -19,10 +18,11 @@ use crate::service::metrics::ServiceMetrics;
 use crate::service::reconcile::{ProvisionClients, Target};
 use crate::service::status::Backoff;
 use crate::service::{self, Context, Settings, Stack};
+use ballast_runtime::{Clock, SystemClock};
 
 pub async fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     let recorder = CallRecorder::default();
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock::new());
     let cancel = tokio_util::sync::CancellationToken::new();
     let holder = args.holder.clone().unwrap_or_else(lease::default_holder);
     let kube = match &args.lease_namespace {
@@ -45,12 +45,7 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
                 bp.metadata.name
             );
         }
-        let options = AwsOptions {
-            region: args.aws.region.clone(),
-            endpoint_url: args.aws.endpoint_url.clone(),
-            profile: args.aws.profile.clone(),
-            timeouts: args.aws.timeouts,
-        };
+        let options = args.aws.options();
         let sdk =
             ballast_aws::load_sdk_config_with_default_region(&options, Some(&bp.metadata.region))
                 .await?;
@@ -124,7 +119,7 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
             },
         },
     });
-    let signals = tokio::spawn(super::scale::cancel_on_signal(cancel));
+    let signals = ballast_runtime::spawn_signal_handler(cancel);
     service::run(ctx, stacks, args.metrics_addr).await?;
     signals.abort();
     Ok(ExitCode::SUCCESS)

@@ -5,29 +5,23 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use ballast_aws::AwsOptions;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::autoscale::Action;
 use crate::autoscale::actuator::SetOutcome;
-use crate::autoscale::clock::SystemClock;
 use crate::autoscale::runner::{
     Actuation, Clients, Context, Evaluation, Mode, Publication, build_loops, run_loops,
 };
 use crate::cli::{OutputFormat, ScaleArgs};
+use ballast_runtime::SystemClock;
 
 /// Loads the blueprint, builds one loop per scaling policy and runs them until
 /// Ctrl-C/SIGTERM (or once each with `--once`).
 pub async fn run(args: &ScaleArgs, out: &mut impl Write) -> anyhow::Result<ExitCode> {
     let loaded = ballast_blueprint::load(&args.file)?;
     let bp = &loaded.blueprint;
-    let options = AwsOptions {
-        region: args.aws.region.clone(),
-        endpoint_url: args.aws.endpoint_url.clone(),
-        profile: args.aws.profile.clone(),
-        timeouts: args.aws.timeouts,
-    };
+    let options = args.aws.options();
     let sdk = ballast_aws::load_sdk_config_with_default_region(&options, Some(&bp.metadata.region))
         .await?;
     let mut clients = Clients::from_sdk_config(&sdk);
@@ -45,7 +39,7 @@ pub async fn run(args: &ScaleArgs, out: &mut impl Write) -> anyhow::Result<ExitC
     let cancel = CancellationToken::new();
     let ctx = Context {
         clients,
-        clock: Arc::new(SystemClock),
+        clock: Arc::new(SystemClock::new()),
         cancel: cancel.clone(),
         mode: if args.dry_run {
             Mode::DryRun
@@ -66,7 +60,7 @@ pub async fn run(args: &ScaleArgs, out: &mut impl Write) -> anyhow::Result<ExitC
         once = args.once,
         "starting the autoscaler"
     );
-    let signals = tokio::spawn(cancel_on_signal(cancel.clone()));
+    let signals = ballast_runtime::spawn_signal_handler(cancel.clone());
 
     let (tx, mut rx) = mpsc::unbounded_channel::<Evaluation>();
     let mut failures = 0usize;
@@ -93,31 +87,6 @@ pub async fn run(args: &ScaleArgs, out: &mut impl Write) -> anyhow::Result<ExitC
     } else {
         ExitCode::SUCCESS
     })
-}
-
-pub(crate) async fn cancel_on_signal(cancel: CancellationToken) {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(err) => {
-                tracing::warn!(error = %err, "cannot listen for SIGTERM");
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-    tracing::info!("shutting down");
-    cancel.cancel();
 }
 
 /// One line per evaluation: text or JSON.

@@ -16,6 +16,7 @@
 //! supervisor, which then stops the workers in order. Signals are sent with `kill(1)`: the
 //! workspace forbids `unsafe` and carries no libc wrapper.
 
+use ballast_runtime::Backoff;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
 use std::fmt;
@@ -154,29 +155,11 @@ impl WorkerCommand {
 }
 
 /// Delay before restarting a worker that exited on its own: `base × 2^(failures−1)`, at most
-/// `max`. A worker that ran for at least `max` starts the count again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RestartBackoff {
-    pub base: Duration,
-    pub max: Duration,
-}
-
-impl Default for RestartBackoff {
-    fn default() -> Self {
-        RestartBackoff {
-            base: Duration::from_secs(1),
-            max: Duration::from_secs(30),
-        }
-    }
-}
-
-impl RestartBackoff {
-    /// The delay after `failures` consecutive failures (1 = the first).
-    pub fn delay(&self, failures: u32) -> Duration {
-        let exponent = failures.saturating_sub(1).min(16);
-        self.base.saturating_mul(1 << exponent).min(self.max)
-    }
-}
+/// `max` (the shared [`Backoff`]). A worker that ran for at least `max` starts the count again.
+pub const DEFAULT_RESTART_BACKOFF: Backoff = Backoff {
+    base: Duration::from_secs(1),
+    max: Duration::from_secs(30),
+};
 
 /// Supervisor timing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -185,7 +168,7 @@ pub struct SupervisorConfig {
     pub poll: Duration,
     /// How long a stopping worker may drain before it is killed.
     pub drain_timeout: Duration,
-    pub restart: RestartBackoff,
+    pub restart: Backoff,
 }
 
 /// What the supervisor did; the CLI prints [`FleetEvent::Workers`] and the tests watch the rest.

@@ -29,7 +29,7 @@ fn plan_scale_out_from_nothing_and_scale_in_to_nothing() {
 
 #[test]
 fn restart_backoff_doubles_up_to_the_maximum() {
-    let backoff = RestartBackoff {
+    let backoff = ballast_runtime::Backoff {
         base: Duration::from_secs(1),
         max: Duration::from_secs(30),
     };
@@ -104,7 +104,7 @@ while :; do sleep 0.02; done
 const CONFIG: SupervisorConfig = SupervisorConfig {
     poll: Duration::from_millis(20),
     drain_timeout: Duration::from_millis(500),
-    restart: RestartBackoff {
+    restart: ballast_runtime::Backoff {
         base: Duration::from_millis(20),
         max: Duration::from_secs(5),
     },

@@ -17,8 +17,9 @@ use aws_sdk_dynamodb::types::{
 use ballast_aws::{BuildResultExt, SdkResultExt, classify};
 use tracing::instrument;
 
-use super::{LeaseError, LeaseSpec, LeaseStatus, duration_millis};
-use crate::autoscale::clock::Clock;
+use super::{LeaseError, LeaseSpec, LeaseStatus};
+use ballast_runtime::Clock;
+use ballast_runtime::duration_millis;
 
 /// The table's hash key (S): the lease name.
 pub const ATTR_LEASE: &str = "lease";

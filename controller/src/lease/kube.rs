@@ -13,8 +13,9 @@ use k8s_openapi::jiff;
 use kube::api::{Api, PostParams};
 use tracing::instrument;
 
-use super::{LeaseError, LeaseSpec, LeaseStatus, duration_millis, to_system_time};
-use crate::autoscale::clock::Clock;
+use super::{LeaseError, LeaseSpec, LeaseStatus};
+use ballast_runtime::Clock;
+use ballast_runtime::duration_millis;
 
 /// A lease held in a Kubernetes Lease object.
 #[derive(Debug)]
@@ -65,7 +66,7 @@ impl KubeLease {
     pub async fn try_acquire(&self) -> Result<LeaseStatus, LeaseError> {
         let now = self.clock.now();
         let now_time = micro_time(now.as_millis())?;
-        let until = to_system_time(now) + self.spec.duration;
+        let until = now.to_system_time() + self.spec.duration;
         let duration_seconds = self.duration_seconds()?;
         let Some(mut existing) = self.api.get_opt(&self.spec.name).await? else {
             let lease = K8sLease {
@@ -101,7 +102,7 @@ impl KubeLease {
         let ours = holder.as_deref() == Some(self.spec.holder.as_str());
         if let Some(other) = holder.as_ref().filter(|_| !ours)
             && let Some(other_until) = expiry(&current, self.spec.duration)
-            && other_until > to_system_time(now)
+            && other_until > now.to_system_time()
         {
             return Ok(LeaseStatus::HeldByOther {
                 holder: other.clone(),
@@ -145,7 +146,7 @@ impl KubeLease {
     /// After losing a race: whoever holds the lease now, for the next round to retry.
     async fn after_conflict(&self) -> Result<LeaseStatus, LeaseError> {
         tracing::debug!("lease written concurrently by another replica");
-        let now = to_system_time(self.clock.now());
+        let now = self.clock.now().to_system_time();
         let current = self
             .api
             .get_opt(&self.spec.name)

@@ -10,7 +10,7 @@
 //!
 //! Neither backend needs its holder to clean up: a lease that is not renewed within its
 //! duration expires, and the next contender takes it over. "Now" comes from an injected
-//! [`Clock`], so expiry is tested by moving a [`crate::autoscale::clock::ManualClock`].
+//! [`Clock`], so expiry is tested by moving a [`ballast_runtime::ManualClock`].
 //!
 //! [`LeaderElector`] keeps trying to take (or renew) a lease every third of its duration and
 //! publishes whether this process leads; [`HeldLease`] keeps a lease that was taken once
@@ -20,14 +20,12 @@ pub mod dynamo;
 pub mod kube;
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use ballast_aws::AwsError;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-
-use crate::autoscale::Timestamp;
 
 pub use dynamo::{DynamoLease, LeaseRecord, ensure_table};
 pub use kube::KubeLease;
@@ -156,7 +154,7 @@ impl Lease {
             Lease::Dynamo(lease) => lease.clock(),
             Lease::Kube(lease) => lease.clock(),
         };
-        to_system_time(clock.now())
+        clock.now().to_system_time()
     }
 }
 
@@ -379,14 +377,6 @@ pub fn format_time(time: SystemTime) -> String {
             .to_string(),
         Err(_) => format!("{time:?}"),
     }
-}
-
-pub(crate) fn to_system_time(at: Timestamp) -> SystemTime {
-    UNIX_EPOCH + Duration::from_millis(at.as_millis())
-}
-
-pub(crate) fn duration_millis(duration: Duration) -> u64 {
-    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! idle; lease expiry follows the [`ManualClock`].
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, UNIX_EPOCH};
 
 use ::kube::client::Body;
 use http::{Method, Request, Response};
@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use tower_test::mock;
 
 use super::*;
-use crate::autoscale::clock::ManualClock;
+use ballast_runtime::{ManualClock, Timestamp};
 
 const NS: &str = "ballast";
 const NAME: &str = "ballast-controller";

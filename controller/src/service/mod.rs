@@ -17,10 +17,10 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::autoscale::clock::Clock;
 use crate::autoscale::runner::{self, SetupError};
 use crate::lease::{LeaderElector, Lease};
 use crate::provision::kinds::Readiness;
+use ballast_runtime::Clock;
 use metrics::{BlueprintLabels, ServiceMetrics};
 use reconcile::{Reconciler, Target};
 use status::{Backoff, Tracker};

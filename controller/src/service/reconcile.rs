@@ -6,12 +6,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use aws_credential_types::provider::ProvideCredentials;
 use aws_types::SdkConfig;
 use ballast_blueprint::{Blueprint, ResourceId};
-use rand::Rng;
+use ballast_runtime::jittered;
 use tokio::sync::watch;
 use tracing::{Instrument, error, info, info_span, warn};
 
@@ -325,11 +325,6 @@ async fn credential_id(sdk: &SdkConfig) -> Option<String> {
     }
 }
 
-/// ±10 %, so replicas and blueprints do not reconcile in lockstep.
-fn jittered(delay: Duration) -> Duration {
-    delay.mul_f64(rand::rng().random_range(0.9..=1.1))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -340,13 +335,5 @@ mod tests {
         assert_eq!(base, fingerprint("a: 1", Some("AKIA1")));
         assert_ne!(base, fingerprint("a: 2", Some("AKIA1")));
         assert_ne!(base, fingerprint("a: 1", Some("AKIA2")));
-    }
-
-    #[test]
-    fn jitter_stays_within_ten_percent() {
-        for _ in 0..1000 {
-            let d = jittered(Duration::from_secs(60)).as_secs_f64();
-            assert!((54.0..=66.0).contains(&d), "{d}");
-        }
     }
 }

@@ -59,19 +59,7 @@ impl FailureClass {
     }
 }
 
-/// Exponential backoff: `base`, `2·base`, `4·base` ... capped at `max`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Backoff {
-    pub base: Duration,
-    pub max: Duration,
-}
-
-impl Backoff {
-    pub fn delay(&self, failures: u32) -> Duration {
-        let doublings = failures.saturating_sub(1).min(20);
-        self.base.saturating_mul(1u32 << doublings).min(self.max)
-    }
-}
+pub use ballast_runtime::Backoff;
 
 #[derive(Debug, Clone)]
 struct Entry {

@@ -15,11 +15,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{BillingMode, KeyType, TableStatus};
 use ballast_controller::autoscale::Timestamp;
-use ballast_controller::autoscale::clock::ManualClock;
 use ballast_controller::lease::{
     DynamoLease, LeaderElector, Lease, LeaseRecord, LeaseSpec, LeaseStatus, blueprint_lease_name,
     ensure_table,
 };
+use ballast_runtime::ManualClock;
 use ballast_testbed::{moto, unique_name};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;

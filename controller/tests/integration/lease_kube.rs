@@ -17,8 +17,8 @@ use serde_json::{Value, json};
 use tower_test::mock;
 
 use ballast_controller::autoscale::Timestamp;
-use ballast_controller::autoscale::clock::ManualClock;
 use ballast_controller::lease::{KubeLease, Lease, LeaseError, LeaseSpec, LeaseStatus};
+use ballast_runtime::ManualClock;
 
 const COLLECTION: &str = "/apis/coordination.k8s.io/v1/namespaces/ballast/leases";
 const ITEM: &str = "/apis/coordination.k8s.io/v1/namespaces/ballast/leases/ballast-blueprint-bank";

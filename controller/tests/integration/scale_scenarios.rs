@@ -23,12 +23,12 @@ use ballast_aws::CallRecorder;
 use ballast_controller::autoscale::Action;
 use ballast_controller::autoscale::Timestamp;
 use ballast_controller::autoscale::actuator::{Actuator, ActuatorError, AsgActuator, SetOutcome};
-use ballast_controller::autoscale::clock::ManualClock;
 use ballast_controller::autoscale::metrics::{QueueSource, describe_group};
 use ballast_controller::autoscale::publish;
 use ballast_controller::autoscale::runner::{
     Actuation, Clients, Context, Evaluation, Mode, Publication, build_loops, evaluate_all,
 };
+use ballast_runtime::ManualClock;
 use tokio_util::sync::CancellationToken;
 
 const T0: Timestamp = Timestamp::from_secs(1_000_000);
