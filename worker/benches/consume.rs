@@ -22,7 +22,7 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
-use ballast_worker::consumer::command::Clients;
+use ballast_worker::commands::consume::Clients;
 use ballast_worker::consumer::{Consumer, ConsumerConfig};
 use ballast_worker::generate::{Mix, generate_messages, seed_accounts, send_messages};
 use ballast_worker::ledger::Ledger;

@@ -1,6 +1,7 @@
 pub mod api;
 pub mod breaker;
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod consumer;
 pub mod fleet;

@@ -3,15 +3,13 @@
 //! consistent with a running worker; run it once the queue is drained).
 
 use std::collections::BTreeMap;
-use std::io::Write;
 
 use aws_sdk_dynamodb::Client;
 use ballast_aws::SdkResultExt;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use crate::cli::ReportArgs;
-use crate::generate::{GenerateError, sdk};
+use crate::generate::GenerateError;
 use crate::ledger::{Account, Item, META, OPENING_BALANCE, PK, SK, TransactionResult};
 
 /// Totals of one ledger.
@@ -130,51 +128,6 @@ async fn scan(
         }
     }
     Ok(items)
-}
-
-/// `report`: prints the summary (or JSON); exits non-zero when money is not conserved.
-pub async fn report_command(
-    args: &ReportArgs,
-    out: &mut impl Write,
-) -> Result<bool, GenerateError> {
-    let (targets, sdk) = sdk(&args.target).await?;
-    let (accounts, transactions) = targets.tables()?;
-    let report = report(&Client::new(&sdk), accounts, transactions).await?;
-    if args.json {
-        serde_json::to_writer(&mut *out, &report)?;
-        writeln!(out)?;
-    } else {
-        let total: u64 = report.results.values().sum();
-        writeln!(out, "transactions with a result: {total}")?;
-        for (status, count) in &report.results {
-            writeln!(out, "  {status:<10} {count}")?;
-        }
-        for (code, count) in &report.reasons {
-            writeln!(out, "    {code:<28} {count}")?;
-        }
-        writeln!(out, "accounts: {}", report.accounts)?;
-        for (ccy, balance) in &report.balances {
-            let get = |m: &BTreeMap<String, Decimal>| m.get(ccy).copied().unwrap_or_default();
-            writeln!(
-                out,
-                "  {ccy}: balances {balance} = opening {} + deposits {} - withdrawals {}",
-                get(&report.opening),
-                get(&report.deposited),
-                get(&report.withdrawn)
-            )?;
-        }
-        writeln!(
-            out,
-            "money conserved: {}",
-            if report.money_conserved() {
-                "yes"
-            } else {
-                "NO"
-            }
-        )?;
-    }
-    out.flush()?;
-    Ok(report.money_conserved())
 }
 
 #[cfg(test)]
