@@ -9,4 +9,5 @@ pub mod generate;
 pub mod ledger;
 pub mod observability;
 pub mod report;
+pub mod store;
 pub mod transaction;

@@ -50,14 +50,11 @@ pub const MAX_AUDIT_PAGE: i32 = 1000;
 /// Days one `GET /v1/audit` request walks at most (the cursor continues from there).
 const MAX_DAYS_PER_PAGE: i64 = 31;
 
-type Item = HashMap<String, AttributeValue>;
-
-fn s(v: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(v.into())
-}
+use crate::store::keys::{AUDIT_PREFIX, audit_pk};
+use crate::store::{Item, opt_s, s};
 
 fn get_s(item: &Item, name: &str) -> Option<String> {
-    item.get(name).and_then(|v| v.as_s().ok()).cloned()
+    opt_s(item, name).map(str::to_owned)
 }
 
 /// What happened to a money request.
@@ -205,7 +202,7 @@ impl AuditDraft {
         let record = self.record(decision, error);
         let (day, sk) = audit_keys(self.at, self.audit_id)?;
         let mut item = Item::from([
-            ("pk".to_owned(), s(format!("AUDIT#{}", record.audit_id))),
+            ("pk".to_owned(), s(audit_pk(&record.audit_id))),
             ("audit_day".to_owned(), s(day)),
             ("audit_sk".to_owned(), s(sk)),
             ("audit_principal".to_owned(), s(&record.principal)),
@@ -237,7 +234,7 @@ pub fn record_from_item(item: &Item) -> Result<AuditRecord, ApiError> {
     let corrupt = |what: &str| ApiError::Internal(format!("corrupt audit record: {what}"));
     let pk = get_s(item, "pk").ok_or_else(|| corrupt("pk"))?;
     let audit_id = pk
-        .strip_prefix("AUDIT#")
+        .strip_prefix(AUDIT_PREFIX)
         .ok_or_else(|| corrupt("pk"))?
         .to_owned();
     let decision = get_s(item, "decision")

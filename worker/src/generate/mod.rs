@@ -54,6 +54,12 @@ pub enum GenerateError {
     /// Fewer than two accounts to generate among.
     #[error("at least two accounts are needed; hint: run `ballast-worker seed-accounts` first")]
     TooFewAccounts,
+    /// A sum of money left `Decimal`'s range.
+    #[error("{what} overflows; hint: the ledger holds amounts beyond what one total can express")]
+    Overflow {
+        /// Which sum.
+        what: &'static str,
+    },
     /// Reading input or writing output failed.
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
