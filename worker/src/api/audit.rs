@@ -23,7 +23,6 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use axum::Extension;
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use ballast_aws::SdkResultExt;
@@ -35,7 +34,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::ApiState;
-use super::auth::{Principal, SCOPE_ACCOUNTS_ADMIN};
+use super::extract::{AccountsAdmin, Authorized};
 use super::problem::{ApiError, Problem};
 use crate::ledger::sort_timestamp;
 
@@ -415,10 +414,9 @@ fn strings_to_key(key: HashMap<String, String>) -> Item {
 #[tracing::instrument(skip_all, fields(sub = %principal.subject))]
 pub async fn list_audit(
     State(state): State<ApiState>,
-    Extension(principal): Extension<Principal>,
+    Authorized { principal, .. }: Authorized<AccountsAdmin>,
     query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<axum::Json<AuditPage>, ApiError> {
-    principal.require(SCOPE_ACCOUNTS_ADMIN)?;
     let Query(query) =
         query.map_err(|e| ApiError::invalid("query", "invalid_query", e.body_text()))?;
     let now = OffsetDateTime::now_utc();

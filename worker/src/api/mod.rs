@@ -15,6 +15,7 @@ pub mod accounts;
 pub mod audit;
 pub mod auth;
 pub mod authorize;
+pub mod extract;
 pub mod ingest;
 pub mod jwks;
 pub mod models;
