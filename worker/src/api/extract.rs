@@ -62,3 +62,39 @@ impl<S: Scope, St: Send + Sync> FromRequestParts<St> for Authorized<S> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::http::{Request, StatusCode};
+    use axum::response::IntoResponse;
+
+    use super::*;
+    use crate::transaction::Subject;
+
+    async fn extract<S: Scope>(principal: Option<Principal>) -> Result<Principal, ApiError> {
+        let (mut parts, ()) = Request::builder().body(()).unwrap().into_parts();
+        if let Some(principal) = principal {
+            parts.extensions.insert(principal);
+        }
+        Authorized::<S>::from_request_parts(&mut parts, &())
+            .await
+            .map(|a| a.principal)
+    }
+
+    #[tokio::test]
+    async fn the_scope_is_required_with_the_existing_status_codes() {
+        let alice = Principal::new(Subject::parse("alice").unwrap(), "accounts:read");
+        assert_eq!(
+            extract::<AccountsRead>(Some(alice.clone())).await.unwrap(),
+            alice
+        );
+        let denied = extract::<AccountsWrite>(Some(alice)).await.unwrap_err();
+        assert!(
+            matches!(denied, ApiError::Forbidden { scope } if scope == SCOPE_ACCOUNTS_WRITE),
+            "{denied:?}"
+        );
+        assert_eq!(denied.into_response().status(), StatusCode::FORBIDDEN);
+        let anonymous = extract::<AccountsAdmin>(None).await.unwrap_err();
+        assert_eq!(anonymous.into_response().status(), StatusCode::UNAUTHORIZED);
+    }
+}
