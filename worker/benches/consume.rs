@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_sdk_sqs::types::QueueAttributeName;
-use ballast_worker::consumer::command::Clients;
+use ballast_worker::commands::consume::Clients;
 use ballast_worker::consumer::{Consumer, ConsumerConfig};
 use ballast_worker::generate::{Mix, generate_messages, seed_accounts, send_messages};
 use ballast_worker::ledger::Ledger;

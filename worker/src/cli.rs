@@ -1,11 +1,15 @@
 //! Command-line interface of `ballast-worker`.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use rust_decimal::Decimal;
+
+use crate::api::DEFAULT_BODY_LIMIT;
+use crate::api::auth::{ALL_SCOPES, JwtAlgorithm};
+use crate::config::TargetConfig;
 
 /// The Ballast transaction worker.
 #[derive(Debug, Parser)]
@@ -46,11 +50,11 @@ pub enum Command {
     /// conserved (exit 1 when it was not).
     Report(ReportArgs),
     /// Serve the ingest and accounts HTTP API.
-    Serve(crate::api::ServeArgs),
+    Serve(ServeArgs),
     /// Send accepted transactions whose enqueueing never happened (one pass, or `--watch`).
-    Sweep(crate::api::SweepArgs),
+    Sweep(SweepArgs),
     /// Mint a development bearer token (HS256, secret from BALLAST_JWT_HS256_SECRET).
-    Token(crate::api::TokenArgs),
+    Token(TokenArgs),
 }
 
 /// AWS client overrides.
@@ -99,6 +103,28 @@ pub struct TargetArgs {
     pub transactions_table_name: Option<String>,
     #[command(flatten)]
     pub aws: AwsArgs,
+}
+
+impl TargetArgs {
+    /// The plain configuration the lower modules take.
+    pub fn config(&self) -> TargetConfig {
+        TargetConfig {
+            blueprint: self.blueprint.clone(),
+            queue: self.queue.clone(),
+            accounts_table: self.accounts_table.clone(),
+            transactions_table: self.transactions_table.clone(),
+            queue_url: self.queue_url.clone(),
+            dlq_url: self.dlq_url.clone(),
+            accounts_table_name: self.accounts_table_name.clone(),
+            transactions_table_name: self.transactions_table_name.clone(),
+            aws: ballast_aws::AwsOptions {
+                region: self.aws.region.clone(),
+                endpoint_url: self.aws.endpoint_url.clone(),
+                profile: self.aws.profile.clone(),
+                timeouts: self.aws.timeouts,
+            },
+        }
+    }
 }
 
 /// `consume` arguments.
@@ -211,6 +237,138 @@ pub struct SendArgs {
     /// Currency of the transactions.
     #[arg(long, default_value = "USD")]
     pub currency: String,
+}
+
+/// `serve` arguments.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080", env = "BALLAST_LISTEN")]
+    pub listen: SocketAddr,
+    /// File holding the HS256 secret (else $BALLAST_JWT_HS256_SECRET).
+    #[arg(long)]
+    pub jwt_hs256_secret_file: Option<PathBuf>,
+    /// PEM public key for RS256/ES256 tokens (with --jwt-algorithm).
+    #[arg(long, conflicts_with = "jwt_hs256_secret_file")]
+    pub jwt_public_key_file: Option<PathBuf>,
+    /// Algorithm of --jwt-public-key-file.
+    #[arg(long, value_enum, default_value = "RS256")]
+    pub jwt_algorithm: JwtAlgorithmArg,
+    /// Verify tokens against the JSON Web Key Set at this URL (https, or http on loopback);
+    /// re-read periodically and on an unknown `kid`, so key rotation needs no restart.
+    #[arg(long, env = "BALLAST_JWKS_URL", conflicts_with_all = ["jwt_hs256_secret_file", "jwt_public_key_file", "jwks_file"])]
+    pub jwks_url: Option<String>,
+    /// Verify tokens against the JSON Web Key Set in this file (re-read like --jwks-url).
+    #[arg(long, conflicts_with_all = ["jwt_hs256_secret_file", "jwt_public_key_file"])]
+    pub jwks_file: Option<PathBuf>,
+    /// Re-read the key set when it is older than this.
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub jwks_refresh: Duration,
+    /// At most one key-set read per this interval caused by unknown `kid`s or failed reads.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub jwks_min_refetch: Duration,
+    /// Required `aud` claim.
+    #[arg(long, env = "BALLAST_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+    /// Required `iss` claim (the identity provider's issuer URL).
+    #[arg(
+        long = "issuer",
+        visible_alias = "jwt-issuer",
+        env = "BALLAST_JWT_ISSUER"
+    )]
+    pub issuer: Option<String>,
+    /// Serve HTTPS with this certificate chain (PEM; with --tls-key).
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// Private key (PEM) of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Allow plain HTTP on a non-loopback address (e.g. behind a TLS-terminating proxy on the
+    /// same host or a service mesh). Without it, such a listen address needs --tls-cert.
+    #[arg(long, conflicts_with = "tls_cert")]
+    pub insecure_http: bool,
+    /// Sustained requests per second per client (JWT `sub`); 0 disables rate limiting.
+    #[arg(long, default_value_t = 50.0)]
+    pub rate_limit: f64,
+    /// Requests a client may burst.
+    #[arg(long, default_value_t = 100)]
+    pub rate_burst: u32,
+    /// Largest request body in bytes.
+    #[arg(long, default_value_t = DEFAULT_BODY_LIMIT)]
+    pub body_limit: usize,
+    /// A reverse proxy whose `X-Forwarded-For` is believed for the audit records' client
+    /// address (repeatable). Without it, the TCP peer is recorded.
+    #[arg(long = "trusted-proxy")]
+    pub trusted_proxies: Vec<IpAddr>,
+    /// How long after its record an accepted transaction without a ledger result is sent
+    /// again by the sweeper.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub sweep_after: Duration,
+    /// Pause between two sweeps; `0s` runs no sweeper in this process.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub sweep_interval: Duration,
+}
+
+/// `sweep` arguments.
+#[derive(Debug, Clone, Args)]
+pub struct SweepArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Records older than this without a ledger result are sent again.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub sweep_after: Duration,
+    /// Keep sweeping every `--sweep-interval` until SIGTERM (default: one pass).
+    #[arg(long)]
+    pub watch: bool,
+    /// Pause between two sweeps with `--watch`.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub sweep_interval: Duration,
+}
+
+/// `token` arguments.
+#[derive(Debug, Clone, Args)]
+pub struct TokenArgs {
+    /// The client id (`sub`).
+    #[arg(long)]
+    pub sub: String,
+    /// Space-separated scopes.
+    #[arg(long, default_value = ALL_SCOPES)]
+    pub scope: String,
+    /// Lifetime, e.g. `1h`, `30m`.
+    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    pub ttl: Duration,
+    /// `aud` claim.
+    #[arg(long, env = "BALLAST_JWT_AUDIENCE")]
+    pub audience: Option<String>,
+    /// File holding the HS256 secret (else $BALLAST_JWT_HS256_SECRET).
+    #[arg(long)]
+    pub jwt_hs256_secret_file: Option<PathBuf>,
+}
+
+/// Signature algorithm of `--jwt-public-key-file`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum JwtAlgorithmArg {
+    /// HMAC SHA-256 with a shared secret.
+    #[value(name = "HS256")]
+    Hs256,
+    /// RSA PKCS#1 v1.5 SHA-256, public key PEM.
+    #[value(name = "RS256")]
+    Rs256,
+    /// ECDSA P-256 SHA-256, public key PEM.
+    #[value(name = "ES256")]
+    Es256,
+}
+
+impl From<JwtAlgorithmArg> for JwtAlgorithm {
+    fn from(arg: JwtAlgorithmArg) -> Self {
+        match arg {
+            JwtAlgorithmArg::Hs256 => JwtAlgorithm::Hs256,
+            JwtAlgorithmArg::Rs256 => JwtAlgorithm::Rs256,
+            JwtAlgorithmArg::Es256 => JwtAlgorithm::Es256,
+        }
+    }
 }
 
 /// Parses `500ms`, `30s`, `2m`, `1h` or a bare number of seconds.

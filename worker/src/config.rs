@@ -1,9 +1,9 @@
 //! Resolving the queue, tables, fleet and AWS settings from the blueprint and the flags.
 
+use std::path::PathBuf;
+
 use ballast_aws::{AwsError, AwsOptions, SdkResultExt};
 use ballast_blueprint::{Blueprint, LifecycleTransition};
-
-use crate::cli::TargetArgs;
 
 /// Why the worker's targets cannot be resolved.
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +44,30 @@ pub enum ConfigError {
     /// An AWS lookup failed.
     #[error(transparent)]
     Aws(#[from] AwsError),
+}
+
+/// Where the queue and tables are: blueprint names, or explicit physical names (built by the
+/// commands from their flags; this module knows nothing of the command line).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TargetConfig {
+    /// Blueprint file naming the queue and tables.
+    pub blueprint: Option<PathBuf>,
+    /// Blueprint name of the transactions queue.
+    pub queue: String,
+    /// Blueprint name of the accounts table.
+    pub accounts_table: String,
+    /// Blueprint name of the transactions (results) table.
+    pub transactions_table: String,
+    /// Queue URL; overrides the blueprint.
+    pub queue_url: Option<String>,
+    /// Dead-letter queue URL; overrides the queue's RedrivePolicy.
+    pub dlq_url: Option<String>,
+    /// Physical accounts table name; overrides the blueprint.
+    pub accounts_table_name: Option<String>,
+    /// Physical transactions table name; overrides the blueprint.
+    pub transactions_table_name: Option<String>,
+    /// AWS client options.
+    pub aws: AwsOptions,
 }
 
 /// A queue, known by URL or by physical name.
@@ -125,7 +149,7 @@ impl Targets {
 }
 
 /// Resolves targets: explicit flags win, then blueprint names.
-pub fn resolve(args: &TargetArgs, blueprint: Option<&Blueprint>) -> Result<Targets, ConfigError> {
+pub fn resolve(args: &TargetConfig, blueprint: Option<&Blueprint>) -> Result<Targets, ConfigError> {
     let bp_queue = |name: &str| -> Result<String, ConfigError> {
         let bp = blueprint.ok_or(ConfigError::Missing {
             what: "queue",
@@ -175,12 +199,7 @@ pub fn resolve(args: &TargetArgs, blueprint: Option<&Blueprint>) -> Result<Targe
         _ => None,
     });
     Ok(Targets {
-        aws: AwsOptions {
-            region: args.aws.region.clone(),
-            endpoint_url: args.aws.endpoint_url.clone(),
-            profile: args.aws.profile.clone(),
-            timeouts: args.aws.timeouts,
-        },
+        aws: args.aws.clone(),
         default_region: blueprint.map(|bp| bp.metadata.region.clone()),
         queue: queue.map_err(|e| e.to_string()),
         dlq,
@@ -197,7 +216,7 @@ pub fn resolve(args: &TargetArgs, blueprint: Option<&Blueprint>) -> Result<Targe
 }
 
 /// Loads the blueprint if one was given.
-pub fn load_blueprint(args: &TargetArgs) -> Result<Option<Blueprint>, ConfigError> {
+pub fn load_blueprint(args: &TargetConfig) -> Result<Option<Blueprint>, ConfigError> {
     match &args.blueprint {
         Some(path) => Ok(Some(ballast_blueprint::load(path)?.blueprint)),
         None => Ok(None),
@@ -218,11 +237,11 @@ mod tests {
     #[test]
     fn blueprint_names_resolve_to_physical_names() {
         let bp = banking();
-        let args = TargetArgs {
+        let args = TargetConfig {
             queue: "transactions".into(),
             accounts_table: "accounts".into(),
             transactions_table: "transactions".into(),
-            ..TargetArgs::default()
+            ..TargetConfig::default()
         };
         let t = resolve(&args, Some(&bp)).unwrap();
         assert_eq!(t.queue, Ok(QueueRef::Name("banking-transactions".into())));
@@ -242,7 +261,7 @@ mod tests {
     #[test]
     fn explicit_flags_override_the_blueprint() {
         let bp = banking();
-        let args = TargetArgs {
+        let args = TargetConfig {
             queue: "transactions".into(),
             accounts_table: "accounts".into(),
             transactions_table: "transactions".into(),
@@ -250,7 +269,7 @@ mod tests {
             dlq_url: Some("http://dlq".into()),
             accounts_table_name: Some("a".into()),
             transactions_table_name: Some("t".into()),
-            ..TargetArgs::default()
+            ..TargetConfig::default()
         };
         let t = resolve(&args, Some(&bp)).unwrap();
         assert_eq!(t.queue, Ok(QueueRef::Url("http://q".into())));
@@ -261,11 +280,11 @@ mod tests {
     #[test]
     fn unknown_names_and_missing_blueprint_are_errors() {
         let bp = banking();
-        let args = TargetArgs {
+        let args = TargetConfig {
             queue: "nope".into(),
             accounts_table: "accounts".into(),
             transactions_table: "transactions".into(),
-            ..TargetArgs::default()
+            ..TargetConfig::default()
         };
         let err = resolve(&args, Some(&bp)).unwrap().queue().unwrap_err();
         assert!(err.to_string().contains("transactions-dlq"), "{err}");

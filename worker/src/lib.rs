@@ -1,6 +1,7 @@
 pub mod api;
 pub mod breaker;
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod consumer;
 pub mod fleet;
@@ -8,4 +9,5 @@ pub mod generate;
 pub mod ledger;
 pub mod observability;
 pub mod report;
+pub mod store;
 pub mod transaction;

@@ -4,7 +4,7 @@ use clap::Parser;
 use tokio_util::sync::CancellationToken;
 
 use ballast_worker::cli::{Cli, Command, LogFormat};
-use ballast_worker::{consumer, generate};
+use ballast_worker::commands;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<ExitCode> {
@@ -12,38 +12,16 @@ async fn main() -> anyhow::Result<ExitCode> {
     init_tracing(cli.log_format);
     let shutdown = CancellationToken::new();
     tokio::spawn(cancel_on_signal(shutdown.clone()));
-    match &cli.command {
-        Command::Consume(args) => match consumer::command::consume(args, shutdown).await? {
-            consumer::command::ConsumeExit::Drained => {}
-            // A distinct status so that a supervisor (systemd, Kubernetes, `ballast fleet
-            // local`) sees a stalled worker and replaces it.
-            consumer::command::ConsumeExit::Stalled => {
-                return Ok(ExitCode::from(consumer::watchdog::STALL_EXIT_CODE));
-            }
-        },
-        Command::SeedAccounts(args) => {
-            generate::seed_command(args, &mut std::io::stdout().lock()).await?
-        }
-        Command::Send(args) => {
-            let sent = generate::send_command(args, std::io::stdin().lock()).await?;
-            tracing::info!(sent, "messages enqueued");
-        }
-        Command::Report(args) => {
-            if !ballast_worker::report::report_command(args, &mut std::io::stdout().lock()).await? {
-                return Ok(ExitCode::FAILURE);
-            }
-        }
-        Command::Serve(args) => ballast_worker::api::serve_command(args, shutdown).await?,
-        Command::Sweep(args) => {
-            let report = ballast_worker::api::sweep_command(args, shutdown).await?;
-            println!(
-                "sweep: {} sent again, {} settled, {} claimed elsewhere, {} failed",
-                report.resent, report.settled, report.skipped, report.failed
-            );
-        }
-        Command::Token(args) => println!("{}", ballast_worker::api::token_command(args)?),
-    }
-    Ok(ExitCode::SUCCESS)
+    let code = match &cli.command {
+        Command::Consume(args) => commands::consume::run(args, shutdown).await?,
+        Command::SeedAccounts(args) => commands::seed::run(args).await?,
+        Command::Send(args) => commands::send::run(args).await?,
+        Command::Report(args) => commands::report::run(args).await?,
+        Command::Serve(args) => commands::serve::run(args, shutdown).await?,
+        Command::Sweep(args) => commands::sweep::run(args, shutdown).await?,
+        Command::Token(args) => commands::token::run(args)?,
+    };
+    Ok(code)
 }
 
 fn init_tracing(format: LogFormat) {

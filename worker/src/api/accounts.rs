@@ -1,6 +1,5 @@
 //! Account endpoints: open, read, close, history.
 
-use axum::Extension;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -10,8 +9,8 @@ use rust_decimal::Decimal;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use super::auth::{Principal, SCOPE_ACCOUNTS_READ, SCOPE_ACCOUNTS_WRITE};
 use super::authorize::visible_account;
+use super::extract::{AccountsRead, AccountsWrite, Authorized};
 use super::models::{
     AccountView, CreateAccount, EntryView, HistoryQuery, HistoryView, parse_strict,
 };
@@ -76,11 +75,10 @@ fn valid_type(kind: &str) -> bool {
 #[tracing::instrument(skip_all, fields(sub = %principal.subject, account_id))]
 pub async fn create_account(
     State(state): State<ApiState>,
-    Extension(principal): Extension<Principal>,
+    Authorized { principal, .. }: Authorized<AccountsWrite>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    principal.require(SCOPE_ACCOUNTS_WRITE)?;
     let bytes = read_body(&state, &headers, body).await?;
     let req: CreateAccount = parse_strict(&bytes)?;
     let currency = Currency::from_code(&req.currency).map_err(|e| {
@@ -157,10 +155,9 @@ pub async fn create_account(
 #[tracing::instrument(skip_all, fields(sub = %principal.subject, account_id = %id))]
 pub async fn get_account(
     State(state): State<ApiState>,
-    Extension(principal): Extension<Principal>,
+    Authorized { principal, .. }: Authorized<AccountsRead>,
     Path(id): Path<String>,
 ) -> Result<axum::Json<AccountView>, ApiError> {
-    principal.require(SCOPE_ACCOUNTS_READ)?;
     let number = parse_account(&id)?;
     let account = visible_account(&state, &principal, &number).await?;
     Ok(axum::Json(account.into()))
@@ -185,10 +182,9 @@ pub async fn get_account(
 #[tracing::instrument(skip_all, fields(sub = %principal.subject, account_id = %id))]
 pub async fn close_account(
     State(state): State<ApiState>,
-    Extension(principal): Extension<Principal>,
+    Authorized { principal, .. }: Authorized<AccountsWrite>,
     Path(id): Path<String>,
 ) -> Result<axum::Json<AccountView>, ApiError> {
-    principal.require(SCOPE_ACCOUNTS_WRITE)?;
     let number = parse_account(&id)?;
     let ledger = state.ledger();
     let account = visible_account(&state, &principal, &number).await?;
@@ -241,11 +237,10 @@ pub(crate) fn parse_time(field: &str, text: &str) -> Result<OffsetDateTime, ApiE
 #[tracing::instrument(skip_all, fields(sub = %principal.subject, account_id = %id))]
 pub async fn account_history(
     State(state): State<ApiState>,
-    Extension(principal): Extension<Principal>,
+    Authorized { principal, .. }: Authorized<AccountsRead>,
     Path(id): Path<String>,
     query: Result<Query<HistoryQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<axum::Json<HistoryView>, ApiError> {
-    principal.require(SCOPE_ACCOUNTS_READ)?;
     let Query(query) =
         query.map_err(|e| ApiError::invalid("query", "invalid_query", e.body_text()))?;
     let number = parse_account(&id)?;

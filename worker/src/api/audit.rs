@@ -23,7 +23,6 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use axum::Extension;
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use ballast_aws::SdkResultExt;
@@ -35,7 +34,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::ApiState;
-use super::auth::{Principal, SCOPE_ACCOUNTS_ADMIN};
+use super::extract::{AccountsAdmin, Authorized};
 use super::problem::{ApiError, Problem};
 use crate::ledger::sort_timestamp;
 
@@ -50,14 +49,11 @@ pub const MAX_AUDIT_PAGE: i32 = 1000;
 /// Days one `GET /v1/audit` request walks at most (the cursor continues from there).
 const MAX_DAYS_PER_PAGE: i64 = 31;
 
-type Item = HashMap<String, AttributeValue>;
-
-fn s(v: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(v.into())
-}
+use crate::store::keys::{AUDIT_PREFIX, audit_pk};
+use crate::store::{Item, opt_s, s};
 
 fn get_s(item: &Item, name: &str) -> Option<String> {
-    item.get(name).and_then(|v| v.as_s().ok()).cloned()
+    opt_s(item, name).map(str::to_owned)
 }
 
 /// What happened to a money request.
@@ -205,7 +201,7 @@ impl AuditDraft {
         let record = self.record(decision, error);
         let (day, sk) = audit_keys(self.at, self.audit_id)?;
         let mut item = Item::from([
-            ("pk".to_owned(), s(format!("AUDIT#{}", record.audit_id))),
+            ("pk".to_owned(), s(audit_pk(&record.audit_id))),
             ("audit_day".to_owned(), s(day)),
             ("audit_sk".to_owned(), s(sk)),
             ("audit_principal".to_owned(), s(&record.principal)),
@@ -237,7 +233,7 @@ pub fn record_from_item(item: &Item) -> Result<AuditRecord, ApiError> {
     let corrupt = |what: &str| ApiError::Internal(format!("corrupt audit record: {what}"));
     let pk = get_s(item, "pk").ok_or_else(|| corrupt("pk"))?;
     let audit_id = pk
-        .strip_prefix("AUDIT#")
+        .strip_prefix(AUDIT_PREFIX)
         .ok_or_else(|| corrupt("pk"))?
         .to_owned();
     let decision = get_s(item, "decision")
@@ -418,10 +414,9 @@ fn strings_to_key(key: HashMap<String, String>) -> Item {
 #[tracing::instrument(skip_all, fields(sub = %principal.subject))]
 pub async fn list_audit(
     State(state): State<ApiState>,
-    Extension(principal): Extension<Principal>,
+    Authorized { principal, .. }: Authorized<AccountsAdmin>,
     query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<axum::Json<AuditPage>, ApiError> {
-    principal.require(SCOPE_ACCOUNTS_ADMIN)?;
     let Query(query) =
         query.map_err(|e| ApiError::invalid("query", "invalid_query", e.body_text()))?;
     let now = OffsetDateTime::now_utc();

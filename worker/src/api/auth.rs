@@ -43,16 +43,13 @@ pub fn unknown_scope(scopes: &str) -> Option<&str> {
 pub const LEEWAY_SECONDS: u64 = 30;
 
 /// Signature algorithms accepted for bearer tokens.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JwtAlgorithm {
     /// HMAC SHA-256 with a shared secret.
-    #[value(name = "HS256")]
     Hs256,
     /// RSA PKCS#1 v1.5 SHA-256, public key PEM.
-    #[value(name = "RS256")]
     Rs256,
     /// ECDSA P-256 SHA-256, public key PEM.
-    #[value(name = "ES256")]
     Es256,
 }
 

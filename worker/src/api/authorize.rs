@@ -140,7 +140,10 @@ pub async fn authorize_pending(
         .client()
         .get_item()
         .table_name(ledger.tables().transactions)
-        .key("pk", AttributeValue::S(format!("INGEST#{key}")))
+        .key(
+            "pk",
+            AttributeValue::S(crate::store::keys::ingest_pk(key.as_str())),
+        )
         .projection_expression("#subject")
         .expression_attribute_names("#subject", "subject")
         .consistent_read(true)

@@ -21,14 +21,11 @@
 //! (or SendMessage failed), the sweeper sends the stored message once `pending_due` has passed;
 //! the ledger's own `IDEM#` record makes a second delivery harmless.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{
-    AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
-};
+use aws_sdk_dynamodb::types::{Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem};
 use axum::Extension;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Path, State};
@@ -56,17 +53,8 @@ pub const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
 /// concurrent transaction on the same key (the retry then finds the winner's record).
 const CONFLICT_ATTEMPTS: u32 = 4;
 
-type Item = HashMap<String, AttributeValue>;
-
-fn s(v: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(v.into())
-}
-
-fn get_s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
-    item.get(name)
-        .and_then(|v| v.as_s().ok())
-        .map(String::as_str)
-}
+use crate::store::keys::{ingest_id_pk, ingest_pk};
+use crate::store::{Item, opt_s as get_s, s};
 
 /// SHA-256 (hex) of the canonical form of a validated body: the client-supplied fields in a
 /// fixed order, the amount as validated (so `100`, `"100.00"` and `1e2` are the same body).
@@ -340,7 +328,7 @@ impl ApiState {
             .map_err(|e| ApiError::Internal(e.to_string()))?;
         let due = pending_due(record.created_at, self.config().sweep_after)
             .map_err(|e| ApiError::Internal(e.to_string()))?;
-        let ingest_pk = format!("INGEST#{}", record.key.as_str());
+        let ingest_pk = ingest_pk(record.key.as_str());
         let ingest = Item::from([
             ("pk".to_owned(), s(&ingest_pk)),
             ("transaction_id".to_owned(), s(&id)),
@@ -353,7 +341,7 @@ impl ApiState {
             ("pending_due".to_owned(), s(due)),
         ]);
         let by_id = Item::from([
-            ("pk".to_owned(), s(format!("INGESTID#{id}"))),
+            ("pk".to_owned(), s(ingest_id_pk(record.transaction_id))),
             ("idempotency_key".to_owned(), s(record.key.as_str())),
             ("created_at".to_owned(), s(&created_at)),
         ]);
@@ -486,7 +474,7 @@ pub async fn get_transaction(
         .client()
         .get_item()
         .table_name(state.ledger().tables().transactions)
-        .key("pk", s(format!("INGESTID#{}", transaction_id.hyphenated())))
+        .key("pk", s(ingest_id_pk(transaction_id)))
         .consistent_read(true)
         .send()
         .await

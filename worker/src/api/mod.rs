@@ -15,7 +15,7 @@ pub mod accounts;
 pub mod audit;
 pub mod auth;
 pub mod authorize;
-pub mod command;
+pub mod extract;
 pub mod ingest;
 pub mod jwks;
 pub mod models;
@@ -47,9 +47,6 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 pub use auth::{AuthError, Authenticator, JwtAlgorithm, Principal, mint_hs256};
-pub use command::{
-    ServeArgs, ServeError, SweepArgs, TokenArgs, serve_command, sweep_command, token_command,
-};
 pub use problem::{ApiError, Problem};
 pub use rate::{Clock, ManualClock, RateLimit, RateLimiter, SystemClock};
 

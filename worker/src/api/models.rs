@@ -1,17 +1,14 @@
 //! Request and response bodies (their OpenAPI schemas are generated from these types) and the
 //! strict body parsers.
 
-use std::fmt;
-
 use rust_decimal::Decimal;
-use serde::de::{DeserializeOwned, MapAccess, Visitor};
-use serde::{Deserialize, Deserializer, Serialize};
-use serde_json::Value;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::problem::ApiError;
 use crate::ledger::{Account, LedgerEntry, TransactionResult};
-use crate::transaction::{AmountText, Currency, TransactionRequest, ValidationError};
+use crate::transaction::{BodyError, Currency, TransactionRequest, parse_request_body};
 
 /// `POST /v1/transactions` body. The server assigns `transaction_id` and `timestamp`; the
 /// `Idempotency-Key` header becomes the message's `idempotency_key`. Unknown fields are
@@ -303,83 +300,16 @@ pub fn money(amount: Decimal, currency: Option<&str>) -> String {
     d.to_string()
 }
 
-/// A JSON object's members in order, duplicates kept.
-struct Members(Vec<(String, Value)>);
-
-impl<'de> Deserialize<'de> for Members {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Members;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Members, A::Error> {
-                let mut members = Vec::new();
-                while let Some((k, v)) = map.next_entry::<String, Value>()? {
-                    members.push((k, v));
-                }
-                Ok(Members(members))
-            }
-        }
-        deserializer.deserialize_map(V)
-    }
-}
-
 /// Parses a `POST /v1/transactions` body into a [`TransactionRequest`] without the server's
-/// fields, with the worker's codes for unknown, duplicate and mistyped fields.
+/// fields, with the worker's codes for unknown, duplicate and mistyped fields (the parser is the
+/// worker's own, [`crate::transaction::parse_request_body`]).
 pub fn parse_transaction_body(body: &[u8]) -> Result<TransactionRequest, ApiError> {
-    let Members(members) = serde_json::from_slice(body)
-        .map_err(|e| ApiError::MalformedJson(format!("the body must be a JSON object: {e}")))?;
-    let mut seen = [false; TRANSACTION_BODY_FIELDS.len()];
-    let mut req = TransactionRequest::default();
-    for (name, value) in members {
-        let Some((&field, already)) = TRANSACTION_BODY_FIELDS
-            .iter()
-            .zip(seen.iter_mut())
-            .find(|(f, _)| **f == name)
-        else {
-            return Err(ApiError::from_validation(&ValidationError::UnknownField {
-                field: name,
-            }));
-        };
-        if std::mem::replace(already, true) {
-            return Err(ApiError::from_validation(
-                &ValidationError::DuplicateField { field: name },
-            ));
+    parse_request_body(body, &TRANSACTION_BODY_FIELDS).map_err(|error| match error {
+        BodyError::NotAnObject(e) => {
+            ApiError::MalformedJson(format!("the body must be a JSON object: {e}"))
         }
-        if field == "amount" {
-            req.amount = match value {
-                Value::Null => None,
-                Value::Number(n) => Some(AmountText::new(n.as_str())),
-                Value::String(s) => Some(AmountText::new(s)),
-                _ => {
-                    return Err(ApiError::from_validation(&ValidationError::WrongType {
-                        field,
-                        expected: "a JSON number or a decimal string",
-                    }));
-                }
-            };
-            continue;
-        }
-        let text = match value {
-            Value::Null => None,
-            Value::String(s) => Some(s),
-            _ => {
-                return Err(ApiError::from_validation(&ValidationError::WrongType {
-                    field,
-                    expected: "a string",
-                }));
-            }
-        };
-        match field {
-            "type" => req.kind = text,
-            "source_account" => req.source_account = text,
-            "target_account" => req.target_account = text,
-            _ => req.currency = text,
-        }
-    }
-    Ok(req)
+        BodyError::Invalid(e) => ApiError::from_validation(&e),
+    })
 }
 
 /// Parses a strict JSON body (`deny_unknown_fields` types) into problem details on failure.

@@ -20,7 +20,6 @@
 //! Settled records are therefore cleaned lazily, off the request path: one GetItem and one
 //! UpdateItem per accepted transaction, `--sweep-after` after it was accepted.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
@@ -50,11 +49,7 @@ const MAX_PER_SWEEP: usize = 1000;
 /// Query page size.
 const PAGE: i32 = 100;
 
-type Item = HashMap<String, AttributeValue>;
-
-fn s(v: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(v.into())
-}
+use crate::store::{Item, s};
 
 /// Why a sweep failed.
 #[derive(Debug, thiserror::Error)]

@@ -41,7 +41,6 @@
 //! reported to the [`watchdog::Watchdog`], which fails `/readyz` and finally stops the worker
 //! when receives stop completing.
 
-pub mod command;
 pub mod deleter;
 pub mod poison;
 pub mod recent;

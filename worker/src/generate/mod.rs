@@ -1,18 +1,17 @@
 //! Load generation: `seed-accounts` creates accounts, `send` enqueues a mix of transactions
 //! (some duplicated, some invalid) among them at a fixed rate.
 
-use std::io::{BufRead, Write};
+use std::io::BufRead;
 use std::time::Duration;
 
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
-use ballast_aws::{AwsError, SdkResultExt, load_sdk_config_with_default_region};
+use ballast_aws::{AwsError, SdkResultExt};
 use rand::Rng;
 use rust_decimal::Decimal;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::cli::{SeedArgs, SendArgs};
-use crate::config::{self, ConfigError};
+use crate::config::ConfigError;
 use crate::ledger::{Ledger, LedgerError};
 use crate::transaction::{
     AccountNumber, AccountNumberError, Currency, CurrencyError, IdempotencyKey,
@@ -55,6 +54,12 @@ pub enum GenerateError {
     /// Fewer than two accounts to generate among.
     #[error("at least two accounts are needed; hint: run `ballast-worker seed-accounts` first")]
     TooFewAccounts,
+    /// A sum of money left `Decimal`'s range.
+    #[error("{what} overflows; hint: the ledger holds amounts beyond what one total can express")]
+    Overflow {
+        /// Which sum.
+        what: &'static str,
+    },
     /// Reading input or writing output failed.
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
@@ -311,47 +316,6 @@ pub async fn send_messages(
         }
     }
     Ok(sent)
-}
-
-pub(crate) async fn sdk(
-    args: &crate::cli::TargetArgs,
-) -> Result<(config::Targets, aws_types::SdkConfig), GenerateError> {
-    let blueprint = config::load_blueprint(args)?;
-    let targets = config::resolve(args, blueprint.as_ref())?;
-    let sdk = load_sdk_config_with_default_region(&targets.aws, targets.default_region.as_deref())
-        .await?;
-    Ok((targets, sdk))
-}
-
-/// `seed-accounts`: creates the accounts and writes their numbers to `out`, one per line.
-pub async fn seed_command(args: &SeedArgs, out: &mut impl Write) -> Result<(), GenerateError> {
-    let currency = Currency::from_code(&args.currency)?;
-    let (targets, sdk) = sdk(&args.target).await?;
-    let (accounts, transactions) = targets.tables()?;
-    let ledger = Ledger::new(aws_sdk_dynamodb::Client::new(&sdk), accounts, transactions);
-    for account in seed_accounts(&ledger, args.count, args.balance, currency, &args.owner).await? {
-        writeln!(out, "{account}")?;
-    }
-    out.flush()?;
-    Ok(())
-}
-
-/// `send`: generates and enqueues the messages; returns how many SQS accepted.
-pub async fn send_command(args: &SendArgs, accounts: impl BufRead) -> Result<usize, GenerateError> {
-    let currency = Currency::from_code(&args.currency)?;
-    let accounts = match &args.accounts_file {
-        Some(path) => read_accounts(std::io::BufReader::new(std::fs::File::open(path)?))?,
-        None => read_accounts(accounts)?,
-    };
-    let mix = Mix {
-        duplicates: args.duplicates,
-        invalid: args.invalid,
-    };
-    let bodies = generate_messages(&mut rand::rng(), &accounts, args.count, mix, currency)?;
-    let (targets, sdk) = sdk(&args.target).await?;
-    let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let queue_url = targets.queue()?.url(&sqs).await?;
-    send_messages(&sqs, &queue_url, &bodies, args.rate).await
 }
 
 #[cfg(test)]

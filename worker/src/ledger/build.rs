@@ -708,7 +708,7 @@ pub fn decode_cursor(account: &AccountNumber, cursor: &str) -> Result<Item, Ledg
         .step_by(2)
         .map(|i| {
             cursor
-                .get(i..i + 2)
+                .get(i..i.checked_add(2)?)
                 .and_then(|h| u8::from_str_radix(h, 16).ok())
         })
         .collect::<Option<Vec<u8>>>()

@@ -38,6 +38,8 @@
 //! DECLINED with `NOT_ACCOUNT_OWNER`. A BALANCE_CHECK with a principal is declined the same way
 //! instead of revealing the balance. Credits need no ownership (anyone may pay into an account).
 //! Messages without a principal come from trusted producers and are applied as before.
+// Money and time: every operation is checked (no panic on any input); test code opts out.
+#![deny(clippy::arithmetic_side_effects)]
 
 mod build;
 mod error;

@@ -1,6 +1,5 @@
 //! The DynamoDB data model: keys, attribute names, and the typed views of items.
 
-use std::collections::HashMap;
 use std::fmt;
 
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -13,36 +12,10 @@ use uuid::Uuid;
 use super::LedgerError;
 use crate::transaction::{AccountNumber, Currency, parse_dynamo_number};
 
-/// A DynamoDB item.
-pub type Item = HashMap<String, AttributeValue>;
-
-/// Partition key attribute (both tables).
-pub const PK: &str = "pk";
-/// Sort key attribute (accounts table).
-pub const SK: &str = "sk";
-/// Sort key of an account's metadata item.
-pub const META: &str = "META";
-/// Counterparty recorded on entries of money entering or leaving the bank.
-pub const EXTERNAL: &str = "EXTERNAL";
-/// Attribute of an account's META item holding its owner (the `sub` of the token that opened it).
-pub const OWNER: &str = "owner";
-/// Entry/result type used for the opening balance written by `create_account`.
-pub const OPENING_BALANCE: &str = "OPENING_BALANCE";
-
-/// `ACCT#<account_id>`.
-pub fn account_pk(account: &AccountNumber) -> String {
-    format!("ACCT#{account}")
-}
-
-/// `TXN#<transaction_id>`.
-pub fn result_pk(transaction_id: Uuid) -> String {
-    format!("TXN#{}", transaction_id.hyphenated())
-}
-
-/// `IDEM#<idempotency_key>`.
-pub fn idempotency_pk(key: &str) -> String {
-    format!("IDEM#{key}")
-}
+pub use crate::store::Item;
+pub use crate::store::keys::{
+    EXTERNAL, META, OPENING_BALANCE, OWNER, PK, SK, account_pk, idempotency_pk, result_pk,
+};
 
 /// Fixed-width UTC timestamp used inside sort keys, so that lexicographic order is
 /// chronological: `2024-01-15T10:30:00.000000000Z`.

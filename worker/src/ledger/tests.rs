@@ -1,3 +1,5 @@
+// Test arithmetic builds expectations from known small values.
+#![allow(clippy::arithmetic_side_effects)]
 use aws_sdk_dynamodb::types::{
     AttributeValue, CancellationReason, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
 };

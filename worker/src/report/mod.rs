@@ -1,17 +1,16 @@
 //! `ballast-worker report`: what the ledger holds, for demos and checks. Transactions by
 //! recorded result and the money in the accounts, read with paginated scans (never strongly
 //! consistent with a running worker; run it once the queue is drained).
+#![deny(clippy::arithmetic_side_effects)]
 
 use std::collections::BTreeMap;
-use std::io::Write;
 
 use aws_sdk_dynamodb::Client;
 use ballast_aws::SdkResultExt;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use crate::cli::ReportArgs;
-use crate::generate::{GenerateError, sdk};
+use crate::generate::GenerateError;
 use crate::ledger::{Account, Item, META, OPENING_BALANCE, PK, SK, TransactionResult};
 
 /// Totals of one ledger.
@@ -44,38 +43,65 @@ impl Report {
             .collect::<std::collections::BTreeSet<_>>();
         currencies.into_iter().all(|ccy| {
             let get = |m: &BTreeMap<String, Decimal>| m.get(ccy).copied().unwrap_or_default();
-            get(&self.balances) == get(&self.opening) + get(&self.deposited) - get(&self.withdrawn)
+            // An overflowing sum cannot be explained by the others: not conserved.
+            get(&self.opening)
+                .checked_add(get(&self.deposited))
+                .and_then(|sum| sum.checked_sub(get(&self.withdrawn)))
+                .is_some_and(|expected| expected == get(&self.balances))
         })
     }
 
-    fn add_result(&mut self, result: &TransactionResult) {
+    fn add_result(&mut self, result: &TransactionResult) -> Result<(), GenerateError> {
         let kind = result.kind.as_deref().unwrap_or("");
         let currency = result.currency.clone().unwrap_or_default();
         let amount = result.amount.unwrap_or_default();
         if kind == OPENING_BALANCE {
-            *self.opening.entry(currency).or_default() += amount;
-            return;
+            return add_money(&mut self.opening, currency, amount);
         }
-        *self
-            .results
-            .entry(result.status.as_str().to_string())
-            .or_default() += 1;
+        count(&mut self.results, result.status.as_str());
         if let Some(code) = &result.reason_code {
-            *self.reasons.entry(code.clone()).or_default() += 1;
+            count(&mut self.reasons, code);
         }
         if result.status.as_str() == "COMPLETED" {
             match kind {
-                "DEPOSIT" => *self.deposited.entry(currency).or_default() += amount,
-                "WITHDRAWAL" => *self.withdrawn.entry(currency).or_default() += amount,
+                "DEPOSIT" => add_money(&mut self.deposited, currency, amount)?,
+                "WITHDRAWAL" => add_money(&mut self.withdrawn, currency, amount)?,
                 _ => {}
             }
         }
+        Ok(())
     }
 
-    fn add_account(&mut self, account: &Account) {
-        self.accounts += 1;
-        *self.balances.entry(account.currency.clone()).or_default() += account.balance;
+    fn add_account(&mut self, account: &Account) -> Result<(), GenerateError> {
+        self.accounts = self.accounts.saturating_add(1);
+        add_money(
+            &mut self.balances,
+            account.currency.clone(),
+            account.balance,
+        )
     }
+}
+
+/// Counts one more `key` (saturating: a count cannot realistically reach `u64::MAX`).
+fn count(counts: &mut BTreeMap<String, u64>, key: &str) {
+    let n = counts.entry(key.to_owned()).or_default();
+    *n = n.saturating_add(1);
+}
+
+/// Adds `amount` to the `currency` total; a total beyond `Decimal`'s range is an error, never a
+/// panic or a wrapped value.
+fn add_money(
+    totals: &mut BTreeMap<String, Decimal>,
+    currency: String,
+    amount: Decimal,
+) -> Result<(), GenerateError> {
+    let total = totals.entry(currency).or_default();
+    *total = total
+        .checked_add(amount)
+        .ok_or_else(|| GenerateError::Overflow {
+            what: "a currency total of the report",
+        })?;
+    Ok(())
 }
 
 /// Scans both tables.
@@ -87,15 +113,15 @@ pub async fn report(
 ) -> Result<Report, GenerateError> {
     let mut report = Report::default();
     for item in scan(client, accounts_table, Some(("sk", META))).await? {
-        report.add_account(&Account::from_item(&item)?);
+        report.add_account(&Account::from_item(&item)?)?;
     }
     for item in scan(client, transactions_table, None).await? {
         let is_result = item
             .get(PK)
             .and_then(|v| v.as_s().ok())
-            .is_some_and(|pk| pk.starts_with("TXN#"));
+            .is_some_and(|pk| pk.starts_with(crate::store::keys::RESULT_PREFIX));
         if is_result {
-            report.add_result(&TransactionResult::from_item(&item)?);
+            report.add_result(&TransactionResult::from_item(&item)?)?;
         }
     }
     Ok(report)
@@ -132,51 +158,6 @@ async fn scan(
     Ok(items)
 }
 
-/// `report`: prints the summary (or JSON); exits non-zero when money is not conserved.
-pub async fn report_command(
-    args: &ReportArgs,
-    out: &mut impl Write,
-) -> Result<bool, GenerateError> {
-    let (targets, sdk) = sdk(&args.target).await?;
-    let (accounts, transactions) = targets.tables()?;
-    let report = report(&Client::new(&sdk), accounts, transactions).await?;
-    if args.json {
-        serde_json::to_writer(&mut *out, &report)?;
-        writeln!(out)?;
-    } else {
-        let total: u64 = report.results.values().sum();
-        writeln!(out, "transactions with a result: {total}")?;
-        for (status, count) in &report.results {
-            writeln!(out, "  {status:<10} {count}")?;
-        }
-        for (code, count) in &report.reasons {
-            writeln!(out, "    {code:<28} {count}")?;
-        }
-        writeln!(out, "accounts: {}", report.accounts)?;
-        for (ccy, balance) in &report.balances {
-            let get = |m: &BTreeMap<String, Decimal>| m.get(ccy).copied().unwrap_or_default();
-            writeln!(
-                out,
-                "  {ccy}: balances {balance} = opening {} + deposits {} - withdrawals {}",
-                get(&report.opening),
-                get(&report.deposited),
-                get(&report.withdrawn)
-            )?;
-        }
-        writeln!(
-            out,
-            "money conserved: {}",
-            if report.money_conserved() {
-                "yes"
-            } else {
-                "NO"
-            }
-        )?;
-    }
-    out.flush()?;
-    Ok(report.money_conserved())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -198,5 +179,19 @@ mod tests {
         report.balances.insert("USD".into(), dec("207.50"));
         report.balances.insert("EUR".into(), dec("1.00"));
         assert!(!report.money_conserved(), "money from nowhere in EUR");
+    }
+
+    #[test]
+    fn overflowing_totals_are_errors_not_panics() {
+        let mut totals = BTreeMap::new();
+        add_money(&mut totals, "USD".into(), Decimal::MAX).unwrap();
+        let err = add_money(&mut totals, "USD".into(), Decimal::ONE).unwrap_err();
+        assert!(matches!(err, GenerateError::Overflow { .. }), "{err}");
+        assert_eq!(totals.get("USD"), Some(&Decimal::MAX), "nothing changed");
+        let mut report = Report::default();
+        report.opening.insert("USD".into(), Decimal::MAX);
+        report.deposited.insert("USD".into(), Decimal::MAX);
+        report.balances.insert("USD".into(), Decimal::MAX);
+        assert!(!report.money_conserved());
     }
 }

@@ -56,7 +56,9 @@ pub use error::{MalformedError, ParseError, ValidationError};
 pub use ids::{
     AccountNumber, AccountNumberError, IdempotencyKey, IdempotencyKeyError, Subject, SubjectError,
 };
-pub use request::{AmountText, TransactionRequest, parse_transaction};
+pub use request::{
+    AmountText, BodyError, TransactionRequest, parse_request_body, parse_transaction,
+};
 
 /// The kind of a transaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

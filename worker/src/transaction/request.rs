@@ -229,10 +229,20 @@ impl TransactionRequest {
     /// Builds a request from the members of a JSON object, rejecting unknown and duplicate
     /// fields and fields of the wrong JSON type.
     fn from_members(members: Vec<(String, Value)>) -> Result<Self, ValidationError> {
-        let mut seen = [false; FIELDS.len()];
+        Self::from_fields(members, &FIELDS)
+    }
+
+    /// Builds a request from the members of a JSON object, accepting only the fields in
+    /// `allowed` (a subset of [`FIELDS`]: the HTTP body leaves out the fields the server sets).
+    /// The one place that maps JSON members onto a request, for queue messages and API bodies.
+    pub fn from_fields(
+        members: Vec<(String, Value)>,
+        allowed: &[&'static str],
+    ) -> Result<Self, ValidationError> {
+        let mut seen = vec![false; allowed.len()];
         let mut req = TransactionRequest::default();
         for (name, value) in members {
-            let Some((&field, already)) = FIELDS
+            let Some((&field, already)) = allowed
                 .iter()
                 .zip(seen.iter_mut())
                 .find(|(f, _)| **f == name)
@@ -274,11 +284,57 @@ impl TransactionRequest {
                 "currency" => &mut req.currency,
                 "timestamp" => &mut req.timestamp,
                 "principal" => &mut req.principal,
-                _ => &mut req.idempotency_key,
+                "idempotency_key" => &mut req.idempotency_key,
+                // `allowed` names a field the request does not have: refuse it like any other.
+                _ => return Err(ValidationError::UnknownField { field: name }),
             };
             *slot = text;
         }
         Ok(req)
+    }
+}
+
+/// Why a request body is not a transaction request.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    /// Not JSON, or JSON but not an object.
+    #[error("the body must be a JSON object: {0}")]
+    NotAnObject(#[source] serde_json::Error),
+    /// An object with an unknown, duplicate or mistyped field.
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+}
+
+/// Parses a JSON object body into a request, accepting only the fields in `allowed` (see
+/// [`TransactionRequest::from_fields`]); nothing is validated beyond the JSON types.
+pub fn parse_request_body(
+    body: &[u8],
+    allowed: &[&'static str],
+) -> Result<TransactionRequest, BodyError> {
+    let JsonObject(members) = serde_json::from_slice(body).map_err(BodyError::NotAnObject)?;
+    Ok(TransactionRequest::from_fields(members, allowed)?)
+}
+
+/// A JSON object's members in order, duplicates kept (serde_json's map would keep the last).
+struct JsonObject(Vec<(String, Value)>);
+
+impl<'de> Deserialize<'de> for JsonObject {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = JsonObject;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<JsonObject, A::Error> {
+                let mut members = Vec::new();
+                while let Some((k, v)) = map.next_entry::<String, Value>()? {
+                    members.push((k, v));
+                }
+                Ok(JsonObject(members))
+            }
+        }
+        deserializer.deserialize_map(V)
     }
 }
 

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_sqs::types::MessageAttributeValue;
-use ballast_worker::consumer::command::Clients;
+use ballast_worker::commands::consume::Clients;
 use ballast_worker::consumer::{
     Consumer, ConsumerConfig, PARSE_ERROR_ATTRIBUTE, SOURCE_MESSAGE_ID_ATTRIBUTE,
 };

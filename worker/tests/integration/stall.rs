@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ballast_aws::AwsTimeouts;
-use ballast_worker::consumer::command::Clients;
+use ballast_worker::commands::consume::Clients;
 use ballast_worker::consumer::watchdog::{STALL_EXIT_CODE, WatchdogConfig};
 use ballast_worker::consumer::{Consumer, ConsumerConfig};
 use ballast_worker::ledger::Ledger;

@@ -1,135 +1,24 @@
-//! `ballast-worker serve` and `ballast-worker token`.
+//! `ballast-worker serve`: the ingest and accounts API, with the sweeper beside it.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
-use clap::Args;
 use tokio_util::sync::CancellationToken;
 
-use super::auth::{
-    ALL_SCOPES, AuthError, Authenticator, JwtAlgorithm, KNOWN_SCOPES, mint_hs256, unknown_scope,
-};
-use super::jwks::{JwksError, JwksKeys, JwksSource, JwksTimers};
-use super::rate::{Clock, RateLimit, SystemClock};
-use super::sweep::{SweepError, SweepReport, Sweeper};
-use super::tls::{TlsError, server_config};
-use super::{ApiConfig, ApiState, DEFAULT_BODY_LIMIT};
-use crate::cli::{TargetArgs, parse_duration};
+use crate::api::auth::{AuthError, Authenticator, KNOWN_SCOPES};
+use crate::api::jwks::{JwksError, JwksKeys, JwksSource, JwksTimers};
+use crate::api::rate::{Clock, RateLimit, SystemClock};
+use crate::api::sweep::{SweepError, Sweeper};
+use crate::api::tls::{TlsError, server_config};
+use crate::api::{ApiConfig, ApiState};
+use crate::cli::ServeArgs;
 use crate::config::{ConfigError, load_blueprint, resolve};
 use crate::ledger::Ledger;
 
 /// Environment variable holding the HS256 secret.
 pub const HS256_SECRET_ENV: &str = "BALLAST_JWT_HS256_SECRET";
-
-/// `serve` arguments.
-#[derive(Debug, Clone, Args)]
-pub struct ServeArgs {
-    #[command(flatten)]
-    pub target: TargetArgs,
-    /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1:8080", env = "BALLAST_LISTEN")]
-    pub listen: SocketAddr,
-    /// File holding the HS256 secret (else $BALLAST_JWT_HS256_SECRET).
-    #[arg(long)]
-    pub jwt_hs256_secret_file: Option<PathBuf>,
-    /// PEM public key for RS256/ES256 tokens (with --jwt-algorithm).
-    #[arg(long, conflicts_with = "jwt_hs256_secret_file")]
-    pub jwt_public_key_file: Option<PathBuf>,
-    /// Algorithm of --jwt-public-key-file.
-    #[arg(long, value_enum, default_value = "RS256")]
-    pub jwt_algorithm: JwtAlgorithm,
-    /// Verify tokens against the JSON Web Key Set at this URL (https, or http on loopback);
-    /// re-read periodically and on an unknown `kid`, so key rotation needs no restart.
-    #[arg(long, env = "BALLAST_JWKS_URL", conflicts_with_all = ["jwt_hs256_secret_file", "jwt_public_key_file", "jwks_file"])]
-    pub jwks_url: Option<String>,
-    /// Verify tokens against the JSON Web Key Set in this file (re-read like --jwks-url).
-    #[arg(long, conflicts_with_all = ["jwt_hs256_secret_file", "jwt_public_key_file"])]
-    pub jwks_file: Option<PathBuf>,
-    /// Re-read the key set when it is older than this.
-    #[arg(long, default_value = "5m", value_parser = parse_duration)]
-    pub jwks_refresh: Duration,
-    /// At most one key-set read per this interval caused by unknown `kid`s or failed reads.
-    #[arg(long, default_value = "30s", value_parser = parse_duration)]
-    pub jwks_min_refetch: Duration,
-    /// Required `aud` claim.
-    #[arg(long, env = "BALLAST_JWT_AUDIENCE")]
-    pub jwt_audience: Option<String>,
-    /// Required `iss` claim (the identity provider's issuer URL).
-    #[arg(
-        long = "issuer",
-        visible_alias = "jwt-issuer",
-        env = "BALLAST_JWT_ISSUER"
-    )]
-    pub issuer: Option<String>,
-    /// Serve HTTPS with this certificate chain (PEM; with --tls-key).
-    #[arg(long, requires = "tls_key")]
-    pub tls_cert: Option<PathBuf>,
-    /// Private key (PEM) of --tls-cert.
-    #[arg(long, requires = "tls_cert")]
-    pub tls_key: Option<PathBuf>,
-    /// Allow plain HTTP on a non-loopback address (e.g. behind a TLS-terminating proxy on the
-    /// same host or a service mesh). Without it, such a listen address needs --tls-cert.
-    #[arg(long, conflicts_with = "tls_cert")]
-    pub insecure_http: bool,
-    /// Sustained requests per second per client (JWT `sub`); 0 disables rate limiting.
-    #[arg(long, default_value_t = 50.0)]
-    pub rate_limit: f64,
-    /// Requests a client may burst.
-    #[arg(long, default_value_t = 100)]
-    pub rate_burst: u32,
-    /// Largest request body in bytes.
-    #[arg(long, default_value_t = DEFAULT_BODY_LIMIT)]
-    pub body_limit: usize,
-    /// A reverse proxy whose `X-Forwarded-For` is believed for the audit records' client
-    /// address (repeatable). Without it, the TCP peer is recorded.
-    #[arg(long = "trusted-proxy")]
-    pub trusted_proxies: Vec<IpAddr>,
-    /// How long after its record an accepted transaction without a ledger result is sent
-    /// again by the sweeper.
-    #[arg(long, default_value = "30s", value_parser = parse_duration)]
-    pub sweep_after: Duration,
-    /// Pause between two sweeps; `0s` runs no sweeper in this process.
-    #[arg(long, default_value = "10s", value_parser = parse_duration)]
-    pub sweep_interval: Duration,
-}
-
-/// `sweep` arguments.
-#[derive(Debug, Clone, Args)]
-pub struct SweepArgs {
-    #[command(flatten)]
-    pub target: TargetArgs,
-    /// Records older than this without a ledger result are sent again.
-    #[arg(long, default_value = "30s", value_parser = parse_duration)]
-    pub sweep_after: Duration,
-    /// Keep sweeping every `--sweep-interval` until SIGTERM (default: one pass).
-    #[arg(long)]
-    pub watch: bool,
-    /// Pause between two sweeps with `--watch`.
-    #[arg(long, default_value = "10s", value_parser = parse_duration)]
-    pub sweep_interval: Duration,
-}
-
-/// `token` arguments.
-#[derive(Debug, Clone, Args)]
-pub struct TokenArgs {
-    /// The client id (`sub`).
-    #[arg(long)]
-    pub sub: String,
-    /// Space-separated scopes.
-    #[arg(long, default_value = ALL_SCOPES)]
-    pub scope: String,
-    /// Lifetime, e.g. `1h`, `30m`.
-    #[arg(long, default_value = "1h", value_parser = parse_duration)]
-    pub ttl: Duration,
-    /// `aud` claim.
-    #[arg(long, env = "BALLAST_JWT_AUDIENCE")]
-    pub audience: Option<String>,
-    /// File holding the HS256 secret (else $BALLAST_JWT_HS256_SECRET).
-    #[arg(long)]
-    pub jwt_hs256_secret_file: Option<PathBuf>,
-}
 
 /// Why `serve` or `token` failed.
 #[derive(Debug, thiserror::Error)]
@@ -201,7 +90,7 @@ pub enum ServeError {
     Sweep(#[from] SweepError),
 }
 
-fn read_key(path: &Path) -> Result<Vec<u8>, ServeError> {
+pub(crate) fn read_key(path: &Path) -> Result<Vec<u8>, ServeError> {
     std::fs::read(path).map_err(|source| ServeError::ReadKey {
         path: path.to_owned(),
         source,
@@ -209,7 +98,7 @@ fn read_key(path: &Path) -> Result<Vec<u8>, ServeError> {
 }
 
 /// The HS256 secret from the file (trailing newline trimmed) or the environment.
-fn hs256_secret(file: Option<&Path>) -> Result<Option<Vec<u8>>, ServeError> {
+pub(crate) fn hs256_secret(file: Option<&Path>) -> Result<Option<Vec<u8>>, ServeError> {
     if let Some(path) = file {
         let mut bytes = read_key(path)?;
         while bytes.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
@@ -244,10 +133,12 @@ pub async fn authenticator(
         return Ok(Authenticator::jwks(keys, audience).with_issuer(issuer));
     }
     if let Some(path) = &args.jwt_public_key_file {
-        return Ok(
-            Authenticator::public_key(args.jwt_algorithm, &read_key(path)?, audience)?
-                .with_issuer(issuer),
-        );
+        return Ok(Authenticator::public_key(
+            args.jwt_algorithm.into(),
+            &read_key(path)?,
+            audience,
+        )?
+        .with_issuer(issuer));
     }
     let secret = hs256_secret(args.jwt_hs256_secret_file.as_deref())?.ok_or(ServeError::NoKey)?;
     Ok(Authenticator::hs256(&secret, audience)?.with_issuer(issuer))
@@ -259,6 +150,12 @@ pub fn check_transport(args: &ServeArgs) -> Result<(), ServeError> {
         return Err(ServeError::PlaintextListen { addr: args.listen });
     }
     Ok(())
+}
+
+/// `serve`: runs the API until `shutdown` fires.
+pub async fn run(args: &ServeArgs, shutdown: CancellationToken) -> Result<ExitCode, ServeError> {
+    serve_command(args, shutdown).await?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Runs the API until `shutdown` fires.
@@ -274,8 +171,9 @@ pub async fn serve_command(
     };
     let clock: Arc<dyn Clock> = Arc::new(SystemClock::default());
     let auth = authenticator(args, clock.clone()).await?;
-    let blueprint = load_blueprint(&args.target)?;
-    let targets = resolve(&args.target, blueprint.as_ref())?;
+    let target = args.target.config();
+    let blueprint = load_blueprint(&target)?;
+    let targets = resolve(&target, blueprint.as_ref())?;
     let sdk = ballast_aws::load_sdk_config_with_default_region(
         &targets.aws,
         targets.default_region.as_deref(),
@@ -320,8 +218,8 @@ pub async fn serve_command(
             source,
         })?;
     let served = match tls {
-        Some(config) => super::serve_tls(state, listener, config, shutdown.clone()).await,
-        None => super::serve(state, listener, shutdown.clone()).await,
+        Some(config) => crate::api::serve_tls(state, listener, config, shutdown.clone()).await,
+        None => crate::api::serve(state, listener, shutdown.clone()).await,
     };
     shutdown.cancel();
     if let Some(task) = sweeping
@@ -330,57 +228,6 @@ pub async fn serve_command(
         tracing::error!(%error, "the sweeper task failed");
     }
     served.map_err(ServeError::Serve)
-}
-
-/// One sweep (or, with `--watch`, sweeps until `shutdown`); returns the last report.
-pub async fn sweep_command(
-    args: &SweepArgs,
-    shutdown: CancellationToken,
-) -> Result<SweepReport, ServeError> {
-    let blueprint = load_blueprint(&args.target)?;
-    let targets = resolve(&args.target, blueprint.as_ref())?;
-    let sdk = ballast_aws::load_sdk_config_with_default_region(
-        &targets.aws,
-        targets.default_region.as_deref(),
-    )
-    .await?;
-    let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let ddb = aws_sdk_dynamodb::Client::new(&sdk);
-    let queue_url = targets
-        .queue()?
-        .url(&sqs)
-        .await
-        .map_err(ConfigError::from)?;
-    let (accounts, transactions) = targets.tables()?;
-    let sweeper = Sweeper::new(
-        Ledger::new(ddb, accounts, transactions),
-        sqs,
-        queue_url,
-        args.sweep_after,
-    );
-    if args.watch {
-        sweeper.run(args.sweep_interval, shutdown).await;
-        return Ok(SweepReport::default());
-    }
-    Ok(sweeper.sweep_once(time::OffsetDateTime::now_utc()).await?)
-}
-
-/// Mints a development token (HS256).
-pub fn token_command(args: &TokenArgs) -> Result<String, ServeError> {
-    // A typo (`account:read`) would mint a token that silently cannot do what was meant.
-    if let Some(scope) = unknown_scope(&args.scope) {
-        return Err(ServeError::UnknownScope {
-            scope: scope.to_owned(),
-        });
-    }
-    let secret = hs256_secret(args.jwt_hs256_secret_file.as_deref())?.ok_or(ServeError::NoKey)?;
-    Ok(mint_hs256(
-        &secret,
-        &args.sub,
-        &args.scope,
-        args.ttl,
-        args.audience.as_deref(),
-    )?)
 }
 
 #[cfg(test)]
@@ -412,10 +259,10 @@ mod tests {
             panic!("not token")
         };
         assert_eq!(args.ttl, std::time::Duration::from_secs(3600));
-        assert_eq!(args.scope, super::ALL_SCOPES);
+        assert_eq!(args.scope, crate::api::auth::ALL_SCOPES);
     }
 
-    fn serve_args(extra: &[&str]) -> super::ServeArgs {
+    fn serve_args(extra: &[&str]) -> crate::cli::ServeArgs {
         let mut argv = vec!["ballast-worker", "serve", "--blueprint", "b.yaml"];
         argv.extend_from_slice(extra);
         match Cli::try_parse_from(argv).unwrap().command {
@@ -471,30 +318,6 @@ mod tests {
             let mut argv = vec!["ballast-worker", "serve", "--blueprint", "b.yaml"];
             argv.extend(bad);
             assert!(Cli::try_parse_from(argv).is_err());
-        }
-    }
-
-    #[test]
-    fn token_refuses_unknown_scopes_and_lists_the_known_ones() {
-        let args = match Cli::try_parse_from([
-            "ballast-worker",
-            "token",
-            "--sub",
-            "alice",
-            "--scope",
-            "accounts:read account:write",
-        ])
-        .unwrap()
-        .command
-        {
-            Command::Token(args) => args,
-            _ => panic!("not token"),
-        };
-        let err = super::token_command(&args).unwrap_err();
-        let text = err.to_string();
-        assert!(text.contains("\"account:write\""), "{text}");
-        for known in super::KNOWN_SCOPES {
-            assert!(text.contains(known), "{text}");
         }
     }
 }

@@ -1,15 +1,16 @@
 //! `ballast-worker consume`: wires the consumer, metrics, CloudWatch and fleet together.
 
+use std::process::ExitCode;
 use std::sync::Arc;
 
 use ballast_aws::{AwsError, load_sdk_config_with_default_region};
 use tokio_util::sync::CancellationToken;
 
-use super::watchdog::WatchdogConfig;
-use super::{Consumer, ConsumerConfig, ConsumerError, discover_queue};
 use crate::breaker::{Breaker, BreakerConfig};
 use crate::cli::ConsumeArgs;
 use crate::config::{self, ConfigError, QueueRef};
+use crate::consumer::watchdog::{STALL_EXIT_CODE, WatchdogConfig};
+use crate::consumer::{Consumer, ConsumerConfig, ConsumerError, discover_queue};
 use crate::fleet::{Fleet, FleetTiming, instance_id_from_imds};
 use crate::ledger::Ledger;
 use crate::observability::{self, AwsCallCounter, CloudWatchPublisher, Metrics};
@@ -51,7 +52,7 @@ pub enum ConsumeExit {
     /// Shut down on request (signal or termination notice) and drained.
     Drained,
     /// The watchdog stopped the worker: its receive loop made no progress for longer than
-    /// `--watchdog-exit-after`. The binary exits with [`super::watchdog::STALL_EXIT_CODE`].
+    /// `--watchdog-exit-after`. The binary exits with [`STALL_EXIT_CODE`].
     Stalled,
 }
 
@@ -97,6 +98,25 @@ impl Clients {
     }
 }
 
+impl ConsumeExit {
+    /// The process exit code: a distinct status for a stall, so that a supervisor (systemd,
+    /// Kubernetes, `ballast fleet local`) sees a stalled worker and replaces it.
+    pub fn code(self) -> ExitCode {
+        match self {
+            ConsumeExit::Drained => ExitCode::SUCCESS,
+            ConsumeExit::Stalled => ExitCode::from(STALL_EXIT_CODE),
+        }
+    }
+}
+
+/// `consume`: runs the worker until `shutdown` fires and returns the exit code.
+pub async fn run(
+    args: &ConsumeArgs,
+    shutdown: CancellationToken,
+) -> Result<ExitCode, CommandError> {
+    Ok(consume(args, shutdown).await?.code())
+}
+
 /// Runs the worker until `shutdown` fires (SIGTERM/Ctrl-C) or a termination lifecycle notice
 /// arrives; then drains, completes the lifecycle action and returns.
 pub async fn consume(
@@ -113,8 +133,9 @@ pub async fn consume(
             exit_after: watchdog.exit_after,
         });
     }
-    let blueprint = config::load_blueprint(&args.target)?;
-    let targets = config::resolve(&args.target, blueprint.as_ref())?;
+    let target = args.target.config();
+    let blueprint = config::load_blueprint(&target)?;
+    let targets = config::resolve(&target, blueprint.as_ref())?;
     let sdk = load_sdk_config_with_default_region(&targets.aws, targets.default_region.as_deref())
         .await?;
     let metrics = Arc::new(Metrics::new());
@@ -200,7 +221,7 @@ pub async fn consume(
     let _ = watchdog_task.await;
     if consumer.watchdog().tripped() {
         tracing::error!(
-            exit_code = super::watchdog::STALL_EXIT_CODE,
+            exit_code = STALL_EXIT_CODE,
             "stopped by the watchdog: the receive loop made no progress"
         );
         return Ok(ConsumeExit::Stalled);

@@ -1,0 +1,95 @@
+//! Keys and attribute names of every item the worker writes, ledger and ingest alike.
+//!
+//! Both tables share one `pk` string attribute; the accounts table adds `sk`. The prefix names
+//! the item kind, so that one table holds several kinds without collisions:
+//!
+//! | table        | `pk`                        | written by                  |
+//! |--------------|-----------------------------|-----------------------------|
+//! | accounts     | `ACCT#<account>`            | ledger (META and entries)   |
+//! | transactions | `TXN#<transaction id>`      | ledger (results)            |
+//! | transactions | `IDEM#<idempotency key>`    | ledger (idempotency record) |
+//! | transactions | `INGEST#<idempotency key>`  | ingest API                  |
+//! | transactions | `INGESTID#<transaction id>` | ingest API                  |
+//! | transactions | `AUDIT#<audit id>`          | ingest API (audit record)   |
+//!
+//! These strings are persisted: changing one orphans every item written before. They are
+//! byte-for-byte those of the code that first wrote them (no migration).
+
+use uuid::Uuid;
+
+use crate::transaction::AccountNumber;
+
+/// Partition key attribute (both tables).
+pub const PK: &str = "pk";
+/// Sort key attribute (accounts table).
+pub const SK: &str = "sk";
+/// Sort key of an account's metadata item.
+pub const META: &str = "META";
+/// Counterparty recorded on entries of money entering or leaving the bank.
+pub const EXTERNAL: &str = "EXTERNAL";
+/// Attribute of an account's META item holding its owner (the `sub` of the token that opened it).
+pub const OWNER: &str = "owner";
+/// Entry/result type used for the opening balance written by `create_account`.
+pub const OPENING_BALANCE: &str = "OPENING_BALANCE";
+
+/// `ACCT#<account_id>`.
+pub fn account_pk(account: &AccountNumber) -> String {
+    format!("ACCT#{account}")
+}
+
+/// `TXN#<transaction_id>`.
+pub fn result_pk(transaction_id: Uuid) -> String {
+    format!("TXN#{}", transaction_id.hyphenated())
+}
+
+/// `IDEM#<idempotency_key>`.
+pub fn idempotency_pk(key: &str) -> String {
+    format!("IDEM#{key}")
+}
+
+/// Prefix of a transaction's result.
+pub const RESULT_PREFIX: &str = "TXN#";
+
+/// Prefix of the ingest record of an idempotency key.
+pub const INGEST_PREFIX: &str = "INGEST#";
+/// Prefix of the ingest item that maps a transaction id to its idempotency key.
+pub const INGEST_ID_PREFIX: &str = "INGESTID#";
+/// Prefix of an audit record.
+pub const AUDIT_PREFIX: &str = "AUDIT#";
+
+/// `INGEST#<idempotency key>`.
+pub fn ingest_pk(key: &str) -> String {
+    format!("{INGEST_PREFIX}{key}")
+}
+
+/// `INGESTID#<transaction id>` (hyphenated, lower case).
+pub fn ingest_id_pk(transaction_id: Uuid) -> String {
+    format!("{INGEST_ID_PREFIX}{}", transaction_id.hyphenated())
+}
+
+/// `AUDIT#<audit id>`.
+pub fn audit_pk(audit_id: &str) -> String {
+    format!("{AUDIT_PREFIX}{audit_id}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The persisted layouts, spelt out: a change here means data written before is lost.
+    #[test]
+    fn keys_are_byte_identical_to_the_stored_layout() {
+        let id = Uuid::parse_str("0190a6f2-7b1c-7def-8abc-0123456789ab").unwrap();
+        let account = AccountNumber::parse("1234567890").unwrap();
+        assert_eq!(account_pk(&account), "ACCT#1234567890");
+        assert_eq!(result_pk(id), "TXN#0190a6f2-7b1c-7def-8abc-0123456789ab");
+        assert_eq!(idempotency_pk("k-1"), "IDEM#k-1");
+        assert_eq!(ingest_pk("k-1"), "INGEST#k-1");
+        assert_eq!(
+            ingest_id_pk(id),
+            "INGESTID#0190a6f2-7b1c-7def-8abc-0123456789ab"
+        );
+        assert_eq!(audit_pk("a"), "AUDIT#a");
+        assert_eq!((PK, SK, META, OWNER), ("pk", "sk", "META", "owner"));
+    }
+}
