@@ -35,10 +35,6 @@ crate::provision::state::field_names! {
     }
 }
 
-pub fn endpoint_name(bp: &Blueprint, endpoint: &ballast_blueprint::VpcEndpoint) -> String {
-    format!("{}-{}", bp.metadata.name, endpoint.name)
-}
-
 /// `com.amazonaws.<region>.<service>` unless already a full name.
 pub fn service_name(region: &str, service: &str) -> String {
     if service.contains('.') {
@@ -129,7 +125,7 @@ impl ResourceOps for VpcEndpoints {
                         fields.push(Field::enforced(EndpointField::PrivateDns, e.private_dns));
                     }
                 }
-                let physical_name = endpoint_name(bp, e);
+                let physical_name = bp.endpoint_name(e);
                 DesiredState {
                     id: ResourceId::new(Self::KIND, &e.name),
                     tags: with_name(bp, &e.tags, &physical_name),
@@ -182,7 +178,7 @@ impl ResourceOps for VpcEndpoints {
             .collect();
         let missing_names: Vec<String> = declared
             .iter()
-            .map(|d| endpoint_name(bp, d))
+            .map(|d| bp.endpoint_name(d))
             .filter(|n| {
                 !endpoints
                     .iter()
@@ -206,7 +202,7 @@ impl ResourceOps for VpcEndpoints {
             let tags = ec2_tags(e.tags());
             let decl = declared
                 .iter()
-                .find(|d| name_tag(&tags) == Some(endpoint_name(bp, d).as_str()));
+                .find(|d| name_tag(&tags) == Some(bp.endpoint_name(d).as_str()));
             let live = endpoint_live(bp, decl.copied(), &e, tags);
             observed.file(live, decl.is_some());
         }
@@ -426,7 +422,7 @@ fn endpoint_live(
     let (id, physical_name) = match decl {
         Some(d) => (
             ResourceId::new(ResourceKind::VpcEndpoint, &d.name),
-            endpoint_name(bp, d),
+            bp.endpoint_name(d),
         ),
         None => {
             let name = name_tag(&tags).unwrap_or(&physical_id).to_string();

@@ -35,13 +35,6 @@ crate::provision::state::field_names! {
     }
 }
 
-pub fn subnet_name(bp: &Blueprint, subnet: &ballast_blueprint::Subnet) -> String {
-    subnet
-        .id
-        .clone()
-        .unwrap_or_else(|| format!("{}-{}", bp.metadata.name, subnet.name))
-}
-
 /// A subnet reference (blueprint name or literal id) as a subnet id, if known.
 pub fn subnet_id(bp: &Blueprint, resolved: &Resolved, reference: &str) -> Option<String> {
     if is_literal_id(reference, "subnet-") {
@@ -70,7 +63,7 @@ impl ResourceOps for Subnets {
             .iter()
             .map(|s| {
                 let id = ResourceId::new(Self::KIND, &s.name);
-                let physical_name = subnet_name(bp, s);
+                let physical_name = bp.subnet_name(s);
                 if s.id.is_some() {
                     return DesiredState {
                         id,
@@ -143,7 +136,7 @@ impl ResourceOps for Subnets {
         let found = |subnets: &[aws_sdk_ec2::types::Subnet], s: &ballast_blueprint::Subnet| {
             subnets.iter().any(|x| match &s.id {
                 Some(id) => x.subnet_id.as_deref() == Some(id),
-                None => name_tag(&ec2_tags(x.tags())) == Some(subnet_name(bp, s).as_str()),
+                None => name_tag(&ec2_tags(x.tags())) == Some(bp.subnet_name(s).as_str()),
             })
         };
         let missing_ids: Vec<String> = declared
@@ -154,7 +147,7 @@ impl ResourceOps for Subnets {
         let missing_names: Vec<String> = declared
             .iter()
             .filter(|s| s.id.is_none() && !found(&subnets, s))
-            .map(|s| subnet_name(bp, s))
+            .map(|s| bp.subnet_name(s))
             .collect();
         if !missing_ids.is_empty() {
             subnets.extend(describe(filter("subnet-id", missing_ids)).await?);
@@ -200,11 +193,11 @@ impl ResourceOps for Subnets {
             let tags = ec2_tags(s.tags());
             let decl = declared.iter().find(|d| match &d.id {
                 Some(id) => *id == physical_id,
-                None => name_tag(&tags) == Some(subnet_name(bp, d).as_str()),
+                None => name_tag(&tags) == Some(bp.subnet_name(d).as_str()),
             });
             let referenced = decl.is_some_and(|d| d.id.is_some());
             let (id, physical_name) = match decl {
-                Some(d) => (ResourceId::new(Self::KIND, &d.name), subnet_name(bp, d)),
+                Some(d) => (ResourceId::new(Self::KIND, &d.name), bp.subnet_name(d)),
                 None => {
                     let name = name_tag(&tags).unwrap_or(&physical_id).to_string();
                     let short = name

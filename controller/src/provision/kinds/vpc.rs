@@ -37,13 +37,6 @@ crate::provision::state::field_names! {
     }
 }
 
-/// The VPC's physical name: its id when it exists already, else `<metadata.name>-<name>`.
-pub fn vpc_name(bp: &Blueprint, vpc: &ballast_blueprint::Vpc) -> String {
-    vpc.id
-        .clone()
-        .unwrap_or_else(|| format!("{}-{}", bp.metadata.name, vpc.name))
-}
-
 pub(crate) fn vpc_id(bp: &Blueprint, resolved: &Resolved) -> Option<String> {
     let vpc = &bp.spec.network.as_ref()?.vpc;
     resolved
@@ -61,7 +54,7 @@ impl ResourceOps for Vpcs {
         };
         let vpc = &network.vpc;
         let id = ResourceId::new(Self::KIND, &vpc.name);
-        let physical_name = vpc_name(bp, vpc);
+        let physical_name = bp.vpc_name(vpc);
         if vpc.id.is_some() {
             // Read only: nothing to enforce, never deleted.
             return vec![DesiredState {
@@ -110,7 +103,7 @@ impl ResourceOps for Vpcs {
         };
         let mut vpcs = describe(owner_filter(bp)).await?;
         if let Some(vpc) = declared {
-            let name = vpc_name(bp, vpc);
+            let name = bp.vpc_name(vpc);
             let found = vpcs.iter().any(|v| match &vpc.id {
                 Some(id) => v.vpc_id.as_deref() == Some(id),
                 None => name_tag(&ec2_tags(v.tags())) == Some(&name),
@@ -138,9 +131,9 @@ impl ResourceOps for Vpcs {
             let tags = ec2_tags(v.tags());
             let referenced = declared.is_some_and(|d| d.id.as_deref() == Some(&physical_id));
             let declared_new = declared
-                .filter(|d| d.id.is_none() && name_tag(&tags) == Some(vpc_name(bp, d).as_str()));
+                .filter(|d| d.id.is_none() && name_tag(&tags) == Some(bp.vpc_name(d).as_str()));
             let (id, physical_name) = match declared.filter(|_| referenced).or(declared_new) {
-                Some(d) => (ResourceId::new(Self::KIND, &d.name), vpc_name(bp, d)),
+                Some(d) => (ResourceId::new(Self::KIND, &d.name), bp.vpc_name(d)),
                 None => {
                     let name = name_tag(&tags).unwrap_or(&physical_id).to_string();
                     let short = name
