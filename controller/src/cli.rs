@@ -34,6 +34,18 @@ pub enum OutputFormat {
     Json,
 }
 
+/// How `validate`, `plan` and `drift` report: for people, for programs, or for a CI system.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum ReportFormat {
+    #[default]
+    Text,
+    Json,
+    /// A Markdown summary, for a pull-request comment or `$GITHUB_STEP_SUMMARY`.
+    Markdown,
+    /// GitHub Actions workflow commands: one annotation per problem, on its blueprint line.
+    Github,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check blueprints without touching AWS. Exit 0 when all are valid, 1 otherwise.
@@ -64,7 +76,7 @@ pub struct PlanArgs {
     #[command(flatten)]
     pub aws: AwsArgs,
     #[arg(long, value_enum, default_value_t)]
-    pub output: OutputFormat,
+    pub output: ReportFormat,
     /// Exit 2 when there are changes (drift always does).
     #[arg(long)]
     pub detailed_exitcode: bool,
@@ -93,7 +105,7 @@ pub struct ValidateArgs {
     #[arg(long)]
     pub list: bool,
     #[arg(long, value_enum, default_value_t)]
-    pub output: OutputFormat,
+    pub output: ReportFormat,
 }
 
 #[derive(Debug, Args)]

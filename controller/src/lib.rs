@@ -1,6 +1,7 @@
 //! The Ballast controller: blueprints in, AWS infrastructure and fleet capacity out.
 
 pub mod autoscale;
+pub mod ci;
 pub mod cli;
 pub mod commands;
 pub mod fleet;

@@ -8,9 +8,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use ballast_aws::{CallRecorder, load_sdk_config_with_default_region};
-use ballast_blueprint::{Blueprint, ResourceId};
+use ballast_blueprint::{Blueprint, Loaded, ResourceId};
 
-use crate::cli::{AwsArgs, OutputFormat, PlanArgs};
+use crate::ci;
+use crate::cli::{AwsArgs, PlanArgs, ReportFormat};
 use crate::lease::{
     self, DynamoLease, HeldLease, LeaseSpec, LeaseStatus, blueprint_lease_name, default_holder,
     format_time,
@@ -46,21 +47,54 @@ pub async fn read_only_plan(
     Ok(provision::plan(bp, &observation))
 }
 
-fn print_plan(plan: &Plan, output: OutputFormat, out: &mut impl Write) -> anyhow::Result<()> {
+fn print_plan(
+    plan: &Plan,
+    loaded: &Loaded,
+    kind: PlanKind,
+    output: ReportFormat,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
     match output {
-        OutputFormat::Json => {
+        ReportFormat::Json => {
             serde_json::to_writer_pretty(&mut *out, plan)?;
             writeln!(out)?;
         }
-        OutputFormat::Text => write!(out, "{}", render::plan_text(plan))?,
+        ReportFormat::Text => write!(out, "{}", render::plan_text(plan))?,
+        ReportFormat::Markdown => write!(out, "{}", ci::plan_markdown(plan, loaded, kind.title()))?,
+        ReportFormat::Github => {
+            write!(out, "{}", ci::plan_annotations(plan, loaded, kind.level()))?
+        }
     }
     Ok(())
 }
 
+/// Whether a plan is shown as a proposal (`plan`) or as a finding (`drift`).
+#[derive(Clone, Copy)]
+enum PlanKind {
+    Plan,
+    Drift,
+}
+
+impl PlanKind {
+    fn title(self) -> &'static str {
+        match self {
+            PlanKind::Plan => "Ballast plan",
+            PlanKind::Drift => "Ballast drift",
+        }
+    }
+
+    fn level(self) -> ci::Level {
+        match self {
+            PlanKind::Plan => ci::Level::Notice,
+            PlanKind::Drift => ci::Level::Error,
+        }
+    }
+}
+
 pub async fn plan(args: &PlanArgs, out: &mut impl Write) -> anyhow::Result<ExitCode> {
-    let bp = load_blueprint(&args.file)?;
-    let plan = read_only_plan(&bp, &args.aws, &CallRecorder::default()).await?;
-    print_plan(&plan, args.output, out)?;
+    let loaded = ballast_blueprint::load(&args.file)?;
+    let plan = read_only_plan(&loaded.blueprint, &args.aws, &CallRecorder::default()).await?;
+    print_plan(&plan, &loaded, PlanKind::Plan, args.output, out)?;
     Ok(if args.detailed_exitcode && plan.has_changes() {
         ExitCode::from(EXIT_CHANGES)
     } else {
@@ -71,8 +105,9 @@ pub async fn plan(args: &PlanArgs, out: &mut impl Write) -> anyhow::Result<ExitC
 /// The CI check: 0 in sync, 2 drifted, 1 error. Read-only by construction: it only ever builds
 /// [`ReadOnlyClients`], whose every client refuses non-read operations before sending them.
 pub async fn drift(args: &PlanArgs, out: &mut impl Write) -> anyhow::Result<ExitCode> {
-    let bp = load_blueprint(&args.file)?;
-    let plan = read_only_plan(&bp, &args.aws, &CallRecorder::default()).await?;
+    let loaded = ballast_blueprint::load(&args.file)?;
+    let bp = &loaded.blueprint;
+    let plan = read_only_plan(bp, &args.aws, &CallRecorder::default()).await?;
     let total = plan.changes.len();
     if total > 0 && plan.summary.create == total {
         bail!(
@@ -81,7 +116,7 @@ pub async fn drift(args: &PlanArgs, out: &mut impl Write) -> anyhow::Result<Exit
             bp.metadata.name
         );
     }
-    print_plan(&plan, args.output, out)?;
+    print_plan(&plan, &loaded, PlanKind::Drift, args.output, out)?;
     Ok(if plan.has_changes() {
         ExitCode::from(EXIT_CHANGES)
     } else {

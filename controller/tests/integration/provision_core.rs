@@ -261,6 +261,44 @@ async fn the_drift_command_exits_by_state_and_never_writes() {
     let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(plan["format_version"], 1);
     assert_eq!(plan["summary"]["update"], 1);
+
+    // For CI: the drifted field is annotated on the blueprint line that declares it.
+    let line = blueprint_text(&name, "")
+        .lines()
+        .position(|l| l.contains("visibilityTimeout: 60s"))
+        .unwrap()
+        + 1;
+    let out = ballast(&[
+        "drift",
+        file,
+        "--endpoint-url",
+        &endpoint,
+        "--output",
+        "github",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let annotations = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        annotations.contains(&format!(
+            "::error file={file},line={line},col=26,title=ballast drift::queue/work ({name}-work): `visibilityTimeout` differs (AWS: 7, blueprint: 60)"
+        )),
+        "{annotations}"
+    );
+    let out = ballast(&[
+        "drift",
+        file,
+        "--endpoint-url",
+        &endpoint,
+        "--output",
+        "markdown",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let markdown = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        markdown.contains(&format!("| `7` | `60` | differs | `{file}:{line}` |")),
+        "{markdown}"
+    );
+
     let attrs = sqs
         .get_queue_attributes()
         .queue_url(&url)
