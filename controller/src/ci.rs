@@ -136,8 +136,8 @@ pub fn plan_markdown(plan: &Plan, loaded: &Loaded, title: &str) -> String {
                 out,
                 "- {} {}: {}",
                 code(&o.resource.to_string()),
-                code(&o.field),
-                cell(&o.what)
+                code(o.field),
+                cell(o.what)
             );
         }
     }
