@@ -64,6 +64,9 @@ pub enum Command {
     Apply(ApplyArgs),
     /// Delete the blueprint's resources (stateful ones only with `deletionPolicy: delete`).
     Destroy(ApplyArgs),
+    /// Remove the blueprint's writer lease left behind by a killed `apply` or `destroy` (asks
+    /// first; removes only the lease it showed).
+    ForceUnlock(ApplyArgs),
     /// The long-lived controller: reconcile blueprints and autoscale their fleets.
     Run(RunArgs),
     /// Run worker processes for a fleet's instances.

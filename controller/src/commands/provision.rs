@@ -22,9 +22,12 @@ use crate::provision::{self, Clients, Plan, ReadOnlyClients, render};
 use ballast_runtime::SystemClock;
 
 const EXIT_CHANGES: u8 = 2;
-/// How long the CLI's writer lease lasts unless renewed, and how often it is renewed.
-const LEASE_DURATION: Duration = Duration::from_secs(60);
-const LEASE_RENEW_EVERY: Duration = Duration::from_secs(20);
+/// How long the CLI's writer lease lasts unless renewed, and how often it is renewed. Short, so
+/// that an apply killed with SIGKILL (which cannot release it) blocks the next writer for at most
+/// this long; renewed three times per period, so two slow DynamoDB answers in a row do not lose
+/// it.
+const LEASE_DURATION: Duration = Duration::from_secs(15);
+const LEASE_RENEW_EVERY: Duration = Duration::from_secs(5);
 
 pub fn load_blueprint(path: &Path) -> anyhow::Result<Blueprint> {
     Ok(ballast_blueprint::load(path)?.blueprint)
@@ -217,7 +220,8 @@ async fn take_writer_lease(
             Ok(HeldLease::start(lease.into(), LEASE_RENEW_EVERY))
         }
         LeaseStatus::HeldByOther { holder, until } => bail!(
-            "another writer holds the lease for blueprint {}: {holder} until {}; wait for it or stop that controller",
+            "another writer holds the lease for blueprint {}: {holder} until {}; wait for it or stop that controller \
+             (a writer that was killed cannot release it: `ballast force-unlock FILE` removes it after asking)",
             bp.metadata.name,
             format_time(until)
         ),
@@ -339,4 +343,71 @@ pub async fn destroy(
         Ok(ExitCode::SUCCESS)
     })
     .await
+}
+
+/// `ballast force-unlock`: removes the blueprint's writer lease after showing who holds it and
+/// asking. Only the lease shown is removed (a conditional delete on its holder and expiry); if the
+/// holder is in fact alive, its next renewal fails and it stops writing.
+pub async fn force_unlock(
+    args: &crate::cli::ApplyArgs,
+    out: &mut impl Write,
+) -> anyhow::Result<ExitCode> {
+    let bp = load_blueprint(&args.file)?;
+    let config = sdk_config(&args.aws, &bp).await?;
+    let spec = LeaseSpec {
+        name: blueprint_lease_name(&bp.metadata.name),
+        holder: format!("cli@{}", default_holder()),
+        duration: LEASE_DURATION,
+    };
+    let lease = DynamoLease::new(
+        aws_sdk_dynamodb::Client::new(&config),
+        args.lease_table.clone(),
+        spec,
+        Arc::new(SystemClock::new()),
+    );
+    let table = &args.lease_table;
+    let Some(record) = lease
+        .read()
+        .await
+        .with_context(|| format!("reading the writer lease in `{table}`"))?
+    else {
+        writeln!(
+            out,
+            "No writer lease is held for blueprint `{}`.",
+            bp.metadata.name
+        )?;
+        return Ok(ExitCode::SUCCESS);
+    };
+    let state = if record.expires_at < std::time::SystemTime::now() {
+        "expired at"
+    } else {
+        "valid until"
+    };
+    writeln!(
+        out,
+        "The writer lease of blueprint `{}` is held by {} ({state} {}).",
+        bp.metadata.name,
+        record.holder,
+        format_time(record.expires_at)
+    )?;
+    out.flush()?;
+    if !confirm(
+        "If that writer is still running, removing its lease lets two writers change the stack at once. Remove it?",
+        args.auto_approve,
+    )? {
+        writeln!(out, "Lease kept.")?;
+        return Ok(ExitCode::FAILURE);
+    }
+    if lease
+        .force_release(&record)
+        .await
+        .with_context(|| format!("removing the writer lease in `{table}`"))?
+    {
+        writeln!(out, "Removed the writer lease held by {}.", record.holder)?;
+        Ok(ExitCode::SUCCESS)
+    } else {
+        bail!(
+            "the lease changed after it was shown (renewed or taken by another writer); nothing was removed: run force-unlock again to see who holds it now"
+        )
+    }
 }
