@@ -83,10 +83,15 @@ pub struct PlanArgs {
     /// Exit 2 when there are changes (drift always does).
     #[arg(long)]
     pub detailed_exitcode: bool,
+    /// Also save the plan to PLANFILE; `ballast apply PLANFILE` then applies exactly it, or
+    /// refuses if the blueprint or AWS changed since (plan only).
+    #[arg(long, value_name = "PLANFILE")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
+    /// A blueprint, or (apply only) a plan saved by `ballast plan FILE --out PLANFILE`.
     pub file: PathBuf,
     #[command(flatten)]
     pub aws: AwsArgs,

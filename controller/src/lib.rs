@@ -7,5 +7,6 @@ pub mod commands;
 pub mod fleet;
 pub mod lease;
 pub mod provision;
+pub mod saved_plan;
 pub mod service;
 pub mod simulate;

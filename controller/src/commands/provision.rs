@@ -19,6 +19,7 @@ use crate::lease::{
 use crate::provision::engine::{LogProgress, Outcome, OutcomeAction, Progress};
 use crate::provision::kinds::Readiness;
 use crate::provision::{self, Clients, Plan, ReadOnlyClients, render};
+use crate::saved_plan::SavedPlan;
 use ballast_runtime::SystemClock;
 
 const EXIT_CHANGES: u8 = 2;
@@ -95,9 +96,22 @@ impl PlanKind {
 }
 
 pub async fn plan(args: &PlanArgs, out: &mut impl Write) -> anyhow::Result<ExitCode> {
-    let loaded = ballast_blueprint::load(&args.file)?;
+    let text = ballast_blueprint::read(&args.file)?;
+    let loaded = ballast_blueprint::parse(&args.file.display().to_string(), &text)
+        .map_err(ballast_blueprint::LoadError::Invalid)?;
     let plan = read_only_plan(&loaded.blueprint, &args.aws, &CallRecorder::default()).await?;
     print_plan(&plan, &loaded, PlanKind::Plan, args.output, out)?;
+    if let Some(plan_file) = &args.out {
+        let blueprint_file = std::path::absolute(&args.file)
+            .with_context(|| format!("resolving {}", args.file.display()))?;
+        let saved = SavedPlan::new(&blueprint_file, &text, &plan)?;
+        std::fs::write(plan_file, serde_json::to_string_pretty(&saved)?)
+            .with_context(|| format!("writing the plan to {}", plan_file.display()))?;
+        eprintln!(
+            "Saved the plan to {0}; `ballast apply {0}` applies exactly it.",
+            plan_file.display()
+        );
+    }
     Ok(if args.detailed_exitcode && plan.has_changes() {
         ExitCode::from(EXIT_CHANGES)
     } else {
@@ -246,7 +260,29 @@ async fn holding<T>(
 }
 
 pub async fn apply(args: &crate::cli::ApplyArgs, out: &mut impl Write) -> anyhow::Result<ExitCode> {
-    let bp = load_blueprint(&args.file)?;
+    let text = ballast_blueprint::read(&args.file)?;
+    let file = args.file.display().to_string();
+    // A saved plan names its blueprint; it is re-read and must be the text that was planned.
+    let (saved, bp) = match SavedPlan::recognise(&file, &text) {
+        Some(saved) => {
+            let saved = saved?;
+            let blueprint_text = ballast_blueprint::read(&saved.blueprint_file)?;
+            saved.check_blueprint(&blueprint_text)?;
+            let bp = ballast_blueprint::parse(
+                &saved.blueprint_file.display().to_string(),
+                &blueprint_text,
+            )
+            .map_err(ballast_blueprint::LoadError::Invalid)?
+            .blueprint;
+            (Some(saved), bp)
+        }
+        None => (
+            None,
+            ballast_blueprint::parse(&file, &text)
+                .map_err(ballast_blueprint::LoadError::Invalid)?
+                .blueprint,
+        ),
+    };
     let config = sdk_config(&args.aws, &bp).await?;
     let recorder = CallRecorder::default();
     let clients = Clients::read_write(&config, &recorder);
@@ -256,10 +292,15 @@ pub async fn apply(args: &crate::cli::ApplyArgs, out: &mut impl Write) -> anyhow
         let plan = provision::plan(&bp, &observation);
         write!(out, "{}", render::plan_text(&plan))?;
         out.flush()?;
+        if let Some(saved) = &saved {
+            // Observed under the lease, so nothing else writes between this check and apply.
+            saved.check_plan(&plan)?;
+        }
         if !plan.has_changes() {
             return Ok(ExitCode::SUCCESS);
         }
-        if !confirm("Apply these changes?", args.auto_approve)? {
+        // A saved plan was reviewed when it was made, as `terraform apply PLANFILE`.
+        if saved.is_none() && !confirm("Apply these changes?", args.auto_approve)? {
             writeln!(out, "Apply cancelled.")?;
             return Ok(ExitCode::FAILURE);
         }
