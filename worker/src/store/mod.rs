@@ -1,9 +1,27 @@
-//! The storage boundary of the worker: the layout of every DynamoDB item (see [`keys`]) and the
-//! attribute helpers shared by the ledger and the ingest API, so that no other module spells a
-//! key prefix or builds an attribute value by hand.
+//! The storage boundary of the worker: the layout of every DynamoDB item (see [`keys`]) and
+//! every DynamoDB call of the API, so that no other module spells a key prefix, builds an
+//! attribute value or calls DynamoDB by hand.
+//!
+//! - [`ingest`]: the idempotency records of `POST /v1/transactions` (`INGEST#`, `INGESTID#`);
+//! - [`audit`]: audit records (`AUDIT#`) and their two indexes;
+//! - [`pending`]: the sweeper's pending marker on ingest records and its index;
+//! - [`health`]: the readiness probe.
+//!
+//! The money items (`ACCT#`, `TXN#`, `IDEM#`) belong to the ledger ([`crate::ledger`]), the
+//! store's other half: its pure builders make the TransactWriteItems of a money movement and
+//! [`Ledger`](crate::ledger::Ledger) runs them. Both reach DynamoDB through the one
+//! [`Ledger`](crate::ledger::Ledger) handle (client and table names); the functions here take
+//! it as their first argument and answer typed values and a [`StoreError`].
 #![deny(clippy::arithmetic_side_effects)]
 
+pub mod audit;
+pub mod error;
+pub mod health;
+pub mod ingest;
 pub mod keys;
+pub mod pending;
+
+pub use error::StoreError;
 
 use std::collections::HashMap;
 
