@@ -36,9 +36,9 @@ use super::ApiState;
 use super::extract::{AccountsAdmin, Authorized};
 use super::problem::{ApiError, Problem};
 use crate::ledger::sort_timestamp;
+use crate::store::Item;
 use crate::store::audit::{self as audit_store, PageKey, day_text};
 pub use crate::store::audit::{AUDIT_PRINCIPAL_INDEX, AUDIT_TIME_INDEX, AuditRecord, Decision};
-use crate::store::Item;
 /// Default and largest page of `GET /v1/audit`.
 pub const DEFAULT_AUDIT_PAGE: i32 = 100;
 /// Largest page of `GET /v1/audit`.
@@ -335,9 +335,14 @@ impl ApiState {
                     next_cursor: next,
                 });
             }
-            let page =
-                audit_store::by_day(self.ledger(), &day_text(day)?, lower, remaining, start.take())
-                    .await?;
+            let page = audit_store::by_day(
+                self.ledger(),
+                &day_text(day)?,
+                lower,
+                remaining,
+                start.take(),
+            )
+            .await?;
             records.extend(page.records);
             match page.next {
                 Some(key) => start = Some(key),

@@ -169,10 +169,13 @@ impl Sweeper {
         if pending::claim(&self.ledger, record, next).await? == Claim::Lost {
             return Ok(Handled::Skipped);
         }
-        let message = record.message.as_deref().ok_or_else(|| StoreError::Corrupt {
-            pk: record.pk.clone(),
-            field: "message",
-        })?;
+        let message = record
+            .message
+            .as_deref()
+            .ok_or_else(|| StoreError::Corrupt {
+                pk: record.pk.clone(),
+                field: "message",
+            })?;
         let group = record.group.as_deref().unwrap_or("none");
         send_message(&self.sqs, &self.queue_url, message, group, transaction_id).await?;
         tracing::info!(%transaction_id, sweeps = record.sweeps.saturating_add(1), "sent an unsettled ingest record again");

@@ -189,10 +189,7 @@ pub struct Page {
 
 /// A client-supplied page key must be a key of the index being read, in the partition being
 /// read (anything else would be a DynamoDB validation error, or a read of another partition).
-fn start_key(
-    start: Option<PageKey>,
-    partition: (&str, &str),
-) -> Result<Option<Item>, StoreError> {
+fn start_key(start: Option<PageKey>, partition: (&str, &str)) -> Result<Option<Item>, StoreError> {
     let Some(start) = start else {
         return Ok(None);
     };
@@ -256,7 +253,15 @@ pub async fn by_principal(
     start: Option<PageKey>,
 ) -> Result<Page, StoreError> {
     let partition = ("audit_principal", principal);
-    query(ledger, AUDIT_PRINCIPAL_INDEX, partition, lower, limit, start).await
+    query(
+        ledger,
+        AUDIT_PRINCIPAL_INDEX,
+        partition,
+        lower,
+        limit,
+        start,
+    )
+    .await
 }
 
 /// Records of the day bucket `day` (`YYYY-MM-DD`) from sort key `lower` on
@@ -269,7 +274,15 @@ pub async fn by_day(
     limit: i32,
     start: Option<PageKey>,
 ) -> Result<Page, StoreError> {
-    query(ledger, AUDIT_TIME_INDEX, ("audit_day", day), lower, limit, start).await
+    query(
+        ledger,
+        AUDIT_TIME_INDEX,
+        ("audit_day", day),
+        lower,
+        limit,
+        start,
+    )
+    .await
 }
 
 #[cfg(test)]
@@ -331,6 +344,10 @@ mod tests {
         // Another principal's partition, or another index's key: refused.
         assert!(start_key(Some(key("bob")), ("audit_principal", "alice")).is_err());
         assert!(start_key(Some(key("alice")), ("audit_day", "2026-01-02")).is_err());
-        assert!(start_key(None, ("audit_day", "2026-01-02")).unwrap().is_none());
+        assert!(
+            start_key(None, ("audit_day", "2026-01-02"))
+                .unwrap()
+                .is_none()
+        );
     }
 }

@@ -64,7 +64,9 @@ pub enum StoreError {
 
 impl StoreError {
     /// A `Build` error.
-    pub(crate) fn build(what: &'static str) -> impl FnOnce(aws_sdk_dynamodb::error::BuildError) -> Self {
+    pub(crate) fn build(
+        what: &'static str,
+    ) -> impl FnOnce(aws_sdk_dynamodb::error::BuildError) -> Self {
         move |source| StoreError::Build { what, source }
     }
 }

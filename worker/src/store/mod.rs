@@ -41,3 +41,36 @@ pub fn opt_s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
         .and_then(|v| v.as_s().ok())
         .map(String::as_str)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    fn sources(dir: &str) -> Vec<(String, String)> {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
+        std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|entry| {
+                let path = entry.unwrap().path();
+                let text = std::fs::read_to_string(&path).unwrap();
+                (path.display().to_string(), text)
+            })
+            .collect()
+    }
+
+    /// The HTTP path runs api → store in one direction: no API module calls DynamoDB itself,
+    /// and nothing in the store imports the API (its docs may link there).
+    #[test]
+    fn the_api_reaches_dynamodb_only_through_the_store() {
+        for (path, text) in sources("src/api") {
+            for needle in [".client()", "aws_sdk_dynamodb"] {
+                assert!(!text.contains(needle), "{path} uses {needle}");
+            }
+        }
+        // Spelt in two pieces so that this file does not match itself.
+        let import = ["use crate", "::api"].concat();
+        for (path, text) in sources("src/store") {
+            assert!(!text.contains(&import), "{path} imports the API");
+        }
+    }
+}

@@ -10,9 +10,9 @@
 )]
 
 use crate::common;
+use crate::common::api::{Answer, SECRET, call, token};
 
 use std::collections::{BTreeMap, HashSet};
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -26,26 +26,20 @@ use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationIn
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use axum::Router;
-use axum::body::Body;
-use axum::extract::ConnectInfo;
-use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use axum::http::{Method, StatusCode};
 use ballast_aws::CallRecorder;
 use ballast_testbed::fixtures::{key, string_attribute as attr};
 use ballast_worker::api::audit::{AUDIT_PRINCIPAL_INDEX, AUDIT_TIME_INDEX};
 use ballast_worker::api::auth::{ALL_SCOPES, SCOPE_ACCOUNTS_ADMIN};
 use ballast_worker::api::sweep::{PENDING_INDEX, SweepReport, Sweeper};
-use ballast_worker::api::{
-    ApiConfig, ApiState, Authenticator, ManualClock, RateLimit, mint_hs256, router,
-};
+use ballast_worker::api::{ApiConfig, ApiState, Authenticator, ManualClock, RateLimit, router};
 use ballast_worker::ledger::{Ledger, Outcome, ResultStatus};
 use ballast_worker::transaction::{AccountNumber, Currency, Subject, parse_transaction};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
-use tower::ServiceExt;
 use uuid::Uuid;
 
-const SECRET: &[u8] = b"test-secret-test-secret-test-secret!";
 const SWEEP_AFTER: Duration = Duration::from_secs(30);
 
 /// Fails every SendMessage while armed: the request dies between its record and its send.
@@ -153,14 +147,7 @@ async fn env() -> Env {
         create = create.attribute_definitions(attr(name));
     }
     create.send().await.expect("create transactions");
-    let queue_url = sqs
-        .create_queue()
-        .queue_name(ballast_testbed::unique_name("transactions"))
-        .send()
-        .await
-        .expect("create queue")
-        .queue_url
-        .expect("queue url");
+    let queue_url = common::api::queue(&sqs).await;
     let ledger = Ledger::new(ddb, accounts, transactions);
     let config = ApiConfig {
         // 300 simultaneous requests of one client: not what this file tests.
@@ -187,80 +174,6 @@ async fn env() -> Env {
         queue_url,
         calls,
         fail_send,
-    }
-}
-
-fn token(sub: &str, scope: &str) -> String {
-    mint_hs256(
-        SECRET,
-        sub,
-        scope,
-        Duration::from_secs(3600),
-        Some("ballast"),
-    )
-    .unwrap()
-}
-
-struct Answer {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Value,
-}
-
-impl Answer {
-    fn code(&self) -> &str {
-        self.body["code"].as_str().unwrap_or("")
-    }
-
-    fn replayed(&self) -> bool {
-        self.headers
-            .get("idempotent-replayed")
-            .is_some_and(|v| v == "true")
-    }
-
-    fn id(&self) -> String {
-        self.body["transaction_id"].as_str().unwrap().to_owned()
-    }
-}
-
-async fn call(
-    app: &Router,
-    method: Method,
-    uri: &str,
-    token: Option<&str>,
-    extra: &[(&str, &str)],
-    body: Option<String>,
-) -> Answer {
-    let mut req = Request::builder().method(method).uri(uri);
-    if let Some(t) = token {
-        req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
-    }
-    if body.is_some() {
-        req = req.header(header::CONTENT_TYPE, "application/json");
-    }
-    for (name, value) in extra {
-        req = req.header(*name, *value);
-    }
-    let mut req = req.body(body.map_or_else(Body::empty, Body::from)).unwrap();
-    // What `serve` attaches to every connection.
-    req.extensions_mut()
-        .insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40000))));
-    let response = app.clone().oneshot(req).await.unwrap();
-    let status = response.status();
-    let headers = response.headers().clone();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .unwrap();
-    let body = if bytes.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(&bytes)
-            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
-    };
-    Answer {
-        status,
-        headers,
-        body,
     }
 }
 

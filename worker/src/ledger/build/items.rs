@@ -228,4 +228,3 @@ pub(super) fn idempotency_item(
         ("created_at".into(), s(rfc3339(now)?)),
     ]))
 }
-

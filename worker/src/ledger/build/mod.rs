@@ -27,8 +27,8 @@ pub use verdict::{
 };
 
 use super::LedgerError;
-use crate::transaction::AccountNumber;
 use super::model::Item;
+use crate::transaction::AccountNumber;
 
 /// Names of the two tables.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,4 +89,3 @@ pub(super) fn put_new(table: &str, item: Item) -> Result<TransactWriteItem, Ledg
         .map_err(LedgerError::build)?;
     Ok(TransactWriteItem::builder().put(put).build())
 }
-

@@ -194,4 +194,3 @@ pub fn build_create_account(
     }
     Ok(plan)
 }
-

@@ -3,8 +3,8 @@
 use aws_sdk_dynamodb::types::CancellationReason;
 use rust_decimal::Decimal;
 
-use super::items::ResultRecord;
 use super::ItemRole;
+use super::items::ResultRecord;
 use crate::ledger::LedgerError;
 use crate::ledger::model::{
     AccountStatus, DeclineReason, Direction, Item, OWNER, ResultStatus, get_n, get_s, opt_s,
@@ -208,4 +208,3 @@ pub fn balance_check_record(
         }),
     }
 }
-
