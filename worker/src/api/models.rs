@@ -366,7 +366,7 @@ fn expected(fields: &[&str]) -> String {
 /// members (not JSON, or not an object: `malformed_json`); a member `T` does not declare is
 /// `unknown_field`, a member sent twice `duplicate_field`, a required one absent
 /// `missing_field`; only then is `T` deserialized, so what fails there is a value of the wrong
-/// type (`wrong_type`).
+/// type (`wrong_type`, the field named by the error's path).
 pub fn parse_strict<T: StrictBody>(body: &[u8]) -> Result<T, ApiError> {
     let Members(members) = serde_json::from_slice(body)
         .map_err(|e| ApiError::MalformedJson(format!("the body must be a JSON object: {e}")))?;
@@ -389,8 +389,15 @@ pub fn parse_strict<T: StrictBody>(body: &[u8]) -> Result<T, ApiError> {
         let detail = format!("missing field `{missing}`");
         return Err(ApiError::invalid(missing, "missing_field", detail));
     }
-    T::deserialize(serde_json::Value::Object(object))
-        .map_err(|e| ApiError::invalid("body", "wrong_type", e.to_string()))
+    // The path names the member whose value did not fit its type.
+    serde_path_to_error::deserialize(serde_json::Value::Object(object)).map_err(|e| {
+        let field = match e.path().to_string() {
+            path if path.is_empty() || path == "." => "body".to_owned(),
+            path => path,
+        };
+        let detail = format!("`{field}`: {}", e.inner());
+        ApiError::invalid(&field, "wrong_type", detail)
+    })
 }
 
 #[cfg(test)]
@@ -443,7 +450,11 @@ mod tests {
         assert_eq!(strict_code(r#"{"currency":"USD"}"#), "type:missing_field");
         assert_eq!(
             strict_code(r#"{"currency":5,"type":"c"}"#),
-            "body:wrong_type"
+            "currency:wrong_type"
+        );
+        assert_eq!(
+            strict_code(r#"{"currency":"USD","type":[]}"#),
+            "type:wrong_type"
         );
         assert_eq!(strict_code("[]"), "malformed_json");
         assert_eq!(strict_code("{"), "malformed_json");

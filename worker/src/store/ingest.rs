@@ -105,9 +105,9 @@ pub async fn record(
         put(&table, by_id, Some("attribute_not_exists(pk)"))?,
         put(&table, audit, None)?,
     ];
-    let mut attempt = 0;
+    let mut attempt = 0u32;
     let old = loop {
-        attempt += 1;
+        attempt = attempt.saturating_add(1);
         // The token makes an SDK retry of a transaction that did commit succeed again
         // instead of failing its own condition.
         let result = ddb
@@ -136,7 +136,8 @@ pub async fn record(
         if conflict && attempt < CONFLICT_ATTEMPTS {
             // Backoff between retries, not synchronisation: the concurrent writer's outcome
             // is read from DynamoDB on the next attempt.
-            tokio::time::sleep(Duration::from_millis(10 * u64::from(attempt))).await;
+            let pause = Duration::from_millis(10u64.saturating_mul(u64::from(attempt)));
+            tokio::time::sleep(pause).await;
             continue;
         }
         if conflict {

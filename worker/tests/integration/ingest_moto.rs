@@ -614,3 +614,73 @@ async fn every_money_request_is_audited_and_only_operators_read_the_trail() {
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
     assert_eq!(bad.body["field"], "since");
 }
+
+/// The body extractor's refusals (413 over the limit, 415 not JSON) are problems, audited as
+/// refused, and nothing is recorded or sent.
+#[tokio::test]
+async fn refused_bodies_are_audited_problems_and_change_nothing() {
+    let env = env().await;
+    let account = open_account(&env).await;
+    let alice = token("alice", ALL_SCOPES);
+    let ops = token("ops", SCOPE_ACCOUNTS_ADMIN);
+    let big = json!({
+        "type": "DEPOSIT", "target_account": account, "currency": "USD",
+        "amount": format!("1{}", "0".repeat(70 * 1024)),
+    });
+    let too_large = submit_as(&env, &alice, "big-1", &big).await;
+    assert_eq!(too_large.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(too_large.is_problem(), "{:?}", too_large.body);
+    assert_eq!(too_large.code(), "payload_too_large");
+
+    let request = axum::http::Request::builder()
+        .method(Method::POST)
+        .uri("/v1/transactions")
+        .header("authorization", format!("Bearer {alice}"))
+        .header("content-type", "text/plain")
+        .header("Idempotency-Key", "text-1")
+        .body(axum::body::Body::from(
+            deposit(&account, "1.00").to_string(),
+        ))
+        .unwrap();
+    let not_json = common::api::answer(
+        tower::ServiceExt::oneshot(env.app.clone(), request)
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(not_json.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert!(not_json.is_problem(), "{:?}", not_json.body);
+
+    let trail = call(
+        &env.app,
+        Method::GET,
+        "/v1/audit?principal=alice",
+        Some(&ops),
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(trail.status, StatusCode::OK, "{:?}", trail.body);
+    let refused: Vec<(&str, &str, u64)> = trail.body["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            assert_eq!(r["decision"], "refused");
+            (
+                r["idempotency_key"].as_str().unwrap(),
+                r["reason_code"].as_str().unwrap(),
+                r["http_status"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        refused,
+        [
+            ("big-1", "payload_too_large", 413),
+            ("text-1", "unsupported_media_type", 415),
+        ]
+    );
+    assert!(drain(&env).await.is_empty());
+    assert_eq!(balance(&env, &account).await, Decimal::ZERO);
+}
