@@ -20,6 +20,11 @@
 //! client). A loser never re-sends: if the winner died between its record and its SendMessage
 //! (or SendMessage failed), the sweeper sends the stored message once `pending_due` has passed;
 //! the ledger's own `IDEM#` record makes a second delivery harmless.
+//!
+//! The items and the DynamoDB calls live in [`crate::store::ingest`]; this module validates,
+//! authorizes, decides the answer and sends the message. The body is read by
+//! [`super::body::JsonBody`], whose refusals (413, 415) are answered, and audited, only after
+//! the `Idempotency-Key` is checked, as before the extractor existed.
 
 use std::net::SocketAddr;
 

@@ -9,7 +9,9 @@
 //! Every `/v1` request carries a JWT bearer token (see [`auth`], [`jwks`]); the caller's `sub`
 //! is rate-limited with a token bucket (see [`rate`]) and may only touch its own accounts (see
 //! [`authorize`]). HTTPS is served with rustls (see [`tls`]). Errors are RFC 9457 problem details
-//! (see [`problem`]).
+//! (see [`problem`]). Request bodies are read by the extractors of [`body`] within
+//! `--body-limit` (axum's `DefaultBodyLimit`). Handlers never call DynamoDB: the store
+//! ([`crate::store`], [`crate::ledger`]) does.
 
 pub mod accounts;
 pub mod audit;

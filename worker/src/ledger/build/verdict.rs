@@ -1,4 +1,5 @@
-//! What a cancelled TransactWriteItems means for a [`WritePlan`](super::WritePlan), and why an account declines.
+//! What a cancelled TransactWriteItems means for a [`WritePlan`](super::WritePlan), and why an
+//! account declines.
 
 use aws_sdk_dynamodb::types::CancellationReason;
 use rust_decimal::Decimal;

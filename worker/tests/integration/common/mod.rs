@@ -90,3 +90,11 @@ pub fn usd() -> Currency {
 pub fn dec(s: &str) -> Decimal {
     Decimal::from_str_exact(s).unwrap()
 }
+
+/// A loopback port that was free a moment ago (for a server a test starts).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
