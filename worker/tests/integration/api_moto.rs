@@ -19,9 +19,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use ballast_worker::api::auth::ALL_SCOPES;
-use ballast_worker::api::{
-    ApiConfig, ApiState, Authenticator, ManualClock, RateLimit, mint_hs256, openapi, router,
-};
+use ballast_worker::api::{ApiConfig, ManualClock, RateLimit, mint_hs256, openapi};
 use ballast_worker::ledger::{Ledger, Outcome};
 use ballast_worker::transaction::{AccountNumber, Currency, Subject, parse_transaction};
 use rust_decimal::Decimal;
@@ -37,22 +35,16 @@ struct Env {
 }
 
 async fn env_with(config: ApiConfig) -> Env {
+    let parts = common::api::parts().await;
+    let clock = Arc::new(ManualClock::default());
+    let app = parts.router(config, clock.clone());
     let common::api::Parts {
         ledger,
         sqs,
         queue_url,
-    } = common::api::parts().await;
-    let clock = Arc::new(ManualClock::default());
-    let state = ApiState::new(
-        ledger.clone(),
-        sqs.clone(),
-        queue_url.clone(),
-        Authenticator::hs256(SECRET, Some("ballast")).unwrap(),
-        config,
-        clock.clone(),
-    );
+    } = parts;
     Env {
-        app: router(state),
+        app,
         ledger,
         sqs,
         queue_url,

@@ -10,7 +10,7 @@
 )]
 
 use crate::common;
-use crate::common::api::{Answer, SECRET, call, token};
+use crate::common::api::{Answer, call, token};
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -32,7 +32,7 @@ use ballast_testbed::fixtures::{key, string_attribute as attr};
 use ballast_worker::api::audit::{AUDIT_PRINCIPAL_INDEX, AUDIT_TIME_INDEX};
 use ballast_worker::api::auth::{ALL_SCOPES, SCOPE_ACCOUNTS_ADMIN};
 use ballast_worker::api::sweep::{PENDING_INDEX, SweepReport, Sweeper};
-use ballast_worker::api::{ApiConfig, ApiState, Authenticator, ManualClock, RateLimit, router};
+use ballast_worker::api::{ApiConfig, ManualClock, RateLimit};
 use ballast_worker::ledger::{Ledger, Outcome, ResultStatus};
 use ballast_worker::transaction::{AccountNumber, Currency, Subject, parse_transaction};
 use rust_decimal::Decimal;
@@ -159,16 +159,13 @@ async fn env() -> Env {
         sweep_after: SWEEP_AFTER,
         ..ApiConfig::default()
     };
-    let state = ApiState::new(
-        ledger.clone(),
-        sqs.clone(),
-        queue_url.clone(),
-        Authenticator::hs256(SECRET, Some("ballast")).unwrap(),
-        config,
-        Arc::new(ManualClock::default()),
-    );
+    let parts = common::api::Parts {
+        ledger: ledger.clone(),
+        sqs: sqs.clone(),
+        queue_url: queue_url.clone(),
+    };
     Env {
-        app: router(state),
+        app: parts.router(config, Arc::new(ManualClock::default())),
         ledger,
         sqs,
         queue_url,
@@ -223,6 +220,14 @@ async fn balance(env: &Env, account: &str) -> Decimal {
         .unwrap()
         .unwrap()
         .balance
+}
+
+/// `GET /v1/audit?principal=<principal>` with the operator token `ops`; a 200.
+async fn audit_of(env: &Env, principal: &str, ops: &str) -> Answer {
+    let uri = format!("/v1/audit?principal={principal}");
+    let answer = call(&env.app, Method::GET, &uri, Some(ops), &[], None).await;
+    assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.body);
+    answer
 }
 
 /// Receives (and deletes) every message currently in the queue.
@@ -528,16 +533,7 @@ async fn every_money_request_is_audited_and_only_operators_read_the_trail() {
     assert_eq!(denied.status, StatusCode::FORBIDDEN);
     assert_eq!(denied.code(), "forbidden");
 
-    let by_alice = call(
-        &env.app,
-        Method::GET,
-        "/v1/audit?principal=alice",
-        Some(&ops),
-        &[],
-        None,
-    )
-    .await;
-    assert_eq!(by_alice.status, StatusCode::OK, "{:?}", by_alice.body);
+    let by_alice = audit_of(&env, "alice", &ops).await;
     let records = by_alice.body["records"].as_array().unwrap();
     let decisions: Vec<(&str, &str, Option<&str>)> = records
         .iter()
@@ -651,16 +647,7 @@ async fn refused_bodies_are_audited_problems_and_change_nothing() {
     assert_eq!(not_json.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     assert!(not_json.is_problem(), "{:?}", not_json.body);
 
-    let trail = call(
-        &env.app,
-        Method::GET,
-        "/v1/audit?principal=alice",
-        Some(&ops),
-        &[],
-        None,
-    )
-    .await;
-    assert_eq!(trail.status, StatusCode::OK, "{:?}", trail.body);
+    let trail = audit_of(&env, "alice", &ops).await;
     let refused: Vec<(&str, &str, u64)> = trail.body["records"]
         .as_array()
         .unwrap()

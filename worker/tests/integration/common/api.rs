@@ -2,6 +2,7 @@
 //! and the parts an `ApiState` is built from.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -9,7 +10,7 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use ballast_worker::api::auth::ALL_SCOPES;
-use ballast_worker::api::mint_hs256;
+use ballast_worker::api::{ApiConfig, ApiState, Authenticator, Clock, mint_hs256, router};
 use ballast_worker::ledger::Ledger;
 use serde_json::Value;
 use tower::ServiceExt;
@@ -134,6 +135,20 @@ pub struct Parts {
     pub ledger: Ledger,
     pub sqs: aws_sdk_sqs::Client,
     pub queue_url: String,
+}
+
+impl Parts {
+    /// The real router over these parts, accepting the tokens of [`token`].
+    pub fn router(&self, config: ApiConfig, clock: Arc<dyn Clock>) -> Router {
+        router(ApiState::new(
+            self.ledger.clone(),
+            self.sqs.clone(),
+            self.queue_url.clone(),
+            Authenticator::hs256(SECRET, Some("ballast")).unwrap(),
+            config,
+            clock,
+        ))
+    }
 }
 
 /// [`Parts`] with plain clients against moto.
