@@ -39,9 +39,10 @@ use uuid::Uuid;
 
 use super::ApiState;
 use super::audit::{AuditDraft, Decision, client_address};
-use super::auth::{Principal, SCOPE_TRANSACTIONS_READ, SCOPE_TRANSACTIONS_WRITE};
+use super::auth::{Principal, SCOPE_TRANSACTIONS_WRITE};
 use super::authorize;
 use super::body::{BodyRejection, JsonBody};
+use super::extract::{Authorized, TransactionsRead};
 use super::models::{Accepted, TransactionBody, TransactionStatus, parse_transaction_body};
 use super::problem::{ApiError, Problem};
 use crate::store::ingest::{self as ingest_store, IngestRecord, Recorded};
@@ -164,6 +165,7 @@ async fn submit(
     body: Result<JsonBody, BodyRejection>,
     audit: &mut AuditDraft,
 ) -> Result<Response, ApiError> {
+    // By hand, not with `Authorized`: a missing scope is a refusal this handler audits.
     principal.require(SCOPE_TRANSACTIONS_WRITE)?;
     let key_text = headers
         .get(IDEMPOTENCY_KEY)
@@ -302,10 +304,9 @@ pub async fn send_message(
 #[tracing::instrument(skip_all, fields(sub = %principal.subject, transaction_id = %id))]
 pub async fn get_transaction(
     State(state): State<ApiState>,
-    Extension(principal): Extension<Principal>,
+    Authorized { principal, .. }: Authorized<TransactionsRead>,
     Path(id): Path<String>,
 ) -> Result<axum::Json<TransactionStatus>, ApiError> {
-    principal.require(SCOPE_TRANSACTIONS_READ)?;
     let transaction_id = Uuid::try_parse(&id)
         .ok()
         .filter(|u| !u.is_nil() && id.len() == 36)
