@@ -41,6 +41,16 @@ async fn main() -> anyhow::Result<ExitCode> {
                 report.resent, report.settled, report.skipped, report.failed
             );
         }
+        Command::RescueDlq(args) => {
+            let report =
+                consumer::rescue_command::rescue_dlq(args, shutdown, &mut std::io::stdout().lock())
+                    .await?;
+            // Messages left for the next pass (transient failures) make the run fail, so a
+            // script knows to run it again.
+            if report.count(consumer::rescue::Verdict::Transient) > 0 {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
         Command::Token(args) => println!("{}", ballast_worker::api::token_command(args)?),
     }
     Ok(ExitCode::SUCCESS)

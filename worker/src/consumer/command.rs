@@ -131,6 +131,24 @@ pub async fn consume(
     if dlq_url.is_none() {
         tracing::warn!("no dead-letter queue: malformed messages are left to the redrive policy");
     }
+    // The DLQ rescue pass (see `super::rescue`): settles processable messages that SQS's
+    // redrive moved after receives the worker never saw.
+    let rescuer = match (&dlq_url, args.no_dlq_rescue) {
+        (Some(url), false) => Some(super::rescue::Rescuer::new(
+            clients.sqs.clone(),
+            Ledger::new(
+                clients.dynamodb.clone(),
+                targets.tables()?.0,
+                targets.tables()?.1,
+            ),
+            super::rescue::RescueConfig {
+                poison_hold: args.dlq_poison_hold,
+                ..super::rescue::RescueConfig::new(url.clone())
+            },
+            metrics.clone(),
+        )),
+        _ => None,
+    };
     let breaker_config = BreakerConfig {
         threshold: args.breaker_threshold,
         cooldown: args.breaker_cooldown,
@@ -185,7 +203,20 @@ pub async fn consume(
         start_fleet(args, &targets, &clients, &consumer, &shutdown, &background).await
     };
 
+    let rescue_task = rescuer.map(|rescuer| {
+        tracing::info!(
+            dlq_url = %rescuer.config().dlq_url,
+            every = ?args.dlq_rescue_every,
+            "DLQ rescue pass on"
+        );
+        tokio::spawn(rescuer.run(args.dlq_rescue_every, shutdown.clone()))
+    });
+
     consumer.run(shutdown.clone()).await;
+    if let Some(task) = rescue_task {
+        // A pass in progress ends at its current message (the shutdown token).
+        let _ = task.await;
+    }
 
     let completion = match &fleet {
         Some(fleet) => Some(fleet.finish().await),

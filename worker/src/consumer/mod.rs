@@ -45,6 +45,8 @@ pub mod command;
 pub mod deleter;
 pub mod poison;
 pub mod recent;
+pub mod rescue;
+pub mod rescue_command;
 pub mod watchdog;
 
 #[cfg(test)]
