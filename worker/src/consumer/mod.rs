@@ -29,6 +29,10 @@
 //! - **Fatal failures** (the ledger refuses the request itself) are left to the redrive: such
 //!   a message cannot be processed, and the DLQ is where an operator looks at it.
 //!
+//! What the consumer cannot see (a receive whose answer was lost, a worker killed while it
+//! held the message) still counts at SQS, so the redrive may move a processable message after
+//! all; the [`rescue`] pass settles those from the DLQ through the same idempotent ledger.
+//!
 //! The task boundary is panic-safe: each message's bookkeeping (its concurrency slot and the
 //! in-flight count that scale-in protection follows) lives in a guard released on drop, so a
 //! panicking or aborted task cannot leak it. A panic is caught, counted
@@ -44,6 +48,7 @@
 pub mod deleter;
 pub mod poison;
 pub mod recent;
+pub mod rescue;
 pub mod watchdog;
 
 #[cfg(test)]
