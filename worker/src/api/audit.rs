@@ -37,6 +37,7 @@ use super::ApiState;
 use super::extract::{AccountsAdmin, Authorized};
 use super::problem::{ApiError, Problem};
 use crate::ledger::sort_timestamp;
+use crate::transaction::Subject;
 
 /// GSI of audit records by day (`audit_day`, `audit_sk`).
 pub const AUDIT_TIME_INDEX: &str = "audit-by-time";
@@ -448,8 +449,26 @@ pub async fn list_audit(
             "`since` is outside years 0001-9999",
         )
     })?;
-    let page = match query.principal.as_deref() {
-        Some(p) => state.audit_by_principal(p, &lower, limit, cursor).await?,
+    // A principal is a token `sub`; anything else (the empty string above all, which DynamoDB
+    // refuses as an index key) can have no records and is the caller's mistake.
+    let principal = query
+        .principal
+        .as_deref()
+        .map(Subject::parse)
+        .transpose()
+        .map_err(|e| {
+            ApiError::invalid(
+                "principal",
+                "invalid_principal",
+                format!("`principal` {e}; hint: pass a token subject (`sub`), e.g. alice"),
+            )
+        })?;
+    let page = match &principal {
+        Some(p) => {
+            state
+                .audit_by_principal(p.as_str(), &lower, limit, cursor)
+                .await?
+        }
         None => {
             state
                 .audit_by_time(since, now, &lower, limit, cursor)
