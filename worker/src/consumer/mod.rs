@@ -876,14 +876,17 @@ impl Shared {
                     .await
             }
             Ok(tx) => {
-                let key = tx.idempotency_key.as_str();
-                if self.recent.contains(key) {
+                // Remembered by transaction id *and* key: a different transaction reusing a
+                // settled key must reach the ledger, which gives it a REJECTED result of its
+                // own (`idempotency_key_reused`); skipping it here would leave it resultless.
+                let key = format!("{}#{}", tx.transaction_id, tx.idempotency_key.as_str());
+                if self.recent.contains(&key) {
                     tracing::debug!(transaction_id = %tx.transaction_id, "duplicate of a transaction this worker settled");
                     return Disposition::Delete("duplicate");
                 }
                 let result = self.ledger.apply(&tx).await;
                 if result.is_ok() {
-                    self.recent.insert(key);
+                    self.recent.insert(&key);
                 }
                 result
             }
