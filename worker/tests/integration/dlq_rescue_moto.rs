@@ -100,7 +100,9 @@ fn rescuer(sqs: aws_sdk_sqs::Client, ledger: Ledger, q: &Queues, dry_run: bool) 
         sqs,
         ledger,
         RescueConfig {
-            visibility: Duration::from_secs(2),
+            // Long enough that a pass on a loaded machine finishes its batch within it (a
+            // message seen again in the same pass is skipped, and its hold would be lost).
+            visibility: Duration::from_secs(5),
             dry_run,
             ..RescueConfig::new(q.dlq_url.clone())
         },
@@ -338,7 +340,7 @@ async fn a_transient_failure_leaves_the_message_for_the_next_pass() {
     assert_eq!(balance(&direct, &acct).await, opening);
     assert_eq!(queue_depth(&q.sqs, &q.dlq_url).await, 1, "left in the DLQ");
 
-    // Visible again after the pass's 2 s visibility; a later pass applies it.
+    // Visible again after the pass's 5 s visibility; a later pass applies it.
     let later = Arc::new(std::sync::Mutex::new(Vec::new()));
     eventually("a later pass applies it", Duration::from_secs(20), || {
         let rescuer = rescuer.clone();
