@@ -297,7 +297,8 @@ pub struct ServeArgs {
     /// Verify tokens against the JSON Web Key Set in this file (re-read like --jwks-url).
     #[arg(long, conflicts_with_all = ["jwt_hs256_secret_file", "jwt_public_key_file"])]
     pub jwks_file: Option<PathBuf>,
-    /// Re-read the key set when it is older than this.
+    /// Re-read the key set every this often in the background (and on a token once the set is
+    /// older than this), so a revoked key stops verifying within one interval.
     #[arg(long, default_value = "5m", value_parser = parse_duration)]
     pub jwks_refresh: Duration,
     /// At most one key-set read per this interval caused by unknown `kid`s or failed reads.
