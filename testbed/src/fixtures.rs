@@ -10,7 +10,8 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 
@@ -75,6 +76,28 @@ pub async fn queue_with_dlq(
 /// Creates the ledger's two tables as the worker expects them (accounts: `pk` + `sk`,
 /// transactions: `pk`, on-demand) and returns their names `(accounts, transactions)`.
 pub async fn ledger_tables(dynamodb: &aws_sdk_dynamodb::Client, prefix: &str) -> (String, String) {
+    ledger_tables_with_indexes(dynamodb, prefix, &[]).await
+}
+
+/// A global secondary index of the transactions table: its name and its string hash and range
+/// keys; every attribute is projected.
+#[derive(Debug, Clone, Copy)]
+pub struct Gsi<'a> {
+    /// The index name.
+    pub name: &'a str,
+    /// The hash key attribute.
+    pub hash: &'a str,
+    /// The range key attribute.
+    pub range: &'a str,
+}
+
+/// [`ledger_tables`] whose transactions table also carries `indexes` (e.g. the API's audit and
+/// pending-ingest indexes, which the caller names: the test bed knows no worker layout).
+pub async fn ledger_tables_with_indexes(
+    dynamodb: &aws_sdk_dynamodb::Client,
+    prefix: &str,
+    indexes: &[Gsi<'_>],
+) -> (String, String) {
     let accounts = unique_name(&format!("{prefix}-accounts"));
     let transactions = unique_name(&format!("{prefix}-transactions"));
     for (table, with_sort_key) in [(&accounts, true), (&transactions, false)] {
@@ -88,6 +111,29 @@ pub async fn ledger_tables(dynamodb: &aws_sdk_dynamodb::Client, prefix: &str) ->
             request = request
                 .attribute_definitions(string_attribute("sk"))
                 .key_schema(key("sk", KeyType::Range));
+        } else {
+            let mut defined = vec!["pk"];
+            for index in indexes {
+                for name in [index.hash, index.range] {
+                    if !defined.contains(&name) {
+                        defined.push(name);
+                        request = request.attribute_definitions(string_attribute(name));
+                    }
+                }
+                request = request.global_secondary_indexes(
+                    GlobalSecondaryIndex::builder()
+                        .index_name(index.name)
+                        .key_schema(key(index.hash, KeyType::Hash))
+                        .key_schema(key(index.range, KeyType::Range))
+                        .projection(
+                            Projection::builder()
+                                .projection_type(ProjectionType::All)
+                                .build(),
+                        )
+                        .build()
+                        .expect("global secondary index"),
+                );
+            }
         }
         request.send().await.expect("create table");
     }

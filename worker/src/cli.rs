@@ -53,6 +53,9 @@ pub enum Command {
     Serve(ServeArgs),
     /// Send accepted transactions whose enqueueing never happened (one pass, or `--watch`).
     Sweep(SweepArgs),
+    /// Settle processable messages of the dead-letter queue through the ledger (one pass);
+    /// poison stays for an operator. `--dry-run` only reports.
+    RescueDlq(RescueDlqArgs),
     /// Mint a development bearer token (HS256, secret from BALLAST_JWT_HS256_SECRET).
     Token(TokenArgs),
 }
@@ -178,6 +181,37 @@ pub struct ConsumeArgs {
     /// --watchdog-not-ready-after.
     #[arg(long, default_value = "5m", value_parser = parse_duration, env = "BALLAST_WATCHDOG_EXIT_AFTER")]
     pub watchdog_exit_after: Duration,
+    /// DLQ rescue: how often the worker passes over the dead-letter queue (--dlq-url or the
+    /// queue's RedrivePolicy), applying processable messages through the ledger.
+    #[arg(long, default_value = "1m", value_parser = parse_duration, env = "BALLAST_DLQ_RESCUE_EVERY")]
+    pub dlq_rescue_every: Duration,
+    /// Do not run the DLQ rescue pass in this worker.
+    #[arg(long, env = "BALLAST_NO_DLQ_RESCUE")]
+    pub no_dlq_rescue: bool,
+    /// How long the rescue pass keeps a poison DLQ message invisible before looking at it
+    /// again (at most 12h, the SQS maximum).
+    #[arg(long, default_value = "12h", value_parser = parse_duration, env = "BALLAST_DLQ_POISON_HOLD")]
+    pub dlq_poison_hold: Duration,
+}
+
+/// `rescue-dlq` arguments.
+#[derive(Debug, Clone, Args)]
+pub struct RescueDlqArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Report what would be done; apply, delete and hold nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// How long a poison DLQ message is kept invisible before a pass looks at it again (at
+    /// most 12h).
+    #[arg(long, default_value = "12h", value_parser = parse_duration, env = "BALLAST_DLQ_POISON_HOLD")]
+    pub poison_hold: Duration,
+    /// At most this many DLQ messages in this pass.
+    #[arg(long, default_value_t = crate::consumer::rescue::DEFAULT_MAX_PER_PASS)]
+    pub max_messages: usize,
+    /// Print one JSON object per message instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `seed-accounts` arguments.
@@ -263,7 +297,8 @@ pub struct ServeArgs {
     /// Verify tokens against the JSON Web Key Set in this file (re-read like --jwks-url).
     #[arg(long, conflicts_with_all = ["jwt_hs256_secret_file", "jwt_public_key_file"])]
     pub jwks_file: Option<PathBuf>,
-    /// Re-read the key set when it is older than this.
+    /// Re-read the key set every this often in the background (and on a token once the set is
+    /// older than this), so a revoked key stops verifying within one interval.
     #[arg(long, default_value = "5m", value_parser = parse_duration)]
     pub jwks_refresh: Duration,
     /// At most one key-set read per this interval caused by unknown `kid`s or failed reads.
@@ -441,6 +476,9 @@ mod tests {
         assert_eq!(args.idle_debounce, Duration::from_secs(30));
         assert_eq!(args.watchdog_not_ready_after, Duration::from_secs(120));
         assert_eq!(args.watchdog_exit_after, Duration::from_secs(300));
+        assert_eq!(args.dlq_rescue_every, Duration::from_secs(60));
+        assert!(!args.no_dlq_rescue);
+        assert_eq!(args.dlq_poison_hold, Duration::from_secs(43_200));
         assert_eq!(
             args.target.aws.timeouts,
             ballast_aws::AwsTimeouts::default()

@@ -19,6 +19,7 @@ async fn main() -> anyhow::Result<ExitCode> {
         Command::Report(args) => commands::report::run(args).await?,
         Command::Serve(args) => commands::serve::run(args, shutdown).await?,
         Command::Sweep(args) => commands::sweep::run(args, shutdown).await?,
+        Command::RescueDlq(args) => commands::rescue::run(args, shutdown).await?,
         Command::Token(args) => commands::token::run(args)?,
     };
     Ok(code)

@@ -11,7 +11,10 @@
 //! `BALLAST_CHAOS_MESSAGES` (default 300), `BALLAST_CHAOS_WORKERS` (2),
 //! `BALLAST_CHAOS_KILL_EVERY_SECS` (10), `BALLAST_CHAOS_DEADLINE_SECS` (150),
 //! `BALLAST_CHAOS_SEED` (the RNG seed of the faults and the messages; printed),
-//! `BALLAST_CHAOS_DROP_RECEIVES` (1: also lose ReceiveMessage answers, the known gap).
+//! `BALLAST_CHAOS_DROP_RECEIVES` (default 1: also lose ReceiveMessage answers; 0 turns it
+//! off). Lost receive answers let SQS's redrive move processable messages to the DLQ; the
+//! workers' DLQ rescue pass (`consume --dlq-rescue-every`) settles them, so the assertions
+//! are the same either way. The seed is printed at the start and in every assertion message.
 //!
 //! `breaker_opens_under_persistent_dynamodb_failure_and_recovers`: every DynamoDB call fails
 //! for a while; the worker's circuit breaker must open (`/metrics`), stop receiving (the
@@ -214,6 +217,8 @@ async fn chaos_money_is_conserved_and_the_dlq_holds_only_poison() {
     let deadline = Duration::from_secs(env_or("BALLAST_CHAOS_DEADLINE_SECS", 150));
     let seed: u64 = env_or("BALLAST_CHAOS_SEED", rand::random());
     println!("chaos: seed {seed}, {messages} messages, {workers} workers");
+    // Every assertion message ends with this, so a CI failure can be replayed.
+    let replay = format!("(replay with BALLAST_CHAOS_SEED={seed})");
 
     // A short visibility timeout, so killed workers' messages come back quickly.
     let stack = Stack::create(4, 5).await;
@@ -282,11 +287,8 @@ async fn chaos_money_is_conserved_and_the_dlq_holds_only_poison() {
         Rule::new(Fault::Error(ErrorKind::ServiceUnavailable))
             .service("sqs")
             .probability(0.01),
-        // Answers lost after SQS applied the request: deletes and visibility changes. A lost
-        // ReceiveMessage answer is left out by default: it burns a receive of up to ten
-        // messages the worker never sees, and after maxReceiveCount such losses SQS's redrive
-        // moves even a settled message to the DLQ, which no consumer can prevent (see
-        // docs/dead-letters.md, "Known gap"). BALLAST_CHAOS_DROP_RECEIVES=1 adds it.
+        // Answers lost after SQS applied the request: deletes and visibility changes (and,
+        // below, receives).
         Rule::new(Fault::DropResponse)
             .service("sqs")
             .operation("DeleteMessageBatch")
@@ -303,7 +305,10 @@ async fn chaos_money_is_conserved_and_the_dlq_holds_only_poison() {
             .service("sqs")
             .probability(0.02),
     ];
-    let drop_receives = env_or("BALLAST_CHAOS_DROP_RECEIVES", 0u8) == 1;
+    // A lost ReceiveMessage answer burns a receive of up to ten messages the worker never
+    // sees; after maxReceiveCount such losses SQS's redrive moves even a settled message to
+    // the DLQ. The workers' rescue pass must settle those (docs/dead-letters.md).
+    let drop_receives = env_or("BALLAST_CHAOS_DROP_RECEIVES", 1u8) == 1;
     let receive_drops = drop_receives.then(|| {
         Rule::new(Fault::DropResponse)
             .service("sqs")
@@ -315,7 +320,15 @@ async fn chaos_money_is_conserved_and_the_dlq_holds_only_poison() {
     }
 
     let endpoint = proxy.endpoint();
-    let extra = ["--concurrency", "8"];
+    // The rescue pass every 2 s, poison held only 1 s, so the DLQ settles inside the test.
+    let extra = [
+        "--concurrency",
+        "8",
+        "--dlq-rescue-every",
+        "2s",
+        "--dlq-poison-hold",
+        "1s",
+    ];
     let mut fleet: Vec<Worker> = (0..workers)
         .map(|i| spawn_worker(&stack, &endpoint, &extra, &format!("worker-{i}.log")))
         .collect();
@@ -324,13 +337,18 @@ async fn chaos_money_is_conserved_and_the_dlq_holds_only_poison() {
     let mut kills = 0usize;
     let mut victim = 0usize;
     loop {
+        // Drained: nothing on the queue, and the DLQ down to the poison messages (the
+        // rescue pass settled whatever lost receives made SQS move there).
         let pending = stack.depth(&stack.queue_url).await;
-        if pending == 0 {
+        let dead = stack.depth(&stack.dlq_url).await;
+        if pending == 0 && dead <= poison.len() as u64 {
             break;
         }
         assert!(
             started.elapsed() < deadline,
-            "{pending} messages still on the queue after {deadline:?} (logs in {})",
+            "{pending} messages still on the queue and {dead} in the DLQ ({} poison) after \
+             {deadline:?} (logs in {}) {replay}",
+            poison.len(),
             log_dir().display()
         );
         if Instant::now() >= next_kill {
@@ -360,7 +378,7 @@ async fn chaos_money_is_conserved_and_the_dlq_holds_only_poison() {
         "chaos: drained in {:.1}s, {kills} SIGKILLs, {requests} AWS requests, injected {injected:?}",
         elapsed.as_secs_f64()
     );
-    assert!(proxy.injected_total() > 0, "no fault was injected");
+    assert!(proxy.injected_total() > 0, "no fault was injected {replay}");
 
     // Money: every balance explained by opening balances, deposits and withdrawals.
     let report = ballast_worker::report::report(
@@ -370,20 +388,23 @@ async fn chaos_money_is_conserved_and_the_dlq_holds_only_poison() {
     )
     .await
     .expect("report");
-    assert!(report.money_conserved(), "money not conserved: {report:?}");
+    assert!(
+        report.money_conserved(),
+        "money not conserved: {report:?} {replay}"
+    );
     // One terminal result per transaction id.
     let results: u64 = report.results.values().sum();
     assert_eq!(
         results,
         ids.len() as u64,
-        "results {:?} for {} transaction ids",
+        "results {:?} for {} transaction ids {replay}",
         report.results,
         ids.len()
     );
     for id in &ids {
         assert!(
             ledger.get_result(*id).await.expect("get result").is_some(),
-            "no result for {id}"
+            "no result for {id} {replay}"
         );
     }
     // Nothing applied twice: at most one debit and one credit per transaction, and the
@@ -419,13 +440,13 @@ async fn chaos_money_is_conserved_and_the_dlq_holds_only_poison() {
             .expect("account")
             .expect("exists")
             .balance;
-        assert_eq!(sum, balance, "entries of {account} do not add up");
+        assert_eq!(sum, balance, "entries of {account} do not add up {replay}");
     }
     for ((id, debit), n) in &posted {
         assert_eq!(
             *n,
             1,
-            "{id} posted {n} {} entries",
+            "{id} posted {n} {} entries {replay}",
             if *debit { "debit" } else { "credit" }
         );
     }
@@ -441,7 +462,7 @@ async fn chaos_money_is_conserved_and_the_dlq_holds_only_poison() {
                 parse_transaction(body.as_bytes()),
                 Err(ParseError::Malformed(_))
             ),
-            "a processable message is in the DLQ: {body}"
+            "a processable message is in the DLQ: {body} {replay}"
         );
         let record = stack
             .dynamodb
@@ -460,7 +481,7 @@ async fn chaos_money_is_conserved_and_the_dlq_holds_only_poison() {
             .item;
         assert!(
             record.is_some_and(|item| item.contains_key("reason_code")),
-            "no poison record for DLQ message {:?}",
+            "no poison record for DLQ message {:?} {replay}",
             message.message_id()
         );
         *dlq_bodies.entry(body).or_default() += 1;
@@ -468,13 +489,13 @@ async fn chaos_money_is_conserved_and_the_dlq_holds_only_poison() {
     let copies: Vec<_> = dlq_bodies.iter().filter(|(_, n)| **n > 1).collect();
     assert!(
         copies.is_empty(),
-        "dead-lettered more than once: {copies:?}"
+        "dead-lettered more than once: {copies:?} {replay}"
     );
     let expected: HashSet<String> = poison.iter().cloned().collect();
     let found: HashSet<String> = dlq_bodies.keys().cloned().collect();
     assert_eq!(
         found, expected,
-        "the DLQ must hold exactly the poison messages"
+        "the DLQ must hold exactly the poison messages {replay}"
     );
     println!(
         "chaos: {} results {:?}, {} DLQ entries, {} ledger entries",

@@ -39,6 +39,7 @@ use crate::ledger::sort_timestamp;
 use crate::store::Item;
 use crate::store::audit::{self as audit_store, PageKey, day_text};
 pub use crate::store::audit::{AUDIT_PRINCIPAL_INDEX, AUDIT_TIME_INDEX, AuditRecord, Decision};
+use crate::transaction::Subject;
 /// Default and largest page of `GET /v1/audit`.
 pub const DEFAULT_AUDIT_PAGE: i32 = 100;
 /// Largest page of `GET /v1/audit`.
@@ -264,8 +265,26 @@ pub async fn list_audit(
             "`since` is outside years 0001-9999",
         )
     })?;
-    let page = match query.principal.as_deref() {
-        Some(p) => state.audit_by_principal(p, &lower, limit, cursor).await?,
+    // A principal is a token `sub`; anything else (the empty string above all, which DynamoDB
+    // refuses as an index key) can have no records and is the caller's mistake.
+    let principal = query
+        .principal
+        .as_deref()
+        .map(Subject::parse)
+        .transpose()
+        .map_err(|e| {
+            ApiError::invalid(
+                "principal",
+                "invalid_principal",
+                format!("`principal` {e}; hint: pass a token subject (`sub`), e.g. alice"),
+            )
+        })?;
+    let page = match &principal {
+        Some(p) => {
+            state
+                .audit_by_principal(p.as_str(), &lower, limit, cursor)
+                .await?
+        }
         None => {
             state
                 .audit_by_time(since, now, &lower, limit, cursor)

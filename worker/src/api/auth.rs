@@ -221,6 +221,14 @@ impl Authenticator {
         Self::with_keys(Keys::Jwks(keys), audience)
     }
 
+    /// The key set, when tokens are verified against one (its background refresh and metric).
+    pub fn jwks_keys(&self) -> Option<&JwksKeys> {
+        match &self.keys {
+            Keys::Jwks(keys) => Some(keys),
+            Keys::Static { .. } => None,
+        }
+    }
+
     /// Also requires the `iss` claim to equal `issuer`.
     pub fn with_issuer(mut self, issuer: Option<&str>) -> Self {
         self.issuer = issuer.map(str::to_owned);

@@ -2,16 +2,22 @@
 //!
 //! The set is loaded at start (a failure stops `serve`: running without keys would refuse every
 //! caller), then re-read
-//! - when it is older than the refresh interval (on the next token checked), and
+//! - in the background every refresh interval ([`JwksKeys::run_refresh`], stopped by the
+//!   shutdown token), so that a key the identity provider *revoked* (removed from the set) stops
+//!   verifying within one interval even when no token ever names an unknown `kid`;
+//! - when it is older than the refresh interval (on the next token checked; a fallback should
+//!   the background task be late), and
 //! - when a token names a `kid` the set does not hold, which is how a signing-key rotation at the
 //!   identity provider shows up; at most once per minimum gap, so an attacker spraying random
 //!   `kid`s cannot turn the API into a load generator against the JWKS endpoint.
 //!
-//! A failed re-read keeps the keys already loaded (and is retried after the gap). A key removed
-//! from the set stops verifying as soon as the set is re-read. Symmetric (`oct`) keys are
-//! refused: a shared secret has no business in a key set fetched over the network.
+//! A failed re-read keeps the last good keys (and is retried after the gap); it is logged and
+//! counted ([`JwksKeys::refresh_failures`], `ballast_api_jwks_refresh_failures_total`). A key
+//! removed from the set stops verifying as soon as the set is re-read. Symmetric (`oct`) keys
+//! are refused: a shared secret has no business in a key set fetched over the network.
 //!
-//! Time comes from the API's injectable [`Clock`], so tests move it instead of sleeping.
+//! Request-driven re-reads take time from the API's injectable [`Clock`], so tests move it
+//! instead of sleeping; the background task runs on tokio's timer (paused time in tests).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -26,6 +32,8 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, JwkSet, KeyAlgorithm};
 use jsonwebtoken::{Algorithm, DecodingKey};
+use prometheus_client::metrics::counter::Counter;
+use tokio_util::sync::CancellationToken;
 
 use super::rate::Clock;
 
@@ -208,6 +216,8 @@ struct Inner {
     /// Single flight: one read at a time; the others wait and then use its result.
     reading: tokio::sync::Mutex<()>,
     reads: AtomicU64,
+    /// Failed re-reads (the initial load is not counted: it stops `serve` instead).
+    failures: Counter,
 }
 
 impl std::fmt::Debug for JwksKeys {
@@ -295,6 +305,7 @@ impl JwksKeys {
             }),
             reading: tokio::sync::Mutex::new(()),
             reads: AtomicU64::new(0),
+            failures: Counter::default(),
         };
         let keys = inner.read().await?;
         inner.loaded.write().await.keys = keys;
@@ -304,6 +315,41 @@ impl JwksKeys {
     /// How many times the set has been read (the initial load included).
     pub fn reads(&self) -> u64 {
         self.0.reads.load(Ordering::Relaxed)
+    }
+
+    /// How many re-reads failed (the last good keys were kept each time).
+    pub fn refresh_failures(&self) -> u64 {
+        self.0.failures.get()
+    }
+
+    /// The failure counter, for a metrics registry
+    /// (`ballast_api_jwks_refresh_failures_total`).
+    pub fn refresh_failures_counter(&self) -> Counter {
+        self.0.failures.clone()
+    }
+
+    /// Re-reads the set every `timers.refresh` until `shutdown` fires (spawned by `serve`).
+    ///
+    /// Each tick reads the set whatever its age, so a revoked key stops verifying within one
+    /// interval without any token triggering it. A failure is logged and counted and the last
+    /// good keys stay; the next tick tries again. The read itself is bounded by
+    /// [`FETCH_TIMEOUT`] and abandoned at shutdown.
+    pub async fn run_refresh(self, shutdown: CancellationToken) {
+        let every = self.0.timers.refresh.max(Duration::from_secs(1));
+        let mut ticks = tokio::time::interval(every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // The first tick is immediate; the set was just loaded.
+        ticks.tick().await;
+        loop {
+            tokio::select! {
+                _ = ticks.tick() => {}
+                () = shutdown.cancelled() => return,
+            }
+            tokio::select! {
+                () = self.0.refresh_now() => {}
+                () = shutdown.cancelled() => return,
+            }
+        }
     }
 
     /// The key named `kid` and its algorithm, re-reading the set when it is stale or does not
@@ -346,6 +392,19 @@ impl Inner {
             }
             loaded.attempted_at = self.clock.now();
         }
+        self.read_and_store().await;
+    }
+
+    /// The background re-read: unconditional, but single-flight with the request-driven ones.
+    async fn refresh_now(&self) {
+        let _single = self.reading.lock().await;
+        self.loaded.write().await.attempted_at = self.clock.now();
+        self.read_and_store().await;
+    }
+
+    /// Reads the source; on success replaces the keys, on failure keeps the last good ones.
+    /// The caller holds `reading`.
+    async fn read_and_store(&self) {
         match self.read().await {
             Ok(keys) => {
                 let mut loaded = self.loaded.write().await;
@@ -354,7 +413,8 @@ impl Inner {
                 loaded.fetched_at = self.clock.now();
             }
             Err(error) => {
-                tracing::warn!(source = %self.source, %error, "JWKS refresh failed; keeping the keys already loaded");
+                self.failures.inc();
+                tracing::warn!(source = %self.source, %error, "JWKS refresh failed; keeping the last good keys");
             }
         }
     }

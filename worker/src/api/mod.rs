@@ -147,6 +147,15 @@ impl Default for ApiMetrics {
 }
 
 impl ApiMetrics {
+    /// Registers the key set's refresh-failure counter (`jwks_refresh_failures`).
+    fn register_jwks(&mut self, failures: Counter) {
+        self.registry.register(
+            "jwks_refresh_failures",
+            "JWKS re-reads that failed (the last good keys were kept)",
+            failures,
+        );
+    }
+
     /// Text exposition format.
     pub fn encode(&self) -> String {
         let mut out = String::new();
@@ -189,6 +198,10 @@ impl ApiState {
         config: ApiConfig,
         clock: Arc<dyn Clock>,
     ) -> Self {
+        let mut metrics = ApiMetrics::default();
+        if let Some(keys) = auth.jwks_keys() {
+            metrics.register_jwks(keys.refresh_failures_counter());
+        }
         ApiState(Arc::new(Inner {
             ledger,
             sqs,
@@ -196,7 +209,7 @@ impl ApiState {
             auth,
             limiter: RateLimiter::new(config.rate_limit, clock),
             config,
-            metrics: ApiMetrics::default(),
+            metrics,
             readiness: tokio::sync::Mutex::new(None),
         }))
     }

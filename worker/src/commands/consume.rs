@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 use crate::breaker::{Breaker, BreakerConfig};
 use crate::cli::ConsumeArgs;
 use crate::config::{self, ConfigError, QueueRef};
+use crate::consumer::rescue::{RescueConfig, Rescuer};
 use crate::consumer::watchdog::{STALL_EXIT_CODE, WatchdogConfig};
 use crate::consumer::{Consumer, ConsumerConfig, ConsumerError, discover_queue};
 use crate::fleet::{Fleet, FleetTiming, instance_id_from_imds};
@@ -152,6 +153,23 @@ pub async fn consume(
     if dlq_url.is_none() {
         tracing::warn!("no dead-letter queue: malformed messages are left to the redrive policy");
     }
+    // The DLQ rescue pass (see `crate::consumer::rescue`): settles processable messages that
+    // SQS's redrive moved after receives the worker never saw.
+    let rescuer = match (&dlq_url, args.no_dlq_rescue) {
+        (Some(url), false) => Some(Rescuer::new(
+            clients.sqs.clone(),
+            {
+                let (accounts, transactions) = targets.tables()?;
+                Ledger::new(clients.dynamodb.clone(), accounts, transactions)
+            },
+            RescueConfig {
+                poison_hold: args.dlq_poison_hold,
+                ..RescueConfig::new(url.clone())
+            },
+            metrics.clone(),
+        )),
+        _ => None,
+    };
     let breaker_config = BreakerConfig {
         threshold: args.breaker_threshold,
         cooldown: args.breaker_cooldown,
@@ -206,7 +224,20 @@ pub async fn consume(
         start_fleet(args, &targets, &clients, &consumer, &shutdown, &background).await
     };
 
+    let rescue_task = rescuer.map(|rescuer| {
+        tracing::info!(
+            dlq_url = %rescuer.config().dlq_url,
+            every = ?args.dlq_rescue_every,
+            "DLQ rescue pass on"
+        );
+        tokio::spawn(rescuer.run(args.dlq_rescue_every, shutdown.clone()))
+    });
+
     consumer.run(shutdown.clone()).await;
+    if let Some(task) = rescue_task {
+        // A pass in progress ends at its current message (the shutdown token).
+        let _ = task.await;
+    }
 
     let completion = match &fleet {
         Some(fleet) => Some(fleet.finish().await),

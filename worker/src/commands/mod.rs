@@ -4,6 +4,7 @@
 
 pub mod consume;
 pub mod report;
+pub mod rescue;
 pub mod seed;
 pub mod send;
 pub mod serve;

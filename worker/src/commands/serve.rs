@@ -203,6 +203,7 @@ pub async fn serve_command(
         queue_url.clone(),
         args.sweep_after,
     );
+    let jwks = auth.jwks_keys().cloned();
     let state = ApiState::new(ledger, sqs, queue_url, auth, config, clock);
     // The sweeper stops with the server (same token); several `serve` processes may sweep at
     // once, the claim condition keeps each re-send single.
@@ -217,11 +218,18 @@ pub async fn serve_command(
             addr: args.listen,
             source,
         })?;
+    // The key set's background refresh stops with the server (same token).
+    let jwks_refresh = jwks.map(|keys| tokio::spawn(keys.run_refresh(shutdown.clone())));
     let served = match tls {
         Some(config) => crate::api::serve_tls(state, listener, config, shutdown.clone()).await,
         None => crate::api::serve(state, listener, shutdown.clone()).await,
     };
     shutdown.cancel();
+    if let Some(task) = jwks_refresh
+        && let Err(error) = task.await
+    {
+        tracing::error!(%error, "the JWKS refresh task failed");
+    }
     if let Some(task) = sweeping
         && let Err(error) = task.await
     {

@@ -29,6 +29,10 @@
 //! - **Fatal failures** (the ledger refuses the request itself) are left to the redrive: such
 //!   a message cannot be processed, and the DLQ is where an operator looks at it.
 //!
+//! What the consumer cannot see (a receive whose answer was lost, a worker killed while it
+//! held the message) still counts at SQS, so the redrive may move a processable message after
+//! all; the [`rescue`] pass settles those from the DLQ through the same idempotent ledger.
+//!
 //! The task boundary is panic-safe: each message's bookkeeping (its concurrency slot and the
 //! in-flight count that scale-in protection follows) lives in a guard released on drop, so a
 //! panicking or aborted task cannot leak it. A panic is caught, counted
@@ -44,6 +48,7 @@
 pub mod deleter;
 pub mod poison;
 pub mod recent;
+pub mod rescue;
 pub mod watchdog;
 
 #[cfg(test)]
@@ -871,14 +876,17 @@ impl Shared {
                     .await
             }
             Ok(tx) => {
-                let key = tx.idempotency_key.as_str();
-                if self.recent.contains(key) {
+                // Remembered by transaction id *and* key: a different transaction reusing a
+                // settled key must reach the ledger, which gives it a REJECTED result of its
+                // own (`idempotency_key_reused`); skipping it here would leave it resultless.
+                let key = format!("{}#{}", tx.transaction_id, tx.idempotency_key.as_str());
+                if self.recent.contains(&key) {
                     tracing::debug!(transaction_id = %tx.transaction_id, "duplicate of a transaction this worker settled");
                     return Disposition::Delete("duplicate");
                 }
                 let result = self.ledger.apply(&tx).await;
                 if result.is_ok() {
-                    self.recent.insert(key);
+                    self.recent.insert(&key);
                 }
                 result
             }

@@ -62,6 +62,12 @@ pub struct Metrics {
     pub receive_stalled_seconds: Gauge<f64, AtomicU64>,
     /// 0 ok, 1 paused on purpose, 2 stalled (not ready), 3 stalled past the exit bound.
     pub watchdog_state: Gauge,
+    /// DLQ messages seen by the rescue pass, by verdict.
+    pub dlq_rescue: Family<OutcomeLabels, Counter>,
+    /// DLQ messages the rescue pass settled and deleted.
+    pub dlq_rescued: Counter,
+    /// DLQ messages the rescue pass left for an operator (poison, or refused by the ledger).
+    pub dlq_left_as_poison: Counter,
     minute_processed: AtomicU64,
     minute_errors: AtomicU64,
 }
@@ -138,6 +144,24 @@ impl Metrics {
             "AWS HTTP requests sent (each attempt)",
             aws_requests.clone(),
         );
+        let dlq_rescue = Family::<OutcomeLabels, Counter>::default();
+        let dlq_rescued = Counter::default();
+        let dlq_left_as_poison = Counter::default();
+        registry.register(
+            "dlq_rescue",
+            "DLQ messages seen by the rescue pass, by verdict (outcome label)",
+            dlq_rescue.clone(),
+        );
+        registry.register(
+            "dlq_rescued",
+            "DLQ messages the rescue pass settled through the ledger and deleted",
+            dlq_rescued.clone(),
+        );
+        registry.register(
+            "dlq_left_as_poison",
+            "DLQ messages the rescue pass left for an operator (poison or refused by the ledger)",
+            dlq_left_as_poison.clone(),
+        );
         Metrics {
             registry,
             received,
@@ -151,6 +175,9 @@ impl Metrics {
             receive_failures,
             receive_stalled_seconds,
             watchdog_state,
+            dlq_rescue,
+            dlq_rescued,
+            dlq_left_as_poison,
             minute_processed: AtomicU64::new(0),
             minute_errors: AtomicU64::new(0),
         }
@@ -174,6 +201,19 @@ impl Metrics {
             self.minute_errors.fetch_add(1, Ordering::Relaxed);
         } else {
             self.minute_processed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Counts a DLQ message seen by the rescue pass.
+    pub fn record_rescue(&self, verdict: &'static str, rescued: bool, left: bool) {
+        self.dlq_rescue
+            .get_or_create(&OutcomeLabels { outcome: verdict })
+            .inc();
+        if rescued {
+            self.dlq_rescued.inc();
+        }
+        if left {
+            self.dlq_left_as_poison.inc();
         }
     }
 

@@ -689,6 +689,99 @@ async fn jwks_key_rotation_needs_no_restart_and_unknown_kids_cannot_hammer_the_i
     server.await.unwrap().unwrap();
 }
 
+/// The background refresh (`JwksKeys::run_refresh`, spawned by `serve`): a key the identity
+/// provider revokes stops verifying within one refresh interval although no token names an
+/// unknown `kid` and the request clock never moves (so neither request-driven re-read fires);
+/// an unreachable IdP is counted and the last good keys stay.
+#[tokio::test]
+async fn a_revoked_jwks_key_stops_verifying_after_the_background_refresh() {
+    let env = Env::new().await;
+    let issuer = "https://idp.ballast.test";
+    let k1 = signing_key("k1");
+    let k2 = signing_key("k2");
+    let idp = JwksServer::start(&[&k1, &k2]).await;
+    // The request clock stays put: the age-driven and unknown-kid re-reads never fire, only
+    // the background task (on tokio's timer, one tick per second) can re-read the set.
+    let clock = Arc::new(ManualClock::default());
+    let timers = JwksTimers {
+        refresh: Duration::from_secs(1),
+        min_refetch: Duration::from_secs(3600),
+    };
+    let keys = JwksKeys::load(JwksSource::url(&idp.url).unwrap(), timers, clock.clone())
+        .await
+        .unwrap();
+    let auth = Authenticator::jwks(keys.clone(), Some("ballast")).with_issuer(Some(issuer));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let shutdown = CancellationToken::new();
+    let server = tokio::spawn(serve(
+        env.state(auth, clock.clone()),
+        listener,
+        shutdown.clone(),
+    ));
+    let refresh = tokio::spawn(keys.clone().run_refresh(shutdown.clone()));
+
+    let path = "/v1/accounts/123456789012";
+    let revoked = sign(&k1, "k1", claims("alice", issuer));
+    let kept = sign(&k2, "k2", claims("alice", issuer));
+    assert_eq!(http_get(addr, path, &revoked).await, StatusCode::NOT_FOUND);
+    assert_eq!(http_get(addr, path, &kept).await, StatusCode::NOT_FOUND);
+
+    // The IdP revokes k1. Both kids stay known to the cache until the background re-read.
+    idp.publish(&[&k2]);
+    let before = idp.hits();
+    ballast_testbed::fixtures::poll_until(
+        "the revoked key to stop verifying",
+        Duration::from_secs(20),
+        Duration::from_millis(100),
+        || async { http_get(addr, path, &revoked).await == StatusCode::UNAUTHORIZED },
+    )
+    .await;
+    assert!(idp.hits() > before, "no background re-read reached the IdP");
+    assert_eq!(http_get(addr, path, &kept).await, StatusCode::NOT_FOUND);
+    assert_eq!(keys.refresh_failures(), 0);
+
+    // The IdP goes down: failures are counted (and exported), the last good keys stay.
+    idp.stop.cancel();
+    ballast_testbed::fixtures::poll_until(
+        "a failed background re-read",
+        Duration::from_secs(30),
+        Duration::from_millis(100),
+        || async { keys.refresh_failures() > 0 },
+    )
+    .await;
+    assert_eq!(http_get(addr, path, &kept).await, StatusCode::NOT_FOUND);
+    assert_eq!(
+        http_get(addr, path, &revoked).await,
+        StatusCode::UNAUTHORIZED
+    );
+    let client: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let metrics = client
+        .request(
+            Request::get(format!("http://{addr}/metrics"))
+                .body(Empty::new())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let text = metrics.into_body().collect().await.unwrap().to_bytes();
+    let text = String::from_utf8(text.to_vec()).unwrap();
+    assert!(
+        text.lines().any(
+            |l| l.starts_with("ballast_api_jwks_refresh_failures_total ") && !l.ends_with(" 0")
+        ),
+        "no JWKS failure metric in:\n{text}"
+    );
+
+    // The refresh task ends with the shutdown token.
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(15), refresh)
+        .await
+        .expect("the refresh task ends at shutdown")
+        .unwrap();
+    server.await.unwrap().unwrap();
+}
+
 #[tokio::test]
 async fn a_jwks_without_usable_keys_is_refused_at_start() {
     let dir = std::env::temp_dir().join(ballast_testbed::unique_name("jwks"));

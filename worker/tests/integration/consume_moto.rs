@@ -273,14 +273,32 @@ async fn duplicates_of_settled_transactions_are_deleted_without_a_ledger_write()
         async move { queue_depth(&sqs, &url).await == 0 }
     })
     .await;
-    shutdown.cancel();
-    run.await.unwrap();
-
     assert_eq!(
         transact_writes(&metrics),
         writes,
         "a duplicate reached the ledger"
     );
+    // Another transaction reusing a settled key is no duplicate of it: it reaches the ledger
+    // and gets a REJECTED result of its own instead of being deleted without one.
+    let mut reuse = txs[0].clone();
+    reuse.transaction_id = Uuid::new_v4();
+    send_messages(&q.sqs, &q.url, &[reuse.to_json().unwrap()], 1_000_000.0)
+        .await
+        .unwrap();
+    eventually("the key reuser's result", Duration::from_secs(60), || {
+        let ledger = ledger.clone();
+        async move {
+            ledger
+                .get_result(reuse.transaction_id)
+                .await
+                .unwrap()
+                .is_some_and(|r| r.status == ResultStatus::Rejected)
+        }
+    })
+    .await;
+    shutdown.cancel();
+    run.await.unwrap();
+
     assert_eq!(total_balance(&ledger, &accounts).await, before);
     assert_exactly_once(&ledger, &accounts, &txs).await;
 }
