@@ -26,6 +26,7 @@ use crate::provision::error::ProvisionError;
 use crate::provision::state::{
     Changes, DesiredState, Expect, Field, LiveFields, LiveState, Ownership, Resolved,
 };
+use crate::provision::typed::{TypedDesired, TypedLive};
 
 pub struct AutoScalingGroups;
 
@@ -184,6 +185,7 @@ impl ResourceOps for AutoScalingGroups {
                         Self::KIND,
                         g.deletion_policy,
                     ),
+                    typed: TypedDesired::untyped(),
                 }
             })
             .collect()
@@ -771,5 +773,6 @@ fn group_live(
         ownership: Ownership::from_tags(&tags, &bp.metadata.name),
         tags,
         fields,
+        typed: TypedLive::untyped(),
     }
 }

@@ -25,6 +25,7 @@ use crate::provision::state::{
     Changes, DesiredState, Expect, Field, FieldName, LiveFields, LiveState, Ownership, Resolved,
 };
 use crate::provision::tagged::{TagSnapshot, tags_or_read};
+use crate::provision::typed::{TypedDesired, TypedLive};
 
 pub struct Tables;
 
@@ -127,6 +128,7 @@ impl ResourceOps for Tables {
                         Self::KIND,
                         t.deletion_policy,
                     ),
+                    typed: TypedDesired::untyped(),
                 }
             })
             .collect()
@@ -875,5 +877,6 @@ async fn read_table(
         ownership: Ownership::from_tags(&tags, &bp.metadata.name),
         tags,
         fields,
+        typed: TypedLive::untyped(),
     }))
 }
