@@ -423,3 +423,87 @@ macro_rules! typed_state {
     };
 }
 pub(crate) use typed_state;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The typed comparison must agree with the untyped one on every combination, or plan
+    /// output would change with the typing.
+    #[test]
+    fn typed_and_untyped_satisfaction_agree() {
+        let wants: Vec<Want<Option<u64>>> = vec![
+            Want::Exact(Some(5)),
+            Want::Exact(None),
+            Want::Within(2, 10),
+            Want::Within(6, 10),
+            Want::KnownAfterApply,
+        ];
+        let haves: Vec<Option<Option<u64>>> = vec![None, Some(None), Some(Some(5)), Some(Some(7))];
+        for want in &wants {
+            for have in &haves {
+                let value = have.as_ref().map(FieldValue::to_value);
+                let untyped = want.expect().map(|e| e.satisfied_by(value.as_ref()));
+                assert_eq!(
+                    Some(want.satisfied_by(have.as_ref())),
+                    untyped,
+                    "{want:?} vs {have:?}"
+                );
+            }
+        }
+        assert!(Want::<u64>::Unchecked.satisfied_by(None));
+        assert_eq!(Want::<u64>::Unchecked.expect(), None);
+    }
+
+    crate::provision::state::field_names! {
+        enum TestField {
+            Size = "size",
+            Capacity = "capacity",
+        }
+    }
+
+    typed_state! {
+        struct TestState for TestField {
+            Size => size: u64 = Enforced,
+            Capacity => capacity: u64 = Delegated,
+        }
+    }
+
+    #[test]
+    fn changes_carry_class_and_display_values() {
+        let want = TestState::<Desired> {
+            size: Want::Exact(3),
+            capacity: Want::Within(1, 4),
+        };
+        let have = TestState::<Live> {
+            size: Some(2),
+            capacity: None,
+        };
+        let changes = want.changes(&have);
+        assert_eq!(
+            changes,
+            vec![
+                Change {
+                    field: TestField::Size,
+                    class: FieldClass::Enforced,
+                    live: "2".into(),
+                    desired: "3".into(),
+                },
+                Change {
+                    field: TestField::Capacity,
+                    class: FieldClass::Delegated,
+                    live: "(unset)".into(),
+                    desired: "within [1, 4]".into(),
+                },
+            ]
+        );
+        // A delegated field known only after apply is not a change.
+        let later = TestState::<Desired> {
+            size: Want::Exact(2),
+            capacity: Want::KnownAfterApply,
+        };
+        assert!(later.changes(&have).is_empty());
+        assert_eq!(have.live_fields().len(), 1);
+        assert_eq!(want.expected_fields().len(), 2);
+    }
+}

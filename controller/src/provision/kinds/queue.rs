@@ -665,6 +665,45 @@ mod tests {
         assert!(!fields.contains_key(QueueField::EncryptionDataKeyReuse.name()));
     }
 
+    /// Plan output of a converted kind is unchanged: the typed diff equals the untyped one.
+    #[test]
+    fn typed_diff_equals_the_untyped_diff() {
+        use crate::provision::diff::diff;
+        let bp = ballast_blueprint::parse(
+            "t",
+            "apiVersion: ballast.dev/v1\nkind: Blueprint\nmetadata: {name: t, region: us-east-1}\nspec:\n  queues:\n    - name: main\n      visibilityTimeout: 60s\n      deadLetter: {queue: dlq, maxReceiveCount: 3}\n    - name: dlq\n",
+        )
+        .unwrap()
+        .blueprint;
+        let desired = Queues::desired(&bp, &Resolved::default());
+        let mut attrs = std::collections::HashMap::new();
+        attrs.insert(Attr::VisibilityTimeout, "30".to_string());
+        attrs.insert(Attr::KmsMasterKeyId, "arn:aws:kms:r:1:key/k".to_string());
+        attrs.insert(
+            Attr::RedrivePolicy,
+            r#"{"maxReceiveCount":"3","deadLetterTargetArn":"arn:aws:sqs:r:1:t-dlq"}"#.to_string(),
+        );
+        let state = live_state(&attrs, &Resolved::default(), &bp);
+        for want in &desired {
+            let live = LiveState {
+                id: want.id.clone(),
+                physical_name: want.physical_name.clone(),
+                physical_id: "url".into(),
+                arn: None,
+                ownership: Ownership::Owned,
+                tags: want.tags.clone(),
+                fields: state.live_fields(),
+                typed: TypedLive::new(state.clone()),
+            };
+            let typed = diff(want, Some(&live));
+            let mut untyped_want = want.clone();
+            untyped_want.typed = TypedDesired::untyped();
+            let untyped = diff(&untyped_want, Some(&live));
+            assert_eq!(typed, untyped, "{}", want.id);
+            assert!(typed.is_change());
+        }
+    }
+
     #[test]
     fn sibling_arns_share_account_and_region() {
         assert_eq!(
