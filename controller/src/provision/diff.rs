@@ -106,22 +106,12 @@ pub fn diff(desired: &DesiredState, live: Option<&LiveState>) -> Action {
     let Some(live) = live else {
         return Action::Create;
     };
-    let mut changes = Vec::new();
-    for field in &desired.fields {
-        let have = live.fields.get(field.name);
-        if field.expect.satisfied_by(have) {
-            continue;
-        }
-        if field.class == FieldClass::Delegated && matches!(field.expect, Expect::KnownAfterApply) {
-            continue;
-        }
-        changes.push(FieldChange {
-            field: field.name.to_string(),
-            live: have.map(display_value).unwrap_or_else(|| "(unset)".into()),
-            desired: field.expect.display(),
-            class: field.class,
-        });
-    }
+    let typed = desired
+        .typed
+        .get()
+        .zip(live.typed.get())
+        .and_then(|(want, have)| want.changes(have));
+    let mut changes = typed.unwrap_or_else(|| value_changes(desired, live));
     for (key, value) in &desired.tags {
         if live.tags.get(key) != Some(value) {
             changes.push(FieldChange {
@@ -168,6 +158,28 @@ pub fn diff(desired: &DesiredState, live: Option<&LiveState>) -> Action {
     } else {
         Action::Update { changes }
     }
+}
+
+/// The untyped comparison of the rendered fields, for kinds not yet converted to typed state
+/// (the bridge named in [`super::typed`]); converted kinds compare their typed states.
+fn value_changes(desired: &DesiredState, live: &LiveState) -> Vec<FieldChange> {
+    let mut changes = Vec::new();
+    for field in &desired.fields {
+        let have = live.fields.get(field.name);
+        if field.expect.satisfied_by(have) {
+            continue;
+        }
+        if field.class == FieldClass::Delegated && matches!(field.expect, Expect::KnownAfterApply) {
+            continue;
+        }
+        changes.push(FieldChange {
+            field: field.name.to_string(),
+            live: have.map(display_value).unwrap_or_else(|| "(unset)".into()),
+            desired: field.expect.display(),
+            class: field.class,
+        });
+    }
+    changes
 }
 
 /// The plan in dependency order; resources to remove come last, in reverse order.
@@ -227,6 +239,7 @@ pub fn plan(
 mod tests {
     use super::*;
     use crate::provision::state::{Changes, Field, FieldName};
+    use crate::provision::typed::{TypedDesired, TypedLive};
     use ballast_blueprint::{ResourceKind, Tags};
     use serde_json::json;
     use std::collections::BTreeMap;
@@ -250,6 +263,7 @@ mod tests {
             tags: Tags::from([("ballast.dev/managed".into(), "true".into())]),
             adopt: false,
             deletion_policy: DeletionPolicy::Retain,
+            typed: TypedDesired::untyped(),
         }
     }
 
@@ -269,6 +283,7 @@ mod tests {
                 ("fifo".into(), json!(false)),
                 ("maximumMessageSize".into(), json!(262144)),
             ]),
+            typed: TypedLive::untyped(),
         }
     }
 

@@ -27,6 +27,14 @@ pub enum ProvisionError {
     /// than a panic).
     #[error("{resource}: not declared in the blueprint")]
     NotDeclared { resource: ResourceId },
+    /// A converted kind got a state without its typed state (an engine bug, reported rather
+    /// than a panic).
+    #[error("{resource}: the {side} state carries no typed state {expected}")]
+    Untyped {
+        resource: ResourceId,
+        side: &'static str,
+        expected: &'static str,
+    },
     #[error("{resource}: needs {dependency}, which does not exist")]
     MissingDependency {
         resource: ResourceId,
@@ -60,6 +68,7 @@ impl ProvisionError {
             | ProvisionError::Unexpected { resource, .. }
             | ProvisionError::NotReady { resource, .. }
             | ProvisionError::NotDeclared { resource }
+            | ProvisionError::Untyped { resource, .. }
             | ProvisionError::MissingDependency { resource, .. } => resource,
         }
     }

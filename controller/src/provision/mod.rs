@@ -10,6 +10,7 @@ pub mod kinds;
 pub mod render;
 pub mod state;
 pub mod tagged;
+pub mod typed;
 
 pub use conflict::{Conflict, ConflictReason};
 pub use context::{Clients, ReadOnlyClients};

@@ -7,6 +7,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::diff::FieldChange;
+use super::typed::{TypedDesired, TypedLive};
 
 /// The field names of one resource kind, as an enum (declared with [`field_names!`]).
 ///
@@ -236,6 +237,9 @@ pub struct DesiredState {
     pub tags: Tags,
     pub adopt: bool,
     pub deletion_policy: DeletionPolicy,
+    /// The kind's typed state `fields` was rendered from (see [`super::typed`]).
+    #[serde(skip)]
+    pub typed: TypedDesired,
 }
 
 impl DesiredState {
@@ -287,6 +291,9 @@ pub struct LiveState {
     pub ownership: Ownership,
     pub tags: Tags,
     pub fields: BTreeMap<String, Value>,
+    /// The kind's typed state `fields` was rendered from (see [`super::typed`]).
+    #[serde(skip)]
+    pub typed: TypedLive,
 }
 
 /// ARNs and ids of resources that exist, for desired states that refer to them.

@@ -31,6 +31,7 @@ use crate::provision::state::{
     Changes, DesiredState, Field, LiveFields, LiveState, Ownership, Resolved,
 };
 use crate::provision::tagged::tags_or_read;
+use crate::provision::typed::{TypedDesired, TypedLive};
 
 pub struct Alarms;
 
@@ -412,6 +413,7 @@ impl ResourceOps for Alarms {
                         Self::KIND,
                         a.deletion_policy,
                     ),
+                    typed: TypedDesired::untyped(),
                 }
             })
             .collect()
@@ -492,6 +494,7 @@ impl ResourceOps for Alarms {
                 ownership,
                 tags,
                 fields: canonical_fields(&alarm),
+                typed: TypedLive::untyped(),
             };
             observed.file(live, is_declared);
         }
@@ -535,6 +538,7 @@ impl ResourceOps for Alarms {
                     .filter_map(|f| Some((f.name.to_string(), f.exact()?.clone())))
                     .collect(),
             },
+            typed: TypedLive::untyped(),
         })
     }
 

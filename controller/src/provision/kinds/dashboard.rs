@@ -27,6 +27,7 @@ use crate::provision::error::ProvisionError;
 use crate::provision::state::{
     Changes, DesiredState, Field, LiveFields, LiveState, Ownership, Resolved, live_fields,
 };
+use crate::provision::typed::{TypedDesired, TypedLive};
 
 pub struct Dashboards;
 
@@ -251,6 +252,7 @@ impl ResourceOps for Dashboards {
                         Self::KIND,
                         d.deletion_policy,
                     ),
+                    typed: TypedDesired::untyped(),
                 }
             })
             .collect()
@@ -308,6 +310,7 @@ impl ResourceOps for Dashboards {
                 ownership: ownership(&fields, &bp.metadata.name),
                 tags: Tags::new(),
                 fields,
+                typed: TypedLive::untyped(),
             };
             observed.file(live, is_declared);
         }
@@ -335,6 +338,7 @@ impl ResourceOps for Dashboards {
                     .cloned()
                     .unwrap_or(Value::Null),
             )]),
+            typed: TypedLive::untyped(),
         })
     }
 

@@ -19,6 +19,7 @@ use crate::provision::error::ProvisionError;
 use crate::provision::state::{
     Changes, DesiredState, Field, LiveFields, LiveState, Ownership, Resolved,
 };
+use crate::provision::typed::{TypedDesired, TypedLive};
 
 pub struct VpcEndpoints;
 
@@ -136,6 +137,7 @@ impl ResourceOps for VpcEndpoints {
                         Self::KIND,
                         e.deletion_policy,
                     ),
+                    typed: TypedDesired::untyped(),
                 }
             })
             .collect()
@@ -477,6 +479,7 @@ fn endpoint_live(
         ownership: Ownership::from_tags(&tags, &bp.metadata.name),
         tags,
         fields,
+        typed: TypedLive::untyped(),
     }
 }
 

@@ -15,6 +15,7 @@ use crate::provision::state::{
     Changes, DesiredState, Field, LiveFields, LiveState, Ownership, Resolved,
 };
 use crate::provision::tagged::tags_or_read;
+use crate::provision::typed::{TypedDesired, TypedLive};
 
 pub struct KmsKeys;
 
@@ -66,6 +67,7 @@ impl ResourceOps for KmsKeys {
                         Self::KIND,
                         k.deletion_policy,
                     ),
+                    typed: TypedDesired::untyped(),
                 }
             })
             .collect()
@@ -178,6 +180,7 @@ impl ResourceOps for KmsKeys {
             ownership: Ownership::Owned,
             tags: desired.tags.clone(),
             fields: BTreeMap::new(),
+            typed: TypedLive::untyped(),
         };
         set_rotation(ctx, desired, &live).await?;
         Ok(live)
@@ -356,6 +359,7 @@ async fn read_key(
         ownership: Ownership::from_tags(&tags, &ctx.blueprint.metadata.name),
         tags,
         fields,
+        typed: TypedLive::untyped(),
     }))
 }
 

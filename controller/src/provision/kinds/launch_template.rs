@@ -23,6 +23,7 @@ use crate::provision::error::ProvisionError;
 use crate::provision::state::{
     Changes, DesiredState, Field, LiveFields, LiveState, Ownership, Resolved,
 };
+use crate::provision::typed::{TypedDesired, TypedLive};
 
 pub struct LaunchTemplates;
 
@@ -119,6 +120,7 @@ impl ResourceOps for LaunchTemplates {
                         Self::KIND,
                         lt.deletion_policy,
                     ),
+                    typed: TypedDesired::untyped(),
                 }
             })
             .collect()
@@ -195,6 +197,7 @@ impl ResourceOps for LaunchTemplates {
                     ownership: Ownership::from_tags(&tags, &bp.metadata.name),
                     tags,
                     fields,
+                    typed: TypedLive::untyped(),
                 };
                 Ok::<_, ProvisionError>((declared_id.is_some(), live))
             }
@@ -245,6 +248,7 @@ impl ResourceOps for LaunchTemplates {
             ownership: Ownership::Owned,
             tags: desired.tags.clone(),
             fields,
+            typed: TypedLive::untyped(),
         })
     }
 

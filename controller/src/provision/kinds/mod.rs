@@ -7,7 +7,9 @@
 //! Each kind names its fields through one enum ([`ResourceOps::Field`], declared with
 //! `field_names!`): `desired` declares them, `observe` fills them, and `update` reads the plan's
 //! changes as [`crate::provision::state::Changes`] of that enum, so a misspelt field does not
-//! compile. Shared plumbing (filing observed resources, readiness polling, add/remove set
+//! compile. A converted kind (see [`crate::provision::typed`]) also declares one typed state
+//! struct that `desired` and `observe` both build, which the diff compares field by field and
+//! `update` reads; the others use the named untyped bridge. Shared plumbing (filing observed resources, readiness polling, add/remove set
 //! deltas) lives in [`support`].
 
 pub mod alarm;

@@ -14,10 +14,9 @@ use tracing::instrument;
 use super::{ApplyContext, ObserveContext, Observed, ResourceOps, declared};
 use crate::provision::diff::FieldChange;
 use crate::provision::error::ProvisionError;
-use crate::provision::state::{
-    Changes, DesiredState, Expect, Field, LiveFields, LiveState, Ownership, Resolved,
-};
+use crate::provision::state::{Changes, DesiredState, LiveState, Ownership, Resolved};
 use crate::provision::tagged::tags_or_read;
+use crate::provision::typed::{Desired, FieldValue, Live, TypedDesired, TypedLive, Want};
 
 pub struct Queues;
 
@@ -37,22 +36,99 @@ crate::provision::state::field_names! {
     }
 }
 
-const FIELDS: &[(QueueField, Attr)] = &[
-    (QueueField::VisibilityTimeout, Attr::VisibilityTimeout),
-    (QueueField::Retention, Attr::MessageRetentionPeriod),
-    (
-        QueueField::ReceiveWaitTime,
-        Attr::ReceiveMessageWaitTimeSeconds,
-    ),
-    (QueueField::Delay, Attr::DelaySeconds),
-    (QueueField::MaxMessageSize, Attr::MaximumMessageSize),
-];
-
-fn queue_arn_guess(resolved: &Resolved, id: &ResourceId) -> Expect {
-    match resolved.arn(id) {
-        Some(arn) => Expect::Exact(Value::String(arn.to_string())),
-        None => Expect::KnownAfterApply,
+crate::provision::typed::typed_state! {
+    /// A queue's compared state: `desired` builds it from the blueprint, `observe` from the
+    /// queue's attributes (strings, canonicalized into numbers and typed policies).
+    pub struct QueueState for QueueField {
+        VisibilityTimeout => visibility_timeout: u64 = Enforced,
+        Retention => retention: u64 = Enforced,
+        ReceiveWaitTime => receive_wait_time: u64 = Enforced,
+        Delay => delay: u64 = Enforced,
+        MaxMessageSize => max_message_size: u64 = Enforced,
+        Fifo => fifo: bool = CreateOnly,
+        Encryption => encryption: QueueEncryption = Enforced,
+        /// Compared only for KMS encryption.
+        EncryptionDataKeyReuse => data_key_reuse: u64 = Enforced,
+        /// `None`: no redrive policy.
+        DeadLetter => dead_letter: Option<Redrive> = Enforced,
+        /// Compared only when the blueprint sets one.
+        RedriveAllow => redrive_allow: Option<RedriveAllow> = Enforced,
     }
+}
+
+/// Server-side encryption of a queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueueEncryption {
+    None,
+    SqsManaged,
+    /// The key by its canonical ARN (see [`canonical_key`]).
+    Kms {
+        key: String,
+    },
+}
+
+impl FieldValue for QueueEncryption {
+    fn to_value(&self) -> Value {
+        match self {
+            QueueEncryption::None => json!({"type": "none"}),
+            QueueEncryption::SqsManaged => json!({"type": "sqsManaged"}),
+            QueueEncryption::Kms { key } => json!({"type": "kms", "key": key}),
+        }
+    }
+}
+
+/// A redrive policy: where messages go after `max_receive_count` receives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Redrive {
+    pub target_arn: Option<String>,
+    pub max_receive_count: Option<u64>,
+}
+
+impl FieldValue for Redrive {
+    fn to_value(&self) -> Value {
+        json!({"deadLetterTargetArn": self.target_arn, "maxReceiveCount": self.max_receive_count})
+    }
+}
+
+/// A redrive-allow policy: which source queues may use this queue as their dead-letter queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedriveAllow {
+    pub permission: Option<String>,
+    /// Sorted, so that the order AWS returns them in is not drift.
+    pub source_queue_arns: Vec<String>,
+}
+
+impl FieldValue for RedriveAllow {
+    fn to_value(&self) -> Value {
+        json!({"redrivePermission": self.permission, "sourceQueueArns": self.source_queue_arns})
+    }
+}
+
+/// The numeric attributes, with their desired values.
+fn numbers(state: &QueueState<Desired>) -> [(QueueField, Attr, &Want<u64>); 5] {
+    [
+        (
+            QueueField::VisibilityTimeout,
+            Attr::VisibilityTimeout,
+            &state.visibility_timeout,
+        ),
+        (
+            QueueField::Retention,
+            Attr::MessageRetentionPeriod,
+            &state.retention,
+        ),
+        (
+            QueueField::ReceiveWaitTime,
+            Attr::ReceiveMessageWaitTimeSeconds,
+            &state.receive_wait_time,
+        ),
+        (QueueField::Delay, Attr::DelaySeconds, &state.delay),
+        (
+            QueueField::MaxMessageSize,
+            Attr::MaximumMessageSize,
+            &state.max_message_size,
+        ),
+    ]
 }
 
 /// A key reference as the canonical key ARN, whichever form AWS returns (id, ARN or alias).
@@ -82,56 +158,20 @@ impl ResourceOps for Queues {
             .iter()
             .map(|q| {
                 let id = ResourceId::new(Self::KIND, &q.name);
-                let mut fields = vec![
-                    Field::enforced(QueueField::VisibilityTimeout, q.visibility_timeout.as_secs()),
-                    Field::enforced(QueueField::Retention, q.retention.as_secs()),
-                    Field::enforced(QueueField::ReceiveWaitTime, q.receive_wait_time.as_secs()),
-                    Field::enforced(QueueField::Delay, q.delay.as_secs()),
-                    Field::enforced(QueueField::MaxMessageSize, q.max_message_size),
-                    Field::create_only(QueueField::Fifo, false),
-                ];
-                let encryption = match q.encryption.kind {
-                    QueueEncryptionKind::SqsManaged => Expect::Exact(json!({"type": "sqsManaged"})),
-                    QueueEncryptionKind::None => Expect::Exact(json!({"type": "none"})),
-                    QueueEncryptionKind::Kms => match (&q.encryption.kms_key, &q.encryption.kms_key_arn) {
-                        (_, Some(arn)) => Expect::Exact(json!({"type": "kms", "key": arn})),
-                        (Some(name), None) => match resolved.arn(&ResourceId::new(ResourceKind::KmsKey, name)) {
-                            Some(arn) => Expect::Exact(json!({"type": "kms", "key": arn})),
-                            None => Expect::KnownAfterApply,
-                        },
-                        (None, None) => Expect::KnownAfterApply,
-                    },
-                };
-                fields.push(Field::enforced(QueueField::Encryption, Value::Null).with_expect(encryption));
-                if q.encryption.kind == QueueEncryptionKind::Kms {
-                    let reuse = q.encryption.data_key_reuse.map(|d| d.as_secs()).unwrap_or(300);
-                    fields.push(Field::enforced(QueueField::EncryptionDataKeyReuse, reuse));
-                }
-                let redrive = match &q.dead_letter {
-                    None => Expect::Exact(Value::Null),
-                    Some(dl) => match queue_arn_guess(resolved, &ResourceId::new(Self::KIND, &dl.queue)) {
-                        Expect::Exact(arn) => Expect::Exact(json!({"deadLetterTargetArn": arn, "maxReceiveCount": dl.max_receive_count})),
-                        other => other,
-                    },
-                };
-                fields.push(Field::enforced(QueueField::DeadLetter, Value::Null).with_expect(redrive));
-                if q.redrive_allow.is_some() {
-                    // The list names its sources by ARN, which follow from this queue's own ARN.
-                    let expect = match resolved.arn(&id) {
-                        Some(own) => Expect::Exact(redrive_allow_value(bp, q, own)),
-                        None => Expect::KnownAfterApply,
-                    };
-                    fields.push(Field::enforced(QueueField::RedriveAllow, Value::Null).with_expect(expect));
-                }
+                let state = desired_state(bp, resolved, q, &id);
                 let mut tags = bp.ownership_tags();
                 tags.extend(q.tags.clone());
                 DesiredState {
                     id,
                     physical_name: bp.queue_name(q),
-                    fields,
+                    fields: state.expected_fields(),
                     tags,
                     adopt: q.adopt,
-                    deletion_policy: Blueprint::effective_deletion_policy(Self::KIND, q.deletion_policy),
+                    deletion_policy: Blueprint::effective_deletion_policy(
+                        Self::KIND,
+                        q.deletion_policy,
+                    ),
+                    typed: TypedDesired::new(state),
                 }
             })
             .collect()
@@ -220,14 +260,16 @@ impl ResourceOps for Queues {
                     },
                 )
                 .await?;
+                let state = live_state(&attrs, ctx.resolved, bp);
                 let live = LiveState {
                     ownership: Ownership::from_tags(&tags, &bp.metadata.name),
                     id,
                     physical_name: name,
                     arn: attrs.get(&Attr::QueueArn).cloned(),
-                    fields: canonical_fields(&attrs, ctx.resolved, bp),
+                    fields: state.live_fields(),
                     physical_id: url,
                     tags,
+                    typed: TypedLive::new(state),
                 };
                 Ok::<_, ProvisionError>((declared_id.is_some(), live))
             })
@@ -244,12 +286,13 @@ impl ResourceOps for Queues {
         ctx: &ApplyContext<'_>,
         desired: &DesiredState,
     ) -> Result<LiveState, ProvisionError> {
+        let want = desired.state::<QueueState<Desired>>()?;
         let mut request = ctx
             .clients
             .sqs
             .create_queue()
             .queue_name(&desired.physical_name);
-        for (attr, value) in attributes(desired, None) {
+        for (attr, value) in attributes(want, None) {
             request = request.attributes(attr, value);
         }
         for (k, v) in &desired.tags {
@@ -275,21 +318,19 @@ impl ResourceOps for Queues {
             .unwrap_or_default();
         let arn = attrs.get(&Attr::QueueArn).cloned();
         if let (Some(queue), Some(own)) = (ctx.blueprint.queue(&desired.id.name), &arn)
-            && queue.redrive_allow.is_some()
+            && let Some(allow) = redrive_allow(ctx.blueprint, queue, own)
         {
             ctx.clients
                 .sqs
                 .set_queue_attributes()
                 .queue_url(&url)
-                .attributes(
-                    Attr::RedriveAllowPolicy,
-                    redrive_allow_value(ctx.blueprint, queue, own).to_string(),
-                )
+                .attributes(Attr::RedriveAllowPolicy, allow.to_value().to_string())
                 .send()
                 .await
                 .classify("SetQueueAttributes")
                 .map_err(ProvisionError::aws(&desired.id))?;
         }
+        let state = live_state(&attrs, ctx.resolved, ctx.blueprint);
         Ok(LiveState {
             id: desired.id.clone(),
             physical_name: desired.physical_name.clone(),
@@ -297,7 +338,8 @@ impl ResourceOps for Queues {
             arn,
             ownership: Ownership::Owned,
             tags: desired.tags.clone(),
-            fields: canonical_fields(&attrs, ctx.resolved, ctx.blueprint),
+            fields: state.live_fields(),
+            typed: TypedLive::new(state),
         })
     }
 
@@ -308,10 +350,11 @@ impl ResourceOps for Queues {
         live: &LiveState,
         changes: &[FieldChange],
     ) -> Result<(), ProvisionError> {
+        let want = desired.state::<QueueState<Desired>>()?;
         let changes_empty = changes.is_empty();
         let changes = Changes::<QueueField>::of(changes);
         // No listed change (adopting as is) writes every attribute, as a create does.
-        let attrs = attributes(desired, Some(&changes).filter(|_| !changes_empty));
+        let attrs = attributes(want, Some(&changes).filter(|_| !changes_empty));
         if !attrs.is_empty() {
             let mut request = ctx
                 .clients
@@ -356,35 +399,94 @@ impl ResourceOps for Queues {
     }
 }
 
-/// SQS attributes for the desired fields; with `changes`, only the changed ones.
+/// The queue's typed desired state; references resolve through `resolved`.
+fn desired_state(
+    bp: &Blueprint,
+    resolved: &Resolved,
+    q: &ballast_blueprint::Queue,
+    id: &ResourceId,
+) -> QueueState<Desired> {
+    let encryption = match q.encryption.kind {
+        QueueEncryptionKind::SqsManaged => Want::Exact(QueueEncryption::SqsManaged),
+        QueueEncryptionKind::None => Want::Exact(QueueEncryption::None),
+        QueueEncryptionKind::Kms => {
+            let key = match (&q.encryption.kms_key, &q.encryption.kms_key_arn) {
+                (_, Some(arn)) => Some(arn.clone()),
+                (Some(name), None) => resolved
+                    .arn(&ResourceId::new(ResourceKind::KmsKey, name))
+                    .map(str::to_string),
+                (None, None) => None,
+            };
+            Want::exact_or_later(key.map(|key| QueueEncryption::Kms { key }))
+        }
+    };
+    let data_key_reuse = match q.encryption.kind {
+        QueueEncryptionKind::Kms => Want::Exact(
+            q.encryption
+                .data_key_reuse
+                .map(|d| d.as_secs())
+                .unwrap_or(300),
+        ),
+        _ => Want::Unchecked,
+    };
+    let dead_letter = match &q.dead_letter {
+        None => Want::Exact(None),
+        Some(dl) => Want::exact_or_later(
+            resolved
+                .arn(&ResourceId::new(ResourceKind::Queue, &dl.queue))
+                .map(|arn| {
+                    Some(Redrive {
+                        target_arn: Some(arn.to_string()),
+                        max_receive_count: Some(u64::from(dl.max_receive_count)),
+                    })
+                }),
+        ),
+    };
+    // The list names its sources by ARN, which follow from this queue's own ARN.
+    let redrive_allow = match &q.redrive_allow {
+        None => Want::Unchecked,
+        Some(_) => Want::exact_or_later(resolved.arn(id).map(|own| redrive_allow(bp, q, own))),
+    };
+    QueueState {
+        visibility_timeout: Want::Exact(q.visibility_timeout.as_secs()),
+        retention: Want::Exact(q.retention.as_secs()),
+        receive_wait_time: Want::Exact(q.receive_wait_time.as_secs()),
+        delay: Want::Exact(q.delay.as_secs()),
+        max_message_size: Want::Exact(q.max_message_size),
+        fifo: Want::Exact(false),
+        encryption,
+        data_key_reuse,
+        dead_letter,
+        redrive_allow,
+    }
+}
+
+/// SQS attributes for the desired state; with `changes`, only the changed ones.
 fn attributes(
-    desired: &DesiredState,
+    want: &QueueState<Desired>,
     changes: Option<&Changes<QueueField>>,
 ) -> Vec<(Attr, String)> {
     let wanted = |field: QueueField| changes.is_none_or(|c| c.has(field));
     let mut out = Vec::new();
-    for (field, attr) in FIELDS {
-        if wanted(*field)
-            && let Some(v) = desired.value(*field)
+    for (field, attr, value) in numbers(want) {
+        if wanted(field)
+            && let Some(v) = value.exact()
         {
-            out.push((attr.clone(), v.to_string()));
+            out.push((attr, v.to_string()));
         }
     }
     if wanted(QueueField::Encryption) || wanted(QueueField::EncryptionDataKeyReuse) {
-        match desired.value(QueueField::Encryption) {
-            Some(v) if v["type"] == "kms" => {
-                out.push((
-                    Attr::KmsMasterKeyId,
-                    v["key"].as_str().unwrap_or_default().to_string(),
-                ));
-                if let Some(reuse) = desired.value(QueueField::EncryptionDataKeyReuse) {
+        match want.encryption.exact() {
+            Some(QueueEncryption::Kms { key }) => {
+                out.push((Attr::KmsMasterKeyId, key.clone()));
+                if let Some(reuse) = want.data_key_reuse.exact() {
                     out.push((Attr::KmsDataKeyReusePeriodSeconds, reuse.to_string()));
                 }
             }
-            Some(v) if v["type"] == "sqsManaged" => {
+            Some(QueueEncryption::SqsManaged) => {
                 out.push((Attr::SqsManagedSseEnabled, "true".into()))
             }
-            Some(_) => {
+            Some(QueueEncryption::None) => {
                 out.push((Attr::SqsManagedSseEnabled, "false".into()));
                 out.push((Attr::KmsMasterKeyId, String::new()));
             }
@@ -392,106 +494,107 @@ fn attributes(
         }
     }
     if wanted(QueueField::DeadLetter) {
-        match desired.value(QueueField::DeadLetter) {
-            Some(Value::Null) if changes.is_some() => {
-                out.push((Attr::RedrivePolicy, String::new()))
-            }
-            Some(v) if !v.is_null() => out.push((Attr::RedrivePolicy, v.to_string())),
+        match want.dead_letter.exact() {
+            // An empty policy removes the live one (only on update: a new queue has none).
+            Some(None) if changes.is_some() => out.push((Attr::RedrivePolicy, String::new())),
+            Some(Some(redrive)) => out.push((Attr::RedrivePolicy, redrive.to_value().to_string())),
             _ => {}
         }
     }
     if wanted(QueueField::RedriveAllow)
-        && let Some(v) = desired.value(QueueField::RedriveAllow)
-        && !v.is_null()
+        && let Some(Some(allow)) = want.redrive_allow.exact()
     {
-        out.push((Attr::RedriveAllowPolicy, v.to_string()));
+        out.push((Attr::RedriveAllowPolicy, allow.to_value().to_string()));
     }
     out
 }
 
-fn number(attrs: &std::collections::HashMap<Attr, String>, attr: &Attr) -> Value {
-    attrs
-        .get(attr)
-        .and_then(|v| v.parse::<u64>().ok())
-        .map(Value::from)
-        .unwrap_or(Value::Null)
+fn number(attrs: &std::collections::HashMap<Attr, String>, attr: &Attr) -> Option<u64> {
+    attrs.get(attr).and_then(|v| v.parse::<u64>().ok())
 }
 
-/// Live attributes in the shape `desired` uses: numbers as numbers, policies as parsed JSON.
-fn canonical_fields(
+/// The queue's typed live state from its attributes: numbers as numbers, policies parsed.
+fn live_state(
     attrs: &std::collections::HashMap<Attr, String>,
     resolved: &Resolved,
     bp: &Blueprint,
-) -> BTreeMap<String, Value> {
-    let mut fields = BTreeMap::new();
-    for (field, attr) in FIELDS {
-        fields.put(*field, number(attrs, attr));
-    }
-    fields.put(
-        QueueField::Fifo,
-        Value::Bool(attrs.get(&Attr::FifoQueue).is_some_and(|v| v == "true")),
-    );
+) -> QueueState<Live> {
     let kms = attrs.get(&Attr::KmsMasterKeyId).filter(|k| !k.is_empty());
     let encryption = match kms {
-        Some(key) => json!({"type": "kms", "key": canonical_key(resolved, bp, key)}),
+        Some(key) => QueueEncryption::Kms {
+            key: canonical_key(resolved, bp, key),
+        },
         None if attrs
             .get(&Attr::SqsManagedSseEnabled)
             .is_some_and(|v| v == "true") =>
         {
-            json!({"type": "sqsManaged"})
+            QueueEncryption::SqsManaged
         }
-        None => json!({"type": "none"}),
+        None => QueueEncryption::None,
     };
-    fields.put(QueueField::Encryption, encryption);
-    if kms.is_some() {
-        fields.put(
-            QueueField::EncryptionDataKeyReuse,
-            number(attrs, &Attr::KmsDataKeyReusePeriodSeconds),
-        );
-    }
-    let redrive = attrs
+    let dead_letter = attrs
         .get(&Attr::RedrivePolicy)
         .and_then(|p| serde_json::from_str::<Value>(p).ok())
-        .map(|p| {
+        .map(|p| Redrive {
+            target_arn: p
+                .get("deadLetterTargetArn")
+                .and_then(Value::as_str)
+                .map(str::to_string),
             // maxReceiveCount may come back as a string or a number.
-            let count = p.get("maxReceiveCount").and_then(|c| {
+            max_receive_count: p.get("maxReceiveCount").and_then(|c| {
                 c.as_u64()
                     .or_else(|| c.as_str().and_then(|s| s.parse().ok()))
-            });
-            let target = p.get("deadLetterTargetArn").cloned().unwrap_or(Value::Null);
-            json!({"deadLetterTargetArn": target, "maxReceiveCount": count})
-        })
-        .unwrap_or(Value::Null);
-    fields.put(QueueField::DeadLetter, redrive);
-    let allow = attrs
+            }),
+        });
+    let redrive_allow = attrs
         .get(&Attr::RedriveAllowPolicy)
         .and_then(|p| serde_json::from_str::<Value>(p).ok())
         .map(|p| {
-            let mut sources: Vec<Value> = p
+            let mut sources: Vec<String> = p
                 .get("sourceQueueArns")
                 .and_then(Value::as_array)
-                .cloned()
+                .map(|arns| {
+                    arns.iter()
+                        .filter_map(|a| a.as_str().map(str::to_string))
+                        .collect()
+                })
                 .unwrap_or_default();
-            sources.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
-            let permission = p.get("redrivePermission").cloned().unwrap_or(Value::Null);
-            json!({"redrivePermission": permission, "sourceQueueArns": sources})
-        })
-        .unwrap_or(Value::Null);
-    fields.put(QueueField::RedriveAllow, allow);
-    fields
+            sources.sort();
+            RedriveAllow {
+                permission: p
+                    .get("redrivePermission")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
+                source_queue_arns: sources,
+            }
+        });
+    QueueState {
+        visibility_timeout: number(attrs, &Attr::VisibilityTimeout),
+        retention: number(attrs, &Attr::MessageRetentionPeriod),
+        receive_wait_time: number(attrs, &Attr::ReceiveMessageWaitTimeSeconds),
+        delay: number(attrs, &Attr::DelaySeconds),
+        max_message_size: number(attrs, &Attr::MaximumMessageSize),
+        fifo: Some(attrs.get(&Attr::FifoQueue).is_some_and(|v| v == "true")),
+        encryption: Some(encryption),
+        data_key_reuse: kms.and_then(|_| number(attrs, &Attr::KmsDataKeyReusePeriodSeconds)),
+        dead_letter: Some(dead_letter),
+        redrive_allow: Some(redrive_allow),
+    }
 }
 
 /// The redrive-allow policy of `queue`, its source queues named by ARN next to `own_arn`.
-fn redrive_allow_value(bp: &Blueprint, queue: &ballast_blueprint::Queue, own_arn: &str) -> Value {
-    let Some(ra) = &queue.redrive_allow else {
-        return Value::Null;
-    };
+fn redrive_allow(
+    bp: &Blueprint,
+    queue: &ballast_blueprint::Queue,
+    own_arn: &str,
+) -> Option<RedriveAllow> {
+    let ra = queue.redrive_allow.as_ref()?;
     let permission = match ra.policy {
         RedrivePermission::AllowAll => "allowAll",
         RedrivePermission::DenyAll => "denyAll",
         RedrivePermission::ByQueue => "byQueue",
     };
-    let mut sources: Vec<Value> = ra
+    let mut sources: Vec<String> = ra
         .source_queues
         .iter()
         .map(|s| {
@@ -499,11 +602,14 @@ fn redrive_allow_value(bp: &Blueprint, queue: &ballast_blueprint::Queue, own_arn
                 .queue(s)
                 .map(|sq| bp.queue_name(sq))
                 .unwrap_or_else(|| s.clone());
-            Value::String(sibling_arn(own_arn, &name))
+            sibling_arn(own_arn, &name)
         })
         .collect();
-    sources.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
-    json!({"redrivePermission": permission, "sourceQueueArns": sources})
+    sources.sort();
+    Some(RedriveAllow {
+        permission: Some(permission.to_string()),
+        source_queue_arns: sources,
+    })
 }
 
 /// The ARN of queue `name` in the same account and region as `arn`.
@@ -534,7 +640,18 @@ mod tests {
         )
         .unwrap()
         .blueprint;
-        let fields = canonical_fields(&attrs, &Resolved::default(), &bp);
+        let state = live_state(&attrs, &Resolved::default(), &bp);
+        assert_eq!(
+            state.dead_letter,
+            Some(Some(Redrive {
+                target_arn: Some("arn:aws:sqs:r:1:dlq".into()),
+                max_receive_count: Some(3),
+            }))
+        );
+        assert_eq!(state.visibility_timeout, Some(60));
+        assert_eq!(state.encryption, Some(QueueEncryption::SqsManaged));
+        // Rendered for plan output in the shape the untyped diff used.
+        let fields = state.live_fields();
         assert_eq!(
             fields[QueueField::DeadLetter.name()],
             json!({"deadLetterTargetArn": "arn:aws:sqs:r:1:dlq", "maxReceiveCount": 3})
@@ -544,6 +661,47 @@ mod tests {
             fields[QueueField::Encryption.name()],
             json!({"type": "sqsManaged"})
         );
+        assert_eq!(fields[QueueField::RedriveAllow.name()], Value::Null);
+        assert!(!fields.contains_key(QueueField::EncryptionDataKeyReuse.name()));
+    }
+
+    /// Plan output of a converted kind is unchanged: the typed diff equals the untyped one.
+    #[test]
+    fn typed_diff_equals_the_untyped_diff() {
+        use crate::provision::diff::diff;
+        let bp = ballast_blueprint::parse(
+            "t",
+            "apiVersion: ballast.dev/v1\nkind: Blueprint\nmetadata: {name: t, region: us-east-1}\nspec:\n  queues:\n    - name: main\n      visibilityTimeout: 60s\n      deadLetter: {queue: dlq, maxReceiveCount: 3}\n    - name: dlq\n",
+        )
+        .unwrap()
+        .blueprint;
+        let desired = Queues::desired(&bp, &Resolved::default());
+        let mut attrs = std::collections::HashMap::new();
+        attrs.insert(Attr::VisibilityTimeout, "30".to_string());
+        attrs.insert(Attr::KmsMasterKeyId, "arn:aws:kms:r:1:key/k".to_string());
+        attrs.insert(
+            Attr::RedrivePolicy,
+            r#"{"maxReceiveCount":"3","deadLetterTargetArn":"arn:aws:sqs:r:1:t-dlq"}"#.to_string(),
+        );
+        let state = live_state(&attrs, &Resolved::default(), &bp);
+        for want in &desired {
+            let live = LiveState {
+                id: want.id.clone(),
+                physical_name: want.physical_name.clone(),
+                physical_id: "url".into(),
+                arn: None,
+                ownership: Ownership::Owned,
+                tags: want.tags.clone(),
+                fields: state.live_fields(),
+                typed: TypedLive::new(state.clone()),
+            };
+            let typed = diff(want, Some(&live));
+            let mut untyped_want = want.clone();
+            untyped_want.typed = TypedDesired::untyped();
+            let untyped = diff(&untyped_want, Some(&live));
+            assert_eq!(typed, untyped, "{}", want.id);
+            assert!(typed.is_change());
+        }
     }
 
     #[test]

@@ -19,6 +19,7 @@ use crate::provision::error::ProvisionError;
 use crate::provision::state::{
     Changes, DesiredState, Field, LiveFields, LiveState, Ownership, Resolved, live_fields,
 };
+use crate::provision::typed::{TypedDesired, TypedLive};
 
 pub struct Subnets;
 
@@ -72,6 +73,7 @@ impl ResourceOps for Subnets {
                         tags: Tags::new(),
                         adopt: s.adopt,
                         deletion_policy: DeletionPolicy::Retain,
+                        typed: TypedDesired::untyped(),
                     };
                 }
                 let mut fields = vec![
@@ -105,6 +107,7 @@ impl ResourceOps for Subnets {
                         Self::KIND,
                         s.deletion_policy,
                     ),
+                    typed: TypedDesired::untyped(),
                 }
             })
             .collect()
@@ -241,6 +244,7 @@ impl ResourceOps for Subnets {
                 ownership,
                 tags,
                 fields,
+                typed: TypedLive::untyped(),
             };
             observed.file(live, decl.is_some());
         }
@@ -333,6 +337,7 @@ impl ResourceOps for Subnets {
             ownership: Ownership::Owned,
             tags: desired.tags.clone(),
             fields,
+            typed: TypedLive::untyped(),
         })
     }
 

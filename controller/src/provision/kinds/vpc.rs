@@ -22,6 +22,7 @@ use crate::provision::error::ProvisionError;
 use crate::provision::state::{
     Changes, DesiredState, Field, LiveFields, LiveState, Ownership, Resolved, live_fields,
 };
+use crate::provision::typed::{TypedDesired, TypedLive};
 
 pub struct Vpcs;
 
@@ -64,6 +65,7 @@ impl ResourceOps for Vpcs {
                 tags: Tags::new(),
                 adopt: vpc.adopt,
                 deletion_policy: DeletionPolicy::Retain,
+                typed: TypedDesired::untyped(),
             }];
         }
         let mut fields = vec![
@@ -81,6 +83,7 @@ impl ResourceOps for Vpcs {
             fields,
             adopt: vpc.adopt,
             deletion_policy: Blueprint::effective_deletion_policy(Self::KIND, vpc.deletion_policy),
+            typed: TypedDesired::untyped(),
         }]
     }
 
@@ -179,6 +182,7 @@ impl ResourceOps for Vpcs {
                 ownership,
                 tags,
                 fields,
+                typed: TypedLive::untyped(),
             };
             observed.file(live, referenced || declared_new.is_some());
         }
@@ -242,6 +246,7 @@ impl ResourceOps for Vpcs {
             ownership: Ownership::Owned,
             tags: desired.tags.clone(),
             fields,
+            typed: TypedLive::untyped(),
         })
     }
 

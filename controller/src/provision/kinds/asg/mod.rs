@@ -18,6 +18,14 @@ use futures::future::try_join_all;
 use serde_json::{Value, json};
 use tracing::instrument;
 
+mod live;
+mod requests;
+
+use live::group_live;
+use requests::{
+    number, put_hooks, set_metrics, subnets, tags, template_spec, text, wait_in_service,
+};
+
 use super::subnet::subnet_id;
 use super::support::{Poll, poll_until};
 use super::{ApplyContext, ObserveContext, Observed, ResourceOps, declared};
@@ -26,6 +34,7 @@ use crate::provision::error::ProvisionError;
 use crate::provision::state::{
     Changes, DesiredState, Expect, Field, LiveFields, LiveState, Ownership, Resolved,
 };
+use crate::provision::typed::{TypedDesired, TypedLive};
 
 pub struct AutoScalingGroups;
 
@@ -184,6 +193,7 @@ impl ResourceOps for AutoScalingGroups {
                         Self::KIND,
                         g.deletion_policy,
                     ),
+                    typed: TypedDesired::untyped(),
                 }
             })
             .collect()
@@ -450,326 +460,5 @@ impl ResourceOps for AutoScalingGroups {
             })
         })
         .await
-    }
-}
-
-fn number(desired: &DesiredState, field: GroupField) -> i32 {
-    desired.value(field).and_then(Value::as_i64).unwrap_or(0) as i32
-}
-
-fn text(desired: &DesiredState, field: GroupField) -> String {
-    desired
-        .value(field)
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string()
-}
-
-fn tags(group: &str, tags: &Tags) -> Vec<Tag> {
-    tags.iter()
-        .map(|(k, v)| {
-            Tag::builder()
-                .resource_id(group)
-                .resource_type("auto-scaling-group")
-                .key(k)
-                .value(v)
-                .propagate_at_launch(true)
-                .build()
-        })
-        .collect()
-}
-
-/// The launch template spec, and the mixed instances policy wrapping it when the blueprint
-/// sets an instances distribution.
-fn template_spec(
-    ctx: &ApplyContext<'_>,
-    desired: &DesiredState,
-    template: &str,
-) -> Result<(LaunchTemplateSpecification, Option<MixedInstancesPolicy>), ProvisionError> {
-    let lt_id = ResourceId::new(ResourceKind::LaunchTemplate, template);
-    let Some(id) = ctx.resolved.physical_id(&lt_id) else {
-        return Err(ProvisionError::MissingDependency {
-            resource: desired.id.clone(),
-            dependency: lt_id,
-        });
-    };
-    let spec = LaunchTemplateSpecification::builder()
-        .launch_template_id(id)
-        .version(TEMPLATE_VERSION)
-        .build();
-    let mixed = desired
-        .value(GroupField::MixedInstances)
-        .filter(|m| !m.is_null());
-    let policy = mixed.map(|m| {
-        let overrides = m["instanceTypes"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .map(|t| LaunchTemplateOverrides::builder().instance_type(t).build())
-            .collect();
-        MixedInstancesPolicy::builder()
-            .launch_template(
-                LaunchTemplate::builder()
-                    .launch_template_specification(spec.clone())
-                    .set_overrides(Some(overrides))
-                    .build(),
-            )
-            .instances_distribution(
-                InstancesDistribution::builder()
-                    .on_demand_base_capacity(m["onDemandBaseCapacity"].as_i64().unwrap_or(0) as i32)
-                    .on_demand_percentage_above_base_capacity(
-                        m["onDemandPercentageAboveBase"].as_i64().unwrap_or(100) as i32,
-                    )
-                    .spot_allocation_strategy(
-                        m["spotAllocationStrategy"].as_str().unwrap_or_default(),
-                    )
-                    .build(),
-            )
-            .build()
-    });
-    Ok((spec, policy))
-}
-
-/// VPCZoneIdentifier: the subnet ids, comma-separated.
-fn subnets(
-    ctx: &ApplyContext<'_>,
-    desired: &DesiredState,
-    group: &ballast_blueprint::AutoScalingGroup,
-) -> Result<String, ProvisionError> {
-    let mut ids = Vec::new();
-    for s in &group.subnets {
-        match subnet_id(ctx.blueprint, ctx.resolved, s) {
-            Some(id) => ids.push(id),
-            None => {
-                return Err(ProvisionError::MissingDependency {
-                    resource: desired.id.clone(),
-                    dependency: ResourceId::new(ResourceKind::Subnet, s),
-                });
-            }
-        }
-    }
-    Ok(ids.join(","))
-}
-
-/// Puts every desired hook that differs from `have`, deletes hooks the blueprint lacks.
-async fn put_hooks(
-    ctx: &ApplyContext<'_>,
-    desired: &DesiredState,
-    have: &[Value],
-) -> Result<(), ProvisionError> {
-    let asg = &ctx.clients.autoscaling;
-    let err = || ProvisionError::aws(&desired.id);
-    let want: Vec<Value> = desired
-        .value(GroupField::LifecycleHooks)
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    for hook in want.iter().filter(|h| !have.contains(h)) {
-        asg.put_lifecycle_hook()
-            .auto_scaling_group_name(&desired.physical_name)
-            .lifecycle_hook_name(hook["name"].as_str().unwrap_or_default())
-            .lifecycle_transition(hook["transition"].as_str().unwrap_or_default())
-            .heartbeat_timeout(hook["heartbeatTimeout"].as_i64().unwrap_or(3600) as i32)
-            .default_result(hook["defaultResult"].as_str().unwrap_or("CONTINUE"))
-            .send()
-            .await
-            .classify("PutLifecycleHook")
-            .map_err(err())?;
-    }
-    for hook in have
-        .iter()
-        .filter(|h| !want.iter().any(|w| w["name"] == h["name"]))
-    {
-        match asg
-            .delete_lifecycle_hook()
-            .auto_scaling_group_name(&desired.physical_name)
-            .lifecycle_hook_name(hook["name"].as_str().unwrap_or_default())
-            .send()
-            .await
-            .classify("DeleteLifecycleHook")
-        {
-            Ok(_) => {}
-            Err(e) if not_found(&e) => {}
-            Err(e) => return Err(err()(e)),
-        }
-    }
-    Ok(())
-}
-
-async fn set_metrics(
-    ctx: &ApplyContext<'_>,
-    desired: &DesiredState,
-    on: bool,
-) -> Result<(), ProvisionError> {
-    let asg = &ctx.clients.autoscaling;
-    if on {
-        asg.enable_metrics_collection()
-            .auto_scaling_group_name(&desired.physical_name)
-            .granularity("1Minute")
-            .set_metrics(Some(GROUP_METRICS.iter().map(|m| m.to_string()).collect()))
-            .send()
-            .await
-            .classify("EnableMetricsCollection")
-            .map_err(ProvisionError::aws(&desired.id))?;
-    } else {
-        asg.disable_metrics_collection()
-            .auto_scaling_group_name(&desired.physical_name)
-            .send()
-            .await
-            .classify("DisableMetricsCollection")
-            .map_err(ProvisionError::aws(&desired.id))?;
-    }
-    Ok(())
-}
-
-/// Polls until `capacity` instances are InService; returns the group as last read.
-async fn wait_in_service(
-    ctx: &ApplyContext<'_>,
-    desired: &DesiredState,
-    capacity: i32,
-) -> Result<AutoScalingGroup, ProvisionError> {
-    poll_until(
-        &ctx.readiness,
-        &desired.id,
-        "instances InService",
-        || async {
-            let group = ctx
-                .clients
-                .autoscaling
-                .describe_auto_scaling_groups()
-                .auto_scaling_group_names(&desired.physical_name)
-                .send()
-                .await
-                .classify("DescribeAutoScalingGroups")
-                .map_err(ProvisionError::aws(&desired.id))?
-                .auto_scaling_groups
-                .unwrap_or_default()
-                .into_iter()
-                .next();
-            if let Some(group) = group {
-                let in_service = group
-                    .instances()
-                    .iter()
-                    .filter(|i| i.lifecycle_state == Some(LifecycleState::InService))
-                    .count() as i32;
-                // The autoscaler may already have moved the target: wait for the smaller one.
-                let target = capacity.min(group.desired_capacity.unwrap_or(capacity));
-                if in_service >= target {
-                    return Ok(Poll::Ready(group));
-                }
-            }
-            Ok(Poll::Pending)
-        },
-    )
-    .await
-}
-
-/// A group in the shape `desired` uses; `wanted` are the desired tags (for propagateAtLaunch).
-fn group_live(
-    bp: &Blueprint,
-    id: ResourceId,
-    g: &AutoScalingGroup,
-    hooks: &[aws_sdk_autoscaling::types::LifecycleHook],
-    wanted: &Tags,
-) -> LiveState {
-    let name = g.auto_scaling_group_name.clone().unwrap_or_default();
-    let mut fields = BTreeMap::new();
-    let policy = g.mixed_instances_policy.as_ref();
-    let spec = g.launch_template.as_ref().or_else(|| {
-        policy
-            .and_then(|p| p.launch_template.as_ref())
-            .and_then(|t| t.launch_template_specification.as_ref())
-    });
-    fields.put(
-        GroupField::LaunchTemplate,
-        spec.map(|s| {
-            json!({
-                "id": s.launch_template_id,
-                "version": s.version.as_deref().unwrap_or(TEMPLATE_VERSION),
-            })
-        })
-        .unwrap_or(Value::Null),
-    );
-    let mixed = policy
-        .map(|p| {
-            let types: Vec<&str> = p
-                .launch_template
-                .as_ref()
-                .map(|t| t.overrides())
-                .unwrap_or_default()
-                .iter()
-                .filter_map(|o| o.instance_type.as_deref())
-                .collect();
-            let d = p.instances_distribution.as_ref();
-            json!({
-                "instanceTypes": types,
-                "onDemandBaseCapacity": d.and_then(|d| d.on_demand_base_capacity).unwrap_or(0),
-                "onDemandPercentageAboveBase": d.and_then(|d| d.on_demand_percentage_above_base_capacity).unwrap_or(100),
-                "spotAllocationStrategy": d.and_then(|d| d.spot_allocation_strategy.clone()),
-            })
-        })
-        .unwrap_or(Value::Null);
-    fields.put(GroupField::MixedInstances, mixed);
-    let mut subnets: Vec<String> = g
-        .vpc_zone_identifier
-        .as_deref()
-        .unwrap_or_default()
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect();
-    subnets.sort();
-    subnets.dedup();
-    fields.put(GroupField::Subnets, json!(subnets));
-    fields.put(GroupField::MinSize, json!(g.min_size));
-    fields.put(GroupField::MaxSize, json!(g.max_size));
-    fields.put(GroupField::DesiredCapacity, json!(g.desired_capacity));
-    fields.put(GroupField::HealthCheckType, json!(g.health_check_type));
-    fields.put(
-        GroupField::HealthCheckGracePeriod,
-        json!(g.health_check_grace_period.unwrap_or(0)),
-    );
-    let mut hooks: Vec<Value> = hooks
-        .iter()
-        .map(|h| {
-            json!({
-                "name": h.lifecycle_hook_name,
-                "transition": h.lifecycle_transition,
-                "heartbeatTimeout": h.heartbeat_timeout,
-                "defaultResult": h.default_result,
-            })
-        })
-        .collect();
-    hooks.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
-    fields.put(GroupField::LifecycleHooks, Value::Array(hooks));
-    fields.put(
-        GroupField::GroupMetrics,
-        Value::Bool(GROUP_METRICS.iter().all(|m| {
-            g.enabled_metrics()
-                .iter()
-                .any(|e| e.metric.as_deref() == Some(*m))
-        })),
-    );
-    let mut tags = Tags::new();
-    let mut propagate = true;
-    for t in g.tags() {
-        if let Some(key) = &t.key {
-            tags.insert(key.clone(), t.value.clone().unwrap_or_default());
-            if wanted.contains_key(key) && t.propagate_at_launch != Some(true) {
-                propagate = false;
-            }
-        }
-    }
-    fields.put(GroupField::PropagateAtLaunch, Value::Bool(propagate));
-    LiveState {
-        id,
-        physical_name: name.clone(),
-        physical_id: name,
-        arn: g.auto_scaling_group_arn.clone(),
-        ownership: Ownership::from_tags(&tags, &bp.metadata.name),
-        tags,
-        fields,
     }
 }

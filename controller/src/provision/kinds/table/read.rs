@@ -1,0 +1,213 @@
+//! Reading one table's live state: DescribeTable, and the PITR, TTL and tag reads its
+//! blueprint's fields need.
+
+use super::*;
+
+/// The reads beyond DescribeTable and tags that the blueprint's fields need.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct TableReads {
+    /// DescribeContinuousBackups: `pointInTimeRecovery` (declared for every table, default on).
+    pub(super) pitr: bool,
+    /// DescribeTimeToLive: `ttlAttribute`, only when the blueprint sets one.
+    pub(super) ttl: bool,
+}
+
+impl TableReads {
+    pub(super) fn of(bp: &Blueprint, id: &ResourceId) -> Self {
+        match bp.table(&id.name) {
+            Some(t) => Self {
+                pitr: true,
+                ttl: t.ttl_attribute.is_some(),
+            },
+            None => Self::default(),
+        }
+    }
+}
+
+/// `None` when the table does not exist.
+#[instrument(skip_all, fields(table = %name))]
+pub(super) async fn read_table(
+    ddb: &aws_sdk_dynamodb::Client,
+    id: &ResourceId,
+    name: &str,
+    resolved: &Resolved,
+    bp: &Blueprint,
+    tagged: &TagSnapshot,
+    reads: TableReads,
+) -> Result<Option<LiveState>, ProvisionError> {
+    let described = ddb
+        .describe_table()
+        .table_name(name)
+        .send()
+        .await
+        .classify("DescribeTable");
+    let table = match described {
+        Ok(out) => out.table.ok_or_else(|| ProvisionError::Unexpected {
+            resource: id.clone(),
+            operation: "DescribeTable",
+            detail: "no table description".into(),
+        })?,
+        Err(e) if e.is_not_found() => return Ok(None),
+        Err(e) => return Err(ProvisionError::aws(id)(e)),
+    };
+    let arn = table.table_arn.clone();
+    let (backups, ttl, tags) = tokio::try_join!(
+        async {
+            if !reads.pitr {
+                return Ok(None);
+            }
+            ddb.describe_continuous_backups()
+                .table_name(name)
+                .send()
+                .await
+                .classify("DescribeContinuousBackups")
+                .map(Some)
+                .map_err(ProvisionError::aws(id))
+        },
+        async {
+            if !reads.ttl {
+                return Ok(None);
+            }
+            ddb.describe_time_to_live()
+                .table_name(name)
+                .send()
+                .await
+                .classify("DescribeTimeToLive")
+                .map(Some)
+                .map_err(ProvisionError::aws(id))
+        },
+        tags_or_read(tagged, arn.as_deref(), || async {
+            let Some(arn) = &arn else {
+                return Ok(BTreeMap::new());
+            };
+            Ok(ddb
+                .list_tags_of_resource()
+                .resource_arn(arn)
+                .send()
+                .await
+                .classify("ListTagsOfResource")
+                .map_err(ProvisionError::aws(id))?
+                .tags
+                .unwrap_or_default()
+                .into_iter()
+                .map(|t| (t.key, t.value))
+                .collect::<BTreeMap<String, String>>())
+        }),
+    )?;
+    let types: BTreeMap<String, String> = table
+        .attribute_definitions()
+        .iter()
+        .map(|d| {
+            (
+                d.attribute_name.clone(),
+                d.attribute_type.as_str().to_string(),
+            )
+        })
+        .collect();
+    let keys = |schema: &[KeySchemaElement]| {
+        Value::Array(
+            schema
+                .iter()
+                .map(|k| {
+                    json!({"name": k.attribute_name, "type": types.get(&k.attribute_name), "role": k.key_type.as_str()})
+                })
+                .collect(),
+        )
+    };
+    let mut fields = BTreeMap::new();
+    fields.put(TableField::KeySchema, keys(table.key_schema()));
+    let mut indexes: Vec<(Option<&str>, Value)> = table
+        .global_secondary_indexes()
+        .iter()
+        .map(|g| {
+            (
+                g.index_name(),
+                json!({"name": g.index_name, "keys": keys(g.key_schema())}),
+            )
+        })
+        .collect();
+    // DescribeTable lists indexes in no promised order; the blueprint's are compared by name.
+    indexes.sort_by(|a, b| a.0.cmp(&b.0));
+    fields.put(
+        TableField::GlobalSecondaryIndexes,
+        Value::Array(indexes.into_iter().map(|(_, v)| v).collect()),
+    );
+    // Provisioned tables come back without BillingModeSummary.
+    let billing = table
+        .billing_mode_summary
+        .as_ref()
+        .and_then(|b| b.billing_mode.as_ref())
+        .map(|m| m.as_str().to_string())
+        .unwrap_or_else(|| "PROVISIONED".into());
+    if billing == "PROVISIONED"
+        && let Some(t) = &table.provisioned_throughput
+    {
+        fields.put(
+            TableField::ReadCapacity,
+            Value::from(t.read_capacity_units.unwrap_or(0)),
+        );
+        fields.put(
+            TableField::WriteCapacity,
+            Value::from(t.write_capacity_units.unwrap_or(0)),
+        );
+    }
+    fields.put(TableField::BillingMode, Value::from(billing));
+    if let Some(backups) = backups {
+        let pitr = backups
+            .continuous_backups_description
+            .and_then(|d| d.point_in_time_recovery_description)
+            .and_then(|p| p.point_in_time_recovery_status)
+            .is_some_and(|s| s.as_str() == "ENABLED");
+        fields.put(TableField::PointInTimeRecovery, Value::Bool(pitr));
+    }
+    if let Some(ttl) = ttl {
+        let ttl_attribute = ttl
+            .time_to_live_description
+            .filter(|d| {
+                d.time_to_live_status
+                    .as_ref()
+                    .is_some_and(|s| matches!(s.as_str(), "ENABLED" | "ENABLING"))
+            })
+            .and_then(|d| d.attribute_name);
+        fields.put(
+            TableField::TtlAttribute,
+            ttl_attribute.map(Value::from).unwrap_or(Value::Null),
+        );
+    }
+    fields.put(
+        TableField::DeletionProtection,
+        Value::Bool(table.deletion_protection_enabled.unwrap_or(false)),
+    );
+    let encryption = match table.sse_description.as_ref() {
+        Some(sse)
+            if sse
+                .status
+                .as_ref()
+                .is_some_and(|s| matches!(s.as_str(), "ENABLED" | "ENABLING")) =>
+        {
+            match &sse.kms_master_key_arn {
+                Some(key) => {
+                    let canonical = canonical_key(resolved, bp, key);
+                    if canonical == *key && key.contains("alias/aws/dynamodb") {
+                        json!({"type": "awsManaged"})
+                    } else {
+                        json!({"type": "kms", "key": canonical})
+                    }
+                }
+                None => json!({"type": "awsManaged"}),
+            }
+        }
+        _ => json!({"type": "awsOwned"}),
+    };
+    fields.put(TableField::Encryption, encryption);
+    Ok(Some(LiveState {
+        id: id.clone(),
+        physical_name: name.to_string(),
+        physical_id: name.to_string(),
+        arn,
+        ownership: Ownership::from_tags(&tags, &bp.metadata.name),
+        tags,
+        fields,
+        typed: TypedLive::untyped(),
+    }))
+}
