@@ -11,7 +11,8 @@
 //! from the set stops verifying as soon as the set is re-read. Symmetric (`oct`) keys are
 //! refused: a shared secret has no business in a key set fetched over the network.
 //!
-//! Time comes from the API's injectable [`Clock`], so tests move it instead of sleeping.
+//! Time is the monotonic time of the API's injectable [`Clock`], so tests move it instead of
+//! sleeping.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -27,7 +28,7 @@ use hyper_util::rt::TokioExecutor;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, JwkSet, KeyAlgorithm};
 use jsonwebtoken::{Algorithm, DecodingKey};
 
-use super::rate::Clock;
+use ballast_runtime::Clock;
 
 /// Default age after which the key set is re-read.
 pub const DEFAULT_REFRESH: Duration = Duration::from_secs(300);
@@ -282,7 +283,7 @@ impl JwksKeys {
             JwksSource::Url(_) => Some(https_client()?),
             JwksSource::File(_) => None,
         };
-        let now = clock.now();
+        let now = clock.elapsed();
         let inner = Inner {
             source,
             client,
@@ -310,7 +311,7 @@ impl JwksKeys {
     /// know `kid` (rate-limited, see the module documentation).
     pub(crate) async fn key(&self, kid: &str) -> Option<(DecodingKey, Algorithm)> {
         let inner = &self.0;
-        let now = inner.clock.now();
+        let now = inner.clock.elapsed();
         let (known, stale, may_refetch, attempted) = {
             let loaded = inner.loaded.read().await;
             (
@@ -344,14 +345,14 @@ impl Inner {
             if loaded.attempted_at != seen_attempt {
                 return; // someone else just read it
             }
-            loaded.attempted_at = self.clock.now();
+            loaded.attempted_at = self.clock.elapsed();
         }
         match self.read().await {
             Ok(keys) => {
                 let mut loaded = self.loaded.write().await;
                 tracing::info!(source = %self.source, keys = keys.len(), "JWKS refreshed");
                 loaded.keys = keys;
-                loaded.fetched_at = self.clock.now();
+                loaded.fetched_at = self.clock.elapsed();
             }
             Err(error) => {
                 tracing::warn!(source = %self.source, %error, "JWKS refresh failed; keeping the keys already loaded");
