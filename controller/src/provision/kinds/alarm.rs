@@ -253,7 +253,7 @@ async fn put_alarm(
 ) -> Result<(), ProvisionError> {
     let unexpected = |detail: String| ProvisionError::Unexpected {
         resource: desired.id.clone(),
-        operation: "PutMetricAlarm",
+        operation: "cloudwatch:PutMetricAlarm",
         detail,
     };
     let threshold = desired
@@ -302,7 +302,7 @@ async fn put_alarm(
     request
         .send()
         .await
-        .classify("PutMetricAlarm")
+        .classify("cloudwatch:PutMetricAlarm")
         .map_err(ProvisionError::aws(&desired.id))?;
     Ok(())
 }
@@ -324,7 +324,7 @@ async fn describe_by_names(
             .send()
             .collect::<Result<Vec<_>, _>>()
             .await
-            .classify("DescribeAlarms")
+            .classify("cloudwatch:DescribeAlarms")
             .map_err(ProvisionError::aws(&ResourceId::new(Alarms::KIND, "*")))?;
         alarms.extend(
             pages
@@ -346,7 +346,7 @@ async fn list_tags(
         .resource_arn(arn)
         .send()
         .await
-        .classify("ListTagsForResource")
+        .classify("cloudwatch:ListTagsForResource")
         .map_err(ProvisionError::aws(id))?;
     Ok(out
         .tags()
@@ -434,7 +434,7 @@ impl ResourceOps for Alarms {
             .send()
             .collect::<Result<Vec<_>, _>>()
             .await
-            .classify("DescribeAlarms")
+            .classify("cloudwatch:DescribeAlarms")
             .map_err(ProvisionError::aws(&ResourceId::new(Self::KIND, "*")))?;
         let mut alarms: Vec<MetricAlarm> = pages
             .into_iter()
@@ -556,7 +556,7 @@ impl ResourceOps for Alarms {
                 .as_deref()
                 .ok_or_else(|| ProvisionError::Unexpected {
                     resource: desired.id.clone(),
-                    operation: "TagResource",
+                    operation: "cloudwatch:TagResource",
                     detail: "the alarm has no ARN".into(),
                 })?;
             ctx.clients
@@ -566,7 +566,7 @@ impl ResourceOps for Alarms {
                 .set_tags(Some(aws_tags(&desired.tags)))
                 .send()
                 .await
-                .classify("TagResource")
+                .classify("cloudwatch:TagResource")
                 .map_err(ProvisionError::aws(&desired.id))?;
         }
         Ok(())
@@ -582,7 +582,7 @@ impl ResourceOps for Alarms {
                 .alarm_names(&live.physical_id)
                 .send()
                 .await
-                .classify("DeleteAlarms"),
+                .classify("cloudwatch:DeleteAlarms"),
         )
     }
 }

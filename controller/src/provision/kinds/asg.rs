@@ -213,7 +213,7 @@ impl ResourceOps for AutoScalingGroups {
             .send()
             .collect::<Result<Vec<_>, _>>()
             .await
-            .classify("DescribeAutoScalingGroups")
+            .classify("autoscaling:DescribeAutoScalingGroups")
             .map_err(ProvisionError::aws(&any))?;
         let missing: Vec<String> = declared
             .iter()
@@ -233,7 +233,7 @@ impl ResourceOps for AutoScalingGroups {
                     .send()
                     .collect::<Result<Vec<_>, _>>()
                     .await
-                    .classify("DescribeAutoScalingGroups")
+                    .classify("autoscaling:DescribeAutoScalingGroups")
                     .map_err(ProvisionError::aws(&any))?,
             );
         }
@@ -261,7 +261,7 @@ impl ResourceOps for AutoScalingGroups {
                         .auto_scaling_group_name(&name)
                         .send()
                         .await
-                        .classify("DescribeLifecycleHooks")
+                        .classify("autoscaling:DescribeLifecycleHooks")
                         .map_err(ProvisionError::aws(&id))?
                         .lifecycle_hooks
                         .unwrap_or_default();
@@ -291,7 +291,7 @@ impl ResourceOps for AutoScalingGroups {
             .find(|g| g.name == desired.id.name)
             .ok_or_else(|| ProvisionError::Unexpected {
                 resource: desired.id.clone(),
-                operation: "CreateAutoScalingGroup",
+                operation: "autoscaling:CreateAutoScalingGroup",
                 detail: "not in the blueprint".into(),
             })?;
         let capacity = group.desired_capacity.unwrap_or(group.min_size) as i32;
@@ -314,7 +314,7 @@ impl ResourceOps for AutoScalingGroups {
         request
             .send()
             .await
-            .classify("CreateAutoScalingGroup")
+            .classify("autoscaling:CreateAutoScalingGroup")
             .map_err(err())?;
         put_hooks(ctx, desired, &[]).await?;
         if desired.value(GroupField::GroupMetrics) == Some(&Value::Bool(true)) {
@@ -326,7 +326,7 @@ impl ResourceOps for AutoScalingGroups {
             .auto_scaling_group_name(&desired.physical_name)
             .send()
             .await
-            .classify("DescribeLifecycleHooks")
+            .classify("autoscaling:DescribeLifecycleHooks")
             .map_err(err())?
             .lifecycle_hooks
             .unwrap_or_default();
@@ -357,7 +357,7 @@ impl ResourceOps for AutoScalingGroups {
             .find(|g| g.name == desired.id.name)
             .ok_or_else(|| ProvisionError::Unexpected {
                 resource: desired.id.clone(),
-                operation: "UpdateAutoScalingGroup",
+                operation: "autoscaling:UpdateAutoScalingGroup",
                 detail: "not in the blueprint".into(),
             })?;
         const GROUP_FIELDS: &[GroupField] = &[
@@ -390,7 +390,7 @@ impl ResourceOps for AutoScalingGroups {
                 .health_check_grace_period(number(desired, GroupField::HealthCheckGracePeriod))
                 .send()
                 .await
-                .classify("UpdateAutoScalingGroup")
+                .classify("autoscaling:UpdateAutoScalingGroup")
                 .map_err(err())?;
         }
         if changes.has(GroupField::LifecycleHooks) {
@@ -411,7 +411,7 @@ impl ResourceOps for AutoScalingGroups {
                 .set_tags(Some(tags(&live.physical_id, &desired.tags)))
                 .send()
                 .await
-                .classify("CreateOrUpdateTags")
+                .classify("autoscaling:CreateOrUpdateTags")
                 .map_err(err())?;
         }
         Ok(())
@@ -427,7 +427,7 @@ impl ResourceOps for AutoScalingGroups {
             .force_delete(true)
             .send()
             .await
-            .classify("DeleteAutoScalingGroup")
+            .classify("autoscaling:DeleteAutoScalingGroup")
         {
             Ok(_) => {}
             Err(e) if not_found(&e) => return Ok(()),
@@ -439,7 +439,7 @@ impl ResourceOps for AutoScalingGroups {
                 .auto_scaling_group_names(&live.physical_id)
                 .send()
                 .await
-                .classify("DescribeAutoScalingGroups")
+                .classify("autoscaling:DescribeAutoScalingGroups")
                 .map_err(ProvisionError::aws(&live.id))?
                 .auto_scaling_groups
                 .unwrap_or_default();
@@ -574,7 +574,7 @@ async fn put_hooks(
             .default_result(hook["defaultResult"].as_str().unwrap_or("CONTINUE"))
             .send()
             .await
-            .classify("PutLifecycleHook")
+            .classify("autoscaling:PutLifecycleHook")
             .map_err(err())?;
     }
     for hook in have
@@ -587,7 +587,7 @@ async fn put_hooks(
             .lifecycle_hook_name(hook["name"].as_str().unwrap_or_default())
             .send()
             .await
-            .classify("DeleteLifecycleHook")
+            .classify("autoscaling:DeleteLifecycleHook")
         {
             Ok(_) => {}
             Err(e) if not_found(&e) => {}
@@ -610,14 +610,14 @@ async fn set_metrics(
             .set_metrics(Some(GROUP_METRICS.iter().map(|m| m.to_string()).collect()))
             .send()
             .await
-            .classify("EnableMetricsCollection")
+            .classify("autoscaling:EnableMetricsCollection")
             .map_err(ProvisionError::aws(&desired.id))?;
     } else {
         asg.disable_metrics_collection()
             .auto_scaling_group_name(&desired.physical_name)
             .send()
             .await
-            .classify("DisableMetricsCollection")
+            .classify("autoscaling:DisableMetricsCollection")
             .map_err(ProvisionError::aws(&desired.id))?;
     }
     Ok(())
@@ -641,7 +641,7 @@ async fn wait_in_service(
                 .auto_scaling_group_names(&desired.physical_name)
                 .send()
                 .await
-                .classify("DescribeAutoScalingGroups")
+                .classify("autoscaling:DescribeAutoScalingGroups")
                 .map_err(ProvisionError::aws(&desired.id))?
                 .auto_scaling_groups
                 .unwrap_or_default()

@@ -152,7 +152,7 @@ impl ResourceOps for Queues {
             .send()
             .collect::<Result<Vec<_>, _>>()
             .await
-            .classify("ListQueues")
+            .classify("sqs:ListQueues")
             .map_err(ProvisionError::aws(&ResourceId::new(Self::KIND, "*")))?;
         for (id, name) in &declared {
             if !name.starts_with(&prefix) {
@@ -161,7 +161,7 @@ impl ResourceOps for Queues {
                     .queue_name(name)
                     .send()
                     .await
-                    .classify("GetQueueUrl")
+                    .classify("sqs:GetQueueUrl")
                 {
                     Ok(out) => urls.extend(out.queue_url),
                     Err(e) if e.is_not_found() => {}
@@ -197,7 +197,7 @@ impl ResourceOps for Queues {
                     .attribute_names(Attr::All)
                     .send()
                     .await
-                    .classify("GetQueueAttributes")
+                    .classify("sqs:GetQueueAttributes")
                     .map_err(ProvisionError::aws(&id))?
                     .attributes
                     .unwrap_or_default();
@@ -211,7 +211,7 @@ impl ResourceOps for Queues {
                             .queue_url(&url)
                             .send()
                             .await
-                            .classify("ListQueueTags")
+                            .classify("sqs:ListQueueTags")
                             .map_err(ProvisionError::aws(&id))?
                             .tags
                             .unwrap_or_default()
@@ -258,7 +258,7 @@ impl ResourceOps for Queues {
         let out = request
             .send()
             .await
-            .classify("CreateQueue")
+            .classify("sqs:CreateQueue")
             .map_err(ProvisionError::aws(&desired.id))?;
         let url = out.queue_url.unwrap_or_default();
         let attrs = ctx
@@ -269,7 +269,7 @@ impl ResourceOps for Queues {
             .attribute_names(Attr::All)
             .send()
             .await
-            .classify("GetQueueAttributes")
+            .classify("sqs:GetQueueAttributes")
             .map_err(ProvisionError::aws(&desired.id))?
             .attributes
             .unwrap_or_default();
@@ -287,7 +287,7 @@ impl ResourceOps for Queues {
                 )
                 .send()
                 .await
-                .classify("SetQueueAttributes")
+                .classify("sqs:SetQueueAttributes")
                 .map_err(ProvisionError::aws(&desired.id))?;
         }
         Ok(LiveState {
@@ -324,7 +324,7 @@ impl ResourceOps for Queues {
             request
                 .send()
                 .await
-                .classify("SetQueueAttributes")
+                .classify("sqs:SetQueueAttributes")
                 .map_err(ProvisionError::aws(&desired.id))?;
         }
         if changes.tags() {
@@ -335,7 +335,7 @@ impl ResourceOps for Queues {
             request
                 .send()
                 .await
-                .classify("TagQueue")
+                .classify("sqs:TagQueue")
                 .map_err(ProvisionError::aws(&desired.id))?;
         }
         Ok(())
@@ -351,7 +351,7 @@ impl ResourceOps for Queues {
                 .queue_url(&live.physical_id)
                 .send()
                 .await
-                .classify("DeleteQueue"),
+                .classify("sqs:DeleteQueue"),
         )
     }
 }

@@ -129,7 +129,7 @@ impl ResourceOps for Subnets {
                 .send()
                 .collect::<Result<Vec<_>, _>>()
                 .await
-                .classify("DescribeSubnets")
+                .classify("ec2:DescribeSubnets")
                 .map_err(ProvisionError::aws(any))
         };
         let mut subnets = describe(owner_filter(bp)).await?;
@@ -263,7 +263,7 @@ impl ResourceOps for Subnets {
         if let Some(existing) = decl.and_then(|s| s.id.as_ref()) {
             return Err(ProvisionError::Unexpected {
                 resource: desired.id.clone(),
-                operation: "DescribeSubnets",
+                operation: "ec2:DescribeSubnets",
                 detail: format!(
                     "subnet `{existing}` does not exist or is not visible to these credentials; \
                      Ballast never creates a subnet given by id"
@@ -288,12 +288,12 @@ impl ResourceOps for Subnets {
         let subnet = request
             .send()
             .await
-            .classify("CreateSubnet")
+            .classify("ec2:CreateSubnet")
             .map_err(err())?
             .subnet
             .ok_or_else(|| ProvisionError::Unexpected {
                 resource: desired.id.clone(),
-                operation: "CreateSubnet",
+                operation: "ec2:CreateSubnet",
                 detail: "no subnet".into(),
             })?;
         let physical_id = subnet.subnet_id.clone().unwrap_or_default();
@@ -319,7 +319,7 @@ impl ResourceOps for Subnets {
                 .subnet_id(&physical_id)
                 .send()
                 .await
-                .classify("AssociateRouteTable")
+                .classify("ec2:AssociateRouteTable")
                 .map_err(err())?
                 .association_id;
             fields.put(SubnetField::RouteTable, Value::String(rt.clone()));
@@ -367,7 +367,7 @@ impl ResourceOps for Subnets {
                         .route_table_id(rt)
                         .send()
                         .await
-                        .classify("ReplaceRouteTableAssociation")
+                        .classify("ec2:ReplaceRouteTableAssociation")
                         .map_err(err())?;
                 }
                 None => {
@@ -376,7 +376,7 @@ impl ResourceOps for Subnets {
                         .subnet_id(&live.physical_id)
                         .send()
                         .await
-                        .classify("AssociateRouteTable")
+                        .classify("ec2:AssociateRouteTable")
                         .map_err(err())?;
                 }
             }
@@ -400,7 +400,7 @@ impl ResourceOps for Subnets {
                 .subnet_id(&live.physical_id)
                 .send()
                 .await
-                .classify("DeleteSubnet"),
+                .classify("ec2:DeleteSubnet"),
         )
     }
 }
@@ -416,7 +416,7 @@ async fn set_map_public(
         .map_public_ip_on_launch(bool_attr(on))
         .send()
         .await
-        .classify("ModifySubnetAttribute")
+        .classify("ec2:ModifySubnetAttribute")
         .map_err(ProvisionError::aws(id))?;
     Ok(())
 }

@@ -187,8 +187,12 @@ impl ResourceOps for Tables {
             .create_table()
             .table_name(&desired.physical_name)
             .set_key_schema(Some(
-                key_schema(&table.hash_key, table.range_key.as_ref(), "CreateTable")
-                    .map_err(err())?,
+                key_schema(
+                    &table.hash_key,
+                    table.range_key.as_ref(),
+                    "dynamodb:CreateTable",
+                )
+                .map_err(err())?,
             ))
             .billing_mode(if provisioned {
                 DdbBilling::Provisioned
@@ -202,30 +206,37 @@ impl ResourceOps for Tables {
                     .attribute_name(name)
                     .attribute_type(kind)
                     .build()
-                    .built("CreateTable")
+                    .built("dynamodb:CreateTable")
                     .map_err(err())?,
             );
         }
         if provisioned {
             request = request.provisioned_throughput(
-                throughput(table.read_capacity, table.write_capacity, "CreateTable")
-                    .map_err(err())?,
+                throughput(
+                    table.read_capacity,
+                    table.write_capacity,
+                    "dynamodb:CreateTable",
+                )
+                .map_err(err())?,
             );
         }
         for g in &table.global_secondary_indexes {
             let mut index = GlobalSecondaryIndex::builder()
                 .index_name(&g.name)
                 .set_key_schema(Some(
-                    key_schema(&g.hash_key, g.range_key.as_ref(), "CreateTable").map_err(err())?,
+                    key_schema(&g.hash_key, g.range_key.as_ref(), "dynamodb:CreateTable")
+                        .map_err(err())?,
                 ))
                 .projection(index_projection(g));
             if provisioned {
                 index = index.provisioned_throughput(
-                    throughput(g.read_capacity, g.write_capacity, "CreateTable").map_err(err())?,
+                    throughput(g.read_capacity, g.write_capacity, "dynamodb:CreateTable")
+                        .map_err(err())?,
                 );
             }
-            request = request
-                .global_secondary_indexes(index.build().built("CreateTable").map_err(err())?);
+            request = request.global_secondary_indexes(
+                index.build().built("dynamodb:CreateTable").map_err(err())?,
+            );
         }
         if let Some(Value::Object(enc)) = desired.value(TableField::Encryption) {
             let sse = match enc.get("type").and_then(Value::as_str) {
@@ -254,14 +265,14 @@ impl ResourceOps for Tables {
                     .key(k)
                     .value(v)
                     .build()
-                    .built("CreateTable")
+                    .built("dynamodb:CreateTable")
                     .map_err(err())?,
             );
         }
         request
             .send()
             .await
-            .classify("CreateTable")
+            .classify("dynamodb:CreateTable")
             .map_err(err())?;
         wait_active(ctx, desired).await?;
         let live = read_table(
@@ -276,7 +287,7 @@ impl ResourceOps for Tables {
         .await?
         .ok_or_else(|| ProvisionError::Unexpected {
             resource: desired.id.clone(),
-            operation: "DescribeTable",
+            operation: "dynamodb:DescribeTable",
             detail: "the table is ACTIVE but not found".into(),
         })?;
         let changes: Vec<FieldChange> = [TableField::PointInTimeRecovery, TableField::TtlAttribute]
@@ -316,12 +327,12 @@ impl ResourceOps for Tables {
                     PointInTimeRecoverySpecification::builder()
                         .point_in_time_recovery_enabled(on)
                         .build()
-                        .built("UpdateContinuousBackups")
+                        .built("dynamodb:UpdateContinuousBackups")
                         .map_err(err())?,
                 )
                 .send()
                 .await
-                .classify("UpdateContinuousBackups")
+                .classify("dynamodb:UpdateContinuousBackups")
                 .map_err(err())?;
         }
         if changes.has(TableField::TtlAttribute) {
@@ -340,12 +351,12 @@ impl ResourceOps for Tables {
                             .attribute_name(attribute)
                             .enabled(enabled)
                             .build()
-                            .built("UpdateTimeToLive")
+                            .built("dynamodb:UpdateTimeToLive")
                             .map_err(err())?,
                     )
                     .send()
                     .await
-                    .classify("UpdateTimeToLive")
+                    .classify("dynamodb:UpdateTimeToLive")
                     .map_err(err())?;
             }
         }
@@ -383,8 +394,12 @@ impl ResourceOps for Tables {
                 });
                 if provisioned {
                     request = request.provisioned_throughput(
-                        throughput(table.read_capacity, table.write_capacity, "UpdateTable")
-                            .map_err(err())?,
+                        throughput(
+                            table.read_capacity,
+                            table.write_capacity,
+                            "dynamodb:UpdateTable",
+                        )
+                        .map_err(err())?,
                     );
                 }
             }
@@ -413,7 +428,7 @@ impl ResourceOps for Tables {
             request
                 .send()
                 .await
-                .classify("UpdateTable")
+                .classify("dynamodb:UpdateTable")
                 .map_err(err())?;
             wait_active(ctx, desired).await?;
         }
@@ -427,14 +442,14 @@ impl ResourceOps for Tables {
                         .key(k)
                         .value(v)
                         .build()
-                        .built("TagResource")
+                        .built("dynamodb:TagResource")
                         .map_err(err())?,
                 );
             }
             request
                 .send()
                 .await
-                .classify("TagResource")
+                .classify("dynamodb:TagResource")
                 .map_err(err())?;
         }
         Ok(())
@@ -449,7 +464,7 @@ impl ResourceOps for Tables {
                 .deletion_protection_enabled(false)
                 .send()
                 .await
-                .classify("UpdateTable")
+                .classify("dynamodb:UpdateTable")
                 .map_err(ProvisionError::aws(&live.id))?;
         }
         ProvisionError::unless_gone(
@@ -458,7 +473,7 @@ impl ResourceOps for Tables {
                 .table_name(&live.physical_id)
                 .send()
                 .await
-                .classify("DeleteTable"),
+                .classify("dynamodb:DeleteTable"),
         )
     }
 }
@@ -588,7 +603,7 @@ async fn update_indexes(
         let delete = DeleteGlobalSecondaryIndexAction::builder()
             .index_name(name)
             .build()
-            .built("UpdateTable")
+            .built("dynamodb:UpdateTable")
             .map_err(err())?;
         ddb.update_table()
             .table_name(&live.physical_id)
@@ -597,7 +612,7 @@ async fn update_indexes(
             )
             .send()
             .await
-            .classify("UpdateTable")
+            .classify("dynamodb:UpdateTable")
             .map_err(err())?;
         wait_active(ctx, desired).await?;
     }
@@ -609,12 +624,14 @@ async fn update_indexes(
         let mut create = CreateGlobalSecondaryIndexAction::builder()
             .index_name(&g.name)
             .set_key_schema(Some(
-                key_schema(&g.hash_key, g.range_key.as_ref(), "UpdateTable").map_err(err())?,
+                key_schema(&g.hash_key, g.range_key.as_ref(), "dynamodb:UpdateTable")
+                    .map_err(err())?,
             ))
             .projection(index_projection(g));
         if provisioned {
             create = create.provisioned_throughput(
-                throughput(g.read_capacity, g.write_capacity, "UpdateTable").map_err(err())?,
+                throughput(g.read_capacity, g.write_capacity, "dynamodb:UpdateTable")
+                    .map_err(err())?,
             );
         }
         let mut request = ddb.update_table().table_name(&live.physical_id);
@@ -626,19 +643,24 @@ async fn update_indexes(
                     .attribute_name(name)
                     .attribute_type(kind)
                     .build()
-                    .built("UpdateTable")
+                    .built("dynamodb:UpdateTable")
                     .map_err(err())?,
             );
         }
         request
             .global_secondary_index_updates(
                 GlobalSecondaryIndexUpdate::builder()
-                    .create(create.build().built("UpdateTable").map_err(err())?)
+                    .create(
+                        create
+                            .build()
+                            .built("dynamodb:UpdateTable")
+                            .map_err(err())?,
+                    )
                     .build(),
             )
             .send()
             .await
-            .classify("UpdateTable")
+            .classify("dynamodb:UpdateTable")
             .map_err(err())?;
         wait_active(ctx, desired).await?;
     }
@@ -654,7 +676,7 @@ async fn wait_active(ctx: &ApplyContext<'_>, desired: &DesiredState) -> Result<(
             .table_name(&desired.physical_name)
             .send()
             .await
-            .classify("DescribeTable")
+            .classify("dynamodb:DescribeTable")
             .map_err(ProvisionError::aws(&desired.id))?;
         // An index being created or deleted keeps the table from taking another index update.
         if out.table.is_some_and(|t| {
@@ -707,11 +729,11 @@ async fn read_table(
         .table_name(name)
         .send()
         .await
-        .classify("DescribeTable");
+        .classify("dynamodb:DescribeTable");
     let table = match described {
         Ok(out) => out.table.ok_or_else(|| ProvisionError::Unexpected {
             resource: id.clone(),
-            operation: "DescribeTable",
+            operation: "dynamodb:DescribeTable",
             detail: "no table description".into(),
         })?,
         Err(e) if e.is_not_found() => return Ok(None),
@@ -727,7 +749,7 @@ async fn read_table(
                 .table_name(name)
                 .send()
                 .await
-                .classify("DescribeContinuousBackups")
+                .classify("dynamodb:DescribeContinuousBackups")
                 .map(Some)
                 .map_err(ProvisionError::aws(id))
         },
@@ -739,7 +761,7 @@ async fn read_table(
                 .table_name(name)
                 .send()
                 .await
-                .classify("DescribeTimeToLive")
+                .classify("dynamodb:DescribeTimeToLive")
                 .map(Some)
                 .map_err(ProvisionError::aws(id))
         },
@@ -752,7 +774,7 @@ async fn read_table(
                 .resource_arn(arn)
                 .send()
                 .await
-                .classify("ListTagsOfResource")
+                .classify("dynamodb:ListTagsOfResource")
                 .map_err(ProvisionError::aws(id))?
                 .tags
                 .unwrap_or_default()
