@@ -33,6 +33,23 @@ pub struct Loaded {
     pub file: String,
     pub blueprint: Blueprint,
     pub warnings: Vec<Diagnostic>,
+    /// Where each field was written, so later reports (drift) can point into the file.
+    positions: convert::Positions,
+}
+
+impl Loaded {
+    /// Where `resource` is declared, or its `field` (a camelCase field name such as
+    /// `visibilityTimeout`; the resource's own position when the field is not written out).
+    /// `None` for a resource the blueprint does not declare (one being deleted or retained).
+    pub fn declared_at(&self, resource: &ResourceId, field: Option<&str>) -> Option<Position> {
+        let (_, path) = graph::resources(&self.blueprint)
+            .into_iter()
+            .find(|(id, _)| id == resource)?;
+        Some(match field {
+            Some(field) => self.positions.at(&format!("{path}.{field}")),
+            None => self.positions.at(&path),
+        })
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -148,6 +165,7 @@ pub fn parse(file: &str, source: &str) -> Result<Loaded, Diagnostics> {
             file: file.to_string(),
             blueprint,
             warnings: result.items,
+            positions: converter.positions,
         }),
         _ => Err(result),
     }

@@ -5,6 +5,11 @@ use crate::model::*;
 
 pub const OWNERSHIP_MANAGED_TAG: &str = "ballast.dev/managed";
 pub const OWNERSHIP_BLUEPRINT_TAG: &str = "ballast.dev/blueprint";
+/// The prefix of Ballast's own tags; a blueprint may not set tags under it.
+pub const OWNERSHIP_TAG_PREFIX: &str = "ballast.dev/";
+/// How many tags [`Blueprint::ownership_tags`] adds to every resource (they count against AWS's
+/// limit of 50 tags per resource).
+pub const OWNERSHIP_TAG_COUNT: usize = 2;
 
 impl Blueprint {
     fn default_name(&self, name: &str) -> String {

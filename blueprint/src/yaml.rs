@@ -12,7 +12,7 @@
 //! parser events (for the positions), so it keeps its own count, charged *before* an alias is
 //! copied.
 
-use serde_saphyr::granit_parser::{Event, Marker, Parser, ScalarStyle};
+use serde_saphyr::granit_parser::{Event, Marker, Parser, ScalarStyle, Tag};
 use std::collections::HashMap;
 
 use crate::diagnostic::{Diagnostic, Position};
@@ -106,7 +106,7 @@ fn position(marker: &Marker) -> Position {
     }
 }
 
-/// Reads exactly one YAML document. Duplicate keys are reported (all of them) but do not stop
+/// Reads exactly one YAML document. Duplicate keys and YAML tags are reported (all of them) but do not stop
 /// reading; a syntax error does, since nothing after it can be trusted.
 pub fn parse_document(source: &str) -> Result<(Node, Vec<Diagnostic>), Diagnostic> {
     if source.len() > MAX_SOURCE_BYTES {
@@ -150,7 +150,7 @@ pub fn parse_document(source: &str) -> Result<(Node, Vec<Diagnostic>), Diagnosti
             .with_hint("put each blueprint in a file of its own"));
         }
     };
-    Ok((root, builder.duplicates))
+    Ok((root, builder.problems))
 }
 
 /// The error for a text over [`MAX_SOURCE_BYTES`].
@@ -211,7 +211,8 @@ struct TreeBuilder {
     stack: Vec<Frame>,
     documents: Vec<Node>,
     anchors: HashMap<usize, (Node, Cost)>,
-    duplicates: Vec<Diagnostic>,
+    /// Problems that do not stop reading (duplicate keys, YAML tags); all are reported.
+    problems: Vec<Diagnostic>,
     /// Everything built so far, alias copies included.
     spent: Cost,
 }
@@ -219,7 +220,12 @@ struct TreeBuilder {
 impl TreeBuilder {
     fn push(&mut self, event: Event<'_>, at: Position) -> Result<(), Diagnostic> {
         match event {
-            Event::Scalar(text, style, anchor, _tag) => {
+            Event::Scalar(text, style, anchor, tag) => {
+                // `!!str` is the one tag with a meaning here: the scalar is a string, as if quoted.
+                let explicit_string = tag.as_deref().and_then(Tag::core_suffix) == Some("str");
+                if !explicit_string {
+                    self.refuse_tag(tag.as_deref(), at);
+                }
                 let before = self.spent;
                 self.charge(
                     Cost {
@@ -231,14 +237,15 @@ impl TreeBuilder {
                 let node = Node {
                     value: NodeValue::Scalar(Scalar {
                         text: text.into_owned(),
-                        plain: style == ScalarStyle::Plain,
+                        plain: style == ScalarStyle::Plain && !explicit_string,
                     }),
                     position: at,
                 };
                 self.remember(anchor, &node, before);
                 self.complete(node)?;
             }
-            Event::SequenceStart(_, anchor, _) => {
+            Event::SequenceStart(_, anchor, tag) => {
+                self.refuse_tag(tag.as_deref(), at);
                 let start = self.open(at)?;
                 self.stack.push(Frame::Sequence {
                     items: Vec::new(),
@@ -247,7 +254,8 @@ impl TreeBuilder {
                     start,
                 });
             }
-            Event::MappingStart(_, anchor, _) => {
+            Event::MappingStart(_, anchor, tag) => {
+                self.refuse_tag(tag.as_deref(), at);
                 let start = self.open(at)?;
                 self.stack.push(Frame::Mapping {
                     entries: Vec::new(),
@@ -327,6 +335,19 @@ impl TreeBuilder {
         Ok(())
     }
 
+    /// Reports a YAML tag (`!Ref`, `!!int`, …): a blueprint has no tags, and ignoring one would
+    /// silently read `!Ref data` as the string `data`. Reading goes on, so every tag is listed.
+    fn refuse_tag(&mut self, tag: Option<&Tag>, at: Position) {
+        let Some(tag) = tag else { return };
+        let written = format!("{}{}", tag.original_handle(), tag.suffix());
+        self.problems.push(
+            Diagnostic::error(at, "", format!("YAML tag `{written}` is not supported"))
+                .with_hint(
+                    "blueprints are plain YAML: refer to another resource by its blueprint name (e.g. `kmsKey: data`), and quote a value to make it a string",
+                ),
+        );
+    }
+
     /// Starts a collection: checks the depth and charges one node; returns the cost so far.
     fn open(&mut self, at: Position) -> Result<Cost, Diagnostic> {
         if self.stack.len() >= MAX_DEPTH {
@@ -395,7 +416,7 @@ impl TreeBuilder {
                         position: node.position,
                     };
                     if let Some(first) = seen.get(&key.text) {
-                        self.duplicates.push(
+                        self.problems.push(
                             Diagnostic::error(
                                 key.position,
                                 "",
@@ -425,6 +446,26 @@ impl TreeBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn core_str_tag_makes_a_string_and_other_tags_are_reported() {
+        let (root, problems) = parse_document("a: !!str 123\nb: !Ref x\nc: !!int 5\n").unwrap();
+        let NodeValue::Mapping(entries) = root.value else {
+            panic!("mapping expected")
+        };
+        let NodeValue::Scalar(a) = &entries[0].1.value else {
+            panic!("scalar expected")
+        };
+        assert!(!a.plain, "`!!str` reads as a quoted string");
+        let messages: Vec<_> = problems.iter().map(|d| d.message.as_str()).collect();
+        assert_eq!(
+            messages,
+            [
+                "YAML tag `!Ref` is not supported",
+                "YAML tag `!!int` is not supported"
+            ]
+        );
+    }
 
     #[test]
     fn positions_are_one_based() {

@@ -34,6 +34,18 @@ pub enum OutputFormat {
     Json,
 }
 
+/// How `validate`, `plan` and `drift` report: for people, for programs, or for a CI system.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum ReportFormat {
+    #[default]
+    Text,
+    Json,
+    /// A Markdown summary, for a pull-request comment or `$GITHUB_STEP_SUMMARY`.
+    Markdown,
+    /// GitHub Actions workflow commands: one annotation per problem, on its blueprint line.
+    Github,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check blueprints without touching AWS. Exit 0 when all are valid, 1 otherwise.
@@ -52,6 +64,9 @@ pub enum Command {
     Apply(ApplyArgs),
     /// Delete the blueprint's resources (stateful ones only with `deletionPolicy: delete`).
     Destroy(ApplyArgs),
+    /// Remove the blueprint's writer lease left behind by a killed `apply` or `destroy` (asks
+    /// first; removes only the lease it showed).
+    ForceUnlock(ApplyArgs),
     /// The long-lived controller: reconcile blueprints and autoscale their fleets.
     Run(RunArgs),
     /// Run worker processes for a fleet's instances.
@@ -64,14 +79,19 @@ pub struct PlanArgs {
     #[command(flatten)]
     pub aws: AwsArgs,
     #[arg(long, value_enum, default_value_t)]
-    pub output: OutputFormat,
+    pub output: ReportFormat,
     /// Exit 2 when there are changes (drift always does).
     #[arg(long)]
     pub detailed_exitcode: bool,
+    /// Also save the plan to PLANFILE; `ballast apply PLANFILE` then applies exactly it, or
+    /// refuses if the blueprint or AWS changed since (plan only).
+    #[arg(long, value_name = "PLANFILE")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
+    /// A blueprint, or (apply only) a plan saved by `ballast plan FILE --out PLANFILE`.
     pub file: PathBuf,
     #[command(flatten)]
     pub aws: AwsArgs,
@@ -93,7 +113,7 @@ pub struct ValidateArgs {
     #[arg(long)]
     pub list: bool,
     #[arg(long, value_enum, default_value_t)]
-    pub output: OutputFormat,
+    pub output: ReportFormat,
 }
 
 #[derive(Debug, Args)]

@@ -24,6 +24,9 @@ fn main() -> anyhow::Result<ExitCode> {
         Command::Destroy(args) => {
             runtime()?.block_on(commands::provision::destroy(args, &mut out))?
         }
+        Command::ForceUnlock(args) => {
+            runtime()?.block_on(commands::provision::force_unlock(args, &mut out))?
+        }
         Command::Run(args) => runtime()?.block_on(commands::run::run(args))?,
         Command::Fleet(fleet) => match &fleet.command {
             FleetCommand::Local(args) => runtime()?.block_on(commands::fleet::local(

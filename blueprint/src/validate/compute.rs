@@ -1,5 +1,6 @@
 //! Validation of launch templates and Auto Scaling groups.
 
+use super::instance_types::INSTANCE_TYPES;
 use super::*;
 
 impl Validator<'_> {
@@ -36,19 +37,7 @@ impl Validator<'_> {
             );
         }
         for (i, t) in lt.instance_types.iter().enumerate() {
-            let ok = t.split_once('.').is_some_and(|(family, size)| {
-                !family.is_empty()
-                    && !size.is_empty()
-                    && t.chars()
-                        .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
-            });
-            if !ok {
-                self.error(
-                    &format!("{path}.instanceTypes[{i}]"),
-                    format!("`{t}` is not an instance type"),
-                    "write family.size, e.g. m6i.large",
-                );
-            }
+            self.instance_type(t, &format!("{path}.instanceTypes[{i}]"));
         }
         if let Some(user_data) = &lt.user_data
             && user_data.len() > 12 * 1024
@@ -150,5 +139,32 @@ impl Validator<'_> {
             0,
             2 * HOUR,
         );
+    }
+
+    /// An instance type EC2 has: otherwise the launch template is created and every launch fails.
+    fn instance_type(&mut self, name: &str, path: &str) {
+        if INSTANCE_TYPES.binary_search(&name).is_ok() {
+            return;
+        }
+        let (family, _) = name.split_once('.').unwrap_or((name, ""));
+        let sizes: Vec<&str> = INSTANCE_TYPES
+            .iter()
+            .filter_map(|t| t.split_once('.'))
+            .filter(|(f, _)| *f == family)
+            .map(|(_, size)| size)
+            .collect();
+        let hint = if sizes.is_empty() {
+            let families: BTreeSet<&str> = INSTANCE_TYPES
+                .iter()
+                .filter_map(|t| t.split_once('.').map(|(f, _)| f))
+                .collect();
+            match closest(family, families) {
+                Some(near) => format!("no instance family `{family}`; did you mean `{near}`?"),
+                None => "write family.size, e.g. m6i.large".to_string(),
+            }
+        } else {
+            format!("`{family}` comes in {}", sizes.join(", "))
+        };
+        self.error(path, format!("`{name}` is not an EC2 instance type"), hint);
     }
 }

@@ -20,6 +20,18 @@ impl Validator<'_> {
                 );
             }
         }
+        if let Some(description) = &key.description
+            && description.chars().count() > 8192
+        {
+            self.error(
+                &format!("{path}.description"),
+                format!(
+                    "the description has {} characters, over KMS's 8192",
+                    description.chars().count()
+                ),
+                "shorten it; link to longer documentation instead",
+            );
+        }
         self.duration_range(
             &format!("{path}.deletionWindow"),
             key.deletion_window,

@@ -12,12 +12,15 @@ use crate::model::*;
 
 mod common;
 mod compute;
+mod endpoint_services;
+mod instance_types;
 mod kms;
 mod monitoring;
 mod network;
 mod queue;
 mod scaling;
 mod table;
+mod tags;
 
 pub fn check(bp: &Blueprint, positions: &Positions) -> Vec<Diagnostic> {
     let mut v = Validator {
@@ -25,28 +28,46 @@ pub fn check(bp: &Blueprint, positions: &Positions) -> Vec<Diagnostic> {
         out: Vec::new(),
     };
     v.metadata(bp);
+    v.metadata_tags(bp);
+    v.declares_something(bp);
     v.names(bp);
     v.references(bp);
     for (i, key) in bp.spec.kms_keys.iter().enumerate() {
-        v.kms_key(key, &format!("spec.kmsKeys[{i}]"));
+        let path = format!("spec.kmsKeys[{i}]");
+        v.kms_key(key, &path);
+        v.resource_tags(bp, &key.tags, &path);
     }
     for (i, queue) in bp.spec.queues.iter().enumerate() {
-        v.queue(bp, queue, &format!("spec.queues[{i}]"));
+        let path = format!("spec.queues[{i}]");
+        v.queue(bp, queue, &path);
+        v.resource_tags(bp, &queue.tags, &path);
     }
     for (i, table) in bp.spec.tables.iter().enumerate() {
-        v.table(table, &format!("spec.tables[{i}]"));
+        let path = format!("spec.tables[{i}]");
+        v.table(table, &path);
+        v.resource_tags(bp, &table.tags, &path);
     }
     if let Some(network) = &bp.spec.network {
-        v.network(network);
+        v.network(bp, network);
+        v.resource_tags(bp, &network.vpc.tags, "spec.network.vpc");
+        for (i, endpoint) in network.endpoints.iter().enumerate() {
+            v.resource_tags(bp, &endpoint.tags, &format!("spec.network.endpoints[{i}]"));
+        }
     }
     for (i, lt) in bp.spec.launch_templates.iter().enumerate() {
-        v.launch_template(lt, &format!("spec.launchTemplates[{i}]"));
+        let path = format!("spec.launchTemplates[{i}]");
+        v.launch_template(lt, &path);
+        v.resource_tags(bp, &lt.tags, &path);
     }
     for (i, group) in bp.spec.auto_scaling_groups.iter().enumerate() {
-        v.auto_scaling_group(group, &format!("spec.autoScalingGroups[{i}]"));
+        let path = format!("spec.autoScalingGroups[{i}]");
+        v.auto_scaling_group(group, &path);
+        v.resource_tags(bp, &group.tags, &path);
     }
     for (i, alarm) in bp.spec.alarms.iter().enumerate() {
-        v.alarm(bp, alarm, &format!("spec.alarms[{i}]"));
+        let path = format!("spec.alarms[{i}]");
+        v.alarm(bp, alarm, &path);
+        v.resource_tags(bp, &alarm.tags, &path);
     }
     for (i, dashboard) in bp.spec.dashboards.iter().enumerate() {
         v.dashboard(dashboard, &format!("spec.dashboards[{i}]"));
@@ -123,6 +144,18 @@ impl Validator<'_> {
                 "metadata.region",
                 format!("`{region}` is not an AWS region name"),
                 "write a region such as us-east-1 or eu-west-1",
+            );
+        }
+    }
+
+    /// A blueprint that declares nothing is a mistake (a missing or misindented `spec:`), and
+    /// applying it would delete everything the stack owns.
+    fn declares_something(&mut self, bp: &Blueprint) {
+        if graph::resources(bp).is_empty() {
+            self.error(
+                "spec",
+                "the blueprint declares no resources",
+                "declare resources under `spec:` (is it missing or misindented?); to remove a stack, use `ballast destroy`",
             );
         }
     }

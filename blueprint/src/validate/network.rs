@@ -2,10 +2,11 @@
 
 use std::net::Ipv4Addr;
 
+use super::endpoint_services::ENDPOINT_SERVICES;
 use super::*;
 
 impl Validator<'_> {
-    pub(super) fn network(&mut self, n: &Network) {
+    pub(super) fn network(&mut self, bp: &Blueprint, n: &Network) {
         let vpc = &n.vpc;
         let path = "spec.network.vpc";
         let vpc_net = match (&vpc.id, &vpc.cidr) {
@@ -59,6 +60,9 @@ impl Validator<'_> {
                     "instances in this subnet get public IPs",
                     "the fleet belongs in private subnets",
                 );
+            }
+            if let Some(zone) = &s.availability_zone {
+                self.availability_zone(&bp.metadata.region, zone, &format!("{p}.availabilityZone"));
             }
             match (&vpc.id, &s.id, &s.cidr) {
                 (Some(_), None, _) => self.error(
@@ -123,6 +127,7 @@ impl Validator<'_> {
         }
         for (i, e) in n.endpoints.iter().enumerate() {
             let p = format!("spec.network.endpoints[{i}]");
+            self.endpoint_service(&bp.metadata.region, &e.service, &format!("{p}.service"));
             let service = e.service.rsplit('.').next().unwrap_or(&e.service);
             match e.kind {
                 EndpointType::Gateway => {
@@ -174,6 +179,73 @@ impl Validator<'_> {
                     );
                 }
             }
+        }
+    }
+}
+
+impl Validator<'_> {
+    /// A zone name is its region's name plus a letter (`eu-west-1a`), or a Local Zone's
+    /// (`us-west-2-lax-1a`); a zone of another region makes CreateSubnet fail mid-apply.
+    fn availability_zone(&mut self, region: &str, zone: &str, path: &str) {
+        let rest = zone.strip_prefix(region).unwrap_or_default();
+        let ok = !rest.is_empty()
+            && rest
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            && rest.ends_with(|c: char| c.is_ascii_lowercase());
+        if !ok {
+            self.error(
+                path,
+                format!("`{zone}` is not an availability zone of `{region}` (`metadata.region`)"),
+                format!("write the region's name and a zone letter, e.g. `{region}a`"),
+            );
+        }
+    }
+
+    /// The short name (`sqs`), `com.amazonaws.<region>.<service>` for this region, or a PrivateLink
+    /// endpoint service (`com.amazonaws.vpce.<region>.vpce-svc-…`).
+    fn endpoint_service(&mut self, region: &str, service: &str, path: &str) {
+        if let Some(private_link) = service.strip_prefix("com.amazonaws.vpce.") {
+            if !private_link
+                .strip_prefix(region)
+                .is_some_and(|rest| rest.starts_with(".vpce-svc-"))
+            {
+                self.error(
+                    path,
+                    format!("`{service}` is not an endpoint service of `{region}`"),
+                    format!(
+                        "PrivateLink services are named com.amazonaws.vpce.{region}.vpce-svc-…"
+                    ),
+                );
+            }
+            return;
+        }
+        let short = match service.strip_prefix("com.amazonaws.") {
+            None => service,
+            Some(full) => {
+                match full.strip_prefix(region).and_then(|r| r.strip_prefix('.')) {
+                    Some(short) => short,
+                    None => {
+                        self.error(
+                        path,
+                        format!("`{service}` is not a service name of `{region}` (`metadata.region`)"),
+                        format!("write the short name (e.g. `sqs`) or com.amazonaws.{region}.<service>"),
+                    );
+                        return;
+                    }
+                }
+            }
+        };
+        if ENDPOINT_SERVICES.binary_search(&short).is_err() {
+            let hint = match closest(short, ENDPOINT_SERVICES.iter().copied()) {
+                Some(near) => format!("did you mean `{near}`?"),
+                None => "name an AWS service with VPC endpoints, e.g. `sqs`, `dynamodb`, `kms`, `monitoring`; a PrivateLink service by its com.amazonaws.vpce.… name".to_string(),
+            };
+            self.error(
+                path,
+                format!("`{short}` is not an AWS service with VPC endpoints"),
+                hint,
+            );
         }
     }
 }

@@ -103,6 +103,17 @@ impl Validator<'_> {
             }
             self.capacity(&p, t.billing_mode, gsi.read_capacity, gsi.write_capacity);
         }
+        for (name, _, at) in &keys {
+            self.attribute_name(name, &format!("{at}.name"));
+        }
+        self.distinct_keys(&t.hash_key, t.range_key.as_ref(), path);
+        for (i, gsi) in t.global_secondary_indexes.iter().enumerate() {
+            let p = format!("{path}.globalSecondaryIndexes[{i}]");
+            self.distinct_keys(&gsi.hash_key, gsi.range_key.as_ref(), &p);
+        }
+        if let Some(ttl) = &t.ttl_attribute {
+            self.attribute_name(ttl, &format!("{path}.ttlAttribute"));
+        }
         for (name, kind, at) in &keys {
             match attribute_types.get(name.as_str()) {
                 Some((first, first_at)) if first != kind => {
@@ -136,6 +147,37 @@ impl Validator<'_> {
                 &format!("{path}.ttlAttribute"),
                 format!("TTL attribute `{ttl}` is a key of type {kind:?}"),
                 "TTL reads a Number attribute of epoch seconds",
+            );
+        }
+    }
+
+    /// DynamoDB attribute names have 1 to 255 bytes.
+    fn attribute_name(&mut self, name: &str, path: &str) {
+        let field = path.rsplit('.').next().unwrap_or(path);
+        if name.is_empty() {
+            self.error(
+                path,
+                format!("`{field}` is empty"),
+                "name the attribute; DynamoDB refuses an empty attribute name",
+            );
+        } else if name.len() > 255 {
+            self.error(
+                path,
+                format!("`{field}` has {} bytes, over DynamoDB's 255", name.len()),
+                "shorten the attribute name",
+            );
+        }
+    }
+
+    /// A range key repeating the hash key is refused by CreateTable.
+    fn distinct_keys(&mut self, hash: &KeyAttribute, range: Option<&KeyAttribute>, path: &str) {
+        if let Some(range) = range
+            && range.name == hash.name
+        {
+            self.error(
+                &format!("{path}.rangeKey.name"),
+                format!("the range key `{}` is also the hash key", range.name),
+                "a key schema names two different attributes; remove `rangeKey` or rename it",
             );
         }
     }

@@ -8,9 +8,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use ballast_aws::{CallRecorder, load_sdk_config_with_default_region};
-use ballast_blueprint::{Blueprint, ResourceId};
+use ballast_blueprint::{Blueprint, Loaded, ResourceId};
 
-use crate::cli::{AwsArgs, OutputFormat, PlanArgs};
+use crate::ci;
+use crate::cli::{AwsArgs, PlanArgs, ReportFormat};
 use crate::lease::{
     self, DynamoLease, HeldLease, LeaseSpec, LeaseStatus, blueprint_lease_name, default_holder,
     format_time,
@@ -18,12 +19,16 @@ use crate::lease::{
 use crate::provision::engine::{LogProgress, Outcome, OutcomeAction, Progress};
 use crate::provision::kinds::Readiness;
 use crate::provision::{self, Clients, Plan, ReadOnlyClients, render};
+use crate::saved_plan::SavedPlan;
 use ballast_runtime::SystemClock;
 
 const EXIT_CHANGES: u8 = 2;
-/// How long the CLI's writer lease lasts unless renewed, and how often it is renewed.
-const LEASE_DURATION: Duration = Duration::from_secs(60);
-const LEASE_RENEW_EVERY: Duration = Duration::from_secs(20);
+/// How long the CLI's writer lease lasts unless renewed, and how often it is renewed. Short, so
+/// that an apply killed with SIGKILL (which cannot release it) blocks the next writer for at most
+/// this long; renewed three times per period, so two slow DynamoDB answers in a row do not lose
+/// it.
+const LEASE_DURATION: Duration = Duration::from_secs(15);
+const LEASE_RENEW_EVERY: Duration = Duration::from_secs(5);
 
 pub fn load_blueprint(path: &Path) -> anyhow::Result<Blueprint> {
     Ok(ballast_blueprint::load(path)?.blueprint)
@@ -46,21 +51,67 @@ pub async fn read_only_plan(
     Ok(provision::plan(bp, &observation))
 }
 
-fn print_plan(plan: &Plan, output: OutputFormat, out: &mut impl Write) -> anyhow::Result<()> {
+fn print_plan(
+    plan: &Plan,
+    loaded: &Loaded,
+    kind: PlanKind,
+    output: ReportFormat,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
     match output {
-        OutputFormat::Json => {
+        ReportFormat::Json => {
             serde_json::to_writer_pretty(&mut *out, plan)?;
             writeln!(out)?;
         }
-        OutputFormat::Text => write!(out, "{}", render::plan_text(plan))?,
+        ReportFormat::Text => write!(out, "{}", render::plan_text(plan))?,
+        ReportFormat::Markdown => write!(out, "{}", ci::plan_markdown(plan, loaded, kind.title()))?,
+        ReportFormat::Github => {
+            write!(out, "{}", ci::plan_annotations(plan, loaded, kind.level()))?
+        }
     }
     Ok(())
 }
 
+/// Whether a plan is shown as a proposal (`plan`) or as a finding (`drift`).
+#[derive(Clone, Copy)]
+enum PlanKind {
+    Plan,
+    Drift,
+}
+
+impl PlanKind {
+    fn title(self) -> &'static str {
+        match self {
+            PlanKind::Plan => "Ballast plan",
+            PlanKind::Drift => "Ballast drift",
+        }
+    }
+
+    fn level(self) -> ci::Level {
+        match self {
+            PlanKind::Plan => ci::Level::Notice,
+            PlanKind::Drift => ci::Level::Error,
+        }
+    }
+}
+
 pub async fn plan(args: &PlanArgs, out: &mut impl Write) -> anyhow::Result<ExitCode> {
-    let bp = load_blueprint(&args.file)?;
-    let plan = read_only_plan(&bp, &args.aws, &CallRecorder::default()).await?;
-    print_plan(&plan, args.output, out)?;
+    let text = ballast_blueprint::read(&args.file)?;
+    let loaded = ballast_blueprint::parse(&args.file.display().to_string(), &text)
+        .map_err(ballast_blueprint::LoadError::Invalid)?;
+    let plan = read_only_plan(&loaded.blueprint, &args.aws, &CallRecorder::default()).await?;
+    print_plan(&plan, &loaded, PlanKind::Plan, args.output, out)?;
+    if let Some(plan_file) = &args.out {
+        let blueprint_file = std::path::absolute(&args.file)
+            .with_context(|| format!("resolving {}", args.file.display()))?;
+        let saved = SavedPlan::new(&blueprint_file, &text, &plan)?;
+        std::fs::write(plan_file, serde_json::to_string_pretty(&saved)?)
+            .with_context(|| format!("writing the plan to {}", plan_file.display()))?;
+        eprintln!(
+            "Saved the plan to {0}; `ballast apply {0}` applies exactly it.",
+            plan_file.display()
+        );
+    }
     Ok(if args.detailed_exitcode && plan.has_changes() {
         ExitCode::from(EXIT_CHANGES)
     } else {
@@ -71,8 +122,9 @@ pub async fn plan(args: &PlanArgs, out: &mut impl Write) -> anyhow::Result<ExitC
 /// The CI check: 0 in sync, 2 drifted, 1 error. Read-only by construction: it only ever builds
 /// [`ReadOnlyClients`], whose every client refuses non-read operations before sending them.
 pub async fn drift(args: &PlanArgs, out: &mut impl Write) -> anyhow::Result<ExitCode> {
-    let bp = load_blueprint(&args.file)?;
-    let plan = read_only_plan(&bp, &args.aws, &CallRecorder::default()).await?;
+    let loaded = ballast_blueprint::load(&args.file)?;
+    let bp = &loaded.blueprint;
+    let plan = read_only_plan(bp, &args.aws, &CallRecorder::default()).await?;
     let total = plan.changes.len();
     if total > 0 && plan.summary.create == total {
         bail!(
@@ -81,7 +133,7 @@ pub async fn drift(args: &PlanArgs, out: &mut impl Write) -> anyhow::Result<Exit
             bp.metadata.name
         );
     }
-    print_plan(&plan, args.output, out)?;
+    print_plan(&plan, &loaded, PlanKind::Drift, args.output, out)?;
     Ok(if plan.has_changes() {
         ExitCode::from(EXIT_CHANGES)
     } else {
@@ -182,7 +234,8 @@ async fn take_writer_lease(
             Ok(HeldLease::start(lease.into(), LEASE_RENEW_EVERY))
         }
         LeaseStatus::HeldByOther { holder, until } => bail!(
-            "another writer holds the lease for blueprint {}: {holder} until {}; wait for it or stop that controller",
+            "another writer holds the lease for blueprint {}: {holder} until {}; wait for it or stop that controller \
+             (a writer that was killed cannot release it: `ballast force-unlock FILE` removes it after asking)",
             bp.metadata.name,
             format_time(until)
         ),
@@ -207,7 +260,29 @@ async fn holding<T>(
 }
 
 pub async fn apply(args: &crate::cli::ApplyArgs, out: &mut impl Write) -> anyhow::Result<ExitCode> {
-    let bp = load_blueprint(&args.file)?;
+    let text = ballast_blueprint::read(&args.file)?;
+    let file = args.file.display().to_string();
+    // A saved plan names its blueprint; it is re-read and must be the text that was planned.
+    let (saved, bp) = match SavedPlan::recognise(&file, &text) {
+        Some(saved) => {
+            let saved = saved?;
+            let blueprint_text = ballast_blueprint::read(&saved.blueprint_file)?;
+            saved.check_blueprint(&blueprint_text)?;
+            let bp = ballast_blueprint::parse(
+                &saved.blueprint_file.display().to_string(),
+                &blueprint_text,
+            )
+            .map_err(ballast_blueprint::LoadError::Invalid)?
+            .blueprint;
+            (Some(saved), bp)
+        }
+        None => (
+            None,
+            ballast_blueprint::parse(&file, &text)
+                .map_err(ballast_blueprint::LoadError::Invalid)?
+                .blueprint,
+        ),
+    };
     let config = sdk_config(&args.aws, &bp).await?;
     let recorder = CallRecorder::default();
     let clients = Clients::read_write(&config, &recorder);
@@ -217,10 +292,15 @@ pub async fn apply(args: &crate::cli::ApplyArgs, out: &mut impl Write) -> anyhow
         let plan = provision::plan(&bp, &observation);
         write!(out, "{}", render::plan_text(&plan))?;
         out.flush()?;
+        if let Some(saved) = &saved {
+            // Observed under the lease, so nothing else writes between this check and apply.
+            saved.check_plan(&plan)?;
+        }
         if !plan.has_changes() {
             return Ok(ExitCode::SUCCESS);
         }
-        if !confirm("Apply these changes?", args.auto_approve)? {
+        // A saved plan was reviewed when it was made, as `terraform apply PLANFILE`.
+        if saved.is_none() && !confirm("Apply these changes?", args.auto_approve)? {
             writeln!(out, "Apply cancelled.")?;
             return Ok(ExitCode::FAILURE);
         }
@@ -304,4 +384,71 @@ pub async fn destroy(
         Ok(ExitCode::SUCCESS)
     })
     .await
+}
+
+/// `ballast force-unlock`: removes the blueprint's writer lease after showing who holds it and
+/// asking. Only the lease shown is removed (a conditional delete on its holder and expiry); if the
+/// holder is in fact alive, its next renewal fails and it stops writing.
+pub async fn force_unlock(
+    args: &crate::cli::ApplyArgs,
+    out: &mut impl Write,
+) -> anyhow::Result<ExitCode> {
+    let bp = load_blueprint(&args.file)?;
+    let config = sdk_config(&args.aws, &bp).await?;
+    let spec = LeaseSpec {
+        name: blueprint_lease_name(&bp.metadata.name),
+        holder: format!("cli@{}", default_holder()),
+        duration: LEASE_DURATION,
+    };
+    let lease = DynamoLease::new(
+        aws_sdk_dynamodb::Client::new(&config),
+        args.lease_table.clone(),
+        spec,
+        Arc::new(SystemClock::new()),
+    );
+    let table = &args.lease_table;
+    let Some(record) = lease
+        .read()
+        .await
+        .with_context(|| format!("reading the writer lease in `{table}`"))?
+    else {
+        writeln!(
+            out,
+            "No writer lease is held for blueprint `{}`.",
+            bp.metadata.name
+        )?;
+        return Ok(ExitCode::SUCCESS);
+    };
+    let state = if record.expires_at < std::time::SystemTime::now() {
+        "expired at"
+    } else {
+        "valid until"
+    };
+    writeln!(
+        out,
+        "The writer lease of blueprint `{}` is held by {} ({state} {}).",
+        bp.metadata.name,
+        record.holder,
+        format_time(record.expires_at)
+    )?;
+    out.flush()?;
+    if !confirm(
+        "If that writer is still running, removing its lease lets two writers change the stack at once. Remove it?",
+        args.auto_approve,
+    )? {
+        writeln!(out, "Lease kept.")?;
+        return Ok(ExitCode::FAILURE);
+    }
+    if lease
+        .force_release(&record)
+        .await
+        .with_context(|| format!("removing the writer lease in `{table}`"))?
+    {
+        writeln!(out, "Removed the writer lease held by {}.", record.holder)?;
+        Ok(ExitCode::SUCCESS)
+    } else {
+        bail!(
+            "the lease changed after it was shown (renewed or taken by another writer); nothing was removed: run force-unlock again to see who holds it now"
+        )
+    }
 }

@@ -3,7 +3,8 @@ use std::process::ExitCode;
 
 use ballast_blueprint::{Diagnostic, LoadError, dependency_order};
 
-use crate::cli::{OutputFormat, ValidateArgs};
+use crate::ci;
+use crate::cli::{ReportFormat, ValidateArgs};
 
 #[derive(serde::Serialize)]
 struct FileReport {
@@ -61,11 +62,46 @@ pub fn run(
     }
     let all_valid = reports.iter().all(|r| r.valid);
     match args.output {
-        OutputFormat::Json => {
+        ReportFormat::Json => {
             serde_json::to_writer_pretty(&mut *out, &reports)?;
             writeln!(out)?;
         }
-        OutputFormat::Text => {
+        ReportFormat::Github => {
+            for report in &reports {
+                write!(
+                    out,
+                    "{}",
+                    ci::diagnostics_annotations(&report.file, &report.diagnostics)
+                )?;
+                if let Some(error) = &report.error {
+                    let hint = report
+                        .hint
+                        .map(|h| format!("\nhint: {h}"))
+                        .unwrap_or_default();
+                    write!(
+                        out,
+                        "{}",
+                        ci::file_annotation(&report.file, &format!("{error}{hint}"))
+                    )?;
+                }
+            }
+        }
+        ReportFormat::Markdown => {
+            writeln!(out, "### Ballast validate\n")?;
+            for report in &reports {
+                let verdict = match (&report.error, report.valid) {
+                    (Some(error), _) => format!("cannot be read: {error}"),
+                    (None, true) => format!("valid ({} resources)", report.resources.len()),
+                    (None, false) => "invalid".to_string(),
+                };
+                writeln!(out, "- `{}`: {verdict}", report.file)?;
+                let table = ci::diagnostics_markdown(&report.file, &report.diagnostics);
+                if !table.is_empty() {
+                    writeln!(out, "\n{table}")?;
+                }
+            }
+        }
+        ReportFormat::Text => {
             for report in &reports {
                 for d in &report.diagnostics {
                     writeln!(err, "{}", d.render(&report.file))?;

@@ -185,6 +185,41 @@ impl DynamoLease {
         }
     }
 
+    /// Deletes the lease whoever holds it, but only if it is still exactly `seen` (same holder,
+    /// same expiry): an operator's `force-unlock` removes what they were shown, never a lease
+    /// renewed or taken over since. Returns whether it was deleted.
+    #[instrument(skip(self), fields(table = %self.table, lease = %self.spec.name, seen_holder = %seen.holder))]
+    pub async fn force_release(&self, seen: &LeaseRecord) -> Result<bool, LeaseError> {
+        let expires = seen
+            .expires_at
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+            .unwrap_or_default();
+        let delete = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(self.key()))
+            .condition_expression("#holder = :holder AND #expires = :expires")
+            .expression_attribute_names("#holder", ATTR_HOLDER)
+            .expression_attribute_names("#expires", ATTR_EXPIRES_AT_MS)
+            .expression_attribute_values(":holder", AttributeValue::S(seen.holder.clone()))
+            .expression_attribute_values(":expires", AttributeValue::N(expires.to_string()))
+            .send()
+            .await;
+        match delete {
+            Ok(_) => Ok(true),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(err) => Err(classify("dynamodb:DeleteItem", err).into()),
+        }
+    }
+
     /// The lease item as stored (consistent read), or `None` when nobody holds it.
     #[instrument(skip(self), fields(table = %self.table, lease = %self.spec.name))]
     pub async fn read(&self) -> Result<Option<LeaseRecord>, LeaseError> {

@@ -107,6 +107,47 @@ fn json_output_is_machine_readable() {
 }
 
 #[test]
+fn ci_outputs_annotate_each_problem_and_summarise_in_markdown() {
+    let file = "blueprint/tests/fixtures/invalid/many-problems.yaml";
+    let out = ballast(&[
+        "validate",
+        "--output",
+        "github",
+        file,
+        "blueprints/missing.yaml",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let annotations: Vec<&str> = stdout.lines().collect();
+    assert_eq!(annotations.len(), 9, "{stdout}");
+    assert!(
+        annotations[0].starts_with(&format!("::error file={file},line=4,")),
+        "{stdout}"
+    );
+    assert!(
+        annotations[8].starts_with(
+            "::error file=blueprints/missing.yaml,title=ballast validate::cannot read"
+        ),
+        "{stdout}"
+    );
+    let out = ballast(&[
+        "validate",
+        "--output",
+        "markdown",
+        file,
+        "blueprints/banking.yaml",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains(&format!("- `{file}`: invalid")), "{stdout}");
+    assert!(stdout.contains(&format!("| `{file}:4:")), "{stdout}");
+    assert!(
+        stdout.contains("- `blueprints/banking.yaml`: valid ("),
+        "{stdout}"
+    );
+}
+
+#[test]
 fn a_missing_file_is_an_error_that_says_so() {
     let out = ballast(&["validate", "blueprints/does-not-exist.yaml"]);
     assert_eq!(out.status.code(), Some(1));
@@ -246,4 +287,31 @@ fn committed_schema_is_what_the_code_generates() {
     );
     let out = ballast(&["schema"]);
     assert_eq!(String::from_utf8(out.stdout).unwrap(), generated);
+}
+
+#[test]
+fn the_documented_ci_workflow_parses_and_runs_validate_and_drift_with_annotations() {
+    let text = std::fs::read_to_string(root().join("docs/ci/ballast.yml")).unwrap();
+    let workflow: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
+    let runs: Vec<String> = workflow["jobs"]
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|job| job["steps"].as_array().unwrap().iter())
+        .filter_map(|step| step["run"].as_str().map(str::to_string))
+        .collect();
+    for command in [
+        "ballast validate --output github blueprints/*.yaml",
+        "ballast drift --output github blueprints/banking.yaml",
+        "ballast drift --output markdown blueprints/banking.yaml",
+    ] {
+        assert!(
+            runs.iter().any(|r| r.contains(command)),
+            "{command} not in {runs:?}"
+        );
+    }
+    // The drift job holds no write permission on the repository and gets AWS credentials only
+    // through OIDC.
+    assert_eq!(workflow["permissions"]["contents"], "read");
+    assert_eq!(workflow["permissions"]["id-token"], "write");
 }

@@ -414,3 +414,91 @@ spec:
         .unwrap();
     assert_eq!(controller.read().await.unwrap(), None, "apply released it");
 }
+
+#[tokio::test]
+async fn force_unlock_asks_and_removes_only_the_lease_it_showed() {
+    let name = unique_name("unlock");
+    let dir = std::env::temp_dir().join(&name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("bp.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "apiVersion: ballast.dev/v1\nkind: Blueprint\nmetadata: {{ name: {name}, region: us-east-1 }}\nspec:\n  queues:\n    - name: work\n"
+        ),
+    )
+    .unwrap();
+    let file = file.to_str().unwrap();
+    let endpoint = moto().await.endpoint();
+    let (client, table) = table().await;
+    let wall = Arc::new(ManualClock::new(Timestamp::from_system_time(
+        SystemTime::now(),
+    )));
+    // An apply that was SIGKILLed left its lease behind.
+    let killed = lease(
+        &client,
+        &table,
+        &blueprint_lease_name(&name),
+        "cli@killed-host",
+        Duration::from_secs(600),
+        &wall,
+    );
+    assert!(killed.try_acquire().await.unwrap().is_held());
+    let unlock = |extra: &[&str]| {
+        let mut args = vec![
+            "force-unlock",
+            file,
+            "--lease-table",
+            &table,
+            "--endpoint-url",
+            &endpoint,
+        ];
+        args.extend_from_slice(extra);
+        ballast(&args)
+    };
+
+    // Without a terminal to ask on and without --auto-approve, nothing is removed.
+    let out = unlock(&[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("held by cli@killed-host (valid until "),
+        "{stdout}"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("pass --auto-approve"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        killed.read().await.unwrap().unwrap().holder,
+        "cli@killed-host"
+    );
+
+    let out = unlock(&["--auto-approve"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("Removed the writer lease held by cli@killed-host."),
+        "{stdout}"
+    );
+    assert_eq!(killed.read().await.unwrap(), None);
+
+    let out = unlock(&["--auto-approve"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("No writer lease is held"));
+
+    // A lease renewed after it was shown is not removed.
+    assert!(killed.try_acquire().await.unwrap().is_held());
+    let shown = killed.read().await.unwrap().unwrap();
+    wall.advance(Duration::from_secs(5));
+    assert!(killed.try_acquire().await.unwrap().is_held(), "renewed");
+    assert!(!killed.force_release(&shown).await.unwrap());
+    assert_eq!(
+        killed.read().await.unwrap().unwrap().holder,
+        "cli@killed-host"
+    );
+    let current = killed.read().await.unwrap().unwrap();
+    assert!(killed.force_release(&current).await.unwrap());
+    assert_eq!(killed.read().await.unwrap(), None);
+}

@@ -261,6 +261,44 @@ async fn the_drift_command_exits_by_state_and_never_writes() {
     let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(plan["format_version"], 1);
     assert_eq!(plan["summary"]["update"], 1);
+
+    // For CI: the drifted field is annotated on the blueprint line that declares it.
+    let line = blueprint_text(&name, "")
+        .lines()
+        .position(|l| l.contains("visibilityTimeout: 60s"))
+        .unwrap()
+        + 1;
+    let out = ballast(&[
+        "drift",
+        file,
+        "--endpoint-url",
+        &endpoint,
+        "--output",
+        "github",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let annotations = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        annotations.contains(&format!(
+            "::error file={file},line={line},col=26,title=ballast drift::queue/work ({name}-work): `visibilityTimeout` differs (AWS: 7, blueprint: 60)"
+        )),
+        "{annotations}"
+    );
+    let out = ballast(&[
+        "drift",
+        file,
+        "--endpoint-url",
+        &endpoint,
+        "--output",
+        "markdown",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let markdown = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        markdown.contains(&format!("| `7` | `60` | differs | `{file}:{line}` |")),
+        "{markdown}"
+    );
+
     let attrs = sqs
         .get_queue_attributes()
         .queue_url(&url)
@@ -787,4 +825,116 @@ async fn indexes_are_added_and_removed_in_place_without_replacing_the_table() {
     let count = ddb.scan().table_name(&table).send().await.unwrap().count();
     assert_eq!(count, 1, "the table was replaced: its item is gone");
     assert!(!plan_of(&bp).await.has_changes());
+}
+
+#[tokio::test]
+async fn a_saved_plan_is_applied_exactly_or_refused_when_stale() {
+    let name = unique_name("saved");
+    let dir = std::env::temp_dir().join(&name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let blueprint = dir.join("bp.yaml");
+    std::fs::write(&blueprint, blueprint_text(&name, "")).unwrap();
+    let blueprint = blueprint.to_str().unwrap().to_string();
+    let plan_file = |n: u32| {
+        dir.join(format!("plan-{n}.json"))
+            .to_str()
+            .unwrap()
+            .to_string()
+    };
+    let endpoint = moto().await.endpoint();
+    let lease_table = unique_name("leases");
+    let run = |args: &[&str]| {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend_from_slice(&["--endpoint-url", &endpoint]);
+        if args[0] == "apply" {
+            all.extend_from_slice(&["--lease-table", &lease_table]);
+        }
+        ballast(&all)
+    };
+    let ok = |out: std::process::Output| {
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+
+    // Reviewed, then applied without a question (stdin is not a terminal and no --auto-approve).
+    ok(run(&["plan", &blueprint, "--out", &plan_file(1)]));
+    ok(run(&["apply", &plan_file(1)]));
+    ok(run(&["drift", &blueprint]));
+
+    let config = moto().await.sdk_config().await;
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let url = sqs
+        .get_queue_url()
+        .queue_name(format!("{name}-work"))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let set_visibility = |seconds: &'static str| {
+        let sqs = sqs.clone();
+        let url = url.clone();
+        async move {
+            sqs.set_queue_attributes()
+                .queue_url(&url)
+                .attributes(QueueAttributeName::VisibilityTimeout, seconds)
+                .send()
+                .await
+                .unwrap();
+        }
+    };
+    let visibility = || {
+        let sqs = sqs.clone();
+        let url = url.clone();
+        async move {
+            sqs.get_queue_attributes()
+                .queue_url(&url)
+                .attribute_names(QueueAttributeName::VisibilityTimeout)
+                .send()
+                .await
+                .unwrap()
+                .attributes
+                .unwrap()[&QueueAttributeName::VisibilityTimeout]
+                .clone()
+        }
+    };
+
+    // AWS changes after the review: the plan is refused and nothing is written.
+    set_visibility("7").await;
+    ok(run(&["plan", &blueprint, "--out", &plan_file(2)]));
+    set_visibility("9").await;
+    let out = run(&["apply", &plan_file(2)]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("changed since the plan was saved: queue/work: planned"),
+        "{stderr}"
+    );
+    assert_eq!(visibility().await, "9");
+
+    // The blueprint changes after the review: refused too.
+    ok(run(&["plan", &blueprint, "--out", &plan_file(3)]));
+    let mut text = std::fs::read_to_string(&blueprint).unwrap();
+    text.push_str("# edited after the review\n");
+    std::fs::write(&blueprint, &text).unwrap();
+    let out = run(&["apply", &plan_file(3)]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "the blueprint {blueprint} changed since the plan was saved"
+        )),
+        "{stderr}"
+    );
+    assert_eq!(visibility().await, "9");
+
+    // A fresh review applies.
+    ok(run(&["plan", &blueprint, "--out", &plan_file(4)]));
+    ok(run(&["apply", &plan_file(4)]));
+    assert_eq!(visibility().await, "60");
 }

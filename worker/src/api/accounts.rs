@@ -1,21 +1,19 @@
 //! Account endpoints: open, read, close, history.
 
-use axum::body::Body;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use rand::Rng;
 use rust_decimal::Decimal;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use super::ApiState;
 use super::authorize::visible_account;
+use super::body::StrictJson;
 use super::extract::{AccountsRead, AccountsWrite, Authorized};
-use super::models::{
-    AccountView, CreateAccount, EntryView, HistoryQuery, HistoryView, parse_strict,
-};
+use super::models::{AccountView, CreateAccount, EntryView, HistoryQuery, HistoryView};
 use super::problem::{ApiError, Problem};
-use super::{ApiState, read_body};
 use crate::ledger::{AccountStatus, LedgerError, MAX_HISTORY_PAGE};
 use crate::transaction::{AccountNumber, Currency, CurrencyError};
 
@@ -76,11 +74,8 @@ fn valid_type(kind: &str) -> bool {
 pub async fn create_account(
     State(state): State<ApiState>,
     Authorized { principal, .. }: Authorized<AccountsWrite>,
-    headers: HeaderMap,
-    body: Body,
+    StrictJson(req): StrictJson<CreateAccount>,
 ) -> Result<Response, ApiError> {
-    let bytes = read_body(&state, &headers, body).await?;
-    let req: CreateAccount = parse_strict(&bytes)?;
     let currency = Currency::from_code(&req.currency).map_err(|e| {
         let reason = match e {
             CurrencyError::Malformed => "invalid_currency",

@@ -18,14 +18,13 @@
 //!
 //! `body_sha256` is the SHA-256 of the canonical body when the body validated (the same digest
 //! as the idempotency record), else of the raw bytes received.
+//!
+//! The item layout and the DynamoDB calls live in [`crate::store::audit`].
 
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
-use ballast_aws::SdkResultExt;
 use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
@@ -37,102 +36,15 @@ use super::ApiState;
 use super::extract::{AccountsAdmin, Authorized};
 use super::problem::{ApiError, Problem};
 use crate::ledger::sort_timestamp;
-
-/// GSI of audit records by day (`audit_day`, `audit_sk`).
-pub const AUDIT_TIME_INDEX: &str = "audit-by-time";
-/// GSI of audit records by principal (`audit_principal`, `audit_sk`).
-pub const AUDIT_PRINCIPAL_INDEX: &str = "audit-by-principal";
+use crate::store::Item;
+use crate::store::audit::{self as audit_store, PageKey, day_text};
+pub use crate::store::audit::{AUDIT_PRINCIPAL_INDEX, AUDIT_TIME_INDEX, AuditRecord, Decision};
 /// Default and largest page of `GET /v1/audit`.
 pub const DEFAULT_AUDIT_PAGE: i32 = 100;
 /// Largest page of `GET /v1/audit`.
 pub const MAX_AUDIT_PAGE: i32 = 1000;
 /// Days one `GET /v1/audit` request walks at most (the cursor continues from there).
 const MAX_DAYS_PER_PAGE: i64 = 31;
-
-use crate::store::keys::{AUDIT_PREFIX, audit_pk};
-use crate::store::{Item, opt_s, s};
-
-fn get_s(item: &Item, name: &str) -> Option<String> {
-    opt_s(item, name).map(str::to_owned)
-}
-
-/// What happened to a money request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Decision {
-    /// A new transaction was recorded (and enqueued, or left to the sweeper).
-    Accepted,
-    /// The same key and body again: the first answer was repeated.
-    Replayed,
-    /// Refused (4xx); `reason_code` says why.
-    Refused,
-    /// A dependency failed (5xx); the client may retry.
-    Failed,
-}
-
-impl Decision {
-    /// The stored form.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Decision::Accepted => "accepted",
-            Decision::Replayed => "replayed",
-            Decision::Refused => "refused",
-            Decision::Failed => "failed",
-        }
-    }
-
-    fn parse(text: &str) -> Option<Self> {
-        Some(match text {
-            "accepted" => Decision::Accepted,
-            "replayed" => Decision::Replayed,
-            "refused" => Decision::Refused,
-            "failed" => Decision::Failed,
-            _ => return None,
-        })
-    }
-}
-
-/// One audit record.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct AuditRecord {
-    /// The record's id (UUIDv7).
-    pub audit_id: String,
-    /// When the request was decided (RFC 3339, UTC).
-    pub at: String,
-    /// The caller (JWT `sub`).
-    pub principal: String,
-    /// The peer address, or the `X-Forwarded-For` client of a trusted proxy.
-    pub client_address: String,
-    /// The `Idempotency-Key`, when it was valid.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub idempotency_key: Option<String>,
-    /// SHA-256 (hex) of the canonical body, or of the raw body if it did not validate.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub body_sha256: Option<String>,
-    /// accepted, replayed, refused or failed.
-    pub decision: Decision,
-    /// Why it was refused or failed (a problem `code` or a validation reason).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason_code: Option<String>,
-    /// The HTTP status answered.
-    pub http_status: u16,
-    /// The transaction id answered (accepted and replayed).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub transaction_id: Option<String>,
-}
-
-/// The day bucket and the sort key of an audit record at `at`.
-fn audit_keys(at: OffsetDateTime, audit_id: Uuid) -> Result<(String, String), ApiError> {
-    let day = day_of(at)?;
-    let sk = sort_timestamp(at).map_err(|e| ApiError::Internal(e.to_string()))?;
-    Ok((day, format!("{sk}#{}", audit_id.hyphenated())))
-}
-
-fn day_of(at: OffsetDateTime) -> Result<String, ApiError> {
-    at.to_offset(time::UtcOffset::UTC)
-        .format(format_description!("[year]-[month]-[day]"))
-        .map_err(|e| ApiError::Internal(format!("cannot format {at}: {e}")))
-}
 
 /// What the handler learns about a request as it goes; becomes the audit record.
 #[derive(Debug, Clone)]
@@ -198,67 +110,9 @@ impl AuditDraft {
 
     /// The DynamoDB item of the record for `decision`.
     pub fn item(&self, decision: Decision, error: Option<&ApiError>) -> Result<Item, ApiError> {
-        let record = self.record(decision, error);
-        let (day, sk) = audit_keys(self.at, self.audit_id)?;
-        let mut item = Item::from([
-            ("pk".to_owned(), s(audit_pk(&record.audit_id))),
-            ("audit_day".to_owned(), s(day)),
-            ("audit_sk".to_owned(), s(sk)),
-            ("audit_principal".to_owned(), s(&record.principal)),
-            ("at".to_owned(), s(&record.at)),
-            ("principal".to_owned(), s(&record.principal)),
-            ("client_address".to_owned(), s(&record.client_address)),
-            ("decision".to_owned(), s(decision.as_str())),
-            (
-                "http_status".to_owned(),
-                AttributeValue::N(record.http_status.to_string()),
-            ),
-        ]);
-        for (name, value) in [
-            ("idempotency_key", record.idempotency_key),
-            ("body_sha256", record.body_sha256),
-            ("reason_code", record.reason_code),
-            ("transaction_id", record.transaction_id),
-        ] {
-            if let Some(v) = value {
-                item.insert(name.to_owned(), s(v));
-            }
-        }
-        Ok(item)
+        Ok(audit_store::item(&self.record(decision, error), self.at)?)
     }
 }
-
-/// Reads an audit item back.
-pub fn record_from_item(item: &Item) -> Result<AuditRecord, ApiError> {
-    let corrupt = |what: &str| ApiError::Internal(format!("corrupt audit record: {what}"));
-    let pk = get_s(item, "pk").ok_or_else(|| corrupt("pk"))?;
-    let audit_id = pk
-        .strip_prefix(AUDIT_PREFIX)
-        .ok_or_else(|| corrupt("pk"))?
-        .to_owned();
-    let decision = get_s(item, "decision")
-        .as_deref()
-        .and_then(Decision::parse)
-        .ok_or_else(|| corrupt("decision"))?;
-    let http_status = item
-        .get("http_status")
-        .and_then(|v| v.as_n().ok())
-        .and_then(|n| n.parse::<u16>().ok())
-        .ok_or_else(|| corrupt("http_status"))?;
-    Ok(AuditRecord {
-        audit_id,
-        at: get_s(item, "at").ok_or_else(|| corrupt("at"))?,
-        principal: get_s(item, "principal").ok_or_else(|| corrupt("principal"))?,
-        client_address: get_s(item, "client_address").unwrap_or_default(),
-        idempotency_key: get_s(item, "idempotency_key"),
-        body_sha256: get_s(item, "body_sha256"),
-        decision,
-        reason_code: get_s(item, "reason_code"),
-        http_status,
-        transaction_id: get_s(item, "transaction_id"),
-    })
-}
-
 /// The client's address: the TCP peer, or — only when the peer is one of `trusted_proxies` —
 /// the right-most `X-Forwarded-For` entry that is not itself a trusted proxy (entries further
 /// left are written by the client and cannot be believed).
@@ -301,14 +155,7 @@ impl ApiState {
         decision: Decision,
         error: Option<&ApiError>,
     ) -> Result<(), ApiError> {
-        self.ledger()
-            .client()
-            .put_item()
-            .table_name(self.ledger().tables().transactions)
-            .set_item(Some(draft.item(decision, error)?))
-            .send()
-            .await
-            .classify("dynamodb:PutItem")?;
+        audit_store::put(self.ledger(), draft.item(decision, error)?).await?;
         Ok(())
     }
 }
@@ -344,7 +191,7 @@ struct Cursor {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     day: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    last: Option<HashMap<String, String>>,
+    last: Option<PageKey>,
 }
 
 fn encode_cursor(cursor: &Cursor) -> Option<String> {
@@ -362,37 +209,6 @@ fn bad_cursor() -> ApiError {
 fn decode_cursor(text: &str) -> Result<Cursor, ApiError> {
     let bytes = hex::decode(text).map_err(|_| bad_cursor())?;
     serde_json::from_slice(&bytes).map_err(|_| bad_cursor())
-}
-
-/// A cursor's last key must be a key of the index being read, in the partition being read
-/// (anything else would be a DynamoDB validation error, or a read of another partition).
-fn check_last_key(
-    last: Option<HashMap<String, String>>,
-    partition: (&str, &str),
-) -> Result<Option<Item>, ApiError> {
-    let Some(last) = last else {
-        return Ok(None);
-    };
-    let (name, value) = partition;
-    let expected = ["pk", "audit_sk", name];
-    if last.len() != expected.len()
-        || expected.iter().any(|k| !last.contains_key(*k))
-        || last.get(name).map(String::as_str) != Some(value)
-    {
-        return Err(bad_cursor());
-    }
-    Ok(Some(strings_to_key(last)))
-}
-
-/// Keeps only string attributes (every key attribute of the audit indexes is a string).
-fn key_to_strings(key: &Item) -> HashMap<String, String> {
-    key.iter()
-        .filter_map(|(k, v)| v.as_s().ok().map(|v| (k.clone(), v.clone())))
-        .collect()
-}
-
-fn strings_to_key(key: HashMap<String, String>) -> Item {
-    key.into_iter().map(|(k, v)| (k, s(v))).collect()
 }
 
 /// Audit records of money requests (operators only: scope `accounts:admin`).
@@ -468,36 +284,16 @@ impl ApiState {
         limit: i32,
         cursor: Option<Cursor>,
     ) -> Result<AuditPage, ApiError> {
-        let out = self
-            .ledger()
-            .client()
-            .query()
-            .table_name(self.ledger().tables().transactions)
-            .index_name(AUDIT_PRINCIPAL_INDEX)
-            .key_condition_expression("audit_principal = :p AND audit_sk >= :lower")
-            .expression_attribute_values(":p", s(principal))
-            .expression_attribute_values(":lower", s(lower))
-            .limit(limit)
-            .set_exclusive_start_key(check_last_key(
-                cursor.and_then(|c| c.last),
-                ("audit_principal", principal),
-            )?)
-            .send()
-            .await
-            .classify("dynamodb:Query")?;
-        let records = out
-            .items()
-            .iter()
-            .map(record_from_item)
-            .collect::<Result<Vec<_>, _>>()?;
-        let next_cursor = out.last_evaluated_key().and_then(|k| {
+        let start = cursor.and_then(|c| c.last);
+        let page = audit_store::by_principal(self.ledger(), principal, lower, limit, start).await?;
+        let next_cursor = page.next.and_then(|last| {
             encode_cursor(&Cursor {
                 day: None,
-                last: Some(key_to_strings(k)),
+                last: Some(last),
             })
         });
         Ok(AuditPage {
-            records,
+            records: page.records,
             next_cursor,
         })
     }
@@ -519,7 +315,7 @@ impl ApiState {
             }) => (
                 Date::parse(&day, format_description!("[year]-[month]-[day]"))
                     .map_err(|_| bad_cursor())?,
-                check_last_key(last, ("audit_day", &day))?,
+                last,
             ),
             Some(Cursor { day: None, .. }) => return Err(bad_cursor()),
             None => (since.to_offset(time::UtcOffset::UTC).date(), None),
@@ -532,32 +328,24 @@ impl ApiState {
             if remaining <= 0 || walked >= MAX_DAYS_PER_PAGE {
                 let next = encode_cursor(&Cursor {
                     day: Some(day_text(day)?),
-                    last: start.as_ref().map(key_to_strings),
+                    last: start,
                 });
                 return Ok(AuditPage {
                     records,
                     next_cursor: next,
                 });
             }
-            let out = self
-                .ledger()
-                .client()
-                .query()
-                .table_name(self.ledger().tables().transactions)
-                .index_name(AUDIT_TIME_INDEX)
-                .key_condition_expression("audit_day = :d AND audit_sk >= :lower")
-                .expression_attribute_values(":d", s(day_text(day)?))
-                .expression_attribute_values(":lower", s(lower))
-                .limit(remaining)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .classify("dynamodb:Query")?;
-            for item in out.items() {
-                records.push(record_from_item(item)?);
-            }
-            match out.last_evaluated_key() {
-                Some(key) => start = Some(key.clone()),
+            let page = audit_store::by_day(
+                self.ledger(),
+                &day_text(day)?,
+                lower,
+                remaining,
+                start.take(),
+            )
+            .await?;
+            records.extend(page.records);
+            match page.next {
+                Some(key) => start = Some(key),
                 None => {
                     walked += 1;
                     day = match day.next_day() {
@@ -572,11 +360,6 @@ impl ApiState {
             next_cursor: None,
         })
     }
-}
-
-fn day_text(day: Date) -> Result<String, ApiError> {
-    day.format(format_description!("[year]-[month]-[day]"))
-        .map_err(|e| ApiError::Internal(format!("cannot format {day}: {e}")))
 }
 
 #[cfg(test)]
@@ -627,7 +410,7 @@ mod tests {
         draft.body_sha256 = Some("ab".repeat(32));
         let err = ApiError::IdempotencyKeyReused;
         let item = draft.item(Decision::Refused, Some(&err)).unwrap();
-        let record = record_from_item(&item).unwrap();
+        let record = audit_store::record_from_item(&item).unwrap();
         assert_eq!(record.decision, Decision::Refused);
         assert_eq!(
             record.reason_code.as_deref(),
@@ -647,16 +430,5 @@ mod tests {
             Some("2026-01-02")
         );
         assert!(decode_cursor("zz").is_err());
-        let key = |p: &str| {
-            HashMap::from([
-                ("pk".to_owned(), "AUDIT#x".to_owned()),
-                ("audit_sk".to_owned(), "t#x".to_owned()),
-                ("audit_principal".to_owned(), p.to_owned()),
-            ])
-        };
-        assert!(check_last_key(Some(key("alice")), ("audit_principal", "alice")).is_ok());
-        // Another principal's partition, or another index's key: refused.
-        assert!(check_last_key(Some(key("bob")), ("audit_principal", "alice")).is_err());
-        assert!(check_last_key(Some(key("alice")), ("audit_day", "2026-01-02")).is_err());
     }
 }

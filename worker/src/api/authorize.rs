@@ -16,14 +16,13 @@
 //! `principal` inside the money-moving TransactWriteItems (see [`crate::ledger`]), so a message
 //! that reaches the queue some other way cannot move someone else's money either.
 
-use aws_sdk_dynamodb::types::AttributeValue;
-use ballast_aws::SdkResultExt;
 use uuid::Uuid;
 
 use super::ApiState;
 use super::auth::{Principal, SCOPE_ACCOUNTS_ADMIN};
 use super::problem::ApiError;
-use crate::ledger::{Account, Item, TransactionResult};
+use crate::ledger::{Account, TransactionResult};
+use crate::store::ingest::{Submitted, submitter};
 use crate::transaction::{AccountNumber, Transaction};
 
 /// The 404 for an account the caller may not see, identical to a missing account's.
@@ -117,45 +116,23 @@ pub async fn authorize_result(
 }
 
 /// `Ok` when `principal` may see a transaction that has no result yet: the caller submitted it
-/// (the `subject` of its ingest record) or is an operator. `ingest_id_item` is the
-/// `INGESTID#<id>` item, which names the idempotency key of the `INGEST#<key>` record.
+/// (the `subject` of its ingest record) or is an operator. `submitted` is what its
+/// `INGESTID#<id>` item says, which names the idempotency key of the `INGEST#<key>` record.
 #[tracing::instrument(skip_all, fields(sub = %principal.subject, %transaction_id))]
 pub async fn authorize_pending(
     state: &ApiState,
     principal: &Principal,
     transaction_id: Uuid,
-    ingest_id_item: &Item,
+    submitted: &Submitted,
 ) -> Result<(), ApiError> {
     if is_admin(principal) {
         return Ok(());
     }
-    let Some(key) = ingest_id_item
-        .get("idempotency_key")
-        .and_then(|v| v.as_s().ok())
-    else {
+    let Some(key) = submitted.idempotency_key.as_deref() else {
         return Err(transaction_not_found(transaction_id));
     };
-    let ledger = state.ledger();
-    let item = ledger
-        .client()
-        .get_item()
-        .table_name(ledger.tables().transactions)
-        .key(
-            "pk",
-            AttributeValue::S(crate::store::keys::ingest_pk(key.as_str())),
-        )
-        .projection_expression("#subject")
-        .expression_attribute_names("#subject", "subject")
-        .consistent_read(true)
-        .send()
-        .await
-        .classify("dynamodb:GetItem")?
-        .item;
-    let subject = item
-        .as_ref()
-        .and_then(|i| i.get("subject"))
-        .and_then(|v| v.as_s().ok());
-    if subject.map(String::as_str) == Some(principal.subject.as_str()) {
+    let subject = submitter(state.ledger(), key).await?;
+    if subject.as_deref() == Some(principal.subject.as_str()) {
         Ok(())
     } else {
         Err(transaction_not_found(transaction_id))

@@ -7,7 +7,10 @@ use std::marker::PhantomData;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 
-use super::auth::{Principal, SCOPE_ACCOUNTS_ADMIN, SCOPE_ACCOUNTS_READ, SCOPE_ACCOUNTS_WRITE};
+use super::auth::{
+    Principal, SCOPE_ACCOUNTS_ADMIN, SCOPE_ACCOUNTS_READ, SCOPE_ACCOUNTS_WRITE,
+    SCOPE_TRANSACTIONS_READ,
+};
 use super::problem::ApiError;
 
 /// A scope a handler requires.
@@ -28,6 +31,13 @@ impl Scope for AccountsRead {
 pub struct AccountsWrite;
 impl Scope for AccountsWrite {
     const NAME: &'static str = SCOPE_ACCOUNTS_WRITE;
+}
+
+/// `transactions:read`.
+#[derive(Debug)]
+pub struct TransactionsRead;
+impl Scope for TransactionsRead {
+    const NAME: &'static str = SCOPE_TRANSACTIONS_READ;
 }
 
 /// `accounts:admin` (operators).

@@ -20,41 +20,38 @@
 //! client). A loser never re-sends: if the winner died between its record and its SendMessage
 //! (or SendMessage failed), the sweeper sends the stored message once `pending_due` has passed;
 //! the ledger's own `IDEM#` record makes a second delivery harmless.
+//!
+//! The items and the DynamoDB calls live in [`crate::store::ingest`]; this module validates,
+//! authorizes, decides the answer and sends the message. The body is read by
+//! [`super::body::JsonBody`], whose refusals (413, 415) are answered, and audited, only after
+//! the `Idempotency-Key` is checked, as before the extractor existed.
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem};
 use axum::Extension;
-use axum::body::Body;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use ballast_aws::{SdkResultExt, classify};
+use ballast_aws::SdkResultExt;
 use sha2::{Digest, Sha256};
-use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
+use super::ApiState;
 use super::audit::{AuditDraft, Decision, client_address};
-use super::auth::{Principal, SCOPE_TRANSACTIONS_READ, SCOPE_TRANSACTIONS_WRITE};
+use super::auth::{Principal, SCOPE_TRANSACTIONS_WRITE};
+use super::authorize;
+use super::body::{BodyRejection, JsonBody};
+use super::extract::{Authorized, TransactionsRead};
 use super::models::{Accepted, TransactionBody, TransactionStatus, parse_transaction_body};
 use super::problem::{ApiError, Problem};
-use super::sweep::{pending_due, pending_shard};
-use super::{ApiState, authorize, read_body};
+use crate::store::ingest::{self as ingest_store, IngestRecord, Recorded};
 use crate::transaction::{IdempotencyKey, Transaction, ValidationError};
 
 /// The idempotency header.
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 /// Set to `true` on answers that replay an earlier request.
 pub const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
-/// How often the ingest transaction is retried when DynamoDB cancels it for a conflict with a
-/// concurrent transaction on the same key (the retry then finds the winner's record).
-const CONFLICT_ATTEMPTS: u32 = 4;
-
-use crate::store::keys::{ingest_id_pk, ingest_pk};
-use crate::store::{Item, opt_s as get_s, s};
 
 /// SHA-256 (hex) of the canonical form of a validated body: the client-supplied fields in a
 /// fixed order, the amount as validated (so `100`, `"100.00"` and `1e2` are the same body).
@@ -138,7 +135,8 @@ pub async fn submit_transaction(
     Extension(principal): Extension<Principal>,
     connect: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
-    body: Body,
+    // The rejection is answered (and audited) only after the Idempotency-Key is checked.
+    body: Result<JsonBody, BodyRejection>,
 ) -> Result<Response, ApiError> {
     let peer = connect.map(|Extension(ConnectInfo(addr))| addr);
     let client = client_address(peer, &headers, &state.config().trusted_proxies);
@@ -164,9 +162,10 @@ async fn submit(
     state: &ApiState,
     principal: &Principal,
     headers: &HeaderMap,
-    body: Body,
+    body: Result<JsonBody, BodyRejection>,
     audit: &mut AuditDraft,
 ) -> Result<Response, ApiError> {
+    // By hand, not with `Authorized`: a missing scope is a refusal this handler audits.
     principal.require(SCOPE_TRANSACTIONS_WRITE)?;
     let key_text = headers
         .get(IDEMPOTENCY_KEY)
@@ -184,7 +183,7 @@ async fn submit(
         ApiError::invalid("Idempotency-Key", err.code(), err.to_string())
     })?;
     audit.idempotency_key = Some(key.as_str().to_owned());
-    let bytes = read_body(state, headers, body).await?;
+    let JsonBody(bytes) = body?;
     audit.body_sha256 = Some(hex::encode(Sha256::digest(&bytes)));
     let mut request = parse_transaction_body(&bytes)?;
     let transaction_id = Uuid::now_v7();
@@ -206,17 +205,24 @@ async fn submit(
     let digest = canonical_sha256(&tx);
     audit.body_sha256 = Some(digest.clone());
 
+    let group = message_group(&tx);
     let record = IngestRecord {
         key: &key,
         transaction_id,
         digest: &digest,
         subject: &principal.subject,
         message: &message,
-        group: message_group(&tx),
+        group: &group,
         created_at: now,
+        sweep_after: state.config().sweep_after,
     };
-    match state.ingest_record(&record, audit).await? {
+    // The audit record of an accepted request is one item of the ingest transaction.
+    audit.transaction_id = Some(transaction_id);
+    let audit_item = audit.item(Decision::Accepted, None)?;
+    let recorded = ingest_store::record(state.ledger(), &record, audit_item).await?;
+    match recorded {
         Recorded::New => {
+            audit.written = true;
             tracing::Span::current()
                 .record("transaction_id", tracing::field::display(transaction_id));
             // The record (with its audit record) is durable: the transaction is accepted even
@@ -225,7 +231,7 @@ async fn submit(
                 state.sqs(),
                 state.queue_url(),
                 &message,
-                &record.group,
+                &group,
                 transaction_id,
             )
             .await
@@ -240,6 +246,7 @@ async fn submit(
             body_sha256,
             subject,
         } => {
+            audit.transaction_id = None;
             if subject != principal.subject {
                 return Err(ApiError::IdempotencyKeyForeign);
             }
@@ -254,38 +261,6 @@ async fn submit(
             Ok(accepted(existing, true))
         }
     }
-}
-
-/// What the ingest transaction writes.
-struct IngestRecord<'a> {
-    key: &'a IdempotencyKey,
-    transaction_id: Uuid,
-    digest: &'a str,
-    subject: &'a str,
-    message: &'a str,
-    group: String,
-    created_at: OffsetDateTime,
-}
-
-/// Result of the conditional ingest write.
-enum Recorded {
-    New,
-    Existing {
-        transaction_id: Uuid,
-        body_sha256: String,
-        subject: String,
-    },
-}
-
-fn put(table: &str, item: Item, condition: Option<&str>) -> Result<TransactWriteItem, ApiError> {
-    let put = Put::builder()
-        .table_name(table)
-        .set_item(Some(item))
-        .set_condition_expression(condition.map(str::to_owned))
-        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-        .build()
-        .map_err(|e| ApiError::Internal(format!("cannot build the ingest write: {e}")))?;
-    Ok(TransactWriteItem::builder().put(put).build())
 }
 
 /// SendMessage of a stored message (the API and the sweeper).
@@ -310,128 +285,6 @@ pub async fn send_message(
     Ok(())
 }
 
-impl ApiState {
-    /// One TransactWriteItems: INGEST# (conditional), INGESTID#, AUDIT#. On a lost race,
-    /// the winner's record.
-    #[tracing::instrument(skip_all)]
-    async fn ingest_record(
-        &self,
-        record: &IngestRecord<'_>,
-        audit: &mut AuditDraft,
-    ) -> Result<Recorded, ApiError> {
-        let ddb = self.ledger().client();
-        let table = self.ledger().tables().transactions.to_owned();
-        let id = record.transaction_id.hyphenated().to_string();
-        let created_at = record
-            .created_at
-            .format(&Rfc3339)
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
-        let due = pending_due(record.created_at, self.config().sweep_after)
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
-        let ingest_pk = ingest_pk(record.key.as_str());
-        let ingest = Item::from([
-            ("pk".to_owned(), s(&ingest_pk)),
-            ("transaction_id".to_owned(), s(&id)),
-            ("body_sha256".to_owned(), s(record.digest)),
-            ("subject".to_owned(), s(record.subject)),
-            ("message".to_owned(), s(record.message)),
-            ("message_group".to_owned(), s(&record.group)),
-            ("created_at".to_owned(), s(&created_at)),
-            ("pending_shard".to_owned(), s(pending_shard(record.key))),
-            ("pending_due".to_owned(), s(due)),
-        ]);
-        let by_id = Item::from([
-            ("pk".to_owned(), s(ingest_id_pk(record.transaction_id))),
-            ("idempotency_key".to_owned(), s(record.key.as_str())),
-            ("created_at".to_owned(), s(&created_at)),
-        ]);
-        audit.transaction_id = Some(record.transaction_id);
-        let audit_item = audit.item(Decision::Accepted, None)?;
-        let items = vec![
-            put(&table, ingest, Some("attribute_not_exists(pk)"))?,
-            put(&table, by_id, Some("attribute_not_exists(pk)"))?,
-            put(&table, audit_item, None)?,
-        ];
-        let mut attempt = 0;
-        let old = loop {
-            attempt += 1;
-            // The token makes an SDK retry of a transaction that did commit succeed again
-            // instead of failing its own condition.
-            let result = ddb
-                .transact_write_items()
-                .set_transact_items(Some(items.clone()))
-                .client_request_token(&id)
-                .send()
-                .await;
-            let err = match result {
-                Ok(_) => {
-                    audit.written = true;
-                    return Ok(Recorded::New);
-                }
-                Err(err) => err,
-            };
-            let reasons = match err.as_service_error() {
-                Some(TransactWriteItemsError::TransactionCanceledException(e)) => {
-                    e.cancellation_reasons().to_vec()
-                }
-                _ => return Err(classify("dynamodb:TransactWriteItems", err).into()),
-            };
-            let first = reasons.first();
-            if first.and_then(|r| r.code()) == Some("ConditionalCheckFailed") {
-                break first.and_then(|r| r.item()).cloned();
-            }
-            let conflict = reasons
-                .iter()
-                .any(|r| matches!(r.code(), Some("TransactionConflict" | "ThrottlingError")));
-            if conflict && attempt < CONFLICT_ATTEMPTS {
-                // Backoff between retries, not synchronisation: the concurrent writer's outcome
-                // is read from DynamoDB on the next attempt.
-                tokio::time::sleep(Duration::from_millis(10 * u64::from(attempt))).await;
-                continue;
-            }
-            if conflict {
-                return Err(ApiError::Unavailable(
-                    "concurrent requests with this Idempotency-Key; retry".into(),
-                ));
-            }
-            return Err(ApiError::Internal(format!(
-                "ingest write cancelled: {:?}",
-                reasons.iter().map(|r| r.code()).collect::<Vec<_>>()
-            )));
-        };
-        audit.transaction_id = None;
-        let item = match old {
-            Some(item) => item,
-            None => ddb
-                .get_item()
-                .table_name(&table)
-                .key("pk", s(&ingest_pk))
-                .consistent_read(true)
-                .send()
-                .await
-                .classify("dynamodb:GetItem")?
-                .item
-                .ok_or_else(|| ApiError::Unavailable("ingest record changed; retry".into()))?,
-        };
-        let corrupt =
-            || ApiError::Internal(format!("corrupt ingest record for key {}", record.key));
-        let existing = get_s(&item, "transaction_id")
-            .and_then(|t| Uuid::try_parse(t).ok())
-            .ok_or_else(corrupt)?;
-        if existing == record.transaction_id {
-            // Our own write, committed by an attempt whose answer was lost.
-            audit.transaction_id = Some(existing);
-            audit.written = true;
-            return Ok(Recorded::New);
-        }
-        Ok(Recorded::Existing {
-            transaction_id: existing,
-            body_sha256: get_s(&item, "body_sha256").ok_or_else(corrupt)?.to_owned(),
-            subject: get_s(&item, "subject").unwrap_or_default().to_owned(),
-        })
-    }
-}
-
 /// A transaction's status and result.
 #[utoipa::path(
     get,
@@ -451,10 +304,9 @@ impl ApiState {
 #[tracing::instrument(skip_all, fields(sub = %principal.subject, transaction_id = %id))]
 pub async fn get_transaction(
     State(state): State<ApiState>,
-    Extension(principal): Extension<Principal>,
+    Authorized { principal, .. }: Authorized<TransactionsRead>,
     Path(id): Path<String>,
 ) -> Result<axum::Json<TransactionStatus>, ApiError> {
-    principal.require(SCOPE_TRANSACTIONS_READ)?;
     let transaction_id = Uuid::try_parse(&id)
         .ok()
         .filter(|u| !u.is_nil() && id.len() == 36)
@@ -469,21 +321,12 @@ pub async fn get_transaction(
         authorize::authorize_result(&state, &principal, &result).await?;
         return Ok(axum::Json(TransactionStatus::from_result(result)));
     }
-    let item = state
-        .ledger()
-        .client()
-        .get_item()
-        .table_name(state.ledger().tables().transactions)
-        .key("pk", s(ingest_id_pk(transaction_id)))
-        .consistent_read(true)
-        .send()
-        .await
-        .classify("dynamodb:GetItem")?
-        .item
-        .ok_or_else(|| ApiError::NotFound(format!("no transaction {transaction_id}")))?;
-    authorize::authorize_pending(&state, &principal, transaction_id, &item).await?;
+    let submitted = ingest_store::submitted(state.ledger(), transaction_id)
+        .await?
+        .ok_or_else(|| authorize::transaction_not_found(transaction_id))?;
+    authorize::authorize_pending(&state, &principal, transaction_id, &submitted).await?;
     Ok(axum::Json(TransactionStatus::pending(
         transaction_id.hyphenated().to_string(),
-        get_s(&item, "created_at").map(str::to_owned),
+        submitted.created_at,
     )))
 }

@@ -9,12 +9,15 @@
 //! Every `/v1` request carries a JWT bearer token (see [`auth`], [`jwks`]); the caller's `sub`
 //! is rate-limited with a token bucket (see [`rate`]) and may only touch its own accounts (see
 //! [`authorize`]). HTTPS is served with rustls (see [`tls`]). Errors are RFC 9457 problem details
-//! (see [`problem`]).
+//! (see [`problem`]). Request bodies are read by the extractors of [`body`] within
+//! `--body-limit` (axum's `DefaultBodyLimit`). Handlers never call DynamoDB: the store
+//! ([`crate::store`], [`crate::ledger`]) does.
 
 pub mod accounts;
 pub mod audit;
 pub mod auth;
 pub mod authorize;
+pub mod body;
 pub mod extract;
 pub mod ingest;
 pub mod jwks;
@@ -30,14 +33,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::body::{Body, Bytes};
-use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{StatusCode, header};
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use ballast_aws::SdkResultExt;
-use futures::StreamExt;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -248,50 +249,11 @@ impl ApiState {
             .await
             .classify("sqs:GetQueueAttributes")
             .map_err(|e| e.to_string())?;
-        self.ledger()
-            .client()
-            .describe_table()
-            .table_name(self.ledger().tables().transactions)
-            .send()
+        crate::store::health::probe(self.ledger())
             .await
-            .classify("dynamodb:DescribeTable")
             .map_err(|e| e.to_string())?;
         Ok(())
     }
-}
-
-/// Reads a JSON request body, enforcing the Content-Type and the size limit.
-pub(crate) async fn read_body(
-    state: &ApiState,
-    headers: &HeaderMap,
-    body: Body,
-) -> Result<Bytes, ApiError> {
-    if let Some(ct) = headers.get(header::CONTENT_TYPE) {
-        let ct = ct.to_str().unwrap_or("").to_ascii_lowercase();
-        let essence = ct.split(';').next().unwrap_or("").trim();
-        if essence != "application/json" && !essence.ends_with("+json") {
-            return Err(ApiError::UnsupportedMediaType);
-        }
-    }
-    let limit = state.0.config.body_limit;
-    let too_large = ApiError::PayloadTooLarge { limit };
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
-        return Err(too_large);
-    }
-    let mut stream = body.into_data_stream();
-    let mut buf = Vec::new();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| ApiError::MalformedJson(format!("cannot read body: {e}")))?;
-        if buf.len() + chunk.len() > limit {
-            return Err(too_large);
-        }
-        buf.extend_from_slice(&chunk);
-    }
-    Ok(Bytes::from(buf))
 }
 
 /// Authenticates the bearer token and applies the caller's rate limit.
@@ -420,6 +382,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi_json))
         .fallback(fallback)
+        // The limit `body::JsonBody` reads bodies with (413 problem+json beyond it).
+        .layer(DefaultBodyLimit::max(state.config().body_limit))
         .layer(from_fn_with_state(state.clone(), observe))
         .with_state(state)
 }

@@ -312,26 +312,91 @@ pub fn parse_transaction_body(body: &[u8]) -> Result<TransactionRequest, ApiErro
     })
 }
 
-/// Parses a strict JSON body (`deny_unknown_fields` types) into problem details on failure.
-pub fn parse_strict<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|e| {
-        let text = e.to_string();
-        let quoted = || {
-            text.split('`')
-                .nth(1)
-                .map_or_else(|| "body".to_owned(), str::to_owned)
-        };
-        if !e.is_data() {
-            ApiError::MalformedJson(format!("the body must be a JSON object: {text}"))
-        } else if text.starts_with("unknown field") {
-            ApiError::invalid(&quoted(), "unknown_field", text.clone())
-        } else if text.starts_with("duplicate field") {
-            ApiError::invalid(&quoted(), "duplicate_field", text.clone())
-        } else if text.starts_with("missing field") {
-            ApiError::invalid(&quoted(), "missing_field", text.clone())
-        } else {
-            ApiError::invalid("body", "wrong_type", text.clone())
+/// A body type [`parse_strict`] reads: its JSON field names, and which of them are required.
+/// (A test per type checks the lists against the type's own `Deserialize`.)
+pub trait StrictBody: DeserializeOwned {
+    /// Every field a client may send.
+    const FIELDS: &'static [&'static str];
+    /// The fields a client must send.
+    const REQUIRED: &'static [&'static str];
+}
+
+impl StrictBody for CreateAccount {
+    const FIELDS: &'static [&'static str] = &["currency", "type"];
+    const REQUIRED: &'static [&'static str] = &["currency", "type"];
+}
+
+/// A JSON object's members in order, duplicates kept (a map would keep only the last).
+struct Members(Vec<(String, serde_json::Value)>);
+
+impl<'de> Deserialize<'de> for Members {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Members;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Members, A::Error> {
+                let mut members = Vec::new();
+                while let Some(member) = map.next_entry()? {
+                    members.push(member);
+                }
+                Ok(Members(members))
+            }
         }
+        deserializer.deserialize_map(Visitor)
+    }
+}
+
+fn expected(fields: &[&str]) -> String {
+    fields
+        .iter()
+        .map(|f| format!("`{f}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Parses a strict JSON body into `T`, or a problem naming the field at fault.
+///
+/// The checks are by kind, not by an error's text: the body is first read as an object's
+/// members (not JSON, or not an object: `malformed_json`); a member `T` does not declare is
+/// `unknown_field`, a member sent twice `duplicate_field`, a required one absent
+/// `missing_field`; only then is `T` deserialized, so what fails there is a value of the wrong
+/// type (`wrong_type`, the field named by the error's path).
+pub fn parse_strict<T: StrictBody>(body: &[u8]) -> Result<T, ApiError> {
+    let Members(members) = serde_json::from_slice(body)
+        .map_err(|e| ApiError::MalformedJson(format!("the body must be a JSON object: {e}")))?;
+    let mut object = serde_json::Map::new();
+    for (name, value) in members {
+        if !T::FIELDS.contains(&name.as_str()) {
+            let detail = format!(
+                "unknown field `{name}`, expected one of {}",
+                expected(T::FIELDS)
+            );
+            return Err(ApiError::invalid(&name, "unknown_field", detail));
+        }
+        if object.contains_key(&name) {
+            let detail = format!("duplicate field `{name}`");
+            return Err(ApiError::invalid(&name, "duplicate_field", detail));
+        }
+        object.insert(name, value);
+    }
+    if let Some(missing) = T::REQUIRED.iter().find(|f| !object.contains_key(**f)) {
+        let detail = format!("missing field `{missing}`");
+        return Err(ApiError::invalid(missing, "missing_field", detail));
+    }
+    // The path names the member whose value did not fit its type.
+    serde_path_to_error::deserialize(serde_json::Value::Object(object)).map_err(|e| {
+        let field = match e.path().to_string() {
+            path if path.is_empty() || path == "." => "body".to_owned(),
+            path => path,
+        };
+        let detail = format!("`{field}`: {}", e.inner());
+        ApiError::invalid(&field, "wrong_type", detail)
     })
 }
 
@@ -365,6 +430,58 @@ mod tests {
         assert_eq!(code(r#"{"amount":true}"#), "amount:wrong_type");
         assert_eq!(code("[1]"), "malformed_json");
         assert_eq!(code("{"), "malformed_json");
+    }
+
+    fn strict_code(body: &str) -> String {
+        match parse_strict::<CreateAccount>(body.as_bytes()) {
+            Ok(_) => "ok".to_owned(),
+            Err(ApiError::Validation { field, reason, .. }) => format!("{field}:{reason}"),
+            Err(e) => e.code().to_owned(),
+        }
+    }
+
+    #[test]
+    fn strict_parse_classifies_by_kind() {
+        assert_eq!(strict_code(r#"{"currency":"USD","type":"c"}"#), "ok");
+        assert_eq!(
+            strict_code(r#"{"currency":"USD","currency":"EUR","type":"c"}"#),
+            "currency:duplicate_field"
+        );
+        assert_eq!(strict_code(r#"{"currency":"USD"}"#), "type:missing_field");
+        assert_eq!(
+            strict_code(r#"{"currency":5,"type":"c"}"#),
+            "currency:wrong_type"
+        );
+        assert_eq!(
+            strict_code(r#"{"currency":"USD","type":[]}"#),
+            "type:wrong_type"
+        );
+        assert_eq!(strict_code("[]"), "malformed_json");
+        assert_eq!(strict_code("{"), "malformed_json");
+        assert_eq!(strict_code("null"), "malformed_json");
+    }
+
+    /// The declared field lists agree with the type's `Deserialize`: every field accepted, the
+    /// required ones required, nothing else accepted.
+    #[test]
+    fn strict_field_lists_match_the_types() {
+        fn check<T: StrictBody>() {
+            let all: serde_json::Map<_, _> = T::FIELDS
+                .iter()
+                .map(|f| ((*f).to_owned(), serde_json::Value::from("x")))
+                .collect();
+            serde_json::from_value::<T>(all.clone().into()).unwrap();
+            for f in T::FIELDS {
+                let mut fewer = all.clone();
+                fewer.remove(*f);
+                let ok = serde_json::from_value::<T>(fewer.into()).is_ok();
+                assert_eq!(ok, !T::REQUIRED.contains(f), "{f}");
+            }
+            let mut more = all;
+            more.insert("zz_not_a_field".into(), 1.into());
+            assert!(serde_json::from_value::<T>(more.into()).is_err());
+        }
+        check::<CreateAccount>();
     }
 
     #[test]

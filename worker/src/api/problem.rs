@@ -6,6 +6,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::ledger::LedgerError;
+use crate::store::StoreError;
 use crate::transaction::ValidationError;
 
 /// Media type of every error body.
@@ -218,6 +219,28 @@ impl From<LedgerError> for ApiError {
                 ApiError::invalid("request", "invalid_input", detail)
             }
             other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Aws(e) => e.into(),
+            StoreError::Ledger(e) => e.into(),
+            StoreError::BadPageKey => ApiError::invalid(
+                "cursor",
+                "invalid_cursor",
+                "`cursor` is not a cursor of this endpoint; hint: pass `next_cursor` unchanged",
+            ),
+            e @ (StoreError::IngestContended | StoreError::IngestVanished) => {
+                ApiError::Unavailable(e.to_string())
+            }
+            e @ (StoreError::Build { .. }
+            | StoreError::Format(_)
+            | StoreError::TimeOutOfRange { .. }
+            | StoreError::Corrupt { .. }
+            | StoreError::IngestCancelled { .. }) => ApiError::Internal(e.to_string()),
         }
     }
 }

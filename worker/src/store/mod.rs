@@ -1,9 +1,27 @@
-//! The storage boundary of the worker: the layout of every DynamoDB item (see [`keys`]) and the
-//! attribute helpers shared by the ledger and the ingest API, so that no other module spells a
-//! key prefix or builds an attribute value by hand.
+//! The storage boundary of the worker: the layout of every DynamoDB item (see [`keys`]) and
+//! every DynamoDB call of the API, so that no other module spells a key prefix, builds an
+//! attribute value or calls DynamoDB by hand.
+//!
+//! - [`ingest`]: the idempotency records of `POST /v1/transactions` (`INGEST#`, `INGESTID#`);
+//! - [`audit`]: audit records (`AUDIT#`) and their two indexes;
+//! - [`pending`]: the sweeper's pending marker on ingest records and its index;
+//! - [`health`]: the readiness probe.
+//!
+//! The money items (`ACCT#`, `TXN#`, `IDEM#`) belong to the ledger ([`crate::ledger`]), the
+//! store's other half: its pure builders make the TransactWriteItems of a money movement and
+//! [`Ledger`](crate::ledger::Ledger) runs them. Both reach DynamoDB through the one
+//! [`Ledger`](crate::ledger::Ledger) handle (client and table names); the functions here take
+//! it as their first argument and answer typed values and a [`StoreError`].
 #![deny(clippy::arithmetic_side_effects)]
 
+pub mod audit;
+pub mod error;
+pub mod health;
+pub mod ingest;
 pub mod keys;
+pub mod pending;
+
+pub use error::StoreError;
 
 use std::collections::HashMap;
 
@@ -22,4 +40,37 @@ pub fn opt_s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
     item.get(name)
         .and_then(|v| v.as_s().ok())
         .map(String::as_str)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    fn sources(dir: &str) -> Vec<(String, String)> {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
+        std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|entry| {
+                let path = entry.unwrap().path();
+                let text = std::fs::read_to_string(&path).unwrap();
+                (path.display().to_string(), text)
+            })
+            .collect()
+    }
+
+    /// The HTTP path runs api → store in one direction: no API module calls DynamoDB itself,
+    /// and nothing in the store imports the API (its docs may link there).
+    #[test]
+    fn the_api_reaches_dynamodb_only_through_the_store() {
+        for (path, text) in sources("src/api") {
+            for needle in [".client()", "aws_sdk_dynamodb"] {
+                assert!(!text.contains(needle), "{path} uses {needle}");
+            }
+        }
+        // Spelt in two pieces so that this file does not match itself.
+        let import = ["use crate", "::api"].concat();
+        for (path, text) in sources("src/store") {
+            assert!(!text.contains(&import), "{path} imports the API");
+        }
+    }
 }

@@ -11,6 +11,8 @@
 )]
 
 use crate::common;
+use crate::common::api::{Answer, SECRET, token};
+use crate::common::dec;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -18,13 +20,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Body;
 use axum::body::Bytes;
 use axum::http::{Method, Request, StatusCode, header};
 use ballast_worker::api::auth::{ALL_SCOPES, SCOPE_ACCOUNTS_ADMIN};
 use ballast_worker::api::jwks::{JwksKeys, JwksSource, JwksTimers};
 use ballast_worker::api::{
-    ApiConfig, ApiState, Authenticator, Clock, ManualClock, mint_hs256, router, serve, serve_tls,
+    ApiConfig, ApiState, Authenticator, Clock, ManualClock, router, serve, serve_tls,
 };
 use ballast_worker::ledger::{DeclineReason, Ledger, Outcome, ResultStatus};
 use ballast_worker::transaction::{AccountNumber, Currency, Subject, parse_transaction};
@@ -33,13 +34,9 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use rust_decimal::Decimal;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
-use tower::ServiceExt;
 use uuid::Uuid;
-
-const SECRET: &[u8] = b"test-secret-test-secret-test-secret!";
 
 struct Env {
     ledger: Ledger,
@@ -49,21 +46,13 @@ struct Env {
 
 impl Env {
     async fn new() -> Env {
-        let moto = ballast_testbed::moto().await;
-        let sdk = moto.sdk_config().await;
-        let ddb = aws_sdk_dynamodb::Client::new(&sdk);
-        let sqs = aws_sdk_sqs::Client::new(&sdk);
-        let (accounts, transactions) = common::tables(&ddb).await;
-        let queue_url = sqs
-            .create_queue()
-            .queue_name(ballast_testbed::unique_name("transactions"))
-            .send()
-            .await
-            .expect("create queue")
-            .queue_url
-            .expect("queue url");
+        let common::api::Parts {
+            ledger,
+            sqs,
+            queue_url,
+        } = common::api::parts().await;
         Env {
-            ledger: Ledger::new(ddb, accounts, transactions),
+            ledger,
             sqs,
             queue_url,
         }
@@ -117,22 +106,6 @@ impl Env {
     }
 }
 
-fn token(sub: &str, scope: &str) -> String {
-    mint_hs256(
-        SECRET,
-        sub,
-        scope,
-        Duration::from_secs(3600),
-        Some("ballast"),
-    )
-    .unwrap()
-}
-
-struct Answer {
-    status: StatusCode,
-    body: Value,
-}
-
 async fn call(app: &Router, method: Method, uri: &str, token: &str, body: Option<Value>) -> Answer {
     call_with_key(app, method, uri, token, None, body).await
 }
@@ -145,26 +118,16 @@ async fn call_with_key(
     idempotency_key: Option<&str>,
     body: Option<Value>,
 ) -> Answer {
-    let mut req = Request::builder()
-        .method(method)
-        .uri(uri)
-        .header(header::AUTHORIZATION, format!("Bearer {token}"));
-    if body.is_some() {
-        req = req.header(header::CONTENT_TYPE, "application/json");
-    }
-    if let Some(k) = idempotency_key {
-        req = req.header("Idempotency-Key", k);
-    }
-    let req = req
-        .body(body.map_or_else(Body::empty, |b| Body::from(b.to_string())))
-        .unwrap();
-    let response = app.clone().oneshot(req).await.unwrap();
-    let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .unwrap();
-    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    Answer { status, body }
+    let key = idempotency_key.map(|k| ("Idempotency-Key", k));
+    common::api::call(
+        app,
+        method,
+        uri,
+        Some(token),
+        key.as_slice(),
+        body.map(|b| b.to_string()),
+    )
+    .await
 }
 
 async fn open(app: &Router, token: &str) -> String {
@@ -188,10 +151,6 @@ fn not_found_shape(a: &Answer, id: &str, other: &str) -> Value {
     let detail = body["detail"].as_str().unwrap().replace(id, other);
     body["detail"] = Value::String(detail);
     body
-}
-
-fn dec(s: &str) -> Decimal {
-    Decimal::from_str_exact(s).unwrap()
 }
 
 #[tokio::test]

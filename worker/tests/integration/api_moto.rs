@@ -9,6 +9,7 @@
 )]
 
 use crate::common;
+use crate::common::api::{Answer, SECRET, admin, call, token};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,18 +17,14 @@ use std::time::Duration;
 use aws_sdk_sqs::types::QueueAttributeName;
 use axum::Router;
 use axum::body::Body;
-use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use axum::http::{Method, Request, StatusCode, header};
 use ballast_worker::api::auth::ALL_SCOPES;
-use ballast_worker::api::{
-    ApiConfig, ApiState, Authenticator, ManualClock, RateLimit, mint_hs256, openapi, router,
-};
+use ballast_worker::api::{ApiConfig, ManualClock, RateLimit, mint_hs256, openapi};
 use ballast_worker::ledger::{Ledger, Outcome};
 use ballast_worker::transaction::{AccountNumber, Currency, Subject, parse_transaction};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 use tower::ServiceExt;
-
-const SECRET: &[u8] = b"test-secret-test-secret-test-secret!";
 
 struct Env {
     app: Router,
@@ -38,31 +35,16 @@ struct Env {
 }
 
 async fn env_with(config: ApiConfig) -> Env {
-    let moto = ballast_testbed::moto().await;
-    let sdk = moto.sdk_config().await;
-    let ddb = aws_sdk_dynamodb::Client::new(&sdk);
-    let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let (accounts, transactions) = common::tables(&ddb).await;
-    let queue_url = sqs
-        .create_queue()
-        .queue_name(ballast_testbed::unique_name("transactions"))
-        .send()
-        .await
-        .expect("create queue")
-        .queue_url
-        .expect("queue url");
-    let ledger = Ledger::new(ddb, accounts, transactions);
+    let parts = common::api::parts().await;
     let clock = Arc::new(ManualClock::default());
-    let state = ApiState::new(
-        ledger.clone(),
-        sqs.clone(),
-        queue_url.clone(),
-        Authenticator::hs256(SECRET, Some("ballast")).unwrap(),
-        config,
-        clock.clone(),
-    );
+    let app = parts.router(config, clock.clone());
+    let common::api::Parts {
+        ledger,
+        sqs,
+        queue_url,
+    } = parts;
     Env {
-        app: router(state),
+        app,
         ledger,
         sqs,
         queue_url,
@@ -72,79 +54,6 @@ async fn env_with(config: ApiConfig) -> Env {
 
 async fn env() -> Env {
     env_with(ApiConfig::default()).await
-}
-
-fn token(sub: &str, scope: &str) -> String {
-    mint_hs256(
-        SECRET,
-        sub,
-        scope,
-        Duration::from_secs(3600),
-        Some("ballast"),
-    )
-    .unwrap()
-}
-
-fn admin() -> String {
-    token("alice", ALL_SCOPES)
-}
-
-struct Answer {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Value,
-}
-
-impl Answer {
-    fn code(&self) -> &str {
-        self.body["code"].as_str().unwrap_or("")
-    }
-
-    fn is_problem(&self) -> bool {
-        self.headers[header::CONTENT_TYPE] == "application/problem+json"
-            && self.body["type"]
-                .as_str()
-                .is_some_and(|t| t.ends_with(self.code()))
-            && self.body["status"] == self.status.as_u16()
-    }
-}
-
-async fn call(
-    app: &Router,
-    method: Method,
-    uri: &str,
-    token: Option<&str>,
-    extra: &[(&str, &str)],
-    body: Option<String>,
-) -> Answer {
-    let mut req = Request::builder().method(method).uri(uri);
-    if let Some(t) = token {
-        req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
-    }
-    if body.is_some() {
-        req = req.header(header::CONTENT_TYPE, "application/json");
-    }
-    for (name, value) in extra {
-        req = req.header(*name, *value);
-    }
-    let req = req.body(body.map_or_else(Body::empty, Body::from)).unwrap();
-    let response = app.clone().oneshot(req).await.unwrap();
-    let status = response.status();
-    let headers = response.headers().clone();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .unwrap();
-    let body = if bytes.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(&bytes)
-            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
-    };
-    Answer {
-        status,
-        headers,
-        body,
-    }
 }
 
 async fn open_account(env: &Env) -> String {

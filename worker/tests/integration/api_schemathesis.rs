@@ -16,7 +16,7 @@
 use crate::common;
 
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -50,13 +50,6 @@ fn schemathesis() -> PathBuf {
     path
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
-
 /// One plain HTTP/1.1 GET; the status code, or `None` while the server is not up.
 fn get_status(port: u16, path: &str) -> Option<u16> {
     let mut stream = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).ok()?;
@@ -88,7 +81,7 @@ async fn the_server_conforms_to_its_openapi_document() {
         .queue_url
         .expect("queue url");
 
-    let port = free_port();
+    let port = common::free_port();
     let server = Command::new(env!("CARGO_BIN_EXE_ballast-worker"))
         .args([
             "serve",

@@ -9,6 +9,7 @@
 )]
 
 use crate::common;
+use crate::common::{dec, init_logs, usd};
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -22,9 +23,7 @@ use ballast_worker::consumer::{
 use ballast_worker::generate::send_messages;
 use ballast_worker::ledger::{Direction, Ledger, ResultStatus};
 use ballast_worker::observability::Metrics;
-use ballast_worker::transaction::{
-    AccountNumber, Currency, IdempotencyKey, Transaction, TransactionType,
-};
+use ballast_worker::transaction::{AccountNumber, IdempotencyKey, Transaction, TransactionType};
 use common::{config, eventually, queue_depth, queues};
 use rand::Rng;
 use rand::seq::SliceRandom;
@@ -32,22 +31,6 @@ use rust_decimal::Decimal;
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
-
-/// Warnings and errors of the worker go to the test output (shown on failure).
-fn init_logs() {
-    let _ = tracing_subscriber::fmt()
-        .with_test_writer()
-        .with_env_filter("ballast_worker=warn")
-        .try_init();
-}
-
-fn usd() -> Currency {
-    Currency::from_code("USD").unwrap()
-}
-
-fn dec(s: &str) -> Decimal {
-    Decimal::from_str_exact(s).unwrap()
-}
 
 async fn hot_accounts(ledger: &Ledger, n: usize, balance: &str) -> Vec<AccountNumber> {
     let mut out = Vec::new();

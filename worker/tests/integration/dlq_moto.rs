@@ -10,6 +10,7 @@
 )]
 
 use crate::common;
+use crate::common::init_logs;
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -30,13 +31,6 @@ use rust_decimal::Decimal;
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
-
-fn init_logs() {
-    let _ = tracing_subscriber::fmt()
-        .with_test_writer()
-        .with_env_filter("ballast_worker=warn")
-        .try_init();
-}
 
 /// Clients through a fresh proxy: SQS with the SDK's retries, DynamoDB without (so one
 /// injected fault is one failed ledger call).

@@ -10,9 +10,9 @@
 )]
 
 use crate::common;
+use crate::common::api::{Answer, call, token};
 
 use std::collections::{BTreeMap, HashSet};
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -26,26 +26,20 @@ use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationIn
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use axum::Router;
-use axum::body::Body;
-use axum::extract::ConnectInfo;
-use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use axum::http::{Method, StatusCode};
 use ballast_aws::CallRecorder;
 use ballast_testbed::fixtures::{key, string_attribute as attr};
 use ballast_worker::api::audit::{AUDIT_PRINCIPAL_INDEX, AUDIT_TIME_INDEX};
 use ballast_worker::api::auth::{ALL_SCOPES, SCOPE_ACCOUNTS_ADMIN};
 use ballast_worker::api::sweep::{PENDING_INDEX, SweepReport, Sweeper};
-use ballast_worker::api::{
-    ApiConfig, ApiState, Authenticator, ManualClock, RateLimit, mint_hs256, router,
-};
+use ballast_worker::api::{ApiConfig, ManualClock, RateLimit};
 use ballast_worker::ledger::{Ledger, Outcome, ResultStatus};
 use ballast_worker::transaction::{AccountNumber, Currency, Subject, parse_transaction};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
-use tower::ServiceExt;
 use uuid::Uuid;
 
-const SECRET: &[u8] = b"test-secret-test-secret-test-secret!";
 const SWEEP_AFTER: Duration = Duration::from_secs(30);
 
 /// Fails every SendMessage while armed: the request dies between its record and its send.
@@ -153,14 +147,7 @@ async fn env() -> Env {
         create = create.attribute_definitions(attr(name));
     }
     create.send().await.expect("create transactions");
-    let queue_url = sqs
-        .create_queue()
-        .queue_name(ballast_testbed::unique_name("transactions"))
-        .send()
-        .await
-        .expect("create queue")
-        .queue_url
-        .expect("queue url");
+    let queue_url = common::api::queue(&sqs).await;
     let ledger = Ledger::new(ddb, accounts, transactions);
     let config = ApiConfig {
         // 300 simultaneous requests of one client: not what this file tests.
@@ -172,95 +159,18 @@ async fn env() -> Env {
         sweep_after: SWEEP_AFTER,
         ..ApiConfig::default()
     };
-    let state = ApiState::new(
-        ledger.clone(),
-        sqs.clone(),
-        queue_url.clone(),
-        Authenticator::hs256(SECRET, Some("ballast")).unwrap(),
-        config,
-        Arc::new(ManualClock::default()),
-    );
+    let parts = common::api::Parts {
+        ledger: ledger.clone(),
+        sqs: sqs.clone(),
+        queue_url: queue_url.clone(),
+    };
     Env {
-        app: router(state),
+        app: parts.router(config, Arc::new(ManualClock::default())),
         ledger,
         sqs,
         queue_url,
         calls,
         fail_send,
-    }
-}
-
-fn token(sub: &str, scope: &str) -> String {
-    mint_hs256(
-        SECRET,
-        sub,
-        scope,
-        Duration::from_secs(3600),
-        Some("ballast"),
-    )
-    .unwrap()
-}
-
-struct Answer {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Value,
-}
-
-impl Answer {
-    fn code(&self) -> &str {
-        self.body["code"].as_str().unwrap_or("")
-    }
-
-    fn replayed(&self) -> bool {
-        self.headers
-            .get("idempotent-replayed")
-            .is_some_and(|v| v == "true")
-    }
-
-    fn id(&self) -> String {
-        self.body["transaction_id"].as_str().unwrap().to_owned()
-    }
-}
-
-async fn call(
-    app: &Router,
-    method: Method,
-    uri: &str,
-    token: Option<&str>,
-    extra: &[(&str, &str)],
-    body: Option<String>,
-) -> Answer {
-    let mut req = Request::builder().method(method).uri(uri);
-    if let Some(t) = token {
-        req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
-    }
-    if body.is_some() {
-        req = req.header(header::CONTENT_TYPE, "application/json");
-    }
-    for (name, value) in extra {
-        req = req.header(*name, *value);
-    }
-    let mut req = req.body(body.map_or_else(Body::empty, Body::from)).unwrap();
-    // What `serve` attaches to every connection.
-    req.extensions_mut()
-        .insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40000))));
-    let response = app.clone().oneshot(req).await.unwrap();
-    let status = response.status();
-    let headers = response.headers().clone();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .unwrap();
-    let body = if bytes.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(&bytes)
-            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
-    };
-    Answer {
-        status,
-        headers,
-        body,
     }
 }
 
@@ -310,6 +220,14 @@ async fn balance(env: &Env, account: &str) -> Decimal {
         .unwrap()
         .unwrap()
         .balance
+}
+
+/// `GET /v1/audit?principal=<principal>` with the operator token `ops`; a 200.
+async fn audit_of(env: &Env, principal: &str, ops: &str) -> Answer {
+    let uri = format!("/v1/audit?principal={principal}");
+    let answer = call(&env.app, Method::GET, &uri, Some(ops), &[], None).await;
+    assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.body);
+    answer
 }
 
 /// Receives (and deletes) every message currently in the queue.
@@ -615,16 +533,7 @@ async fn every_money_request_is_audited_and_only_operators_read_the_trail() {
     assert_eq!(denied.status, StatusCode::FORBIDDEN);
     assert_eq!(denied.code(), "forbidden");
 
-    let by_alice = call(
-        &env.app,
-        Method::GET,
-        "/v1/audit?principal=alice",
-        Some(&ops),
-        &[],
-        None,
-    )
-    .await;
-    assert_eq!(by_alice.status, StatusCode::OK, "{:?}", by_alice.body);
+    let by_alice = audit_of(&env, "alice", &ops).await;
     let records = by_alice.body["records"].as_array().unwrap();
     let decisions: Vec<(&str, &str, Option<&str>)> = records
         .iter()
@@ -700,4 +609,65 @@ async fn every_money_request_is_audited_and_only_operators_read_the_trail() {
     .await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
     assert_eq!(bad.body["field"], "since");
+}
+
+/// The body extractor's refusals (413 over the limit, 415 not JSON) are problems, audited as
+/// refused, and nothing is recorded or sent.
+#[tokio::test]
+async fn refused_bodies_are_audited_problems_and_change_nothing() {
+    let env = env().await;
+    let account = open_account(&env).await;
+    let alice = token("alice", ALL_SCOPES);
+    let ops = token("ops", SCOPE_ACCOUNTS_ADMIN);
+    let big = json!({
+        "type": "DEPOSIT", "target_account": account, "currency": "USD",
+        "amount": format!("1{}", "0".repeat(70 * 1024)),
+    });
+    let too_large = submit_as(&env, &alice, "big-1", &big).await;
+    assert_eq!(too_large.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(too_large.is_problem(), "{:?}", too_large.body);
+    assert_eq!(too_large.code(), "payload_too_large");
+
+    let request = axum::http::Request::builder()
+        .method(Method::POST)
+        .uri("/v1/transactions")
+        .header("authorization", format!("Bearer {alice}"))
+        .header("content-type", "text/plain")
+        .header("Idempotency-Key", "text-1")
+        .body(axum::body::Body::from(
+            deposit(&account, "1.00").to_string(),
+        ))
+        .unwrap();
+    let not_json = common::api::answer(
+        tower::ServiceExt::oneshot(env.app.clone(), request)
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(not_json.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert!(not_json.is_problem(), "{:?}", not_json.body);
+
+    let trail = audit_of(&env, "alice", &ops).await;
+    let refused: Vec<(&str, &str, u64)> = trail.body["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            assert_eq!(r["decision"], "refused");
+            (
+                r["idempotency_key"].as_str().unwrap(),
+                r["reason_code"].as_str().unwrap(),
+                r["http_status"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        refused,
+        [
+            ("big-1", "payload_too_large", 413),
+            ("text-1", "unsupported_media_type", 415),
+        ]
+    );
+    assert!(drain(&env).await.is_empty());
+    assert_eq!(balance(&env, &account).await, Decimal::ZERO);
 }

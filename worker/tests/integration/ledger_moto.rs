@@ -7,31 +7,16 @@
     reason = "test code: a panic is a failed test (clippy.toml covers only #[test] fns, not helpers)"
 )]
 
-use aws_sdk_dynamodb::Client;
+use crate::common::{dec, ledger, usd};
+
 use ballast_worker::ledger::{Ledger, LedgerError, Outcome, ResultStatus};
 use ballast_worker::transaction::{AccountNumber, Currency, Transaction, parse_transaction};
 use rust_decimal::Decimal;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-async fn ledger() -> Ledger {
-    let moto = ballast_testbed::moto().await;
-    let client = Client::new(&moto.sdk_config().await);
-    let (accounts, transactions) =
-        ballast_testbed::fixtures::ledger_tables(&client, "ledger").await;
-    Ledger::new(client, accounts, transactions)
-}
-
 fn acct(s: &str) -> AccountNumber {
     AccountNumber::parse(s).unwrap()
-}
-
-fn usd() -> Currency {
-    Currency::from_code("USD").unwrap()
-}
-
-fn dec(s: &str) -> Decimal {
-    Decimal::from_str_exact(s).unwrap()
 }
 
 fn message(

@@ -240,21 +240,15 @@ async fn a_silent_receive_times_out_within_its_bound_and_fails_readyz_meanwhile(
     server.await.unwrap();
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_worker_binary_exits_with_the_stall_status_when_receives_hang() {
     let moto = ballast_testbed::moto().await;
     let q = common::queues(30).await;
     let upstream: SocketAddr = format!("127.0.0.1:{}", moto.port()).parse().unwrap();
     let endpoint = silent_receive_listener(upstream).await;
-    let metrics_addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let metrics_addr: SocketAddr = format!("127.0.0.1:{}", common::free_port())
+        .parse()
+        .unwrap();
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_ballast-worker"))
         .args(["consume", "--no-fleet", "--no-cloudwatch"])
         .args(["--endpoint-url", &format!("http://{endpoint}")])

@@ -530,7 +530,7 @@ mod tests {
         attrs.insert(Attr::SqsManagedSseEnabled, "true".to_string());
         let bp = ballast_blueprint::parse(
             "t",
-            "apiVersion: ballast.dev/v1\nkind: Blueprint\nmetadata: {name: t, region: us-east-1}\n",
+            "apiVersion: ballast.dev/v1\nkind: Blueprint\nmetadata: {name: t, region: us-east-1}\nspec: {queues: [{name: q}]}\n",
         )
         .unwrap()
         .blueprint;

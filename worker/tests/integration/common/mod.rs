@@ -1,7 +1,20 @@
-//! Shared helpers for the consumer tests against moto.
-#![allow(dead_code)]
+//! Shared helpers of the integration tests against moto: the consumer's queues and tables
+//! here, the API's requests in [`api`].
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code: a panic is a failed test (clippy.toml covers only #[test] fns, not helpers)"
+)]
+
+pub mod api;
 
 use std::time::Duration;
+
+use ballast_worker::transaction::Currency;
+use rust_decimal::Decimal;
 
 use ballast_testbed::fixtures::{self, QueuePair};
 use ballast_worker::consumer::ConsumerConfig;
@@ -58,4 +71,30 @@ where
     Fut: std::future::Future<Output = bool>,
 {
     fixtures::poll_until(what, deadline, Duration::from_millis(100), check).await;
+}
+
+/// Warnings and errors of the worker go to the test output (shown on failure).
+pub fn init_logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_env_filter("ballast_worker=warn")
+        .try_init();
+}
+
+/// US dollars.
+pub fn usd() -> Currency {
+    Currency::from_code("USD").unwrap()
+}
+
+/// An exact decimal.
+pub fn dec(s: &str) -> Decimal {
+    Decimal::from_str_exact(s).unwrap()
+}
+
+/// A loopback port that was free a moment ago (for a server a test starts).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
 }

@@ -1,0 +1,231 @@
+//! Saved plans: `ballast plan FILE --out PLANFILE`, then `ballast apply PLANFILE` applies exactly
+//! what was reviewed, or refuses.
+//!
+//! A saved plan is not a program: `apply` never takes actions from it. It re-reads the blueprint,
+//! observes AWS again and plans again, and goes ahead only if the blueprint's bytes hash to what
+//! was saved and the new plan equals the saved one: the same resources, actions, and live and
+//! desired values of every changed field (the part of the observed state the plan depends on).
+//! So a stale plan (someone edited the blueprint, or AWS changed) is refused, and an edited plan
+//! file can at most make apply refuse, never make it do something unreviewed.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::provision::Plan;
+
+/// The value of `savedPlan` in files this version writes.
+pub const FORMAT: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SavedPlan {
+    /// Marks the file as a saved plan (and its format).
+    pub saved_plan: u32,
+    /// The blueprint the plan was made from, as an absolute path.
+    pub blueprint_file: PathBuf,
+    /// SHA-256 of the blueprint's text, hex.
+    pub blueprint_sha256: String,
+    /// The plan as `ballast plan --output json` prints it.
+    pub plan: serde_json::Value,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SavedPlanError {
+    #[error(
+        "{file} is saved-plan format {found}; this ballast reads format {FORMAT}: make the plan again with this version"
+    )]
+    Format { file: String, found: u32 },
+    #[error("the blueprint {file} changed since the plan was saved; {REVIEW_AGAIN}")]
+    BlueprintChanged { file: String },
+    #[error("AWS or the blueprint's meaning changed since the plan was saved: {}; {REVIEW_AGAIN}", .differences.join("; "))]
+    PlanChanged { differences: Vec<String> },
+    #[error("the plan cannot be encoded")]
+    Encode(#[from] serde_json::Error),
+}
+
+const REVIEW_AGAIN: &str =
+    "nothing was changed: review again with `ballast plan FILE --out PLANFILE` and apply that plan";
+
+pub fn sha256_hex(text: &str) -> String {
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+impl SavedPlan {
+    pub fn new(
+        blueprint_file: &Path,
+        blueprint_text: &str,
+        plan: &Plan,
+    ) -> Result<Self, SavedPlanError> {
+        Ok(SavedPlan {
+            saved_plan: FORMAT,
+            blueprint_file: blueprint_file.to_path_buf(),
+            blueprint_sha256: sha256_hex(blueprint_text),
+            plan: serde_json::to_value(plan)?,
+        })
+    }
+
+    /// Reads `text` as a saved plan; `None` when it is not one (a blueprint, say).
+    pub fn recognise(file: &str, text: &str) -> Option<Result<Self, SavedPlanError>> {
+        let value: serde_json::Value = serde_json::from_str(text).ok()?;
+        let found = value.get("savedPlan")?.as_u64()?;
+        if found != u64::from(FORMAT) {
+            return Some(Err(SavedPlanError::Format {
+                file: file.to_string(),
+                found: u32::try_from(found).unwrap_or(u32::MAX),
+            }));
+        }
+        Some(serde_json::from_value(value).map_err(SavedPlanError::from))
+    }
+
+    /// Refuses unless `blueprint_text` is the text the plan was made from.
+    pub fn check_blueprint(&self, blueprint_text: &str) -> Result<(), SavedPlanError> {
+        if sha256_hex(blueprint_text) == self.blueprint_sha256 {
+            Ok(())
+        } else {
+            Err(SavedPlanError::BlueprintChanged {
+                file: self.blueprint_file.display().to_string(),
+            })
+        }
+    }
+
+    /// Refuses unless `now` (planned just before applying) is the saved plan; the error names
+    /// each resource whose planned change differs.
+    pub fn check_plan(&self, now: &Plan) -> Result<(), SavedPlanError> {
+        let now = serde_json::to_value(now)?;
+        if now == self.plan {
+            return Ok(());
+        }
+        let changes = |plan: &serde_json::Value| -> Vec<(String, serde_json::Value)> {
+            plan.get("changes")
+                .and_then(serde_json::Value::as_array)
+                .map(|changes| {
+                    changes
+                        .iter()
+                        .map(|c| (resource_of(c), c.clone()))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let saved = changes(&self.plan);
+        let current = changes(&now);
+        let mut differences = Vec::new();
+        for (resource, change) in &current {
+            match saved.iter().find(|(r, _)| r == resource) {
+                None => differences.push(format!("{resource} is new in the plan")),
+                Some((_, before)) if before != change => differences.push(format!(
+                    "{resource}: planned {}, now {}",
+                    action_of(before),
+                    action_of(change)
+                )),
+                Some(_) => {}
+            }
+        }
+        for (resource, _) in &saved {
+            if !current.iter().any(|(r, _)| r == resource) {
+                differences.push(format!("{resource} is no longer in the plan"));
+            }
+        }
+        if differences.is_empty() {
+            differences.push("the plan's summary or safety overrides differ".to_string());
+        }
+        Err(SavedPlanError::PlanChanged { differences })
+    }
+}
+
+/// `kind/name`, as plans print resources.
+fn resource_of(change: &serde_json::Value) -> String {
+    let resource = &change["resource"];
+    match (resource["kind"].as_str(), resource["name"].as_str()) {
+        (Some(kind), Some(name)) => format!("{kind}/{name}"),
+        _ => resource.to_string(),
+    }
+}
+
+/// The action with its changed fields and values, as the JSON plan writes it.
+fn action_of(change: &serde_json::Value) -> String {
+    let mut change = change.clone();
+    if let Some(map) = change.as_object_mut() {
+        map.remove("resource");
+        map.remove("physical_name");
+    }
+    change.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::provision::diff::{Action, FieldChange, PlannedChange, Summary};
+    use crate::provision::state::FieldClass;
+    use ballast_blueprint::{ResourceId, ResourceKind};
+
+    fn plan(live: &str) -> Plan {
+        Plan {
+            format_version: 1,
+            blueprint: "fx".into(),
+            changes: vec![PlannedChange {
+                resource: ResourceId {
+                    kind: ResourceKind::Queue,
+                    name: "work".into(),
+                },
+                physical_name: "fx-work".into(),
+                action: Action::Update {
+                    changes: vec![FieldChange {
+                        field: "visibilityTimeout".into(),
+                        live: live.into(),
+                        desired: "60".into(),
+                        class: FieldClass::Enforced,
+                    }],
+                },
+            }],
+            safety_overrides: Vec::new(),
+            summary: Summary {
+                update: 1,
+                ..Summary::default()
+            },
+        }
+    }
+
+    #[test]
+    fn a_saved_plan_round_trips_and_is_recognised_only_as_such() {
+        let saved = SavedPlan::new(Path::new("/bp.yaml"), "text", &plan("30")).unwrap();
+        let text = serde_json::to_string_pretty(&saved).unwrap();
+        assert_eq!(
+            SavedPlan::recognise("p.json", &text).unwrap().unwrap(),
+            saved
+        );
+        assert!(SavedPlan::recognise("bp.yaml", "apiVersion: ballast.dev/v1\n").is_none());
+        assert!(SavedPlan::recognise("bp.json", r#"{"apiVersion": "ballast.dev/v1"}"#).is_none());
+        let future = text.replace("\"savedPlan\": 1", "\"savedPlan\": 2");
+        assert!(matches!(
+            SavedPlan::recognise("p.json", &future),
+            Some(Err(SavedPlanError::Format { found: 2, .. }))
+        ));
+    }
+
+    #[test]
+    fn a_changed_blueprint_or_a_changed_live_value_is_refused() {
+        let saved = SavedPlan::new(Path::new("/bp.yaml"), "text", &plan("30")).unwrap();
+        saved.check_blueprint("text").unwrap();
+        assert!(matches!(
+            saved.check_blueprint("text "),
+            Err(SavedPlanError::BlueprintChanged { .. })
+        ));
+        saved.check_plan(&plan("30")).unwrap();
+        let err = saved.check_plan(&plan("45")).unwrap_err();
+        assert!(
+            err.to_string().contains("queue/work: planned")
+                && err.to_string().contains("\"live\":\"45\""),
+            "{err}"
+        );
+        let mut gone = plan("30");
+        gone.changes.clear();
+        let err = saved.check_plan(&gone).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("queue/work is no longer in the plan"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,91 @@
+//! Pure request builders and response interpreters of the ledger (no I/O), one file per
+//! concept:
+//!
+//! - [`items`]: the item layouts (account META key, conditional balance updates, ledger
+//!   entries, `TXN#` results, `IDEM#` records) and the conditions on them;
+//! - [`plans`]: the TransactWriteItems of a money movement, a result and an account opening;
+//! - [`verdict`]: what a cancelled TransactWriteItems means, and why an account declines;
+//! - [`history`]: the sort-key range and the cursor of an account's history.
+
+mod history;
+mod items;
+mod plans;
+mod verdict;
+
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+
+pub use history::{decode_cursor, encode_cursor, history_bounds};
+pub use items::{
+    CLOSE_CONDITION, CLOSE_UPDATE, CREDIT_CONDITION, CREDIT_UPDATE, DEBIT_CONDITION,
+    DEBIT_OWNED_CONDITION, DEBIT_UPDATE, NOT_EXISTS, ResultRecord, account_meta_key,
+    balance_update, entry_item,
+};
+pub use plans::{build_create_account, build_effect, build_result};
+pub use verdict::{
+    CancellationVerdict, FailedAccount, TRANSIENT_CANCELLATION_CODES, balance_check_record,
+    classify_account, interpret_cancellation, owner_mismatch,
+};
+
+use super::LedgerError;
+use super::model::Item;
+use crate::transaction::AccountNumber;
+
+/// Names of the two tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tables<'a> {
+    /// Accounts + ledger entries (pk, sk).
+    pub accounts: &'a str,
+    /// Results + idempotency records (pk).
+    pub transactions: &'a str,
+}
+
+/// What each item of a TransactWriteItems request is, in request order (cancellation reasons
+/// come back in the same order).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ItemRole {
+    /// `IDEM#<key>` put.
+    Idempotency,
+    /// `TXN#<id>` put.
+    Result,
+    /// Conditional balance decrease.
+    Debit(AccountNumber),
+    /// Conditional balance increase.
+    Credit(AccountNumber),
+    /// Ledger entry put.
+    Entry,
+    /// Account META put (create_account).
+    AccountMeta,
+}
+
+/// One TransactWriteItems request and the role of each item.
+#[derive(Debug, Clone)]
+pub struct WritePlan {
+    /// The items, ready for `transact_write_items().set_transact_items(Some(items))`.
+    pub items: Vec<TransactWriteItem>,
+    /// `roles[i]` describes `items[i]`.
+    pub roles: Vec<ItemRole>,
+}
+
+impl WritePlan {
+    pub(super) fn new() -> Self {
+        WritePlan {
+            items: Vec::new(),
+            roles: Vec::new(),
+        }
+    }
+
+    pub(super) fn push(&mut self, role: ItemRole, item: TransactWriteItem) {
+        self.roles.push(role);
+        self.items.push(item);
+    }
+}
+
+pub(super) fn put_new(table: &str, item: Item) -> Result<TransactWriteItem, LedgerError> {
+    let put = Put::builder()
+        .table_name(table)
+        .set_item(Some(item))
+        .condition_expression(NOT_EXISTS)
+        .build()
+        .map_err(LedgerError::build)?;
+    Ok(TransactWriteItem::builder().put(put).build())
+}
