@@ -14,18 +14,28 @@ use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 
-/// Operations that only read. Anything else is a mutation.
+/// Operations that only read. Anything else is a mutation. Takes an operation name
+/// (`DescribeTable`) or its label (`dynamodb:DescribeTable`).
 pub fn is_read_only_operation(operation: &str) -> bool {
     const READ_PREFIXES: &[&str] = &["Describe", "Get", "List", "Query", "Scan", "BatchGet"];
+    let operation = crate::label::operation_name(operation);
     // SQS ReceiveMessage changes visibility, and it matches no prefix: it counts as a mutation.
     READ_PREFIXES.iter().any(|p| operation.starts_with(p))
 }
 
+/// One kind of counted call: its service (the IAM prefix, `sqs`), operation name and outcome.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct CallKey {
     pub service: String,
     pub operation: String,
     pub outcome: &'static str,
+}
+
+impl CallKey {
+    /// The call's label, `service:Operation`.
+    pub fn label(&self) -> String {
+        format!("{}:{}", self.service, self.operation)
+    }
 }
 
 /// Counts every AWS call that reached its end, by service, operation and outcome.
@@ -83,7 +93,7 @@ impl Intercept for CallRecorder {
                 _ => "error",
             };
             let key = CallKey {
-                service: metadata.service().to_string(),
+                service: crate::label::service_prefix(metadata.service()).into_owned(),
                 operation: metadata.name().to_string(),
                 outcome,
             };
@@ -111,7 +121,7 @@ impl aws_smithy_types::config_bag::Storable for Refused {
 pub struct ReadOnlyGuard;
 
 #[derive(Debug, thiserror::Error)]
-#[error("{service}.{operation} refused: this client is read-only")]
+#[error("{service}:{operation} refused: this client is read-only")]
 pub struct MutationRefused {
     pub service: String,
     pub operation: String,
@@ -132,7 +142,7 @@ impl Intercept for ReadOnlyGuard {
         let refusal = match cfg.load::<Metadata>() {
             Some(m) if is_read_only_operation(m.name()) => return Ok(()),
             Some(m) => MutationRefused {
-                service: m.service().to_string(),
+                service: crate::label::service_prefix(m.service()).into_owned(),
                 operation: m.name().to_string(),
             },
             None => MutationRefused {
@@ -157,6 +167,7 @@ mod tests {
             "ListTagsOfResource",
             "DescribeAutoScalingGroups",
             "GetQueueUrl",
+            "dynamodb:DescribeTable",
         ] {
             assert!(is_read_only_operation(op), "{op}");
         }
@@ -171,6 +182,7 @@ mod tests {
             "UpdateContinuousBackups",
             "ScheduleKeyDeletion",
             "EnableKeyRotation",
+            "sqs:ReceiveMessage",
         ] {
             assert!(!is_read_only_operation(op), "{op}");
         }

@@ -36,53 +36,27 @@ pub struct AwsOptions {
 /// ReceiveMessage stops a worker while it still looks healthy. Every client both binaries
 /// build gets these through the shared [`SdkConfig`]; long-polling calls widen the read and
 /// attempt bounds by their wait ([`AwsTimeouts::long_poll`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::Args)]
+///
+/// The command-line flags that fill it (`--aws-connect-timeout` …) are
+/// `ballast_runtime::aws::AwsTimeoutArgs`, parsed with the one duration grammar of both
+/// binaries; this crate stays free of the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AwsTimeouts {
     /// Bound on opening a connection (TCP + TLS) to an AWS endpoint.
-    #[arg(
-        long = "aws-connect-timeout",
-        default_value = "3s",
-        value_parser = parse_timeout,
-        env = "BALLAST_AWS_CONNECT_TIMEOUT"
-    )]
     pub connect: Duration,
     /// Bound on waiting for the first byte of a response once the request is sent.
-    #[arg(
-        long = "aws-read-timeout",
-        default_value = "20s",
-        value_parser = parse_timeout,
-        env = "BALLAST_AWS_READ_TIMEOUT"
-    )]
     pub read: Duration,
     /// Bound on one attempt of an AWS call (the SDK retries a timed-out attempt).
-    #[arg(
-        long = "aws-attempt-timeout",
-        default_value = "30s",
-        value_parser = parse_timeout,
-        env = "BALLAST_AWS_ATTEMPT_TIMEOUT"
-    )]
     pub attempt: Duration,
     /// Bound on a whole AWS call, retries included.
-    #[arg(
-        long = "aws-operation-timeout",
-        default_value = "90s",
-        value_parser = parse_timeout,
-        env = "BALLAST_AWS_OPERATION_TIMEOUT"
-    )]
     pub operation: Duration,
     /// Extra time a long-polling call (SQS ReceiveMessage) gets on top of its wait time, for
     /// its read and attempt bounds.
-    #[arg(
-        long = "aws-long-poll-margin",
-        default_value = "10s",
-        value_parser = parse_timeout,
-        env = "BALLAST_AWS_LONG_POLL_MARGIN"
-    )]
     pub long_poll_margin: Duration,
 }
 
 impl Default for AwsTimeouts {
-    /// The command-line defaults.
+    /// The command-line defaults (`ballast_runtime::aws::AwsTimeoutArgs` shows the same).
     fn default() -> Self {
         AwsTimeouts {
             connect: Duration::from_secs(3),
@@ -123,28 +97,6 @@ impl AwsTimeouts {
         self.operation
             .max(wait.saturating_add(self.long_poll_margin))
     }
-}
-
-/// Parses a timeout: `500ms`, `3s`, `2m` or a bare number of seconds; it must be positive
-/// (a zero timeout would fail every call).
-pub fn parse_timeout(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let bad = || format!("`{text}` is not a timeout; use e.g. 500ms, 3s or 2m");
-    let n: u64 = number.parse().map_err(|_| bad())?;
-    let timeout = match unit {
-        "ms" => Duration::from_millis(n),
-        "" | "s" => Duration::from_secs(n),
-        "m" => n.checked_mul(60).map(Duration::from_secs).ok_or_else(bad)?,
-        _ => return Err(format!("`{text}`: unknown unit `{unit}`; use ms, s or m")),
-    };
-    if timeout.is_zero() {
-        return Err(format!("`{text}`: a timeout must be greater than zero"));
-    }
-    Ok(timeout)
 }
 
 /// Failure to build an [`SdkConfig`].
@@ -264,42 +216,6 @@ mod tests {
             Some(Duration::from_secs(30))
         );
         assert_eq!(timeouts.operation_timeout(), Some(Duration::from_secs(90)));
-    }
-
-    #[derive(Debug, clap::Parser)]
-    struct TimeoutCli {
-        #[command(flatten)]
-        timeouts: AwsTimeouts,
-    }
-
-    #[test]
-    fn command_line_defaults_match_default() {
-        use clap::Parser;
-        let cli = TimeoutCli::try_parse_from(["t"]).unwrap();
-        assert_eq!(cli.timeouts, AwsTimeouts::default());
-        let cli = TimeoutCli::try_parse_from([
-            "t",
-            "--aws-connect-timeout",
-            "250ms",
-            "--aws-operation-timeout",
-            "2m",
-        ])
-        .unwrap();
-        assert_eq!(cli.timeouts.connect, Duration::from_millis(250));
-        assert_eq!(cli.timeouts.operation, Duration::from_secs(120));
-    }
-
-    #[test]
-    fn timeouts_must_be_positive_durations() {
-        assert_eq!(parse_timeout("7").unwrap(), Duration::from_secs(7));
-        assert!(
-            parse_timeout("0s")
-                .unwrap_err()
-                .contains("greater than zero")
-        );
-        assert!(parse_timeout("abc").unwrap_err().contains("not a timeout"));
-        assert!(parse_timeout("1d").unwrap_err().contains("unknown unit"));
-        assert!(parse_timeout(&format!("{}m", u64::MAX)).is_err());
     }
 
     #[test]

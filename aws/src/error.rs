@@ -8,6 +8,7 @@ use std::any::Any;
 use std::error::Error;
 use std::fmt;
 
+use aws_runtime::retries::classifiers::{THROTTLING_ERRORS, TRANSIENT_ERRORS};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::display::DisplayErrorContext;
@@ -62,73 +63,41 @@ impl fmt::Display for AwsErrorKind {
     }
 }
 
-/// A classified AWS failure.
+/// A classified AWS failure: one struct, whatever its [`AwsErrorKind`], so that every
+/// failure carries the same facts and callers branch on [`AwsError::kind`].
 ///
-/// `Display` renders as `"<operation> failed: <code>: <message>"`; the full SDK error
-/// (including connector/timeout causes) is available through [`Error::source`].
-#[derive(thiserror::Error)]
-#[non_exhaustive]
-pub enum AwsError {
-    /// The addressed resource does not exist.
-    NotFound {
-        operation: &'static str,
-        code: Option<String>,
-        message: Option<String>,
-        #[source]
-        source: BoxError,
-    },
-    /// The request was rate limited.
-    Throttled {
-        operation: &'static str,
-        code: Option<String>,
-        message: Option<String>,
-        #[source]
-        source: BoxError,
-    },
-    /// Credentials are missing, invalid, expired, or lack permission.
-    AccessDenied {
-        operation: &'static str,
-        code: Option<String>,
-        message: Option<String>,
-        #[source]
-        source: BoxError,
-    },
-    /// Already exists / in use / conditional check or transaction conflict.
-    Conflict {
-        operation: &'static str,
-        code: Option<String>,
-        message: Option<String>,
-        #[source]
-        source: BoxError,
-    },
-    /// The request was rejected as invalid.
-    Validation {
-        operation: &'static str,
-        code: Option<String>,
-        message: Option<String>,
-        #[source]
-        source: BoxError,
-    },
-    /// 5xx, timeout, dispatch (connection) failure, or unparseable response.
-    Transient {
-        operation: &'static str,
-        code: Option<String>,
-        message: Option<String>,
-        #[source]
-        source: BoxError,
-    },
-    /// Anything else (including client-side request construction failures).
-    Other {
-        operation: &'static str,
-        code: Option<String>,
-        message: Option<String>,
-        #[source]
-        source: BoxError,
-    },
+/// `Display` renders as `"<operation> failed: <code>: <message>"`, e.g.
+/// `sqs:ReceiveMessage failed: ThrottlingException: slow down`; the full SDK error (including
+/// connector/timeout causes) is available through [`Error::source`].
+pub struct AwsError {
+    kind: AwsErrorKind,
+    operation: &'static str,
+    code: Option<String>,
+    message: Option<String>,
+    source: BoxError,
+}
+
+impl fmt::Display for AwsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} failed: {}: {}",
+            self.operation,
+            self.code.as_deref().unwrap_or(self.kind.as_str()),
+            self.message.as_deref().unwrap_or("no message"),
+        )
+    }
+}
+
+impl Error for AwsError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        Some(&*self.source)
+    }
 }
 
 impl AwsError {
     /// Builds an error of the given kind. Mostly useful for tests and non-SDK call sites.
+    /// `operation` is the call's label, `service:Operation` (see [`crate::operation_label`]).
     pub fn new(
         kind: AwsErrorKind,
         operation: &'static str,
@@ -136,167 +105,60 @@ impl AwsError {
         message: Option<String>,
         source: impl Into<BoxError>,
     ) -> Self {
-        let source = source.into();
-        match kind {
-            AwsErrorKind::NotFound => Self::NotFound {
-                operation,
-                code,
-                message,
-                source,
-            },
-            AwsErrorKind::Throttled => Self::Throttled {
-                operation,
-                code,
-                message,
-                source,
-            },
-            AwsErrorKind::AccessDenied => Self::AccessDenied {
-                operation,
-                code,
-                message,
-                source,
-            },
-            AwsErrorKind::Conflict => Self::Conflict {
-                operation,
-                code,
-                message,
-                source,
-            },
-            AwsErrorKind::Validation => Self::Validation {
-                operation,
-                code,
-                message,
-                source,
-            },
-            AwsErrorKind::Transient => Self::Transient {
-                operation,
-                code,
-                message,
-                source,
-            },
-            AwsErrorKind::Other => Self::Other {
-                operation,
-                code,
-                message,
-                source,
-            },
+        AwsError {
+            kind,
+            operation,
+            code,
+            message,
+            source: source.into(),
         }
-    }
-
-    fn parts(&self) -> (AwsErrorKind, &'static str, Option<&str>, Option<&str>) {
-        let (kind, operation, code, message) = match self {
-            Self::NotFound {
-                operation,
-                code,
-                message,
-                ..
-            } => (AwsErrorKind::NotFound, operation, code, message),
-            Self::Throttled {
-                operation,
-                code,
-                message,
-                ..
-            } => (AwsErrorKind::Throttled, operation, code, message),
-            Self::AccessDenied {
-                operation,
-                code,
-                message,
-                ..
-            } => (AwsErrorKind::AccessDenied, operation, code, message),
-            Self::Conflict {
-                operation,
-                code,
-                message,
-                ..
-            } => (AwsErrorKind::Conflict, operation, code, message),
-            Self::Validation {
-                operation,
-                code,
-                message,
-                ..
-            } => (AwsErrorKind::Validation, operation, code, message),
-            Self::Transient {
-                operation,
-                code,
-                message,
-                ..
-            } => (AwsErrorKind::Transient, operation, code, message),
-            Self::Other {
-                operation,
-                code,
-                message,
-                ..
-            } => (AwsErrorKind::Other, operation, code, message),
-        };
-        (kind, operation, code.as_deref(), message.as_deref())
     }
 
     /// The category of this error.
     pub fn kind(&self) -> AwsErrorKind {
-        self.parts().0
+        self.kind
     }
 
-    /// The logical operation that failed, e.g. `"sqs:CreateQueue"`.
+    /// The call that failed, as `service:Operation` (e.g. `"sqs:CreateQueue"`), the label
+    /// logs and metrics use too.
     pub fn operation(&self) -> &'static str {
-        self.parts().1
+        self.operation
     }
 
     /// The service error code (e.g. `ThrottlingException`), when the service sent one.
     pub fn code(&self) -> Option<&str> {
-        self.parts().2
+        self.code.as_deref()
     }
 
     /// The service error message, or a rendering of the underlying cause.
     pub fn message(&self) -> Option<&str> {
-        self.parts().3
+        self.message.as_deref()
     }
 
     /// Whether retrying with backoff may succeed (throttling and transient failures).
     pub fn is_retryable(&self) -> bool {
-        self.kind().is_retryable()
+        self.kind.is_retryable()
     }
 
     /// Shorthand for `kind() == AwsErrorKind::NotFound`.
     pub fn is_not_found(&self) -> bool {
-        self.kind() == AwsErrorKind::NotFound
+        self.kind == AwsErrorKind::NotFound
     }
 
     /// Shorthand for `kind() == AwsErrorKind::Conflict`.
     pub fn is_conflict(&self) -> bool {
-        self.kind() == AwsErrorKind::Conflict
-    }
-}
-
-impl fmt::Display for AwsError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (kind, operation, code, message) = self.parts();
-        write!(
-            f,
-            "{operation} failed: {}: {}",
-            code.unwrap_or(kind.as_str()),
-            message.unwrap_or("no message"),
-        )
+        self.kind == AwsErrorKind::Conflict
     }
 }
 
 impl fmt::Debug for AwsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (kind, operation, code, message) = self.parts();
-        let source = match self {
-            Self::NotFound { source, .. }
-            | Self::Throttled { source, .. }
-            | Self::AccessDenied { source, .. }
-            | Self::Conflict { source, .. }
-            | Self::Validation { source, .. }
-            | Self::Transient { source, .. }
-            | Self::Other { source, .. } => source,
-        };
         f.debug_struct("AwsError")
-            .field("kind", &kind)
-            .field("operation", &operation)
-            .field("code", &code)
-            .field("message", &message)
-            .field("source", source)
+            .field("kind", &self.kind)
+            .field("operation", &self.operation)
+            .field("code", &self.code)
+            .field("message", &self.message)
+            .field("source", &self.source)
             .finish()
     }
 }
@@ -395,23 +257,8 @@ fn kind_for_status(status: u16) -> Option<AwsErrorKind> {
     }
 }
 
-const THROTTLED: &[&str] = &[
-    "Throttling",
-    "ThrottlingException",
-    "ThrottledException",
-    "RequestThrottled",
-    "RequestThrottledException",
-    "RequestLimitExceeded",
-    "TooManyRequestsException",
-    "ProvisionedThroughputExceededException",
-    "RequestLimitExceededException",
-    "LimitExceededException",
-    "BandwidthLimitExceeded",
-    "SlowDown",
-    "PriorRequestNotComplete",
-    "EC2ThrottledException",
-    "TransactionInProgressException",
-];
+/// Throttling codes the SDK's own retry classifier does not list, but services send.
+const THROTTLED_EXTRA: &[&str] = &["RequestLimitExceededException"];
 
 const ACCESS_DENIED: &[&str] = &[
     "AccessDenied",
@@ -483,7 +330,9 @@ const VALIDATION: &[&str] = &[
     "InvalidAction",
 ];
 
-const TRANSIENT: &[&str] = &[
+/// Transient codes beyond the SDK's own list ([`TRANSIENT_ERRORS`]: request timeouts): the
+/// services' internal and unavailable errors, which the SDK retries by HTTP status instead.
+const TRANSIENT_EXTRA: &[&str] = &[
     "InternalError",
     "InternalFailure",
     "InternalServerError",
@@ -493,8 +342,6 @@ const TRANSIENT: &[&str] = &[
     "ServiceUnavailable",
     "ServiceUnavailableException",
     "Unavailable",
-    "RequestTimeout",
-    "RequestTimeoutException",
     "KMSInternalException",
     "DependencyTimeoutException",
     "AWS.SimpleQueueService.ServiceUnavailable",
@@ -502,7 +349,9 @@ const TRANSIENT: &[&str] = &[
 
 /// Classifies a service error code, or `None` when the code carries no known meaning.
 ///
-/// Exact matches come first, then suffix/prefix conventions (`*.NotFound`,
+/// Throttling and timeout codes are the SDK's own lists (`aws_runtime`'s retry classifier,
+/// [`THROTTLING_ERRORS`] and [`TRANSIENT_ERRORS`]), so a code the SDK learns to retry is
+/// classified the same here; the other tables are Ballast's. Exact matches come first, then suffix/prefix conventions (`*.NotFound`,
 /// `*NotFoundException`, `*AlreadyExists*`, `*.Duplicate`, `*.Malformed`, `Invalid*`).
 /// A namespace prefix such as `com.amazonaws.dynamodb.v20120810#` is ignored.
 pub fn kind_for_code(code: &str) -> Option<AwsErrorKind> {
@@ -512,12 +361,14 @@ pub fn kind_for_code(code: &str) -> Option<AwsErrorKind> {
         return None;
     }
     let exact = [
-        (THROTTLED, AwsErrorKind::Throttled),
+        (THROTTLING_ERRORS, AwsErrorKind::Throttled),
+        (THROTTLED_EXTRA, AwsErrorKind::Throttled),
         (ACCESS_DENIED, AwsErrorKind::AccessDenied),
         (NOT_FOUND, AwsErrorKind::NotFound),
         (CONFLICT, AwsErrorKind::Conflict),
         (VALIDATION, AwsErrorKind::Validation),
-        (TRANSIENT, AwsErrorKind::Transient),
+        (TRANSIENT_ERRORS, AwsErrorKind::Transient),
+        (TRANSIENT_EXTRA, AwsErrorKind::Transient),
     ];
     for (codes, kind) in exact {
         if codes.contains(&code) {
@@ -599,6 +450,54 @@ mod tests {
         }
         assert_eq!(kind_for_code("SomethingNobodyHeardOf"), None);
         assert_eq!(kind_for_code(""), None);
+    }
+
+    #[test]
+    fn every_code_the_sdk_retries_is_retryable_here() {
+        for code in THROTTLING_ERRORS {
+            assert_eq!(kind_for_code(code), Some(AwsErrorKind::Throttled), "{code}");
+        }
+        for code in TRANSIENT_ERRORS {
+            assert_eq!(kind_for_code(code), Some(AwsErrorKind::Transient), "{code}");
+        }
+        assert_eq!(
+            kind_for_code("RequestLimitExceededException"),
+            Some(AwsErrorKind::Throttled)
+        );
+        assert_eq!(
+            kind_for_code("TransactionInProgressException"),
+            Some(AwsErrorKind::Throttled)
+        );
+    }
+
+    #[test]
+    fn one_struct_renders_its_label_code_and_message() {
+        let err = AwsError::new(
+            AwsErrorKind::Throttled,
+            "sqs:ReceiveMessage",
+            Some("ThrottlingException".into()),
+            Some("slow down".into()),
+            std::io::Error::other("cause"),
+        );
+        assert_eq!(
+            err.to_string(),
+            "sqs:ReceiveMessage failed: ThrottlingException: slow down"
+        );
+        assert!(err.is_retryable());
+        assert!(err.source().is_some_and(|s| s.to_string() == "cause"));
+        let bare = AwsError::new(
+            AwsErrorKind::NotFound,
+            "dynamodb:DescribeTable",
+            None,
+            None,
+            std::io::Error::other("cause"),
+        );
+        assert_eq!(
+            bare.to_string(),
+            "dynamodb:DescribeTable failed: not found: no message"
+        );
+        assert!(bare.is_not_found() && !bare.is_conflict());
+        assert!(format!("{bare:?}").contains("NotFound"));
     }
 
     #[test]

@@ -80,10 +80,7 @@ async fn main() {
         calls.total() as f64 / resources as f64
     );
     for (key, count) in calls.snapshot() {
-        println!(
-            "  {} {} {}: {count}",
-            key.service, key.operation, key.outcome
-        );
+        println!("  {} {}: {count}", key.label(), key.outcome);
     }
     println!(
         "plan wall time over {PLAN_RUNS} runs: min {:.1?}, median {:.1?}, max {:.1?}",

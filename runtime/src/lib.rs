@@ -19,7 +19,7 @@ pub mod duration;
 pub mod logging;
 pub mod shutdown;
 
-pub use aws::AwsArgs;
+pub use aws::{AwsArgs, AwsTimeoutArgs};
 pub use backoff::{Backoff, jittered};
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp, duration_millis};
 pub use duration::{CliDurationError, parse_duration, parse_positive_duration};

@@ -4,60 +4,13 @@
 //! stops receiving. After `cooldown` it becomes *half-open* and lets exactly one message (the
 //! probe) through; a success closes it, a failure re-opens it for another cooldown.
 //!
-//! Time comes from an injected [`Clock`] so the state machine is tested without sleeping.
+//! Time is the monotonic time ([`Clock::elapsed`]) of an injected [`ballast_runtime::Clock`],
+//! so the state machine is tested on a `ManualClock` without sleeping.
 
-use std::fmt;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// A source of monotonic time.
-pub trait Clock: Send + Sync + fmt::Debug {
-    /// The current instant.
-    fn now(&self) -> Instant;
-}
-
-/// The real monotonic clock.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> Instant {
-        Instant::now()
-    }
-}
-
-/// A clock moved by hand, for tests.
-#[derive(Debug)]
-pub struct ManualClock {
-    now: Mutex<Instant>,
-}
-
-impl ManualClock {
-    /// A clock starting at the current instant.
-    pub fn new() -> Self {
-        ManualClock {
-            now: Mutex::new(Instant::now()),
-        }
-    }
-
-    /// Moves the clock forward.
-    pub fn advance(&self, by: Duration) {
-        let mut now = self.now.lock().unwrap_or_else(|e| e.into_inner());
-        *now += by;
-    }
-}
-
-impl Default for ManualClock {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Clock for ManualClock {
-    fn now(&self) -> Instant {
-        *self.now.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
+use ballast_runtime::{Clock, SystemClock, duration_millis};
 
 /// The externally visible state; the discriminant is the metric value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,9 +43,16 @@ pub enum Admission {
 
 #[derive(Debug, Clone, Copy)]
 enum Inner {
-    Closed { failures: u32 },
-    Open { until: Instant },
-    HalfOpen { probing: bool },
+    Closed {
+        failures: u32,
+    },
+    /// Until this monotonic time ([`Clock::elapsed`]).
+    Open {
+        until: Duration,
+    },
+    HalfOpen {
+        probing: bool,
+    },
 }
 
 /// Breaker settings.
@@ -127,7 +87,7 @@ pub struct Breaker {
 impl Breaker {
     /// A closed breaker on the system clock.
     pub fn new(config: BreakerConfig) -> Self {
-        Self::with_clock(config, Arc::new(SystemClock))
+        Self::with_clock(config, Arc::new(SystemClock::new()))
     }
 
     /// A closed breaker on the given clock.
@@ -150,7 +110,7 @@ impl Breaker {
     pub fn state(&self) -> BreakerState {
         match *self.lock() {
             Inner::Closed { .. } => BreakerState::Closed,
-            Inner::Open { until } if self.clock.now() >= until => BreakerState::HalfOpen,
+            Inner::Open { until } if self.clock.elapsed() >= until => BreakerState::HalfOpen,
             Inner::Open { .. } => BreakerState::Open,
             Inner::HalfOpen { .. } => BreakerState::HalfOpen,
         }
@@ -158,11 +118,11 @@ impl Breaker {
 
     /// Asks whether the consumer may receive.
     pub fn admit(&self) -> Admission {
-        let now = self.clock.now();
+        let now = self.clock.elapsed();
         let mut inner = self.lock();
         match *inner {
             Inner::Closed { .. } => Admission::Allow,
-            Inner::Open { until } if now < until => Admission::Wait(until - now),
+            Inner::Open { until } if now < until => Admission::Wait(until.saturating_sub(now)),
             Inner::Open { .. } | Inner::HalfOpen { probing: false } => {
                 *inner = Inner::HalfOpen { probing: true };
                 tracing::info!("circuit breaker half-open: probing with one message");
@@ -195,19 +155,19 @@ impl Breaker {
 
     /// A ledger call failed transiently.
     pub fn record_failure(&self) {
-        let now = self.clock.now();
+        let now = self.clock.elapsed();
         let mut inner = self.lock();
         match *inner {
             Inner::Closed { failures } => {
-                let failures = failures + 1;
+                let failures = failures.saturating_add(1);
                 if failures >= self.config.threshold {
                     tracing::warn!(
                         failures,
-                        cooldown_ms = self.config.cooldown.as_millis() as u64,
+                        cooldown_ms = duration_millis(self.config.cooldown),
                         "circuit breaker open: DynamoDB keeps failing"
                     );
                     *inner = Inner::Open {
-                        until: now + self.config.cooldown,
+                        until: now.saturating_add(self.config.cooldown),
                     };
                 } else {
                     *inner = Inner::Closed { failures };
@@ -216,7 +176,7 @@ impl Breaker {
             Inner::HalfOpen { .. } => {
                 tracing::warn!("circuit breaker probe failed: open again");
                 *inner = Inner::Open {
-                    until: now + self.config.cooldown,
+                    until: now.saturating_add(self.config.cooldown),
                 };
             }
             Inner::Open { .. } => {}
@@ -227,9 +187,10 @@ impl Breaker {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ballast_runtime::ManualClock;
 
     fn breaker(threshold: u32, cooldown_secs: u64) -> (Breaker, Arc<ManualClock>) {
-        let clock = Arc::new(ManualClock::new());
+        let clock = Arc::new(ManualClock::default());
         let b = Breaker::with_clock(
             BreakerConfig {
                 threshold,

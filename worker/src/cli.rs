@@ -4,12 +4,15 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use ballast_runtime::parse_duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use rust_decimal::Decimal;
 
 use crate::api::DEFAULT_BODY_LIMIT;
 use crate::api::auth::{ALL_SCOPES, JwtAlgorithm};
 use crate::config::TargetConfig;
+
+pub use ballast_runtime::{AwsArgs, LogFormat};
 
 /// The Ballast transaction worker.
 #[derive(Debug, Parser)]
@@ -26,15 +29,6 @@ pub struct Cli {
     pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
-}
-
-/// Log output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    /// Human-readable lines.
-    Text,
-    /// One JSON object per line.
-    Json,
 }
 
 /// Subcommands.
@@ -58,23 +52,6 @@ pub enum Command {
     RescueDlq(RescueDlqArgs),
     /// Mint a development bearer token (HS256, secret from BALLAST_JWT_HS256_SECRET).
     Token(TokenArgs),
-}
-
-/// AWS client overrides.
-#[derive(Debug, Clone, Default, Args)]
-pub struct AwsArgs {
-    /// AWS region (default: AWS_REGION / profile, then the blueprint's metadata.region).
-    #[arg(long)]
-    pub region: Option<String>,
-    /// Endpoint URL for every AWS service (AWS_ENDPOINT_URL is honoured too).
-    #[arg(long)]
-    pub endpoint_url: Option<String>,
-    /// Named AWS profile.
-    #[arg(long)]
-    pub profile: Option<String>,
-    /// Client-side timeouts of every AWS call.
-    #[command(flatten)]
-    pub timeouts: ballast_aws::AwsTimeouts,
 }
 
 /// Where the queue and tables are: blueprint names, or explicit physical names.
@@ -120,12 +97,7 @@ impl TargetArgs {
             dlq_url: self.dlq_url.clone(),
             accounts_table_name: self.accounts_table_name.clone(),
             transactions_table_name: self.transactions_table_name.clone(),
-            aws: ballast_aws::AwsOptions {
-                region: self.aws.region.clone(),
-                endpoint_url: self.aws.endpoint_url.clone(),
-                profile: self.aws.profile.clone(),
-                timeouts: self.aws.timeouts,
-            },
+            aws: self.aws.options(),
         }
     }
 }
@@ -406,32 +378,6 @@ impl From<JwtAlgorithmArg> for JwtAlgorithm {
     }
 }
 
-/// Parses `500ms`, `30s`, `2m`, `1h` or a bare number of seconds.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration; use e.g. 30s, 500ms, 2m"))?;
-    let seconds = |factor: u64| {
-        n.checked_mul(factor)
-            .map(Duration::from_secs)
-            .ok_or_else(|| format!("`{text}` is too long a duration; use e.g. 30s, 500ms, 2m"))
-    };
-    match unit {
-        "ms" => Ok(Duration::from_millis(n)),
-        "" | "s" => Ok(Duration::from_secs(n)),
-        "m" => seconds(60),
-        "h" => seconds(3600),
-        _ => Err(format!(
-            "`{text}`: unknown unit `{unit}`; use ms, s, m or h"
-        )),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -480,20 +426,51 @@ mod tests {
         assert!(!args.no_dlq_rescue);
         assert_eq!(args.dlq_poison_hold, Duration::from_secs(43_200));
         assert_eq!(
-            args.target.aws.timeouts,
+            args.target.config().aws.timeouts,
             ballast_aws::AwsTimeouts::default()
         );
     }
 
     #[test]
-    fn durations() {
-        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
-        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
-        assert_eq!(parse_duration("7").unwrap(), Duration::from_secs(7));
-        assert!(parse_duration("abc").is_err());
-        assert!(parse_duration("5d").is_err());
-        // Overflowing multiplications are errors, not panics.
-        assert!(parse_duration(&format!("{}h", u64::MAX)).is_err());
-        assert!(parse_duration(&format!("{}m", u64::MAX / 2)).is_err());
+    fn durations_use_the_controllers_grammar() {
+        use clap::Parser;
+        let consume = |extra: &[&str]| {
+            let mut argv = vec!["ballast-worker", "consume", "--blueprint", "b.yaml"];
+            argv.extend_from_slice(extra);
+            Cli::try_parse_from(argv).map(|cli| match cli.command {
+                Command::Consume(args) => (args.breaker_cooldown, args.idle_debounce),
+                _ => (Duration::ZERO, Duration::ZERO),
+            })
+        };
+        // `ballast run --resync 1d` and this flag accept the same text.
+        assert_eq!(
+            consume(&["--breaker-cooldown", "1d"]).unwrap().0,
+            Duration::from_secs(86_400)
+        );
+        assert_eq!(
+            consume(&["--breaker-cooldown", "500ms", "--idle-debounce", "7"]).unwrap(),
+            (Duration::from_millis(500), Duration::from_secs(7))
+        );
+        let err = consume(&["--breaker-cooldown", "5w"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--breaker-cooldown"), "{err}");
+        assert!(err.contains("e.g. 500ms, 30s, 5m, 1d"), "{err}");
+        // Overflow is an error, not a panic.
+        assert!(consume(&["--breaker-cooldown", &format!("{}h", u64::MAX)]).is_err());
+        // The AWS timeouts take the same grammar (and refuse zero).
+        let cli =
+            Cli::try_parse_from(["ballast-worker", "report", "--aws-operation-timeout", "1d"])
+                .unwrap();
+        let Command::Report(args) = cli.command else {
+            panic!("not report")
+        };
+        assert_eq!(
+            args.target.aws.timeouts.operation,
+            Duration::from_secs(86_400)
+        );
+        assert!(
+            Cli::try_parse_from(["ballast-worker", "report", "--aws-read-timeout", "0s"]).is_err()
+        );
     }
 }

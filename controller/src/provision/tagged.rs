@@ -154,7 +154,7 @@ pub async fn read(
         .send()
         .collect::<Result<Vec<_>, _>>()
         .await
-        .classify("GetResources")
+        .classify("tag:GetResources")
         .map_err(ProvisionError::aws(&error_resource(bp)))?;
     let snapshot = TagSnapshot::new(mappings.into_iter().filter_map(|m| {
         let tags: Tags = m

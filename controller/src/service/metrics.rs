@@ -189,13 +189,13 @@ impl ServiceMetrics {
     }
 }
 
-/// `ballast_aws_calls_total{service,operation,outcome}` read from the clients' call recorder.
+/// `ballast_aws_calls_total{operation,outcome}` read from the clients' call recorder; the
+/// operation is the call's label, `service:Operation` (e.g. `sqs:GetQueueAttributes`).
 #[derive(Debug)]
 struct AwsCalls(CallRecorder);
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CallLabels {
-    service: String,
     operation: String,
     outcome: &'static str,
 }
@@ -204,14 +204,13 @@ impl Collector for AwsCalls {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let mut family = encoder.encode_descriptor(
             "aws_calls",
-            "AWS SDK operations by service, operation and outcome",
+            "AWS SDK operations by operation (service:Operation) and outcome",
             None,
             prometheus_client::metrics::MetricType::Counter,
         )?;
         for (key, count) in self.0.snapshot() {
             let labels = CallLabels {
-                service: key.service,
-                operation: key.operation,
+                operation: key.label(),
                 outcome: key.outcome,
             };
             ConstCounter::new(count).encode(family.encode_family(&labels)?)?;

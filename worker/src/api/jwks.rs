@@ -16,8 +16,8 @@
 //! removed from the set stops verifying as soon as the set is re-read. Symmetric (`oct`) keys
 //! are refused: a shared secret has no business in a key set fetched over the network.
 //!
-//! Request-driven re-reads take time from the API's injectable [`Clock`], so tests move it
-//! instead of sleeping; the background task runs on tokio's timer (paused time in tests).
+//! Request-driven re-reads take the monotonic time of the API's injectable [`Clock`], so tests
+//! move it instead of sleeping; the background task runs on tokio's timer (paused time in tests).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -35,7 +35,7 @@ use jsonwebtoken::{Algorithm, DecodingKey};
 use prometheus_client::metrics::counter::Counter;
 use tokio_util::sync::CancellationToken;
 
-use super::rate::Clock;
+use ballast_runtime::Clock;
 
 /// Default age after which the key set is re-read.
 pub const DEFAULT_REFRESH: Duration = Duration::from_secs(300);
@@ -292,7 +292,7 @@ impl JwksKeys {
             JwksSource::Url(_) => Some(https_client()?),
             JwksSource::File(_) => None,
         };
-        let now = clock.now();
+        let now = clock.elapsed();
         let inner = Inner {
             source,
             client,
@@ -356,7 +356,7 @@ impl JwksKeys {
     /// know `kid` (rate-limited, see the module documentation).
     pub(crate) async fn key(&self, kid: &str) -> Option<(DecodingKey, Algorithm)> {
         let inner = &self.0;
-        let now = inner.clock.now();
+        let now = inner.clock.elapsed();
         let (known, stale, may_refetch, attempted) = {
             let loaded = inner.loaded.read().await;
             (
@@ -390,7 +390,7 @@ impl Inner {
             if loaded.attempted_at != seen_attempt {
                 return; // someone else just read it
             }
-            loaded.attempted_at = self.clock.now();
+            loaded.attempted_at = self.clock.elapsed();
         }
         self.read_and_store().await;
     }
@@ -398,7 +398,7 @@ impl Inner {
     /// The background re-read: unconditional, but single-flight with the request-driven ones.
     async fn refresh_now(&self) {
         let _single = self.reading.lock().await;
-        self.loaded.write().await.attempted_at = self.clock.now();
+        self.loaded.write().await.attempted_at = self.clock.elapsed();
         self.read_and_store().await;
     }
 
@@ -410,7 +410,7 @@ impl Inner {
                 let mut loaded = self.loaded.write().await;
                 tracing::info!(source = %self.source, keys = keys.len(), "JWKS refreshed");
                 loaded.keys = keys;
-                loaded.fetched_at = self.clock.now();
+                loaded.fetched_at = self.clock.elapsed();
             }
             Err(error) => {
                 self.failures.inc();

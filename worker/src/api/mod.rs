@@ -48,8 +48,9 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 pub use auth::{AuthError, Authenticator, JwtAlgorithm, Principal, mint_hs256};
+pub use ballast_runtime::{Clock, ManualClock, SystemClock};
 pub use problem::{ApiError, Problem};
-pub use rate::{Clock, ManualClock, RateLimit, RateLimiter, SystemClock};
+pub use rate::{RateLimit, RateLimiter};
 
 use crate::ledger::Ledger;
 use models::Readiness;

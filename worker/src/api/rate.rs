@@ -1,48 +1,11 @@
-//! Per-client token-bucket rate limiting with an injectable clock.
+//! Per-client token-bucket rate limiting on the monotonic time ([`Clock::elapsed`]) of an
+//! injected [`ballast_runtime::Clock`], so tests move a `ManualClock` instead of sleeping.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// A monotonic clock.
-pub trait Clock: Send + Sync + std::fmt::Debug {
-    /// Time elapsed since an arbitrary, fixed origin.
-    fn now(&self) -> Duration;
-}
-
-/// The real monotonic clock.
-#[derive(Debug)]
-pub struct SystemClock(Instant);
-
-impl Default for SystemClock {
-    fn default() -> Self {
-        SystemClock(Instant::now())
-    }
-}
-
-impl Clock for SystemClock {
-    fn now(&self) -> Duration {
-        self.0.elapsed()
-    }
-}
-
-/// A clock that only moves when told to (tests).
-#[derive(Debug, Default)]
-pub struct ManualClock(Mutex<Duration>);
-
-impl ManualClock {
-    /// Moves the clock forward.
-    pub fn advance(&self, by: Duration) {
-        let mut now = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        *now += by;
-    }
-}
-
-impl Clock for ManualClock {
-    fn now(&self) -> Duration {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
+use ballast_runtime::Clock;
 
 /// Bucket parameters: `per_second` tokens are added each second, up to `burst`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -98,7 +61,7 @@ impl RateLimiter {
         if !self.enabled() {
             return Ok(());
         }
-        let now = self.clock.now();
+        let now = self.clock.elapsed();
         let burst = f64::from(self.limit.burst);
         let rate = self.limit.per_second;
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
@@ -128,6 +91,7 @@ impl RateLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ballast_runtime::ManualClock;
 
     #[test]
     fn bucket_refills_with_the_clock() {

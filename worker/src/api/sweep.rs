@@ -61,10 +61,11 @@ pub enum SweepError {
 
 /// The delay before the next re-send after `sweeps` earlier ones: `after`·2^sweeps, capped.
 pub fn backoff(after: Duration, sweeps: u32) -> Duration {
-    after
-        .checked_mul(2u32.saturating_pow(sweeps.min(16)))
-        .unwrap_or(MAX_SWEEP_BACKOFF)
-        .min(MAX_SWEEP_BACKOFF)
+    let backoff = ballast_runtime::Backoff {
+        base: after,
+        max: MAX_SWEEP_BACKOFF,
+    };
+    backoff.delay(sweeps.saturating_add(1))
 }
 
 /// What one sweep did.

@@ -9,13 +9,14 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::auth::{AuthError, Authenticator, KNOWN_SCOPES};
 use crate::api::jwks::{JwksError, JwksKeys, JwksSource, JwksTimers};
-use crate::api::rate::{Clock, RateLimit, SystemClock};
+use crate::api::rate::RateLimit;
 use crate::api::sweep::{SweepError, Sweeper};
 use crate::api::tls::{TlsError, server_config};
 use crate::api::{ApiConfig, ApiState};
 use crate::cli::ServeArgs;
 use crate::config::{ConfigError, load_blueprint, resolve};
 use crate::ledger::Ledger;
+use ballast_runtime::{Clock, SystemClock};
 
 /// Environment variable holding the HS256 secret.
 pub const HS256_SECRET_ENV: &str = "BALLAST_JWT_HS256_SECRET";

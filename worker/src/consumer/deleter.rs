@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use aws_sdk_sqs::types::DeleteMessageBatchRequestEntry;
 use ballast_aws::SdkResultExt;
+use ballast_runtime::Backoff;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -177,9 +178,13 @@ pub async fn delete_until_done(sqs: &aws_sdk_sqs::Client, queue_url: &str, ack: 
     }
 }
 
-/// 100 ms doubling per attempt, at most [`MAX_BACKOFF`].
+/// 100 ms doubling per attempt (`100 ms · 2^attempt`), at most [`MAX_BACKOFF`].
 fn backoff(attempt: u32) -> Duration {
-    Duration::from_millis(100u64 << attempt.min(8)).min(MAX_BACKOFF)
+    const BACKOFF: Backoff = Backoff {
+        base: Duration::from_millis(100),
+        max: MAX_BACKOFF,
+    };
+    BACKOFF.delay(attempt.saturating_add(1))
 }
 
 #[cfg(test)]

@@ -239,11 +239,13 @@ pub async fn discover_queue(
 /// Backoff before a transiently failed message becomes visible again: 2^receive_count
 /// seconds, capped below the queue's visibility timeout (at least one second).
 pub fn retry_backoff(receive_count: u32, visibility_timeout: Duration) -> Duration {
-    let cap = visibility_timeout
-        .saturating_sub(Duration::from_secs(1))
-        .max(Duration::from_secs(1));
-    let exp = Duration::from_secs(1u64 << receive_count.min(16));
-    exp.min(cap)
+    let backoff = ballast_runtime::Backoff {
+        base: Duration::from_secs(1),
+        max: visibility_timeout
+            .saturating_sub(Duration::from_secs(1))
+            .max(Duration::from_secs(1)),
+    };
+    backoff.delay(receive_count.saturating_add(1))
 }
 
 enum Disposition {
@@ -736,7 +738,7 @@ impl Shared {
                     tracing::warn!(
                         %error,
                         receive_count,
-                        backoff_ms = u64::try_from(backoff.as_millis()).unwrap_or(u64::MAX),
+                        backoff_ms = ballast_runtime::duration_millis(backoff),
                         "transient failure on the last receive before the redrive; retrying in-process"
                     );
                     self.metrics.record_outcome("retried", true);

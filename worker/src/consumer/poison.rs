@@ -61,7 +61,7 @@ pub async fn record(
         .expression_attribute_values(":count", AttributeValue::N(receive_count.to_string()))
         .send()
         .await
-        .map_err(|e| LedgerError::from_sdk("UpdateItem", e))?;
+        .map_err(|e| LedgerError::from_sdk("dynamodb:UpdateItem", e))?;
     Ok(())
 }
 

@@ -86,7 +86,7 @@ impl Watchdog {
     }
 
     fn now_ms(&self) -> u64 {
-        u64::try_from(self.origin.elapsed().as_millis()).unwrap_or(u64::MAX)
+        ballast_runtime::duration_millis(self.origin.elapsed())
     }
 
     /// A receive completed (successfully or not); also ends a pause.

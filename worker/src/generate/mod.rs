@@ -293,6 +293,11 @@ pub async fn send_messages(
                     .ok()
             })
             .collect();
+        // 50 ms, 100 ms … between the attempts at the entries SQS failed (not the sender's).
+        const RESEND_BACKOFF: ballast_runtime::Backoff = ballast_runtime::Backoff {
+            base: Duration::from_millis(50),
+            max: Duration::from_millis(800),
+        };
         for attempt in 0..5u32 {
             let out = sqs
                 .send_message_batch()
@@ -312,7 +317,7 @@ pub async fn send_messages(
                 break;
             }
             entries.retain(|e| failed.contains(&e.id()));
-            tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
+            tokio::time::sleep(RESEND_BACKOFF.delay(attempt.saturating_add(1))).await;
         }
     }
     Ok(sent)

@@ -141,7 +141,7 @@ mod tests {
         }
         let raw = HttpResponse::new(StatusCode::try_from(status).unwrap(), SdkBody::empty());
         let err = SdkError::service_error(TransactWriteItemsError::generic(meta.build()), raw);
-        LedgerError::from_sdk("TransactWriteItems", err)
+        LedgerError::from_sdk("dynamodb:TransactWriteItems", err)
     }
 
     #[test]

@@ -160,7 +160,7 @@ impl Ledger {
                                 && reason.code() == Some("ConditionalCheckFailed")
                         }),
                 ),
-                _ => return Err(LedgerError::from_sdk("TransactWriteItems", err)),
+                _ => return Err(LedgerError::from_sdk("dynamodb:TransactWriteItems", err)),
             };
             match verdict {
                 // This id already has its result: a redelivery, settled without another read.
@@ -177,14 +177,14 @@ impl Ledger {
                 }
                 CancellationVerdict::Transient { codes } => {
                     return Err(LedgerError::Transient {
-                        operation: "TransactWriteItems",
+                        operation: "dynamodb:TransactWriteItems",
                         detail: format!("transaction cancelled: {}", codes.join(", ")),
                         source: Some(Box::new(err)),
                     });
                 }
                 CancellationVerdict::Fatal { detail } => {
                     return Err(LedgerError::Fatal {
-                        operation: "TransactWriteItems",
+                        operation: "dynamodb:TransactWriteItems",
                         detail,
                         source: Some(Box::new(err)),
                     });
@@ -234,7 +234,7 @@ impl Ledger {
             }
         }
         Err(LedgerError::Transient {
-            operation: "TransactWriteItems",
+            operation: "dynamodb:TransactWriteItems",
             detail: "account state kept changing while applying the transaction".into(),
             source: None,
         })
@@ -323,7 +323,7 @@ impl Ledger {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| LedgerError::from_sdk("GetItem", e))?
+            .map_err(|e| LedgerError::from_sdk("dynamodb:GetItem", e))?
             .item;
         let owner_id = owner
             .as_ref()
@@ -361,7 +361,7 @@ impl Ledger {
             }
             Err(err) => match err.as_service_error() {
                 Some(PutItemError::ConditionalCheckFailedException(_)) => Ok(Outcome::Duplicate),
-                _ => Err(LedgerError::from_sdk("PutItem", err)),
+                _ => Err(LedgerError::from_sdk("dynamodb:PutItem", err)),
             },
         }
     }
@@ -418,18 +418,18 @@ impl Ledger {
                     match interpret_cancellation(&plan.roles, e.cancellation_reasons()) {
                         CancellationVerdict::Duplicate => Ok(false),
                         CancellationVerdict::Transient { codes } => Err(LedgerError::Transient {
-                            operation: "TransactWriteItems",
+                            operation: "dynamodb:TransactWriteItems",
                             detail: format!("result write cancelled: {}", codes.join(", ")),
                             source: Some(Box::new(err)),
                         }),
                         other => Err(LedgerError::Fatal {
-                            operation: "TransactWriteItems",
+                            operation: "dynamodb:TransactWriteItems",
                             detail: format!("result write cancelled: {other:?}"),
                             source: Some(Box::new(err)),
                         }),
                     }
                 }
-                _ => Err(LedgerError::from_sdk("TransactWriteItems", err)),
+                _ => Err(LedgerError::from_sdk("dynamodb:TransactWriteItems", err)),
             },
         }
     }
@@ -443,7 +443,7 @@ impl Ledger {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| LedgerError::from_sdk("GetItem", e))?;
+            .map_err(|e| LedgerError::from_sdk("dynamodb:GetItem", e))?;
         Ok(out.item)
     }
 
@@ -495,12 +495,12 @@ impl Ledger {
                     });
                 }
             }
-            return Err(LedgerError::from_sdk("TransactWriteItems", err));
+            return Err(LedgerError::from_sdk("dynamodb:TransactWriteItems", err));
         }
         self.get_account(account_id)
             .await?
             .ok_or_else(|| LedgerError::Fatal {
-                operation: "GetItem",
+                operation: "dynamodb:GetItem",
                 detail: format!("account {account_id} missing right after creation"),
                 source: None,
             })
@@ -530,7 +530,7 @@ impl Ledger {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| LedgerError::from_sdk("GetItem", e))?;
+            .map_err(|e| LedgerError::from_sdk("dynamodb:GetItem", e))?;
         out.item
             .map(|item| TransactionResult::from_item(&item))
             .transpose()
@@ -566,7 +566,7 @@ impl Ledger {
             .set_exclusive_start_key(start)
             .send()
             .await
-            .map_err(|e| LedgerError::from_sdk("Query", e))?;
+            .map_err(|e| LedgerError::from_sdk("dynamodb:Query", e))?;
         let entries = out
             .items()
             .iter()
@@ -605,7 +605,7 @@ impl Ledger {
         };
         let old = match err.as_service_error() {
             Some(UpdateItemError::ConditionalCheckFailedException(e)) => e.item().cloned(),
-            _ => return Err(LedgerError::from_sdk("UpdateItem", err)),
+            _ => return Err(LedgerError::from_sdk("dynamodb:UpdateItem", err)),
         };
         let item = match old {
             Some(item) => Some(item),
@@ -619,7 +619,7 @@ impl Ledger {
             }
             Some(_) => {
                 return Err(LedgerError::Transient {
-                    operation: "UpdateItem",
+                    operation: "dynamodb:UpdateItem",
                     detail: "account changed while closing; retry".into(),
                     source: Some(Box::new(err)),
                 });

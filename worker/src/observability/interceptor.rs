@@ -26,9 +26,10 @@ impl AwsCallCounter {
     }
 }
 
+/// The call's label, `service:Operation` (e.g. `sqs:ReceiveMessage`), as in errors and logs.
 fn operation(cfg: &ConfigBag) -> String {
     cfg.load::<Metadata>()
-        .map(|m| format!("{}:{}", m.service(), m.name()))
+        .map(|m| ballast_aws::operation_label(m.service(), m.name()))
         .unwrap_or_else(|| "unknown".to_owned())
 }
 

@@ -23,7 +23,7 @@ pub struct OutcomeLabels {
 /// Labels of AWS calls.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct AwsCallLabels {
-    /// `service:Operation`, e.g. `SQS:ReceiveMessage`.
+    /// `service:Operation`, e.g. `sqs:ReceiveMessage`.
     pub operation: String,
     /// `ok` or `error`.
     pub outcome: &'static str,
@@ -288,7 +288,7 @@ mod tests {
         m.set_watchdog(2, Duration::from_millis(1500));
         m.aws_requests
             .get_or_create(&AwsRequestLabels {
-                operation: "SQS:ReceiveMessage".into(),
+                operation: "sqs:ReceiveMessage".into(),
             })
             .inc();
         let text = m.encode();
@@ -306,7 +306,7 @@ mod tests {
         }
         assert_eq!(
             m.aws_request_counts(),
-            vec![("SQS:ReceiveMessage".to_owned(), 1)]
+            vec![("sqs:ReceiveMessage".to_owned(), 1)]
         );
         assert_eq!(m.take_minute(), (1, 1));
         assert_eq!(m.take_minute(), (0, 0));

@@ -312,11 +312,11 @@ async fn an_accepted_transaction_costs_two_aws_calls() {
         "two AWS calls per accepted transaction (record + audit in one, send): {per_op:?}"
     );
     assert_eq!(
-        per_op.get("DynamoDB:TransactWriteItems:ok"),
+        per_op.get("dynamodb:TransactWriteItems:ok"),
         Some(&N),
         "{per_op:?}"
     );
-    assert_eq!(per_op.get("SQS:SendMessage:ok"), Some(&N), "{per_op:?}");
+    assert_eq!(per_op.get("sqs:SendMessage:ok"), Some(&N), "{per_op:?}");
 }
 
 #[tokio::test]

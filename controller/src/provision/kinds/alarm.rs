@@ -254,7 +254,7 @@ async fn put_alarm(
 ) -> Result<(), ProvisionError> {
     let unexpected = |detail: String| ProvisionError::Unexpected {
         resource: desired.id.clone(),
-        operation: "PutMetricAlarm",
+        operation: "cloudwatch:PutMetricAlarm",
         detail,
     };
     let threshold = desired
@@ -303,7 +303,7 @@ async fn put_alarm(
     request
         .send()
         .await
-        .classify("PutMetricAlarm")
+        .classify("cloudwatch:PutMetricAlarm")
         .map_err(ProvisionError::aws(&desired.id))?;
     Ok(())
 }
@@ -325,7 +325,7 @@ async fn describe_by_names(
             .send()
             .collect::<Result<Vec<_>, _>>()
             .await
-            .classify("DescribeAlarms")
+            .classify("cloudwatch:DescribeAlarms")
             .map_err(ProvisionError::aws(&ResourceId::new(Alarms::KIND, "*")))?;
         alarms.extend(
             pages
@@ -347,7 +347,7 @@ async fn list_tags(
         .resource_arn(arn)
         .send()
         .await
-        .classify("ListTagsForResource")
+        .classify("cloudwatch:ListTagsForResource")
         .map_err(ProvisionError::aws(id))?;
     Ok(out
         .tags()
@@ -436,7 +436,7 @@ impl ResourceOps for Alarms {
             .send()
             .collect::<Result<Vec<_>, _>>()
             .await
-            .classify("DescribeAlarms")
+            .classify("cloudwatch:DescribeAlarms")
             .map_err(ProvisionError::aws(&ResourceId::new(Self::KIND, "*")))?;
         let mut alarms: Vec<MetricAlarm> = pages
             .into_iter()
@@ -560,7 +560,7 @@ impl ResourceOps for Alarms {
                 .as_deref()
                 .ok_or_else(|| ProvisionError::Unexpected {
                     resource: desired.id.clone(),
-                    operation: "TagResource",
+                    operation: "cloudwatch:TagResource",
                     detail: "the alarm has no ARN".into(),
                 })?;
             ctx.clients
@@ -570,7 +570,7 @@ impl ResourceOps for Alarms {
                 .set_tags(Some(aws_tags(&desired.tags)))
                 .send()
                 .await
-                .classify("TagResource")
+                .classify("cloudwatch:TagResource")
                 .map_err(ProvisionError::aws(&desired.id))?;
         }
         Ok(())
@@ -586,7 +586,7 @@ impl ResourceOps for Alarms {
                 .alarm_names(&live.physical_id)
                 .send()
                 .await
-                .classify("DeleteAlarms"),
+                .classify("cloudwatch:DeleteAlarms"),
         )
     }
 }

@@ -185,7 +185,7 @@ async fn put_dashboard(
         .dashboard_body(body.to_string())
         .send()
         .await
-        .classify("PutDashboard")
+        .classify("cloudwatch:PutDashboard")
         .map_err(ProvisionError::aws(&desired.id))?;
     for m in out.dashboard_validation_messages() {
         warn!(
@@ -215,7 +215,7 @@ async fn get_dashboard(
         .dashboard_name(name)
         .send()
         .await
-        .classify("GetDashboard")
+        .classify("cloudwatch:GetDashboard")
     {
         Ok(out) => Ok(Some(Fetched {
             arn: out.dashboard_arn,
@@ -272,7 +272,7 @@ impl ResourceOps for Dashboards {
             .send()
             .collect::<Result<Vec<_>, _>>()
             .await
-            .classify("ListDashboards")
+            .classify("cloudwatch:ListDashboards")
             .map_err(ProvisionError::aws(&ResourceId::new(Self::KIND, "*")))?;
         let mut candidates: Vec<(ResourceId, bool, String)> = Vec::new();
         for name in entries.into_iter().filter_map(|e| e.dashboard_name) {
@@ -366,7 +366,7 @@ impl ResourceOps for Dashboards {
                 .dashboard_names(&live.physical_id)
                 .send()
                 .await
-                .classify("DeleteDashboards"),
+                .classify("cloudwatch:DeleteDashboards"),
         )
     }
 }

@@ -57,7 +57,7 @@ pub(crate) async fn put_tags(
         .set_tags(Some(ec2_tag_list(tags)))
         .send()
         .await
-        .classify("CreateTags")
+        .classify("ec2:CreateTags")
         .map_err(ProvisionError::aws(id))?;
     Ok(())
 }

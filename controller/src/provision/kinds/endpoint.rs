@@ -164,7 +164,7 @@ impl ResourceOps for VpcEndpoints {
                 .send()
                 .collect::<Result<Vec<_>, _>>()
                 .await
-                .classify("DescribeVpcEndpoints")
+                .classify("ec2:DescribeVpcEndpoints")
                 .map_err(ProvisionError::aws(any))
         };
         let gone = |e: &aws_sdk_ec2::types::VpcEndpoint| {
@@ -259,12 +259,12 @@ impl ResourceOps for VpcEndpoints {
         let endpoint = request
             .send()
             .await
-            .classify("CreateVpcEndpoint")
+            .classify("ec2:CreateVpcEndpoint")
             .map_err(ProvisionError::aws(&desired.id))?
             .vpc_endpoint
             .ok_or_else(|| ProvisionError::Unexpected {
                 resource: desired.id.clone(),
-                operation: "CreateVpcEndpoint",
+                operation: "ec2:CreateVpcEndpoint",
                 detail: "no endpoint".into(),
             })?;
         let endpoint_id = endpoint.vpc_endpoint_id.clone().unwrap_or_default();
@@ -289,7 +289,7 @@ impl ResourceOps for VpcEndpoints {
                         Some("available") => Ok(Poll::Ready(e)),
                         Some(bad @ ("failed" | "rejected")) => Err(ProvisionError::Unexpected {
                             resource: desired.id.clone(),
-                            operation: "DescribeVpcEndpoints",
+                            operation: "ec2:DescribeVpcEndpoints",
                             detail: format!("endpoint {endpoint_id} is {bad}"),
                         }),
                         _ => Ok(Poll::Pending),
@@ -359,7 +359,7 @@ impl ResourceOps for VpcEndpoints {
             request
                 .send()
                 .await
-                .classify("ModifyVpcEndpoint")
+                .classify("ec2:ModifyVpcEndpoint")
                 .map_err(ProvisionError::aws(&desired.id))?;
         }
         if changes.tags() {
@@ -377,7 +377,7 @@ impl ResourceOps for VpcEndpoints {
             .vpc_endpoint_ids(&live.physical_id)
             .send()
             .await
-            .classify("DeleteVpcEndpoints")
+            .classify("ec2:DeleteVpcEndpoints")
         {
             Ok(_) => {}
             Err(e) if e.is_not_found() => return Ok(()),
@@ -406,7 +406,7 @@ async fn describe_endpoint(
         .vpc_endpoint_ids(endpoint_id)
         .send()
         .await
-        .classify("DescribeVpcEndpoints")
+        .classify("ec2:DescribeVpcEndpoints")
     {
         Ok(out) => Ok(out.vpc_endpoints.unwrap_or_default().into_iter().next()),
         Err(e) if e.is_not_found() => Ok(None),

@@ -107,7 +107,7 @@ impl ResourceOps for KmsKeys {
             .send()
             .collect::<Result<Vec<_>, _>>()
             .await
-            .classify("ListAliases")
+            .classify("kms:ListAliases")
             .map_err(ProvisionError::aws(&any))?;
         let prefix = format!("alias/{}-", bp.metadata.name);
         let removed = aliases.into_iter().filter_map(|alias| {
@@ -148,19 +148,19 @@ impl ResourceOps for KmsKeys {
                     .tag_key(k)
                     .tag_value(v)
                     .build()
-                    .built("CreateKey")
+                    .built("kms:CreateKey")
                     .map_err(ProvisionError::aws(&desired.id))?,
             );
         }
         let meta = request
             .send()
             .await
-            .classify("CreateKey")
+            .classify("kms:CreateKey")
             .map_err(ProvisionError::aws(&desired.id))?
             .key_metadata
             .ok_or_else(|| ProvisionError::Unexpected {
                 resource: desired.id.clone(),
-                operation: "CreateKey",
+                operation: "kms:CreateKey",
                 detail: "no key metadata".into(),
             })?;
         // The alias comes right after the key: a re-run finds an unaliased key by nothing, so
@@ -170,7 +170,7 @@ impl ResourceOps for KmsKeys {
             .target_key_id(&meta.key_id)
             .send()
             .await
-            .classify("CreateAlias")
+            .classify("kms:CreateAlias")
             .map_err(ProvisionError::aws(&desired.id))?;
         let live = LiveState {
             id: desired.id.clone(),
@@ -204,7 +204,7 @@ impl ResourceOps for KmsKeys {
                 .key_id(&live.physical_id)
                 .send()
                 .await
-                .classify("EnableKey")
+                .classify("kms:EnableKey")
                 .map_err(err())?;
         }
         if changes.has(KeyField::Description)
@@ -215,7 +215,7 @@ impl ResourceOps for KmsKeys {
                 .description(d)
                 .send()
                 .await
-                .classify("UpdateKeyDescription")
+                .classify("kms:UpdateKeyDescription")
                 .map_err(err())?;
         }
         if changes.tags() {
@@ -226,14 +226,14 @@ impl ResourceOps for KmsKeys {
                         .tag_key(k)
                         .tag_value(v)
                         .build()
-                        .built("TagResource")
+                        .built("kms:TagResource")
                         .map_err(err())?,
                 );
             }
             request
                 .send()
                 .await
-                .classify("TagResource")
+                .classify("kms:TagResource")
                 .map_err(err())?;
         }
         Ok(())
@@ -256,7 +256,7 @@ impl ResourceOps for KmsKeys {
             .alias_name(&live.physical_name)
             .send()
             .await
-            .classify("DeleteAlias")
+            .classify("kms:DeleteAlias")
         {
             Ok(_) => {}
             Err(e) if e.is_not_found() => {}
@@ -267,7 +267,7 @@ impl ResourceOps for KmsKeys {
             .pending_window_in_days(window_days)
             .send()
             .await
-            .classify("ScheduleKeyDeletion")
+            .classify("kms:ScheduleKeyDeletion")
             .map_err(ProvisionError::aws(&live.id))?;
         Ok(())
     }
@@ -288,7 +288,7 @@ async fn read_key(
         .key_id(key_id)
         .send()
         .await
-        .classify("DescribeKey")
+        .classify("kms:DescribeKey")
     {
         Ok(out) => out.key_metadata,
         Err(e) if e.is_not_found() => None,
@@ -311,7 +311,7 @@ async fn read_key(
                 .key_id(&meta.key_id)
                 .send()
                 .await
-                .classify("GetKeyRotationStatus")
+                .classify("kms:GetKeyRotationStatus")
                 .map_err(ProvisionError::aws(id))
         },
         tags_or_read(&ctx.shared.tagged, meta.arn.as_deref(), || async {
@@ -320,7 +320,7 @@ async fn read_key(
                 .key_id(&meta.key_id)
                 .send()
                 .await
-                .classify("ListResourceTags")
+                .classify("kms:ListResourceTags")
                 .map_err(ProvisionError::aws(id))?
                 .tags
                 .unwrap_or_default()
@@ -380,14 +380,14 @@ async fn set_rotation(
         request
             .send()
             .await
-            .classify("EnableKeyRotation")
+            .classify("kms:EnableKeyRotation")
             .map_err(ProvisionError::aws(&desired.id))?;
     } else {
         kms.disable_key_rotation()
             .key_id(&live.physical_id)
             .send()
             .await
-            .classify("DisableKeyRotation")
+            .classify("kms:DisableKeyRotation")
             .map_err(ProvisionError::aws(&desired.id))?;
     }
     Ok(())

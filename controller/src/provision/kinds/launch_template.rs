@@ -142,7 +142,7 @@ impl ResourceOps for LaunchTemplates {
                 .send()
                 .collect::<Result<Vec<_>, _>>()
                 .await
-                .classify("DescribeLaunchTemplates")
+                .classify("ec2:DescribeLaunchTemplates")
                 .map_err(ProvisionError::aws(&any))
         };
         let mut templates = describe(owner_filter(bp)).await?;
@@ -176,7 +176,7 @@ impl ResourceOps for LaunchTemplates {
                     .versions("$Default")
                     .send()
                     .await
-                    .classify("DescribeLaunchTemplateVersions")
+                    .classify("ec2:DescribeLaunchTemplateVersions")
                     .map_err(ProvisionError::aws(&id))?
                     .launch_template_versions
                     .unwrap_or_default()
@@ -223,12 +223,12 @@ impl ResourceOps for LaunchTemplates {
             .tag_specifications(tag_spec(ResourceType::LaunchTemplate, &desired.tags))
             .send()
             .await
-            .classify("CreateLaunchTemplate")
+            .classify("ec2:CreateLaunchTemplate")
             .map_err(ProvisionError::aws(&desired.id))?
             .launch_template
             .ok_or_else(|| ProvisionError::Unexpected {
                 resource: desired.id.clone(),
-                operation: "CreateLaunchTemplate",
+                operation: "ec2:CreateLaunchTemplate",
                 detail: "no launch template".into(),
             })?;
         let mut fields: BTreeMap<String, Value> = desired
@@ -270,13 +270,13 @@ impl ResourceOps for LaunchTemplates {
                 .launch_template_data(request_data(desired))
                 .send()
                 .await
-                .classify("CreateLaunchTemplateVersion")
+                .classify("ec2:CreateLaunchTemplateVersion")
                 .map_err(err())?
                 .launch_template_version
                 .and_then(|v| v.version_number)
                 .ok_or_else(|| ProvisionError::Unexpected {
                     resource: desired.id.clone(),
-                    operation: "CreateLaunchTemplateVersion",
+                    operation: "ec2:CreateLaunchTemplateVersion",
                     detail: "no version number".into(),
                 })?;
             ec2.modify_launch_template()
@@ -284,7 +284,7 @@ impl ResourceOps for LaunchTemplates {
                 .default_version(version.to_string())
                 .send()
                 .await
-                .classify("ModifyLaunchTemplate")
+                .classify("ec2:ModifyLaunchTemplate")
                 .map_err(err())?;
         }
         if changes.tags() {
@@ -303,7 +303,7 @@ impl ResourceOps for LaunchTemplates {
                 .launch_template_id(&live.physical_id)
                 .send()
                 .await
-                .classify("DeleteLaunchTemplate"),
+                .classify("ec2:DeleteLaunchTemplate"),
         )
     }
 }

@@ -192,7 +192,7 @@ impl ResourceOps for Queues {
             .send()
             .collect::<Result<Vec<_>, _>>()
             .await
-            .classify("ListQueues")
+            .classify("sqs:ListQueues")
             .map_err(ProvisionError::aws(&ResourceId::new(Self::KIND, "*")))?;
         for (id, name) in &declared {
             if !name.starts_with(&prefix) {
@@ -201,7 +201,7 @@ impl ResourceOps for Queues {
                     .queue_name(name)
                     .send()
                     .await
-                    .classify("GetQueueUrl")
+                    .classify("sqs:GetQueueUrl")
                 {
                     Ok(out) => urls.extend(out.queue_url),
                     Err(e) if e.is_not_found() => {}
@@ -237,7 +237,7 @@ impl ResourceOps for Queues {
                     .attribute_names(Attr::All)
                     .send()
                     .await
-                    .classify("GetQueueAttributes")
+                    .classify("sqs:GetQueueAttributes")
                     .map_err(ProvisionError::aws(&id))?
                     .attributes
                     .unwrap_or_default();
@@ -251,7 +251,7 @@ impl ResourceOps for Queues {
                             .queue_url(&url)
                             .send()
                             .await
-                            .classify("ListQueueTags")
+                            .classify("sqs:ListQueueTags")
                             .map_err(ProvisionError::aws(&id))?
                             .tags
                             .unwrap_or_default()
@@ -301,7 +301,7 @@ impl ResourceOps for Queues {
         let out = request
             .send()
             .await
-            .classify("CreateQueue")
+            .classify("sqs:CreateQueue")
             .map_err(ProvisionError::aws(&desired.id))?;
         let url = out.queue_url.unwrap_or_default();
         let attrs = ctx
@@ -312,7 +312,7 @@ impl ResourceOps for Queues {
             .attribute_names(Attr::All)
             .send()
             .await
-            .classify("GetQueueAttributes")
+            .classify("sqs:GetQueueAttributes")
             .map_err(ProvisionError::aws(&desired.id))?
             .attributes
             .unwrap_or_default();
@@ -327,7 +327,7 @@ impl ResourceOps for Queues {
                 .attributes(Attr::RedriveAllowPolicy, allow.to_value().to_string())
                 .send()
                 .await
-                .classify("SetQueueAttributes")
+                .classify("sqs:SetQueueAttributes")
                 .map_err(ProvisionError::aws(&desired.id))?;
         }
         let state = live_state(&attrs, ctx.resolved, ctx.blueprint);
@@ -367,7 +367,7 @@ impl ResourceOps for Queues {
             request
                 .send()
                 .await
-                .classify("SetQueueAttributes")
+                .classify("sqs:SetQueueAttributes")
                 .map_err(ProvisionError::aws(&desired.id))?;
         }
         if changes.tags() {
@@ -378,7 +378,7 @@ impl ResourceOps for Queues {
             request
                 .send()
                 .await
-                .classify("TagQueue")
+                .classify("sqs:TagQueue")
                 .map_err(ProvisionError::aws(&desired.id))?;
         }
         Ok(())
@@ -394,7 +394,7 @@ impl ResourceOps for Queues {
                 .queue_url(&live.physical_id)
                 .send()
                 .await
-                .classify("DeleteQueue"),
+                .classify("sqs:DeleteQueue"),
         )
     }
 }

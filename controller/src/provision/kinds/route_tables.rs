@@ -40,7 +40,7 @@ pub(crate) async fn describe_route_tables(
         .send()
         .collect::<Result<Vec<_>, _>>()
         .await
-        .classify("DescribeRouteTables")
+        .classify("ec2:DescribeRouteTables")
         .map_err(ProvisionError::aws(id))
 }
 

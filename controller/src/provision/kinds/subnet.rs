@@ -132,7 +132,7 @@ impl ResourceOps for Subnets {
                 .send()
                 .collect::<Result<Vec<_>, _>>()
                 .await
-                .classify("DescribeSubnets")
+                .classify("ec2:DescribeSubnets")
                 .map_err(ProvisionError::aws(any))
         };
         let mut subnets = describe(owner_filter(bp)).await?;
@@ -267,7 +267,7 @@ impl ResourceOps for Subnets {
         if let Some(existing) = decl.and_then(|s| s.id.as_ref()) {
             return Err(ProvisionError::Unexpected {
                 resource: desired.id.clone(),
-                operation: "DescribeSubnets",
+                operation: "ec2:DescribeSubnets",
                 detail: format!(
                     "subnet `{existing}` does not exist or is not visible to these credentials; \
                      Ballast never creates a subnet given by id"
@@ -292,12 +292,12 @@ impl ResourceOps for Subnets {
         let subnet = request
             .send()
             .await
-            .classify("CreateSubnet")
+            .classify("ec2:CreateSubnet")
             .map_err(err())?
             .subnet
             .ok_or_else(|| ProvisionError::Unexpected {
                 resource: desired.id.clone(),
-                operation: "CreateSubnet",
+                operation: "ec2:CreateSubnet",
                 detail: "no subnet".into(),
             })?;
         let physical_id = subnet.subnet_id.clone().unwrap_or_default();
@@ -323,7 +323,7 @@ impl ResourceOps for Subnets {
                 .subnet_id(&physical_id)
                 .send()
                 .await
-                .classify("AssociateRouteTable")
+                .classify("ec2:AssociateRouteTable")
                 .map_err(err())?
                 .association_id;
             fields.put(SubnetField::RouteTable, Value::String(rt.clone()));
@@ -372,7 +372,7 @@ impl ResourceOps for Subnets {
                         .route_table_id(rt)
                         .send()
                         .await
-                        .classify("ReplaceRouteTableAssociation")
+                        .classify("ec2:ReplaceRouteTableAssociation")
                         .map_err(err())?;
                 }
                 None => {
@@ -381,7 +381,7 @@ impl ResourceOps for Subnets {
                         .subnet_id(&live.physical_id)
                         .send()
                         .await
-                        .classify("AssociateRouteTable")
+                        .classify("ec2:AssociateRouteTable")
                         .map_err(err())?;
                 }
             }
@@ -405,7 +405,7 @@ impl ResourceOps for Subnets {
                 .subnet_id(&live.physical_id)
                 .send()
                 .await
-                .classify("DeleteSubnet"),
+                .classify("ec2:DeleteSubnet"),
         )
     }
 }
@@ -421,7 +421,7 @@ async fn set_map_public(
         .map_public_ip_on_launch(bool_attr(on))
         .send()
         .await
-        .classify("ModifySubnetAttribute")
+        .classify("ec2:ModifySubnetAttribute")
         .map_err(ProvisionError::aws(id))?;
     Ok(())
 }

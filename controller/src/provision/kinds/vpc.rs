@@ -101,7 +101,7 @@ impl ResourceOps for Vpcs {
                 .send()
                 .collect::<Result<Vec<_>, _>>()
                 .await
-                .classify("DescribeVpcs")
+                .classify("ec2:DescribeVpcs")
                 .map_err(ProvisionError::aws(any))
         };
         let mut vpcs = describe(owner_filter(bp)).await?;
@@ -203,7 +203,7 @@ impl ResourceOps for Vpcs {
         if let Some(existing) = &vpc.id {
             return Err(ProvisionError::Unexpected {
                 resource: desired.id.clone(),
-                operation: "DescribeVpcs",
+                operation: "ec2:DescribeVpcs",
                 detail: format!(
                     "VPC `{existing}` (spec.network.vpc.id) does not exist or is not visible to \
                      these credentials; Ballast never creates a VPC given by id"
@@ -218,14 +218,14 @@ impl ResourceOps for Vpcs {
             .tag_specifications(tag_spec(ResourceType::Vpc, &desired.tags))
             .send()
             .await
-            .classify("CreateVpc")
+            .classify("ec2:CreateVpc")
             .map_err(err())?;
         let physical_id =
             out.vpc
                 .and_then(|v| v.vpc_id)
                 .ok_or_else(|| ProvisionError::Unexpected {
                     resource: desired.id.clone(),
-                    operation: "CreateVpc",
+                    operation: "ec2:CreateVpc",
                     detail: "no VPC id".into(),
                 })?;
         // Interface endpoints with private DNS need both.
@@ -290,7 +290,7 @@ impl ResourceOps for Vpcs {
             .filters(owner_filter(ctx.blueprint))
             .send()
             .await
-            .classify("DescribeRouteTables")
+            .classify("ec2:DescribeRouteTables")
             .map_err(err())?
             .route_tables
             .unwrap_or_default();
@@ -307,7 +307,7 @@ impl ResourceOps for Vpcs {
                         .association_id(assoc)
                         .send()
                         .await
-                        .classify("DisassociateRouteTable")
+                        .classify("ec2:DisassociateRouteTable")
                     {
                         Ok(_) => {}
                         Err(e) if e.is_not_found() => {}
@@ -320,7 +320,7 @@ impl ResourceOps for Vpcs {
                 .route_table_id(&rt_id)
                 .send()
                 .await
-                .classify("DeleteRouteTable")
+                .classify("ec2:DeleteRouteTable")
             {
                 Ok(_) => {}
                 Err(e) if e.is_not_found() => {}
@@ -332,7 +332,7 @@ impl ResourceOps for Vpcs {
             .vpc_id(&live.physical_id)
             .send()
             .await
-            .classify("DeleteVpc")
+            .classify("ec2:DeleteVpc")
         {
             Ok(_) => Ok(()),
             Err(e) if e.is_not_found() => Ok(()),
@@ -352,7 +352,7 @@ async fn vpc_attribute(
         .attribute(attribute.clone())
         .send()
         .await
-        .classify("DescribeVpcAttribute")?;
+        .classify("ec2:DescribeVpcAttribute")?;
     let value = match attribute {
         VpcAttributeName::EnableDnsSupport => out.enable_dns_support,
         _ => out.enable_dns_hostnames,
@@ -374,7 +374,7 @@ async fn set_dns(
             .enable_dns_support(bool_attr(true))
             .send()
             .await
-            .classify("ModifyVpcAttribute")
+            .classify("ec2:ModifyVpcAttribute")
             .map_err(ProvisionError::aws(id))?;
     }
     if hostnames {
@@ -383,7 +383,7 @@ async fn set_dns(
             .enable_dns_hostnames(bool_attr(true))
             .send()
             .await
-            .classify("ModifyVpcAttribute")
+            .classify("ec2:ModifyVpcAttribute")
             .map_err(ProvisionError::aws(id))?;
     }
     Ok(())
@@ -406,13 +406,13 @@ async fn create_route_table(
         .tag_specifications(tag_spec(ResourceType::RouteTable, &tags))
         .send()
         .await
-        .classify("CreateRouteTable")
+        .classify("ec2:CreateRouteTable")
         .map_err(ProvisionError::aws(&desired.id))?
         .route_table
         .and_then(|rt| rt.route_table_id)
         .ok_or_else(|| ProvisionError::Unexpected {
             resource: desired.id.clone(),
-            operation: "CreateRouteTable",
+            operation: "ec2:CreateRouteTable",
             detail: "no route table id".into(),
         })
 }

@@ -223,7 +223,7 @@ impl ResourceOps for AutoScalingGroups {
             .send()
             .collect::<Result<Vec<_>, _>>()
             .await
-            .classify("DescribeAutoScalingGroups")
+            .classify("autoscaling:DescribeAutoScalingGroups")
             .map_err(ProvisionError::aws(&any))?;
         let missing: Vec<String> = declared
             .iter()
@@ -243,7 +243,7 @@ impl ResourceOps for AutoScalingGroups {
                     .send()
                     .collect::<Result<Vec<_>, _>>()
                     .await
-                    .classify("DescribeAutoScalingGroups")
+                    .classify("autoscaling:DescribeAutoScalingGroups")
                     .map_err(ProvisionError::aws(&any))?,
             );
         }
@@ -271,7 +271,7 @@ impl ResourceOps for AutoScalingGroups {
                         .auto_scaling_group_name(&name)
                         .send()
                         .await
-                        .classify("DescribeLifecycleHooks")
+                        .classify("autoscaling:DescribeLifecycleHooks")
                         .map_err(ProvisionError::aws(&id))?
                         .lifecycle_hooks
                         .unwrap_or_default();
@@ -301,7 +301,7 @@ impl ResourceOps for AutoScalingGroups {
             .find(|g| g.name == desired.id.name)
             .ok_or_else(|| ProvisionError::Unexpected {
                 resource: desired.id.clone(),
-                operation: "CreateAutoScalingGroup",
+                operation: "autoscaling:CreateAutoScalingGroup",
                 detail: "not in the blueprint".into(),
             })?;
         let capacity = group.desired_capacity.unwrap_or(group.min_size) as i32;
@@ -324,7 +324,7 @@ impl ResourceOps for AutoScalingGroups {
         request
             .send()
             .await
-            .classify("CreateAutoScalingGroup")
+            .classify("autoscaling:CreateAutoScalingGroup")
             .map_err(err())?;
         put_hooks(ctx, desired, &[]).await?;
         if desired.value(GroupField::GroupMetrics) == Some(&Value::Bool(true)) {
@@ -336,7 +336,7 @@ impl ResourceOps for AutoScalingGroups {
             .auto_scaling_group_name(&desired.physical_name)
             .send()
             .await
-            .classify("DescribeLifecycleHooks")
+            .classify("autoscaling:DescribeLifecycleHooks")
             .map_err(err())?
             .lifecycle_hooks
             .unwrap_or_default();
@@ -367,7 +367,7 @@ impl ResourceOps for AutoScalingGroups {
             .find(|g| g.name == desired.id.name)
             .ok_or_else(|| ProvisionError::Unexpected {
                 resource: desired.id.clone(),
-                operation: "UpdateAutoScalingGroup",
+                operation: "autoscaling:UpdateAutoScalingGroup",
                 detail: "not in the blueprint".into(),
             })?;
         const GROUP_FIELDS: &[GroupField] = &[
@@ -400,7 +400,7 @@ impl ResourceOps for AutoScalingGroups {
                 .health_check_grace_period(number(desired, GroupField::HealthCheckGracePeriod))
                 .send()
                 .await
-                .classify("UpdateAutoScalingGroup")
+                .classify("autoscaling:UpdateAutoScalingGroup")
                 .map_err(err())?;
         }
         if changes.has(GroupField::LifecycleHooks) {
@@ -421,7 +421,7 @@ impl ResourceOps for AutoScalingGroups {
                 .set_tags(Some(tags(&live.physical_id, &desired.tags)))
                 .send()
                 .await
-                .classify("CreateOrUpdateTags")
+                .classify("autoscaling:CreateOrUpdateTags")
                 .map_err(err())?;
         }
         Ok(())
@@ -437,7 +437,7 @@ impl ResourceOps for AutoScalingGroups {
             .force_delete(true)
             .send()
             .await
-            .classify("DeleteAutoScalingGroup")
+            .classify("autoscaling:DeleteAutoScalingGroup")
         {
             Ok(_) => {}
             Err(e) if not_found(&e) => return Ok(()),
@@ -449,7 +449,7 @@ impl ResourceOps for AutoScalingGroups {
                 .auto_scaling_group_names(&live.physical_id)
                 .send()
                 .await
-                .classify("DescribeAutoScalingGroups")
+                .classify("autoscaling:DescribeAutoScalingGroups")
                 .map_err(ProvisionError::aws(&live.id))?
                 .auto_scaling_groups
                 .unwrap_or_default();

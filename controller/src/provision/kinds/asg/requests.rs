@@ -124,7 +124,7 @@ pub(super) async fn put_hooks(
             .default_result(hook["defaultResult"].as_str().unwrap_or("CONTINUE"))
             .send()
             .await
-            .classify("PutLifecycleHook")
+            .classify("autoscaling:PutLifecycleHook")
             .map_err(err())?;
     }
     for hook in have
@@ -137,7 +137,7 @@ pub(super) async fn put_hooks(
             .lifecycle_hook_name(hook["name"].as_str().unwrap_or_default())
             .send()
             .await
-            .classify("DeleteLifecycleHook")
+            .classify("autoscaling:DeleteLifecycleHook")
         {
             Ok(_) => {}
             Err(e) if not_found(&e) => {}
@@ -160,14 +160,14 @@ pub(super) async fn set_metrics(
             .set_metrics(Some(GROUP_METRICS.iter().map(|m| m.to_string()).collect()))
             .send()
             .await
-            .classify("EnableMetricsCollection")
+            .classify("autoscaling:EnableMetricsCollection")
             .map_err(ProvisionError::aws(&desired.id))?;
     } else {
         asg.disable_metrics_collection()
             .auto_scaling_group_name(&desired.physical_name)
             .send()
             .await
-            .classify("DisableMetricsCollection")
+            .classify("autoscaling:DisableMetricsCollection")
             .map_err(ProvisionError::aws(&desired.id))?;
     }
     Ok(())
@@ -191,7 +191,7 @@ pub(super) async fn wait_in_service(
                 .auto_scaling_group_names(&desired.physical_name)
                 .send()
                 .await
-                .classify("DescribeAutoScalingGroups")
+                .classify("autoscaling:DescribeAutoScalingGroups")
                 .map_err(ProvisionError::aws(&desired.id))?
                 .auto_scaling_groups
                 .unwrap_or_default()

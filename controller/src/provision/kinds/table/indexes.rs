@@ -128,7 +128,7 @@ pub(super) async fn update_indexes(
         let delete = DeleteGlobalSecondaryIndexAction::builder()
             .index_name(name)
             .build()
-            .built("UpdateTable")
+            .built("dynamodb:UpdateTable")
             .map_err(err())?;
         ddb.update_table()
             .table_name(&live.physical_id)
@@ -137,7 +137,7 @@ pub(super) async fn update_indexes(
             )
             .send()
             .await
-            .classify("UpdateTable")
+            .classify("dynamodb:UpdateTable")
             .map_err(err())?;
         wait_active(ctx, desired).await?;
     }
@@ -149,12 +149,14 @@ pub(super) async fn update_indexes(
         let mut create = CreateGlobalSecondaryIndexAction::builder()
             .index_name(&g.name)
             .set_key_schema(Some(
-                key_schema(&g.hash_key, g.range_key.as_ref(), "UpdateTable").map_err(err())?,
+                key_schema(&g.hash_key, g.range_key.as_ref(), "dynamodb:UpdateTable")
+                    .map_err(err())?,
             ))
             .projection(index_projection(g));
         if provisioned {
             create = create.provisioned_throughput(
-                throughput(g.read_capacity, g.write_capacity, "UpdateTable").map_err(err())?,
+                throughput(g.read_capacity, g.write_capacity, "dynamodb:UpdateTable")
+                    .map_err(err())?,
             );
         }
         let mut request = ddb.update_table().table_name(&live.physical_id);
@@ -166,19 +168,24 @@ pub(super) async fn update_indexes(
                     .attribute_name(name)
                     .attribute_type(kind)
                     .build()
-                    .built("UpdateTable")
+                    .built("dynamodb:UpdateTable")
                     .map_err(err())?,
             );
         }
         request
             .global_secondary_index_updates(
                 GlobalSecondaryIndexUpdate::builder()
-                    .create(create.build().built("UpdateTable").map_err(err())?)
+                    .create(
+                        create
+                            .build()
+                            .built("dynamodb:UpdateTable")
+                            .map_err(err())?,
+                    )
                     .build(),
             )
             .send()
             .await
-            .classify("UpdateTable")
+            .classify("dynamodb:UpdateTable")
             .map_err(err())?;
         wait_active(ctx, desired).await?;
     }
@@ -197,7 +204,7 @@ pub(super) async fn wait_active(
             .table_name(&desired.physical_name)
             .send()
             .await
-            .classify("DescribeTable")
+            .classify("dynamodb:DescribeTable")
             .map_err(ProvisionError::aws(&desired.id))?;
         // An index being created or deleted keeps the table from taking another index update.
         if out.table.is_some_and(|t| {

@@ -198,8 +198,12 @@ impl ResourceOps for Tables {
             .create_table()
             .table_name(&desired.physical_name)
             .set_key_schema(Some(
-                key_schema(&table.hash_key, table.range_key.as_ref(), "CreateTable")
-                    .map_err(err())?,
+                key_schema(
+                    &table.hash_key,
+                    table.range_key.as_ref(),
+                    "dynamodb:CreateTable",
+                )
+                .map_err(err())?,
             ))
             .billing_mode(if provisioned {
                 DdbBilling::Provisioned
@@ -213,30 +217,37 @@ impl ResourceOps for Tables {
                     .attribute_name(name)
                     .attribute_type(kind)
                     .build()
-                    .built("CreateTable")
+                    .built("dynamodb:CreateTable")
                     .map_err(err())?,
             );
         }
         if provisioned {
             request = request.provisioned_throughput(
-                throughput(table.read_capacity, table.write_capacity, "CreateTable")
-                    .map_err(err())?,
+                throughput(
+                    table.read_capacity,
+                    table.write_capacity,
+                    "dynamodb:CreateTable",
+                )
+                .map_err(err())?,
             );
         }
         for g in &table.global_secondary_indexes {
             let mut index = GlobalSecondaryIndex::builder()
                 .index_name(&g.name)
                 .set_key_schema(Some(
-                    key_schema(&g.hash_key, g.range_key.as_ref(), "CreateTable").map_err(err())?,
+                    key_schema(&g.hash_key, g.range_key.as_ref(), "dynamodb:CreateTable")
+                        .map_err(err())?,
                 ))
                 .projection(index_projection(g));
             if provisioned {
                 index = index.provisioned_throughput(
-                    throughput(g.read_capacity, g.write_capacity, "CreateTable").map_err(err())?,
+                    throughput(g.read_capacity, g.write_capacity, "dynamodb:CreateTable")
+                        .map_err(err())?,
                 );
             }
-            request = request
-                .global_secondary_indexes(index.build().built("CreateTable").map_err(err())?);
+            request = request.global_secondary_indexes(
+                index.build().built("dynamodb:CreateTable").map_err(err())?,
+            );
         }
         if let Some(Value::Object(enc)) = desired.value(TableField::Encryption) {
             let sse = match enc.get("type").and_then(Value::as_str) {
@@ -265,14 +276,14 @@ impl ResourceOps for Tables {
                     .key(k)
                     .value(v)
                     .build()
-                    .built("CreateTable")
+                    .built("dynamodb:CreateTable")
                     .map_err(err())?,
             );
         }
         request
             .send()
             .await
-            .classify("CreateTable")
+            .classify("dynamodb:CreateTable")
             .map_err(err())?;
         wait_active(ctx, desired).await?;
         let live = read_table(
@@ -287,7 +298,7 @@ impl ResourceOps for Tables {
         .await?
         .ok_or_else(|| ProvisionError::Unexpected {
             resource: desired.id.clone(),
-            operation: "DescribeTable",
+            operation: "dynamodb:DescribeTable",
             detail: "the table is ACTIVE but not found".into(),
         })?;
         let changes: Vec<FieldChange> = [TableField::PointInTimeRecovery, TableField::TtlAttribute]
@@ -327,12 +338,12 @@ impl ResourceOps for Tables {
                     PointInTimeRecoverySpecification::builder()
                         .point_in_time_recovery_enabled(on)
                         .build()
-                        .built("UpdateContinuousBackups")
+                        .built("dynamodb:UpdateContinuousBackups")
                         .map_err(err())?,
                 )
                 .send()
                 .await
-                .classify("UpdateContinuousBackups")
+                .classify("dynamodb:UpdateContinuousBackups")
                 .map_err(err())?;
         }
         if changes.has(TableField::TtlAttribute) {
@@ -351,12 +362,12 @@ impl ResourceOps for Tables {
                             .attribute_name(attribute)
                             .enabled(enabled)
                             .build()
-                            .built("UpdateTimeToLive")
+                            .built("dynamodb:UpdateTimeToLive")
                             .map_err(err())?,
                     )
                     .send()
                     .await
-                    .classify("UpdateTimeToLive")
+                    .classify("dynamodb:UpdateTimeToLive")
                     .map_err(err())?;
             }
         }
@@ -394,8 +405,12 @@ impl ResourceOps for Tables {
                 });
                 if provisioned {
                     request = request.provisioned_throughput(
-                        throughput(table.read_capacity, table.write_capacity, "UpdateTable")
-                            .map_err(err())?,
+                        throughput(
+                            table.read_capacity,
+                            table.write_capacity,
+                            "dynamodb:UpdateTable",
+                        )
+                        .map_err(err())?,
                     );
                 }
             }
@@ -424,7 +439,7 @@ impl ResourceOps for Tables {
             request
                 .send()
                 .await
-                .classify("UpdateTable")
+                .classify("dynamodb:UpdateTable")
                 .map_err(err())?;
             wait_active(ctx, desired).await?;
         }
@@ -438,14 +453,14 @@ impl ResourceOps for Tables {
                         .key(k)
                         .value(v)
                         .build()
-                        .built("TagResource")
+                        .built("dynamodb:TagResource")
                         .map_err(err())?,
                 );
             }
             request
                 .send()
                 .await
-                .classify("TagResource")
+                .classify("dynamodb:TagResource")
                 .map_err(err())?;
         }
         Ok(())
@@ -460,7 +475,7 @@ impl ResourceOps for Tables {
                 .deletion_protection_enabled(false)
                 .send()
                 .await
-                .classify("UpdateTable")
+                .classify("dynamodb:UpdateTable")
                 .map_err(ProvisionError::aws(&live.id))?;
         }
         ProvisionError::unless_gone(
@@ -469,7 +484,7 @@ impl ResourceOps for Tables {
                 .table_name(&live.physical_id)
                 .send()
                 .await
-                .classify("DeleteTable"),
+                .classify("dynamodb:DeleteTable"),
         )
     }
 }

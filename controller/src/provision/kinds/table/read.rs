@@ -40,11 +40,11 @@ pub(super) async fn read_table(
         .table_name(name)
         .send()
         .await
-        .classify("DescribeTable");
+        .classify("dynamodb:DescribeTable");
     let table = match described {
         Ok(out) => out.table.ok_or_else(|| ProvisionError::Unexpected {
             resource: id.clone(),
-            operation: "DescribeTable",
+            operation: "dynamodb:DescribeTable",
             detail: "no table description".into(),
         })?,
         Err(e) if e.is_not_found() => return Ok(None),
@@ -60,7 +60,7 @@ pub(super) async fn read_table(
                 .table_name(name)
                 .send()
                 .await
-                .classify("DescribeContinuousBackups")
+                .classify("dynamodb:DescribeContinuousBackups")
                 .map(Some)
                 .map_err(ProvisionError::aws(id))
         },
@@ -72,7 +72,7 @@ pub(super) async fn read_table(
                 .table_name(name)
                 .send()
                 .await
-                .classify("DescribeTimeToLive")
+                .classify("dynamodb:DescribeTimeToLive")
                 .map(Some)
                 .map_err(ProvisionError::aws(id))
         },
@@ -85,7 +85,7 @@ pub(super) async fn read_table(
                 .resource_arn(arn)
                 .send()
                 .await
-                .classify("ListTagsOfResource")
+                .classify("dynamodb:ListTagsOfResource")
                 .map_err(ProvisionError::aws(id))?
                 .tags
                 .unwrap_or_default()
