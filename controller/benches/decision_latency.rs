@@ -51,6 +51,7 @@ fn policy_cost() -> (u64, f64) {
             in_service: desired,
             desired,
             oldest_message_age: None,
+            processed_total: None,
         });
         black_box(evaluate(
             &config,

@@ -136,7 +136,25 @@ pub struct SimulateArgs {
     /// Time from launch to InService.
     #[arg(long, default_value = "90s")]
     pub boot_delay: ballast_blueprint::Duration,
-    /// Write queue depth, capacity and oldest-message age per policy to this SVG.
+    /// Delay before a CloudWatch datapoint is visible, after its minute closes.
+    #[arg(long, default_value = "60s")]
+    pub metric_delay: ballast_blueprint::Duration,
+    /// How old the SQS approximate counts are when a policy reads them.
+    #[arg(long, default_value = "10s")]
+    pub count_lag: ballast_blueprint::Duration,
+    /// Seed of the random arrivals, service times and boot times.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Poisson arrivals around the trace's rate (seeded).
+    #[arg(long)]
+    pub poisson: bool,
+    /// Per-message processing time distribution.
+    #[arg(long, value_enum, default_value = "fixed")]
+    pub processing: crate::simulate::ProcessingTime,
+    /// Each launch boots in --boot-delay plus a uniform draw up to this.
+    #[arg(long, default_value = "0s")]
+    pub boot_spread: ballast_blueprint::Duration,
+    /// Write arrivals, queue depth, capacity and oldest-message age per policy to this SVG.
     #[arg(long)]
     pub plot: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t)]

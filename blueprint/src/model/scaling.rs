@@ -15,8 +15,22 @@ pub struct ScalingPolicy {
     /// A Kubernetes Deployment as the fleet, scaled through its `scale` subresource.
     #[serde(default)]
     pub deployment: Option<DeploymentTarget>,
-    /// Messages per in-service instance to aim for.
+    /// Messages per in-service instance to aim for (`mode: backlog`).
     pub target_backlog_per_instance: u32,
+    /// `backlog` (default): the seed's `ceil(visible ÷ targetBacklogPerInstance)`;
+    /// `queueing`: arrival and service rates, backlog, oldest-message age and boot time.
+    #[serde(default)]
+    pub mode: ScalingMode,
+    /// `mode: queueing`: the oldest message should be no older than this, 1s..1h. Default: 60s.
+    #[serde(default = "default_objective")]
+    pub latency_objective: Duration,
+    /// `mode: queueing`: messages one instance processes per second until the fleet's own
+    /// rate is measured, at least 1. Default: 5.
+    #[serde(default = "default_service_rate")]
+    pub service_rate_per_instance: u32,
+    /// `mode: queueing`: time from launch to InService, 0s..1h. Default: 90s.
+    #[serde(default = "default_boot_time")]
+    pub boot_time: Duration,
     /// Time since the last scaling action before a scale-in. Default: 300s.
     #[serde(default = "default_cooldown")]
     pub scale_in_cooldown: Duration,
@@ -42,6 +56,18 @@ pub struct ScalingPolicy {
     pub max_replicas: Option<u32>,
 }
 
+/// The rule set of a scaling policy.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum ScalingMode {
+    /// Desired capacity = ceil(visible ÷ targetBacklogPerInstance).
+    #[default]
+    Backlog,
+    /// Sized from the arrival rate, the measured service rate, the backlog, the oldest
+    /// message's age against `latencyObjective`, and `bootTime`.
+    Queueing,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct DeploymentTarget {
@@ -51,6 +77,15 @@ pub struct DeploymentTarget {
 
 fn default_cooldown() -> Duration {
     Duration::from_secs(300)
+}
+fn default_objective() -> Duration {
+    Duration::from_secs(60)
+}
+fn default_service_rate() -> u32 {
+    5
+}
+fn default_boot_time() -> Duration {
+    Duration::from_secs(90)
 }
 fn default_tolerance() -> u32 {
     10

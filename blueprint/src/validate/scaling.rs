@@ -70,6 +70,20 @@ impl Validator<'_> {
             0,
             HOUR,
         );
+        self.duration_range(
+            &format!("{path}.latencyObjective"),
+            p.latency_objective,
+            1,
+            HOUR,
+        );
+        self.duration_range(&format!("{path}.bootTime"), p.boot_time, 0, HOUR);
+        if p.service_rate_per_instance == 0 {
+            self.error(
+                &format!("{path}.serviceRatePerInstance"),
+                "`serviceRatePerInstance` must be at least 1",
+                "messages one instance processes per second; the queueing mode measures it once running",
+            );
+        }
         for (field, v) in [
             ("maxScaleOutStep", p.max_scale_out_step),
             ("maxScaleInStep", p.max_scale_in_step),

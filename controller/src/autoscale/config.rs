@@ -1,8 +1,8 @@
 //! Policy settings from a blueprint's `scalingPolicies` entry.
 
-use ballast_blueprint::{Blueprint, ScalingPolicy};
+use ballast_blueprint::{Blueprint, ScalingMode, ScalingPolicy};
 
-use super::PolicyConfig;
+use super::{Mode, PolicyConfig};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyLookupError {
@@ -37,6 +37,13 @@ pub fn policy_config(bp: &Blueprint, policy: &ScalingPolicy) -> PolicyConfig {
         ),
     };
     PolicyConfig {
+        mode: match policy.mode {
+            ScalingMode::Backlog => Mode::Backlog,
+            ScalingMode::Queueing => Mode::Queueing,
+        },
+        latency_objective: policy.latency_objective.std(),
+        service_rate_milli: u64::from(policy.service_rate_per_instance).saturating_mul(1000),
+        boot_time: policy.boot_time.std(),
         min,
         max,
         target_backlog_per_instance: policy.target_backlog_per_instance,

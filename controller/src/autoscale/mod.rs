@@ -7,10 +7,11 @@
 //! tests and in the simulator (`crate::simulate`).
 
 pub mod policy;
+pub mod queueing;
 
 pub use policy::{
-    Action, BacklogPerInstance, Decision, Metrics, Observation, PolicyConfig, PolicyConfigError,
-    PolicyState, Recommendation, Timestamp, evaluate,
+    Action, BacklogPerInstance, Decision, Metrics, Mode, Observation, PolicyConfig,
+    PolicyConfigError, PolicyState, Recommendation, Timestamp, evaluate,
 };
 
 pub mod config;

@@ -47,11 +47,35 @@ fn fmt_duration(d: Duration) -> String {
     Timestamp::from_millis(ballast_runtime::duration_millis(d)).to_string()
 }
 
+/// Which rule set decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// The seed's formula: `ceil(visible ÷ target)` (this module's rules).
+    #[default]
+    Backlog,
+    /// Arrival and service rates, backlog, age and boot time
+    /// ([`super::queueing`]).
+    Queueing,
+}
+
 /// Tuning of the policy. [`PolicyConfig::default`] is the seed blueprint:
 /// 2–10 instances, 100 messages per instance, 300 s scale-in cooldown,
-/// 300 s stabilization window, 10 % tolerance, no step limits.
+/// 300 s stabilization window, 10 % tolerance, no step limits, `mode:
+/// backlog` (the queueing settings: 60 s objective, 5 messages/s per
+/// instance until measured, 90 s boot).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct PolicyConfig {
+    /// Which rule set decides.
+    pub mode: Mode,
+    /// Queueing mode: the oldest message should be no older than this.
+    pub latency_objective: Duration,
+    /// Queueing mode: messages one instance processes per second, in
+    /// milli-messages, until the fleet's own rate is measured.
+    pub service_rate_milli: u64,
+    /// Queueing mode: time from launch to InService.
+    pub boot_time: Duration,
     /// Lowest desired capacity the policy ever asks for.
     pub min: u32,
     /// Highest desired capacity the policy ever asks for.
@@ -75,6 +99,10 @@ pub struct PolicyConfig {
 impl Default for PolicyConfig {
     fn default() -> Self {
         PolicyConfig {
+            mode: Mode::Backlog,
+            latency_objective: Duration::from_secs(60),
+            service_rate_milli: 5000,
+            boot_time: Duration::from_secs(90),
             min: 2,
             max: 10,
             target_backlog_per_instance: 100,
@@ -100,6 +128,10 @@ pub enum PolicyConfigError {
     Tolerance(u32),
     #[error("{0} must be at least 1 when set")]
     ZeroStep(&'static str),
+    #[error("latency_objective must be at least 1s")]
+    ZeroObjective,
+    #[error("service_rate must be above 0")]
+    ZeroServiceRate,
 }
 
 impl PolicyConfig {
@@ -127,6 +159,12 @@ impl PolicyConfig {
         if self.max_scale_in_step == Some(0) {
             return Err(PolicyConfigError::ZeroStep("max_scale_in_step"));
         }
+        if self.latency_objective < Duration::from_secs(1) {
+            return Err(PolicyConfigError::ZeroObjective);
+        }
+        if self.service_rate_milli == 0 {
+            return Err(PolicyConfigError::ZeroServiceRate);
+        }
         Ok(())
     }
 
@@ -152,6 +190,12 @@ pub struct Metrics {
     pub desired: u32,
     /// `ApproximateAgeOfOldestMessage`, when known.
     pub oldest_message_age: Option<Duration>,
+    /// Messages the fleet has processed since an arbitrary origin (a
+    /// cumulative counter, e.g. the sum of the workers' `TransactionsProcessed`),
+    /// when known. Only `mode: queueing` uses it, to measure arrival and
+    /// service rates.
+    #[serde(default)]
+    pub processed_total: Option<u64>,
 }
 
 /// What the controller managed to observe.
@@ -183,6 +227,9 @@ pub struct PolicyState {
     pub last_action: Option<Timestamp>,
     /// Recommendations made within the stabilization window, oldest first.
     pub recommendations: Vec<Recommendation>,
+    /// `mode: queueing`'s measured rates and last reading.
+    #[serde(default)]
+    pub queueing: super::queueing::QueueingState,
 }
 
 impl PolicyState {
@@ -197,7 +244,7 @@ impl PolicyState {
     pub fn starting_at(now: Timestamp) -> Self {
         PolicyState {
             last_action: Some(now),
-            recommendations: Vec::new(),
+            ..PolicyState::default()
         }
     }
 
@@ -313,6 +360,9 @@ pub fn evaluate(
 ) -> Decision {
     state.prune(now, config.stabilization_window);
     match observation {
+        Observation::Ok(metrics) if config.mode == Mode::Queueing => {
+            super::queueing::evaluate_queueing(config, state, observation, metrics, now)
+        }
         Observation::Ok(metrics) => evaluate_metrics(config, state, observation, metrics, now),
         Observation::Missing {
             reason,
@@ -552,6 +602,7 @@ mod tests {
             in_service,
             desired,
             oldest_message_age: Some(Duration::from_secs(5)),
+            processed_total: None,
         })
     }
 

@@ -22,7 +22,7 @@ use tracing::Instrument;
 
 use super::actuator::{
     Actuator, ActuatorError, AsgActuator, DeploymentActuator, DryRunActuator, FleetCapacity,
-    FleetId, SetOutcome,
+    FleetId, LastActivity, SetOutcome,
 };
 use super::config::{PolicyLookupError, find_policy, policy_config};
 use super::metrics::{MetricsError, QueueDepth, QueueSource};
@@ -263,12 +263,30 @@ impl PolicyLoop {
     }
 
     /// One evaluation at `now`. The first evaluation starts the policy's memory
-    /// with `now` as the last scaling action ([`PolicyState::starting_at`]), so a
-    /// freshly started controller does not scale in before one cooldown.
+    /// from the fleet's own history ([`Self::initial_state`]), so a freshly
+    /// started controller honours a cooldown begun before it.
     pub async fn evaluate(&mut self, now: Timestamp) -> Evaluation {
         let span =
             tracing::info_span!("evaluate", policy = %self.name, fleet = %self.actuator.fleet());
         self.evaluate_inner(now).instrument(span).await
+    }
+
+    /// The policy's memory for a controller starting at `now`: the fleet's
+    /// last scaling activity (an Auto Scaling group's `DescribeScalingActivities`)
+    /// is the last action; an empty history means none; when the history cannot
+    /// be read (or a Deployment has none), `now` counts as the last action
+    /// ([`PolicyState::starting_at`]): no scale-in before one cooldown.
+    pub async fn initial_state(&self, now: Timestamp) -> PolicyState {
+        match self.actuator.last_activity().await {
+            Ok(LastActivity::Never) => PolicyState::new(),
+            // An activity "in the future" (clock skew) counts as now.
+            Ok(LastActivity::At(at)) => PolicyState::starting_at(at.min(now)),
+            Ok(LastActivity::Unknown) => PolicyState::starting_at(now),
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot read the fleet's scaling history; holding scale-in for one cooldown");
+                PolicyState::starting_at(now)
+            }
+        }
     }
 
     async fn evaluate_inner(&mut self, now: Timestamp) -> Evaluation {
@@ -280,6 +298,9 @@ impl PolicyLoop {
         if let Ok(f) = &fleet {
             config.min = f.min;
             config.max = f.max;
+        }
+        if self.state.is_none() {
+            self.state = Some(self.initial_state(now).await);
         }
         let state = self
             .state
@@ -364,6 +385,8 @@ fn observe(
             in_service: f.in_service,
             desired: f.desired,
             oldest_message_age: q.oldest_message_age,
+            // Not read yet: the queueing mode falls back to its configured service rate.
+            processed_total: None,
         }),
         (Err(err), Ok(f)) => Observation::Missing {
             reason: err.to_string(),
@@ -580,5 +603,113 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    /// An actuator whose history is fixed; it is never asked to write here.
+    #[derive(Debug)]
+    struct History(Result<LastActivity, ()>, FleetId);
+
+    impl Actuator for History {
+        fn fleet(&self) -> &FleetId {
+            &self.1
+        }
+        fn current(&self) -> futures::future::BoxFuture<'_, Result<FleetCapacity, ActuatorError>> {
+            Box::pin(async { Ok(fleet()) })
+        }
+        fn set_desired(
+            &self,
+            desired: u32,
+        ) -> futures::future::BoxFuture<'_, Result<SetOutcome, ActuatorError>> {
+            Box::pin(async move { Ok(SetOutcome::Unchanged { desired }) })
+        }
+        fn last_activity(
+            &self,
+        ) -> futures::future::BoxFuture<'_, Result<LastActivity, ActuatorError>> {
+            let answer = self.0;
+            Box::pin(async move {
+                answer.map_err(|()| ActuatorError::Read(MetricsError::GroupNotFound("g".into())))
+            })
+        }
+    }
+
+    fn policy_loop(history: Result<LastActivity, ()>) -> PolicyLoop {
+        let conf = aws_sdk_sqs::Config::builder()
+            .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
+            .build();
+        let cw = aws_sdk_cloudwatch::Config::builder()
+            .behavior_version(aws_sdk_cloudwatch::config::BehaviorVersion::latest())
+            .build();
+        PolicyLoop::new(
+            "p".into(),
+            PolicyConfig::default(),
+            Duration::from_secs(10),
+            QueueSource::new(aws_sdk_sqs::Client::from_conf(conf), "q", None),
+            Box::new(History(
+                history,
+                FleetId::AutoScalingGroup { name: "g".into() },
+            )),
+            Mode::DryRun,
+            aws_sdk_cloudwatch::Client::from_conf(cw),
+        )
+    }
+
+    #[tokio::test]
+    async fn the_first_state_comes_from_the_fleets_history() {
+        let now = Timestamp::from_secs(10_000);
+        // Seed scenario 4 with `--once`: no activity in the group's history, so
+        // the scale-in is not held by a cooldown that never started.
+        let state = policy_loop(Ok(LastActivity::Never))
+            .initial_state(now)
+            .await;
+        assert_eq!(state.last_action, None);
+        // An action 100 s ago: the cooldown runs from then, not from the start.
+        let at = Timestamp::from_secs(9_900);
+        let state = policy_loop(Ok(LastActivity::At(at)))
+            .initial_state(now)
+            .await;
+        assert_eq!(state.last_action, Some(at));
+        // A clock-skewed activity "in the future" counts as now.
+        let later = Timestamp::from_secs(20_000);
+        let state = policy_loop(Ok(LastActivity::At(later)))
+            .initial_state(now)
+            .await;
+        assert_eq!(state.last_action, Some(now));
+        // Unknown or unreadable history: conservative, now is the last action.
+        for history in [Ok(LastActivity::Unknown), Err(())] {
+            let state = policy_loop(history).initial_state(now).await;
+            assert_eq!(state.last_action, Some(now));
+        }
+    }
+
+    #[tokio::test]
+    async fn scenario_4_holds_the_scale_in_only_for_the_rest_of_a_recent_cooldown() {
+        let now = Timestamp::from_secs(10_000);
+        let mut l = policy_loop(Ok(LastActivity::At(Timestamp::from_secs(9_800))));
+        let state = l.initial_state(now).await;
+        l.state = Some(state);
+        let config = PolicyConfig::default();
+        let ten = Observation::Ok(Metrics {
+            visible: 10,
+            in_flight: 0,
+            delayed: 0,
+            in_service: 5,
+            desired: 5,
+            oldest_message_age: None,
+            processed_total: None,
+        });
+        let state = l.state.as_mut().unwrap();
+        let d = evaluate(&config, state, &ten, now);
+        assert!(
+            d.reason.contains("cooldown 300s, 200s since last action"),
+            "{}",
+            d.reason
+        );
+        let d = evaluate(&config, state, &ten, now + Duration::from_secs(100));
+        assert_eq!(
+            d.action,
+            crate::autoscale::Action::ScaleIn { from: 5, to: 2 },
+            "{}",
+            d.reason
+        );
     }
 }

@@ -9,7 +9,7 @@ use crate::autoscale::config::{find_policy, policy_config};
 use crate::cli::{OutputFormat, SimulateArgs};
 use crate::simulate::{self, SimConfig, Trace};
 
-/// Runs Ballast's policy, the target-tracking model and the HPA model over one trace.
+/// Runs Ballast's policy in both modes, the target-tracking, HPA and KEDA models over one trace.
 pub fn run(args: &SimulateArgs, out: &mut impl Write) -> anyhow::Result<ExitCode> {
     let trace = Trace::from_path(&args.trace)
         .with_context(|| format!("reading trace {}", args.trace.display()))?;
@@ -31,11 +31,17 @@ pub fn run(args: &SimulateArgs, out: &mut impl Write) -> anyhow::Result<ExitCode
         min: policy.min,
         max: policy.max,
         initial_capacity: policy.min,
+        metric_delay: args.metric_delay.std(),
+        count_lag: args.count_lag.std(),
+        seed: args.seed,
+        poisson_arrivals: args.poisson,
+        processing: args.processing,
+        boot_spread: args.boot_spread.std(),
         ..SimConfig::default()
     };
     let results = simulate::run_simulation(&trace, &sim, simulate::default_policies(&policy))?;
     if let Some(plot) = &args.plot {
-        write_plot(plot, &simulate::render_results_svg(&results))?;
+        write_plot(plot, &simulate::render_results_svg(&results, &sim))?;
     }
     match args.output {
         OutputFormat::Json => {

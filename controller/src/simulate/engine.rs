@@ -6,13 +6,15 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::policies::{Datapoint, Observed, SimPolicy};
+use super::rng::Rng;
 use super::trace::Trace;
 use crate::autoscale::policy::{Metrics, Timestamp};
 
 /// Simulation parameters. [`SimConfig::default`] matches the seed
 /// blueprint: 5 messages/s per instance, 10 messages in flight per
 /// instance, 90 s boot, 2–10 instances starting at 2, 60 s CloudWatch
-/// period published without delay, alarm on oldest message > 300 s.
+/// period published 60 s after it closes, SQS counts seen 10 s late,
+/// alarm on oldest message > 300 s, deterministic arrivals and service.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SimConfig {
     /// Messages processed per second by one InService instance, in
@@ -34,8 +36,24 @@ pub struct SimConfig {
     /// CloudWatch datapoint period for the published metrics.
     pub metric_period: Duration,
     /// Extra delay before a datapoint becomes visible to alarms, after the
-    /// end of its period.
+    /// end of its period. CloudWatch publishes SQS metrics a minute or more
+    /// after the minute closes; the default is 60 s.
     pub metric_delay: Duration,
+    /// Age of the `GetQueueAttributes` counts every policy sees: SQS's
+    /// approximate counts are eventually consistent, so a policy sees the
+    /// queue as it was this long ago (the group's own counts are current).
+    pub count_lag: Duration,
+    /// Seed of the random streams (arrivals, service, boot); the same seed
+    /// gives the same run.
+    pub seed: u64,
+    /// Arrivals in each second are a Poisson draw with the trace's rate as
+    /// mean, instead of the deterministic rate with carried fractions.
+    pub poisson_arrivals: bool,
+    /// How long one message takes to process.
+    pub processing: ProcessingTime,
+    /// Each launched instance boots in `boot_delay` plus a uniform draw in
+    /// `[0, boot_spread]`.
+    pub boot_spread: Duration,
     /// Oldest-message age above which the alarm fires.
     pub alarm_age: Duration,
     /// Queue visibility timeout; [`SimConfig::validate`] checks the
@@ -59,13 +77,32 @@ impl Default for SimConfig {
             min: 2,
             max: 10,
             metric_period: Duration::from_secs(60),
-            metric_delay: Duration::ZERO,
+            metric_delay: Duration::from_secs(60),
+            count_lag: Duration::from_secs(10),
+            seed: 1,
+            poisson_arrivals: false,
+            processing: ProcessingTime::Fixed,
+            boot_spread: Duration::ZERO,
             alarm_age: Duration::from_secs(300),
             visibility_timeout: Duration::from_secs(60),
             sample_every: Duration::from_secs(10),
             drain_limit: Duration::from_secs(3 * 3600),
         }
     }
+}
+
+/// The per-message processing-time distribution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum ProcessingTime {
+    /// Every message takes `1 ÷ service rate` instance-seconds: a busy
+    /// instance completes exactly its service rate each second.
+    #[default]
+    Fixed,
+    /// Exponentially distributed times with the same mean: a busy fleet's
+    /// completions in a second are a Poisson draw (mean: in service ×
+    /// service rate), so throughput is noisy.
+    Exponential,
 }
 
 /// Why a [`SimConfig`] cannot be simulated.
@@ -137,6 +174,9 @@ pub struct SeriesPoint {
     pub desired: u32,
     /// Age of the oldest message in the queue (visible or in flight), s.
     pub oldest_age_secs: u64,
+    /// Messages arrived since the start (cumulative; the plot's arrival rate
+    /// is its change between samples).
+    pub arrived: u64,
 }
 
 /// One change of the desired capacity.
@@ -167,8 +207,12 @@ pub struct SimReport {
     pub minutes_over_alarm: u64,
     /// Σ running instances (booting included) per second ÷ 3600.
     pub instance_hours: f64,
-    /// Clairvoyant lower bound on instance-hours (see the module docs).
+    /// Throughput lower bound on instance-hours (see the module docs).
     pub lower_bound_instance_hours: f64,
+    /// Clairvoyant bound at this policy's own worst age: the fewest
+    /// instance-hours with which an all-knowing fleet keeps every message
+    /// at most `max_oldest_age_secs` old (see [`clairvoyant_bound`]).
+    pub clairvoyant_instance_hours: f64,
     pub scaling_actions: u32,
     pub max_running: u32,
 }
@@ -179,6 +223,10 @@ pub struct SimResult {
     pub report: SimReport,
     pub series: Vec<SeriesPoint>,
     pub actions: Vec<ScalingEvent>,
+    /// Messages arrived in each second of the trace (the initial backlog
+    /// counts at second 0); the same for every policy of one run.
+    #[serde(skip)]
+    pub arrivals: Vec<u64>,
 }
 
 /// FIFO of (arrival second, count) buckets.
@@ -251,10 +299,20 @@ impl Fifo {
     }
 }
 
+/// What the queue looked like at the end of one second (for the lagged view).
+#[derive(Debug, Clone, Copy)]
+struct Snapshot {
+    visible: u64,
+    in_flight: u64,
+    age: u64,
+    processed: u64,
+}
+
 /// Simulates one policy over the trace.
 pub(crate) fn simulate(trace: &Trace, sim: &SimConfig, policy: &mut dyn SimPolicy) -> SimResult {
     let (min, max) = (sim.min, sim.max.max(sim.min));
     let boot = sim.boot_delay.as_secs();
+    let spread = sim.boot_spread.as_secs();
     let interval = policy.interval().as_secs().max(1);
     let period = sim.metric_period.as_secs().max(1);
     let sample_every = sim.sample_every.as_secs().max(1);
@@ -262,6 +320,11 @@ pub(crate) fn simulate(trace: &Trace, sim: &SimConfig, policy: &mut dyn SimPolic
     let hard_end = trace_end.saturating_add(sim.drain_limit.as_secs());
     let concurrency = u64::from(sim.concurrency.max(1));
     let alarm = sim.alarm_age.as_secs();
+    let lag = sim.count_lag.as_secs();
+    // Independent streams: the arrivals never depend on the policy.
+    let mut arrival_rng = Rng::new(sim.seed, 1);
+    let mut service_rng = Rng::new(sim.seed, 2);
+    let mut boot_rng = Rng::new(sim.seed, 3);
 
     // Ready times of running instances, ascending; newest (booting) last.
     let mut fleet: Vec<u64> = vec![0; sim.initial_capacity.clamp(min, max) as usize];
@@ -273,6 +336,7 @@ pub(crate) fn simulate(trace: &Trace, sim: &SimConfig, policy: &mut dyn SimPolic
     let mut arrival_credit: u64 = 0;
     let mut service_credit: u64 = 0;
     let mut arrived = sim.initial_backlog;
+    let mut arrivals: Vec<u64> = Vec::with_capacity(usize::try_from(trace_end).unwrap_or(0));
     let mut processed: u64 = 0;
     let mut ages: Vec<u64> = Vec::new();
     let mut alarm_minutes: BTreeSet<u64> = BTreeSet::new();
@@ -283,32 +347,50 @@ pub(crate) fn simulate(trace: &Trace, sim: &SimConfig, policy: &mut dyn SimPolic
     let mut datapoints: Vec<Datapoint> = Vec::new();
     let mut published = 0usize;
     let (mut period_visible, mut period_in_service) = (0u128, 0u128);
+    let mut history: VecDeque<Snapshot> = VecDeque::new();
 
     let mut t: u64 = 0;
     loop {
         let in_service = fleet.partition_point(|&ready| ready <= t) as u64;
 
-        // Arrivals (whole messages; fractions carry over).
+        // Arrivals (whole messages; fractions carry over, or a Poisson draw).
         if t < trace_end {
-            arrival_credit += trace.rate_milli_at(t);
-            let n = arrival_credit / 1000;
-            arrival_credit %= 1000;
+            let rate = trace.rate_milli_at(t);
+            let n = if sim.poisson_arrivals {
+                arrival_rng.poisson(rate as f64 / 1000.0)
+            } else {
+                arrival_credit += rate;
+                let n = arrival_credit / 1000;
+                arrival_credit %= 1000;
+                n
+            };
             visible.push_back(t, n);
             arrived += n;
+            let initial = if t == 0 { sim.initial_backlog } else { 0 };
+            arrivals.push(n + initial);
         }
 
         // Workers receive into free slots, then process.
         let free = (in_service * concurrency).saturating_sub(in_flight.total);
         visible.pop_front(free, |at, n| in_flight.push_back(at, n));
-        service_credit += in_service * sim.service_rate_milli;
-        let done = (service_credit / 1000).min(in_flight.total);
+        let done = match sim.processing {
+            ProcessingTime::Fixed => {
+                service_credit += in_service * sim.service_rate_milli;
+                let done = (service_credit / 1000).min(in_flight.total);
+                service_credit -= done * 1000;
+                if in_flight.total == done {
+                    // Idle capacity is lost, only the fraction of a message carries.
+                    service_credit = service_credit.min(999);
+                }
+                done
+            }
+            ProcessingTime::Exponential => {
+                let mean = (in_service * sim.service_rate_milli) as f64 / 1000.0;
+                service_rng.poisson(mean).min(in_flight.total)
+            }
+        };
         in_flight.pop_front(done, |_, _| {});
         processed += done;
-        service_credit -= done * 1000;
-        if in_flight.total == 0 {
-            // Idle capacity is lost, only the fraction of a message carries.
-            service_credit = service_credit.min(999);
-        }
 
         // Measurements at the end of second t.
         let oldest = in_flight.oldest().or(visible.oldest());
@@ -342,6 +424,15 @@ pub(crate) fn simulate(trace: &Trace, sim: &SimConfig, policy: &mut dyn SimPolic
         {
             published += 1;
         }
+        history.push_back(Snapshot {
+            visible: visible.total,
+            in_flight: in_flight.total,
+            age,
+            processed,
+        });
+        while history.len() as u64 > lag + 1 {
+            history.pop_front();
+        }
 
         let point = SeriesPoint {
             t,
@@ -351,17 +442,26 @@ pub(crate) fn simulate(trace: &Trace, sim: &SimConfig, policy: &mut dyn SimPolic
             running,
             desired,
             oldest_age_secs: age,
+            arrived,
         };
 
-        // The policy decides on what it sees now; launches start booting now.
+        // The policy decides on the queue as SQS reports it (`count_lag` old)
+        // and the group as it is now; launches start booting now.
         if t.is_multiple_of(interval) {
+            let seen = history.front().copied().unwrap_or(Snapshot {
+                visible: 0,
+                in_flight: 0,
+                age: 0,
+                processed: 0,
+            });
             let metrics = Metrics {
-                visible: visible.total,
-                in_flight: in_flight.total,
+                visible: seen.visible,
+                in_flight: seen.in_flight,
                 delayed: 0,
                 in_service: in_service as u32,
                 desired,
-                oldest_message_age: Some(Duration::from_secs(age)),
+                oldest_message_age: Some(Duration::from_secs(seen.age)),
+                processed_total: Some(seen.processed),
             };
             let observed = Observed {
                 metrics: &metrics,
@@ -377,7 +477,7 @@ pub(crate) fn simulate(trace: &Trace, sim: &SimConfig, policy: &mut dyn SimPolic
                         to,
                     });
                     desired = to;
-                    resize(&mut fleet, desired, t + boot);
+                    resize(&mut fleet, desired, || t + boot + boot_rng.up_to(spread));
                     // In-flight messages of terminated instances go back to
                     // the head of the queue (drained by a lifecycle hook).
                     let in_service = fleet.partition_point(|&ready| ready <= t) as u64;
@@ -407,6 +507,7 @@ pub(crate) fn simulate(trace: &Trace, sim: &SimConfig, policy: &mut dyn SimPolic
         (u128::from(arrived) * 1000).div_ceil(u128::from(sim.service_rate_milli.max(1)));
     let floor_secs = u128::from(min) * u128::from(trace_end);
     let lower_bound_secs = work_secs.max(floor_secs);
+    let clairvoyant = clairvoyant_bound(&arrivals, min, sim.service_rate_milli, max_age);
 
     SimResult {
         report: SimReport {
@@ -421,20 +522,101 @@ pub(crate) fn simulate(trace: &Trace, sim: &SimConfig, policy: &mut dyn SimPolic
             minutes_over_alarm: alarm_minutes.len() as u64,
             instance_hours: instance_seconds as f64 / 3600.0,
             lower_bound_instance_hours: lower_bound_secs as f64 / 3600.0,
+            clairvoyant_instance_hours: clairvoyant.instance_seconds / 3600.0,
             scaling_actions: actions.len() as u32,
             max_running,
         },
         series,
         actions,
+        arrivals,
     }
 }
 
-/// Launches (ready at `ready_at`) or terminates (newest first) instances.
-fn resize(fleet: &mut Vec<u64>, desired: u32, ready_at: u64) {
+/// Launches (each ready at `ready_at()`) or terminates (latest-ready first)
+/// instances; the fleet stays sorted by ready time.
+fn resize(fleet: &mut Vec<u64>, desired: u32, mut ready_at: impl FnMut() -> u64) {
     let desired = desired as usize;
     if desired > fleet.len() {
-        fleet.resize(desired, ready_at);
+        while fleet.len() < desired {
+            fleet.push(ready_at());
+        }
+        fleet.sort_unstable();
     } else {
         fleet.truncate(desired);
+    }
+}
+
+/// The clairvoyant bound of one trace at one age.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Clairvoyant {
+    /// `min × trace seconds + extra work ÷ service rate`.
+    pub instance_seconds: f64,
+    /// The capacity the bound uses in each second: `min` plus the extra
+    /// instance-seconds spent that second (fractional).
+    pub capacity: Vec<f64>,
+}
+
+/// The fewest instance-seconds with which an all-knowing fleet keeps every
+/// message at most `age_secs` old, as a fluid relaxation: the group's
+/// minimum runs for the whole trace, works on the oldest messages at
+/// `min × service rate` per second (work-conserving, earliest deadline
+/// first, which maximises what it finishes in time), and any message still
+/// unfinished when it reaches `age_secs` is done at that instant by extra
+/// capacity costing `1 ÷ service rate` instance-seconds per message, with
+/// no boot time and no granularity. Work left when the trace ends counts as
+/// extra too (the minimum fleet is only counted for the trace).
+///
+/// It is a lower bound for any policy whose worst age is `age_secs` and
+/// that runs at least `min` instances: such a policy's fleet has to finish
+/// the same work by the same deadlines, and the minimum fleet already does
+/// all it can.
+pub fn clairvoyant_bound(
+    arrivals: &[u64],
+    min: u32,
+    service_rate_milli: u64,
+    age_secs: u64,
+) -> Clairvoyant {
+    let rate = service_rate_milli.max(1) as f64 / 1000.0;
+    let base = f64::from(min) * rate;
+    let mut queue: VecDeque<(u64, f64)> = VecDeque::new();
+    let mut capacity = Vec::with_capacity(arrivals.len());
+    let mut extra_total = 0.0;
+    for (t, &n) in (0u64..).zip(arrivals) {
+        if n > 0 {
+            queue.push_back((t, n as f64));
+        }
+        let mut budget = base;
+        while budget > 0.0 {
+            let Some(front) = queue.front_mut() else {
+                break;
+            };
+            let take = front.1.min(budget);
+            front.1 -= take;
+            budget -= take;
+            if front.1 <= 1e-9 {
+                queue.pop_front();
+            }
+        }
+        let mut extra = 0.0;
+        // Ages are whole seconds measured at the end of each second, so a
+        // message that arrived in second `at` still has age `age_secs` at the
+        // end of second `at + age_secs` and may be finished in the next one.
+        while queue
+            .front()
+            .is_some_and(|&(at, _)| at.saturating_add(age_secs).saturating_add(1) <= t)
+        {
+            extra += queue.pop_front().map_or(0.0, |(_, n)| n);
+        }
+        extra_total += extra;
+        capacity.push(f64::from(min) + extra / rate);
+    }
+    let leftover: f64 = queue.iter().map(|(_, n)| n).sum();
+    extra_total += leftover;
+    if let Some(last) = capacity.last_mut() {
+        *last += leftover / rate;
+    }
+    Clairvoyant {
+        instance_seconds: f64::from(min) * arrivals.len() as f64 + extra_total / rate,
+        capacity,
     }
 }

@@ -97,13 +97,17 @@
 
 pub mod engine;
 pub mod policies;
+pub mod rng;
 pub mod svg;
 pub mod trace;
 
-pub use engine::{ScalingEvent, SeriesPoint, SimConfig, SimConfigError, SimReport, SimResult};
+pub use engine::{
+    Clairvoyant, ProcessingTime, ScalingEvent, SeriesPoint, SimConfig, SimConfigError, SimReport,
+    SimResult, clairvoyant_bound,
+};
 pub use policies::{
-    BallastPolicy, Datapoint, HpaConfig, HpaPolicy, Observed, SimPolicy, TargetTrackingConfig,
-    TargetTrackingPolicy, default_policies,
+    BallastPolicy, Datapoint, HpaConfig, HpaPolicy, KedaConfig, KedaPolicy, Observed, SimPolicy,
+    TargetTrackingConfig, TargetTrackingPolicy, default_policies,
 };
 pub use svg::render_svg;
 pub use trace::{Segment, TRACE_HEADER, Trace, TraceError};
@@ -124,13 +128,32 @@ pub fn run_simulation(
         .collect())
 }
 
-/// [`render_svg`] over [`SimResult`]s, one line per policy.
-pub fn render_results_svg(results: &[SimResult]) -> String {
+/// [`render_svg`] over [`SimResult`]s, one line per policy, plus the
+/// capacity of the clairvoyant bound at the first policy's worst age
+/// (averaged over each sample period).
+pub fn render_results_svg(results: &[SimResult], sim: &SimConfig) -> String {
     let named: Vec<(&str, &[SeriesPoint])> = results
         .iter()
         .map(|r| (r.report.policy.as_str(), r.series.as_slice()))
         .collect();
-    render_svg(&named)
+    let trace_end = results.first().map_or(0, |r| r.report.trace_secs);
+    let bound = results.first().map(|r| {
+        let age = r.report.max_oldest_age_secs;
+        let capacity =
+            clairvoyant_bound(&r.arrivals, sim.min, sim.service_rate_milli, age).capacity;
+        let step = usize::try_from(sim.sample_every.as_secs().max(1)).unwrap_or(1);
+        let points: Vec<(u64, f64)> = capacity
+            .chunks(step)
+            .zip((0u64..).step_by(step))
+            .map(|(chunk, t)| (t, chunk.iter().sum::<f64>() / chunk.len().max(1) as f64))
+            .collect();
+        (format!("bound @ {age} s"), points)
+    });
+    render_svg(
+        &named,
+        trace_end,
+        bound.as_ref().map(|(n, p)| (n.as_str(), p.as_slice())),
+    )
 }
 
 /// An aligned text table, one row per policy.
@@ -144,6 +167,8 @@ pub fn format_table(results: &[SimResult]) -> String {
         "inst-hours",
         "actions",
         "lower bound",
+        "bound@age",
+        "÷ bound",
         "processed",
         "max inst",
     ];
@@ -158,6 +183,11 @@ pub fn format_table(results: &[SimResult]) -> String {
             format!("{:.2}", r.instance_hours),
             r.scaling_actions.to_string(),
             format!("{:.2}", r.lower_bound_instance_hours),
+            format!("{:.2}", r.clairvoyant_instance_hours),
+            format!(
+                "{:.2}",
+                r.instance_hours / r.clairvoyant_instance_hours.max(f64::MIN_POSITIVE)
+            ),
             r.processed.to_string(),
             r.max_running.to_string(),
         ]);
@@ -166,7 +196,7 @@ pub fn format_table(results: &[SimResult]) -> String {
         .map(|c| {
             rows.iter()
                 .filter_map(|row| row.get(c))
-                .map(String::len)
+                .map(|cell| cell.chars().count())
                 .max()
                 .unwrap_or(0)
         })
@@ -178,10 +208,11 @@ pub fn format_table(results: &[SimResult]) -> String {
             .zip(&widths)
             .enumerate()
             .map(|(c, (cell, &w))| {
+                let pad = " ".repeat(w.saturating_sub(cell.chars().count()));
                 if c == 0 {
-                    format!("{cell:<w$}")
+                    format!("{cell}{pad}")
                 } else {
-                    format!("{cell:>w$}")
+                    format!("{pad}{cell}")
                 }
             })
             .collect();

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::autoscale::policy::{self, Metrics, Observation, PolicyConfig, PolicyState, Timestamp};
+use crate::autoscale::policy::{
+    self, Metrics, Mode, Observation, PolicyConfig, PolicyState, Timestamp,
+};
 
 /// A CloudWatch-style datapoint of the `BacklogPerInstance` metric math
 /// expression `m1 / m2` over one metric period, where `m1` is the average of
@@ -46,6 +48,7 @@ pub trait SimPolicy {
 /// The Ballast policy: [`crate::autoscale::policy::evaluate`] itself.
 #[derive(Debug, Clone)]
 pub struct BallastPolicy {
+    name: &'static str,
     config: PolicyConfig,
     state: PolicyState,
     interval: Duration,
@@ -60,6 +63,10 @@ impl BallastPolicy {
     /// started controller does.
     pub fn new(config: PolicyConfig, interval: Duration) -> Self {
         BallastPolicy {
+            name: match config.mode {
+                Mode::Backlog => "ballast",
+                Mode::Queueing => "queueing",
+            },
             config,
             state: PolicyState::starting_at(Timestamp::ZERO),
             interval,
@@ -68,8 +75,9 @@ impl BallastPolicy {
 }
 
 impl SimPolicy for BallastPolicy {
+    /// `ballast` in `mode: backlog`, `queueing` in `mode: queueing`.
     fn name(&self) -> &str {
-        "ballast"
+        self.name
     }
 
     fn interval(&self) -> Duration {
@@ -195,20 +203,25 @@ impl SimPolicy for TargetTrackingPolicy {
     }
 }
 
-/// Settings of the Kubernetes HPA (KEDA `aws-sqs-queue`) model.
+/// Settings of the Kubernetes HPA model (an external `AverageValue`
+/// metric on the queue), and of KEDA's `aws-sqs-queue` scaler around it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct HpaConfig {
     pub min: u32,
     pub max: u32,
-    /// `targetAverageValue`: messages per replica.
+    /// `targetAverageValue` (KEDA's `queueLength`): messages per replica.
     pub target: u32,
     pub tolerance_percent: u32,
+    /// The HPA controller's `--horizontal-pod-autoscaler-sync-period`.
     pub sync_period: Duration,
     pub scale_down_stabilization: Duration,
+    /// The metric counts in-flight messages too (KEDA's `scaleOnInFlight`).
+    pub count_in_flight: bool,
 }
 
 impl HpaConfig {
-    /// HPA defaults around a Ballast policy configuration.
+    /// HPA defaults around a Ballast policy configuration, counting only
+    /// visible messages.
     pub fn from_policy(config: &PolicyConfig) -> Self {
         HpaConfig {
             min: config.min,
@@ -217,12 +230,13 @@ impl HpaConfig {
             tolerance_percent: 10,
             sync_period: Duration::from_secs(15),
             scale_down_stabilization: Duration::from_secs(300),
+            count_in_flight: false,
         }
     }
 }
 
 /// A model of the Kubernetes Horizontal Pod Autoscaler with an external
-/// `AverageValue` metric (as KEDA's SQS scaler configures it).
+/// `AverageValue` metric.
 #[derive(Debug, Clone)]
 pub struct HpaPolicy {
     config: HpaConfig,
@@ -236,32 +250,30 @@ impl HpaPolicy {
             recommendations: Vec::new(),
         }
     }
-}
 
-impl SimPolicy for HpaPolicy {
-    fn name(&self) -> &str {
-        "hpa"
+    /// The metric the HPA reads: visible (+ in flight when configured).
+    fn metric(&self, metrics: &Metrics) -> u64 {
+        if self.config.count_in_flight {
+            metrics.visible.saturating_add(metrics.in_flight)
+        } else {
+            metrics.visible
+        }
     }
 
-    fn interval(&self) -> Duration {
-        self.config.sync_period
-    }
-
-    fn decide(&mut self, now: Timestamp, observed: &Observed<'_>) -> Option<u32> {
+    /// One HPA sync: the new replica count, or `None` to keep it.
+    fn sync(&mut self, now: Timestamp, metric: u64, current: u32) -> Option<u32> {
         let c = &self.config;
         let (min, max) = (c.min, c.max.max(c.min));
-        let current = observed.metrics.desired;
-        let visible = observed.metrics.visible;
         let target = u64::from(c.target);
-        // usageRatio = (visible / current) / target; skip within tolerance.
+        // usageRatio = (metric / current) / target; skip within tolerance.
         let capacity = u128::from(current) * u128::from(target);
         let within = current > 0
-            && (u128::from(visible) * 100).abs_diff(capacity * 100)
+            && (u128::from(metric) * 100).abs_diff(capacity * 100)
                 <= u128::from(c.tolerance_percent) * capacity;
         let raw = if within {
             current
         } else {
-            u32::try_from(visible.div_ceil(target)).unwrap_or(u32::MAX)
+            u32::try_from(metric.div_ceil(target)).unwrap_or(u32::MAX)
         };
         let mut recommendation = raw.clamp(min, max);
 
@@ -288,6 +300,121 @@ impl SimPolicy for HpaPolicy {
     }
 }
 
+impl SimPolicy for HpaPolicy {
+    fn name(&self) -> &str {
+        "hpa"
+    }
+
+    fn interval(&self) -> Duration {
+        self.config.sync_period
+    }
+
+    fn decide(&mut self, now: Timestamp, observed: &Observed<'_>) -> Option<u32> {
+        let metric = self.metric(observed.metrics);
+        self.sync(now, metric, observed.metrics.desired)
+    }
+}
+
+/// Settings of the KEDA model: KEDA's defaults for an `aws-sqs-queue`
+/// trigger on a ScaledObject.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct KedaConfig {
+    /// The HPA KEDA creates (in-flight messages counted: `scaleOnInFlight`
+    /// defaults to true).
+    pub hpa: HpaConfig,
+    /// `pollingInterval`: how often KEDA checks activation (30 s).
+    pub polling_interval: Duration,
+    /// `activationQueueLength`: the scaler is active above this (0).
+    pub activation: u64,
+    /// `cooldownPeriod`: time since the last active poll before scaling to
+    /// zero, when the minimum is 0 (300 s).
+    pub cooldown_period: Duration,
+}
+
+impl KedaConfig {
+    /// KEDA defaults with `queueLength` = the policy's target.
+    pub fn from_policy(config: &PolicyConfig) -> Self {
+        KedaConfig {
+            hpa: HpaConfig {
+                count_in_flight: true,
+                ..HpaConfig::from_policy(config)
+            },
+            polling_interval: Duration::from_secs(30),
+            activation: 0,
+            cooldown_period: Duration::from_secs(300),
+        }
+    }
+}
+
+/// A model of KEDA's `aws-sqs-queue` scaler: the HPA asks KEDA's metrics
+/// server for `ApproximateNumberOfMessages + ApproximateNumberOfMessagesNotVisible`
+/// at every 15 s sync and scales between `max(min, 1)` and `max`; KEDA
+/// itself polls every `pollingInterval` and only governs 0 ↔ 1: it
+/// activates a fleet at zero when the metric exceeds `activationQueueLength`
+/// and returns it to zero (when the minimum is 0) after `cooldownPeriod`
+/// without activity.
+#[derive(Debug, Clone)]
+pub struct KedaPolicy {
+    config: KedaConfig,
+    hpa: HpaPolicy,
+    last_poll: Option<Timestamp>,
+    last_active: Option<Timestamp>,
+}
+
+impl KedaPolicy {
+    pub fn new(config: KedaConfig) -> Self {
+        let hpa = HpaPolicy::new(HpaConfig {
+            min: config.hpa.min.max(1),
+            ..config.hpa.clone()
+        });
+        KedaPolicy {
+            config,
+            hpa,
+            last_poll: None,
+            last_active: None,
+        }
+    }
+}
+
+impl SimPolicy for KedaPolicy {
+    fn name(&self) -> &str {
+        "keda"
+    }
+
+    /// The HPA's sync period; KEDA's own polls are every
+    /// `polling_interval`, a multiple of it by default.
+    fn interval(&self) -> Duration {
+        self.config.hpa.sync_period
+    }
+
+    fn decide(&mut self, now: Timestamp, observed: &Observed<'_>) -> Option<u32> {
+        let metric = self.hpa.metric(observed.metrics);
+        let current = observed.metrics.desired;
+        let poll = self
+            .last_poll
+            .is_none_or(|at| now.saturating_duration_since(at) >= self.config.polling_interval);
+        if poll {
+            self.last_poll = Some(now);
+            if metric > self.config.activation {
+                self.last_active = Some(now);
+            }
+        }
+        if current == 0 {
+            // Only KEDA's poll can wake a fleet at zero; the HPA is idle.
+            return (poll && metric > self.config.activation).then_some(1);
+        }
+        if self.config.hpa.min == 0 && poll && metric <= self.config.activation {
+            let idle = self
+                .last_active
+                .is_none_or(|at| now.saturating_duration_since(at) >= self.config.cooldown_period);
+            if idle {
+                return Some(0);
+            }
+        }
+        self.hpa.sync(now, metric, current)
+    }
+}
+
 fn clamp_f64(value: f64, min: u32, max: u32) -> u32 {
     let max = max.max(min);
     if value.is_nan() || value <= f64::from(min) {
@@ -300,17 +427,27 @@ fn clamp_f64(value: f64, min: u32, max: u32) -> u32 {
     }
 }
 
-/// The three policies compared by default: Ballast (10 s interval), the AWS
-/// target-tracking model and the HPA model, all around `config`.
+/// The policies compared by default: Ballast (10 s interval) in both
+/// modes, the AWS target-tracking model, the HPA model and the KEDA model,
+/// all around `config`.
 pub fn default_policies(config: &PolicyConfig) -> Vec<Box<dyn SimPolicy>> {
+    let mode = |mode| PolicyConfig {
+        mode,
+        ..config.clone()
+    };
     vec![
         Box::new(BallastPolicy::new(
-            config.clone(),
+            mode(Mode::Backlog),
+            BallastPolicy::DEFAULT_INTERVAL,
+        )),
+        Box::new(BallastPolicy::new(
+            mode(Mode::Queueing),
             BallastPolicy::DEFAULT_INTERVAL,
         )),
         Box::new(TargetTrackingPolicy::new(
             TargetTrackingConfig::from_policy(config),
         )),
         Box::new(HpaPolicy::new(HpaConfig::from_policy(config))),
+        Box::new(KedaPolicy::new(KedaConfig::from_policy(config))),
     ]
 }

@@ -1,6 +1,8 @@
-//! A hand-written SVG chart of simulation results: three stacked panels
-//! (queue depth, capacity in service, oldest-message age) sharing a time
-//! axis in minutes, one coloured line per policy, and a legend.
+//! A hand-written SVG chart of simulation results: four stacked panels
+//! (arrival rate, queue depth, capacity in service, oldest-message age)
+//! sharing a time axis in minutes that ends where the trace ends, one
+//! coloured line per policy (plus the clairvoyant bound's capacity, dashed),
+//! and a legend.
 
 use std::fmt::Write as _;
 
@@ -28,7 +30,13 @@ struct Panel {
     value: fn(&SeriesPoint) -> f64,
 }
 
-const PANELS: [Panel; 3] = [
+const PANELS: [Panel; 4] = [
+    Panel {
+        title: "Arrivals",
+        unit: "messages/s",
+        // Replaced by the rate between samples (see `arrival_rates`).
+        value: |_| 0.0,
+    },
     Panel {
         title: "Queue depth (visible + in flight)",
         unit: "messages",
@@ -46,18 +54,82 @@ const PANELS: [Panel; 3] = [
     },
 ];
 
-/// Renders one SVG document: for every panel, one `<polyline>` per entry of
-/// `results` (name, samples), in the order given.
-pub fn render_svg(results: &[(&str, &[SeriesPoint])]) -> String {
-    let height = TOP + 3.0 * PANEL_HEIGHT + 2.0 * PANEL_GAP + BOTTOM;
+/// Arrival rate between consecutive samples, at each sample's time.
+fn arrival_rates(series: &[SeriesPoint]) -> Vec<(u64, f64)> {
+    series
+        .windows(2)
+        .filter_map(|pair| match pair {
+            [a, b] if b.t > a.t => Some((
+                b.t,
+                b.arrived.saturating_sub(a.arrived) as f64 / (b.t - a.t) as f64,
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A line on one panel: its legend name, colour, dash and points (seconds, value).
+struct Line {
+    name: String,
+    colour: &'static str,
+    dashed: bool,
+    points: Vec<(u64, f64)>,
+}
+
+/// Renders one SVG document. `results` are (name, samples), in legend
+/// order; the arrivals panel draws the first entry's arrivals (all policies
+/// see the same ones); `bound` is an optional extra capacity line (name,
+/// (seconds, instances)). The x axis runs from 0 to `trace_end_secs`:
+/// samples after the end of the trace (the drain) are not drawn.
+pub fn render_svg(
+    results: &[(&str, &[SeriesPoint])],
+    trace_end_secs: u64,
+    bound: Option<(&str, &[(u64, f64)])>,
+) -> String {
+    let panels = PANELS.len() as f64;
+    let height = TOP + panels * PANEL_HEIGHT + (panels - 1.0) * PANEL_GAP + BOTTOM;
     let plot_width = WIDTH - LEFT - RIGHT;
-    let t_max = results
-        .iter()
-        .flat_map(|(_, s)| s.iter().map(|p| p.t))
-        .max()
-        .unwrap_or(0)
-        .max(60) as f64;
-    let x_max = nice_ceiling(t_max / 60.0);
+    let end = trace_end_secs.max(60);
+    let x_max = end as f64 / 60.0;
+    let bound_colour = colour(results.len());
+
+    let mut panel_lines: Vec<Vec<Line>> = Vec::new();
+    for (index, panel) in PANELS.iter().enumerate() {
+        let mut lines = Vec::new();
+        if index == 0 {
+            if let Some((_, series)) = results.first() {
+                lines.push(Line {
+                    name: "arrivals".into(),
+                    colour: "#000000",
+                    dashed: false,
+                    points: arrival_rates(series),
+                });
+            }
+        } else {
+            for (i, (name, series)) in results.iter().enumerate() {
+                lines.push(Line {
+                    name: (*name).to_string(),
+                    colour: colour(i),
+                    dashed: false,
+                    points: series.iter().map(|p| (p.t, (panel.value)(p))).collect(),
+                });
+            }
+            if index == 2
+                && let Some((name, points)) = bound
+            {
+                lines.push(Line {
+                    name: name.to_string(),
+                    colour: bound_colour,
+                    dashed: true,
+                    points: points.to_vec(),
+                });
+            }
+        }
+        for line in &mut lines {
+            line.points.retain(|(t, _)| *t <= end);
+        }
+        panel_lines.push(lines);
+    }
 
     let mut out = String::new();
     let _ = writeln!(
@@ -73,12 +145,12 @@ pub fn render_svg(results: &[(&str, &[SeriesPoint])]) -> String {
         r#"<text x="{LEFT}" y="24" font-size="16" font-weight="bold">Ballast autoscaling simulation</text>"#
     );
 
-    for (index, panel) in PANELS.iter().enumerate() {
+    for (index, (panel, lines)) in PANELS.iter().zip(&panel_lines).enumerate() {
         let top = TOP + index as f64 * (PANEL_HEIGHT + PANEL_GAP);
         let bottom = top + PANEL_HEIGHT;
-        let y_data = results
+        let y_data = lines
             .iter()
-            .flat_map(|(_, s)| s.iter().map(panel.value))
+            .flat_map(|l| l.points.iter().map(|p| p.1))
             .fold(0.0_f64, f64::max);
         let y_max = nice_ceiling(y_data.max(1.0));
         let x = |minutes: f64| LEFT + minutes / x_max * plot_width;
@@ -146,22 +218,21 @@ pub fn render_svg(results: &[(&str, &[SeriesPoint])]) -> String {
             LEFT + plot_width / 2.0,
             bottom + 32.0
         );
-        // One line per policy.
-        for (i, (name, series)) in results.iter().enumerate() {
+        for line in lines {
             let mut points = String::new();
-            for p in series.iter() {
-                let _ = write!(
-                    points,
-                    "{:.1},{:.1} ",
-                    x(p.t as f64 / 60.0),
-                    y((panel.value)(p))
-                );
+            for &(t, v) in &line.points {
+                let _ = write!(points, "{:.1},{:.1} ", x(t as f64 / 60.0), y(v));
             }
+            let dash = if line.dashed {
+                r#" stroke-dasharray="6 3""#
+            } else {
+                ""
+            };
             let _ = writeln!(
                 out,
-                r#"<polyline fill="none" stroke="{}" stroke-width="1.5" data-policy="{}" points="{}"/>"#,
-                colour(i),
-                escape(name),
+                r#"<polyline fill="none" stroke="{}" stroke-width="1.5"{dash} data-policy="{}" points="{}"/>"#,
+                line.colour,
+                escape(&line.name),
                 points.trim_end()
             );
         }
@@ -171,13 +242,21 @@ pub fn render_svg(results: &[(&str, &[SeriesPoint])]) -> String {
     // Legend.
     let legend_x = LEFT + plot_width + 24.0;
     let _ = writeln!(out, r#"<g class="legend">"#);
-    for (i, (name, _)) in results.iter().enumerate() {
+    let mut legend: Vec<(&str, &str)> = results
+        .iter()
+        .enumerate()
+        .map(|(i, (name, _))| (*name, colour(i)))
+        .collect();
+    if let Some((name, _)) = bound {
+        legend.push((name, bound_colour));
+    }
+    for (i, (name, line_colour)) in legend.into_iter().enumerate() {
         let yy = TOP + 10.0 + i as f64 * 20.0;
         let _ = writeln!(
             out,
             r#"<line x1="{legend_x:.1}" y1="{yy:.1}" x2="{:.1}" y2="{yy:.1}" stroke="{}" stroke-width="3"/>"#,
             legend_x + 24.0,
-            colour(i)
+            line_colour
         );
         let _ = writeln!(
             out,
@@ -275,6 +354,7 @@ mod tests {
                 running: 3,
                 desired: 3,
                 oldest_age_secs: i,
+                arrived: i * 50,
             })
             .collect()
     }
@@ -283,17 +363,32 @@ mod tests {
     fn svg_is_well_formed_with_one_polyline_per_policy_per_panel() {
         let a = series(1);
         let b = series(7);
-        let svg = render_svg(&[("ballast", &a), ("a<b & \"c\"", &b)]);
+        let bound = [(0, 2.0), (600, 3.5), (900, 9.0)];
+        let svg = render_svg(
+            &[("ballast", &a), ("a<b & \"c\"", &b)],
+            480,
+            Some(("bound", &bound)),
+        );
         assert!(svg.starts_with("<svg"));
         assert!(svg.trim_end().ends_with("</svg>"));
         let opened = check_balanced(&svg);
-        assert_eq!(opened.iter().filter(|n| *n == "polyline").count(), 6);
+        // Arrivals once, then two policies on three panels, plus the bound.
+        assert_eq!(opened.iter().filter(|n| *n == "polyline").count(), 8);
         assert_eq!(opened.iter().filter(|n| *n == "svg").count(), 1);
-        for panel in 0..3 {
+        for (panel, lines) in [(0, 1), (1, 2), (2, 3), (3, 2)] {
             let start = svg.find(&format!("id=\"panel-{panel}\"")).unwrap();
             let end = start + svg[start..].find("</g>").unwrap();
-            assert_eq!(svg[start..end].matches("<polyline").count(), 2);
+            assert_eq!(svg[start..end].matches("<polyline").count(), lines);
         }
+        assert!(svg.contains("Arrivals") && svg.contains("messages/s"));
+        assert!(svg.contains("stroke-dasharray"));
+        // The axis ends at the trace's end (8 minutes): its last tick is 8.
+        assert!(svg.contains(">8</text>"), "{svg}");
+        // Samples past the end are not drawn: the last arrival point is t = 480.
+        let start = svg.find("id=\"panel-0\"").unwrap();
+        let panel = &svg[start..start + svg[start..].find("</g>").unwrap()];
+        let points = panel.split("points=\"").nth(1).unwrap();
+        assert_eq!(points.split(' ').count(), 48, "{points}");
         assert!(svg.contains("a&lt;b &amp; &quot;c&quot;"));
         assert!(svg.contains("time (minutes)"));
         assert!(svg.contains("Capacity in service"));
@@ -301,7 +396,7 @@ mod tests {
 
     #[test]
     fn empty_input_still_renders() {
-        let svg = render_svg(&[]);
+        let svg = render_svg(&[], 0, None);
         check_balanced(&svg);
         assert!(!svg.contains("<polyline"));
     }

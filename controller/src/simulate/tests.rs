@@ -1,7 +1,7 @@
 use super::*;
 use crate::autoscale::policy::PolicyConfig;
 
-const SHIPPED: [(&str, &str); 5] = [
+const SHIPPED: [(&str, &str); 7] = [
     (
         "normal",
         include_str!("../../../blueprints/traces/normal.csv"),
@@ -18,6 +18,11 @@ const SHIPPED: [(&str, &str); 5] = [
     (
         "business-day",
         include_str!("../../../blueprints/traces/business-day.csv"),
+    ),
+    ("ramp", include_str!("../../../blueprints/traces/ramp.csv")),
+    (
+        "spiky",
+        include_str!("../../../blueprints/traces/spiky.csv"),
     ),
 ];
 
@@ -239,19 +244,27 @@ fn table_is_aligned() {
     assert_eq!(lines.len(), 2 + results.len());
     assert!(lines[0].starts_with("policy"));
     assert!(lines[0].contains("min>300s") && lines[0].contains("lower bound"));
-    let width = lines[0].len();
-    assert!(lines.iter().all(|l| l.len() == width), "\n{table}");
-    for name in ["ballast", "target-tracking", "hpa"] {
+    let width = lines[0].chars().count();
+    assert!(
+        lines.iter().all(|l| l.chars().count() == width),
+        "\n{table}"
+    );
+    for name in ["ballast", "target-tracking", "hpa", "keda"] {
         assert!(table.contains(name));
     }
 }
 
 #[test]
 fn results_render_to_svg() {
-    let results = run_defaults(&shipped("month-end"), &SimConfig::default());
-    let svg = render_results_svg(&results);
+    let sim = SimConfig::default();
+    let results = run_defaults(&shipped("month-end"), &sim);
+    let svg = render_results_svg(&results, &sim);
     assert!(svg.starts_with("<svg"));
-    assert_eq!(svg.matches("<polyline").count(), 3 * results.len());
+    // Arrivals, three panels per policy, the bound.
+    assert_eq!(svg.matches("<polyline").count(), 1 + 3 * results.len() + 1);
+    for name in ["keda", "hpa", "target-tracking", "ballast", "bound @"] {
+        assert!(svg.contains(name), "{name}");
+    }
 }
 
 /// Prints the table for every shipped trace:
@@ -265,7 +278,194 @@ fn print_tables() {
         println!("== {name}.csv ==\n{}", format_table(&results));
         if let Ok(dir) = std::env::var("BALLAST_SIM_SVG_DIR") {
             let path = std::path::Path::new(&dir).join(format!("{name}.svg"));
-            std::fs::write(path, render_results_svg(&results)).unwrap();
+            std::fs::write(path, render_results_svg(&results, &sim)).unwrap();
         }
     }
+}
+
+#[test]
+fn clairvoyant_bound_on_a_constant_overload() {
+    // 22 msg/s for an hour, min 2 at 5/s: the base fleet does 10/s, the
+    // other 12/s must be extra capacity (2.4 instances) whatever the age.
+    let arrivals = vec![22u64; 3600];
+    let b = clairvoyant_bound(&arrivals, 2, 5000, 60);
+    assert!(
+        (b.instance_seconds - (2.0 * 3600.0 + 12.0 * 3600.0 / 5.0)).abs() < 1e-6,
+        "{}",
+        b.instance_seconds
+    );
+    // Below the base capacity nothing extra is needed at any age.
+    let b = clairvoyant_bound(&[8u64; 600], 2, 5000, 0);
+    assert_eq!(b.instance_seconds, 1200.0);
+    assert!(b.capacity.iter().all(|c| *c == 2.0));
+}
+
+#[test]
+fn clairvoyant_bound_lets_a_burst_wait_up_to_the_age() {
+    // 100 messages at once, base 10/s: with 10 s of slack the base fleet
+    // finishes them all; with 4 s (seconds 0 to 5, the age being 4 at the end
+    // of second 4), 60 are done in time and 40 are extra.
+    let mut arrivals = vec![0u64; 20];
+    arrivals[0] = 100;
+    let relaxed = clairvoyant_bound(&arrivals, 2, 5000, 10);
+    assert_eq!(relaxed.instance_seconds, 40.0);
+    let strict = clairvoyant_bound(&arrivals, 2, 5000, 4);
+    assert!((strict.instance_seconds - (40.0 + 40.0 / 5.0)).abs() < 1e-9);
+    // A smaller age never lowers the bound.
+    let mut last = f64::MAX;
+    for age in 0..15 {
+        let b = clairvoyant_bound(&arrivals, 2, 5000, age).instance_seconds;
+        assert!(b <= last, "{age}");
+        last = b;
+    }
+}
+
+#[test]
+fn every_policy_costs_at_least_its_clairvoyant_bound() {
+    let sim = SimConfig::default();
+    for (name, _) in SHIPPED {
+        for result in run_defaults(&shipped(name), &sim) {
+            let r = &result.report;
+            assert!(
+                r.instance_hours + 1e-9 >= r.clairvoyant_instance_hours,
+                "{name} {}: {} < {}",
+                r.policy,
+                r.instance_hours,
+                r.clairvoyant_instance_hours
+            );
+            assert!(
+                r.clairvoyant_instance_hours >= f64::from(sim.min) * r.trace_secs as f64 / 3600.0
+            );
+        }
+    }
+}
+
+/// Reports every policy's metric without deciding: what `Observed` carries.
+struct Spy(Vec<(u64, u64, u64, u64)>);
+impl SimPolicy for Spy {
+    fn name(&self) -> &str {
+        "spy"
+    }
+    fn interval(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(1)
+    }
+    fn decide(&mut self, now: crate::autoscale::Timestamp, o: &Observed<'_>) -> Option<u32> {
+        let m = o.metrics;
+        self.0.push((
+            now.as_secs(),
+            m.visible + m.in_flight,
+            m.processed_total.unwrap_or(0),
+            o.datapoints.last().map_or(0, |d| d.available_at_secs),
+        ));
+        None
+    }
+}
+
+#[test]
+fn policies_see_sqs_counts_late_and_datapoints_after_the_delay() {
+    let trace = Trace::constant(3000, 200);
+    let sim = SimConfig {
+        count_lag: std::time::Duration::from_secs(10),
+        metric_delay: std::time::Duration::from_secs(60),
+        ..SimConfig::default()
+    };
+    let mut spy = Spy(Vec::new());
+    let r = engine::simulate(&trace, &sim, &mut spy);
+    // 3 msg/s, fixed 5/s per instance: the queue's own count at the end of
+    // second t is what the spy sees at t + 10.
+    let own: Vec<u64> = r.series.iter().map(|p| p.visible + p.in_flight).collect();
+    let seen_at = |t: u64| spy.0.iter().find(|s| s.0 == t).unwrap();
+    assert_eq!(seen_at(0).1, own[0]);
+    assert_eq!(seen_at(20).1, own[1], "sample 1 is t=10");
+    // The first minute's datapoint is visible at 120 s, not at 60 s.
+    assert_eq!(seen_at(119).3, 0);
+    assert_eq!(seen_at(120).3, 120);
+    // The processed counter lags as well, and only grows.
+    assert!(spy.0.windows(2).all(|w| w[0].2 <= w[1].2));
+}
+
+#[test]
+fn seeded_noise_is_reproducible_and_changes_with_the_seed() {
+    let trace = shipped("peak");
+    let noisy = |seed| SimConfig {
+        seed,
+        poisson_arrivals: true,
+        processing: ProcessingTime::Exponential,
+        boot_spread: std::time::Duration::from_secs(60),
+        ..SimConfig::default()
+    };
+    let a = serde_json::to_string(&run_defaults(&trace, &noisy(7))).unwrap();
+    let b = serde_json::to_string(&run_defaults(&trace, &noisy(7))).unwrap();
+    assert_eq!(a, b);
+    let c = run_defaults(&trace, &noisy(8));
+    assert_ne!(a, serde_json::to_string(&c).unwrap());
+    // Poisson arrivals keep the trace's mean (±3 %) and every policy sees
+    // the same arrivals.
+    let expected = trace.total_messages() as f64;
+    let arrived = c[0].report.arrived;
+    assert!(
+        (arrived as f64 - expected).abs() < 0.03 * expected,
+        "{arrived}"
+    );
+    assert!(
+        c.iter()
+            .all(|r| r.report.arrived == arrived && r.report.processed == arrived)
+    );
+}
+
+#[test]
+fn keda_counts_in_flight_messages_and_hpa_does_not() {
+    let config = PolicyConfig::default();
+    let metrics = crate::autoscale::Metrics {
+        visible: 300,
+        in_flight: 200,
+        delayed: 0,
+        in_service: 2,
+        desired: 2,
+        oldest_message_age: None,
+        processed_total: None,
+    };
+    let observed = Observed {
+        metrics: &metrics,
+        datapoints: &[],
+    };
+    let now = crate::autoscale::Timestamp::from_secs(0);
+    let mut keda = KedaPolicy::new(KedaConfig::from_policy(&config));
+    assert_eq!(keda.decide(now, &observed), Some(5));
+    let mut hpa = HpaPolicy::new(HpaConfig::from_policy(&config));
+    assert_eq!(hpa.decide(now, &observed), Some(3));
+    assert_eq!(keda.interval(), std::time::Duration::from_secs(15));
+}
+
+#[test]
+fn keda_wakes_a_fleet_at_zero_only_on_its_polling_interval() {
+    let config = PolicyConfig {
+        min: 0,
+        ..PolicyConfig::default()
+    };
+    let mut keda = KedaPolicy::new(KedaConfig::from_policy(&config));
+    let at = |visible, desired| crate::autoscale::Metrics {
+        visible,
+        in_flight: 0,
+        delayed: 0,
+        in_service: desired,
+        desired,
+        oldest_message_age: None,
+        processed_total: None,
+    };
+    let t = crate::autoscale::Timestamp::from_secs;
+    let idle = at(0, 0);
+    let o = |m| Observed {
+        metrics: m,
+        datapoints: &[],
+    };
+    assert_eq!(keda.decide(t(0), &o(&idle)), None);
+    let busy = at(1, 0);
+    // The HPA sync at 15 s cannot activate; KEDA's poll at 30 s does.
+    assert_eq!(keda.decide(t(15), &o(&busy)), None);
+    assert_eq!(keda.decide(t(30), &o(&busy)), Some(1));
+    // Back to zero only after cooldownPeriod (300 s) without activity.
+    let empty = at(0, 1);
+    assert_eq!(keda.decide(t(60), &o(&empty)), None);
+    assert_eq!(keda.decide(t(330), &o(&empty)), Some(0));
 }

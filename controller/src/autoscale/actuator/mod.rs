@@ -75,6 +75,19 @@ pub enum SetOutcome {
     DryRun { from: u32, to: u32 },
 }
 
+/// When the fleet last changed size, as far as its own history tells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum LastActivity {
+    /// The fleet keeps no history Ballast can read (a Deployment).
+    Unknown,
+    /// The history is empty: no scaling activity within its retention
+    /// (six weeks for an Auto Scaling group).
+    Never,
+    /// The most recent activity started at this time.
+    At(super::Timestamp),
+}
+
 /// Why an actuator failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ActuatorError {
@@ -111,6 +124,11 @@ pub trait Actuator: Send + Sync + fmt::Debug {
     /// Sets the desired capacity: refuses values outside `[min, max]`, writes
     /// nothing when the value does not change.
     fn set_desired(&self, desired: u32) -> BoxFuture<'_, Result<SetOutcome, ActuatorError>>;
+    /// When the fleet last scaled, from its own history, so a controller
+    /// that starts can honour a cooldown begun before it. Default: unknown.
+    fn last_activity(&self) -> BoxFuture<'_, Result<LastActivity, ActuatorError>> {
+        Box::pin(async { Ok(LastActivity::Unknown) })
+    }
 }
 
 /// Checks `requested` against the bounds and the current value: `Ok(None)` when
@@ -173,6 +191,10 @@ impl<A: Actuator> Actuator for DryRunActuator<A> {
             })
         })
     }
+
+    fn last_activity(&self) -> BoxFuture<'_, Result<LastActivity, ActuatorError>> {
+        self.inner.last_activity()
+    }
 }
 
 impl<A: Actuator + ?Sized> Actuator for std::sync::Arc<A> {
@@ -185,6 +207,9 @@ impl<A: Actuator + ?Sized> Actuator for std::sync::Arc<A> {
     fn set_desired(&self, desired: u32) -> BoxFuture<'_, Result<SetOutcome, ActuatorError>> {
         (**self).set_desired(desired)
     }
+    fn last_activity(&self) -> BoxFuture<'_, Result<LastActivity, ActuatorError>> {
+        (**self).last_activity()
+    }
 }
 
 impl<A: Actuator + ?Sized> Actuator for Box<A> {
@@ -196,6 +221,9 @@ impl<A: Actuator + ?Sized> Actuator for Box<A> {
     }
     fn set_desired(&self, desired: u32) -> BoxFuture<'_, Result<SetOutcome, ActuatorError>> {
         (**self).set_desired(desired)
+    }
+    fn last_activity(&self) -> BoxFuture<'_, Result<LastActivity, ActuatorError>> {
+        (**self).last_activity()
     }
 }
 
