@@ -249,16 +249,20 @@ async fn the_drift_command_exits_by_state_and_never_writes() {
         .send()
         .await
         .unwrap();
-    let out = ballast(&[
-        "drift",
-        file,
-        "--endpoint-url",
-        &endpoint,
-        "--output",
-        "json",
-    ]);
-    assert_eq!(out.status.code(), Some(2));
-    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // Drifted: exit 2 in every output format.
+    let drifted = |format: &str| {
+        let out = ballast(&[
+            "drift",
+            file,
+            "--endpoint-url",
+            &endpoint,
+            "--output",
+            format,
+        ]);
+        assert_eq!(out.status.code(), Some(2), "{format}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let plan: serde_json::Value = serde_json::from_str(&drifted("json")).unwrap();
     assert_eq!(plan["format_version"], 1);
     assert_eq!(plan["summary"]["update"], 1);
 
@@ -268,32 +272,14 @@ async fn the_drift_command_exits_by_state_and_never_writes() {
         .position(|l| l.contains("visibilityTimeout: 60s"))
         .unwrap()
         + 1;
-    let out = ballast(&[
-        "drift",
-        file,
-        "--endpoint-url",
-        &endpoint,
-        "--output",
-        "github",
-    ]);
-    assert_eq!(out.status.code(), Some(2));
-    let annotations = String::from_utf8_lossy(&out.stdout);
+    let annotations = drifted("github");
     assert!(
         annotations.contains(&format!(
             "::error file={file},line={line},col=26,title=ballast drift::queue/work ({name}-work): `visibilityTimeout` differs (AWS: 7, blueprint: 60)"
         )),
         "{annotations}"
     );
-    let out = ballast(&[
-        "drift",
-        file,
-        "--endpoint-url",
-        &endpoint,
-        "--output",
-        "markdown",
-    ]);
-    assert_eq!(out.status.code(), Some(2));
-    let markdown = String::from_utf8_lossy(&out.stdout);
+    let markdown = drifted("markdown");
     assert!(
         markdown.contains(&format!("| `7` | `60` | differs | `{file}:{line}` |")),
         "{markdown}"
