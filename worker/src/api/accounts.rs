@@ -126,8 +126,9 @@ pub async fn create_account(
             Err(e) => return Err(e.into()),
         }
     }
-    Err(ApiError::Unavailable(
-        "could not allocate an account number; retry".into(),
+    Err(ApiError::unavailable(
+        "could not allocate an account number; retry",
+        None,
     ))
 }
 

@@ -40,6 +40,11 @@ use crate::store::Item;
 use crate::store::audit::{self as audit_store, PageKey, day_text};
 pub use crate::store::audit::{AUDIT_PRINCIPAL_INDEX, AUDIT_TIME_INDEX, AuditRecord, Decision};
 use crate::transaction::Subject;
+/// The server's clock is too close to year 1 to look back a day.
+#[derive(Debug, thiserror::Error)]
+#[error("the clock is out of range")]
+struct ClockOutOfRange;
+
 /// Default and largest page of `GET /v1/audit`.
 pub const DEFAULT_AUDIT_PAGE: i32 = 100;
 /// Largest page of `GET /v1/audit`.
@@ -247,7 +252,7 @@ pub async fn list_audit(
         })?,
         None => now
             .checked_sub(Duration::days(1))
-            .ok_or_else(|| ApiError::Internal("clock out of range".into()))?,
+            .ok_or_else(|| ApiError::internal(ClockOutOfRange))?,
     };
     let limit = query.limit.unwrap_or(DEFAULT_AUDIT_PAGE);
     if !(1..=MAX_AUDIT_PAGE).contains(&limit) {

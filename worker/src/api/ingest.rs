@@ -188,9 +188,7 @@ async fn submit(
     let mut request = parse_transaction_body(&bytes)?;
     let transaction_id = Uuid::now_v7();
     let now = audit.at;
-    let timestamp = now
-        .format(&Rfc3339)
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let timestamp = now.format(&Rfc3339).map_err(ApiError::internal)?;
     request.transaction_id = Some(transaction_id.hyphenated().to_string());
     request.timestamp = Some(timestamp.clone());
     request.idempotency_key = Some(key.as_str().to_owned());
@@ -199,9 +197,7 @@ async fn submit(
         .validate()
         .map_err(|e| ApiError::from_validation(&e))?;
     authorize::authorize_submission(state, principal, &mut tx).await?;
-    let message = tx
-        .to_json()
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let message = tx.to_json().map_err(ApiError::internal)?;
     let digest = canonical_sha256(&tx);
     audit.body_sha256 = Some(digest.clone());
 

@@ -336,7 +336,7 @@ pub async fn readyz(State(state): State<ApiState>) -> Result<axum::Json<Readines
     state
         .check_ready()
         .await
-        .map_err(|detail| ApiError::Unavailable(format!("not ready: {detail}")))?;
+        .map_err(|detail| ApiError::unavailable(format!("not ready: {detail}"), None))?;
     Ok(axum::Json(Readiness {
         status: "ready".into(),
     }))

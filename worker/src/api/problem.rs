@@ -97,15 +97,48 @@ pub enum ApiError {
     /// The request conflicts with the resource's state.
     #[error("{0}")]
     Conflict(String),
-    /// A dependency (AWS) is unavailable or throttling; retry later.
-    #[error("{0}")]
-    Unavailable(String),
-    /// A bug or a corrupt item.
-    #[error("{0}")]
-    Internal(String),
+    /// A dependency (AWS) is unavailable or throttling; retry later. `detail` is told to the
+    /// client; `cause` (logged, never sent) keeps the error chain.
+    #[error("{detail}")]
+    Unavailable {
+        detail: String,
+        #[source]
+        cause: Option<BoxError>,
+    },
+    /// A bug or a corrupt item. The cause is logged with its chain and never sent to clients.
+    #[error("internal error")]
+    Internal(#[source] BoxError),
+}
+
+/// The cause of an internal or unavailable answer, kept typed for the log.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// An error and its sources, `a: b: c`, for one log field.
+fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 impl ApiError {
+    /// A 500 whose cause is logged (with its chain) and never sent.
+    pub fn internal(cause: impl Into<BoxError>) -> Self {
+        ApiError::Internal(cause.into())
+    }
+
+    /// A 503 telling the client `detail`, with the cause (if any) for the log.
+    pub fn unavailable(detail: impl Into<String>, cause: Option<BoxError>) -> Self {
+        ApiError::Unavailable {
+            detail: detail.into(),
+            cause,
+        }
+    }
+
     /// A `validation_failed` error from the transaction module's validation.
     pub fn from_validation(err: &ValidationError) -> Self {
         ApiError::Validation {
@@ -139,7 +172,7 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -159,7 +192,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::NotFound(_) => "not_found",
             ApiError::Conflict(_) => "conflict",
-            ApiError::Unavailable(_) => "service_unavailable",
+            ApiError::Unavailable { .. } => "service_unavailable",
             ApiError::Internal(_) => "internal_error",
         }
     }
@@ -178,7 +211,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType => "Unsupported media type",
             ApiError::NotFound(_) => "Not found",
             ApiError::Conflict(_) => "Conflict",
-            ApiError::Unavailable(_) => "Service unavailable",
+            ApiError::Unavailable { .. } => "Service unavailable",
             ApiError::Internal(_) => "Internal error",
         }
     }
@@ -211,14 +244,15 @@ impl ApiError {
 impl From<LedgerError> for ApiError {
     fn from(err: LedgerError) -> Self {
         match err {
-            LedgerError::Transient { .. } => ApiError::Unavailable(
-                "the ledger is temporarily unavailable; retry later".to_owned(),
+            e @ LedgerError::Transient { .. } => ApiError::unavailable(
+                "the ledger is temporarily unavailable; retry later",
+                Some(e.into()),
             ),
             LedgerError::Conflict { reason, .. } => ApiError::Conflict(reason),
             LedgerError::InvalidInput { detail } => {
                 ApiError::invalid("request", "invalid_input", detail)
             }
-            other => ApiError::Internal(other.to_string()),
+            other => ApiError::internal(other),
         }
     }
 }
@@ -234,13 +268,13 @@ impl From<StoreError> for ApiError {
                 "`cursor` is not a cursor of this endpoint; hint: pass `next_cursor` unchanged",
             ),
             e @ (StoreError::IngestContended | StoreError::IngestVanished) => {
-                ApiError::Unavailable(e.to_string())
+                ApiError::unavailable(e.to_string(), Some(e.into()))
             }
             e @ (StoreError::Build { .. }
             | StoreError::Format(_)
             | StoreError::TimeOutOfRange { .. }
             | StoreError::Corrupt { .. }
-            | StoreError::IngestCancelled { .. }) => ApiError::Internal(e.to_string()),
+            | StoreError::IngestCancelled { .. }) => ApiError::internal(e),
         }
     }
 }
@@ -248,9 +282,12 @@ impl From<StoreError> for ApiError {
 impl From<ballast_aws::AwsError> for ApiError {
     fn from(err: ballast_aws::AwsError) -> Self {
         if err.is_retryable() {
-            ApiError::Unavailable(format!("{} is temporarily unavailable", err.operation()))
+            ApiError::unavailable(
+                format!("{} is temporarily unavailable", err.operation()),
+                Some(err.into()),
+            )
         } else {
-            ApiError::Internal(err.to_string())
+            ApiError::internal(err)
         }
     }
 }
@@ -259,11 +296,12 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
         match &self {
-            ApiError::Internal(detail) => {
-                tracing::error!(code = self.code(), %detail, "request failed")
+            ApiError::Internal(cause) => {
+                tracing::error!(code = self.code(), error = %chain(cause.as_ref()), "request failed")
             }
-            ApiError::Unavailable(detail) => {
-                tracing::warn!(code = self.code(), %detail, "request failed")
+            ApiError::Unavailable { detail, cause } => {
+                let cause = cause.as_deref().map(|c| chain(c)).unwrap_or_default();
+                tracing::warn!(code = self.code(), %detail, %cause, "request failed")
             }
             _ => tracing::debug!(code = self.code(), "request refused"),
         }
@@ -288,7 +326,7 @@ impl IntoResponse for ApiError {
             ApiError::RateLimited { retry_after } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
             }
-            ApiError::Unavailable(_) => {
+            ApiError::Unavailable { .. } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
             _ => {}
