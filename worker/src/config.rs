@@ -1,6 +1,7 @@
 //! Resolving the queue, tables, fleet and AWS settings from the blueprint and the flags.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use ballast_aws::{AwsError, AwsOptions, SdkResultExt};
 use ballast_blueprint::{Blueprint, LifecycleTransition};
@@ -35,12 +36,10 @@ pub enum ConfigError {
         /// The flag that sets it.
         flag: &'static str,
     },
-    /// A target that the command needs could not be resolved.
-    #[error("{detail}")]
-    Unresolved {
-        /// The resolution error.
-        detail: String,
-    },
+    /// A target that the command needs could not be resolved (the error found when the
+    /// targets were resolved, kept until a command asks for that target).
+    #[error(transparent)]
+    Unresolved(Arc<ConfigError>),
     /// An AWS lookup failed.
     #[error(transparent)]
     Aws(#[from] AwsError),
@@ -97,20 +96,20 @@ impl QueueRef {
 }
 
 /// Physical targets of the worker.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Targets {
     /// AWS client options.
     pub aws: AwsOptions,
     /// Region to fall back on (the blueprint's).
     pub default_region: Option<String>,
     /// The transactions queue (an error if it cannot be resolved).
-    pub queue: Result<QueueRef, String>,
+    pub queue: Result<QueueRef, Arc<ConfigError>>,
     /// The dead-letter queue, when known without asking SQS.
     pub dlq: Option<QueueRef>,
     /// Physical accounts table (an error if it cannot be resolved).
-    pub accounts_table: Result<String, String>,
+    pub accounts_table: Result<String, Arc<ConfigError>>,
     /// Physical transactions table (an error if it cannot be resolved).
-    pub transactions_table: Result<String, String>,
+    pub transactions_table: Result<String, Arc<ConfigError>>,
     /// The blueprint's Auto Scaling group, when it has exactly one.
     pub fleet_name: Option<String>,
     /// That group's terminating lifecycle hook.
@@ -131,16 +130,12 @@ impl Targets {
     pub fn queue(&self) -> Result<&QueueRef, ConfigError> {
         self.queue
             .as_ref()
-            .map_err(|detail| ConfigError::Unresolved {
-                detail: detail.clone(),
-            })
+            .map_err(|e| ConfigError::Unresolved(Arc::clone(e)))
     }
 
     /// The physical (accounts, transactions) table names, or why they are unknown.
     pub fn tables(&self) -> Result<(&str, &str), ConfigError> {
-        let unresolved = |detail: &String| ConfigError::Unresolved {
-            detail: detail.clone(),
-        };
+        let unresolved = |e: &Arc<ConfigError>| ConfigError::Unresolved(Arc::clone(e));
         Ok((
             self.accounts_table.as_deref().map_err(unresolved)?,
             self.transactions_table.as_deref().map_err(unresolved)?,
@@ -201,10 +196,10 @@ pub fn resolve(args: &TargetConfig, blueprint: Option<&Blueprint>) -> Result<Tar
     Ok(Targets {
         aws: args.aws.clone(),
         default_region: blueprint.map(|bp| bp.metadata.region.clone()),
-        queue: queue.map_err(|e| e.to_string()),
+        queue: queue.map_err(Arc::new),
         dlq,
-        accounts_table: accounts_table.map_err(|e| e.to_string()),
-        transactions_table: transactions_table.map_err(|e| e.to_string()),
+        accounts_table: accounts_table.map_err(Arc::new),
+        transactions_table: transactions_table.map_err(Arc::new),
         fleet_name: group.map(|(bp, g)| bp.group_name(g)),
         lifecycle_hook: group.and_then(|(_, g)| {
             g.lifecycle_hooks
@@ -244,7 +239,10 @@ mod tests {
             ..TargetConfig::default()
         };
         let t = resolve(&args, Some(&bp)).unwrap();
-        assert_eq!(t.queue, Ok(QueueRef::Name("banking-transactions".into())));
+        assert_eq!(
+            t.queue.as_ref().ok(),
+            Some(&QueueRef::Name("banking-transactions".into()))
+        );
         assert_eq!(
             t.dlq,
             Some(QueueRef::Name("banking-transactions-dlq".into()))
@@ -272,7 +270,10 @@ mod tests {
             ..TargetConfig::default()
         };
         let t = resolve(&args, Some(&bp)).unwrap();
-        assert_eq!(t.queue, Ok(QueueRef::Url("http://q".into())));
+        assert_eq!(
+            t.queue.as_ref().ok(),
+            Some(&QueueRef::Url("http://q".into()))
+        );
         assert_eq!(t.dlq, Some(QueueRef::Url("http://dlq".into())));
         assert_eq!(t.tables().unwrap(), ("a", "t"));
     }
