@@ -59,17 +59,20 @@ pub enum LedgerError {
     },
 }
 
-/// Service error codes that are worth retrying.
-pub(crate) const TRANSIENT_SERVICE_CODES: &[&str] = &[
-    "ProvisionedThroughputExceededException",
-    "RequestLimitExceeded",
-    "ThrottlingException",
-    "InternalServerError",
-    "ServiceUnavailable",
+/// DynamoDB transaction codes that are worth retrying although they are conflicts: another
+/// transaction held an item for a moment. Throttling and internal errors are recognised by
+/// [`ballast_aws::kind_for_code`] (the SDK's own retry lists), so they are not repeated here.
+const TRANSACTION_RETRY_CODES: &[&str] = &[
     "TransactionInProgressException",
     "TransactionConflictException",
     "ReplicatedWriteConflictException",
 ];
+
+/// Whether a service error code is worth retrying rather than dead-lettering.
+fn retryable_code(code: &str) -> bool {
+    TRANSACTION_RETRY_CODES.contains(&code)
+        || ballast_aws::kind_for_code(code).is_some_and(ballast_aws::AwsErrorKind::is_retryable)
+}
 
 impl LedgerError {
     /// Whether the failed message should simply be retried later.
@@ -93,7 +96,7 @@ impl LedgerError {
                 // from a load balancer): retry it rather than dead-letter the message.
                 let server_side = se.raw().status().is_server_error();
                 (
-                    server_side || TRANSIENT_SERVICE_CODES.contains(&code),
+                    server_side || retryable_code(code),
                     format!("{code}: {message}"),
                 )
             }
@@ -148,6 +151,26 @@ mod tests {
     fn a_codeless_server_error_is_retried() {
         assert!(service_error(503, None).is_transient());
         assert!(service_error(500, Some("InternalFailure")).is_transient());
+    }
+
+    #[test]
+    fn every_code_the_ledger_ever_retried_is_still_retried() {
+        // The hand-written list this replaced; a code dropped from it would dead-letter a
+        // message that a retry would have applied.
+        for code in [
+            "ProvisionedThroughputExceededException",
+            "RequestLimitExceeded",
+            "ThrottlingException",
+            "InternalServerError",
+            "ServiceUnavailable",
+            "TransactionInProgressException",
+            "TransactionConflictException",
+            "ReplicatedWriteConflictException",
+        ] {
+            assert!(service_error(400, Some(code)).is_transient(), "{code}");
+        }
+        assert!(!service_error(400, Some("ConditionalCheckFailedException")).is_transient());
+        assert!(!service_error(400, Some("TransactionCanceledException")).is_transient());
     }
 
     #[test]
