@@ -25,12 +25,12 @@ use aws_sdk_autoscaling::types::LaunchTemplateSpecification;
 use aws_sdk_ec2::types::RequestLaunchTemplateData;
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use ballast_controller::autoscale::actuator::SetOutcome;
-use ballast_controller::autoscale::metrics::describe_group;
+use ballast_controller::autoscale::reading::describe_group;
 use ballast_controller::autoscale::runner::{
     Actuation, Clients, Context, Mode, build_loops, run_loops,
 };
 use ballast_controller::autoscale::{
-    Metrics, Observation, PolicyConfig, PolicyState, Timestamp, evaluate,
+    Observation, PolicyConfig, PolicyState, Reading, Timestamp, evaluate,
 };
 use ballast_runtime::SystemClock;
 use tokio::sync::mpsc;
@@ -44,7 +44,7 @@ fn policy_cost() -> (u64, f64) {
     for i in 0..n {
         let visible = (i * 7919) % 3000;
         let desired = 2 + (i % 9) as u32;
-        let obs = Observation::Ok(Metrics {
+        let obs = Observation::Ok(Reading {
             visible,
             in_flight: 0,
             delayed: 0,

@@ -10,13 +10,13 @@ pub mod policy;
 pub mod queueing;
 
 pub use policy::{
-    Action, BacklogPerInstance, Decision, Metrics, Mode, Observation, PolicyConfig,
-    PolicyConfigError, PolicyState, Recommendation, Timestamp, evaluate,
+    Action, BacklogPerInstance, Decision, Mode, Observation, PolicyConfig, PolicyConfigError,
+    PolicyState, Reading, Recommendation, Timestamp, evaluate,
 };
 
 pub mod config;
 
 pub mod actuator;
-pub mod metrics;
 pub mod publish;
+pub mod reading;
 pub mod runner;

@@ -177,7 +177,7 @@ impl PolicyConfig {
 
 /// One reading of the queue and the group.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Metrics {
+pub struct Reading {
     /// `ApproximateNumberOfMessages` (visible).
     pub visible: u64,
     /// `ApproximateNumberOfMessagesNotVisible` (received, not yet deleted).
@@ -203,7 +203,7 @@ pub struct Metrics {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Observation {
     /// A complete reading.
-    Ok(Metrics),
+    Ok(Reading),
     /// The metrics could not be read; whatever is known of the group.
     Missing {
         reason: String,
@@ -360,10 +360,10 @@ pub fn evaluate(
 ) -> Decision {
     state.prune(now, config.stabilization_window);
     match observation {
-        Observation::Ok(metrics) if config.mode == Mode::Queueing => {
-            super::queueing::evaluate_queueing(config, state, observation, metrics, now)
+        Observation::Ok(reading) if config.mode == Mode::Queueing => {
+            super::queueing::evaluate_queueing(config, state, observation, reading, now)
         }
-        Observation::Ok(metrics) => evaluate_metrics(config, state, observation, metrics, now),
+        Observation::Ok(reading) => evaluate_backlog(config, state, observation, reading, now),
         Observation::Missing {
             reason,
             current_desired,
@@ -372,18 +372,18 @@ pub fn evaluate(
     }
 }
 
-fn evaluate_metrics(
+fn evaluate_backlog(
     config: &PolicyConfig,
     state: &mut PolicyState,
     observation: &Observation,
-    metrics: &Metrics,
+    reading: &Reading,
     now: Timestamp,
 ) -> Decision {
     let (min, max) = config.bounds();
     let target = u64::from(config.target_backlog_per_instance.max(1));
-    let current = metrics.desired;
-    let visible = metrics.visible;
-    let backlog = BacklogPerInstance::new(visible, metrics.in_service);
+    let current = reading.desired;
+    let visible = reading.visible;
+    let backlog = BacklogPerInstance::new(visible, reading.in_service);
 
     let needed = visible.div_ceil(target);
     let raw = clamp_u64(needed, min, max);
@@ -595,7 +595,7 @@ mod tests {
     use super::*;
 
     fn metrics(visible: u64, in_service: u32, desired: u32) -> Observation {
-        Observation::Ok(Metrics {
+        Observation::Ok(Reading {
             visible,
             in_flight: 0,
             delayed: 0,

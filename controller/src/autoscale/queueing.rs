@@ -44,7 +44,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::policy::{
-    Action, BacklogPerInstance, Decision, Metrics, Observation, PolicyConfig, PolicyState,
+    Action, BacklogPerInstance, Decision, Observation, PolicyConfig, PolicyState, Reading,
     Recommendation, Timestamp,
 };
 
@@ -118,7 +118,7 @@ fn ms(d: Duration) -> u64 {
 }
 
 /// Updates λ and μ from the new reading.
-fn measure(config: &PolicyConfig, q: &mut QueueingState, m: &Metrics, now: Timestamp) {
+fn measure(config: &PolicyConfig, q: &mut QueueingState, m: &Reading, now: Timestamp) {
     let backlog = m.visible.saturating_add(m.in_flight);
     if let Some(prev) = q.last {
         let dt = now.as_millis().saturating_sub(prev.at.as_millis());
@@ -170,7 +170,7 @@ pub(super) fn evaluate_queueing(
     config: &PolicyConfig,
     state: &mut PolicyState,
     observation: &Observation,
-    m: &Metrics,
+    m: &Reading,
     now: Timestamp,
 ) -> Decision {
     let (min, max) = (config.min, config.max.max(config.min));
@@ -340,7 +340,7 @@ mod tests {
     }
 
     fn obs(visible: u64, in_flight: u64, desired: u32, age: u64, processed: u64) -> Observation {
-        Observation::Ok(Metrics {
+        Observation::Ok(Reading {
             visible,
             in_flight,
             delayed: 0,
@@ -425,7 +425,7 @@ mod tests {
     fn launching_capacity_is_not_requested_twice() {
         let mut state = PolicyState::new();
         // Desired 6, two in service: the four launching count as current.
-        let o = Observation::Ok(Metrics {
+        let o = Observation::Ok(Reading {
             visible: 0,
             in_flight: 10,
             delayed: 0,
@@ -472,7 +472,7 @@ mod tests {
     fn without_the_processed_counter_the_configured_rate_is_used() {
         let mut state = PolicyState::new();
         let o = |visible| {
-            Observation::Ok(Metrics {
+            Observation::Ok(Reading {
                 visible,
                 in_flight: 20,
                 delayed: 0,

@@ -25,10 +25,10 @@ use super::actuator::{
     FleetId, LastActivity, SetOutcome,
 };
 use super::config::{PolicyLookupError, find_policy, policy_config};
-use super::metrics::{MetricsError, QueueDepth, QueueSource};
 use super::publish::{MetricPublisher, Sample};
+use super::reading::{QueueDepth, QueueSource, ReadingError};
 use super::{
-    Decision, Metrics, Observation, PolicyConfig, PolicyConfigError, PolicyState, Timestamp,
+    Decision, Observation, PolicyConfig, PolicyConfigError, PolicyState, Reading, Timestamp,
     evaluate,
 };
 use ballast_runtime::Clock;
@@ -177,8 +177,8 @@ pub enum ActuationRecord {
 }
 
 impl Evaluation {
-    /// The metrics the decision was made from, when they were read.
-    pub fn metrics(&self) -> Option<&Metrics> {
+    /// The reading the decision was made from, when the queue and group could be read.
+    pub fn reading(&self) -> Option<&Reading> {
         match &self.decision.inputs {
             Observation::Ok(m) => Some(m),
             Observation::Missing { .. } => None,
@@ -186,7 +186,7 @@ impl Evaluation {
     }
 
     pub fn record(&self) -> EvaluationRecord<'_> {
-        let metrics = self.metrics();
+        let reading = self.reading();
         let in_service = match &self.decision.inputs {
             Observation::Ok(m) => Some(m.in_service),
             Observation::Missing { in_service, .. } => *in_service,
@@ -197,11 +197,11 @@ impl Evaluation {
             fleet: &self.fleet,
             dry_run: self.dry_run,
             at_ms: self.decision.at.as_millis(),
-            visible: metrics.map(|m| m.visible),
-            in_flight: metrics.map(|m| m.in_flight),
-            delayed: metrics.map(|m| m.delayed),
+            visible: reading.map(|m| m.visible),
+            in_flight: reading.map(|m| m.in_flight),
+            delayed: reading.map(|m| m.delayed),
             in_service,
-            oldest_message_age_secs: metrics
+            oldest_message_age_secs: reading
                 .and_then(|m| m.oldest_message_age)
                 .map(|d| d.as_secs()),
             backlog_per_instance: self.decision.backlog_per_instance.map(|b| b.to_string()),
@@ -374,11 +374,11 @@ impl PolicyLoop {
 }
 
 fn observe(
-    queue: &Result<QueueDepth, MetricsError>,
+    queue: &Result<QueueDepth, ReadingError>,
     fleet: &Result<FleetCapacity, ActuatorError>,
 ) -> Observation {
     match (queue, fleet) {
-        (Ok(q), Ok(f)) => Observation::Ok(Metrics {
+        (Ok(q), Ok(f)) => Observation::Ok(Reading {
             visible: q.visible,
             in_flight: q.in_flight,
             delayed: q.delayed,
@@ -552,7 +552,7 @@ mod tests {
 
     #[test]
     fn failed_queue_read_is_missing_with_the_known_fleet() {
-        let err = MetricsError::Aws(AwsError::new(
+        let err = ReadingError::Aws(AwsError::new(
             AwsErrorKind::Throttled,
             "sqs:GetQueueAttributes",
             Some("Throttling".into()),
@@ -583,7 +583,7 @@ mod tests {
         };
         let obs = observe(
             &Ok(q),
-            &Err(ActuatorError::Read(MetricsError::GroupNotFound("g".into()))),
+            &Err(ActuatorError::Read(ReadingError::GroupNotFound("g".into()))),
         );
         assert!(matches!(
             obs,
@@ -595,7 +595,7 @@ mod tests {
         let obs = observe(&Ok(q), &Ok(fleet()));
         assert!(matches!(
             obs,
-            Observation::Ok(Metrics {
+            Observation::Ok(Reading {
                 visible: 10,
                 in_flight: 1,
                 in_service: 4,
@@ -627,7 +627,7 @@ mod tests {
         ) -> futures::future::BoxFuture<'_, Result<LastActivity, ActuatorError>> {
             let answer = self.0;
             Box::pin(async move {
-                answer.map_err(|()| ActuatorError::Read(MetricsError::GroupNotFound("g".into())))
+                answer.map_err(|()| ActuatorError::Read(ReadingError::GroupNotFound("g".into())))
             })
         }
     }
@@ -688,7 +688,7 @@ mod tests {
         let state = l.initial_state(now).await;
         l.state = Some(state);
         let config = PolicyConfig::default();
-        let ten = Observation::Ok(Metrics {
+        let ten = Observation::Ok(Reading {
             visible: 10,
             in_flight: 0,
             delayed: 0,

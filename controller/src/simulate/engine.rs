@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::policies::{Datapoint, Observed, SimPolicy};
 use super::rng::Rng;
 use super::trace::Trace;
-use crate::autoscale::policy::{Metrics, Timestamp};
+use crate::autoscale::policy::{Reading, Timestamp};
 
 /// Simulation parameters. [`SimConfig::default`] matches the seed
 /// blueprint: 5 messages/s per instance, 10 messages in flight per
@@ -454,7 +454,7 @@ pub(crate) fn simulate(trace: &Trace, sim: &SimConfig, policy: &mut dyn SimPolic
                 age: 0,
                 processed: 0,
             });
-            let metrics = Metrics {
+            let metrics = Reading {
                 visible: seen.visible,
                 in_flight: seen.in_flight,
                 delayed: 0,

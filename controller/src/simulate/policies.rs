@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::autoscale::policy::{
-    self, Metrics, Mode, Observation, PolicyConfig, PolicyState, Timestamp,
+    self, Mode, Observation, PolicyConfig, PolicyState, Reading, Timestamp,
 };
 
 /// A CloudWatch-style datapoint of the `BacklogPerInstance` metric math
@@ -29,7 +29,7 @@ pub struct Datapoint {
 pub struct Observed<'a> {
     /// Instantaneous `GetQueueAttributes` + `DescribeAutoScalingGroups` view
     /// at the end of the current second.
-    pub metrics: &'a Metrics,
+    pub metrics: &'a Reading,
     /// CloudWatch datapoints published so far (oldest first).
     pub datapoints: &'a [Datapoint],
 }
@@ -252,7 +252,7 @@ impl HpaPolicy {
     }
 
     /// The metric the HPA reads: visible (+ in flight when configured).
-    fn metric(&self, metrics: &Metrics) -> u64 {
+    fn metric(&self, metrics: &Reading) -> u64 {
         if self.config.count_in_flight {
             metrics.visible.saturating_add(metrics.in_flight)
         } else {

@@ -416,7 +416,7 @@ fn seeded_noise_is_reproducible_and_changes_with_the_seed() {
 #[test]
 fn keda_counts_in_flight_messages_and_hpa_does_not() {
     let config = PolicyConfig::default();
-    let metrics = crate::autoscale::Metrics {
+    let metrics = crate::autoscale::Reading {
         visible: 300,
         in_flight: 200,
         delayed: 0,
@@ -444,7 +444,7 @@ fn keda_wakes_a_fleet_at_zero_only_on_its_polling_interval() {
         ..PolicyConfig::default()
     };
     let mut keda = KedaPolicy::new(KedaConfig::from_policy(&config));
-    let at = |visible, desired| crate::autoscale::Metrics {
+    let at = |visible, desired| crate::autoscale::Reading {
         visible,
         in_flight: 0,
         delayed: 0,

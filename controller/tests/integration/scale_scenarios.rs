@@ -23,8 +23,8 @@ use ballast_aws::CallRecorder;
 use ballast_controller::autoscale::Action;
 use ballast_controller::autoscale::Timestamp;
 use ballast_controller::autoscale::actuator::{Actuator, ActuatorError, AsgActuator, SetOutcome};
-use ballast_controller::autoscale::metrics::{QueueSource, describe_group};
 use ballast_controller::autoscale::publish;
+use ballast_controller::autoscale::reading::{QueueSource, describe_group};
 use ballast_controller::autoscale::runner::{
     Actuation, Clients, Context, Evaluation, Mode, Publication, build_loops, evaluate_all,
 };
@@ -234,7 +234,7 @@ async fn fifty_messages_with_two_instances_stays_at_two() {
 
     let e = only(evaluate_all(&ctx, &mut loops).await);
 
-    let m = e.metrics().expect("metrics read");
+    let m = e.reading().expect("metrics read");
     assert_eq!((m.visible, m.in_service, m.desired), (50, 2, 2));
     assert_eq!(e.decision.action, Action::NoChange, "{}", e.decision.reason);
     assert!(matches!(e.actuation, Actuation::NotNeeded));
@@ -335,7 +335,7 @@ async fn two_thousand_messages_with_five_instances_scales_to_the_max_ten() {
 
     let e = only(evaluate_all(&ctx, &mut loops).await);
 
-    assert_eq!(e.metrics().unwrap().visible, 2000);
+    assert_eq!(e.reading().unwrap().visible, 2000);
     assert_eq!(e.decision.action, Action::ScaleOut { from: 5, to: 10 });
     assert!(e.decision.reason.contains("clamped to [2,10] = 10"));
     assert_eq!(f.desired().await, 10);
@@ -426,7 +426,7 @@ async fn missing_queue_is_missing_metrics_and_never_scales_in() {
     clock.set(T0 + Duration::from_secs(3600));
     let e = only(evaluate_all(&ctx, &mut loops).await);
 
-    assert!(e.metrics().is_none(), "{:?}", e.decision.inputs);
+    assert!(e.reading().is_none(), "{:?}", e.decision.inputs);
     assert!(
         e.decision.reason.contains("never scale in"),
         "{}",

@@ -10,7 +10,7 @@ use super::{
     Actuator, ActuatorError, FleetCapacity, FleetId, LastActivity, SetOutcome, plan_change,
 };
 use crate::autoscale::Timestamp;
-use crate::autoscale::metrics::describe_group;
+use crate::autoscale::reading::describe_group;
 
 /// Drives one Auto Scaling group with `SetDesiredCapacity` (`HonorCooldown=false`:
 /// the policy has its own cooldown). Never touches the group's min/max.

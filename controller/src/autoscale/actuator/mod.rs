@@ -19,7 +19,7 @@ use serde::Serialize;
 pub use asg::AsgActuator;
 pub use deployment::DeploymentActuator;
 
-use super::metrics::MetricsError;
+use super::reading::ReadingError;
 
 /// The fleet as the actuator sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -94,7 +94,7 @@ pub enum ActuatorError {
     #[error(transparent)]
     Aws(#[from] ballast_aws::AwsError),
     #[error(transparent)]
-    Read(#[from] MetricsError),
+    Read(#[from] ReadingError),
     #[error("Kubernetes API: {0}")]
     Kube(#[from] kube::Error),
     #[error("refusing to set {fleet} to {requested}: outside [{min}, {max}]")]

@@ -25,7 +25,7 @@ use super::actuator::FleetCapacity;
 
 /// Why a reading failed.
 #[derive(Debug, thiserror::Error)]
-pub enum MetricsError {
+pub enum ReadingError {
     #[error(transparent)]
     Aws(#[from] AwsError),
     #[error("{operation} returned no {attribute}")]
@@ -90,7 +90,7 @@ impl QueueSource {
 
     /// The queue URL, resolved with `GetQueueUrl` on first use and cached.
     #[instrument(skip(self), fields(queue = %self.queue_name))]
-    pub async fn queue_url(&self) -> Result<String, MetricsError> {
+    pub async fn queue_url(&self) -> Result<String, ReadingError> {
         if let Some(url) = self.cached_url() {
             return Ok(url);
         }
@@ -103,7 +103,7 @@ impl QueueSource {
             .classify("sqs:GetQueueUrl")?;
         let url = out
             .queue_url
-            .ok_or(MetricsError::MissingAttribute {
+            .ok_or(ReadingError::MissingAttribute {
                 operation: "sqs:GetQueueUrl",
                 attribute: "QueueUrl",
             })?
@@ -119,7 +119,7 @@ impl QueueSource {
     /// One `GetQueueAttributes` call (plus `GetQueueUrl` the first time, plus
     /// `GetMetricStatistics` when the age metric is enabled).
     #[instrument(skip(self), fields(queue = %self.queue_name))]
-    pub async fn read(&self) -> Result<QueueDepth, MetricsError> {
+    pub async fn read(&self) -> Result<QueueDepth, ReadingError> {
         let url = self.queue_url().await?;
         let result = self
             .sqs
@@ -145,14 +145,14 @@ impl QueueSource {
         let count = |name: QueueAttributeName, attribute: &'static str| {
             let value = attributes
                 .get(&name)
-                .ok_or(MetricsError::MissingAttribute {
+                .ok_or(ReadingError::MissingAttribute {
                     operation: GET_ATTRIBUTES,
                     attribute,
                 })?;
             value
                 .trim()
                 .parse::<u64>()
-                .map_err(|_| MetricsError::BadAttribute {
+                .map_err(|_| ReadingError::BadAttribute {
                     operation: GET_ATTRIBUTES,
                     attribute,
                     value: value.clone(),
@@ -232,7 +232,7 @@ pub async fn oldest_message_age(
 pub async fn describe_group(
     asg: &aws_sdk_autoscaling::Client,
     group_name: &str,
-) -> Result<FleetCapacity, MetricsError> {
+) -> Result<FleetCapacity, ReadingError> {
     let out = asg
         .describe_auto_scaling_groups()
         .auto_scaling_group_names(group_name)
@@ -244,10 +244,10 @@ pub async fn describe_group(
         .unwrap_or_default()
         .into_iter()
         .find(|g| g.auto_scaling_group_name.as_deref() == Some(group_name))
-        .ok_or_else(|| MetricsError::GroupNotFound(group_name.to_string()))?;
+        .ok_or_else(|| ReadingError::GroupNotFound(group_name.to_string()))?;
     let field = |field: &'static str, value: Option<i32>| {
         let value = value.unwrap_or(0);
-        u32::try_from(value).map_err(|_| MetricsError::BadGroupField {
+        u32::try_from(value).map_err(|_| ReadingError::BadGroupField {
             group: group_name.to_string(),
             field,
             value,
