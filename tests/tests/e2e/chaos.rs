@@ -156,7 +156,13 @@ fn spawn_worker(stack: &Stack, endpoint: &str, extra: &[&str], log_name: &str) -
     let child = Command::new(binary_path(WORKER_BIN))
         .envs(ballast_testbed::child_env())
         .env("AWS_ENDPOINT_URL", endpoint)
-        .env("RUST_LOG", "ballast_worker=warn")
+        // The rescue's decisions (one line per DLQ message) and which transaction each
+        // processed message carried (debug), so a lost id can be followed through the logs.
+        .env(
+            "RUST_LOG",
+            "ballast_worker=warn,ballast_worker::consumer::rescue=info,\
+             ballast_worker::consumer=debug,aws=warn",
+        )
         .args(["consume", "--no-fleet", "--no-cloudwatch"])
         .args(["--queue-url", &stack.queue_url])
         .args(["--accounts-table-name", &stack.accounts_table])
@@ -197,6 +203,38 @@ fn metric(text: &str, metric: &str) -> Option<f64> {
         })
         .and_then(|line| line.rsplit(' ').next())
         .and_then(|v| v.parse().ok())
+}
+
+/// What was sent for transaction `id`: its kind, idempotency key and how many copies.
+fn describe_sent(id: Uuid, bodies: &[String]) -> String {
+    let mut copies = 0usize;
+    let mut what = String::from("not among the sent bodies");
+    for body in bodies {
+        match parse_transaction(body.as_bytes()) {
+            Ok(tx) if tx.transaction_id == id => {
+                copies += 1;
+                what = format!(
+                    "{:?}, idempotency key {}",
+                    tx.kind,
+                    tx.idempotency_key.as_str()
+                );
+            }
+            Err(ParseError::Invalid {
+                transaction_id,
+                idempotency_key,
+                error,
+            }) if transaction_id == id => {
+                copies += 1;
+                what = format!(
+                    "invalid ({}), idempotency key {:?}",
+                    error.code(),
+                    idempotency_key.as_ref().map(|k| k.as_str().to_owned())
+                );
+            }
+            _ => {}
+        }
+    }
+    format!("{id}: {what}, sent {copies} time(s)")
 }
 
 /// A poison message: no transaction id can be read from it.
@@ -258,9 +296,11 @@ async fn chaos_money_is_conserved_and_the_dlq_holds_only_poison() {
             Err(ParseError::Malformed(_)) => {}
         }
     }
-    send_messages(&stack.sqs, &stack.queue_url, &bodies, 100_000.0)
+    let sent = send_messages(&stack.sqs, &stack.queue_url, &bodies, 100_000.0)
         .await
         .expect("send");
+    // A body SQS refused would otherwise look like a message lost later.
+    assert_eq!(sent, bodies.len(), "not every message was sent {replay}");
 
     let proxy = FaultProxy::start(&moto().await.endpoint(), seed)
         .await
@@ -392,7 +432,25 @@ async fn chaos_money_is_conserved_and_the_dlq_holds_only_poison() {
         report.money_conserved(),
         "money not conserved: {report:?} {replay}"
     );
-    // One terminal result per transaction id.
+    // One terminal result per transaction id. On a shortfall, name the ids without a result
+    // first (with what was sent for them), so they can be followed through the workers' logs.
+    let mut missing = Vec::new();
+    for id in &ids {
+        if ledger.get_result(*id).await.expect("get result").is_none() {
+            missing.push(*id);
+        }
+    }
+    if !missing.is_empty() {
+        println!(
+            "chaos: {} of {} transaction ids have no result (logs in {}) {replay}:",
+            missing.len(),
+            ids.len(),
+            log_dir().display()
+        );
+        for id in &missing {
+            println!("  {}", describe_sent(*id, &bodies));
+        }
+    }
     let results: u64 = report.results.values().sum();
     assert_eq!(
         results,
@@ -401,12 +459,7 @@ async fn chaos_money_is_conserved_and_the_dlq_holds_only_poison() {
         report.results,
         ids.len()
     );
-    for id in &ids {
-        assert!(
-            ledger.get_result(*id).await.expect("get result").is_some(),
-            "no result for {id} {replay}"
-        );
-    }
+    assert!(missing.is_empty(), "no result for {missing:?} {replay}");
     // Nothing applied twice: at most one debit and one credit per transaction, and the
     // entries of every account add up to its balance.
     let mut posted: HashMap<(Uuid, bool), u32> = HashMap::new();

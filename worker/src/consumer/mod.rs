@@ -878,6 +878,7 @@ impl Shared {
                     .await
             }
             Ok(tx) => {
+                tracing::debug!(transaction_id = %tx.transaction_id, receive_count, "processing a transaction");
                 // Remembered by transaction id *and* key: a different transaction reusing a
                 // settled key must reach the ledger, which gives it a REJECTED result of its
                 // own (`idempotency_key_reused`); skipping it here would leave it resultless.
