@@ -12,8 +12,8 @@ use crate::config::{self, ConfigError, QueueRef};
 use crate::consumer::rescue::{RescueConfig, Rescuer};
 use crate::consumer::watchdog::{STALL_EXIT_CODE, WatchdogConfig};
 use crate::consumer::{Consumer, ConsumerConfig, ConsumerError, discover_queue};
-use crate::fleet::{Fleet, FleetTiming, instance_id_from_imds};
 use crate::ledger::Ledger;
+use crate::lifecycle::{InstanceLifecycle, LifecycleTiming, instance_id_from_imds};
 use crate::observability::{self, AwsCallCounter, CloudWatchPublisher, Metrics};
 
 /// Why `consume` could not run.
@@ -267,7 +267,7 @@ async fn start_fleet(
     consumer: &Consumer,
     shutdown: &CancellationToken,
     background: &CancellationToken,
-) -> Option<Fleet> {
+) -> Option<InstanceLifecycle> {
     let instance_id = match &args.instance_id {
         Some(id) => id.clone(),
         None => instance_id_from_imds().await?,
@@ -276,21 +276,22 @@ async fn start_fleet(
         .lifecycle_hook
         .clone()
         .or(targets.lifecycle_hook.clone());
-    let fleet = match Fleet::discover(clients.autoscaling.clone(), &instance_id, hook).await {
-        Ok(Some(fleet)) => fleet,
-        Ok(None) => {
-            tracing::info!(%instance_id, "instance is not in an Auto Scaling group");
-            return None;
-        }
-        Err(error) => {
-            tracing::warn!(%error, "cannot look the instance up in Auto Scaling");
-            return None;
-        }
-    };
+    let fleet =
+        match InstanceLifecycle::discover(clients.autoscaling.clone(), &instance_id, hook).await {
+            Ok(Some(fleet)) => fleet,
+            Ok(None) => {
+                tracing::info!(%instance_id, "instance is not in an Auto Scaling group");
+                return None;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot look the instance up in Auto Scaling");
+                return None;
+            }
+        };
     tracing::info!(%instance_id, group = fleet.group(), "fleet integration on");
-    let timing = FleetTiming {
+    let timing = LifecycleTiming {
         idle_debounce: args.idle_debounce,
-        ..FleetTiming::default()
+        ..LifecycleTiming::default()
     };
     let watcher = fleet.clone();
     let token = shutdown.clone();

@@ -11,8 +11,8 @@ use ballast_testbed::fixtures::{self, QueuePair, queue_depth as depth};
 use rust_decimal::Decimal;
 
 use super::*;
-use crate::fleet::Fleet;
 use crate::ledger::{INTERNAL_ERROR, ResultStatus};
+use crate::lifecycle::InstanceLifecycle;
 use crate::transaction::{AccountNumber, Currency};
 
 async fn queue_with_redrive(sqs: &aws_sdk_sqs::Client, max_receive_count: u32) -> (String, String) {
@@ -115,7 +115,7 @@ async fn a_panicking_message_is_rejected_on_its_last_delivery_and_leaks_nothing(
         RuleMode::MatchAny,
         [&protect_on, &protect_off]
     );
-    let fleet = Fleet::new(asg, "i-panic", "g", None);
+    let fleet = InstanceLifecycle::new(asg, "i-panic", "g", None);
     let background = CancellationToken::new();
     let protector = tokio::spawn({
         let fleet = fleet.clone();

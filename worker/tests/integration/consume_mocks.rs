@@ -26,9 +26,9 @@ use aws_sdk_dynamodb::operation::transact_write_items::{
 use aws_sdk_dynamodb::types::error::ProvisionedThroughputExceededException;
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
 use ballast_worker::consumer::Consumer;
-use ballast_worker::fleet::{Fleet, LifecycleCompletion, TERMINATING_WAIT};
 use ballast_worker::generate::send_messages;
 use ballast_worker::ledger::Ledger;
+use ballast_worker::lifecycle::{InstanceLifecycle, LifecycleCompletion, TERMINATING_WAIT};
 use ballast_worker::transaction::{
     AccountNumber, Currency, IdempotencyKey, Transaction, TransactionType,
 };
@@ -144,7 +144,7 @@ async fn complete_lifecycle_action_continues() {
         })
         .then_output(|| CompleteLifecycleActionOutput::builder().build());
     let asg = mock_client!(aws_sdk_autoscaling, RuleMode::Sequential, [&complete]);
-    let fleet = Fleet::new(
+    let fleet = InstanceLifecycle::new(
         asg,
         "i-0123456789abcdef0",
         "banking-workers",
@@ -153,7 +153,7 @@ async fn complete_lifecycle_action_continues() {
     assert_eq!(fleet.finish().await, LifecycleCompletion::Completed);
     assert_eq!(complete.num_calls(), 1);
 
-    let none = Fleet::new(
+    let none = InstanceLifecycle::new(
         mock_client!(aws_sdk_autoscaling, RuleMode::Sequential, [&complete]),
         "i-1",
         "g",
@@ -208,7 +208,7 @@ async fn termination_notice_drains_and_exits_cleanly_when_completion_fails() {
         [&describe, &protect, &complete],
         |c| c.retry_config(aws_sdk_autoscaling::config::retry::RetryConfig::disabled())
     );
-    let fleet = Fleet::discover(asg, "i-0123456789abcdef0", Some("drain".into()))
+    let fleet = InstanceLifecycle::discover(asg, "i-0123456789abcdef0", Some("drain".into()))
         .await
         .unwrap()
         .expect("instance is in a group");
@@ -256,7 +256,7 @@ async fn scale_in_protection_follows_activity_with_debounce() {
         RuleMode::MatchAny,
         [&protect_on, &protect_off]
     );
-    let fleet = Fleet::new(asg, "i-1", "g", None);
+    let fleet = InstanceLifecycle::new(asg, "i-1", "g", None);
     let (activity, rx) = tokio::sync::watch::channel(0usize);
     let shutdown = CancellationToken::new();
     let task = tokio::spawn({

@@ -13,18 +13,18 @@ use tokio_util::sync::CancellationToken;
 /// The lifecycle state of an instance waiting in a terminating hook.
 pub const TERMINATING_WAIT: &str = "Terminating:Wait";
 
-/// Fleet timing.
+/// How often the termination notice is polled and protection refreshed.
 #[derive(Debug, Clone, Copy)]
-pub struct FleetTiming {
+pub struct LifecycleTiming {
     /// How often DescribeAutoScalingInstances is polled for a termination notice.
     pub poll_interval: Duration,
     /// How long the worker must stay idle before scale-in protection is cleared.
     pub idle_debounce: Duration,
 }
 
-impl Default for FleetTiming {
+impl Default for LifecycleTiming {
     fn default() -> Self {
-        FleetTiming {
+        LifecycleTiming {
             poll_interval: Duration::from_secs(10),
             idle_debounce: Duration::from_secs(30),
         }
@@ -66,7 +66,7 @@ pub async fn instance_id_from_imds() -> Option<String> {
 
 /// This instance's membership of an Auto Scaling group.
 #[derive(Debug, Clone)]
-pub struct Fleet {
+pub struct InstanceLifecycle {
     client: Client,
     instance_id: String,
     group: String,
@@ -75,7 +75,7 @@ pub struct Fleet {
     terminating: Arc<AtomicBool>,
 }
 
-impl Fleet {
+impl InstanceLifecycle {
     /// A fleet handle for a known group.
     pub fn new(
         client: Client,
@@ -83,7 +83,7 @@ impl Fleet {
         group: impl Into<String>,
         hook: Option<String>,
     ) -> Self {
-        Fleet {
+        InstanceLifecycle {
             client,
             instance_id: instance_id.into(),
             group: group.into(),
@@ -99,7 +99,7 @@ impl Fleet {
         client: Client,
         instance_id: &str,
         hook: Option<String>,
-    ) -> Result<Option<Fleet>, AwsError> {
+    ) -> Result<Option<InstanceLifecycle>, AwsError> {
         let out = client
             .describe_auto_scaling_instances()
             .instance_ids(instance_id)
@@ -111,7 +111,7 @@ impl Fleet {
             .first()
             .and_then(|i| i.auto_scaling_group_name())
             .map(str::to_owned);
-        Ok(group.map(|group| Fleet::new(client, instance_id, group, hook)))
+        Ok(group.map(|group| InstanceLifecycle::new(client, instance_id, group, hook)))
     }
 
     /// The group name.
