@@ -1,6 +1,6 @@
 //! Validation of launch templates and Auto Scaling groups.
 
-use super::instance_types::INSTANCE_TYPES;
+use super::instance_types::INSTANCE_FAMILIES;
 use super::*;
 
 impl Validator<'_> {
@@ -143,28 +143,31 @@ impl Validator<'_> {
 
     /// An instance type EC2 has: otherwise the launch template is created and every launch fails.
     fn instance_type(&mut self, name: &str, path: &str) {
-        if INSTANCE_TYPES.binary_search(&name).is_ok() {
-            return;
-        }
-        let (family, _) = name.split_once('.').unwrap_or((name, ""));
-        let sizes: Vec<&str> = INSTANCE_TYPES
-            .iter()
-            .filter_map(|t| t.split_once('.'))
-            .filter(|(f, _)| *f == family)
-            .map(|(_, size)| size)
-            .collect();
-        let hint = if sizes.is_empty() {
-            let families: BTreeSet<&str> = INSTANCE_TYPES
-                .iter()
-                .filter_map(|t| t.split_once('.').map(|(f, _)| f))
-                .collect();
-            match closest(family, families) {
+        let (family, size) = name.split_once('.').unwrap_or((name, ""));
+        let sizes = INSTANCE_FAMILIES
+            .binary_search_by(|(f, _)| (*f).cmp(family))
+            .ok()
+            .and_then(|i| INSTANCE_FAMILIES.get(i))
+            .map(|(_, sizes)| *sizes);
+        let hint = match sizes {
+            Some(sizes) if sizes.contains(&size) => return,
+            Some(sizes) => format!("`{family}` comes in {}", sizes.join(", ")),
+            None => match closest(family, INSTANCE_FAMILIES.iter().map(|(f, _)| *f)) {
                 Some(near) => format!("no instance family `{family}`; did you mean `{near}`?"),
                 None => "write family.size, e.g. m6i.large".to_string(),
-            }
-        } else {
-            format!("`{family}` comes in {}", sizes.join(", "))
+            },
         };
         self.error(path, format!("`{name}` is not an EC2 instance type"), hint);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::INSTANCE_FAMILIES;
+
+    #[test]
+    fn families_are_sorted_and_unique_for_binary_search() {
+        assert!(INSTANCE_FAMILIES.windows(2).all(|w| w[0].0 < w[1].0));
+        assert!(INSTANCE_FAMILIES.iter().all(|(_, sizes)| !sizes.is_empty()));
     }
 }
