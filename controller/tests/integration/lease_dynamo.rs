@@ -64,6 +64,28 @@ fn lease(
     )
 }
 
+/// A lease on blueprint `name`'s writer lease for `holder`, 10 minutes long, on a manual clock
+/// set to the wall time the CLI uses.
+fn wall_clock_lease(
+    client: &Client,
+    table: &str,
+    name: &str,
+    holder: &str,
+) -> (DynamoLease, Arc<ManualClock>) {
+    let wall = Arc::new(ManualClock::new(Timestamp::from_system_time(
+        SystemTime::now(),
+    )));
+    let lease = lease(
+        client,
+        table,
+        &blueprint_lease_name(name),
+        holder,
+        Duration::from_secs(600),
+        &wall,
+    );
+    (lease, wall)
+}
+
 fn at(ms: u64) -> SystemTime {
     UNIX_EPOCH + Duration::from_millis(ms)
 }
@@ -327,17 +349,7 @@ spec:
     let (client, table) = table().await;
 
     // A controller elsewhere holds the blueprint's lease, on the wall clock the CLI uses.
-    let wall = Arc::new(ManualClock::new(Timestamp::from_system_time(
-        SystemTime::now(),
-    )));
-    let controller = lease(
-        &client,
-        &table,
-        &blueprint_lease_name(&name),
-        "controller-on-host-7",
-        Duration::from_secs(600),
-        &wall,
-    );
+    let (controller, _wall) = wall_clock_lease(&client, &table, &name, "controller-on-host-7");
     let LeaseStatus::Held { until } = controller.try_acquire().await.unwrap() else {
         panic!("the controller takes the free lease");
     };
@@ -431,18 +443,8 @@ async fn force_unlock_asks_and_removes_only_the_lease_it_showed() {
     let file = file.to_str().unwrap();
     let endpoint = moto().await.endpoint();
     let (client, table) = table().await;
-    let wall = Arc::new(ManualClock::new(Timestamp::from_system_time(
-        SystemTime::now(),
-    )));
     // An apply that was SIGKILLed left its lease behind.
-    let killed = lease(
-        &client,
-        &table,
-        &blueprint_lease_name(&name),
-        "cli@killed-host",
-        Duration::from_secs(600),
-        &wall,
-    );
+    let (killed, wall) = wall_clock_lease(&client, &table, &name, "cli@killed-host");
     assert!(killed.try_acquire().await.unwrap().is_held());
     let unlock = |extra: &[&str]| {
         let mut args = vec![
