@@ -10,6 +10,7 @@ pub mod diagnostic;
 pub mod graph;
 pub mod model;
 mod naming;
+pub mod policy;
 pub mod registry;
 mod validate;
 mod yaml;
