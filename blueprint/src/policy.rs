@@ -384,6 +384,15 @@ impl PolicyDocument {
         (version, statements)
     }
 
+    /// True when some `Allow` statement names `action` (IAM's `*` wildcard, case-insensitive),
+    /// whatever its resources and conditions: the action half of an authorization, for checking
+    /// that a generated policy covers the calls a program makes.
+    pub fn allows_action(&self, action: &str) -> bool {
+        self.statements.iter().any(|s| {
+            s.effect == Effect::Allow && s.actions.iter().any(|a| wildcard_match(a, action))
+        })
+    }
+
     /// The document as a JSON value, sorted (deterministic).
     pub fn to_json(&self) -> Value {
         let sorted = self.sorted();
@@ -405,6 +414,42 @@ impl PolicyDocument {
         text.push('\n');
         text
     }
+}
+
+/// IAM's action matching: `*` matches any run of characters, `?` one; case-insensitive.
+fn wildcard_match(pattern: &str, text: &str) -> bool {
+    let pattern: Vec<char> = pattern.to_ascii_lowercase().chars().collect();
+    let text: Vec<char> = text.to_ascii_lowercase().chars().collect();
+    // matches[j]: pattern[..i] matches text[..j].
+    let mut matches = vec![false; text.len().saturating_add(1)];
+    if let Some(first) = matches.first_mut() {
+        *first = true;
+    }
+    for p in &pattern {
+        let mut next = vec![false; matches.len()];
+        for j in 0..matches.len() {
+            let here = matches.get(j).copied().unwrap_or(false);
+            let prev_next = j
+                .checked_sub(1)
+                .and_then(|k| next.get(k).copied())
+                .unwrap_or(false);
+            let prev_here = j
+                .checked_sub(1)
+                .and_then(|k| matches.get(k).copied())
+                .unwrap_or(false);
+            let ch = j.checked_sub(1).and_then(|k| text.get(k));
+            let value = match p {
+                '*' => here || prev_next,
+                '?' => prev_here && ch.is_some(),
+                c => prev_here && ch == Some(c),
+            };
+            if let Some(slot) = next.get_mut(j) {
+                *slot = value;
+            }
+        }
+        matches = next;
+    }
+    matches.last().copied().unwrap_or(false)
 }
 
 fn strings(values: &[String]) -> Value {
@@ -597,6 +642,25 @@ mod tests {
         let metrics = text.find("\"Metrics\"").unwrap();
         let read = text.find("\"Read\"").unwrap();
         assert!(metrics < read, "statements sorted by Sid:\n{text}");
+    }
+
+    #[test]
+    fn allows_action_matches_wildcards_and_ignores_case() {
+        let doc = PolicyDocument::new(vec![
+            Statement::allow("Describe", ["ec2:Describe*"], ["*"]),
+            Statement::allow("Queue", ["sqs:ReceiveMessage"], ["arn:aws:sqs:*:*:q"]),
+        ]);
+        assert!(doc.allows_action("ec2:DescribeVpcs"));
+        assert!(doc.allows_action("SQS:receivemessage"));
+        assert!(!doc.allows_action("ec2:CreateVpc"));
+        assert!(!doc.allows_action("sqs:ReceiveMessages"));
+        let mut deny = doc.clone();
+        deny.statements
+            .iter_mut()
+            .for_each(|s| s.effect = Effect::Deny);
+        assert!(!deny.allows_action("ec2:DescribeVpcs"));
+        assert!(wildcard_match("a?c*", "abcdef"));
+        assert!(!wildcard_match("a?c", "ac"));
     }
 
     fn arb_statement() -> impl Strategy<Value = Statement> {

@@ -71,6 +71,28 @@ pub enum Command {
     Run(RunArgs),
     /// Run worker processes for a fleet's instances.
     Fleet(FleetArgs),
+    /// Print the least-privilege IAM policy (JSON) the controller needs to manage the
+    /// blueprint, or the worker needs to run against it.
+    IamPolicy(IamPolicyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct IamPolicyArgs {
+    pub file: PathBuf,
+    /// Whose policy: the controller's or the worker's.
+    #[arg(long = "for", value_enum)]
+    pub for_: crate::iam_policy::PolicyFor,
+    /// The AWS account of the ARNs; without it they match any account (`*`).
+    #[arg(long)]
+    pub account_id: Option<String>,
+    /// The region of the ARNs; default: the blueprint's `metadata.region`.
+    #[arg(long)]
+    pub region: Option<String>,
+    #[command(flatten)]
+    pub worker: crate::iam_policy::worker::WorkerNames,
+    /// DynamoDB table of the writer lease (as `ballast apply --lease-table`).
+    #[arg(long, env = "BALLAST_LEASE_TABLE", default_value = crate::lease::DEFAULT_TABLE)]
+    pub lease_table: String,
 }
 
 #[derive(Debug, Args)]

@@ -5,6 +5,7 @@ pub mod ci;
 pub mod cli;
 pub mod commands;
 pub mod fleet;
+pub mod iam_policy;
 pub mod lease;
 pub mod provision;
 pub mod saved_plan;

@@ -28,6 +28,7 @@ fn main() -> anyhow::Result<ExitCode> {
             runtime()?.block_on(commands::provision::force_unlock(args, &mut out))?
         }
         Command::Run(args) => runtime()?.block_on(commands::run::run(args))?,
+        Command::IamPolicy(args) => commands::iam_policy::run(args, &mut out)?,
         Command::Fleet(fleet) => match &fleet.command {
             FleetCommand::Local(args) => runtime()?.block_on(commands::fleet::local(
                 args,

@@ -148,10 +148,16 @@ impl MotoServer {
     }
 
     fn start() -> MotoServer {
+        MotoServer::start_with(&[])
+    }
+
+    /// A new server of its own (not the shared one) with `env` added to moto's environment;
+    /// it stops when the value is dropped or the test process exits.
+    fn start_with(env: &[(&str, &str)]) -> MotoServer {
         let binary = locate_moto();
         let mut last_failure = String::new();
         for attempt in 1..=START_ATTEMPTS {
-            match try_start(&binary) {
+            match try_start(&binary, env) {
                 Ok(server) => return server,
                 Err(failure) => {
                     last_failure = format!("attempt {attempt}: {failure}");
@@ -161,6 +167,100 @@ impl MotoServer {
         panic!(
             "moto_server ({}) failed to start after {START_ATTEMPTS} attempts; last {last_failure}",
             binary.display()
+        );
+    }
+}
+
+/// moto's environment variable: the number of requests served before IAM is enforced.
+const INITIAL_NO_AUTH_ACTION_COUNT: &str = "INITIAL_NO_AUTH_ACTION_COUNT";
+
+/// A moto server of its own that enforces IAM once told to, for the tests that prove a
+/// generated policy by enforcement. The shared server ([`moto`]) never enforces.
+///
+/// It starts with `INITIAL_NO_AUTH_ACTION_COUNT` unlimited, so a test sets up with the test
+/// bed's credentials (create resources, an IAM user, its policy and access keys);
+/// [`IamEnforcingMoto::enforce_iam`] then resets moto's count to 0 (`POST
+/// /moto-api/reset-auth`), after which every request must be signed with an IAM user's access
+/// key and is authorized against that user's policies.
+///
+/// What moto 5.2.5 checks (moto/core/authorization.py, moto/iam/access_control.py): the
+/// signature, then the request's *API operation* as `service:Operation` against the `Action`s
+/// of the caller's policies (so `dynamodb:TransactWriteItems` and `sqs:DeleteMessageBatch`
+/// are checked by those names, where AWS checks the items' and the batch's base actions). The
+/// `Resource` is the queue's ARN for SQS (and the role for IAM/STS); every other service is
+/// checked against `*`, so an ARN-scoped statement of DynamoDB, KMS, CloudWatch or Auto
+/// Scaling matches nothing there. `Condition` keys other than `sts:ExternalId` are never set,
+/// so a statement with a condition is a *deny* for its actions.
+pub struct IamEnforcingMoto {
+    server: MotoServer,
+}
+
+impl std::fmt::Debug for IamEnforcingMoto {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IamEnforcingMoto")
+            .field("server", &self.server)
+            .finish()
+    }
+}
+
+impl IamEnforcingMoto {
+    /// Starts a new server (a few seconds, on tokio's blocking pool), not yet enforcing.
+    pub async fn start() -> IamEnforcingMoto {
+        let server = tokio::task::spawn_blocking(|| {
+            MotoServer::start_with(&[(INITIAL_NO_AUTH_ACTION_COUNT, "inf")])
+        })
+        .await
+        .unwrap_or_else(|err| std::panic::resume_unwind(err.into_panic()));
+        IamEnforcingMoto { server }
+    }
+
+    /// Base URL of the server.
+    pub fn endpoint(&self) -> String {
+        self.server.endpoint()
+    }
+
+    /// The test bed's SDK config for this server (its static credentials work only until
+    /// [`IamEnforcingMoto::enforce_iam`]).
+    pub async fn sdk_config(&self) -> SdkConfig {
+        self.server.sdk_config().await
+    }
+
+    /// An SDK config for this server signing with an IAM user's access key.
+    pub async fn sdk_config_as(&self, access_key_id: &str, secret: &str) -> SdkConfig {
+        aws_config::defaults(BehaviorVersion::latest())
+            .empty_test_environment()
+            .region(Region::new(REGION))
+            .credentials_provider(Credentials::new(
+                access_key_id,
+                secret,
+                None,
+                None,
+                "ballast-testbed-iam-user",
+            ))
+            .endpoint_url(self.endpoint())
+            .load()
+            .await
+    }
+
+    /// From now on every request is authenticated and authorized.
+    pub fn enforce_iam(&self) {
+        let port = self.server.port();
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        let mut stream = TcpStream::connect(addr).expect("connect to moto");
+        let body = "0";
+        let request = format!(
+            "POST /moto-api/reset-auth HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\
+             Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        stream
+            .write_all(request.as_bytes())
+            .expect("send reset-auth");
+        let mut answer = String::new();
+        let _ = stream.read_to_string(&mut answer);
+        assert!(
+            answer.starts_with("HTTP/1.") && answer.contains(" 200 "),
+            "moto refused to enforce IAM: {answer}"
         );
     }
 }
@@ -183,7 +283,7 @@ pub async fn sdk_config_for(endpoint: &str) -> SdkConfig {
         .await
 }
 
-fn try_start(binary: &Path) -> Result<MotoServer, String> {
+fn try_start(binary: &Path, env: &[(&str, &str)]) -> Result<MotoServer, String> {
     let port = free_port();
     let log_path =
         std::env::temp_dir().join(format!("ballast-moto-{}-{port}.log", std::process::id()));
@@ -200,6 +300,7 @@ fn try_start(binary: &Path) -> Result<MotoServer, String> {
         .arg(binary)
         .arg(port.to_string())
         .arg(&log_path)
+        .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(log)
         .stderr(log_err)

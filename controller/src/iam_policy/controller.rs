@@ -1,0 +1,304 @@
+//! The controller's policy: what `plan`, `apply`, `drift`, `destroy`, `run` and `scale` call
+//! for a blueprint's kinds (`provision/kinds/*`), the ownership-tag lookup (`provision/tagged.rs`),
+//! the writer lease (`lease/dynamo.rs`) and the autoscaler (`autoscale/`).
+//!
+//! Every kind of the registry is matched without a catch-all arm, so a new kind does not
+//! compile until it says what it needs here. Queues, tables, keys' aliases, groups, alarms and
+//! dashboards are scoped to their exact ARNs; KMS key ids and EC2 ids are chosen by AWS, so
+//! those are scoped to the account and region; actions without resource-level permissions
+//! (EC2 and Auto Scaling describes, `tag:GetResources`, `kms:CreateKey`, listing) are `*`, in
+//! statements whose Sid says so.
+
+use ballast_blueprint::policy::PolicyDocument;
+use ballast_blueprint::{Blueprint, ResourceKind, TableEncryptionKind, declared};
+
+use super::{ANY, ArnScope, Statements};
+
+/// The namespace of the autoscaler's metrics (`autoscale::publish::NAMESPACE`).
+const AUTOSCALER_METRICS_NAMESPACE: &str = crate::autoscale::publish::NAMESPACE;
+
+/// The controller's policy for `bp`, with its writer lease in `lease_table`.
+pub fn policy(bp: &Blueprint, scope: &ArnScope, lease_table: &str) -> PolicyDocument {
+    let mut out = Statements::default();
+    let any = || [ANY.to_owned()];
+    out.allow(
+        "FindOwnedResourcesHasNoResourceLevelPermissions",
+        &["tag:GetResources"],
+        any(),
+    );
+    out.allow(
+        "WriterLease",
+        &[
+            "dynamodb:CreateTable",
+            "dynamodb:DescribeTable",
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:DeleteItem",
+        ],
+        [scope.table(lease_table)],
+    );
+
+    const DESCRIBE: &str = "DescribeAndListHaveNoResourceLevelPermissions";
+    for kind in ResourceKind::ALL {
+        let names: Vec<String> = declared(bp, *kind).into_iter().map(|(_, n)| n).collect();
+        if names.is_empty() && *kind != ResourceKind::ScalingPolicy {
+            continue;
+        }
+        match kind {
+            ResourceKind::KmsKey => {
+                out.allow("CreateKeyHasNoResourceYet", &["kms:CreateKey"], any());
+                out.allow(DESCRIBE, &["kms:ListAliases"], any());
+                out.allow(
+                    "BlueprintKeysIdsAssignedByAws",
+                    &[
+                        "kms:DescribeKey",
+                        "kms:GetKeyRotationStatus",
+                        "kms:EnableKeyRotation",
+                        "kms:DisableKeyRotation",
+                        "kms:EnableKey",
+                        "kms:UpdateKeyDescription",
+                        "kms:ScheduleKeyDeletion",
+                        "kms:TagResource",
+                        "kms:ListResourceTags",
+                        "kms:CreateAlias",
+                        "kms:DeleteAlias",
+                    ],
+                    [scope.any_kms_key()],
+                );
+                out.allow(
+                    "BlueprintKeyAliases",
+                    &["kms:CreateAlias", "kms:DeleteAlias"],
+                    names.iter().map(|alias| scope.kms_alias(alias)),
+                );
+            }
+            ResourceKind::Vpc | ResourceKind::Subnet | ResourceKind::VpcEndpoint => {
+                out.allow(
+                    DESCRIBE,
+                    &[
+                        "ec2:DescribeVpcs",
+                        "ec2:DescribeVpcAttribute",
+                        "ec2:DescribeSubnets",
+                        "ec2:DescribeRouteTables",
+                        "ec2:DescribeVpcEndpoints",
+                    ],
+                    any(),
+                );
+                let actions: &[&str] = match kind {
+                    ResourceKind::Vpc => &[
+                        "ec2:CreateVpc",
+                        "ec2:ModifyVpcAttribute",
+                        "ec2:DeleteVpc",
+                        "ec2:CreateRouteTable",
+                        "ec2:DeleteRouteTable",
+                    ],
+                    ResourceKind::Subnet => &[
+                        "ec2:CreateSubnet",
+                        "ec2:ModifySubnetAttribute",
+                        "ec2:DeleteSubnet",
+                        "ec2:AssociateRouteTable",
+                        "ec2:DisassociateRouteTable",
+                        "ec2:ReplaceRouteTableAssociation",
+                    ],
+                    _ => &[
+                        "ec2:CreateVpcEndpoint",
+                        "ec2:ModifyVpcEndpoint",
+                        "ec2:DeleteVpcEndpoints",
+                    ],
+                };
+                out.allow(
+                    "NetworkIdsAssignedByAws",
+                    actions,
+                    [scope.any_ec2_resource()],
+                );
+                out.allow(
+                    "NetworkIdsAssignedByAws",
+                    &["ec2:CreateTags"],
+                    [scope.any_ec2_resource()],
+                );
+            }
+            ResourceKind::Queue => {
+                out.allow(DESCRIBE, &["sqs:ListQueues"], any());
+                out.allow(
+                    "BlueprintQueues",
+                    &[
+                        "sqs:CreateQueue",
+                        "sqs:GetQueueUrl",
+                        "sqs:GetQueueAttributes",
+                        "sqs:SetQueueAttributes",
+                        "sqs:TagQueue",
+                        "sqs:ListQueueTags",
+                        "sqs:DeleteQueue",
+                    ],
+                    names.iter().map(|n| scope.queue(n)),
+                );
+            }
+            ResourceKind::Table => {
+                out.allow(
+                    "BlueprintTables",
+                    &[
+                        "dynamodb:CreateTable",
+                        "dynamodb:DescribeTable",
+                        "dynamodb:UpdateTable",
+                        "dynamodb:DeleteTable",
+                        "dynamodb:DescribeContinuousBackups",
+                        "dynamodb:UpdateContinuousBackups",
+                        "dynamodb:DescribeTimeToLive",
+                        "dynamodb:UpdateTimeToLive",
+                        "dynamodb:TagResource",
+                        "dynamodb:ListTagsOfResource",
+                    ],
+                    names.iter().map(|n| scope.table(n)),
+                );
+                table_keys(bp, scope, &mut out);
+            }
+            ResourceKind::LaunchTemplate => {
+                out.allow(
+                    DESCRIBE,
+                    &[
+                        "ec2:DescribeLaunchTemplates",
+                        "ec2:DescribeLaunchTemplateVersions",
+                    ],
+                    any(),
+                );
+                out.allow(
+                    "LaunchTemplateIdsAssignedByAws",
+                    &[
+                        "ec2:CreateLaunchTemplate",
+                        "ec2:CreateLaunchTemplateVersion",
+                        "ec2:ModifyLaunchTemplate",
+                        "ec2:DeleteLaunchTemplate",
+                        "ec2:CreateTags",
+                    ],
+                    [scope.any_ec2_resource()],
+                );
+                if bp
+                    .spec
+                    .launch_templates
+                    .iter()
+                    .any(|lt| lt.instance_profile.is_some())
+                {
+                    let sid = "PassInstanceProfileRoleToEc2Only";
+                    out.allow(sid, &["iam:PassRole"], [scope.any_role()]);
+                    out.condition(
+                        sid,
+                        "StringEquals",
+                        "iam:PassedToService",
+                        &["ec2.amazonaws.com".to_owned()],
+                    );
+                }
+            }
+            ResourceKind::AutoScalingGroup => {
+                out.allow(
+                    DESCRIBE,
+                    &[
+                        "autoscaling:DescribeAutoScalingGroups",
+                        "autoscaling:DescribeLifecycleHooks",
+                        "autoscaling:DescribeScalingActivities",
+                    ],
+                    any(),
+                );
+                out.allow(
+                    "BlueprintAutoScalingGroups",
+                    &[
+                        "autoscaling:CreateAutoScalingGroup",
+                        "autoscaling:UpdateAutoScalingGroup",
+                        "autoscaling:DeleteAutoScalingGroup",
+                        "autoscaling:PutLifecycleHook",
+                        "autoscaling:DeleteLifecycleHook",
+                        "autoscaling:EnableMetricsCollection",
+                        "autoscaling:DisableMetricsCollection",
+                        "autoscaling:CreateOrUpdateTags",
+                        "autoscaling:SetDesiredCapacity",
+                    ],
+                    names.iter().map(|n| scope.auto_scaling_group(n)),
+                );
+                // AWS checks the caller's ec2:RunInstances against the launch template when a
+                // group is created or updated with one.
+                out.allow(
+                    "GroupsLaunchWithTheCallersRunInstances",
+                    &["ec2:RunInstances"],
+                    [scope.any_ec2_resource(), scope.any_image()],
+                );
+            }
+            ResourceKind::Alarm => {
+                out.allow(DESCRIBE, &["cloudwatch:DescribeAlarms"], any());
+                out.allow(
+                    "BlueprintAlarms",
+                    &[
+                        "cloudwatch:PutMetricAlarm",
+                        "cloudwatch:DeleteAlarms",
+                        "cloudwatch:TagResource",
+                        "cloudwatch:ListTagsForResource",
+                    ],
+                    names.iter().map(|n| scope.alarm(n)),
+                );
+            }
+            ResourceKind::Dashboard => {
+                out.allow(DESCRIBE, &["cloudwatch:ListDashboards"], any());
+                out.allow(
+                    "BlueprintDashboards",
+                    &[
+                        "cloudwatch:PutDashboard",
+                        "cloudwatch:GetDashboard",
+                        "cloudwatch:DeleteDashboards",
+                    ],
+                    names.iter().map(|n| scope.dashboard(n)),
+                );
+            }
+            ResourceKind::ScalingPolicy => {
+                // The autoscaler reads queue attributes and sets desired capacity through the
+                // queue and group statements; here what has no resource.
+                if bp.spec.scaling_policies.is_empty() {
+                    continue;
+                }
+                out.allow(
+                    DESCRIBE,
+                    &[
+                        "autoscaling:DescribeAutoScalingGroups",
+                        "autoscaling:DescribeScalingActivities",
+                        "cloudwatch:GetMetricStatistics",
+                    ],
+                    any(),
+                );
+                let sid = "AutoscalerMetricsHaveNoResourceSoNamespaceOnly";
+                out.allow(sid, &["cloudwatch:PutMetricData"], any());
+                out.condition(
+                    sid,
+                    "StringEquals",
+                    "cloudwatch:namespace",
+                    &[AUTOSCALER_METRICS_NAMESPACE.to_owned()],
+                );
+            }
+        }
+    }
+    out.into_document()
+}
+
+/// A table with a customer managed key: DynamoDB creates a grant on the key with the caller's
+/// permission when the table is created or its key changes, only through DynamoDB.
+fn table_keys(bp: &Blueprint, scope: &ArnScope, out: &mut Statements) {
+    let mut keys = Vec::new();
+    for table in &bp.spec.tables {
+        let encryption = &table.encryption;
+        if encryption.kind != TableEncryptionKind::Kms {
+            continue;
+        }
+        if encryption.kms_key.is_some() {
+            keys.push(scope.any_kms_key());
+        }
+        if let Some(arn) = &encryption.kms_key_arn {
+            keys.push(arn.clone());
+        }
+    }
+    if keys.is_empty() {
+        return;
+    }
+    let sid = "TableKeysGrantedThroughDynamoDbOnly";
+    out.allow(sid, &["kms:CreateGrant", "kms:DescribeKey"], keys);
+    out.condition(
+        sid,
+        "StringEquals",
+        "kms:ViaService",
+        &[scope.via_service("dynamodb")],
+    );
+}
