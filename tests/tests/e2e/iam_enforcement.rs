@@ -480,7 +480,8 @@ async fn a_worker_with_only_its_generated_policy_settles_transactions_and_is_den
 }
 
 /// The controller's generated policy is enough for `ballast plan` and `ballast drift` on the
-/// applied banking stack (both report it in sync), and refuses what the controller never does.
+/// applied banking stack (both report it in sync) and for an `apply` (the writer lease), and
+/// refuses what the controller never does.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_controller_with_only_its_generated_policy_plans_and_checks_drift_and_is_denied_the_rest()
 {
@@ -528,6 +529,20 @@ async fn a_controller_with_only_its_generated_policy_plans_and_checks_drift_and_
         );
         assert_no_denials(&stderr, &format!("ballast {command}"));
     }
+    // An apply of the stack in sync takes and releases the writer lease (creating its table),
+    // and changes nothing.
+    let applied = run(
+        controller_binary(),
+        &["apply", bp, "--auto-approve", "--endpoint-url", &endpoint],
+        &key_env(&key),
+    );
+    let stderr = String::from_utf8_lossy(&applied.stderr).into_owned();
+    assert!(
+        applied.status.success(),
+        "ballast apply as the controller's IAM user failed:\n{}\n{stderr}",
+        String::from_utf8_lossy(&applied.stdout)
+    );
+    assert_no_denials(&stderr, "ballast apply");
 
     let as_controller = moto.sdk_config_as(&key.0, &key.1).await;
     let sqs = aws_sdk_sqs::Client::new(&as_controller);
