@@ -187,7 +187,7 @@ async fn user_with_only(
     (key.access_key_id, key.secret_access_key)
 }
 
-fn key_env<'a>(key: &'a (String, String)) -> [(&'static str, &'a str); 3] {
+fn key_env(key: &(String, String)) -> [(&'static str, &str); 3] {
     [
         ("AWS_ACCESS_KEY_ID", key.0.as_str()),
         ("AWS_SECRET_ACCESS_KEY", key.1.as_str()),
