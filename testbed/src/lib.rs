@@ -10,6 +10,9 @@
 //! # }
 //! ```
 //!
+//! [`IamEnforcingMoto`] is a moto server of its own that enforces IAM once told to, for the
+//! tests that prove generated IAM policies by enforcement; the shared server never enforces.
+//!
 //! [`proxy::FaultProxy`] sits between SDK clients and moto and injects AWS faults (errors,
 //! latency, resets, dropped answers, hangs) by rule; see its module documentation.
 //! [`fixtures`] creates what several crates' tests need the same way (a queue with its
