@@ -56,6 +56,13 @@ impl Blueprint {
             .unwrap_or_else(|| self.default_name(&alarm.name))
     }
 
+    pub fn topic_name(&self, topic: &Topic) -> String {
+        topic
+            .topic_name
+            .clone()
+            .unwrap_or_else(|| self.default_name(&topic.name))
+    }
+
     pub fn dashboard_name(&self, dashboard: &Dashboard) -> String {
         dashboard
             .dashboard_name
@@ -78,6 +85,14 @@ impl Blueprint {
             .unwrap_or_else(|| self.default_name(&subnet.name))
     }
 
+    /// A security group's name (also its Name tag).
+    pub fn security_group_name(&self, group: &SecurityGroup) -> String {
+        group
+            .group_name
+            .clone()
+            .unwrap_or_else(|| self.default_name(&group.name))
+    }
+
     /// A VPC endpoint's Name tag.
     pub fn endpoint_name(&self, endpoint: &VpcEndpoint) -> String {
         self.default_name(&endpoint.name)
@@ -93,6 +108,10 @@ impl Blueprint {
 
     pub fn kms_key(&self, name: &str) -> Option<&KmsKey> {
         self.spec.kms_keys.iter().find(|k| k.name == name)
+    }
+
+    pub fn topic(&self, name: &str) -> Option<&Topic> {
+        self.spec.topics.iter().find(|t| t.name == name)
     }
 
     pub fn auto_scaling_group(&self, name: &str) -> Option<&AutoScalingGroup> {

@@ -10,5 +10,6 @@ mod provision_banking;
 mod provision_compute;
 mod provision_core;
 mod provision_monitoring;
+mod provision_topics;
 mod scale_scenarios;
 mod service_run;

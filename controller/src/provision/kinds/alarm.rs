@@ -28,7 +28,7 @@ use super::{ApplyContext, ObserveContext, Observed, ResourceOps, SharedReads, de
 use crate::provision::diff::FieldChange;
 use crate::provision::error::ProvisionError;
 use crate::provision::state::{
-    Changes, DesiredState, Field, LiveFields, LiveState, Ownership, Resolved,
+    Changes, DesiredState, Expect, Field, LiveFields, LiveState, Ownership, Resolved,
 };
 use crate::provision::tagged::tags_or_read;
 use crate::provision::typed::{TypedDesired, TypedLive};
@@ -48,8 +48,9 @@ crate::provision::state::field_names! {
         EvaluationPeriods = "evaluationPeriods",
         DatapointsToAlarm = "datapointsToAlarm",
         TreatMissingData = "treatMissingData",
-        Actions = "actions",
+        Actions = "alarmActions",
         OkActions = "okActions",
+        InsufficientDataActions = "insufficientDataActions",
         Description = "description",
     }
 }
@@ -210,6 +211,10 @@ pub fn canonical_fields(a: &MetricAlarm) -> BTreeMap<String, Value> {
     put(AlarmField::Actions, sorted_strings(a.alarm_actions()));
     put(AlarmField::OkActions, sorted_strings(a.ok_actions()));
     put(
+        AlarmField::InsufficientDataActions,
+        sorted_strings(a.insufficient_data_actions()),
+    );
+    put(
         AlarmField::Description,
         optional_text(a.alarm_description()),
     );
@@ -283,6 +288,7 @@ async fn put_alarm(
         .treat_missing_data(text(desired, AlarmField::TreatMissingData).unwrap_or("missing"))
         .set_alarm_actions(Some(strings(desired, AlarmField::Actions)))
         .set_ok_actions(Some(strings(desired, AlarmField::OkActions)))
+        .set_insufficient_data_actions(Some(strings(desired, AlarmField::InsufficientDataActions)))
         .set_alarm_description(text(desired, AlarmField::Description).map(str::to_string));
     if let Some(dimensions) = desired
         .value(AlarmField::Dimensions)
@@ -365,18 +371,20 @@ impl ResourceOps for Alarms {
     const KIND: ResourceKind = ResourceKind::Alarm;
     type Field = AlarmField;
 
-    fn desired(bp: &Blueprint, _resolved: &Resolved) -> Vec<DesiredState> {
+    fn desired(bp: &Blueprint, resolved: &Resolved) -> Vec<DesiredState> {
         bp.spec
             .alarms
             .iter()
             .map(|a| {
                 let (namespace, dimensions) = resolve_metric(bp, &a.metric);
-                let mut actions = a.actions.clone();
-                actions.sort();
-                actions.dedup();
-                let mut ok_actions = a.ok_actions.clone();
-                ok_actions.sort();
-                ok_actions.dedup();
+                // Topics by ARN; a topic not created yet makes its list known after apply.
+                let actions = |field: AlarmField, list: &[String]| {
+                    let field = Field::enforced(field, Value::Null);
+                    match super::topic::action_arns(resolved, list) {
+                        Some(arns) => field.with_expect(Expect::Exact(json!(arns))),
+                        None => field.with_expect(Expect::KnownAfterApply),
+                    }
+                };
                 let fields = vec![
                     Field::enforced(AlarmField::Namespace, namespace),
                     Field::enforced(AlarmField::Metric, a.metric.metric.clone()),
@@ -394,8 +402,12 @@ impl ResourceOps for Alarms {
                         AlarmField::TreatMissingData,
                         missing_data_name(a.treat_missing_data),
                     ),
-                    Field::enforced(AlarmField::Actions, json!(actions)),
-                    Field::enforced(AlarmField::OkActions, json!(ok_actions)),
+                    actions(AlarmField::Actions, &a.alarm_actions),
+                    actions(AlarmField::OkActions, &a.ok_actions),
+                    actions(
+                        AlarmField::InsufficientDataActions,
+                        &a.insufficient_data_actions,
+                    ),
                     Field::enforced(
                         AlarmField::Description,
                         optional_text(a.description.as_deref()),
@@ -614,7 +626,7 @@ spec:
       threshold: 1000.50
       comparison: greaterThanOrEqual
       evaluationPeriods: 3
-      actions: ["arn:aws:sns:us-east-1:1:b", "arn:aws:sns:us-east-1:1:a"]
+      alarmActions: ["arn:aws:sns:us-east-1:1:b", "arn:aws:sns:us-east-1:1:a"]
     - name: errors
       namespace: Shop/Worker
       metric: Errors

@@ -117,11 +117,15 @@ impl ResourceOps for VpcEndpoints {
                             Field::enforced(EndpointField::Subnets, Value::Null)
                                 .with_expect(exact_or_later(subnets.map(sorted))),
                         );
-                        if !e.security_group_ids.is_empty() {
-                            fields.push(Field::enforced(
-                                EndpointField::SecurityGroups,
-                                sorted(e.security_group_ids.clone()),
-                            ));
+                        if !e.security_groups.is_empty() || !e.security_group_ids.is_empty() {
+                            let groups = super::security_group::group_ids(
+                                resolved,
+                                e.security_groups.iter().chain(&e.security_group_ids),
+                            );
+                            fields.push(
+                                Field::enforced(EndpointField::SecurityGroups, Value::Null)
+                                    .with_expect(exact_or_later(groups.map(sorted))),
+                            );
                         }
                         fields.push(Field::enforced(EndpointField::PrivateDns, e.private_dns));
                     }
@@ -342,7 +346,9 @@ impl ResourceOps for VpcEndpoints {
                 .set_add_subnet_ids(d.adds())
                 .set_remove_subnet_ids(d.removes());
         }
-        if changes.has(EndpointField::SecurityGroups) {
+        if changes.has(EndpointField::SecurityGroups)
+            && desired.value(EndpointField::SecurityGroups).is_some()
+        {
             let d = delta(EndpointField::SecurityGroups);
             any |= !d.is_empty();
             request = request

@@ -21,7 +21,7 @@ use super::{ApplyContext, ObserveContext, Observed, ResourceOps, declared};
 use crate::provision::diff::FieldChange;
 use crate::provision::error::ProvisionError;
 use crate::provision::state::{
-    Changes, DesiredState, Field, LiveFields, LiveState, Ownership, Resolved,
+    Changes, DesiredState, Expect, Field, LiveFields, LiveState, Ownership, Resolved,
 };
 use crate::provision::typed::{TypedDesired, TypedLive};
 
@@ -65,7 +65,7 @@ impl ResourceOps for LaunchTemplates {
     const KIND: ResourceKind = ResourceKind::LaunchTemplate;
     type Field = TemplateField;
 
-    fn desired(bp: &Blueprint, _resolved: &Resolved) -> Vec<DesiredState> {
+    fn desired(bp: &Blueprint, resolved: &Resolved) -> Vec<DesiredState> {
         bp.spec
             .launch_templates
             .iter()
@@ -99,9 +99,15 @@ impl ResourceOps for LaunchTemplates {
                         TemplateField::AssociatePublicIpAddress,
                         lt.associate_public_ip_address,
                     ),
-                    Field::enforced(
-                        TemplateField::SecurityGroups,
-                        sorted(lt.security_group_ids.clone()),
+                    // Blueprint groups by id; a group not created yet is known after apply.
+                    Field::enforced(TemplateField::SecurityGroups, Value::Null).with_expect(
+                        match super::security_group::group_ids(
+                            resolved,
+                            lt.security_groups.iter().chain(&lt.security_group_ids),
+                        ) {
+                            Some(ids) => Expect::Exact(sorted(ids)),
+                            None => Expect::KnownAfterApply,
+                        },
                     ),
                     Field::enforced(TemplateField::EncryptedVolumes, lt.encrypted_volumes),
                 ];

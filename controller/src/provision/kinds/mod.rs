@@ -21,9 +21,11 @@ pub mod kms;
 pub mod launch_template;
 pub mod queue;
 pub mod route_tables;
+pub mod security_group;
 pub mod subnet;
 pub mod support;
 pub mod table;
+pub mod topic;
 pub mod vpc;
 
 use std::future::Future;

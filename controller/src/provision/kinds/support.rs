@@ -225,5 +225,7 @@ mod tests {
         unique_names::<super::super::vpc::VpcField>();
         unique_names::<super::super::subnet::SubnetField>();
         unique_names::<super::super::endpoint::EndpointField>();
+        unique_names::<super::super::topic::TopicField>();
+        unique_names::<super::super::security_group::GroupRuleField>();
     }
 }
