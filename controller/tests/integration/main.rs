@@ -10,6 +10,7 @@ mod provision_banking;
 mod provision_compute;
 mod provision_core;
 mod provision_monitoring;
+mod provision_security_groups;
 mod provision_topics;
 mod scale_scenarios;
 mod service_run;
