@@ -260,8 +260,11 @@ async fn a_topic_with_subscriptions_and_the_alarm_naming_it_converge() {
 
     // The alarm notifies the topic by its ARN.
     let alarm = env.alarm("depth").await;
-    assert_eq!(alarm.alarm_actions(), [topic.clone()]);
-    assert_eq!(alarm.insufficient_data_actions(), [topic.clone()]);
+    assert_eq!(alarm.alarm_actions(), std::slice::from_ref(&topic));
+    assert_eq!(
+        alarm.insufficient_data_actions(),
+        std::slice::from_ref(&topic)
+    );
     let ok: BTreeSet<&str> = alarm.ok_actions().iter().map(String::as_str).collect();
     assert_eq!(
         ok,

@@ -77,10 +77,11 @@ pub struct Rule {
 
 impl FieldValue for Rule {
     fn to_value(&self) -> Value {
-        let mut v = json!({"protocol": self.protocol});
+        let mut v = serde_json::Map::new();
+        v.insert("protocol".into(), json!(self.protocol));
         if let Some((from, to)) = self.ports {
-            v["fromPort"] = json!(from);
-            v["toPort"] = json!(to);
+            v.insert("fromPort".into(), json!(from));
+            v.insert("toPort".into(), json!(to));
         }
         let (key, peer) = match &self.peer {
             Peer::Cidr(c) => ("cidr", c),
@@ -88,8 +89,8 @@ impl FieldValue for Rule {
             Peer::Group(g) => ("group", g),
             Peer::PrefixList(p) => ("prefixList", p),
         };
-        v[key] = json!(peer);
-        v
+        v.insert(key.into(), json!(peer));
+        Value::Object(v)
     }
 }
 
@@ -629,21 +630,22 @@ spec:
         });
         assert_eq!(rules(&resolved, &app.ingress, "app", None), None);
         let got = rules(&resolved, &app.ingress, "app", Some("sg-app")).unwrap();
-        let peers: Vec<(&str, Option<(i32, i32)>, &Peer)> = got
-            .iter()
-            .map(|r| (r.protocol.as_str(), r.ports, &r.peer))
-            .collect();
+        let rule = |protocol: &str, ports, peer| Rule {
+            protocol: protocol.into(),
+            ports,
+            peer,
+        };
         assert_eq!(
-            peers,
+            got,
             vec![
-                ("-1", None, &Peer::Group("sg-app".into())),
-                ("icmp", Some((-1, -1)), &Peer::Cidr("10.0.0.0/16".into())),
-                (
+                rule("-1", None, Peer::Group("sg-app".into())),
+                rule("icmp", Some((-1, -1)), Peer::Cidr("10.0.0.0/16".into())),
+                rule(
                     "tcp",
                     Some((1024, 2048)),
-                    &Peer::Group("sg-0external".into())
+                    Peer::Group("sg-0external".into())
                 ),
-                ("tcp", Some((8080, 8080)), &Peer::Group("sg-lb".into())),
+                rule("tcp", Some((8080, 8080)), Peer::Group("sg-lb".into())),
             ]
         );
         // No egress declared: none wanted, so EC2's default is revoked.
