@@ -259,6 +259,22 @@ async fn holding<T>(
     result
 }
 
+/// Runs the changes of an apply or destroy with SIGINT/SIGTERM wired to one shutdown token:
+/// the engine finishes the AWS calls in flight, starts nothing more, and the caller releases
+/// the writer lease, so the next apply need not wait for it to expire. The handler is
+/// installed only here, after the confirmation, so Ctrl-C at the prompt still ends the process.
+async fn until_shutdown<F, Fut, T>(changes: F) -> Fut::Output
+where
+    F: FnOnce(tokio_util::sync::CancellationToken) -> Fut,
+    Fut: Future<Output = T>,
+{
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let signals = ballast_runtime::spawn_signal_handler(shutdown.clone());
+    let result = changes(shutdown).await;
+    signals.abort();
+    result
+}
+
 pub async fn apply(args: &crate::cli::ApplyArgs, out: &mut impl Write) -> anyhow::Result<ExitCode> {
     let text = ballast_blueprint::read(&args.file)?;
     let file = args.file.display().to_string();
@@ -305,13 +321,15 @@ pub async fn apply(args: &crate::cli::ApplyArgs, out: &mut impl Write) -> anyhow
             return Ok(ExitCode::FAILURE);
         }
         let progress = progress();
-        let outcomes = provision::apply(
-            &clients,
-            &bp,
-            observation,
-            Readiness::default(),
-            progress.as_ref(),
-        )
+        let outcomes = until_shutdown(|shutdown| {
+            provision::apply(
+                &clients,
+                &bp,
+                observation,
+                Readiness::cancelled_by(shutdown),
+                progress.as_ref(),
+            )
+        })
         .await
         .context("apply did not complete; run it again to converge")?;
         let changed = outcomes
@@ -353,14 +371,17 @@ pub async fn destroy(
             return Ok(ExitCode::FAILURE);
         }
         let progress = progress();
-        let outcomes = provision::destroy(
-            &clients,
-            &bp,
-            observation,
-            Readiness::default(),
-            progress.as_ref(),
-        )
-        .await?;
+        let outcomes = until_shutdown(|shutdown| {
+            provision::destroy(
+                &clients,
+                &bp,
+                observation,
+                Readiness::cancelled_by(shutdown),
+                progress.as_ref(),
+            )
+        })
+        .await
+        .context("destroy did not complete; run it again to finish")?;
         for o in &outcomes {
             let detail = o
                 .detail

@@ -80,6 +80,14 @@ pub enum EngineError {
     Conflicts(Vec<Conflict>),
     #[error("apply failed for {} resource(s):\n{}", .0.len(), .0.iter().map(|e| format!("  {e}")).collect::<Vec<_>>().join("\n"))]
     Failed(Vec<ProvisionError>),
+    /// Shutdown was requested: the steps in flight finished, no further step started.
+    #[error("interrupted by shutdown; {} resource(s) not reached{}", .not_reached.len(), .failed.iter().map(|e| format!("\n  {e}")).collect::<String>())]
+    Interrupted {
+        /// Resources whose step had not started (or, for destroy, whose removal had not).
+        not_reached: Vec<ResourceId>,
+        /// Failures of the steps that ran (waits cut short are among them).
+        failed: Vec<ProvisionError>,
+    },
 }
 
 /// Reads live state kind by kind. Only read-only clients can be passed in.
@@ -328,7 +336,7 @@ pub async fn apply_except(
         failed.insert(id.clone());
     }
     let mut errors = Vec::new();
-    while done.len() + failed.len() < order.len() {
+    while done.len() + failed.len() < order.len() && !readiness.cancel.is_cancelled() {
         let wave: Vec<ResourceId> = order
             .iter()
             .filter(|id| !done.contains(*id) && !failed.contains(*id))
@@ -364,7 +372,7 @@ pub async fn apply_except(
             clients,
             blueprint: bp,
             resolved: &resolved,
-            readiness,
+            readiness: readiness.clone(),
         };
         let results = join_all(wave.iter().map(|id| {
             let want = desired.iter().find(|d| &d.id == id).cloned();
@@ -424,6 +432,18 @@ pub async fn apply_except(
             }
         }
     }
+    if readiness.cancel.is_cancelled() {
+        let not_reached = order
+            .iter()
+            .filter(|id| !done.contains(*id) && !failed.contains(*id))
+            .chain(observation.removed.iter().map(|r| &r.id))
+            .cloned()
+            .collect();
+        return Err(EngineError::Interrupted {
+            not_reached,
+            failed: errors,
+        });
+    }
     for removed in observation
         .removed
         .iter()
@@ -435,7 +455,7 @@ pub async fn apply_except(
             clients,
             blueprint: bp,
             resolved: &resolved,
-            readiness,
+            readiness: readiness.clone(),
         };
         let outcome = remove(&ctx, removed, policy, progress).await;
         if let Err(e) = outcome {
@@ -559,7 +579,17 @@ pub async fn destroy(
     for removed in &observation.removed {
         targets.push((removed.clone(), removed_policy(removed.id.kind)));
     }
-    for (live, policy) in targets {
+    let mut targets = targets.into_iter();
+    while let Some((live, policy)) = targets.next() {
+        if ctx.readiness.cancel.is_cancelled() {
+            let not_reached = std::iter::once(live.id)
+                .chain(targets.map(|(live, _)| live.id))
+                .collect();
+            return Err(EngineError::Interrupted {
+                not_reached,
+                failed: errors,
+            });
+        }
         let result = remove(&ctx, &live, policy, progress).await;
         outcomes.push(Outcome {
             resource: live.id.clone(),

@@ -71,11 +71,27 @@ pub struct ApplyContext<'a> {
     pub readiness: Readiness,
 }
 
-/// How long and how often to poll for asynchronous AWS work (table ACTIVE, …).
-#[derive(Debug, Clone, Copy)]
+/// How long and how often to poll for asynchronous AWS work (table ACTIVE, …), and the
+/// shutdown token that ends such waits early.
+#[derive(Debug, Clone)]
 pub struct Readiness {
     pub timeout: std::time::Duration,
     pub poll: std::time::Duration,
+    /// The binary's one shutdown token: when it fires, a wait ends at once with
+    /// [`ProvisionError::Interrupted`](super::ProvisionError::Interrupted) and the engine starts
+    /// no further step (a step in flight finishes its AWS call), so SIGINT/SIGTERM stop an
+    /// apply within one call instead of after a ten-minute wait.
+    pub cancel: tokio_util::sync::CancellationToken,
+}
+
+impl Readiness {
+    /// The default waits, ended early by `cancel`.
+    pub fn cancelled_by(cancel: tokio_util::sync::CancellationToken) -> Self {
+        Self {
+            cancel,
+            ..Self::default()
+        }
+    }
 }
 
 impl Default for Readiness {
@@ -83,6 +99,7 @@ impl Default for Readiness {
         Self {
             timeout: std::time::Duration::from_secs(600),
             poll: std::time::Duration::from_millis(500),
+            cancel: tokio_util::sync::CancellationToken::new(),
         }
     }
 }
