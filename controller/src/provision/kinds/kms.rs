@@ -5,17 +5,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use ballast_aws::{BuildResultExt, SdkResultExt};
 use ballast_blueprint::{Blueprint, ResourceId, ResourceKind};
 use futures::future::try_join_all;
-use serde_json::Value;
 use tracing::instrument;
 
 use super::{ApplyContext, ObserveContext, Observed, ResourceOps, declared};
 use crate::provision::diff::FieldChange;
 use crate::provision::error::ProvisionError;
-use crate::provision::state::{
-    Changes, DesiredState, Field, LiveFields, LiveState, Ownership, Resolved,
-};
+use crate::provision::state::{Changes, DesiredState, LiveState, Ownership, Resolved};
 use crate::provision::tagged::tags_or_read;
-use crate::provision::typed::{TypedDesired, TypedLive};
+use crate::provision::typed::{Desired, Live, TypedDesired, TypedLive, Want};
 
 pub struct KmsKeys;
 
@@ -30,6 +27,39 @@ crate::provision::state::field_names! {
     }
 }
 
+crate::provision::typed::typed_state! {
+    /// A key's compared state: `desired` builds it from the blueprint, `observe` from
+    /// DescribeKey and GetKeyRotationStatus (see [`read_key`]).
+    pub struct KeyState for KeyField {
+        Rotation => rotation: bool = Enforced,
+        Enabled => enabled: bool = Enforced,
+        /// Always `SYMMETRIC_DEFAULT`.
+        KeySpec => key_spec: String = CreateOnly,
+        /// Compared only when the blueprint sets one; no description reads as empty.
+        Description => description: String = Enforced,
+        /// Compared only when the blueprint rotates with its own period.
+        RotationPeriodDays => rotation_period_days: u64 = Enforced,
+    }
+}
+
+/// The key's typed desired state.
+fn desired_state(k: &ballast_blueprint::KmsKey) -> KeyState<Desired> {
+    let rotation_period_days = match k.rotation_period {
+        Some(period) if k.rotation => Want::Exact(period.as_secs() / 86_400),
+        _ => Want::Unchecked,
+    };
+    KeyState {
+        rotation: Want::Exact(k.rotation),
+        enabled: Want::Exact(true),
+        key_spec: Want::Exact("SYMMETRIC_DEFAULT".to_string()),
+        description: match &k.description {
+            Some(description) => Want::Exact(description.clone()),
+            None => Want::Unchecked,
+        },
+        rotation_period_days,
+    }
+}
+
 impl ResourceOps for KmsKeys {
     const KIND: ResourceKind = ResourceKind::KmsKey;
     type Field = KeyField;
@@ -39,35 +69,20 @@ impl ResourceOps for KmsKeys {
             .kms_keys
             .iter()
             .map(|k| {
-                let mut fields = vec![
-                    Field::enforced(KeyField::Rotation, k.rotation),
-                    Field::enforced(KeyField::Enabled, true),
-                    Field::create_only(KeyField::KeySpec, "SYMMETRIC_DEFAULT"),
-                ];
-                if let Some(description) = &k.description {
-                    fields.push(Field::enforced(KeyField::Description, description.clone()));
-                }
-                if k.rotation
-                    && let Some(period) = k.rotation_period
-                {
-                    fields.push(Field::enforced(
-                        KeyField::RotationPeriodDays,
-                        period.as_secs() / 86_400,
-                    ));
-                }
+                let state = desired_state(k);
                 let mut tags = bp.ownership_tags();
                 tags.extend(k.tags.clone());
                 DesiredState {
                     id: ResourceId::new(Self::KIND, &k.name),
                     physical_name: bp.key_alias(k),
-                    fields,
+                    fields: state.expected_fields(),
                     tags,
                     adopt: k.adopt,
                     deletion_policy: Blueprint::effective_deletion_policy(
                         Self::KIND,
                         k.deletion_policy,
                     ),
-                    typed: TypedDesired::untyped(),
+                    typed: TypedDesired::new(state),
                 }
             })
             .collect()
@@ -137,9 +152,10 @@ impl ResourceOps for KmsKeys {
         ctx: &ApplyContext<'_>,
         desired: &DesiredState,
     ) -> Result<LiveState, ProvisionError> {
+        let want = desired.state::<KeyState<Desired>>()?;
         let kms = &ctx.clients.kms;
         let mut request = kms.create_key();
-        if let Some(Value::String(d)) = desired.value(KeyField::Description) {
+        if let Some(d) = want.description.exact() {
             request = request.description(d);
         }
         for (k, v) in &desired.tags {
@@ -179,8 +195,15 @@ impl ResourceOps for KmsKeys {
             arn: meta.arn.clone(),
             ownership: Ownership::Owned,
             tags: desired.tags.clone(),
+            // Not read back: the created key is reported without fields.
             fields: BTreeMap::new(),
-            typed: TypedLive::untyped(),
+            typed: TypedLive::new(KeyState::<Live> {
+                rotation: None,
+                enabled: None,
+                key_spec: None,
+                description: None,
+                rotation_period_days: None,
+            }),
         };
         set_rotation(ctx, desired, &live).await?;
         Ok(live)
@@ -193,6 +216,7 @@ impl ResourceOps for KmsKeys {
         live: &LiveState,
         changes: &[FieldChange],
     ) -> Result<(), ProvisionError> {
+        let want = desired.state::<KeyState<Desired>>()?;
         let changes = Changes::<KeyField>::of(changes);
         let kms = &ctx.clients.kms;
         let err = || ProvisionError::aws(&desired.id);
@@ -208,7 +232,7 @@ impl ResourceOps for KmsKeys {
                 .map_err(err())?;
         }
         if changes.has(KeyField::Description)
-            && let Some(Value::String(d)) = desired.value(KeyField::Description)
+            && let Some(d) = want.description.exact()
         {
             kms.update_key_description()
                 .key_id(&live.physical_id)
@@ -329,28 +353,21 @@ async fn read_key(
                 .collect::<BTreeMap<String, String>>())
         }),
     )?;
-    let mut fields = BTreeMap::new();
-    fields.put(
-        KeyField::Rotation,
-        Value::Bool(rotation.key_rotation_enabled),
-    );
-    fields.put(KeyField::Enabled, Value::Bool(meta.enabled));
-    fields.put(
-        KeyField::KeySpec,
-        Value::from(
+    let state = KeyState::<Live> {
+        rotation: Some(rotation.key_rotation_enabled),
+        enabled: Some(meta.enabled),
+        key_spec: Some(
             meta.key_spec
                 .as_ref()
-                .map(|s| s.as_str())
-                .unwrap_or("SYMMETRIC_DEFAULT"),
+                .map_or("SYMMETRIC_DEFAULT", |s| s.as_str())
+                .to_string(),
         ),
-    );
-    fields.put(
-        KeyField::Description,
-        Value::from(meta.description.clone().unwrap_or_default()),
-    );
-    if let Some(days) = rotation.rotation_period_in_days {
-        fields.put(KeyField::RotationPeriodDays, Value::from(days));
-    }
+        description: Some(meta.description.clone().unwrap_or_default()),
+        // A negative period (never reported) reads as unset, and so as drift.
+        rotation_period_days: rotation
+            .rotation_period_in_days
+            .and_then(|days| u64::try_from(days).ok()),
+    };
     Ok(Some(LiveState {
         id: id.clone(),
         physical_name: alias.to_string(),
@@ -358,8 +375,8 @@ async fn read_key(
         arn: meta.arn.clone(),
         ownership: Ownership::from_tags(&tags, &ctx.blueprint.metadata.name),
         tags,
-        fields,
-        typed: TypedLive::untyped(),
+        fields: state.live_fields(),
+        typed: TypedLive::new(state),
     }))
 }
 
@@ -368,15 +385,18 @@ async fn set_rotation(
     desired: &DesiredState,
     live: &LiveState,
 ) -> Result<(), ProvisionError> {
+    let want = desired.state::<KeyState<Desired>>()?;
     let kms = &ctx.clients.kms;
-    if desired.value(KeyField::Rotation) == Some(&Value::Bool(true)) {
-        let mut request = kms.enable_key_rotation().key_id(&live.physical_id);
-        if let Some(days) = desired
-            .value(KeyField::RotationPeriodDays)
-            .and_then(Value::as_i64)
-        {
-            request = request.rotation_period_in_days(days as i32);
-        }
+    if want.rotation.exact() == Some(&true) {
+        // A period too long for the API's i32 is not sent; the blueprint's validation bounds it.
+        let days = want
+            .rotation_period_days
+            .exact()
+            .and_then(|days| i32::try_from(*days).ok());
+        let request = kms
+            .enable_key_rotation()
+            .key_id(&live.physical_id)
+            .set_rotation_period_in_days(days);
         request
             .send()
             .await
@@ -391,4 +411,65 @@ async fn set_rotation(
             .map_err(ProvisionError::aws(&desired.id))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::provision::diff::Action;
+    use crate::provision::state::FieldName;
+    use crate::provision::typed::testing::{changed_fields, owned_live, typed_diff};
+
+    fn desired() -> Vec<DesiredState> {
+        let bp = ballast_blueprint::parse(
+            "t",
+            "apiVersion: ballast.dev/v1\nkind: Blueprint\nmetadata: {name: t, region: us-east-1}\nspec:\n  kmsKeys:\n    - {name: data, description: Encrypts data, rotation: true, rotationPeriod: 180d}\n    - {name: plain}\n",
+        )
+        .unwrap()
+        .blueprint;
+        KmsKeys::desired(&bp, &Resolved::default())
+    }
+
+    #[test]
+    fn a_key_differing_in_one_field_yields_exactly_that_change() {
+        let desired = desired();
+        let data = desired[0].state::<KeyState<Desired>>().unwrap();
+        assert_eq!(data.rotation_period_days, Want::Exact(180));
+        let same = data.assumed_live();
+        let live = owned_live(&desired[0], same.clone(), same.live_fields());
+        assert_eq!(typed_diff(&desired[0], &live), Action::NoChange);
+
+        let mut drifted = same.clone();
+        drifted.rotation_period_days = Some(365);
+        let live = owned_live(&desired[0], drifted.clone(), drifted.live_fields());
+        let action = typed_diff(&desired[0], &live);
+        assert!(matches!(action, Action::Update { .. }), "{action:?}");
+        assert_eq!(
+            changed_fields(&action),
+            vec![KeyField::RotationPeriodDays.name()]
+        );
+
+        let mut drifted = same;
+        drifted.key_spec = Some("RSA_2048".into());
+        let live = owned_live(&desired[0], drifted.clone(), drifted.live_fields());
+        let action = typed_diff(&desired[0], &live);
+        assert!(matches!(action, Action::Replace { .. }), "{action:?}");
+        assert_eq!(changed_fields(&action), vec![KeyField::KeySpec.name()]);
+    }
+
+    /// A description or rotation period the blueprint does not set is not compared.
+    #[test]
+    fn unset_description_and_period_are_not_compared() {
+        let desired = desired();
+        let plain = desired[1].state::<KeyState<Desired>>().unwrap();
+        let mut live = plain.assumed_live();
+        live.description = Some("set by hand".into());
+        live.rotation_period_days = Some(90);
+        let live = owned_live(&desired[1], live.clone(), live.live_fields());
+        assert_eq!(typed_diff(&desired[1], &live), Action::NoChange);
+        assert_eq!(
+            desired[1].fields.iter().map(|f| f.name).collect::<Vec<_>>(),
+            vec!["rotation", "enabled", "keySpec"]
+        );
+    }
 }
