@@ -37,7 +37,11 @@ fn parse_unit(text: &str) -> Unit {
         if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
             continue;
         }
-        assert!(!line.ends_with('\\'), "{UNIT}:{}: no continued lines", i + 1);
+        assert!(
+            !line.ends_with('\\'),
+            "{UNIT}:{}: no continued lines",
+            i + 1
+        );
         if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
             section = Some(name.to_owned());
             unit.entry(name.to_owned()).or_default();
@@ -60,7 +64,11 @@ fn parse_unit(text: &str) -> Unit {
 
 /// The one value of `section`.`key`.
 fn value<'a>(unit: &'a Unit, section: &str, key: &str) -> &'a str {
-    match unit.get(section).and_then(|s| s.get(key)).map(Vec::as_slice) {
+    match unit
+        .get(section)
+        .and_then(|s| s.get(key))
+        .map(Vec::as_slice)
+    {
         Some([only]) => only,
         other => panic!("{UNIT}: [{section}] {key}= must be set once, is {other:?}"),
     }
@@ -72,8 +80,13 @@ fn the_unit() -> Unit {
 
 /// `180s`, `3min`, `2m`, or bare seconds: the time spans this unit uses.
 fn timespan(text: &str) -> Duration {
-    let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
-    let n: u64 = number.parse().unwrap_or_else(|e| panic!("time span `{text}`: {e}"));
+    let (number, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
+    let n: u64 = number
+        .parse()
+        .unwrap_or_else(|e| panic!("time span `{text}`: {e}"));
     match unit {
         "" | "s" | "sec" => Duration::from_secs(n),
         "m" | "min" => Duration::from_secs(n * 60),
@@ -157,7 +170,7 @@ fn the_worker_unit_restarts_drains_and_is_sandboxed() {
     };
     let bp = banking();
     let queue = bp.queue(&consume.target.queue).expect("the worker's queue");
-    let drain = queue.visibility_timeout + ballast_aws::AwsTimeouts::default().operation;
+    let drain = queue.visibility_timeout.std() + ballast_aws::AwsTimeouts::default().operation;
     assert!(
         stop > drain,
         "TimeoutStopSec {stop:?} must exceed the drain {drain:?} (visibility timeout + one AWS call)"
@@ -266,7 +279,10 @@ fn systemd_analyze_verifies_the_unit_and_refuses_a_broken_one() {
     };
     // verify exits 0 on some parse errors (it ignores the bad line), so any output is a failure.
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success() && stderr.trim().is_empty(), "{stderr}");
+    assert!(
+        output.status.success() && stderr.trim().is_empty(),
+        "{stderr}"
+    );
 
     let broken = unit.replace("KillMode=mixed", "KillMode=gently");
     let output = systemd_verify(&broken, &worker).unwrap();
@@ -321,14 +337,24 @@ fn the_debian_package_holds_both_binaries_the_unit_and_its_settings() {
     assert_eq!(field("Package"), "ballast");
     assert_eq!(field("Version"), version);
     let arch = run(Command::new("dpkg").arg("--print-architecture"));
-    assert_eq!(field("Architecture"), String::from_utf8_lossy(&arch.stdout).trim());
+    assert_eq!(
+        field("Architecture"),
+        String::from_utf8_lossy(&arch.stdout).trim()
+    );
     assert!(field("Maintainer").contains('@'));
-    assert!(field("Depends").starts_with("libc6 (>= 2."), "{}", field("Depends"));
+    assert!(
+        field("Depends").starts_with("libc6 (>= 2."),
+        "{}",
+        field("Depends")
+    );
     assert!(!field("Description").is_empty());
     let info = run(Command::new("dpkg-deb").arg("--info").arg(&deb));
     let info = String::from_utf8(info.stdout).unwrap();
     for script in ["postinst", "prerm", "postrm", "conffiles"] {
-        assert!(info.contains(script), "control archive lacks {script}:\n{info}");
+        assert!(
+            info.contains(script),
+            "control archive lacks {script}:\n{info}"
+        );
     }
 
     let files = contents(&deb);
@@ -357,7 +383,10 @@ fn the_debian_package_holds_both_binaries_the_unit_and_its_settings() {
         std::fs::read(root.join(SETTINGS_PATH)).unwrap(),
         std::fs::read(repo().join("packaging/ballast-worker.env")).unwrap()
     );
-    for (path, name) in [(WORKER_PATH, "ballast-worker"), (CONTROLLER_PATH, "ballast")] {
+    for (path, name) in [
+        (WORKER_PATH, "ballast-worker"),
+        (CONTROLLER_PATH, "ballast"),
+    ] {
         let help = run(Command::new(root.join(path)).arg("--help"));
         let help = String::from_utf8_lossy(&help.stdout);
         assert!(help.contains("Usage:"), "{name} --help: {help}");
@@ -365,7 +394,10 @@ fn the_debian_package_holds_both_binaries_the_unit_and_its_settings() {
     let unit = std::fs::read_to_string(root.join(UNIT_PATH)).unwrap();
     if let Some(output) = systemd_verify(&unit, &root.join(WORKER_PATH)) {
         let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(output.status.success() && stderr.trim().is_empty(), "{stderr}");
+        assert!(
+            output.status.success() && stderr.trim().is_empty(),
+            "{stderr}"
+        );
     }
     std::fs::remove_dir_all(&root).unwrap();
     std::fs::remove_dir_all(&out).unwrap();
@@ -410,7 +442,10 @@ fn banking_user_data_installs_the_package_and_starts_the_worker_unit() {
     run(Command::new("bash").arg("-n").arg(&path));
     std::fs::remove_dir_all(&dir).unwrap();
 
-    assert!(script.starts_with("#!/bin/bash\nset -euo pipefail\n"), "fails fast");
+    assert!(
+        script.starts_with("#!/bin/bash\nset -euo pipefail\n"),
+        "fails fast"
+    );
     let variable = |name: &str| {
         script
             .lines()
@@ -421,7 +456,10 @@ fn banking_user_data_installs_the_package_and_starts_the_worker_unit() {
     let arch = run(Command::new("dpkg").arg("--print-architecture"));
     assert_eq!(
         variable("PACKAGE"),
-        format!("ballast_{version}_{}.deb", String::from_utf8_lossy(&arch.stdout).trim()),
+        format!(
+            "ballast_{version}_{}.deb",
+            String::from_utf8_lossy(&arch.stdout).trim()
+        ),
         "the file scripts/package-deb.sh builds"
     );
     let artifacts = variable("ARTIFACTS");

@@ -59,7 +59,10 @@ fn instructions(text: &str) -> Vec<(usize, String, String)> {
             }
         }
     }
-    assert!(pending.is_none(), "the Dockerfile ends inside a continued line");
+    assert!(
+        pending.is_none(),
+        "the Dockerfile ends inside a continued line"
+    );
     out
 }
 
@@ -98,11 +101,13 @@ fn stages(text: &str) -> Vec<Stage> {
                 .push(arguments.split_whitespace().map(str::to_owned).collect()),
             "RUN" => stage.runs.push(arguments),
             "USER" => stage.user = Some(arguments),
-            "EXPOSE" => stage.exposed.extend(arguments.split_whitespace().map(|port| {
-                port.trim_end_matches("/tcp")
-                    .parse::<u16>()
-                    .unwrap_or_else(|e| panic!("Dockerfile:{line}: EXPOSE {port}: {e}"))
-            })),
+            "EXPOSE" => stage
+                .exposed
+                .extend(arguments.split_whitespace().map(|port| {
+                    port.trim_end_matches("/tcp")
+                        .parse::<u16>()
+                        .unwrap_or_else(|e| panic!("Dockerfile:{line}: EXPOSE {port}: {e}"))
+                })),
             "ENTRYPOINT" => stage.entrypoint = Some(exec_form(line, &instruction, &arguments)),
             "CMD" => stage.cmd = Some(exec_form(line, &instruction, &arguments)),
             "WORKDIR" | "ARG" | "ENV" | "LABEL" => {}
@@ -142,7 +147,12 @@ fn the_build_stage_builds_both_binaries_in_release_from_the_lock_file() {
         .iter()
         .find(|r| r.contains("cargo build"))
         .expect("the build stage runs cargo build");
-    for flag in ["--release", "--locked", "--bin ballast ", "--bin ballast-worker"] {
+    for flag in [
+        "--release",
+        "--locked",
+        "--bin ballast ",
+        "--bin ballast-worker",
+    ] {
         assert!(
             format!("{cargo} ").contains(flag),
             "`{cargo}` lacks `{flag}`"
@@ -191,7 +201,10 @@ fn each_image_runs_its_binary_as_the_deployment_expects() {
         let what = format!("Dockerfile target `{target}` (Deployment `{deployment_name}`)");
 
         // The binary is where the container's command runs it.
-        let entrypoint = stage.entrypoint.as_ref().unwrap_or_else(|| panic!("{what}: ENTRYPOINT"));
+        let entrypoint = stage
+            .entrypoint
+            .as_ref()
+            .unwrap_or_else(|| panic!("{what}: ENTRYPOINT"));
         assert_eq!(
             Some(entrypoint),
             c.command.as_ref(),
@@ -211,7 +224,10 @@ fn each_image_runs_its_binary_as_the_deployment_expects() {
         );
 
         // The user the pod runs as.
-        let user = stage.user.as_deref().unwrap_or_else(|| panic!("{what}: USER"));
+        let user = stage
+            .user
+            .as_deref()
+            .unwrap_or_else(|| panic!("{what}: USER"));
         let (uid, gid) = user
             .split_once(':')
             .unwrap_or_else(|| panic!("{what}: USER uid:gid, numeric: `{user}`"));
@@ -244,9 +260,8 @@ fn each_image_runs_its_binary_as_the_deployment_expects() {
                 .subcommand_name()
                 .map(str::to_owned)
         } else {
-            ballast_worker::cli::Cli::try_parse_from(&argv).unwrap_or_else(|e| {
-                panic!("{what}: `ballast-worker` rejects CMD {argv:?}:\n{e}")
-            });
+            ballast_worker::cli::Cli::try_parse_from(&argv)
+                .unwrap_or_else(|e| panic!("{what}: `ballast-worker` rejects CMD {argv:?}:\n{e}"));
             ballast_worker::cli::Cli::command()
                 .try_get_matches_from(&argv)
                 .unwrap()
@@ -276,9 +291,12 @@ fn the_dockerfile_parser_reads_continuations_and_refuses_shell_form() {
                 FROM b AS run\nUSER 65532:65532\nEXPOSE 9090 9464/tcp\nENTRYPOINT [\"/x\"]\n";
     let parsed = stages(text);
     assert_eq!(parsed.len(), 2);
-    assert_eq!(parsed[0].runs, ["apt-get update     && true"]);
+    assert_eq!(parsed[0].runs, ["apt-get update  && true"]);
     assert_eq!(parsed[1].exposed, [9090, 9464]);
-    assert_eq!(parsed[1].entrypoint.as_deref(), Some(&["/x".to_owned()][..]));
+    assert_eq!(
+        parsed[1].entrypoint.as_deref(),
+        Some(&["/x".to_owned()][..])
+    );
 
     let shell = std::panic::catch_unwind(|| stages("FROM b AS run\nCMD /x run\n"));
     assert!(shell.is_err(), "shell-form CMD is refused");

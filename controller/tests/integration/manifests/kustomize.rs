@@ -13,8 +13,8 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{
-    CONTROLLER, IRSA_ANNOTATION, Manifests, WORKER, base_dir, collect, load, manifest_files,
-    name, parse_file, repo,
+    CONTROLLER, IRSA_ANNOTATION, Manifests, WORKER, base_dir, collect, load, manifest_files, name,
+    parse_file, repo,
 };
 
 /// A `kustomization.yaml`, with only the fields these files use: anything else (a misspelt
@@ -52,8 +52,8 @@ impl Kustomization {
     pub(super) fn read(path: &Path) -> Self {
         let text =
             std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        let kustomization: Self = serde_saphyr::from_str(&text)
-            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let kustomization: Self =
+            serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         assert_eq!(
             kustomization.api_version,
             "kustomize.config.k8s.io/v1beta1",
@@ -104,7 +104,11 @@ fn yaml_files(dir: &Path) -> Vec<String> {
 fn the_base_lists_every_manifest_and_declares_the_images_the_deployments_run() {
     let base = Kustomization::read(&base_dir().join("kustomization.yaml"));
     for path in manifest_files() {
-        assert!(path.is_file(), "kustomization lists missing {}", path.display());
+        assert!(
+            path.is_file(),
+            "kustomization lists missing {}",
+            path.display()
+        );
     }
     let mut listed = base.resources.clone();
     listed.sort();
@@ -182,8 +186,11 @@ fn render_example_overlay() -> Vec<Value> {
         overlay_dir().join("../../base").canonicalize().unwrap(),
         base_dir().canonicalize().unwrap()
     );
-    let images: BTreeMap<&str, &Image> =
-        overlay.images.iter().map(|i| (i.name.as_str(), i)).collect();
+    let images: BTreeMap<&str, &Image> = overlay
+        .images
+        .iter()
+        .map(|i| (i.name.as_str(), i))
+        .collect();
 
     let mut rendered: Vec<Value> = manifest_files()
         .iter()
@@ -211,7 +218,11 @@ fn render_example_overlay() -> Vec<Value> {
     }
     for patch in &overlay.patches {
         let path = overlay_dir().join(&patch.path);
-        assert!(path.is_file(), "the overlay patches with missing {}", path.display());
+        assert!(
+            path.is_file(),
+            "the overlay patches with missing {}",
+            path.display()
+        );
         let text = std::fs::read_to_string(&path).unwrap();
         // The patch is itself a valid object of its kind (no misspelt field).
         parse_file(&patch.path, &text).unwrap_or_else(|e| panic!("{e}"));
@@ -230,8 +241,8 @@ fn render_example_overlay() -> Vec<Value> {
 fn typed_manifests(documents: &[Value], origin: &str) -> Manifests {
     let mut all = Manifests::default();
     for (i, document) in documents.iter().enumerate() {
-        let object = super::typed(document)
-            .unwrap_or_else(|e| panic!("{origin}: document {}: {e}", i + 1));
+        let object =
+            super::typed(document).unwrap_or_else(|e| panic!("{origin}: document {}: {e}", i + 1));
         collect(&mut all, origin, vec![object]);
     }
     all
@@ -305,8 +316,7 @@ fn the_example_overlay_sets_the_images_and_role_arns_of_objects_the_base_has() {
             .unwrap();
         assert_eq!(account.metadata.labels, original.metadata.labels, "`{sa}`");
         assert_eq!(
-            account.automount_service_account_token,
-            original.automount_service_account_token,
+            account.automount_service_account_token, original.automount_service_account_token,
             "`{sa}`"
         );
     }
@@ -352,6 +362,9 @@ fn kubectl_kustomize_renders_the_example_overlay_as_this_test_does() {
         "the same objects"
     );
     for (id, object) in &ours {
-        assert_eq!(&kubectl[id], object, "{id:?} renders differently with kubectl");
+        assert_eq!(
+            &kubectl[id], object,
+            "{id:?} renders differently with kubectl"
+        );
     }
 }

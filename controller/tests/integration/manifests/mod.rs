@@ -4,9 +4,6 @@
 //! the blueprint on disk and with the command lines the two binaries accept. `kustomize.rs`
 //! checks the base's and the example overlay's kustomization files, `image.rs` the Dockerfile
 //! the images are built from.
-mod image;
-mod kustomize;
-
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -14,6 +11,9 @@ mod kustomize;
     clippy::indexing_slicing,
     reason = "test code: a panic is a failed test (clippy.toml covers only #[test] fns, not helpers)"
 )]
+
+mod image;
+mod kustomize;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -200,27 +200,27 @@ fn manifest_files() -> Vec<PathBuf> {
 fn collect(all: &mut Manifests, name: &str, objects: Vec<Object>) {
     assert!(!objects.is_empty(), "{name} holds no document");
     for object in objects {
-            let meta = object.metadata();
-            let name = meta.name.clone().expect("every object has a name");
-            all.ids.push((object.kind(), meta.namespace.clone(), name));
-            match object {
-                Object::Namespace(o) => all.namespaces.push(*o),
-                Object::ServiceAccount(o) => all.service_accounts.push(*o),
-                Object::Role(o) => all.roles.push(*o),
-                Object::RoleBinding(o) => all.role_bindings.push(*o),
-                Object::ConfigMap(o) => all.config_maps.push(*o),
-                Object::Deployment(o) => all.deployments.push(*o),
-                Object::Service(o) => all.services.push(*o),
-                Object::PodDisruptionBudget(o) => all.pdbs.push(*o),
-            }
+        let meta = object.metadata();
+        let name = meta.name.clone().expect("every object has a name");
+        all.ids.push((object.kind(), meta.namespace.clone(), name));
+        match object {
+            Object::Namespace(o) => all.namespaces.push(*o),
+            Object::ServiceAccount(o) => all.service_accounts.push(*o),
+            Object::Role(o) => all.roles.push(*o),
+            Object::RoleBinding(o) => all.role_bindings.push(*o),
+            Object::ConfigMap(o) => all.config_maps.push(*o),
+            Object::Deployment(o) => all.deployments.push(*o),
+            Object::Service(o) => all.services.push(*o),
+            Object::PodDisruptionBudget(o) => all.pdbs.push(*o),
+        }
     }
 }
 
 fn load() -> Manifests {
     let mut all = Manifests::default();
     for path in manifest_files() {
-        let text = std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         let objects = parse_file(&name, &text).unwrap_or_else(|e| panic!("{e}"));
         collect(&mut all, &name, objects);
