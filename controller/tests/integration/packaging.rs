@@ -246,7 +246,7 @@ fn scratch(what: &str) -> PathBuf {
 
 /// `systemd-analyze verify` on a copy of `unit` whose ExecStart runs `binary` (verify insists
 /// that the binary exists on this machine), every other line as written.
-fn systemd_verify(unit: &str, binary: &Path) -> Option<Output> {
+fn systemd_verify(unit: &str, binary: &Path) -> Option<(Output, Output)> {
     let Ok(which) = Command::new("systemd-analyze").arg("--version").output() else {
         return None;
     };
@@ -262,15 +262,21 @@ fn systemd_verify(unit: &str, binary: &Path) -> Option<Output> {
         .arg(&path)
         .output()
         .unwrap();
+    // The sandbox as systemd rates it: exposure 0.0 (locked down) to 10.0; fails above 1.5.
+    let security = Command::new("systemd-analyze")
+        .args(["security", "--offline=yes", "--threshold=15"])
+        .arg(&path)
+        .output()
+        .unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
-    Some(output)
+    Some((output, security))
 }
 
 #[test]
 fn systemd_analyze_verifies_the_unit_and_refuses_a_broken_one() {
     let unit = std::fs::read_to_string(repo().join("packaging").join(UNIT)).unwrap();
     let worker = binaries().join("ballast-worker");
-    let Some(output) = systemd_verify(&unit, &worker) else {
+    let Some((output, security)) = systemd_verify(&unit, &worker) else {
         eprintln!(
             "systemd-analyze is not installed: the unit was checked by \
              the_worker_unit_restarts_drains_and_is_sandboxed only"
@@ -283,9 +289,14 @@ fn systemd_analyze_verifies_the_unit_and_refuses_a_broken_one() {
         output.status.success() && stderr.trim().is_empty(),
         "{stderr}"
     );
+    assert!(
+        security.status.success(),
+        "systemd-analyze security rates the sandbox above 1.5:\n{}",
+        String::from_utf8_lossy(&security.stdout)
+    );
 
     let broken = unit.replace("KillMode=mixed", "KillMode=gently");
-    let output = systemd_verify(&broken, &worker).unwrap();
+    let (output, _) = systemd_verify(&broken, &worker).unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         stderr.contains("Failed to parse kill mode"),
@@ -392,7 +403,7 @@ fn the_debian_package_holds_both_binaries_the_unit_and_its_settings() {
         assert!(help.contains("Usage:"), "{name} --help: {help}");
     }
     let unit = std::fs::read_to_string(root.join(UNIT_PATH)).unwrap();
-    if let Some(output) = systemd_verify(&unit, &root.join(WORKER_PATH)) {
+    if let Some((output, _)) = systemd_verify(&unit, &root.join(WORKER_PATH)) {
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(
             output.status.success() && stderr.trim().is_empty(),
