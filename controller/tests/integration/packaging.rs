@@ -318,18 +318,27 @@ fn contents(deb: &Path) -> BTreeMap<String, (String, String)> {
         .collect()
 }
 
-#[test]
-fn the_debian_package_holds_both_binaries_the_unit_and_its_settings() {
+/// Runs scripts/package-deb.sh on this build's binaries into `out`; the package's path.
+fn package_into(out: &Path) -> PathBuf {
     let bin = binaries();
-    let out = scratch("deb");
     let output = run(Command::new("bash")
         .arg(repo().join("scripts/package-deb.sh"))
         .env("PROFILE", bin.file_name().unwrap())
         .env("CARGO_TARGET_DIR", bin.parent().unwrap())
-        .env("DEB_OUT_DIR", &out)
+        .env("DEB_OUT_DIR", out)
         // The debug binaries are large; the release package uses xz.
         .env("DEB_COMPRESSION", "none"));
-    let deb = PathBuf::from(String::from_utf8(output.stdout).unwrap().trim());
+    PathBuf::from(String::from_utf8(output.stdout).unwrap().trim())
+}
+
+#[test]
+fn the_debian_package_holds_both_binaries_the_unit_and_its_settings() {
+    let out = scratch("deb");
+    let deb = package_into(&out);
+    // Reproducible: the same inputs give the same bytes (owners, dates and order are fixed).
+    let again = scratch("deb-again");
+    run(Command::new("cmp").arg(&deb).arg(package_into(&again)));
+    std::fs::remove_dir_all(&again).unwrap();
     let version = env!("CARGO_PKG_VERSION");
     assert!(
         deb.file_name()
