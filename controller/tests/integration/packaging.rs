@@ -202,6 +202,24 @@ fn the_settings_file_sets_only_variables_the_worker_reads() {
     );
     let metrics: std::net::SocketAddr = settings["BALLAST_METRICS_ADDR"].parse().unwrap();
     assert_eq!(metrics.port(), 9464);
+
+    // The worker as systemd starts it: ExecStart's arguments and only these variables. Every
+    // value parses (a bad one exits 2 with the flag's name) and the worker reaches the blueprint,
+    // here pointed at a missing file so that it stops before any AWS call.
+    let missing = "/nonexistent/ballast/banking.yaml";
+    let output = Command::new(binaries().join("ballast-worker"))
+        .arg("consume")
+        .env_clear()
+        .envs(&settings)
+        .env("BALLAST_BLUEPRINT", missing)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("cannot read {missing}")),
+        "{stderr}"
+    );
 }
 
 /// The directory of this build's binaries (`target/debug`), where `cargo test --workspace`
