@@ -122,6 +122,11 @@ fn the_base_lists_every_manifest_and_declares_the_images_the_deployments_run() {
     );
     assert!(base.patches.is_empty(), "the base patches nothing");
 
+    // `kubectl apply -k manifests/` is the base, unchanged.
+    let top = Kustomization::read(&repo().join("manifests/kustomization.yaml"));
+    assert_eq!(top.resources, ["base"]);
+    assert!(top.images.is_empty() && top.patches.is_empty());
+
     let mut declared: Vec<String> = base.images.iter().map(|i| i.name.clone()).collect();
     declared.sort();
     assert_eq!(
