@@ -6,6 +6,7 @@ mod deployment_scale;
 mod lease_dynamo;
 mod lease_kube;
 mod manifests;
+mod packaging;
 mod provision_banking;
 mod provision_compute;
 mod provision_core;
