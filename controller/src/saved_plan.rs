@@ -184,6 +184,7 @@ mod tests {
                 update: 1,
                 ..Summary::default()
             },
+            orphans: Vec::new(),
         }
     }
 

@@ -9,6 +9,7 @@ mod manifests;
 mod provision_banking;
 mod provision_compute;
 mod provision_core;
+mod provision_interrupted;
 mod provision_monitoring;
 mod scale_scenarios;
 mod service_run;

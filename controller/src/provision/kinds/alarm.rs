@@ -401,7 +401,7 @@ impl ResourceOps for Alarms {
                         optional_text(a.description.as_deref()),
                     ),
                 ];
-                let mut tags = bp.ownership_tags();
+                let mut tags = bp.ownership_tags_for(&ResourceId::new(Self::KIND, &a.name));
                 tags.extend(a.tags.clone());
                 DesiredState {
                     id: ResourceId::new(Self::KIND, &a.name),

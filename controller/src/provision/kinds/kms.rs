@@ -1,9 +1,15 @@
 //! KMS keys, owned through their tags; the alias is owned through its key.
+//!
+//! A key's identity is not its name: CreateKey and CreateAlias are two calls, and an apply killed
+//! between them leaves a key without its alias. The key carries its logical id
+//! (`ballast.dev/resource=kms-key/<name>`) from CreateKey on, so `observe` finds such a key in the
+//! tagging snapshot and the next apply completes it (the `alias` field differs: CreateAlias)
+//! instead of creating a second key.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use ballast_aws::{BuildResultExt, SdkResultExt};
-use ballast_blueprint::{Blueprint, ResourceId, ResourceKind};
+use ballast_blueprint::{Blueprint, ResourceId, ResourceKind, tagged_resource_id};
 use futures::future::try_join_all;
 use serde_json::Value;
 use tracing::instrument;
@@ -12,7 +18,7 @@ use super::{ApplyContext, ObserveContext, Observed, ResourceOps, declared};
 use crate::provision::diff::FieldChange;
 use crate::provision::error::ProvisionError;
 use crate::provision::state::{
-    Changes, DesiredState, Field, LiveFields, LiveState, Ownership, Resolved,
+    Changes, DesiredState, Field, LiveFields, LiveState, Ownership, Resolved, live_fields,
 };
 use crate::provision::tagged::tags_or_read;
 use crate::provision::typed::{TypedDesired, TypedLive};
@@ -27,6 +33,8 @@ crate::provision::state::field_names! {
         KeySpec = "keySpec",
         Description = "description",
         RotationPeriodDays = "rotationPeriodDays",
+        /// The alias that points at the key; unset on a key whose create was interrupted.
+        Alias = "alias",
     }
 }
 
@@ -43,6 +51,7 @@ impl ResourceOps for KmsKeys {
                     Field::enforced(KeyField::Rotation, k.rotation),
                     Field::enforced(KeyField::Enabled, true),
                     Field::create_only(KeyField::KeySpec, "SYMMETRIC_DEFAULT"),
+                    Field::enforced(KeyField::Alias, bp.key_alias(k)),
                 ];
                 if let Some(description) = &k.description {
                     fields.push(Field::enforced(KeyField::Description, description.clone()));
@@ -55,7 +64,7 @@ impl ResourceOps for KmsKeys {
                         period.as_secs() / 86_400,
                     ));
                 }
-                let mut tags = bp.ownership_tags();
+                let mut tags = bp.ownership_tags_for(&ResourceId::new(Self::KIND, &k.name));
                 tags.extend(k.tags.clone());
                 DesiredState {
                     id: ResourceId::new(Self::KIND, &k.name),
@@ -74,8 +83,10 @@ impl ResourceOps for KmsKeys {
     }
 
     /// Declared keys by alias (DescribeKey takes `alias/<name>`), with their tags from the tagging
-    /// snapshot. Keys the snapshot lists as owned that no declared alias resolves to are candidates
-    /// for removal: only then does ListAliases run, to find their stack aliases.
+    /// snapshot. A declared key whose alias does not resolve is looked up by its logical-id tag in
+    /// the snapshot (a create interrupted before CreateAlias). Keys the snapshot lists as owned
+    /// that no declared alias resolves to are candidates for removal: only then does ListAliases
+    /// run, to find their stack aliases.
     #[instrument(skip_all, fields(kind = "kms-key"))]
     async fn observe(ctx: &ObserveContext<'_>) -> Result<Observed, ProvisionError> {
         let kms = ctx.clients.kms();
@@ -88,7 +99,20 @@ impl ResourceOps for KmsKeys {
                 .map(|(id, alias)| read_key(ctx, id, alias, alias)),
         )
         .await?;
+        let unaliased: Vec<_> = declared
+            .iter()
+            .zip(&found)
+            .filter(|(_, live)| live.is_none())
+            .map(|((id, alias), _)| (id, alias))
+            .collect();
         observed.live.extend(found.into_iter().flatten());
+        let adopted = try_join_all(
+            unaliased
+                .into_iter()
+                .map(|(id, alias)| read_unaliased_key(ctx, id, alias)),
+        )
+        .await?;
+        observed.live.extend(adopted.into_iter().flatten());
         let undeclared: BTreeSet<&str> = ctx
             .shared
             .tagged
@@ -163,8 +187,8 @@ impl ResourceOps for KmsKeys {
                 operation: "kms:CreateKey",
                 detail: "no key metadata".into(),
             })?;
-        // The alias comes right after the key: a re-run finds an unaliased key by nothing, so
-        // keep this window small and report the key id if the alias fails.
+        // An apply killed before the alias leaves a key that the next observe finds by its
+        // logical-id tag (set by CreateKey above) and completes.
         kms.create_alias()
             .alias_name(&desired.physical_name)
             .target_key_id(&meta.key_id)
@@ -179,7 +203,7 @@ impl ResourceOps for KmsKeys {
             arn: meta.arn.clone(),
             ownership: Ownership::Owned,
             tags: desired.tags.clone(),
-            fields: BTreeMap::new(),
+            fields: live_fields([(KeyField::Alias, Value::from(desired.physical_name.clone()))]),
             typed: TypedLive::untyped(),
         };
         set_rotation(ctx, desired, &live).await?;
@@ -198,6 +222,16 @@ impl ResourceOps for KmsKeys {
         let err = || ProvisionError::aws(&desired.id);
         if changes.has(KeyField::Rotation) || changes.has(KeyField::RotationPeriodDays) {
             set_rotation(ctx, desired, live).await?;
+        }
+        if changes.has(KeyField::Alias) {
+            // Only a key found by its logical-id tag lacks its alias (see the module docs).
+            kms.create_alias()
+                .alias_name(&desired.physical_name)
+                .target_key_id(&live.physical_id)
+                .send()
+                .await
+                .classify("kms:CreateAlias")
+                .map_err(err())?;
         }
         if changes.has(KeyField::Enabled) {
             kms.enable_key()
@@ -239,7 +273,8 @@ impl ResourceOps for KmsKeys {
         Ok(())
     }
 
-    /// Never deletes at once: the alias goes, the key is scheduled with the blueprint's window.
+    /// Never deletes at once: the alias goes, the key is scheduled with the blueprint's window
+    /// (30 days for a key the blueprint does not declare).
     #[instrument(skip_all, fields(alias = %live.physical_name))]
     async fn delete(ctx: &ApplyContext<'_>, live: &LiveState) -> Result<(), ProvisionError> {
         let kms = &ctx.clients.kms;
@@ -251,16 +286,21 @@ impl ResourceOps for KmsKeys {
             .find(|k| k.name == live.id.name)
             .map(|k| k.deletion_window.as_secs() / 86_400)
             .unwrap_or(30) as i32;
-        match kms
-            .delete_alias()
-            .alias_name(&live.physical_name)
-            .send()
-            .await
-            .classify("kms:DeleteAlias")
-        {
-            Ok(_) => {}
-            Err(e) if e.is_not_found() => {}
-            Err(e) => return Err(ProvisionError::aws(&live.id)(e)),
+        // A key without an alias (an orphan, or one whose create was interrupted) has none to
+        // delete; an orphan's alias name would be the declared key's.
+        let aliased = live.fields.field(KeyField::Alias).is_some();
+        if aliased {
+            match kms
+                .delete_alias()
+                .alias_name(&live.physical_name)
+                .send()
+                .await
+                .classify("kms:DeleteAlias")
+            {
+                Ok(_) => {}
+                Err(e) if e.is_not_found() => {}
+                Err(e) => return Err(ProvisionError::aws(&live.id)(e)),
+            }
         }
         kms.schedule_key_deletion()
             .key_id(&live.physical_id)
@@ -344,6 +384,7 @@ async fn read_key(
                 .unwrap_or("SYMMETRIC_DEFAULT"),
         ),
     );
+    fields.put(KeyField::Alias, Value::from(alias));
     fields.put(
         KeyField::Description,
         Value::from(meta.description.clone().unwrap_or_default()),
@@ -361,6 +402,30 @@ async fn read_key(
         fields,
         typed: TypedLive::untyped(),
     }))
+}
+
+/// The key of this blueprint that carries `id` as its logical-id tag although `alias` does not
+/// point at it: the first by ARN that is not scheduled for deletion (drift reports any second
+/// one as an orphan). Its live state has no `alias`, which is what the next apply creates.
+async fn read_unaliased_key(
+    ctx: &ObserveContext<'_>,
+    id: &ResourceId,
+    alias: &str,
+) -> Result<Option<LiveState>, ProvisionError> {
+    let snapshot = &ctx.shared.tagged;
+    let candidates = snapshot.resources("kms", "key/").filter(|(arn, _)| {
+        snapshot
+            .tags(arn)
+            .and_then(tagged_resource_id)
+            .is_some_and(|tagged| &tagged == id)
+    });
+    for (arn, _) in candidates {
+        if let Some(mut live) = read_key(ctx, id, alias, arn).await? {
+            live.fields.drop_field(KeyField::Alias);
+            return Ok(Some(live));
+        }
+    }
+    Ok(None)
 }
 
 async fn set_rotation(

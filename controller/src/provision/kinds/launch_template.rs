@@ -108,7 +108,7 @@ impl ResourceOps for LaunchTemplates {
                 if let Some(size) = lt.root_volume_size {
                     fields.push(Field::enforced(TemplateField::RootVolumeSize, size));
                 }
-                let mut tags = bp.ownership_tags();
+                let mut tags = bp.ownership_tags_for(&ResourceId::new(Self::KIND, &lt.name));
                 tags.extend(lt.tags.clone());
                 DesiredState {
                     id: ResourceId::new(Self::KIND, &lt.name),

@@ -181,7 +181,7 @@ impl ResourceOps for AutoScalingGroups {
                     Field::enforced(GroupField::GroupMetrics, g.group_metrics),
                     Field::enforced(GroupField::PropagateAtLaunch, true),
                 ];
-                let mut tags = bp.ownership_tags();
+                let mut tags = bp.ownership_tags_for(&ResourceId::new(Self::KIND, &g.name));
                 tags.extend(g.tags.clone());
                 DesiredState {
                     id: ResourceId::new(Self::KIND, &g.name),

@@ -125,7 +125,7 @@ impl ResourceOps for Tables {
                 fields.push(
                     Field::enforced(TableField::Encryption, Value::Null).with_expect(encryption),
                 );
-                let mut tags = bp.ownership_tags();
+                let mut tags = bp.ownership_tags_for(&ResourceId::new(Self::KIND, &t.name));
                 tags.extend(t.tags.clone());
                 DesiredState {
                     id: ResourceId::new(Self::KIND, &t.name),
