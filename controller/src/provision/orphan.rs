@@ -262,3 +262,55 @@ pub async fn delete(
     }
     (outcomes, errors)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn live(name: &str, physical_id: &str) -> LiveState {
+        LiveState {
+            id: ResourceId::new(ResourceKind::Vpc, name),
+            physical_name: format!("bp-{name}"),
+            physical_id: physical_id.into(),
+            arn: None,
+            ownership: Ownership::Owned,
+            tags: Tags::new(),
+            fields: Default::default(),
+            typed: TypedLive::untyped(),
+        }
+    }
+
+    #[test]
+    fn the_first_of_two_resources_with_one_logical_id_stays_declared() {
+        let mut states = vec![
+            live("main", "vpc-1"),
+            live("other", "vpc-2"),
+            live("main", "vpc-3"),
+        ];
+        let orphans = split_duplicates(&mut states);
+        let kept: Vec<&str> = states.iter().map(|l| l.physical_id.as_str()).collect();
+        assert_eq!(kept, ["vpc-1", "vpc-2"]);
+        assert_eq!(orphans.len(), 1);
+        assert_eq!(orphans[0].physical_id, "vpc-3");
+        assert_eq!(orphans[0].label(), "vpc/main");
+        assert_eq!(
+            orphans[0].reason,
+            OrphanReason::Duplicate { of: "vpc-1".into() }
+        );
+        assert!(orphans[0].why().contains("`vpc-1`"));
+    }
+
+    #[test]
+    fn an_orphan_is_deleted_without_the_declared_resources_alias() {
+        let orphan = Orphan {
+            kind: ResourceKind::KmsKey,
+            resource: Some(ResourceId::new(ResourceKind::KmsKey, "data")),
+            arn: "arn:aws:kms:us-east-1:1:key/k2".into(),
+            physical_id: "k2".into(),
+            reason: OrphanReason::Duplicate { of: "k1".into() },
+        };
+        let live = orphan.live();
+        assert_eq!(live.physical_id, "k2");
+        assert!(live.fields.is_empty(), "no alias: KmsKeys::delete keeps it");
+    }
+}
