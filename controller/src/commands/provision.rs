@@ -134,7 +134,7 @@ pub async fn drift(args: &PlanArgs, out: &mut impl Write) -> anyhow::Result<Exit
         );
     }
     print_plan(&plan, &loaded, PlanKind::Drift, args.output, out)?;
-    Ok(if plan.has_changes() {
+    Ok(if plan.has_drift() {
         ExitCode::from(EXIT_CHANGES)
     } else {
         ExitCode::SUCCESS
@@ -347,9 +347,10 @@ pub async fn apply(args: &crate::cli::ApplyArgs, out: &mut impl Write) -> anyhow
 }
 
 pub async fn destroy(
-    args: &crate::cli::ApplyArgs,
+    destroy_args: &crate::cli::DestroyArgs,
     out: &mut impl Write,
 ) -> anyhow::Result<ExitCode> {
+    let args = &destroy_args.blueprint;
     let bp = load_blueprint(&args.file)?;
     let config = sdk_config(&args.aws, &bp).await?;
     let recorder = CallRecorder::default();
@@ -363,6 +364,23 @@ pub async fn destroy(
             bp.metadata.name,
             observation.live.len() + observation.removed.len()
         )?;
+        let orphans = observation.orphans.clone();
+        if !orphans.is_empty() {
+            let what = if destroy_args.include_orphans {
+                "to delete (--include-orphans)"
+            } else {
+                "kept: pass --include-orphans to delete them"
+            };
+            writeln!(
+                out,
+                "{} orphan(s), owned by the stack but claimed by no declaration, {what}:",
+                orphans.len()
+            )?;
+            for o in &orphans {
+                writeln!(out, "  ? {} {}: {}", o.label(), o.arn, o.why())?;
+            }
+        }
+        out.flush()?;
         if !confirm(
             "Destroy these resources (stateful ones follow their deletionPolicy)?",
             args.auto_approve,
@@ -371,14 +389,30 @@ pub async fn destroy(
             return Ok(ExitCode::FAILURE);
         }
         let progress = progress();
-        let outcomes = until_shutdown(|shutdown| {
-            provision::destroy(
+        let outcomes = until_shutdown(|shutdown| async {
+            let mut outcomes = provision::destroy(
                 &clients,
                 &bp,
                 observation,
-                Readiness::cancelled_by(shutdown),
+                Readiness::cancelled_by(shutdown.clone()),
                 progress.as_ref(),
             )
+            .await?;
+            if destroy_args.include_orphans && !orphans.is_empty() {
+                let ctx = provision::kinds::ApplyContext {
+                    clients: &clients,
+                    blueprint: &bp,
+                    resolved: &Default::default(),
+                    readiness: Readiness::cancelled_by(shutdown),
+                };
+                let (deleted, errors) =
+                    provision::orphan::delete(&ctx, &orphans, progress.as_ref()).await;
+                outcomes.extend(deleted);
+                if !errors.is_empty() {
+                    return Err(provision::EngineError::Failed(errors));
+                }
+            }
+            Ok(outcomes)
         })
         .await
         .context("destroy did not complete; run it again to finish")?;

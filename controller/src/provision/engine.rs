@@ -13,6 +13,7 @@ use super::context::{Clients, ReadOnlyClients};
 use super::diff::{self, Action, Plan};
 use super::error::ProvisionError;
 use super::kinds::{self, ApplyContext, ObserveContext, Readiness, ResourceOps, SharedReads};
+use super::orphan::{self, Orphan};
 use super::state::{DesiredState, LiveState, Resolved};
 use super::tagged::{self, TagSnapshot};
 
@@ -70,6 +71,8 @@ pub struct Observation {
     pub live: Vec<LiveState>,
     pub removed: Vec<LiveState>,
     pub resolved: Resolved,
+    /// Owned resources no declaration claims (see [`orphan`]).
+    pub orphans: Vec<Orphan>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -125,7 +128,11 @@ pub async fn observe_with(
             // provisioned kind has its ResourceOps, so there is no "unsupported kind" left.
             with_kind!(kind, Ops => Some(Ops::observe(&ctx).await?), else None)
         };
-        if let Some(observed) = observed {
+        if let Some(mut observed) = observed {
+            // The first of two resources with one logical id is the declared one, for the
+            // kinds observed later as for the plan; the other is an orphan.
+            let duplicates = orphan::split_duplicates(&mut observed.live);
+            observation.orphans.extend(duplicates);
             for live in &observed.live {
                 observation.resolved.insert(live.clone());
             }
@@ -133,6 +140,14 @@ pub async fn observe_with(
             observation.removed.extend(observed.removed);
         }
     }
+    let unclaimed = orphan::unclaimed(
+        clients,
+        &shared.tagged,
+        &observation.live,
+        &observation.removed,
+    )
+    .await?;
+    observation.orphans.extend(unclaimed);
     Ok(observation)
 }
 
@@ -156,14 +171,16 @@ pub fn plan(bp: &Blueprint, observation: &Observation) -> Plan {
         .iter()
         .map(|l| (l.clone(), removed_policy(l.id.kind)))
         .collect();
-    diff::plan(
+    let mut plan = diff::plan(
         &bp.metadata.name,
         &order,
         &desired,
         &observation.live,
         &removed,
         safety_overrides(bp),
-    )
+    );
+    plan.orphans = observation.orphans.clone();
+    plan
 }
 
 /// A resource gone from the blueprint has no declared policy left: stateful kinds are retained.
@@ -481,7 +498,7 @@ async fn act(
             (Action::Create, _) => Ops::create(ctx, want).await.map(Some),
             (Action::Update { changes } | Action::Adopt { changes }, Some(live)) => {
                 Ops::update(ctx, want, live, changes).await?;
-                Ok(None)
+                Ops::updated(ctx, want, live).await
             }
             (Action::Replace { changes }, Some(live)) => {
                 if kind.is_stateful() && want.deletion_policy == DeletionPolicy::Retain {
@@ -522,7 +539,7 @@ async fn remove(
         return Ok(());
     }
     progress.started(&live.id, OutcomeAction::Delete);
-    let result = with_kind!(live.id.kind, Ops => Ops::delete(ctx, live).await, else Ok(()));
+    let result = delete_live(ctx, live).await;
     progress.finished(&Outcome {
         resource: live.id.clone(),
         action: OutcomeAction::Delete,
@@ -530,6 +547,14 @@ async fn remove(
         detail: result.as_ref().err().map(ToString::to_string),
     });
     result
+}
+
+/// Deletes `live` through its kind's `delete`.
+pub(crate) async fn delete_live(
+    ctx: &ApplyContext<'_>,
+    live: &LiveState,
+) -> Result<(), ProvisionError> {
+    with_kind!(live.id.kind, Ops => Ops::delete(ctx, live).await, else Ok(()))
 }
 
 /// Removes the blueprint's resources in reverse dependency order, honouring deletion policies.

@@ -195,6 +195,10 @@ impl Reconciler {
                 super::status::ResourceStatus::Synced => {}
             }
         }
+        // The controller never deletes an orphan; it reports each one every round.
+        for orphan in &plan.orphans {
+            warn!(resource = %orphan.label(), arn = %orphan.arn, reason = %orphan.why(), "orphan: owned, claimed by no declaration");
+        }
 
         let mut throttled = false;
         if let (true, ProvisionClients::ReadWrite(clients)) = (may_write, &self.target.clients) {

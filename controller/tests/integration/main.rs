@@ -10,6 +10,7 @@ mod packaging;
 mod provision_banking;
 mod provision_compute;
 mod provision_core;
+mod provision_interrupted;
 mod provision_monitoring;
 mod scale_scenarios;
 mod service_run;

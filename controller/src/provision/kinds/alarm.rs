@@ -408,7 +408,7 @@ impl ResourceOps for Alarms {
             .iter()
             .map(|a| {
                 let state = desired_state(bp, a);
-                let mut tags = bp.ownership_tags();
+                let mut tags = bp.ownership_tags_for(&ResourceId::new(Self::KIND, &a.name));
                 tags.extend(a.tags.clone());
                 DesiredState {
                     id: ResourceId::new(Self::KIND, &a.name),

@@ -1,9 +1,15 @@
 //! KMS keys, owned through their tags; the alias is owned through its key.
+//!
+//! A key's identity is not its name: CreateKey and CreateAlias are two calls, and an apply killed
+//! between them leaves a key without its alias. The key carries its logical id
+//! (`ballast.dev/resource=kms-key/<name>`) from CreateKey on, so `observe` finds such a key in the
+//! tagging snapshot and the next apply completes it (the `alias` field differs: CreateAlias)
+//! instead of creating a second key.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use ballast_aws::{BuildResultExt, SdkResultExt};
-use ballast_blueprint::{Blueprint, ResourceId, ResourceKind};
+use ballast_blueprint::{Blueprint, ResourceId, ResourceKind, tagged_resource_id};
 use futures::future::try_join_all;
 use tracing::instrument;
 
@@ -24,6 +30,8 @@ crate::provision::state::field_names! {
         KeySpec = "keySpec",
         Description = "description",
         RotationPeriodDays = "rotationPeriodDays",
+        /// The alias that points at the key; unset on a key whose create was interrupted.
+        Alias = "alias",
     }
 }
 
@@ -39,11 +47,13 @@ crate::provision::typed::typed_state! {
         Description => description: String = Enforced,
         /// Compared only when the blueprint rotates with its own period.
         RotationPeriodDays => rotation_period_days: u64 = Enforced,
+        /// Unset on a key found by its logical-id tag alone (see the module docs).
+        Alias => alias: String = Enforced,
     }
 }
 
 /// The key's typed desired state.
-fn desired_state(k: &ballast_blueprint::KmsKey) -> KeyState<Desired> {
+fn desired_state(bp: &Blueprint, k: &ballast_blueprint::KmsKey) -> KeyState<Desired> {
     let rotation_period_days = match k.rotation_period {
         Some(period) if k.rotation => Want::Exact(period.as_secs() / 86_400),
         _ => Want::Unchecked,
@@ -57,6 +67,7 @@ fn desired_state(k: &ballast_blueprint::KmsKey) -> KeyState<Desired> {
             None => Want::Unchecked,
         },
         rotation_period_days,
+        alias: Want::Exact(bp.key_alias(k)),
     }
 }
 
@@ -69,8 +80,8 @@ impl ResourceOps for KmsKeys {
             .kms_keys
             .iter()
             .map(|k| {
-                let state = desired_state(k);
-                let mut tags = bp.ownership_tags();
+                let state = desired_state(bp, k);
+                let mut tags = bp.ownership_tags_for(&ResourceId::new(Self::KIND, &k.name));
                 tags.extend(k.tags.clone());
                 DesiredState {
                     id: ResourceId::new(Self::KIND, &k.name),
@@ -89,8 +100,10 @@ impl ResourceOps for KmsKeys {
     }
 
     /// Declared keys by alias (DescribeKey takes `alias/<name>`), with their tags from the tagging
-    /// snapshot. Keys the snapshot lists as owned that no declared alias resolves to are candidates
-    /// for removal: only then does ListAliases run, to find their stack aliases.
+    /// snapshot. A declared key whose alias does not resolve is looked up by its logical-id tag in
+    /// the snapshot (a create interrupted before CreateAlias). Keys the snapshot lists as owned
+    /// that no declared alias resolves to are candidates for removal: only then does ListAliases
+    /// run, to find their stack aliases.
     #[instrument(skip_all, fields(kind = "kms-key"))]
     async fn observe(ctx: &ObserveContext<'_>) -> Result<Observed, ProvisionError> {
         let kms = ctx.clients.kms();
@@ -100,10 +113,23 @@ impl ResourceOps for KmsKeys {
         let found = try_join_all(
             declared
                 .iter()
-                .map(|(id, alias)| read_key(ctx, id, alias, alias)),
+                .map(|(id, alias)| read_key(ctx, id, alias, alias, Aliased::Yes)),
         )
         .await?;
+        let unaliased: Vec<_> = declared
+            .iter()
+            .zip(&found)
+            .filter(|(_, live)| live.is_none())
+            .map(|((id, alias), _)| (id, alias))
+            .collect();
         observed.live.extend(found.into_iter().flatten());
+        let adopted = try_join_all(
+            unaliased
+                .into_iter()
+                .map(|(id, alias)| read_unaliased_key(ctx, id, alias)),
+        )
+        .await?;
+        observed.live.extend(adopted.into_iter().flatten());
         let undeclared: BTreeSet<&str> = ctx
             .shared
             .tagged
@@ -138,7 +164,7 @@ impl ResourceOps for KmsKeys {
         let removed = try_join_all(
             removed
                 .iter()
-                .map(|(id, alias, key_id)| read_key(ctx, id, alias, key_id)),
+                .map(|(id, alias, key_id)| read_key(ctx, id, alias, key_id, Aliased::Yes)),
         )
         .await?;
         for live in removed.into_iter().flatten() {
@@ -179,8 +205,8 @@ impl ResourceOps for KmsKeys {
                 operation: "kms:CreateKey",
                 detail: "no key metadata".into(),
             })?;
-        // The alias comes right after the key: a re-run finds an unaliased key by nothing, so
-        // keep this window small and report the key id if the alias fails.
+        // An apply killed before the alias leaves a key that the next observe finds by its
+        // logical-id tag (set by CreateKey above) and completes.
         kms.create_alias()
             .alias_name(&desired.physical_name)
             .target_key_id(&meta.key_id)
@@ -188,6 +214,14 @@ impl ResourceOps for KmsKeys {
             .await
             .classify("kms:CreateAlias")
             .map_err(ProvisionError::aws(&desired.id))?;
+        let created = KeyState::<Live> {
+            rotation: None,
+            enabled: None,
+            key_spec: None,
+            description: None,
+            rotation_period_days: None,
+            alias: Some(desired.physical_name.clone()),
+        };
         let live = LiveState {
             id: desired.id.clone(),
             physical_name: desired.physical_name.clone(),
@@ -195,15 +229,9 @@ impl ResourceOps for KmsKeys {
             arn: meta.arn.clone(),
             ownership: Ownership::Owned,
             tags: desired.tags.clone(),
-            // Not read back: the created key is reported without fields.
-            fields: BTreeMap::new(),
-            typed: TypedLive::new(KeyState::<Live> {
-                rotation: None,
-                enabled: None,
-                key_spec: None,
-                description: None,
-                rotation_period_days: None,
-            }),
+            // Not read back: the created key is reported with its alias only.
+            fields: created.live_fields(),
+            typed: TypedLive::new(created),
         };
         set_rotation(ctx, desired, &live).await?;
         Ok(live)
@@ -222,6 +250,16 @@ impl ResourceOps for KmsKeys {
         let err = || ProvisionError::aws(&desired.id);
         if changes.has(KeyField::Rotation) || changes.has(KeyField::RotationPeriodDays) {
             set_rotation(ctx, desired, live).await?;
+        }
+        if changes.has(KeyField::Alias) {
+            // Only a key found by its logical-id tag lacks its alias (see the module docs).
+            kms.create_alias()
+                .alias_name(&desired.physical_name)
+                .target_key_id(&live.physical_id)
+                .send()
+                .await
+                .classify("kms:CreateAlias")
+                .map_err(err())?;
         }
         if changes.has(KeyField::Enabled) {
             kms.enable_key()
@@ -263,7 +301,8 @@ impl ResourceOps for KmsKeys {
         Ok(())
     }
 
-    /// Never deletes at once: the alias goes, the key is scheduled with the blueprint's window.
+    /// Never deletes at once: the alias goes, the key is scheduled with the blueprint's window
+    /// (30 days for a key the blueprint does not declare).
     #[instrument(skip_all, fields(alias = %live.physical_name))]
     async fn delete(ctx: &ApplyContext<'_>, live: &LiveState) -> Result<(), ProvisionError> {
         let kms = &ctx.clients.kms;
@@ -275,16 +314,21 @@ impl ResourceOps for KmsKeys {
             .find(|k| k.name == live.id.name)
             .map(|k| k.deletion_window.as_secs() / 86_400)
             .unwrap_or(30) as i32;
-        match kms
-            .delete_alias()
-            .alias_name(&live.physical_name)
-            .send()
-            .await
-            .classify("kms:DeleteAlias")
-        {
-            Ok(_) => {}
-            Err(e) if e.is_not_found() => {}
-            Err(e) => return Err(ProvisionError::aws(&live.id)(e)),
+        // A key without an alias (an orphan, or one whose create was interrupted) has none to
+        // delete; an orphan's alias name would be the declared key's.
+        let aliased = live.state::<KeyState<Live>>()?.alias.is_some();
+        if aliased {
+            match kms
+                .delete_alias()
+                .alias_name(&live.physical_name)
+                .send()
+                .await
+                .classify("kms:DeleteAlias")
+            {
+                Ok(_) => {}
+                Err(e) if e.is_not_found() => {}
+                Err(e) => return Err(ProvisionError::aws(&live.id)(e)),
+            }
         }
         kms.schedule_key_deletion()
             .key_id(&live.physical_id)
@@ -297,6 +341,14 @@ impl ResourceOps for KmsKeys {
     }
 }
 
+/// Whether `alias` points at the key being read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Aliased {
+    Yes,
+    /// Found by its logical-id tag: the alias is what the next apply creates.
+    No,
+}
+
 /// The key `key_id` (an alias name or a key id) under `alias`; `None` when it does not exist or
 /// is scheduled for deletion (gone as far as the blueprint is concerned).
 #[instrument(skip_all, fields(alias = %alias))]
@@ -305,6 +357,7 @@ async fn read_key(
     id: &ResourceId,
     alias: &str,
     key_id: &str,
+    aliased: Aliased,
 ) -> Result<Option<LiveState>, ProvisionError> {
     let kms = ctx.clients.kms();
     let meta = match kms
@@ -367,6 +420,7 @@ async fn read_key(
         rotation_period_days: rotation
             .rotation_period_in_days
             .and_then(|days| u64::try_from(days).ok()),
+        alias: (aliased == Aliased::Yes).then(|| alias.to_string()),
     };
     Ok(Some(LiveState {
         id: id.clone(),
@@ -378,6 +432,29 @@ async fn read_key(
         fields: state.live_fields(),
         typed: TypedLive::new(state),
     }))
+}
+
+/// The key of this blueprint that carries `id` as its logical-id tag although `alias` does not
+/// point at it: the first by ARN that is not scheduled for deletion (drift reports any second
+/// one as an orphan). Its live state has no `alias`, which is what the next apply creates.
+async fn read_unaliased_key(
+    ctx: &ObserveContext<'_>,
+    id: &ResourceId,
+    alias: &str,
+) -> Result<Option<LiveState>, ProvisionError> {
+    let snapshot = &ctx.shared.tagged;
+    let candidates = snapshot.resources("kms", "key/").filter(|(arn, _)| {
+        snapshot
+            .tags(arn)
+            .and_then(tagged_resource_id)
+            .is_some_and(|tagged| &tagged == id)
+    });
+    for (arn, _) in candidates {
+        if let Some(live) = read_key(ctx, id, alias, arn, Aliased::No).await? {
+            return Ok(Some(live));
+        }
+    }
+    Ok(None)
 }
 
 async fn set_rotation(

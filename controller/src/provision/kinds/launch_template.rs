@@ -135,7 +135,7 @@ impl ResourceOps for LaunchTemplates {
             .iter()
             .map(|lt| {
                 let state = desired_state(lt);
-                let mut tags = bp.ownership_tags();
+                let mut tags = bp.ownership_tags_for(&ResourceId::new(Self::KIND, &lt.name));
                 tags.extend(lt.tags.clone());
                 DesiredState {
                     id: ResourceId::new(Self::KIND, &lt.name),

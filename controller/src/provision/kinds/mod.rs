@@ -138,6 +138,19 @@ pub trait ResourceOps {
         changes: &[FieldChange],
     ) -> impl Future<Output = Result<(), ProvisionError>> + Send;
 
+    /// The live state after `update` changed it, for the resources that refer to it later in
+    /// the same apply; `None` keeps what `observe` read. A kind whose update creates something
+    /// other resources refer to reads it back here (the VPC's private route table, created by
+    /// the update that completes a VPC whose create was interrupted), so that one apply
+    /// converges instead of failing its dependents for a value only the next observe would see.
+    fn updated(
+        _ctx: &ApplyContext<'_>,
+        _desired: &DesiredState,
+        _live: &LiveState,
+    ) -> impl Future<Output = Result<Option<LiveState>, ProvisionError>> + Send {
+        async { Ok(None) }
+    }
+
     fn delete(
         ctx: &ApplyContext<'_>,
         live: &LiveState,

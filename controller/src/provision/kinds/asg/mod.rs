@@ -190,7 +190,7 @@ impl ResourceOps for AutoScalingGroups {
             .iter()
             .map(|g| {
                 let state = desired_state(bp, resolved, g);
-                let mut tags = bp.ownership_tags();
+                let mut tags = bp.ownership_tags_for(&ResourceId::new(Self::KIND, &g.name));
                 tags.extend(g.tags.clone());
                 DesiredState {
                     id: ResourceId::new(Self::KIND, &g.name),

@@ -216,7 +216,7 @@ impl ResourceOps for Tables {
             .iter()
             .map(|t| {
                 let state = desired_state(t, resolved);
-                let mut tags = bp.ownership_tags();
+                let mut tags = bp.ownership_tags_for(&ResourceId::new(Self::KIND, &t.name));
                 tags.extend(t.tags.clone());
                 DesiredState {
                     id: ResourceId::new(Self::KIND, &t.name),
