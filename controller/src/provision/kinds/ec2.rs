@@ -66,8 +66,9 @@ pub(crate) fn name_tag(tags: &Tags) -> Option<&str> {
     tags.get("Name").map(String::as_str)
 }
 
-pub(crate) fn with_name(bp: &Blueprint, extra: &Tags, name: &str) -> Tags {
-    let mut tags = bp.ownership_tags();
+/// The ownership tags of `id`, the blueprint's `extra` tags and the `Name` tag.
+pub(crate) fn with_name(bp: &Blueprint, id: &ResourceId, extra: &Tags, name: &str) -> Tags {
+    let mut tags = bp.ownership_tags_for(id);
     tags.extend(extra.clone());
     tags.insert("Name".into(), name.to_string());
     tags

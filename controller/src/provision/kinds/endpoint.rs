@@ -133,7 +133,12 @@ impl ResourceOps for VpcEndpoints {
                 let physical_name = bp.endpoint_name(e);
                 DesiredState {
                     id: ResourceId::new(Self::KIND, &e.name),
-                    tags: with_name(bp, &e.tags, &physical_name),
+                    tags: with_name(
+                        bp,
+                        &ResourceId::new(Self::KIND, &e.name),
+                        &e.tags,
+                        &physical_name,
+                    ),
                     physical_name,
                     fields,
                     adopt: e.adopt,

@@ -345,9 +345,10 @@ impl ResourceOps for SecurityGroups {
             .map(|g| {
                 let state = desired_state(bp, resolved, g);
                 let physical_name = bp.security_group_name(g);
+                let id = ResourceId::new(Self::KIND, &g.name);
                 DesiredState {
-                    id: ResourceId::new(Self::KIND, &g.name),
-                    tags: with_name(bp, &g.tags, &physical_name),
+                    tags: with_name(bp, &id, &g.tags, &physical_name),
+                    id,
                     physical_name,
                     fields: state.expected_fields(),
                     adopt: g.adopt,

@@ -97,9 +97,10 @@ impl ResourceOps for Subnets {
                             .with_expect(exact_or_later(route_table.clone())),
                     );
                 }
+                let tags = with_name(bp, &id, &Tags::new(), &physical_name);
                 DesiredState {
                     id,
-                    tags: with_name(bp, &Tags::new(), &physical_name),
+                    tags,
                     physical_name,
                     fields,
                     adopt: s.adopt,

@@ -258,7 +258,7 @@ impl ResourceOps for Topics {
             .iter()
             .map(|t| {
                 let state = desired_state(resolved, t);
-                let mut tags = bp.ownership_tags();
+                let mut tags = bp.ownership_tags_for(&ResourceId::new(Self::KIND, &t.name));
                 tags.extend(t.tags.clone());
                 DesiredState {
                     id: ResourceId::new(Self::KIND, &t.name),

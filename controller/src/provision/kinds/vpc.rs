@@ -76,9 +76,10 @@ impl ResourceOps for Vpcs {
         if let Some(cidr) = &vpc.cidr {
             fields.insert(0, Field::create_only(VpcField::Cidr, cidr.clone()));
         }
+        let tags = with_name(bp, &id, &vpc.tags, &physical_name);
         vec![DesiredState {
             id,
-            tags: with_name(bp, &vpc.tags, &physical_name),
+            tags,
             physical_name,
             fields,
             adopt: vpc.adopt,
@@ -162,17 +163,7 @@ impl ResourceOps for Vpcs {
                 .map_err(ProvisionError::aws(&id))?;
                 fields.put(VpcField::EnableDnsSupport, Value::Bool(support));
                 fields.put(VpcField::EnableDnsHostnames, Value::Bool(hostnames));
-                let rt_name = route_table_name(bp, d);
-                let rt = route_tables.tables.iter().find(|rt| {
-                    let tags = ec2_tags(rt.tags());
-                    rt.vpc_id.as_deref() == Some(&physical_id)
-                        && name_tag(&tags) == Some(&rt_name)
-                        && tags.get(OWNERSHIP_BLUEPRINT_TAG) == Some(&bp.metadata.name)
-                });
-                fields.put(VpcField::PrivateRouteTable, Value::Bool(rt.is_some()));
-                if let Some(rt_id) = rt.and_then(|rt| rt.route_table_id.clone()) {
-                    fields.put(VpcField::RouteTableId, Value::String(rt_id));
-                }
+                put_private_route_table(&mut fields, bp, d, &physical_id, &route_tables.tables);
             }
             let live = LiveState {
                 id,
@@ -276,6 +267,31 @@ impl ResourceOps for Vpcs {
         Ok(())
     }
 
+    /// An update that created the private route table (of a VPC whose create was interrupted
+    /// before it) reads its id back: the subnets and gateway endpoints of the same apply need it.
+    #[instrument(skip_all, fields(vpc = %desired.physical_name))]
+    async fn updated(
+        ctx: &ApplyContext<'_>,
+        desired: &DesiredState,
+        live: &LiveState,
+    ) -> Result<Option<LiveState>, ProvisionError> {
+        let bp = ctx.blueprint;
+        let Some(vpc) = bp.spec.network.as_ref().map(|n| &n.vpc) else {
+            return Ok(None);
+        };
+        if is_referenced(live, VpcField::Referenced)
+            || live.fields.field(VpcField::RouteTableId).is_some()
+        {
+            return Ok(None);
+        }
+        let vpc_ids = BTreeSet::from([live.physical_id.clone()]);
+        let tables =
+            describe_route_tables(&ctx.clients.ec2, &desired.id, "vpc-id", &vpc_ids).await?;
+        let mut live = live.clone();
+        put_private_route_table(&mut live.fields, bp, vpc, &live.physical_id, &tables);
+        Ok(Some(live))
+    }
+
     /// Deletes the VPC's Ballast route tables, then the VPC; a referenced VPC is never touched.
     #[instrument(skip_all, fields(vpc = %live.physical_name))]
     async fn delete(ctx: &ApplyContext<'_>, live: &LiveState) -> Result<(), ProvisionError> {
@@ -341,6 +357,28 @@ impl ResourceOps for Vpcs {
     }
 }
 
+/// The `privateRouteTable` and `routeTableId` fields of the new VPC `vpc_id` from its route
+/// tables: the one with the blueprint's Name and ownership tags.
+fn put_private_route_table(
+    fields: &mut BTreeMap<String, Value>,
+    bp: &Blueprint,
+    vpc: &ballast_blueprint::Vpc,
+    vpc_id: &str,
+    tables: &[aws_sdk_ec2::types::RouteTable],
+) {
+    let rt_name = route_table_name(bp, vpc);
+    let rt = tables.iter().find(|rt| {
+        let tags = ec2_tags(rt.tags());
+        rt.vpc_id.as_deref() == Some(vpc_id)
+            && name_tag(&tags) == Some(&rt_name)
+            && tags.get(OWNERSHIP_BLUEPRINT_TAG) == Some(&bp.metadata.name)
+    });
+    fields.put(VpcField::PrivateRouteTable, Value::Bool(rt.is_some()));
+    if let Some(rt_id) = rt.and_then(|rt| rt.route_table_id.clone()) {
+        fields.put(VpcField::RouteTableId, Value::String(rt_id));
+    }
+}
+
 async fn vpc_attribute(
     ec2: &aws_sdk_ec2::Client,
     vpc_id: &str,
@@ -398,7 +436,8 @@ async fn create_route_table(
     let Some(vpc) = bp.spec.network.as_ref().map(|n| &n.vpc) else {
         return Err(missing(desired, ResourceKind::Vpc, &desired.id.name));
     };
-    let tags = with_name(bp, &vpc.tags, &route_table_name(bp, vpc));
+    // The route table is part of the VPC: it carries the VPC's logical id.
+    let tags = with_name(bp, &desired.id, &vpc.tags, &route_table_name(bp, vpc));
     ctx.clients
         .ec2
         .create_route_table()
