@@ -110,9 +110,65 @@ pub(crate) fn exact_or_later(value: Option<Value>) -> Expect {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub(crate) mod tests {
+    use std::collections::BTreeMap;
+
     use serde_json::json;
+
+    use super::*;
+    use crate::provision::diff::{Action, diff};
+    use crate::provision::state::Ownership;
+    use crate::provision::typed::{TypedDesired, TypedLive};
+
+    /// A new VPC with two subnets, a gateway endpoint and an interface endpoint.
+    pub(crate) fn network_blueprint() -> Blueprint {
+        ballast_blueprint::parse(
+            "t.yaml",
+            r#"apiVersion: ballast.dev/v1
+kind: Blueprint
+metadata: {name: t, region: us-east-1}
+spec:
+  network:
+    vpc:
+      name: main
+      cidr: 10.20.0.0/16
+      subnets:
+        - { name: a, cidr: 10.20.1.0/24, availabilityZone: us-east-1a }
+        - { name: b, cidr: 10.20.2.0/24, availabilityZone: us-east-1b }
+    endpoints:
+      - { name: dynamodb, service: dynamodb, type: gateway }
+      - { name: sqs, service: sqs, type: interface, subnets: [a, b], privateDns: true, securityGroupIds: [sg-2, sg-1] }
+"#,
+        )
+        .unwrap()
+        .blueprint
+    }
+
+    /// `desired` against an owned live state with `fields` rendered from the typed state
+    /// `typed`: the typed diff, after checking that it equals the untyped diff of the rendered
+    /// fields (plan output is unchanged by the typing).
+    pub(crate) fn typed_diff(
+        desired: &DesiredState,
+        fields: BTreeMap<String, Value>,
+        typed: TypedLive,
+    ) -> Action {
+        let live = LiveState {
+            id: desired.id.clone(),
+            physical_name: desired.physical_name.clone(),
+            physical_id: "id-1".into(),
+            arn: None,
+            ownership: Ownership::Owned,
+            tags: desired.tags.clone(),
+            fields,
+            typed,
+        };
+        assert!(desired.typed.get().is_some(), "{} is not typed", desired.id);
+        let typed = diff(desired, Some(&live));
+        let mut untyped_want = desired.clone();
+        untyped_want.typed = TypedDesired::untyped();
+        assert_eq!(typed, diff(&untyped_want, Some(&live)), "{}", desired.id);
+        typed
+    }
 
     #[test]
     fn lists_canonicalize_sorted_and_deduplicated() {
