@@ -8,7 +8,7 @@ use ballast_blueprint::{Blueprint, OWNERSHIP_BLUEPRINT_TAG, ResourceId, Resource
 use serde_json::Value;
 
 use crate::provision::error::ProvisionError;
-use crate::provision::state::{DesiredState, Expect, FieldName, LiveFields, LiveState};
+use crate::provision::state::{DesiredState, Expect};
 
 pub(crate) fn filter(name: &str, values: impl IntoIterator<Item = impl Into<String>>) -> Filter {
     let mut f = Filter::builder().name(name);
@@ -100,11 +100,6 @@ pub(crate) fn missing(desired: &DesiredState, kind: ResourceKind, name: &str) ->
     }
 }
 
-/// Whether a VPC or subnet is one the blueprint gives by id (`referenced` in its live state).
-pub(crate) fn is_referenced<F: FieldName>(live: &LiveState, referenced: F) -> bool {
-    live.fields.field(referenced) == Some(&Value::Bool(true))
-}
-
 pub(crate) fn exact_or_later(value: Option<Value>) -> Expect {
     value.map(Expect::Exact).unwrap_or(Expect::KnownAfterApply)
 }
@@ -117,8 +112,8 @@ pub(crate) mod tests {
 
     use super::*;
     use crate::provision::diff::{Action, diff};
-    use crate::provision::state::Ownership;
-    use crate::provision::typed::{TypedDesired, TypedLive};
+    use crate::provision::state::{LiveState, Ownership, Resolved};
+    use crate::provision::typed::{Live, TypedDesired, TypedLive};
 
     /// A new VPC with two subnets, a gateway endpoint and an interface endpoint.
     pub(crate) fn network_blueprint() -> Blueprint {
@@ -142,6 +137,54 @@ spec:
         )
         .unwrap()
         .blueprint
+    }
+
+    /// What observe finds of [`network_blueprint`] once applied: the VPC `vpc-1` with its
+    /// private route table `rtb-1`, and the subnets `subnet-a` and `subnet-b` associated with it.
+    pub(crate) fn network_resolved() -> Resolved {
+        use crate::provision::kinds::subnet::SubnetState;
+        use crate::provision::kinds::vpc::VpcState;
+        let owned = |kind, name: &str, physical_id: &str, typed| LiveState {
+            id: ResourceId::new(kind, name),
+            physical_name: format!("t-{name}"),
+            physical_id: physical_id.into(),
+            arn: None,
+            ownership: Ownership::Owned,
+            tags: Tags::new(),
+            fields: BTreeMap::new(),
+            typed,
+        };
+        let mut resolved = Resolved::default();
+        resolved.insert(owned(
+            ResourceKind::Vpc,
+            "main",
+            "vpc-1",
+            TypedLive::new(VpcState::<Live> {
+                cidr: Some("10.20.0.0/16".to_string()),
+                enable_dns_support: Some(true),
+                enable_dns_hostnames: Some(true),
+                private_route_table: Some(true),
+                referenced: None,
+                route_table_id: Some("rtb-1".to_string()),
+            }),
+        ));
+        for name in ["a", "b"] {
+            resolved.insert(owned(
+                ResourceKind::Subnet,
+                name,
+                &format!("subnet-{name}"),
+                TypedLive::new(SubnetState::<Live> {
+                    vpc_id: Some("vpc-1".to_string()),
+                    cidr: None,
+                    availability_zone: None,
+                    map_public_ip_on_launch: Some(false),
+                    route_table: Some(Some("rtb-1".to_string())),
+                    route_table_association_id: Some(format!("rtbassoc-{name}")),
+                    referenced: None,
+                }),
+            ));
+        }
+        resolved
     }
 
     /// `desired` against an owned live state with `fields` rendered from the typed state
