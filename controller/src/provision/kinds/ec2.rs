@@ -5,10 +5,9 @@ use std::collections::BTreeSet;
 use aws_sdk_ec2::types::{AttributeBooleanValue, Filter, ResourceType, Tag, TagSpecification};
 use ballast_aws::SdkResultExt;
 use ballast_blueprint::{Blueprint, OWNERSHIP_BLUEPRINT_TAG, ResourceId, ResourceKind, Tags};
-use serde_json::Value;
 
 use crate::provision::error::ProvisionError;
-use crate::provision::state::{DesiredState, Expect};
+use crate::provision::state::DesiredState;
 
 pub(crate) fn filter(name: &str, values: impl IntoIterator<Item = impl Into<String>>) -> Filter {
     let mut f = Filter::builder().name(name);
@@ -77,20 +76,10 @@ pub(crate) fn bool_attr(value: bool) -> AttributeBooleanValue {
     AttributeBooleanValue::builder().value(value).build()
 }
 
-pub(crate) fn sorted(values: impl IntoIterator<Item = String>) -> Value {
+/// A list of ids sorted and deduplicated, so that the order AWS returns them in is not drift.
+pub(crate) fn sorted(values: impl IntoIterator<Item = String>) -> Vec<String> {
     let set: BTreeSet<String> = values.into_iter().collect();
-    Value::Array(set.into_iter().map(Value::String).collect())
-}
-
-pub(crate) fn strings(value: Option<&Value>) -> Vec<String> {
-    value
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
+    set.into_iter().collect()
 }
 
 pub(crate) fn missing(desired: &DesiredState, kind: ResourceKind, name: &str) -> ProvisionError {
@@ -100,15 +89,11 @@ pub(crate) fn missing(desired: &DesiredState, kind: ResourceKind, name: &str) ->
     }
 }
 
-pub(crate) fn exact_or_later(value: Option<Value>) -> Expect {
-    value.map(Expect::Exact).unwrap_or(Expect::KnownAfterApply)
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use std::collections::BTreeMap;
 
-    use serde_json::json;
+    use serde_json::Value;
 
     use super::*;
     use crate::provision::diff::{Action, diff};
@@ -217,7 +202,7 @@ spec:
     fn lists_canonicalize_sorted_and_deduplicated() {
         assert_eq!(
             sorted(vec!["b".to_string(), "a".to_string(), "b".to_string()]),
-            json!(["a", "b"])
+            ["a", "b"]
         );
     }
 }
