@@ -63,7 +63,7 @@ pub enum Command {
     /// Create or update the blueprint's resources in AWS.
     Apply(ApplyArgs),
     /// Delete the blueprint's resources (stateful ones only with `deletionPolicy: delete`).
-    Destroy(ApplyArgs),
+    Destroy(DestroyArgs),
     /// Remove the blueprint's writer lease left behind by a killed `apply` or `destroy` (asks
     /// first; removes only the lease it showed).
     ForceUnlock(ApplyArgs),
@@ -102,6 +102,16 @@ pub struct ApplyArgs {
     /// (created if missing).
     #[arg(long, env = "BALLAST_LEASE_TABLE", default_value = crate::lease::DEFAULT_TABLE)]
     pub lease_table: String,
+}
+
+#[derive(Debug, Args)]
+pub struct DestroyArgs {
+    #[command(flatten)]
+    pub blueprint: ApplyArgs,
+    /// Also delete the orphans: resources carrying the blueprint's ownership tag that no
+    /// declaration claims (listed before the question; a KMS key is scheduled for deletion).
+    #[arg(long)]
+    pub include_orphans: bool,
 }
 
 #[derive(Debug, Args)]

@@ -134,7 +134,7 @@ pub async fn drift(args: &PlanArgs, out: &mut impl Write) -> anyhow::Result<Exit
         );
     }
     print_plan(&plan, &loaded, PlanKind::Drift, args.output, out)?;
-    Ok(if plan.has_changes() {
+    Ok(if plan.has_drift() {
         ExitCode::from(EXIT_CHANGES)
     } else {
         ExitCode::SUCCESS
@@ -259,6 +259,22 @@ async fn holding<T>(
     result
 }
 
+/// Runs the changes of an apply or destroy with SIGINT/SIGTERM wired to one shutdown token:
+/// the engine finishes the AWS calls in flight, starts nothing more, and the caller releases
+/// the writer lease, so the next apply need not wait for it to expire. The handler is
+/// installed only here, after the confirmation, so Ctrl-C at the prompt still ends the process.
+async fn until_shutdown<F, Fut, T>(changes: F) -> Fut::Output
+where
+    F: FnOnce(tokio_util::sync::CancellationToken) -> Fut,
+    Fut: Future<Output = T>,
+{
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let signals = ballast_runtime::spawn_signal_handler(shutdown.clone());
+    let result = changes(shutdown).await;
+    signals.abort();
+    result
+}
+
 pub async fn apply(args: &crate::cli::ApplyArgs, out: &mut impl Write) -> anyhow::Result<ExitCode> {
     let text = ballast_blueprint::read(&args.file)?;
     let file = args.file.display().to_string();
@@ -305,13 +321,15 @@ pub async fn apply(args: &crate::cli::ApplyArgs, out: &mut impl Write) -> anyhow
             return Ok(ExitCode::FAILURE);
         }
         let progress = progress();
-        let outcomes = provision::apply(
-            &clients,
-            &bp,
-            observation,
-            Readiness::default(),
-            progress.as_ref(),
-        )
+        let outcomes = until_shutdown(|shutdown| {
+            provision::apply(
+                &clients,
+                &bp,
+                observation,
+                Readiness::cancelled_by(shutdown),
+                progress.as_ref(),
+            )
+        })
         .await
         .context("apply did not complete; run it again to converge")?;
         let changed = outcomes
@@ -329,9 +347,10 @@ pub async fn apply(args: &crate::cli::ApplyArgs, out: &mut impl Write) -> anyhow
 }
 
 pub async fn destroy(
-    args: &crate::cli::ApplyArgs,
+    destroy_args: &crate::cli::DestroyArgs,
     out: &mut impl Write,
 ) -> anyhow::Result<ExitCode> {
+    let args = &destroy_args.blueprint;
     let bp = load_blueprint(&args.file)?;
     let config = sdk_config(&args.aws, &bp).await?;
     let recorder = CallRecorder::default();
@@ -345,6 +364,23 @@ pub async fn destroy(
             bp.metadata.name,
             observation.live.len() + observation.removed.len()
         )?;
+        let orphans = observation.orphans.clone();
+        if !orphans.is_empty() {
+            let what = if destroy_args.include_orphans {
+                "to delete (--include-orphans)"
+            } else {
+                "kept: pass --include-orphans to delete them"
+            };
+            writeln!(
+                out,
+                "{} orphan(s), owned by the stack but claimed by no declaration, {what}:",
+                orphans.len()
+            )?;
+            for o in &orphans {
+                writeln!(out, "  ? {} {}: {}", o.label(), o.arn, o.why())?;
+            }
+        }
+        out.flush()?;
         if !confirm(
             "Destroy these resources (stateful ones follow their deletionPolicy)?",
             args.auto_approve,
@@ -353,14 +389,33 @@ pub async fn destroy(
             return Ok(ExitCode::FAILURE);
         }
         let progress = progress();
-        let outcomes = provision::destroy(
-            &clients,
-            &bp,
-            observation,
-            Readiness::default(),
-            progress.as_ref(),
-        )
-        .await?;
+        let outcomes = until_shutdown(|shutdown| async {
+            let mut outcomes = provision::destroy(
+                &clients,
+                &bp,
+                observation,
+                Readiness::cancelled_by(shutdown.clone()),
+                progress.as_ref(),
+            )
+            .await?;
+            if destroy_args.include_orphans && !orphans.is_empty() {
+                let ctx = provision::kinds::ApplyContext {
+                    clients: &clients,
+                    blueprint: &bp,
+                    resolved: &Default::default(),
+                    readiness: Readiness::cancelled_by(shutdown),
+                };
+                let (deleted, errors) =
+                    provision::orphan::delete(&ctx, &orphans, progress.as_ref()).await;
+                outcomes.extend(deleted);
+                if !errors.is_empty() {
+                    return Err(provision::EngineError::Failed(errors));
+                }
+            }
+            Ok(outcomes)
+        })
+        .await
+        .context("destroy did not complete; run it again to finish")?;
         for o in &outcomes {
             let detail = o
                 .detail

@@ -7,6 +7,7 @@ pub mod diff;
 pub mod engine;
 pub mod error;
 pub mod kinds;
+pub mod orphan;
 pub mod render;
 pub mod state;
 pub mod tagged;

@@ -63,6 +63,15 @@ pub fn plan_text(plan: &Plan) -> String {
             }
         }
     }
+    if !plan.orphans.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nOrphans: owned by the stack, claimed by no declaration (`ballast destroy --include-orphans` deletes them):"
+        );
+        for o in &plan.orphans {
+            let _ = writeln!(out, "  ? {} {}: {}", o.label(), o.arn, o.why());
+        }
+    }
     if !plan.safety_overrides.is_empty() {
         let _ = writeln!(out, "\nSafety defaults switched off:");
         for o in &plan.safety_overrides {

@@ -3,4 +3,5 @@
 mod api_worker_e2e;
 mod chaos;
 mod fleet_e2e;
+mod interrupted_apply;
 mod smoke;

@@ -510,8 +510,9 @@ spec:
     /// comparison of the rendered fields finds: plan output is unchanged by the typing.
     #[test]
     fn an_edited_widget_is_exactly_one_change() {
-        use crate::provision::diff::{Action, diff};
+        use crate::provision::diff::Action;
         use crate::provision::typed::Change;
+        use crate::provision::typed::testing::{changed_fields, owned_live, typed_diff};
         let bp = blueprint();
         let desired = Dashboards::desired(&bp, &Resolved::default());
         let want = desired[0].state::<DashboardState<Desired>>().unwrap();
@@ -529,27 +530,10 @@ spec:
                 ..
             }
         ));
-        let live = LiveState {
-            id: desired[0].id.clone(),
-            physical_name: desired[0].physical_name.clone(),
-            physical_id: desired[0].physical_name.clone(),
-            arn: None,
-            ownership: ownership(&state, "shop"),
-            tags: Tags::new(),
-            fields: state.live_fields(),
-            typed: TypedLive::new(state.clone()),
-        };
-        let typed = diff(&desired[0], Some(&live));
-        let Action::Update { changes } = &typed else {
-            panic!("expected an update, got {typed:?}");
-        };
-        assert_eq!(
-            changes.iter().map(|c| c.field.as_str()).collect::<Vec<_>>(),
-            ["widgets"]
-        );
-        let mut untyped_want = desired[0].clone();
-        untyped_want.typed = TypedDesired::untyped();
-        assert_eq!(typed, diff(&untyped_want, Some(&live)));
+        let live = owned_live(&desired[0], state.clone(), state.live_fields());
+        let action = typed_diff(&desired[0], &live);
+        assert!(matches!(action, Action::Update { .. }), "{action:?}");
+        assert_eq!(changed_fields(&action), [DashboardField::Widgets.name()]);
     }
 
     #[test]

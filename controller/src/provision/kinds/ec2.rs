@@ -65,8 +65,9 @@ pub(crate) fn name_tag(tags: &Tags) -> Option<&str> {
     tags.get("Name").map(String::as_str)
 }
 
-pub(crate) fn with_name(bp: &Blueprint, extra: &Tags, name: &str) -> Tags {
-    let mut tags = bp.ownership_tags();
+/// The ownership tags of `id`, the blueprint's `extra` tags and the `Name` tag.
+pub(crate) fn with_name(bp: &Blueprint, id: &ResourceId, extra: &Tags, name: &str) -> Tags {
+    let mut tags = bp.ownership_tags_for(id);
     tags.extend(extra.clone());
     tags.insert("Name".into(), name.to_string());
     tags
@@ -93,12 +94,9 @@ pub(crate) fn missing(desired: &DesiredState, kind: ResourceKind, name: &str) ->
 pub(crate) mod tests {
     use std::collections::BTreeMap;
 
-    use serde_json::Value;
-
     use super::*;
-    use crate::provision::diff::{Action, diff};
     use crate::provision::state::{LiveState, Ownership, Resolved};
-    use crate::provision::typed::{Live, TypedDesired, TypedLive};
+    use crate::provision::typed::{Live, TypedLive};
 
     /// A new VPC with two subnets, a gateway endpoint and an interface endpoint.
     pub(crate) fn network_blueprint() -> Blueprint {
@@ -170,32 +168,6 @@ spec:
             ));
         }
         resolved
-    }
-
-    /// `desired` against an owned live state with `fields` rendered from the typed state
-    /// `typed`: the typed diff, after checking that it equals the untyped diff of the rendered
-    /// fields (plan output is unchanged by the typing).
-    pub(crate) fn typed_diff(
-        desired: &DesiredState,
-        fields: BTreeMap<String, Value>,
-        typed: TypedLive,
-    ) -> Action {
-        let live = LiveState {
-            id: desired.id.clone(),
-            physical_name: desired.physical_name.clone(),
-            physical_id: "id-1".into(),
-            arn: None,
-            ownership: Ownership::Owned,
-            tags: desired.tags.clone(),
-            fields,
-            typed,
-        };
-        assert!(desired.typed.get().is_some(), "{} is not typed", desired.id);
-        let typed = diff(desired, Some(&live));
-        let mut untyped_want = desired.clone();
-        untyped_want.typed = TypedDesired::untyped();
-        assert_eq!(typed, diff(&untyped_want, Some(&live)), "{}", desired.id);
-        typed
     }
 
     #[test]

@@ -167,7 +167,12 @@ impl ResourceOps for VpcEndpoints {
                 let physical_name = bp.endpoint_name(e);
                 DesiredState {
                     id: ResourceId::new(Self::KIND, &e.name),
-                    tags: with_name(bp, &e.tags, &physical_name),
+                    tags: with_name(
+                        bp,
+                        &ResourceId::new(Self::KIND, &e.name),
+                        &e.tags,
+                        &physical_name,
+                    ),
                     physical_name,
                     fields: state.expected_fields(),
                     adopt: e.adopt,
@@ -509,9 +514,10 @@ fn live_state(e: &aws_sdk_ec2::types::VpcEndpoint) -> EndpointState<Live> {
 mod tests {
     use super::*;
     use crate::provision::diff::Action;
-    use crate::provision::kinds::ec2::tests::{network_blueprint, network_resolved, typed_diff};
+    use crate::provision::kinds::ec2::tests::{network_blueprint, network_resolved};
     use crate::provision::state::{FieldClass, FieldName};
     use crate::provision::typed::Change;
+    use crate::provision::typed::testing::{owned_live, typed_diff};
 
     /// The interface endpoint as moto describes it: lower-case type, lists in any order.
     fn described_interface(private_dns: bool) -> aws_sdk_ec2::types::VpcEndpoint {
@@ -566,8 +572,7 @@ mod tests {
         );
         let action = typed_diff(
             interface,
-            edited.live_fields(),
-            TypedLive::new(edited.clone()),
+            &owned_live(interface, edited.clone(), edited.live_fields()),
         );
         let Action::Update { changes } = action else {
             panic!("expected an update, got {action:?}");
@@ -598,7 +603,10 @@ mod tests {
         let live = live_state(&described);
         assert_eq!(live.subnets, None);
         assert_eq!(live.private_dns, None);
-        let action = typed_diff(gateway, live.live_fields(), TypedLive::new(live.clone()));
+        let action = typed_diff(
+            gateway,
+            &owned_live(gateway, live.clone(), live.live_fields()),
+        );
         let Action::Update { changes } = action else {
             panic!("expected an update, got {action:?}");
         };

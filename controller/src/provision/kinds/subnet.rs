@@ -120,9 +120,10 @@ impl ResourceOps for Subnets {
                     route_table_association_id: Want::Unchecked,
                     referenced: Want::Unchecked,
                 };
+                let tags = with_name(bp, &id, &Tags::new(), &physical_name);
                 DesiredState {
                     id,
-                    tags: with_name(bp, &Tags::new(), &physical_name),
+                    tags,
                     physical_name,
                     fields: state.expected_fields(),
                     adopt: s.adopt,
@@ -394,7 +395,12 @@ impl ResourceOps for Subnets {
 
     #[instrument(skip_all, fields(subnet = %live.physical_name))]
     async fn delete(ctx: &ApplyContext<'_>, live: &LiveState) -> Result<(), ProvisionError> {
-        if live.state::<SubnetState<Live>>()?.is_referenced() {
+        // An orphan's live state (`orphan::Orphan`) carries no typed state: Ballast tagged it,
+        // so it is never one the blueprint gives by `id`.
+        if live
+            .state::<SubnetState<Live>>()
+            .is_ok_and(SubnetState::is_referenced)
+        {
             return Ok(());
         }
         ProvisionError::unless_gone(
@@ -463,9 +469,10 @@ async fn set_map_public(
 mod tests {
     use super::*;
     use crate::provision::diff::Action;
-    use crate::provision::kinds::ec2::tests::{network_blueprint, network_resolved, typed_diff};
+    use crate::provision::kinds::ec2::tests::{network_blueprint, network_resolved};
     use crate::provision::state::{FieldClass, FieldName};
     use crate::provision::typed::Change;
+    use crate::provision::typed::testing::{owned_live, typed_diff};
 
     fn described(association: Option<&(String, String)>) -> SubnetState<Live> {
         let subnet = aws_sdk_ec2::types::Subnet::builder()
@@ -501,8 +508,7 @@ mod tests {
         );
         let action = typed_diff(
             &desired[0],
-            detached.live_fields(),
-            TypedLive::new(detached.clone()),
+            &owned_live(&desired[0], detached.clone(), detached.live_fields()),
         );
         let Action::Update { changes } = action else {
             panic!("expected an update, got {action:?}");
@@ -526,8 +532,7 @@ mod tests {
         assert_eq!(want.route_table, Want::KnownAfterApply);
         let action = typed_diff(
             &desired[0],
-            described(None).live_fields(),
-            TypedLive::new(described(None)),
+            &owned_live(&desired[0], described(None), described(None).live_fields()),
         );
         assert!(matches!(action, Action::Replace { .. }), "{action:?}");
     }

@@ -92,9 +92,10 @@ impl ResourceOps for Vpcs {
                 typed: TypedDesired::new(state),
             }];
         }
+        let tags = with_name(bp, &id, &vpc.tags, &physical_name);
         vec![DesiredState {
             id,
-            tags: with_name(bp, &vpc.tags, &physical_name),
+            tags,
             physical_name,
             fields: state.expected_fields(),
             adopt: vpc.adopt,
@@ -178,15 +179,7 @@ impl ResourceOps for Vpcs {
                 .map_err(ProvisionError::aws(&id))?;
                 state.enable_dns_support = Some(support);
                 state.enable_dns_hostnames = Some(hostnames);
-                let rt_name = route_table_name(bp, d);
-                let rt = route_tables.tables.iter().find(|rt| {
-                    let tags = ec2_tags(rt.tags());
-                    rt.vpc_id.as_deref() == Some(&physical_id)
-                        && name_tag(&tags) == Some(&rt_name)
-                        && tags.get(OWNERSHIP_BLUEPRINT_TAG) == Some(&bp.metadata.name)
-                });
-                state.private_route_table = Some(rt.is_some());
-                state.route_table_id = rt.and_then(|rt| rt.route_table_id.clone());
+                read_private_route_table(&mut state, bp, d, &physical_id, &route_tables.tables);
             }
             let live = LiveState {
                 id,
@@ -296,10 +289,43 @@ impl ResourceOps for Vpcs {
         Ok(())
     }
 
+    /// An update that created the private route table (of a VPC whose create was interrupted
+    /// before it) reads its id back: the subnets and gateway endpoints of the same apply need it.
+    #[instrument(skip_all, fields(vpc = %desired.physical_name))]
+    async fn updated(
+        ctx: &ApplyContext<'_>,
+        desired: &DesiredState,
+        live: &LiveState,
+    ) -> Result<Option<LiveState>, ProvisionError> {
+        let bp = ctx.blueprint;
+        let Some(vpc) = bp.spec.network.as_ref().map(|n| &n.vpc) else {
+            return Ok(None);
+        };
+        let have = live.state::<VpcState<Live>>()?;
+        if have.is_referenced() || have.route_table_id.is_some() {
+            return Ok(None);
+        }
+        let vpc_ids = BTreeSet::from([live.physical_id.clone()]);
+        let tables =
+            describe_route_tables(&ctx.clients.ec2, &desired.id, "vpc-id", &vpc_ids).await?;
+        let mut state = have.clone();
+        read_private_route_table(&mut state, bp, vpc, &live.physical_id, &tables);
+        Ok(Some(LiveState {
+            fields: state.live_fields(),
+            typed: TypedLive::new(state),
+            ..live.clone()
+        }))
+    }
+
     /// Deletes the VPC's Ballast route tables, then the VPC; a referenced VPC is never touched.
     #[instrument(skip_all, fields(vpc = %live.physical_name))]
     async fn delete(ctx: &ApplyContext<'_>, live: &LiveState) -> Result<(), ProvisionError> {
-        if live.state::<VpcState<Live>>()?.is_referenced() {
+        // An orphan's live state (`orphan::Orphan`) carries no typed state: Ballast tagged it,
+        // so it is never one the blueprint gives by `id`.
+        if live
+            .state::<VpcState<Live>>()
+            .is_ok_and(VpcState::is_referenced)
+        {
             return Ok(());
         }
         let ec2 = &ctx.clients.ec2;
@@ -359,6 +385,26 @@ impl ResourceOps for Vpcs {
             Err(e) => Err(err()(e)),
         }
     }
+}
+
+/// The private route table of the new VPC `vpc_id` (`privateRouteTable`, `routeTableId`) from
+/// its route tables: the one with the blueprint's Name and ownership tags.
+fn read_private_route_table(
+    state: &mut VpcState<Live>,
+    bp: &Blueprint,
+    vpc: &ballast_blueprint::Vpc,
+    vpc_id: &str,
+    tables: &[aws_sdk_ec2::types::RouteTable],
+) {
+    let rt_name = route_table_name(bp, vpc);
+    let rt = tables.iter().find(|rt| {
+        let tags = ec2_tags(rt.tags());
+        rt.vpc_id.as_deref() == Some(vpc_id)
+            && name_tag(&tags) == Some(&rt_name)
+            && tags.get(OWNERSHIP_BLUEPRINT_TAG) == Some(&bp.metadata.name)
+    });
+    state.private_route_table = Some(rt.is_some());
+    state.route_table_id = rt.and_then(|rt| rt.route_table_id.clone());
 }
 
 async fn vpc_attribute(
@@ -455,7 +501,8 @@ async fn create_route_table(
     let Some(vpc) = bp.spec.network.as_ref().map(|n| &n.vpc) else {
         return Err(missing(desired, ResourceKind::Vpc, &desired.id.name));
     };
-    let tags = with_name(bp, &vpc.tags, &route_table_name(bp, vpc));
+    // The route table is part of the VPC: it carries the VPC's logical id.
+    let tags = with_name(bp, &desired.id, &vpc.tags, &route_table_name(bp, vpc));
     ctx.clients
         .ec2
         .create_route_table()
@@ -478,9 +525,10 @@ async fn create_route_table(
 mod tests {
     use super::*;
     use crate::provision::diff::Action;
-    use crate::provision::kinds::ec2::tests::{network_blueprint, typed_diff};
+    use crate::provision::kinds::ec2::tests::network_blueprint;
     use crate::provision::state::{FieldClass, FieldName};
     use crate::provision::typed::Change;
+    use crate::provision::typed::testing::{owned_live, typed_diff};
 
     fn live_as_desired() -> VpcState<Live> {
         VpcState {
@@ -516,8 +564,7 @@ mod tests {
         );
         let action = typed_diff(
             &desired[0],
-            edited.live_fields(),
-            TypedLive::new(edited.clone()),
+            &owned_live(&desired[0], edited.clone(), edited.live_fields()),
         );
         let Action::Update { changes } = action else {
             panic!("expected an update, got {action:?}");
@@ -529,7 +576,10 @@ mod tests {
             cidr: Some("10.30.0.0/16".into()),
             ..live_as_desired()
         };
-        let action = typed_diff(&desired[0], moved.live_fields(), TypedLive::new(moved));
+        let action = typed_diff(
+            &desired[0],
+            &owned_live(&desired[0], moved.clone(), moved.live_fields()),
+        );
         assert!(matches!(action, Action::Replace { .. }), "{action:?}");
     }
 
@@ -551,7 +601,10 @@ mod tests {
             live.live_fields().keys().collect::<Vec<_>>(),
             [VpcField::Referenced.name()]
         );
-        let action = typed_diff(&desired[0], live.live_fields(), TypedLive::new(live));
+        let action = typed_diff(
+            &desired[0],
+            &owned_live(&desired[0], live.clone(), live.live_fields()),
+        );
         assert_eq!(action, Action::NoChange);
     }
 }

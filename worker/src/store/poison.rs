@@ -13,20 +13,17 @@
 //! the same error), so every receive may write it again. Items outside `TXN#`/`IDEM#` are
 //! ignored by `ballast-worker report`.
 
-use aws_sdk_dynamodb::types::AttributeValue;
+use ballast_aws::SdkResultExt;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
-use crate::ledger::{Ledger, LedgerError, PK, sort_timestamp};
+use super::keys::{PK, poison_pk};
+use super::{StoreError, opt_s, s};
+use crate::ledger::{Ledger, sort_timestamp};
 use crate::transaction::MalformedError;
 
-/// Partition key prefix of poison records in the transactions table.
-pub const POISON_PREFIX: &str = "POISON#";
-
-/// `POISON#<message id>`.
-pub fn poison_pk(message_id: &str) -> String {
-    format!("{POISON_PREFIX}{message_id}")
-}
+/// Attribute of a poison record holding the parse error's code.
+const REASON_CODE: &str = "reason_code";
 
 /// Hex SHA-256 of a message body (the record never stores the body itself: it may be huge
 /// or hold data that does not belong in the ledger).
@@ -42,27 +39,53 @@ pub async fn record(
     body: &str,
     error: &MalformedError,
     receive_count: u32,
-) -> Result<(), LedgerError> {
+) -> Result<(), StoreError> {
     let now = sort_timestamp(OffsetDateTime::now_utc())?;
     ledger
         .client()
         .update_item()
         .table_name(ledger.tables().transactions)
-        .key(PK, AttributeValue::S(poison_pk(message_id)))
+        .key(PK, s(poison_pk(message_id)))
         .update_expression(
             "SET reason_code = :code, reason = :reason, body_sha256 = :sha, \
              last_seen = :now, receive_count = :count, \
              first_seen = if_not_exists(first_seen, :now)",
         )
-        .expression_attribute_values(":code", AttributeValue::S(error.code().to_owned()))
-        .expression_attribute_values(":reason", AttributeValue::S(error.to_string()))
-        .expression_attribute_values(":sha", AttributeValue::S(body_sha256(body)))
-        .expression_attribute_values(":now", AttributeValue::S(now))
-        .expression_attribute_values(":count", AttributeValue::N(receive_count.to_string()))
+        .expression_attribute_values(":code", s(error.code()))
+        .expression_attribute_values(":reason", s(error.to_string()))
+        .expression_attribute_values(":sha", s(body_sha256(body)))
+        .expression_attribute_values(":now", s(now))
+        .expression_attribute_values(
+            ":count",
+            aws_sdk_dynamodb::types::AttributeValue::N(receive_count.to_string()),
+        )
         .send()
         .await
-        .map_err(|e| LedgerError::from_sdk("dynamodb:UpdateItem", e))?;
+        .classify("dynamodb:UpdateItem")?;
     Ok(())
+}
+
+/// The reason code of the poison record of `message_id`, if the consumer wrote one (a
+/// strongly consistent read: the record is written before the message is given back).
+#[tracing::instrument(skip(ledger), level = "debug")]
+pub async fn recorded_reason(
+    ledger: &Ledger,
+    message_id: &str,
+) -> Result<Option<String>, StoreError> {
+    let out = ledger
+        .client()
+        .get_item()
+        .table_name(ledger.tables().transactions)
+        .key(PK, s(poison_pk(message_id)))
+        .consistent_read(true)
+        .send()
+        .await
+        .classify("dynamodb:GetItem")?;
+    Ok(out.item.map(|item| {
+        opt_s(&item, REASON_CODE)
+            .unwrap_or("poison record")
+            .to_owned()
+    }))
 }
 
 #[cfg(test)]
@@ -70,8 +93,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn keys_and_hashes() {
-        assert_eq!(poison_pk("m-1"), "POISON#m-1");
+    fn bodies_are_recorded_by_their_hash() {
         assert_eq!(
             body_sha256(""),
             "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
