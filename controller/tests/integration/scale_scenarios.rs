@@ -718,6 +718,14 @@ async fn queueing_mode_reads_measured_arrival_and_service_rates_from_cloudwatch(
         "{}",
         e.decision.reason
     );
+    // 4 in service fall 6/s short for the boot: the drain term decides.
+    assert!(
+        e.decision
+            .reason
+            .ends_with("rate term 6, drain term 9: drain decides; scale out 4 -> 9"),
+        "{}",
+        e.decision.reason
+    );
     assert!(!e.decision.reason.contains('\n'));
 }
 
