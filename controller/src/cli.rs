@@ -54,6 +54,8 @@ pub enum Command {
     Schema,
     /// Run what-if simulations of scaling policies over an arrival trace.
     Simulate(SimulateArgs),
+    /// Arrival traces for `ballast simulate`.
+    Trace(TraceArgs),
     /// Run the autoscaler: keep each scaling policy's fleet at its target backlog per instance.
     Scale(ScaleArgs),
     /// Show what apply would change. With --detailed-exitcode: 0 in sync, 2 changes, 1 error.
@@ -227,6 +229,34 @@ pub struct RunArgs {
     /// Identity in the lease; default: pod name or hostname, and pid.
     #[arg(long, env = "POD_NAME")]
     pub holder: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct TraceArgs {
+    #[command(subcommand)]
+    pub command: TraceCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TraceCommand {
+    /// Print a queue's CloudWatch history (one-minute `NumberOfMessagesSent`) as a trace CSV,
+    /// for `ballast simulate --trace`.
+    Export(TraceExportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TraceExportArgs {
+    /// Blueprint declaring the queue.
+    #[arg(long)]
+    pub blueprint: PathBuf,
+    /// The queue's `name` in the blueprint.
+    #[arg(long)]
+    pub queue: String,
+    /// How much history, ending at the last whole minute (`90m`, `12h`, `7d`).
+    #[arg(long, default_value = "7d", value_parser = ballast_runtime::parse_positive_duration)]
+    pub since: std::time::Duration,
+    #[command(flatten)]
+    pub aws: AwsArgs,
 }
 
 #[derive(Debug, Args)]

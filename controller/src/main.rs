@@ -2,7 +2,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use ballast_controller::cli::{Cli, Command, FleetCommand};
+use ballast_controller::cli::{Cli, Command, FleetCommand, TraceCommand};
 use ballast_controller::commands;
 
 fn main() -> anyhow::Result<ExitCode> {
@@ -17,6 +17,11 @@ fn main() -> anyhow::Result<ExitCode> {
         Command::Validate(args) => commands::validate::run(args, &mut out, &mut std::io::stderr())?,
         Command::Schema => commands::schema::run(&mut out)?,
         Command::Simulate(args) => commands::simulate::run(args, &mut out)?,
+        Command::Trace(trace) => match &trace.command {
+            TraceCommand::Export(args) => {
+                runtime()?.block_on(commands::trace::export(args, &mut out))?
+            }
+        },
         Command::Scale(args) => runtime()?.block_on(commands::scale::run(args, &mut out))?,
         Command::Plan(args) => runtime()?.block_on(commands::provision::plan(args, &mut out))?,
         Command::Drift(args) => runtime()?.block_on(commands::provision::drift(args, &mut out))?,

@@ -10,7 +10,9 @@
 //!   manual implementation, so time-dependent code is tested without sleeping;
 //! - [`backoff`]: one exponential [`Backoff`] with the shared ±10 % [`jittered`];
 //! - [`duration`]: one command-line duration parser, the blueprint's grammar (`500ms`, `30s`,
-//!   `5m`, `12h`, `1d`).
+//!   `5m`, `12h`, `1d`);
+//! - [`worker_metrics`]: the CloudWatch names of the worker's metrics, which the controller
+//!   reads back.
 
 pub mod aws;
 pub mod backoff;
@@ -18,6 +20,7 @@ pub mod clock;
 pub mod duration;
 pub mod logging;
 pub mod shutdown;
+pub mod worker_metrics;
 
 pub use aws::{AwsArgs, AwsTimeoutArgs};
 pub use backoff::{Backoff, jittered};
