@@ -104,7 +104,10 @@ fn worker_dlq(q: &Queues, ledger: &Ledger, args: &[&str]) -> tokio::process::Com
     command
         .arg("dlq")
         .args(args)
-        .args(["--endpoint-url", &ballast_testbed::MotoServer::shared().endpoint()])
+        .args([
+            "--endpoint-url",
+            &ballast_testbed::MotoServer::shared().endpoint(),
+        ])
         .args(["--queue-url", &q.url, "--dlq-url", &q.dlq_url])
         .args(["--accounts-table-name", tables.accounts])
         .args(["--transactions-table-name", tables.transactions])
@@ -169,7 +172,10 @@ async fn list_shows_each_message_with_the_reason_the_worker_recorded() {
     assert_eq!(v.reason, None);
     assert!(!v.poison);
     assert!(v.receive_count >= 1);
-    assert!(v.age_seconds.is_some_and(|s| (0..600).contains(&s)), "{v:?}");
+    assert!(
+        v.age_seconds.is_some_and(|s| (0..600).contains(&s)),
+        "{v:?}"
+    );
 
     let r = by_id[&recorded_id];
     assert!(r.poison);
@@ -210,9 +216,16 @@ async fn list_shows_each_message_with_the_reason_the_worker_recorded() {
     // The binary: text names the reasons, JSON has one object per message, show prints one.
     let out = worker_dlq(&q, &ledger, &["list"]).output().await.unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(text.contains("invalid_transaction_id (recorded)"), "{text}");
-    assert!(text.contains("not_an_object: the message is JSON but not an object (attribute)"), "{text}");
+    assert!(
+        text.contains("not_an_object: the message is JSON but not an object (attribute)"),
+        "{text}"
+    );
     assert!(text.contains(&valid.transaction_id.to_string()), "{text}");
     assert!(text.contains("4 messages"), "{text}");
 
@@ -234,10 +247,16 @@ async fn list_shows_each_message_with_the_reason_the_worker_recorded() {
     assert_eq!(recorded["reason"]["reason_code"], "invalid_transaction_id");
     assert_eq!(recorded["poison"], true);
 
-    let out = worker_dlq(&q, &ledger, &["show", &valid_id]).output().await.unwrap();
+    let out = worker_dlq(&q, &ledger, &["show", &valid_id])
+        .output()
+        .await
+        .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
-    assert!(text.contains(&format!("message id:     {valid_id}")), "{text}");
+    assert!(
+        text.contains(&format!("message id:     {valid_id}")),
+        "{text}"
+    );
     // Pretty-printed body: one member per line.
     assert!(text.contains("\n  \"transaction_id\": "), "{text}");
 
@@ -291,8 +310,16 @@ async fn redriven_transactions_are_applied_once_and_poison_stays_unless_asked_fo
     let refused = lines.iter().find(|l| l.message_id == poison_id).unwrap();
     assert!(matches!(refused.outcome, RedriveOutcome::RefusedPoison));
     assert_eq!(queue_depth(&q.sqs, &q.url).await, 3);
-    assert_eq!(queue_depth(&q.sqs, &q.dlq_url).await, 1, "only the poison stays");
-    assert_eq!(visible(&q, &q.dlq_url).await, 1, "the refused poison is released");
+    assert_eq!(
+        queue_depth(&q.sqs, &q.dlq_url).await,
+        1,
+        "only the poison stays"
+    );
+    assert_eq!(
+        visible(&q, &q.dlq_url).await,
+        1,
+        "the refused poison is released"
+    );
 
     // A consumer drains the main queue: the pending transfer is applied once (its second
     // copy is a duplicate), the settled one moves nothing.
@@ -311,9 +338,17 @@ async fn redriven_transactions_are_applied_once_and_poison_stays_unless_asked_fo
     shutdown.cancel();
     run.await.unwrap();
 
-    let result = ledger.get_result(pending.transaction_id).await.unwrap().unwrap();
+    let result = ledger
+        .get_result(pending.transaction_id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(result.status, ResultStatus::Completed);
-    assert_eq!(balance(&ledger, &a).await, Decimal::new(8_500, 2), "10.00 moved once");
+    assert_eq!(
+        balance(&ledger, &a).await,
+        Decimal::new(8_500, 2),
+        "10.00 moved once"
+    );
     assert_eq!(balance(&ledger, &b).await, Decimal::new(11_500, 2));
     assert_eq!(
         balance(&ledger, &a).await + balance(&ledger, &b).await,
@@ -323,7 +358,10 @@ async fn redriven_transactions_are_applied_once_and_poison_stays_unless_asked_fo
 
     // Poison by id: refused (failure) without --include-poison, moved with it.
     let lines = dlq(&q, &ledger)
-        .redrive(&Selection::Ids(vec![poison_id.clone(), "gone".to_owned()]), false)
+        .redrive(
+            &Selection::Ids(vec![poison_id.clone(), "gone".to_owned()]),
+            false,
+        )
         .await
         .unwrap();
     let labels: HashMap<_, _> = lines
@@ -337,10 +375,17 @@ async fn redriven_transactions_are_applied_once_and_poison_stays_unless_asked_fo
         .redrive(&Selection::Ids(vec![poison_id.clone()]), true)
         .await
         .unwrap();
-    assert!(matches!(lines[0].outcome, RedriveOutcome::Redriven), "{lines:?}");
+    assert!(
+        matches!(lines[0].outcome, RedriveOutcome::Redriven),
+        "{lines:?}"
+    );
     assert_eq!(queue_depth(&q.sqs, &q.dlq_url).await, 0);
     let bodies = common::drain_queue(&q.sqs, &q.url).await;
-    assert_eq!(bodies, vec!["not json at all".to_owned()], "the body is sent unchanged");
+    assert_eq!(
+        bodies,
+        vec!["not json at all".to_owned()],
+        "the body is sent unchanged"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -365,13 +410,20 @@ async fn purge_without_yes_and_without_a_terminal_changes_nothing() {
         .await
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let summary: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
     assert_eq!(summary["deleted"], 3);
     assert_eq!(queue_depth(&q.sqs, &q.dlq_url).await, 0);
     // Twice within 60 s works too (PurgeQueue would be refused).
     into_dlq(&q, "four").await;
-    let out = worker_dlq(&q, &ledger, &["purge", "--yes"]).output().await.unwrap();
+    let out = worker_dlq(&q, &ledger, &["purge", "--yes"])
+        .output()
+        .await
+        .unwrap();
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("purged 1 messages"));
     assert_eq!(queue_depth(&q.sqs, &q.dlq_url).await, 0);
