@@ -490,6 +490,30 @@ mod tests {
     }
 
     #[test]
+    fn dlq_redrive_needs_a_selection_and_purge_defaults_to_asking() {
+        use clap::Parser;
+        let parse = |args: &[&str]| {
+            let mut argv = vec!["ballast-worker", "dlq"];
+            argv.extend_from_slice(args);
+            Cli::try_parse_from(argv).map(|cli| cli.command)
+        };
+        assert!(parse(&["redrive"]).is_err(), "neither ids nor --all");
+        assert!(parse(&["redrive", "m-1", "--all"]).is_err(), "both");
+        let Ok(Command::Dlq(DlqCommand::Redrive(args))) = parse(&["redrive", "m-1", "m-2"]) else {
+            panic!("not redrive")
+        };
+        assert_eq!(args.message_ids, ["m-1", "m-2"]);
+        assert!(!args.all && !args.include_poison);
+        let Ok(Command::Dlq(DlqCommand::Purge(args))) = parse(&["purge"]) else {
+            panic!("not purge")
+        };
+        assert!(!args.yes);
+        assert_eq!(args.common.output, OutputFormat::Text);
+        assert_eq!(args.common.max_messages, crate::dlq::DEFAULT_MAX_MESSAGES);
+        assert!(parse(&["list", "--output", "yaml"]).is_err());
+    }
+
+    #[test]
     fn consume_defaults() {
         let cli =
             Cli::try_parse_from(["ballast-worker", "consume", "--blueprint", "b.yaml"]).unwrap();

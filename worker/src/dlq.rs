@@ -260,14 +260,25 @@ impl DeadLetterQueue {
         Ok(described)
     }
 
-    /// The message `message_id`, if it is in the DLQ (every message read is released).
+    /// The message `message_id`, if it is in the DLQ (every message read is released; only
+    /// the one asked for is looked up in the store).
     #[tracing::instrument(skip(self), fields(dlq_url = %self.dlq_url))]
     pub async fn show(&self, message_id: &str) -> Result<Option<DeadLetter>, DlqError> {
-        Ok(self
-            .list()
-            .await?
-            .into_iter()
-            .find(|m| m.message_id == message_id))
+        let mut seen = HashSet::new();
+        let mut held: Vec<Message> = Vec::new();
+        let read = self.read_all(&mut seen, &mut held).await;
+        let described = match (
+            read,
+            held.iter().find(|m| m.message_id() == Some(message_id)),
+        ) {
+            (Err(error), _) => Err(error),
+            (Ok(()), None) => Ok(None),
+            (Ok(()), Some(message)) => self.describe(message).await.map(Some),
+        };
+        let released = self.release(&held).await;
+        let described = described?;
+        released?;
+        Ok(described)
     }
 
     /// Moves the selected messages to the main queue, one at a time: SendMessage with the body
@@ -284,7 +295,11 @@ impl DeadLetterQueue {
         let mut lines = Vec::new();
         let outcome = async {
             loop {
-                if seen.len() >= self.max_messages {
+                let all_named_found = match selection {
+                    Selection::All => false,
+                    Selection::Ids(ids) => ids.iter().all(|id| seen.contains(id)),
+                };
+                if seen.len() >= self.max_messages || all_named_found {
                     return Ok::<(), DlqError>(());
                 }
                 let fresh = self.receive_fresh(&mut seen).await?;
