@@ -23,6 +23,7 @@ async fn main() -> anyhow::Result<ExitCode> {
         Command::Serve(args) => commands::serve::run(args, shutdown).await?,
         Command::Sweep(args) => commands::sweep::run(args, shutdown).await?,
         Command::RescueDlq(args) => commands::rescue::run(args, shutdown).await?,
+        Command::Dlq(command) => commands::dlq::run(command).await?,
         Command::Token(args) => commands::token::run(args)?,
     };
     Ok(code)

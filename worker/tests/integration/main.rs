@@ -9,6 +9,7 @@ mod common;
 mod consume_mocks;
 mod consume_moto;
 mod dlq_moto;
+mod dlq_ops_moto;
 mod dlq_rescue_moto;
 mod ingest_moto;
 mod ledger_moto;
