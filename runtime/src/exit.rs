@@ -33,12 +33,18 @@ where
     }
 }
 
-/// Whether `error`, or any of its causes, is a write to a closed pipe.
+/// Whether `error`, or any of its causes, is a write to a closed pipe. A JSON writer's error is
+/// looked into too: `serde_json::Error` keeps the I/O error inside rather than as its source.
 pub fn is_broken_pipe(error: &(dyn Error + 'static)) -> bool {
     causes(error).any(|cause| {
-        cause
-            .downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == ErrorKind::BrokenPipe)
+        let kind = if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            Some(io.kind())
+        } else {
+            cause
+                .downcast_ref::<serde_json::Error>()
+                .and_then(serde_json::Error::io_error_kind)
+        };
+        kind == Some(ErrorKind::BrokenPipe)
     })
 }
 
@@ -124,11 +130,24 @@ mod tests {
         assert!(!is_broken_pipe(&error));
     }
 
+    struct Closed;
+
+    impl std::io::Write for Closed {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(ErrorKind::BrokenPipe.into())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
     #[test]
     fn a_broken_pipe_anywhere_in_the_chain_ends_quietly() {
         let pipe = std::io::Error::from(ErrorKind::BrokenPipe);
         let error = wrap("printing the plan", pipe);
         assert!(is_broken_pipe(&error));
+        let json = serde_json::to_writer(Closed, &[1, 2, 3]).unwrap_err();
+        assert!(is_broken_pipe(&json), "{json}");
         let boxed: Box<dyn Error + Send + Sync> = Box::new(error);
         assert_eq!(
             exit_code::<Box<dyn Error + Send + Sync>>(Err(boxed)),

@@ -290,7 +290,8 @@ fn a_dead_endpoint_is_reported_once_with_its_cause() {
     );
 }
 
-#[tokio::test]
+// Multi-threaded: the proxy answers on the runtime while this test waits for the child.
+#[tokio::test(flavor = "multi_thread")]
 async fn a_server_error_shows_the_operation_code_and_message() {
     let moto = moto().await;
     let proxy = FaultProxy::start(&moto.endpoint(), 16).await.unwrap();
@@ -356,7 +357,7 @@ async fn the_destroy_confirmation_lists_each_resource_and_marks_the_retained() {
     let name = unique_name("destroy-list");
     let file = write_blueprint(
         &name,
-        "  queues:\n    - name: work\n  tables:\n    - name: items\n      hashKey: { name: id, type: S }\n",
+        "  queues:\n    - name: work\n      deletionPolicy: delete\n  tables:\n    - name: items\n      hashKey: { name: id, type: S }\n",
     );
     let file = file.to_str().unwrap();
     let endpoint = moto().await.endpoint();
