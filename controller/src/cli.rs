@@ -3,11 +3,15 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
+/// The log filter when neither `BALLAST_LOG` nor `RUST_LOG` is set.
+pub const DEFAULT_LOG_FILTER: &str = "warn,aws_config=error,ballast=info,ballast_controller=info";
+
 #[derive(Debug, Parser)]
 #[command(
     name = "ballast",
-    version,
-    about = "Provision and autoscale a queue-driven AWS platform from blueprints"
+    version = ballast_runtime::cli::VERSION,
+    about = "Provision and autoscale a queue-driven AWS platform from blueprints",
+    after_help = ballast_runtime::cli::environment_help(DEFAULT_LOG_FILTER)
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -23,6 +27,7 @@ pub struct GlobalArgs {
     pub log_format: LogFormat,
 }
 
+pub use ballast_runtime::cli::{CompletionsArgs, ManArgs};
 /// Where AWS calls go (shared with `ballast-worker`). Credentials come from the standard AWS
 /// chain.
 pub use ballast_runtime::{AwsArgs, LogFormat};
@@ -73,6 +78,10 @@ pub enum Command {
     Run(RunArgs),
     /// Run worker processes for a fleet's instances.
     Fleet(FleetArgs),
+    /// Print the shell completion script (bash, zsh, fish, …).
+    Completions(CompletionsArgs),
+    /// Print the manual page, or write one per command into a directory (--dir).
+    Man(ManArgs),
 }
 
 #[derive(Debug, Args)]

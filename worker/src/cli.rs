@@ -12,11 +12,20 @@ use crate::api::DEFAULT_BODY_LIMIT;
 use crate::api::auth::{ALL_SCOPES, JwtAlgorithm};
 use crate::config::TargetConfig;
 
+pub use ballast_runtime::cli::{CompletionsArgs, ManArgs};
 pub use ballast_runtime::{AwsArgs, LogFormat};
+
+/// The log filter when neither `BALLAST_LOG` nor `RUST_LOG` is set.
+pub const DEFAULT_LOG_FILTER: &str = "info";
 
 /// The Ballast transaction worker.
 #[derive(Debug, Parser)]
-#[command(name = "ballast-worker", version, about)]
+#[command(
+    name = "ballast-worker",
+    version = ballast_runtime::cli::VERSION,
+    about,
+    after_help = ballast_runtime::cli::environment_help(DEFAULT_LOG_FILTER)
+)]
 pub struct Cli {
     /// Log output format.
     #[arg(
@@ -55,6 +64,10 @@ pub enum Command {
     Dlq(DlqCommand),
     /// Mint a development bearer token (HS256, secret from BALLAST_JWT_HS256_SECRET).
     Token(TokenArgs),
+    /// Print the shell completion script (bash, zsh, fish, …).
+    Completions(CompletionsArgs),
+    /// Print the manual page, or write one per command into a directory (--dir).
+    Man(ManArgs),
 }
 
 /// Where the queue and tables are: blueprint names, or explicit physical names.

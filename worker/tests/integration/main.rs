@@ -5,6 +5,7 @@ mod api_auth_moto;
 mod api_moto;
 mod api_openapi;
 mod api_schemathesis;
+mod cli_terminal;
 mod common;
 mod consume_mocks;
 mod consume_moto;
