@@ -7,7 +7,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: demo test moto build fmt deny advisories lint unit chaos image package clean
+.PHONY: demo test moto build cli-assets fmt deny advisories lint unit chaos image package clean
 
 moto:
 	@scripts/setup-moto.sh
@@ -15,6 +15,11 @@ moto:
 
 build:
 	$(CARGO) build --workspace --bins
+
+# Shell completions and manual pages of both binaries under target/cli-assets/usr/share/, where a
+# package installs them (scripts/cli-assets.sh; BALLAST_BIN_DIR=target/release for a release).
+cli-assets: build
+	@scripts/cli-assets.sh
 
 demo: moto build
 	@scripts/demo.sh

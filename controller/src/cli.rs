@@ -3,11 +3,15 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
+/// The log filter when neither `BALLAST_LOG` nor `RUST_LOG` is set.
+pub const DEFAULT_LOG_FILTER: &str = "warn,aws_config=error,ballast=info,ballast_controller=info";
+
 #[derive(Debug, Parser)]
 #[command(
     name = "ballast",
-    version,
-    about = "Provision and autoscale a queue-driven AWS platform from blueprints"
+    version = ballast_runtime::cli::VERSION,
+    about = "Provision and autoscale a queue-driven AWS platform from blueprints",
+    after_help = ballast_runtime::cli::environment_help(DEFAULT_LOG_FILTER)
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -23,6 +27,7 @@ pub struct GlobalArgs {
     pub log_format: LogFormat,
 }
 
+pub use ballast_runtime::cli::{CompletionsArgs, ManArgs};
 /// Where AWS calls go (shared with `ballast-worker`). Credentials come from the standard AWS
 /// chain.
 pub use ballast_runtime::{AwsArgs, LogFormat};
@@ -54,6 +59,8 @@ pub enum Command {
     Schema,
     /// Run what-if simulations of scaling policies over an arrival trace.
     Simulate(SimulateArgs),
+    /// Arrival traces for `ballast simulate`.
+    Trace(TraceArgs),
     /// Run the autoscaler: keep each scaling policy's fleet at its target backlog per instance.
     Scale(ScaleArgs),
     /// Show what apply would change. With --detailed-exitcode: 0 in sync, 2 changes, 1 error.
@@ -71,6 +78,10 @@ pub enum Command {
     Run(RunArgs),
     /// Run worker processes for a fleet's instances.
     Fleet(FleetArgs),
+    /// Print the shell completion script (bash, zsh, fish, …).
+    Completions(CompletionsArgs),
+    /// Print the manual page, or write one per command into a directory (--dir).
+    Man(ManArgs),
 }
 
 #[derive(Debug, Args)]
@@ -227,6 +238,34 @@ pub struct RunArgs {
     /// Identity in the lease; default: pod name or hostname, and pid.
     #[arg(long, env = "POD_NAME")]
     pub holder: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct TraceArgs {
+    #[command(subcommand)]
+    pub command: TraceCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TraceCommand {
+    /// Print a queue's CloudWatch history (one-minute `NumberOfMessagesSent`) as a trace CSV,
+    /// for `ballast simulate --trace`.
+    Export(TraceExportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TraceExportArgs {
+    /// Blueprint declaring the queue.
+    #[arg(long)]
+    pub blueprint: PathBuf,
+    /// The queue's `name` in the blueprint.
+    #[arg(long)]
+    pub queue: String,
+    /// How much history, ending at the last whole minute (`90m`, `12h`, `7d`).
+    #[arg(long, default_value = "7d", value_parser = ballast_runtime::parse_positive_duration)]
+    pub since: std::time::Duration,
+    #[command(flatten)]
+    pub aws: AwsArgs,
 }
 
 #[derive(Debug, Args)]

@@ -187,14 +187,22 @@ fn progress() -> Box<dyn Progress> {
     }
 }
 
+/// Refuses when a confirmation will be needed and cannot be asked (stdin is not a terminal and
+/// there is no --auto-approve). `apply` and `destroy` call it before their first AWS call, so a
+/// refused run creates nothing, not even the lease table.
+fn ensure_can_confirm(auto_approve: bool) -> anyhow::Result<()> {
+    if auto_approve || std::io::stdin().is_terminal() {
+        return Ok(());
+    }
+    bail!(
+        "refusing to change AWS without confirmation: stdin is not a terminal; pass --auto-approve"
+    )
+}
+
 fn confirm(question: &str, auto_approve: bool) -> anyhow::Result<bool> {
+    ensure_can_confirm(auto_approve)?;
     if auto_approve {
         return Ok(true);
-    }
-    if !std::io::stdin().is_terminal() {
-        bail!(
-            "refusing to change AWS without confirmation: stdin is not a terminal; pass --auto-approve"
-        );
     }
     eprint!("{question} Only 'yes' will be accepted: ");
     std::io::stderr().flush()?;
@@ -299,6 +307,10 @@ pub async fn apply(args: &crate::cli::ApplyArgs, out: &mut impl Write) -> anyhow
                 .blueprint,
         ),
     };
+    // A saved plan was reviewed when it was made and is applied without a question.
+    if saved.is_none() {
+        ensure_can_confirm(args.auto_approve)?;
+    }
     let config = sdk_config(&args.aws, &bp).await?;
     let recorder = CallRecorder::default();
     let clients = Clients::read_write(&config, &recorder);
@@ -352,18 +364,15 @@ pub async fn destroy(
 ) -> anyhow::Result<ExitCode> {
     let args = &destroy_args.blueprint;
     let bp = load_blueprint(&args.file)?;
+    ensure_can_confirm(args.auto_approve)?;
     let config = sdk_config(&args.aws, &bp).await?;
     let recorder = CallRecorder::default();
     let clients = Clients::read_write(&config, &recorder);
     let held = take_writer_lease(&clients.dynamodb, &bp, &args.lease_table).await?;
     holding(held, async {
         let observation = provision::observe(&clients.observer(), &bp).await?;
-        writeln!(
-            out,
-            "Destroying blueprint `{}`: {} resource(s) found.",
-            bp.metadata.name,
-            observation.live.len() + observation.removed.len()
-        )?;
+        let steps = provision::destroy_steps(&bp, &observation);
+        write!(out, "{}", render::destroy_text(&bp.metadata.name, &steps))?;
         let orphans = observation.orphans.clone();
         if !orphans.is_empty() {
             let what = if destroy_args.include_orphans {
@@ -381,6 +390,9 @@ pub async fn destroy(
             }
         }
         out.flush()?;
+        if steps.is_empty() && (orphans.is_empty() || !destroy_args.include_orphans) {
+            return Ok(ExitCode::SUCCESS);
+        }
         if !confirm(
             "Destroy these resources (stateful ones follow their deletionPolicy)?",
             args.auto_approve,

@@ -557,7 +557,81 @@ pub(crate) async fn delete_live(
     with_kind!(live.id.kind, Ops => Ops::delete(ctx, live).await, else Ok(()))
 }
 
-/// Removes the blueprint's resources in reverse dependency order, honouring deletion policies.
+/// What destroy will do to one observed resource, decided before anything is deleted so that
+/// the confirmation shows exactly what [`destroy`] then does.
+#[derive(Debug, Clone)]
+pub struct DestroyStep {
+    /// The resource as observed (its id and physical name).
+    pub live: LiveState,
+    pub action: DestroyAction,
+}
+
+/// What [`destroy`] does to one resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DestroyAction {
+    Delete,
+    /// Its deletion policy keeps it.
+    Retain,
+    /// Not owned by this blueprint: left alone.
+    Skip,
+}
+
+impl DestroyAction {
+    /// The outcome reported for it.
+    pub fn outcome(self) -> OutcomeAction {
+        match self {
+            DestroyAction::Delete => OutcomeAction::Delete,
+            DestroyAction::Retain => OutcomeAction::Retain,
+            DestroyAction::Skip => OutcomeAction::Skipped,
+        }
+    }
+}
+
+/// The steps of [`destroy`], in the order it takes them: the blueprint's resources in reverse
+/// dependency order, then the ones removed from the blueprint but still tagged with it.
+pub fn destroy_steps(bp: &Blueprint, observation: &Observation) -> Vec<DestroyStep> {
+    let desired = desired_states(bp, &observation.resolved);
+    let mut order: Vec<ResourceId> = dependency_order(bp)
+        .into_iter()
+        .filter(|id| is_provisioned(id.kind))
+        .collect();
+    order.reverse();
+    let by_policy = |policy: DeletionPolicy| match policy {
+        DeletionPolicy::Retain => DestroyAction::Retain,
+        DeletionPolicy::Delete => DestroyAction::Delete,
+    };
+    let mut steps = Vec::new();
+    for id in &order {
+        let Some(live) = observation.live.iter().find(|l| &l.id == id) else {
+            continue;
+        };
+        let action = if live.ownership != super::state::Ownership::Owned {
+            DestroyAction::Skip
+        } else {
+            by_policy(
+                desired
+                    .iter()
+                    .find(|d| &d.id == id)
+                    .map(|d| d.deletion_policy)
+                    .unwrap_or(DeletionPolicy::Retain),
+            )
+        };
+        steps.push(DestroyStep {
+            live: live.clone(),
+            action,
+        });
+    }
+    for removed in &observation.removed {
+        steps.push(DestroyStep {
+            live: removed.clone(),
+            action: by_policy(removed_policy(removed.id.kind)),
+        });
+    }
+    steps
+}
+
+/// Removes the blueprint's resources in reverse dependency order, honouring deletion policies
+/// ([`destroy_steps`]).
 #[instrument(skip_all, fields(blueprint = %bp.metadata.name))]
 pub async fn destroy(
     clients: &Clients,
@@ -566,12 +640,7 @@ pub async fn destroy(
     readiness: Readiness,
     progress: &dyn Progress,
 ) -> Result<Vec<Outcome>, EngineError> {
-    let desired = desired_states(bp, &observation.resolved);
-    let mut order: Vec<ResourceId> = dependency_order(bp)
-        .into_iter()
-        .filter(|id| is_provisioned(id.kind))
-        .collect();
-    order.reverse();
+    let steps = destroy_steps(bp, &observation);
     let ctx = ApplyContext {
         clients,
         blueprint: bp,
@@ -580,49 +649,34 @@ pub async fn destroy(
     };
     let mut outcomes = Vec::new();
     let mut errors = Vec::new();
-    let mut targets: Vec<(LiveState, DeletionPolicy)> = Vec::new();
-    for id in &order {
-        let Some(live) = observation.live.iter().find(|l| &l.id == id) else {
-            continue;
-        };
-        if live.ownership != super::state::Ownership::Owned {
-            outcomes.push(Outcome {
-                resource: id.clone(),
-                action: OutcomeAction::Skipped,
-                ok: true,
-                detail: Some("not owned by this blueprint".into()),
-            });
-            continue;
-        }
-        let policy = desired
-            .iter()
-            .find(|d| &d.id == id)
-            .map(|d| d.deletion_policy)
-            .unwrap_or(DeletionPolicy::Retain);
-        targets.push((live.clone(), policy));
-    }
-    for removed in &observation.removed {
-        targets.push((removed.clone(), removed_policy(removed.id.kind)));
-    }
-    let mut targets = targets.into_iter();
-    while let Some((live, policy)) = targets.next() {
+    let mut steps = steps.into_iter();
+    while let Some(DestroyStep { live, action }) = steps.next() {
         if ctx.readiness.cancel.is_cancelled() {
             let not_reached = std::iter::once(live.id)
-                .chain(targets.map(|(live, _)| live.id))
+                .chain(steps.map(|step| step.live.id))
                 .collect();
             return Err(EngineError::Interrupted {
                 not_reached,
                 failed: errors,
             });
         }
+        let policy = match action {
+            DestroyAction::Skip => {
+                outcomes.push(Outcome {
+                    resource: live.id.clone(),
+                    action: action.outcome(),
+                    ok: true,
+                    detail: Some("not owned by this blueprint".into()),
+                });
+                continue;
+            }
+            DestroyAction::Retain => DeletionPolicy::Retain,
+            DestroyAction::Delete => DeletionPolicy::Delete,
+        };
         let result = remove(&ctx, &live, policy, progress).await;
         outcomes.push(Outcome {
             resource: live.id.clone(),
-            action: if policy == DeletionPolicy::Retain {
-                OutcomeAction::Retain
-            } else {
-                OutcomeAction::Delete
-            },
+            action: action.outcome(),
             ok: result.is_ok(),
             detail: result.as_ref().err().map(ToString::to_string),
         });

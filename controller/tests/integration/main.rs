@@ -1,6 +1,7 @@
 //! The controller's integration tests, one module per former test file, linked into one binary
 //! (one link of the AWS SDK, one moto server for all of them): `cargo test -p ballast-controller
 //! --test integration <module>::` runs one module.
+mod cli_terminal;
 mod cli_validate;
 mod deployment_scale;
 mod lease_dynamo;

@@ -65,13 +65,25 @@ pub async fn record(
     Ok(())
 }
 
-/// The reason code of the poison record of `message_id`, if the consumer wrote one (a
-/// strongly consistent read: the record is written before the message is given back).
+/// A poison record as an operator reads it (`ballast-worker dlq list|show`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PoisonRecord {
+    /// The parse error's stable code, e.g. `malformed_json`.
+    pub reason_code: String,
+    /// The parse error's text.
+    pub reason: Option<String>,
+    /// Hex SHA-256 of the body the consumer saw.
+    pub body_sha256: Option<String>,
+    /// The receive count at the last write.
+    pub receive_count: Option<u32>,
+    /// When the consumer first recorded it (the ledger's sort timestamp).
+    pub first_seen: Option<String>,
+}
+
+/// The poison record of `message_id`, if the consumer wrote one (a strongly consistent read:
+/// the record is written before the message is given back).
 #[tracing::instrument(skip(ledger), level = "debug")]
-pub async fn recorded_reason(
-    ledger: &Ledger,
-    message_id: &str,
-) -> Result<Option<String>, StoreError> {
+pub async fn read(ledger: &Ledger, message_id: &str) -> Result<Option<PoisonRecord>, StoreError> {
     let out = ledger
         .client()
         .get_item()
@@ -81,11 +93,26 @@ pub async fn recorded_reason(
         .send()
         .await
         .classify("dynamodb:GetItem")?;
-    Ok(out.item.map(|item| {
-        opt_s(&item, REASON_CODE)
+    Ok(out.item.map(|item| PoisonRecord {
+        reason_code: opt_s(&item, REASON_CODE)
             .unwrap_or("poison record")
-            .to_owned()
+            .to_owned(),
+        reason: opt_s(&item, "reason").map(str::to_owned),
+        body_sha256: opt_s(&item, "body_sha256").map(str::to_owned),
+        receive_count: item
+            .get("receive_count")
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse().ok()),
+        first_seen: opt_s(&item, "first_seen").map(str::to_owned),
     }))
+}
+
+/// The reason code of the poison record of `message_id`, if the consumer wrote one.
+pub async fn recorded_reason(
+    ledger: &Ledger,
+    message_id: &str,
+) -> Result<Option<String>, StoreError> {
+    Ok(read(ledger, message_id).await?.map(|r| r.reason_code))
 }
 
 #[cfg(test)]

@@ -316,7 +316,11 @@ impl ResourceOps for KmsKeys {
             .unwrap_or(30) as i32;
         // A key without an alias (an orphan, or one whose create was interrupted) has none to
         // delete; an orphan's alias name would be the declared key's.
-        let aliased = live.state::<KeyState<Live>>()?.alias.is_some();
+        // An orphan is observed by its tags alone and has no typed state.
+        let aliased = live
+            .state::<KeyState<Live>>()
+            .map(|state| state.alias.is_some())
+            .unwrap_or(false);
         if aliased {
             match kms
                 .delete_alias()
@@ -546,7 +550,7 @@ mod tests {
         assert_eq!(typed_diff(&desired[1], &live), Action::NoChange);
         assert_eq!(
             desired[1].fields.iter().map(|f| f.name).collect::<Vec<_>>(),
-            vec!["rotation", "enabled", "keySpec"]
+            vec!["rotation", "enabled", "keySpec", "alias"]
         );
     }
 }
