@@ -1,10 +1,13 @@
 # Two entry points do all the set-up on a fresh machine:
 #   make demo   the platform on a local AWS emulator (moto)
 #   make test   format, lint and every test; what CI runs
+# and two that ship it:
+#   make image    the container images (docker, podman or buildah)
+#   make package  the Debian package (PROFILE=debug packages the debug build)
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: demo test moto build fmt deny advisories lint unit chaos clean
+.PHONY: demo test moto build cli-assets fmt deny advisories lint unit chaos image package clean
 
 moto:
 	@scripts/setup-moto.sh
@@ -12,6 +15,11 @@ moto:
 
 build:
 	$(CARGO) build --workspace --bins
+
+# Shell completions and manual pages of both binaries under target/cli-assets/usr/share/, where a
+# package installs them (scripts/cli-assets.sh; BALLAST_BIN_DIR=target/release for a release).
+cli-assets: build
+	@scripts/cli-assets.sh
 
 demo: moto build
 	@scripts/demo.sh
@@ -45,6 +53,17 @@ chaos: moto
 	BALLAST_CHAOS_DEADLINE_SECS=$${BALLAST_CHAOS_DEADLINE_SECS:-900} \
 	$(CARGO) test -p ballast-e2e --test e2e -- --nocapture chaos::chaos_money
 
+# The container images of both binaries (Dockerfile targets `ballast`, `ballast-worker`); needs
+# docker, podman or buildah and the base images' registries (scripts/build-image.sh).
+image:
+	@scripts/build-image.sh
+
+# The Debian package of both binaries and the worker's systemd unit (scripts/package-deb.sh,
+# dpkg-deb only, offline): release binaries by default, PROFILE=debug packages `make build`'s.
+PROFILE ?= release
+package:
+	$(CARGO) build --workspace --bins $(if $(filter release,$(PROFILE)),--release --locked,)
+	@PROFILE=$(PROFILE) scripts/package-deb.sh
 
 clean:
 	$(CARGO) clean

@@ -11,7 +11,6 @@ use std::fmt;
 use aws_runtime::retries::classifiers::{THROTTLING_ERRORS, TRANSIENT_ERRORS};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
-use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use aws_smithy_types::error::operation::BuildError;
 
@@ -79,14 +78,25 @@ pub struct AwsError {
 
 impl fmt::Display for AwsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} failed: {}: {}",
-            self.operation,
-            self.code.as_deref().unwrap_or(self.kind.as_str()),
-            self.message.as_deref().unwrap_or("no message"),
-        )
+        write!(f, "{} failed: ", self.operation)?;
+        write_reason(f, self.kind, self.code.as_deref(), self.message.as_deref())
     }
+}
+
+/// `<code>: <message>`, the category standing in for a missing code: the one rendering of
+/// [`AwsError`] and [`SdkFailure`].
+fn write_reason(
+    f: &mut fmt::Formatter<'_>,
+    kind: AwsErrorKind,
+    code: Option<&str>,
+    message: Option<&str>,
+) -> fmt::Result {
+    write!(
+        f,
+        "{}: {}",
+        code.unwrap_or(kind.as_str()),
+        message.unwrap_or("no message")
+    )
 }
 
 impl Error for AwsError {
@@ -163,45 +173,108 @@ impl fmt::Debug for AwsError {
     }
 }
 
-/// Classifies an SDK error into an [`AwsError`].
+/// What an SDK error says, read without taking it: its category, the service's error code and
+/// message. [`classify`] builds an [`AwsError`] from it; code that keeps its own error type
+/// (the worker's ledger) renders its detail with it, so both read the same.
 ///
-/// Service errors are classified by error code first (see [`kind_for_code`]), then by
-/// HTTP status (5xx → transient, 429 → throttled, 403 → access denied, 404 → not found).
-/// Timeouts, dispatch failures and unparseable responses are [`AwsErrorKind::Transient`];
-/// request construction failures are [`AwsErrorKind::Other`].
+/// `Display` renders `"<code>: <message>"`; without a code the category stands in for it, and
+/// a codeless HTTP error says its status (`transient failure: HTTP status 500`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SdkFailure {
+    /// The category.
+    pub kind: AwsErrorKind,
+    /// The service error code (e.g. `ThrottlingException`), when the service sent one.
+    pub code: Option<String>,
+    /// The service's message; for a failure without an answer (timeout, connection), its
+    /// causes (`dispatch failure: io error: Connection refused (os error 111)`).
+    pub message: Option<String>,
+}
+
+impl SdkFailure {
+    /// Service errors are classified by error code first (see [`kind_for_code`]), then by HTTP
+    /// status (5xx → transient, 429 → throttled, 403 → access denied, 404 → not found).
+    /// Timeouts, dispatch failures and unparseable responses are [`AwsErrorKind::Transient`];
+    /// request construction failures are [`AwsErrorKind::Other`].
+    pub fn describe<E, R>(err: &SdkError<E, R>) -> SdkFailure
+    where
+        E: ProvideErrorMetadata + Error + 'static,
+        R: fmt::Debug + 'static,
+    {
+        let status = err.raw_response().and_then(http_status);
+        match err {
+            SdkError::ServiceError(service) => {
+                let inner = service.err();
+                let code = inner.code().filter(|c| !c.is_empty()).map(str::to_owned);
+                let kind = code
+                    .as_deref()
+                    .and_then(kind_for_code)
+                    .or_else(|| status.and_then(kind_for_status))
+                    .unwrap_or(AwsErrorKind::Other);
+                let message = inner
+                    .message()
+                    .filter(|m| !m.is_empty())
+                    .map(str::to_owned)
+                    .or_else(|| status.map(|s| format!("HTTP status {s}")));
+                SdkFailure {
+                    kind,
+                    code,
+                    message,
+                }
+            }
+            SdkError::TimeoutError(_)
+            | SdkError::DispatchFailure(_)
+            | SdkError::ResponseError(_) => SdkFailure {
+                kind: AwsErrorKind::Transient,
+                code: None,
+                message: Some(causes_text(err)),
+            },
+            // `SdkError` is non-exhaustive; construction failures and anything new land here.
+            _ => SdkFailure {
+                kind: AwsErrorKind::Other,
+                code: None,
+                message: Some(causes_text(err)),
+            },
+        }
+    }
+}
+
+impl fmt::Display for SdkFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_reason(f, self.kind, self.code.as_deref(), self.message.as_deref())
+    }
+}
+
+/// The error and its causes, `: `-separated, each said once. Not the SDK's
+/// `DisplayErrorContext`, which appends the whole error's `Debug` form and so says every cause
+/// a second time.
+fn causes_text(err: &(dyn Error + 'static)) -> String {
+    let mut text = String::new();
+    let mut next = Some(err);
+    while let Some(cause) = next {
+        let part = cause.to_string();
+        if !part.is_empty() && !text.contains(&part) {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&part);
+        }
+        next = cause.source();
+    }
+    text
+}
+
+/// Classifies an SDK error into an [`AwsError`] ([`SdkFailure::describe`]), keeping it as the
+/// source.
 pub fn classify<E, R>(operation: &'static str, err: SdkError<E, R>) -> AwsError
 where
     E: ProvideErrorMetadata + Error + Send + Sync + 'static,
     R: fmt::Debug + Send + Sync + 'static,
 {
-    let status = err.raw_response().and_then(http_status);
-    let (kind, code, message) = match &err {
-        SdkError::ServiceError(service) => {
-            let inner = service.err();
-            let code = inner.code().map(str::to_owned);
-            let kind = code
-                .as_deref()
-                .and_then(kind_for_code)
-                .or_else(|| status.and_then(kind_for_status))
-                .unwrap_or(AwsErrorKind::Other);
-            let message = inner
-                .message()
-                .map(str::to_owned)
-                .or_else(|| status.map(|s| format!("HTTP status {s}")));
-            (kind, code, message)
-        }
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => (
-            AwsErrorKind::Transient,
-            None,
-            Some(DisplayErrorContext(&err).to_string()),
-        ),
-        // `SdkError` is non-exhaustive; construction failures and anything new land here.
-        _ => (
-            AwsErrorKind::Other,
-            None,
-            Some(DisplayErrorContext(&err).to_string()),
-        ),
-    };
+    let SdkFailure {
+        kind,
+        code,
+        message,
+    } = SdkFailure::describe(&err);
     AwsError::new(kind, operation, code, message, err)
 }
 
@@ -498,6 +571,42 @@ mod tests {
         );
         assert!(bare.is_not_found() && !bare.is_conflict());
         assert!(format!("{bare:?}").contains("NotFound"));
+    }
+
+    #[test]
+    fn a_failure_without_an_answer_says_each_cause_once_and_no_debug_form() {
+        use aws_smithy_runtime_api::client::result::ConnectorError;
+        let refused =
+            std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "Connection refused");
+        let err: SdkError<aws_sdk_sqs::operation::list_queues::ListQueuesError, HttpResponse> =
+            SdkError::dispatch_failure(ConnectorError::io(Box::new(refused)));
+        let err = classify("sqs:ListQueues", err);
+        assert_eq!(
+            err.to_string(),
+            "sqs:ListQueues failed: transient failure: dispatch failure: io error: Connection refused"
+        );
+        assert!(err.is_retryable());
+    }
+
+    #[test]
+    fn a_codeless_server_error_says_its_status() {
+        use aws_smithy_runtime_api::http::StatusCode;
+        use aws_smithy_types::body::SdkBody;
+        use aws_smithy_types::error::ErrorMetadata;
+        let raw = HttpResponse::new(StatusCode::try_from(500).unwrap(), SdkBody::empty());
+        let err = SdkError::service_error(
+            aws_sdk_sqs::operation::list_queues::ListQueuesError::generic(
+                ErrorMetadata::builder().build(),
+            ),
+            raw,
+        );
+        let failure = SdkFailure::describe(&err);
+        assert_eq!(failure.kind, AwsErrorKind::Transient);
+        assert_eq!(failure.to_string(), "transient failure: HTTP status 500");
+        assert_eq!(
+            classify("sqs:ListQueues", err).to_string(),
+            "sqs:ListQueues failed: transient failure: HTTP status 500"
+        );
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub use config::{
     load_sdk_config_with_default_region,
 };
 pub use error::{
-    AwsError, AwsErrorKind, BoxError, BuildResultExt, SdkResultExt, classify, kind_for_code,
+    AwsError, AwsErrorKind, BoxError, BuildResultExt, SdkFailure, SdkResultExt, classify,
+    kind_for_code,
 };
 pub use label::{operation_label, operation_name, service_prefix};

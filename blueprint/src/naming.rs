@@ -5,11 +5,15 @@ use crate::model::*;
 
 pub const OWNERSHIP_MANAGED_TAG: &str = "ballast.dev/managed";
 pub const OWNERSHIP_BLUEPRINT_TAG: &str = "ballast.dev/blueprint";
+/// The logical id of the resource (`kms-key/data`), set in the create call itself, so that a
+/// resource whose name or alias was never set (an apply killed in between) is still found and
+/// adopted, and an owned resource that no declaration claims is reported.
+pub const OWNERSHIP_RESOURCE_TAG: &str = "ballast.dev/resource";
 /// The prefix of Ballast's own tags; a blueprint may not set tags under it.
 pub const OWNERSHIP_TAG_PREFIX: &str = "ballast.dev/";
-/// How many tags [`Blueprint::ownership_tags`] adds to every resource (they count against AWS's
-/// limit of 50 tags per resource).
-pub const OWNERSHIP_TAG_COUNT: usize = 2;
+/// How many tags [`Blueprint::ownership_tags_for`] adds to every resource (they count against
+/// AWS's limit of 50 tags per resource).
+pub const OWNERSHIP_TAG_COUNT: usize = 3;
 
 impl Blueprint {
     fn default_name(&self, name: &str) -> String {
@@ -56,6 +60,13 @@ impl Blueprint {
             .unwrap_or_else(|| self.default_name(&alarm.name))
     }
 
+    pub fn topic_name(&self, topic: &Topic) -> String {
+        topic
+            .topic_name
+            .clone()
+            .unwrap_or_else(|| self.default_name(&topic.name))
+    }
+
     pub fn dashboard_name(&self, dashboard: &Dashboard) -> String {
         dashboard
             .dashboard_name
@@ -78,6 +89,14 @@ impl Blueprint {
             .unwrap_or_else(|| self.default_name(&subnet.name))
     }
 
+    /// A security group's name (also its Name tag).
+    pub fn security_group_name(&self, group: &SecurityGroup) -> String {
+        group
+            .group_name
+            .clone()
+            .unwrap_or_else(|| self.default_name(&group.name))
+    }
+
     /// A VPC endpoint's Name tag.
     pub fn endpoint_name(&self, endpoint: &VpcEndpoint) -> String {
         self.default_name(&endpoint.name)
@@ -95,6 +114,10 @@ impl Blueprint {
         self.spec.kms_keys.iter().find(|k| k.name == name)
     }
 
+    pub fn topic(&self, name: &str) -> Option<&Topic> {
+        self.spec.topics.iter().find(|t| t.name == name)
+    }
+
     pub fn auto_scaling_group(&self, name: &str) -> Option<&AutoScalingGroup> {
         self.spec
             .auto_scaling_groups
@@ -102,11 +125,13 @@ impl Blueprint {
             .find(|g| g.name == name)
     }
 
-    /// Ballast's ownership tags plus the blueprint's own.
-    pub fn ownership_tags(&self) -> Tags {
+    /// Ballast's ownership tags of the resource `id` (managed, blueprint, logical id) plus the
+    /// blueprint's own.
+    pub fn ownership_tags_for(&self, id: &ResourceId) -> Tags {
         let mut tags = self.metadata.tags.clone();
         tags.insert(OWNERSHIP_MANAGED_TAG.into(), "true".into());
         tags.insert(OWNERSHIP_BLUEPRINT_TAG.into(), self.metadata.name.clone());
+        tags.insert(OWNERSHIP_RESOURCE_TAG.into(), id.to_string());
         tags
     }
 
@@ -121,6 +146,17 @@ impl Blueprint {
             DeletionPolicy::Delete
         })
     }
+}
+
+/// The logical id a resource's [`OWNERSHIP_RESOURCE_TAG`] names, if it carries a well-formed one
+/// (`<kind>/<name>` with a known kind).
+pub fn tagged_resource_id(tags: &Tags) -> Option<ResourceId> {
+    let (kind, name) = tags.get(OWNERSHIP_RESOURCE_TAG)?.split_once('/')?;
+    let kind = ResourceKind::ALL
+        .iter()
+        .copied()
+        .find(|k| k.as_str() == kind)?;
+    (!name.is_empty()).then(|| ResourceId::new(kind, name))
 }
 
 /// Blueprint resources of `kind` with their physical names (none for a kind that has nothing in

@@ -38,9 +38,11 @@ macro_rules! resource_kinds {
             KmsKey           { name: "kms-key",            model: KmsKey,           stateful: true,  tagging: ["kms:key"],          ops: [kms::KmsKeys] }
             Vpc              { name: "vpc",                model: Vpc,              stateful: false, tagging: [],                   ops: [vpc::Vpcs] }
             Subnet           { name: "subnet",             model: Subnet,           stateful: false, tagging: [],                   ops: [subnet::Subnets] }
+            SecurityGroup    { name: "security-group",     model: SecurityGroup,    stateful: false, tagging: [],                   ops: [security_group::SecurityGroups] }
             VpcEndpoint      { name: "vpc-endpoint",       model: VpcEndpoint,      stateful: false, tagging: [],                   ops: [endpoint::VpcEndpoints] }
             Queue            { name: "queue",              model: Queue,            stateful: true,  tagging: ["sqs:queue"],        ops: [queue::Queues] }
             Table            { name: "table",              model: Table,            stateful: true,  tagging: ["dynamodb:table"],   ops: [table::Tables] }
+            Topic            { name: "topic",              model: Topic,            stateful: false, tagging: [],                   ops: [topic::Topics] }
             LaunchTemplate   { name: "launch-template",    model: LaunchTemplate,   stateful: false, tagging: [],                   ops: [launch_template::LaunchTemplates] }
             AutoScalingGroup { name: "auto-scaling-group", model: AutoScalingGroup, stateful: false, tagging: [],                   ops: [asg::AutoScalingGroups] }
             Alarm            { name: "alarm",              model: Alarm,            stateful: false, tagging: ["cloudwatch:alarm"], ops: [alarm::Alarms] }

@@ -52,6 +52,8 @@ fn policy_cost() -> (u64, f64) {
             desired,
             oldest_message_age: None,
             processed_total: None,
+            measured_arrival_milli: None,
+            measured_service_milli: None,
         });
         black_box(evaluate(
             &config,

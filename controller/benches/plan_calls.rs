@@ -30,13 +30,14 @@ async fn main() {
     let readiness = Readiness {
         timeout: Duration::from_secs(120),
         poll: Duration::from_millis(100),
+        ..Readiness::default()
     };
 
     let first = CallRecorder::default();
     let clients = Clients::read_write(&config, &first);
     let started = Instant::now();
     let observation = provision::observe(&clients.observer(), &bp).await.unwrap();
-    provision::apply(&clients, &bp, observation, readiness, &LogProgress)
+    provision::apply(&clients, &bp, observation, readiness.clone(), &LogProgress)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let first_apply = started.elapsed();

@@ -129,6 +129,23 @@ pub fn plan_markdown(plan: &Plan, loaded: &Loaded, title: &str) -> String {
             );
         }
     }
+    if !plan.orphans.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nOrphans: owned by the stack, claimed by no declaration (`ballast destroy --include-orphans` deletes them):\n"
+        );
+        let _ = writeln!(out, "| resource | in AWS | finding |");
+        let _ = writeln!(out, "|---|---|---|");
+        for o in &plan.orphans {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} |",
+                code(&o.label()),
+                code(&o.arn),
+                cell(&o.why())
+            );
+        }
+    }
     if !plan.safety_overrides.is_empty() {
         let _ = writeln!(out, "\nSafety defaults switched off:\n");
         for o in &plan.safety_overrides {
@@ -154,6 +171,18 @@ pub fn plan_markdown(plan: &Plan, loaded: &Loaded, title: &str) -> String {
 /// always errors).
 pub fn plan_annotations(plan: &Plan, loaded: &Loaded, level: Level) -> String {
     let mut out = String::new();
+    for o in &plan.orphans {
+        // An orphan is declared nowhere: the annotation is on the file.
+        let message = format!("{} ({}): orphan, {}", o.label(), o.arn, o.why());
+        annotation(
+            &mut out,
+            level,
+            &loaded.file,
+            None,
+            "ballast drift",
+            &message,
+        );
+    }
     for f in findings(plan, loaded) {
         let level = if f.conflict { Level::Error } else { level };
         let message = match (&f.field, &f.live, &f.desired) {
@@ -337,6 +366,7 @@ spec:
                 delete: 1,
                 ..Summary::default()
             },
+            orphans: Vec::new(),
         }
     }
 

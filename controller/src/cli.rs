@@ -3,11 +3,15 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
+/// The log filter when neither `BALLAST_LOG` nor `RUST_LOG` is set.
+pub const DEFAULT_LOG_FILTER: &str = "warn,aws_config=error,ballast=info,ballast_controller=info";
+
 #[derive(Debug, Parser)]
 #[command(
     name = "ballast",
-    version,
-    about = "Provision and autoscale a queue-driven AWS platform from blueprints"
+    version = ballast_runtime::cli::VERSION,
+    about = "Provision and autoscale a queue-driven AWS platform from blueprints",
+    after_help = ballast_runtime::cli::environment_help(DEFAULT_LOG_FILTER)
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -23,6 +27,7 @@ pub struct GlobalArgs {
     pub log_format: LogFormat,
 }
 
+pub use ballast_runtime::cli::{CompletionsArgs, ManArgs};
 /// Where AWS calls go (shared with `ballast-worker`). Credentials come from the standard AWS
 /// chain.
 pub use ballast_runtime::{AwsArgs, LogFormat};
@@ -54,6 +59,8 @@ pub enum Command {
     Schema,
     /// Run what-if simulations of scaling policies over an arrival trace.
     Simulate(SimulateArgs),
+    /// Arrival traces for `ballast simulate`.
+    Trace(TraceArgs),
     /// Run the autoscaler: keep each scaling policy's fleet at its target backlog per instance.
     Scale(ScaleArgs),
     /// Show what apply would change. With --detailed-exitcode: 0 in sync, 2 changes, 1 error.
@@ -63,7 +70,7 @@ pub enum Command {
     /// Create or update the blueprint's resources in AWS.
     Apply(ApplyArgs),
     /// Delete the blueprint's resources (stateful ones only with `deletionPolicy: delete`).
-    Destroy(ApplyArgs),
+    Destroy(DestroyArgs),
     /// Remove the blueprint's writer lease left behind by a killed `apply` or `destroy` (asks
     /// first; removes only the lease it showed).
     ForceUnlock(ApplyArgs),
@@ -71,6 +78,10 @@ pub enum Command {
     Run(RunArgs),
     /// Run worker processes for a fleet's instances.
     Fleet(FleetArgs),
+    /// Print the shell completion script (bash, zsh, fish, …).
+    Completions(CompletionsArgs),
+    /// Print the manual page, or write one per command into a directory (--dir).
+    Man(ManArgs),
     /// Print the least-privilege IAM policy (JSON) the controller needs to manage the
     /// blueprint, or the worker needs to run against it.
     IamPolicy(IamPolicyArgs),
@@ -124,6 +135,16 @@ pub struct ApplyArgs {
     /// (created if missing).
     #[arg(long, env = "BALLAST_LEASE_TABLE", default_value = crate::lease::DEFAULT_TABLE)]
     pub lease_table: String,
+}
+
+#[derive(Debug, Args)]
+pub struct DestroyArgs {
+    #[command(flatten)]
+    pub blueprint: ApplyArgs,
+    /// Also delete the orphans: resources carrying the blueprint's ownership tag that no
+    /// declaration claims (listed before the question; a KMS key is scheduled for deletion).
+    #[arg(long)]
+    pub include_orphans: bool,
 }
 
 #[derive(Debug, Args)]
@@ -239,6 +260,34 @@ pub struct RunArgs {
     /// Identity in the lease; default: pod name or hostname, and pid.
     #[arg(long, env = "POD_NAME")]
     pub holder: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct TraceArgs {
+    #[command(subcommand)]
+    pub command: TraceCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TraceCommand {
+    /// Print a queue's CloudWatch history (one-minute `NumberOfMessagesSent`) as a trace CSV,
+    /// for `ballast simulate --trace`.
+    Export(TraceExportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TraceExportArgs {
+    /// Blueprint declaring the queue.
+    #[arg(long)]
+    pub blueprint: PathBuf,
+    /// The queue's `name` in the blueprint.
+    #[arg(long)]
+    pub queue: String,
+    /// How much history, ending at the last whole minute (`90m`, `12h`, `7d`).
+    #[arg(long, default_value = "7d", value_parser = ballast_runtime::parse_positive_duration)]
+    pub since: std::time::Duration,
+    #[command(flatten)]
+    pub aws: AwsArgs,
 }
 
 #[derive(Debug, Args)]

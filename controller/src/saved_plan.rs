@@ -127,6 +127,10 @@ impl SavedPlan {
                 differences.push(format!("{resource} is no longer in the plan"));
             }
         }
+        if differences.is_empty() && now.get("orphans") != self.plan.get("orphans") {
+            differences
+                .push("the orphans (owned resources no declaration claims) differ".to_string());
+        }
         if differences.is_empty() {
             differences.push("the plan's summary or safety overrides differ".to_string());
         }
@@ -184,6 +188,7 @@ mod tests {
                 update: 1,
                 ..Summary::default()
             },
+            orphans: Vec::new(),
         }
     }
 

@@ -10,14 +10,24 @@
 //!   manual implementation, so time-dependent code is tested without sleeping;
 //! - [`backoff`]: one exponential [`Backoff`] with the shared ±10 % [`jittered`];
 //! - [`duration`]: one command-line duration parser, the blueprint's grammar (`500ms`, `30s`,
-//!   `5m`, `12h`, `1d`).
+//!   `5m`, `12h`, `1d`);
+//! - [`worker_metrics`]: the CloudWatch names of the worker's metrics, which the controller
+//!   reads back;
+//! - [`cli`]: `--version` with the git revision, the environment help under `--help`, and the
+//!   `completions` / `man` commands;
+//! - [`terminal`]: colour only on a terminal and without `NO_COLOR`;
+//! - [`exit`]: the exit code, a closed pipe ending quietly, and each error cause printed once.
 
 pub mod aws;
 pub mod backoff;
+pub mod cli;
 pub mod clock;
 pub mod duration;
+pub mod exit;
 pub mod logging;
 pub mod shutdown;
+pub mod terminal;
+pub mod worker_metrics;
 
 pub use aws::{AwsArgs, AwsTimeoutArgs};
 pub use backoff::{Backoff, jittered};

@@ -1,7 +1,8 @@
 //! Logging: tracing events to stderr (stdout stays the command's output), as text or JSON.
 //!
 //! The filter comes from `BALLAST_LOG`, then `RUST_LOG` (both use the `EnvFilter` syntax,
-//! e.g. `BALLAST_LOG=debug,aws_config=warn`), then the binary's default.
+//! e.g. `BALLAST_LOG=debug,aws_config=warn`), then the binary's default. Text logs are coloured
+//! only when standard error is a terminal and `NO_COLOR` is unset ([`crate::terminal`]).
 
 use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 
@@ -46,15 +47,27 @@ pub fn filter(default: &str) -> EnvFilter {
         .unwrap_or_else(|_| EnvFilter::new(default))
 }
 
-/// Installs the global subscriber: stderr, `format`, filtered by [`filter`]`(default)`.
+/// Installs the global subscriber: stderr, `format`, filtered by [`filter`]`(default)`,
+/// coloured only where [`crate::terminal::colour_enabled`] allows it.
 pub fn init_logging(format: LogFormat, default: &str) -> Result<(), LoggingError> {
     let registry = tracing_subscriber::registry().with(filter(default));
+    let ansi = crate::terminal::colour_enabled(&std::io::stderr());
     match format {
         LogFormat::Json => registry
-            .with(fmt::layer().json().with_writer(std::io::stderr))
+            .with(
+                fmt::layer()
+                    .json()
+                    .with_ansi(false)
+                    .with_writer(std::io::stderr),
+            )
             .try_init(),
         LogFormat::Text => registry
-            .with(fmt::layer().with_writer(std::io::stderr).with_target(false))
+            .with(
+                fmt::layer()
+                    .with_ansi(ansi)
+                    .with_writer(std::io::stderr)
+                    .with_target(false),
+            )
             .try_init(),
     }
     .map_err(LoggingError::AlreadyInitialised)

@@ -12,11 +12,20 @@ use crate::api::DEFAULT_BODY_LIMIT;
 use crate::api::auth::{ALL_SCOPES, JwtAlgorithm};
 use crate::config::TargetConfig;
 
+pub use ballast_runtime::cli::{CompletionsArgs, ManArgs};
 pub use ballast_runtime::{AwsArgs, LogFormat};
+
+/// The log filter when neither `BALLAST_LOG` nor `RUST_LOG` is set.
+pub const DEFAULT_LOG_FILTER: &str = "info";
 
 /// The Ballast transaction worker.
 #[derive(Debug, Parser)]
-#[command(name = "ballast-worker", version, about)]
+#[command(
+    name = "ballast-worker",
+    version = ballast_runtime::cli::VERSION,
+    about,
+    after_help = ballast_runtime::cli::environment_help(DEFAULT_LOG_FILTER)
+)]
 pub struct Cli {
     /// Log output format.
     #[arg(
@@ -50,8 +59,15 @@ pub enum Command {
     /// Settle processable messages of the dead-letter queue through the ledger (one pass);
     /// poison stays for an operator. `--dry-run` only reports.
     RescueDlq(RescueDlqArgs),
+    /// Operate the dead-letter queue by hand: list, show, redrive to the main queue, purge.
+    #[command(subcommand)]
+    Dlq(DlqCommand),
     /// Mint a development bearer token (HS256, secret from BALLAST_JWT_HS256_SECRET).
     Token(TokenArgs),
+    /// Print the shell completion script (bash, zsh, fish, …).
+    Completions(CompletionsArgs),
+    /// Print the manual page, or write one per command into a directory (--dir).
+    Man(ManArgs),
 }
 
 /// Where the queue and tables are: blueprint names, or explicit physical names.
@@ -184,6 +200,88 @@ pub struct RescueDlqArgs {
     /// Print one JSON object per message instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `dlq` subcommands.
+#[derive(Debug, Clone, Subcommand)]
+pub enum DlqCommand {
+    /// List the dead-lettered messages with the reason the worker recorded. Listing is a
+    /// receive: it adds one to each message's receive count and hides the messages from other
+    /// readers for up to 30 s (they are released at the end).
+    List(DlqListArgs),
+    /// Show one message in full: body (pretty-printed JSON), attributes, reason.
+    Show(DlqShowArgs),
+    /// Move messages back to the main queue (receive, send unchanged, then delete the DLQ
+    /// copy). Poison is refused unless --include-poison.
+    Redrive(DlqRedriveArgs),
+    /// Delete every message of the DLQ. Asks for confirmation on a terminal; otherwise needs
+    /// --yes.
+    Purge(DlqPurgeArgs),
+}
+
+/// What every `dlq` subcommand takes.
+#[derive(Debug, Clone, Args)]
+pub struct DlqCommonArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// At most this many DLQ messages are read.
+    #[arg(long, default_value_t = crate::dlq::DEFAULT_MAX_MESSAGES)]
+    pub max_messages: usize,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub output: OutputFormat,
+}
+
+/// Text for people, JSON (one object per line) for scripts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// Aligned text.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `dlq list` arguments.
+#[derive(Debug, Clone, Args)]
+pub struct DlqListArgs {
+    #[command(flatten)]
+    pub common: DlqCommonArgs,
+}
+
+/// `dlq show` arguments.
+#[derive(Debug, Clone, Args)]
+pub struct DlqShowArgs {
+    #[command(flatten)]
+    pub common: DlqCommonArgs,
+    /// The SQS message id (as `dlq list` prints it).
+    pub message_id: String,
+}
+
+/// `dlq redrive` arguments.
+#[derive(Debug, Clone, Args)]
+pub struct DlqRedriveArgs {
+    #[command(flatten)]
+    pub common: DlqCommonArgs,
+    /// The SQS message ids to move back.
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    pub message_ids: Vec<String>,
+    /// Move every message back.
+    #[arg(long)]
+    pub all: bool,
+    /// Also move messages the worker recorded as poison (they will come back to the DLQ
+    /// unless the consumer has changed).
+    #[arg(long)]
+    pub include_poison: bool,
+}
+
+/// `dlq purge` arguments.
+#[derive(Debug, Clone, Args)]
+pub struct DlqPurgeArgs {
+    #[command(flatten)]
+    pub common: DlqCommonArgs,
+    /// Do not ask for confirmation (required without a terminal).
+    #[arg(long)]
+    pub yes: bool,
 }
 
 /// `seed-accounts` arguments.
@@ -402,6 +500,30 @@ mod tests {
         assert_eq!(seed(&[]).unwrap(), DEFAULT_SEED_OWNER);
         assert_eq!(seed(&["--owner", "alice"]).unwrap(), "alice");
         assert!(seed(&["--owner", ""]).is_err());
+    }
+
+    #[test]
+    fn dlq_redrive_needs_a_selection_and_purge_defaults_to_asking() {
+        use clap::Parser;
+        let parse = |args: &[&str]| {
+            let mut argv = vec!["ballast-worker", "dlq"];
+            argv.extend_from_slice(args);
+            Cli::try_parse_from(argv).map(|cli| cli.command)
+        };
+        assert!(parse(&["redrive"]).is_err(), "neither ids nor --all");
+        assert!(parse(&["redrive", "m-1", "--all"]).is_err(), "both");
+        let Ok(Command::Dlq(DlqCommand::Redrive(args))) = parse(&["redrive", "m-1", "m-2"]) else {
+            panic!("not redrive")
+        };
+        assert_eq!(args.message_ids, ["m-1", "m-2"]);
+        assert!(!args.all && !args.include_poison);
+        let Ok(Command::Dlq(DlqCommand::Purge(args))) = parse(&["purge"]) else {
+            panic!("not purge")
+        };
+        assert!(!args.yes);
+        assert_eq!(args.common.output, OutputFormat::Text);
+        assert_eq!(args.common.max_messages, crate::dlq::DEFAULT_MAX_MESSAGES);
+        assert!(parse(&["list", "--output", "yaml"]).is_err());
     }
 
     #[test]

@@ -4,6 +4,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod consumer;
+pub mod dlq;
 pub mod generate;
 pub mod ledger;
 pub mod lifecycle;

@@ -1,17 +1,19 @@
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use tokio_util::sync::CancellationToken;
 
-use ballast_worker::cli::{Cli, Command};
+use ballast_worker::cli::{Cli, Command, DEFAULT_LOG_FILTER};
 use ballast_worker::commands;
 
-/// The log filter when neither `BALLAST_LOG` nor `RUST_LOG` is set.
-const DEFAULT_LOG_FILTER: &str = "info";
-
+/// A closed stdout ends the process quietly with 0, and an error is printed once with each
+/// cause (`ballast_runtime::exit`).
 #[tokio::main]
-async fn main() -> anyhow::Result<ExitCode> {
-    let cli = Cli::parse();
+async fn main() -> ExitCode {
+    ballast_runtime::exit::exit_code(run(Cli::parse()).await)
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     ballast_runtime::init_logging(cli.log_format, DEFAULT_LOG_FILTER)?;
     let shutdown = CancellationToken::new();
     ballast_runtime::spawn_signal_handler(shutdown.clone());
@@ -23,7 +25,19 @@ async fn main() -> anyhow::Result<ExitCode> {
         Command::Serve(args) => commands::serve::run(args, shutdown).await?,
         Command::Sweep(args) => commands::sweep::run(args, shutdown).await?,
         Command::RescueDlq(args) => commands::rescue::run(args, shutdown).await?,
+        Command::Dlq(command) => commands::dlq::run(command).await?,
         Command::Token(args) => commands::token::run(args)?,
+        Command::Completions(args) => {
+            let mut out = std::io::stdout().lock();
+            ballast_runtime::cli::write_completions(&mut Cli::command(), args.shell, &mut out)?;
+            ExitCode::SUCCESS
+        }
+        Command::Man(args) => {
+            ballast_runtime::cli::run_man(&Cli::command(), args, &mut std::io::stdout().lock())?;
+            ExitCode::SUCCESS
+        }
     };
+    // Flushed here so that a closed pipe is an error of this command, not ignored at exit.
+    std::io::Write::flush(&mut std::io::stdout())?;
     Ok(code)
 }

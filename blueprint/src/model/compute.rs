@@ -21,6 +21,10 @@ pub struct LaunchTemplate {
     /// Instance profile name or ARN.
     #[serde(default)]
     pub instance_profile: Option<String>,
+    /// Blueprint security group names or security group ids (`sg-…`).
+    #[serde(default)]
+    pub security_groups: Vec<String>,
+    /// Security group ids of groups outside the blueprint.
     #[serde(default)]
     pub security_group_ids: Vec<String>,
     /// IMDSv2 session tokens. Default: `required`; `optional` switches a safety default off.
@@ -172,7 +176,7 @@ pub enum LifecycleResult {
 }
 
 impl crate::registry::Resource for LaunchTemplate {
-    const REFERENCES: &'static [crate::ResourceKind] = &[];
+    const REFERENCES: &'static [crate::ResourceKind] = &[crate::ResourceKind::SecurityGroup];
 
     fn in_spec(spec: &super::Spec) -> Vec<(&Self, String)> {
         let at = |(i, lt)| (lt, format!("spec.launchTemplates[{i}]"));
@@ -189,11 +193,15 @@ impl crate::registry::Resource for LaunchTemplate {
 
     fn references(
         &self,
-        _me: &crate::ResourceId,
-        _path: &str,
+        me: &crate::ResourceId,
+        path: &str,
         _spec: &super::Spec,
     ) -> Vec<crate::graph::Reference> {
-        Vec::new()
+        super::network::security_group_references(
+            me,
+            &format!("{path}.securityGroups"),
+            &self.security_groups,
+        )
     }
 }
 

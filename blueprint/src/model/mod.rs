@@ -8,6 +8,7 @@ mod network;
 mod queue;
 mod scaling;
 mod table;
+mod topic;
 
 pub use common::*;
 pub use compute::*;
@@ -17,6 +18,7 @@ pub use network::*;
 pub use queue::*;
 pub use scaling::*;
 pub use table::*;
+pub use topic::*;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -77,6 +79,9 @@ pub struct Spec {
     pub launch_templates: Vec<LaunchTemplate>,
     #[serde(default)]
     pub auto_scaling_groups: Vec<AutoScalingGroup>,
+    /// SNS topics that alarms notify.
+    #[serde(default)]
+    pub topics: Vec<Topic>,
     #[serde(default)]
     pub alarms: Vec<Alarm>,
     #[serde(default)]
@@ -104,5 +109,7 @@ lifecycle!(
     LaunchTemplate,
     AutoScalingGroup,
     Alarm,
-    Dashboard
+    Dashboard,
+    Topic,
+    SecurityGroup,
 );

@@ -34,11 +34,15 @@ pub struct Alarm {
     pub datapoints_to_alarm: Option<u32>,
     #[serde(default)]
     pub treat_missing_data: MissingData,
-    /// ARNs notified when the alarm fires.
+    /// Notified when the alarm fires: blueprint topic names, or ARNs (`arn:…`).
     #[serde(default)]
-    pub actions: Vec<String>,
+    pub alarm_actions: Vec<String>,
+    /// Notified when the alarm returns to OK: blueprint topic names, or ARNs.
     #[serde(default)]
     pub ok_actions: Vec<String>,
+    /// Notified when the alarm lacks data: blueprint topic names, or ARNs.
+    #[serde(default)]
+    pub insufficient_data_actions: Vec<String>,
     #[serde(default)]
     pub deletion_policy: Option<DeletionPolicy>,
     #[serde(default)]
@@ -182,10 +186,28 @@ fn metric_references(
     out
 }
 
+impl Alarm {
+    /// Each action list with its field name: `alarmActions`, `okActions`,
+    /// `insufficientDataActions`.
+    pub fn action_lists(&self) -> [(&'static str, &[String]); 3] {
+        [
+            ("alarmActions", &self.alarm_actions),
+            ("okActions", &self.ok_actions),
+            ("insufficientDataActions", &self.insufficient_data_actions),
+        ]
+    }
+}
+
+/// Whether an alarm action is written as an ARN rather than a blueprint topic name.
+pub fn is_action_arn(action: &str) -> bool {
+    action.starts_with("arn:")
+}
+
 impl crate::registry::Resource for Alarm {
     const REFERENCES: &'static [crate::ResourceKind] = &[
         crate::ResourceKind::Queue,
         crate::ResourceKind::AutoScalingGroup,
+        crate::ResourceKind::Topic,
     ];
 
     fn in_spec(spec: &super::Spec) -> Vec<(&Self, String)> {
@@ -208,7 +230,22 @@ impl crate::registry::Resource for Alarm {
         _spec: &super::Spec,
     ) -> Vec<crate::graph::Reference> {
         // The shorthands sit on the alarm itself (flattened metric), not under `metric`.
-        metric_references(me, path, &self.metric)
+        let mut out = metric_references(me, path, &self.metric);
+        for (field, actions) in self.action_lists() {
+            for (j, action) in actions.iter().enumerate() {
+                if !is_action_arn(action) {
+                    let at = format!("{path}.{field}[{j}]");
+                    out.push(crate::graph::Reference::new(
+                        me,
+                        at,
+                        crate::ResourceKind::Topic,
+                        action,
+                        true,
+                    ));
+                }
+            }
+        }
+        out
     }
 }
 

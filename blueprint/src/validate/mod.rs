@@ -21,6 +21,7 @@ mod queue;
 mod scaling;
 mod table;
 mod tags;
+mod topic;
 
 pub fn check(bp: &Blueprint, positions: &Positions) -> Vec<Diagnostic> {
     let mut v = Validator {
@@ -63,6 +64,11 @@ pub fn check(bp: &Blueprint, positions: &Positions) -> Vec<Diagnostic> {
         let path = format!("spec.autoScalingGroups[{i}]");
         v.auto_scaling_group(group, &path);
         v.resource_tags(bp, &group.tags, &path);
+    }
+    for (i, topic) in bp.spec.topics.iter().enumerate() {
+        let path = format!("spec.topics[{i}]");
+        v.topic(topic, &path);
+        v.resource_tags(bp, &topic.tags, &path);
     }
     for (i, alarm) in bp.spec.alarms.iter().enumerate() {
         let path = format!("spec.alarms[{i}]");
@@ -235,10 +241,16 @@ impl Validator<'_> {
                 .map(|r| r.path.clone())
                 .unwrap_or_default();
             let members: Vec<String> = cycle.iter().map(ToString::to_string).collect();
+            let hint = match first.kind {
+                ResourceKind::SecurityGroup => {
+                    "break the cycle: security groups that admit each other need a shared group (or a CIDR) on one side"
+                }
+                _ => "break the cycle: a dead-letter queue must not send its own failures back",
+            };
             self.error(
                 &path,
                 format!("reference cycle: {} → {}", members.join(" → "), first),
-                "break the cycle: a dead-letter queue must not send its own failures back",
+                hint,
             );
         }
     }

@@ -109,13 +109,24 @@ impl Validator<'_> {
                 a.evaluation_periods.into(),
             );
         }
-        for (field, list) in [("actions", &a.actions), ("okActions", &a.ok_actions)] {
-            for (i, arn) in list.iter().enumerate() {
-                if !arn.starts_with("arn:") {
+        // Topic names are checked with every other reference; ARNs here, and the list size.
+        for (field, list) in a.action_lists() {
+            if list.len() > MAX_ACTIONS_PER_STATE {
+                self.error(
+                    &format!("{path}.{field}"),
+                    format!(
+                        "{} actions, over CloudWatch's {MAX_ACTIONS_PER_STATE} per alarm state",
+                        list.len()
+                    ),
+                    "notify one topic and subscribe the receivers to it",
+                );
+            }
+            for (i, action) in list.iter().enumerate() {
+                if is_action_arn(action) && action.split(':').count() < 6 {
                     self.error(
                         &format!("{path}.{field}[{i}]"),
-                        format!("`{arn}` is not an ARN"),
-                        "actions are SNS topic or Auto Scaling policy ARNs",
+                        format!("`{action}` is not an ARN"),
+                        "write a blueprint topic name, or a full ARN such as arn:aws:sns:us-east-1:123456789012:pager",
                     );
                 }
             }
@@ -147,6 +158,9 @@ impl Validator<'_> {
         }
     }
 }
+
+/// CloudWatch's limit on the actions of one alarm state.
+const MAX_ACTIONS_PER_STATE: usize = 5;
 
 const SQS_METRICS: &[&str] = &[
     "ApproximateAgeOfOldestMessage",

@@ -125,6 +125,9 @@ impl Validator<'_> {
                 }
             }
         }
+        for (i, g) in vpc.security_groups.iter().enumerate() {
+            self.security_group(g, &format!("{path}.securityGroups[{i}]"));
+        }
         for (i, e) in n.endpoints.iter().enumerate() {
             let p = format!("spec.network.endpoints[{i}]");
             self.endpoint_service(&bp.metadata.region, &e.service, &format!("{p}.service"));
@@ -138,7 +141,10 @@ impl Validator<'_> {
                             "gateway endpoints exist for dynamodb and s3; use `type: interface`",
                         );
                     }
-                    if !e.subnets.is_empty() || !e.security_group_ids.is_empty() {
+                    if !e.subnets.is_empty()
+                        || !e.security_group_ids.is_empty()
+                        || !e.security_groups.is_empty()
+                    {
                         self.error(
                             &format!("{p}.subnets"),
                             "gateway endpoints take route tables, not subnets or security groups",
@@ -184,6 +190,110 @@ impl Validator<'_> {
 }
 
 impl Validator<'_> {
+    fn security_group(&mut self, g: &SecurityGroup, path: &str) {
+        if let Some(name) = &g.group_name {
+            let p = format!("{path}.groupName");
+            if name.starts_with("sg-") {
+                self.error(
+                    &p,
+                    format!("`{name}` starts with `sg-`"),
+                    "EC2 reserves the `sg-` prefix for group ids; choose another name",
+                );
+            } else {
+                self.physical_name(
+                    &p,
+                    name,
+                    255,
+                    |c| c.is_ascii_alphanumeric() || " ._-:/()#,@[]+=&;{}!$*".contains(c),
+                    "security group name",
+                );
+            }
+        }
+        let description_ok = !g.description.is_empty()
+            && g.description.len() <= 255
+            && g.description
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || " ._-:/()#,@[]+=&;{}!$*".contains(c));
+        if !description_ok {
+            self.error(
+                &format!("{path}.description"),
+                "the description is empty, over 255 characters or has characters EC2 refuses",
+                "use letters, digits, spaces and ._-:/()#,@[]+=&;{}!$*",
+            );
+        }
+        for (direction, rules) in [("ingress", &g.ingress), ("egress", &g.egress)] {
+            let mut seen: BTreeMap<&SecurityGroupRule, usize> = BTreeMap::new();
+            for (j, rule) in rules.iter().enumerate() {
+                let p = format!("{path}.{direction}[{j}]");
+                self.security_group_rule(rule, &p);
+                if let Some(first) = seen.insert(rule, j) {
+                    self.error(
+                        &p,
+                        format!("this rule repeats {direction}[{first}]"),
+                        "rules are a set; remove the copy",
+                    );
+                }
+            }
+        }
+    }
+
+    fn security_group_rule(&mut self, rule: &SecurityGroupRule, path: &str) {
+        match (&rule.cidr, &rule.group) {
+            (None, None) => self.error(
+                path,
+                "a rule needs a peer: `cidr` or `group`",
+                "e.g. `cidr: 10.20.0.0/16`, or `group: workers`",
+            ),
+            (Some(_), Some(_)) => self.error(
+                &format!("{path}.group"),
+                "`cidr` and `group` are both set",
+                "write one rule per peer",
+            ),
+            (Some(cidr), None) if parse_cidr(cidr).is_none() => self.error(
+                &format!("{path}.cidr"),
+                format!("`{cidr}` is not an IPv4 CIDR"),
+                "e.g. 10.20.0.0/16, or 0.0.0.0/0 for anywhere",
+            ),
+            _ => {}
+        }
+        let has_ports = rule.port.is_some() || rule.from_port.is_some() || rule.to_port.is_some();
+        match rule.protocol {
+            RuleProtocol::All | RuleProtocol::Icmp if has_ports => self.error(
+                &format!("{path}.protocol"),
+                format!(
+                    "`protocol: {}` takes no ports",
+                    match rule.protocol {
+                        RuleProtocol::All => "all",
+                        _ => "icmp",
+                    }
+                ),
+                "remove `port`, `fromPort` and `toPort`, or use tcp or udp",
+            ),
+            RuleProtocol::Tcp | RuleProtocol::Udp => {
+                match (rule.port, rule.from_port, rule.to_port) {
+                    (Some(_), None, None) => {}
+                    (None, Some(from), Some(to)) if from <= to => {}
+                    (None, Some(_), Some(_)) => self.error(
+                        &format!("{path}.toPort"),
+                        "`toPort` is below `fromPort`",
+                        "write the range from its lowest port to its highest",
+                    ),
+                    (None, None, None) => self.error(
+                        path,
+                        "a tcp or udp rule needs `port`, or `fromPort` and `toPort`",
+                        "e.g. `port: 443`",
+                    ),
+                    _ => self.error(
+                        &format!("{path}.port"),
+                        "give either `port`, or `fromPort` and `toPort`",
+                        "`port: 443` is one port; `fromPort: 1024, toPort: 65535` a range",
+                    ),
+                }
+            }
+            _ => {}
+        }
+    }
+
     /// A zone name is its region's name plus a letter (`eu-west-1a`), or a Local Zone's
     /// (`us-west-2-lax-1a`); a zone of another region makes CreateSubnet fail mid-apply.
     fn availability_zone(&mut self, region: &str, zone: &str, path: &str) {

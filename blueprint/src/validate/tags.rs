@@ -145,8 +145,11 @@ mod tests {
     #[test]
     fn ownership_tags_are_the_counted_ones_under_the_reserved_prefix() {
         let loaded = crate::parse("fx.yaml", &blueprint(0, 1)).unwrap();
-        let tags = loaded.blueprint.ownership_tags();
+        let id = crate::ResourceId::new(crate::ResourceKind::Queue, "q");
+        let tags = loaded.blueprint.ownership_tags_for(&id);
         assert_eq!(tags.len(), OWNERSHIP_TAG_COUNT);
         assert!(tags.keys().all(|k| k.starts_with(OWNERSHIP_TAG_PREFIX)));
+        assert_eq!(tags[crate::naming::OWNERSHIP_RESOURCE_TAG], "queue/q");
+        assert_eq!(crate::naming::tagged_resource_id(&tags), Some(id));
     }
 }

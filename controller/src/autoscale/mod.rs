@@ -17,6 +17,7 @@ pub use policy::{
 pub mod config;
 
 pub mod actuator;
+pub mod measured;
 pub mod publish;
 pub mod reading;
 pub mod runner;

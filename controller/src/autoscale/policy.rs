@@ -196,6 +196,17 @@ pub struct Reading {
     /// service rates.
     #[serde(default)]
     pub processed_total: Option<u64>,
+    /// The queue's arrival rate λ measured from CloudWatch (`NumberOfMessagesSent`)
+    /// and smoothed by the runner, milli-messages per second; `None` before the
+    /// first datapoint. Only `mode: queueing` uses it.
+    #[serde(default)]
+    pub measured_arrival_milli: Option<u64>,
+    /// The service rate per instance μ measured from the workers'
+    /// `TransactionsProcessed` while the fleet was saturated, smoothed by the
+    /// runner, milli-messages per second; `None` until measured (the policy then
+    /// uses the configured rate). Only `mode: queueing` uses it.
+    #[serde(default)]
+    pub measured_service_milli: Option<u64>,
 }
 
 /// What the controller managed to observe.
@@ -603,6 +614,8 @@ mod tests {
             desired,
             oldest_message_age: Some(Duration::from_secs(5)),
             processed_total: None,
+            measured_arrival_milli: None,
+            measured_service_milli: None,
         })
     }
 

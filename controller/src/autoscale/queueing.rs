@@ -19,6 +19,14 @@
 //!   in service while the fleet was saturated (visible messages at both
 //!   evaluations), smoothed over 60 s; until a measurement exists the
 //!   configured rate.
+//! * **measured λ and μ** (`ballast run`/`scale`): the runner reads
+//!   CloudWatch's `NumberOfMessagesSent` and the workers'
+//!   `TransactionsProcessed` and passes them, smoothed, in the [`Reading`]
+//!   (see [`super::measured`]). A measured μ replaces the estimate; λ is the
+//!   larger of the measured and the estimated rate, because CloudWatch is a
+//!   minute or more late and must not hide a burst the backlog already shows.
+//!   The reason says which λ (`measured` or `estimated`) and which μ
+//!   (`measured` or `configured`) was used.
 //! * **rate term**: `ceil(λ ÷ μ)` instances keep up with the arrivals.
 //! * **drain term**: the backlog expected once new capacity is in service,
 //!   `B + max(0, λ − in service × μ) × boot time`, must drain within the
@@ -43,6 +51,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::measured::{ewma as smooth, per_sec_milli};
 use super::policy::{
     Action, BacklogPerInstance, Decision, Observation, PolicyConfig, PolicyState, Reading,
     Recommendation, Timestamp,
@@ -74,27 +83,6 @@ pub struct QueueingState {
     pub arrival_milli: Option<u64>,
     /// Smoothed measured service rate per instance, milli-messages per second.
     pub service_milli: Option<u64>,
-}
-
-/// `count` per `elapsed_ms`, in milli-messages per second.
-fn per_sec_milli(count: u64, elapsed_ms: u64) -> u64 {
-    let v = u128::from(count)
-        .saturating_mul(1_000_000)
-        .checked_div(u128::from(elapsed_ms.max(1)))
-        .unwrap_or(0);
-    u64::try_from(v).unwrap_or(u64::MAX)
-}
-
-/// Exponential smoothing with time constant `tau_ms` over `dt_ms`.
-fn smooth(previous: Option<u64>, sample: u64, dt_ms: u64, tau_ms: u64) -> u64 {
-    let Some(previous) = previous else {
-        return sample;
-    };
-    let num = u128::from(previous)
-        .saturating_mul(u128::from(tau_ms))
-        .saturating_add(u128::from(sample).saturating_mul(u128::from(dt_ms)));
-    let den = u128::from(tau_ms).saturating_add(u128::from(dt_ms)).max(1);
-    u64::try_from(num.checked_div(den).unwrap_or(0)).unwrap_or(u64::MAX)
 }
 
 fn ceil_div(num: u128, den: u128) -> u32 {
@@ -157,6 +145,15 @@ fn measure(config: &PolicyConfig, q: &mut QueueingState, m: &Reading, now: Times
             q.arrival_milli = Some(smooth(q.arrival_milli, rate, dt, tau));
         }
     }
+    // CloudWatch's measurements (smoothed by the runner) win for μ; for λ the
+    // larger of the two wins, because CloudWatch publishes a minute or more
+    // late and must not hide a burst the backlog already shows.
+    if let Some(mu) = m.measured_service_milli.filter(|mu| *mu > 0) {
+        q.service_milli = Some(mu);
+    }
+    if let Some(lambda) = m.measured_arrival_milli {
+        q.arrival_milli = Some(q.arrival_milli.map_or(lambda, |own| own.max(lambda)));
+    }
     q.last = Some(Sample {
         at: now,
         backlog,
@@ -217,9 +214,13 @@ pub(super) fn evaluate_queueing(
     let recommendation = in_term.max(drain_term).clamp(min, max);
 
     let mut reason = format!(
-        "queueing: λ {}/s, μ {}/s per instance ({}), backlog {backlog} ({} visible + {} in flight), \
+        "queueing: λ {}/s ({}), μ {}/s per instance ({}), backlog {backlog} ({} visible + {} in flight), \
          age {}s of {}s objective; rate term {rate_term}, drain term {drain_term}: {decider} decides",
         milli(lambda),
+        match m.measured_arrival_milli {
+            Some(cw) if cw >= q.arrival_milli.unwrap_or(0) => "measured",
+            _ => "estimated",
+        },
         milli(mu),
         if measured { "measured" } else { "configured" },
         m.visible,
@@ -348,6 +349,8 @@ mod tests {
             desired,
             oldest_message_age: Some(Duration::from_secs(age)),
             processed_total: Some(processed),
+            measured_arrival_milli: None,
+            measured_service_milli: None,
         })
     }
 
@@ -433,6 +436,8 @@ mod tests {
             desired: 6,
             oldest_message_age: Some(Duration::from_secs(1)),
             processed_total: Some(0),
+            measured_arrival_milli: None,
+            measured_service_milli: None,
         });
         let d = evaluate(&config(), &mut state, &o, secs(0));
         assert_eq!(d.action, Action::NoChange, "{}", d.reason);
@@ -480,6 +485,8 @@ mod tests {
                 desired: 2,
                 oldest_message_age: Some(Duration::from_secs(20)),
                 processed_total: None,
+                measured_arrival_milli: None,
+                measured_service_milli: None,
             })
         };
         evaluate(&config(), &mut state, &o(100), secs(0));
@@ -487,6 +494,73 @@ mod tests {
         let d = evaluate(&config(), &mut state, &o(200), secs(10));
         assert!(d.reason.contains("λ 20.00/s"), "{}", d.reason);
         assert!(d.reason.contains("(configured)"), "{}", d.reason);
+    }
+
+    #[test]
+    fn measured_rates_from_cloudwatch_are_used_and_named() {
+        let mut state = PolicyState::new();
+        let o = |measured_arrival_milli, measured_service_milli| {
+            Observation::Ok(Reading {
+                visible: 0,
+                in_flight: 10,
+                delayed: 0,
+                in_service: 2,
+                desired: 2,
+                oldest_message_age: Some(Duration::from_secs(1)),
+                processed_total: None,
+                measured_arrival_milli,
+                measured_service_milli,
+            })
+        };
+        // 30/s measured at 4/s per instance: ceil(30 / 4) = 8.
+        let d = evaluate(
+            &config(),
+            &mut state,
+            &o(Some(30_000), Some(4_000)),
+            secs(0),
+        );
+        assert!(
+            d.reason
+                .contains("λ 30.00/s (measured), μ 4.00/s per instance (measured)"),
+            "{}",
+            d.reason
+        );
+        assert!(d.reason.contains("rate term 8"), "{}", d.reason);
+        // 2 in service fall 22/s short for the 90 s boot: the drain asks for more, up to max.
+        assert!(d.reason.contains("drain decides"), "{}", d.reason);
+        assert_eq!(d.action, Action::ScaleOut { from: 2, to: 10 });
+        // Without measurements (a fresh fleet) the configured 5/s is used.
+        let mut fresh = PolicyState::new();
+        let d = evaluate(&config(), &mut fresh, &o(None, None), secs(0));
+        assert!(d.reason.contains("(estimated)"), "{}", d.reason);
+        assert!(
+            d.reason.contains("μ 5.00/s per instance (configured)"),
+            "{}",
+            d.reason
+        );
+    }
+
+    #[test]
+    fn a_burst_the_backlog_shows_is_not_hidden_by_a_late_measurement() {
+        let mut state = PolicyState::new();
+        let o = |visible, processed| {
+            Observation::Ok(Reading {
+                visible,
+                in_flight: 20,
+                delayed: 0,
+                in_service: 2,
+                desired: 2,
+                oldest_message_age: Some(Duration::from_secs(5)),
+                processed_total: Some(processed),
+                measured_arrival_milli: Some(10_000),
+                measured_service_milli: None,
+            })
+        };
+        evaluate(&config(), &mut state, &o(80, 0), secs(0));
+        // The backlog grew by 1200 in 10 s while 100 were processed: 130/s, not 10/s.
+        let d = evaluate(&config(), &mut state, &o(1280, 100), secs(10));
+        assert!(d.reason.contains("(estimated)"), "{}", d.reason);
+        assert!(!d.reason.contains("λ 10.00/s"), "{}", d.reason);
     }
 
     #[test]

@@ -9,6 +9,11 @@
 //! * The Auto Scaling group: `DescribeAutoScalingGroups`, counting only instances
 //!   whose lifecycle state is `InService`, plus the group's desired/min/max.
 //!
+//! * In `mode: queueing`, the last [`RATE_WINDOW`] of the queue's `AWS/SQS
+//!   NumberOfMessagesSent` and the group's `Ballast/Worker TransactionsProcessed`
+//!   in ONE `GetMetricData` call ([`read_rates`]), for the measured λ and μ
+//!   ([`super::measured`]).
+//!
 //! A failed read becomes [`Observation::Missing`](super::Observation::Missing) in
 //! the control loop; the policy never scales in on missing metrics.
 
@@ -16,12 +21,22 @@ use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 use aws_sdk_autoscaling::types::LifecycleState;
-use aws_sdk_cloudwatch::types::{Dimension, Statistic};
+use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat, Statistic};
 use aws_sdk_sqs::types::QueueAttributeName;
 use ballast_aws::{AwsError, SdkResultExt};
 use tracing::instrument;
 
-use super::actuator::FleetCapacity;
+use super::actuator::{FleetCapacity, FleetId};
+use super::measured::{MinuteSums, RateWindow};
+
+/// How far back each evaluation reads the rate metrics.
+pub const RATE_WINDOW: Duration = Duration::from_secs(300);
+/// The SQS metric of messages added to a queue.
+pub const NUMBER_OF_MESSAGES_SENT: &str = "NumberOfMessagesSent";
+/// CloudWatch namespace of SQS's metrics.
+pub const SQS_NAMESPACE: &str = "AWS/SQS";
+/// Datapoints per `GetMetricData` page: one day of minutes.
+const DATAPOINTS_PER_PAGE: i32 = 1440;
 
 /// Why a reading failed.
 #[derive(Debug, thiserror::Error)]
@@ -264,5 +279,140 @@ pub async fn describe_group(
         in_service: u32::try_from(in_service).unwrap_or(u32::MAX),
         min: field("MinSize", group.min_size)?,
         max: field("MaxSize", group.max_size)?,
+    })
+}
+
+/// One metric's one-minute `Sum`s, for [`minute_sums`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MinuteMetric {
+    /// The query id in `GetMetricData` (lowercase letters, digits, `_`).
+    pub id: &'static str,
+    pub namespace: &'static str,
+    pub metric_name: &'static str,
+    pub dimension: (&'static str, String),
+}
+
+impl MinuteMetric {
+    /// `AWS/SQS NumberOfMessagesSent` of one queue (its physical name).
+    pub fn messages_sent(queue_name: &str) -> Self {
+        MinuteMetric {
+            id: "sent",
+            namespace: SQS_NAMESPACE,
+            metric_name: NUMBER_OF_MESSAGES_SENT,
+            dimension: ("QueueName", queue_name.to_string()),
+        }
+    }
+
+    /// `Ballast/Worker TransactionsProcessed` of a whole fleet.
+    pub fn transactions_processed(fleet: &FleetId) -> Self {
+        MinuteMetric {
+            id: "processed",
+            namespace: ballast_runtime::worker_metrics::NAMESPACE,
+            metric_name: ballast_runtime::worker_metrics::TRANSACTIONS_PROCESSED,
+            dimension: fleet.dimension(),
+        }
+    }
+
+    fn query(&self) -> MetricDataQuery {
+        let (name, value) = &self.dimension;
+        MetricDataQuery::builder()
+            .id(self.id)
+            .metric_stat(
+                MetricStat::builder()
+                    .metric(
+                        Metric::builder()
+                            .namespace(self.namespace)
+                            .metric_name(self.metric_name)
+                            .dimensions(Dimension::builder().name(*name).value(value).build())
+                            .build(),
+                    )
+                    .period(60)
+                    .stat("Sum")
+                    .build(),
+            )
+            .return_data(true)
+            .build()
+    }
+}
+
+/// The one-minute `Sum`s of `metrics` between `start` and `end`, per metric in
+/// the order given: `(minute start, sum)` pairs, sorted by time, one per minute
+/// that has a datapoint (CloudWatch leaves out minutes without data). Reads
+/// every page of `GetMetricData` (a day of minutes per page). A negative or
+/// non-finite sum (never published by SQS or the worker) is left out.
+#[instrument(skip(cw, metrics), fields(metrics = metrics.len()))]
+pub async fn minute_sums(
+    cw: &aws_sdk_cloudwatch::Client,
+    metrics: &[MinuteMetric],
+    start: SystemTime,
+    end: SystemTime,
+) -> Result<Vec<Vec<(SystemTime, u64)>>, AwsError> {
+    let mut pages = cw
+        .get_metric_data()
+        .set_metric_data_queries(Some(metrics.iter().map(MinuteMetric::query).collect()))
+        .start_time(start.into())
+        .end_time(end.into())
+        .max_datapoints(DATAPOINTS_PER_PAGE)
+        .into_paginator()
+        .send();
+    let mut series: Vec<std::collections::BTreeMap<SystemTime, u64>> =
+        vec![Default::default(); metrics.len()];
+    while let Some(page) = pages.next().await {
+        let page = page.classify("cloudwatch:GetMetricData")?;
+        for result in page.metric_data_results() {
+            let Some(index) = metrics.iter().position(|m| Some(m.id) == result.id()) else {
+                continue;
+            };
+            let Some(points) = series.get_mut(index) else {
+                continue;
+            };
+            for (at, value) in result.timestamps().iter().zip(result.values()) {
+                let Ok(at) = SystemTime::try_from(*at) else {
+                    continue;
+                };
+                if value.is_finite() && *value >= 0.0 {
+                    // Counts: CloudWatch returns them as floating point.
+                    let count = value.round() as u64;
+                    let slot = points.entry(at).or_insert(0);
+                    *slot = slot.saturating_add(count);
+                }
+            }
+        }
+    }
+    Ok(series
+        .into_iter()
+        .map(|points| points.into_iter().collect())
+        .collect())
+}
+
+/// The last [`RATE_WINDOW`] before `end` of the queue's arrivals and the
+/// fleet's processed messages, in one `GetMetricData` call.
+#[instrument(skip(cw), fields(fleet = %fleet))]
+pub async fn read_rates(
+    cw: &aws_sdk_cloudwatch::Client,
+    queue_name: &str,
+    fleet: &FleetId,
+    end: SystemTime,
+) -> Result<RateWindow, AwsError> {
+    let metrics = [
+        MinuteMetric::messages_sent(queue_name),
+        MinuteMetric::transactions_processed(fleet),
+    ];
+    let start = end
+        .checked_sub(RATE_WINDOW)
+        .unwrap_or(SystemTime::UNIX_EPOCH);
+    let series = minute_sums(cw, &metrics, start, end).await?;
+    let sums = |index: usize| {
+        let points = series.get(index).map(Vec::as_slice).unwrap_or_default();
+        MinuteSums {
+            total: points
+                .iter()
+                .fold(0u64, |total, (_, count)| total.saturating_add(*count)),
+            minutes: u64::try_from(points.len()).unwrap_or(u64::MAX),
+        }
+    };
+    Ok(RateWindow {
+        sent: sums(0),
+        processed: sums(1),
     })
 }

@@ -25,8 +25,9 @@ use super::actuator::{
     FleetId, LastActivity, SetOutcome,
 };
 use super::config::{PolicyLookupError, find_policy, policy_config};
+use super::measured::MeasuredRates;
 use super::publish::{MetricPublisher, Sample};
-use super::reading::{QueueDepth, QueueSource, ReadingError};
+use super::reading::{QueueDepth, QueueSource, ReadingError, read_rates};
 use super::{
     Decision, Observation, PolicyConfig, PolicyConfigError, PolicyState, Reading, Timestamp,
     evaluate,
@@ -242,6 +243,10 @@ pub struct PolicyLoop {
     publisher: Option<MetricPublisher>,
     dry_run: bool,
     state: Option<PolicyState>,
+    /// `mode: queueing` only: where the measured λ and μ are read.
+    rate_source: Option<aws_sdk_cloudwatch::Client>,
+    /// The smoothed measured λ and μ (this loop's own, never shared).
+    measured: MeasuredRates,
 }
 
 impl PolicyLoop {
@@ -290,8 +295,38 @@ impl PolicyLoop {
     }
 
     async fn evaluate_inner(&mut self, now: Timestamp) -> Evaluation {
-        let (fleet, queue) = futures::join!(self.actuator.current(), self.queue.read());
-        let observation = observe(&queue, &fleet);
+        let rates = async {
+            match &self.rate_source {
+                Some(cw) => Some(
+                    read_rates(
+                        cw,
+                        self.queue.queue_name(),
+                        self.actuator.fleet(),
+                        now.to_system_time(),
+                    )
+                    .await,
+                ),
+                None => None,
+            }
+        };
+        let (fleet, queue, rates) =
+            futures::join!(self.actuator.current(), self.queue.read(), rates);
+        let mut observation = observe(&queue, &fleet);
+        if let Observation::Ok(reading) = &mut observation {
+            match rates {
+                Some(Ok(window)) => {
+                    self.measured
+                        .update(&window, reading.in_service, reading.visible > 0, now);
+                }
+                Some(Err(err)) => {
+                    // The last measurement (or the configured rate) stands in.
+                    tracing::warn!(error = %err, "cannot read the measured arrival and service rates");
+                }
+                None => {}
+            }
+            reading.measured_arrival_milli = self.measured.arrival_milli();
+            reading.measured_service_milli = self.measured.service_milli();
+        }
         // The live group's bounds win over the blueprint's: the loop never asks
         // for a capacity outside what the fleet allows (and never changes it).
         let mut config = self.config.clone();
@@ -387,6 +422,8 @@ fn observe(
             oldest_message_age: q.oldest_message_age,
             // Not read yet: the queueing mode falls back to its configured service rate.
             processed_total: None,
+            measured_arrival_milli: None,
+            measured_service_milli: None,
         }),
         (Err(err), Ok(f)) => Observation::Missing {
             reason: err.to_string(),
@@ -502,6 +539,7 @@ impl PolicyLoop {
         mode: Mode,
         cloudwatch: aws_sdk_cloudwatch::Client,
     ) -> Self {
+        let rate_source = (config.mode == super::Mode::Queueing).then(|| cloudwatch.clone());
         let (actuator, publisher): (Box<dyn Actuator>, _) = match mode {
             Mode::Live => (actuator, Some(MetricPublisher::new(cloudwatch))),
             Mode::DryRun => (Box::new(DryRunActuator::new(actuator)), None),
@@ -515,6 +553,8 @@ impl PolicyLoop {
             publisher,
             dry_run: mode == Mode::DryRun,
             state: None,
+            rate_source,
+            measured: MeasuredRates::new(),
         }
     }
 }
@@ -696,6 +736,8 @@ mod tests {
             desired: 5,
             oldest_message_age: None,
             processed_total: None,
+            measured_arrival_milli: None,
+            measured_service_milli: None,
         });
         let state = l.state.as_mut().unwrap();
         let d = evaluate(&config, state, &ten, now);

@@ -7,4 +7,5 @@ pub mod run;
 pub mod scale;
 pub mod schema;
 pub mod simulate;
+pub mod trace;
 pub mod validate;

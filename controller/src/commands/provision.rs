@@ -134,7 +134,7 @@ pub async fn drift(args: &PlanArgs, out: &mut impl Write) -> anyhow::Result<Exit
         );
     }
     print_plan(&plan, &loaded, PlanKind::Drift, args.output, out)?;
-    Ok(if plan.has_changes() {
+    Ok(if plan.has_drift() {
         ExitCode::from(EXIT_CHANGES)
     } else {
         ExitCode::SUCCESS
@@ -187,14 +187,22 @@ fn progress() -> Box<dyn Progress> {
     }
 }
 
+/// Refuses when a confirmation will be needed and cannot be asked (stdin is not a terminal and
+/// there is no --auto-approve). `apply` and `destroy` call it before their first AWS call, so a
+/// refused run creates nothing, not even the lease table.
+fn ensure_can_confirm(auto_approve: bool) -> anyhow::Result<()> {
+    if auto_approve || std::io::stdin().is_terminal() {
+        return Ok(());
+    }
+    bail!(
+        "refusing to change AWS without confirmation: stdin is not a terminal; pass --auto-approve"
+    )
+}
+
 fn confirm(question: &str, auto_approve: bool) -> anyhow::Result<bool> {
+    ensure_can_confirm(auto_approve)?;
     if auto_approve {
         return Ok(true);
-    }
-    if !std::io::stdin().is_terminal() {
-        bail!(
-            "refusing to change AWS without confirmation: stdin is not a terminal; pass --auto-approve"
-        );
     }
     eprint!("{question} Only 'yes' will be accepted: ");
     std::io::stderr().flush()?;
@@ -259,6 +267,22 @@ async fn holding<T>(
     result
 }
 
+/// Runs the changes of an apply or destroy with SIGINT/SIGTERM wired to one shutdown token:
+/// the engine finishes the AWS calls in flight, starts nothing more, and the caller releases
+/// the writer lease, so the next apply need not wait for it to expire. The handler is
+/// installed only here, after the confirmation, so Ctrl-C at the prompt still ends the process.
+async fn until_shutdown<F, Fut, T>(changes: F) -> Fut::Output
+where
+    F: FnOnce(tokio_util::sync::CancellationToken) -> Fut,
+    Fut: Future<Output = T>,
+{
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let signals = ballast_runtime::spawn_signal_handler(shutdown.clone());
+    let result = changes(shutdown).await;
+    signals.abort();
+    result
+}
+
 pub async fn apply(args: &crate::cli::ApplyArgs, out: &mut impl Write) -> anyhow::Result<ExitCode> {
     let text = ballast_blueprint::read(&args.file)?;
     let file = args.file.display().to_string();
@@ -283,6 +307,10 @@ pub async fn apply(args: &crate::cli::ApplyArgs, out: &mut impl Write) -> anyhow
                 .blueprint,
         ),
     };
+    // A saved plan was reviewed when it was made and is applied without a question.
+    if saved.is_none() {
+        ensure_can_confirm(args.auto_approve)?;
+    }
     let config = sdk_config(&args.aws, &bp).await?;
     let recorder = CallRecorder::default();
     let clients = Clients::read_write(&config, &recorder);
@@ -305,13 +333,15 @@ pub async fn apply(args: &crate::cli::ApplyArgs, out: &mut impl Write) -> anyhow
             return Ok(ExitCode::FAILURE);
         }
         let progress = progress();
-        let outcomes = provision::apply(
-            &clients,
-            &bp,
-            observation,
-            Readiness::default(),
-            progress.as_ref(),
-        )
+        let outcomes = until_shutdown(|shutdown| {
+            provision::apply(
+                &clients,
+                &bp,
+                observation,
+                Readiness::cancelled_by(shutdown),
+                progress.as_ref(),
+            )
+        })
         .await
         .context("apply did not complete; run it again to converge")?;
         let changed = outcomes
@@ -329,22 +359,40 @@ pub async fn apply(args: &crate::cli::ApplyArgs, out: &mut impl Write) -> anyhow
 }
 
 pub async fn destroy(
-    args: &crate::cli::ApplyArgs,
+    destroy_args: &crate::cli::DestroyArgs,
     out: &mut impl Write,
 ) -> anyhow::Result<ExitCode> {
+    let args = &destroy_args.blueprint;
     let bp = load_blueprint(&args.file)?;
+    ensure_can_confirm(args.auto_approve)?;
     let config = sdk_config(&args.aws, &bp).await?;
     let recorder = CallRecorder::default();
     let clients = Clients::read_write(&config, &recorder);
     let held = take_writer_lease(&clients.dynamodb, &bp, &args.lease_table).await?;
     holding(held, async {
         let observation = provision::observe(&clients.observer(), &bp).await?;
-        writeln!(
-            out,
-            "Destroying blueprint `{}`: {} resource(s) found.",
-            bp.metadata.name,
-            observation.live.len() + observation.removed.len()
-        )?;
+        let steps = provision::destroy_steps(&bp, &observation);
+        write!(out, "{}", render::destroy_text(&bp.metadata.name, &steps))?;
+        let orphans = observation.orphans.clone();
+        if !orphans.is_empty() {
+            let what = if destroy_args.include_orphans {
+                "to delete (--include-orphans)"
+            } else {
+                "kept: pass --include-orphans to delete them"
+            };
+            writeln!(
+                out,
+                "{} orphan(s), owned by the stack but claimed by no declaration, {what}:",
+                orphans.len()
+            )?;
+            for o in &orphans {
+                writeln!(out, "  ? {} {}: {}", o.label(), o.arn, o.why())?;
+            }
+        }
+        out.flush()?;
+        if steps.is_empty() && (orphans.is_empty() || !destroy_args.include_orphans) {
+            return Ok(ExitCode::SUCCESS);
+        }
         if !confirm(
             "Destroy these resources (stateful ones follow their deletionPolicy)?",
             args.auto_approve,
@@ -353,14 +401,33 @@ pub async fn destroy(
             return Ok(ExitCode::FAILURE);
         }
         let progress = progress();
-        let outcomes = provision::destroy(
-            &clients,
-            &bp,
-            observation,
-            Readiness::default(),
-            progress.as_ref(),
-        )
-        .await?;
+        let outcomes = until_shutdown(|shutdown| async {
+            let mut outcomes = provision::destroy(
+                &clients,
+                &bp,
+                observation,
+                Readiness::cancelled_by(shutdown.clone()),
+                progress.as_ref(),
+            )
+            .await?;
+            if destroy_args.include_orphans && !orphans.is_empty() {
+                let ctx = provision::kinds::ApplyContext {
+                    clients: &clients,
+                    blueprint: &bp,
+                    resolved: &Default::default(),
+                    readiness: Readiness::cancelled_by(shutdown),
+                };
+                let (deleted, errors) =
+                    provision::orphan::delete(&ctx, &orphans, progress.as_ref()).await;
+                outcomes.extend(deleted);
+                if !errors.is_empty() {
+                    return Err(provision::EngineError::Failed(errors));
+                }
+            }
+            Ok(outcomes)
+        })
+        .await
+        .context("destroy did not complete; run it again to finish")?;
         for o in &outcomes {
             let detail = o
                 .detail

@@ -112,7 +112,7 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
             dry_run: args.dry_run,
             resync,
             scale_interval: args.scale_interval.map(|d| d.std()),
-            readiness: Readiness::default(),
+            readiness: Readiness::cancelled_by(cancel.clone()),
             backoff: Backoff {
                 base: resync.min(Duration::from_secs(30)),
                 max: Duration::from_secs(15 * 60),

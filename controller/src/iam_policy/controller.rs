@@ -116,6 +116,44 @@ pub fn policy(bp: &Blueprint, scope: &ArnScope, lease_table: &str) -> PolicyDocu
                     [scope.any_ec2_resource()],
                 );
             }
+            ResourceKind::SecurityGroup => {
+                out.allow(DESCRIBE, &["ec2:DescribeSecurityGroups"], any());
+                out.allow(
+                    "NetworkIdsAssignedByAws",
+                    &[
+                        "ec2:CreateSecurityGroup",
+                        "ec2:DeleteSecurityGroup",
+                        "ec2:AuthorizeSecurityGroupIngress",
+                        "ec2:AuthorizeSecurityGroupEgress",
+                        "ec2:RevokeSecurityGroupIngress",
+                        "ec2:RevokeSecurityGroupEgress",
+                        "ec2:CreateTags",
+                    ],
+                    [scope.any_ec2_resource()],
+                );
+            }
+            ResourceKind::Topic => {
+                out.allow(DESCRIBE, &["sns:ListTopics"], any());
+                out.allow(
+                    "BlueprintTopics",
+                    &[
+                        "sns:CreateTopic",
+                        "sns:DeleteTopic",
+                        "sns:GetTopicAttributes",
+                        "sns:SetTopicAttributes",
+                        "sns:TagResource",
+                        "sns:ListTagsForResource",
+                        "sns:ListSubscriptionsByTopic",
+                        "sns:Subscribe",
+                    ],
+                    names.iter().map(|n| scope.topic(n)),
+                );
+                out.allow(
+                    "BlueprintTopicSubscriptionsIdsAssignedBySns",
+                    &["sns:Unsubscribe"],
+                    names.iter().map(|n| scope.topic_subscriptions(n)),
+                );
+            }
             ResourceKind::Queue => {
                 out.allow(DESCRIBE, &["sqs:ListQueues"], any());
                 out.allow(

@@ -94,6 +94,15 @@ impl ArnScope {
         self.arn("cloudwatch", &format!("alarm:{name}"))
     }
 
+    pub fn topic(&self, name: &str) -> String {
+        self.arn("sns", name)
+    }
+
+    /// The subscriptions of a topic (`<topic ARN>:<subscription id>`, chosen by SNS).
+    pub fn topic_subscriptions(&self, name: &str) -> String {
+        self.arn("sns", &format!("{name}:*"))
+    }
+
     /// Dashboards are global: no region in their ARN.
     pub fn dashboard(&self, name: &str) -> String {
         let ArnScope {

@@ -13,6 +13,7 @@ pub struct Clients {
     pub ec2: aws_sdk_ec2::Client,
     pub autoscaling: aws_sdk_autoscaling::Client,
     pub cloudwatch: aws_sdk_cloudwatch::Client,
+    pub sns: aws_sdk_sns::Client,
     /// Resource Groups Tagging API: ownership tags of every tagged kind in one read.
     pub tagging: aws_sdk_resourcegroupstagging::Client,
 }
@@ -36,6 +37,7 @@ impl Clients {
             ec2: client!(aws_sdk_ec2, config, recorder, guard),
             autoscaling: client!(aws_sdk_autoscaling, config, recorder, guard),
             cloudwatch: client!(aws_sdk_cloudwatch, config, recorder, guard),
+            sns: client!(aws_sdk_sns, config, recorder, guard),
             tagging: client!(aws_sdk_resourcegroupstagging, config, recorder, guard),
         }
     }
@@ -72,6 +74,9 @@ impl ReadOnlyClients {
     }
     pub fn cloudwatch(&self) -> &aws_sdk_cloudwatch::Client {
         &self.0.cloudwatch
+    }
+    pub fn sns(&self) -> &aws_sdk_sns::Client {
+        &self.0.sns
     }
     pub fn tagging(&self) -> &aws_sdk_resourcegroupstagging::Client {
         &self.0.tagging

@@ -4,6 +4,7 @@ use ballast_blueprint::{DeletionPolicy, ResourceId, SafetyOverride};
 use serde::Serialize;
 
 use super::conflict::ConflictReason;
+use super::orphan::Orphan;
 use super::state::{DesiredState, Expect, FieldClass, LiveState, Ownership, display_value};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -87,11 +88,19 @@ pub struct Plan {
     pub changes: Vec<PlannedChange>,
     pub safety_overrides: Vec<SafetyOverride>,
     pub summary: Summary,
+    /// Owned resources no declaration claims (see [`super::orphan`]); apply leaves them alone,
+    /// drift fails on them.
+    pub orphans: Vec<Orphan>,
 }
 
 impl Plan {
     pub fn has_changes(&self) -> bool {
         self.changes.iter().any(|c| c.action.is_change())
+    }
+
+    /// Changes to make, or orphans to report: what `ballast drift` fails on.
+    pub fn has_drift(&self) -> bool {
+        self.has_changes() || !self.orphans.is_empty()
     }
 
     pub fn conflicts(&self) -> impl Iterator<Item = &PlannedChange> {
@@ -232,6 +241,7 @@ pub fn plan(
         changes,
         safety_overrides,
         summary,
+        orphans: Vec::new(),
     }
 }
 

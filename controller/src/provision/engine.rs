@@ -13,6 +13,7 @@ use super::context::{Clients, ReadOnlyClients};
 use super::diff::{self, Action, Plan};
 use super::error::ProvisionError;
 use super::kinds::{self, ApplyContext, ObserveContext, Readiness, ResourceOps, SharedReads};
+use super::orphan::{self, Orphan};
 use super::state::{DesiredState, LiveState, Resolved};
 use super::tagged::{self, TagSnapshot};
 
@@ -70,6 +71,8 @@ pub struct Observation {
     pub live: Vec<LiveState>,
     pub removed: Vec<LiveState>,
     pub resolved: Resolved,
+    /// Owned resources no declaration claims (see [`orphan`]).
+    pub orphans: Vec<Orphan>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -80,6 +83,14 @@ pub enum EngineError {
     Conflicts(Vec<Conflict>),
     #[error("apply failed for {} resource(s):\n{}", .0.len(), .0.iter().map(|e| format!("  {e}")).collect::<Vec<_>>().join("\n"))]
     Failed(Vec<ProvisionError>),
+    /// Shutdown was requested: the steps in flight finished, no further step started.
+    #[error("interrupted by shutdown; {} resource(s) not reached{}", .not_reached.len(), .failed.iter().map(|e| format!("\n  {e}")).collect::<String>())]
+    Interrupted {
+        /// Resources whose step had not started (or, for destroy, whose removal had not).
+        not_reached: Vec<ResourceId>,
+        /// Failures of the steps that ran (waits cut short are among them).
+        failed: Vec<ProvisionError>,
+    },
 }
 
 /// Reads live state kind by kind. Only read-only clients can be passed in.
@@ -117,7 +128,11 @@ pub async fn observe_with(
             // provisioned kind has its ResourceOps, so there is no "unsupported kind" left.
             with_kind!(kind, Ops => Some(Ops::observe(&ctx).await?), else None)
         };
-        if let Some(observed) = observed {
+        if let Some(mut observed) = observed {
+            // The first of two resources with one logical id is the declared one, for the
+            // kinds observed later as for the plan; the other is an orphan.
+            let duplicates = orphan::split_duplicates(&mut observed.live);
+            observation.orphans.extend(duplicates);
             for live in &observed.live {
                 observation.resolved.insert(live.clone());
             }
@@ -125,6 +140,14 @@ pub async fn observe_with(
             observation.removed.extend(observed.removed);
         }
     }
+    let unclaimed = orphan::unclaimed(
+        clients,
+        &shared.tagged,
+        &observation.live,
+        &observation.removed,
+    )
+    .await?;
+    observation.orphans.extend(unclaimed);
     Ok(observation)
 }
 
@@ -148,14 +171,16 @@ pub fn plan(bp: &Blueprint, observation: &Observation) -> Plan {
         .iter()
         .map(|l| (l.clone(), removed_policy(l.id.kind)))
         .collect();
-    diff::plan(
+    let mut plan = diff::plan(
         &bp.metadata.name,
         &order,
         &desired,
         &observation.live,
         &removed,
         safety_overrides(bp),
-    )
+    );
+    plan.orphans = observation.orphans.clone();
+    plan
 }
 
 /// A resource gone from the blueprint has no declared policy left: stateful kinds are retained.
@@ -328,7 +353,7 @@ pub async fn apply_except(
         failed.insert(id.clone());
     }
     let mut errors = Vec::new();
-    while done.len() + failed.len() < order.len() {
+    while done.len() + failed.len() < order.len() && !readiness.cancel.is_cancelled() {
         let wave: Vec<ResourceId> = order
             .iter()
             .filter(|id| !done.contains(*id) && !failed.contains(*id))
@@ -364,7 +389,7 @@ pub async fn apply_except(
             clients,
             blueprint: bp,
             resolved: &resolved,
-            readiness,
+            readiness: readiness.clone(),
         };
         let results = join_all(wave.iter().map(|id| {
             let want = desired.iter().find(|d| &d.id == id).cloned();
@@ -424,6 +449,18 @@ pub async fn apply_except(
             }
         }
     }
+    if readiness.cancel.is_cancelled() {
+        let not_reached = order
+            .iter()
+            .filter(|id| !done.contains(*id) && !failed.contains(*id))
+            .chain(observation.removed.iter().map(|r| &r.id))
+            .cloned()
+            .collect();
+        return Err(EngineError::Interrupted {
+            not_reached,
+            failed: errors,
+        });
+    }
     for removed in observation
         .removed
         .iter()
@@ -435,7 +472,7 @@ pub async fn apply_except(
             clients,
             blueprint: bp,
             resolved: &resolved,
-            readiness,
+            readiness: readiness.clone(),
         };
         let outcome = remove(&ctx, removed, policy, progress).await;
         if let Err(e) = outcome {
@@ -461,7 +498,7 @@ async fn act(
             (Action::Create, _) => Ops::create(ctx, want).await.map(Some),
             (Action::Update { changes } | Action::Adopt { changes }, Some(live)) => {
                 Ops::update(ctx, want, live, changes).await?;
-                Ok(None)
+                Ops::updated(ctx, want, live).await
             }
             (Action::Replace { changes }, Some(live)) => {
                 if kind.is_stateful() && want.deletion_policy == DeletionPolicy::Retain {
@@ -502,7 +539,7 @@ async fn remove(
         return Ok(());
     }
     progress.started(&live.id, OutcomeAction::Delete);
-    let result = with_kind!(live.id.kind, Ops => Ops::delete(ctx, live).await, else Ok(()));
+    let result = delete_live(ctx, live).await;
     progress.finished(&Outcome {
         resource: live.id.clone(),
         action: OutcomeAction::Delete,
@@ -512,7 +549,89 @@ async fn remove(
     result
 }
 
-/// Removes the blueprint's resources in reverse dependency order, honouring deletion policies.
+/// Deletes `live` through its kind's `delete`.
+pub(crate) async fn delete_live(
+    ctx: &ApplyContext<'_>,
+    live: &LiveState,
+) -> Result<(), ProvisionError> {
+    with_kind!(live.id.kind, Ops => Ops::delete(ctx, live).await, else Ok(()))
+}
+
+/// What destroy will do to one observed resource, decided before anything is deleted so that
+/// the confirmation shows exactly what [`destroy`] then does.
+#[derive(Debug, Clone)]
+pub struct DestroyStep {
+    /// The resource as observed (its id and physical name).
+    pub live: LiveState,
+    pub action: DestroyAction,
+}
+
+/// What [`destroy`] does to one resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DestroyAction {
+    Delete,
+    /// Its deletion policy keeps it.
+    Retain,
+    /// Not owned by this blueprint: left alone.
+    Skip,
+}
+
+impl DestroyAction {
+    /// The outcome reported for it.
+    pub fn outcome(self) -> OutcomeAction {
+        match self {
+            DestroyAction::Delete => OutcomeAction::Delete,
+            DestroyAction::Retain => OutcomeAction::Retain,
+            DestroyAction::Skip => OutcomeAction::Skipped,
+        }
+    }
+}
+
+/// The steps of [`destroy`], in the order it takes them: the blueprint's resources in reverse
+/// dependency order, then the ones removed from the blueprint but still tagged with it.
+pub fn destroy_steps(bp: &Blueprint, observation: &Observation) -> Vec<DestroyStep> {
+    let desired = desired_states(bp, &observation.resolved);
+    let mut order: Vec<ResourceId> = dependency_order(bp)
+        .into_iter()
+        .filter(|id| is_provisioned(id.kind))
+        .collect();
+    order.reverse();
+    let by_policy = |policy: DeletionPolicy| match policy {
+        DeletionPolicy::Retain => DestroyAction::Retain,
+        DeletionPolicy::Delete => DestroyAction::Delete,
+    };
+    let mut steps = Vec::new();
+    for id in &order {
+        let Some(live) = observation.live.iter().find(|l| &l.id == id) else {
+            continue;
+        };
+        let action = if live.ownership != super::state::Ownership::Owned {
+            DestroyAction::Skip
+        } else {
+            by_policy(
+                desired
+                    .iter()
+                    .find(|d| &d.id == id)
+                    .map(|d| d.deletion_policy)
+                    .unwrap_or(DeletionPolicy::Retain),
+            )
+        };
+        steps.push(DestroyStep {
+            live: live.clone(),
+            action,
+        });
+    }
+    for removed in &observation.removed {
+        steps.push(DestroyStep {
+            live: removed.clone(),
+            action: by_policy(removed_policy(removed.id.kind)),
+        });
+    }
+    steps
+}
+
+/// Removes the blueprint's resources in reverse dependency order, honouring deletion policies
+/// ([`destroy_steps`]).
 #[instrument(skip_all, fields(blueprint = %bp.metadata.name))]
 pub async fn destroy(
     clients: &Clients,
@@ -521,12 +640,7 @@ pub async fn destroy(
     readiness: Readiness,
     progress: &dyn Progress,
 ) -> Result<Vec<Outcome>, EngineError> {
-    let desired = desired_states(bp, &observation.resolved);
-    let mut order: Vec<ResourceId> = dependency_order(bp)
-        .into_iter()
-        .filter(|id| is_provisioned(id.kind))
-        .collect();
-    order.reverse();
+    let steps = destroy_steps(bp, &observation);
     let ctx = ApplyContext {
         clients,
         blueprint: bp,
@@ -535,39 +649,34 @@ pub async fn destroy(
     };
     let mut outcomes = Vec::new();
     let mut errors = Vec::new();
-    let mut targets: Vec<(LiveState, DeletionPolicy)> = Vec::new();
-    for id in &order {
-        let Some(live) = observation.live.iter().find(|l| &l.id == id) else {
-            continue;
-        };
-        if live.ownership != super::state::Ownership::Owned {
-            outcomes.push(Outcome {
-                resource: id.clone(),
-                action: OutcomeAction::Skipped,
-                ok: true,
-                detail: Some("not owned by this blueprint".into()),
+    let mut steps = steps.into_iter();
+    while let Some(DestroyStep { live, action }) = steps.next() {
+        if ctx.readiness.cancel.is_cancelled() {
+            let not_reached = std::iter::once(live.id)
+                .chain(steps.map(|step| step.live.id))
+                .collect();
+            return Err(EngineError::Interrupted {
+                not_reached,
+                failed: errors,
             });
-            continue;
         }
-        let policy = desired
-            .iter()
-            .find(|d| &d.id == id)
-            .map(|d| d.deletion_policy)
-            .unwrap_or(DeletionPolicy::Retain);
-        targets.push((live.clone(), policy));
-    }
-    for removed in &observation.removed {
-        targets.push((removed.clone(), removed_policy(removed.id.kind)));
-    }
-    for (live, policy) in targets {
+        let policy = match action {
+            DestroyAction::Skip => {
+                outcomes.push(Outcome {
+                    resource: live.id.clone(),
+                    action: action.outcome(),
+                    ok: true,
+                    detail: Some("not owned by this blueprint".into()),
+                });
+                continue;
+            }
+            DestroyAction::Retain => DeletionPolicy::Retain,
+            DestroyAction::Delete => DeletionPolicy::Delete,
+        };
         let result = remove(&ctx, &live, policy, progress).await;
         outcomes.push(Outcome {
             resource: live.id.clone(),
-            action: if policy == DeletionPolicy::Retain {
-                OutcomeAction::Retain
-            } else {
-                OutcomeAction::Delete
-            },
+            action: action.outcome(),
             ok: result.is_ok(),
             detail: result.as_ref().err().map(ToString::to_string),
         });

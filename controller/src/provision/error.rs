@@ -23,6 +23,12 @@ pub enum ProvisionError {
         what: &'static str,
         waited_secs: u64,
     },
+    /// Shutdown was requested while waiting; the next apply converges from what is there.
+    #[error("{resource}: interrupted while waiting for {what}")]
+    Interrupted {
+        resource: ResourceId,
+        what: &'static str,
+    },
     /// A resource to apply that the blueprint does not declare (a planner bug, reported rather
     /// than a panic).
     #[error("{resource}: not declared in the blueprint")]
@@ -67,6 +73,7 @@ impl ProvisionError {
             ProvisionError::Aws { resource, .. }
             | ProvisionError::Unexpected { resource, .. }
             | ProvisionError::NotReady { resource, .. }
+            | ProvisionError::Interrupted { resource, .. }
             | ProvisionError::NotDeclared { resource }
             | ProvisionError::Untyped { resource, .. }
             | ProvisionError::MissingDependency { resource, .. } => resource,

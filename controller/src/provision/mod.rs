@@ -7,6 +7,7 @@ pub mod diff;
 pub mod engine;
 pub mod error;
 pub mod kinds;
+pub mod orphan;
 pub mod render;
 pub mod state;
 pub mod tagged;
@@ -16,7 +17,7 @@ pub use conflict::{Conflict, ConflictReason};
 pub use context::{Clients, ReadOnlyClients};
 pub use diff::{Action, Plan};
 pub use engine::{
-    EngineError, Observation, Outcome, OutcomeAction, Progress, apply, destroy, observe,
-    observe_with, plan,
+    DestroyAction, DestroyStep, EngineError, Observation, Outcome, OutcomeAction, Progress, apply,
+    destroy, destroy_steps, observe, observe_with, plan,
 };
 pub use error::ProvisionError;

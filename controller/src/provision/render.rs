@@ -3,6 +3,7 @@
 use std::fmt::Write;
 
 use super::diff::{Action, Plan};
+use super::engine::{DestroyAction, DestroyStep};
 
 pub fn plan_text(plan: &Plan) -> String {
     let mut out = String::new();
@@ -63,6 +64,15 @@ pub fn plan_text(plan: &Plan) -> String {
             }
         }
     }
+    if !plan.orphans.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nOrphans: owned by the stack, claimed by no declaration (`ballast destroy --include-orphans` deletes them):"
+        );
+        for o in &plan.orphans {
+            let _ = writeln!(out, "  ? {} {}: {}", o.label(), o.arn, o.why());
+        }
+    }
     if !plan.safety_overrides.is_empty() {
         let _ = writeln!(out, "\nSafety defaults switched off:");
         for o in &plan.safety_overrides {
@@ -74,6 +84,36 @@ pub fn plan_text(plan: &Plan) -> String {
         out,
         "\nPlan: {} to create, {} to update, {} to replace, {} to adopt, {} to delete ({} retained, {} unchanged, {} conflicts).",
         s.create, s.update, s.replace, s.adopt, s.delete, s.retain, s.unchanged, s.conflicts
+    );
+    out
+}
+
+/// What `destroy` will do, one line per resource (kind/name and physical name), for the
+/// confirmation: deleted ones first-class, retained and skipped ones marked with why.
+pub fn destroy_text(blueprint: &str, steps: &[DestroyStep]) -> String {
+    let mut out = String::new();
+    if steps.is_empty() {
+        let _ = writeln!(out, "Blueprint `{blueprint}`: nothing to destroy.");
+        return out;
+    }
+    let _ = writeln!(out, "Destroying blueprint `{blueprint}`:");
+    for step in steps {
+        let head = format!("{} ({})", step.live.id, step.live.physical_name);
+        let _ = match step.action {
+            DestroyAction::Delete => writeln!(out, "  - {head} delete"),
+            DestroyAction::Retain => writeln!(out, "  = {head} retained (deletionPolicy: retain)"),
+            DestroyAction::Skip => {
+                writeln!(out, "  ! {head} skipped (not owned by this blueprint)")
+            }
+        };
+    }
+    let count = |action| steps.iter().filter(|s| s.action == action).count();
+    let _ = writeln!(
+        out,
+        "\n{} to delete, {} retained, {} skipped.",
+        count(DestroyAction::Delete),
+        count(DestroyAction::Retain),
+        count(DestroyAction::Skip)
     );
     out
 }

@@ -370,6 +370,15 @@ macro_rules! typed_state {
                 out
             }
 
+            /// The live state of a resource exactly as desired (a field not known exactly is
+            /// unreported): what a create assumes when it cannot read the resource back yet.
+            #[allow(dead_code)] // not every kind needs it
+            pub fn assumed_live(&self) -> $ty<$crate::provision::typed::Live> {
+                $ty {
+                    $($name: self.$name.exact().cloned(),)*
+                }
+            }
+
             /// The fields of `live` that differ from this desired state, in declaration order.
             pub fn changes(
                 &self,
@@ -423,6 +432,59 @@ macro_rules! typed_state {
     };
 }
 pub(crate) use typed_state;
+
+/// Helpers for the typed-state tests of each kind.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+    use crate::provision::diff::{Action, diff};
+    use crate::provision::state::Ownership;
+
+    /// An owned live resource matching `desired` by name and tags, with typed state `state`.
+    pub(crate) fn owned_live<T: Any + Debug + Send + Sync>(
+        desired: &DesiredState,
+        state: T,
+        live_fields: std::collections::BTreeMap<String, Value>,
+    ) -> LiveState {
+        LiveState {
+            id: desired.id.clone(),
+            physical_name: desired.physical_name.clone(),
+            physical_id: desired.physical_name.clone(),
+            arn: None,
+            ownership: Ownership::Owned,
+            tags: desired.tags.clone(),
+            fields: live_fields,
+            typed: TypedLive::new(state),
+        }
+    }
+
+    /// The typed diff of `desired` against `live`, asserted equal to the untyped diff of their
+    /// rendered fields (plan output is unchanged by the typing).
+    pub(crate) fn typed_diff(desired: &DesiredState, live: &LiveState) -> Action {
+        let typed = diff(desired, Some(live));
+        let mut untyped_desired = desired.clone();
+        untyped_desired.typed = TypedDesired::untyped();
+        let mut untyped_live = live.clone();
+        untyped_live.typed = TypedLive::untyped();
+        assert_eq!(
+            typed,
+            diff(&untyped_desired, Some(&untyped_live)),
+            "{}",
+            desired.id
+        );
+        typed
+    }
+
+    /// The names of the changed fields of an update or replacement.
+    pub(crate) fn changed_fields(action: &Action) -> Vec<String> {
+        match action {
+            Action::Update { changes }
+            | Action::Replace { changes }
+            | Action::Adopt { changes } => changes.iter().map(|c| c.field.clone()).collect(),
+            _ => Vec::new(),
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -26,7 +26,7 @@ use reconcile::{Reconciler, Target};
 use status::{Backoff, Tracker};
 
 /// Tuning of the service.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Settings {
     /// Observe and report only: no write of any kind.
     pub dry_run: bool,

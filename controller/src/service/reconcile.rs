@@ -92,7 +92,9 @@ impl Reconciler {
     }
 
     /// Reconciles every resync period (jittered, slowed down after throttling) until
-    /// cancelled. A round in progress always finishes; becoming leader starts one at once.
+    /// cancelled. Cancellation also reaches a round in progress (through the readiness
+    /// settings): its AWS calls in flight finish, its waits end and no further step starts;
+    /// becoming leader starts a round at once.
     pub async fn run(mut self, ctx: Arc<Context>, mut leader: watch::Receiver<bool>) {
         loop {
             let may_write = !ctx.settings.dry_run && *leader.borrow_and_update();
@@ -193,6 +195,10 @@ impl Reconciler {
                 super::status::ResourceStatus::Synced => {}
             }
         }
+        // The controller never deletes an orphan; it reports each one every round.
+        for orphan in &plan.orphans {
+            warn!(resource = %orphan.label(), arn = %orphan.arn, reason = %orphan.why(), "orphan: owned, claimed by no declaration");
+        }
 
         let mut throttled = false;
         if let (true, ProvisionClients::ReadWrite(clients)) = (may_write, &self.target.clients) {
@@ -201,7 +207,7 @@ impl Reconciler {
                 clients,
                 &bp,
                 observation,
-                ctx.settings.readiness,
+                ctx.settings.readiness.clone(),
                 &progress,
                 &held,
             )
@@ -275,6 +281,8 @@ impl Reconciler {
             EngineError::Failed(errors) => errors.iter().for_each(record),
             // Conflicts are recorded from the plan.
             EngineError::Conflicts(_) => {}
+            // Shutting down: nothing is retried, so nothing is tracked.
+            EngineError::Interrupted { .. } => {}
         }
         throttled
     }

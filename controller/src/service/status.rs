@@ -231,6 +231,7 @@ mod tests {
                 .collect(),
             safety_overrides: vec![],
             summary: Summary::default(),
+            orphans: Vec::new(),
         }
     }
 

@@ -462,6 +462,8 @@ pub(crate) fn simulate(trace: &Trace, sim: &SimConfig, policy: &mut dyn SimPolic
                 desired,
                 oldest_message_age: Some(Duration::from_secs(seen.age)),
                 processed_total: Some(seen.processed),
+                measured_arrival_milli: None,
+                measured_service_milli: None,
             };
             let observed = Observed {
                 metrics: &metrics,

@@ -96,6 +96,7 @@
 //! default) for [`render_svg`].
 
 pub mod engine;
+pub mod export;
 pub mod policies;
 pub mod rng;
 pub mod svg;

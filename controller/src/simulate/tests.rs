@@ -424,6 +424,8 @@ fn keda_counts_in_flight_messages_and_hpa_does_not() {
         desired: 2,
         oldest_message_age: None,
         processed_total: None,
+        measured_arrival_milli: None,
+        measured_service_milli: None,
     };
     let observed = Observed {
         metrics: &metrics,
@@ -452,6 +454,8 @@ fn keda_wakes_a_fleet_at_zero_only_on_its_polling_interval() {
         desired,
         oldest_message_age: None,
         processed_total: None,
+        measured_arrival_milli: None,
+        measured_service_milli: None,
     };
     let t = crate::autoscale::Timestamp::from_secs;
     let idle = at(0, 0);

@@ -16,15 +16,18 @@ use std::time::Duration;
 use aws_sdk_sqs::types::QueueAttributeName;
 use ballast_aws::CallRecorder;
 use ballast_blueprint::Blueprint;
-use ballast_controller::provision::engine::LogProgress;
+use ballast_controller::provision::engine::{EngineError, LogProgress};
 use ballast_controller::provision::kinds::Readiness;
 use ballast_controller::provision::{self, Clients, ReadOnlyClients};
 use ballast_testbed::moto;
 
-const READINESS: Readiness = Readiness {
-    timeout: Duration::from_secs(120),
-    poll: Duration::from_millis(100),
-};
+fn readiness() -> Readiness {
+    Readiness {
+        timeout: Duration::from_secs(120),
+        poll: Duration::from_millis(100),
+        ..Readiness::default()
+    }
+}
 
 fn shipped(file: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -53,7 +56,7 @@ async fn apply_with(bp: &Blueprint, recorder: &CallRecorder) {
     let config = moto().await.sdk_config().await;
     let clients = Clients::read_write(&config, recorder);
     let observation = provision::observe(&clients.observer(), bp).await.unwrap();
-    provision::apply(&clients, bp, observation, READINESS, &LogProgress)
+    provision::apply(&clients, bp, observation, readiness(), &LogProgress)
         .await
         .unwrap_or_else(|e| panic!("apply failed: {e}"));
 }
@@ -162,7 +165,7 @@ async fn minimal_applies_and_destroys_cleanly() {
     let config = moto().await.sdk_config().await;
     let clients = Clients::read_write(&config, &CallRecorder::default());
     let observation = provision::observe(&clients.observer(), &bp).await.unwrap();
-    provision::destroy(&clients, &bp, observation, READINESS, &LogProgress)
+    provision::destroy(&clients, &bp, observation, readiness(), &LogProgress)
         .await
         .unwrap_or_else(|e| panic!("destroy failed: {e}"));
 
@@ -186,4 +189,58 @@ async fn minimal_applies_and_destroys_cleanly() {
             .await
             .is_err()
     );
+}
+
+/// Shutdown (the one cancellation token behind `readiness`) stops apply and destroy before
+/// their next step: an apply cancelled before it starts creates nothing and names every
+/// resource it did not reach, a destroy likewise deletes nothing, and the next run converges.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shutdown_stops_apply_and_destroy_before_their_next_step() {
+    let mut bp = load("minimal.yaml");
+    bp.metadata.name = ballast_testbed::unique_name("halt");
+    let provisioned = ballast_blueprint::graph::resources(&bp)
+        .iter()
+        .filter(|(id, _)| id.kind != ballast_blueprint::ResourceKind::ScalingPolicy)
+        .count();
+    let config = moto().await.sdk_config().await;
+    let clients = Clients::read_write(&config, &CallRecorder::default());
+    let shut_down = || {
+        let readiness = readiness();
+        readiness.cancel.cancel();
+        readiness
+    };
+
+    let observation = provision::observe(&clients.observer(), &bp).await.unwrap();
+    let err = provision::apply(&clients, &bp, observation, shut_down(), &LogProgress)
+        .await
+        .unwrap_err();
+    let EngineError::Interrupted {
+        not_reached,
+        failed,
+    } = &err
+    else {
+        panic!("expected an interruption, got {err}");
+    };
+    assert_eq!(not_reached.len(), provisioned, "{err}");
+    assert!(failed.is_empty(), "{err}");
+    assert_eq!(plan_of(&bp).await.summary.create, provisioned);
+
+    apply_with(&bp, &CallRecorder::default()).await;
+    let observation = provision::observe(&clients.observer(), &bp).await.unwrap();
+    let err = provision::destroy(&clients, &bp, observation, shut_down(), &LogProgress)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, EngineError::Interrupted { not_reached, .. } if not_reached.len() == provisioned),
+        "{err}"
+    );
+    assert!(
+        !plan_of(&bp).await.has_changes(),
+        "the interrupted destroy deleted something"
+    );
+
+    let observation = provision::observe(&clients.observer(), &bp).await.unwrap();
+    provision::destroy(&clients, &bp, observation, readiness(), &LogProgress)
+        .await
+        .unwrap_or_else(|e| panic!("destroy failed: {e}"));
 }

@@ -17,10 +17,13 @@ use ballast_controller::provision::engine::LogProgress;
 use ballast_controller::provision::kinds::Readiness;
 use ballast_controller::provision::{Action, Clients, Plan, apply, observe, plan};
 
-const READINESS: Readiness = Readiness {
-    timeout: Duration::from_secs(60),
-    poll: Duration::from_millis(100),
-};
+fn readiness() -> Readiness {
+    Readiness {
+        timeout: Duration::from_secs(60),
+        poll: Duration::from_millis(100),
+        ..Readiness::default()
+    }
+}
 
 fn blueprint(name: &str) -> Blueprint {
     let text = format!(
@@ -102,7 +105,7 @@ async fn apply_once(sdk: &SdkConfig, bp: &Blueprint) -> CallRecorder {
     let recorder = CallRecorder::default();
     let clients = Clients::read_write(sdk, &recorder);
     let observation = observe(&clients.observer(), bp).await.expect("observe");
-    apply(&clients, bp, observation, READINESS, &LogProgress)
+    apply(&clients, bp, observation, readiness(), &LogProgress)
         .await
         .unwrap_or_else(|e| panic!("apply failed: {e}"));
     recorder
@@ -304,7 +307,7 @@ async fn a_vpc_given_by_id_is_never_created() {
     ));
     let clients = Clients::read_write(&sdk, &CallRecorder::default());
     let observation = observe(&clients.observer(), &bp).await.unwrap();
-    let err = apply(&clients, &bp, observation, READINESS, &LogProgress)
+    let err = apply(&clients, &bp, observation, readiness(), &LogProgress)
         .await
         .expect_err("a missing VPC given by id fails");
     assert!(

@@ -39,7 +39,7 @@ spec:
       comparison: greaterThan
       evaluationPeriods: 2
       datapointsToAlarm: 1
-      actions: ["arn:aws:sns:us-east-1:123456789012:pager"]
+      alarmActions: ["arn:aws:sns:us-east-1:123456789012:pager"]
     - name: errors
       namespace: Ballast/Test
       metric: ProcessingErrors

@@ -614,3 +614,166 @@ async fn cli_once_dry_run_prints_the_decision_and_changes_nothing() {
     assert_eq!(f.desired().await, 2, "a dry run never sets the capacity");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Puts one-minute `Sum` datapoints, one per `(minutes ago, value)`.
+async fn put_minutes(
+    cw: &aws_sdk_cloudwatch::Client,
+    metric: &ballast_controller::autoscale::reading::MinuteMetric,
+    now: std::time::SystemTime,
+    points: &[(u64, f64)],
+) {
+    let (name, value) = &metric.dimension;
+    let datums = points
+        .iter()
+        .map(|(ago, v)| {
+            aws_sdk_cloudwatch::types::MetricDatum::builder()
+                .metric_name(metric.metric_name)
+                .dimensions(
+                    aws_sdk_cloudwatch::types::Dimension::builder()
+                        .name(*name)
+                        .value(value)
+                        .build(),
+                )
+                .timestamp((now - Duration::from_secs(ago * 60)).into())
+                .unit(aws_sdk_cloudwatch::types::StandardUnit::Count)
+                .value(*v)
+                .build()
+        })
+        .collect::<Vec<_>>();
+    for chunk in datums.chunks(500) {
+        cw.put_metric_data()
+            .namespace(metric.namespace)
+            .set_metric_data(Some(chunk.to_vec()))
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn queueing_mode_reads_measured_arrival_and_service_rates_from_cloudwatch() {
+    use ballast_controller::autoscale::actuator::FleetId;
+    use ballast_controller::autoscale::reading::MinuteMetric;
+
+    let f = Fixture::new(4).await;
+    f.send(100).await;
+    let yaml = f.blueprint_yaml().replace(
+        "      targetBacklogPerInstance: 100\n",
+        "      targetBacklogPerInstance: 100\n      mode: queueing\n      serviceRatePerInstance: 5\n",
+    );
+    let bp = match ballast_blueprint::parse("scale-test.yaml", &yaml) {
+        Ok(loaded) => loaded.blueprint,
+        Err(diagnostics) => panic!("{diagnostics}"),
+    };
+    let (mut ctx, _clock, recorder) = f.context(Mode::DryRun);
+    let now = std::time::SystemTime::now();
+    let clock = Arc::new(ManualClock::new(Timestamp::from_system_time(now)));
+    ctx.clock = clock.clone();
+    let mut loops = build_loops(&ctx, &bp, None, None).unwrap();
+
+    // A fresh fleet: nothing published yet, so the configured rate stands in.
+    let e = only(evaluate_all(&ctx, &mut loops).await);
+    let m = e.reading().expect("metrics read");
+    assert_eq!(
+        (m.measured_arrival_milli, m.measured_service_milli),
+        (None, None)
+    );
+    assert!(
+        e.decision
+            .reason
+            .contains("μ 5.00/s per instance (configured)"),
+        "{}",
+        e.decision.reason
+    );
+    assert_eq!(calls(&recorder, "GetMetricData"), 1);
+
+    // Four published minutes: 1320 sent a minute (22/s) and 960 processed by
+    // the group's 4 instances while messages waited (4/s each).
+    let cw = aws_sdk_cloudwatch::Client::new(&f.sdk);
+    let sent = MinuteMetric::messages_sent(&f.queue_name);
+    let processed = MinuteMetric::transactions_processed(&FleetId::AutoScalingGroup {
+        name: f.group_name.clone(),
+    });
+    let minutes: Vec<(u64, f64)> = (1..=4).map(|ago| (ago, 1320.0)).collect();
+    put_minutes(&cw, &sent, now, &minutes).await;
+    let minutes: Vec<(u64, f64)> = (1..=4).map(|ago| (ago, 960.0)).collect();
+    put_minutes(&cw, &processed, now, &minutes).await;
+
+    clock.advance(Duration::from_secs(10));
+    let e = only(evaluate_all(&ctx, &mut loops).await);
+    let m = e.reading().expect("metrics read");
+    assert_eq!(
+        (m.measured_arrival_milli, m.measured_service_milli),
+        (Some(22_000), Some(4_000))
+    );
+    assert!(
+        e.decision
+            .reason
+            .contains("λ 22.00/s (measured), μ 4.00/s per instance (measured)"),
+        "{}",
+        e.decision.reason
+    );
+    assert!(
+        e.decision.reason.contains("rate term 6"),
+        "{}",
+        e.decision.reason
+    );
+    // 4 in service fall 6/s short for the boot: the drain term decides.
+    assert!(
+        e.decision
+            .reason
+            .ends_with("rate term 6, drain term 9: drain decides; scale out 4 -> 9"),
+        "{}",
+        e.decision.reason
+    );
+    assert!(!e.decision.reason.contains('\n'));
+}
+
+#[tokio::test]
+async fn trace_export_replays_the_queues_cloudwatch_history_in_the_simulator() {
+    use ballast_controller::autoscale::reading::MinuteMetric;
+    use ballast_controller::simulate::export::export_trace;
+    use ballast_controller::simulate::trace::Trace;
+
+    let moto = ballast_testbed::moto().await;
+    let sdk = moto.sdk_config().await;
+    let cw = aws_sdk_cloudwatch::Client::new(&sdk);
+    let queue = ballast_testbed::unique_name("trace-q");
+    let now = std::time::SystemTime::now();
+    // Three hours back, every seventh minute: 1, 8, 15, ... minutes ago, with counts
+    // that are not multiples of 60 (rates with more than three decimals).
+    let points: Vec<(u64, f64)> = (0..26).map(|i| (1 + 7 * i, (13 * i + 1) as f64)).collect();
+    put_minutes(&cw, &MinuteMetric::messages_sent(&queue), now, &points).await;
+    // Another queue's traffic must not leak in.
+    put_minutes(
+        &cw,
+        &MinuteMetric::messages_sent(&format!("{queue}-other")),
+        now,
+        &[(2, 999.0)],
+    )
+    .await;
+
+    let text = export_trace(&cw, &queue, Duration::from_secs(4 * 3600), now)
+        .await
+        .unwrap();
+    let trace = Trace::parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    assert_eq!(trace.duration_secs(), 4 * 3600);
+    let sent: u64 = points.iter().map(|(_, v)| *v as u64).sum();
+    assert_eq!(trace.total_messages(), sent, "{text}");
+    assert!(text.contains("minutes without a datapoint are 0 arrivals"));
+    // Each published minute carries its count (±1 milli-message/s of carried rounding);
+    // the minute after it, unpublished, carries none.
+    let end = trace.duration_secs();
+    for (ago, count) in &points {
+        // The datapoint `ago` minutes before now lies in the minute that ends `ago - 1`
+        // whole minutes before the trace's end (now rounded down to the minute).
+        let t = end - ago * 60;
+        let rate = trace.rate_milli_at(t) as i64;
+        let expected = (*count as i64) * 1000 / 60;
+        assert!(
+            (rate - expected).abs() <= 1,
+            "{ago} min ago: {rate} vs {expected}\n{text}"
+        );
+    }
+    assert_eq!(trace.rate_milli_at(end - 3 * 60), 0, "{text}");
+}

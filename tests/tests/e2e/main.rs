@@ -4,4 +4,5 @@ mod api_worker_e2e;
 mod chaos;
 mod fleet_e2e;
 mod iam_enforcement;
+mod interrupted_apply;
 mod smoke;

@@ -3,6 +3,7 @@
 //! the process exit code.
 
 pub mod consume;
+pub mod dlq;
 pub mod report;
 pub mod rescue;
 pub mod seed;

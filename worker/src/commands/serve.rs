@@ -60,6 +60,9 @@ pub enum ServeError {
     /// The server failed.
     #[error("server failed: {0}")]
     Serve(#[source] std::io::Error),
+    /// A command's output could not be written (e.g. a closed pipe).
+    #[error("cannot write to standard output")]
+    Stdout(#[source] std::io::Error),
     /// Plain HTTP on a non-loopback address without `--insecure-http`.
     #[error(
         "refusing to serve plain HTTP on the non-loopback address {addr}: bearer tokens and \

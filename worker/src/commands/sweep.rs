@@ -1,5 +1,6 @@
 //! `ballast-worker sweep`: sends accepted transactions whose enqueueing never happened.
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use tokio_util::sync::CancellationToken;
@@ -13,10 +14,15 @@ use crate::ledger::Ledger;
 /// `sweep`: one pass (or passes until `shutdown` with `--watch`); prints the last report.
 pub async fn run(args: &SweepArgs, shutdown: CancellationToken) -> Result<ExitCode, ServeError> {
     let report = sweep_command(args, shutdown).await?;
-    println!(
+    writeln!(
+        std::io::stdout().lock(),
         "sweep: {} sent again, {} settled, {} claimed elsewhere, {} failed",
-        report.resent, report.settled, report.skipped, report.failed
-    );
+        report.resent,
+        report.settled,
+        report.skipped,
+        report.failed
+    )
+    .map_err(ServeError::Stdout)?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1,5 +1,6 @@
 //! `ballast-worker token`: mints a development bearer token (HS256).
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use super::serve::{ServeError, hs256_secret};
@@ -8,7 +9,8 @@ use crate::cli::TokenArgs;
 
 /// `token`: prints a development token.
 pub fn run(args: &TokenArgs) -> Result<ExitCode, ServeError> {
-    println!("{}", token_command(args)?);
+    let token = token_command(args)?;
+    writeln!(std::io::stdout().lock(), "{token}").map_err(ServeError::Stdout)?;
     Ok(ExitCode::SUCCESS)
 }
 

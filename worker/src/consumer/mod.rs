@@ -46,7 +46,6 @@
 //! when receives stop completing.
 
 pub mod deleter;
-pub mod poison;
 pub mod recent;
 pub mod rescue;
 pub mod watchdog;
@@ -68,6 +67,7 @@ use tokio_util::sync::CancellationToken;
 use crate::breaker::{Admission, Breaker, BreakerConfig};
 use crate::ledger::{Ledger, LedgerError, Outcome};
 use crate::observability::Metrics;
+use crate::store::{StoreError, poison};
 use crate::transaction::{IdempotencyKey, MalformedError, ParseError, parse_transaction};
 use deleter::Ack;
 use recent::RecentKeys;
@@ -252,12 +252,45 @@ enum Disposition {
     /// Durable: delete the message.
     Delete(&'static str),
     /// Transient failure: make it visible again later.
-    Retry(String),
-    /// Poison under a redrive policy, its reason recorded: make it visible again at once so
-    /// that SQS's redrive moves it to the DLQ.
-    Release(String),
+    Retry(Failure),
+    /// Poison under a redrive policy, its reason recorded (or not, said by the failure): make
+    /// it visible again at once so that SQS's redrive moves it to the DLQ.
+    Release(Failure),
     /// Fatal failure: leave it for the redrive policy.
-    Leave(String),
+    Leave(Failure),
+}
+
+/// Why a message was not settled on this receive: what the log line of its
+/// [`Disposition`] says.
+#[derive(Debug, thiserror::Error)]
+enum Failure {
+    /// The ledger could not apply or record the transaction.
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    /// The poison record could not be written.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Copying a malformed message to the dead-letter queue failed.
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+    /// The message is poison and its reason is recorded.
+    #[error("{code}: {0}", code = .0.code())]
+    Poison(MalformedError),
+    /// The message is poison, but its record could not be written (e.g. no such table): the
+    /// redrive still moves it, and the reason is only in this log line.
+    #[error("{}: {malformed} (poison record not written: {unwritten})", .malformed.code())]
+    PoisonUnrecorded {
+        /// Why the message is poison.
+        malformed: MalformedError,
+        /// Why the record was not written.
+        unwritten: StoreError,
+    },
+    /// A malformed message on a queue without a dead-letter queue: nowhere to put it.
+    #[error("malformed message ({0}) and no dead-letter queue configured")]
+    NoDeadLetterQueue(MalformedError),
+    /// The dead-letter copy's attributes could not be built (a bug).
+    #[error("cannot build dead-letter attributes: {0}")]
+    DeadLetterAttributes(#[source] aws_sdk_sqs::error::BuildError),
 }
 
 /// A test-only fault: called with each message body before it is processed (it may panic).
@@ -861,11 +894,11 @@ impl Shared {
         let result = match parse_transaction(body.as_bytes()) {
             Err(ParseError::Malformed(error)) if self.config.max_receive_count.is_some() => {
                 return self
-                    .record_poison(body, message_id, &error, receive_count)
+                    .record_poison(body, message_id, error, receive_count)
                     .await;
             }
             Err(ParseError::Malformed(error)) => {
-                return self.dead_letter(body, message_id, &error).await;
+                return self.dead_letter(body, message_id, error).await;
             }
             Err(ParseError::Invalid {
                 transaction_id,
@@ -910,9 +943,9 @@ impl Shared {
             }
             Err(error) if error.is_transient() => {
                 self.breaker.record_failure();
-                Disposition::Retry(error.to_string())
+                Disposition::Retry(error.into())
             }
-            Err(error) => Disposition::Leave(error.to_string()),
+            Err(error) => Disposition::Leave(error.into()),
         }
     }
 
@@ -921,24 +954,24 @@ impl Shared {
         &self,
         body: &str,
         message_id: &str,
-        error: &MalformedError,
+        error: MalformedError,
         receive_count: u32,
     ) -> Disposition {
-        match poison::record(&self.ledger, message_id, body, error, receive_count).await {
+        match poison::record(&self.ledger, message_id, body, &error, receive_count).await {
             Ok(()) => {
                 self.breaker.record_success();
-                Disposition::Release(format!("{}: {error}", error.code()))
+                Disposition::Release(Failure::Poison(error))
             }
             Err(failure) if failure.is_transient() => {
                 self.breaker.record_failure();
-                Disposition::Retry(failure.to_string())
+                Disposition::Retry(failure.into())
             }
             // The record cannot be written (e.g. no such table): still let the redrive move
             // the message, the reason is in the log.
-            Err(failure) => Disposition::Release(format!(
-                "{}: {error} (poison record not written: {failure})",
-                error.code()
-            )),
+            Err(unwritten) => Disposition::Release(Failure::PoisonUnrecorded {
+                malformed: error,
+                unwritten,
+            }),
         }
     }
 
@@ -949,12 +982,10 @@ impl Shared {
         &self,
         body: &str,
         message_id: &str,
-        error: &MalformedError,
+        error: MalformedError,
     ) -> Disposition {
         let Some(dlq_url) = &self.config.dlq_url else {
-            return Disposition::Leave(format!(
-                "malformed message ({error}) and no dead-letter queue configured"
-            ));
+            return Disposition::Leave(Failure::NoDeadLetterQueue(error));
         };
         let attribute = |value: String| {
             MessageAttributeValue::builder()
@@ -962,11 +993,14 @@ impl Shared {
                 .string_value(value)
                 .build()
         };
-        let (Ok(parse_error), Ok(source_id)) = (
+        let (parse_error, source_id) = match (
             attribute(format!("{}: {error}", error.code())),
             attribute(message_id.to_owned()),
-        ) else {
-            return Disposition::Leave("cannot build dead-letter attributes".into());
+        ) {
+            (Ok(parse_error), Ok(source_id)) => (parse_error, source_id),
+            (Err(build), _) | (_, Err(build)) => {
+                return Disposition::Leave(Failure::DeadLetterAttributes(build));
+            }
         };
         let body = if body.is_empty() { " " } else { body };
         let result = self
@@ -987,8 +1021,8 @@ impl Shared {
                 );
                 Disposition::Delete("dead_lettered")
             }
-            Err(error) if error.is_retryable() => Disposition::Retry(error.to_string()),
-            Err(error) => Disposition::Leave(error.to_string()),
+            Err(failure) if failure.is_retryable() => Disposition::Retry(failure.into()),
+            Err(failure) => Disposition::Leave(failure.into()),
         }
     }
 }

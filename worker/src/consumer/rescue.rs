@@ -38,16 +38,15 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sqs::types::Message;
 use ballast_aws::{AwsError, SdkResultExt};
 use tokio_util::sync::CancellationToken;
 
 use super::deleter::{self, Ack};
-use super::poison::poison_pk;
 use super::{MAX_VISIBILITY_TIMEOUT, deadline_after};
-use crate::ledger::{Ledger, LedgerError, Outcome, PK};
+use crate::ledger::{Ledger, Outcome};
 use crate::observability::Metrics;
+use crate::store::{StoreError, poison};
 use crate::transaction::{ParseError, parse_transaction};
 
 /// Default hold of a poison message in the DLQ between two looks (the SQS maximum, 12 h).
@@ -341,7 +340,7 @@ impl Rescuer {
             return self.hold(message, rescued).await;
         }
         // The consumer's recorded verdict wins: it saw this message id as poison.
-        match self.poison_recorded(&message_id).await {
+        match poison::recorded_reason(&self.ledger, &message_id).await {
             Ok(Some(reason)) => {
                 rescued.detail = Some(reason);
                 return self.hold(message, rescued).await;
@@ -390,7 +389,10 @@ impl Rescuer {
                 }
                 rescued
             }
-            Err(error) => self.transient_or_failed(message, rescued, error).await,
+            Err(error) => {
+                self.transient_or_failed(message, rescued, StoreError::Ledger(error))
+                    .await
+            }
         }
     }
 
@@ -428,7 +430,7 @@ impl Rescuer {
         &self,
         message: &Message,
         mut rescued: Rescued,
-        error: LedgerError,
+        error: StoreError,
     ) -> Rescued {
         rescued.detail = Some(error.to_string());
         if error.is_transient() {
@@ -437,7 +439,7 @@ impl Rescuer {
             rescued.verdict = Verdict::Transient;
             return rescued;
         }
-        tracing::error!(%error, "the ledger refuses this DLQ message; leaving it for an operator");
+        tracing::error!(%error, "the store refuses this DLQ message; leaving it for an operator");
         rescued.verdict = Verdict::Failed;
         self.hold(message, rescued).await
     }
@@ -456,27 +458,6 @@ impl Rescuer {
                 .await;
         }
         rescued
-    }
-
-    /// The reason code of the consumer's `POISON#<message id>` record, if there is one.
-    #[tracing::instrument(skip(self), level = "debug")]
-    async fn poison_recorded(&self, message_id: &str) -> Result<Option<String>, LedgerError> {
-        let out = self
-            .ledger
-            .client()
-            .get_item()
-            .table_name(self.ledger.tables().transactions)
-            .key(PK, AttributeValue::S(poison_pk(message_id)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| LedgerError::from_sdk("GetItem", e))?;
-        Ok(out.item.map(|item| {
-            item.get("reason_code")
-                .and_then(|v| v.as_s().ok())
-                .cloned()
-                .unwrap_or_else(|| "poison record".to_owned())
-        }))
     }
 
     #[tracing::instrument(skip(self, receipt_handle), level = "debug")]

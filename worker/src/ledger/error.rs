@@ -90,15 +90,13 @@ impl LedgerError {
             SdkError::DispatchFailure(_) => (true, "could not send the request".to_owned()),
             SdkError::ResponseError(_) => (true, "unreadable response".to_owned()),
             SdkError::ServiceError(se) => {
-                let code = se.err().code().unwrap_or("unknown");
-                let message = se.err().message().unwrap_or("");
                 // A 5xx is the service's own failure even when it names no code (a bare 503
                 // from a load balancer): retry it rather than dead-letter the message.
                 let server_side = se.raw().status().is_server_error();
-                (
-                    server_side || retryable_code(code),
-                    format!("{code}: {message}"),
-                )
+                let failure = ballast_aws::SdkFailure::describe(&err);
+                let retryable = failure.code.as_deref().is_some_and(retryable_code);
+                // `<code>: <message>`, or `transient failure: HTTP status 500` without a code.
+                (server_side || retryable, failure.to_string())
             }
             SdkError::ConstructionFailure(_) => (false, "could not build the request".to_owned()),
             _ => (false, "unexpected SDK error".to_owned()),
@@ -145,6 +143,18 @@ mod tests {
         let raw = HttpResponse::new(StatusCode::try_from(status).unwrap(), SdkBody::empty());
         let err = SdkError::service_error(TransactWriteItemsError::generic(meta.build()), raw);
         LedgerError::from_sdk("dynamodb:TransactWriteItems", err)
+    }
+
+    #[test]
+    fn a_server_error_names_its_code_or_its_status() {
+        assert_eq!(
+            service_error(500, None).to_string(),
+            "transient failure in dynamodb:TransactWriteItems: transient failure: HTTP status 500"
+        );
+        assert_eq!(
+            service_error(500, Some("InternalServerError")).to_string(),
+            "transient failure in dynamodb:TransactWriteItems: InternalServerError: HTTP status 500"
+        );
     }
 
     #[test]

@@ -26,10 +26,9 @@ use crate::consumer::watchdog::Watchdog;
 pub use interceptor::AwsCallCounter;
 pub use metrics::{AwsCallLabels, AwsRequestLabels, Metrics, OutcomeLabels};
 
-/// CloudWatch namespace of the worker's metrics.
-pub const NAMESPACE: &str = "Ballast/Worker";
-/// Dimension carrying the fleet (Auto Scaling group) name.
-pub const FLEET_DIMENSION: &str = "AutoScalingGroupName";
+pub use ballast_runtime::worker_metrics::{
+    FLEET_DIMENSION, NAMESPACE, PROCESSING_ERRORS, TRANSACTIONS_PROCESSED,
+};
 
 /// Failure to start the metrics endpoint.
 #[derive(Debug, thiserror::Error)]
@@ -149,8 +148,8 @@ impl CloudWatchPublisher {
                 .build()
         });
         [
-            ("TransactionsProcessed", processed),
-            ("ProcessingErrors", errors),
+            (TRANSACTIONS_PROCESSED, processed),
+            (PROCESSING_ERRORS, errors),
         ]
         .into_iter()
         .map(|(name, value)| {

@@ -63,6 +63,22 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Whether retrying the same call later may succeed (throttling, timeouts, a transient
+    /// ledger failure); everything else needs a change before it can.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StoreError::Aws(error) => error.is_retryable(),
+            StoreError::Ledger(error) => error.is_transient(),
+            StoreError::IngestContended | StoreError::IngestVanished => true,
+            StoreError::Build { .. }
+            | StoreError::Format(_)
+            | StoreError::TimeOutOfRange { .. }
+            | StoreError::Corrupt { .. }
+            | StoreError::BadPageKey
+            | StoreError::IngestCancelled { .. } => false,
+        }
+    }
+
     /// A `Build` error.
     pub(crate) fn build(
         what: &'static str,

@@ -11,6 +11,7 @@
 //! | transactions | `INGEST#<idempotency key>`  | ingest API                  |
 //! | transactions | `INGESTID#<transaction id>` | ingest API                  |
 //! | transactions | `AUDIT#<audit id>`          | ingest API (audit record)   |
+//! | transactions | `POISON#<SQS message id>`   | consumer (poison record)    |
 //!
 //! These strings are persisted: changing one orphans every item written before. They are
 //! byte-for-byte those of the code that first wrote them (no migration).
@@ -56,6 +57,8 @@ pub const INGEST_PREFIX: &str = "INGEST#";
 pub const INGEST_ID_PREFIX: &str = "INGESTID#";
 /// Prefix of an audit record.
 pub const AUDIT_PREFIX: &str = "AUDIT#";
+/// Prefix of the record of a poison (malformed) message.
+pub const POISON_PREFIX: &str = "POISON#";
 
 /// `INGEST#<idempotency key>`.
 pub fn ingest_pk(key: &str) -> String {
@@ -70,6 +73,11 @@ pub fn ingest_id_pk(transaction_id: Uuid) -> String {
 /// `AUDIT#<audit id>`.
 pub fn audit_pk(audit_id: &str) -> String {
     format!("{AUDIT_PREFIX}{audit_id}")
+}
+
+/// `POISON#<SQS message id>`.
+pub fn poison_pk(message_id: &str) -> String {
+    format!("{POISON_PREFIX}{message_id}")
 }
 
 #[cfg(test)]
@@ -90,6 +98,7 @@ mod tests {
             "INGESTID#0190a6f2-7b1c-7def-8abc-0123456789ab"
         );
         assert_eq!(audit_pk("a"), "AUDIT#a");
+        assert_eq!(poison_pk("m-1"), "POISON#m-1");
         assert_eq!((PK, SK, META, OWNER), ("pk", "sk", "META", "owner"));
     }
 }

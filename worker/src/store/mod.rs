@@ -5,7 +5,8 @@
 //! - [`ingest`]: the idempotency records of `POST /v1/transactions` (`INGEST#`, `INGESTID#`);
 //! - [`audit`]: audit records (`AUDIT#`) and their two indexes;
 //! - [`pending`]: the sweeper's pending marker on ingest records and its index;
-//! - [`health`]: the readiness probe.
+//! - [`health`]: the readiness probe;
+//! - [`poison`]: the consumer's record of a poison message (`POISON#`), read by the rescue.
 //!
 //! The money items (`ACCT#`, `TXN#`, `IDEM#`) belong to the ledger ([`crate::ledger`]), the
 //! store's other half: its pure builders make the TransactWriteItems of a money movement and
@@ -20,6 +21,7 @@ pub mod health;
 pub mod ingest;
 pub mod keys;
 pub mod pending;
+pub mod poison;
 
 pub use error::StoreError;
 
@@ -59,13 +61,18 @@ mod tests {
     }
 
     /// The HTTP path runs api → store in one direction: no API module calls DynamoDB itself,
-    /// and nothing in the store imports the API (its docs may link there).
+    /// nor does the consumer, and nothing in the store imports the API (its docs may link
+    /// there).
     #[test]
-    fn the_api_reaches_dynamodb_only_through_the_store() {
+    fn the_api_and_the_consumer_reach_dynamodb_only_through_the_store() {
         for (path, text) in sources("src/api") {
             for needle in [".client()", "aws_sdk_dynamodb"] {
                 assert!(!text.contains(needle), "{path} uses {needle}");
             }
+        }
+        // The SQS path too: the consumer's DynamoDB items (poison records) are the store's.
+        for (path, text) in sources("src/consumer") {
+            assert!(!text.contains(".client()"), "{path} calls a client itself");
         }
         // Spelt in two pieces so that this file does not match itself.
         let import = ["use crate", "::api"].concat();

@@ -19,10 +19,10 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sqs::types::MessageSystemAttributeName;
 use aws_smithy_types::retry::RetryConfig;
 use ballast_testbed::proxy::{ErrorKind, Fault, FaultProxy, Rule};
-use ballast_worker::consumer::poison::poison_pk;
 use ballast_worker::consumer::{Consumer, ConsumerConfig};
 use ballast_worker::generate::send_messages;
 use ballast_worker::ledger::{Ledger, Outcome};
+use ballast_worker::store::keys::poison_pk;
 use ballast_worker::transaction::{
     AccountNumber, Currency, IdempotencyKey, Transaction, TransactionType,
 };

@@ -19,10 +19,10 @@ use std::time::Duration;
 use aws_sdk_sqs::types::QueueAttributeName;
 use aws_smithy_types::retry::RetryConfig;
 use ballast_testbed::proxy::{ErrorKind, Fault, FaultProxy, Rule};
-use ballast_worker::consumer::poison;
 use ballast_worker::consumer::rescue::{RescueConfig, RescueReport, Rescuer, Verdict};
 use ballast_worker::ledger::{Ledger, Outcome, ResultStatus};
 use ballast_worker::observability::Metrics;
+use ballast_worker::store::poison;
 use ballast_worker::transaction::{
     AccountNumber, Currency, IdempotencyKey, MalformedError, Transaction, TransactionType,
 };

@@ -27,11 +27,9 @@ use tracing::{instrument, warn};
 use super::{ApplyContext, ObserveContext, Observed, ResourceOps, SharedReads, declared};
 use crate::provision::diff::FieldChange;
 use crate::provision::error::ProvisionError;
-use crate::provision::state::{
-    Changes, DesiredState, Field, LiveFields, LiveState, Ownership, Resolved,
-};
+use crate::provision::state::{Changes, DesiredState, LiveState, Ownership, Resolved};
 use crate::provision::tagged::tags_or_read;
-use crate::provision::typed::{TypedDesired, TypedLive};
+use crate::provision::typed::{Desired, FieldValue, Live, TypedDesired, TypedLive, Want};
 
 pub struct Alarms;
 
@@ -48,9 +46,65 @@ crate::provision::state::field_names! {
         EvaluationPeriods = "evaluationPeriods",
         DatapointsToAlarm = "datapointsToAlarm",
         TreatMissingData = "treatMissingData",
-        Actions = "actions",
+        Actions = "alarmActions",
         OkActions = "okActions",
+        InsufficientDataActions = "insufficientDataActions",
         Description = "description",
+    }
+}
+
+crate::provision::typed::typed_state! {
+    /// An alarm's compared state: `desired` builds it from the blueprint, `observe` from
+    /// DescribeAlarms (see [`live_state`]). Every field is enforced: PutMetricAlarm replaces
+    /// the whole configuration.
+    pub struct AlarmState for AlarmField {
+        Namespace => namespace: String = Enforced,
+        Metric => metric: String = Enforced,
+        Dimensions => dimensions: Dimensions = Enforced,
+        /// As CloudWatch names it (`Average`, …).
+        Statistic => statistic: String = Enforced,
+        /// Seconds.
+        Period => period: u64 = Enforced,
+        Threshold => threshold: Threshold = Enforced,
+        /// The blueprint's spelling (`greaterThan`, …; see [`COMPARISONS`]).
+        Comparison => comparison: String = Enforced,
+        EvaluationPeriods => evaluation_periods: u64 = Enforced,
+        /// Unset means "all evaluation periods", and is read so.
+        DatapointsToAlarm => datapoints_to_alarm: u64 = Enforced,
+        TreatMissingData => treat_missing_data: String = Enforced,
+        /// Sorted, without duplicates.
+        Actions => actions: Vec<String> = Enforced,
+        OkActions => ok_actions: Vec<String> = Enforced,
+        InsufficientDataActions => insufficient_data_actions: Vec<String> = Enforced,
+        /// `None`: no description (an empty one reads so too).
+        Description => description: Option<String> = Enforced,
+    }
+}
+
+/// A metric's dimensions, name → value.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Dimensions(pub BTreeMap<String, String>);
+
+impl FieldValue for Dimensions {
+    fn to_value(&self) -> Value {
+        json!(self.0)
+    }
+}
+
+/// An alarm threshold: the blueprint's exact decimal, or a live `f64` that no decimal holds
+/// (kept as its text, and so never equal to a blueprint's).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Threshold {
+    Decimal(Decimal),
+    Unrepresentable(String),
+}
+
+impl FieldValue for Threshold {
+    fn to_value(&self) -> Value {
+        match self {
+            Threshold::Decimal(d) => decimal_value(d),
+            Threshold::Unrepresentable(text) => number_value(text),
+        }
     }
 }
 
@@ -128,45 +182,51 @@ fn number_value(text: &str) -> Value {
         .unwrap_or_else(|_| Value::String(text.to_string()))
 }
 
-/// A live `f64` threshold in the form [`decimal_value`] gives the blueprint's: the shortest
-/// decimal that round-trips, normalized (`1000.0` → `1000`).
-pub fn canonical_threshold(value: f64) -> Value {
+/// A live `f64` threshold as the decimal it prints as: the shortest decimal that round-trips
+/// (`1000.0` → `1000`), so that it equals the blueprint's.
+pub fn canonical_threshold(value: f64) -> Threshold {
     let text = value.to_string();
     match serde_json::from_value::<Decimal>(Value::String(text.clone())) {
-        Ok(d) => decimal_value(&d),
-        Err(_) => number_value(&text),
+        Ok(d) => Threshold::Decimal(d),
+        Err(_) => Threshold::Unrepresentable(text),
     }
 }
 
-/// The threshold as CloudWatch's API takes it.
-fn threshold_f64(v: &Value) -> Option<f64> {
-    match v {
-        Value::Number(n) => n.to_string().parse().ok(),
-        Value::String(s) => s.parse().ok(),
-        _ => None,
+/// The threshold as CloudWatch's API takes it (converted only here, at the API edge).
+fn threshold_f64(threshold: &Threshold) -> Option<f64> {
+    match threshold {
+        Threshold::Decimal(d) => d.to_string().parse().ok(),
+        Threshold::Unrepresentable(text) => text.parse().ok(),
     }
 }
 
-fn sorted_strings(list: &[String]) -> Value {
+fn sorted_strings(list: &[String]) -> Vec<String> {
     let mut list = list.to_vec();
     list.sort();
     list.dedup();
-    json!(list)
+    list
 }
 
-fn optional_text(s: Option<&str>) -> Value {
-    match s {
-        Some(s) if !s.is_empty() => Value::String(s.to_string()),
-        _ => Value::Null,
-    }
+fn optional_text(s: Option<&str>) -> Option<String> {
+    s.filter(|s| !s.is_empty()).map(str::to_string)
 }
 
-/// A live alarm in the shape `desired` produces.
-pub fn canonical_fields(a: &MetricAlarm) -> BTreeMap<String, Value> {
-    let dimensions: BTreeMap<&str, &str> = a
+/// A count as CloudWatch's API takes it; `None` (not sent) if it does not fit.
+fn count(n: &u64) -> Option<i32> {
+    i32::try_from(*n).ok()
+}
+
+/// A live alarm's typed state, canonicalized as `desired` builds it.
+pub fn live_state(a: &MetricAlarm) -> AlarmState<Live> {
+    let dimensions: BTreeMap<String, String> = a
         .dimensions()
         .iter()
-        .map(|d| (d.name().unwrap_or_default(), d.value().unwrap_or_default()))
+        .map(|d| {
+            (
+                d.name().unwrap_or_default().to_string(),
+                d.value().unwrap_or_default().to_string(),
+            )
+        })
         .collect();
     let comparison = a.comparison_operator().map(|c| {
         COMPARISONS
@@ -175,68 +235,55 @@ pub fn canonical_fields(a: &MetricAlarm) -> BTreeMap<String, Value> {
             .map(|(ours, _)| ours.to_string())
             .unwrap_or_else(|| c.as_str().to_string())
     });
+    // A negative count (never reported) reads as unset, and so as drift.
+    let count = |n: Option<i32>| n.and_then(|n| u64::try_from(n).ok());
     let evaluation_periods = a.evaluation_periods();
-    let mut fields = BTreeMap::new();
-    let mut put = |k: AlarmField, v: Value| {
-        fields.put(k, v);
-    };
-    put(AlarmField::Namespace, optional_text(a.namespace()));
-    put(AlarmField::Metric, optional_text(a.metric_name()));
-    put(AlarmField::Dimensions, json!(dimensions));
-    put(
-        AlarmField::Statistic,
-        a.statistic()
-            .map(|s| Value::String(s.as_str().to_string()))
-            .unwrap_or(Value::Null),
-    );
-    put(AlarmField::Period, json!(a.period()));
-    put(
-        AlarmField::Threshold,
-        a.threshold()
-            .map(canonical_threshold)
-            .unwrap_or(Value::Null),
-    );
-    put(AlarmField::Comparison, json!(comparison));
-    put(AlarmField::EvaluationPeriods, json!(evaluation_periods));
-    // Unset means "all evaluation periods".
-    put(
-        AlarmField::DatapointsToAlarm,
-        json!(a.datapoints_to_alarm().or(evaluation_periods)),
-    );
-    put(
-        AlarmField::TreatMissingData,
-        json!(a.treat_missing_data().unwrap_or("missing")),
-    );
-    put(AlarmField::Actions, sorted_strings(a.alarm_actions()));
-    put(AlarmField::OkActions, sorted_strings(a.ok_actions()));
-    put(
-        AlarmField::Description,
-        optional_text(a.alarm_description()),
-    );
-    fields
+    AlarmState {
+        namespace: optional_text(a.namespace()),
+        metric: optional_text(a.metric_name()),
+        dimensions: Some(Dimensions(dimensions)),
+        statistic: a.statistic().map(|s| s.as_str().to_string()),
+        period: count(a.period()),
+        threshold: a.threshold().map(canonical_threshold),
+        comparison,
+        evaluation_periods: count(evaluation_periods),
+        // Unset means "all evaluation periods".
+        datapoints_to_alarm: count(a.datapoints_to_alarm().or(evaluation_periods)),
+        treat_missing_data: Some(a.treat_missing_data().unwrap_or("missing").to_string()),
+        actions: Some(sorted_strings(a.alarm_actions())),
+        ok_actions: Some(sorted_strings(a.ok_actions())),
+        insufficient_data_actions: Some(sorted_strings(a.insufficient_data_actions())),
+        description: Some(optional_text(a.alarm_description())),
+    }
 }
 
-fn text(desired: &DesiredState, field: AlarmField) -> Option<&str> {
-    desired.value(field).and_then(Value::as_str)
-}
-
-fn strings(desired: &DesiredState, field: AlarmField) -> Vec<String> {
-    desired
-        .value(field)
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn int(desired: &DesiredState, field: AlarmField) -> Option<i32> {
-    desired
-        .value(field)
-        .and_then(Value::as_u64)
-        .and_then(|n| i32::try_from(n).ok())
+/// The typed desired state of alarm `a`; its metric shorthand resolves through `bp`.
+fn desired_state(
+    bp: &Blueprint,
+    resolved: &Resolved,
+    a: &ballast_blueprint::Alarm,
+) -> AlarmState<Desired> {
+    // Topics by ARN; a topic not created yet makes its list known after apply.
+    let actions = |list: &[String]| Want::exact_or_later(super::topic::action_arns(resolved, list));
+    let (namespace, dimensions) = resolve_metric(bp, &a.metric);
+    AlarmState {
+        namespace: Want::Exact(namespace),
+        metric: Want::Exact(a.metric.metric.clone()),
+        dimensions: Want::Exact(Dimensions(dimensions)),
+        statistic: Want::Exact(statistic_name(a.statistic).to_string()),
+        period: Want::Exact(a.period.as_secs()),
+        threshold: Want::Exact(Threshold::Decimal(a.threshold)),
+        comparison: Want::Exact(comparison_name(a.comparison).to_string()),
+        evaluation_periods: Want::Exact(u64::from(a.evaluation_periods)),
+        datapoints_to_alarm: Want::Exact(u64::from(
+            a.datapoints_to_alarm.unwrap_or(a.evaluation_periods),
+        )),
+        treat_missing_data: Want::Exact(missing_data_name(a.treat_missing_data).to_string()),
+        actions: actions(&a.alarm_actions),
+        ok_actions: actions(&a.ok_actions),
+        insufficient_data_actions: actions(&a.insufficient_data_actions),
+        description: Want::Exact(optional_text(a.description.as_deref())),
+    }
 }
 
 fn aws_tags(tags: &Tags) -> Vec<Tag> {
@@ -257,12 +304,16 @@ async fn put_alarm(
         operation: "cloudwatch:PutMetricAlarm",
         detail,
     };
-    let threshold = desired
-        .value(AlarmField::Threshold)
+    let want = desired.state::<AlarmState<Desired>>()?;
+    let threshold = want
+        .threshold
+        .exact()
         .and_then(threshold_f64)
         .ok_or_else(|| unexpected("threshold is not a number".into()))?;
-    let comparison = text(desired, AlarmField::Comparison)
-        .and_then(|c| COMPARISONS.iter().find(|(ours, _)| *ours == c))
+    let comparison = want
+        .comparison
+        .exact()
+        .and_then(|c| COMPARISONS.iter().find(|(ours, _)| ours == c))
         .map(|(_, aws)| ComparisonOperator::from(*aws))
         .ok_or_else(|| unexpected("unknown comparison".into()))?;
     let mut request = ctx
@@ -270,31 +321,33 @@ async fn put_alarm(
         .cloudwatch
         .put_metric_alarm()
         .alarm_name(&desired.physical_name)
-        .namespace(text(desired, AlarmField::Namespace).unwrap_or_default())
-        .metric_name(text(desired, AlarmField::Metric).unwrap_or_default())
+        .set_namespace(want.namespace.exact().cloned())
+        .set_metric_name(want.metric.exact().cloned())
         .statistic(AwsStatistic::from(
-            text(desired, AlarmField::Statistic).unwrap_or("Average"),
+            want.statistic.exact().map_or("Average", String::as_str),
         ))
-        .set_period(int(desired, AlarmField::Period))
+        .set_period(want.period.exact().and_then(count))
         .threshold(threshold)
         .comparison_operator(comparison)
-        .set_evaluation_periods(int(desired, AlarmField::EvaluationPeriods))
-        .set_datapoints_to_alarm(int(desired, AlarmField::DatapointsToAlarm))
-        .treat_missing_data(text(desired, AlarmField::TreatMissingData).unwrap_or("missing"))
-        .set_alarm_actions(Some(strings(desired, AlarmField::Actions)))
-        .set_ok_actions(Some(strings(desired, AlarmField::OkActions)))
-        .set_alarm_description(text(desired, AlarmField::Description).map(str::to_string));
-    if let Some(dimensions) = desired
-        .value(AlarmField::Dimensions)
-        .and_then(Value::as_object)
-    {
+        .set_evaluation_periods(want.evaluation_periods.exact().and_then(count))
+        .set_datapoints_to_alarm(want.datapoints_to_alarm.exact().and_then(count))
+        .treat_missing_data(
+            want.treat_missing_data
+                .exact()
+                .map_or("missing", String::as_str),
+        )
+        .set_alarm_actions(Some(want.actions.exact().cloned().unwrap_or_default()))
+        .set_ok_actions(Some(want.ok_actions.exact().cloned().unwrap_or_default()))
+        .set_insufficient_data_actions(Some(
+            want.insufficient_data_actions
+                .exact()
+                .cloned()
+                .unwrap_or_default(),
+        ))
+        .set_alarm_description(want.description.exact().cloned().flatten());
+    if let Some(Dimensions(dimensions)) = want.dimensions.exact() {
         for (name, value) in dimensions {
-            request = request.dimensions(
-                Dimension::builder()
-                    .name(name)
-                    .value(value.as_str().unwrap_or_default())
-                    .build(),
-            );
+            request = request.dimensions(Dimension::builder().name(name).value(value).build());
         }
     }
     if with_tags {
@@ -365,55 +418,25 @@ impl ResourceOps for Alarms {
     const KIND: ResourceKind = ResourceKind::Alarm;
     type Field = AlarmField;
 
-    fn desired(bp: &Blueprint, _resolved: &Resolved) -> Vec<DesiredState> {
+    fn desired(bp: &Blueprint, resolved: &Resolved) -> Vec<DesiredState> {
         bp.spec
             .alarms
             .iter()
             .map(|a| {
-                let (namespace, dimensions) = resolve_metric(bp, &a.metric);
-                let mut actions = a.actions.clone();
-                actions.sort();
-                actions.dedup();
-                let mut ok_actions = a.ok_actions.clone();
-                ok_actions.sort();
-                ok_actions.dedup();
-                let fields = vec![
-                    Field::enforced(AlarmField::Namespace, namespace),
-                    Field::enforced(AlarmField::Metric, a.metric.metric.clone()),
-                    Field::enforced(AlarmField::Dimensions, json!(dimensions)),
-                    Field::enforced(AlarmField::Statistic, statistic_name(a.statistic)),
-                    Field::enforced(AlarmField::Period, a.period.as_secs()),
-                    Field::enforced(AlarmField::Threshold, decimal_value(&a.threshold)),
-                    Field::enforced(AlarmField::Comparison, comparison_name(a.comparison)),
-                    Field::enforced(AlarmField::EvaluationPeriods, a.evaluation_periods),
-                    Field::enforced(
-                        AlarmField::DatapointsToAlarm,
-                        a.datapoints_to_alarm.unwrap_or(a.evaluation_periods),
-                    ),
-                    Field::enforced(
-                        AlarmField::TreatMissingData,
-                        missing_data_name(a.treat_missing_data),
-                    ),
-                    Field::enforced(AlarmField::Actions, json!(actions)),
-                    Field::enforced(AlarmField::OkActions, json!(ok_actions)),
-                    Field::enforced(
-                        AlarmField::Description,
-                        optional_text(a.description.as_deref()),
-                    ),
-                ];
-                let mut tags = bp.ownership_tags();
+                let state = desired_state(bp, resolved, a);
+                let mut tags = bp.ownership_tags_for(&ResourceId::new(Self::KIND, &a.name));
                 tags.extend(a.tags.clone());
                 DesiredState {
                     id: ResourceId::new(Self::KIND, &a.name),
                     physical_name: bp.alarm_name(a),
-                    fields,
+                    fields: state.expected_fields(),
                     tags,
                     adopt: a.adopt,
                     deletion_policy: Blueprint::effective_deletion_policy(
                         Self::KIND,
                         a.deletion_policy,
                     ),
-                    typed: TypedDesired::untyped(),
+                    typed: TypedDesired::new(state),
                 }
             })
             .collect()
@@ -486,6 +509,7 @@ impl ResourceOps for Alarms {
         for ((id, is_declared, alarm), tags) in found.into_iter().zip(tags) {
             let ownership = Ownership::from_tags(&tags, &bp.metadata.name);
             let name = alarm.alarm_name().unwrap_or_default().to_string();
+            let state = live_state(&alarm);
             let live = LiveState {
                 id,
                 physical_id: name.clone(),
@@ -493,8 +517,8 @@ impl ResourceOps for Alarms {
                 arn: alarm.alarm_arn().map(str::to_string),
                 ownership,
                 tags,
-                fields: canonical_fields(&alarm),
-                typed: TypedLive::untyped(),
+                fields: state.live_fields(),
+                typed: TypedLive::new(state),
             };
             observed.file(live, is_declared);
         }
@@ -506,6 +530,7 @@ impl ResourceOps for Alarms {
         ctx: &ApplyContext<'_>,
         desired: &DesiredState,
     ) -> Result<LiveState, ProvisionError> {
+        let want = desired.state::<AlarmState<Desired>>()?;
         put_alarm(ctx, desired, true).await?;
         // Read back for the ARN; CloudWatch is eventually consistent, so a miss is not an error.
         let observe = ObserveContext {
@@ -521,6 +546,10 @@ impl ResourceOps for Alarms {
         if found.is_none() {
             warn!("alarm not visible yet after PutMetricAlarm");
         }
+        let state = match &found {
+            Some(a) => live_state(a),
+            None => want.assumed_live(),
+        };
         Ok(LiveState {
             id: desired.id.clone(),
             physical_name: desired.physical_name.clone(),
@@ -530,15 +559,8 @@ impl ResourceOps for Alarms {
                 .and_then(|a| a.alarm_arn().map(str::to_string)),
             ownership: Ownership::Owned,
             tags: desired.tags.clone(),
-            fields: match &found {
-                Some(a) => canonical_fields(a),
-                None => desired
-                    .fields
-                    .iter()
-                    .filter_map(|f| Some((f.name.to_string(), f.exact()?.clone())))
-                    .collect(),
-            },
-            typed: TypedLive::untyped(),
+            fields: state.live_fields(),
+            typed: TypedLive::new(state),
         })
     }
 
@@ -614,7 +636,7 @@ spec:
       threshold: 1000.50
       comparison: greaterThanOrEqual
       evaluationPeriods: 3
-      actions: ["arn:aws:sns:us-east-1:1:b", "arn:aws:sns:us-east-1:1:a"]
+      alarmActions: ["arn:aws:sns:us-east-1:1:b", "arn:aws:sns:us-east-1:1:a"]
     - name: errors
       namespace: Shop/Worker
       metric: Errors
@@ -732,7 +754,15 @@ spec:
             .alarm_actions("arn:aws:sns:us-east-1:1:b")
             .alarm_actions("arn:aws:sns:us-east-1:1:a")
             .build();
-        let fields = canonical_fields(&live);
+        let state = live_state(&live);
+        let fields = state.live_fields();
+        assert!(
+            desired[0]
+                .state::<AlarmState<Desired>>()
+                .unwrap()
+                .changes(&state)
+                .is_empty()
+        );
         for f in &desired[0].fields {
             assert!(
                 f.expect.satisfied_by(fields.get(f.name)),
@@ -746,11 +776,46 @@ spec:
 
     #[test]
     fn thresholds_compare_as_decimals() {
-        assert_eq!(canonical_threshold(1000.0).to_string(), "1000");
-        assert_eq!(canonical_threshold(0.1).to_string(), "0.1");
-        assert_eq!(canonical_threshold(-2.5).to_string(), "-2.5");
+        let shown = |t: Threshold| t.to_value().to_string();
+        assert_eq!(shown(canonical_threshold(1000.0)), "1000");
+        assert_eq!(shown(canonical_threshold(0.1)), "0.1");
+        assert_eq!(shown(canonical_threshold(-2.5)), "-2.5");
         let d: Decimal = serde_json::from_value(json!("1000.0")).unwrap();
-        assert_eq!(decimal_value(&d), canonical_threshold(1000.0));
-        assert_eq!(threshold_f64(&decimal_value(&d)), Some(1000.0));
+        assert_eq!(Threshold::Decimal(d), canonical_threshold(1000.0));
+        assert_eq!(
+            Threshold::Decimal(d).to_value(),
+            canonical_threshold(1000.0).to_value()
+        );
+        assert_eq!(threshold_f64(&Threshold::Decimal(d)), Some(1000.0));
+        assert!(matches!(
+            canonical_threshold(f64::NAN),
+            Threshold::Unrepresentable(_)
+        ));
+    }
+
+    #[test]
+    fn an_alarm_differing_in_one_field_yields_exactly_that_change() {
+        use crate::provision::diff::Action;
+        use crate::provision::state::FieldName;
+        use crate::provision::typed::testing::{changed_fields, owned_live, typed_diff};
+        let desired = Alarms::desired(&blueprint(), &Resolved::default());
+        for want in &desired {
+            let same = want.state::<AlarmState<Desired>>().unwrap().assumed_live();
+            let live = owned_live(want, same.clone(), same.live_fields());
+            assert_eq!(typed_diff(want, &live), Action::NoChange);
+            let mut drifted = same.clone();
+            drifted.threshold = Some(canonical_threshold(7.25));
+            let live = owned_live(want, drifted.clone(), drifted.live_fields());
+            let action = typed_diff(want, &live);
+            assert!(matches!(action, Action::Update { .. }), "{action:?}");
+            assert_eq!(changed_fields(&action), vec![AlarmField::Threshold.name()]);
+            let mut drifted = same;
+            drifted.description = Some(Some("edited".into()));
+            let live = owned_live(want, drifted.clone(), drifted.live_fields());
+            assert_eq!(
+                changed_fields(&typed_diff(want, &live)),
+                vec![AlarmField::Description.name()]
+            );
+        }
     }
 }

@@ -12,8 +12,6 @@
 //! owned; one with another blueprint's marker is that blueprint's; one without a marker (or
 //! where someone removed it) is not Ballast's, and is only taken over with `adopt: true`.
 
-use std::collections::BTreeMap;
-
 use ballast_aws::SdkResultExt;
 use ballast_blueprint::{Blueprint, Dashboard, ResourceId, ResourceKind, Tags, WidgetView};
 use futures::future::try_join_all;
@@ -24,10 +22,8 @@ use super::alarm::{resolve_metric, statistic_name};
 use super::{ApplyContext, ObserveContext, Observed, ResourceOps, declared};
 use crate::provision::diff::FieldChange;
 use crate::provision::error::ProvisionError;
-use crate::provision::state::{
-    Changes, DesiredState, Field, LiveFields, LiveState, Ownership, Resolved, live_fields,
-};
-use crate::provision::typed::{TypedDesired, TypedLive};
+use crate::provision::state::{Changes, DesiredState, LiveState, Ownership, Resolved};
+use crate::provision::typed::{Desired, FieldValue, Live, TypedDesired, TypedLive, Want};
 
 pub struct Dashboards;
 
@@ -35,6 +31,30 @@ crate::provision::state::field_names! {
     /// The fields of Dashboards, as plan and drift output name them.
     pub enum DashboardField {
         Widgets = "widgets",
+    }
+}
+
+crate::provision::typed::typed_state! {
+    /// A dashboard's compared state: `desired` builds it from the blueprint ([`body`]),
+    /// `observe` from the body `GetDashboard` returns ([`live_state`]).
+    pub struct DashboardState for DashboardField {
+        /// The body's `widgets`, the ownership marker first.
+        Widgets => widgets: Widgets = Enforced,
+    }
+}
+
+/// A dashboard body's `widgets` array, compared as JSON: the live one is parsed and its
+/// numbers normalized ([`live_state`]), so key order, whitespace and `60` vs `60.0` do not
+/// matter. `null` when the live body is not a JSON object with `widgets`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Widgets(pub Value);
+
+impl FieldValue for Widgets {
+    fn to_value(&self) -> Value {
+        self.0.clone()
+    }
+    fn is_unset(&self) -> bool {
+        self.0.is_null()
     }
 }
 
@@ -151,7 +171,7 @@ fn normalize_numbers(v: Value) -> Value {
 }
 
 /// A live dashboard body in the shape `desired` produces: `widgets` only.
-pub fn canonical_fields(body: Option<&str>) -> BTreeMap<String, Value> {
+pub fn live_state(body: Option<&str>) -> DashboardState<Live> {
     let widgets = body
         .and_then(|b| serde_json::from_str::<Value>(b).ok())
         // `get_mut`, not `b["widgets"]`: a body that is not a JSON object must not panic.
@@ -159,11 +179,25 @@ pub fn canonical_fields(body: Option<&str>) -> BTreeMap<String, Value> {
             normalize_numbers(b.get_mut("widgets").map(Value::take).unwrap_or(Value::Null))
         })
         .unwrap_or(Value::Null);
-    live_fields([(DashboardField::Widgets, widgets)])
+    DashboardState {
+        widgets: Some(Widgets(widgets)),
+    }
 }
 
-fn ownership(fields: &BTreeMap<String, Value>, blueprint: &str) -> Ownership {
-    match fields.field(DashboardField::Widgets).and_then(marker_owner) {
+/// The dashboard's typed desired state: the body [`body`] builds.
+fn desired_state(bp: &Blueprint, d: &Dashboard) -> DashboardState<Desired> {
+    let mut body = body(bp, d);
+    let widgets = body
+        .get_mut("widgets")
+        .map(Value::take)
+        .unwrap_or(Value::Null);
+    DashboardState {
+        widgets: Want::Exact(Widgets(widgets)),
+    }
+}
+
+fn ownership(state: &DashboardState<Live>, blueprint: &str) -> Ownership {
+    match state.widgets.as_ref().and_then(|w| marker_owner(&w.0)) {
         Some(owner) if owner == blueprint => Ownership::Owned,
         Some(owner) => Ownership::OwnedByOther(owner),
         None => Ownership::Unowned,
@@ -175,8 +209,13 @@ async fn put_dashboard(
     ctx: &ApplyContext<'_>,
     desired: &DesiredState,
 ) -> Result<(), ProvisionError> {
-    let body =
-        json!({ "widgets": desired.value(DashboardField::Widgets).cloned().unwrap_or(json!([])) });
+    let want = desired.state::<DashboardState<Desired>>()?;
+    let widgets = want
+        .widgets
+        .exact()
+        .map(|w| w.0.clone())
+        .unwrap_or(json!([]));
+    let body = json!({ "widgets": widgets });
     let out = ctx
         .clients
         .cloudwatch
@@ -235,16 +274,11 @@ impl ResourceOps for Dashboards {
             .dashboards
             .iter()
             .map(|d| {
-                let mut body = body(bp, d);
+                let state = desired_state(bp, d);
                 DesiredState {
                     id: ResourceId::new(Self::KIND, &d.name),
                     physical_name: bp.dashboard_name(d),
-                    fields: vec![Field::enforced(
-                        DashboardField::Widgets,
-                        body.get_mut("widgets")
-                            .map(Value::take)
-                            .unwrap_or(Value::Null),
-                    )],
+                    fields: state.expected_fields(),
                     // Dashboards have no tags; ownership is the marker inside `widgets`.
                     tags: Tags::new(),
                     adopt: d.adopt,
@@ -252,7 +286,7 @@ impl ResourceOps for Dashboards {
                         Self::KIND,
                         d.deletion_policy,
                     ),
-                    typed: TypedDesired::untyped(),
+                    typed: TypedDesired::new(state),
                 }
             })
             .collect()
@@ -301,16 +335,16 @@ impl ResourceOps for Dashboards {
             let Some(Fetched { arn, body }) = found else {
                 continue;
             };
-            let fields = canonical_fields(body.as_deref());
+            let state = live_state(body.as_deref());
             let live = LiveState {
                 id,
                 physical_id: name.clone(),
                 physical_name: name,
                 arn,
-                ownership: ownership(&fields, &bp.metadata.name),
+                ownership: ownership(&state, &bp.metadata.name),
                 tags: Tags::new(),
-                fields,
-                typed: TypedLive::untyped(),
+                fields: state.live_fields(),
+                typed: TypedLive::new(state),
             };
             observed.file(live, is_declared);
         }
@@ -323,6 +357,10 @@ impl ResourceOps for Dashboards {
         desired: &DesiredState,
     ) -> Result<LiveState, ProvisionError> {
         put_dashboard(ctx, desired).await?;
+        let want = desired.state::<DashboardState<Desired>>()?;
+        let state = DashboardState {
+            widgets: want.widgets.exact().cloned(),
+        };
         Ok(LiveState {
             id: desired.id.clone(),
             physical_name: desired.physical_name.clone(),
@@ -331,14 +369,8 @@ impl ResourceOps for Dashboards {
             arn: None,
             ownership: Ownership::Owned,
             tags: Tags::new(),
-            fields: live_fields([(
-                DashboardField::Widgets,
-                desired
-                    .value(DashboardField::Widgets)
-                    .cloned()
-                    .unwrap_or(Value::Null),
-            )]),
-            typed: TypedLive::untyped(),
+            fields: state.live_fields(),
+            typed: TypedLive::new(state),
         })
     }
 
@@ -374,6 +406,7 @@ impl ResourceOps for Dashboards {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::provision::state::{FieldClass, FieldName};
 
     fn blueprint() -> Blueprint {
         ballast_blueprint::parse(
@@ -448,26 +481,59 @@ spec:
     #[test]
     fn live_bodies_compare_semantically() {
         let bp = blueprint();
-        let desired = Dashboards::desired(&bp, &Resolved::default());
-        let want = desired[0].value(DashboardField::Widgets).unwrap();
+        let want = desired_state(&bp, &bp.spec.dashboards[0]);
+        let widgets = &want.widgets.exact().unwrap().0;
         // Reordered keys, whitespace and float-spelled integers are the same body.
-        let mut text = serde_json::to_string_pretty(&json!({ "widgets": want })).unwrap();
+        let mut text = serde_json::to_string_pretty(&json!({ "widgets": widgets })).unwrap();
         text = text.replace("\"period\": 60", "\"period\": 60.0");
         assert!(text.contains("60.0"));
-        let live = canonical_fields(Some(&text));
-        assert!(
-            desired[0].fields[0]
-                .expect
-                .satisfied_by(live.field(DashboardField::Widgets))
-        );
+        let live = live_state(Some(&text));
+        assert_eq!(want.changes(&live), vec![]);
         assert_eq!(ownership(&live, "shop"), Ownership::Owned);
         assert_eq!(
             ownership(&live, "shop-eu"),
             Ownership::OwnedByOther("shop".into())
         );
-        let unmarked = canonical_fields(Some(r#"{"widgets": []}"#));
+        let unmarked = live_state(Some(r#"{"widgets": []}"#));
         assert_eq!(ownership(&unmarked, "shop"), Ownership::Unowned);
-        assert_eq!(canonical_fields(Some("not json"))["widgets"], Value::Null);
+        assert_eq!(
+            live_state(Some("not json")).widgets,
+            Some(Widgets(Value::Null))
+        );
+        assert_eq!(
+            live_state(Some("not json")).live_fields()[DashboardField::Widgets.name()],
+            Value::Null
+        );
+    }
+
+    /// A widget edited by hand is exactly one change (`widgets`), the same change the untyped
+    /// comparison of the rendered fields finds: plan output is unchanged by the typing.
+    #[test]
+    fn an_edited_widget_is_exactly_one_change() {
+        use crate::provision::diff::Action;
+        use crate::provision::typed::Change;
+        use crate::provision::typed::testing::{changed_fields, owned_live, typed_diff};
+        let bp = blueprint();
+        let desired = Dashboards::desired(&bp, &Resolved::default());
+        let want = desired[0].state::<DashboardState<Desired>>().unwrap();
+        let mut edited = want.widgets.exact().unwrap().0.clone();
+        edited[1]["properties"]["title"] = json!("Depth (edited)");
+        let body = json!({ "widgets": edited }).to_string();
+        let state = live_state(Some(&body));
+        let changes = want.changes(&state);
+        assert_eq!(changes.len(), 1, "{changes:?}");
+        assert!(matches!(
+            &changes[0],
+            Change {
+                field: DashboardField::Widgets,
+                class: FieldClass::Enforced,
+                ..
+            }
+        ));
+        let live = owned_live(&desired[0], state.clone(), state.live_fields());
+        let action = typed_diff(&desired[0], &live);
+        assert!(matches!(action, Action::Update { .. }), "{action:?}");
+        assert_eq!(changed_fields(&action), [DashboardField::Widgets.name()]);
     }
 
     #[test]

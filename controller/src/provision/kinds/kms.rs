@@ -1,21 +1,24 @@
 //! KMS keys, owned through their tags; the alias is owned through its key.
+//!
+//! A key's identity is not its name: CreateKey and CreateAlias are two calls, and an apply killed
+//! between them leaves a key without its alias. The key carries its logical id
+//! (`ballast.dev/resource=kms-key/<name>`) from CreateKey on, so `observe` finds such a key in the
+//! tagging snapshot and the next apply completes it (the `alias` field differs: CreateAlias)
+//! instead of creating a second key.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use ballast_aws::{BuildResultExt, SdkResultExt};
-use ballast_blueprint::{Blueprint, ResourceId, ResourceKind};
+use ballast_blueprint::{Blueprint, ResourceId, ResourceKind, tagged_resource_id};
 use futures::future::try_join_all;
-use serde_json::Value;
 use tracing::instrument;
 
 use super::{ApplyContext, ObserveContext, Observed, ResourceOps, declared};
 use crate::provision::diff::FieldChange;
 use crate::provision::error::ProvisionError;
-use crate::provision::state::{
-    Changes, DesiredState, Field, LiveFields, LiveState, Ownership, Resolved,
-};
+use crate::provision::state::{Changes, DesiredState, LiveState, Ownership, Resolved};
 use crate::provision::tagged::tags_or_read;
-use crate::provision::typed::{TypedDesired, TypedLive};
+use crate::provision::typed::{Desired, Live, TypedDesired, TypedLive, Want};
 
 pub struct KmsKeys;
 
@@ -27,6 +30,44 @@ crate::provision::state::field_names! {
         KeySpec = "keySpec",
         Description = "description",
         RotationPeriodDays = "rotationPeriodDays",
+        /// The alias that points at the key; unset on a key whose create was interrupted.
+        Alias = "alias",
+    }
+}
+
+crate::provision::typed::typed_state! {
+    /// A key's compared state: `desired` builds it from the blueprint, `observe` from
+    /// DescribeKey and GetKeyRotationStatus (see [`read_key`]).
+    pub struct KeyState for KeyField {
+        Rotation => rotation: bool = Enforced,
+        Enabled => enabled: bool = Enforced,
+        /// Always `SYMMETRIC_DEFAULT`.
+        KeySpec => key_spec: String = CreateOnly,
+        /// Compared only when the blueprint sets one; no description reads as empty.
+        Description => description: String = Enforced,
+        /// Compared only when the blueprint rotates with its own period.
+        RotationPeriodDays => rotation_period_days: u64 = Enforced,
+        /// Unset on a key found by its logical-id tag alone (see the module docs).
+        Alias => alias: String = Enforced,
+    }
+}
+
+/// The key's typed desired state.
+fn desired_state(bp: &Blueprint, k: &ballast_blueprint::KmsKey) -> KeyState<Desired> {
+    let rotation_period_days = match k.rotation_period {
+        Some(period) if k.rotation => Want::Exact(period.as_secs() / 86_400),
+        _ => Want::Unchecked,
+    };
+    KeyState {
+        rotation: Want::Exact(k.rotation),
+        enabled: Want::Exact(true),
+        key_spec: Want::Exact("SYMMETRIC_DEFAULT".to_string()),
+        description: match &k.description {
+            Some(description) => Want::Exact(description.clone()),
+            None => Want::Unchecked,
+        },
+        rotation_period_days,
+        alias: Want::Exact(bp.key_alias(k)),
     }
 }
 
@@ -39,43 +80,30 @@ impl ResourceOps for KmsKeys {
             .kms_keys
             .iter()
             .map(|k| {
-                let mut fields = vec![
-                    Field::enforced(KeyField::Rotation, k.rotation),
-                    Field::enforced(KeyField::Enabled, true),
-                    Field::create_only(KeyField::KeySpec, "SYMMETRIC_DEFAULT"),
-                ];
-                if let Some(description) = &k.description {
-                    fields.push(Field::enforced(KeyField::Description, description.clone()));
-                }
-                if k.rotation
-                    && let Some(period) = k.rotation_period
-                {
-                    fields.push(Field::enforced(
-                        KeyField::RotationPeriodDays,
-                        period.as_secs() / 86_400,
-                    ));
-                }
-                let mut tags = bp.ownership_tags();
+                let state = desired_state(bp, k);
+                let mut tags = bp.ownership_tags_for(&ResourceId::new(Self::KIND, &k.name));
                 tags.extend(k.tags.clone());
                 DesiredState {
                     id: ResourceId::new(Self::KIND, &k.name),
                     physical_name: bp.key_alias(k),
-                    fields,
+                    fields: state.expected_fields(),
                     tags,
                     adopt: k.adopt,
                     deletion_policy: Blueprint::effective_deletion_policy(
                         Self::KIND,
                         k.deletion_policy,
                     ),
-                    typed: TypedDesired::untyped(),
+                    typed: TypedDesired::new(state),
                 }
             })
             .collect()
     }
 
     /// Declared keys by alias (DescribeKey takes `alias/<name>`), with their tags from the tagging
-    /// snapshot. Keys the snapshot lists as owned that no declared alias resolves to are candidates
-    /// for removal: only then does ListAliases run, to find their stack aliases.
+    /// snapshot. A declared key whose alias does not resolve is looked up by its logical-id tag in
+    /// the snapshot (a create interrupted before CreateAlias). Keys the snapshot lists as owned
+    /// that no declared alias resolves to are candidates for removal: only then does ListAliases
+    /// run, to find their stack aliases.
     #[instrument(skip_all, fields(kind = "kms-key"))]
     async fn observe(ctx: &ObserveContext<'_>) -> Result<Observed, ProvisionError> {
         let kms = ctx.clients.kms();
@@ -85,10 +113,23 @@ impl ResourceOps for KmsKeys {
         let found = try_join_all(
             declared
                 .iter()
-                .map(|(id, alias)| read_key(ctx, id, alias, alias)),
+                .map(|(id, alias)| read_key(ctx, id, alias, alias, Aliased::Yes)),
         )
         .await?;
+        let unaliased: Vec<_> = declared
+            .iter()
+            .zip(&found)
+            .filter(|(_, live)| live.is_none())
+            .map(|((id, alias), _)| (id, alias))
+            .collect();
         observed.live.extend(found.into_iter().flatten());
+        let adopted = try_join_all(
+            unaliased
+                .into_iter()
+                .map(|(id, alias)| read_unaliased_key(ctx, id, alias)),
+        )
+        .await?;
+        observed.live.extend(adopted.into_iter().flatten());
         let undeclared: BTreeSet<&str> = ctx
             .shared
             .tagged
@@ -123,7 +164,7 @@ impl ResourceOps for KmsKeys {
         let removed = try_join_all(
             removed
                 .iter()
-                .map(|(id, alias, key_id)| read_key(ctx, id, alias, key_id)),
+                .map(|(id, alias, key_id)| read_key(ctx, id, alias, key_id, Aliased::Yes)),
         )
         .await?;
         for live in removed.into_iter().flatten() {
@@ -137,9 +178,10 @@ impl ResourceOps for KmsKeys {
         ctx: &ApplyContext<'_>,
         desired: &DesiredState,
     ) -> Result<LiveState, ProvisionError> {
+        let want = desired.state::<KeyState<Desired>>()?;
         let kms = &ctx.clients.kms;
         let mut request = kms.create_key();
-        if let Some(Value::String(d)) = desired.value(KeyField::Description) {
+        if let Some(d) = want.description.exact() {
             request = request.description(d);
         }
         for (k, v) in &desired.tags {
@@ -163,8 +205,8 @@ impl ResourceOps for KmsKeys {
                 operation: "kms:CreateKey",
                 detail: "no key metadata".into(),
             })?;
-        // The alias comes right after the key: a re-run finds an unaliased key by nothing, so
-        // keep this window small and report the key id if the alias fails.
+        // An apply killed before the alias leaves a key that the next observe finds by its
+        // logical-id tag (set by CreateKey above) and completes.
         kms.create_alias()
             .alias_name(&desired.physical_name)
             .target_key_id(&meta.key_id)
@@ -172,6 +214,14 @@ impl ResourceOps for KmsKeys {
             .await
             .classify("kms:CreateAlias")
             .map_err(ProvisionError::aws(&desired.id))?;
+        let created = KeyState::<Live> {
+            rotation: None,
+            enabled: None,
+            key_spec: None,
+            description: None,
+            rotation_period_days: None,
+            alias: Some(desired.physical_name.clone()),
+        };
         let live = LiveState {
             id: desired.id.clone(),
             physical_name: desired.physical_name.clone(),
@@ -179,8 +229,9 @@ impl ResourceOps for KmsKeys {
             arn: meta.arn.clone(),
             ownership: Ownership::Owned,
             tags: desired.tags.clone(),
-            fields: BTreeMap::new(),
-            typed: TypedLive::untyped(),
+            // Not read back: the created key is reported with its alias only.
+            fields: created.live_fields(),
+            typed: TypedLive::new(created),
         };
         set_rotation(ctx, desired, &live).await?;
         Ok(live)
@@ -193,11 +244,22 @@ impl ResourceOps for KmsKeys {
         live: &LiveState,
         changes: &[FieldChange],
     ) -> Result<(), ProvisionError> {
+        let want = desired.state::<KeyState<Desired>>()?;
         let changes = Changes::<KeyField>::of(changes);
         let kms = &ctx.clients.kms;
         let err = || ProvisionError::aws(&desired.id);
         if changes.has(KeyField::Rotation) || changes.has(KeyField::RotationPeriodDays) {
             set_rotation(ctx, desired, live).await?;
+        }
+        if changes.has(KeyField::Alias) {
+            // Only a key found by its logical-id tag lacks its alias (see the module docs).
+            kms.create_alias()
+                .alias_name(&desired.physical_name)
+                .target_key_id(&live.physical_id)
+                .send()
+                .await
+                .classify("kms:CreateAlias")
+                .map_err(err())?;
         }
         if changes.has(KeyField::Enabled) {
             kms.enable_key()
@@ -208,7 +270,7 @@ impl ResourceOps for KmsKeys {
                 .map_err(err())?;
         }
         if changes.has(KeyField::Description)
-            && let Some(Value::String(d)) = desired.value(KeyField::Description)
+            && let Some(d) = want.description.exact()
         {
             kms.update_key_description()
                 .key_id(&live.physical_id)
@@ -239,7 +301,8 @@ impl ResourceOps for KmsKeys {
         Ok(())
     }
 
-    /// Never deletes at once: the alias goes, the key is scheduled with the blueprint's window.
+    /// Never deletes at once: the alias goes, the key is scheduled with the blueprint's window
+    /// (30 days for a key the blueprint does not declare).
     #[instrument(skip_all, fields(alias = %live.physical_name))]
     async fn delete(ctx: &ApplyContext<'_>, live: &LiveState) -> Result<(), ProvisionError> {
         let kms = &ctx.clients.kms;
@@ -251,16 +314,25 @@ impl ResourceOps for KmsKeys {
             .find(|k| k.name == live.id.name)
             .map(|k| k.deletion_window.as_secs() / 86_400)
             .unwrap_or(30) as i32;
-        match kms
-            .delete_alias()
-            .alias_name(&live.physical_name)
-            .send()
-            .await
-            .classify("kms:DeleteAlias")
-        {
-            Ok(_) => {}
-            Err(e) if e.is_not_found() => {}
-            Err(e) => return Err(ProvisionError::aws(&live.id)(e)),
+        // A key without an alias (an orphan, or one whose create was interrupted) has none to
+        // delete; an orphan's alias name would be the declared key's.
+        // An orphan is observed by its tags alone and has no typed state.
+        let aliased = live
+            .state::<KeyState<Live>>()
+            .map(|state| state.alias.is_some())
+            .unwrap_or(false);
+        if aliased {
+            match kms
+                .delete_alias()
+                .alias_name(&live.physical_name)
+                .send()
+                .await
+                .classify("kms:DeleteAlias")
+            {
+                Ok(_) => {}
+                Err(e) if e.is_not_found() => {}
+                Err(e) => return Err(ProvisionError::aws(&live.id)(e)),
+            }
         }
         kms.schedule_key_deletion()
             .key_id(&live.physical_id)
@@ -273,6 +345,14 @@ impl ResourceOps for KmsKeys {
     }
 }
 
+/// Whether `alias` points at the key being read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Aliased {
+    Yes,
+    /// Found by its logical-id tag: the alias is what the next apply creates.
+    No,
+}
+
 /// The key `key_id` (an alias name or a key id) under `alias`; `None` when it does not exist or
 /// is scheduled for deletion (gone as far as the blueprint is concerned).
 #[instrument(skip_all, fields(alias = %alias))]
@@ -281,6 +361,7 @@ async fn read_key(
     id: &ResourceId,
     alias: &str,
     key_id: &str,
+    aliased: Aliased,
 ) -> Result<Option<LiveState>, ProvisionError> {
     let kms = ctx.clients.kms();
     let meta = match kms
@@ -329,28 +410,22 @@ async fn read_key(
                 .collect::<BTreeMap<String, String>>())
         }),
     )?;
-    let mut fields = BTreeMap::new();
-    fields.put(
-        KeyField::Rotation,
-        Value::Bool(rotation.key_rotation_enabled),
-    );
-    fields.put(KeyField::Enabled, Value::Bool(meta.enabled));
-    fields.put(
-        KeyField::KeySpec,
-        Value::from(
+    let state = KeyState::<Live> {
+        rotation: Some(rotation.key_rotation_enabled),
+        enabled: Some(meta.enabled),
+        key_spec: Some(
             meta.key_spec
                 .as_ref()
-                .map(|s| s.as_str())
-                .unwrap_or("SYMMETRIC_DEFAULT"),
+                .map_or("SYMMETRIC_DEFAULT", |s| s.as_str())
+                .to_string(),
         ),
-    );
-    fields.put(
-        KeyField::Description,
-        Value::from(meta.description.clone().unwrap_or_default()),
-    );
-    if let Some(days) = rotation.rotation_period_in_days {
-        fields.put(KeyField::RotationPeriodDays, Value::from(days));
-    }
+        description: Some(meta.description.clone().unwrap_or_default()),
+        // A negative period (never reported) reads as unset, and so as drift.
+        rotation_period_days: rotation
+            .rotation_period_in_days
+            .and_then(|days| u64::try_from(days).ok()),
+        alias: (aliased == Aliased::Yes).then(|| alias.to_string()),
+    };
     Ok(Some(LiveState {
         id: id.clone(),
         physical_name: alias.to_string(),
@@ -358,9 +433,32 @@ async fn read_key(
         arn: meta.arn.clone(),
         ownership: Ownership::from_tags(&tags, &ctx.blueprint.metadata.name),
         tags,
-        fields,
-        typed: TypedLive::untyped(),
+        fields: state.live_fields(),
+        typed: TypedLive::new(state),
     }))
+}
+
+/// The key of this blueprint that carries `id` as its logical-id tag although `alias` does not
+/// point at it: the first by ARN that is not scheduled for deletion (drift reports any second
+/// one as an orphan). Its live state has no `alias`, which is what the next apply creates.
+async fn read_unaliased_key(
+    ctx: &ObserveContext<'_>,
+    id: &ResourceId,
+    alias: &str,
+) -> Result<Option<LiveState>, ProvisionError> {
+    let snapshot = &ctx.shared.tagged;
+    let candidates = snapshot.resources("kms", "key/").filter(|(arn, _)| {
+        snapshot
+            .tags(arn)
+            .and_then(tagged_resource_id)
+            .is_some_and(|tagged| &tagged == id)
+    });
+    for (arn, _) in candidates {
+        if let Some(live) = read_key(ctx, id, alias, arn, Aliased::No).await? {
+            return Ok(Some(live));
+        }
+    }
+    Ok(None)
 }
 
 async fn set_rotation(
@@ -368,15 +466,18 @@ async fn set_rotation(
     desired: &DesiredState,
     live: &LiveState,
 ) -> Result<(), ProvisionError> {
+    let want = desired.state::<KeyState<Desired>>()?;
     let kms = &ctx.clients.kms;
-    if desired.value(KeyField::Rotation) == Some(&Value::Bool(true)) {
-        let mut request = kms.enable_key_rotation().key_id(&live.physical_id);
-        if let Some(days) = desired
-            .value(KeyField::RotationPeriodDays)
-            .and_then(Value::as_i64)
-        {
-            request = request.rotation_period_in_days(days as i32);
-        }
+    if want.rotation.exact() == Some(&true) {
+        // A period too long for the API's i32 is not sent; the blueprint's validation bounds it.
+        let days = want
+            .rotation_period_days
+            .exact()
+            .and_then(|days| i32::try_from(*days).ok());
+        let request = kms
+            .enable_key_rotation()
+            .key_id(&live.physical_id)
+            .set_rotation_period_in_days(days);
         request
             .send()
             .await
@@ -391,4 +492,65 @@ async fn set_rotation(
             .map_err(ProvisionError::aws(&desired.id))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::provision::diff::Action;
+    use crate::provision::state::FieldName;
+    use crate::provision::typed::testing::{changed_fields, owned_live, typed_diff};
+
+    fn desired() -> Vec<DesiredState> {
+        let bp = ballast_blueprint::parse(
+            "t",
+            "apiVersion: ballast.dev/v1\nkind: Blueprint\nmetadata: {name: t, region: us-east-1}\nspec:\n  kmsKeys:\n    - {name: data, description: Encrypts data, rotation: true, rotationPeriod: 180d}\n    - {name: plain}\n",
+        )
+        .unwrap()
+        .blueprint;
+        KmsKeys::desired(&bp, &Resolved::default())
+    }
+
+    #[test]
+    fn a_key_differing_in_one_field_yields_exactly_that_change() {
+        let desired = desired();
+        let data = desired[0].state::<KeyState<Desired>>().unwrap();
+        assert_eq!(data.rotation_period_days, Want::Exact(180));
+        let same = data.assumed_live();
+        let live = owned_live(&desired[0], same.clone(), same.live_fields());
+        assert_eq!(typed_diff(&desired[0], &live), Action::NoChange);
+
+        let mut drifted = same.clone();
+        drifted.rotation_period_days = Some(365);
+        let live = owned_live(&desired[0], drifted.clone(), drifted.live_fields());
+        let action = typed_diff(&desired[0], &live);
+        assert!(matches!(action, Action::Update { .. }), "{action:?}");
+        assert_eq!(
+            changed_fields(&action),
+            vec![KeyField::RotationPeriodDays.name()]
+        );
+
+        let mut drifted = same;
+        drifted.key_spec = Some("RSA_2048".into());
+        let live = owned_live(&desired[0], drifted.clone(), drifted.live_fields());
+        let action = typed_diff(&desired[0], &live);
+        assert!(matches!(action, Action::Replace { .. }), "{action:?}");
+        assert_eq!(changed_fields(&action), vec![KeyField::KeySpec.name()]);
+    }
+
+    /// A description or rotation period the blueprint does not set is not compared.
+    #[test]
+    fn unset_description_and_period_are_not_compared() {
+        let desired = desired();
+        let plain = desired[1].state::<KeyState<Desired>>().unwrap();
+        let mut live = plain.assumed_live();
+        live.description = Some("set by hand".into());
+        live.rotation_period_days = Some(90);
+        let live = owned_live(&desired[1], live.clone(), live.live_fields());
+        assert_eq!(typed_diff(&desired[1], &live), Action::NoChange);
+        assert_eq!(
+            desired[1].fields.iter().map(|f| f.name).collect::<Vec<_>>(),
+            vec!["rotation", "enabled", "keySpec", "alias"]
+        );
+    }
 }

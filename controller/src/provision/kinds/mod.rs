@@ -21,9 +21,11 @@ pub mod kms;
 pub mod launch_template;
 pub mod queue;
 pub mod route_tables;
+pub mod security_group;
 pub mod subnet;
 pub mod support;
 pub mod table;
+pub mod topic;
 pub mod vpc;
 
 use std::future::Future;
@@ -71,11 +73,27 @@ pub struct ApplyContext<'a> {
     pub readiness: Readiness,
 }
 
-/// How long and how often to poll for asynchronous AWS work (table ACTIVE, …).
-#[derive(Debug, Clone, Copy)]
+/// How long and how often to poll for asynchronous AWS work (table ACTIVE, …), and the
+/// shutdown token that ends such waits early.
+#[derive(Debug, Clone)]
 pub struct Readiness {
     pub timeout: std::time::Duration,
     pub poll: std::time::Duration,
+    /// The binary's one shutdown token: when it fires, a wait ends at once with
+    /// [`ProvisionError::Interrupted`](super::ProvisionError::Interrupted) and the engine starts
+    /// no further step (a step in flight finishes its AWS call), so SIGINT/SIGTERM stop an
+    /// apply within one call instead of after a ten-minute wait.
+    pub cancel: tokio_util::sync::CancellationToken,
+}
+
+impl Readiness {
+    /// The default waits, ended early by `cancel`.
+    pub fn cancelled_by(cancel: tokio_util::sync::CancellationToken) -> Self {
+        Self {
+            cancel,
+            ..Self::default()
+        }
+    }
 }
 
 impl Default for Readiness {
@@ -83,6 +101,7 @@ impl Default for Readiness {
         Self {
             timeout: std::time::Duration::from_secs(600),
             poll: std::time::Duration::from_millis(500),
+            cancel: tokio_util::sync::CancellationToken::new(),
         }
     }
 }
@@ -120,6 +139,19 @@ pub trait ResourceOps {
         live: &LiveState,
         changes: &[FieldChange],
     ) -> impl Future<Output = Result<(), ProvisionError>> + Send;
+
+    /// The live state after `update` changed it, for the resources that refer to it later in
+    /// the same apply; `None` keeps what `observe` read. A kind whose update creates something
+    /// other resources refer to reads it back here (the VPC's private route table, created by
+    /// the update that completes a VPC whose create was interrupted), so that one apply
+    /// converges instead of failing its dependents for a value only the next observe would see.
+    fn updated(
+        _ctx: &ApplyContext<'_>,
+        _desired: &DesiredState,
+        _live: &LiveState,
+    ) -> impl Future<Output = Result<Option<LiveState>, ProvisionError>> + Send {
+        async { Ok(None) }
+    }
 
     fn delete(
         ctx: &ApplyContext<'_>,

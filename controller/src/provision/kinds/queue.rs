@@ -159,7 +159,7 @@ impl ResourceOps for Queues {
             .map(|q| {
                 let id = ResourceId::new(Self::KIND, &q.name);
                 let state = desired_state(bp, resolved, q, &id);
-                let mut tags = bp.ownership_tags();
+                let mut tags = bp.ownership_tags_for(&ResourceId::new(Self::KIND, &q.name));
                 tags.extend(q.tags.clone());
                 DesiredState {
                     id,

@@ -7,8 +7,10 @@ use ballast_aws::SdkResultExt;
 use ballast_blueprint::{Blueprint, ResourceId, ResourceKind};
 
 use super::ec2::filter;
+use super::vpc::VpcState;
 use crate::provision::error::ProvisionError;
-use crate::provision::state::{LiveFields, Resolved};
+use crate::provision::state::Resolved;
+use crate::provision::typed::Live;
 
 /// Name tag of the one private route table of a new VPC.
 pub fn route_table_name(bp: &Blueprint, vpc: &ballast_blueprint::Vpc) -> String {
@@ -49,8 +51,8 @@ pub(crate) fn private_route_table(bp: &Blueprint, resolved: &Resolved) -> Option
     let vpc = &bp.spec.network.as_ref()?.vpc;
     resolved
         .get(&ResourceId::new(ResourceKind::Vpc, &vpc.name))?
-        .fields
-        .field(super::vpc::VpcField::RouteTableId)?
-        .as_str()
-        .map(str::to_string)
+        .state::<VpcState<Live>>()
+        .ok()?
+        .route_table_id
+        .clone()
 }

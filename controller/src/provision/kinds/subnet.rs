@@ -7,7 +7,6 @@ use ballast_aws::SdkResultExt;
 use ballast_blueprint::{
     Blueprint, DeletionPolicy, ResourceId, ResourceKind, Tags, graph::is_literal_id,
 };
-use serde_json::{Value, json};
 use tracing::instrument;
 
 use super::ec2::*;
@@ -16,10 +15,8 @@ use super::vpc::vpc_id;
 use super::{ApplyContext, ObserveContext, Observed, ResourceOps};
 use crate::provision::diff::FieldChange;
 use crate::provision::error::ProvisionError;
-use crate::provision::state::{
-    Changes, DesiredState, Field, LiveFields, LiveState, Ownership, Resolved, live_fields,
-};
-use crate::provision::typed::{TypedDesired, TypedLive};
+use crate::provision::state::{Changes, DesiredState, LiveState, Ownership, Resolved};
+use crate::provision::typed::{Desired, Live, TypedDesired, TypedLive, Want};
 
 pub struct Subnets;
 
@@ -33,6 +30,34 @@ crate::provision::state::field_names! {
         RouteTable = "routeTable",
         RouteTableAssociationId = "routeTableAssociationId",
         Referenced = "referenced",
+    }
+}
+
+crate::provision::typed::typed_state! {
+    /// A subnet's compared state: `desired` builds it from the blueprint, `observe` from
+    /// DescribeSubnets and the route tables' associations ([`live_state`]). A subnet given by
+    /// `id` is only read: its desired state checks nothing and its live state says
+    /// `referenced`.
+    pub struct SubnetState for SubnetField {
+        VpcId => vpc_id: String = CreateOnly,
+        Cidr => cidr: String = CreateOnly,
+        /// Checked only when the blueprint sets it.
+        AvailabilityZone => availability_zone: String = CreateOnly,
+        MapPublicIpOnLaunch => map_public_ip_on_launch: bool = Enforced,
+        /// The explicitly associated route table (`None`: the VPC's main one); checked only
+        /// in a VPC Ballast creates.
+        RouteTable => route_table: Option<String> = Enforced,
+        /// Observed only (what ReplaceRouteTableAssociation takes); never compared.
+        RouteTableAssociationId => route_table_association_id: String = Enforced,
+        /// Observed only (`true` for a subnet given by `id`); never compared.
+        Referenced => referenced: bool = Enforced,
+    }
+}
+
+impl SubnetState<Live> {
+    /// Whether this is a subnet the blueprint gives by `id`, which Ballast never changes.
+    pub fn is_referenced(&self) -> bool {
+        self.referenced == Some(true)
     }
 }
 
@@ -56,8 +81,8 @@ impl ResourceOps for Subnets {
             return Vec::new();
         };
         let new_vpc = network.vpc.id.is_none();
-        let vpc = vpc_id(bp, resolved).map(Value::String);
-        let route_table = private_route_table(bp, resolved).map(Value::String);
+        let vpc = vpc_id(bp, resolved);
+        let route_table = private_route_table(bp, resolved);
         network
             .vpc
             .subnets
@@ -66,48 +91,47 @@ impl ResourceOps for Subnets {
                 let id = ResourceId::new(Self::KIND, &s.name);
                 let physical_name = bp.subnet_name(s);
                 if s.id.is_some() {
+                    let state = SubnetState::<Desired>::read_only();
                     return DesiredState {
                         id,
                         physical_name,
-                        fields: Vec::new(),
+                        fields: state.expected_fields(),
                         tags: Tags::new(),
                         adopt: s.adopt,
                         deletion_policy: DeletionPolicy::Retain,
-                        typed: TypedDesired::untyped(),
+                        typed: TypedDesired::new(state),
                     };
                 }
-                let mut fields = vec![
-                    Field::create_only(SubnetField::VpcId, Value::Null)
-                        .with_expect(exact_or_later(vpc.clone())),
-                    Field::create_only(SubnetField::Cidr, s.cidr.clone().unwrap_or_default()),
-                ];
-                if let Some(az) = &s.availability_zone {
-                    fields.push(Field::create_only(
-                        SubnetField::AvailabilityZone,
-                        az.clone(),
-                    ));
-                }
-                fields.push(Field::enforced(
-                    SubnetField::MapPublicIpOnLaunch,
-                    s.map_public_ip_on_launch,
-                ));
-                if new_vpc {
-                    fields.push(
-                        Field::enforced(SubnetField::RouteTable, Value::Null)
-                            .with_expect(exact_or_later(route_table.clone())),
-                    );
-                }
+                let state = SubnetState {
+                    vpc_id: Want::exact_or_later(vpc.clone()),
+                    cidr: Want::Exact(s.cidr.clone().unwrap_or_default()),
+                    availability_zone: s
+                        .availability_zone
+                        .clone()
+                        .map(Want::Exact)
+                        .unwrap_or(Want::Unchecked),
+                    map_public_ip_on_launch: Want::Exact(s.map_public_ip_on_launch),
+                    // In a VPC Ballast creates, every subnet uses its private route table.
+                    route_table: if new_vpc {
+                        Want::exact_or_later(route_table.clone().map(Some))
+                    } else {
+                        Want::Unchecked
+                    },
+                    route_table_association_id: Want::Unchecked,
+                    referenced: Want::Unchecked,
+                };
+                let tags = with_name(bp, &id, &Tags::new(), &physical_name);
                 DesiredState {
                     id,
-                    tags: with_name(bp, &Tags::new(), &physical_name),
+                    tags,
                     physical_name,
-                    fields,
+                    fields: state.expected_fields(),
                     adopt: s.adopt,
                     deletion_policy: Blueprint::effective_deletion_policy(
                         Self::KIND,
                         s.deletion_policy,
                     ),
-                    typed: TypedDesired::untyped(),
+                    typed: TypedDesired::new(state),
                 }
             })
             .collect()
@@ -210,28 +234,8 @@ impl ResourceOps for Subnets {
                     (ResourceId::new(Self::KIND, short), name)
                 }
             };
-            let mut fields = BTreeMap::new();
-            fields.put(SubnetField::VpcId, json!(s.vpc_id));
-            fields.put(SubnetField::Cidr, json!(s.cidr_block));
-            fields.put(SubnetField::AvailabilityZone, json!(s.availability_zone));
-            fields.put(
-                SubnetField::MapPublicIpOnLaunch,
-                Value::Bool(s.map_public_ip_on_launch.unwrap_or(false)),
-            );
-            match associations.get(&physical_id) {
-                Some((rt, assoc)) => {
-                    fields.put(SubnetField::RouteTable, Value::String(rt.clone()));
-                    fields.put(
-                        SubnetField::RouteTableAssociationId,
-                        Value::String(assoc.clone()),
-                    );
-                }
-                None => {
-                    fields.put(SubnetField::RouteTable, Value::Null);
-                }
-            }
+            let state = live_state(&s, associations.get(&physical_id), referenced);
             let ownership = if referenced {
-                fields.put(SubnetField::Referenced, Value::Bool(true));
                 Ownership::Owned
             } else {
                 Ownership::from_tags(&tags, &bp.metadata.name)
@@ -243,8 +247,8 @@ impl ResourceOps for Subnets {
                 arn: s.subnet_arn.clone(),
                 ownership,
                 tags,
-                fields,
-                typed: TypedLive::untyped(),
+                fields: state.live_fields(),
+                typed: TypedLive::new(state),
             };
             observed.file(live, decl.is_some());
         }
@@ -274,7 +278,8 @@ impl ResourceOps for Subnets {
                 ),
             });
         }
-        let Some(Value::String(vpc)) = desired.value(SubnetField::VpcId) else {
+        let want = desired.state::<SubnetState<Desired>>()?;
+        let Some(vpc) = want.vpc_id.exact() else {
             let vpc_name = bp.spec.network.as_ref().map(|n| n.vpc.name.as_str());
             return Err(missing(desired, ResourceKind::Vpc, vpc_name.unwrap_or("?")));
         };
@@ -283,10 +288,10 @@ impl ResourceOps for Subnets {
             .create_subnet()
             .vpc_id(vpc)
             .tag_specifications(tag_spec(ResourceType::Subnet, &desired.tags));
-        if let Some(Value::String(cidr)) = desired.value(SubnetField::Cidr) {
+        if let Some(cidr) = want.cidr.exact() {
             request = request.cidr_block(cidr);
         }
-        if let Some(Value::String(az)) = desired.value(SubnetField::AvailabilityZone) {
+        if let Some(az) = want.availability_zone.exact() {
             request = request.availability_zone(az);
         }
         let subnet = request
@@ -301,22 +306,20 @@ impl ResourceOps for Subnets {
                 detail: "no subnet".into(),
             })?;
         let physical_id = subnet.subnet_id.clone().unwrap_or_default();
-        let map_public =
-            desired.value(SubnetField::MapPublicIpOnLaunch) == Some(&Value::Bool(true));
+        let map_public = want.map_public_ip_on_launch.exact() == Some(&true);
         if map_public {
             set_map_public(ec2, &desired.id, &physical_id, true).await?;
         }
-        let mut fields = live_fields([
-            (SubnetField::VpcId, Value::String(vpc.clone())),
-            (SubnetField::Cidr, json!(subnet.cidr_block)),
-            (
-                SubnetField::AvailabilityZone,
-                json!(subnet.availability_zone),
-            ),
-            (SubnetField::MapPublicIpOnLaunch, Value::Bool(map_public)),
-            (SubnetField::RouteTable, Value::Null),
-        ]);
-        if let Some(Value::String(rt)) = desired.value(SubnetField::RouteTable) {
+        let mut state = SubnetState {
+            vpc_id: Some(vpc.clone()),
+            cidr: subnet.cidr_block.clone(),
+            availability_zone: subnet.availability_zone.clone(),
+            map_public_ip_on_launch: Some(map_public),
+            route_table: Some(None),
+            route_table_association_id: None,
+            referenced: None,
+        };
+        if let Some(Some(rt)) = want.route_table.exact() {
             let assoc = ec2
                 .associate_route_table()
                 .route_table_id(rt)
@@ -326,8 +329,8 @@ impl ResourceOps for Subnets {
                 .classify("ec2:AssociateRouteTable")
                 .map_err(err())?
                 .association_id;
-            fields.put(SubnetField::RouteTable, Value::String(rt.clone()));
-            fields.put(SubnetField::RouteTableAssociationId, json!(assoc));
+            state.route_table = Some(Some(rt.clone()));
+            state.route_table_association_id = assoc;
         }
         Ok(LiveState {
             id: desired.id.clone(),
@@ -336,8 +339,8 @@ impl ResourceOps for Subnets {
             arn: subnet.subnet_arn,
             ownership: Ownership::Owned,
             tags: desired.tags.clone(),
-            fields,
-            typed: TypedLive::untyped(),
+            fields: state.live_fields(),
+            typed: TypedLive::new(state),
         })
     }
 
@@ -349,23 +352,21 @@ impl ResourceOps for Subnets {
         changes: &[FieldChange],
     ) -> Result<(), ProvisionError> {
         let changes = Changes::<SubnetField>::of(changes);
-        if is_referenced(live, SubnetField::Referenced) {
+        let have = live.state::<SubnetState<Live>>()?;
+        if have.is_referenced() {
             return Ok(());
         }
+        let want = desired.state::<SubnetState<Desired>>()?;
         let ec2 = &ctx.clients.ec2;
         let err = || ProvisionError::aws(&desired.id);
         if changes.has(SubnetField::MapPublicIpOnLaunch) {
-            let on = desired.value(SubnetField::MapPublicIpOnLaunch) == Some(&Value::Bool(true));
+            let on = want.map_public_ip_on_launch.exact() == Some(&true);
             set_map_public(ec2, &desired.id, &live.physical_id, on).await?;
         }
         if changes.has(SubnetField::RouteTable)
-            && let Some(Value::String(rt)) = desired.value(SubnetField::RouteTable)
+            && let Some(Some(rt)) = want.route_table.exact()
         {
-            match live
-                .fields
-                .field(SubnetField::RouteTableAssociationId)
-                .and_then(Value::as_str)
-            {
+            match &have.route_table_association_id {
                 Some(assoc) => {
                     ec2.replace_route_table_association()
                         .association_id(assoc)
@@ -394,7 +395,12 @@ impl ResourceOps for Subnets {
 
     #[instrument(skip_all, fields(subnet = %live.physical_name))]
     async fn delete(ctx: &ApplyContext<'_>, live: &LiveState) -> Result<(), ProvisionError> {
-        if is_referenced(live, SubnetField::Referenced) {
+        // An orphan's live state (`orphan::Orphan`) carries no typed state: Ballast tagged it,
+        // so it is never one the blueprint gives by `id`.
+        if live
+            .state::<SubnetState<Live>>()
+            .is_ok_and(SubnetState::is_referenced)
+        {
             return Ok(());
         }
         ProvisionError::unless_gone(
@@ -407,6 +413,39 @@ impl ResourceOps for Subnets {
                 .await
                 .classify("ec2:DeleteSubnet"),
         )
+    }
+}
+
+impl SubnetState<Desired> {
+    /// A subnet given by `id`: only read, nothing checked.
+    fn read_only() -> Self {
+        SubnetState {
+            vpc_id: Want::Unchecked,
+            cidr: Want::Unchecked,
+            availability_zone: Want::Unchecked,
+            map_public_ip_on_launch: Want::Unchecked,
+            route_table: Want::Unchecked,
+            route_table_association_id: Want::Unchecked,
+            referenced: Want::Unchecked,
+        }
+    }
+}
+
+/// The subnet's typed live state; `association` is its explicit route table association
+/// (route table id, association id), if any.
+fn live_state(
+    s: &aws_sdk_ec2::types::Subnet,
+    association: Option<&(String, String)>,
+    referenced: bool,
+) -> SubnetState<Live> {
+    SubnetState {
+        vpc_id: s.vpc_id.clone(),
+        cidr: s.cidr_block.clone(),
+        availability_zone: s.availability_zone.clone(),
+        map_public_ip_on_launch: Some(s.map_public_ip_on_launch.unwrap_or(false)),
+        route_table: Some(association.map(|(rt, _)| rt.clone())),
+        route_table_association_id: association.map(|(_, assoc)| assoc.clone()),
+        referenced: referenced.then_some(true),
     }
 }
 
@@ -424,4 +463,77 @@ async fn set_map_public(
         .classify("ec2:ModifySubnetAttribute")
         .map_err(ProvisionError::aws(id))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::provision::diff::Action;
+    use crate::provision::kinds::ec2::tests::{network_blueprint, network_resolved};
+    use crate::provision::state::{FieldClass, FieldName};
+    use crate::provision::typed::Change;
+    use crate::provision::typed::testing::{owned_live, typed_diff};
+
+    fn described(association: Option<&(String, String)>) -> SubnetState<Live> {
+        let subnet = aws_sdk_ec2::types::Subnet::builder()
+            .subnet_id("subnet-a")
+            .vpc_id("vpc-1")
+            .cidr_block("10.20.1.0/24")
+            .availability_zone("us-east-1a")
+            .map_public_ip_on_launch(false)
+            .build();
+        live_state(&subnet, association, false)
+    }
+
+    /// A subnet whose association with the private route table was removed by hand is
+    /// exactly one change, `routeTable`; the VPC's id and route table come from its typed
+    /// live state.
+    #[test]
+    fn one_differing_field_is_exactly_one_change() {
+        let bp = network_blueprint();
+        let desired = Subnets::desired(&bp, &network_resolved());
+        let want = desired[0].state::<SubnetState<Desired>>().unwrap();
+        assert_eq!(want.vpc_id, Want::Exact("vpc-1".to_string()));
+        let associated = ("rtb-1".to_string(), "rtbassoc-a".to_string());
+        assert_eq!(want.changes(&described(Some(&associated))), vec![]);
+        let detached = described(None);
+        assert_eq!(
+            want.changes(&detached),
+            vec![Change {
+                field: SubnetField::RouteTable,
+                class: FieldClass::Enforced,
+                live: "(unset)".into(),
+                desired: "rtb-1".into(),
+            }]
+        );
+        let action = typed_diff(
+            &desired[0],
+            &owned_live(&desired[0], detached.clone(), detached.live_fields()),
+        );
+        let Action::Update { changes } = action else {
+            panic!("expected an update, got {action:?}");
+        };
+        assert_eq!(changes.len(), 1);
+        assert_eq!(changes[0].field, SubnetField::RouteTable.name());
+        // The rendered live state keeps `routeTable: null` for "no explicit association".
+        assert_eq!(
+            detached.live_fields()[SubnetField::RouteTable.name()],
+            serde_json::Value::Null
+        );
+    }
+
+    /// Before the VPC exists, its id is known only after apply (and so is the route table).
+    #[test]
+    fn references_are_known_after_apply() {
+        let bp = network_blueprint();
+        let desired = Subnets::desired(&bp, &Resolved::default());
+        let want = desired[0].state::<SubnetState<Desired>>().unwrap();
+        assert_eq!(want.vpc_id, Want::KnownAfterApply);
+        assert_eq!(want.route_table, Want::KnownAfterApply);
+        let action = typed_diff(
+            &desired[0],
+            &owned_live(&desired[0], described(None), described(None).live_fields()),
+        );
+        assert!(matches!(action, Action::Replace { .. }), "{action:?}");
+    }
 }

@@ -37,8 +37,8 @@ pub enum Poll<T> {
 /// The first check runs at once; the pause between checks starts at `readiness.poll` and doubles
 /// up to eight times that (AWS readiness takes seconds to minutes, and a fixed fast poll only
 /// spends request quota), never sleeping past the deadline. Time is tokio's, so tests run it
-/// under paused time. Dropping the future stops the polling at its next await: nothing is held
-/// between checks, so a caller that selects on its cancellation token can abandon it safely.
+/// under paused time. `readiness.cancel` ends the wait at once with
+/// [`ProvisionError::Interrupted`]: nothing is held between checks, so abandoning it is safe.
 pub async fn poll_until<T, F, Fut>(
     readiness: &Readiness,
     id: &ResourceId,
@@ -58,6 +58,12 @@ where
         let mut attempts: u32 = 0;
         loop {
             attempts = attempts.saturating_add(1);
+            if readiness.cancel.is_cancelled() {
+                return Err(ProvisionError::Interrupted {
+                    resource: id.clone(),
+                    what,
+                });
+            }
             if let Poll::Ready(value) = check().await? {
                 let waited_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
                 debug!(attempts, waited_ms, "ready");
@@ -75,7 +81,12 @@ where
                     waited_secs: started.elapsed().as_secs(),
                 });
             }
-            tokio::time::sleep(pause.min(remaining)).await;
+            tokio::select! {
+                () = readiness.cancel.cancelled() => {
+                    return Err(ProvisionError::Interrupted { resource: id.clone(), what });
+                }
+                () = tokio::time::sleep(pause.min(remaining)) => {}
+            }
             pause = pause.saturating_mul(2).min(cap);
         }
     }
@@ -132,6 +143,7 @@ mod tests {
         Readiness {
             timeout: Duration::from_secs(10),
             poll: Duration::from_millis(500),
+            cancel: tokio_util::sync::CancellationToken::new(),
         }
     }
 
@@ -194,6 +206,48 @@ mod tests {
         assert!(matches!(err, ProvisionError::NotDeclared { .. }));
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn shutdown_ends_the_wait_between_two_checks() {
+        let readiness = readiness();
+        let calls = AtomicU32::new(0);
+        let started = Instant::now();
+        let cancel = readiness.cancel.clone();
+        let err = poll_until(&readiness, &id(), "group deleted", || async {
+            if calls.fetch_add(1, Ordering::SeqCst) == 1 {
+                // Shutdown arrives during the second check; the pause after it is cut short.
+                cancel.cancel();
+            }
+            Ok::<Poll<()>, _>(Poll::Pending)
+        })
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ProvisionError::Interrupted {
+                    what: "group deleted",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+        // Only the first pause (0.5 s) elapsed, not the 10 s deadline.
+        assert_eq!(started.elapsed(), Duration::from_millis(500));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_cancelled_wait_does_not_even_check() {
+        let readiness = readiness();
+        readiness.cancel.cancel();
+        let err = poll_until::<(), _, _>(&readiness, &id(), "ready", || async {
+            panic!("checked after shutdown")
+        })
+        .await
+        .unwrap_err();
+        assert!(matches!(err, ProvisionError::Interrupted { .. }), "{err:?}");
+    }
+
     #[test]
     fn set_deltas_name_additions_and_removals() {
         let d = SetDelta::between(["a", "b", "c"], ["c", "d"]);
@@ -225,5 +279,7 @@ mod tests {
         unique_names::<super::super::vpc::VpcField>();
         unique_names::<super::super::subnet::SubnetField>();
         unique_names::<super::super::endpoint::EndpointField>();
+        unique_names::<super::super::topic::TopicField>();
+        unique_names::<super::super::security_group::GroupRuleField>();
     }
 }

@@ -4,14 +4,13 @@
 //! treated as owned by reference (its live state carries `referenced: true`). Everything Ballast
 //! creates carries a `Name` tag and the ownership tags, which is how `observe` finds it again.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use aws_sdk_ec2::types::{Filter, ResourceType, VpcAttributeName};
 use ballast_aws::SdkResultExt;
 use ballast_blueprint::{
     Blueprint, DeletionPolicy, OWNERSHIP_BLUEPRINT_TAG, ResourceId, ResourceKind, Tags,
 };
-use serde_json::{Value, json};
 use tracing::instrument;
 
 use super::ec2::*;
@@ -19,10 +18,8 @@ use super::route_tables::*;
 use super::{ApplyContext, ObserveContext, Observed, ResourceOps};
 use crate::provision::diff::FieldChange;
 use crate::provision::error::ProvisionError;
-use crate::provision::state::{
-    Changes, DesiredState, Field, LiveFields, LiveState, Ownership, Resolved, live_fields,
-};
-use crate::provision::typed::{TypedDesired, TypedLive};
+use crate::provision::state::{Changes, DesiredState, LiveState, Ownership, Resolved};
+use crate::provision::typed::{Desired, Live, TypedDesired, TypedLive, Want};
 
 pub struct Vpcs;
 
@@ -35,6 +32,32 @@ crate::provision::state::field_names! {
         Cidr = "cidr",
         Referenced = "referenced",
         RouteTableId = "routeTableId",
+    }
+}
+
+crate::provision::typed::typed_state! {
+    /// A VPC's compared state: `desired` builds it from the blueprint, `observe` from
+    /// DescribeVpcs, DescribeVpcAttribute and the VPC's route tables. A VPC given by `id` is
+    /// only read: its desired state checks nothing and its live state says `referenced`.
+    pub struct VpcState for VpcField {
+        /// Checked only when the blueprint sets it.
+        Cidr => cidr: String = CreateOnly,
+        EnableDnsSupport => enable_dns_support: bool = Enforced,
+        EnableDnsHostnames => enable_dns_hostnames: bool = Enforced,
+        /// Whether the VPC has its Ballast private route table.
+        PrivateRouteTable => private_route_table: bool = Enforced,
+        /// Observed only (`true` for a VPC given by `id`); never compared.
+        Referenced => referenced: bool = Enforced,
+        /// Observed only (the private route table's id, for subnets and endpoints); never
+        /// compared.
+        RouteTableId => route_table_id: String = Enforced,
+    }
+}
+
+impl VpcState<Live> {
+    /// Whether this is a VPC the blueprint gives by `id`, which Ballast never changes.
+    pub fn is_referenced(&self) -> bool {
+        self.referenced == Some(true)
     }
 }
 
@@ -56,34 +79,28 @@ impl ResourceOps for Vpcs {
         let vpc = &network.vpc;
         let id = ResourceId::new(Self::KIND, &vpc.name);
         let physical_name = bp.vpc_name(vpc);
+        let state = desired_state(vpc);
         if vpc.id.is_some() {
             // Read only: nothing to enforce, never deleted.
             return vec![DesiredState {
                 id,
                 physical_name,
-                fields: Vec::new(),
+                fields: state.expected_fields(),
                 tags: Tags::new(),
                 adopt: vpc.adopt,
                 deletion_policy: DeletionPolicy::Retain,
-                typed: TypedDesired::untyped(),
+                typed: TypedDesired::new(state),
             }];
         }
-        let mut fields = vec![
-            Field::enforced(VpcField::EnableDnsSupport, true),
-            Field::enforced(VpcField::EnableDnsHostnames, true),
-            Field::enforced(VpcField::PrivateRouteTable, true),
-        ];
-        if let Some(cidr) = &vpc.cidr {
-            fields.insert(0, Field::create_only(VpcField::Cidr, cidr.clone()));
-        }
+        let tags = with_name(bp, &id, &vpc.tags, &physical_name);
         vec![DesiredState {
             id,
-            tags: with_name(bp, &vpc.tags, &physical_name),
+            tags,
             physical_name,
-            fields,
+            fields: state.expected_fields(),
             adopt: vpc.adopt,
             deletion_policy: Blueprint::effective_deletion_policy(Self::KIND, vpc.deletion_policy),
-            typed: TypedDesired::untyped(),
+            typed: TypedDesired::new(state),
         }]
     }
 
@@ -146,33 +163,23 @@ impl ResourceOps for Vpcs {
                     (ResourceId::new(Self::KIND, short), name)
                 }
             };
-            let mut fields = BTreeMap::new();
+            let mut state = unread_state();
             let ownership = if referenced {
-                fields.put(VpcField::Referenced, Value::Bool(true));
+                state.referenced = Some(true);
                 Ownership::Owned
             } else {
                 Ownership::from_tags(&tags, &bp.metadata.name)
             };
             if let Some(d) = declared_new {
-                fields.put(VpcField::Cidr, json!(v.cidr_block));
+                state.cidr = v.cidr_block.clone();
                 let (support, hostnames) = tokio::try_join!(
                     vpc_attribute(ec2, &physical_id, VpcAttributeName::EnableDnsSupport),
                     vpc_attribute(ec2, &physical_id, VpcAttributeName::EnableDnsHostnames),
                 )
                 .map_err(ProvisionError::aws(&id))?;
-                fields.put(VpcField::EnableDnsSupport, Value::Bool(support));
-                fields.put(VpcField::EnableDnsHostnames, Value::Bool(hostnames));
-                let rt_name = route_table_name(bp, d);
-                let rt = route_tables.tables.iter().find(|rt| {
-                    let tags = ec2_tags(rt.tags());
-                    rt.vpc_id.as_deref() == Some(&physical_id)
-                        && name_tag(&tags) == Some(&rt_name)
-                        && tags.get(OWNERSHIP_BLUEPRINT_TAG) == Some(&bp.metadata.name)
-                });
-                fields.put(VpcField::PrivateRouteTable, Value::Bool(rt.is_some()));
-                if let Some(rt_id) = rt.and_then(|rt| rt.route_table_id.clone()) {
-                    fields.put(VpcField::RouteTableId, Value::String(rt_id));
-                }
+                state.enable_dns_support = Some(support);
+                state.enable_dns_hostnames = Some(hostnames);
+                read_private_route_table(&mut state, bp, d, &physical_id, &route_tables.tables);
             }
             let live = LiveState {
                 id,
@@ -181,8 +188,8 @@ impl ResourceOps for Vpcs {
                 arn: None,
                 ownership,
                 tags,
-                fields,
-                typed: TypedLive::untyped(),
+                fields: state.live_fields(),
+                typed: TypedLive::new(state),
             };
             observed.file(live, referenced || declared_new.is_some());
         }
@@ -211,7 +218,8 @@ impl ResourceOps for Vpcs {
             });
         }
         let err = || ProvisionError::aws(&desired.id);
-        let cidr = vpc.cidr.clone().unwrap_or_default();
+        let want = desired.state::<VpcState<Desired>>()?;
+        let cidr = want.cidr.exact().cloned().unwrap_or_default();
         let out = ec2
             .create_vpc()
             .cidr_block(&cidr)
@@ -229,15 +237,16 @@ impl ResourceOps for Vpcs {
                     detail: "no VPC id".into(),
                 })?;
         // Interface endpoints with private DNS need both.
-        set_dns(ec2, &desired.id, &physical_id, true, true).await?;
+        set_dns(ec2, &desired.id, &physical_id, Some(true), Some(true)).await?;
         let rt_id = create_route_table(ctx, desired, &physical_id).await?;
-        let fields = live_fields([
-            (VpcField::Cidr, Value::String(cidr)),
-            (VpcField::EnableDnsSupport, Value::Bool(true)),
-            (VpcField::EnableDnsHostnames, Value::Bool(true)),
-            (VpcField::PrivateRouteTable, Value::Bool(true)),
-            (VpcField::RouteTableId, Value::String(rt_id)),
-        ]);
+        let state = VpcState {
+            cidr: Some(cidr),
+            enable_dns_support: Some(true),
+            enable_dns_hostnames: Some(true),
+            private_route_table: Some(true),
+            referenced: None,
+            route_table_id: Some(rt_id),
+        };
         Ok(LiveState {
             id: desired.id.clone(),
             physical_name: desired.physical_name.clone(),
@@ -245,8 +254,8 @@ impl ResourceOps for Vpcs {
             arn: None,
             ownership: Ownership::Owned,
             tags: desired.tags.clone(),
-            fields,
-            typed: TypedLive::untyped(),
+            fields: state.live_fields(),
+            typed: TypedLive::new(state),
         })
     }
 
@@ -258,13 +267,17 @@ impl ResourceOps for Vpcs {
         changes: &[FieldChange],
     ) -> Result<(), ProvisionError> {
         let changes = Changes::<VpcField>::of(changes);
-        if is_referenced(live, VpcField::Referenced) {
+        if live.state::<VpcState<Live>>()?.is_referenced() {
             return Ok(());
         }
+        let want = desired.state::<VpcState<Desired>>()?;
         let ec2 = &ctx.clients.ec2;
-        let support = changes.has(VpcField::EnableDnsSupport);
-        let hostnames = changes.has(VpcField::EnableDnsHostnames);
-        if support || hostnames {
+        let changed = |field: VpcField, want: &Want<bool>| {
+            want.exact().copied().filter(|_| changes.has(field))
+        };
+        let support = changed(VpcField::EnableDnsSupport, &want.enable_dns_support);
+        let hostnames = changed(VpcField::EnableDnsHostnames, &want.enable_dns_hostnames);
+        if support.is_some() || hostnames.is_some() {
             set_dns(ec2, &desired.id, &live.physical_id, support, hostnames).await?;
         }
         if changes.has(VpcField::PrivateRouteTable) {
@@ -276,10 +289,43 @@ impl ResourceOps for Vpcs {
         Ok(())
     }
 
+    /// An update that created the private route table (of a VPC whose create was interrupted
+    /// before it) reads its id back: the subnets and gateway endpoints of the same apply need it.
+    #[instrument(skip_all, fields(vpc = %desired.physical_name))]
+    async fn updated(
+        ctx: &ApplyContext<'_>,
+        desired: &DesiredState,
+        live: &LiveState,
+    ) -> Result<Option<LiveState>, ProvisionError> {
+        let bp = ctx.blueprint;
+        let Some(vpc) = bp.spec.network.as_ref().map(|n| &n.vpc) else {
+            return Ok(None);
+        };
+        let have = live.state::<VpcState<Live>>()?;
+        if have.is_referenced() || have.route_table_id.is_some() {
+            return Ok(None);
+        }
+        let vpc_ids = BTreeSet::from([live.physical_id.clone()]);
+        let tables =
+            describe_route_tables(&ctx.clients.ec2, &desired.id, "vpc-id", &vpc_ids).await?;
+        let mut state = have.clone();
+        read_private_route_table(&mut state, bp, vpc, &live.physical_id, &tables);
+        Ok(Some(LiveState {
+            fields: state.live_fields(),
+            typed: TypedLive::new(state),
+            ..live.clone()
+        }))
+    }
+
     /// Deletes the VPC's Ballast route tables, then the VPC; a referenced VPC is never touched.
     #[instrument(skip_all, fields(vpc = %live.physical_name))]
     async fn delete(ctx: &ApplyContext<'_>, live: &LiveState) -> Result<(), ProvisionError> {
-        if is_referenced(live, VpcField::Referenced) {
+        // An orphan's live state (`orphan::Orphan`) carries no typed state: Ballast tagged it,
+        // so it is never one the blueprint gives by `id`.
+        if live
+            .state::<VpcState<Live>>()
+            .is_ok_and(VpcState::is_referenced)
+        {
             return Ok(());
         }
         let ec2 = &ctx.clients.ec2;
@@ -341,6 +387,26 @@ impl ResourceOps for Vpcs {
     }
 }
 
+/// The private route table of the new VPC `vpc_id` (`privateRouteTable`, `routeTableId`) from
+/// its route tables: the one with the blueprint's Name and ownership tags.
+fn read_private_route_table(
+    state: &mut VpcState<Live>,
+    bp: &Blueprint,
+    vpc: &ballast_blueprint::Vpc,
+    vpc_id: &str,
+    tables: &[aws_sdk_ec2::types::RouteTable],
+) {
+    let rt_name = route_table_name(bp, vpc);
+    let rt = tables.iter().find(|rt| {
+        let tags = ec2_tags(rt.tags());
+        rt.vpc_id.as_deref() == Some(vpc_id)
+            && name_tag(&tags) == Some(&rt_name)
+            && tags.get(OWNERSHIP_BLUEPRINT_TAG) == Some(&bp.metadata.name)
+    });
+    state.private_route_table = Some(rt.is_some());
+    state.route_table_id = rt.and_then(|rt| rt.route_table_id.clone());
+}
+
 async fn vpc_attribute(
     ec2: &aws_sdk_ec2::Client,
     vpc_id: &str,
@@ -360,27 +426,64 @@ async fn vpc_attribute(
     Ok(value.and_then(|v| v.value).unwrap_or(false))
 }
 
+/// The VPC's typed desired state; a VPC given by `id` checks nothing.
+fn desired_state(vpc: &ballast_blueprint::Vpc) -> VpcState<Desired> {
+    if vpc.id.is_some() {
+        return VpcState {
+            cidr: Want::Unchecked,
+            enable_dns_support: Want::Unchecked,
+            enable_dns_hostnames: Want::Unchecked,
+            private_route_table: Want::Unchecked,
+            referenced: Want::Unchecked,
+            route_table_id: Want::Unchecked,
+        };
+    }
+    VpcState {
+        cidr: vpc.cidr.clone().map(Want::Exact).unwrap_or(Want::Unchecked),
+        // Interface endpoints with private DNS need both.
+        enable_dns_support: Want::Exact(true),
+        enable_dns_hostnames: Want::Exact(true),
+        private_route_table: Want::Exact(true),
+        referenced: Want::Unchecked,
+        route_table_id: Want::Unchecked,
+    }
+}
+
+/// A live state with nothing read yet (a VPC that is neither declared new nor referenced is
+/// only filed by its tags).
+fn unread_state() -> VpcState<Live> {
+    VpcState {
+        cidr: None,
+        enable_dns_support: None,
+        enable_dns_hostnames: None,
+        private_route_table: None,
+        referenced: None,
+        route_table_id: None,
+    }
+}
+
 /// ModifyVpcAttribute takes one attribute per call; support must be on before hostnames.
+/// `None` leaves an attribute as it is.
 async fn set_dns(
     ec2: &aws_sdk_ec2::Client,
     id: &ResourceId,
     vpc_id: &str,
-    support: bool,
-    hostnames: bool,
+    support: Option<bool>,
+    hostnames: Option<bool>,
 ) -> Result<(), ProvisionError> {
-    if support {
+    if let Some(support) = support {
         ec2.modify_vpc_attribute()
             .vpc_id(vpc_id)
-            .enable_dns_support(bool_attr(true))
+            .enable_dns_support(bool_attr(support))
             .send()
             .await
             .classify("ec2:ModifyVpcAttribute")
             .map_err(ProvisionError::aws(id))?;
     }
-    if hostnames {
+    if let Some(hostnames) = hostnames {
         ec2.modify_vpc_attribute()
             .vpc_id(vpc_id)
-            .enable_dns_hostnames(bool_attr(true))
+            .enable_dns_hostnames(bool_attr(hostnames))
             .send()
             .await
             .classify("ec2:ModifyVpcAttribute")
@@ -398,7 +501,8 @@ async fn create_route_table(
     let Some(vpc) = bp.spec.network.as_ref().map(|n| &n.vpc) else {
         return Err(missing(desired, ResourceKind::Vpc, &desired.id.name));
     };
-    let tags = with_name(bp, &vpc.tags, &route_table_name(bp, vpc));
+    // The route table is part of the VPC: it carries the VPC's logical id.
+    let tags = with_name(bp, &desired.id, &vpc.tags, &route_table_name(bp, vpc));
     ctx.clients
         .ec2
         .create_route_table()
@@ -415,4 +519,92 @@ async fn create_route_table(
             operation: "ec2:CreateRouteTable",
             detail: "no route table id".into(),
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::provision::diff::Action;
+    use crate::provision::kinds::ec2::tests::network_blueprint;
+    use crate::provision::state::{FieldClass, FieldName};
+    use crate::provision::typed::Change;
+    use crate::provision::typed::testing::{owned_live, typed_diff};
+
+    fn live_as_desired() -> VpcState<Live> {
+        VpcState {
+            cidr: Some("10.20.0.0/16".into()),
+            enable_dns_support: Some(true),
+            enable_dns_hostnames: Some(true),
+            private_route_table: Some(true),
+            referenced: None,
+            route_table_id: Some("rtb-1".into()),
+        }
+    }
+
+    /// Hostnames turned off by hand is exactly one change, `enableDnsHostnames`.
+    #[test]
+    fn one_differing_field_is_exactly_one_change() {
+        let bp = network_blueprint();
+        let desired = Vpcs::desired(&bp, &Resolved::default());
+        let want = desired[0].state::<VpcState<Desired>>().unwrap();
+        let same = live_as_desired();
+        assert_eq!(want.changes(&same), vec![]);
+        let edited = VpcState {
+            enable_dns_hostnames: Some(false),
+            ..live_as_desired()
+        };
+        assert_eq!(
+            want.changes(&edited),
+            vec![Change {
+                field: VpcField::EnableDnsHostnames,
+                class: FieldClass::Enforced,
+                live: "false".into(),
+                desired: "true".into(),
+            }]
+        );
+        let action = typed_diff(
+            &desired[0],
+            &owned_live(&desired[0], edited.clone(), edited.live_fields()),
+        );
+        let Action::Update { changes } = action else {
+            panic!("expected an update, got {action:?}");
+        };
+        assert_eq!(changes.len(), 1);
+        assert_eq!(changes[0].field, VpcField::EnableDnsHostnames.name());
+        // A different CIDR replaces the VPC.
+        let moved = VpcState {
+            cidr: Some("10.30.0.0/16".into()),
+            ..live_as_desired()
+        };
+        let action = typed_diff(
+            &desired[0],
+            &owned_live(&desired[0], moved.clone(), moved.live_fields()),
+        );
+        assert!(matches!(action, Action::Replace { .. }), "{action:?}");
+    }
+
+    /// A VPC given by `id` checks nothing and reads as referenced.
+    #[test]
+    fn a_referenced_vpc_checks_nothing() {
+        let mut bp = network_blueprint();
+        if let Some(network) = bp.spec.network.as_mut() {
+            network.vpc.id = Some("vpc-1".into());
+        }
+        let desired = Vpcs::desired(&bp, &Resolved::default());
+        assert!(desired[0].fields.is_empty());
+        let live = VpcState {
+            referenced: Some(true),
+            ..unread_state()
+        };
+        assert!(live.is_referenced());
+        assert_eq!(
+            live.live_fields().keys().collect::<Vec<_>>(),
+            [VpcField::Referenced.name()]
+        );
+        let action = typed_diff(
+            &desired[0],
+            &owned_live(&desired[0], live.clone(), live.live_fields()),
+        );
+        assert_eq!(action, Action::NoChange);
+    }
 }

@@ -11,43 +11,39 @@ pub(super) fn group_live(
     wanted: &Tags,
 ) -> LiveState {
     let name = g.auto_scaling_group_name.clone().unwrap_or_default();
-    let mut fields = BTreeMap::new();
     let policy = g.mixed_instances_policy.as_ref();
     let spec = g.launch_template.as_ref().or_else(|| {
         policy
             .and_then(|p| p.launch_template.as_ref())
             .and_then(|t| t.launch_template_specification.as_ref())
     });
-    fields.put(
-        GroupField::LaunchTemplate,
-        spec.map(|s| {
-            json!({
-                "id": s.launch_template_id,
-                "version": s.version.as_deref().unwrap_or(TEMPLATE_VERSION),
-            })
-        })
-        .unwrap_or(Value::Null),
-    );
-    let mixed = policy
-        .map(|p| {
-            let types: Vec<&str> = p
+    let launch_template = spec.map(|s| TemplateRef {
+        id: s.launch_template_id.clone(),
+        version: s
+            .version
+            .clone()
+            .unwrap_or_else(|| TEMPLATE_VERSION.to_string()),
+    });
+    let mixed_instances = policy.map(|p| {
+        let d = p.instances_distribution.as_ref();
+        MixedInstances {
+            instance_types: p
                 .launch_template
                 .as_ref()
                 .map(|t| t.overrides())
                 .unwrap_or_default()
                 .iter()
-                .filter_map(|o| o.instance_type.as_deref())
-                .collect();
-            let d = p.instances_distribution.as_ref();
-            json!({
-                "instanceTypes": types,
-                "onDemandBaseCapacity": d.and_then(|d| d.on_demand_base_capacity).unwrap_or(0),
-                "onDemandPercentageAboveBase": d.and_then(|d| d.on_demand_percentage_above_base_capacity).unwrap_or(100),
-                "spotAllocationStrategy": d.and_then(|d| d.spot_allocation_strategy.clone()),
-            })
-        })
-        .unwrap_or(Value::Null);
-    fields.put(GroupField::MixedInstances, mixed);
+                .filter_map(|o| o.instance_type.clone())
+                .collect(),
+            on_demand_base_capacity: d
+                .and_then(|d| d.on_demand_base_capacity)
+                .map_or(0, i64::from),
+            on_demand_percentage_above_base: d
+                .and_then(|d| d.on_demand_percentage_above_base_capacity)
+                .map_or(100, i64::from),
+            spot_allocation_strategy: d.and_then(|d| d.spot_allocation_strategy.clone()),
+        }
+    });
     let mut subnets: Vec<String> = g
         .vpc_zone_identifier
         .as_deref()
@@ -59,36 +55,17 @@ pub(super) fn group_live(
         .collect();
     subnets.sort();
     subnets.dedup();
-    fields.put(GroupField::Subnets, json!(subnets));
-    fields.put(GroupField::MinSize, json!(g.min_size));
-    fields.put(GroupField::MaxSize, json!(g.max_size));
-    fields.put(GroupField::DesiredCapacity, json!(g.desired_capacity));
-    fields.put(GroupField::HealthCheckType, json!(g.health_check_type));
-    fields.put(
-        GroupField::HealthCheckGracePeriod,
-        json!(g.health_check_grace_period.unwrap_or(0)),
-    );
-    let mut hooks: Vec<Value> = hooks
+    let mut hooks: Vec<GroupHook> = hooks
         .iter()
-        .map(|h| {
-            json!({
-                "name": h.lifecycle_hook_name,
-                "transition": h.lifecycle_transition,
-                "heartbeatTimeout": h.heartbeat_timeout,
-                "defaultResult": h.default_result,
-            })
+        .map(|h| GroupHook {
+            name: h.lifecycle_hook_name.clone(),
+            transition: h.lifecycle_transition.clone(),
+            // A negative timeout (never reported) reads as unset, and so as drift.
+            heartbeat_timeout: h.heartbeat_timeout.and_then(|t| u64::try_from(t).ok()),
+            default_result: h.default_result.clone(),
         })
         .collect();
-    hooks.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
-    fields.put(GroupField::LifecycleHooks, Value::Array(hooks));
-    fields.put(
-        GroupField::GroupMetrics,
-        Value::Bool(GROUP_METRICS.iter().all(|m| {
-            g.enabled_metrics()
-                .iter()
-                .any(|e| e.metric.as_deref() == Some(*m))
-        })),
-    );
+    hooks.sort_by(|a, b| a.name.cmp(&b.name));
     let mut tags = Tags::new();
     let mut propagate = true;
     for t in g.tags() {
@@ -99,7 +76,23 @@ pub(super) fn group_live(
             }
         }
     }
-    fields.put(GroupField::PropagateAtLaunch, Value::Bool(propagate));
+    let state = GroupState {
+        launch_template: Some(launch_template),
+        mixed_instances: Some(mixed_instances),
+        subnets: Some(subnets),
+        min_size: g.min_size.map(i64::from),
+        max_size: g.max_size.map(i64::from),
+        desired_capacity: g.desired_capacity.map(i64::from),
+        health_check_type: g.health_check_type.clone(),
+        health_check_grace_period: u64::try_from(g.health_check_grace_period.unwrap_or(0)).ok(),
+        lifecycle_hooks: Some(hooks),
+        group_metrics: Some(GROUP_METRICS.iter().all(|m| {
+            g.enabled_metrics()
+                .iter()
+                .any(|e| e.metric.as_deref() == Some(*m))
+        })),
+        propagate_at_launch: Some(propagate),
+    };
     LiveState {
         id,
         physical_name: name.clone(),
@@ -107,7 +100,7 @@ pub(super) fn group_live(
         arn: g.auto_scaling_group_arn.clone(),
         ownership: Ownership::from_tags(&tags, &bp.metadata.name),
         tags,
-        fields,
-        typed: TypedLive::untyped(),
+        fields: state.live_fields(),
+        typed: TypedLive::new(state),
     }
 }

@@ -3,18 +3,6 @@
 
 use super::*;
 
-pub(super) fn number(desired: &DesiredState, field: GroupField) -> i32 {
-    desired.value(field).and_then(Value::as_i64).unwrap_or(0) as i32
-}
-
-pub(super) fn text(desired: &DesiredState, field: GroupField) -> String {
-    desired
-        .value(field)
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string()
-}
-
 pub(super) fn tags(group: &str, tags: &Tags) -> Vec<Tag> {
     tags.iter()
         .map(|(k, v)| {
@@ -34,6 +22,7 @@ pub(super) fn tags(group: &str, tags: &Tags) -> Vec<Tag> {
 pub(super) fn template_spec(
     ctx: &ApplyContext<'_>,
     desired: &DesiredState,
+    want: &GroupState<Desired>,
     template: &str,
 ) -> Result<(LaunchTemplateSpecification, Option<MixedInstancesPolicy>), ProvisionError> {
     let lt_id = ResourceId::new(ResourceKind::LaunchTemplate, template);
@@ -47,15 +36,11 @@ pub(super) fn template_spec(
         .launch_template_id(id)
         .version(TEMPLATE_VERSION)
         .build();
-    let mixed = desired
-        .value(GroupField::MixedInstances)
-        .filter(|m| !m.is_null());
+    let mixed = want.mixed_instances.exact().and_then(Option::as_ref);
     let policy = mixed.map(|m| {
-        let overrides = m["instanceTypes"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
+        let overrides = m
+            .instance_types
+            .iter()
             .map(|t| LaunchTemplateOverrides::builder().instance_type(t).build())
             .collect();
         MixedInstancesPolicy::builder()
@@ -67,13 +52,11 @@ pub(super) fn template_spec(
             )
             .instances_distribution(
                 InstancesDistribution::builder()
-                    .on_demand_base_capacity(m["onDemandBaseCapacity"].as_i64().unwrap_or(0) as i32)
-                    .on_demand_percentage_above_base_capacity(
-                        m["onDemandPercentageAboveBase"].as_i64().unwrap_or(100) as i32,
-                    )
-                    .spot_allocation_strategy(
-                        m["spotAllocationStrategy"].as_str().unwrap_or_default(),
-                    )
+                    .on_demand_base_capacity(aws_count(m.on_demand_base_capacity))
+                    .on_demand_percentage_above_base_capacity(aws_count(
+                        m.on_demand_percentage_above_base,
+                    ))
+                    .set_spot_allocation_strategy(m.spot_allocation_strategy.clone())
                     .build(),
             )
             .build()
@@ -106,22 +89,23 @@ pub(super) fn subnets(
 pub(super) async fn put_hooks(
     ctx: &ApplyContext<'_>,
     desired: &DesiredState,
-    have: &[Value],
+    want: &GroupState<Desired>,
+    have: &[GroupHook],
 ) -> Result<(), ProvisionError> {
     let asg = &ctx.clients.autoscaling;
     let err = || ProvisionError::aws(&desired.id);
-    let want: Vec<Value> = desired
-        .value(GroupField::LifecycleHooks)
-        .and_then(Value::as_array)
-        .cloned()
+    let want = want
+        .lifecycle_hooks
+        .exact()
+        .map(Vec::as_slice)
         .unwrap_or_default();
     for hook in want.iter().filter(|h| !have.contains(h)) {
         asg.put_lifecycle_hook()
             .auto_scaling_group_name(&desired.physical_name)
-            .lifecycle_hook_name(hook["name"].as_str().unwrap_or_default())
-            .lifecycle_transition(hook["transition"].as_str().unwrap_or_default())
-            .heartbeat_timeout(hook["heartbeatTimeout"].as_i64().unwrap_or(3600) as i32)
-            .default_result(hook["defaultResult"].as_str().unwrap_or("CONTINUE"))
+            .set_lifecycle_hook_name(hook.name.clone())
+            .set_lifecycle_transition(hook.transition.clone())
+            .heartbeat_timeout(hook.heartbeat_timeout.map_or(3600, aws_count))
+            .default_result(hook.default_result.as_deref().unwrap_or("CONTINUE"))
             .send()
             .await
             .classify("autoscaling:PutLifecycleHook")
@@ -129,12 +113,12 @@ pub(super) async fn put_hooks(
     }
     for hook in have
         .iter()
-        .filter(|h| !want.iter().any(|w| w["name"] == h["name"]))
+        .filter(|h| !want.iter().any(|w| w.name == h.name))
     {
         match asg
             .delete_lifecycle_hook()
             .auto_scaling_group_name(&desired.physical_name)
-            .lifecycle_hook_name(hook["name"].as_str().unwrap_or_default())
+            .set_lifecycle_hook_name(hook.name.clone())
             .send()
             .await
             .classify("autoscaling:DeleteLifecycleHook")

@@ -48,16 +48,17 @@ pub(super) fn throughput(
 }
 
 /// The blueprint's indexes as compared with the live table: name and keys, sorted by name.
-pub(super) fn desired_indexes(table: &bpl::Table) -> Value {
-    let mut indexes: Vec<&bpl::GlobalSecondaryIndex> =
-        table.global_secondary_indexes.iter().collect();
+pub(super) fn desired_indexes(table: &bpl::Table) -> Vec<IndexKeys> {
+    let mut indexes: Vec<IndexKeys> = table
+        .global_secondary_indexes
+        .iter()
+        .map(|g| IndexKeys {
+            name: Some(g.name.clone()),
+            keys: keys_of(&g.hash_key, g.range_key.as_ref()),
+        })
+        .collect();
     indexes.sort_by(|a, b| a.name.cmp(&b.name));
-    Value::Array(
-        indexes
-            .into_iter()
-            .map(|g| json!({"name": g.name, "keys": keys_of(&g.hash_key, g.range_key.as_ref())}))
-            .collect(),
-    )
+    indexes
 }
 
 /// The key attributes of a table and of all its indexes, with their types.
@@ -76,20 +77,13 @@ pub(super) fn key_attributes(table: &bpl::Table) -> BTreeMap<String, ScalarAttri
     definitions
 }
 
-/// Index name → compared form (its keys), from a `globalSecondaryIndexes` value.
-pub(super) fn indexes_by_name(value: Option<&Value>) -> BTreeMap<String, Value> {
-    value
-        .and_then(Value::as_array)
-        .map(|indexes| {
-            indexes
-                .iter()
-                .filter_map(|g| {
-                    let name = g.get("name")?.as_str()?.to_owned();
-                    Some((name, g.get("keys").cloned().unwrap_or(Value::Null)))
-                })
-                .collect()
-        })
-        .unwrap_or_default()
+/// Index name → its keys, from a table state's indexes (an unnamed one is left out).
+pub(super) fn indexes_by_name(indexes: Option<&Vec<IndexKeys>>) -> BTreeMap<&str, &[KeyAttribute]> {
+    indexes
+        .into_iter()
+        .flatten()
+        .filter_map(|g| Some((g.name.as_deref()?, g.keys.as_slice())))
+        .collect()
 }
 
 pub(super) fn index_projection(g: &bpl::GlobalSecondaryIndex) -> Projection {
@@ -116,17 +110,19 @@ pub(super) async fn update_indexes(
     desired: &DesiredState,
     table: &bpl::Table,
     live: &LiveState,
+    want: &TableState<Desired>,
+    have: &TableState<Live>,
 ) -> Result<(), ProvisionError> {
     let ddb = &ctx.clients.dynamodb;
     let err = || ProvisionError::aws(&desired.id);
-    let live_indexes = indexes_by_name(live.fields.field(TableField::GlobalSecondaryIndexes));
-    let wanted = indexes_by_name(desired.value(TableField::GlobalSecondaryIndexes));
+    let live_indexes = indexes_by_name(have.indexes.as_ref());
+    let wanted = indexes_by_name(want.indexes.exact());
     for (name, keys) in &live_indexes {
         if wanted.get(name) == Some(keys) {
             continue;
         }
         let delete = DeleteGlobalSecondaryIndexAction::builder()
-            .index_name(name)
+            .index_name(*name)
             .build()
             .built("dynamodb:UpdateTable")
             .map_err(err())?;
@@ -143,7 +139,8 @@ pub(super) async fn update_indexes(
     }
     let provisioned = table.billing_mode == bpl::BillingMode::Provisioned;
     for g in &table.global_secondary_indexes {
-        if live_indexes.contains_key(&g.name) && live_indexes.get(&g.name) == wanted.get(&g.name) {
+        let name = g.name.as_str();
+        if live_indexes.contains_key(name) && live_indexes.get(name) == wanted.get(name) {
             continue;
         }
         let mut create = CreateGlobalSecondaryIndexAction::builder()

@@ -30,11 +30,9 @@ use super::support::{Poll, poll_until};
 use super::{ApplyContext, ObserveContext, Observed, ResourceOps, declared};
 use crate::provision::diff::FieldChange;
 use crate::provision::error::ProvisionError;
-use crate::provision::state::{
-    Changes, DesiredState, Expect, Field, FieldName, LiveFields, LiveState, Ownership, Resolved,
-};
+use crate::provision::state::{Changes, DesiredState, LiveState, Ownership, Resolved};
 use crate::provision::tagged::{TagSnapshot, tags_or_read};
-use crate::provision::typed::{TypedDesired, TypedLive};
+use crate::provision::typed::{Desired, FieldValue, Live, TypedDesired, TypedLive, Want};
 
 pub struct Tables;
 
@@ -53,16 +51,159 @@ crate::provision::state::field_names! {
     }
 }
 
-fn key_json(key: &bpl::KeyAttribute, role: &str) -> Value {
-    json!({"name": key.name, "type": format!("{:?}", key.kind), "role": role})
+crate::provision::typed::typed_state! {
+    /// A table's compared state: `desired` builds it from the blueprint, `observe` from
+    /// DescribeTable and the PITR and TTL reads (see [`read::read_table`]).
+    pub struct TableState for TableField {
+        KeySchema => key_schema: Vec<KeyAttribute> = CreateOnly,
+        /// Indexes are derived data: one added to or removed from the blueprint is created or
+        /// deleted in place (UpdateTable), never by replacing the table. Sorted by name.
+        GlobalSecondaryIndexes => indexes: Vec<IndexKeys> = Enforced,
+        /// `PAY_PER_REQUEST` or `PROVISIONED`, as DynamoDB names them.
+        BillingMode => billing_mode: String = Enforced,
+        PointInTimeRecovery => point_in_time_recovery: bool = Enforced,
+        DeletionProtection => deletion_protection: bool = Enforced,
+        /// Compared (and read: DescribeTimeToLive) only when the blueprint sets one; `None`:
+        /// TTL disabled.
+        TtlAttribute => ttl_attribute: Option<String> = Enforced,
+        /// Compared only for provisioned tables.
+        ReadCapacity => read_capacity: u64 = Enforced,
+        WriteCapacity => write_capacity: u64 = Enforced,
+        Encryption => encryption: TableEncryption = Enforced,
+    }
 }
 
-fn keys_of(hash: &bpl::KeyAttribute, range: Option<&bpl::KeyAttribute>) -> Value {
-    let mut keys = vec![key_json(hash, "HASH")];
-    if let Some(r) = range {
-        keys.push(key_json(r, "RANGE"));
+/// One key attribute of a table or index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyAttribute {
+    pub name: String,
+    /// `S`, `N` or `B`; `None` when DescribeTable lists no definition for the attribute.
+    pub attribute_type: Option<String>,
+    /// `HASH` or `RANGE`.
+    pub role: String,
+}
+
+impl FieldValue for KeyAttribute {
+    fn to_value(&self) -> Value {
+        json!({"name": self.name, "type": self.attribute_type, "role": self.role})
     }
-    Value::Array(keys)
+}
+
+/// A global secondary index as compared: its name and keys (projection and throughput are not).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexKeys {
+    /// `None` only if DescribeTable omits it.
+    pub name: Option<String>,
+    pub keys: Vec<KeyAttribute>,
+}
+
+impl FieldValue for IndexKeys {
+    fn to_value(&self) -> Value {
+        json!({"name": self.name, "keys": self.keys.to_value()})
+    }
+}
+
+/// Server-side encryption of a table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TableEncryption {
+    AwsOwned,
+    AwsManaged,
+    /// The key by its canonical ARN (see [`canonical_key`]).
+    Kms {
+        key: String,
+    },
+}
+
+impl FieldValue for TableEncryption {
+    fn to_value(&self) -> Value {
+        match self {
+            TableEncryption::AwsOwned => json!({"type": "awsOwned"}),
+            TableEncryption::AwsManaged => json!({"type": "awsManaged"}),
+            TableEncryption::Kms { key } => json!({"type": "kms", "key": key}),
+        }
+    }
+}
+
+impl TableEncryption {
+    /// The SSE specification that sets this encryption; `None` for AWS-owned keys (the
+    /// default, which a create leaves unset).
+    fn specification(&self) -> Option<SseSpecification> {
+        match self {
+            TableEncryption::Kms { key } => Some(
+                SseSpecification::builder()
+                    .enabled(true)
+                    .sse_type(SseType::Kms)
+                    .kms_master_key_id(key)
+                    .build(),
+            ),
+            TableEncryption::AwsManaged => Some(
+                SseSpecification::builder()
+                    .enabled(true)
+                    .sse_type(SseType::Kms)
+                    .build(),
+            ),
+            TableEncryption::AwsOwned => None,
+        }
+    }
+}
+
+fn key_attribute(key: &bpl::KeyAttribute, role: &str) -> KeyAttribute {
+    KeyAttribute {
+        name: key.name.clone(),
+        attribute_type: Some(format!("{:?}", key.kind)),
+        role: role.to_string(),
+    }
+}
+
+fn keys_of(hash: &bpl::KeyAttribute, range: Option<&bpl::KeyAttribute>) -> Vec<KeyAttribute> {
+    let mut keys = vec![key_attribute(hash, "HASH")];
+    if let Some(r) = range {
+        keys.push(key_attribute(r, "RANGE"));
+    }
+    keys
+}
+
+/// The table's typed desired state; a key named by reference resolves through `resolved`.
+fn desired_state(t: &bpl::Table, resolved: &Resolved) -> TableState<Desired> {
+    let provisioned = t.billing_mode == bpl::BillingMode::Provisioned;
+    let encryption = match t.encryption.kind {
+        TableEncryptionKind::AwsOwned => Want::Exact(TableEncryption::AwsOwned),
+        TableEncryptionKind::AwsManaged => Want::Exact(TableEncryption::AwsManaged),
+        TableEncryptionKind::Kms => {
+            let key = match (&t.encryption.kms_key_arn, &t.encryption.kms_key) {
+                (Some(arn), _) => Some(arn.clone()),
+                (None, Some(name)) => resolved
+                    .arn(&ResourceId::new(ResourceKind::KmsKey, name))
+                    .map(str::to_string),
+                (None, None) => None,
+            };
+            Want::exact_or_later(key.map(|key| TableEncryption::Kms { key }))
+        }
+    };
+    let capacity = |units: Option<u64>| match provisioned {
+        true => Want::Exact(units.unwrap_or(1)),
+        false => Want::Unchecked,
+    };
+    TableState {
+        key_schema: Want::Exact(keys_of(&t.hash_key, t.range_key.as_ref())),
+        indexes: Want::Exact(desired_indexes(t)),
+        billing_mode: Want::Exact(
+            match t.billing_mode {
+                bpl::BillingMode::PayPerRequest => "PAY_PER_REQUEST",
+                bpl::BillingMode::Provisioned => "PROVISIONED",
+            }
+            .to_string(),
+        ),
+        point_in_time_recovery: Want::Exact(t.point_in_time_recovery),
+        deletion_protection: Want::Exact(t.deletion_protection),
+        ttl_attribute: match &t.ttl_attribute {
+            Some(ttl) => Want::Exact(Some(ttl.clone())),
+            None => Want::Unchecked,
+        },
+        read_capacity: capacity(t.read_capacity),
+        write_capacity: capacity(t.write_capacity),
+        encryption,
+    }
 }
 
 impl ResourceOps for Tables {
@@ -74,70 +215,20 @@ impl ResourceOps for Tables {
             .tables
             .iter()
             .map(|t| {
-                let mut fields = vec![
-                    Field::create_only(
-                        TableField::KeySchema,
-                        keys_of(&t.hash_key, t.range_key.as_ref()),
-                    ),
-                    // Indexes are derived data: one added to or removed from the blueprint is
-                    // created or deleted in place (UpdateTable), never by replacing the table.
-                    Field::enforced(TableField::GlobalSecondaryIndexes, desired_indexes(t)),
-                    Field::enforced(
-                        TableField::BillingMode,
-                        match t.billing_mode {
-                            bpl::BillingMode::PayPerRequest => "PAY_PER_REQUEST",
-                            bpl::BillingMode::Provisioned => "PROVISIONED",
-                        },
-                    ),
-                    Field::enforced(TableField::PointInTimeRecovery, t.point_in_time_recovery),
-                    Field::enforced(TableField::DeletionProtection, t.deletion_protection),
-                ];
-                // Only a TTL the blueprint sets is compared (and read: DescribeTimeToLive).
-                if let Some(ttl) = &t.ttl_attribute {
-                    fields.push(Field::enforced(TableField::TtlAttribute, ttl.clone()));
-                }
-                if t.billing_mode == bpl::BillingMode::Provisioned {
-                    fields.push(Field::enforced(
-                        TableField::ReadCapacity,
-                        t.read_capacity.unwrap_or(1),
-                    ));
-                    fields.push(Field::enforced(
-                        TableField::WriteCapacity,
-                        t.write_capacity.unwrap_or(1),
-                    ));
-                }
-                let encryption = match t.encryption.kind {
-                    TableEncryptionKind::AwsOwned => Expect::Exact(json!({"type": "awsOwned"})),
-                    TableEncryptionKind::AwsManaged => Expect::Exact(json!({"type": "awsManaged"})),
-                    TableEncryptionKind::Kms => {
-                        match (&t.encryption.kms_key_arn, &t.encryption.kms_key) {
-                            (Some(arn), _) => Expect::Exact(json!({"type": "kms", "key": arn})),
-                            (None, Some(name)) => {
-                                match resolved.arn(&ResourceId::new(ResourceKind::KmsKey, name)) {
-                                    Some(arn) => Expect::Exact(json!({"type": "kms", "key": arn})),
-                                    None => Expect::KnownAfterApply,
-                                }
-                            }
-                            (None, None) => Expect::KnownAfterApply,
-                        }
-                    }
-                };
-                fields.push(
-                    Field::enforced(TableField::Encryption, Value::Null).with_expect(encryption),
-                );
-                let mut tags = bp.ownership_tags();
+                let state = desired_state(t, resolved);
+                let mut tags = bp.ownership_tags_for(&ResourceId::new(Self::KIND, &t.name));
                 tags.extend(t.tags.clone());
                 DesiredState {
                     id: ResourceId::new(Self::KIND, &t.name),
                     physical_name: bp.table_name(t),
-                    fields,
+                    fields: state.expected_fields(),
                     tags,
                     adopt: t.adopt,
                     deletion_policy: Blueprint::effective_deletion_policy(
                         Self::KIND,
                         t.deletion_policy,
                     ),
-                    typed: TypedDesired::untyped(),
+                    typed: TypedDesired::new(state),
                 }
             })
             .collect()
@@ -184,6 +275,7 @@ impl ResourceOps for Tables {
         ctx: &ApplyContext<'_>,
         desired: &DesiredState,
     ) -> Result<LiveState, ProvisionError> {
+        let want = desired.state::<TableState<Desired>>()?;
         let ddb = &ctx.clients.dynamodb;
         let table =
             ctx.blueprint
@@ -249,26 +341,8 @@ impl ResourceOps for Tables {
                 index.build().built("dynamodb:CreateTable").map_err(err())?,
             );
         }
-        if let Some(Value::Object(enc)) = desired.value(TableField::Encryption) {
-            let sse = match enc.get("type").and_then(Value::as_str) {
-                Some("kms") => Some(
-                    SseSpecification::builder()
-                        .enabled(true)
-                        .sse_type(SseType::Kms)
-                        .set_kms_master_key_id(
-                            enc.get("key").and_then(Value::as_str).map(String::from),
-                        )
-                        .build(),
-                ),
-                Some("awsManaged") => Some(
-                    SseSpecification::builder()
-                        .enabled(true)
-                        .sse_type(SseType::Kms)
-                        .build(),
-                ),
-                _ => None,
-            };
-            request = request.set_sse_specification(sse);
+        if let Some(encryption) = want.encryption.exact() {
+            request = request.set_sse_specification(encryption.specification());
         }
         for (k, v) in &desired.tags {
             request = request.tags(
@@ -301,19 +375,17 @@ impl ResourceOps for Tables {
             operation: "dynamodb:DescribeTable",
             detail: "the table is ACTIVE but not found".into(),
         })?;
-        let changes: Vec<FieldChange> = [TableField::PointInTimeRecovery, TableField::TtlAttribute]
-            .iter()
-            .filter(|f| {
-                desired
-                    .field(**f)
-                    .is_some_and(|field| !field.expect.satisfied_by(live.fields.field(**f)))
+        // CreateTable sets neither PITR nor TTL: their own calls follow, as an update's would.
+        let changes: Vec<FieldChange> = want
+            .changes(live.state::<TableState<Live>>()?)
+            .into_iter()
+            .filter(|c| {
+                matches!(
+                    c.field,
+                    TableField::PointInTimeRecovery | TableField::TtlAttribute
+                )
             })
-            .map(|f| FieldChange {
-                field: f.name().to_string(),
-                live: String::new(),
-                desired: String::new(),
-                class: crate::provision::state::FieldClass::Enforced,
-            })
+            .map(FieldChange::from)
             .collect();
         Self::update(ctx, desired, &live, &changes).await?;
         Ok(live)
@@ -326,12 +398,14 @@ impl ResourceOps for Tables {
         live: &LiveState,
         changes: &[FieldChange],
     ) -> Result<(), ProvisionError> {
+        let want = desired.state::<TableState<Desired>>()?;
+        let have = live.state::<TableState<Live>>()?;
         let changes = Changes::<TableField>::of(changes);
         let ddb = &ctx.clients.dynamodb;
         let err = || ProvisionError::aws(&desired.id);
         let name = &live.physical_id;
         if changes.has(TableField::PointInTimeRecovery) {
-            let on = desired.value(TableField::PointInTimeRecovery) == Some(&Value::Bool(true));
+            let on = want.point_in_time_recovery.exact() == Some(&true);
             ddb.update_continuous_backups()
                 .table_name(name)
                 .point_in_time_recovery_specification(
@@ -347,10 +421,10 @@ impl ResourceOps for Tables {
                 .map_err(err())?;
         }
         if changes.has(TableField::TtlAttribute) {
-            let (attribute, enabled) = match desired.value(TableField::TtlAttribute) {
-                Some(Value::String(a)) => (a.clone(), true),
-                _ => match live.fields.field(TableField::TtlAttribute) {
-                    Some(Value::String(a)) => (a.clone(), false),
+            let (attribute, enabled) = match want.ttl_attribute.exact() {
+                Some(Some(a)) => (a.clone(), true),
+                _ => match &have.ttl_attribute {
+                    Some(Some(a)) => (a.clone(), false),
                     _ => (String::new(), false),
                 },
             };
@@ -377,7 +451,7 @@ impl ResourceOps for Tables {
                     resource: desired.id.clone(),
                 }
             })?;
-            update_indexes(ctx, desired, table, live).await?;
+            update_indexes(ctx, desired, table, live, want, have).await?;
         }
         let table_changes = [
             TableField::BillingMode,
@@ -418,22 +492,12 @@ impl ResourceOps for Tables {
                 request = request.deletion_protection_enabled(table.deletion_protection);
             }
             if changes.has(TableField::Encryption)
-                && let Some(Value::Object(enc)) = desired.value(TableField::Encryption)
+                && let Some(encryption) = want.encryption.exact()
             {
-                let spec = match enc.get("type").and_then(Value::as_str) {
-                    Some("kms") => SseSpecification::builder()
-                        .enabled(true)
-                        .sse_type(SseType::Kms)
-                        .set_kms_master_key_id(
-                            enc.get("key").and_then(Value::as_str).map(String::from),
-                        )
-                        .build(),
-                    Some("awsManaged") => SseSpecification::builder()
-                        .enabled(true)
-                        .sse_type(SseType::Kms)
-                        .build(),
-                    _ => SseSpecification::builder().enabled(false).build(),
-                };
+                // AWS-owned keys are restored by disabling SSE (the table's default).
+                let spec = encryption
+                    .specification()
+                    .unwrap_or_else(|| SseSpecification::builder().enabled(false).build());
                 request = request.sse_specification(spec);
             }
             request
@@ -469,7 +533,8 @@ impl ResourceOps for Tables {
     #[instrument(skip_all, fields(table = %live.physical_name))]
     async fn delete(ctx: &ApplyContext<'_>, live: &LiveState) -> Result<(), ProvisionError> {
         let ddb = &ctx.clients.dynamodb;
-        if live.fields.field(TableField::DeletionProtection) == Some(&Value::Bool(true)) {
+        let have = live.state::<TableState<Live>>()?;
+        if have.deletion_protection == Some(true) {
             ddb.update_table()
                 .table_name(&live.physical_id)
                 .deletion_protection_enabled(false)
@@ -486,5 +551,80 @@ impl ResourceOps for Tables {
                 .await
                 .classify("dynamodb:DeleteTable"),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::provision::diff::Action;
+    use crate::provision::state::FieldName;
+    use crate::provision::typed::testing::{changed_fields, owned_live, typed_diff};
+
+    fn blueprint() -> Blueprint {
+        ballast_blueprint::parse(
+            "t",
+            "apiVersion: ballast.dev/v1\nkind: Blueprint\nmetadata: {name: t, region: us-east-1}\nspec:\n  tables:\n    - name: ledger\n      hashKey: {name: pk, type: S}\n      rangeKey: {name: sk, type: S}\n      billingMode: provisioned\n      readCapacity: 5\n      writeCapacity: 2\n      ttlAttribute: expires\n      globalSecondaryIndexes:\n        - {name: by-day, hashKey: {name: day, type: S}, projection: all, readCapacity: 1, writeCapacity: 1}\n",
+        )
+        .unwrap()
+        .blueprint
+    }
+
+    #[test]
+    fn a_table_differing_in_one_field_yields_exactly_that_change() {
+        let bp = blueprint();
+        let desired = Tables::desired(&bp, &Resolved::default());
+        let want = desired[0].state::<TableState<Desired>>().unwrap();
+        let same = want.assumed_live();
+        let live = owned_live(&desired[0], same.clone(), same.live_fields());
+        assert_eq!(typed_diff(&desired[0], &live), Action::NoChange);
+
+        let mut drifted = same.clone();
+        drifted.write_capacity = Some(9);
+        let live = owned_live(&desired[0], drifted.clone(), drifted.live_fields());
+        let action = typed_diff(&desired[0], &live);
+        assert!(matches!(action, Action::Update { .. }), "{action:?}");
+        assert_eq!(changed_fields(&action), vec!["writeCapacity"]);
+
+        // An index dropped behind our back is an in-place update, a key schema a replacement.
+        let mut drifted = same.clone();
+        drifted.indexes = Some(Vec::new());
+        let live = owned_live(&desired[0], drifted.clone(), drifted.live_fields());
+        assert_eq!(
+            changed_fields(&typed_diff(&desired[0], &live)),
+            vec!["globalSecondaryIndexes"]
+        );
+        let mut drifted = same;
+        drifted.key_schema = Some(keys_of(&bp.spec.tables[0].hash_key, None));
+        let live = owned_live(&desired[0], drifted.clone(), drifted.live_fields());
+        let action = typed_diff(&desired[0], &live);
+        assert!(matches!(action, Action::Replace { .. }), "{action:?}");
+        assert_eq!(changed_fields(&action), vec!["keySchema"]);
+    }
+
+    /// The rendered fields keep the shape the untyped state had (plan JSON is unchanged).
+    #[test]
+    fn rendered_fields_keep_their_shape() {
+        let desired = Tables::desired(&blueprint(), &Resolved::default());
+        let want = desired[0].state::<TableState<Desired>>().unwrap();
+        let fields = want.assumed_live().live_fields();
+        assert_eq!(
+            fields[TableField::KeySchema.name()],
+            json!([{"name": "pk", "type": "S", "role": "HASH"}, {"name": "sk", "type": "S", "role": "RANGE"}])
+        );
+        assert_eq!(
+            fields[TableField::GlobalSecondaryIndexes.name()],
+            json!([{"name": "by-day", "keys": [{"name": "day", "type": "S", "role": "HASH"}]}])
+        );
+        assert_eq!(fields[TableField::ReadCapacity.name()], json!(5));
+        assert_eq!(fields[TableField::TtlAttribute.name()], json!("expires"));
+        assert_eq!(
+            fields[TableField::Encryption.name()],
+            json!({"type": "awsOwned"})
+        );
+        assert_eq!(
+            desired[0].fields.iter().map(|f| f.name).collect::<Vec<_>>(),
+            TableField::ALL.iter().map(|f| f.name()).collect::<Vec<_>>()
+        );
     }
 }

@@ -105,33 +105,25 @@ pub(super) async fn read_table(
         })
         .collect();
     let keys = |schema: &[KeySchemaElement]| {
-        Value::Array(
-            schema
-                .iter()
-                .map(|k| {
-                    json!({"name": k.attribute_name, "type": types.get(&k.attribute_name), "role": k.key_type.as_str()})
-                })
-                .collect(),
-        )
+        schema
+            .iter()
+            .map(|k| KeyAttribute {
+                name: k.attribute_name.clone(),
+                attribute_type: types.get(&k.attribute_name).cloned(),
+                role: k.key_type.as_str().to_string(),
+            })
+            .collect::<Vec<_>>()
     };
-    let mut fields = BTreeMap::new();
-    fields.put(TableField::KeySchema, keys(table.key_schema()));
-    let mut indexes: Vec<(Option<&str>, Value)> = table
+    let mut indexes: Vec<IndexKeys> = table
         .global_secondary_indexes()
         .iter()
-        .map(|g| {
-            (
-                g.index_name(),
-                json!({"name": g.index_name, "keys": keys(g.key_schema())}),
-            )
+        .map(|g| IndexKeys {
+            name: g.index_name.clone(),
+            keys: keys(g.key_schema()),
         })
         .collect();
     // DescribeTable lists indexes in no promised order; the blueprint's are compared by name.
-    indexes.sort_by(|a, b| a.0.cmp(&b.0));
-    fields.put(
-        TableField::GlobalSecondaryIndexes,
-        Value::Array(indexes.into_iter().map(|(_, v)| v).collect()),
-    );
+    indexes.sort_by(|a, b| a.name.cmp(&b.name));
     // Provisioned tables come back without BillingModeSummary.
     let billing = table
         .billing_mode_summary
@@ -139,45 +131,28 @@ pub(super) async fn read_table(
         .and_then(|b| b.billing_mode.as_ref())
         .map(|m| m.as_str().to_string())
         .unwrap_or_else(|| "PROVISIONED".into());
-    if billing == "PROVISIONED"
-        && let Some(t) = &table.provisioned_throughput
-    {
-        fields.put(
-            TableField::ReadCapacity,
-            Value::from(t.read_capacity_units.unwrap_or(0)),
-        );
-        fields.put(
-            TableField::WriteCapacity,
-            Value::from(t.write_capacity_units.unwrap_or(0)),
-        );
-    }
-    fields.put(TableField::BillingMode, Value::from(billing));
-    if let Some(backups) = backups {
-        let pitr = backups
+    let throughput = table
+        .provisioned_throughput
+        .as_ref()
+        .filter(|_| billing == "PROVISIONED");
+    // A negative count (never reported) reads as unset and so differs from any desired one.
+    let capacity = |units: Option<i64>| u64::try_from(units.unwrap_or(0)).ok();
+    let point_in_time_recovery = backups.map(|backups| {
+        backups
             .continuous_backups_description
             .and_then(|d| d.point_in_time_recovery_description)
             .and_then(|p| p.point_in_time_recovery_status)
-            .is_some_and(|s| s.as_str() == "ENABLED");
-        fields.put(TableField::PointInTimeRecovery, Value::Bool(pitr));
-    }
-    if let Some(ttl) = ttl {
-        let ttl_attribute = ttl
-            .time_to_live_description
+            .is_some_and(|s| s.as_str() == "ENABLED")
+    });
+    let ttl_attribute = ttl.map(|ttl| {
+        ttl.time_to_live_description
             .filter(|d| {
                 d.time_to_live_status
                     .as_ref()
                     .is_some_and(|s| matches!(s.as_str(), "ENABLED" | "ENABLING"))
             })
-            .and_then(|d| d.attribute_name);
-        fields.put(
-            TableField::TtlAttribute,
-            ttl_attribute.map(Value::from).unwrap_or(Value::Null),
-        );
-    }
-    fields.put(
-        TableField::DeletionProtection,
-        Value::Bool(table.deletion_protection_enabled.unwrap_or(false)),
-    );
+            .and_then(|d| d.attribute_name)
+    });
     let encryption = match table.sse_description.as_ref() {
         Some(sse)
             if sse
@@ -189,17 +164,27 @@ pub(super) async fn read_table(
                 Some(key) => {
                     let canonical = canonical_key(resolved, bp, key);
                     if canonical == *key && key.contains("alias/aws/dynamodb") {
-                        json!({"type": "awsManaged"})
+                        TableEncryption::AwsManaged
                     } else {
-                        json!({"type": "kms", "key": canonical})
+                        TableEncryption::Kms { key: canonical }
                     }
                 }
-                None => json!({"type": "awsManaged"}),
+                None => TableEncryption::AwsManaged,
             }
         }
-        _ => json!({"type": "awsOwned"}),
+        _ => TableEncryption::AwsOwned,
     };
-    fields.put(TableField::Encryption, encryption);
+    let state = TableState {
+        key_schema: Some(keys(table.key_schema())),
+        indexes: Some(indexes),
+        read_capacity: throughput.and_then(|t| capacity(t.read_capacity_units)),
+        write_capacity: throughput.and_then(|t| capacity(t.write_capacity_units)),
+        billing_mode: Some(billing),
+        point_in_time_recovery,
+        ttl_attribute,
+        deletion_protection: Some(table.deletion_protection_enabled.unwrap_or(false)),
+        encryption: Some(encryption),
+    };
     Ok(Some(LiveState {
         id: id.clone(),
         physical_name: name.to_string(),
@@ -207,7 +192,7 @@ pub(super) async fn read_table(
         arn,
         ownership: Ownership::from_tags(&tags, &bp.metadata.name),
         tags,
-        fields,
-        typed: TypedLive::untyped(),
+        fields: state.live_fields(),
+        typed: TypedLive::new(state),
     }))
 }

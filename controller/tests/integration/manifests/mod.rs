@@ -1,7 +1,9 @@
-//! The Kubernetes manifests in `manifests/`: every document deserializes into its exact
-//! `k8s-openapi` type with no unknown or misspelt field, and the objects agree with each other
-//! (names, labels and selectors, ports, service accounts, RBAC, ConfigMap keys), with the
-//! blueprint on disk and with the command lines the two binaries accept.
+//! The Kubernetes manifests, the kustomize base `manifests/base/`: every document deserializes
+//! into its exact `k8s-openapi` type with no unknown or misspelt field, and the objects agree with
+//! each other (names, labels and selectors, ports, service accounts, RBAC, ConfigMap keys), with
+//! the blueprint on disk and with the command lines the two binaries accept. `kustomize.rs`
+//! checks the base's and the example overlay's kustomization files, `image.rs` the Dockerfile
+//! the images are built from.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -9,6 +11,9 @@
     clippy::indexing_slicing,
     reason = "test code: a panic is a failed test (clippy.toml covers only #[test] fns, not helpers)"
 )]
+
+mod image;
+mod kustomize;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -176,42 +181,49 @@ struct Manifests {
     ids: Vec<(&'static str, Option<String>, String)>,
 }
 
+/// The kustomize base: the manifests and their `kustomization.yaml`.
+fn base_dir() -> PathBuf {
+    repo().join("manifests/base")
+}
+
+/// The manifests, as the base's `kustomization.yaml` lists them (`kubectl apply -k` applies
+/// exactly these; `kustomize.rs` checks that no manifest in the folder is left out).
 fn manifest_files() -> Vec<PathBuf> {
-    let dir = repo().join("manifests");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| {
-            path.extension()
-                .is_some_and(|ext| ext == "yaml" || ext == "yml")
-        })
-        .collect();
-    files.sort();
-    files
+    kustomize::Kustomization::read(&base_dir().join("kustomization.yaml"))
+        .resources
+        .iter()
+        .map(|resource| base_dir().join(resource))
+        .collect()
+}
+
+/// Adds the typed objects of one file to `all`.
+fn collect(all: &mut Manifests, name: &str, objects: Vec<Object>) {
+    assert!(!objects.is_empty(), "{name} holds no document");
+    for object in objects {
+        let meta = object.metadata();
+        let name = meta.name.clone().expect("every object has a name");
+        all.ids.push((object.kind(), meta.namespace.clone(), name));
+        match object {
+            Object::Namespace(o) => all.namespaces.push(*o),
+            Object::ServiceAccount(o) => all.service_accounts.push(*o),
+            Object::Role(o) => all.roles.push(*o),
+            Object::RoleBinding(o) => all.role_bindings.push(*o),
+            Object::ConfigMap(o) => all.config_maps.push(*o),
+            Object::Deployment(o) => all.deployments.push(*o),
+            Object::Service(o) => all.services.push(*o),
+            Object::PodDisruptionBudget(o) => all.pdbs.push(*o),
+        }
+    }
 }
 
 fn load() -> Manifests {
     let mut all = Manifests::default();
     for path in manifest_files() {
-        let text = std::fs::read_to_string(&path).unwrap();
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         let objects = parse_file(&name, &text).unwrap_or_else(|e| panic!("{e}"));
-        assert!(!objects.is_empty(), "{name} holds no document");
-        for object in objects {
-            let meta = object.metadata();
-            let name = meta.name.clone().expect("every object has a name");
-            all.ids.push((object.kind(), meta.namespace.clone(), name));
-            match object {
-                Object::Namespace(o) => all.namespaces.push(*o),
-                Object::ServiceAccount(o) => all.service_accounts.push(*o),
-                Object::Role(o) => all.roles.push(*o),
-                Object::RoleBinding(o) => all.role_bindings.push(*o),
-                Object::ConfigMap(o) => all.config_maps.push(*o),
-                Object::Deployment(o) => all.deployments.push(*o),
-                Object::Service(o) => all.services.push(*o),
-                Object::PodDisruptionBudget(o) => all.pdbs.push(*o),
-            }
-        }
+        collect(&mut all, &name, objects);
     }
     all
 }
@@ -563,7 +575,7 @@ fn every_document_is_a_known_kind_without_unknown_fields() {
     ] {
         assert!(
             files.iter().any(|f| f == expected),
-            "missing manifests/{expected}"
+            "missing manifests/base/{expected}"
         );
     }
 
@@ -938,7 +950,7 @@ fn the_config_map_is_the_blueprint_on_disk_and_every_referenced_file_is_mounted(
     let in_map = config_map_value(&all, "ballast-blueprints", "banking.yaml");
     assert!(
         in_map == on_disk,
-        "manifests/20-configmap.yaml `banking.yaml` differs from blueprints/banking.yaml; \
+        "manifests/base/20-configmap.yaml `banking.yaml` differs from blueprints/banking.yaml; \
          regenerate it as manifests/README.md (\"Updating the blueprint\") shows"
     );
 

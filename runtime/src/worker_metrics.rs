@@ -1,0 +1,12 @@
+//! The names under which the worker publishes its per-minute CloudWatch metrics, shared with
+//! the controller, which reads them back to measure the fleet's service rate.
+
+/// CloudWatch namespace of the worker's metrics.
+pub const NAMESPACE: &str = "Ballast/Worker";
+/// Dimension carrying the fleet (Auto Scaling group) name. Every worker of a group publishes
+/// under the same value, so CloudWatch's `Sum` is the group's total.
+pub const FLEET_DIMENSION: &str = "AutoScalingGroupName";
+/// Messages processed successfully in the minute (a `Count`).
+pub const TRANSACTIONS_PROCESSED: &str = "TransactionsProcessed";
+/// Messages whose processing failed in the minute (a `Count`).
+pub const PROCESSING_ERRORS: &str = "ProcessingErrors";
