@@ -295,6 +295,8 @@ pub fn policy(bp: &Blueprint, scope: &ArnScope, lease_table: &str) -> PolicyDocu
                         "autoscaling:DescribeAutoScalingGroups",
                         "autoscaling:DescribeScalingActivities",
                         "cloudwatch:GetMetricStatistics",
+                        // Measured arrival and service rates (`mode: queueing`).
+                        "cloudwatch:GetMetricData",
                     ],
                     any(),
                 );
