@@ -24,7 +24,7 @@ pub use graph::{ResourceId, ResourceKind, dependency_order};
 pub use model::*;
 pub use naming::{
     OWNERSHIP_BLUEPRINT_TAG, OWNERSHIP_MANAGED_TAG, OWNERSHIP_RESOURCE_TAG, SafetyOverride,
-    declared, safety_overrides, tagged_resource_id,
+    declared, observed, safety_overrides, tagged_resource_id,
 };
 pub use registry::Resource;
 pub use yaml::{MAX_DEPTH, MAX_NODES, MAX_SCALAR_BYTES, MAX_SOURCE_BYTES};

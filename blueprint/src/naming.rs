@@ -165,6 +165,16 @@ pub fn declared(bp: &Blueprint, kind: ResourceKind) -> Vec<(ResourceId, String)>
     crate::registry::declared_of_kind(bp, kind)
 }
 
+/// The resources declared with `management: observe`: plan, drift and the controller report
+/// them, apply and the controller never write them.
+pub fn observed(bp: &Blueprint) -> std::collections::BTreeSet<ResourceId> {
+    crate::registry::all_settings(bp)
+        .into_iter()
+        .filter(|s| s.management == Management::Observe)
+        .map(|s| s.id)
+        .collect()
+}
+
 /// A secure default that the blueprint explicitly switched off; plan output names each one.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct SafetyOverride {
@@ -251,4 +261,47 @@ pub fn safety_overrides(bp: &Blueprint) -> Vec<SafetyOverride> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn observed_lists_the_resources_declared_with_management_observe() {
+        let text = r#"
+apiVersion: ballast.dev/v1
+kind: Blueprint
+metadata: { name: bp, region: us-east-1 }
+spec:
+  queues:
+    - { name: work, management: observe }
+    - { name: dlq }
+    - { name: other, management: manage }
+  launchTemplates:
+    - { name: worker, imageId: ami-0abcdef1234567890, instanceTypes: [t3.micro] }
+  autoScalingGroups:
+    - name: workers
+      launchTemplate: worker
+      subnets: [subnet-0123456789abcdef0]
+      minSize: 1
+      maxSize: 4
+      management: observe
+  scalingPolicies:
+    - { name: p, queue: work, fleet: workers, targetBacklogPerInstance: 10, management: observe }
+"#;
+        let bp = match crate::parse("t.yaml", text) {
+            Ok(loaded) => loaded.blueprint,
+            Err(e) => panic!("{e}"),
+        };
+        let ids: Vec<String> = observed(&bp).iter().map(ToString::to_string).collect();
+        assert_eq!(
+            ids,
+            [
+                "queue/work",
+                "auto-scaling-group/workers",
+                "scaling-policy/p"
+            ]
+        );
+    }
 }

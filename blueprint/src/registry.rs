@@ -141,6 +141,14 @@ macro_rules! define_kinds {
             out
         }
 
+        /// Every resource of the blueprint with its declaring path and its shared settings,
+        /// kind by kind.
+        pub(crate) fn all_settings(bp: &Blueprint) -> Vec<Settings> {
+            let mut out = Vec::new();
+            $(out.extend(settings_as::<crate::model::$model>(bp, ResourceKind::$variant));)*
+            out
+        }
+
         /// Every reference by blueprint name, kind by kind.
         pub(crate) fn all_references(bp: &Blueprint) -> Vec<Reference> {
             let mut out = Vec::new();
@@ -169,6 +177,31 @@ fn resources_as<R: Resource>(bp: &Blueprint, kind: ResourceKind) -> Vec<(Resourc
     R::in_spec(&bp.spec)
         .into_iter()
         .map(|(r, path)| (ResourceId::new(kind, r.name()), path))
+        .collect()
+}
+
+/// The settings every resource may carry ([`crate::model::Lifecycle`]), with where it is
+/// declared.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Settings {
+    pub id: ResourceId,
+    pub path: String,
+    pub management: crate::model::Management,
+    pub adopt: bool,
+}
+
+fn settings_as<R: Resource + crate::model::Lifecycle>(
+    bp: &Blueprint,
+    kind: ResourceKind,
+) -> Vec<Settings> {
+    R::in_spec(&bp.spec)
+        .into_iter()
+        .map(|(r, path)| Settings {
+            id: ResourceId::new(kind, r.name()),
+            path,
+            management: r.management(),
+            adopt: r.adopt(),
+        })
         .collect()
 }
 

@@ -41,7 +41,7 @@ struct Finding {
 
 fn findings(plan: &Plan, loaded: &Loaded) -> Vec<Finding> {
     let mut out = Vec::new();
-    for change in plan.changes.iter().filter(|c| c.action.is_change()) {
+    for change in plan.changes.iter().filter(|c| c.action.is_drift()) {
         let resource = format!("{} ({})", change.resource, change.physical_name);
         let whole = |what: &str, conflict: bool| Finding {
             resource: resource.clone(),
@@ -70,6 +70,26 @@ fn findings(plan: &Plan, loaded: &Loaded) -> Vec<Finding> {
                 fields(&mut out, loaded, change, changes, "differs");
             }
             Action::Replace { changes } => fields(&mut out, loaded, change, changes, "differs"),
+            Action::Observed { would } => match would.as_ref() {
+                Action::Create => out.push(whole(
+                    "missing in AWS, observed (management: observe): not created",
+                    false,
+                )),
+                Action::Update { changes }
+                | Action::Adopt { changes }
+                | Action::Replace { changes } => fields(
+                    &mut out,
+                    loaded,
+                    change,
+                    changes,
+                    "differs, observed (management: observe): left as it is",
+                ),
+                Action::Conflict { .. }
+                | Action::Delete
+                | Action::Retain
+                | Action::NoChange
+                | Action::Observed { .. } => {}
+            },
             Action::Retain | Action::NoChange => {}
         }
     }
@@ -161,8 +181,19 @@ pub fn plan_markdown(plan: &Plan, loaded: &Loaded, title: &str) -> String {
     let s = &plan.summary;
     let _ = writeln!(
         out,
-        "\n{} to create, {} to update, {} to replace, {} to adopt, {} to delete ({} retained, {} unchanged, {} conflicts).",
-        s.create, s.update, s.replace, s.adopt, s.delete, s.retain, s.unchanged, s.conflicts
+        "\n{} to create, {} to update, {} to replace, {} to adopt, {} to delete ({} retained, {} unchanged, {} conflicts{}).",
+        s.create,
+        s.update,
+        s.replace,
+        s.adopt,
+        s.delete,
+        s.retain,
+        s.unchanged,
+        s.conflicts,
+        match s.observed {
+            0 => String::new(),
+            n => format!(", {n} observed"),
+        }
     );
     out
 }

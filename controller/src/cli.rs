@@ -74,6 +74,11 @@ pub enum Command {
     /// Remove the blueprint's writer lease left behind by a killed `apply` or `destroy` (asks
     /// first; removes only the lease it showed).
     ForceUnlock(ApplyArgs),
+    /// Pause the whole blueprint: `apply` and `destroy` refuse, `ballast run` observes and
+    /// reports drift but writes nothing and does not scale (a record in the lease table).
+    Suspend(SuspendArgs),
+    /// Undo `suspend`: `apply` works again, `ballast run` converges at its next resync.
+    Resume(ResumeArgs),
     /// The long-lived controller: reconcile blueprints and autoscale their fleets.
     Run(RunArgs),
     /// Run worker processes for a fleet's instances.
@@ -133,6 +138,37 @@ pub struct ApplyArgs {
     pub auto_approve: bool,
     /// DynamoDB table of the writer lease, shared with controllers running the blueprint
     /// (created if missing).
+    #[arg(long, env = "BALLAST_LEASE_TABLE", default_value = crate::lease::DEFAULT_TABLE)]
+    pub lease_table: String,
+    /// Apply or destroy even though the blueprint is suspended (`ballast suspend`); the
+    /// suspension stays, so a running controller still writes nothing.
+    #[arg(long)]
+    pub ignore_suspension: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SuspendArgs {
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+    /// Why, recorded with the suspension and shown to whoever runs into it.
+    #[arg(long)]
+    pub reason: Option<String>,
+    /// Who suspends, for the record. Default: `$USER@host`.
+    #[arg(long)]
+    pub by: Option<String>,
+    /// DynamoDB table of the writer lease, where the suspension is recorded (created if
+    /// missing).
+    #[arg(long, env = "BALLAST_LEASE_TABLE", default_value = crate::lease::DEFAULT_TABLE)]
+    pub lease_table: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ResumeArgs {
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+    /// DynamoDB table of the writer lease, where the suspension is recorded.
     #[arg(long, env = "BALLAST_LEASE_TABLE", default_value = crate::lease::DEFAULT_TABLE)]
     pub lease_table: String,
 }

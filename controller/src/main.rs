@@ -34,6 +34,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::ForceUnlock(args) => {
             runtime()?.block_on(commands::provision::force_unlock(args, &mut out))?
         }
+        Command::Suspend(args) => {
+            runtime()?.block_on(commands::provision::suspend(args, &mut out))?
+        }
+        Command::Resume(args) => {
+            runtime()?.block_on(commands::provision::resume(args, &mut out))?
+        }
         Command::Run(args) => runtime()?.block_on(commands::run::run(args))?,
         Command::IamPolicy(args) => commands::iam_policy::run(args, &mut out)?,
         Command::Fleet(fleet) => match &fleet.command {

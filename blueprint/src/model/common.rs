@@ -154,6 +154,30 @@ pub enum DeletionPolicy {
     Delete,
 }
 
+/// Whether Ballast writes a resource or only watches it (`management:` on any resource).
+///
+/// `observe` is the pause switch of one resource: an operator may change it by hand (raise a
+/// group's maximum during a backlog) without apply or `ballast run` undoing it, while plan,
+/// drift and the controller keep reporting how it differs from the blueprint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum Management {
+    /// Create, update, replace and delete it to match the blueprint.
+    #[default]
+    Manage,
+    /// Read it and report its drift; never create, change, replace or delete it.
+    Observe,
+}
+
+impl Management {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Management::Manage => "manage",
+            Management::Observe => "observe",
+        }
+    }
+}
+
 /// Extra tags on top of Ballast's ownership tags.
 pub type Tags = BTreeMap<String, String>;
 
@@ -161,6 +185,7 @@ pub type Tags = BTreeMap<String, String>;
 pub trait Lifecycle {
     fn deletion_policy(&self) -> Option<DeletionPolicy>;
     fn adopt(&self) -> bool;
+    fn management(&self) -> Management;
 }
 
 #[cfg(test)]

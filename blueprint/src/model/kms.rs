@@ -1,4 +1,4 @@
-use super::{DeletionPolicy, Duration, Tags};
+use super::{DeletionPolicy, Duration, Management, Tags};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -28,6 +28,10 @@ pub struct KmsKey {
     /// Take over an existing key that carries this alias but not Ballast's tags.
     #[serde(default)]
     pub adopt: bool,
+    /// `observe`: plan, drift and `ballast run` report this resource's drift, but apply and
+    /// `ballast run` never create, change, replace or delete it. Default: `manage`.
+    #[serde(default)]
+    pub management: Management,
     #[serde(default)]
     pub tags: Tags,
 }

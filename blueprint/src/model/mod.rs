@@ -90,12 +90,14 @@ pub struct Spec {
     pub scaling_policies: Vec<ScalingPolicy>,
 }
 
-/// Implements [`Lifecycle`] for resource structs that carry `deletionPolicy` and `adopt`.
+/// Implements [`Lifecycle`] for resource structs that carry `deletionPolicy`, `adopt` and
+/// `management`.
 macro_rules! lifecycle {
     ($($ty:ty),* $(,)?) => {$(
         impl Lifecycle for $ty {
             fn deletion_policy(&self) -> Option<DeletionPolicy> { self.deletion_policy }
             fn adopt(&self) -> bool { self.adopt }
+            fn management(&self) -> Management { self.management }
         }
     )*};
 }
@@ -113,3 +115,16 @@ lifecycle!(
     Topic,
     SecurityGroup,
 );
+
+/// A scaling policy has nothing in AWS to delete or adopt; only `management` applies to it.
+impl Lifecycle for ScalingPolicy {
+    fn deletion_policy(&self) -> Option<DeletionPolicy> {
+        None
+    }
+    fn adopt(&self) -> bool {
+        false
+    }
+    fn management(&self) -> Management {
+        self.management
+    }
+}

@@ -1,4 +1,4 @@
-use super::{Decimal, DeletionPolicy, Duration, Tags};
+use super::{Decimal, DeletionPolicy, Duration, Management, Tags};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -47,6 +47,10 @@ pub struct Alarm {
     pub deletion_policy: Option<DeletionPolicy>,
     #[serde(default)]
     pub adopt: bool,
+    /// `observe`: plan, drift and `ballast run` report this resource's drift, but apply and
+    /// `ballast run` never create, change, replace or delete it. Default: `manage`.
+    #[serde(default)]
+    pub management: Management,
     #[serde(default)]
     pub tags: Tags,
 }
@@ -115,6 +119,10 @@ pub struct Dashboard {
     pub deletion_policy: Option<DeletionPolicy>,
     #[serde(default)]
     pub adopt: bool,
+    /// `observe`: plan, drift and `ballast run` report this resource's drift, but apply and
+    /// `ballast run` never create, change, replace or delete it. Default: `manage`.
+    #[serde(default)]
+    pub management: Management,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

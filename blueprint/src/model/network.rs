@@ -1,4 +1,4 @@
-use super::{DeletionPolicy, Tags, kms::yes};
+use super::{DeletionPolicy, Management, Tags, kms::yes};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -33,6 +33,10 @@ pub struct Vpc {
     pub deletion_policy: Option<DeletionPolicy>,
     #[serde(default)]
     pub adopt: bool,
+    /// `observe`: plan, drift and `ballast run` report this resource's drift, but apply and
+    /// `ballast run` never create, change, replace or delete it. Default: `manage`.
+    #[serde(default)]
+    pub management: Management,
     #[serde(default)]
     pub tags: Tags,
 }
@@ -57,6 +61,10 @@ pub struct Subnet {
     pub deletion_policy: Option<DeletionPolicy>,
     #[serde(default)]
     pub adopt: bool,
+    /// `observe`: plan, drift and `ballast run` report this resource's drift, but apply and
+    /// `ballast run` never create, change, replace or delete it. Default: `manage`.
+    #[serde(default)]
+    pub management: Management,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -87,6 +95,10 @@ pub struct VpcEndpoint {
     pub deletion_policy: Option<DeletionPolicy>,
     #[serde(default)]
     pub adopt: bool,
+    /// `observe`: plan, drift and `ballast run` report this resource's drift, but apply and
+    /// `ballast run` never create, change, replace or delete it. Default: `manage`.
+    #[serde(default)]
+    pub management: Management,
     #[serde(default)]
     pub tags: Tags,
 }
@@ -113,6 +125,10 @@ pub struct SecurityGroup {
     pub deletion_policy: Option<DeletionPolicy>,
     #[serde(default)]
     pub adopt: bool,
+    /// `observe`: plan, drift and `ballast run` report this resource's drift, but apply and
+    /// `ballast run` never create, change, replace or delete it. Default: `manage`.
+    #[serde(default)]
+    pub management: Management,
     #[serde(default)]
     pub tags: Tags,
 }

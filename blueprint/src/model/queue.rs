@@ -1,4 +1,4 @@
-use super::{DeletionPolicy, Duration, Tags};
+use super::{DeletionPolicy, Duration, Management, Tags};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -38,6 +38,10 @@ pub struct Queue {
     pub deletion_policy: Option<DeletionPolicy>,
     #[serde(default)]
     pub adopt: bool,
+    /// `observe`: plan, drift and `ballast run` report this resource's drift, but apply and
+    /// `ballast run` never create, change, replace or delete it. Default: `manage`.
+    #[serde(default)]
+    pub management: Management,
     #[serde(default)]
     pub tags: Tags,
 }

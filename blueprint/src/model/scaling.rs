@@ -1,4 +1,4 @@
-use super::Duration;
+use super::{Duration, Management};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -54,6 +54,10 @@ pub struct ScalingPolicy {
     pub min_replicas: Option<u32>,
     #[serde(default)]
     pub max_replicas: Option<u32>,
+    /// `observe`: the autoscaler reads the queue and the fleet and reports what it would do
+    /// (logs, metrics) but never sets the desired capacity. Default: `manage`.
+    #[serde(default)]
+    pub management: Management,
 }
 
 /// The rule set of a scaling policy.

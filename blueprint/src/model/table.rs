@@ -1,4 +1,4 @@
-use super::{DeletionPolicy, Tags, kms::yes};
+use super::{DeletionPolicy, Management, Tags, kms::yes};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -38,6 +38,10 @@ pub struct Table {
     pub deletion_policy: Option<DeletionPolicy>,
     #[serde(default)]
     pub adopt: bool,
+    /// `observe`: plan, drift and `ballast run` report this resource's drift, but apply and
+    /// `ballast run` never create, change, replace or delete it. Default: `manage`.
+    #[serde(default)]
+    pub management: Management,
     #[serde(default)]
     pub tags: Tags,
 }

@@ -1,4 +1,4 @@
-use super::{DeletionPolicy, Tags};
+use super::{DeletionPolicy, Management, Tags};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -22,6 +22,10 @@ pub struct Topic {
     /// Take over an existing topic of this name that does not carry Ballast's tags.
     #[serde(default)]
     pub adopt: bool,
+    /// `observe`: plan, drift and `ballast run` report this resource's drift, but apply and
+    /// `ballast run` never create, change, replace or delete it. Default: `manage`.
+    #[serde(default)]
+    pub management: Management,
     #[serde(default)]
     pub tags: Tags,
 }

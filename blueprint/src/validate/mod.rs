@@ -33,6 +33,7 @@ pub fn check(bp: &Blueprint, positions: &Positions) -> Vec<Diagnostic> {
     v.declares_something(bp);
     v.names(bp);
     v.references(bp);
+    v.management(bp);
     for (i, key) in bp.spec.kms_keys.iter().enumerate() {
         let path = format!("spec.kmsKeys[{i}]");
         v.kms_key(key, &path);
@@ -118,6 +119,21 @@ impl Validator<'_> {
     fn warning(&mut self, path: &str, message: impl Into<String>, hint: impl Into<String>) {
         self.out
             .push(Diagnostic::warning(self.positions.at(path), path, message).with_hint(hint));
+    }
+
+    /// `management: observe` means never written; `adopt: true` asks apply to take the
+    /// resource over (write its tags and fields). Both at once is a contradiction that would
+    /// otherwise silently do nothing, so it is refused where `adopt` is written.
+    fn management(&mut self, bp: &Blueprint) {
+        for s in crate::registry::all_settings(bp) {
+            if s.management == Management::Observe && s.adopt {
+                self.error(
+                    &format!("{}.adopt", s.path),
+                    format!("{} has `management: observe` and `adopt: true`", s.id),
+                    "an observed resource is never written, so it cannot be adopted: remove `adopt`, or adopt it with `management: manage` first",
+                );
+            }
+        }
     }
 
     fn metadata(&mut self, bp: &Blueprint) {

@@ -520,7 +520,12 @@ pub fn build_loops(
                 interval,
                 QueueSource::new(ctx.clients.sqs.clone(), bp.queue_name(queue), cloudwatch),
                 actuator,
-                ctx.mode,
+                // `management: observe` on the policy: it decides and reports, as a dry run
+                // does, and never sets the capacity (an operator is sizing the fleet by hand).
+                match p.management {
+                    ballast_blueprint::Management::Manage => ctx.mode,
+                    ballast_blueprint::Management::Observe => Mode::DryRun,
+                },
                 ctx.clients.cloudwatch.clone(),
             ))
         })

@@ -12,9 +12,10 @@ use ballast_blueprint::{Blueprint, Loaded, ResourceId};
 
 use crate::ci;
 use crate::cli::{AwsArgs, PlanArgs, ReportFormat};
+use crate::lease::suspension::default_suspender;
 use crate::lease::{
-    self, DynamoLease, HeldLease, LeaseSpec, LeaseStatus, blueprint_lease_name, default_holder,
-    format_time,
+    self, DynamoLease, HeldLease, LeaseSpec, LeaseStatus, SuspendOutcome, Suspension, Suspensions,
+    blueprint_lease_name, default_holder, format_time,
 };
 use crate::provision::engine::{LogProgress, Outcome, OutcomeAction, Progress};
 use crate::provision::kinds::Readiness;
@@ -250,6 +251,98 @@ async fn take_writer_lease(
     }
 }
 
+/// Refuses to write while the blueprint is suspended (`ballast suspend`), naming who suspended
+/// it, when and why. Read under the writer lease, so a controller cannot be converging at the
+/// same time; `--ignore-suspension` writes once and leaves the suspension in place (an operator
+/// fixing something by blueprint while the controller stays paused).
+async fn check_not_suspended(
+    dynamodb: &aws_sdk_dynamodb::Client,
+    bp: &Blueprint,
+    args: &crate::cli::ApplyArgs,
+    verb: &str,
+) -> anyhow::Result<()> {
+    let table = &args.lease_table;
+    let Some(suspension) = Suspensions::new(dynamodb.clone(), table.clone())
+        .read(&bp.metadata.name)
+        .await
+        .with_context(|| format!("reading the blueprint's suspension in `{table}`"))?
+    else {
+        return Ok(());
+    };
+    if args.ignore_suspension {
+        tracing::warn!(blueprint = %bp.metadata.name, %suspension, "blueprint is suspended; going on (--ignore-suspension)");
+        return Ok(());
+    }
+    bail!(
+        "blueprint `{}` is {suspension}; refusing to {verb}, nothing was changed. \
+         `ballast resume {}` ends the suspension (a running controller then converges at its next resync); \
+         `--ignore-suspension` would {verb} once and keep it suspended",
+        bp.metadata.name,
+        args.file.display()
+    )
+}
+
+/// `ballast suspend`: records the suspension in the lease table. It takes no lease, so an
+/// apply in progress finishes; a running controller stops writing at its next resync.
+pub async fn suspend(
+    args: &crate::cli::SuspendArgs,
+    out: &mut impl Write,
+) -> anyhow::Result<ExitCode> {
+    let bp = load_blueprint(&args.file)?;
+    let config = sdk_config(&args.aws, &bp).await?;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&config);
+    let table = &args.lease_table;
+    lease::ensure_table(&dynamodb, table)
+        .await
+        .with_context(|| format!("preparing the lease table `{table}`"))?;
+    let suspension = Suspension {
+        by: args.by.clone().unwrap_or_else(default_suspender),
+        at: std::time::SystemTime::now(),
+        reason: args.reason.clone(),
+    };
+    let name = &bp.metadata.name;
+    match Suspensions::new(dynamodb, table.clone())
+        .suspend(name, &suspension)
+        .await
+        .with_context(|| format!("recording the suspension in `{table}`"))?
+    {
+        SuspendOutcome::Suspended => writeln!(
+            out,
+            "Blueprint `{name}` is {suspension}.\n`ballast apply` and `ballast destroy` refuse, and `ballast run` observes and reports only \
+             (from its next resync), until `ballast resume {}`.",
+            args.file.display()
+        )?,
+        SuspendOutcome::AlreadySuspended(existing) => writeln!(
+            out,
+            "Blueprint `{name}` is already {existing}; that record is kept."
+        )?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `ballast resume`: removes the suspension record.
+pub async fn resume(
+    args: &crate::cli::ResumeArgs,
+    out: &mut impl Write,
+) -> anyhow::Result<ExitCode> {
+    let bp = load_blueprint(&args.file)?;
+    let config = sdk_config(&args.aws, &bp).await?;
+    let table = &args.lease_table;
+    let name = &bp.metadata.name;
+    match Suspensions::new(aws_sdk_dynamodb::Client::new(&config), table.clone())
+        .resume(name)
+        .await
+        .with_context(|| format!("removing the suspension in `{table}`"))?
+    {
+        Some(was) => writeln!(
+            out,
+            "Resumed blueprint `{name}` (it was {was}); a running controller converges at its next resync."
+        )?,
+        None => writeln!(out, "Blueprint `{name}` was not suspended.")?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Runs `work` under the lease: stops it if the lease is lost, and releases the lease at the
 /// end, also on error.
 async fn holding<T>(
@@ -316,6 +409,7 @@ pub async fn apply(args: &crate::cli::ApplyArgs, out: &mut impl Write) -> anyhow
     let clients = Clients::read_write(&config, &recorder);
     let held = take_writer_lease(&clients.dynamodb, &bp, &args.lease_table).await?;
     holding(held, async {
+        check_not_suspended(&clients.dynamodb, &bp, args, "apply").await?;
         let observation = provision::observe(&clients.observer(), &bp).await?;
         let plan = provision::plan(&bp, &observation);
         write!(out, "{}", render::plan_text(&plan))?;
@@ -370,6 +464,7 @@ pub async fn destroy(
     let clients = Clients::read_write(&config, &recorder);
     let held = take_writer_lease(&clients.dynamodb, &bp, &args.lease_table).await?;
     holding(held, async {
+        check_not_suspended(&clients.dynamodb, &bp, args, "destroy").await?;
         let observation = provision::observe(&clients.observer(), &bp).await?;
         let steps = provision::destroy_steps(&bp, &observation);
         write!(out, "{}", render::destroy_text(&bp.metadata.name, &steps))?;

@@ -95,6 +95,13 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
                 path: file.clone(),
                 name: bp.metadata.name.clone(),
                 sdk,
+                suspensions: crate::lease::Suspensions::new(
+                    match &clients {
+                        ProvisionClients::ReadOnly(read_only) => read_only.dynamodb().clone(),
+                        ProvisionClients::ReadWrite(clients) => clients.dynamodb.clone(),
+                    },
+                    args.lease_table.clone(),
+                ),
                 clients,
             },
             blueprint: bp,

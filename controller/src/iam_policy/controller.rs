@@ -1,6 +1,8 @@
 //! The controller's policy: what `plan`, `apply`, `drift`, `destroy`, `run` and `scale` call
 //! for a blueprint's kinds (`provision/kinds/*`), the ownership-tag lookup (`provision/tagged.rs`),
-//! the writer lease (`lease/dynamo.rs`) and the autoscaler (`autoscale/`).
+//! the writer lease (`lease/dynamo.rs`) and the suspension beside it in the same table
+//! (`lease/suspension.rs`: `ballast suspend`/`resume`, read by apply and `run`), and the
+//! autoscaler (`autoscale/`).
 //!
 //! Every kind of the registry is matched without a catch-all arm, so a new kind does not
 //! compile until it says what it needs here. Queues, tables, keys' aliases, groups, alarms and
@@ -27,7 +29,7 @@ pub fn policy(bp: &Blueprint, scope: &ArnScope, lease_table: &str) -> PolicyDocu
         any(),
     );
     out.allow(
-        "WriterLease",
+        "WriterLeaseAndSuspension",
         &[
             "dynamodb:CreateTable",
             "dynamodb:DescribeTable",

@@ -18,6 +18,7 @@
 
 pub mod dynamo;
 pub mod kube;
+pub mod suspension;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -29,6 +30,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use dynamo::{DynamoLease, LeaseRecord, ensure_table};
 pub use kube::KubeLease;
+pub use suspension::{SuspendOutcome, Suspension, Suspensions};
 
 /// The DynamoDB table that holds lease items unless told otherwise (`--lease-table`).
 pub const DEFAULT_TABLE: &str = "ballast-leases";

@@ -1,5 +1,7 @@
 //! Desired versus live: a pure function per resource, and the plan over a whole blueprint.
 
+use std::collections::BTreeSet;
+
 use ballast_blueprint::{DeletionPolicy, ResourceId, SafetyOverride};
 use serde::Serialize;
 
@@ -39,11 +41,41 @@ pub enum Action {
     Conflict {
         reason: ConflictReason,
     },
+    /// Declared with `management: observe`: `would` is what apply would do to it under
+    /// `management: manage` (its drift), and apply does nothing. Never nested.
+    Observed {
+        would: Box<Action>,
+    },
 }
 
 impl Action {
+    /// Whether apply would do something. An observed resource is never written, whatever it
+    /// differs in.
     pub fn is_change(&self) -> bool {
-        !matches!(self, Action::NoChange | Action::Retain)
+        !matches!(
+            self,
+            Action::NoChange | Action::Retain | Action::Observed { .. }
+        )
+    }
+
+    /// Whether AWS differs from the blueprint: a change, or what an observed resource would
+    /// need under `management: manage`. What `ballast drift` and the controller report.
+    pub fn is_drift(&self) -> bool {
+        match self {
+            Action::Observed { would } => would.is_change(),
+            other => other.is_change(),
+        }
+    }
+
+    /// Wraps `self` for a resource under `management: observe` (the pure planning filter).
+    pub fn observed(self) -> Action {
+        match self {
+            // Idempotent, so the wrapper is never nested.
+            Action::Observed { would } => Action::Observed { would },
+            other => Action::Observed {
+                would: Box::new(other),
+            },
+        }
     }
 
     pub fn symbol(&self) -> &'static str {
@@ -56,6 +88,7 @@ impl Action {
             Action::Retain => "=",
             Action::NoChange => " ",
             Action::Conflict { .. } => "!",
+            Action::Observed { .. } => "o",
         }
     }
 }
@@ -78,6 +111,8 @@ pub struct Summary {
     pub retain: usize,
     pub unchanged: usize,
     pub conflicts: usize,
+    /// Resources under `management: observe` (in sync or not), counted here and nowhere else.
+    pub observed: usize,
 }
 
 /// The stable, documented machine-readable plan (`ballast plan --output json`).
@@ -98,9 +133,17 @@ impl Plan {
         self.changes.iter().any(|c| c.action.is_change())
     }
 
-    /// Changes to make, or orphans to report: what `ballast drift` fails on.
+    /// Changes to make, observed resources that differ, or orphans to report: what
+    /// `ballast drift` fails on.
     pub fn has_drift(&self) -> bool {
-        self.has_changes() || !self.orphans.is_empty()
+        self.changes.iter().any(|c| c.action.is_drift()) || !self.orphans.is_empty()
+    }
+
+    /// Observed resources (`management: observe`) that differ from the blueprint.
+    pub fn observed_drift(&self) -> impl Iterator<Item = &PlannedChange> {
+        self.changes
+            .iter()
+            .filter(|c| matches!(c.action, Action::Observed { .. }) && c.action.is_drift())
     }
 
     pub fn conflicts(&self) -> impl Iterator<Item = &PlannedChange> {
@@ -191,13 +234,31 @@ fn value_changes(desired: &DesiredState, live: &LiveState) -> Vec<FieldChange> {
     changes
 }
 
-/// The plan in dependency order; resources to remove come last, in reverse order.
+/// What apply does to one declared resource: [`diff`], wrapped in [`Action::Observed`] for a
+/// resource under `management: observe` (so a conflict with an unowned resource does not block
+/// an apply that would never touch it either).
+pub fn planned_action(
+    desired: &DesiredState,
+    live: Option<&LiveState>,
+    observed: &BTreeSet<ResourceId>,
+) -> Action {
+    let action = diff(desired, live);
+    if observed.contains(&desired.id) {
+        action.observed()
+    } else {
+        action
+    }
+}
+
+/// The plan in dependency order; resources to remove come last, in reverse order. `observed`
+/// are the resources declared with `management: observe`.
 pub fn plan(
     blueprint: &str,
     order: &[ResourceId],
     desired: &[DesiredState],
     live: &[LiveState],
     removed: &[(LiveState, DeletionPolicy)],
+    observed: &BTreeSet<ResourceId>,
     safety_overrides: Vec<SafetyOverride>,
 ) -> Plan {
     let mut changes = Vec::new();
@@ -209,7 +270,7 @@ pub fn plan(
         changes.push(PlannedChange {
             resource: id.clone(),
             physical_name: want.physical_name.clone(),
-            action: diff(want, have),
+            action: planned_action(want, have, observed),
         });
     }
     for (gone, policy) in removed.iter().rev() {
@@ -233,6 +294,7 @@ pub fn plan(
             Action::Retain => summary.retain += 1,
             Action::NoChange => summary.unchanged += 1,
             Action::Conflict { .. } => summary.conflicts += 1,
+            Action::Observed { .. } => summary.observed += 1,
         }
     }
     Plan {
@@ -398,11 +460,59 @@ mod tests {
             &[desired()],
             &[],
             &[(removed_live, DeletionPolicy::Retain)],
+            &BTreeSet::new(),
             vec![],
         );
         assert_eq!(plan.summary.create, 1);
         assert_eq!(plan.summary.retain, 1);
         assert!(plan.has_changes());
         assert_eq!(plan.changes[1].action, Action::Retain);
+    }
+
+    #[test]
+    fn an_observed_resource_reports_its_drift_and_is_no_change() {
+        let order = vec![ResourceId::new(ResourceKind::Queue, "q")];
+        let observed = BTreeSet::from([ResourceId::new(ResourceKind::Queue, "q")]);
+        let plan = plan(
+            "bp",
+            &order,
+            &[desired()],
+            &[live(30, Ownership::Owned)],
+            &[],
+            &observed,
+            vec![],
+        );
+        let Action::Observed { would } = &plan.changes[0].action else {
+            panic!("observed expected: {:?}", plan.changes[0].action)
+        };
+        assert!(matches!(**would, Action::Update { .. }));
+        assert!(!plan.has_changes(), "apply has nothing to do");
+        assert!(plan.has_drift(), "drift reports it");
+        assert_eq!(plan.observed_drift().count(), 1);
+        assert_eq!((plan.summary.observed, plan.summary.update), (1, 0));
+        let json = serde_json::to_value(&plan.changes[0]).unwrap();
+        assert_eq!(json["action"], "observed");
+        assert_eq!(json["would"]["action"], "update");
+    }
+
+    #[test]
+    fn an_observed_resource_in_sync_is_no_drift_and_a_missing_one_is_not_created() {
+        let observed = BTreeSet::from([ResourceId::new(ResourceKind::Queue, "q")]);
+        let in_sync = planned_action(&desired(), Some(&live(60, Ownership::Owned)), &observed);
+        assert!(!in_sync.is_change() && !in_sync.is_drift());
+        let missing = planned_action(&desired(), None, &observed);
+        assert_eq!(
+            missing,
+            Action::Observed {
+                would: Box::new(Action::Create)
+            }
+        );
+        assert!(!missing.is_change() && missing.is_drift());
+        // An unowned same-named resource is only read: no conflict to refuse an apply with.
+        let unowned = planned_action(&desired(), Some(&live(60, Ownership::Unowned)), &observed);
+        assert!(!unowned.is_change());
+        assert_eq!(unowned.clone().observed(), unowned, "never nested");
+        let managed = planned_action(&desired(), None, &BTreeSet::new());
+        assert_eq!(managed, Action::Create);
     }
 }

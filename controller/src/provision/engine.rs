@@ -177,6 +177,7 @@ pub fn plan(bp: &Blueprint, observation: &Observation) -> Plan {
         &desired,
         &observation.live,
         &removed,
+        &ballast_blueprint::observed(bp),
         safety_overrides(bp),
     );
     plan.orphans = observation.orphans.clone();
@@ -203,6 +204,9 @@ pub enum OutcomeAction {
     Held,
     /// Not attempted: a dependency failed.
     Skipped,
+    /// Declared with `management: observe`: differs from the blueprint (or is missing) and was
+    /// left as it is.
+    Observed,
 }
 
 impl OutcomeAction {
@@ -216,7 +220,7 @@ impl OutcomeAction {
             Action::Adopt { .. } => Some(Self::Adopt),
             Action::Delete => Some(Self::Delete),
             Action::Retain => Some(Self::Retain),
-            Action::NoChange | Action::Conflict { .. } => None,
+            Action::NoChange | Action::Conflict { .. } | Action::Observed { .. } => None,
         }
     }
 
@@ -230,6 +234,7 @@ impl OutcomeAction {
             Self::Retain => "retain",
             Self::Held => "held",
             Self::Skipped => "skipped",
+            Self::Observed => "observed",
         }
     }
 }
@@ -305,6 +310,13 @@ pub async fn apply(
 
 /// [`apply`], leaving the `held` resources (and whatever depends on them) untouched: the
 /// controller holds back resources that are backing off after errors.
+///
+/// Resources under `management: observe` are never written. One that exists counts as done:
+/// its dependents are applied against it as it is (its drift is reported as an
+/// [`OutcomeAction::Observed`] outcome). One that does not exist is not created: it is reported,
+/// and every resource that needs it is skipped with
+/// [`ProvisionError::ObservedMissing`], so the apply fails naming both, as a dependent cannot be
+/// created without it (Terraform's missing data source; Argo CD's unsynced dependency).
 #[instrument(skip_all, fields(blueprint = %bp.metadata.name, held = held.len()))]
 pub async fn apply_except(
     clients: &Clients,
@@ -353,6 +365,56 @@ pub async fn apply_except(
         failed.insert(id.clone());
     }
     let mut errors = Vec::new();
+    let observed = ballast_blueprint::observed(bp);
+    let mut missing_observed: BTreeSet<ResourceId> = BTreeSet::new();
+    for change in first_plan
+        .changes
+        .iter()
+        .filter(|c| observed.contains(&c.resource) && !held.contains(&c.resource))
+    {
+        let Action::Observed { would } = &change.action else {
+            continue;
+        };
+        let id = &change.resource;
+        let detail = match would.as_ref() {
+            Action::Create => {
+                missing_observed.insert(id.clone());
+                failed.insert(id.clone());
+                Some(format!(
+                    "`{}` does not exist and is not created (management: observe)",
+                    change.physical_name
+                ))
+            }
+            Action::Update { changes }
+            | Action::Adopt { changes }
+            | Action::Replace { changes } => {
+                done.insert(id.clone());
+                let fields: Vec<&str> = changes.iter().map(|c| c.field.as_str()).collect();
+                Some(format!(
+                    "drift left as it is (management: observe): {}",
+                    fields.join(", ")
+                ))
+            }
+            Action::Conflict { .. }
+            | Action::NoChange
+            | Action::Delete
+            | Action::Retain
+            | Action::Observed { .. } => {
+                done.insert(id.clone());
+                None
+            }
+        };
+        if let Some(detail) = detail {
+            let outcome = Outcome {
+                resource: id.clone(),
+                action: OutcomeAction::Observed,
+                ok: true,
+                detail: Some(detail),
+            };
+            progress.finished(&outcome);
+            outcomes.push(outcome);
+        }
+    }
     while done.len() + failed.len() < order.len() && !readiness.cancel.is_cancelled() {
         let wave: Vec<ResourceId> = order
             .iter()
@@ -373,12 +435,31 @@ pub async fn apply_except(
             .cloned()
             .collect();
         for id in blocked {
-            outcomes.push(Outcome {
+            let missing = deps
+                .get(&id)
+                .and_then(|d| d.iter().find(|x| missing_observed.contains(*x)));
+            let detail = match missing {
+                Some(dependency) => {
+                    let error = ProvisionError::ObservedMissing {
+                        resource: id.clone(),
+                        dependency: dependency.clone(),
+                    };
+                    let detail = error.to_string();
+                    errors.push(error);
+                    detail
+                }
+                None => "a dependency failed".into(),
+            };
+            let outcome = Outcome {
                 resource: id.clone(),
                 action: OutcomeAction::Skipped,
                 ok: false,
-                detail: Some("a dependency failed".into()),
-            });
+                detail: Some(detail),
+            };
+            if missing.is_some() {
+                progress.finished(&outcome);
+            }
+            outcomes.push(outcome);
             failed.insert(id);
         }
         if wave.is_empty() {
@@ -572,6 +653,8 @@ pub enum DestroyAction {
     Delete,
     /// Its deletion policy keeps it.
     Retain,
+    /// Declared with `management: observe`: never deleted, whatever its deletion policy.
+    Observed,
     /// Not owned by this blueprint: left alone.
     Skip,
 }
@@ -583,6 +666,7 @@ impl DestroyAction {
             DestroyAction::Delete => OutcomeAction::Delete,
             DestroyAction::Retain => OutcomeAction::Retain,
             DestroyAction::Skip => OutcomeAction::Skipped,
+            DestroyAction::Observed => OutcomeAction::Observed,
         }
     }
 }
@@ -600,6 +684,7 @@ pub fn destroy_steps(bp: &Blueprint, observation: &Observation) -> Vec<DestroySt
         DeletionPolicy::Retain => DestroyAction::Retain,
         DeletionPolicy::Delete => DestroyAction::Delete,
     };
+    let observed = ballast_blueprint::observed(bp);
     let mut steps = Vec::new();
     for id in &order {
         let Some(live) = observation.live.iter().find(|l| &l.id == id) else {
@@ -607,6 +692,8 @@ pub fn destroy_steps(bp: &Blueprint, observation: &Observation) -> Vec<DestroySt
         };
         let action = if live.ownership != super::state::Ownership::Owned {
             DestroyAction::Skip
+        } else if observed.contains(id) {
+            DestroyAction::Observed
         } else {
             by_policy(
                 desired
@@ -667,6 +754,15 @@ pub async fn destroy(
                     action: action.outcome(),
                     ok: true,
                     detail: Some("not owned by this blueprint".into()),
+                });
+                continue;
+            }
+            DestroyAction::Observed => {
+                outcomes.push(Outcome {
+                    resource: live.id.clone(),
+                    action: action.outcome(),
+                    ok: true,
+                    detail: Some("kept (management: observe)".into()),
                 });
                 continue;
             }

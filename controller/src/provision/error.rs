@@ -46,6 +46,15 @@ pub enum ProvisionError {
         resource: ResourceId,
         dependency: ResourceId,
     },
+    /// A resource needs one that has `management: observe` and does not exist: apply never
+    /// creates an observed resource, so it cannot create this one either.
+    #[error(
+        "{resource}: skipped: needs {dependency}, which does not exist and is not created (management: observe); create it by hand or set `management: manage` on it"
+    )]
+    ObservedMissing {
+        resource: ResourceId,
+        dependency: ResourceId,
+    },
 }
 
 impl ProvisionError {
@@ -76,7 +85,8 @@ impl ProvisionError {
             | ProvisionError::Interrupted { resource, .. }
             | ProvisionError::NotDeclared { resource }
             | ProvisionError::Untyped { resource, .. }
-            | ProvisionError::MissingDependency { resource, .. } => resource,
+            | ProvisionError::MissingDependency { resource, .. }
+            | ProvisionError::ObservedMissing { resource, .. } => resource,
         }
     }
 

@@ -10,7 +10,7 @@ pub fn plan_text(plan: &Plan) -> String {
     let changes: Vec<_> = plan
         .changes
         .iter()
-        .filter(|c| !matches!(c.action, Action::NoChange))
+        .filter(|c| c.action.is_drift() || matches!(c.action, Action::Conflict { .. }))
         .collect();
     if changes.is_empty() {
         let _ = writeln!(
@@ -60,6 +60,7 @@ pub fn plan_text(plan: &Plan) -> String {
                 Action::Conflict { reason } => {
                     let _ = writeln!(out, "  {head} conflict: {reason}");
                 }
+                Action::Observed { would } => observed_text(&mut out, &head, would),
                 Action::NoChange => {}
             }
         }
@@ -82,10 +83,44 @@ pub fn plan_text(plan: &Plan) -> String {
     let s = &plan.summary;
     let _ = writeln!(
         out,
-        "\nPlan: {} to create, {} to update, {} to replace, {} to adopt, {} to delete ({} retained, {} unchanged, {} conflicts).",
-        s.create, s.update, s.replace, s.adopt, s.delete, s.retain, s.unchanged, s.conflicts
+        "\nPlan: {} to create, {} to update, {} to replace, {} to adopt, {} to delete ({} retained, {} unchanged, {} conflicts{}).",
+        s.create,
+        s.update,
+        s.replace,
+        s.adopt,
+        s.delete,
+        s.retain,
+        s.unchanged,
+        s.conflicts,
+        match (s.observed, plan.observed_drift().count()) {
+            (0, _) => String::new(),
+            (n, drifted) => format!("; {n} observed, {drifted} of them drifted, left as they are"),
+        }
     );
     out
+}
+
+/// One observed resource (`management: observe`): what apply would do to it, which it does not.
+fn observed_text(out: &mut String, head: &str, would: &Action) {
+    let note = "observed (management: observe), left as it is";
+    let _ = match would {
+        Action::Create => writeln!(out, "  {head} {note}: does not exist, not created"),
+        Action::Update { changes } | Action::Adopt { changes } | Action::Replace { changes } => {
+            let _ = writeln!(out, "  {head} {note}; drift:");
+            for f in changes {
+                let _ = writeln!(
+                    out,
+                    "      {}: {} (blueprint: {})",
+                    f.field, f.live, f.desired
+                );
+            }
+            Ok(())
+        }
+        Action::Conflict { reason } => writeln!(out, "  {head} {note}, read only: {reason}"),
+        // An observed resource in sync is not listed; one being removed is not declared,
+        // so not observed.
+        Action::NoChange | Action::Delete | Action::Retain | Action::Observed { .. } => Ok(()),
+    };
 }
 
 /// What `destroy` will do, one line per resource (kind/name and physical name), for the
@@ -105,15 +140,22 @@ pub fn destroy_text(blueprint: &str, steps: &[DestroyStep]) -> String {
             DestroyAction::Skip => {
                 writeln!(out, "  ! {head} skipped (not owned by this blueprint)")
             }
+            DestroyAction::Observed => {
+                writeln!(out, "  o {head} kept (management: observe)")
+            }
         };
     }
     let count = |action| steps.iter().filter(|s| s.action == action).count();
     let _ = writeln!(
         out,
-        "\n{} to delete, {} retained, {} skipped.",
+        "\n{} to delete, {} retained, {} skipped{}.",
         count(DestroyAction::Delete),
         count(DestroyAction::Retain),
-        count(DestroyAction::Skip)
+        count(DestroyAction::Skip),
+        match count(DestroyAction::Observed) {
+            0 => String::new(),
+            n => format!(", {n} observed (kept)"),
+        }
     );
     out
 }

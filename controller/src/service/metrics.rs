@@ -65,6 +65,10 @@ pub struct ServiceMetrics {
     pub drift: Family<ResourceLabels, Gauge>,
     pub status: Family<StatusLabels, Gauge>,
     pub leader: Family<BlueprintLabels, Gauge>,
+    /// 1 while the blueprint is suspended (`ballast suspend`), as read at the last resync.
+    pub suspended: Family<BlueprintLabels, Gauge>,
+    /// Resources declared with `management: observe`, as of the last plan.
+    pub observed: Family<BlueprintLabels, Gauge>,
     pub desired_capacity: Family<PolicyLabels, Gauge>,
     pub in_service: Family<PolicyLabels, Gauge>,
     pub backlog_per_instance: Family<PolicyLabels, Gauge<f64, AtomicU64>>,
@@ -85,6 +89,8 @@ impl ServiceMetrics {
             drift: Family::default(),
             status: Family::default(),
             leader: Family::default(),
+            suspended: Family::default(),
+            observed: Family::default(),
             desired_capacity: Family::default(),
             in_service: Family::default(),
             backlog_per_instance: Family::default(),
@@ -115,6 +121,16 @@ impl ServiceMetrics {
             "leader",
             "1 while this replica holds the blueprint's lease",
             metrics.leader.clone(),
+        );
+        registry.register(
+            "blueprint_suspended",
+            "1 while the blueprint is suspended (ballast suspend): observed and reported, nothing written, no scaling",
+            metrics.suspended.clone(),
+        );
+        registry.register(
+            "observed_resources",
+            "Resources declared with management: observe (drift reported, never corrected)",
+            metrics.observed.clone(),
         );
         registry.register(
             "fleet_desired_capacity",

@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::autoscale::runner::{self, SetupError};
-use crate::lease::{LeaderElector, Lease};
+use crate::lease::{LeaderElector, Lease, Suspension};
 use crate::provision::kinds::Readiness;
 use ballast_runtime::Clock;
 use metrics::{BlueprintLabels, ServiceMetrics};
@@ -46,6 +46,27 @@ pub struct Context {
     pub clock: Arc<dyn Clock>,
     pub cancel: CancellationToken,
     pub settings: Settings,
+}
+
+/// What the reconciler last read of its blueprint's suspension (`ballast suspend`), shared
+/// with the autoscaler of the same blueprint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pause {
+    /// Not read yet: the autoscaler waits for the first read, so a controller started on a
+    /// suspended blueprint never scales it, not even once.
+    Unknown,
+    Running,
+    Suspended(Suspension),
+}
+
+impl Pause {
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Pause::Unknown)
+    }
+
+    pub fn is_suspended(&self) -> bool {
+        matches!(self, Pause::Suspended(_))
+    }
 }
 
 /// One blueprint under management.
@@ -105,14 +126,18 @@ pub async fn run(
             name.clone(),
             leader.clone(),
         )));
-        let reconciler = Reconciler::new(stack.target, Tracker::new(ctx.settings.backoff));
+        let (pause_tx, pause) = watch::channel(Pause::Unknown);
+        let reconciler =
+            Reconciler::new(stack.target, Tracker::new(ctx.settings.backoff)).pausing(pause_tx);
         ready.push(reconciler.ready.clone());
         loops.push(tokio::spawn(reconciler.run(ctx.clone(), leader.clone())));
         let scaling_ctx = ctx.clone();
         let clients = stack.scaling_clients;
         let bp = stack.blueprint;
         loops.push(tokio::spawn(async move {
-            if let Err(err) = scaling::supervise(scaling_ctx.clone(), clients, bp, leader).await {
+            if let Err(err) =
+                scaling::supervise(scaling_ctx.clone(), clients, bp, leader, pause).await
+            {
                 warn!(blueprint = %name, error = %err, "autoscaler cannot start; stopping");
                 scaling_ctx.cancel.cancel();
             }

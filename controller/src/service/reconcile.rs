@@ -1,5 +1,6 @@
-//! The reconcile loop of one blueprint: every resync, re-read the file, observe, plan and (when
-//! leading and not in dry-run) converge. The same steps run every time, whatever changed.
+//! The reconcile loop of one blueprint: every resync, read the blueprint's suspension, re-read
+//! the file, observe, plan and (when leading, not in dry-run and not suspended) converge. The
+//! same steps run every time, whatever changed.
 
 use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
@@ -15,9 +16,10 @@ use ballast_runtime::jittered;
 use tokio::sync::watch;
 use tracing::{Instrument, error, info, info_span, warn};
 
-use super::Context;
 use super::metrics::{BlueprintLabels, ReconcileLabels};
 use super::status::{FailureClass, Tracker};
+use super::{Context, Pause};
+use crate::lease::Suspensions;
 use crate::provision::engine::{EngineError, Outcome, OutcomeAction, Progress};
 use crate::provision::{self, Clients, ProvisionError, ReadOnlyClients};
 
@@ -45,6 +47,9 @@ pub struct Target {
     pub name: String,
     pub sdk: SdkConfig,
     pub clients: ProvisionClients,
+    /// Where `ballast suspend` records the blueprint's suspension (the lease table), read at
+    /// the start of every round.
+    pub suspensions: Suspensions,
 }
 
 /// How a round ended.
@@ -75,6 +80,8 @@ pub struct Reconciler {
     pub ready: Arc<AtomicBool>,
     /// The fingerprint under which the last invalid-blueprint error was logged.
     invalid_logged: Option<u64>,
+    /// What the last round read of the suspension, for the autoscaler.
+    pause: watch::Sender<Pause>,
 }
 
 impl Reconciler {
@@ -84,7 +91,14 @@ impl Reconciler {
             tracker,
             ready: Arc::new(AtomicBool::new(false)),
             invalid_logged: None,
+            pause: watch::Sender::new(Pause::Unknown),
         }
+    }
+
+    /// Publishes what each round reads of the suspension on `pause` (the autoscaler's side).
+    pub fn pausing(mut self, pause: watch::Sender<Pause>) -> Self {
+        self.pause = pause;
+        self
     }
 
     pub fn tracker(&self) -> &Tracker {
@@ -141,6 +155,9 @@ impl Reconciler {
 
     async fn round(&mut self, ctx: &Context, may_write: bool) -> RoundResult {
         let now = ctx.clock.now();
+        // First, so that the autoscaler learns it even while the blueprint file is invalid.
+        let suspended = self.read_suspension(ctx).await;
+        let may_write = may_write && !suspended;
         // The same bounded read as every command (size cap, UTF-8 with the byte offset).
         let path = self.target.path.clone();
         let read = tokio::task::spawn_blocking(move || ballast_blueprint::read(&path)).await;
@@ -171,6 +188,23 @@ impl Reconciler {
             }
         };
         let plan = provision::plan(&bp, &observation);
+        ctx.metrics
+            .observed
+            .get_or_create(&BlueprintLabels {
+                blueprint: self.target.name.clone(),
+            })
+            .set(i64::try_from(plan.summary.observed).unwrap_or(i64::MAX));
+        if plan.summary.observed > 0 {
+            let drifted: Vec<String> = plan
+                .observed_drift()
+                .map(|c| c.resource.to_string())
+                .collect();
+            info!(
+                observed = plan.summary.observed,
+                drifted = ?drifted,
+                "resources under management: observe: drift reported, never corrected"
+            );
+        }
         for conflict in plan.conflicts() {
             if let provision::Action::Conflict { reason } = &conflict.action {
                 self.tracker.failed(
@@ -227,6 +261,38 @@ impl Reconciler {
         }
         self.tracker.end_round(throttled);
         RoundResult::Ok
+    }
+
+    /// Reads the blueprint's suspension, exports it, tells the autoscaler and logs it (once per
+    /// round). Returns whether to hold every write this round: suspended, or unknown because it
+    /// could not be read (a pause must not be missed because of one failed read).
+    async fn read_suspension(&mut self, ctx: &Context) -> bool {
+        let labels = BlueprintLabels {
+            blueprint: self.target.name.clone(),
+        };
+        let state = match self.target.suspensions.read(&self.target.name).await {
+            Ok(Some(suspension)) => {
+                warn!(
+                    by = %suspension.by,
+                    at = %crate::lease::format_time(suspension.at),
+                    reason = suspension.reason.as_deref().unwrap_or(""),
+                    "blueprint suspended (`ballast resume` ends it): observing and reporting only, nothing is written and the autoscaler does not scale"
+                );
+                Pause::Suspended(suspension)
+            }
+            Ok(None) => Pause::Running,
+            Err(err) => {
+                warn!(table = %self.target.suspensions.table(), error = %err, "cannot read the blueprint's suspension; writing nothing this round");
+                return true;
+            }
+        };
+        let suspended = state.is_suspended();
+        ctx.metrics
+            .suspended
+            .get_or_create(&labels)
+            .set(i64::from(suspended));
+        self.pause.send_replace(state);
+        suspended
     }
 
     /// Parses the blueprint; an invalid one is logged once per version of the file.

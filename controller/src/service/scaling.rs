@@ -1,5 +1,7 @@
 //! The autoscaler inside `ballast run`: the blueprint's scaling loops run while this replica
 //! leads (in dry-run, always, and they only report), and every evaluation lands in metrics.
+//! While the blueprint is suspended they run as in dry-run: they decide and report, and never
+//! set a capacity; a change of the suspension restarts them in the other mode.
 
 use std::sync::Arc;
 
@@ -7,8 +9,8 @@ use ballast_blueprint::Blueprint;
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
-use super::Context;
 use super::metrics::{PolicyLabels, ScalingLabels};
+use super::{Context, Pause};
 use crate::autoscale::Action;
 use crate::autoscale::actuator::SetOutcome;
 use crate::autoscale::runner::{self, Actuation, Evaluation, Mode, SetupError};
@@ -20,6 +22,7 @@ pub async fn supervise(
     clients: runner::Clients,
     bp: Blueprint,
     mut leader: watch::Receiver<bool>,
+    mut pause: watch::Receiver<Pause>,
 ) -> Result<(), SetupError> {
     if bp.spec.scaling_policies.is_empty() {
         return Ok(());
@@ -36,12 +39,21 @@ pub async fn supervise(
                 }
             }
         }
+        // Never write before the suspension has been read once.
+        let suspended = tokio::select! {
+            () = ctx.cancel.cancelled() => break,
+            known = pause.wait_for(Pause::is_known) => match known.map(|state| state.is_suspended()) {
+                Ok(suspended) => suspended,
+                // The reconciler is gone: only shutdown does that.
+                Err(_) => break,
+            },
+        };
         let term = ctx.cancel.child_token();
         let scaling = runner::Context {
             clients: clients.clone(),
             clock: ctx.clock.clone(),
             cancel: term.clone(),
-            mode: if ctx.settings.dry_run {
+            mode: if ctx.settings.dry_run || suspended {
                 Mode::DryRun
             } else {
                 Mode::Live
@@ -49,13 +61,34 @@ pub async fn supervise(
             oldest_message_age: false,
         };
         let loops = runner::build_loops(&scaling, &bp, None, ctx.settings.scale_interval)?;
-        info!(%blueprint, policies = loops.len(), dry_run = ctx.settings.dry_run, "autoscaler started");
-        let lost = async {
+        info!(%blueprint, policies = loops.len(), dry_run = ctx.settings.dry_run, suspended, "autoscaler started");
+        let leader_lost = async {
             if ctx.settings.dry_run {
                 std::future::pending::<()>().await;
             }
             let _ = leader.wait_for(|leading| !*leading).await;
             info!(%blueprint, "lost the lease: autoscaler paused");
+        };
+        let pause_changed = async {
+            let gone = pause
+                .wait_for(|state| state.is_known() && state.is_suspended() != suspended)
+                .await
+                .is_err();
+            if gone {
+                // Shutdown: the cancellation ends the loops.
+                std::future::pending::<()>().await;
+            }
+            if suspended {
+                info!(%blueprint, "blueprint resumed: autoscaler writes again");
+            } else {
+                info!(%blueprint, "blueprint suspended: autoscaler reports only");
+            }
+        };
+        let lost = async {
+            tokio::select! {
+                () = leader_lost => {}
+                () = pause_changed => {}
+            }
             term.cancel();
         };
         tokio::select! {

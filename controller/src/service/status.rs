@@ -110,22 +110,9 @@ impl Tracker {
                 continue;
             }
             let status = match &change.action {
-                Action::NoChange | Action::Retain => ResourceStatus::Synced,
-                Action::Update { changes }
-                | Action::Adopt { changes }
-                | Action::Replace { changes } => ResourceStatus::Drifted {
-                    fields: changes.iter().map(|c| c.field.clone()).collect(),
-                },
-                Action::Create => ResourceStatus::Drifted {
-                    fields: vec!["(missing)".into()],
-                },
-                Action::Delete => ResourceStatus::Drifted {
-                    fields: vec!["(not in the blueprint)".into()],
-                },
-                Action::Conflict { reason } => ResourceStatus::Error {
-                    reason: reason.to_string(),
-                    terminal: true,
-                },
+                // An observed resource reports what it would need under `manage`.
+                Action::Observed { would } => status_of(would),
+                other => status_of(other),
             };
             let entry = self
                 .entries
@@ -197,6 +184,28 @@ impl Tracker {
 
     pub fn status(&self, id: &ResourceId) -> Option<&ResourceStatus> {
         self.entries.get(id).map(|e| &e.status)
+    }
+}
+
+/// What one planned action says of a resource's status.
+fn status_of(action: &Action) -> ResourceStatus {
+    match action {
+        Action::NoChange | Action::Retain | Action::Observed { .. } => ResourceStatus::Synced,
+        Action::Update { changes } | Action::Adopt { changes } | Action::Replace { changes } => {
+            ResourceStatus::Drifted {
+                fields: changes.iter().map(|c| c.field.clone()).collect(),
+            }
+        }
+        Action::Create => ResourceStatus::Drifted {
+            fields: vec!["(missing)".into()],
+        },
+        Action::Delete => ResourceStatus::Drifted {
+            fields: vec!["(not in the blueprint)".into()],
+        },
+        Action::Conflict { reason } => ResourceStatus::Error {
+            reason: reason.to_string(),
+            terminal: true,
+        },
     }
 }
 
@@ -279,6 +288,37 @@ mod tests {
             tracker.status(&queue("c")).map(|s| s.label()),
             Some("drifted")
         );
+    }
+
+    #[test]
+    fn an_observed_resource_reports_the_drift_it_would_fix() {
+        let mut tracker = Tracker::new(BACKOFF);
+        let change = FieldChange {
+            field: "maxSize".into(),
+            live: "8".into(),
+            desired: "4".into(),
+            class: FieldClass::Enforced,
+        };
+        tracker.observed(
+            &plan(vec![
+                (
+                    queue("a"),
+                    Action::Update {
+                        changes: vec![change],
+                    }
+                    .observed(),
+                ),
+                (queue("b"), Action::NoChange.observed()),
+            ]),
+            &BTreeSet::new(),
+        );
+        assert_eq!(
+            tracker.status(&queue("a")),
+            Some(&ResourceStatus::Drifted {
+                fields: vec!["maxSize".into()]
+            })
+        );
+        assert_eq!(tracker.status(&queue("b")), Some(&ResourceStatus::Synced));
     }
 
     #[test]

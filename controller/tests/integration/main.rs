@@ -8,6 +8,7 @@ mod lease_dynamo;
 mod lease_kube;
 mod manifests;
 mod packaging;
+mod pause;
 mod provision_banking;
 mod provision_compute;
 mod provision_core;

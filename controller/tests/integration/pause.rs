@@ -1,0 +1,505 @@
+//! Pausing reconciliation, against moto: an Auto Scaling group under `management: observe`
+//! whose maximum an operator raised by hand is reported as drift but kept by `apply` and by
+//! `ballast run`, and restored once it is managed again; `ballast suspend` makes `apply` refuse
+//! and `ballast run` write nothing (no capacity change by the autoscaler either) while its
+//! metrics say the blueprint is suspended, and `ballast resume` lets it converge again.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code: a panic is a failed test (clippy.toml covers only #[test] fns, not helpers)"
+)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use aws_types::SdkConfig;
+use ballast_aws::CallRecorder;
+use ballast_blueprint::{ResourceId, ResourceKind};
+use ballast_controller::provision::engine::LogProgress;
+use ballast_controller::provision::kinds::Readiness;
+use ballast_controller::provision::{self, Action, Clients};
+use ballast_testbed::{moto, unique_name};
+
+const MAX: i32 = 4;
+const RAISED: i32 = 8;
+
+/// A small fleet: one subnet, a template, a group of 1..4 and a backlog policy on a queue.
+/// `group_management` and `policy_management` go on the group and the policy.
+fn blueprint_text(name: &str, group_management: &str) -> String {
+    format!(
+        r#"apiVersion: ballast.dev/v1
+kind: Blueprint
+metadata: {{ name: {name}, region: us-east-1 }}
+spec:
+  queues:
+    - name: work
+  network:
+    vpc:
+      name: main
+      cidr: 10.30.0.0/16
+      subnets:
+        - {{ name: private-a, cidr: 10.30.1.0/24, availabilityZone: us-east-1a }}
+  launchTemplates:
+    - name: worker
+      imageId: ami-0abcdef1234567890
+      instanceTypes: [t3.micro]
+      # moto cannot launch from an EBS mapping without VolumeSize/SnapshotId.
+      encryptedVolumes: false
+  autoScalingGroups:
+    - name: workers
+      launchTemplate: worker
+      subnets: [private-a]
+      minSize: 1
+      maxSize: {MAX}
+      management: {group_management}
+  scalingPolicies:
+    - name: backlog
+      queue: work
+      fleet: workers
+      targetBacklogPerInstance: 10
+      tolerancePercent: 0
+      evaluationInterval: 1s
+"#
+    )
+}
+
+struct Stack {
+    name: String,
+    file: PathBuf,
+    sdk: SdkConfig,
+}
+
+impl Stack {
+    /// Writes the blueprint (group managed) and applies it through the library.
+    async fn applied(prefix: &str) -> Stack {
+        let name = unique_name(prefix);
+        let dir = std::env::temp_dir().join(&name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let stack = Stack {
+            file: dir.join("blueprint.yaml"),
+            sdk: moto().await.sdk_config().await,
+            name,
+        };
+        stack.write("manage");
+        let bp = stack.blueprint();
+        let clients = Clients::read_write(&stack.sdk, &CallRecorder::default());
+        let observation = provision::observe(&clients.observer(), &bp).await.unwrap();
+        provision::apply(&clients, &bp, observation, readiness(), &LogProgress)
+            .await
+            .unwrap_or_else(|e| panic!("apply failed: {e}"));
+        stack
+    }
+
+    fn write(&self, group_management: &str) {
+        std::fs::write(&self.file, blueprint_text(&self.name, group_management)).unwrap();
+    }
+
+    fn blueprint(&self) -> ballast_blueprint::Blueprint {
+        ballast_blueprint::load(&self.file)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .blueprint
+    }
+
+    fn group_name(&self) -> String {
+        format!("{}-workers", self.name)
+    }
+
+    /// (desired, max) of the group.
+    async fn group(&self) -> (i32, i32) {
+        let out = aws_sdk_autoscaling::Client::new(&self.sdk)
+            .describe_auto_scaling_groups()
+            .auto_scaling_group_names(self.group_name())
+            .send()
+            .await
+            .unwrap();
+        let group = &out.auto_scaling_groups.unwrap()[0];
+        (group.desired_capacity.unwrap(), group.max_size.unwrap())
+    }
+
+    /// What an operator does during a backlog: raise the maximum by hand.
+    async fn raise_max_by_hand(&self) {
+        aws_sdk_autoscaling::Client::new(&self.sdk)
+            .update_auto_scaling_group()
+            .auto_scaling_group_name(self.group_name())
+            .max_size(RAISED)
+            .send()
+            .await
+            .unwrap();
+    }
+
+    async fn send_messages(&self, count: usize) {
+        let sqs = aws_sdk_sqs::Client::new(&self.sdk);
+        let url = sqs
+            .get_queue_url()
+            .queue_name(format!("{}-work", self.name))
+            .send()
+            .await
+            .unwrap()
+            .queue_url
+            .unwrap();
+        for i in 0..count {
+            sqs.send_message()
+                .queue_url(&url)
+                .message_body(format!("m{i}"))
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+
+    /// Runs `ballast ARGS FILE --endpoint-url …` to completion.
+    async fn ballast(&self, args: &[&str], extra: &[&str]) -> Output {
+        ballast(args, &self.file, extra).await
+    }
+}
+
+fn readiness() -> Readiness {
+    Readiness {
+        timeout: Duration::from_secs(60),
+        poll: Duration::from_millis(100),
+        ..Readiness::default()
+    }
+}
+
+async fn ballast(args: &[&str], file: &Path, extra: &[&str]) -> Output {
+    let endpoint = moto().await.endpoint();
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_ballast"));
+    command
+        .args(args)
+        .arg(file)
+        .args(["--endpoint-url", &endpoint])
+        .args(extra)
+        .envs(ballast_testbed::child_env())
+        .env_remove("AWS_ENDPOINT_URL")
+        .stdin(Stdio::null());
+    command.output().await.expect("ballast runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A running `ballast run`, killed if the test fails before stopping it.
+struct Controller {
+    child: Child,
+    addr: SocketAddr,
+    blueprint: String,
+}
+
+impl Controller {
+    async fn start(stack: &Stack, table: &str) -> Self {
+        let addr = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let endpoint = moto().await.endpoint();
+        let child = Command::new(env!("CARGO_BIN_EXE_ballast"))
+            .arg("run")
+            .arg(&stack.file)
+            .args(["--endpoint-url", &endpoint])
+            .args(["--metrics-addr", &addr.to_string()])
+            .args(["--resync", "1s", "--lease-duration", "3s"])
+            .args(["--lease-table", table])
+            .envs(ballast_testbed::child_env())
+            .env("RUST_LOG", "ballast=info")
+            .env_remove("AWS_ENDPOINT_URL")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("ballast runs");
+        Controller {
+            child,
+            addr,
+            blueprint: format!("blueprint=\"{}\"", stack.name),
+        }
+    }
+
+    fn metrics(&self) -> String {
+        let Ok(mut stream) = TcpStream::connect(self.addr) else {
+            return String::new();
+        };
+        let request = "GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n";
+        if stream.write_all(request.as_bytes()).is_err() {
+            return String::new();
+        }
+        let mut response = String::new();
+        let _ = stream.read_to_string(&mut response);
+        response
+            .split_once("\r\n\r\n")
+            .map(|(_, body)| body.to_string())
+            .unwrap_or_default()
+    }
+
+    /// The value of the first sample of `name` for this blueprint with every label in `labels`.
+    fn metric(&self, name: &str, labels: &[&str]) -> Option<f64> {
+        self.metrics()
+            .lines()
+            .find(|l| {
+                l.starts_with(name)
+                    && l.contains(&self.blueprint)
+                    && labels.iter().all(|label| l.contains(label))
+            })
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+    }
+
+    fn completed_rounds(&self) -> f64 {
+        self.metric("ballast_reconciles_total", &["result=\"ok\""])
+            .unwrap_or(0.0)
+    }
+
+    /// Waits until it leads, then for two more complete rounds: at least one whole round
+    /// (observe, plan, apply) ran as the writer.
+    async fn two_rounds_as_leader(&self) {
+        eventually(60, "the controller to lead", || async {
+            self.metric("ballast_leader", &[]) == Some(1.0)
+        })
+        .await;
+        let start = self.completed_rounds();
+        eventually(60, "two more reconcile rounds", || async {
+            self.completed_rounds() >= start + 2.0
+        })
+        .await;
+    }
+
+    /// SIGTERM, then the exit code.
+    fn terminate(mut self) -> Option<i32> {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            assert!(Instant::now() < deadline, "controller did not stop");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Controller {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls `condition` every 100 ms until it holds, or fails after `secs`.
+async fn eventually<F, Fut>(secs: u64, what: &str, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !condition().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_observed_group_keeps_its_hand_raised_maximum_until_managed_again() {
+    let stack = Stack::applied("observe").await;
+    stack.raise_max_by_hand().await;
+    stack.write("observe");
+
+    // The plan reports what it would fix, and that it will not.
+    let bp = stack.blueprint();
+    let clients = Clients::read_write(&stack.sdk, &CallRecorder::default());
+    let observation = provision::observe(&clients.observer(), &bp).await.unwrap();
+    let plan = provision::plan(&bp, &observation);
+    let group = ResourceId::new(ResourceKind::AutoScalingGroup, "workers");
+    let change = plan.changes.iter().find(|c| c.resource == group).unwrap();
+    let Action::Observed { would } = &change.action else {
+        panic!("observed expected: {:?}", change.action)
+    };
+    let Action::Update { changes } = would.as_ref() else {
+        panic!("an update under manage expected: {would:?}")
+    };
+    assert_eq!(
+        changes
+            .iter()
+            .map(|c| (c.field.as_str(), c.live.as_str(), c.desired.as_str()))
+            .collect::<Vec<_>>(),
+        [("maxSize", "8", "4")]
+    );
+    assert!(!plan.has_changes() && plan.has_drift());
+
+    // `drift` fails on it; `apply` has nothing to do and keeps it.
+    let drift = stack.ballast(&["drift"], &[]).await;
+    assert_eq!(drift.status.code(), Some(2), "{}", text(&drift.stderr));
+    assert!(
+        text(&drift.stdout).contains("observed"),
+        "{}",
+        text(&drift.stdout)
+    );
+    let table = unique_name("leases");
+    let apply = stack
+        .ballast(&["apply"], &["--auto-approve", "--lease-table", &table])
+        .await;
+    assert_eq!(apply.status.code(), Some(0), "{}", text(&apply.stderr));
+    assert!(
+        text(&apply.stdout).contains("maxSize: 8 (blueprint: 4)"),
+        "{}",
+        text(&apply.stdout)
+    );
+    assert_eq!(
+        stack.group().await.1,
+        RAISED,
+        "apply reverted an observed group"
+    );
+
+    // The controller reports it every round and never writes it.
+    let controller = Controller::start(&stack, &table).await;
+    controller.two_rounds_as_leader().await;
+    assert_eq!(
+        controller.metric("ballast_observed_resources", &[]),
+        Some(1.0)
+    );
+    assert_eq!(
+        controller.metric("ballast_resource_drift", &["resource=\"workers\""]),
+        Some(1.0),
+        "the observed group's drift is exported"
+    );
+    assert_eq!(
+        controller.metric("ballast_blueprint_suspended", &[]),
+        Some(0.0)
+    );
+    assert_eq!(
+        stack.group().await.1,
+        RAISED,
+        "run reverted an observed group"
+    );
+
+    // Managed again: the next round restores the blueprint's maximum.
+    stack.write("manage");
+    eventually(60, "the controller to restore maxSize", || async {
+        stack.group().await.1 == MAX
+    })
+    .await;
+    eventually(10, "no observed resources left", || async {
+        controller.metric("ballast_observed_resources", &[]) == Some(0.0)
+    })
+    .await;
+    assert_eq!(controller.terminate(), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_suspended_blueprint_is_observed_and_never_written_until_resumed() {
+    let stack = Stack::applied("suspend").await;
+    assert_eq!(stack.group().await, (1, MAX));
+    let table = unique_name("leases");
+    let lease_table = ["--lease-table", table.as_str()];
+
+    let suspend = stack
+        .ballast(
+            &["suspend"],
+            &[
+                "--lease-table",
+                &table,
+                "--reason",
+                "month-end backlog",
+                "--by",
+                "alice",
+            ],
+        )
+        .await;
+    assert_eq!(suspend.status.code(), Some(0), "{}", text(&suspend.stderr));
+    assert!(
+        text(&suspend.stdout).contains("suspended by alice at"),
+        "{}",
+        text(&suspend.stdout)
+    );
+    // Suspending again keeps the first record.
+    let again = stack
+        .ballast(&["suspend"], &["--lease-table", &table, "--by", "bob"])
+        .await;
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again.stderr));
+    assert!(
+        text(&again.stdout).contains("already suspended by alice"),
+        "{}",
+        text(&again.stdout)
+    );
+
+    // The operator's changes: a raised maximum, and a backlog that asks for 3 instances.
+    stack.raise_max_by_hand().await;
+    stack.send_messages(30).await;
+
+    let apply = stack
+        .ballast(&["apply"], &["--auto-approve", "--lease-table", &table])
+        .await;
+    assert_eq!(apply.status.code(), Some(1), "apply must refuse");
+    let refusal = text(&apply.stderr);
+    for expected in [
+        "suspended by alice",
+        "month-end backlog",
+        "ballast resume",
+        "nothing was changed",
+    ] {
+        assert!(
+            refusal.contains(expected),
+            "`{expected}` missing: {refusal}"
+        );
+    }
+    assert_eq!(stack.group().await, (1, RAISED));
+
+    let controller = Controller::start(&stack, &table).await;
+    controller.two_rounds_as_leader().await;
+    assert_eq!(
+        controller.metric("ballast_blueprint_suspended", &[]),
+        Some(1.0)
+    );
+    // The autoscaler evaluated (and would scale to 3) without setting the capacity.
+    eventually(60, "an evaluation of the scaling policy", || async {
+        controller.metric("ballast_fleet_desired_capacity", &["policy=\"backlog\""]) == Some(3.0)
+    })
+    .await;
+    controller.two_rounds_as_leader().await;
+    assert_eq!(
+        controller.metric("ballast_resource_drift", &["resource=\"workers\""]),
+        Some(1.0),
+        "drift is still reported while suspended"
+    );
+    assert_eq!(
+        controller.metric("ballast_scaling_actions_total", &[]),
+        None,
+        "no scaling action while suspended"
+    );
+    assert_eq!(
+        stack.group().await,
+        (1, RAISED),
+        "a suspended blueprint was written"
+    );
+
+    let resume = stack.ballast(&["resume"], &lease_table).await;
+    assert_eq!(resume.status.code(), Some(0), "{}", text(&resume.stderr));
+    assert!(
+        text(&resume.stdout).contains("it was suspended by alice"),
+        "{}",
+        text(&resume.stdout)
+    );
+    eventually(60, "the controller to converge after resume", || async {
+        stack.group().await == (3, MAX)
+    })
+    .await;
+    assert_eq!(
+        controller.metric("ballast_blueprint_suspended", &[]),
+        Some(0.0)
+    );
+    assert_eq!(controller.terminate(), Some(0));
+
+    let not = stack.ballast(&["resume"], &lease_table).await;
+    assert!(
+        text(&not.stdout).contains("was not suspended"),
+        "{}",
+        text(&not.stdout)
+    );
+}
