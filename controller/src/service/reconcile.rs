@@ -251,7 +251,8 @@ impl Reconciler {
                 .into_inner()
                 .unwrap_or_else(PoisonError::into_inner)
             {
-                if outcome.ok {
+                // An observed resource was left as it is: it stays drifted, not synced.
+                if outcome.ok && outcome.action != OutcomeAction::Observed {
                     self.tracker.succeeded(&outcome.resource);
                 }
             }

@@ -29,8 +29,8 @@ const MAX: i32 = 4;
 const RAISED: i32 = 8;
 
 /// A small fleet: one subnet, a template, a group of 1..4 and a backlog policy on a queue.
-/// `group_management` and `policy_management` go on the group and the policy.
-fn blueprint_text(name: &str, group_management: &str) -> String {
+/// `group_management` goes on the group, `template_management` on its launch template.
+fn blueprint_text(name: &str, group_management: &str, template_management: &str) -> String {
     format!(
         r#"apiVersion: ballast.dev/v1
 kind: Blueprint
@@ -50,6 +50,7 @@ spec:
       instanceTypes: [t3.micro]
       # moto cannot launch from an EBS mapping without VolumeSize/SnapshotId.
       encryptedVolumes: false
+      management: {template_management}
   autoScalingGroups:
     - name: workers
       launchTemplate: worker
@@ -96,7 +97,11 @@ impl Stack {
     }
 
     fn write(&self, group_management: &str) {
-        std::fs::write(&self.file, blueprint_text(&self.name, group_management)).unwrap();
+        std::fs::write(
+            &self.file,
+            blueprint_text(&self.name, group_management, "manage"),
+        )
+        .unwrap();
     }
 
     fn blueprint(&self) -> ballast_blueprint::Blueprint {
@@ -502,4 +507,62 @@ async fn a_suspended_blueprint_is_observed_and_never_written_until_resumed() {
         "{}",
         text(&not.stdout)
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_observed_resource_is_not_created_and_its_dependents_are_skipped() {
+    let name = unique_name("missing");
+    let bp = ballast_blueprint::parse("t.yaml", &blueprint_text(&name, "manage", "observe"))
+        .unwrap_or_else(|e| panic!("{e}"))
+        .blueprint;
+    let sdk = moto().await.sdk_config().await;
+    let clients = Clients::read_write(&sdk, &CallRecorder::default());
+    let observation = provision::observe(&clients.observer(), &bp).await.unwrap();
+    let plan = provision::plan(&bp, &observation);
+    let template = ResourceId::new(ResourceKind::LaunchTemplate, "worker");
+    let group = ResourceId::new(ResourceKind::AutoScalingGroup, "workers");
+    let action = |id: &ResourceId| {
+        plan.changes
+            .iter()
+            .find(|c| &c.resource == id)
+            .map(|c| c.action.clone())
+    };
+    assert_eq!(
+        action(&template),
+        Some(Action::Observed {
+            would: Box::new(Action::Create)
+        })
+    );
+    assert_eq!(action(&group), Some(Action::Create));
+
+    let err = provision::apply(&clients, &bp, observation, readiness(), &LogProgress)
+        .await
+        .expect_err("the group cannot be created without its template");
+    let ballast_controller::provision::EngineError::Failed(errors) = &err else {
+        panic!("failed expected: {err}")
+    };
+    assert_eq!(errors.len(), 1, "{err}");
+    let message = errors[0].to_string();
+    assert!(
+        message.starts_with("auto-scaling-group/workers: skipped: needs launch-template/worker")
+            && message.contains("management: observe"),
+        "{message}"
+    );
+    // Everything that does not need the template was created; the template was not.
+    let ec2 = aws_sdk_ec2::Client::new(&sdk);
+    let templates = ec2
+        .describe_launch_templates()
+        .launch_template_names(format!("{name}-worker"))
+        .send()
+        .await;
+    assert!(
+        templates.map_or(true, |out| out.launch_templates().is_empty()),
+        "an observed template was created"
+    );
+    let queue = aws_sdk_sqs::Client::new(&sdk)
+        .get_queue_url()
+        .queue_name(format!("{name}-work"))
+        .send()
+        .await;
+    assert!(queue.is_ok(), "the queue does not depend on the template");
 }
