@@ -836,6 +836,44 @@ mod tests {
     }
 
     #[test]
+    fn destroy_keeps_an_observed_resource_whatever_its_deletion_policy() {
+        let text = r#"
+apiVersion: ballast.dev/v1
+kind: Blueprint
+metadata: { name: bp, region: us-east-1 }
+spec:
+  queues:
+    - { name: kept, deletionPolicy: delete, management: observe }
+    - { name: gone, deletionPolicy: delete }
+"#;
+        let bp = match ballast_blueprint::parse("t.yaml", text) {
+            Ok(loaded) => loaded.blueprint,
+            Err(e) => panic!("{e}"),
+        };
+        let live = |name: &str| LiveState {
+            id: ResourceId::new(ResourceKind::Queue, name),
+            physical_name: format!("bp-{name}"),
+            physical_id: format!("url-{name}"),
+            arn: None,
+            ownership: super::super::state::Ownership::Owned,
+            tags: Default::default(),
+            fields: Default::default(),
+            typed: super::super::typed::TypedLive::untyped(),
+        };
+        let observation = Observation {
+            live: vec![live("kept"), live("gone")],
+            ..Observation::default()
+        };
+        let steps: BTreeMap<String, DestroyAction> = destroy_steps(&bp, &observation)
+            .into_iter()
+            .map(|s| (s.live.id.name.clone(), s.action))
+            .collect();
+        assert_eq!(steps["kept"], DestroyAction::Observed);
+        assert_eq!(steps["gone"], DestroyAction::Delete);
+        assert_eq!(DestroyAction::Observed.outcome(), OutcomeAction::Observed);
+    }
+
+    #[test]
     fn tagged_kinds_come_from_the_registry() {
         let tagged: Vec<_> = tagged::resource_types().collect();
         assert_eq!(

@@ -159,3 +159,63 @@ pub fn destroy_text(blueprint: &str, steps: &[DestroyStep]) -> String {
     );
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::provision::diff::{FieldChange, PlannedChange, Summary};
+    use crate::provision::state::FieldClass;
+    use ballast_blueprint::{ResourceId, ResourceKind};
+
+    fn observed(name: &str, would: Action) -> PlannedChange {
+        PlannedChange {
+            resource: ResourceId::new(ResourceKind::AutoScalingGroup, name),
+            physical_name: format!("bp-{name}"),
+            action: would.observed(),
+        }
+    }
+
+    #[test]
+    fn observed_resources_show_their_drift_and_that_it_is_left_alone() {
+        let max = FieldChange {
+            field: "maxSize".into(),
+            live: "8".into(),
+            desired: "4".into(),
+            class: FieldClass::Enforced,
+        };
+        let plan = Plan {
+            format_version: 1,
+            blueprint: "bp".into(),
+            changes: vec![
+                observed("a", Action::Update { changes: vec![max] }),
+                observed("b", Action::Create),
+                observed("c", Action::NoChange),
+            ],
+            safety_overrides: vec![],
+            summary: Summary {
+                observed: 3,
+                ..Summary::default()
+            },
+            orphans: vec![],
+        };
+        let text = plan_text(&plan);
+        assert!(
+            text.contains(
+                "  o auto-scaling-group/a (bp-a) observed (management: observe), left as it is; drift:\n      maxSize: 8 (blueprint: 4)\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("  o auto-scaling-group/b (bp-b) observed (management: observe), left as it is: does not exist, not created\n"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("auto-scaling-group/c"),
+            "in sync: not listed\n{text}"
+        );
+        assert!(
+            text.contains("; 3 observed, 2 of them drifted, left as they are)."),
+            "{text}"
+        );
+    }
+}
