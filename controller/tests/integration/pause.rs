@@ -501,6 +501,30 @@ async fn a_suspended_blueprint_is_observed_and_never_written_until_resumed() {
     );
     assert_eq!(controller.terminate(), Some(0));
 
+    // `--ignore-suspension` applies once and keeps the blueprint suspended.
+    let suspend = stack.ballast(&["suspend"], &lease_table).await;
+    assert_eq!(suspend.status.code(), Some(0), "{}", text(&suspend.stderr));
+    stack.raise_max_by_hand().await;
+    let forced = stack
+        .ballast(
+            &["apply"],
+            &[
+                "--auto-approve",
+                "--ignore-suspension",
+                "--lease-table",
+                &table,
+            ],
+        )
+        .await;
+    assert_eq!(forced.status.code(), Some(0), "{}", text(&forced.stderr));
+    assert_eq!(stack.group().await.1, MAX);
+    let resume = stack.ballast(&["resume"], &lease_table).await;
+    assert!(
+        text(&resume.stdout).contains("Resumed"),
+        "still suspended after --ignore-suspension: {}",
+        text(&resume.stdout)
+    );
+
     let not = stack.ballast(&["resume"], &lease_table).await;
     assert!(
         text(&not.stdout).contains("was not suspended"),
