@@ -105,14 +105,17 @@ pub async fn run(
             name.clone(),
             leader.clone(),
         )));
-        let reconciler = Reconciler::new(stack.target, Tracker::new(ctx.settings.backoff));
+        let (published, blueprints) = watch::channel(stack.blueprint);
+        let reconciler =
+            Reconciler::new(stack.target, Tracker::new(ctx.settings.backoff), published);
         ready.push(reconciler.ready.clone());
         loops.push(tokio::spawn(reconciler.run(ctx.clone(), leader.clone())));
         let scaling_ctx = ctx.clone();
         let clients = stack.scaling_clients;
-        let bp = stack.blueprint;
         loops.push(tokio::spawn(async move {
-            if let Err(err) = scaling::supervise(scaling_ctx.clone(), clients, bp, leader).await {
+            if let Err(err) =
+                scaling::supervise(scaling_ctx.clone(), clients, blueprints, leader).await
+            {
                 warn!(blueprint = %name, error = %err, "autoscaler cannot start; stopping");
                 scaling_ctx.cancel.cancel();
             }
