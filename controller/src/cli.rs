@@ -120,9 +120,9 @@ pub struct PlanArgs {
     /// refuses if the blueprint or AWS changed since (plan only).
     #[arg(long, value_name = "PLANFILE")]
     pub out: Option<PathBuf>,
-    /// Plan only this resource and what it depends on, transitively (repeatable); a partial
-    /// plan: orphans and resources removed from the blueprint are left out. A saved plan
-    /// records its targets.
+    /// Plan (drift: check) only this resource and what it depends on, transitively
+    /// (repeatable), e.g. `queue/transactions`; a partial plan: orphans and resources removed
+    /// from the blueprint are left out. A saved plan records its targets.
     #[arg(long = "target", value_name = "KIND/NAME")]
     pub targets: Vec<String>,
 }

@@ -158,8 +158,9 @@ pub async fn drift(args: &PlanArgs, out: &mut impl Write) -> anyhow::Result<Exit
     let plan = scoped(plan, selection.as_ref());
     let total = plan.changes.len();
     if total > 0 && plan.summary.create == total {
+        let which = if plan.is_targeted() { "targeted " } else { "" };
         bail!(
-            "none of the {total} resources of blueprint `{}` exist: wrong credentials, account or region? \
+            "none of the {total} {which}resources of blueprint `{}` exist: wrong credentials, account or region? \
              (drift compares a deployed stack; run `ballast apply` first for a new one)",
             bp.metadata.name
         );

@@ -281,6 +281,17 @@ async fn apply_with_a_target_creates_it_and_its_dependencies_and_nothing_else() 
         "{now:?}"
     );
 
+    // Drift within the targets is in sync; the whole stack is not.
+    let out = run(&["drift", &file, "--target", "queue/work-dlq"], &leases).await;
+    ok(&out);
+    assert!(
+        stdout(&out).contains("No changes: the targeted resources of blueprint"),
+        "{}",
+        stdout(&out)
+    );
+    let out = run(&["drift", &file], &leases).await;
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+
     // Two targets: the union of their dependencies (the alarm pulls in `work`).
     let out = run(
         &[
