@@ -425,6 +425,30 @@ spec:
     }
 
     #[test]
+    fn a_targeted_plan_is_marked_partial_in_markdown_and_annotations() {
+        let loaded = ballast_blueprint::parse("blueprints/fx.yaml", BLUEPRINT).unwrap();
+        let mut plan = drifted();
+        plan.targets = vec![queue()];
+        let markdown = plan_markdown(&plan, &loaded, "Plan");
+        assert!(
+            markdown.contains(
+                "> [!WARNING]\n> Warning: resource targeting is in effect (queue/transactions); the plan may be incomplete"
+            ),
+            "{markdown}"
+        );
+        let text = plan_annotations(&plan, &loaded, Level::Notice);
+        let first = text.lines().next().unwrap_or_default();
+        assert!(
+            first.starts_with(
+                "::warning file=blueprints/fx.yaml,title=ballast%3A resource targeting::Warning: resource targeting is in effect (queue/transactions)"
+            ),
+            "{text}"
+        );
+        // The whole plan's reports say nothing of targeting.
+        assert!(!plan_markdown(&drifted(), &loaded, "Plan").contains("targeting"));
+    }
+
+    #[test]
     fn hostile_text_cannot_break_out_of_a_workflow_command() {
         let mut out = String::new();
         annotation(
