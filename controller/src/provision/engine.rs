@@ -810,6 +810,77 @@ mod tests {
         );
     }
 
+    fn owned(kind: ResourceKind, name: &str) -> LiveState {
+        LiveState {
+            id: ResourceId::new(kind, name),
+            physical_name: format!("fx-{name}"),
+            physical_id: format!("fx-{name}"),
+            arn: None,
+            ownership: super::super::state::Ownership::Owned,
+            tags: Default::default(),
+            fields: Default::default(),
+            typed: super::super::typed::TypedLive::untyped(),
+        }
+    }
+
+    #[test]
+    fn a_targeted_destroy_takes_the_selection_in_the_whole_destroys_order_and_nothing_removed() {
+        let bp = ballast_blueprint::parse(
+            "fx.yaml",
+            r#"apiVersion: ballast.dev/v1
+kind: Blueprint
+metadata: { name: fx, region: us-east-1 }
+spec:
+  kmsKeys:
+    - name: main
+  queues:
+    - name: work
+      encryption: { type: kms, kmsKey: main }
+      deadLetter: { queue: work-dlq, maxReceiveCount: 3 }
+      deletionPolicy: delete
+    - name: work-dlq
+      encryption: { type: kms, kmsKey: main }
+  tables:
+    - name: items
+      hashKey: { name: pk, type: S }
+"#,
+        )
+        .unwrap_or_else(|e| panic!("{e}"))
+        .blueprint;
+        let observation = Observation {
+            live: vec![
+                owned(ResourceKind::KmsKey, "main"),
+                owned(ResourceKind::Queue, "work"),
+                owned(ResourceKind::Queue, "work-dlq"),
+                owned(ResourceKind::Table, "items"),
+            ],
+            removed: vec![owned(ResourceKind::Queue, "old")],
+            ..Observation::default()
+        };
+        let names = |steps: Vec<DestroyStep>| -> Vec<(String, DestroyAction)> {
+            steps
+                .into_iter()
+                .map(|s| (s.live.id.to_string(), s.action))
+                .collect()
+        };
+        let whole = names(destroy_steps(&bp, &observation));
+        assert_eq!(whole.len(), 5, "{whole:?}");
+        let selection = ballast_blueprint::target::select(
+            &bp,
+            &["queue/work-dlq"],
+            ballast_blueprint::target::Direction::Dependents,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            names(destroy_steps_in(&bp, &observation, Some(&selection))),
+            [
+                ("queue/work".to_string(), DestroyAction::Delete),
+                // A queue is stateful: retained by default, targeted or not.
+                ("queue/work-dlq".to_string(), DestroyAction::Retain),
+            ]
+        );
+    }
+
     #[test]
     fn tagged_kinds_come_from_the_registry() {
         let tagged: Vec<_> = tagged::resource_types().collect();
