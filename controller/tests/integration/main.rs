@@ -14,6 +14,7 @@ mod provision_core;
 mod provision_interrupted;
 mod provision_monitoring;
 mod provision_security_groups;
+mod provision_targeting;
 mod provision_topics;
 mod scale_scenarios;
 mod service_run;
