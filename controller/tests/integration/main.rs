@@ -13,6 +13,7 @@ mod provision_compute;
 mod provision_core;
 mod provision_interrupted;
 mod provision_monitoring;
+mod provision_queue_policy;
 mod provision_security_groups;
 mod provision_targeting;
 mod provision_topics;
