@@ -12,6 +12,7 @@ pub mod model;
 mod naming;
 pub mod policy;
 pub mod registry;
+pub mod target;
 mod validate;
 mod yaml;
 

@@ -201,6 +201,14 @@ pub fn safety_overrides(bp: &Blueprint) -> Vec<SafetyOverride> {
                 "queue is not encrypted at rest",
             );
         }
+        if !q.tls_only {
+            push(
+                ResourceKind::Queue,
+                &q.name,
+                "tlsOnly",
+                "queue accepts requests over plain HTTP (no TLS-only queue policy)",
+            );
+        }
     }
     for t in &bp.spec.tables {
         if !t.point_in_time_recovery {

@@ -127,7 +127,19 @@ pub fn plan_markdown(plan: &Plan, loaded: &Loaded, title: &str) -> String {
     let mut out = String::new();
     let findings = findings(plan, loaded);
     let _ = writeln!(out, "### {title}: blueprint `{}`\n", cell(&plan.blueprint));
-    if findings.is_empty() {
+    if plan.is_targeted() {
+        let _ = writeln!(
+            out,
+            "> [!WARNING]\n> {}\n",
+            cell(&crate::provision::render::targeting_warning(&plan.targets))
+        );
+    }
+    if findings.is_empty() && plan.is_targeted() {
+        let _ = writeln!(
+            out,
+            "No drift: every targeted resource (and what it depends on) matches AWS."
+        );
+    } else if findings.is_empty() {
         let _ = writeln!(out, "No drift: every declared resource matches AWS.");
     } else {
         let _ = writeln!(
@@ -202,6 +214,17 @@ pub fn plan_markdown(plan: &Plan, loaded: &Loaded, title: &str) -> String {
 /// always errors).
 pub fn plan_annotations(plan: &Plan, loaded: &Loaded, level: Level) -> String {
     let mut out = String::new();
+    if plan.is_targeted() {
+        // On the file, as a warning whatever the level: it qualifies every other annotation.
+        annotation(
+            &mut out,
+            Level::Warning,
+            &loaded.file,
+            None,
+            "ballast: resource targeting",
+            &crate::provision::render::targeting_warning(&plan.targets),
+        );
+    }
     for o in &plan.orphans {
         // An orphan is declared nowhere: the annotation is on the file.
         let message = format!("{} ({}): orphan, {}", o.label(), o.arn, o.why());
@@ -398,6 +421,7 @@ spec:
                 ..Summary::default()
             },
             orphans: Vec::new(),
+            targets: Vec::new(),
         }
     }
 
@@ -429,6 +453,30 @@ spec:
         );
         assert!(text.contains("`queue/old\\|queue (fx-old)`"), "{text}");
         assert!(text.contains("| not declared |"), "{text}");
+    }
+
+    #[test]
+    fn a_targeted_plan_is_marked_partial_in_markdown_and_annotations() {
+        let loaded = ballast_blueprint::parse("blueprints/fx.yaml", BLUEPRINT).unwrap();
+        let mut plan = drifted();
+        plan.targets = vec![queue()];
+        let markdown = plan_markdown(&plan, &loaded, "Plan");
+        assert!(
+            markdown.contains(
+                "> [!WARNING]\n> Warning: resource targeting is in effect (queue/transactions); the plan may be incomplete"
+            ),
+            "{markdown}"
+        );
+        let text = plan_annotations(&plan, &loaded, Level::Notice);
+        let first = text.lines().next().unwrap_or_default();
+        assert!(
+            first.starts_with(
+                "::warning file=blueprints/fx.yaml,title=ballast%3A resource targeting::Warning: resource targeting is in effect (queue/transactions)"
+            ),
+            "{text}"
+        );
+        // The whole plan's reports say nothing of targeting.
+        assert!(!plan_markdown(&drifted(), &loaded, "Plan").contains("targeting"));
     }
 
     #[test]

@@ -68,7 +68,7 @@ pub enum Command {
     /// CI drift check: a read-only plan that exits 0 in sync, 2 drifted, 1 error.
     Drift(PlanArgs),
     /// Create or update the blueprint's resources in AWS.
-    Apply(ApplyArgs),
+    Apply(ApplyCommandArgs),
     /// Delete the blueprint's resources (stateful ones only with `deletionPolicy: delete`).
     Destroy(DestroyArgs),
     /// Remove the blueprint's writer lease left behind by a killed `apply` or `destroy` (asks
@@ -125,6 +125,23 @@ pub struct PlanArgs {
     /// refuses if the blueprint or AWS changed since (plan only).
     #[arg(long, value_name = "PLANFILE")]
     pub out: Option<PathBuf>,
+    /// Plan (drift: check) only this resource and what it depends on, transitively
+    /// (repeatable), e.g. `queue/transactions`; a partial plan: orphans and resources removed
+    /// from the blueprint are left out. A saved plan records its targets.
+    #[arg(long = "target", value_name = "KIND/NAME")]
+    pub targets: Vec<String>,
+}
+
+/// `ballast apply`: the blueprint (or saved plan) and lease, and the targets.
+#[derive(Debug, Args)]
+pub struct ApplyCommandArgs {
+    #[command(flatten)]
+    pub blueprint: ApplyArgs,
+    /// Apply only this resource and what it depends on, transitively (repeatable), e.g.
+    /// `queue/transactions`; nothing else is created, changed or removed. Not with a saved
+    /// plan, which carries its own targets.
+    #[arg(long = "target", value_name = "KIND/NAME")]
+    pub targets: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -181,6 +198,14 @@ pub struct DestroyArgs {
     /// declaration claims (listed before the question; a KMS key is scheduled for deletion).
     #[arg(long)]
     pub include_orphans: bool,
+    /// Destroy only this resource and what depends on it, transitively (repeatable), so that
+    /// nothing is left referring to a deleted resource; deletion policies still apply.
+    #[arg(
+        long = "target",
+        value_name = "KIND/NAME",
+        conflicts_with = "include_orphans"
+    )]
+    pub targets: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -27,6 +27,11 @@ pub struct SavedPlan {
     pub blueprint_file: PathBuf,
     /// SHA-256 of the blueprint's text, hex.
     pub blueprint_sha256: String,
+    /// The `--target`s the plan was made with (`kind/name`), absent for a whole plan. Apply
+    /// selects the same resources and plans them again; the plan itself records them too
+    /// (`plan.targets`), so a file whose two lists disagree is refused as a changed plan.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<String>,
     /// The plan as `ballast plan --output json` prints it.
     pub plan: serde_json::Value,
 }
@@ -62,6 +67,7 @@ impl SavedPlan {
             saved_plan: FORMAT,
             blueprint_file: blueprint_file.to_path_buf(),
             blueprint_sha256: sha256_hex(blueprint_text),
+            targets: plan.targets.iter().map(ToString::to_string).collect(),
             plan: serde_json::to_value(plan)?,
         })
     }
@@ -127,6 +133,12 @@ impl SavedPlan {
                 differences.push(format!("{resource} is no longer in the plan"));
             }
         }
+        if differences.is_empty() && now.get("targets") != self.plan.get("targets") {
+            differences.push(format!(
+                "the plan file's targets ({}) are not the targets its plan was made with",
+                self.targets.join(", ")
+            ));
+        }
         if differences.is_empty() && now.get("orphans") != self.plan.get("orphans") {
             differences
                 .push("the orphans (owned resources no declaration claims) differ".to_string());
@@ -189,6 +201,7 @@ mod tests {
                 ..Summary::default()
             },
             orphans: Vec::new(),
+            targets: Vec::new(),
         }
     }
 
@@ -207,6 +220,34 @@ mod tests {
             SavedPlan::recognise("p.json", &future),
             Some(Err(SavedPlanError::Format { found: 2, .. }))
         ));
+    }
+
+    #[test]
+    fn a_targeted_plan_records_its_targets_and_is_compared_with_them() {
+        let work = ResourceId::new(ResourceKind::Queue, "work");
+        let mut targeted = plan("30");
+        targeted.targets = vec![work.clone()];
+        let saved = SavedPlan::new(Path::new("/bp.yaml"), "text", &targeted).unwrap();
+        assert_eq!(saved.targets, ["queue/work"]);
+        let text = serde_json::to_string(&saved).unwrap();
+        assert_eq!(
+            SavedPlan::recognise("p.json", &text).unwrap().unwrap(),
+            saved
+        );
+        saved.check_plan(&targeted).unwrap();
+        // The same changes planned without the targets (or with others) are another plan.
+        let err = saved.check_plan(&plan("30")).unwrap_err().to_string();
+        assert!(
+            err.contains("the plan file's targets (queue/work) are not the targets"),
+            "{err}"
+        );
+        // A whole plan writes no `targets` at all, as before targeting existed.
+        let whole = serde_json::to_value(
+            SavedPlan::new(Path::new("/bp.yaml"), "text", &plan("30")).unwrap(),
+        )
+        .unwrap();
+        assert!(whole.get("targets").is_none(), "{whole}");
+        assert!(whole["plan"].get("targets").is_none(), "{whole}");
     }
 
     #[test]

@@ -34,6 +34,11 @@ pub struct Queue {
     /// Which queues may use this queue as their dead-letter queue.
     #[serde(default)]
     pub redrive_allow: Option<RedriveAllow>,
+    /// Refuse every request not made over TLS: the queue policy denies `sqs:*` to anyone when
+    /// `aws:SecureTransport` is false. Default: true; `false` is a safety override (the queue
+    /// then has no policy, and one added by hand is removed as drift).
+    #[serde(default = "super::kms::yes")]
+    pub tls_only: bool,
     #[serde(default)]
     pub deletion_policy: Option<DeletionPolicy>,
     #[serde(default)]

@@ -87,6 +87,21 @@ impl Validator<'_> {
                         "a message keeps its original age in the DLQ: give the DLQ a longer retention",
                     );
                 }
+                // The DLQ holds this queue's messages: a plain-HTTP DLQ would serve them
+                // without the TLS this queue insists on.
+                if q.tls_only && !target.tls_only {
+                    self.warning(
+                        &format!("{p}.queue"),
+                        format!(
+                            "dead-letter queue `{}` accepts plain HTTP (`tlsOnly: false`) but this queue is TLS-only",
+                            target.name
+                        ),
+                        format!(
+                            "messages moved to `{}` can be read without TLS: remove its `tlsOnly: false`",
+                            target.name
+                        ),
+                    );
+                }
                 if let Some(ra) = &target.redrive_allow {
                     let allowed = match ra.policy {
                         RedrivePermission::AllowAll => true,

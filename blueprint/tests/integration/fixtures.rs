@@ -172,7 +172,7 @@ fn banking_blueprint_is_the_seed_platform() {
 
 #[test]
 fn safety_defaults_switched_off_are_named() {
-    let source = "apiVersion: ballast.dev/v1\nkind: Blueprint\nmetadata: {name: s, region: us-east-1}\nspec:\n  queues:\n    - name: q\n      encryption: {type: none}\n  launchTemplates:\n    - name: lt\n      imageId: ami-1\n      instanceTypes: [t3.micro]\n      metadataHttpTokens: optional\n      associatePublicIpAddress: true\n";
+    let source = "apiVersion: ballast.dev/v1\nkind: Blueprint\nmetadata: {name: s, region: us-east-1}\nspec:\n  queues:\n    - name: q\n      encryption: {type: none}\n      tlsOnly: false\n  launchTemplates:\n    - name: lt\n      imageId: ami-1\n      instanceTypes: [t3.micro]\n      metadataHttpTokens: optional\n      associatePublicIpAddress: true\n";
     let bp = ballast_blueprint::parse("s.yaml", source)
         .unwrap()
         .blueprint;
@@ -184,9 +184,56 @@ fn safety_defaults_switched_off_are_named() {
         fields,
         [
             "encryption.type",
+            "tlsOnly",
             "metadataHttpTokens",
             "associatePublicIpAddress"
         ]
+    );
+}
+
+#[test]
+fn a_plain_http_dead_letter_queue_of_a_tls_only_queue_is_warned_about_where_it_is_named() {
+    let source = "apiVersion: ballast.dev/v1\nkind: Blueprint\nmetadata: {name: s, region: us-east-1}\nspec:\n  queues:\n    - name: q\n      deadLetter: {queue: dlq, maxReceiveCount: 3}\n    - name: dlq\n      tlsOnly: false\n";
+    let loaded = ballast_blueprint::parse("s.yaml", source).unwrap();
+    let rendered: Vec<String> = loaded.warnings.iter().map(|w| w.render("s.yaml")).collect();
+    assert_eq!(rendered.len(), 1, "{rendered:?}");
+    assert!(
+        rendered[0].starts_with(
+            "s.yaml:7:27: warning: dead-letter queue `dlq` accepts plain HTTP (`tlsOnly: false`) but this queue is TLS-only"
+        ),
+        "{rendered:?}"
+    );
+    assert!(rendered[0].contains("hint: messages moved to `dlq` can be read without TLS"));
+    // Both plain HTTP: nothing is weakened by the move, so nothing to warn about.
+    let both = source.replace("    - name: q\n", "    - name: q\n      tlsOnly: false\n");
+    assert!(
+        ballast_blueprint::parse("s.yaml", &both)
+            .unwrap()
+            .warnings
+            .is_empty()
+    );
+}
+
+#[test]
+fn an_sqs_subscription_to_a_blueprint_queue_is_warned_about_where_it_is_written() {
+    let source = "apiVersion: ballast.dev/v1\nkind: Blueprint\nmetadata: {name: s, region: us-east-1}\nspec:\n  queues: [{name: alerts}]\n  topics:\n    - name: oncall\n      subscriptions:\n        - {protocol: sqs, endpoint: alerts}\n        - {protocol: sqs, endpoint: 'arn:aws:sqs:us-east-1:123456789012:s-alerts'}\n        - {protocol: sqs, endpoint: 'arn:aws:sqs:us-east-1:123456789012:elsewhere'}\n";
+    let loaded = ballast_blueprint::parse("s.yaml", source).unwrap();
+    let rendered: Vec<String> = loaded.warnings.iter().map(|w| w.render("s.yaml")).collect();
+    let message = "warning: SNS cannot deliver to queue `alerts`: its queue policy is managed by Ballast and does not let topic `oncall` send";
+    assert_eq!(rendered.len(), 2, "{rendered:?}");
+    assert!(
+        rendered[0].starts_with(&format!("s.yaml:9:37: {message}")),
+        "{rendered:?}"
+    );
+    assert!(
+        rendered[1].starts_with(&format!("s.yaml:10:37: {message}")),
+        "{rendered:?}"
+    );
+    assert!(
+        rendered
+            .iter()
+            .all(|r| r
+                .contains("hint: declaring extra queue-policy statements is not supported yet"))
     );
 }
 
@@ -200,6 +247,7 @@ fn defaults_are_secure() {
         bp.spec.queues[0].encryption.kind,
         ballast_blueprint::QueueEncryptionKind::SqsManaged
     );
+    assert!(bp.spec.queues[0].tls_only);
     assert!(bp.spec.tables[0].point_in_time_recovery);
     assert!(bp.spec.kms_keys[0].rotation);
     let lt = &bp.spec.launch_templates[0];

@@ -1,5 +1,7 @@
 //! Policy settings from a blueprint's `scalingPolicies` entry.
 
+use std::fmt;
+
 use ballast_blueprint::{Blueprint, ScalingMode, ScalingPolicy};
 
 use super::{Mode, PolicyConfig};
@@ -52,5 +54,225 @@ pub fn policy_config(bp: &Blueprint, policy: &ScalingPolicy) -> PolicyConfig {
         tolerance_percent: policy.tolerance_percent,
         max_scale_out_step: policy.max_scale_out_step,
         max_scale_in_step: policy.max_scale_in_step,
+    }
+}
+
+/// Everything the autoscaler takes from a blueprint for one policy: the policy as written, the
+/// physical names it acts on and the settings derived with the fleet's bounds. A running
+/// controller restarts its scaling loops when any of it changes (`ballast run` re-reads the
+/// blueprint every resync).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScalingInputs {
+    pub policy: ScalingPolicy,
+    /// The queue's physical name; `None` when the blueprint does not declare it.
+    pub queue: Option<String>,
+    /// The Auto Scaling group's physical name, for a policy with a `fleet`.
+    pub group: Option<String>,
+    pub config: PolicyConfig,
+}
+
+/// The scaling inputs of every policy of `bp`, in blueprint order.
+pub fn scaling_inputs(bp: &Blueprint) -> Vec<ScalingInputs> {
+    bp.spec
+        .scaling_policies
+        .iter()
+        .map(|policy| ScalingInputs {
+            policy: policy.clone(),
+            queue: bp.queue(&policy.queue).map(|q| bp.queue_name(q)),
+            group: policy
+                .fleet
+                .as_deref()
+                .and_then(|fleet| bp.auto_scaling_group(fleet))
+                .map(|group| bp.group_name(group)),
+            config: policy_config(bp, policy),
+        })
+        .collect()
+}
+
+/// One difference between two versions of a blueprint's scaling inputs, for the log.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ScalingChange {
+    Added {
+        policy: String,
+    },
+    Removed {
+        policy: String,
+    },
+    /// `field` is the blueprint's name of the field (`targetBacklogPerInstance`), or `queue`,
+    /// `group`, `minSize`/`maxSize` for what the policy reaches through its references.
+    Changed {
+        policy: String,
+        field: String,
+        from: String,
+        to: String,
+    },
+}
+
+impl fmt::Display for ScalingChange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ScalingChange::Added { policy } => write!(f, "scaling policy `{policy}` added"),
+            ScalingChange::Removed { policy } => write!(f, "scaling policy `{policy}` removed"),
+            ScalingChange::Changed {
+                policy,
+                field,
+                from,
+                to,
+            } => write!(f, "scaling policy `{policy}`: {field} {from} → {to}"),
+        }
+    }
+}
+
+/// What changed from `old` to `new`, policy by policy (matched by name) and field by field.
+pub fn scaling_changes(old: &[ScalingInputs], new: &[ScalingInputs]) -> Vec<ScalingChange> {
+    let mut changes = Vec::new();
+    for before in old {
+        if !new.iter().any(|n| n.policy.name == before.policy.name) {
+            changes.push(ScalingChange::Removed {
+                policy: before.policy.name.clone(),
+            });
+        }
+    }
+    for after in new {
+        let Some(before) = old.iter().find(|o| o.policy.name == after.policy.name) else {
+            changes.push(ScalingChange::Added {
+                policy: after.policy.name.clone(),
+            });
+            continue;
+        };
+        let name = &after.policy.name;
+        let mut changed = |field: &str, from: String, to: String| {
+            if from != to {
+                changes.push(ScalingChange::Changed {
+                    policy: name.clone(),
+                    field: field.to_string(),
+                    from,
+                    to,
+                });
+            }
+        };
+        // The policy's own fields, by their blueprint names.
+        let fields = |p: &ScalingPolicy| match serde_json::to_value(p) {
+            Ok(serde_json::Value::Object(map)) => map,
+            _ => serde_json::Map::new(),
+        };
+        let (was, now) = (fields(&before.policy), fields(&after.policy));
+        let mut keys: Vec<&String> = was.keys().chain(now.keys()).collect();
+        keys.sort();
+        keys.dedup();
+        for key in keys {
+            let show = |v: Option<&serde_json::Value>| {
+                v.map_or_else(|| "(unset)".to_string(), ToString::to_string)
+            };
+            changed(key, show(was.get(key)), show(now.get(key)));
+        }
+        let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "(none)".to_string());
+        changed("queue", show(&before.queue), show(&after.queue));
+        changed("group", show(&before.group), show(&after.group));
+        changed(
+            "minSize",
+            before.config.min.to_string(),
+            after.config.min.to_string(),
+        );
+        changed(
+            "maxSize",
+            before.config.max.to_string(),
+            after.config.max.to_string(),
+        );
+    }
+    changes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn blueprint(target: u32, max: u32) -> Blueprint {
+        let text = format!(
+            r#"apiVersion: ballast.dev/v1
+kind: Blueprint
+metadata: {{ name: edits, region: us-east-1 }}
+spec:
+  queues:
+    - name: work
+  launchTemplates:
+    - {{ name: worker, imageId: ami-0abcdef1234567890, instanceTypes: [t3.micro] }}
+  autoScalingGroups:
+    - name: workers
+      launchTemplate: worker
+      subnets: [subnet-0123456789abcdef0]
+      minSize: 2
+      maxSize: {max}
+  scalingPolicies:
+    - {{ name: backlog, queue: work, fleet: workers, targetBacklogPerInstance: {target} }}
+"#
+        );
+        match ballast_blueprint::parse("edits.yaml", &text) {
+            Ok(loaded) => loaded.blueprint,
+            Err(diagnostics) => panic!("{diagnostics}"),
+        }
+    }
+
+    #[test]
+    fn the_same_blueprint_has_the_same_inputs_and_no_changes() {
+        let a = scaling_inputs(&blueprint(100, 10));
+        let b = scaling_inputs(&blueprint(100, 10));
+        assert_eq!(a, b);
+        assert_eq!(scaling_changes(&a, &b), vec![]);
+    }
+
+    #[test]
+    fn a_changed_target_is_named_with_both_values() {
+        let old = scaling_inputs(&blueprint(100, 10));
+        let new = scaling_inputs(&blueprint(250, 10));
+        assert_ne!(old, new);
+        let changes = scaling_changes(&old, &new);
+        assert_eq!(
+            changes,
+            vec![ScalingChange::Changed {
+                policy: "backlog".into(),
+                field: "targetBacklogPerInstance".into(),
+                from: "100".into(),
+                to: "250".into(),
+            }]
+        );
+        assert_eq!(
+            changes[0].to_string(),
+            "scaling policy `backlog`: targetBacklogPerInstance 100 → 250"
+        );
+    }
+
+    /// The group's bounds are the policy's: editing the group's maxSize changes the inputs.
+    #[test]
+    fn a_changed_group_bound_reaches_the_policy() {
+        let old = scaling_inputs(&blueprint(100, 10));
+        let new = scaling_inputs(&blueprint(100, 20));
+        assert_eq!(
+            scaling_changes(&old, &new),
+            vec![ScalingChange::Changed {
+                policy: "backlog".into(),
+                field: "maxSize".into(),
+                from: "10".into(),
+                to: "20".into(),
+            }]
+        );
+    }
+
+    #[test]
+    fn added_and_removed_policies_are_named() {
+        let none: Vec<ScalingInputs> = Vec::new();
+        let one = scaling_inputs(&blueprint(100, 10));
+        assert_eq!(
+            scaling_changes(&none, &one),
+            vec![ScalingChange::Added {
+                policy: "backlog".into()
+            }]
+        );
+        assert_eq!(
+            scaling_changes(&one, &none),
+            vec![ScalingChange::Removed {
+                policy: "backlog".into()
+            }]
+        );
     }
 }

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use ballast_aws::{CallRecorder, load_sdk_config_with_default_region};
+use ballast_blueprint::target::{self, Direction, Selection};
 use ballast_blueprint::{Blueprint, Loaded, ResourceId};
 
 use crate::ci;
@@ -96,11 +97,34 @@ impl PlanKind {
     }
 }
 
+/// The resources `--target`s select in `direction`, `None` without targets. Checked against the
+/// blueprint before any AWS call, so a mistyped target costs nothing.
+fn selection(
+    bp: &Blueprint,
+    targets: &[String],
+    direction: Direction,
+) -> anyhow::Result<Option<Selection>> {
+    if targets.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(target::select(bp, targets, direction)?))
+}
+
+/// `plan` restricted to `selection`, if any (see [`Plan::targeted`]).
+fn scoped(plan: Plan, selection: Option<&Selection>) -> Plan {
+    match selection {
+        Some(selection) => plan.targeted(selection),
+        None => plan,
+    }
+}
+
 pub async fn plan(args: &PlanArgs, out: &mut impl Write) -> anyhow::Result<ExitCode> {
     let text = ballast_blueprint::read(&args.file)?;
     let loaded = ballast_blueprint::parse(&args.file.display().to_string(), &text)
         .map_err(ballast_blueprint::LoadError::Invalid)?;
+    let selection = selection(&loaded.blueprint, &args.targets, Direction::Dependencies)?;
     let plan = read_only_plan(&loaded.blueprint, &args.aws, &CallRecorder::default()).await?;
+    let plan = scoped(plan, selection.as_ref());
     print_plan(&plan, &loaded, PlanKind::Plan, args.output, out)?;
     if let Some(plan_file) = &args.out {
         let blueprint_file = std::path::absolute(&args.file)
@@ -108,8 +132,13 @@ pub async fn plan(args: &PlanArgs, out: &mut impl Write) -> anyhow::Result<ExitC
         let saved = SavedPlan::new(&blueprint_file, &text, &plan)?;
         std::fs::write(plan_file, serde_json::to_string_pretty(&saved)?)
             .with_context(|| format!("writing the plan to {}", plan_file.display()))?;
+        let targeted = if plan.is_targeted() {
+            " (with its targets)"
+        } else {
+            ""
+        };
         eprintln!(
-            "Saved the plan to {0}; `ballast apply {0}` applies exactly it.",
+            "Saved the plan to {0}; `ballast apply {0}` applies exactly it{targeted}.",
             plan_file.display()
         );
     }
@@ -125,11 +154,14 @@ pub async fn plan(args: &PlanArgs, out: &mut impl Write) -> anyhow::Result<ExitC
 pub async fn drift(args: &PlanArgs, out: &mut impl Write) -> anyhow::Result<ExitCode> {
     let loaded = ballast_blueprint::load(&args.file)?;
     let bp = &loaded.blueprint;
+    let selection = selection(bp, &args.targets, Direction::Dependencies)?;
     let plan = read_only_plan(bp, &args.aws, &CallRecorder::default()).await?;
+    let plan = scoped(plan, selection.as_ref());
     let total = plan.changes.len();
     if total > 0 && plan.summary.create == total {
+        let which = if plan.is_targeted() { "targeted " } else { "" };
         bail!(
-            "none of the {total} resources of blueprint `{}` exist: wrong credentials, account or region? \
+            "none of the {total} {which}resources of blueprint `{}` exist: wrong credentials, account or region? \
              (drift compares a deployed stack; run `ballast apply` first for a new one)",
             bp.metadata.name
         );
@@ -376,7 +408,11 @@ where
     result
 }
 
-pub async fn apply(args: &crate::cli::ApplyArgs, out: &mut impl Write) -> anyhow::Result<ExitCode> {
+pub async fn apply(
+    command: &crate::cli::ApplyCommandArgs,
+    out: &mut impl Write,
+) -> anyhow::Result<ExitCode> {
+    let args = &command.blueprint;
     let text = ballast_blueprint::read(&args.file)?;
     let file = args.file.display().to_string();
     // A saved plan names its blueprint; it is re-read and must be the text that was planned.
@@ -400,6 +436,24 @@ pub async fn apply(args: &crate::cli::ApplyArgs, out: &mut impl Write) -> anyhow
                 .blueprint,
         ),
     };
+    // A saved plan fixed its targets when it was made; others given now would apply something
+    // other than what was reviewed.
+    let targets = match &saved {
+        Some(saved) if !command.targets.is_empty() => bail!(
+            "--target cannot be used with a saved plan: {} was made {}, and applying it applies \
+             exactly that; to target other resources, make a new plan with `ballast plan FILE \
+             --target KIND/NAME --out PLANFILE`",
+            args.file.display(),
+            if saved.targets.is_empty() {
+                "for the whole blueprint".to_string()
+            } else {
+                format!("with --target {}", saved.targets.join(" --target "))
+            }
+        ),
+        Some(saved) => &saved.targets,
+        None => &command.targets,
+    };
+    let selection = selection(&bp, targets, Direction::Dependencies)?;
     // A saved plan was reviewed when it was made and is applied without a question.
     if saved.is_none() {
         ensure_can_confirm(args.auto_approve)?;
@@ -411,7 +465,7 @@ pub async fn apply(args: &crate::cli::ApplyArgs, out: &mut impl Write) -> anyhow
     holding(held, async {
         check_not_suspended(&clients.dynamodb, &bp, args, "apply").await?;
         let observation = provision::observe(&clients.observer(), &bp).await?;
-        let plan = provision::plan(&bp, &observation);
+        let plan = scoped(provision::plan(&bp, &observation), selection.as_ref());
         write!(out, "{}", render::plan_text(&plan))?;
         out.flush()?;
         if let Some(saved) = &saved {
@@ -427,14 +481,24 @@ pub async fn apply(args: &crate::cli::ApplyArgs, out: &mut impl Write) -> anyhow
             return Ok(ExitCode::FAILURE);
         }
         let progress = progress();
-        let outcomes = until_shutdown(|shutdown| {
-            provision::apply(
-                &clients,
-                &bp,
-                observation,
-                Readiness::cancelled_by(shutdown),
-                progress.as_ref(),
-            )
+        let outcomes = until_shutdown(|shutdown| async {
+            let readiness = Readiness::cancelled_by(shutdown);
+            match &selection {
+                Some(selection) => {
+                    provision::apply_targeted(
+                        &clients,
+                        &bp,
+                        observation,
+                        readiness,
+                        progress.as_ref(),
+                        selection,
+                    )
+                    .await
+                }
+                None => {
+                    provision::apply(&clients, &bp, observation, readiness, progress.as_ref()).await
+                }
+            }
         })
         .await
         .context("apply did not complete; run it again to converge")?;
@@ -458,6 +522,7 @@ pub async fn destroy(
 ) -> anyhow::Result<ExitCode> {
     let args = &destroy_args.blueprint;
     let bp = load_blueprint(&args.file)?;
+    let selection = selection(&bp, &destroy_args.targets, Direction::Dependents)?;
     ensure_can_confirm(args.auto_approve)?;
     let config = sdk_config(&args.aws, &bp).await?;
     let recorder = CallRecorder::default();
@@ -466,9 +531,22 @@ pub async fn destroy(
     holding(held, async {
         check_not_suspended(&clients.dynamodb, &bp, args, "destroy").await?;
         let observation = provision::observe(&clients.observer(), &bp).await?;
-        let steps = provision::destroy_steps(&bp, &observation);
+        let steps = provision::destroy_steps_in(&bp, &observation, selection.as_ref());
+        if let Some(selection) = &selection {
+            writeln!(
+                out,
+                "{}\n",
+                render::destroy_targeting_warning(&selection.targets)
+            )?;
+        }
         write!(out, "{}", render::destroy_text(&bp.metadata.name, &steps))?;
-        let orphans = observation.orphans.clone();
+        // Orphans are claimed by no declaration, so no target reaches them (and clap refuses
+        // --include-orphans with --target): a targeted destroy neither lists nor deletes them.
+        let orphans = if selection.is_some() {
+            Vec::new()
+        } else {
+            observation.orphans.clone()
+        };
         if !orphans.is_empty() {
             let what = if destroy_args.include_orphans {
                 "to delete (--include-orphans)"
@@ -497,12 +575,13 @@ pub async fn destroy(
         }
         let progress = progress();
         let outcomes = until_shutdown(|shutdown| async {
-            let mut outcomes = provision::destroy(
+            let mut outcomes = provision::destroy_in(
                 &clients,
                 &bp,
                 observation,
                 Readiness::cancelled_by(shutdown.clone()),
                 progress.as_ref(),
+                selection.as_ref(),
             )
             .await?;
             if destroy_args.include_orphans && !orphans.is_empty() {

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeSet;
 
+use ballast_blueprint::target::Selection;
 use ballast_blueprint::{DeletionPolicy, ResourceId, SafetyOverride};
 use serde::Serialize;
 
@@ -124,8 +125,12 @@ pub struct Plan {
     pub safety_overrides: Vec<SafetyOverride>,
     pub summary: Summary,
     /// Owned resources no declaration claims (see [`super::orphan`]); apply leaves them alone,
-    /// drift fails on them.
+    /// drift fails on them. Empty in a targeted plan: an orphan is part of no target's graph.
     pub orphans: Vec<Orphan>,
+    /// `--target`s in effect (see [`Plan::targeted`]); absent from the JSON when the plan covers
+    /// the whole blueprint, so untargeted plans read as before.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<ResourceId>,
 }
 
 impl Plan {
@@ -144,6 +149,25 @@ impl Plan {
         self.changes
             .iter()
             .filter(|c| matches!(c.action, Action::Observed { .. }) && c.action.is_drift())
+    }
+
+    /// The part of the plan within `selection` (`--target`): the selected resources' changes,
+    /// their safety overrides, and the targets recorded, so the output can say the plan is
+    /// partial. Left out, because no target reaches them: resources removed from the blueprint
+    /// (a target must be declared, so none is ever selected) and orphans (claimed by no
+    /// declaration, so in no target's graph). Apply leaves both alone under targeting.
+    pub fn targeted(mut self, selection: &Selection) -> Plan {
+        self.changes.retain(|c| selection.contains(&c.resource));
+        self.safety_overrides
+            .retain(|o| selection.contains(&o.resource));
+        self.orphans.clear();
+        self.summary = Summary::of(&self.changes);
+        self.targets = selection.targets.clone();
+        self
+    }
+
+    pub fn is_targeted(&self) -> bool {
+        !self.targets.is_empty()
     }
 
     pub fn conflicts(&self) -> impl Iterator<Item = &PlannedChange> {
@@ -283,27 +307,35 @@ pub fn plan(
             },
         });
     }
-    let mut summary = Summary::default();
-    for c in &changes {
-        match c.action {
-            Action::Create => summary.create += 1,
-            Action::Update { .. } => summary.update += 1,
-            Action::Replace { .. } => summary.replace += 1,
-            Action::Adopt { .. } => summary.adopt += 1,
-            Action::Delete => summary.delete += 1,
-            Action::Retain => summary.retain += 1,
-            Action::NoChange => summary.unchanged += 1,
-            Action::Conflict { .. } => summary.conflicts += 1,
-            Action::Observed { .. } => summary.observed += 1,
-        }
-    }
     Plan {
         format_version: 1,
         blueprint: blueprint.to_string(),
+        summary: Summary::of(&changes),
         changes,
         safety_overrides,
-        summary,
         orphans: Vec::new(),
+        targets: Vec::new(),
+    }
+}
+
+impl Summary {
+    /// The counts of each action among `changes`.
+    pub fn of(changes: &[PlannedChange]) -> Summary {
+        let mut summary = Summary::default();
+        for c in changes {
+            match c.action {
+                Action::Create => summary.create += 1,
+                Action::Update { .. } => summary.update += 1,
+                Action::Replace { .. } => summary.replace += 1,
+                Action::Adopt { .. } => summary.adopt += 1,
+                Action::Delete => summary.delete += 1,
+                Action::Retain => summary.retain += 1,
+                Action::NoChange => summary.unchanged += 1,
+                Action::Conflict { .. } => summary.conflicts += 1,
+                Action::Observed { .. } => summary.observed += 1,
+            }
+        }
+        summary
     }
 }
 
@@ -514,5 +546,54 @@ mod tests {
         assert_eq!(unowned.clone().observed(), unowned, "never nested");
         let managed = planned_action(&desired(), None, &BTreeSet::new());
         assert_eq!(managed, Action::Create);
+    }
+
+    #[test]
+    fn a_targeted_plan_keeps_the_selection_recounts_and_records_the_targets() {
+        let q = ResourceId::new(ResourceKind::Queue, "q");
+        let other = ResourceId::new(ResourceKind::Queue, "other");
+        let mut other_desired = desired();
+        other_desired.id = other.clone();
+        let mut removed_live = live(60, Ownership::Owned);
+        removed_live.id = ResourceId::new(ResourceKind::Queue, "old");
+        let whole = plan(
+            "bp",
+            &[q.clone(), other.clone()],
+            &[desired(), other_desired],
+            &[],
+            &[(removed_live, DeletionPolicy::Delete)],
+            &BTreeSet::new(),
+            vec![SafetyOverride {
+                resource: other.clone(),
+                field: "deletionPolicy",
+                what: "deleted with its data",
+            }],
+        );
+        assert_eq!((whole.summary.create, whole.summary.delete), (2, 1));
+        let selection = Selection {
+            targets: vec![q.clone()],
+            resources: [q.clone()].into(),
+        };
+        let targeted = whole.targeted(&selection);
+        let resources: Vec<&ResourceId> = targeted.changes.iter().map(|c| &c.resource).collect();
+        assert_eq!(resources, [&q], "neither `other` nor the removed `old`");
+        assert_eq!(
+            targeted.summary,
+            Summary {
+                create: 1,
+                ..Summary::default()
+            }
+        );
+        assert!(targeted.safety_overrides.is_empty());
+        assert_eq!(targeted.targets, std::slice::from_ref(&q));
+        let text = crate::provision::render::plan_text(&targeted);
+        assert!(
+            text.starts_with(
+                "Warning: resource targeting is in effect (queue/q); the plan may be incomplete"
+            ),
+            "{text}"
+        );
+        let json = serde_json::to_value(&targeted).unwrap();
+        assert_eq!(json["targets"], json!([{ "kind": "queue", "name": "q" }]));
     }
 }

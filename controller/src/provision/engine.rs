@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use ballast_blueprint::target::Selection;
 use ballast_blueprint::{
     Blueprint, DeletionPolicy, ResourceId, ResourceKind, dependency_order, graph, safety_overrides,
 };
@@ -317,7 +318,6 @@ pub async fn apply(
 /// and every resource that needs it is skipped with
 /// [`ProvisionError::ObservedMissing`], so the apply fails naming both, as a dependent cannot be
 /// created without it (Terraform's missing data source; Argo CD's unsynced dependency).
-#[instrument(skip_all, fields(blueprint = %bp.metadata.name, held = held.len()))]
 pub async fn apply_except(
     clients: &Clients,
     bp: &Blueprint,
@@ -326,10 +326,47 @@ pub async fn apply_except(
     progress: &dyn Progress,
     held: &BTreeSet<ResourceId>,
 ) -> Result<Vec<Outcome>, EngineError> {
+    apply_scoped(clients, bp, observation, readiness, progress, held, None).await
+}
+
+/// [`apply`] of the `selection` only (`ballast apply --target`): its resources, which include
+/// everything they depend on, are converged as a whole apply would; nothing else is touched, not
+/// even resources removed from the blueprint ([`Plan::targeted`] is the plan of exactly this).
+pub async fn apply_targeted(
+    clients: &Clients,
+    bp: &Blueprint,
+    observation: Observation,
+    readiness: Readiness,
+    progress: &dyn Progress,
+    selection: &Selection,
+) -> Result<Vec<Outcome>, EngineError> {
+    apply_scoped(
+        clients,
+        bp,
+        observation,
+        readiness,
+        progress,
+        &BTreeSet::new(),
+        Some(selection),
+    )
+    .await
+}
+
+#[instrument(skip_all, fields(blueprint = %bp.metadata.name, held = held.len(), targeted = only.is_some()))]
+async fn apply_scoped(
+    clients: &Clients,
+    bp: &Blueprint,
+    observation: Observation,
+    readiness: Readiness,
+    progress: &dyn Progress,
+    held: &BTreeSet<ResourceId>,
+    only: Option<&Selection>,
+) -> Result<Vec<Outcome>, EngineError> {
+    let in_scope = |id: &ResourceId| only.is_none_or(|s| s.contains(id));
     let first_plan = plan(bp, &observation);
     let conflicts: Vec<Conflict> = first_plan
         .conflicts()
-        .filter(|c| !held.contains(&c.resource))
+        .filter(|c| !held.contains(&c.resource) && in_scope(&c.resource))
         .filter_map(|c| match &c.action {
             Action::Conflict { reason } => Some(Conflict {
                 resource: c.resource.clone(),
@@ -342,9 +379,11 @@ pub async fn apply_except(
         return Err(EngineError::Conflicts(conflicts));
     }
     let deps = dependencies(bp);
+    // A selection holds everything its resources depend on, so every wave's dependencies are
+    // in `order` as in a whole apply.
     let order: Vec<ResourceId> = dependency_order(bp)
         .into_iter()
-        .filter(|id| is_provisioned(id.kind))
+        .filter(|id| is_provisioned(id.kind) && in_scope(id))
         .collect();
     let mut live: BTreeMap<ResourceId, LiveState> = observation
         .live
@@ -367,11 +406,9 @@ pub async fn apply_except(
     let mut errors = Vec::new();
     let observed = ballast_blueprint::observed(bp);
     let mut missing_observed: BTreeSet<ResourceId> = BTreeSet::new();
-    for change in first_plan
-        .changes
-        .iter()
-        .filter(|c| observed.contains(&c.resource) && !held.contains(&c.resource))
-    {
+    for change in first_plan.changes.iter().filter(|c| {
+        observed.contains(&c.resource) && !held.contains(&c.resource) && in_scope(&c.resource)
+    }) {
         let Action::Observed { would } = &change.action else {
             continue;
         };
@@ -530,11 +567,17 @@ pub async fn apply_except(
             }
         }
     }
+    // Removed resources are in no selection: a targeted apply never removes anything.
+    let removed: Vec<&LiveState> = observation
+        .removed
+        .iter()
+        .filter(|r| only.is_none() && !held.contains(&r.id))
+        .collect();
     if readiness.cancel.is_cancelled() {
         let not_reached = order
             .iter()
             .filter(|id| !done.contains(*id) && !failed.contains(*id))
-            .chain(observation.removed.iter().map(|r| &r.id))
+            .chain(removed.iter().map(|r| &r.id))
             .cloned()
             .collect();
         return Err(EngineError::Interrupted {
@@ -542,12 +585,7 @@ pub async fn apply_except(
             failed: errors,
         });
     }
-    for removed in observation
-        .removed
-        .iter()
-        .rev()
-        .filter(|r| !held.contains(&r.id))
-    {
+    for removed in removed.into_iter().rev() {
         let policy = removed_policy(removed.id.kind);
         let ctx = ApplyContext {
             clients,
@@ -674,6 +712,25 @@ impl DestroyAction {
 /// The steps of [`destroy`], in the order it takes them: the blueprint's resources in reverse
 /// dependency order, then the ones removed from the blueprint but still tagged with it.
 pub fn destroy_steps(bp: &Blueprint, observation: &Observation) -> Vec<DestroyStep> {
+    destroy_steps_in(bp, observation, None)
+}
+
+/// The steps of a destroy limited to `only` (`ballast destroy --target`, a selection of the
+/// targets and their dependents): [`destroy_steps`] of those resources, in the same order. A
+/// resource removed from the blueprint is in no selection and is left alone.
+pub fn destroy_steps_in(
+    bp: &Blueprint,
+    observation: &Observation,
+    only: Option<&Selection>,
+) -> Vec<DestroyStep> {
+    let mut steps = all_destroy_steps(bp, observation);
+    if let Some(selection) = only {
+        steps.retain(|step| selection.contains(&step.live.id));
+    }
+    steps
+}
+
+fn all_destroy_steps(bp: &Blueprint, observation: &Observation) -> Vec<DestroyStep> {
     let desired = desired_states(bp, &observation.resolved);
     let mut order: Vec<ResourceId> = dependency_order(bp)
         .into_iter()
@@ -727,7 +784,19 @@ pub async fn destroy(
     readiness: Readiness,
     progress: &dyn Progress,
 ) -> Result<Vec<Outcome>, EngineError> {
-    let steps = destroy_steps(bp, &observation);
+    destroy_in(clients, bp, observation, readiness, progress, None).await
+}
+
+/// [`destroy`] of [`destroy_steps_in`]: with a selection, its resources only.
+pub async fn destroy_in(
+    clients: &Clients,
+    bp: &Blueprint,
+    observation: Observation,
+    readiness: Readiness,
+    progress: &dyn Progress,
+    only: Option<&Selection>,
+) -> Result<Vec<Outcome>, EngineError> {
+    let steps = destroy_steps_in(bp, &observation, only);
     let ctx = ApplyContext {
         clients,
         blueprint: bp,
@@ -832,6 +901,77 @@ mod tests {
         assert_eq!(
             OutcomeAction::of(&Action::Update { changes: vec![] }),
             Some(OutcomeAction::Update)
+        );
+    }
+
+    fn owned(kind: ResourceKind, name: &str) -> LiveState {
+        LiveState {
+            id: ResourceId::new(kind, name),
+            physical_name: format!("fx-{name}"),
+            physical_id: format!("fx-{name}"),
+            arn: None,
+            ownership: super::super::state::Ownership::Owned,
+            tags: Default::default(),
+            fields: Default::default(),
+            typed: super::super::typed::TypedLive::untyped(),
+        }
+    }
+
+    #[test]
+    fn a_targeted_destroy_takes_the_selection_in_the_whole_destroys_order_and_nothing_removed() {
+        let bp = ballast_blueprint::parse(
+            "fx.yaml",
+            r#"apiVersion: ballast.dev/v1
+kind: Blueprint
+metadata: { name: fx, region: us-east-1 }
+spec:
+  kmsKeys:
+    - name: main
+  queues:
+    - name: work
+      encryption: { type: kms, kmsKey: main }
+      deadLetter: { queue: work-dlq, maxReceiveCount: 3 }
+      deletionPolicy: delete
+    - name: work-dlq
+      encryption: { type: kms, kmsKey: main }
+  tables:
+    - name: items
+      hashKey: { name: pk, type: S }
+"#,
+        )
+        .unwrap_or_else(|e| panic!("{e}"))
+        .blueprint;
+        let observation = Observation {
+            live: vec![
+                owned(ResourceKind::KmsKey, "main"),
+                owned(ResourceKind::Queue, "work"),
+                owned(ResourceKind::Queue, "work-dlq"),
+                owned(ResourceKind::Table, "items"),
+            ],
+            removed: vec![owned(ResourceKind::Queue, "old")],
+            ..Observation::default()
+        };
+        let names = |steps: Vec<DestroyStep>| -> Vec<(String, DestroyAction)> {
+            steps
+                .into_iter()
+                .map(|s| (s.live.id.to_string(), s.action))
+                .collect()
+        };
+        let whole = names(destroy_steps(&bp, &observation));
+        assert_eq!(whole.len(), 5, "{whole:?}");
+        let selection = ballast_blueprint::target::select(
+            &bp,
+            &["queue/work-dlq"],
+            ballast_blueprint::target::Direction::Dependents,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            names(destroy_steps_in(&bp, &observation, Some(&selection))),
+            [
+                ("queue/work".to_string(), DestroyAction::Delete),
+                // A queue is stateful: retained by default, targeted or not.
+                ("queue/work-dlq".to_string(), DestroyAction::Retain),
+            ]
         );
     }
 

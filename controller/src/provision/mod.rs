@@ -18,6 +18,7 @@ pub use context::{Clients, ReadOnlyClients};
 pub use diff::{Action, Plan};
 pub use engine::{
     DestroyAction, DestroyStep, EngineError, Observation, Outcome, OutcomeAction, Progress, apply,
-    destroy, destroy_steps, observe, observe_with, plan,
+    apply_targeted, destroy, destroy_in, destroy_steps, destroy_steps_in, observe, observe_with,
+    plan,
 };
 pub use error::ProvisionError;

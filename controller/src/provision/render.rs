@@ -2,17 +2,62 @@
 
 use std::fmt::Write;
 
+use ballast_blueprint::ResourceId;
+
 use super::diff::{Action, Plan};
 use super::engine::{DestroyAction, DestroyStep};
 
+/// The warning of a targeted plan (`--target`), as Terraform gives it: what the plan covers and
+/// what it leaves out, so that a partial plan is not read as the whole stack's.
+pub fn targeting_warning(targets: &[ResourceId]) -> String {
+    format!(
+        "Warning: resource targeting is in effect ({}); the plan may be incomplete: it covers \
+         the targets and what they depend on only, and leaves out every other resource, the \
+         resources removed from the blueprint and the orphans.",
+        list(targets)
+    )
+}
+
+/// The warning of a targeted destroy (`--target`): which resources it is limited to.
+pub fn destroy_targeting_warning(targets: &[ResourceId]) -> String {
+    format!(
+        "Warning: resource targeting is in effect ({}); destroying the targets and what depends \
+         on them only: every other resource, the resources removed from the blueprint and the \
+         orphans are left alone.",
+        list(targets)
+    )
+}
+
+fn list(targets: &[ResourceId]) -> String {
+    targets
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 pub fn plan_text(plan: &Plan) -> String {
     let mut out = String::new();
+    if plan.is_targeted() {
+        let _ = writeln!(
+            out,
+            "{}
+",
+            targeting_warning(&plan.targets)
+        );
+    }
     let changes: Vec<_> = plan
         .changes
         .iter()
         .filter(|c| c.action.is_drift() || matches!(c.action, Action::Conflict { .. }))
         .collect();
-    if changes.is_empty() {
+    if changes.is_empty() && plan.is_targeted() {
+        let _ = writeln!(
+            out,
+            "No changes: the targeted resources of blueprint `{}` match AWS.",
+            plan.blueprint
+        );
+    } else if changes.is_empty() {
         let _ = writeln!(
             out,
             "No changes: blueprint `{}` matches AWS.",

@@ -318,4 +318,9 @@ impl Resolved {
     pub fn physical_id(&self, id: &ResourceId) -> Option<&str> {
         self.get(id).map(|s| s.physical_id.as_str())
     }
+
+    /// The ARNs of every resolved resource (all in the stack's account and region).
+    pub fn arns(&self) -> impl Iterator<Item = &str> {
+        self.live.values().filter_map(|s| s.arn.as_deref())
+    }
 }

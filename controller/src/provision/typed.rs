@@ -46,6 +46,12 @@ pub trait FieldValue: Clone + PartialEq + Debug + Send + Sync + 'static {
     fn as_i64(&self) -> Option<i64> {
         None
     }
+
+    /// The value as plan and drift text show it: its rendered `Value` unless the type has a
+    /// more readable form (a policy document is summarized statement by statement).
+    fn display(&self) -> String {
+        display_value(&self.to_value())
+    }
 }
 
 impl FieldValue for u64 {
@@ -106,6 +112,11 @@ impl<T: FieldValue> FieldValue for Option<T> {
     }
     fn as_i64(&self) -> Option<i64> {
         self.as_ref().and_then(T::as_i64)
+    }
+    fn display(&self) -> String {
+        self.as_ref()
+            .map(T::display)
+            .unwrap_or_else(|| "(unset)".into())
     }
 }
 
@@ -231,9 +242,12 @@ pub fn compare_field<F: FieldName, T: FieldValue>(
         field,
         class,
         live: have
-            .map(|h| display_value(&h.to_value()))
+            .map(FieldValue::display)
             .unwrap_or_else(|| "(unset)".into()),
-        desired: expect.display(),
+        desired: match want {
+            Want::Exact(v) => v.display(),
+            _ => expect.display(),
+        },
     });
 }
 

@@ -127,16 +127,17 @@ pub async fn run(
             leader.clone(),
         )));
         let (pause_tx, pause) = watch::channel(Pause::Unknown);
+        let (published, blueprints) = watch::channel(stack.blueprint);
         let reconciler =
-            Reconciler::new(stack.target, Tracker::new(ctx.settings.backoff)).pausing(pause_tx);
+            Reconciler::new(stack.target, Tracker::new(ctx.settings.backoff), published)
+                .pausing(pause_tx);
         ready.push(reconciler.ready.clone());
         loops.push(tokio::spawn(reconciler.run(ctx.clone(), leader.clone())));
         let scaling_ctx = ctx.clone();
         let clients = stack.scaling_clients;
-        let bp = stack.blueprint;
         loops.push(tokio::spawn(async move {
             if let Err(err) =
-                scaling::supervise(scaling_ctx.clone(), clients, bp, leader, pause).await
+                scaling::supervise(scaling_ctx.clone(), clients, blueprints, leader, pause).await
             {
                 warn!(blueprint = %name, error = %err, "autoscaler cannot start; stopping");
                 scaling_ctx.cancel.cancel();

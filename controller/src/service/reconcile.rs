@@ -82,16 +82,21 @@ pub struct Reconciler {
     invalid_logged: Option<u64>,
     /// What the last round read of the suspension, for the autoscaler.
     pause: watch::Sender<Pause>,
+    /// The blueprint as last read and found valid, for the autoscaler ([`super::scaling`]).
+    published: watch::Sender<Blueprint>,
 }
 
 impl Reconciler {
-    pub fn new(target: Target, tracker: Tracker) -> Self {
+    /// `published` starts with the blueprint the controller loaded at start; each round that
+    /// reads a valid, different version sends it.
+    pub fn new(target: Target, tracker: Tracker, published: watch::Sender<Blueprint>) -> Self {
         Reconciler {
             target,
             tracker,
             ready: Arc::new(AtomicBool::new(false)),
             invalid_logged: None,
             pause: watch::Sender::new(Pause::Unknown),
+            published,
         }
     }
 
@@ -177,6 +182,14 @@ impl Reconciler {
             Some(bp) => bp,
             None => return RoundResult::Invalid,
         };
+        self.published.send_if_modified(|current| {
+            let edited = *current != bp;
+            if edited {
+                info!(file = %self.target.path.display(), "blueprint edited: this round applies the new version");
+                *current = bp.clone();
+            }
+            edited
+        });
 
         let observation = match provision::observe(&self.target.clients.observer(), &bp).await {
             Ok(observation) => observation,

@@ -1,5 +1,6 @@
 //! The autoscaler inside `ballast run`: the blueprint's scaling loops run while this replica
-//! leads (in dry-run, always, and they only report), and every evaluation lands in metrics.
+//! leads (in dry-run, always, and they only report), follow the blueprint as the reconcile loop
+//! re-reads it, and every evaluation lands in metrics.
 //! While the blueprint is suspended they run as in dry-run: they decide and report, and never
 //! set a capacity; a change of the suspension restarts them in the other mode.
 
@@ -7,30 +8,50 @@ use std::sync::Arc;
 
 use ballast_blueprint::Blueprint;
 use tokio::sync::{mpsc, watch};
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 use super::metrics::{PolicyLabels, ScalingLabels};
 use super::{Context, Pause};
 use crate::autoscale::Action;
 use crate::autoscale::actuator::SetOutcome;
+use crate::autoscale::config::{ScalingInputs, scaling_changes, scaling_inputs};
 use crate::autoscale::runner::{self, Actuation, Evaluation, Mode, SetupError};
 
-/// Runs the blueprint's scaling policies until shutdown. A blueprint without policies
-/// returns at once.
+/// Runs the blueprint's scaling policies until shutdown, following the blueprint the
+/// reconcile loop publishes in `blueprints` (the file as last read and found valid): when what
+/// the policies take from it changes ([`scaling_inputs`]), the loops are rebuilt and the change
+/// is logged. A blueprint without policies waits for one to be added.
+///
+/// A policy that cannot be set up fails the service at start; after an edit, the loops of the
+/// previous version keep running and the error is logged until the file is fixed.
 pub async fn supervise(
     ctx: Arc<Context>,
     clients: runner::Clients,
-    bp: Blueprint,
+    mut blueprints: watch::Receiver<Blueprint>,
     mut leader: watch::Receiver<bool>,
     mut pause: watch::Receiver<Pause>,
 ) -> Result<(), SetupError> {
-    if bp.spec.scaling_policies.is_empty() {
-        return Ok(());
-    }
+    let mut bp = blueprints.borrow_and_update().clone();
     let blueprint = bp.metadata.name.clone();
     let (sink, evaluations) = mpsc::unbounded_channel();
     let recorder = tokio::spawn(record(ctx.clone(), blueprint.clone(), evaluations));
+    let mut inputs = scaling_inputs(&bp);
+    // Until the blueprint is first edited or the loops first run, a setup error ends the service.
+    let mut at_start = true;
     loop {
+        if inputs.is_empty() {
+            // Nothing to scale until an edit adds a policy.
+            tokio::select! {
+                () = ctx.cancel.cancelled() => break,
+                edited = blueprints.wait_for(|new| scaling_inputs(new) != inputs) => {
+                    let Ok(edited) = edited else { break };
+                    bp = edited.clone();
+                }
+            }
+            inputs = log_changes(&blueprint, &inputs, &bp);
+            at_start = false;
+            continue;
+        }
         if !ctx.settings.dry_run {
             tokio::select! {
                 () = ctx.cancel.cancelled() => break,
@@ -38,6 +59,14 @@ pub async fn supervise(
                     if leading.is_err() { break; }
                 }
             }
+        }
+        // An edit made while another replica led.
+        let latest = blueprints.borrow_and_update().clone();
+        if scaling_inputs(&latest) != inputs {
+            bp = latest;
+            inputs = log_changes(&blueprint, &inputs, &bp);
+            at_start = false;
+            continue;
         }
         // Never write before the suspension has been read once.
         let suspended = tokio::select! {
@@ -60,7 +89,23 @@ pub async fn supervise(
             },
             oldest_message_age: false,
         };
-        let loops = runner::build_loops(&scaling, &bp, None, ctx.settings.scale_interval)?;
+        let loops = match runner::build_loops(&scaling, &bp, None, ctx.settings.scale_interval) {
+            Ok(loops) => loops,
+            Err(err) if at_start => return Err(err),
+            Err(err) => {
+                error!(%blueprint, error = %err, "the edited scaling policies cannot run; the autoscaler waits for the next edit");
+                tokio::select! {
+                    () = ctx.cancel.cancelled() => break,
+                    edited = blueprints.wait_for(|new| scaling_inputs(new) != inputs) => {
+                        let Ok(edited) = edited else { break };
+                        bp = edited.clone();
+                    }
+                }
+                inputs = log_changes(&blueprint, &inputs, &bp);
+                continue;
+            }
+        };
+        at_start = false;
         info!(%blueprint, policies = loops.len(), dry_run = ctx.settings.dry_run, suspended, "autoscaler started");
         let leader_lost = async {
             if ctx.settings.dry_run {
@@ -89,20 +134,47 @@ pub async fn supervise(
                 () = leader_lost => {}
                 () = pause_changed => {}
             }
-            term.cancel();
+        };
+        let edited = async {
+            let edited = blueprints
+                .wait_for(|new| scaling_inputs(new) != inputs)
+                .await
+                .map(|edited| edited.clone());
+            match edited {
+                Ok(edited) => Some(edited),
+                // The reconcile loop is gone: only shutdown does that.
+                Err(_) => std::future::pending().await,
+            }
         };
         tokio::select! {
             () = runner::run_loops(&scaling, loops, false, sink.clone()) => {}
             () = lost => {}
+            edited = edited => {
+                if let Some(edited) = edited {
+                    bp = edited;
+                }
+            }
         }
         term.cancel();
         if ctx.cancel.is_cancelled() {
             break;
         }
+        if scaling_inputs(&bp) != inputs {
+            inputs = log_changes(&blueprint, &inputs, &bp);
+        }
     }
     drop(sink);
     let _ = recorder.await;
     Ok(())
+}
+
+/// Logs each change from `old` to `bp`'s scaling inputs; returns the new inputs.
+fn log_changes(blueprint: &str, old: &[ScalingInputs], bp: &Blueprint) -> Vec<ScalingInputs> {
+    let new = scaling_inputs(bp);
+    for change in scaling_changes(old, &new) {
+        info!(%blueprint, %change, "blueprint edited: the autoscaler follows");
+    }
+    new
 }
 
 async fn record(

@@ -241,6 +241,7 @@ mod tests {
             safety_overrides: vec![],
             summary: Summary::default(),
             orphans: Vec::new(),
+            targets: Vec::new(),
         }
     }
 

@@ -132,8 +132,22 @@ async fn drift_behind_ballasts_back_is_reported_and_apply_restores_it() {
         .queue_url
         .unwrap();
     let dlq_arn = format!("arn:aws:sqs:us-east-1:123456789012:{name}-work-dlq");
+    // moto clears a queue's policy on a SetQueueAttributes that does not name it (AWS keeps
+    // it): the edit restates it so that moto keeps it as AWS would.
+    let policy = sqs
+        .get_queue_attributes()
+        .queue_url(&work_url)
+        .attribute_names(QueueAttributeName::Policy)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap()
+        .remove(&QueueAttributeName::Policy)
+        .unwrap();
     sqs.set_queue_attributes()
         .queue_url(&work_url)
+        .attributes(QueueAttributeName::Policy, policy)
         .attributes(QueueAttributeName::VisibilityTimeout, "5")
         .attributes(
             QueueAttributeName::RedrivePolicy,

@@ -777,3 +777,83 @@ async fn trace_export_replays_the_queues_cloudwatch_history_in_the_simulator() {
     }
     assert_eq!(trace.rate_milli_at(end - 3 * 60), 0, "{text}");
 }
+
+/// `ballast run` follows an edited blueprint: the supervisor rebuilds its loops when the
+/// reconcile loop publishes a version whose scaling inputs differ (here in dry-run, so the
+/// decision lands in the metric and the group is untouched).
+#[tokio::test]
+async fn a_running_autoscaler_follows_an_edited_target() {
+    use ballast_controller::service::metrics::{PolicyLabels, ServiceMetrics};
+    use ballast_controller::service::status::Backoff;
+    use ballast_controller::service::{Context as ServiceContext, Pause, Settings, scaling};
+
+    let f = Fixture::new(2).await;
+    f.send(500).await;
+    let (scaling_ctx, _clock, recorder) = f.context(Mode::DryRun);
+    let with_target = |target: u32| {
+        let text = f.blueprint_yaml().replace(
+            "targetBacklogPerInstance: 100",
+            &format!("targetBacklogPerInstance: {target}"),
+        );
+        match ballast_blueprint::parse("scale-test.yaml", &text) {
+            Ok(loaded) => loaded.blueprint,
+            Err(diagnostics) => panic!("{diagnostics}"),
+        }
+    };
+    let ctx = Arc::new(ServiceContext {
+        metrics: Arc::new(ServiceMetrics::new(recorder.clone())),
+        clock: scaling_ctx.clock.clone(),
+        cancel: CancellationToken::new(),
+        settings: Settings {
+            dry_run: true,
+            resync: Duration::from_secs(60),
+            scale_interval: Some(Duration::from_millis(100)),
+            readiness: Default::default(),
+            backoff: Backoff {
+                base: Duration::from_secs(1),
+                max: Duration::from_secs(1),
+            },
+        },
+    });
+    let (published, blueprints) = tokio::sync::watch::channel(with_target(250));
+    let (_leader_tx, leader) = tokio::sync::watch::channel(false);
+    let (_pause_tx, pause) = tokio::sync::watch::channel(Pause::Running);
+    let supervisor = tokio::spawn(scaling::supervise(
+        ctx.clone(),
+        scaling_ctx.clients.clone(),
+        blueprints,
+        leader,
+        pause,
+    ));
+    let labels = PolicyLabels {
+        blueprint: "scale-test".into(),
+        policy: "backlog".into(),
+    };
+    let desired = || ctx.metrics.desired_capacity.get_or_create(&labels).get();
+    let evaluated_after = |n: u64| calls(&recorder, "GetQueueAttributes") > n;
+
+    // 500 visible ÷ 250 per instance: the two instances are enough.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !(evaluated_after(1) && desired() == 2) {
+        assert!(tokio::time::Instant::now() < deadline, "no evaluation");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // The operator lowers the target: 500 ÷ 100 wants five.
+    published.send_replace(with_target(100));
+    let before = calls(&recorder, "GetQueueAttributes");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while desired() != 5 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the edited target was not followed (desired {})",
+            desired()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(evaluated_after(before), "a new evaluation decided it");
+    assert_eq!(f.desired().await, 2, "dry run: the group is untouched");
+
+    ctx.cancel.cancel();
+    supervisor.await.unwrap().unwrap();
+}

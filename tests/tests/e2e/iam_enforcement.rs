@@ -20,6 +20,11 @@
 //!   names a queue rather than its URL, against `*`). The exact ARNs and conditions of those statements are checked by the
 //!   controller's unit tests (`iam_policy::tests`) and the golden files, not here.
 //! - **KMS through SQS: not exercised.** moto's SQS never calls KMS for an SSE-KMS queue.
+//! - **Queue policies: not evaluated by moto.** Its enforcement (`moto/iam/access_control.py`)
+//!   collects the caller's identity policies only (a resource policy is read just for a role's
+//!   trust on `sts:AssumeRole`) and sets no `aws:SecureTransport` key, so the TLS-only policy
+//!   every banking queue carries neither refuses these plain-HTTP calls to moto nor is proven
+//!   here; the controller's `provision_queue_policy` tests check what it says.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,

@@ -205,11 +205,13 @@ async fn a_silent_receive_times_out_within_its_bound_and_fails_readyz_meanwhile(
     assert!(body.contains("receive loop stalled"), "{body}");
     assert!(body.contains("no ReceiveMessage has completed"), "{body}");
     assert_eq!(get(addr, "/healthz").await.unwrap().0, 200);
-    let exposition = get(addr, "/metrics").await.unwrap().1;
-    assert!(
-        exposition.contains("ballast_worker_watchdog_state 2"),
-        "{exposition}"
-    );
+    // The gauge is published by the watchdog's own tick, which may lag /readyz by one tick.
+    common::eventually("watchdog_state 2", Duration::from_secs(5), || async move {
+        get(addr, "/metrics")
+            .await
+            .is_some_and(|(_, body)| body.contains("ballast_worker_watchdog_state 2"))
+    })
+    .await;
     assert!(!receive_errors(&metrics), "the receive has not failed yet");
 
     // The receive fails at its configured bound (4 s), not after minutes.

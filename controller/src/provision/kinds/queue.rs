@@ -1,9 +1,19 @@
 //! SQS queues. Attributes arrive as strings and are canonicalized into numbers and JSON.
+//!
+//! Every queue carries a queue policy (the `Policy` attribute) that denies `sqs:*` to anyone
+//! when `aws:SecureTransport` is false, unless the blueprint writes `tlsOnly: false` (a safety
+//! override; the queue then has no policy). The policy is the whole truth: a statement added or
+//! changed by hand is drift and apply writes the blueprint's policy back. It is compared as a
+//! [`PolicyDocument`] (semantically: statement order, one value or a list, JSON layout do not
+//! matter). Its `Resource` is the queue's ARN, which AWS assigns: before the queue exists it is
+//! derived from the stack's other ARNs (same partition, region and account) so that `CreateQueue`
+//! carries the policy, and when there are none yet the policy is set right after the create.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_sqs::types::QueueAttributeName as Attr;
 use ballast_aws::SdkResultExt;
+use ballast_blueprint::policy::{Effect, PolicyDocument, Principal, Statement};
 use ballast_blueprint::{
     Blueprint, QueueEncryptionKind, RedrivePermission, ResourceId, ResourceKind,
 };
@@ -33,6 +43,7 @@ crate::provision::state::field_names! {
         EncryptionDataKeyReuse = "encryption.dataKeyReuse",
         DeadLetter = "deadLetter",
         RedriveAllow = "redriveAllow",
+        Policy = "policy",
     }
 }
 
@@ -53,6 +64,8 @@ crate::provision::typed::typed_state! {
         DeadLetter => dead_letter: Option<Redrive> = Enforced,
         /// Compared only when the blueprint sets one.
         RedriveAllow => redrive_allow: Option<RedriveAllow> = Enforced,
+        /// `None`: no queue policy (`tlsOnly: false`). Compared semantically.
+        Policy => policy: Option<QueuePolicy> = Enforced,
     }
 }
 
@@ -102,6 +115,187 @@ impl FieldValue for RedriveAllow {
     fn to_value(&self) -> Value {
         json!({"redrivePermission": self.permission, "sourceQueueArns": self.source_queue_arns})
     }
+}
+
+/// A queue's `Policy` attribute.
+#[derive(Debug, Clone)]
+pub enum QueuePolicy {
+    Document(PolicyDocument),
+    /// A live policy [`PolicyDocument`] cannot read (say, one using `NotPrincipal`, written by
+    /// hand): never what the blueprint wants, so it is drift that apply replaces.
+    Unreadable {
+        text: String,
+        problem: String,
+    },
+}
+
+/// Semantic for documents ([`PolicyDocument::same_as`]): AWS may hand the policy back
+/// reordered or with one-element lists as strings, and that is not drift.
+impl PartialEq for QueuePolicy {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (QueuePolicy::Document(a), QueuePolicy::Document(b)) => a.same_as(b),
+            (QueuePolicy::Unreadable { text: a, .. }, QueuePolicy::Unreadable { text: b, .. }) => {
+                a == b
+            }
+            (QueuePolicy::Document(_), QueuePolicy::Unreadable { .. })
+            | (QueuePolicy::Unreadable { .. }, QueuePolicy::Document(_)) => false,
+        }
+    }
+}
+
+impl QueuePolicy {
+    /// The policy as read from the `Policy` attribute (never fails: see `Unreadable`).
+    fn read(text: &str) -> QueuePolicy {
+        match PolicyDocument::parse(text) {
+            Ok(doc) => QueuePolicy::Document(doc),
+            Err(e) => QueuePolicy::Unreadable {
+                text: text.to_string(),
+                problem: e.to_string(),
+            },
+        }
+    }
+
+    /// The attribute value to write (sorted JSON; an unreadable policy is never written).
+    fn attribute(&self) -> Option<String> {
+        match self {
+            QueuePolicy::Document(doc) => Some(doc.to_json().to_string()),
+            QueuePolicy::Unreadable { .. } => None,
+        }
+    }
+}
+
+impl FieldValue for QueuePolicy {
+    /// The whole document (sorted), for the plan's JSON output.
+    fn to_value(&self) -> Value {
+        match self {
+            QueuePolicy::Document(doc) => doc.to_json(),
+            QueuePolicy::Unreadable { text, .. } => Value::String(text.clone()),
+        }
+    }
+
+    /// One line per statement would not fit the `field: live → desired` line of plan text, so
+    /// each statement is summarized (`Sid: Deny sqs:* to * on ARN when Bool aws:SecureTransport
+    /// = false`), sorted, joined by `; `: a changed effect, action or condition value reads
+    /// directly off the line.
+    fn display(&self) -> String {
+        match self {
+            QueuePolicy::Document(doc) => {
+                let sorted = doc.sorted();
+                let mut parts: Vec<String> = sorted.statements.iter().map(summary).collect();
+                if parts.is_empty() {
+                    parts.push("no statements".into());
+                }
+                if sorted.version.as_deref() != Some(ballast_blueprint::policy::POLICY_VERSION) {
+                    let version = sorted.version.as_deref().unwrap_or("none (2008-10-17)");
+                    parts.push(format!("Version {version}"));
+                }
+                parts.join("; ")
+            }
+            QueuePolicy::Unreadable { text, problem } => {
+                format!("unreadable policy ({problem}): {text}")
+            }
+        }
+    }
+}
+
+/// One statement in a line: `Sid: Effect actions to principals on resources when conditions`.
+fn summary(s: &Statement) -> String {
+    let mut out = String::new();
+    if let Some(sid) = &s.sid {
+        out.push_str(sid);
+        out.push_str(": ");
+    }
+    out.push_str(s.effect.as_str());
+    out.push(' ');
+    out.push_str(&s.actions.join(","));
+    match &s.principal {
+        None => {}
+        Some(Principal::Anyone) => out.push_str(" to *"),
+        Some(Principal::ByType(by_type)) => {
+            let who: Vec<String> = by_type
+                .iter()
+                .map(|(kind, ids)| format!("{kind}:{}", ids.join(",")))
+                .collect();
+            out.push_str(" to ");
+            out.push_str(&who.join(" "));
+        }
+    }
+    if !s.resources.is_empty() {
+        out.push_str(" on ");
+        out.push_str(&s.resources.join(","));
+    }
+    let conditions: Vec<String> = s
+        .conditions
+        .iter()
+        .flat_map(|(op, keys)| {
+            keys.iter()
+                .map(move |(key, values)| format!("{op} {key} = {}", values.join(",")))
+        })
+        .collect();
+    if !conditions.is_empty() {
+        out.push_str(" when ");
+        out.push_str(&conditions.join(" and "));
+    }
+    out
+}
+
+/// The statement id of the TLS-only statement.
+pub const TLS_ONLY_SID: &str = "DenyInsecureTransport";
+
+/// The policy of a queue with `tlsOnly` (the default): deny `sqs:*` to anyone on the queue
+/// whenever the request did not come over TLS.
+pub fn tls_only_policy(queue_arn: &str) -> PolicyDocument {
+    PolicyDocument::new(vec![
+        Statement {
+            sid: Some(TLS_ONLY_SID.into()),
+            effect: Effect::Deny,
+            principal: Some(Principal::Anyone),
+            actions: vec!["sqs:*".into()],
+            resources: vec![queue_arn.into()],
+            conditions: Default::default(),
+        }
+        .with_condition("Bool", "aws:SecureTransport", ["false"]),
+    ])
+}
+
+/// The policy the blueprint wants on `queue` once its ARN is known: `None` with `tlsOnly: false`.
+fn wanted_policy(queue: &ballast_blueprint::Queue, queue_arn: &str) -> Option<QueuePolicy> {
+    queue
+        .tls_only
+        .then(|| QueuePolicy::Document(tls_only_policy(queue_arn)))
+}
+
+/// The ARN of queue `physical_name`: its own if it exists under that name, else derived from
+/// another ARN of the stack (`arn:<partition>:<service>:<region>:<account>:…`) in the
+/// blueprint's region, since AWS names a queue `arn:<partition>:sqs:<region>:<account>:<name>`.
+fn queue_arn(
+    bp: &Blueprint,
+    resolved: &Resolved,
+    id: &ResourceId,
+    physical_name: &str,
+) -> Option<String> {
+    if let Some(live) = resolved.get(id)
+        && live.physical_name == physical_name
+        && let Some(arn) = &live.arn
+    {
+        return Some(arn.clone());
+    }
+    resolved.arns().find_map(|arn| {
+        let mut parts = arn.splitn(6, ':');
+        let (Some("arn"), Some(partition), Some(_service), Some(region), Some(account)) = (
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+        ) else {
+            return None;
+        };
+        let account_ok = account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit());
+        (region == bp.metadata.region && account_ok && !partition.is_empty())
+            .then(|| format!("arn:{partition}:sqs:{region}:{account}:{physical_name}"))
+    })
 }
 
 /// The numeric attributes, with their desired values.
@@ -304,7 +498,7 @@ impl ResourceOps for Queues {
             .classify("sqs:CreateQueue")
             .map_err(ProvisionError::aws(&desired.id))?;
         let url = out.queue_url.unwrap_or_default();
-        let attrs = ctx
+        let mut attrs = ctx
             .clients
             .sqs
             .get_queue_attributes()
@@ -317,18 +511,34 @@ impl ResourceOps for Queues {
             .attributes
             .unwrap_or_default();
         let arn = attrs.get(&Attr::QueueArn).cloned();
-        if let (Some(queue), Some(own)) = (ctx.blueprint.queue(&desired.id.name), &arn)
-            && let Some(allow) = redrive_allow(ctx.blueprint, queue, own)
-        {
-            ctx.clients
-                .sqs
-                .set_queue_attributes()
-                .queue_url(&url)
-                .attributes(Attr::RedriveAllowPolicy, allow.to_value().to_string())
+        // What names this queue's own ARN can only be written now that AWS assigned it.
+        let mut follow_up = Vec::new();
+        if let (Some(queue), Some(own)) = (ctx.blueprint.queue(&desired.id.name), &arn) {
+            if let Some(allow) = redrive_allow(ctx.blueprint, queue, own) {
+                follow_up.push((Attr::RedriveAllowPolicy, allow.to_value().to_string()));
+            }
+            // CreateQueue carried the policy when the ARN could be derived beforehand; set it
+            // when it could not (the stack's first resource) or was derived wrongly, and with
+            // any other write (moto clears an unnamed policy, see `attributes`).
+            if let Some(policy) = wanted_policy(queue, own) {
+                let live = live_state(&attrs, ctx.resolved, ctx.blueprint).policy;
+                if live != Some(Some(policy.clone())) || !follow_up.is_empty() {
+                    follow_up.extend(policy.attribute().map(|text| (Attr::Policy, text)));
+                }
+            }
+        }
+        if !follow_up.is_empty() {
+            let mut request = ctx.clients.sqs.set_queue_attributes().queue_url(&url);
+            for (attr, value) in &follow_up {
+                request = request.attributes(attr.clone(), value.clone());
+            }
+            request
                 .send()
                 .await
                 .classify("sqs:SetQueueAttributes")
                 .map_err(ProvisionError::aws(&desired.id))?;
+            // The reported state is what was just written, without reading it back.
+            attrs.extend(follow_up);
         }
         let state = live_state(&attrs, ctx.resolved, ctx.blueprint);
         Ok(LiveState {
@@ -447,6 +657,13 @@ fn desired_state(
         None => Want::Unchecked,
         Some(_) => Want::exact_or_later(resolved.arn(id).map(|own| redrive_allow(bp, q, own))),
     };
+    let policy = if q.tls_only {
+        Want::exact_or_later(
+            queue_arn(bp, resolved, id, &bp.queue_name(q)).map(|arn| wanted_policy(q, &arn)),
+        )
+    } else {
+        Want::Exact(None)
+    };
     QueueState {
         visibility_timeout: Want::Exact(q.visibility_timeout.as_secs()),
         retention: Want::Exact(q.retention.as_secs()),
@@ -458,6 +675,7 @@ fn desired_state(
         data_key_reuse,
         dead_letter,
         redrive_allow,
+        policy,
     }
 }
 
@@ -505,6 +723,25 @@ fn attributes(
         && let Some(Some(allow)) = want.redrive_allow.exact()
     {
         out.push((Attr::RedriveAllowPolicy, allow.to_value().to_string()));
+    }
+    let policy = want.policy.exact();
+    if wanted(QueueField::Policy) {
+        match policy {
+            // An empty policy removes the live one (only on update: a new queue has none).
+            Some(None) if changes.is_some() => out.push((Attr::Policy, String::new())),
+            Some(Some(policy)) => out.extend(policy.attribute().map(|text| (Attr::Policy, text))),
+            _ => {}
+        }
+    }
+    // moto clears a queue's policy on any SetQueueAttributes that does not name it (AWS keeps
+    // it): restating the unchanged policy with every other write is harmless on AWS and keeps
+    // moto from showing the next plan a policy that only the emulator removed.
+    if changes.is_some()
+        && !out.is_empty()
+        && !out.iter().any(|(attr, _)| *attr == Attr::Policy)
+        && let Some(Some(policy)) = policy
+    {
+        out.extend(policy.attribute().map(|text| (Attr::Policy, text)));
     }
     out
 }
@@ -568,6 +805,11 @@ fn live_state(
                 source_queue_arns: sources,
             }
         });
+    // An empty `Policy` is how SQS reports "no policy".
+    let policy = attrs
+        .get(&Attr::Policy)
+        .filter(|text| !text.trim().is_empty())
+        .map(|text| QueuePolicy::read(text));
     QueueState {
         visibility_timeout: number(attrs, &Attr::VisibilityTimeout),
         retention: number(attrs, &Attr::MessageRetentionPeriod),
@@ -579,6 +821,7 @@ fn live_state(
         data_key_reuse: kms.and_then(|_| number(attrs, &Attr::KmsDataKeyReusePeriodSeconds)),
         dead_letter: Some(dead_letter),
         redrive_allow: Some(redrive_allow),
+        policy: Some(policy),
     }
 }
 
@@ -623,7 +866,8 @@ fn sibling_arn(arn: &str, name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::provision::state::FieldName;
+    use crate::provision::state::{FieldClass, FieldName};
+    use crate::provision::typed::Change;
 
     #[test]
     fn policies_compare_semantically() {
@@ -702,6 +946,226 @@ mod tests {
             assert_eq!(typed, untyped, "{}", want.id);
             assert!(typed.is_change());
         }
+    }
+
+    const ARN: &str = "arn:aws:sqs:us-east-1:123456789012:t-q";
+
+    fn one_queue(extra: &str) -> Blueprint {
+        ballast_blueprint::parse(
+            "t",
+            &format!("apiVersion: ballast.dev/v1\nkind: Blueprint\nmetadata: {{name: t, region: us-east-1}}\nspec:\n  queues:\n    - name: q\n{extra}"),
+        )
+        .unwrap()
+        .blueprint
+    }
+
+    /// `resolved` with one live resource `kind/name` at `arn`.
+    fn resolved_with(kind: ResourceKind, name: &str, physical: &str, arn: &str) -> Resolved {
+        let mut resolved = Resolved::default();
+        resolved.insert(LiveState {
+            id: ResourceId::new(kind, name),
+            physical_name: physical.into(),
+            physical_id: physical.into(),
+            arn: Some(arn.into()),
+            ownership: Ownership::Owned,
+            tags: Default::default(),
+            fields: Default::default(),
+            typed: TypedLive::untyped(),
+        });
+        resolved
+    }
+
+    fn live_with_policy(bp: &Blueprint, policy: Option<&str>) -> QueueState<Live> {
+        let want = desired_state(
+            bp,
+            &resolved_with(ResourceKind::Queue, "q", "t-q", ARN),
+            &bp.spec.queues[0],
+            &ResourceId::new(ResourceKind::Queue, "q"),
+        );
+        let mut live = want.assumed_live();
+        live.policy = Some(policy.map(QueuePolicy::read));
+        live
+    }
+
+    #[test]
+    fn the_policy_field_compares_semantically_and_shows_changes_readably() {
+        let bp = one_queue("");
+        let want = desired_state(
+            &bp,
+            &resolved_with(ResourceKind::Queue, "q", "t-q", ARN),
+            &bp.spec.queues[0],
+            &ResourceId::new(ResourceKind::Queue, "q"),
+        );
+        assert_eq!(
+            want.policy,
+            Want::Exact(Some(QueuePolicy::Document(tls_only_policy(ARN))))
+        );
+        // As written, and in the shapes AWS may hand it back: no change.
+        let written = tls_only_policy(ARN).to_json().to_string();
+        let reshaped = format!(
+            r#"{{"Statement":{{"Condition":{{"Bool":{{"AWS:SecureTransport":false}}}},"Resource":"{ARN}","Action":"SQS:*","Principal":"*","Effect":"Deny","Sid":"{TLS_ONLY_SID}"}},"Version":"2012-10-17"}}"#
+        );
+        for same in [written.as_str(), reshaped.as_str()] {
+            assert!(
+                want.changes(&live_with_policy(&bp, Some(same))).is_empty(),
+                "{same}"
+            );
+        }
+        // Edited, removed, without Version, unreadable: exactly one change, the policy.
+        let allowed = written.replace("\"false\"", "\"true\"");
+        let no_version = written.replace(r#""Version":"2012-10-17","#, "");
+        assert_ne!(no_version, written);
+        let not_principal = format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Deny","NotPrincipal":{{"AWS":"x"}},"Action":"sqs:*","Resource":"{ARN}"}}]}}"#
+        );
+        let desired_text = format!(
+            "{TLS_ONLY_SID}: Deny sqs:* to * on {ARN} when Bool aws:SecureTransport = false"
+        );
+        for (live, shown) in [
+            (
+                Some(allowed.as_str()),
+                format!(
+                    "{TLS_ONLY_SID}: Deny sqs:* to * on {ARN} when Bool aws:SecureTransport = true"
+                ),
+            ),
+            (None, "(unset)".to_string()),
+            (
+                Some(no_version.as_str()),
+                format!("{desired_text}; Version none (2008-10-17)"),
+            ),
+            (
+                Some(not_principal.as_str()),
+                format!(
+                    "unreadable policy (`Statement[0].NotPrincipal` is not supported in policy documents Ballast compares; hint: use `Action`/`Resource`/`Principal` with `Effect: Deny` instead): {not_principal}"
+                ),
+            ),
+        ] {
+            let changes = want.changes(&live_with_policy(&bp, live));
+            assert_eq!(
+                changes,
+                vec![Change {
+                    field: QueueField::Policy,
+                    class: FieldClass::Enforced,
+                    live: shown,
+                    desired: desired_text.clone(),
+                }],
+                "{live:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn statement_order_does_not_matter_to_a_queue_policy() {
+        let other = Statement {
+            sid: Some("FromTopic".into()),
+            effect: Effect::Allow,
+            principal: Some(Principal::ByType(
+                [("Service".to_string(), vec!["sns.amazonaws.com".to_string()])].into(),
+            )),
+            actions: vec!["sqs:SendMessage".into()],
+            resources: vec![ARN.into()],
+            conditions: Default::default(),
+        };
+        let mut forward = tls_only_policy(ARN);
+        forward.statements.push(other.clone());
+        let mut backward = tls_only_policy(ARN);
+        backward.statements.insert(0, other);
+        assert_ne!(forward, backward);
+        assert_eq!(
+            QueuePolicy::Document(forward.clone()),
+            QueuePolicy::Document(backward)
+        );
+        let mut fewer = forward.clone();
+        fewer.statements.pop();
+        assert_ne!(QueuePolicy::Document(forward), QueuePolicy::Document(fewer));
+    }
+
+    #[test]
+    fn tls_only_false_wants_no_policy_and_an_update_removes_it() {
+        let bp = one_queue("      tlsOnly: false\n");
+        let resolved = resolved_with(ResourceKind::Queue, "q", "t-q", ARN);
+        let id = ResourceId::new(ResourceKind::Queue, "q");
+        let want = desired_state(&bp, &resolved, &bp.spec.queues[0], &id);
+        assert_eq!(want.policy, Want::Exact(None));
+        let written = tls_only_policy(ARN).to_json().to_string();
+        let changes = want.changes(&live_with_policy(&bp, Some(&written)));
+        assert_eq!(
+            changes.iter().map(|c| c.field).collect::<Vec<_>>(),
+            [QueueField::Policy]
+        );
+        let plan: Vec<FieldChange> = changes.into_iter().map(Into::into).collect();
+        let attrs = attributes(&want, Some(&Changes::of(&plan)));
+        assert_eq!(attrs, [(Attr::Policy, String::new())]);
+        // A new queue is created without one.
+        assert!(
+            !attributes(&want, None)
+                .iter()
+                .any(|(a, _)| *a == Attr::Policy)
+        );
+    }
+
+    #[test]
+    fn every_write_restates_the_policy_and_a_create_carries_it_when_the_arn_is_known() {
+        let bp = one_queue("      visibilityTimeout: 60s\n");
+        let id = ResourceId::new(ResourceKind::Queue, "q");
+        // Not created yet, but the stack has a key: the queue's ARN follows from its account.
+        let key = "arn:aws:kms:us-east-1:123456789012:key/k";
+        let resolved = resolved_with(ResourceKind::KmsKey, "k", "k", key);
+        let want = desired_state(&bp, &resolved, &bp.spec.queues[0], &id);
+        let text = tls_only_policy(ARN).to_json().to_string();
+        assert!(attributes(&want, None).contains(&(Attr::Policy, text.clone())));
+        // Only the visibility timeout changed: the policy goes along (moto drops it otherwise).
+        let change = FieldChange {
+            field: QueueField::VisibilityTimeout.name().to_string(),
+            live: "30".into(),
+            desired: "60".into(),
+            class: FieldClass::Enforced,
+        };
+        let attrs = attributes(&want, Some(&Changes::of(&[change])));
+        assert_eq!(
+            attrs,
+            [
+                (Attr::VisibilityTimeout, "60".to_string()),
+                (Attr::Policy, text)
+            ]
+        );
+        // Nothing to write: nothing restated.
+        assert!(attributes(&want, Some(&Changes::of(&[]))).is_empty());
+        // Nothing resolved yet: known only after the create.
+        let first = desired_state(&bp, &Resolved::default(), &bp.spec.queues[0], &id);
+        assert_eq!(first.policy, Want::KnownAfterApply);
+        assert!(
+            !attributes(&first, None)
+                .iter()
+                .any(|(a, _)| *a == Attr::Policy)
+        );
+    }
+
+    #[test]
+    fn a_queue_arn_is_its_own_or_follows_from_the_stacks_account_in_its_region() {
+        let bp = one_queue("");
+        let id = ResourceId::new(ResourceKind::Queue, "q");
+        let own = resolved_with(ResourceKind::Queue, "q", "t-q", ARN);
+        assert_eq!(queue_arn(&bp, &own, &id, "t-q").as_deref(), Some(ARN));
+        let key = resolved_with(
+            ResourceKind::KmsKey,
+            "k",
+            "k",
+            "arn:aws-cn:kms:us-east-1:210987654321:key/k",
+        );
+        assert_eq!(
+            queue_arn(&bp, &key, &id, "t-q").as_deref(),
+            Some("arn:aws-cn:sqs:us-east-1:210987654321:t-q")
+        );
+        let elsewhere = resolved_with(
+            ResourceKind::KmsKey,
+            "k",
+            "k",
+            "arn:aws:kms:eu-west-1:123456789012:key/k",
+        );
+        assert_eq!(queue_arn(&bp, &elsewhere, &id, "t-q"), None);
+        let no_account = resolved_with(ResourceKind::KmsKey, "k", "k", "arn:aws:s3:::bucket");
+        assert_eq!(queue_arn(&bp, &no_account, &id, "t-q"), None);
     }
 
     #[test]
