@@ -242,6 +242,7 @@ mod tests {
                 ..Summary::default()
             },
             orphans: vec![],
+            targets: vec![],
         };
         let text = plan_text(&plan);
         assert!(
