@@ -404,6 +404,7 @@ spec:
                             class: FieldClass::Enforced,
                         }],
                     },
+                    attributes: Vec::new(),
                 },
                 PlannedChange {
                     resource: ResourceId {
@@ -412,6 +413,7 @@ spec:
                     },
                     physical_name: "fx-old".into(),
                     action: Action::Delete,
+                    attributes: Vec::new(),
                 },
             ],
             safety_overrides: Vec::new(),

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::provision::Plan;
+use crate::provision::state::KNOWN_AFTER_APPLY;
 
 /// The value of `savedPlan` in files this version writes.
 pub const FORMAT: u32 = 1;
@@ -99,7 +100,8 @@ impl SavedPlan {
     /// Refuses unless `now` (planned just before applying) is the saved plan; the error names
     /// each resource whose planned change differs.
     pub fn check_plan(&self, now: &Plan) -> Result<(), SavedPlanError> {
-        let now = serde_json::to_value(now)?;
+        let mut now = serde_json::to_value(now)?;
+        settle_known_after_apply(&self.plan, &mut now);
         if now == self.plan {
             return Ok(());
         }
@@ -150,6 +152,47 @@ impl SavedPlan {
     }
 }
 
+/// A resource to create was reviewed with an attribute "known after apply" (it depends on a
+/// resource not created at planning time, such as an ARN): whatever it is now is what was
+/// reviewed, as in Terraform. Every other attribute must be equal.
+fn settle_known_after_apply(saved: &serde_json::Value, now: &mut serde_json::Value) {
+    let Some(saved_changes) = saved.get("changes").and_then(serde_json::Value::as_array) else {
+        return;
+    };
+    let Some(changes) = now
+        .get_mut("changes")
+        .and_then(serde_json::Value::as_array_mut)
+    else {
+        return;
+    };
+    for change in changes {
+        let resource = resource_of(change);
+        let Some(before) = saved_changes.iter().find(|c| resource_of(c) == resource) else {
+            continue;
+        };
+        let (Some(reviewed), Some(attributes)) = (
+            before
+                .get("attributes")
+                .and_then(serde_json::Value::as_array),
+            change
+                .get_mut("attributes")
+                .and_then(serde_json::Value::as_array_mut),
+        ) else {
+            continue;
+        };
+        for attribute in attributes {
+            let field = attribute.get("field").cloned();
+            let unknown_when_reviewed = reviewed.iter().any(|r| {
+                r.get("field") == field.as_ref()
+                    && r.get("value").and_then(serde_json::Value::as_str) == Some(KNOWN_AFTER_APPLY)
+            });
+            if unknown_when_reviewed {
+                attribute["value"] = serde_json::Value::from(KNOWN_AFTER_APPLY);
+            }
+        }
+    }
+}
+
 /// `kind/name`, as plans print resources.
 fn resource_of(change: &serde_json::Value) -> String {
     let resource = &change["resource"];
@@ -194,6 +237,7 @@ mod tests {
                         class: FieldClass::Enforced,
                     }],
                 },
+                attributes: Vec::new(),
             }],
             safety_overrides: Vec::new(),
             summary: Summary {
@@ -273,5 +317,42 @@ mod tests {
                 .contains("queue/work is no longer in the plan"),
             "{err}"
         );
+    }
+
+    /// A create reviewed with an attribute known after apply still applies once the value is
+    /// known; any other attribute that differs is refused.
+    #[test]
+    fn a_value_known_after_apply_when_reviewed_may_be_known_now() {
+        use crate::provision::diff::Attribute;
+        let create = |policy: &str, retention: &str| {
+            let mut plan = plan("30");
+            plan.changes[0].action = Action::Create;
+            plan.changes[0].attributes = vec![
+                Attribute {
+                    field: "policy".into(),
+                    value: policy.into(),
+                    class: FieldClass::Enforced,
+                },
+                Attribute {
+                    field: "retention".into(),
+                    value: retention.into(),
+                    class: FieldClass::Enforced,
+                },
+            ];
+            plan
+        };
+        let saved = SavedPlan::new(
+            Path::new("/bp.yaml"),
+            "text",
+            &create(KNOWN_AFTER_APPLY, "345600"),
+        )
+        .unwrap();
+        saved
+            .check_plan(&create("{\"Statement\":[]}", "345600"))
+            .unwrap();
+        let refused = saved
+            .check_plan(&create("{\"Statement\":[]}", "86400"))
+            .unwrap_err();
+        assert!(refused.to_string().contains("queue/work"), "{refused}");
     }
 }

@@ -100,6 +100,31 @@ pub struct PlannedChange {
     pub physical_name: String,
     #[serde(flatten)]
     pub action: Action,
+    /// For a resource to create: every attribute it is created with, so a reviewer (and a
+    /// saved plan's comparison) sees values, not only a name. Empty for every other action.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub attributes: Vec<Attribute>,
+}
+
+/// One attribute of a resource to create, as the blueprint sets it (`known after apply` when
+/// it depends on a resource this apply creates first).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Attribute {
+    pub field: String,
+    pub value: String,
+    pub class: FieldClass,
+}
+
+/// The attributes `want` is created with, in its declaration order.
+fn create_attributes(want: &DesiredState) -> Vec<Attribute> {
+    want.fields
+        .iter()
+        .map(|field| Attribute {
+            field: field.name.to_string(),
+            value: field.expect.display(),
+            class: field.class,
+        })
+        .collect()
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -291,10 +316,17 @@ pub fn plan(
             continue;
         };
         let have = live.iter().find(|l| &l.id == id);
+        let action = planned_action(want, have, observed);
+        let attributes = if action == Action::Create {
+            create_attributes(want)
+        } else {
+            Vec::new()
+        };
         changes.push(PlannedChange {
             resource: id.clone(),
             physical_name: want.physical_name.clone(),
-            action: planned_action(want, have, observed),
+            action,
+            attributes,
         });
     }
     for (gone, policy) in removed.iter().rev() {
@@ -305,6 +337,7 @@ pub fn plan(
                 DeletionPolicy::Delete => Action::Delete,
                 DeletionPolicy::Retain => Action::Retain,
             },
+            attributes: Vec::new(),
         });
     }
     Plan {
@@ -595,5 +628,54 @@ mod tests {
         );
         let json = serde_json::to_value(&targeted).unwrap();
         assert_eq!(json["targets"], json!([{ "kind": "queue", "name": "q" }]));
+    }
+
+    /// A resource to create shows every attribute it will be created with (JSON `attributes`);
+    /// any other action leaves the list out.
+    #[test]
+    fn a_resource_to_create_lists_its_attributes_and_others_do_not() {
+        let order = vec![ResourceId::new(ResourceKind::Queue, "q")];
+        let created = plan(
+            "bp",
+            &order,
+            &[desired()],
+            &[],
+            &[],
+            &BTreeSet::new(),
+            vec![],
+        );
+        assert_eq!(
+            created.changes[0].attributes,
+            vec![
+                Attribute {
+                    field: "visibilityTimeout".into(),
+                    value: "60".into(),
+                    class: FieldClass::Enforced,
+                },
+                Attribute {
+                    field: "fifo".into(),
+                    value: "false".into(),
+                    class: FieldClass::CreateOnly,
+                },
+            ]
+        );
+        let json = serde_json::to_value(&created.changes[0]).unwrap();
+        assert_eq!(json["action"], "create");
+        assert_eq!(json["attributes"][0]["field"], "visibilityTimeout");
+        assert_eq!(json["attributes"][0]["value"], "60");
+        assert_eq!(json["attributes"][1]["class"], "create-only");
+
+        let updated = plan(
+            "bp",
+            &order,
+            &[desired()],
+            &[live(30, Ownership::Owned)],
+            &[],
+            &BTreeSet::new(),
+            vec![],
+        );
+        assert!(updated.changes[0].attributes.is_empty());
+        let json = serde_json::to_value(&updated.changes[0]).unwrap();
+        assert!(json.get("attributes").is_none(), "{json}");
     }
 }

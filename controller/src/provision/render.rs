@@ -217,6 +217,7 @@ mod tests {
             resource: ResourceId::new(ResourceKind::AutoScalingGroup, name),
             physical_name: format!("bp-{name}"),
             action: would.observed(),
+            attributes: Vec::new(),
         }
     }
 

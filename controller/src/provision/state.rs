@@ -167,10 +167,13 @@ impl Expect {
         match self {
             Expect::Exact(v) => display_value(v),
             Expect::Within(min, max) => format!("within [{min}, {max}]"),
-            Expect::KnownAfterApply => "(known after apply)".into(),
+            Expect::KnownAfterApply => KNOWN_AFTER_APPLY.into(),
         }
     }
 }
+
+/// How a value that depends on a resource not created yet is shown (plans, saved plans).
+pub const KNOWN_AFTER_APPLY: &str = "(known after apply)";
 
 pub fn display_value(v: &Value) -> String {
     match v {

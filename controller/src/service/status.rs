@@ -236,6 +236,7 @@ mod tests {
                     physical_name: resource.name.clone(),
                     resource,
                     action,
+                    attributes: Vec::new(),
                 })
                 .collect(),
             safety_overrides: vec![],
