@@ -50,9 +50,10 @@ $bin/ballast apply $blueprint --auto-approve
 step "Drift check, as CI runs it: exit 0 means in sync"
 $bin/ballast drift $blueprint && echo "drift: exit $?"
 
-step "Open 20 accounts with 1000.00 USD each"
+step "Open 20 accounts with 1000.00 USD each, owned by the demo's API client"
+# The API lets a client debit and read only the accounts it owns (`sub` of its token).
 $bin/ballast-worker seed-accounts --blueprint $blueprint --count 20 --balance 1000.00 \
-  > $work/accounts.txt
+  --owner demo > $work/accounts.txt
 head -3 $work/accounts.txt && echo "... ($(wc -l < $work/accounts.txt) accounts)"
 
 step "Start the ingest API (ballast-worker serve) with a development token"
