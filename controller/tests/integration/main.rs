@@ -18,5 +18,6 @@ mod provision_queue_policy;
 mod provision_security_groups;
 mod provision_targeting;
 mod provision_topics;
+mod running;
 mod scale_scenarios;
 mod service_run;

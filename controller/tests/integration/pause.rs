@@ -11,11 +11,9 @@
     reason = "test code: a panic is a failed test (clippy.toml covers only #[test] fns, not helpers)"
 )]
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Output, Stdio};
+use std::time::Duration;
 
 use aws_types::SdkConfig;
 use ballast_aws::CallRecorder;
@@ -24,6 +22,8 @@ use ballast_controller::provision::engine::LogProgress;
 use ballast_controller::provision::kinds::Readiness;
 use ballast_controller::provision::{self, Action, Clients};
 use ballast_testbed::{moto, unique_name};
+
+use crate::running::{self, eventually};
 
 const MAX: i32 = 4;
 const RAISED: i32 = 8;
@@ -189,60 +189,24 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// A running `ballast run`, killed if the test fails before stopping it.
+/// `ballast run` on a stack, with its metrics read for that stack's blueprint.
 struct Controller {
-    child: Child,
-    addr: SocketAddr,
+    run: running::Controller,
     blueprint: String,
 }
 
 impl Controller {
     async fn start(stack: &Stack, table: &str) -> Self {
-        let addr = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap();
-        let endpoint = moto().await.endpoint();
-        let child = Command::new(env!("CARGO_BIN_EXE_ballast"))
-            .arg("run")
-            .arg(&stack.file)
-            .args(["--endpoint-url", &endpoint])
-            .args(["--metrics-addr", &addr.to_string()])
-            .args(["--resync", "1s", "--lease-duration", "3s"])
-            .args(["--lease-table", table])
-            .envs(ballast_testbed::child_env())
-            .env("RUST_LOG", "ballast=info")
-            .env_remove("AWS_ENDPOINT_URL")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("ballast runs");
         Controller {
-            child,
-            addr,
+            run: running::Controller::start(&stack.file, &["--lease-table", table]).await,
             blueprint: format!("blueprint=\"{}\"", stack.name),
         }
     }
 
-    fn metrics(&self) -> String {
-        let Ok(mut stream) = TcpStream::connect(self.addr) else {
-            return String::new();
-        };
-        let request = "GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n";
-        if stream.write_all(request.as_bytes()).is_err() {
-            return String::new();
-        }
-        let mut response = String::new();
-        let _ = stream.read_to_string(&mut response);
-        response
-            .split_once("\r\n\r\n")
-            .map(|(_, body)| body.to_string())
-            .unwrap_or_default()
-    }
-
     /// The value of the first sample of `name` for this blueprint with every label in `labels`.
     fn metric(&self, name: &str, labels: &[&str]) -> Option<f64> {
-        self.metrics()
+        self.run
+            .metrics()
             .lines()
             .find(|l| {
                 l.starts_with(name)
@@ -273,40 +237,8 @@ impl Controller {
     }
 
     /// SIGTERM, then the exit code.
-    fn terminate(mut self) -> Option<i32> {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status.code();
-            }
-            assert!(Instant::now() < deadline, "controller did not stop");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Controller {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Polls `condition` every 100 ms until it holds, or fails after `secs`.
-async fn eventually<F, Fut>(secs: u64, what: &str, mut condition: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !condition().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    fn terminate(self) -> Option<i32> {
+        self.run.terminate()
     }
 }
 
