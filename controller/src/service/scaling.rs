@@ -22,8 +22,9 @@ use crate::autoscale::runner::{self, Actuation, Evaluation, Mode, SetupError};
 /// the policies take from it changes ([`scaling_inputs`]), the loops are rebuilt and the change
 /// is logged. A blueprint without policies waits for one to be added.
 ///
-/// A policy that cannot be set up fails the service at start; after an edit, the loops of the
-/// previous version keep running and the error is logged until the file is fixed.
+/// A policy that cannot be set up fails the service at start. After an edit, it is logged and the
+/// loops of the last version that ran are started again, until another edit comes: a bad edit
+/// never leaves the fleet without its autoscaler.
 pub async fn supervise(
     ctx: Arc<Context>,
     clients: runner::Clients,
@@ -38,12 +39,20 @@ pub async fn supervise(
     let mut inputs = scaling_inputs(&bp);
     // Until the blueprint is first edited or the loops first run, a setup error ends the service.
     let mut at_start = true;
+    // The last version whose loops were built, and the inputs of an edit that could not be.
+    let mut last_good = bp.clone();
+    let mut rejected: Option<Vec<ScalingInputs>> = None;
+    let edited_since =
+        |new: &Blueprint, current: &[ScalingInputs], rejected: &Option<Vec<ScalingInputs>>| {
+            let new = scaling_inputs(new);
+            new != current && rejected.as_ref() != Some(&new)
+        };
     loop {
         if inputs.is_empty() {
             // Nothing to scale until an edit adds a policy.
             tokio::select! {
                 () = ctx.cancel.cancelled() => break,
-                edited = blueprints.wait_for(|new| scaling_inputs(new) != inputs) => {
+                edited = blueprints.wait_for(|new| edited_since(new, &inputs, &rejected)) => {
                     let Ok(edited) = edited else { break };
                     bp = edited.clone();
                 }
@@ -62,7 +71,7 @@ pub async fn supervise(
         }
         // An edit made while another replica led.
         let latest = blueprints.borrow_and_update().clone();
-        if scaling_inputs(&latest) != inputs {
+        if edited_since(&latest, &inputs, &rejected) {
             bp = latest;
             inputs = log_changes(&blueprint, &inputs, &bp);
             at_start = false;
@@ -93,18 +102,14 @@ pub async fn supervise(
             Ok(loops) => loops,
             Err(err) if at_start => return Err(err),
             Err(err) => {
-                error!(%blueprint, error = %err, "the edited scaling policies cannot run; the autoscaler waits for the next edit");
-                tokio::select! {
-                    () = ctx.cancel.cancelled() => break,
-                    edited = blueprints.wait_for(|new| scaling_inputs(new) != inputs) => {
-                        let Ok(edited) = edited else { break };
-                        bp = edited.clone();
-                    }
-                }
-                inputs = log_changes(&blueprint, &inputs, &bp);
+                error!(%blueprint, error = %err, "the edited scaling policies cannot run; the last version that ran goes on until the next edit");
+                rejected = Some(inputs);
+                bp = last_good.clone();
+                inputs = scaling_inputs(&bp);
                 continue;
             }
         };
+        last_good = bp.clone();
         at_start = false;
         info!(%blueprint, policies = loops.len(), dry_run = ctx.settings.dry_run, suspended, "autoscaler started");
         let leader_lost = async {
@@ -137,7 +142,7 @@ pub async fn supervise(
         };
         let edited = async {
             let edited = blueprints
-                .wait_for(|new| scaling_inputs(new) != inputs)
+                .wait_for(|new| edited_since(new, &inputs, &rejected))
                 .await
                 .map(|edited| edited.clone());
             match edited {

@@ -854,6 +854,32 @@ async fn a_running_autoscaler_follows_an_edited_target() {
     assert!(evaluated_after(before), "a new evaluation decided it");
     assert_eq!(f.desired().await, 2, "dry run: the group is untouched");
 
+    // An edit that cannot run (a Deployment fleet, and this controller has no Kubernetes
+    // client): the last version that ran goes on evaluating, target 100, five wanted.
+    let text = f.blueprint_yaml().replace(
+        "      fleet: workers\n",
+        "      deployment: { namespace: default, name: workers }\n      minReplicas: 1\n      maxReplicas: 5\n",
+    );
+    let unrunnable = match ballast_blueprint::parse("scale-test.yaml", &text) {
+        Ok(loaded) => loaded.blueprint,
+        Err(diagnostics) => panic!("{diagnostics}"),
+    };
+    published.send_replace(unrunnable);
+    let before = calls(&recorder, "GetQueueAttributes");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !evaluated_after(before + 3) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the autoscaler stopped after an edit it cannot run"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(desired(), 5);
+    assert!(
+        !supervisor.is_finished(),
+        "a bad edit does not end the service"
+    );
+
     ctx.cancel.cancel();
     supervisor.await.unwrap().unwrap();
 }
