@@ -42,7 +42,10 @@ lint:
 unit: moto
 	$(CARGO) test --workspace --no-fail-fast
 
-test: moto fmt deny lint unit
+# fmt, lint, unit and deny in one pass that compiles the dependency tree once and overlaps the
+# emulator and cargo-deny set-up with the build (scripts/test.sh).
+test:
+	@scripts/test.sh
 
 # The long chaos run (tests/tests/e2e/chaos.rs): thousands of messages, workers SIGKILLed under
 # injected AWS faults; bounded by BALLAST_CHAOS_DEADLINE_SECS.

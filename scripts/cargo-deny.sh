@@ -10,9 +10,9 @@
 #                                  the network, so it is not part of `make test`)
 #
 # A cargo-deny of the pinned version already on PATH is used as it is. The install builds from
-# crates.io with the lockfile cargo-deny ships (--locked); fat LTO and one codegen unit are
-# turned off for it because they triple the build time for a tool that checks a lockfile in
-# well under a second either way. Quiet on success, loud on failure.
+# crates.io with the lockfile cargo-deny ships (--locked), unoptimized (--debug): on two cores
+# that build takes 72 s instead of 189 s for the release profile, and the check it runs still
+# takes under 3 s (0.9 s optimized). Quiet on success, loud on failure.
 set -euo pipefail
 
 CARGO_DENY_VERSION="0.20.2"
@@ -43,8 +43,7 @@ find_deny() {
 
 install() {
     find_deny >/dev/null && return 0
-    CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
-        "${CARGO}" install --quiet --locked --root "${TOOLS}" "cargo-deny@${CARGO_DENY_VERSION}" ||
+    "${CARGO}" install --quiet --debug --locked --root "${TOOLS}" "cargo-deny@${CARGO_DENY_VERSION}" ||
         die "cargo install --locked cargo-deny@${CARGO_DENY_VERSION} failed"
     find_deny >/dev/null || die "cargo-deny ${CARGO_DENY_VERSION} still not usable from ${TOOLS}/bin"
 }
