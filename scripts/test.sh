@@ -11,7 +11,14 @@
 #      linted with `-D warnings` while they are compiled, dependencies are compiled once for
 #      the tests. A separate `cargo clippy` would compile the whole AWS SDK a second time in
 #      check mode, about a third of a fresh run on two cores.
-#   4. The tests, with the same wrapper so nothing is rebuilt.
+#   4. The tests, with the same wrapper so nothing is rebuilt, in two lanes at once: the
+#      worker's test binary (`worker_integration`, the longest) in one, everything else (unit
+#      tests, the other crates' `integration` binaries, e2e, doc tests) in the other. Most test
+#      time is spent waiting on the emulator, not computing, and cargo runs test binaries one
+#      after another, so two lanes overlap them on the same two cores. The globs `worker_*` and
+#      `[!w]*` split the test targets between the lanes without naming the rest, so a new test
+#      target runs in one of them. Each binary keeps cargo's default thread count: its tests
+#      share one emulator and some measure time under load.
 #   5. cargo-deny's bans, licenses and sources.
 #
 # `make lint` and `make unit` still run the two halves on their own.
@@ -60,8 +67,22 @@ step "build every target, linted by clippy -D warnings"
 "${CARGO}" test --workspace --all-targets --no-run --quiet
 
 await "${emulator}" emulator
-step "tests"
-"${CARGO}" test --workspace --no-fail-fast
+step "tests, two lanes"
+"${CARGO}" test --workspace --no-fail-fast --test 'worker_*' >"${LOGS}/lane-worker.log" 2>&1 &
+worker=$!
+lane_rest=0
+{
+    "${CARGO}" test --workspace --no-fail-fast --lib --bins --test '[!w]*' &&
+        "${CARGO}" test --workspace --no-fail-fast --doc
+} >"${LOGS}/lane-rest.log" 2>&1 || lane_rest=$?
+lane_worker=0
+wait "${worker}" || lane_worker=$?
+for lane in rest worker; do
+    printf '\n== lane: %s\n' "${lane}"
+    cat "${LOGS}/lane-${lane}.log"
+done
+((lane_rest == 0 && lane_worker == 0)) ||
+    die "tests failed (lane rest: exit ${lane_rest}, lane worker: exit ${lane_worker})"
 
 await "${deny}" cargo-deny
 step "cargo-deny"

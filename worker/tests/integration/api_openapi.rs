@@ -1,5 +1,5 @@
 //! The committed `worker/openapi.json` is exactly the document generated from the code.
-//! Regenerate with `BALLAST_UPDATE_OPENAPI=1 cargo test -p ballast-worker --test integration api_openapi::`.
+//! Regenerate with `BALLAST_UPDATE_OPENAPI=1 cargo test --workspace --test worker_integration api_openapi::`.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -21,7 +21,7 @@ fn committed_openapi_matches_the_code() {
     assert!(
         committed == generated,
         "{} is out of date; regenerate it with \
-         `BALLAST_UPDATE_OPENAPI=1 cargo test -p ballast-worker --test integration api_openapi::`",
+         `BALLAST_UPDATE_OPENAPI=1 cargo test --workspace --test worker_integration api_openapi::`",
         path.display()
     );
 }

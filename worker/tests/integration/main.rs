@@ -1,6 +1,7 @@
 //! The worker's integration tests, one module per former test file, linked into one binary
-//! (one link of the AWS SDK, one moto server for all of them): `cargo test -p ballast-worker
-//! --test integration <module>::` runs one module.
+//! (one link of the AWS SDK, one moto server for all of them), the test target
+//! `worker_integration`: `cargo test --workspace --test worker_integration <module>::` runs one
+//! module.
 mod api_auth_moto;
 mod api_moto;
 mod api_openapi;
