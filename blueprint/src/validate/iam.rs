@@ -146,16 +146,31 @@ mod tests {
     fn service_principals() {
         assert!(is_service_principal("ec2.amazonaws.com"));
         assert!(is_service_principal("ec2.amazonaws.com.cn"));
-        for bad in ["ec2", "amazonaws.com", ".amazonaws.com", "EC2.amazonaws.com", "arn:aws:iam::1:root"] {
+        for bad in [
+            "ec2",
+            "amazonaws.com",
+            ".amazonaws.com",
+            "EC2.amazonaws.com",
+            "arn:aws:iam::1:root",
+        ] {
             assert!(!is_service_principal(bad), "{bad}");
         }
     }
 
     #[test]
     fn iam_arns() {
-        assert!(is_iam_arn("arn:aws:iam::aws:policy/ReadOnlyAccess", "policy/"));
-        assert!(is_iam_arn("arn:aws:iam::123456789012:policy/team/x", "policy/"));
-        assert!(is_iam_arn("arn:aws:iam::1:instance-profile/w", "instance-profile/"));
+        assert!(is_iam_arn(
+            "arn:aws:iam::aws:policy/ReadOnlyAccess",
+            "policy/"
+        ));
+        assert!(is_iam_arn(
+            "arn:aws:iam::123456789012:policy/team/x",
+            "policy/"
+        ));
+        assert!(is_iam_arn(
+            "arn:aws:iam::1:instance-profile/w",
+            "instance-profile/"
+        ));
         assert!(!is_iam_arn("arn:aws:iam::1:role/w", "instance-profile/"));
         assert!(!is_iam_arn("arn:aws:iam:us-east-1:1:policy/x", "policy/"));
         assert!(!is_iam_arn("arn:aws:iam::1:policy/", "policy/"));

@@ -261,7 +261,11 @@ impl ResourceOps for IamRoles {
             .create_role()
             .role_name(&desired.physical_name)
             .assume_role_policy_document(trust)
-            .set_tags(Some(iam_tags(&desired.id, &desired.tags, "iam:CreateRole")?))
+            .set_tags(Some(iam_tags(
+                &desired.id,
+                &desired.tags,
+                "iam:CreateRole",
+            )?))
             .send()
             .await
             .classify("iam:CreateRole")

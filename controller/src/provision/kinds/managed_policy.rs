@@ -179,7 +179,12 @@ fn version_to_retire(versions: &[PolicyVersion]) -> Option<&str> {
     versions
         .iter()
         .filter(|v| !v.is_default_version())
-        .min_by_key(|v| (v.create_date().map(|d| (d.secs(), d.subsec_nanos())), version_number(v)))
+        .min_by_key(|v| {
+            (
+                v.create_date().map(|d| (d.secs(), d.subsec_nanos())),
+                version_number(v),
+            )
+        })
         .and_then(|v| v.version_id())
 }
 
@@ -241,7 +246,11 @@ impl ResourceOps for ManagedPolicies {
             .create_policy()
             .policy_name(&desired.physical_name)
             .policy_document(text)
-            .set_tags(Some(iam_tags(&desired.id, &desired.tags, "iam:CreatePolicy")?))
+            .set_tags(Some(iam_tags(
+                &desired.id,
+                &desired.tags,
+                "iam:CreatePolicy",
+            )?))
             .send()
             .await
             .classify("iam:CreatePolicy")
@@ -337,7 +346,9 @@ impl ResourceOps for ManagedPolicies {
             Err(e) => return Err(err()(e)),
         };
         for role in roles.iter().flat_map(|p| p.policy_roles()) {
-            let Some(name) = role.role_name() else { continue };
+            let Some(name) = role.role_name() else {
+                continue;
+            };
             ProvisionError::unless_gone(
                 &live.id,
                 iam.detach_role_policy()
@@ -349,7 +360,9 @@ impl ResourceOps for ManagedPolicies {
             )?;
         }
         for version in list_versions(iam, &live.id, arn).await? {
-            let Some(version_id) = version.version_id().filter(|_| !version.is_default_version())
+            let Some(version_id) = version
+                .version_id()
+                .filter(|_| !version.is_default_version())
             else {
                 continue;
             };

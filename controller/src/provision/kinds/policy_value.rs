@@ -132,4 +132,3 @@ fn summary(s: &Statement) -> String {
     }
     out
 }
-
