@@ -158,8 +158,7 @@ async fn list_versions(
     id: &ResourceId,
     arn: &str,
 ) -> Result<Vec<PolicyVersion>, ProvisionError> {
-    Ok(iam
-        .list_policy_versions()
+    iam.list_policy_versions()
         .policy_arn(arn)
         .into_paginator()
         .items()
@@ -167,7 +166,7 @@ async fn list_versions(
         .collect::<Result<Vec<_>, _>>()
         .await
         .classify("iam:ListPolicyVersions")
-        .map_err(ProvisionError::aws(id))?)
+        .map_err(ProvisionError::aws(id))
 }
 
 /// The version to delete so that one more fits: the oldest that is not the default, once
