@@ -10,8 +10,8 @@ pub const DEFAULT_WORKER_ACCOUNTS_TABLE: &str = "accounts";
 /// `ballast-worker --transactions-table`).
 pub const DEFAULT_WORKER_TRANSACTIONS_TABLE: &str = "transactions";
 
-/// A customer managed IAM policy whose document Ballast derives from the blueprint, scoped to
-/// the exact ARNs of what the blueprint creates.
+/// A customer managed IAM policy: its document derived from the blueprint (`grants`, scoped to
+/// the exact ARNs of what the blueprint creates) or written out (`document`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ManagedPolicy {
@@ -20,8 +20,14 @@ pub struct ManagedPolicy {
     /// Physical policy name. Default: `<metadata.name>-<name>`.
     #[serde(default)]
     pub policy_name: Option<String>,
-    /// What the policy allows.
-    pub grants: PolicyGrants,
+    /// What the policy allows, derived from the blueprint. Exactly one of `grants` and
+    /// `document`.
+    #[serde(default)]
+    pub grants: Option<PolicyGrants>,
+    /// The policy document written out (YAML or JSON): `Version` and `Statement`s of `Effect`,
+    /// `Action`, `Resource` and optional `Condition`; compared semantically.
+    #[serde(default)]
+    pub document: Option<serde_json::Value>,
     #[serde(default)]
     pub deletion_policy: Option<DeletionPolicy>,
     /// Take over an existing policy of this name that does not carry Ballast's tags.
@@ -159,7 +165,9 @@ impl crate::registry::Resource for ManagedPolicy {
     ) -> Vec<crate::graph::Reference> {
         use crate::ResourceKind as K;
         use crate::graph::Reference;
-        let g = &self.grants;
+        let Some(g) = &self.grants else {
+            return Vec::new();
+        };
         vec![
             Reference::new(me, format!("{path}.grants.queue"), K::Queue, &g.queue, true),
             Reference::new(

@@ -4,8 +4,10 @@
 
 use super::*;
 
-/// AWS's default quota of managed policies attached to one role (raisable to 20).
+/// AWS's quota of managed policies attached to one role (10 by default, raisable to 20).
 const MAX_ATTACHED_POLICIES: usize = 20;
+/// The largest managed policy document IAM stores, in characters without whitespace.
+const MAX_POLICY_DOCUMENT: usize = 6144;
 
 /// Characters IAM allows in role, policy and instance profile names.
 fn iam_name_char(c: char) -> bool {
@@ -16,6 +18,60 @@ impl Validator<'_> {
     pub(super) fn managed_policy(&mut self, p: &ManagedPolicy, path: &str) {
         if let Some(name) = &p.policy_name {
             self.iam_name(&format!("{path}.policyName"), name, 128, "policy name");
+        }
+        match (&p.grants, &p.document) {
+            (None, None) => self.error(
+                &format!("{path}.name"),
+                format!("policy `{}` grants nothing", p.name),
+                "write `grants: {for: worker}` (derived from the blueprint) or a `document`",
+            ),
+            (Some(_), Some(_)) => self.error(
+                &format!("{path}.document"),
+                "`grants` and `document` are both set",
+                "keep one: `grants` derives the document from the blueprint",
+            ),
+            (None, Some(document)) => self.policy_document(document, &format!("{path}.document")),
+            (Some(_), None) => {}
+        }
+    }
+
+    /// A managed policy's own document: readable as a policy, an identity policy (no
+    /// `Principal`, every statement on a `Resource`), within IAM's size.
+    fn policy_document(&mut self, document: &serde_json::Value, path: &str) {
+        let doc = match crate::policy::PolicyDocument::parse(&document.to_string()) {
+            Ok(doc) => doc,
+            Err(e) => {
+                return self.error(
+                    path,
+                    format!("not a policy document: {e}"),
+                    "write `Version: \"2012-10-17\"` and `Statement:` entries of `Effect`, `Action` and `Resource`",
+                );
+            }
+        };
+        for (i, statement) in doc.statements.iter().enumerate() {
+            if statement.principal.is_some() {
+                self.error(
+                    &format!("{path}.Statement[{i}]"),
+                    "a managed policy's statement names a `Principal`",
+                    "a managed policy applies to whoever it is attached to: drop `Principal` (who may assume a role is its `assumedBy`)",
+                );
+            } else if statement.resources.is_empty() {
+                self.error(
+                    &format!("{path}.Statement[{i}]"),
+                    "the statement has no `Resource`",
+                    "name the exact ARNs it applies to (`*` only where AWS has no resource-level permissions)",
+                );
+            }
+        }
+        let size = doc.to_json().to_string().len();
+        if size > MAX_POLICY_DOCUMENT {
+            self.error(
+                path,
+                format!(
+                    "the document is {size} characters; IAM stores at most {MAX_POLICY_DOCUMENT}"
+                ),
+                "split it into several policies attached to the role",
+            );
         }
     }
 

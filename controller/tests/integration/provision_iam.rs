@@ -620,3 +620,96 @@ async fn a_removed_profile_is_deleted_and_a_foreign_one_is_left_alone() {
         .unwrap();
     assert_no_changes(&without.plan().await);
 }
+
+/// A policy written out in the blueprint (here beside the derived one) is created as written,
+/// attached with it, compared semantically (moto hands it back reformatted) and restored.
+#[tokio::test]
+async fn a_document_written_in_the_blueprint_is_attached_beside_the_derived_one() {
+    let moto = ballast_testbed::moto().await;
+    let name = ballast_testbed::unique_name("iamdoc").to_lowercase();
+    let text = format!(
+        r#"apiVersion: ballast.dev/v1
+kind: Blueprint
+metadata: {{ name: {name}, region: us-east-1 }}
+spec:
+  queues:
+    - {{ name: transactions, deletionPolicy: delete }}
+  tables:
+    - {{ name: accounts, hashKey: {{ name: pk, type: S }}, deletionPolicy: delete }}
+    - {{ name: transactions, hashKey: {{ name: pk, type: S }}, deletionPolicy: delete }}
+  managedPolicies:
+    - {{ name: worker, grants: {{ for: worker }} }}
+    - name: artifacts
+      document:
+        Version: "2012-10-17"
+        Statement:
+          - Sid: ReadTheReleases
+            Effect: Allow
+            Action: [s3:GetObject]
+            Resource: "arn:aws:s3:::banking-artifacts/ballast/*"
+  iamRoles:
+    - name: worker
+      assumedBy: [ec2.amazonaws.com]
+      policies: [worker, artifacts]
+"#
+    );
+    let env = Env {
+        sdk: moto.sdk_config().await,
+        bp: ballast_blueprint::parse("t.yaml", &text)
+            .unwrap_or_else(|d| panic!("{d}"))
+            .blueprint,
+    };
+    env.apply().await;
+    let artifacts = format!("arn:aws:iam::{ACCOUNT}:policy/{}", env.name("artifacts"));
+    assert_eq!(
+        env.attached().await,
+        BTreeSet::from([env.policy_arn(), artifacts.clone()])
+    );
+    let written = PolicyDocument::parse(
+        r#"{"Version":"2012-10-17","Statement":[{"Sid":"ReadTheReleases","Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::banking-artifacts/ballast/*"}]}"#,
+    )
+    .unwrap();
+    let iam = env.iam();
+    let default_version = iam
+        .get_policy()
+        .policy_arn(&artifacts)
+        .send()
+        .await
+        .unwrap()
+        .policy
+        .unwrap()
+        .default_version_id
+        .unwrap();
+    let stored = iam
+        .get_policy_version()
+        .policy_arn(&artifacts)
+        .version_id(default_version)
+        .send()
+        .await
+        .unwrap()
+        .policy_version
+        .unwrap()
+        .document
+        .unwrap();
+    assert!(PolicyDocument::parse(&stored).unwrap().same_as(&written));
+    assert_no_changes(&env.plan().await);
+
+    // Widened by hand: drift on that policy only, restored by apply.
+    iam.create_policy_version()
+        .policy_arn(&artifacts)
+        .policy_document(
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}"#,
+        )
+        .set_as_default(true)
+        .send()
+        .await
+        .unwrap();
+    let plan = env.plan().await;
+    assert_eq!(
+        changed_fields(&plan, ResourceKind::ManagedPolicy, "artifacts"),
+        ["document"]
+    );
+    assert_eq!(plan.summary.update, 1, "only that policy changes");
+    env.apply().await;
+    assert_no_changes(&env.plan().await);
+}

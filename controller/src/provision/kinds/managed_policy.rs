@@ -1,6 +1,6 @@
-//! Customer managed IAM policies whose document Ballast derives from the blueprint.
+//! Customer managed IAM policies, their document derived from the blueprint or written in it.
 //!
-//! `grants: {for: worker}` is the worker's least-privilege policy, the same document
+//! A `document` is the blueprint's, as written. `grants: {for: worker}` is the worker's least-privilege policy, the same document
 //! `ballast iam-policy FILE --for worker` prints ([`crate::iam_policy::worker`]), scoped to the
 //! exact ARNs of the blueprint's resources. Their account and partition are AWS's: they are read
 //! off the granted queue's ARN, so the document is known once the queue exists.
@@ -11,6 +11,7 @@
 
 use aws_sdk_iam::types::{EntityType, PolicyScopeType, PolicyVersion};
 use ballast_aws::SdkResultExt;
+use ballast_blueprint::policy::PolicyError;
 use ballast_blueprint::{Blueprint, Grantee, ManagedPolicy, ResourceId, ResourceKind};
 use futures::future::try_join_all;
 use tracing::instrument;
@@ -59,9 +60,17 @@ fn scope_of(bp: &Blueprint, resolved: &Resolved, queue: &str) -> Option<ArnScope
     }
 }
 
-/// The document the blueprint wants, once the granted queue exists.
+/// The document the blueprint wants: as written, or derived once the granted queue exists.
 fn desired_state(bp: &Blueprint, resolved: &Resolved, p: &ManagedPolicy) -> PolicyState<Desired> {
-    let grants = &p.grants;
+    let Some(grants) = &p.grants else {
+        // Validation refuses a policy with neither; an unreadable one is never written.
+        return PolicyState {
+            document: match &p.document {
+                Some(document) => Want::Exact(PolicyValue::read(&document.to_string())),
+                None => Want::KnownAfterApply,
+            },
+        };
+    };
     let document = scope_of(bp, resolved, &grants.queue).and_then(|scope| match grants.grantee {
         Grantee::Worker => {
             let names = WorkerNames {
@@ -131,25 +140,33 @@ async fn read_policy(
     }))
 }
 
-/// The document to write: known, and readable (a desired document always is).
-fn document_text(desired: &DesiredState, queue: &str) -> Result<String, ProvisionError> {
-    desired
-        .state::<PolicyState<Desired>>()?
-        .document
-        .exact()
-        .and_then(PolicyValue::text)
-        .ok_or_else(|| ProvisionError::MissingDependency {
+/// The document to write: known (the granted queue exists) and readable.
+fn document_text(bp: &Blueprint, desired: &DesiredState) -> Result<String, ProvisionError> {
+    match desired.state::<PolicyState<Desired>>()?.document.exact() {
+        Some(PolicyValue::Document(doc)) => Ok(doc.to_json().to_string()),
+        Some(PolicyValue::Unreadable { problem, .. }) => Err(ProvisionError::InvalidDocument {
             resource: desired.id.clone(),
-            dependency: ResourceId::new(ResourceKind::Queue, queue),
-        })
-}
-
-fn granted_queue<'a>(bp: &'a Blueprint, id: &ResourceId) -> Result<&'a str, ProvisionError> {
-    bp.managed_policy(&id.name)
-        .map(|p| p.grants.queue.as_str())
-        .ok_or_else(|| ProvisionError::NotDeclared {
-            resource: id.clone(),
-        })
+            source: problem.clone(),
+        }),
+        None => {
+            let grants = bp
+                .managed_policy(&desired.id.name)
+                .and_then(|p| p.grants.as_ref());
+            Err(match grants {
+                Some(grants) => ProvisionError::MissingDependency {
+                    resource: desired.id.clone(),
+                    dependency: ResourceId::new(ResourceKind::Queue, &grants.queue),
+                },
+                None => ProvisionError::InvalidDocument {
+                    resource: desired.id.clone(),
+                    source: PolicyError::Invalid {
+                        field: "document".into(),
+                        problem: "is missing (and there are no `grants`)".into(),
+                    },
+                },
+            })
+        }
+    }
 }
 
 #[instrument(skip_all, fields(policy = %arn))]
@@ -238,7 +255,7 @@ impl ResourceOps for ManagedPolicies {
         desired: &DesiredState,
     ) -> Result<LiveState, ProvisionError> {
         let want = desired.state::<PolicyState<Desired>>()?;
-        let text = document_text(desired, granted_queue(ctx.blueprint, &desired.id)?)?;
+        let text = document_text(ctx.blueprint, desired)?;
         let policy = ctx
             .clients
             .iam
@@ -291,7 +308,7 @@ impl ResourceOps for ManagedPolicies {
         let arn = &live.physical_id;
         let err = || ProvisionError::aws(&desired.id);
         if changes.has(PolicyField::Document) {
-            let text = document_text(desired, granted_queue(ctx.blueprint, &desired.id)?)?;
+            let text = document_text(ctx.blueprint, desired)?;
             let versions = list_versions(iam, &desired.id, arn).await?;
             if let Some(oldest) = version_to_retire(&versions) {
                 iam.delete_policy_version()
@@ -520,6 +537,48 @@ mod tests {
             changed_fields(&diff(&desired[0], Some(&live))),
             vec![PolicyField::Document.name()]
         );
+    }
+
+    #[test]
+    fn a_written_document_is_wanted_as_written_and_never_sent_unreadable() {
+        let bp = ballast_blueprint::parse(
+            "t.yaml",
+            r#"apiVersion: ballast.dev/v1
+kind: Blueprint
+metadata: {name: shop, region: us-east-1}
+spec:
+  managedPolicies:
+    - name: artifacts
+      document:
+        Version: "2012-10-17"
+        Statement:
+          - {Effect: Allow, Action: [s3:GetObject], Resource: "arn:aws:s3:::artifacts/*"}
+"#,
+        )
+        .unwrap()
+        .blueprint;
+        let desired = ManagedPolicies::desired(&bp, &Resolved::default());
+        let want = desired[0].state::<PolicyState<Desired>>().unwrap();
+        assert_eq!(
+            want.document,
+            Want::Exact(PolicyValue::read(
+                r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"s3:GetObject","Resource":["arn:aws:s3:::artifacts/*"]}}"#
+            ))
+        );
+        assert!(
+            document_text(&bp, &desired[0])
+                .unwrap()
+                .contains("s3:GetObject")
+        );
+        // A document that is not one (validation refuses it) is reported, not sent.
+        let mut unreadable = desired[0].clone();
+        unreadable.typed = TypedDesired::new(PolicyState::<Desired> {
+            document: Want::Exact(PolicyValue::read(r#"{"Statement":[{"NotAction":"*"}]}"#)),
+        });
+        assert!(matches!(
+            document_text(&bp, &unreadable),
+            Err(ProvisionError::InvalidDocument { .. })
+        ));
     }
 
     fn version(id: &str, default: bool, secs: i64) -> PolicyVersion {

@@ -3,7 +3,7 @@
 //! comparison is [`PolicyDocument::same_as`]: order, one value or a list, `Version` spelled
 //! out or implied by AWS's defaults, JSON layout and IAM's URL-encoding are not drift.
 
-use ballast_blueprint::policy::{PolicyDocument, Principal, Statement};
+use ballast_blueprint::policy::{PolicyDocument, PolicyError, Principal, Statement};
 use serde_json::Value;
 
 use crate::provision::typed::FieldValue;
@@ -17,7 +17,7 @@ pub enum PolicyValue {
     /// hand): never what the blueprint wants, so it is drift that apply replaces.
     Unreadable {
         text: String,
-        problem: String,
+        problem: PolicyError,
     },
 }
 
@@ -44,7 +44,7 @@ impl PolicyValue {
             Ok(doc) => PolicyValue::Document(doc),
             Err(e) => PolicyValue::Unreadable {
                 text: text.to_string(),
-                problem: e.to_string(),
+                problem: e,
             },
         }
     }
