@@ -97,6 +97,26 @@ impl Blueprint {
             .unwrap_or_else(|| self.default_name(&group.name))
     }
 
+    pub fn managed_policy_name(&self, policy: &ManagedPolicy) -> String {
+        policy
+            .policy_name
+            .clone()
+            .unwrap_or_else(|| self.default_name(&policy.name))
+    }
+
+    pub fn role_name(&self, role: &IamRole) -> String {
+        role.role_name
+            .clone()
+            .unwrap_or_else(|| self.default_name(&role.name))
+    }
+
+    pub fn instance_profile_name(&self, profile: &InstanceProfile) -> String {
+        profile
+            .instance_profile_name
+            .clone()
+            .unwrap_or_else(|| self.default_name(&profile.name))
+    }
+
     /// A VPC endpoint's Name tag.
     pub fn endpoint_name(&self, endpoint: &VpcEndpoint) -> String {
         self.default_name(&endpoint.name)
@@ -112,6 +132,18 @@ impl Blueprint {
 
     pub fn kms_key(&self, name: &str) -> Option<&KmsKey> {
         self.spec.kms_keys.iter().find(|k| k.name == name)
+    }
+
+    pub fn managed_policy(&self, name: &str) -> Option<&ManagedPolicy> {
+        self.spec.managed_policies.iter().find(|p| p.name == name)
+    }
+
+    pub fn iam_role(&self, name: &str) -> Option<&IamRole> {
+        self.spec.iam_roles.iter().find(|r| r.name == name)
+    }
+
+    pub fn instance_profile(&self, name: &str) -> Option<&InstanceProfile> {
+        self.spec.instance_profiles.iter().find(|p| p.name == name)
     }
 
     pub fn topic(&self, name: &str) -> Option<&Topic> {

@@ -42,6 +42,9 @@ macro_rules! resource_kinds {
             VpcEndpoint      { name: "vpc-endpoint",       model: VpcEndpoint,      stateful: false, tagging: [],                   ops: [endpoint::VpcEndpoints] }
             Queue            { name: "queue",              model: Queue,            stateful: true,  tagging: ["sqs:queue"],        ops: [queue::Queues] }
             Table            { name: "table",              model: Table,            stateful: true,  tagging: ["dynamodb:table"],   ops: [table::Tables] }
+            ManagedPolicy    { name: "managed-policy",     model: ManagedPolicy,    stateful: false, tagging: [],                   ops: [managed_policy::ManagedPolicies] }
+            IamRole          { name: "iam-role",           model: IamRole,          stateful: false, tagging: [],                   ops: [iam_role::IamRoles] }
+            InstanceProfile  { name: "instance-profile",   model: InstanceProfile,  stateful: false, tagging: [],                   ops: [instance_profile::InstanceProfiles] }
             Topic            { name: "topic",              model: Topic,            stateful: false, tagging: [],                   ops: [topic::Topics] }
             LaunchTemplate   { name: "launch-template",    model: LaunchTemplate,   stateful: false, tagging: [],                   ops: [launch_template::LaunchTemplates] }
             AutoScalingGroup { name: "auto-scaling-group", model: AutoScalingGroup, stateful: false, tagging: [],                   ops: [asg::AutoScalingGroups] }

@@ -18,7 +18,8 @@ pub struct LaunchTemplate {
     /// Cloud-init or shell script, sent base64-encoded.
     #[serde(default)]
     pub user_data: Option<String>,
-    /// Instance profile name or ARN.
+    /// Blueprint instance profile name, or the ARN of an instance profile outside the
+    /// blueprint (`arn:…`).
     #[serde(default)]
     pub instance_profile: Option<String>,
     /// Blueprint security group names or security group ids (`sg-…`).
@@ -49,6 +50,15 @@ pub struct LaunchTemplate {
     pub management: Management,
     #[serde(default)]
     pub tags: Tags,
+}
+
+impl LaunchTemplate {
+    /// The blueprint instance profile the template names (`None`: none, or one by ARN).
+    pub fn blueprint_instance_profile(&self) -> Option<&str> {
+        self.instance_profile
+            .as_deref()
+            .filter(|p| !crate::graph::is_literal_id(p, "arn:"))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
@@ -184,7 +194,10 @@ pub enum LifecycleResult {
 }
 
 impl crate::registry::Resource for LaunchTemplate {
-    const REFERENCES: &'static [crate::ResourceKind] = &[crate::ResourceKind::SecurityGroup];
+    const REFERENCES: &'static [crate::ResourceKind] = &[
+        crate::ResourceKind::SecurityGroup,
+        crate::ResourceKind::InstanceProfile,
+    ];
 
     fn in_spec(spec: &super::Spec) -> Vec<(&Self, String)> {
         let at = |(i, lt)| (lt, format!("spec.launchTemplates[{i}]"));
@@ -205,11 +218,21 @@ impl crate::registry::Resource for LaunchTemplate {
         path: &str,
         _spec: &super::Spec,
     ) -> Vec<crate::graph::Reference> {
-        super::network::security_group_references(
+        let mut out = super::network::security_group_references(
             me,
             &format!("{path}.securityGroups"),
             &self.security_groups,
-        )
+        );
+        if let Some(profile) = self.blueprint_instance_profile() {
+            out.push(crate::graph::Reference::new(
+                me,
+                format!("{path}.instanceProfile"),
+                crate::ResourceKind::InstanceProfile,
+                profile,
+                true,
+            ));
+        }
+        out
     }
 }
 

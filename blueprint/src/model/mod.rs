@@ -2,6 +2,7 @@
 
 mod common;
 mod compute;
+mod iam;
 mod kms;
 mod monitoring;
 mod network;
@@ -12,6 +13,7 @@ mod topic;
 
 pub use common::*;
 pub use compute::*;
+pub use iam::*;
 pub use kms::*;
 pub use monitoring::*;
 pub use network::*;
@@ -75,6 +77,14 @@ pub struct Spec {
     pub tables: Vec<Table>,
     #[serde(default)]
     pub network: Option<Network>,
+    /// Customer managed IAM policies, their documents derived from the blueprint.
+    #[serde(default)]
+    pub managed_policies: Vec<ManagedPolicy>,
+    #[serde(default)]
+    pub iam_roles: Vec<IamRole>,
+    /// Instance profiles that launch templates give their instances.
+    #[serde(default)]
+    pub instance_profiles: Vec<InstanceProfile>,
     #[serde(default)]
     pub launch_templates: Vec<LaunchTemplate>,
     #[serde(default)]
@@ -114,6 +124,9 @@ lifecycle!(
     Dashboard,
     Topic,
     SecurityGroup,
+    ManagedPolicy,
+    IamRole,
+    InstanceProfile,
 );
 
 /// A scaling policy has nothing in AWS to delete or adopt; only `management` applies to it.

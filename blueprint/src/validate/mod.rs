@@ -13,6 +13,7 @@ use crate::model::*;
 mod common;
 mod compute;
 mod endpoint_services;
+mod iam;
 mod instance_types;
 mod kms;
 mod monitoring;
@@ -56,9 +57,25 @@ pub fn check(bp: &Blueprint, positions: &Positions) -> Vec<Diagnostic> {
             v.resource_tags(bp, &endpoint.tags, &format!("spec.network.endpoints[{i}]"));
         }
     }
+    for (i, policy) in bp.spec.managed_policies.iter().enumerate() {
+        let path = format!("spec.managedPolicies[{i}]");
+        v.managed_policy(policy, &path);
+        v.resource_tags(bp, &policy.tags, &path);
+    }
+    for (i, role) in bp.spec.iam_roles.iter().enumerate() {
+        let path = format!("spec.iamRoles[{i}]");
+        v.iam_role(role, &path);
+        v.resource_tags(bp, &role.tags, &path);
+    }
+    for (i, profile) in bp.spec.instance_profiles.iter().enumerate() {
+        let path = format!("spec.instanceProfiles[{i}]");
+        v.instance_profile(profile, &path);
+        v.resource_tags(bp, &profile.tags, &path);
+    }
     for (i, lt) in bp.spec.launch_templates.iter().enumerate() {
         let path = format!("spec.launchTemplates[{i}]");
         v.launch_template(lt, &path);
+        v.launch_template_profile(lt, &path);
         v.resource_tags(bp, &lt.tags, &path);
     }
     for (i, group) in bp.spec.auto_scaling_groups.iter().enumerate() {

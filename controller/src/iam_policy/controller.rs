@@ -211,14 +211,10 @@ pub fn policy(bp: &Blueprint, scope: &ArnScope, lease_table: &str) -> PolicyDocu
                     ],
                     [scope.any_ec2_resource()],
                 );
-                if bp
-                    .spec
-                    .launch_templates
-                    .iter()
-                    .any(|lt| lt.instance_profile.is_some())
-                {
+                let roles = launched_roles(bp, scope);
+                if !roles.is_empty() {
                     let sid = "PassInstanceProfileRoleToEc2Only";
-                    out.allow(sid, &["iam:PassRole"], [scope.any_role()]);
+                    out.allow(sid, &["iam:PassRole"], roles);
                     out.condition(
                         sid,
                         "StringEquals",
@@ -226,6 +222,80 @@ pub fn policy(bp: &Blueprint, scope: &ArnScope, lease_table: &str) -> PolicyDocu
                         &["ec2.amazonaws.com".to_owned()],
                     );
                 }
+            }
+            ResourceKind::ManagedPolicy => {
+                out.allow(DESCRIBE, &["iam:ListPolicies"], any());
+                out.allow(
+                    "BlueprintManagedPolicies",
+                    &[
+                        "iam:CreatePolicy",
+                        "iam:GetPolicy",
+                        "iam:GetPolicyVersion",
+                        "iam:ListPolicyVersions",
+                        "iam:CreatePolicyVersion",
+                        "iam:DeletePolicyVersion",
+                        "iam:DeletePolicy",
+                        "iam:TagPolicy",
+                        "iam:ListEntitiesForPolicy",
+                    ],
+                    names.iter().map(|n| scope.managed_policy(n)),
+                );
+            }
+            ResourceKind::IamRole => {
+                out.allow(DESCRIBE, &["iam:ListRoles"], any());
+                out.allow(
+                    "BlueprintRoles",
+                    &[
+                        "iam:CreateRole",
+                        "iam:GetRole",
+                        "iam:DeleteRole",
+                        "iam:UpdateAssumeRolePolicy",
+                        "iam:TagRole",
+                        "iam:ListAttachedRolePolicies",
+                        "iam:DetachRolePolicy",
+                        "iam:ListInstanceProfilesForRole",
+                        "iam:ListRolePolicies",
+                        "iam:DeleteRolePolicy",
+                    ],
+                    names.iter().map(|n| scope.role(n)),
+                );
+                // Attaching is where a role gains permissions: only the policies the
+                // blueprint names.
+                let attachable = attachable_policies(bp, scope);
+                if !attachable.is_empty() {
+                    let sid = "BlueprintRolesAttachOnlyTheirBlueprintPolicies";
+                    out.allow(
+                        sid,
+                        &["iam:AttachRolePolicy"],
+                        names.iter().map(|n| scope.role(n)),
+                    );
+                    out.condition(sid, "ArnEquals", "iam:PolicyARN", &attachable);
+                }
+            }
+            ResourceKind::InstanceProfile => {
+                out.allow(DESCRIBE, &["iam:ListInstanceProfiles"], any());
+                out.allow(
+                    "BlueprintInstanceProfiles",
+                    &[
+                        "iam:CreateInstanceProfile",
+                        "iam:GetInstanceProfile",
+                        "iam:DeleteInstanceProfile",
+                        "iam:AddRoleToInstanceProfile",
+                        "iam:RemoveRoleFromInstanceProfile",
+                        "iam:TagInstanceProfile",
+                    ],
+                    names.iter().map(|n| scope.instance_profile(n)),
+                );
+                // AddRoleToInstanceProfile passes the role: only the blueprint's profiles' roles.
+                out.allow(
+                    "PassBlueprintRolesToTheirInstanceProfiles",
+                    &["iam:PassRole"],
+                    bp.spec
+                        .instance_profiles
+                        .iter()
+                        .filter_map(|p| bp.iam_role(&p.role))
+                        .map(|r| scope.role(&bp.role_name(r))),
+                );
             }
             ResourceKind::AutoScalingGroup => {
                 out.allow(
@@ -314,6 +384,45 @@ pub fn policy(bp: &Blueprint, scope: &ArnScope, lease_table: &str) -> PolicyDocu
         }
     }
     out.into_document()
+}
+
+/// The roles a launch template hands its instances through its instance profile: a blueprint
+/// profile's role by its exact ARN, any role for a profile outside the blueprint (its role is
+/// not known).
+fn launched_roles(bp: &Blueprint, scope: &ArnScope) -> Vec<String> {
+    let mut out = Vec::new();
+    for lt in &bp.spec.launch_templates {
+        if lt.instance_profile.is_none() {
+            continue;
+        }
+        let role = lt
+            .blueprint_instance_profile()
+            .and_then(|name| bp.instance_profile(name))
+            .and_then(|profile| bp.iam_role(&profile.role));
+        out.push(match role {
+            Some(role) => scope.role(&bp.role_name(role)),
+            None => scope.any_role(),
+        });
+    }
+    out
+}
+
+/// The ARNs of the policies the blueprint's roles attach: its own managed policies and the ARNs
+/// written in `policies`.
+fn attachable_policies(bp: &Blueprint, scope: &ArnScope) -> Vec<String> {
+    let mut out: Vec<String> = bp
+        .spec
+        .iam_roles
+        .iter()
+        .flat_map(|r| &r.policies)
+        .map(|p| match bp.managed_policy(p) {
+            Some(policy) => scope.managed_policy(&bp.managed_policy_name(policy)),
+            None => p.clone(),
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    out
 }
 
 /// A table with a customer managed key: DynamoDB creates a grant on the key with the caller's

@@ -125,11 +125,28 @@ impl ArnScope {
     }
 
     /// IAM is global: no region.
-    pub fn any_role(&self) -> String {
+    fn iam(&self, resource: &str) -> String {
         let ArnScope {
             partition, account, ..
         } = self;
-        format!("arn:{partition}:iam::{account}:role/*")
+        format!("arn:{partition}:iam::{account}:{resource}")
+    }
+
+    pub fn any_role(&self) -> String {
+        self.iam("role/*")
+    }
+
+    pub fn role(&self, name: &str) -> String {
+        self.iam(&format!("role/{name}"))
+    }
+
+    /// A customer managed policy.
+    pub fn managed_policy(&self, name: &str) -> String {
+        self.iam(&format!("policy/{name}"))
+    }
+
+    pub fn instance_profile(&self, name: &str) -> String {
+        self.iam(&format!("instance-profile/{name}"))
     }
 
     /// The endpoint host of a service in this region, the value of `kms:ViaService`.

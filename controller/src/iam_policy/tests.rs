@@ -115,6 +115,7 @@ fn called_actions(files: &[PathBuf]) -> BTreeSet<String> {
                 "ec2",
                 "autoscaling",
                 "cloudwatch",
+                "iam",
                 "tag",
             ];
             let is_operation = operation.len() > 3

@@ -29,13 +29,13 @@ pub const WORKER_METRICS_NAMESPACE: &str = "Ballast/Worker";
 #[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
 pub struct WorkerNames {
     /// Blueprint name of the queue the worker consumes (as `ballast-worker --queue`).
-    #[arg(long, default_value = "transactions")]
+    #[arg(long, default_value = ballast_blueprint::DEFAULT_WORKER_QUEUE)]
     pub queue: String,
     /// Blueprint name of the accounts table (as `ballast-worker --accounts-table`).
-    #[arg(long, default_value = "accounts")]
+    #[arg(long, default_value = ballast_blueprint::DEFAULT_WORKER_ACCOUNTS_TABLE)]
     pub accounts_table: String,
     /// Blueprint name of the transactions table (as `ballast-worker --transactions-table`).
-    #[arg(long, default_value = "transactions")]
+    #[arg(long, default_value = ballast_blueprint::DEFAULT_WORKER_TRANSACTIONS_TABLE)]
     pub transactions_table: String,
 }
 

@@ -14,6 +14,8 @@ pub struct Clients {
     pub autoscaling: aws_sdk_autoscaling::Client,
     pub cloudwatch: aws_sdk_cloudwatch::Client,
     pub sns: aws_sdk_sns::Client,
+    /// Roles, managed policies and instance profiles (IAM is global: the region is unused).
+    pub iam: aws_sdk_iam::Client,
     /// Resource Groups Tagging API: ownership tags of every tagged kind in one read.
     pub tagging: aws_sdk_resourcegroupstagging::Client,
 }
@@ -38,6 +40,7 @@ impl Clients {
             autoscaling: client!(aws_sdk_autoscaling, config, recorder, guard),
             cloudwatch: client!(aws_sdk_cloudwatch, config, recorder, guard),
             sns: client!(aws_sdk_sns, config, recorder, guard),
+            iam: client!(aws_sdk_iam, config, recorder, guard),
             tagging: client!(aws_sdk_resourcegroupstagging, config, recorder, guard),
         }
     }
@@ -77,6 +80,9 @@ impl ReadOnlyClients {
     }
     pub fn sns(&self) -> &aws_sdk_sns::Client {
         &self.0.sns
+    }
+    pub fn iam(&self) -> &aws_sdk_iam::Client {
+        &self.0.iam
     }
     pub fn tagging(&self) -> &aws_sdk_resourcegroupstagging::Client {
         &self.0.tagging

@@ -41,6 +41,14 @@ pub enum ProvisionError {
         side: &'static str,
         expected: &'static str,
     },
+    /// A policy document the blueprint writes out that is not one (validation refuses it;
+    /// reported rather than sent).
+    #[error("{resource}: the blueprint's policy document cannot be written: {source}")]
+    InvalidDocument {
+        resource: ResourceId,
+        #[source]
+        source: ballast_blueprint::policy::PolicyError,
+    },
     #[error("{resource}: needs {dependency}, which does not exist")]
     MissingDependency {
         resource: ResourceId,
@@ -85,6 +93,7 @@ impl ProvisionError {
             | ProvisionError::Interrupted { resource, .. }
             | ProvisionError::NotDeclared { resource }
             | ProvisionError::Untyped { resource, .. }
+            | ProvisionError::InvalidDocument { resource, .. }
             | ProvisionError::MissingDependency { resource, .. }
             | ProvisionError::ObservedMissing { resource, .. } => resource,
         }

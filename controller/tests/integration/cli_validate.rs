@@ -39,7 +39,7 @@ fn valid_blueprints_exit_zero_and_list_resources_in_dependency_order() {
     );
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert!(
-        stdout.contains("blueprints/banking.yaml: valid (24 resources)"),
+        stdout.contains("blueprints/banking.yaml: valid (27 resources)"),
         "{stdout}"
     );
     assert!(
@@ -49,6 +49,13 @@ fn valid_blueprints_exit_zero_and_list_resources_in_dependency_order() {
     let key = stdout.find("kms-key/data").unwrap();
     let queue = stdout.find("queue/transactions\n").unwrap();
     assert!(key < queue);
+    // The worker's policy names the queue's ARN; the role attaches the policy, the profile
+    // holds the role, the launch template names the profile.
+    let policy = stdout.find("managed-policy/worker").unwrap();
+    let role = stdout.find("iam-role/worker").unwrap();
+    let profile = stdout.find("instance-profile/worker").unwrap();
+    let template = stdout.find("launch-template/worker").unwrap();
+    assert!(queue < policy && policy < role && role < profile && profile < template);
 }
 
 #[test]

@@ -56,7 +56,7 @@ spec:
     - name: worker
       imageId: ami-0abcdef1234567890
       instanceTypes: [m6i.large, m5.large]
-      instanceProfile: worker-profile
+      instanceProfile: "arn:aws:iam::123456789012:instance-profile/worker-profile"
       metadataHttpTokens: required
       userData: |
         #!/bin/bash

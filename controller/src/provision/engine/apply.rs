@@ -354,32 +354,44 @@ async fn act(
     have: Option<&LiveState>,
     action: &Action,
 ) -> Result<Option<LiveState>, ProvisionError> {
+    // Boxed: see `super::observe_with`.
+    with_kind!(want.id.kind, Ops => Box::pin(act_as::<Ops>(ctx, want, have, action)).await, else Ok(None))
+}
+
+/// [`act`] for the kind `Ops`.
+async fn act_as<Ops: ResourceOps>(
+    ctx: &ApplyContext<'_>,
+    want: &DesiredState,
+    have: Option<&LiveState>,
+    action: &Action,
+) -> Result<Option<LiveState>, ProvisionError> {
     let kind = want.id.kind;
-    with_kind!(kind, Ops => {
-        match (action, have) {
-            (Action::Create, _) => Ops::create(ctx, want).await.map(Some),
-            (Action::Update { changes } | Action::Adopt { changes }, Some(live)) => {
-                Ops::update(ctx, want, live, changes).await?;
-                Ops::updated(ctx, want, live).await
-            }
-            (Action::Replace { changes }, Some(live)) => {
-                if kind.is_stateful() && want.deletion_policy == DeletionPolicy::Retain {
-                    let reasons: Vec<String> = changes.iter().map(|c| format!("{}: {} → {}", c.field, c.live, c.desired)).collect();
-                    return Err(ProvisionError::Unexpected {
-                        resource: want.id.clone(),
-                        operation: "replace",
-                        detail: format!(
-                            "refusing to replace a stateful resource with deletionPolicy: retain ({}); set deletionPolicy: delete to allow it",
-                            reasons.join(", ")
-                        ),
-                    });
-                }
-                Ops::delete(ctx, live).await?;
-                Ops::create(ctx, want).await.map(Some)
-            }
-            _ => Ok(None),
+    match (action, have) {
+        (Action::Create, _) => Ops::create(ctx, want).await.map(Some),
+        (Action::Update { changes } | Action::Adopt { changes }, Some(live)) => {
+            Ops::update(ctx, want, live, changes).await?;
+            Ops::updated(ctx, want, live).await
         }
-    }, else Ok(None))
+        (Action::Replace { changes }, Some(live)) => {
+            if kind.is_stateful() && want.deletion_policy == DeletionPolicy::Retain {
+                let reasons: Vec<String> = changes
+                    .iter()
+                    .map(|c| format!("{}: {} → {}", c.field, c.live, c.desired))
+                    .collect();
+                return Err(ProvisionError::Unexpected {
+                    resource: want.id.clone(),
+                    operation: "replace",
+                    detail: format!(
+                        "refusing to replace a stateful resource with deletionPolicy: retain ({}); set deletionPolicy: delete to allow it",
+                        reasons.join(", ")
+                    ),
+                });
+            }
+            Ops::delete(ctx, live).await?;
+            Ops::create(ctx, want).await.map(Some)
+        }
+        _ => Ok(None),
+    }
 }
 
 pub(super) async fn remove(
@@ -416,5 +428,6 @@ pub(crate) async fn delete_live(
     ctx: &ApplyContext<'_>,
     live: &LiveState,
 ) -> Result<(), ProvisionError> {
-    with_kind!(live.id.kind, Ops => Ops::delete(ctx, live).await, else Ok(()))
+    // Boxed: see `super::observe_with`.
+    with_kind!(live.id.kind, Ops => Box::pin(Ops::delete(ctx, live)).await, else Ok(()))
 }

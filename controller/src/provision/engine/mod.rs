@@ -135,7 +135,9 @@ pub async fn observe_with(
             };
             // observe_order() yields provisioned kinds only; the registry guarantees every
             // provisioned kind has its ResourceOps, so there is no "unsupported kind" left.
-            with_kind!(kind, Ops => Some(Ops::observe(&ctx).await?), else None)
+            // Boxed, as every kind's future is here: unboxed, the locals of every kind's arm
+            // share this poll frame, which in debug builds outgrows a 2 MiB thread stack.
+            with_kind!(kind, Ops => Some(Box::pin(Ops::observe(&ctx)).await?), else None)
         };
         if let Some(mut observed) = observed {
             // The first of two resources with one logical id is the declared one, for the

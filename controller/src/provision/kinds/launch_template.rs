@@ -69,7 +69,8 @@ crate::provision::typed::typed_state! {
     }
 }
 
-/// An instance profile, by ARN or by name as the blueprint gives it.
+/// An instance profile: a blueprint profile by its name in IAM (known before it exists), one
+/// outside the blueprint by the ARN the blueprint gives.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InstanceProfile {
     Arn(String),
@@ -77,12 +78,17 @@ pub enum InstanceProfile {
 }
 
 impl InstanceProfile {
-    fn of(value: &str) -> Self {
-        if value.starts_with("arn:") {
-            InstanceProfile::Arn(value.to_string())
-        } else {
-            InstanceProfile::Name(value.to_string())
-        }
+    fn of(bp: &Blueprint, lt: &ballast_blueprint::LaunchTemplate) -> Option<Self> {
+        let value = lt.instance_profile.as_deref()?;
+        let declared = lt
+            .blueprint_instance_profile()
+            .and_then(|name| bp.instance_profile(name));
+        Some(match declared {
+            Some(profile) => InstanceProfile::Name(bp.instance_profile_name(profile)),
+            // Validation refuses a name the blueprint does not declare.
+            None if value.starts_with("arn:") => InstanceProfile::Arn(value.to_string()),
+            None => InstanceProfile::Name(value.to_string()),
+        })
     }
 }
 
@@ -103,6 +109,7 @@ fn sorted(mut values: Vec<String>) -> Vec<String> {
 
 /// The template's typed desired state.
 fn desired_state(
+    bp: &Blueprint,
     resolved: &Resolved,
     lt: &ballast_blueprint::LaunchTemplate,
 ) -> TemplateState<Desired> {
@@ -114,7 +121,7 @@ fn desired_state(
         image_id: Want::Exact(lt.image_id.clone()),
         instance_type: Want::Exact(lt.instance_types.first().cloned().unwrap_or_default()),
         user_data: Want::Exact(lt.user_data.as_ref().map(aws_smithy_types::base64::encode)),
-        iam_instance_profile: Want::Exact(lt.instance_profile.as_deref().map(InstanceProfile::of)),
+        iam_instance_profile: Want::Exact(InstanceProfile::of(bp, lt)),
         metadata_http_tokens: Want::Exact(tokens.to_string()),
         metadata_http_endpoint: Want::Exact("enabled".to_string()),
         associate_public_ip_address: Want::Exact(lt.associate_public_ip_address),
@@ -141,7 +148,7 @@ impl ResourceOps for LaunchTemplates {
             .launch_templates
             .iter()
             .map(|lt| {
-                let state = desired_state(resolved, lt);
+                let state = desired_state(bp, resolved, lt);
                 let mut tags = bp.ownership_tags_for(&ResourceId::new(Self::KIND, &lt.name));
                 tags.extend(lt.tags.clone());
                 DesiredState {
@@ -479,12 +486,22 @@ mod tests {
 
     #[test]
     fn instance_profiles_canonicalize_by_form() {
+        let bp = ballast_blueprint::parse(
+            "t",
+            "apiVersion: ballast.dev/v1\nkind: Blueprint\nmetadata: {name: t, region: us-east-1}\nspec:\n  iamRoles: [{name: worker, assumedBy: [ec2.amazonaws.com]}]\n  instanceProfiles: [{name: worker, role: worker}]\n  launchTemplates:\n    - {name: a, imageId: ami-0abcdef1234567890, instanceTypes: [m6i.large], instanceProfile: worker}\n    - {name: b, imageId: ami-0abcdef1234567890, instanceTypes: [m6i.large], instanceProfile: \"arn:aws:iam::1:instance-profile/w\"}\n",
+        )
+        .unwrap()
+        .blueprint;
+        let [a, b] = &bp.spec.launch_templates[..] else {
+            panic!("two templates")
+        };
+        // A blueprint profile by its name in IAM, one outside the blueprint by its ARN.
         assert_eq!(
-            InstanceProfile::of("worker").to_value(),
-            json!({"name": "worker"})
+            InstanceProfile::of(&bp, a).unwrap().to_value(),
+            json!({"name": "t-worker"})
         );
         assert_eq!(
-            InstanceProfile::of("arn:aws:iam::1:instance-profile/w").to_value(),
+            InstanceProfile::of(&bp, b).unwrap().to_value(),
             json!({"arn": "arn:aws:iam::1:instance-profile/w"})
         );
     }
@@ -492,7 +509,7 @@ mod tests {
     fn desired() -> Vec<DesiredState> {
         let bp = ballast_blueprint::parse(
             "t",
-            "apiVersion: ballast.dev/v1\nkind: Blueprint\nmetadata: {name: t, region: us-east-1}\nspec:\n  launchTemplates:\n    - name: worker\n      imageId: ami-0abcdef1234567890\n      instanceTypes: [m6i.large, m5.large]\n      instanceProfile: worker-profile\n      securityGroupIds: [sg-0123456789abcdef1, sg-0123456789abcdef0]\n      userData: echo hi\n      rootVolumeSize: 30\n",
+            "apiVersion: ballast.dev/v1\nkind: Blueprint\nmetadata: {name: t, region: us-east-1}\nspec:\n  launchTemplates:\n    - name: worker\n      imageId: ami-0abcdef1234567890\n      instanceTypes: [m6i.large, m5.large]\n      instanceProfile: \"arn:aws:iam::123456789012:instance-profile/worker-profile\"\n      securityGroupIds: [sg-0123456789abcdef1, sg-0123456789abcdef0]\n      userData: echo hi\n      rootVolumeSize: 30\n",
         )
         .unwrap()
         .blueprint;

@@ -281,5 +281,8 @@ mod tests {
         unique_names::<super::super::endpoint::EndpointField>();
         unique_names::<super::super::topic::TopicField>();
         unique_names::<super::super::security_group::GroupRuleField>();
+        unique_names::<super::super::managed_policy::PolicyField>();
+        unique_names::<super::super::iam_role::RoleField>();
+        unique_names::<super::super::instance_profile::ProfileField>();
     }
 }

@@ -23,7 +23,9 @@ use tracing::instrument;
 mod policy;
 
 use policy::wanted_policy;
-pub use policy::{QueuePolicy, TLS_ONLY_SID, tls_only_policy};
+pub use policy::{TLS_ONLY_SID, tls_only_policy};
+
+use super::policy_value::PolicyValue;
 
 use super::{ApplyContext, ObserveContext, Observed, ResourceOps, declared};
 use crate::provision::diff::FieldChange;
@@ -69,7 +71,7 @@ crate::provision::typed::typed_state! {
         /// Compared only when the blueprint sets one.
         RedriveAllow => redrive_allow: Option<RedriveAllow> = Enforced,
         /// `None`: no queue policy (`tlsOnly: false`). Compared semantically.
-        Policy => policy: Option<QueuePolicy> = Enforced,
+        Policy => policy: Option<PolicyValue> = Enforced,
     }
 }
 
@@ -378,7 +380,7 @@ impl ResourceOps for Queues {
             if let Some(policy) = wanted_policy(queue, own) {
                 let live = live_state(&attrs, ctx.resolved, ctx.blueprint).policy;
                 if live != Some(Some(policy.clone())) || !follow_up.is_empty() {
-                    follow_up.extend(policy.attribute().map(|text| (Attr::Policy, text)));
+                    follow_up.extend(policy.text().map(|text| (Attr::Policy, text)));
                 }
             }
         }
@@ -584,7 +586,7 @@ fn attributes(
         match policy {
             // An empty policy removes the live one (only on update: a new queue has none).
             Some(None) if changes.is_some() => out.push((Attr::Policy, String::new())),
-            Some(Some(policy)) => out.extend(policy.attribute().map(|text| (Attr::Policy, text))),
+            Some(Some(policy)) => out.extend(policy.text().map(|text| (Attr::Policy, text))),
             _ => {}
         }
     }
@@ -596,7 +598,7 @@ fn attributes(
         && !out.iter().any(|(attr, _)| *attr == Attr::Policy)
         && let Some(Some(policy)) = policy
     {
-        out.extend(policy.attribute().map(|text| (Attr::Policy, text)));
+        out.extend(policy.text().map(|text| (Attr::Policy, text)));
     }
     out
 }
@@ -664,7 +666,7 @@ fn live_state(
     let policy = attrs
         .get(&Attr::Policy)
         .filter(|text| !text.trim().is_empty())
-        .map(|text| QueuePolicy::read(text));
+        .map(|text| PolicyValue::read(text));
     QueueState {
         visibility_timeout: number(attrs, &Attr::VisibilityTimeout),
         retention: number(attrs, &Attr::MessageRetentionPeriod),
@@ -839,7 +841,7 @@ mod tests {
             &ResourceId::new(ResourceKind::Queue, "q"),
         );
         let mut live = want.assumed_live();
-        live.policy = Some(policy.map(QueuePolicy::read));
+        live.policy = Some(policy.map(PolicyValue::read));
         live
     }
 
@@ -854,7 +856,7 @@ mod tests {
         );
         assert_eq!(
             want.policy,
-            Want::Exact(Some(QueuePolicy::Document(tls_only_policy(ARN))))
+            Want::Exact(Some(PolicyValue::Document(tls_only_policy(ARN))))
         );
         // As written, and in the shapes AWS may hand it back: no change.
         let written = tls_only_policy(ARN).to_json().to_string();
@@ -928,12 +930,12 @@ mod tests {
         backward.statements.insert(0, other);
         assert_ne!(forward, backward);
         assert_eq!(
-            QueuePolicy::Document(forward.clone()),
-            QueuePolicy::Document(backward)
+            PolicyValue::Document(forward.clone()),
+            PolicyValue::Document(backward)
         );
         let mut fewer = forward.clone();
         fewer.statements.pop();
-        assert_ne!(QueuePolicy::Document(forward), QueuePolicy::Document(fewer));
+        assert_ne!(PolicyValue::Document(forward), PolicyValue::Document(fewer));
     }
 
     #[test]
