@@ -53,7 +53,8 @@ macro_rules! dispatch_kind {
     }};
 }
 
-/// Whether the kind has something in AWS to provision (scaling policies are Ballast's own).
+/// Whether the kind has something in AWS to provision (every kind does today; a scaling
+/// policy's is its dead-man's switch).
 pub fn is_provisioned(kind: ResourceKind) -> bool {
     with_kind!(kind, _Ops => true, else false)
 }
@@ -868,7 +869,8 @@ mod tests {
             let expected = usize::from(is_provisioned(*kind));
             assert_eq!(times, expected, "{kind} appears {times} time(s)");
         }
-        assert!(!is_provisioned(ResourceKind::ScalingPolicy));
+        // A scaling policy's dead-man's switch is provisioned.
+        assert!(is_provisioned(ResourceKind::ScalingPolicy));
         assert!(is_provisioned(ResourceKind::Queue));
     }
 

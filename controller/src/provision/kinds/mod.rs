@@ -21,6 +21,7 @@ pub mod kms;
 pub mod launch_template;
 pub mod queue;
 pub mod route_tables;
+pub mod scaling_policy;
 pub mod security_group;
 pub mod subnet;
 pub mod support;
