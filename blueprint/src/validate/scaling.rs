@@ -117,16 +117,26 @@ impl Validator<'_> {
             );
         }
         let timeout = format!("{path}.heartbeatTimeout");
-        if s.heartbeat_timeout.as_secs() % MINUTE != 0 || s.heartbeat_timeout.std().subsec_nanos() != 0 {
+        if !s.heartbeat_timeout.as_secs().is_multiple_of(MINUTE)
+            || s.heartbeat_timeout.std().subsec_nanos() != 0
+        {
             self.error(
                 &timeout,
-                format!("`heartbeatTimeout` must be whole minutes, not {}", s.heartbeat_timeout),
+                format!(
+                    "`heartbeatTimeout` must be whole minutes, not {}",
+                    s.heartbeat_timeout
+                ),
                 "the alarm counts one-minute periods without a heartbeat, e.g. `3m`",
             );
         } else {
             self.duration_range(&timeout, s.heartbeat_timeout, 2 * MINUTE, HOUR);
         }
-        self.int_range(&format!("{path}.addInstances"), s.add_instances.into(), 1, 100);
+        self.int_range(
+            &format!("{path}.addInstances"),
+            s.add_instances.into(),
+            1,
+            100,
+        );
         if let Some(warmup) = s.warmup {
             self.duration_range(&format!("{path}.warmup"), warmup, 0, HOUR);
         }

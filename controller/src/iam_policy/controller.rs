@@ -306,10 +306,7 @@ pub fn policy(bp: &Blueprint, scope: &ArnScope, lease_table: &str) -> PolicyDocu
                 if !names.is_empty() {
                     out.allow(
                         DESCRIBE,
-                        &[
-                            "autoscaling:DescribePolicies",
-                            "cloudwatch:DescribeAlarms",
-                        ],
+                        &["autoscaling:DescribePolicies", "cloudwatch:DescribeAlarms"],
                         any(),
                     );
                     let groups = bp.spec.scaling_policies.iter().filter_map(|p| {

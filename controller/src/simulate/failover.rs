@@ -56,9 +56,11 @@ impl FromStr for DownWindow {
     type Err = DownWindowError;
 
     fn from_str(input: &str) -> Result<Self, Self::Err> {
-        let (start, end) = input.split_once("..").ok_or_else(|| DownWindowError::Syntax {
-            input: input.to_string(),
-        })?;
+        let (start, end) = input
+            .split_once("..")
+            .ok_or_else(|| DownWindowError::Syntax {
+                input: input.to_string(),
+            })?;
         let start = ballast_blueprint::Duration::from_str(start.trim())?.as_secs();
         let end = ballast_blueprint::Duration::from_str(end.trim())?.as_secs();
         if end <= start {
@@ -187,7 +189,11 @@ impl FailoverPolicy {
         observed.datapoints.get(first..).is_some_and(|recent| {
             recent.iter().all(|d| {
                 let end = d.period_start_secs.saturating_add(self.period_secs);
-                let heartbeat = self.heartbeats.range(d.period_start_secs..end).next().is_some();
+                let heartbeat = self
+                    .heartbeats
+                    .range(d.period_start_secs..end)
+                    .next()
+                    .is_some();
                 !heartbeat && d.visible_avg > switch.backlog_threshold as f64
             })
         })
@@ -233,7 +239,8 @@ impl SimPolicy for FailoverPolicy {
                 if alarm && !self.in_alarm {
                     self.activity.fired_at_secs.push(t);
                     if up {
-                        self.activity.fired_while_up = self.activity.fired_while_up.saturating_add(1);
+                        self.activity.fired_while_up =
+                            self.activity.fired_while_up.saturating_add(1);
                     }
                 }
                 self.in_alarm = alarm;

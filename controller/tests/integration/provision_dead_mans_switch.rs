@@ -206,7 +206,7 @@ async fn deadman_switch_policy_and_alarm_exist_are_wired_and_converge() {
 
     // The alarm: its only action is that policy, its metric math as declared.
     let alarm = env.alarm().await.expect("alarm exists");
-    assert_eq!(alarm.alarm_actions(), [policy_arn.clone()]);
+    assert_eq!(alarm.alarm_actions(), std::slice::from_ref(&policy_arn));
     assert_eq!(alarm.evaluation_periods(), Some(3));
     assert_eq!(alarm.datapoints_to_alarm(), Some(3));
     assert_eq!(alarm.treat_missing_data(), Some("notBreaching"));
@@ -235,8 +235,9 @@ async fn deadman_switch_policy_and_alarm_exist_are_wired_and_converge() {
         .send()
         .await
         .unwrap();
-    assert!(tags.tags().iter().any(|t| t.key() == Some("ballast.dev/resource")
-        && t.value() == Some("scaling-policy/work")));
+    assert!(tags.tags().iter().any(
+        |t| t.key() == Some("ballast.dev/resource") && t.value() == Some("scaling-policy/work")
+    ));
 
     // Re-plan: nothing to do, and the switch's alarm is neither an alarm to delete nor an orphan.
     assert_no_changes(&env.plan().await);

@@ -374,8 +374,7 @@ fn live_state(policy: Option<&AwsScalingPolicy>, alarm: Option<&MetricAlarm>) ->
         // Unset means "all evaluation periods".
         datapoints_to_alarm: alarm
             .and_then(|a| count(a.datapoints_to_alarm().or(evaluation_periods))),
-        treat_missing_data: alarm
-            .map(|a| a.treat_missing_data().unwrap_or("missing").to_string()),
+        treat_missing_data: alarm.map(|a| a.treat_missing_data().unwrap_or("missing").to_string()),
         actions: alarm.map(|a| {
             let actions = sorted_strings(a.alarm_actions());
             match policy_arn {
@@ -454,7 +453,9 @@ async fn policy_arn(
         .ok_or_else(|| ProvisionError::Unexpected {
             resource: id.clone(),
             operation: "autoscaling:DescribePolicies",
-            detail: format!("step policy `{name}` not found on group `{group}` after PutScalingPolicy"),
+            detail: format!(
+                "step policy `{name}` not found on group `{group}` after PutScalingPolicy"
+            ),
         })
 }
 
@@ -597,7 +598,9 @@ impl ResourceOps for ScalingPolicies {
             .map(|(id, name)| (id.clone(), true, name.clone()))
             .collect();
         for p in &policies {
-            let Some(name) = p.policy_name() else { continue };
+            let Some(name) = p.policy_name() else {
+                continue;
+            };
             if names.iter().any(|(_, _, n)| n == name) {
                 continue;
             }
@@ -636,14 +639,22 @@ impl ResourceOps for ScalingPolicies {
                     .iter()
                     .find(|p| {
                         p.policy_name() == Some(name.as_str())
-                            && group.as_deref().is_none_or(|g| p.auto_scaling_group_name() == Some(g))
+                            && group
+                                .as_deref()
+                                .is_none_or(|g| p.auto_scaling_group_name() == Some(g))
                     })
                     .cloned();
                 let alarm = alarms
                     .iter()
                     .find(|a| a.alarm_name() == Some(name.as_str()))
                     .cloned();
-                (policy.is_some() || alarm.is_some()).then_some((id, is_declared, name, policy, alarm))
+                (policy.is_some() || alarm.is_some()).then_some((
+                    id,
+                    is_declared,
+                    name,
+                    policy,
+                    alarm,
+                ))
             })
             .collect();
         let tags = try_join_all(found.iter().map(|(id, _, _, _, alarm)| {
@@ -675,7 +686,9 @@ impl ResourceOps for ScalingPolicies {
                     physical_name: name,
                     // The group: with the name, the step policy's identity.
                     physical_id: group.unwrap_or_default(),
-                    arn: alarm.as_ref().and_then(|a| a.alarm_arn().map(str::to_string)),
+                    arn: alarm
+                        .as_ref()
+                        .and_then(|a| a.alarm_arn().map(str::to_string)),
                     ownership,
                     tags,
                     fields: state.live_fields(),
@@ -881,7 +894,10 @@ spec:
             metrics[0]["metric"]["dimensions"],
             json!({"AutoScalingGroupName": "shop-workers"})
         );
-        assert_eq!(metrics[1]["metric"]["dimensions"], json!({"QueueName": "shop-orders"}));
+        assert_eq!(
+            metrics[1]["metric"]["dimensions"],
+            json!({"QueueName": "shop-orders"})
+        );
         assert_eq!(
             metrics[2]["expression"],
             json!("IF(FILL(heartbeat, 0) == 0 AND backlog > 500, 1, 0)")
@@ -914,7 +930,12 @@ spec:
             .alarm_name(&d.physical_name)
             .alarm_arn("arn:aws:cloudwatch:us-east-1:1:alarm:shop-orders-dead-mans-switch")
             .set_metrics(Some(
-                want.metrics.exact().unwrap().iter().map(aws_query).collect(),
+                want.metrics
+                    .exact()
+                    .unwrap()
+                    .iter()
+                    .map(aws_query)
+                    .collect(),
             ))
             .threshold(0.0)
             .comparison_operator(ComparisonOperator::GreaterThanThreshold)
