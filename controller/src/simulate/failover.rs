@@ -135,6 +135,8 @@ pub struct FailoverPolicy {
     inner: BallastPolicy,
     down: Option<DownWindow>,
     switch: Option<SwitchModel>,
+    /// The group's maximum size.
+    max: u32,
     period_secs: u64,
     /// Evaluation times while the controller was up.
     heartbeats: BTreeSet<u64>,
@@ -157,6 +159,7 @@ impl FailoverPolicy {
     ) -> Self {
         FailoverPolicy {
             name: name.into(),
+            max: config.max,
             inner: BallastPolicy::new(config, BallastPolicy::DEFAULT_INTERVAL),
             down,
             switch,
@@ -199,10 +202,14 @@ impl FailoverPolicy {
         })
     }
 
-    /// The step policy's capacity while in ALARM, if it raises the desired capacity.
+    /// The step policy's capacity while in ALARM (within the group's maximum, as Auto Scaling
+    /// clamps it), if it raises the desired capacity.
     fn step(&self, switch: &SwitchModel, observed: &Observed<'_>) -> Option<u32> {
         let m = observed.metrics;
-        let target = m.in_service.saturating_add(switch.add_instances);
+        let target = m
+            .in_service
+            .saturating_add(switch.add_instances)
+            .min(self.max);
         (target > m.desired).then_some(target)
     }
 }
