@@ -145,6 +145,16 @@ impl Env {
             .find(|p| p.policy_name() == Some(self.name().as_str()))
     }
 
+    async fn delete_policy(&self) {
+        self.autoscaling()
+            .delete_policy()
+            .auto_scaling_group_name(self.group())
+            .policy_name(self.name())
+            .send()
+            .await
+            .unwrap();
+    }
+
     async fn alarm(&self) -> Option<MetricAlarm> {
         self.cloudwatch()
             .describe_alarms()
@@ -186,7 +196,7 @@ fn changed_fields(action: &Action) -> Vec<String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn deadman_switch_policy_and_alarm_exist_are_wired_and_converge() {
+async fn dead_mans_switch_policy_and_alarm_exist_are_wired_and_converge() {
     let env = Env::new().await;
     let first = env.plan().await;
     assert_eq!(action(&first, "work"), &Action::Create);
@@ -311,10 +321,31 @@ async fn deadman_switch_policy_and_alarm_exist_are_wired_and_converge() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn deadman_switch_removed_from_the_blueprint_or_destroyed_is_deleted() {
+async fn dead_mans_switch_removed_from_the_blueprint_or_destroyed_is_deleted() {
     let env = Env::new().await;
     env.apply().await;
     assert!(env.policy().await.is_some() && env.alarm().await.is_some());
+
+    // The step policy deleted by hand (or an apply interrupted between the two): the alarm is
+    // still found, and the next apply puts the policy back and points the alarm at it.
+    env.delete_policy().await;
+    let half = env.plan().await;
+    let fields = changed_fields(action(&half, "work"));
+    assert!(
+        fields.contains(&"stepAdjustments".to_string()),
+        "{fields:?}"
+    );
+    assert!(fields.contains(&"alarmActions".to_string()), "{fields:?}");
+    env.apply().await;
+    let arn = env
+        .policy()
+        .await
+        .unwrap()
+        .policy_arn()
+        .unwrap()
+        .to_string();
+    assert_eq!(env.alarm().await.unwrap().alarm_actions(), [arn]);
+    assert_no_changes(&env.plan().await);
 
     // The block removed: the switch is planned for deletion and deleted, the rest stays.
     let without = env.with(blueprint(&env.bp.metadata.name, false));
@@ -324,8 +355,25 @@ async fn deadman_switch_removed_from_the_blueprint_or_destroyed_is_deleted() {
     assert!(env.alarm().await.is_none());
     assert_no_changes(&without.plan().await);
 
-    // Back, then destroy: both go with the group.
+    // Back; then the policy deleted by hand and the block removed: nothing names the alarm any
+    // more but its ownership tag, so it is reported as an orphan (not silently kept).
     env.apply().await;
+    env.delete_policy().await;
+    let orphaned = without.plan().await;
+    assert!(
+        orphaned
+            .changes
+            .iter()
+            .all(|c| c.resource.kind != ResourceKind::ScalingPolicy),
+        "{orphaned:?}"
+    );
+    assert_eq!(orphaned.orphans.len(), 1, "{:?}", orphaned.orphans);
+    assert_eq!(orphaned.orphans[0].kind, ResourceKind::Alarm);
+    assert_eq!(orphaned.orphans[0].physical_id, env.name());
+
+    // Declared again: completed; then destroy: both go with the group.
+    env.apply().await;
+    assert_no_changes(&env.plan().await);
     assert!(env.policy().await.is_some() && env.alarm().await.is_some());
     let clients = Clients::read_write(&env.sdk, &CallRecorder::default());
     let observation = observe(&clients.observer(), &env.bp).await.unwrap();

@@ -26,11 +26,11 @@
 //! this name on one of the blueprint's groups is taken as the blueprint's when the group is (the
 //! group observe found the group owned). An undeclared switch (removed from the blueprint) is
 //! found by listing the `StepScaling` policies by name, so it is planned for deletion like any
-//! removed resource. The cases that cannot be seen: a switch policy left on a group that is no
-//! longer this blueprint's (deleting a group deletes its policies, so only a group handed over
-//! by hand keeps one), and an alarm whose policy is gone when the scaling policy itself was
-//! renamed: that alarm still carries the ownership tag and is reported as an orphan
-//! (`alarm/?`), which `destroy --include-orphans` deletes.
+//! removed resource (a renamed scaling policy's old switch included). The cases this kind cannot
+//! see: a switch policy left on a group that is no longer this blueprint's (deleting a group
+//! deletes its policies, so only a group handed over by hand keeps one), and an undeclared
+//! switch's alarm whose policy is gone: that alarm still carries the ownership tag and is
+//! reported as an orphan (`alarm/?`), which `destroy --include-orphans` deletes.
 
 use std::collections::BTreeMap;
 
