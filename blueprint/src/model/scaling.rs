@@ -92,11 +92,28 @@ pub struct DeadMansSwitch {
     pub warmup: Option<Duration>,
 }
 
+/// An unset `backlogThreshold` is this many times `targetBacklogPerInstance`: ten instances'
+/// worth of backlog, which a fleet the controller sized does not reach.
+pub const DEFAULT_BACKLOG_THRESHOLD_TARGETS: u32 = 10;
+
+impl Default for DeadMansSwitch {
+    /// `deadMansSwitch: {}`.
+    fn default() -> Self {
+        DeadMansSwitch {
+            backlog_threshold: None,
+            heartbeat_timeout: default_heartbeat_timeout(),
+            add_instances: default_add_instances(),
+            warmup: None,
+        }
+    }
+}
+
 impl DeadMansSwitch {
-    /// The backlog threshold in force for `policy`.
-    pub fn backlog_threshold_for(&self, policy: &ScalingPolicy) -> u32 {
-        self.backlog_threshold
-            .unwrap_or_else(|| policy.target_backlog_per_instance.saturating_mul(10))
+    /// The backlog threshold in force for a policy with this target backlog per instance.
+    pub fn backlog_threshold_for(&self, target_backlog_per_instance: u32) -> u32 {
+        self.backlog_threshold.unwrap_or_else(|| {
+            target_backlog_per_instance.saturating_mul(DEFAULT_BACKLOG_THRESHOLD_TARGETS)
+        })
     }
 
     /// The warm-up in force for `policy`.

@@ -92,25 +92,24 @@ pub struct SwitchModel {
 }
 
 impl SwitchModel {
-    /// The switch of a blueprint's scaling policy.
+    /// The switch a blueprint declares for a policy with this target backlog per instance.
     pub fn of(
-        policy: &ballast_blueprint::ScalingPolicy,
         switch: &ballast_blueprint::DeadMansSwitch,
+        target_backlog_per_instance: u32,
     ) -> Self {
         SwitchModel {
-            backlog_threshold: u64::from(switch.backlog_threshold_for(policy)),
+            backlog_threshold: u64::from(switch.backlog_threshold_for(target_backlog_per_instance)),
             heartbeat_timeout_secs: switch.heartbeat_timeout.as_secs(),
             add_instances: switch.add_instances,
         }
     }
 
-    /// The blueprint's defaults for a policy with this target backlog per instance.
+    /// `deadMansSwitch: {}` for a policy with this target backlog per instance.
     pub fn defaults(target_backlog_per_instance: u32) -> Self {
-        SwitchModel {
-            backlog_threshold: u64::from(target_backlog_per_instance).saturating_mul(10),
-            heartbeat_timeout_secs: 180,
-            add_instances: 1,
-        }
+        Self::of(
+            &ballast_blueprint::DeadMansSwitch::default(),
+            target_backlog_per_instance,
+        )
     }
 }
 

@@ -599,3 +599,17 @@ fn dead_mans_switch_stays_quiet_when_the_backlog_is_low() {
         report.without_switch.result.actions
     );
 }
+
+#[test]
+fn dead_mans_switch_defaults_are_the_blueprints() {
+    let written: ballast_blueprint::DeadMansSwitch = serde_json::from_str("{}").unwrap();
+    assert_eq!(written, ballast_blueprint::DeadMansSwitch::default());
+    assert_eq!(
+        SwitchModel::defaults(100),
+        SwitchModel {
+            backlog_threshold: 1000,
+            heartbeat_timeout_secs: 180,
+            add_instances: 1
+        }
+    );
+}

@@ -212,7 +212,11 @@ fn desired_state(
         }]),
         aggregation: Want::Exact(AGGREGATION.into()),
         warmup: Want::Exact(switch.warmup_for(p).as_secs()),
-        metrics: Want::Exact(queries(bp, p, switch.backlog_threshold_for(p))),
+        metrics: Want::Exact(queries(
+            bp,
+            p,
+            switch.backlog_threshold_for(p.target_backlog_per_instance),
+        )),
         threshold: Want::Exact(canonical_threshold(ALARM_THRESHOLD)),
         comparison: Want::Exact(ALARM_COMPARISON.into()),
         evaluation_periods: Want::Exact(periods),
