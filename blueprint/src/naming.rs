@@ -60,6 +60,13 @@ impl Blueprint {
             .unwrap_or_else(|| self.default_name(&alarm.name))
     }
 
+    /// The step-scaling policy and the alarm of a scaling policy's dead-man's switch share
+    /// this name (`<metadata.name>-<policy>-dead-mans-switch`): the policy is found by its
+    /// group and this name, the alarm by this name.
+    pub fn dead_mans_switch_name(&self, policy: &ScalingPolicy) -> String {
+        self.default_name(&format!("{}-dead-mans-switch", policy.name))
+    }
+
     pub fn topic_name(&self, topic: &Topic) -> String {
         topic
             .topic_name
@@ -191,8 +198,8 @@ pub fn tagged_resource_id(tags: &Tags) -> Option<ResourceId> {
     (!name.is_empty()).then(|| ResourceId::new(kind, name))
 }
 
-/// Blueprint resources of `kind` with their physical names (none for a kind that has nothing in
-/// AWS, such as scaling policies).
+/// Blueprint resources of `kind` with their physical names (none for a resource that has nothing
+/// in AWS, such as a scaling policy without a dead-man's switch).
 pub fn declared(bp: &Blueprint, kind: ResourceKind) -> Vec<(ResourceId, String)> {
     crate::registry::declared_of_kind(bp, kind)
 }

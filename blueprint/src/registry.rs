@@ -27,8 +27,8 @@ use crate::model::{Blueprint, Spec};
 /// - `stateful`: whether deleting it loses data (it then defaults to `deletionPolicy: retain`);
 /// - `tagging`: its Resource Groups Tagging API resource type, for the kinds whose ownership tags
 ///   the controller reads in one `GetResources` (empty: the kind's describe returns tags);
-/// - `ops`: the controller's `ResourceOps` type, as a path under `provision::kinds` (empty: Ballast's
-///   own, nothing to provision in AWS). These are tokens only: the blueprint crate does not depend
+/// - `ops`: the controller's `ResourceOps` type, as a path under `provision::kinds` (empty: nothing
+///   to provision in AWS). These are tokens only: the blueprint crate does not depend
 ///   on the controller, the controller's dispatch macro resolves the path.
 #[macro_export]
 macro_rules! resource_kinds {
@@ -50,7 +50,7 @@ macro_rules! resource_kinds {
             AutoScalingGroup { name: "auto-scaling-group", model: AutoScalingGroup, stateful: false, tagging: [],                   ops: [asg::AutoScalingGroups] }
             Alarm            { name: "alarm",              model: Alarm,            stateful: false, tagging: ["cloudwatch:alarm"], ops: [alarm::Alarms] }
             Dashboard        { name: "dashboard",          model: Dashboard,        stateful: false, tagging: [],                   ops: [dashboard::Dashboards] }
-            ScalingPolicy    { name: "scaling-policy",     model: ScalingPolicy,    stateful: false, tagging: [],                   ops: [] }
+            ScalingPolicy    { name: "scaling-policy",     model: ScalingPolicy,    stateful: false, tagging: [],                   ops: [scaling_policy::ScalingPolicies] }
         }
     };
 }
@@ -68,7 +68,7 @@ pub trait Resource {
     /// The blueprint name (unique per kind).
     fn name(&self) -> &str;
 
-    /// The name in AWS; `None` for a kind that has nothing in AWS.
+    /// The name in AWS; `None` for a resource that has nothing in AWS.
     fn physical_name(&self, bp: &Blueprint) -> Option<String>;
 
     /// References by blueprint name from this resource (`me`, declared at `path`).

@@ -261,6 +261,11 @@ pub struct SimulateArgs {
     /// Write arrivals, queue depth, capacity and oldest-message age per policy to this SVG.
     #[arg(long)]
     pub plot: Option<PathBuf>,
+    /// Also simulate the controller down for this window, e.g. `30m..60m`: Ballast's policy
+    /// without and with the scaling policy's dead-man's switch (the blueprint's, or its
+    /// defaults).
+    #[arg(long, value_name = "START..END")]
+    pub controller_down: Option<crate::simulate::DownWindow>,
     #[arg(long, value_enum, default_value_t)]
     pub output: OutputFormat,
 }

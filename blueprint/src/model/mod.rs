@@ -129,7 +129,8 @@ lifecycle!(
     InstanceProfile,
 );
 
-/// A scaling policy has nothing in AWS to delete or adopt; only `management` applies to it.
+/// A scaling policy's only part in AWS is its dead-man's switch, which Ballast creates and
+/// deletes with it: there is nothing to retain or adopt; only `management` applies to it.
 impl Lifecycle for ScalingPolicy {
     fn deletion_policy(&self) -> Option<DeletionPolicy> {
         None

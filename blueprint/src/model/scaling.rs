@@ -58,6 +58,75 @@ pub struct ScalingPolicy {
     /// (logs, metrics) but never sets the desired capacity. Default: `manage`.
     #[serde(default)]
     pub management: Management,
+    /// Scale-out by AWS itself while Ballast is down: a CloudWatch alarm on "no heartbeat from
+    /// Ballast and a high backlog" attached to a step-scaling policy on the fleet (an Auto
+    /// Scaling group). While Ballast evaluates, its heartbeat keeps the alarm quiet.
+    #[serde(default)]
+    pub dead_mans_switch: Option<DeadMansSwitch>,
+}
+
+/// The dead-man's switch of a scaling policy: what AWS does when Ballast's heartbeat stops.
+///
+/// Ballast publishes a heartbeat after every evaluation that read the queue and the fleet and
+/// could act. The alarm fires when the heartbeat has been missing for `heartbeatTimeout` and the
+/// queue's visible backlog stayed above `backlogThreshold` all that time; each minute it stays
+/// in ALARM, the step policy raises the group's desired capacity to the instances past warm-up
+/// plus `addInstances` (never above the group's `maxSize`). It never scales in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DeadMansSwitch {
+    /// Visible messages above which a fleet without Ballast needs more instances, at least 1.
+    /// Default: 10 × `targetBacklogPerInstance`.
+    #[serde(default)]
+    pub backlog_threshold: Option<u32>,
+    /// How long the heartbeat must be missing (with the backlog high) before AWS scales out:
+    /// whole minutes, 2m..1h. Default: 3m.
+    #[serde(default = "default_heartbeat_timeout")]
+    pub heartbeat_timeout: Duration,
+    /// Instances each step adds, 1..100. Default: 1.
+    #[serde(default = "default_add_instances")]
+    pub add_instances: u32,
+    /// Time a new instance takes to count toward the capacity a step builds on (the step
+    /// policy's estimated instance warm-up), 0s..1h. Default: `bootTime`.
+    #[serde(default)]
+    pub warmup: Option<Duration>,
+}
+
+/// An unset `backlogThreshold` is this many times `targetBacklogPerInstance`: ten instances'
+/// worth of backlog, which a fleet the controller sized does not reach.
+pub const DEFAULT_BACKLOG_THRESHOLD_TARGETS: u32 = 10;
+
+impl Default for DeadMansSwitch {
+    /// `deadMansSwitch: {}`.
+    fn default() -> Self {
+        DeadMansSwitch {
+            backlog_threshold: None,
+            heartbeat_timeout: default_heartbeat_timeout(),
+            add_instances: default_add_instances(),
+            warmup: None,
+        }
+    }
+}
+
+impl DeadMansSwitch {
+    /// The backlog threshold in force for a policy with this target backlog per instance.
+    pub fn backlog_threshold_for(&self, target_backlog_per_instance: u32) -> u32 {
+        self.backlog_threshold.unwrap_or_else(|| {
+            target_backlog_per_instance.saturating_mul(DEFAULT_BACKLOG_THRESHOLD_TARGETS)
+        })
+    }
+
+    /// The warm-up in force for `policy`.
+    pub fn warmup_for(&self, policy: &ScalingPolicy) -> Duration {
+        self.warmup.unwrap_or(policy.boot_time)
+    }
+}
+
+fn default_heartbeat_timeout() -> Duration {
+    Duration::from_secs(180)
+}
+fn default_add_instances() -> u32 {
+    1
 }
 
 /// The rule set of a scaling policy.
@@ -113,9 +182,12 @@ impl crate::registry::Resource for ScalingPolicy {
         &self.name
     }
 
-    /// Ballast's own autoscaler runs the policy: nothing in AWS.
-    fn physical_name(&self, _bp: &super::Blueprint) -> Option<String> {
-        None
+    /// Ballast's own autoscaler runs the policy; what it has in AWS is its dead-man's switch
+    /// (a step-scaling policy and an alarm, both by this name), when it declares one.
+    fn physical_name(&self, bp: &super::Blueprint) -> Option<String> {
+        self.dead_mans_switch
+            .as_ref()
+            .map(|_| bp.dead_mans_switch_name(self))
     }
 
     fn references(

@@ -109,6 +109,20 @@ pub fn check(bp: &Blueprint, positions: &Positions) -> Vec<Diagnostic> {
                 "one fleet has one scaling policy; merge the two",
             );
         }
+        // The switch's alarm is named like a blueprint alarm could be: two alarms of one name
+        // would be one alarm in CloudWatch, rewritten by each in turn.
+        if policy.dead_mans_switch.is_some() {
+            let switch = bp.dead_mans_switch_name(policy);
+            for (j, alarm) in bp.spec.alarms.iter().enumerate() {
+                if bp.alarm_name(alarm) == switch {
+                    v.error(
+                        &format!("spec.alarms[{j}].name"),
+                        format!("alarm `{switch}` is the name of scaling policy `{}`'s dead-man's switch", policy.name),
+                        "rename the alarm (or set `alarmName`)",
+                    );
+                }
+            }
+        }
     }
     v.out
 }

@@ -84,6 +84,9 @@ impl Validator<'_> {
                 "messages one instance processes per second; the queueing mode measures it once running",
             );
         }
+        if let Some(switch) = &p.dead_mans_switch {
+            self.dead_mans_switch(p, switch, &format!("{path}.deadMansSwitch"));
+        }
         for (field, v) in [
             ("maxScaleOutStep", p.max_scale_out_step),
             ("maxScaleInStep", p.max_scale_in_step),
@@ -95,6 +98,59 @@ impl Validator<'_> {
                     "omit it for no limit",
                 );
             }
+        }
+    }
+
+    fn dead_mans_switch(&mut self, p: &ScalingPolicy, s: &DeadMansSwitch, path: &str) {
+        if p.fleet.is_none() {
+            self.error(
+                path,
+                "a dead-man's switch needs an Auto Scaling group as the fleet",
+                "a step-scaling policy exists only on a group: set `fleet`, or remove `deadMansSwitch` for a `deployment`",
+            );
+        }
+        if s.backlog_threshold == Some(0) {
+            self.error(
+                &format!("{path}.backlogThreshold"),
+                "`backlogThreshold` must be at least 1",
+                "the visible backlog above which a fleet without Ballast needs more instances",
+            );
+        }
+        let timeout = format!("{path}.heartbeatTimeout");
+        if !s.heartbeat_timeout.as_secs().is_multiple_of(MINUTE)
+            || s.heartbeat_timeout.std().subsec_nanos() != 0
+        {
+            self.error(
+                &timeout,
+                format!(
+                    "`heartbeatTimeout` must be whole minutes, not {}",
+                    s.heartbeat_timeout
+                ),
+                "the alarm counts one-minute periods without a heartbeat, e.g. `3m`",
+            );
+        } else {
+            self.duration_range(&timeout, s.heartbeat_timeout, 2 * MINUTE, HOUR);
+        }
+        self.int_range(
+            &format!("{path}.addInstances"),
+            s.add_instances.into(),
+            1,
+            100,
+        );
+        if let Some(warmup) = s.warmup {
+            self.duration_range(&format!("{path}.warmup"), warmup, 0, HOUR);
+        }
+        // A minute without an evaluation is a minute without a heartbeat: the switch would fire
+        // while Ballast is up and both would drive the group.
+        if p.evaluation_interval.as_secs() > MINUTE {
+            self.error(
+                &format!("{}.evaluationInterval", path.trim_end_matches(".deadMansSwitch")),
+                format!(
+                    "`evaluationInterval` is {} but a dead-man's switch needs a heartbeat every minute",
+                    p.evaluation_interval
+                ),
+                "use an evaluation interval of at most 1m",
+            );
         }
     }
 }

@@ -1,4 +1,9 @@
 //! The autoscaler's own CloudWatch metrics: one `PutMetricData` per evaluation.
+//!
+//! The [`HEARTBEAT`] datum is what a scaling policy's dead-man's switch watches (its alarm,
+//! `provision::kinds::scaling_policy`): it is sent only by an evaluation that read the queue and
+//! the fleet and did not fail to set the capacity, so a controller that is down, cut off from
+//! AWS, dry-running or suspended leaves the switch armed.
 
 use std::time::SystemTime;
 
@@ -14,6 +19,8 @@ pub const NAMESPACE: &str = "Ballast/Autoscaler";
 pub const BACKLOG_PER_INSTANCE: &str = "BacklogPerInstance";
 pub const DESIRED_CAPACITY: &str = "DesiredCapacity";
 pub const IN_SERVICE_CAPACITY: &str = "InServiceCapacity";
+/// 1 per evaluation that was in charge of the fleet (see the module documentation).
+pub const HEARTBEAT: &str = "Heartbeat";
 
 /// What one evaluation publishes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,6 +29,8 @@ pub struct Sample {
     pub backlog_per_instance: Option<BacklogPerInstance>,
     pub desired: u32,
     pub in_service: u32,
+    /// Whether this evaluation sends a [`HEARTBEAT`].
+    pub heartbeat: bool,
 }
 
 /// Publishes [`Sample`]s under [`NAMESPACE`], with the fleet's dimension
@@ -36,7 +45,7 @@ impl MetricPublisher {
         MetricPublisher { client }
     }
 
-    /// One `PutMetricData` call with up to three datums.
+    /// One `PutMetricData` call with up to four datums.
     #[instrument(skip(self, sample), fields(fleet = %fleet))]
     pub async fn publish(&self, fleet: &FleetId, sample: &Sample) -> Result<(), AwsError> {
         let (dimension_name, dimension_value) = fleet.dimension();
@@ -54,7 +63,7 @@ impl MetricPublisher {
                 .value(value)
                 .build()
         };
-        let mut data = Vec::with_capacity(3);
+        let mut data = Vec::with_capacity(4);
         if let Some(backlog) = sample.backlog_per_instance {
             // Hundredths, as displayed; CloudWatch stores doubles anyway.
             let hundredths = backlog.hundredths();
@@ -65,6 +74,9 @@ impl MetricPublisher {
         }
         data.push(datum(DESIRED_CAPACITY, f64::from(sample.desired)));
         data.push(datum(IN_SERVICE_CAPACITY, f64::from(sample.in_service)));
+        if sample.heartbeat {
+            data.push(datum(HEARTBEAT, 1.0));
+        }
         self.client
             .put_metric_data()
             .namespace(NAMESPACE)

@@ -361,6 +361,10 @@ impl PolicyLoop {
                     backlog_per_instance: decision.backlog_per_instance,
                     desired,
                     in_service: f.in_service,
+                    // In charge of the fleet: it read both and its capacity call (if any) went
+                    // through. Anything less leaves the dead-man's switch armed.
+                    heartbeat: matches!(observation, Observation::Ok(_))
+                        && !matches!(actuation, Actuation::Failed(_)),
                 };
                 match publisher.publish(self.actuator.fleet(), &sample).await {
                     Ok(()) => Publication::Published,

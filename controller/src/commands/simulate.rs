@@ -7,19 +7,23 @@ use anyhow::Context;
 use crate::autoscale::PolicyConfig;
 use crate::autoscale::config::{find_policy, policy_config};
 use crate::cli::{OutputFormat, SimulateArgs};
-use crate::simulate::{self, SimConfig, Trace};
+use crate::simulate::{self, SimConfig, SwitchModel, Trace};
 
 /// Runs Ballast's policy in both modes, the target-tracking, HPA and KEDA models over one trace.
 pub fn run(args: &SimulateArgs, out: &mut impl Write) -> anyhow::Result<ExitCode> {
     let trace = Trace::from_path(&args.trace)
         .with_context(|| format!("reading trace {}", args.trace.display()))?;
-    let mut policy = match &args.blueprint {
+    let (mut policy, switch) = match &args.blueprint {
         Some(path) => {
             let loaded = ballast_blueprint::load(path)?;
             let found = find_policy(&loaded.blueprint, args.policy.as_deref())?;
-            policy_config(&loaded.blueprint, found)
+            let switch = found
+                .dead_mans_switch
+                .as_ref()
+                .map(|s| SwitchModel::of(s, found.target_backlog_per_instance));
+            (policy_config(&loaded.blueprint, found), switch)
         }
-        None => PolicyConfig::default(),
+        None => (PolicyConfig::default(), None),
     };
     if let Some(target) = args.target {
         policy.target_backlog_per_instance = target;
@@ -40,13 +44,29 @@ pub fn run(args: &SimulateArgs, out: &mut impl Write) -> anyhow::Result<ExitCode
         ..SimConfig::default()
     };
     let results = simulate::run_simulation(&trace, &sim, simulate::default_policies(&policy))?;
+    // Without a declared switch, the blueprint's defaults for this policy.
+    let failover = args
+        .controller_down
+        .map(|window| {
+            let switch =
+                switch.unwrap_or_else(|| SwitchModel::defaults(policy.target_backlog_per_instance));
+            simulate::simulate_failover(&trace, &sim, &policy, window, switch)
+        })
+        .transpose()?;
     if let Some(plot) = &args.plot {
         write_plot(plot, &simulate::render_results_svg(&results, &sim))?;
     }
     match args.output {
         OutputFormat::Json => {
             let reports: Vec<_> = results.iter().map(|r| &r.report).collect();
-            serde_json::to_writer_pretty(&mut *out, &reports)?;
+            match &failover {
+                // The plain report stays an array; an outage adds its own object beside it.
+                Some(f) => serde_json::to_writer_pretty(
+                    &mut *out,
+                    &serde_json::json!({"policies": reports, "controllerDown": failover_json(f)}),
+                )?,
+                None => serde_json::to_writer_pretty(&mut *out, &reports)?,
+            }
             writeln!(out)?;
         }
         OutputFormat::Text => {
@@ -61,12 +81,32 @@ pub fn run(args: &SimulateArgs, out: &mut impl Write) -> anyhow::Result<ExitCode
                 policy.target_backlog_per_instance
             )?;
             write!(out, "{}", simulate::format_table(&results))?;
+            if let Some(f) = &failover {
+                write!(out, "{}", simulate::format_failover(f))?;
+            }
             if let Some(plot) = &args.plot {
                 writeln!(out, "plot written to {}", plot.display())?;
             }
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The failover runs without their per-second series.
+fn failover_json(f: &simulate::FailoverReport) -> serde_json::Value {
+    let run = |r: &simulate::failover::FailoverRun| {
+        serde_json::json!({
+            "report": r.result.report,
+            "maxAgeWhileDownSecs": r.max_age_in_window_secs,
+            "switch": r.activity,
+        })
+    };
+    serde_json::json!({
+        "window": f.window,
+        "switch": f.switch,
+        "withoutSwitch": run(&f.without_switch),
+        "withSwitch": run(&f.with_switch),
+    })
 }
 
 fn write_plot(path: &PathBuf, svg: &str) -> anyhow::Result<()> {

@@ -372,6 +372,34 @@ pub fn policy(bp: &Blueprint, scope: &ArnScope, lease_table: &str) -> PolicyDocu
                     ],
                     any(),
                 );
+                // Dead-man's switches: a step policy on the group and an alarm, one name each.
+                if !names.is_empty() {
+                    out.allow(
+                        DESCRIBE,
+                        &["autoscaling:DescribePolicies", "cloudwatch:DescribeAlarms"],
+                        any(),
+                    );
+                    let groups = bp.spec.scaling_policies.iter().filter_map(|p| {
+                        p.dead_mans_switch.as_ref()?;
+                        let group = bp.auto_scaling_group(p.fleet.as_deref()?)?;
+                        Some(scope.auto_scaling_group(&bp.group_name(group)))
+                    });
+                    out.allow(
+                        "DeadMansSwitchStepPoliciesOnTheirGroups",
+                        &["autoscaling:PutScalingPolicy", "autoscaling:DeletePolicy"],
+                        groups,
+                    );
+                    out.allow(
+                        "BlueprintAlarms",
+                        &[
+                            "cloudwatch:PutMetricAlarm",
+                            "cloudwatch:DeleteAlarms",
+                            "cloudwatch:TagResource",
+                            "cloudwatch:ListTagsForResource",
+                        ],
+                        names.iter().map(|n| scope.alarm(n)),
+                    );
+                }
                 let sid = "AutoscalerMetricsHaveNoResourceSoNamespaceOnly";
                 out.allow(sid, &["cloudwatch:PutMetricData"], any());
                 out.condition(

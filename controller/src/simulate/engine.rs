@@ -227,6 +227,9 @@ pub struct SimResult {
     /// counts at second 0); the same for every policy of one run.
     #[serde(skip)]
     pub arrivals: Vec<u64>,
+    /// The oldest message's age at the end of each simulated second.
+    #[serde(skip)]
+    pub ages: Vec<u64>,
 }
 
 /// FIFO of (arrival second, count) buckets.
@@ -502,6 +505,7 @@ pub(crate) fn simulate(trace: &Trace, sim: &SimConfig, policy: &mut dyn SimPolic
 
     let simulated_secs = t;
     let max_age = ages.iter().copied().max().unwrap_or(0);
+    let per_second = ages.clone();
     ages.sort_unstable();
     let rank = (ages.len() * 99).div_ceil(100).max(1);
     let p99 = ages.get(rank - 1).copied().unwrap_or(0);
@@ -531,6 +535,7 @@ pub(crate) fn simulate(trace: &Trace, sim: &SimConfig, policy: &mut dyn SimPolic
         series,
         actions,
         arrivals,
+        ages: per_second,
     }
 }
 

@@ -74,6 +74,9 @@
 //!   300 s (highest recommendation in the window); no cooldowns. Only
 //!   visible messages are counted (KEDA's `scaleOnInFlight` is off).
 //!
+//! * `--controller-down A..B` — Ballast's policy with the controller down for a window,
+//!   without and with the scaling policy's dead-man's switch (see [`failover`]).
+//!
 //! # Output
 //!
 //! Per policy a [`SimReport`]: maximum and p99 (nearest rank over all
@@ -97,6 +100,7 @@
 
 pub mod engine;
 pub mod export;
+pub mod failover;
 pub mod policies;
 pub mod rng;
 pub mod svg;
@@ -105,6 +109,10 @@ pub mod trace;
 pub use engine::{
     Clairvoyant, ProcessingTime, ScalingEvent, SeriesPoint, SimConfig, SimConfigError, SimReport,
     SimResult, clairvoyant_bound,
+};
+pub use failover::{
+    DownWindow, DownWindowError, FailoverPolicy, FailoverReport, SwitchModel, format_failover,
+    simulate_failover,
 };
 pub use policies::{
     BallastPolicy, Datapoint, HpaConfig, HpaPolicy, KedaConfig, KedaPolicy, Observed, SimPolicy,

@@ -74,6 +74,14 @@ impl BallastPolicy {
     }
 }
 
+impl BallastPolicy {
+    /// Starts the policy's memory again as a restarted controller does: `last_action` (the
+    /// group's last scaling activity) is its last scaling action.
+    pub fn restart(&mut self, last_action: Timestamp) {
+        self.state = PolicyState::starting_at(last_action);
+    }
+}
+
 impl SimPolicy for BallastPolicy {
     /// `ballast` in `mode: backlog`, `queueing` in `mode: queueing`.
     fn name(&self) -> &str {

@@ -473,3 +473,143 @@ fn keda_wakes_a_fleet_at_zero_only_on_its_polling_interval() {
     assert_eq!(keda.decide(t(60), &o(&empty)), None);
     assert_eq!(keda.decide(t(330), &o(&empty)), Some(0));
 }
+
+/// Quiet for 10 minutes, then 30 msg/s (6 instances' worth) for 40 minutes, then quiet.
+fn surge() -> Trace {
+    Trace::parse("seconds,arrivals_per_second\n0,2\n600,30\n3000,2\n3600,0\n").unwrap()
+}
+
+fn down_window(text: &str) -> DownWindow {
+    text.parse().unwrap()
+}
+
+#[test]
+fn dead_mans_switch_down_windows_parse() {
+    assert_eq!(
+        down_window("30m..60m"),
+        DownWindow {
+            start_secs: 1800,
+            end_secs: 3600
+        }
+    );
+    assert!(matches!(
+        "30m".parse::<DownWindow>(),
+        Err(DownWindowError::Syntax { .. })
+    ));
+    assert!(matches!(
+        "60m..30m".parse::<DownWindow>(),
+        Err(DownWindowError::Empty { .. })
+    ));
+    assert!(matches!(
+        "soon..60m".parse::<DownWindow>(),
+        Err(DownWindowError::Duration(_))
+    ));
+}
+
+#[test]
+fn dead_mans_switch_never_fires_while_the_controller_is_up() {
+    // The lowest threshold there is: any backlog at all breaches but for the heartbeat.
+    let switch = SwitchModel {
+        backlog_threshold: 0,
+        heartbeat_timeout_secs: 120,
+        add_instances: 3,
+    };
+    for trace in [surge(), shipped("business-day"), shipped("spiky")] {
+        let sim = SimConfig::default();
+        let mut policy = FailoverPolicy::new(
+            "up",
+            PolicyConfig::default(),
+            None,
+            Some(switch),
+            sim.metric_period,
+        );
+        let with = engine::simulate(&trace, &sim, &mut policy);
+        assert_eq!(policy.activity(), &failover::SwitchActivity::default());
+        // And Ballast alone decides exactly as without the switch.
+        assert_eq!(with.actions, ballast_only(&trace, &sim).actions);
+    }
+}
+
+#[test]
+fn dead_mans_switch_scales_out_while_the_controller_is_down() {
+    let sim = SimConfig::default();
+    let window = down_window("5m..45m");
+    let switch = SwitchModel::defaults(PolicyConfig::default().target_backlog_per_instance);
+    let report =
+        simulate_failover(&surge(), &sim, &PolicyConfig::default(), window, switch).unwrap();
+    let alone = &report.without_switch;
+    let with = &report.with_switch;
+    // Ballast alone cannot react: the fleet stays where it was when the controller went down.
+    assert_eq!(alone.activity, failover::SwitchActivity::default());
+    assert!(
+        alone
+            .result
+            .actions
+            .iter()
+            .all(|a| !(window.start_secs..window.end_secs).contains(&a.t)),
+        "{:?}",
+        alone.result.actions
+    );
+    // The switch fires once, no earlier than a heartbeat timeout plus CloudWatch's delay after
+    // the backlog passed its threshold (the surge starts at 600 s, 1000 messages 50 s later),
+    // and never while the controller is up.
+    let a = &with.activity;
+    assert_eq!(a.fired_at_secs.len(), 1, "{a:?}");
+    let earliest = 650 + switch.heartbeat_timeout_secs + sim.metric_delay.as_secs();
+    assert!(a.fired_at_secs[0] >= earliest, "{a:?}");
+    assert!(a.fired_at_secs[0] < window.end_secs, "{a:?}");
+    assert_eq!(a.fired_while_up, 0);
+    assert!(a.scale_outs >= 3, "{a:?}");
+    // It scales out, only out, during the outage, and the oldest message stays far younger.
+    let during: Vec<_> = with
+        .result
+        .actions
+        .iter()
+        .filter(|e| (window.start_secs..window.end_secs).contains(&e.t))
+        .collect();
+    assert!(!during.is_empty());
+    assert!(during.iter().all(|e| e.to > e.from), "{during:?}");
+    assert!(
+        with.max_age_in_window_secs * 2 < alone.max_age_in_window_secs,
+        "with {} s, alone {} s",
+        with.max_age_in_window_secs,
+        alone.max_age_in_window_secs
+    );
+    assert!(format_failover(&report).contains("fired while the controller was up: 0"));
+}
+
+#[test]
+fn dead_mans_switch_stays_quiet_when_the_backlog_is_low() {
+    // Down for the whole quiet start: no backlog to speak of, so no scale-out.
+    let sim = SimConfig::default();
+    let report = simulate_failover(
+        &surge(),
+        &sim,
+        &PolicyConfig::default(),
+        down_window("1m..9m"),
+        SwitchModel::defaults(100),
+    )
+    .unwrap();
+    assert_eq!(
+        report.with_switch.activity,
+        failover::SwitchActivity::default()
+    );
+    assert_eq!(
+        report.with_switch.result.actions,
+        report.without_switch.result.actions
+    );
+}
+
+#[test]
+fn dead_mans_switch_defaults_are_the_blueprints() {
+    let written: ballast_blueprint::DeadMansSwitch = serde_json::from_str("{}").unwrap();
+    assert_eq!(written, ballast_blueprint::DeadMansSwitch::default());
+    assert_eq!(
+        SwitchModel::defaults(100),
+        SwitchModel {
+            backlog_threshold: 1000,
+            heartbeat_timeout_secs: 180,
+            add_instances: 1
+        }
+    );
+}

@@ -12,6 +12,7 @@ mod pause;
 mod provision_banking;
 mod provision_compute;
 mod provision_core;
+mod provision_dead_mans_switch;
 mod provision_iam;
 mod provision_interrupted;
 mod provision_monitoring;

@@ -73,10 +73,17 @@ async fn plan_of(bp: &Blueprint) -> provision::Plan {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn banking_applies_on_an_empty_account_and_converges() {
     let bp = load("banking.yaml");
-    // Scaling policies live in Ballast, not in AWS.
+    // A scaling policy lives in Ballast; only its dead-man's switch (when declared) is in AWS.
     let resources = ballast_blueprint::graph::resources(&bp)
         .iter()
-        .filter(|(id, _)| id.kind != ballast_blueprint::ResourceKind::ScalingPolicy)
+        .filter(|(id, _)| {
+            id.kind != ballast_blueprint::ResourceKind::ScalingPolicy
+                || bp
+                    .spec
+                    .scaling_policies
+                    .iter()
+                    .any(|p| p.name == id.name && p.dead_mans_switch.is_some())
+        })
         .count();
     assert!(resources >= 19, "banking.yaml has {resources} resources");
 

@@ -297,9 +297,12 @@ async fn five_hundred_messages_with_two_instances_scales_to_five_and_publishes_m
         [
             publish::BACKLOG_PER_INSTANCE,
             publish::DESIRED_CAPACITY,
+            publish::HEARTBEAT,
             publish::IN_SERVICE_CAPACITY
         ]
     );
+    // The heartbeat the dead-man's switch's alarm reads: one sample per minute evaluated.
+    assert_eq!(heartbeats(&f).await, [1.0]);
     let now = std::time::SystemTime::now();
     let stats = cw
         .get_metric_statistics()
@@ -435,6 +438,51 @@ async fn missing_queue_is_missing_metrics_and_never_scales_in() {
     assert_eq!(e.decision.action, Action::NoChange);
     assert_eq!(f.desired().await, 5);
     assert_eq!(calls(&recorder, "SetDesiredCapacity"), 0);
+    // Its other metrics are published, but not the heartbeat: without the queue Ballast is
+    // not in charge of the fleet, and the dead-man's switch must stay armed.
+    assert!(matches!(e.publication, Publication::Published));
+    assert_eq!(heartbeats(&f).await, Vec::<f64>::new());
+}
+
+/// The heartbeat's samples per minute for the fixture's group, as the dead-man's switch's
+/// alarm queries them (`GetMetricData`, `SampleCount`, 60 s).
+async fn heartbeats(f: &Fixture) -> Vec<f64> {
+    use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat};
+    let now = std::time::SystemTime::now();
+    let out = aws_sdk_cloudwatch::Client::new(&f.sdk)
+        .get_metric_data()
+        .metric_data_queries(
+            MetricDataQuery::builder()
+                .id("heartbeat")
+                .metric_stat(
+                    MetricStat::builder()
+                        .metric(
+                            Metric::builder()
+                                .namespace(publish::NAMESPACE)
+                                .metric_name(publish::HEARTBEAT)
+                                .dimensions(
+                                    Dimension::builder()
+                                        .name("AutoScalingGroupName")
+                                        .value(&f.group_name)
+                                        .build(),
+                                )
+                                .build(),
+                        )
+                        .period(60)
+                        .stat("SampleCount")
+                        .build(),
+                )
+                .build(),
+        )
+        .start_time((now - Duration::from_secs(600)).into())
+        .end_time((now + Duration::from_secs(60)).into())
+        .send()
+        .await
+        .unwrap();
+    out.metric_data_results()
+        .iter()
+        .flat_map(|r| r.values().to_vec())
+        .collect()
 }
 
 #[tokio::test]

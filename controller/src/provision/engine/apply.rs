@@ -10,8 +10,8 @@ use futures::future::join_all;
 use tracing::instrument;
 
 use super::{
-    EngineError, Observation, Outcome, OutcomeAction, Progress, desired_states, is_provisioned,
-    plan, removed_policy,
+    EngineError, Observation, Outcome, OutcomeAction, Progress, desired_states, plan,
+    provisioned_order, removed_policy,
 };
 use crate::provision::conflict::Conflict;
 use crate::provision::context::Clients;
@@ -124,9 +124,9 @@ async fn apply_scoped(
     let deps = dependencies(bp);
     // A selection holds everything its resources depend on, so every wave's dependencies are
     // in `order` as in a whole apply.
-    let order: Vec<ResourceId> = dependency_order(bp)
+    let order: Vec<ResourceId> = provisioned_order(bp)
         .into_iter()
-        .filter(|id| is_provisioned(id.kind) && in_scope(id))
+        .filter(|id| in_scope(id))
         .collect();
     let mut live: BTreeMap<ResourceId, LiveState> = observation
         .live

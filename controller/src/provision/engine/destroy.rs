@@ -7,7 +7,7 @@ use tracing::instrument;
 
 use super::apply::remove;
 use super::{
-    EngineError, Observation, Outcome, OutcomeAction, Progress, desired_states, is_provisioned,
+    EngineError, Observation, Outcome, OutcomeAction, Progress, desired_states, provisioned_order,
     removed_policy,
 };
 use crate::provision::context::Clients;
@@ -70,10 +70,7 @@ pub fn destroy_steps_in(
 
 fn all_destroy_steps(bp: &Blueprint, observation: &Observation) -> Vec<DestroyStep> {
     let desired = desired_states(bp, &observation.resolved);
-    let mut order: Vec<ResourceId> = dependency_order(bp)
-        .into_iter()
-        .filter(|id| is_provisioned(id.kind))
-        .collect();
+    let mut order = provisioned_order(bp);
     order.reverse();
     let by_policy = |policy: DeletionPolicy| match policy {
         DeletionPolicy::Retain => DestroyAction::Retain,

@@ -3,6 +3,8 @@
 //! This file observes and plans and holds what apply and destroy share (the kind dispatch,
 //! outcomes, progress); [`apply`] converges a blueprint, [`destroy`] removes one.
 
+use std::collections::BTreeSet;
+
 use ballast_blueprint::{
     Blueprint, DeletionPolicy, ResourceId, ResourceKind, dependency_order, safety_overrides,
 };
@@ -61,9 +63,24 @@ pub use destroy::{
     DestroyAction, DestroyStep, destroy, destroy_in, destroy_steps, destroy_steps_in,
 };
 
-/// Whether the kind has something in AWS to provision (scaling policies are Ballast's own).
+/// Whether the kind has something in AWS to provision (every kind does today; a scaling
+/// policy's is its dead-man's switch).
 pub fn is_provisioned(kind: ResourceKind) -> bool {
     with_kind!(kind, _Ops => true, else false)
+}
+
+/// The blueprint's resources that have something in AWS, in dependency order: a resource of a
+/// provisioned kind with a physical name (a scaling policy has one only with a dead-man's
+/// switch), so that apply waits for, and an interrupted apply reports, nothing that is not there.
+fn provisioned_order(bp: &Blueprint) -> Vec<ResourceId> {
+    let in_aws: BTreeSet<ResourceId> = observe_order()
+        .flat_map(|kind| ballast_blueprint::declared(bp, kind))
+        .map(|(id, _)| id)
+        .collect();
+    dependency_order(bp)
+        .into_iter()
+        .filter(|id| in_aws.contains(id))
+        .collect()
 }
 
 /// Kinds in the order they are observed: registry order, so a kind may canonicalize references
@@ -173,10 +190,7 @@ pub fn desired_states(bp: &Blueprint, resolved: &Resolved) -> Vec<DesiredState> 
 /// A pure function of the blueprint and what was observed.
 pub fn plan(bp: &Blueprint, observation: &Observation) -> Plan {
     let desired = desired_states(bp, &observation.resolved);
-    let order: Vec<ResourceId> = dependency_order(bp)
-        .into_iter()
-        .filter(|id| is_provisioned(id.kind))
-        .collect();
+    let order = provisioned_order(bp);
     let removed: Vec<(LiveState, DeletionPolicy)> = observation
         .removed
         .iter()
@@ -299,8 +313,34 @@ mod tests {
             let expected = usize::from(is_provisioned(*kind));
             assert_eq!(times, expected, "{kind} appears {times} time(s)");
         }
-        assert!(!is_provisioned(ResourceKind::ScalingPolicy));
+        // A scaling policy's dead-man's switch is provisioned.
+        assert!(is_provisioned(ResourceKind::ScalingPolicy));
         assert!(is_provisioned(ResourceKind::Queue));
+    }
+
+    #[test]
+    fn only_a_scaling_policy_with_a_dead_mans_switch_is_in_the_apply_order() {
+        let bp = ballast_blueprint::parse(
+            "t.yaml",
+            r#"apiVersion: ballast.dev/v1
+kind: Blueprint
+metadata: {name: shop, region: us-east-1}
+spec:
+  queues: [{name: q}]
+  launchTemplates: [{name: lt, imageId: ami-1, instanceTypes: [m6i.large]}]
+  autoScalingGroups:
+    - {name: g, launchTemplate: lt, subnets: [subnet-1], minSize: 1, maxSize: 2}
+  scalingPolicies:
+    - {name: switched, queue: q, fleet: g, targetBacklogPerInstance: 10, deadMansSwitch: {}}
+    - {name: plain, queue: q, deployment: {namespace: n, name: d}, minReplicas: 1, maxReplicas: 2, targetBacklogPerInstance: 10}
+"#,
+        )
+        .unwrap()
+        .blueprint;
+        let order = provisioned_order(&bp);
+        assert!(order.contains(&ResourceId::new(ResourceKind::ScalingPolicy, "switched")));
+        assert!(!order.contains(&ResourceId::new(ResourceKind::ScalingPolicy, "plain")));
+        assert_eq!(order.len(), 4, "{order:?}");
     }
 
     #[test]

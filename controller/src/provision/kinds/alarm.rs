@@ -18,7 +18,7 @@ use aws_sdk_cloudwatch::types::{
 use ballast_aws::SdkResultExt;
 use ballast_blueprint::{
     Blueprint, Comparison, Decimal, MetricRef, MissingData, ResourceId, ResourceKind, Statistic,
-    Tags,
+    Tags, tagged_resource_id,
 };
 use futures::future::try_join_all;
 use serde_json::{Value, json};
@@ -153,7 +153,7 @@ pub fn statistic_name(s: Statistic) -> &'static str {
     }
 }
 
-fn comparison_name(c: Comparison) -> &'static str {
+pub(super) fn comparison_name(c: Comparison) -> &'static str {
     match c {
         Comparison::GreaterThan => "greaterThan",
         Comparison::GreaterThanOrEqual => "greaterThanOrEqual",
@@ -200,14 +200,14 @@ fn threshold_f64(threshold: &Threshold) -> Option<f64> {
     }
 }
 
-fn sorted_strings(list: &[String]) -> Vec<String> {
+pub(super) fn sorted_strings(list: &[String]) -> Vec<String> {
     let mut list = list.to_vec();
     list.sort();
     list.dedup();
     list
 }
 
-fn optional_text(s: Option<&str>) -> Option<String> {
+pub(super) fn optional_text(s: Option<&str>) -> Option<String> {
     s.filter(|s| !s.is_empty()).map(str::to_string)
 }
 
@@ -286,7 +286,7 @@ fn desired_state(
     }
 }
 
-fn aws_tags(tags: &Tags) -> Vec<Tag> {
+pub(super) fn aws_tags(tags: &Tags) -> Vec<Tag> {
     tags.iter()
         .map(|(k, v)| Tag::builder().key(k).value(v).build())
         .collect()
@@ -362,7 +362,7 @@ async fn put_alarm(
 }
 
 #[instrument(skip_all, fields(count = names.len()))]
-async fn describe_by_names(
+pub(super) async fn describe_by_names(
     ctx: &ObserveContext<'_>,
     names: &[String],
 ) -> Result<Vec<MetricAlarm>, ProvisionError> {
@@ -390,7 +390,7 @@ async fn describe_by_names(
 }
 
 #[instrument(skip_all, fields(arn = %arn))]
-async fn list_tags(
+pub(super) async fn list_tags(
     cw: &aws_sdk_cloudwatch::Client,
     id: &ResourceId,
     arn: &str,
@@ -480,10 +480,15 @@ impl ResourceOps for Alarms {
                 match declared.iter().find(|(_, n)| *n == name) {
                     Some((id, _)) => Some((id.clone(), true, a)),
                     // Undeclared alarms under the prefix matter only when they are ours
-                    // (removed from the blueprint): the tagging snapshot lists those.
+                    // (removed from the blueprint): the tagging snapshot lists those. An alarm
+                    // another kind declares (a scaling policy's dead-man's switch names its
+                    // logical id in its tag) is that kind's to observe.
                     None if name.starts_with(&prefix)
                         && a.alarm_arn()
-                            .is_some_and(|arn| ctx.shared.tagged.tags(arn).is_some()) =>
+                            .and_then(|arn| ctx.shared.tagged.tags(arn))
+                            .is_some_and(|tags| {
+                                tagged_resource_id(tags).is_none_or(|id| id.kind == Self::KIND)
+                            }) =>
                     {
                         Some((
                             ResourceId::new(Self::KIND, name.trim_start_matches(&prefix)),

@@ -26,6 +26,7 @@ pub mod managed_policy;
 pub mod policy_value;
 pub mod queue;
 pub mod route_tables;
+pub mod scaling_policy;
 pub mod security_group;
 pub mod subnet;
 pub mod support;
