@@ -5,8 +5,13 @@
 //! time per 1,000 transactions (this process's user+system time during the drain; moto is a
 //! separate process), peak RSS and throughput.
 //!
-//! `cargo bench -p ballast-worker --bench consume` (env BENCH_MESSAGES, default 3000;
+//! `cargo bench --workspace --bench consume` (env BENCH_MESSAGES, default 3000;
 //! BENCH_RECENT_KEYS=0 turns off the consumer's memory of settled idempotency keys).
+//!
+//! `BENCH_WORKER_BIN=target/release/ballast-worker` measures the shipped binary instead: the
+//! same pre-filled queue is drained by a `ballast-worker consume` process, and its CPU time and
+//! peak RSS are that process's own (`/proc/<pid>`), from its start (configuration, SDK set-up)
+//! to the moment the queue is empty, with its default logging.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -29,8 +34,12 @@ use rust_decimal::Decimal;
 use tokio_util::sync::CancellationToken;
 
 fn cpu_seconds() -> f64 {
-    // utime and stime are fields 14 and 15 of /proc/self/stat, in clock ticks (100 Hz on Linux).
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    proc_cpu_seconds("/proc/self/stat")
+}
+
+fn proc_cpu_seconds(path: &str) -> f64 {
+    // utime and stime are fields 14 and 15 of /proc/<pid>/stat, in clock ticks (100 Hz on Linux).
+    let stat = std::fs::read_to_string(path).unwrap_or_default();
     let after = stat.rsplit(')').next().unwrap_or("");
     let fields: Vec<&str> = after.split_whitespace().collect();
     let ticks = |i: usize| {
@@ -43,13 +52,92 @@ fn cpu_seconds() -> f64 {
 }
 
 fn peak_rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    proc_peak_rss_mib("/proc/self/status")
+}
+
+fn proc_peak_rss_mib(path: &str) -> f64 {
+    let status = std::fs::read_to_string(path).unwrap_or_default();
     status
         .lines()
         .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
         .map(|kb| kb / 1024.0)
         .unwrap_or(0.0)
+}
+
+/// The pre-filled queue a worker process drains.
+struct Drain<'a> {
+    sqs: &'a aws_sdk_sqs::Client,
+    queue_url: &'a str,
+    messages: usize,
+}
+
+impl Drain<'_> {
+    /// Messages still in the queue, visible or in flight (moto's counts are exact).
+    async fn remaining(&self) -> u64 {
+        let attributes = self
+            .sqs
+            .get_queue_attributes()
+            .queue_url(self.queue_url)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await
+            .unwrap();
+        let count = |name: QueueAttributeName| -> u64 {
+            attributes
+                .attributes()
+                .and_then(|a| a.get(&name))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        };
+        count(QueueAttributeName::ApproximateNumberOfMessages)
+            + count(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+    }
+
+    /// Runs `command` (a `ballast-worker consume`) until the queue is empty and reports the
+    /// process's own CPU time and peak RSS, read from `/proc/<pid>` before it is stopped.
+    async fn process(&self, bin: &str, mut command: std::process::Command) {
+        let t0 = Instant::now();
+        let mut child = command.spawn().unwrap();
+        let pid = child.id();
+        let mut last_report = Instant::now();
+        loop {
+            let remaining = self.remaining().await;
+            if remaining == 0 {
+                break;
+            }
+            assert!(t0.elapsed() < Duration::from_secs(600), "bench stalled");
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "the worker exited before the queue was drained"
+            );
+            if last_report.elapsed() > Duration::from_secs(5) {
+                last_report = Instant::now();
+                eprintln!("progress: {remaining} left after {:.0?}", t0.elapsed());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let elapsed = t0.elapsed();
+        let cpu = proc_cpu_seconds(&format!("/proc/{pid}/stat"));
+        let rss = proc_peak_rss_mib(&format!("/proc/{pid}/status"));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let messages = self.messages as f64;
+        println!("## Worker process\n");
+        println!(
+            "`BENCH_WORKER_BIN={bin} cargo bench --workspace --bench consume`: {} messages \
+             (10% duplicates, 2% invalid) among 50 accounts, pre-filled queue, drained by one \
+             `ballast-worker consume` process at its defaults, moto 5.2.5 on the same host.\n",
+            self.messages
+        );
+        println!("| metric | value |\n|---|---|");
+        println!("| throughput | {:.0} transactions/s |", messages / elapsed.as_secs_f64());
+        println!("| worker CPU per 1,000 transactions | {:.3} s |", cpu * 1000.0 / messages);
+        println!("| worker CPU, whole run | {cpu:.2} s |");
+        println!("| peak RSS (worker process) | {rss:.1} MiB |");
+        println!("| wall time, start to empty queue | {:.2} s |", elapsed.as_secs_f64());
+    }
 }
 
 #[tokio::main]
@@ -91,6 +179,32 @@ async fn main() {
     send_messages(&setup_sqs, &queue_url, &bodies, 1e9)
         .await
         .unwrap();
+
+    if let Ok(bin) = std::env::var("BENCH_WORKER_BIN") {
+        let drain = Drain {
+            sqs: &setup_sqs,
+            queue_url: &queue_url,
+            messages,
+        };
+        let endpoint = moto.endpoint();
+        let accounts_table = accounts_table.as_str();
+        let transactions_table = transactions_table.as_str();
+        let mut command = std::process::Command::new(&bin);
+        command
+            .envs(ballast_testbed::child_env())
+            .env("AWS_ENDPOINT_URL", &endpoint)
+            .args(["consume", "--no-fleet", "--no-cloudwatch"])
+            .args(["--queue-url", &queue_url])
+            .args(["--accounts-table-name", accounts_table])
+            .args(["--transactions-table-name", transactions_table])
+            .args(["--metrics-addr", "127.0.0.1:0"])
+            .args(["--wait-time-seconds", "1"])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        drain.process(&bin, command).await;
+        return;
+    }
 
     let metrics = Arc::new(Metrics::new());
     let clients = Clients::new(&sdk, &metrics);
