@@ -3,9 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use ballast_blueprint::target::Selection;
-use ballast_blueprint::{
-    Blueprint, DeletionPolicy, ResourceId, ResourceKind, dependency_order, graph,
-};
+use ballast_blueprint::{Blueprint, DeletionPolicy, ResourceId, ResourceKind, graph};
 use futures::future::join_all;
 use tracing::instrument;
 

@@ -2,7 +2,7 @@
 //! policies, after showing exactly which steps it takes.
 
 use ballast_blueprint::target::Selection;
-use ballast_blueprint::{Blueprint, DeletionPolicy, ResourceId, dependency_order};
+use ballast_blueprint::{Blueprint, DeletionPolicy};
 use tracing::instrument;
 
 use super::apply::remove;
@@ -195,7 +195,7 @@ pub async fn destroy_in(
 mod tests {
     use std::collections::BTreeMap;
 
-    use ballast_blueprint::ResourceKind;
+    use ballast_blueprint::{ResourceId, ResourceKind};
 
     use super::*;
 
