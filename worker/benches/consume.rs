@@ -132,11 +132,20 @@ impl Drain<'_> {
             self.messages
         );
         println!("| metric | value |\n|---|---|");
-        println!("| throughput | {:.0} transactions/s |", messages / elapsed.as_secs_f64());
-        println!("| worker CPU per 1,000 transactions | {:.3} s |", cpu * 1000.0 / messages);
+        println!(
+            "| throughput | {:.0} transactions/s |",
+            messages / elapsed.as_secs_f64()
+        );
+        println!(
+            "| worker CPU per 1,000 transactions | {:.3} s |",
+            cpu * 1000.0 / messages
+        );
         println!("| worker CPU, whole run | {cpu:.2} s |");
         println!("| peak RSS (worker process) | {rss:.1} MiB |");
-        println!("| wall time, start to empty queue | {:.2} s |", elapsed.as_secs_f64());
+        println!(
+            "| wall time, start to empty queue | {:.2} s |",
+            elapsed.as_secs_f64()
+        );
     }
 }
 

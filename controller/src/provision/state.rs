@@ -299,6 +299,30 @@ pub struct LiveState {
     pub typed: TypedLive,
 }
 
+#[cfg(test)]
+impl LiveState {
+    /// An owned resource as another kind's desired state sees it through [`Resolved`]: its id,
+    /// names and ARN, no fields (unit tests of kinds that refer to it).
+    pub fn referenced(
+        kind: ballast_blueprint::ResourceKind,
+        name: &str,
+        physical_name: &str,
+        physical_id: &str,
+        arn: Option<&str>,
+    ) -> Self {
+        LiveState {
+            id: ResourceId::new(kind, name),
+            physical_name: physical_name.into(),
+            physical_id: physical_id.into(),
+            arn: arn.map(Into::into),
+            ownership: Ownership::Owned,
+            tags: Tags::new(),
+            fields: BTreeMap::new(),
+            typed: TypedLive::untyped(),
+        }
+    }
+}
+
 /// ARNs and ids of resources that exist, for desired states that refer to them.
 #[derive(Debug, Clone, Default)]
 pub struct Resolved {

@@ -402,9 +402,6 @@ impl ResourceOps for IamRoles {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
-    use ballast_blueprint::Tags;
 
     use super::*;
     use crate::provision::diff::{Action, diff};
@@ -436,16 +433,13 @@ spec:
 
     fn resolved() -> Resolved {
         let mut resolved = Resolved::default();
-        resolved.insert(LiveState {
-            id: ResourceId::new(ResourceKind::ManagedPolicy, "worker"),
-            physical_name: "shop-worker".into(),
-            physical_id: "arn:aws:iam::1:policy/shop-worker".into(),
-            arn: Some("arn:aws:iam::1:policy/shop-worker".into()),
-            ownership: Ownership::Owned,
-            tags: Tags::new(),
-            fields: BTreeMap::new(),
-            typed: TypedLive::untyped(),
-        });
+        resolved.insert(LiveState::referenced(
+            ResourceKind::ManagedPolicy,
+            "worker",
+            "shop-worker",
+            "arn:aws:iam::1:policy/shop-worker",
+            Some("arn:aws:iam::1:policy/shop-worker"),
+        ));
         resolved
     }
 

@@ -448,10 +448,8 @@ async fn observe_policies(
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
 
     use aws_smithy_types::DateTime;
-    use ballast_blueprint::Tags;
 
     use super::*;
     use crate::provision::diff::{Action, diff};
@@ -468,16 +466,13 @@ mod tests {
 
     fn resolved() -> Resolved {
         let mut resolved = Resolved::default();
-        resolved.insert(LiveState {
-            id: ResourceId::new(ResourceKind::Queue, "transactions"),
-            physical_name: "banking-transactions".into(),
-            physical_id: "url".into(),
-            arn: Some("arn:aws:sqs:us-east-1:123456789012:banking-transactions".into()),
-            ownership: Ownership::Owned,
-            tags: Tags::new(),
-            fields: BTreeMap::new(),
-            typed: TypedLive::untyped(),
-        });
+        resolved.insert(LiveState::referenced(
+            ResourceKind::Queue,
+            "transactions",
+            "banking-transactions",
+            "url",
+            Some("arn:aws:sqs:us-east-1:123456789012:banking-transactions"),
+        ));
         resolved
     }
 

@@ -544,7 +544,6 @@ pub fn group_ids<'a>(
 
 #[cfg(test)]
 mod tests {
-    use ballast_blueprint::Tags;
 
     use super::*;
 
@@ -619,16 +618,13 @@ spec:
         let resolved = Resolved::default();
         assert_eq!(rules(&resolved, &app.ingress, "app", Some("sg-app")), None);
         let mut resolved = Resolved::default();
-        resolved.insert(LiveState {
-            id: ResourceId::new(ResourceKind::SecurityGroup, "lb"),
-            physical_name: "shop-lb".into(),
-            physical_id: "sg-lb".into(),
-            arn: None,
-            ownership: Ownership::Owned,
-            tags: Tags::new(),
-            fields: Default::default(),
-            typed: TypedLive::untyped(),
-        });
+        resolved.insert(LiveState::referenced(
+            ResourceKind::SecurityGroup,
+            "lb",
+            "shop-lb",
+            "sg-lb",
+            None,
+        ));
         assert_eq!(rules(&resolved, &app.ingress, "app", None), None);
         let got = rules(&resolved, &app.ingress, "app", Some("sg-app")).unwrap();
         let rule = |protocol: &str, ports, peer| Rule {

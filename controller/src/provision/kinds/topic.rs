@@ -492,7 +492,6 @@ pub fn action_arns(resolved: &Resolved, actions: &[String]) -> Option<Vec<String
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
 
     use super::*;
     use crate::provision::diff::{Action, diff};
@@ -528,16 +527,13 @@ spec:
 
     fn resolved_queue() -> Resolved {
         let mut resolved = Resolved::default();
-        resolved.insert(LiveState {
-            id: ResourceId::new(ResourceKind::Queue, "alerts"),
-            physical_name: "shop-alerts".into(),
-            physical_id: "url".into(),
-            arn: Some("arn:aws:sqs:us-east-1:1:shop-alerts".into()),
-            ownership: Ownership::Owned,
-            tags: Tags::new(),
-            fields: BTreeMap::new(),
-            typed: TypedLive::untyped(),
-        });
+        resolved.insert(LiveState::referenced(
+            ResourceKind::Queue,
+            "alerts",
+            "shop-alerts",
+            "url",
+            Some("arn:aws:sqs:us-east-1:1:shop-alerts"),
+        ));
         resolved
     }
 
@@ -630,16 +626,13 @@ spec:
     fn alarm_actions_resolve_topic_names_and_keep_arns() {
         let mut resolved = Resolved::default();
         assert_eq!(action_arns(&resolved, &["oncall".into()]), None);
-        resolved.insert(LiveState {
-            id: ResourceId::new(ResourceKind::Topic, "oncall"),
-            physical_name: "shop-oncall".into(),
-            physical_id: "arn:aws:sns:us-east-1:1:shop-oncall".into(),
-            arn: Some("arn:aws:sns:us-east-1:1:shop-oncall".into()),
-            ownership: Ownership::Owned,
-            tags: Tags::new(),
-            fields: BTreeMap::new(),
-            typed: TypedLive::untyped(),
-        });
+        resolved.insert(LiveState::referenced(
+            ResourceKind::Topic,
+            "oncall",
+            "shop-oncall",
+            "arn:aws:sns:us-east-1:1:shop-oncall",
+            Some("arn:aws:sns:us-east-1:1:shop-oncall"),
+        ));
         assert_eq!(
             action_arns(
                 &resolved,

@@ -588,16 +588,13 @@ mod tests {
     /// The launch template as if it existed, so the group's template reference resolves.
     fn resolved() -> Resolved {
         let mut resolved = Resolved::default();
-        resolved.insert(LiveState {
-            id: ResourceId::new(ResourceKind::LaunchTemplate, "worker"),
-            physical_name: "t-worker".into(),
-            physical_id: "lt-0123".into(),
-            arn: None,
-            ownership: Ownership::Owned,
-            tags: Tags::new(),
-            fields: BTreeMap::new(),
-            typed: TypedLive::untyped(),
-        });
+        resolved.insert(LiveState::referenced(
+            ResourceKind::LaunchTemplate,
+            "worker",
+            "t-worker",
+            "lt-0123",
+            None,
+        ));
         resolved
     }
 

@@ -820,16 +820,13 @@ mod tests {
     /// `resolved` with one live resource `kind/name` at `arn`.
     fn resolved_with(kind: ResourceKind, name: &str, physical: &str, arn: &str) -> Resolved {
         let mut resolved = Resolved::default();
-        resolved.insert(LiveState {
-            id: ResourceId::new(kind, name),
-            physical_name: physical.into(),
-            physical_id: physical.into(),
-            arn: Some(arn.into()),
-            ownership: Ownership::Owned,
-            tags: Default::default(),
-            fields: Default::default(),
-            typed: TypedLive::untyped(),
-        });
+        resolved.insert(LiveState::referenced(
+            kind,
+            name,
+            physical,
+            physical,
+            Some(arn),
+        ));
         resolved
     }
 
