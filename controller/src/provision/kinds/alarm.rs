@@ -286,6 +286,42 @@ fn desired_state(
     }
 }
 
+/// Sets `desired`'s tags on the alarm `arn` (PutMetricAlarm ignores tags of an existing alarm).
+pub(super) async fn tag_alarm(
+    ctx: &ApplyContext<'_>,
+    desired: &DesiredState,
+    arn: &str,
+) -> Result<(), ProvisionError> {
+    ctx.clients
+        .cloudwatch
+        .tag_resource()
+        .resource_arn(arn)
+        .set_tags(Some(aws_tags(&desired.tags)))
+        .send()
+        .await
+        .classify("cloudwatch:TagResource")
+        .map_err(ProvisionError::aws(&desired.id))?;
+    Ok(())
+}
+
+/// Deletes the alarm `name` of `live`; one already gone is not an error.
+pub(super) async fn delete_alarm(
+    ctx: &ApplyContext<'_>,
+    live: &LiveState,
+    name: &str,
+) -> Result<(), ProvisionError> {
+    ProvisionError::unless_gone(
+        &live.id,
+        ctx.clients
+            .cloudwatch
+            .delete_alarms()
+            .alarm_names(name)
+            .send()
+            .await
+            .classify("cloudwatch:DeleteAlarms"),
+    )
+}
+
 pub(super) fn aws_tags(tags: &Tags) -> Vec<Tag> {
     tags.iter()
         .map(|(k, v)| Tag::builder().key(k).value(v).build())
@@ -590,31 +626,14 @@ impl ResourceOps for Alarms {
                     operation: "cloudwatch:TagResource",
                     detail: "the alarm has no ARN".into(),
                 })?;
-            ctx.clients
-                .cloudwatch
-                .tag_resource()
-                .resource_arn(arn)
-                .set_tags(Some(aws_tags(&desired.tags)))
-                .send()
-                .await
-                .classify("cloudwatch:TagResource")
-                .map_err(ProvisionError::aws(&desired.id))?;
+            tag_alarm(ctx, desired, arn).await?;
         }
         Ok(())
     }
 
     #[instrument(skip_all, fields(alarm = %live.physical_name))]
     async fn delete(ctx: &ApplyContext<'_>, live: &LiveState) -> Result<(), ProvisionError> {
-        ProvisionError::unless_gone(
-            &live.id,
-            ctx.clients
-                .cloudwatch
-                .delete_alarms()
-                .alarm_names(&live.physical_id)
-                .send()
-                .await
-                .classify("cloudwatch:DeleteAlarms"),
-        )
+        delete_alarm(ctx, live, &live.physical_id).await
     }
 }
 

@@ -45,8 +45,8 @@ use serde_json::{Value, json};
 use tracing::instrument;
 
 use super::alarm::{
-    Threshold, aws_tags, canonical_threshold, describe_by_names, list_tags, optional_text,
-    sorted_strings,
+    Threshold, aws_tags, canonical_threshold, delete_alarm, describe_by_names, list_tags,
+    optional_text, sorted_strings, tag_alarm,
 };
 use super::{ApplyContext, ObserveContext, Observed, ResourceOps, SharedReads, declared};
 use crate::autoscale::actuator::FleetId;
@@ -778,15 +778,7 @@ impl ResourceOps for ScalingPolicies {
         } else if changes.tags()
             && let Some(arn) = live.arn.as_deref()
         {
-            ctx.clients
-                .cloudwatch
-                .tag_resource()
-                .resource_arn(arn)
-                .set_tags(Some(aws_tags(&desired.tags)))
-                .send()
-                .await
-                .classify("cloudwatch:TagResource")
-                .map_err(ProvisionError::aws(&desired.id))?;
+            tag_alarm(ctx, desired, arn).await?;
         }
         Ok(())
     }
@@ -794,16 +786,7 @@ impl ResourceOps for ScalingPolicies {
     /// The alarm first: a step policy without its alarm is never invoked.
     #[instrument(skip_all, fields(switch = %live.physical_name))]
     async fn delete(ctx: &ApplyContext<'_>, live: &LiveState) -> Result<(), ProvisionError> {
-        ProvisionError::unless_gone(
-            &live.id,
-            ctx.clients
-                .cloudwatch
-                .delete_alarms()
-                .alarm_names(&live.physical_name)
-                .send()
-                .await
-                .classify("cloudwatch:DeleteAlarms"),
-        )?;
+        delete_alarm(ctx, live, &live.physical_name).await?;
         if live.physical_id.is_empty() {
             // No policy was found (only the alarm was there).
             return Ok(());
