@@ -44,7 +44,10 @@ status="/proc/${controller}/status"
 rss=$(awk '/^VmRSS:/ {print $2}' "${status}")
 hwm=$(awk '/^VmHWM:/ {print $2}' "${status}")
 ticks=$(awk '{print $14 + $15}' "/proc/${controller}/stat")
+anon=$(awk '/^RssAnon:/ {print $2}' "${status}")
+file=$(awk '/^RssFile:/ {print $2}' "${status}")
 threads=$(awk '/^Threads:/ {print $2}' "${status}")
-printf '| ballast run, idle %ss (%s) | RSS %.1f MiB | peak %.1f MiB | CPU %.2f s | %s threads |\n' \
-    "${settle}" "${blueprint}" "$(echo "${rss}/1024" | bc -l)" "$(echo "${hwm}/1024" | bc -l)" \
-    "$(echo "${ticks}/100" | bc -l)" "${threads}"
+mib() { echo "$1/1024" | bc -l; }
+printf '| ballast run, idle %ss (%s) | RSS %.1f MiB (anonymous %.1f, file-backed %.1f) | peak %.1f MiB | CPU %.2f s | %s threads |\n' \
+    "${settle}" "${blueprint}" "$(mib "${rss}")" "$(mib "${anon}")" "$(mib "${file}")" \
+    "$(mib "${hwm}")" "$(echo "${ticks}/100" | bc -l)" "${threads}"

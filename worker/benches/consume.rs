@@ -55,6 +55,20 @@ fn peak_rss_mib() -> f64 {
     proc_peak_rss_mib("/proc/self/status")
 }
 
+/// Current `RssAnon` and `RssFile` of `/proc/<pid>/status`, in MiB: the heap and stacks versus
+/// the mapped binary and libraries.
+fn proc_rss_split_mib(path: &str) -> (f64, f64) {
+    let status = std::fs::read_to_string(path).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+            .map_or(0.0, |kb| kb / 1024.0)
+    };
+    (field("RssAnon:"), field("RssFile:"))
+}
+
 fn proc_peak_rss_mib(path: &str) -> f64 {
     let status = std::fs::read_to_string(path).unwrap_or_default();
     status
@@ -121,6 +135,7 @@ impl Drain<'_> {
         let elapsed = t0.elapsed();
         let cpu = proc_cpu_seconds(&format!("/proc/{pid}/stat"));
         let rss = proc_peak_rss_mib(&format!("/proc/{pid}/status"));
+        let (anonymous, file_backed) = proc_rss_split_mib(&format!("/proc/{pid}/status"));
         child.kill().unwrap();
         child.wait().unwrap();
         let messages = self.messages as f64;
@@ -142,6 +157,9 @@ impl Drain<'_> {
         );
         println!("| worker CPU, whole run | {cpu:.2} s |");
         println!("| peak RSS (worker process) | {rss:.1} MiB |");
+        println!(
+            "| RSS at the end: anonymous / file-backed (the binary's pages) | {anonymous:.1} / {file_backed:.1} MiB |"
+        );
         println!(
             "| wall time, start to empty queue | {:.2} s |",
             elapsed.as_secs_f64()
