@@ -62,6 +62,9 @@ pub enum Command {
     /// Operate the dead-letter queue by hand: list, show, redrive to the main queue, purge.
     #[command(subcommand)]
     Dlq(DlqCommand),
+    /// Exchange rates for currency conversion: load a rates file, list the stored rates.
+    #[command(subcommand)]
+    Rates(RatesCommand),
     /// Mint a development bearer token (HS256, secret from BALLAST_JWT_HS256_SECRET).
     Token(TokenArgs),
     /// Print the shell completion script (bash, zsh, fish, …).
@@ -282,6 +285,38 @@ pub struct DlqPurgeArgs {
     /// Do not ask for confirmation (required without a terminal).
     #[arg(long)]
     pub yes: bool,
+}
+
+/// `rates` subcommands.
+#[derive(Debug, Clone, Subcommand)]
+pub enum RatesCommand {
+    /// Validate a rates file (YAML) and write all of its rates in one transaction, or none:
+    /// any problem is reported at its file:line:column and nothing is written.
+    Load(RatesLoadArgs),
+    /// Print the stored rates, by pair and start.
+    List(RatesListArgs),
+}
+
+/// `rates load` arguments.
+#[derive(Debug, Clone, Args)]
+pub struct RatesLoadArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// The rates file (see docs/currency.md).
+    pub file: PathBuf,
+    /// Validate the file only (no AWS call).
+    #[arg(long)]
+    pub check: bool,
+}
+
+/// `rates list` arguments.
+#[derive(Debug, Clone, Args)]
+pub struct RatesListArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub output: OutputFormat,
 }
 
 /// `seed-accounts` arguments.

@@ -201,6 +201,7 @@ pub fn random_transaction<R: Rng + ?Sized>(
     };
     let transaction_id = Uuid::new_v4();
     Ok(Transaction {
+        target_currency: None,
         transaction_id,
         kind,
         source_account,

@@ -629,6 +629,7 @@ fn request_validate_is_reusable_without_json() {
         timestamp: Some("2024-01-15T10:30:00Z".into()),
         idempotency_key: Some("k-1".into()),
         principal: None,
+        target_currency: None,
     };
     let tx = req.validate().unwrap();
     assert_eq!(tx.amount, Some(dec("12.50")));
