@@ -346,3 +346,90 @@ async fn two_loads_of_one_pair_at_once_cannot_both_pass_the_overlap_check() {
     );
     assert_eq!(admin::list(&l).await.unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn money_is_conserved_per_currency_after_a_mixed_load() {
+    let l = ledger().await;
+    let (from, until) = (at(-1), at(1));
+    load(
+        &l,
+        &rates_yaml(&[
+            ("USD", "EUR", "0.9215", &from, &until),
+            ("EUR", "USD", "1.0851", &from, &until),
+            ("USD", "JPY", "149.3371", &from, &until),
+            ("JPY", "EUR", "0.006171", &from, &until),
+        ]),
+    )
+    .await
+    .unwrap();
+    let accounts = [
+        ("1000000001", "USD"),
+        ("1000000002", "USD"),
+        ("2000000001", "EUR"),
+        ("2000000002", "EUR"),
+        ("3000000001", "JPY"),
+    ];
+    for (number, currency) in accounts {
+        let opening = if currency == "JPY" {
+            "100000"
+        } else {
+            "500.00"
+        };
+        open(&l, number, currency, opening).await;
+    }
+    let mut applied = Vec::new();
+    for i in 0..40usize {
+        let (source, from_ccy) = accounts[i % accounts.len()];
+        let (target, to_ccy) = accounts[(i * 3 + 1) % accounts.len()];
+        if source == target {
+            continue;
+        }
+        let amount = if from_ccy == "JPY" {
+            format!("{}", 1 + i * 37)
+        } else {
+            format!("{}.{:02}", 1 + i % 50, (i * 7) % 100)
+        };
+        // Same currency: a plain transfer; otherwise a conversion at the pair's rate.
+        let tx = conversion(source, target, &amount, from_ccy, to_ccy);
+        let outcome = l.apply(&tx).await.unwrap();
+        assert!(
+            matches!(outcome, Outcome::Completed | Outcome::Declined(_)),
+            "{outcome:?}"
+        );
+        applied.push(tx);
+    }
+    // No EUR/JPY rate, and more than the account holds: declined, nothing moves.
+    for (amount, to) in [("1.00", "3000000001"), ("100000.00", "1000000001")] {
+        let to_ccy = if to.starts_with('3') { "JPY" } else { "USD" };
+        let tx = conversion("2000000001", to, amount, "EUR", to_ccy);
+        assert!(matches!(l.apply(&tx).await.unwrap(), Outcome::Declined(_)));
+        applied.push(tx);
+    }
+    // Redeliveries of everything change nothing.
+    for tx in &applied {
+        assert_eq!(l.apply(tx).await.unwrap(), Outcome::Duplicate);
+    }
+    let tables = l.tables();
+    let report = ballast_worker::report::report(l.client(), tables.accounts, tables.transactions)
+        .await
+        .unwrap();
+    assert!(report.money_conserved(), "{report:#?}");
+    assert!(report.conversions >= 10, "{report:#?}");
+    assert_eq!(report.reasons.get("NO_RATE"), Some(&1), "{report:#?}");
+    assert_eq!(
+        report.reasons.get("INSUFFICIENT_FUNDS"),
+        Some(&1),
+        "{report:#?}"
+    );
+    // The positions are what moved the per-currency totals: USD received, EUR paid, and so on.
+    for ccy in ["USD", "EUR", "JPY"] {
+        let position = report.fx_positions.get(ccy).copied().unwrap_or_default();
+        let balances = report.balances[ccy];
+        assert_eq!(
+            balances + position,
+            report.opening[ccy],
+            "{ccy}: {report:#?}"
+        );
+    }
+    assert!(report.fx_positions.values().any(|p| *p != Decimal::ZERO));
+}
