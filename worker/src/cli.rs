@@ -376,6 +376,16 @@ pub struct SendArgs {
     /// Currency of the transactions.
     #[arg(long, default_value = "USD")]
     pub currency: String,
+    /// Accounts in another currency (one number per line): with --conversions, a fraction of
+    /// the messages converts between them and the main accounts, each way.
+    #[arg(long, requires = "fx_currency")]
+    pub fx_accounts_file: Option<PathBuf>,
+    /// Currency of --fx-accounts-file.
+    #[arg(long, requires = "fx_accounts_file")]
+    pub fx_currency: Option<String>,
+    /// Fraction of the messages that are conversions (needs --fx-accounts-file).
+    #[arg(long, default_value_t = 0.0, requires = "fx_accounts_file")]
+    pub conversions: f64,
 }
 
 /// `serve` arguments.
