@@ -433,3 +433,46 @@ async fn money_is_conserved_per_currency_after_a_mixed_load() {
     }
     assert!(report.fx_positions.values().any(|p| *p != Decimal::ZERO));
 }
+
+#[tokio::test]
+async fn a_conversion_debits_only_the_principals_account_and_refuses_unrepresentable_results() {
+    let l = ledger().await;
+    let (from, until) = (at(-1), at(1));
+    load(
+        &l,
+        &rates_yaml(&[
+            ("USD", "EUR", "0.9215", &from, &until),
+            ("JPY", "USD", "0.0049", &from, &until),
+        ]),
+    )
+    .await
+    .unwrap();
+    open(&l, "1111111111", "USD", "100.00").await;
+    open(&l, "2222222222", "EUR", "0").await;
+    open(&l, "3333333333", "JPY", "1000").await;
+
+    // A message acting for someone else does not move the owner's money.
+    let mut stranger = conversion("1111111111", "2222222222", "10.00", "USD", "EUR");
+    stranger.principal = Some(Subject::parse("mallory").unwrap());
+    let Outcome::Declined(reason) = l.apply(&stranger).await.unwrap() else {
+        panic!("not declined");
+    };
+    assert_eq!(reason.code(), "NOT_ACCOUNT_OWNER");
+    let mut owner_tx = conversion("1111111111", "2222222222", "10.00", "USD", "EUR");
+    owner_tx.principal = Some(owner());
+    assert_eq!(l.apply(&owner_tx).await.unwrap(), Outcome::Completed);
+
+    // 1 JPY × 0.0049 = 0.0049 USD rounds to 0.00: refused, not credited as zero.
+    let tiny = conversion("3333333333", "1111111111", "1", "JPY", "USD");
+    let Outcome::Declined(reason) = l.apply(&tiny).await.unwrap() else {
+        panic!("not declined");
+    };
+    assert_eq!(reason.code(), "CONVERSION_OUT_OF_RANGE");
+    assert!(
+        reason.to_string().contains("rounds to zero USD"),
+        "{reason}"
+    );
+    assert_eq!(balance(&l, "3333333333").await, dec("1000"));
+    assert_eq!(balance(&l, "1111111111").await, dec("90.00"));
+    assert_eq!(balance(&l, "2222222222").await, dec("9.22"));
+}
