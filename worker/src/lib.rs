@@ -1,4 +1,5 @@
 pub mod api;
+pub mod bills;
 pub mod breaker;
 pub mod cli;
 pub mod commands;

@@ -21,7 +21,7 @@ use uuid::Uuid;
 use super::ApiState;
 use super::auth::{Principal, SCOPE_ACCOUNTS_ADMIN};
 use super::problem::ApiError;
-use crate::ledger::{Account, TransactionResult};
+use crate::ledger::{Account, Ledger, TransactionResult};
 use crate::store::ingest::{Submitted, submitter};
 use crate::transaction::{AccountNumber, Transaction};
 
@@ -53,7 +53,16 @@ pub async fn visible_account(
     principal: &Principal,
     number: &AccountNumber,
 ) -> Result<Account, ApiError> {
-    match state.ledger().get_account(number).await? {
+    account_of(state.ledger(), principal, number).await
+}
+
+/// [`visible_account`] on a ledger (the ingest path outside the API, e.g. the bill runner).
+pub async fn account_of(
+    ledger: &Ledger,
+    principal: &Principal,
+    number: &AccountNumber,
+) -> Result<Account, ApiError> {
+    match ledger.get_account(number).await? {
         Some(account) if may_access(principal, account.owner.as_deref()) => Ok(account),
         Some(_) => {
             tracing::info!(sub = %principal.subject, account_id = %number, "account hidden from a non-owner");
@@ -75,12 +84,12 @@ pub async fn visible_account(
 /// act as a trusted producer (the ingest record still names the `sub`).
 #[tracing::instrument(skip_all, fields(sub = %principal.subject))]
 pub async fn authorize_submission(
-    state: &ApiState,
+    ledger: &Ledger,
     principal: &Principal,
     tx: &mut Transaction,
 ) -> Result<(), ApiError> {
     if let Some(account) = tx.debit_account().or(tx.balance_account()) {
-        visible_account(state, principal, account).await?;
+        account_of(ledger, principal, account).await?;
     }
     tx.principal = if is_admin(principal) {
         None

@@ -9,7 +9,7 @@ use axum::http::request::Parts;
 
 use super::auth::{
     Principal, SCOPE_ACCOUNTS_ADMIN, SCOPE_ACCOUNTS_READ, SCOPE_ACCOUNTS_WRITE,
-    SCOPE_TRANSACTIONS_READ,
+    SCOPE_TRANSACTIONS_READ, SCOPE_TRANSACTIONS_WRITE,
 };
 use super::problem::ApiError;
 
@@ -38,6 +38,13 @@ impl Scope for AccountsWrite {
 pub struct TransactionsRead;
 impl Scope for TransactionsRead {
     const NAME: &'static str = SCOPE_TRANSACTIONS_READ;
+}
+
+/// `transactions:write`.
+#[derive(Debug)]
+pub struct TransactionsWrite;
+impl Scope for TransactionsWrite {
+    const NAME: &'static str = SCOPE_TRANSACTIONS_WRITE;
 }
 
 /// `accounts:admin` (operators).

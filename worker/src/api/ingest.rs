@@ -45,8 +45,10 @@ use super::body::{BodyRejection, JsonBody};
 use super::extract::{Authorized, TransactionsRead};
 use super::models::{Accepted, TransactionBody, TransactionStatus, parse_transaction_body};
 use super::problem::{ApiError, Problem};
+use crate::ledger::Ledger;
+use crate::store::audit as audit_store;
 use crate::store::ingest::{self as ingest_store, IngestRecord, Recorded};
-use crate::transaction::{IdempotencyKey, Transaction, ValidationError};
+use crate::transaction::{IdempotencyKey, Transaction, TransactionRequest, ValidationError};
 
 /// The idempotency header.
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
@@ -186,10 +188,70 @@ async fn submit(
         let err = ValidationError::InvalidIdempotencyKey { reason };
         ApiError::invalid("Idempotency-Key", err.code(), err.to_string())
     })?;
-    audit.idempotency_key = Some(key.as_str().to_owned());
+    // The bill runner's keys are derived from schedules: a client could otherwise take an
+    // occurrence's key first and make the runner's payment a 409.
+    if key.as_str().starts_with(crate::bills::KEY_PREFIX) {
+        return Err(ApiError::invalid(
+            "Idempotency-Key",
+            "reserved_idempotency_key",
+            format!(
+                "Idempotency-Key must not start with `{}` (reserved for scheduled bill payments); hint: use another key",
+                crate::bills::KEY_PREFIX
+            ),
+        ));
+    }
     let JsonBody(bytes) = body?;
     audit.body_sha256 = Some(hex::encode(Sha256::digest(&bytes)));
-    let mut request = parse_transaction_body(&bytes)?;
+    let request = parse_transaction_body(&bytes)?;
+    let target = IngestTarget {
+        ledger: state.ledger(),
+        sqs: state.sqs(),
+        queue_url: state.queue_url(),
+        sweep_after: state.config().sweep_after,
+    };
+    match enqueue(target, principal, &key, request, audit).await? {
+        Enqueued::New(id) => Ok(accepted(id, false)),
+        Enqueued::Replayed(id) => Ok(accepted(id, true)),
+    }
+}
+
+/// Where the ingest path records and sends: the API's, and the bill-payment runner's
+/// ([`crate::bills`]), which enqueues through this same path.
+#[derive(Debug, Clone, Copy)]
+pub struct IngestTarget<'a> {
+    /// The ledger (its transactions table holds the ingest records).
+    pub ledger: &'a Ledger,
+    /// The SQS client.
+    pub sqs: &'a aws_sdk_sqs::Client,
+    /// The transactions queue.
+    pub queue_url: &'a str,
+    /// See [`super::ApiConfig::sweep_after`].
+    pub sweep_after: std::time::Duration,
+}
+
+/// What [`enqueue`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Enqueued {
+    /// This call recorded (and sent) the transaction with this id.
+    New(Uuid),
+    /// The key was already recorded, by the same principal with the same canonical body: the
+    /// earlier transaction's id; nothing was recorded or sent.
+    Replayed(Uuid),
+}
+
+/// The ingest path after the body is parsed: the worker's validation, authorization of the
+/// debited account, the conditional ingest record (with `audit`'s record) and SendMessage.
+/// Exactly one call per idempotency key records and sends; every other one is
+/// [`Enqueued::Replayed`] or a 409 (other body, other principal).
+#[tracing::instrument(skip_all, fields(sub = %principal.subject, transaction_id))]
+pub async fn enqueue(
+    target: IngestTarget<'_>,
+    principal: &Principal,
+    key: &IdempotencyKey,
+    mut request: TransactionRequest,
+    audit: &mut AuditDraft,
+) -> Result<Enqueued, ApiError> {
+    audit.idempotency_key = Some(key.as_str().to_owned());
     let transaction_id = Uuid::now_v7();
     let now = audit.at;
     let timestamp = now.format(&Rfc3339).map_err(ApiError::internal)?;
@@ -200,26 +262,26 @@ async fn submit(
     let mut tx = request
         .validate()
         .map_err(|e| ApiError::from_validation(&e))?;
-    authorize::authorize_submission(state, principal, &mut tx).await?;
+    authorize::authorize_submission(target.ledger, principal, &mut tx).await?;
     let message = tx.to_json().map_err(ApiError::internal)?;
     let digest = canonical_sha256(&tx);
     audit.body_sha256 = Some(digest.clone());
 
     let group = message_group(&tx);
     let record = IngestRecord {
-        key: &key,
+        key,
         transaction_id,
         digest: &digest,
         subject: &principal.subject,
         message: &message,
         group: &group,
         created_at: now,
-        sweep_after: state.config().sweep_after,
+        sweep_after: target.sweep_after,
     };
     // The audit record of an accepted request is one item of the ingest transaction.
     audit.transaction_id = Some(transaction_id);
     let audit_item = audit.item(Decision::Accepted, None)?;
-    let recorded = ingest_store::record(state.ledger(), &record, audit_item).await?;
+    let recorded = ingest_store::record(target.ledger, &record, audit_item).await?;
     match recorded {
         Recorded::New => {
             audit.written = true;
@@ -228,8 +290,8 @@ async fn submit(
             // The record (with its audit record) is durable: the transaction is accepted even
             // if this send fails, because the sweeper sends the stored message later.
             if let Err(error) = send_message(
-                state.sqs(),
-                state.queue_url(),
+                target.sqs,
+                target.queue_url,
                 &message,
                 &group,
                 transaction_id,
@@ -239,7 +301,7 @@ async fn submit(
                 tracing::warn!(%error, "SendMessage failed after the ingest record; the sweeper will send it");
             }
             tracing::info!(kind = tx.kind.as_str(), "transaction accepted");
-            Ok(accepted(transaction_id, false))
+            Ok(Enqueued::New(transaction_id))
         }
         Recorded::Existing {
             transaction_id: existing,
@@ -256,9 +318,9 @@ async fn submit(
             tracing::Span::current().record("transaction_id", tracing::field::display(existing));
             audit.transaction_id = Some(existing);
             // A replay is answered only once it is audited (the client can simply retry).
-            state.put_audit(audit, Decision::Replayed, None).await?;
+            audit_store::put(target.ledger, audit.item(Decision::Replayed, None)?).await?;
             audit.written = true;
-            Ok(accepted(existing, true))
+            Ok(Enqueued::Replayed(existing))
         }
     }
 }

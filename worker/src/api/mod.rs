@@ -3,6 +3,8 @@
 //! - `POST /v1/transactions`, `GET /v1/transactions/{id}`: see [`ingest`].
 //! - `POST /v1/accounts`, `GET|DELETE /v1/accounts/{id}`, `GET /v1/accounts/{id}/transactions`.
 //! - `GET /v1/audit`: audit records of money requests (operators), see [`audit`].
+//! - `POST|GET /v1/payees`, `DELETE /v1/payees/{id}`, `POST|GET /v1/payees/{id}/schedules`,
+//!   `GET|DELETE /v1/schedules/{id}`: bill payments, see [`bills`] and [`crate::bills`].
 //! - The sweeper ([`sweep`]) sends ingest records whose SendMessage never happened.
 //! - `/healthz`, `/readyz`, `/metrics`, `/openapi.json` need no token.
 //!
@@ -16,6 +18,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod auth;
+pub mod bills;
 pub mod authorize;
 pub mod body;
 pub mod extract;
@@ -387,6 +390,19 @@ pub fn router(state: ApiState) -> Router {
             get(accounts::account_history),
         )
         .route("/v1/audit", get(audit::list_audit))
+        .route(
+            "/v1/payees",
+            post(bills::create_payee).get(bills::list_payees),
+        )
+        .route("/v1/payees/{id}", axum::routing::delete(bills::delete_payee))
+        .route(
+            "/v1/payees/{id}/schedules",
+            post(bills::create_schedule).get(bills::list_schedules),
+        )
+        .route(
+            "/v1/schedules/{id}",
+            get(bills::get_schedule).delete(bills::cancel_schedule),
+        )
         .route_layer(from_fn_with_state(state.clone(), authenticate));
     Router::new()
         .merge(v1)

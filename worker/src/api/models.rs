@@ -370,6 +370,176 @@ impl StrictBody for CreateAccount {
     const REQUIRED: &'static [&'static str] = &["currency", "type"];
 }
 
+/// `POST /v1/payees` body.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"biller_id": "UTILITYCO", "account": "900000000001", "name": "Electricity"}))]
+pub struct CreatePayee {
+    /// The biller's id: 1-64 letters, digits, `_`, `-` or `.`.
+    #[schema(example = "UTILITYCO", pattern = "^[A-Za-z0-9_.-]{1,64}$")]
+    pub biller_id: String,
+    /// The biller's account (10-12 digits), credited by each payment.
+    #[schema(example = "900000000001", pattern = "^[0-9]{10,12}$")]
+    pub account: String,
+    /// Your name for the payee: 1-100 characters, no control characters.
+    #[schema(example = "Electricity")]
+    pub name: String,
+}
+
+impl StrictBody for CreatePayee {
+    const FIELDS: &'static [&'static str] = &["biller_id", "account", "name"];
+    const REQUIRED: &'static [&'static str] = &["biller_id", "account", "name"];
+}
+
+/// A payee.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct PayeeView {
+    /// Server-assigned id.
+    pub payee_id: String,
+    /// The biller's id.
+    pub biller_id: String,
+    /// The biller's account.
+    pub account: String,
+    /// Your name for it.
+    pub name: String,
+    /// RFC 3339 creation time.
+    pub created_at: String,
+}
+
+impl From<crate::bills::Payee> for PayeeView {
+    fn from(p: crate::bills::Payee) -> Self {
+        PayeeView {
+            payee_id: p.payee_id.hyphenated().to_string(),
+            biller_id: p.biller_id,
+            account: p.account.to_string(),
+            name: p.name,
+            created_at: p.created_at,
+        }
+    }
+}
+
+/// `POST /v1/payees/{id}/schedules` body.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"source_account": "1234567890", "amount": "42.50", "currency": "USD",
+    "first_due": "2027-01-31", "recurrence": "MONTHLY", "count": 12}))]
+pub struct CreateSchedule {
+    /// The debited account: yours, in `currency`.
+    #[schema(example = "1234567890", pattern = "^[0-9]{10,12}$")]
+    pub source_account: String,
+    /// Each payment: a positive decimal string with at most the currency's minor units.
+    #[schema(example = "42.50", pattern = r"^(0|[1-9][0-9]*)(\.[0-9]+)?$")]
+    pub amount: String,
+    /// ISO 4217 code.
+    #[schema(example = "USD", pattern = "^[A-Z]{3}$")]
+    pub currency: String,
+    /// The first due date, `YYYY-MM-DD` (UTC), today or later.
+    #[schema(example = "2027-01-31", pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
+    pub first_due: String,
+    /// ONCE, WEEKLY or MONTHLY (the first due date's day, clamped to the month's last day).
+    #[schema(example = "MONTHLY", pattern = "^(ONCE|WEEKLY|MONTHLY)$")]
+    pub recurrence: String,
+    /// At most this many payments (1-1200).
+    #[schema(example = 12, minimum = 1, maximum = 1200)]
+    pub count: Option<u32>,
+    /// No payment after this date, `YYYY-MM-DD`, on or after `first_due`.
+    #[schema(example = "2027-12-31", pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
+    pub until: Option<String>,
+}
+
+impl StrictBody for CreateSchedule {
+    const FIELDS: &'static [&'static str] = &[
+        "source_account",
+        "amount",
+        "currency",
+        "first_due",
+        "recurrence",
+        "count",
+        "until",
+    ];
+    const REQUIRED: &'static [&'static str] = &[
+        "source_account",
+        "amount",
+        "currency",
+        "first_due",
+        "recurrence",
+    ];
+}
+
+/// One handled occurrence of a schedule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct OccurrenceView {
+    /// Its due date.
+    pub date: String,
+    /// The PAYMENT enqueued for it (poll `/v1/transactions/{id}`).
+    pub transaction_id: Option<String>,
+    /// The problem code, when the payment was refused at enqueue time.
+    pub refused: Option<String>,
+}
+
+/// A payment schedule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ScheduleView {
+    /// Server-assigned id.
+    pub schedule_id: String,
+    /// The payee.
+    pub payee_id: String,
+    /// The debited account.
+    pub source_account: String,
+    /// The credited account (the payee's when the schedule was made).
+    pub target_account: String,
+    /// Each payment.
+    pub amount: String,
+    /// ISO 4217 code.
+    pub currency: String,
+    /// ONCE, WEEKLY or MONTHLY.
+    pub recurrence: String,
+    /// The first due date.
+    pub first_due: String,
+    /// At most this many payments.
+    pub count: Option<u32>,
+    /// No payment after this date.
+    pub until: Option<String>,
+    /// ACTIVE, CANCELLED or COMPLETED.
+    pub status: String,
+    /// The next due date (ACTIVE only).
+    pub next_due: Option<String>,
+    /// Handled occurrences, oldest first.
+    pub past: Vec<OccurrenceView>,
+    /// RFC 3339 creation time.
+    pub created_at: String,
+}
+
+impl From<crate::bills::Schedule> for ScheduleView {
+    fn from(s: crate::bills::Schedule) -> Self {
+        use crate::bills::format_date;
+        ScheduleView {
+            schedule_id: s.schedule_id.hyphenated().to_string(),
+            payee_id: s.payee_id.hyphenated().to_string(),
+            source_account: s.source_account.to_string(),
+            target_account: s.target_account.to_string(),
+            amount: money(s.amount, Some(s.currency.code())),
+            currency: s.currency.code().to_owned(),
+            recurrence: s.recurrence.as_str().to_owned(),
+            first_due: format_date(s.first_due),
+            count: s.count,
+            until: s.until.map(format_date),
+            status: s.status.as_str().to_owned(),
+            next_due: s.next_due.map(format_date),
+            past: s
+                .past
+                .into_iter()
+                .map(|o| OccurrenceView {
+                    date: format_date(o.date),
+                    transaction_id: o.transaction_id.map(|t| t.hyphenated().to_string()),
+                    refused: o.refused,
+                })
+                .collect(),
+            created_at: s.created_at,
+        }
+    }
+}
+
 /// A JSON object's members in order, duplicates kept (a map would keep only the last).
 struct Members(Vec<(String, serde_json::Value)>);
 
@@ -526,6 +696,7 @@ mod tests {
             assert!(serde_json::from_value::<T>(more.into()).is_err());
         }
         check::<CreateAccount>();
+        check::<CreatePayee>();
     }
 
     #[test]

@@ -8,8 +8,9 @@ use utoipa::{Modify, OpenApi};
 
 use super::audit::{AuditPage, AuditRecord, Decision};
 use super::models::{
-    Accepted, AccountView, ConversionView, CreateAccount, EntryView, HistoryView, Readiness,
-    TransactionBody, TransactionStatus,
+    Accepted, AccountView, ConversionView, CreateAccount, CreatePayee, CreateSchedule, EntryView,
+    HistoryView, OccurrenceView, PayeeView, Readiness, ScheduleView, TransactionBody,
+    TransactionStatus,
 };
 use super::problem::Problem;
 
@@ -30,6 +31,13 @@ use super::problem::Problem;
         super::accounts::close_account,
         super::accounts::account_history,
         super::audit::list_audit,
+        super::bills::create_payee,
+        super::bills::list_payees,
+        super::bills::delete_payee,
+        super::bills::create_schedule,
+        super::bills::list_schedules,
+        super::bills::get_schedule,
+        super::bills::cancel_schedule,
         super::healthz,
         super::readyz,
         super::metrics,
@@ -38,13 +46,15 @@ use super::problem::Problem;
     components(schemas(
         Accepted, AccountView, AuditPage, AuditRecord, ConversionView, CreateAccount, Decision,
         EntryView,
-        HistoryView, Problem, Readiness, TransactionBody, TransactionStatus,
+        HistoryView, Problem, Readiness, TransactionBody, TransactionStatus, CreatePayee,
+        PayeeView, CreateSchedule, ScheduleView, OccurrenceView,
     )),
     modifiers(&BearerAuth, &Conformance),
     tags(
         (name = "transactions", description = "Transaction ingest and status"),
         (name = "accounts", description = "Accounts, balances and history"),
         (name = "audit", description = "Audit records of money requests (operators)"),
+        (name = "bills", description = "Payees and scheduled bill payments"),
         (name = "operations", description = "Health, readiness, metrics, this document"),
     )
 )]

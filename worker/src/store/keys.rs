@@ -8,6 +8,8 @@
 //! | accounts     | `ACCT#<account>`            | ledger (META and entries)   |
 //! | accounts     | `RATE#<base>#<quote>`       | `rates load` (exchange rates, `sk = FROM#<valid from>`; the pair's guard, `sk = PAIR`) |
 //! | accounts     | `FX#<currency>`             | ledger (FX position shards, `sk = POSITION#<n>`) |
+//! | accounts     | `BILLS#<owner>`             | bill-payment API (payees `sk = PAYEE#<id>`, schedules `sk = SCHEDULE#<id>`) |
+//! | accounts     | `BILLDUE#<shard>`           | bill payments (due index, `sk = <next due date>#<schedule id>`) |
 //! | transactions | `TXN#<transaction id>`      | ledger (results)            |
 //! | transactions | `IDEM#<idempotency key>`    | ledger (idempotency record) |
 //! | transactions | `INGEST#<idempotency key>`  | ingest API                  |
@@ -20,12 +22,15 @@
 //! the same TransactWriteItems as the accounts they move; a table of their own would add a table
 //! to the blueprint, the IAM policies and every place that resolves table names for no gain.
 //!
+//! Payees and schedules live there too: the sort key lists a principal's items with one Query,
+//! and the due index is a sorted range per shard, with no new table or index to provision.
+//!
 //! These strings are persisted: changing one orphans every item written before. They are
 //! byte-for-byte those of the code that first wrote them (no migration).
 
 use uuid::Uuid;
 
-use crate::transaction::{AccountNumber, Currency};
+use crate::transaction::{AccountNumber, Currency, Subject};
 
 /// Partition key attribute (both tables).
 pub const PK: &str = "pk";
@@ -50,6 +55,44 @@ pub const RATE_PAIR_SK: &str = "PAIR";
 pub const FX_PREFIX: &str = "FX#";
 /// Sort-key prefix of one shard of an FX position (followed by the shard number).
 pub const FX_POSITION_PREFIX: &str = "POSITION#";
+
+/// Prefix of a principal's bill-payment items.
+pub const BILLS_PREFIX: &str = "BILLS#";
+/// Sort-key prefix of a payee.
+pub const PAYEE_PREFIX: &str = "PAYEE#";
+/// Sort-key prefix of a payment schedule.
+pub const SCHEDULE_PREFIX: &str = "SCHEDULE#";
+/// Prefix of a shard of the bill due index.
+pub const BILL_DUE_PREFIX: &str = "BILLDUE#";
+
+/// `BILLS#<owner>`.
+pub fn bills_pk(owner: &Subject) -> String {
+    format!("{BILLS_PREFIX}{}", owner.as_str())
+}
+
+/// `PAYEE#<payee id>`.
+pub fn payee_sk(payee_id: Uuid) -> String {
+    format!("{PAYEE_PREFIX}{}", payee_id.hyphenated())
+}
+
+/// `SCHEDULE#<schedule id>`.
+pub fn schedule_sk(schedule_id: Uuid) -> String {
+    format!("{SCHEDULE_PREFIX}{}", schedule_id.hyphenated())
+}
+
+/// `BILLDUE#<shard>`.
+pub fn bill_due_pk(shard: u8) -> String {
+    format!("{BILL_DUE_PREFIX}{shard}")
+}
+
+/// `<YYYY-MM-DD>#<schedule id>`: sorted by date.
+pub fn bill_due_sk(due: time::Date, schedule_id: Uuid) -> String {
+    format!(
+        "{}#{}",
+        crate::bills::format_date(due),
+        schedule_id.hyphenated()
+    )
+}
 
 /// `RATE#<base>#<quote>`.
 pub fn rate_pk(base: Currency, quote: Currency) -> String {
@@ -148,5 +191,21 @@ mod tests {
         assert_eq!(RATE_PAIR_SK, "PAIR");
         assert_eq!(fx_pk(eur), "FX#EUR");
         assert_eq!(fx_position_sk(7), "POSITION#7");
+        let owner = Subject::parse("alice").unwrap();
+        assert_eq!(bills_pk(&owner), "BILLS#alice");
+        assert_eq!(
+            payee_sk(id),
+            "PAYEE#0190a6f2-7b1c-7def-8abc-0123456789ab"
+        );
+        assert_eq!(
+            schedule_sk(id),
+            "SCHEDULE#0190a6f2-7b1c-7def-8abc-0123456789ab"
+        );
+        assert_eq!(bill_due_pk(3), "BILLDUE#3");
+        let date = time::Date::from_calendar_date(2027, time::Month::February, 28).unwrap();
+        assert_eq!(
+            bill_due_sk(date, id),
+            "2027-02-28#0190a6f2-7b1c-7def-8abc-0123456789ab"
+        );
     }
 }

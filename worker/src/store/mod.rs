@@ -6,7 +6,8 @@
 //! - [`audit`]: audit records (`AUDIT#`) and their two indexes;
 //! - [`pending`]: the sweeper's pending marker on ingest records and its index;
 //! - [`health`]: the readiness probe;
-//! - [`poison`]: the consumer's record of a poison message (`POISON#`), read by the rescue.
+//! - [`poison`]: the consumer's record of a poison message (`POISON#`), read by the rescue;
+//! - [`bills`]: payees, payment schedules and their due index (`BILLS#`, `BILLDUE#`).
 //!
 //! Exchange rates (`RATE#`) are written and listed by the operator's `rates` command
 //! ([`crate::fx::admin`], with operator credentials: listing scans, which the worker's role may
@@ -20,6 +21,7 @@
 #![deny(clippy::arithmetic_side_effects)]
 
 pub mod audit;
+pub mod bills;
 pub mod error;
 pub mod health;
 pub mod ingest;
