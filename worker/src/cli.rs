@@ -65,6 +65,9 @@ pub enum Command {
     /// Exchange rates for currency conversion: load a rates file, list the stored rates.
     #[command(subcommand)]
     Rates(RatesCommand),
+    /// Scheduled bill payments: enqueue the payments that are due.
+    #[command(subcommand)]
+    Bills(BillsCommand),
     /// Mint a development bearer token (HS256, secret from BALLAST_JWT_HS256_SECRET).
     Token(TokenArgs),
     /// Print the shell completion script (bash, zsh, fish, …).
@@ -287,6 +290,25 @@ pub struct DlqPurgeArgs {
     pub yes: bool,
 }
 
+/// `bills` subcommands.
+#[derive(Debug, Clone, Subcommand)]
+pub enum BillsCommand {
+    /// One pass of the bill-payment runner: enqueue every occurrence due at or before now (at
+    /// most 500), each exactly once, and advance its schedule (for cron and tests; `serve`
+    /// runs the same pass every `--bills-interval`).
+    RunDue(BillsRunDueArgs),
+}
+
+/// `bills run-due` arguments.
+#[derive(Debug, Clone, Args)]
+pub struct BillsRunDueArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// As `serve --sweep-after`: when the sweeper re-sends a payment whose enqueueing failed.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub sweep_after: Duration,
+}
+
 /// `rates` subcommands.
 #[derive(Debug, Clone, Subcommand)]
 pub enum RatesCommand {
@@ -459,6 +481,10 @@ pub struct ServeArgs {
     /// Pause between two sweeps; `0s` runs no sweeper in this process.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub sweep_interval: Duration,
+    /// Pause between two passes of the bill-payment runner (`bills run-due`); `0s` runs none in
+    /// this process. Several processes may run it at once.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub bills_interval: Duration,
 }
 
 /// `sweep` arguments.

@@ -27,6 +27,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::RescueDlq(args) => commands::rescue::run(args, shutdown).await?,
         Command::Dlq(command) => commands::dlq::run(command).await?,
         Command::Rates(command) => commands::rates::run(command).await?,
+        Command::Bills(command) => commands::bills::run(command).await?,
         Command::Token(args) => commands::token::run(args)?,
         Command::Completions(args) => {
             let mut out = std::io::stdout().lock();

@@ -136,7 +136,9 @@ pub async fn list_payees(
     Authorized { principal, .. }: Authorized<TransactionsRead>,
 ) -> Result<axum::Json<Vec<PayeeView>>, ApiError> {
     let payees = bills_store::payees(state.ledger(), principal.owner()).await?;
-    Ok(axum::Json(payees.into_iter().map(PayeeView::from).collect()))
+    Ok(axum::Json(
+        payees.into_iter().map(PayeeView::from).collect(),
+    ))
 }
 
 /// Delete a payee; refused while one of its schedules is active (cancel them first).
@@ -225,7 +227,9 @@ pub async fn create_schedule(
         .validate()
         .map_err(|e| ApiError::from_validation(&e))?;
     let (Some(source), Some(amount)) = (tx.source_account.clone(), tx.amount) else {
-        return Err(ApiError::internal("a validated PAYMENT has a source and an amount"));
+        return Err(ApiError::internal(
+            "a validated PAYMENT has a source and an amount",
+        ));
     };
     // The debited account must be the caller's (404 otherwise, as for a transaction).
     let account = account_of(state.ledger(), &principal, &source).await?;
@@ -255,7 +259,10 @@ pub async fn create_schedule(
         return Err(ApiError::invalid(
             "first_due",
             "date_in_past",
-            format!("`first_due` must be today ({}) or later", format_date(today)),
+            format!(
+                "`first_due` must be today ({}) or later",
+                format_date(today)
+            ),
         ));
     }
     let recurrence = Recurrence::parse(&req.recurrence).ok_or_else(|| {
@@ -339,7 +346,10 @@ pub async fn list_schedules(
         .filter(|s| s.payee_id == payee_id)
         .map(ScheduleView::from)
         .collect();
-    if schedules.is_empty() && bills_store::payee(state.ledger(), owner, payee_id).await?.is_none()
+    if schedules.is_empty()
+        && bills_store::payee(state.ledger(), owner, payee_id)
+            .await?
+            .is_none()
     {
         return Err(payee_not_found(&id));
     }

@@ -18,8 +18,8 @@
 pub mod accounts;
 pub mod audit;
 pub mod auth;
-pub mod bills;
 pub mod authorize;
+pub mod bills;
 pub mod body;
 pub mod extract;
 pub mod ingest;
@@ -394,7 +394,10 @@ pub fn router(state: ApiState) -> Router {
             "/v1/payees",
             post(bills::create_payee).get(bills::list_payees),
         )
-        .route("/v1/payees/{id}", axum::routing::delete(bills::delete_payee))
+        .route(
+            "/v1/payees/{id}",
+            axum::routing::delete(bills::delete_payee),
+        )
         .route(
             "/v1/payees/{id}/schedules",
             post(bills::create_schedule).get(bills::list_schedules),

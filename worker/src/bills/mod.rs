@@ -175,7 +175,11 @@ impl Schedule {
 
 /// `bill:<schedule id>:<YYYY-MM-DD>`.
 pub fn occurrence_key(schedule_id: Uuid, date: Date) -> String {
-    format!("{KEY_PREFIX}{}:{}", schedule_id.hyphenated(), format_date(date))
+    format!(
+        "{KEY_PREFIX}{}:{}",
+        schedule_id.hyphenated(),
+        format_date(date)
+    )
 }
 
 /// The `n`-th date (0-based) of a recurrence anchored at `first`; `None` past the calendar.
@@ -192,8 +196,9 @@ pub fn occurrence(first: Date, recurrence: Recurrence, n: u32) -> Option<Date> {
                 .checked_add(i64::from(n))?;
             let year = i64::from(first.year()).checked_add(months.checked_div(12)?)?;
             let year = i32::try_from(year).ok()?;
-            let month = Month::try_from(u8::try_from(months.checked_rem(12)?.checked_add(1)?).ok()?)
-                .ok()?;
+            let month =
+                Month::try_from(u8::try_from(months.checked_rem(12)?.checked_add(1)?).ok()?)
+                    .ok()?;
             let day = first.day().min(month.length(year));
             Date::from_calendar_date(year, month, day).ok()
         }
@@ -248,7 +253,13 @@ mod tests {
             .collect();
         assert_eq!(
             dates,
-            ["2027-01-31", "2027-02-28", "2027-03-31", "2027-04-30", "2027-05-31"]
+            [
+                "2027-01-31",
+                "2027-02-28",
+                "2027-03-31",
+                "2027-04-30",
+                "2027-05-31"
+            ]
         );
         // A leap year, and across a year end.
         assert_eq!(

@@ -141,18 +141,22 @@ impl BillRunner {
         let mut expected = entry.due;
         let mut first = true;
         while *budget > 0 && expected <= today {
-            let schedule =
-                match bills_store::schedule(&self.ledger, &entry.owner, entry.schedule_id).await {
-                    Ok(s) => s,
-                    Err(error) => {
-                        tracing::warn!(%error, schedule_id = %entry.schedule_id, "reading a bill schedule failed");
-                        report.failed = report.failed.saturating_add(1);
-                        return;
-                    }
-                };
-            let current = schedule.filter(|s| {
-                s.status == ScheduleStatus::Active && s.next_due == Some(expected)
-            });
+            let schedule = match bills_store::schedule(
+                &self.ledger,
+                &entry.owner,
+                entry.schedule_id,
+            )
+            .await
+            {
+                Ok(s) => s,
+                Err(error) => {
+                    tracing::warn!(%error, schedule_id = %entry.schedule_id, "reading a bill schedule failed");
+                    report.failed = report.failed.saturating_add(1);
+                    return;
+                }
+            };
+            let current = schedule
+                .filter(|s| s.status == ScheduleStatus::Active && s.next_due == Some(expected));
             let Some(schedule) = current else {
                 if first {
                     report.stale = report.stale.saturating_add(1);
@@ -166,7 +170,10 @@ impl BillRunner {
             };
             first = false;
             *budget = budget.saturating_sub(1);
-            let occurrence = match self.pay(&entry.owner, &schedule, expected).await {
+            let occurrence = match self
+                .enqueue_occurrence(&entry.owner, &schedule, expected)
+                .await
+            {
                 Ok(o) => o,
                 Err(error) => {
                     tracing::warn!(%error, schedule_id = %schedule.schedule_id, "enqueueing a bill payment failed; the next pass retries");
@@ -211,8 +218,11 @@ impl BillRunner {
         }
     }
 
-    /// Enqueues the occurrence of `schedule` due on `date` through the ingest path.
-    async fn pay(
+    /// Step 1 of an occurrence alone: enqueues the occurrence of `schedule` due on `date`
+    /// through the ingest path, without advancing the schedule (what a runner that dies before
+    /// step 2 leaves behind; tests use it to stage that crash). A refusal for good is `Ok` with
+    /// [`Occurrence::refused`] set.
+    pub async fn enqueue_occurrence(
         &self,
         owner: &Subject,
         schedule: &Schedule,
@@ -230,17 +240,27 @@ impl BillRunner {
             ..TransactionRequest::default()
         };
         let mut audit = AuditDraft::new(&principal.subject, RUNNER_CLIENT.to_owned());
-        let (transaction_id, replayed, refused) =
-            match enqueue(self.target(), &principal, &key, request, &mut audit).await {
-                Ok(Enqueued::New(id)) => (Some(id), false, None),
-                Ok(Enqueued::Replayed(id)) => (Some(id), true, None),
-                Err(err) if err.status().is_client_error() => {
-                    let code = err.problem().reason.unwrap_or_else(|| err.code().to_owned());
-                    tracing::warn!(schedule_id = %schedule.schedule_id, %code, "a bill occurrence was refused");
-                    (None, false, Some(code))
-                }
-                Err(err) => return Err(err),
-            };
+        let (transaction_id, replayed, refused) = match enqueue(
+            self.target(),
+            &principal,
+            &key,
+            request,
+            &mut audit,
+        )
+        .await
+        {
+            Ok(Enqueued::New(id)) => (Some(id), false, None),
+            Ok(Enqueued::Replayed(id)) => (Some(id), true, None),
+            Err(err) if err.status().is_client_error() => {
+                let code = err
+                    .problem()
+                    .reason
+                    .unwrap_or_else(|| err.code().to_owned());
+                tracing::warn!(schedule_id = %schedule.schedule_id, %code, "a bill occurrence was refused");
+                (None, false, Some(code))
+            }
+            Err(err) => return Err(err),
+        };
         Ok(Paid {
             occurrence: Occurrence {
                 date,
@@ -252,7 +272,12 @@ impl BillRunner {
     }
 
     /// A pass every `interval` on `clock`'s time until `shutdown` fires.
-    pub async fn run(&self, clock: Arc<dyn Clock>, interval: Duration, shutdown: CancellationToken) {
+    pub async fn run(
+        &self,
+        clock: Arc<dyn Clock>,
+        interval: Duration,
+        shutdown: CancellationToken,
+    ) {
         let mut ticks = tokio::time::interval(interval);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -272,8 +297,11 @@ impl BillRunner {
     }
 }
 
-/// An occurrence and whether its PAYMENT was a replay.
-struct Paid {
-    occurrence: Occurrence,
-    replayed: bool,
+/// An enqueued (or refused) occurrence and whether its PAYMENT was a replay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Paid {
+    /// What happened to it.
+    pub occurrence: Occurrence,
+    /// The ingest record existed already (same key, same body, same owner).
+    pub replayed: bool,
 }

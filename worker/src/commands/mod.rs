@@ -2,6 +2,7 @@
 //! below from its clap arguments (only this layer and `main` know [`crate::cli`]) and returns
 //! the process exit code.
 
+pub mod bills;
 pub mod consume;
 pub mod dlq;
 pub mod rates;

@@ -1,4 +1,5 @@
-//! `ballast-worker serve`: the ingest and accounts API, with the sweeper beside it.
+//! `ballast-worker serve`: the ingest and accounts API, with the sweeper and the bill-payment
+//! runner beside it.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -13,6 +14,7 @@ use crate::api::rate::RateLimit;
 use crate::api::sweep::{SweepError, Sweeper};
 use crate::api::tls::{TlsError, server_config};
 use crate::api::{ApiConfig, ApiState};
+use crate::bills::runner::{BillRunner, RunError};
 use crate::cli::ServeArgs;
 use crate::config::{ConfigError, load_blueprint, resolve};
 use crate::ledger::Ledger;
@@ -92,6 +94,9 @@ pub enum ServeError {
     /// A sweep failed.
     #[error(transparent)]
     Sweep(#[from] SweepError),
+    /// A bill-payment pass failed.
+    #[error(transparent)]
+    Bills(#[from] RunError),
 }
 
 pub(crate) fn read_key(path: &Path) -> Result<Vec<u8>, ServeError> {
@@ -207,6 +212,20 @@ pub async fn serve_command(
         queue_url.clone(),
         args.sweep_after,
     );
+    let runner = BillRunner::new(
+        ledger.clone(),
+        sqs.clone(),
+        queue_url.clone(),
+        args.sweep_after,
+    );
+    // The bill runner, like the sweeper, stops with the server; concurrent runners are safe
+    // (see `crate::bills::runner`).
+    let billing = (!args.bills_interval.is_zero()).then(|| {
+        let interval = args.bills_interval;
+        let token = shutdown.clone();
+        let clock = clock.clone();
+        tokio::spawn(async move { runner.run(clock, interval, token).await })
+    });
     let jwks = auth.jwks_keys().cloned();
     let state = ApiState::new(ledger, sqs, queue_url, auth, config, clock);
     // The sweeper stops with the server (same token); several `serve` processes may sweep at
@@ -238,6 +257,11 @@ pub async fn serve_command(
         && let Err(error) = task.await
     {
         tracing::error!(%error, "the sweeper task failed");
+    }
+    if let Some(task) = billing
+        && let Err(error) = task.await
+    {
+        tracing::error!(%error, "the bill runner task failed");
     }
     served.map_err(ServeError::Serve)
 }

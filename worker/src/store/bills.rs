@@ -24,8 +24,8 @@ use rust_decimal::Decimal;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::keys::{PK, SK, bill_due_pk, bill_due_sk, bills_pk, payee_sk, schedule_sk};
 use super::keys::{PAYEE_PREFIX, SCHEDULE_PREFIX};
+use super::keys::{PK, SK, bill_due_pk, bill_due_sk, bills_pk, payee_sk, schedule_sk};
 use super::{Item, StoreError, opt_s, s};
 use crate::bills::{
     Occurrence, Payee, Recurrence, Schedule, ScheduleStatus, format_date, parse_date,
@@ -64,7 +64,10 @@ fn payee_item(owner: &Subject, p: &Payee) -> Item {
     Item::from([
         (PK.to_owned(), s(bills_pk(owner))),
         (SK.to_owned(), s(payee_sk(p.payee_id))),
-        ("payee_id".to_owned(), s(p.payee_id.hyphenated().to_string())),
+        (
+            "payee_id".to_owned(),
+            s(p.payee_id.hyphenated().to_string()),
+        ),
         ("biller_id".to_owned(), s(&p.biller_id)),
         ("account".to_owned(), s(p.account.as_str())),
         ("name".to_owned(), s(&p.name)),
@@ -109,8 +112,14 @@ fn schedule_item(owner: &Subject, sc: &Schedule) -> Item {
     let mut item = Item::from([
         (PK.to_owned(), s(bills_pk(owner))),
         (SK.to_owned(), s(schedule_sk(sc.schedule_id))),
-        ("schedule_id".to_owned(), s(sc.schedule_id.hyphenated().to_string())),
-        ("payee_id".to_owned(), s(sc.payee_id.hyphenated().to_string())),
+        (
+            "schedule_id".to_owned(),
+            s(sc.schedule_id.hyphenated().to_string()),
+        ),
+        (
+            "payee_id".to_owned(),
+            s(sc.payee_id.hyphenated().to_string()),
+        ),
         ("source_account".to_owned(), s(sc.source_account.as_str())),
         ("target_account".to_owned(), s(sc.target_account.as_str())),
         ("amount".to_owned(), s(sc.amount.to_string())),
@@ -199,7 +208,10 @@ fn due_item(owner: &Subject, schedule_id: Uuid, due: time::Date) -> Item {
         (PK.to_owned(), s(bill_due_pk(due_shard(schedule_id)))),
         (SK.to_owned(), s(bill_due_sk(due, schedule_id))),
         ("owner".to_owned(), s(owner.as_str())),
-        ("schedule_id".to_owned(), s(schedule_id.hyphenated().to_string())),
+        (
+            "schedule_id".to_owned(),
+            s(schedule_id.hyphenated().to_string()),
+        ),
     ])
 }
 
@@ -211,7 +223,11 @@ fn due_key(schedule_id: Uuid, due: time::Date) -> Item {
 }
 
 /// Marks a due entry handled (it leaves the runner's Query).
-fn handle_due(table: &str, schedule_id: Uuid, due: time::Date) -> Result<TransactWriteItem, StoreError> {
+fn handle_due(
+    table: &str,
+    schedule_id: Uuid,
+    due: time::Date,
+) -> Result<TransactWriteItem, StoreError> {
     let update = Update::builder()
         .table_name(table)
         .set_key(Some(due_key(schedule_id, due)))
@@ -367,7 +383,9 @@ pub async fn create_schedule(
                 ConditionCheck::builder()
                     .table_name(table)
                     .set_key(Some(key(owner, payee_sk(schedule.payee_id))))
-                    .condition_expression("attribute_exists(pk) AND attribute_not_exists(deleted_at)")
+                    .condition_expression(
+                        "attribute_exists(pk) AND attribute_not_exists(deleted_at)",
+                    )
                     .build()
                     .map_err(StoreError::build("bill schedule write"))?,
             )

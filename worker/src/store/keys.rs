@@ -193,10 +193,7 @@ mod tests {
         assert_eq!(fx_position_sk(7), "POSITION#7");
         let owner = Subject::parse("alice").unwrap();
         assert_eq!(bills_pk(&owner), "BILLS#alice");
-        assert_eq!(
-            payee_sk(id),
-            "PAYEE#0190a6f2-7b1c-7def-8abc-0123456789ab"
-        );
+        assert_eq!(payee_sk(id), "PAYEE#0190a6f2-7b1c-7def-8abc-0123456789ab");
         assert_eq!(
             schedule_sk(id),
             "SCHEDULE#0190a6f2-7b1c-7def-8abc-0123456789ab"

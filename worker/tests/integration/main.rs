@@ -6,6 +6,7 @@ mod api_auth_moto;
 mod api_moto;
 mod api_openapi;
 mod api_schemathesis;
+mod bills_moto;
 mod cli_terminal;
 mod common;
 mod consume_mocks;
