@@ -408,6 +408,10 @@ pub struct SendArgs {
     /// Fraction of the messages that are conversions (needs --fx-accounts-file).
     #[arg(long, default_value_t = 0.0, requires = "fx_accounts_file")]
     pub conversions: f64,
+    /// Fraction of the messages that are scheduled bill payments as the bill runner enqueues
+    /// them (keys `bill:<schedule>:<date>`, monthly occurrences, some sent twice).
+    #[arg(long, default_value_t = 0.0)]
+    pub bill_payments: f64,
 }
 
 /// `serve` arguments.

@@ -8,8 +8,8 @@ use crate::cli::SendArgs;
 use rand::seq::SliceRandom;
 
 use crate::generate::{
-    GenerateError, Holdings, Mix, generate_conversions, generate_messages, read_accounts,
-    send_messages,
+    GenerateError, Holdings, Mix, generate_bill_payments, generate_conversions, generate_messages,
+    read_accounts, send_messages,
 };
 use crate::transaction::Currency;
 
@@ -55,13 +55,33 @@ pub async fn send_command(args: &SendArgs, accounts: impl BufRead) -> Result<usi
         }
         _ => (0, None),
     };
+    if !(0.0..=1.0).contains(&args.bill_payments) {
+        return Err(GenerateError::Argument(
+            "--bill-payments must be between 0 and 1",
+        ));
+    }
+    // Rounded down, and never more than what the conversions leave.
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_precision_loss,
+        reason = "a fraction in 0..=1 of a message count, rounded down"
+    )]
+    let bills = (((args.count as f64) * args.bill_payments) as usize)
+        .min(args.count.saturating_sub(conversions));
     let mut bodies = generate_messages(
         &mut rng,
         &accounts,
-        args.count.saturating_sub(conversions),
+        args.count.saturating_sub(conversions).saturating_sub(bills),
         mix,
         currency,
     )?;
+    if bills > 0 {
+        bodies.extend(generate_bill_payments(
+            &mut rng, &accounts, currency, bills,
+        )?);
+        bodies.shuffle(&mut rng);
+    }
     if let Some((foreign, foreign_currency)) = &foreign {
         let home = Holdings {
             accounts: &accounts,

@@ -1,6 +1,7 @@
 //! Load generation: `seed-accounts` creates accounts, `send` enqueues a mix of transactions
 //! (some duplicated, some invalid) among them at a fixed rate, and with a second set of
-//! accounts in another currency, conversions between the two ([`generate_conversions`]).
+//! accounts in another currency, conversions between the two ([`generate_conversions`]), and
+//! scheduled bill payments as the bill runner enqueues them ([`generate_bill_payments`]).
 
 use std::io::BufRead;
 use std::time::Duration;
@@ -281,6 +282,59 @@ pub fn generate_conversions<R: Rng + ?Sized>(
     Ok(out)
 }
 
+/// `count` bill PAYMENTs as the bill runner ([`crate::bills::runner`]) enqueues them: schedules
+/// of 1-12 monthly occurrences (a random payer and biller each, a fixed amount), one message
+/// per occurrence keyed `bill:<schedule id>:<date>`, and one occurrence in eight sent twice
+/// verbatim (as the sweeper re-sends a message whose first send it could not confirm), which
+/// the ledger must apply once.
+pub fn generate_bill_payments<R: Rng + ?Sized>(
+    rng: &mut R,
+    accounts: &[AccountNumber],
+    currency: Currency,
+    count: usize,
+) -> Result<Vec<String>, GenerateError> {
+    let mut out = Vec::with_capacity(count);
+    let today = OffsetDateTime::now_utc().date();
+    while out.len() < count {
+        let (source, target) = pick_two(rng, accounts)?;
+        let amount = random_amount(rng, currency);
+        let schedule_id = Uuid::now_v7();
+        let occurrences: u32 = rng.random_range(1..=12);
+        for n in 0..occurrences {
+            if out.len() >= count {
+                break;
+            }
+            let date = crate::bills::occurrence(today, crate::bills::Recurrence::Monthly, n)
+                .ok_or(GenerateError::Argument("a bill date past the calendar"))?;
+            let transaction_id = Uuid::now_v7();
+            let tx = Transaction {
+                transaction_id,
+                kind: TransactionType::Payment,
+                source_account: Some(source.clone()),
+                target_account: Some(target.clone()),
+                amount: Some(amount),
+                currency,
+                target_currency: None,
+                timestamp: OffsetDateTime::now_utc()
+                    .replace_nanosecond(0)
+                    .unwrap_or(OffsetDateTime::UNIX_EPOCH),
+                idempotency_key: IdempotencyKey::parse(&crate::bills::occurrence_key(
+                    schedule_id,
+                    date,
+                ))
+                .map_err(GenerateError::GeneratedKey)?,
+                principal: None,
+            };
+            let body = tx.to_json()?;
+            if rng.random_range(0..8) == 0 && out.len().saturating_add(1) < count {
+                out.push(body.clone());
+            }
+            out.push(body);
+        }
+    }
+    Ok(out)
+}
+
 /// 0.01–100.00 in `currency`'s minor units (at least one minor unit).
 fn random_amount<R: Rng + ?Sized>(rng: &mut R, currency: Currency) -> Decimal {
     let units = currency.minor_units();
@@ -478,6 +532,37 @@ mod tests {
         }
         assert_eq!(ways.len(), 2, "{ways:?}");
         assert!(generate_conversions(&mut rng, home, home, 1).is_err());
+    }
+
+    #[test]
+    fn generated_bill_payments_are_the_runners_messages() {
+        let mut rng = rand::rng();
+        let usd = Currency::from_code("USD").unwrap();
+        let accounts: Vec<AccountNumber> = (0..4)
+            .map(|_| random_account_number(&mut rng).unwrap())
+            .collect();
+        let bodies = generate_bill_payments(&mut rng, &accounts, usd, 300).unwrap();
+        assert_eq!(bodies.len(), 300);
+        let mut per_schedule: std::collections::HashMap<String, Vec<String>> =
+            std::collections::HashMap::new();
+        let mut ids = std::collections::HashSet::new();
+        for body in &bodies {
+            let tx = parse_transaction(body.as_bytes()).unwrap();
+            assert_eq!(tx.kind, TransactionType::Payment);
+            ids.insert(tx.transaction_id);
+            let key = tx.idempotency_key.as_str();
+            let mut parts = key.splitn(3, ':');
+            assert_eq!(parts.next(), Some("bill"), "{key}");
+            let schedule = parts.next().unwrap().to_owned();
+            let date = parts.next().unwrap().to_owned();
+            assert!(crate::bills::parse_date(&date).is_some(), "{key}");
+            per_schedule.entry(schedule).or_default().push(date);
+        }
+        // Re-sends repeat a message verbatim (same id and key); dates only move forward.
+        assert!(ids.len() < bodies.len(), "some occurrences are sent twice");
+        for dates in per_schedule.values() {
+            assert!(dates.windows(2).all(|w| w[0] <= w[1]), "{dates:?}");
+        }
     }
 
     #[test]
