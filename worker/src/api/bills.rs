@@ -231,8 +231,13 @@ pub async fn create_schedule(
             "a validated PAYMENT has a source and an amount",
         ));
     };
-    // The debited account must be the caller's (404 otherwise, as for a transaction).
+    // The debited account must be the caller's (404 otherwise, as for a transaction). Its own:
+    // not merely visible to an operator, since the runner pays as the schedule's owner with no
+    // operator scope, and would be refused at every occurrence.
     let account = account_of(state.ledger(), &principal, &source).await?;
+    if account.owner.as_deref() != Some(principal.subject.as_str()) {
+        return Err(super::authorize::account_not_found(&source));
+    }
     if account.currency != tx.currency.code() {
         return Err(ApiError::invalid(
             "currency",

@@ -188,6 +188,8 @@ async fn submit(
         let err = ValidationError::InvalidIdempotencyKey { reason };
         ApiError::invalid("Idempotency-Key", err.code(), err.to_string())
     })?;
+    // Before the body is read: its refusals (413, 415) are audited with the key.
+    audit.idempotency_key = Some(key.as_str().to_owned());
     // The bill runner's keys are derived from schedules: a client could otherwise take an
     // occurrence's key first and make the runner's payment a 409.
     if key.as_str().starts_with(crate::bills::KEY_PREFIX) {

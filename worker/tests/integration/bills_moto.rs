@@ -543,3 +543,44 @@ async fn a_cancelled_schedule_pays_nothing_more() {
     assert_eq!(balance(&env.parts, ALICE_ACCOUNT).await, dec("993.00"));
     money_conserved(&env.parts).await;
 }
+
+#[tokio::test]
+async fn the_runner_inside_serve_pays_on_the_injected_clock() {
+    let env = env().await;
+    let p = payee(&env, &env.alice).await;
+    let first = next_jan_31();
+    let created = schedule(
+        &env,
+        &env.alice,
+        &p,
+        json!({"source_account": ALICE_ACCOUNT, "amount": "3.00", "currency": "USD",
+               "first_due": format_date(first), "recurrence": "ONCE"}),
+    )
+    .await;
+    let sid = created.body["schedule_id"].as_str().unwrap().to_owned();
+    // The loop `serve` runs, on a manual clock standing at the due date: no sleeping until then.
+    let clock = Arc::new(ManualClock::new(
+        ballast_runtime::Timestamp::from_system_time(at(first).into()),
+    ));
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let task = {
+        let run = runner(&env.parts);
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move { run.run(clock, Duration::from_secs(3600), shutdown).await })
+    };
+    let uri = format!("/v1/schedules/{sid}");
+    let (app, alice, uri) = (&env.app, &env.alice, uri.as_str());
+    crate::common::eventually(
+        "the runner completes the schedule",
+        Duration::from_secs(20),
+        || async move {
+            let view = call(app, Method::GET, uri, Some(alice), &[], None).await;
+            view.body["status"] == "COMPLETED"
+        },
+    )
+    .await;
+    shutdown.cancel();
+    task.await.unwrap();
+    let keys = deliver(&env.parts).await;
+    assert_eq!(keys, [format!("bill:{sid}:{}", format_date(first))]);
+}
