@@ -20,6 +20,7 @@ use std::io::Read;
 use std::path::Path;
 use std::sync::OnceLock;
 
+pub use convert::Positions;
 pub use diagnostic::{Diagnostic, Diagnostics, Position, Severity};
 pub use graph::{ResourceId, ResourceKind, dependency_order};
 pub use model::*;
@@ -171,5 +172,52 @@ pub fn parse(file: &str, source: &str) -> Result<Loaded, Diagnostics> {
             positions: converter.positions,
         }),
         _ => Err(result),
+    }
+}
+
+/// Reads a YAML document of another Ballast format (the worker's risk rules) through the same
+/// bounded, positioned tree and the same schema walk as a blueprint: every unknown field, wrong
+/// type and missing field is reported at its `file:line:column` with a hint, and the answer
+/// keeps the [`Positions`] so that the caller's own semantic checks can point into the file too.
+/// `schema` is the format's JSON Schema (`schemars::schema_for!(T).to_value()`).
+pub fn parse_format<T: serde::de::DeserializeOwned>(
+    file: &str,
+    source: &str,
+    schema: &serde_json::Value,
+    what: &str,
+) -> Result<(T, Positions), Diagnostics> {
+    let fail = |items: Vec<Diagnostic>| Diagnostics {
+        file: file.to_string(),
+        items,
+    };
+    let (tree, mut diagnostics) = yaml::parse_document(source).map_err(|d| fail(vec![d]))?;
+    let mut converter = convert::Converter::new(schema);
+    let value = converter.convert_root(&tree);
+    diagnostics.append(&mut converter.diagnostics);
+    let typed = match value.map(serde_json::from_value::<T>) {
+        Some(Ok(typed)) => Some(typed),
+        Some(Err(error)) if diagnostics.is_empty() => {
+            diagnostics.push(Diagnostic::error(
+                tree.position,
+                "",
+                format!("the document is not {what}: {error}"),
+            ));
+            None
+        }
+        _ => None,
+    };
+    if typed.is_none() && diagnostics.is_empty() {
+        diagnostics.push(Diagnostic::error(
+            tree.position,
+            "",
+            format!("the document is not {what}"),
+        ));
+    }
+    diagnostics.sort_by_key(|d| d.position);
+    match typed {
+        Some(typed) if !diagnostics.iter().any(Diagnostic::is_error) => {
+            Ok((typed, converter.positions))
+        }
+        _ => Err(fail(diagnostics)),
     }
 }

@@ -118,11 +118,22 @@ impl TargetArgs {
     }
 }
 
+/// The risk rules every money movement is scored with (see `docs/risk.md`).
+#[derive(Debug, Clone, Default, Args)]
+pub struct RiskArgs {
+    /// Risk rules file (`kind: RiskRules`): each money movement is approved, held for review
+    /// or declined. Without it, movements are applied without scoring.
+    #[arg(long, env = "BALLAST_RISK_RULES", value_name = "FILE")]
+    pub risk_rules: Option<PathBuf>,
+}
+
 /// `consume` arguments.
 #[derive(Debug, Clone, Args)]
 pub struct ConsumeArgs {
     #[command(flatten)]
     pub target: TargetArgs,
+    #[command(flatten)]
+    pub risk: RiskArgs,
     /// Messages processed concurrently.
     #[arg(long, default_value_t = 32, env = "BALLAST_CONCURRENCY")]
     pub concurrency: usize,
@@ -187,6 +198,8 @@ pub struct ConsumeArgs {
 pub struct RescueDlqArgs {
     #[command(flatten)]
     pub target: TargetArgs,
+    #[command(flatten)]
+    pub risk: RiskArgs,
     /// Report what would be done; apply, delete and hold nothing.
     #[arg(long)]
     pub dry_run: bool,

@@ -3,6 +3,8 @@
 //! - `POST /v1/transactions`, `GET /v1/transactions/{id}`: see [`ingest`].
 //! - `POST /v1/accounts`, `GET|DELETE /v1/accounts/{id}`, `GET /v1/accounts/{id}/transactions`.
 //! - `GET /v1/audit`: audit records of money requests (operators), see [`audit`].
+//! - `/v1/reviews`: transactions held by the risk rules, approved or rejected by operators,
+//!   see [`reviews`].
 //! - The sweeper ([`sweep`]) sends ingest records whose SendMessage never happened.
 //! - `/healthz`, `/readyz`, `/metrics`, `/openapi.json` need no token.
 //!
@@ -25,6 +27,7 @@ pub mod models;
 pub mod openapi;
 pub mod problem;
 pub mod rate;
+pub mod reviews;
 pub mod sweep;
 pub mod tls;
 
@@ -387,6 +390,10 @@ pub fn router(state: ApiState) -> Router {
             get(accounts::account_history),
         )
         .route("/v1/audit", get(audit::list_audit))
+        .route("/v1/reviews", get(reviews::list_reviews))
+        .route("/v1/reviews/{id}", get(reviews::get_review))
+        .route("/v1/reviews/{id}/approve", post(reviews::approve))
+        .route("/v1/reviews/{id}/reject", post(reviews::reject))
         .route_layer(from_fn_with_state(state.clone(), authenticate));
     Router::new()
         .merge(v1)

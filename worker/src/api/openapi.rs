@@ -12,6 +12,7 @@ use super::models::{
     TransactionStatus,
 };
 use super::problem::Problem;
+use super::reviews::{ReviewDecision, ReviewPage, ReviewView};
 
 /// The API description.
 #[derive(OpenApi)]
@@ -30,6 +31,10 @@ use super::problem::Problem;
         super::accounts::close_account,
         super::accounts::account_history,
         super::audit::list_audit,
+        super::reviews::list_reviews,
+        super::reviews::get_review,
+        super::reviews::approve,
+        super::reviews::reject,
         super::healthz,
         super::readyz,
         super::metrics,
@@ -37,13 +42,15 @@ use super::problem::Problem;
     ),
     components(schemas(
         Accepted, AccountView, AuditPage, AuditRecord, CreateAccount, Decision, EntryView,
-        HistoryView, Problem, Readiness, TransactionBody, TransactionStatus,
+        HistoryView, Problem, Readiness, ReviewDecision, ReviewPage, ReviewView, TransactionBody,
+        TransactionStatus,
     )),
     modifiers(&BearerAuth, &Conformance),
     tags(
         (name = "transactions", description = "Transaction ingest and status"),
         (name = "accounts", description = "Accounts, balances and history"),
         (name = "audit", description = "Audit records of money requests (operators)"),
+        (name = "reviews", description = "Transactions held by the risk rules (operators)"),
         (name = "operations", description = "Health, readiness, metrics, this document"),
     )
 )]
@@ -155,7 +162,9 @@ fn conform_v1(path: &str, operation: &mut Operation) {
             (ParameterIn::Path, "id") if path.starts_with("/v1/accounts/") => {
                 string.pattern(Some(ACCOUNT_ID_PATTERN))
             }
-            (ParameterIn::Path, "id") if path.starts_with("/v1/transactions/") => {
+            (ParameterIn::Path, "id")
+                if path.starts_with("/v1/transactions/") || path.starts_with("/v1/reviews/") =>
+            {
                 string.format(Some(SchemaFormat::KnownFormat(KnownFormat::Uuid)))
             }
             (ParameterIn::Header, "Idempotency-Key") => string

@@ -939,6 +939,7 @@ impl Shared {
                     Outcome::Declined(_) => "declined",
                     Outcome::Rejected(_) => "rejected",
                     Outcome::Duplicate => "duplicate",
+                    Outcome::Held => "held",
                 })
             }
             Err(error) if error.is_transient() => {

@@ -6,7 +6,8 @@
 //! - [`audit`]: audit records (`AUDIT#`) and their two indexes;
 //! - [`pending`]: the sweeper's pending marker on ingest records and its index;
 //! - [`health`]: the readiness probe;
-//! - [`poison`]: the consumer's record of a poison message (`POISON#`), read by the rescue.
+//! - [`poison`]: the consumer's record of a poison message (`POISON#`), read by the rescue;
+//! - [`reviews`]: pending reviews of held transactions (`REVIEW#`) and their index.
 //!
 //! The money items (`ACCT#`, `TXN#`, `IDEM#`) belong to the ledger ([`crate::ledger`]), the
 //! store's other half: its pure builders make the TransactWriteItems of a money movement and
@@ -22,6 +23,7 @@ pub mod ingest;
 pub mod keys;
 pub mod pending;
 pub mod poison;
+pub mod reviews;
 
 pub use error::StoreError;
 
