@@ -16,4 +16,5 @@ mod dlq_rescue_moto;
 mod ingest_moto;
 mod ledger_moto;
 mod proptest_transaction;
+mod risk_moto;
 mod stall;
