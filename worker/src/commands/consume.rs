@@ -200,6 +200,7 @@ pub async fn consume(
         risk.as_ref(),
     );
     let breaker = Arc::new(Breaker::new(breaker_config));
+    let holds_ledger = ledger.clone();
     let consumer = Consumer::with_parts(
         clients.sqs.clone(),
         ledger,
@@ -229,6 +230,15 @@ pub async fn consume(
                 .run(background.clone()),
         )
     });
+    // With risk rules, the age of the oldest pending hold (metric and alarm).
+    if risk.is_some() {
+        tokio::spawn(observability::watch_held_reviews(
+            holds_ledger,
+            metrics.clone(),
+            std::time::Duration::from_secs(60),
+            background.clone(),
+        ));
+    }
     let fleet = if args.no_fleet {
         None
     } else {

@@ -360,14 +360,7 @@ async fn a_held_transfer_is_approved_by_an_operator_and_applied_once() {
     let oscar = token("oscar", OPERATOR_SCOPES);
     let (a, b) = tokio::join!(
         call(&app, Method::POST, &uri, Some(&operator), &[], None),
-        call(
-            &app,
-            Method::POST,
-            &uri,
-            Some(&oscar),
-            &[],
-            None
-        ),
+        call(&app, Method::POST, &uri, Some(&oscar), &[], None),
     );
     let mut statuses = [a.status, b.status];
     statuses.sort();
