@@ -348,6 +348,14 @@ pub struct SendArgs {
     /// Fraction of messages that are invalid.
     #[arg(long, default_value_t = 0.0)]
     pub invalid: f64,
+    /// Fraction of messages that are large transfers (1000.00 to 20000.00), for the risk
+    /// rules' amount thresholds (docs/risk.md).
+    #[arg(long, default_value_t = 0.0)]
+    pub large: f64,
+    /// Fraction of messages that start a burst: 6 small transfers from one account back to
+    /// back, for the risk rules' velocity limits (docs/risk.md).
+    #[arg(long, default_value_t = 0.0)]
+    pub bursts: f64,
     /// File with account numbers, one per line; default: standard input.
     #[arg(long)]
     pub accounts_file: Option<PathBuf>,

@@ -25,6 +25,8 @@ pub async fn send_command(args: &SendArgs, accounts: impl BufRead) -> Result<usi
     let mix = Mix {
         duplicates: args.duplicates,
         invalid: args.invalid,
+        large: args.large,
+        bursts: args.bursts,
     };
     let bodies = generate_messages(&mut rand::rng(), &accounts, args.count, mix, currency)?;
     let (targets, sdk) = sdk(&args.target).await?;
