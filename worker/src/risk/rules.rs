@@ -713,6 +713,13 @@ denyList:
     }
 
     #[test]
+    fn the_shipped_example_is_valid() {
+        let text = include_str!("../../../packaging/risk-rules.yaml");
+        let rules = parse("packaging/risk-rules.yaml", text).unwrap();
+        assert_eq!((rules.hold_at, rules.decline_at), (50, 100));
+    }
+
+    #[test]
     fn every_problem_is_reported_at_once() {
         let text = GOOD
             .replace("decline: 100", "decline: 10")
