@@ -314,6 +314,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn risk_decisions_and_the_oldest_hold_are_exposed() {
+        let m = Metrics::new();
+        assert_eq!(m.held_oldest_age(), None, "not read yet");
+        assert!(
+            m.encode()
+                .contains("ballast_worker_held_oldest_age_seconds -1")
+        );
+        m.record_risk_decision("hold");
+        m.set_held_oldest_age(Some(Duration::from_secs(90)));
+        assert_eq!(m.held_oldest_age(), Some(90));
+        let text = m.encode();
+        assert!(
+            text.contains("ballast_worker_risk_decisions_total{outcome=\"hold\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("ballast_worker_held_oldest_age_seconds 90"),
+            "{text}"
+        );
+        m.set_held_oldest_age(None);
+        assert_eq!(m.held_oldest_age(), Some(0), "read, nothing pending");
+    }
+
+    #[test]
     fn exposition_contains_every_metric() {
         let m = Metrics::new();
         m.received.inc();
