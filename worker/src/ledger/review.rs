@@ -12,6 +12,7 @@ use super::build::{ItemRole, WritePlan, build_effect};
 use super::model::{Item, OWNER, PK, ResultStatus, get_s, opt_s, result_pk, rfc3339, s};
 use super::{CancellationVerdict, DeclineReason, Ledger, LedgerError};
 use crate::risk::ReviewStatus;
+use crate::store::StoreError;
 use crate::store::audit::{self as audit_store, AuditRecord, Decision};
 use crate::store::keys::review_pk;
 use crate::transaction::{AccountNumber, Subject, Transaction, parse_transaction};
@@ -232,9 +233,28 @@ impl Ledger {
         })
     }
 
-    /// Whether `operator` submitted `tx` or owns one of its accounts.
+    /// Whether `operator` submitted `tx` (its principal, or the `sub` of its ingest record: an
+    /// operator's own submissions carry no principal) or owns one of its accounts.
     async fn is_party(&self, tx: &Transaction, operator: &Subject) -> Result<bool, LedgerError> {
         if tx.principal.as_ref() == Some(operator) {
+            return Ok(true);
+        }
+        let submitter = crate::store::ingest::submitter(self, tx.idempotency_key.as_str())
+            .await
+            .map_err(|e| match e {
+                StoreError::Ledger(e) => e,
+                other if other.is_transient() => LedgerError::Transient {
+                    operation: "dynamodb:GetItem",
+                    detail: other.to_string(),
+                    source: Some(Box::new(other)),
+                },
+                other => LedgerError::Fatal {
+                    operation: "dynamodb:GetItem",
+                    detail: other.to_string(),
+                    source: Some(Box::new(other)),
+                },
+            })?;
+        if submitter.as_deref() == Some(operator.as_str()) {
             return Ok(true);
         }
         let accounts: Vec<&AccountNumber> = tx.accounts().collect();

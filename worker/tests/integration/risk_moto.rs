@@ -453,6 +453,56 @@ async fn an_operator_may_not_decide_their_own_transaction() {
     conserved(l, "5000.00").await;
 }
 
+/// An operator's own submission carries no principal (operators act as a trusted producer);
+/// the ingest record still names them, and that is enough to refuse their approval.
+#[tokio::test]
+async fn an_operator_may_not_approve_what_they_submitted() {
+    let (parts, app) = api().await;
+    let l = &parts.ledger;
+    open(l, "1111111111", "5000.00", "alice").await;
+    open(l, "2222222222", "0", "bob").await;
+    let olga = token("olga", OPERATOR_SCOPES);
+    let body = r#"{"type":"TRANSFER","source_account":"1111111111","target_account":"2222222222","amount":"1500.00","currency":"USD"}"#;
+    let accepted = call(
+        &app,
+        Method::POST,
+        "/v1/transactions",
+        Some(&olga),
+        &[("idempotency-key", "olga-1")],
+        Some(body.into()),
+    )
+    .await;
+    assert_eq!(accepted.status, StatusCode::ACCEPTED, "{:?}", accepted.body);
+    // The worker's side: the enqueued message, scored and held.
+    let received = parts
+        .sqs
+        .receive_message()
+        .queue_url(&parts.queue_url)
+        .wait_time_seconds(1)
+        .send()
+        .await
+        .unwrap();
+    let message = received.messages()[0].body().unwrap();
+    let tx = parse_transaction(message.as_bytes()).unwrap();
+    assert_eq!(tx.principal, None);
+    assert_eq!(l.apply(&tx).await.unwrap(), Outcome::Held);
+    let uri = format!("/v1/reviews/{}/approve", tx.transaction_id);
+    let refused = call(&app, Method::POST, &uri, Some(&olga), &[], None).await;
+    assert_eq!(refused.code(), "four_eyes");
+    let approved = call(
+        &app,
+        Method::POST,
+        &uri,
+        Some(&token("oscar", OPERATOR_SCOPES)),
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(approved.status, StatusCode::OK, "{:?}", approved.body);
+    assert_eq!(balance(l, "2222222222").await, dec("1500.00"));
+    conserved(l, "5000.00").await;
+}
+
 #[tokio::test]
 async fn an_approval_rechecks_the_balance_and_never_overdraws() {
     let (parts, app) = api().await;
