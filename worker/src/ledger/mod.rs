@@ -12,7 +12,7 @@
 //!   TransactWriteItems cannot read.
 //!
 //! Transactions table (key `pk` S):
-//! - `pk = TXN#<transaction_id>`: `status` (COMPLETED|DECLINED|REJECTED), `reason`,
+//! - `pk = TXN#<transaction_id>`: `status` (COMPLETED|DECLINED|REJECTED|HELD), `reason`,
 //!   `reason_code`, `idempotency_key`, `type`, `amount` N, `currency`, `accounts` (L of S),
 //!   `processed_at`, `timestamp`, `balance` N (BALANCE_CHECK), `principal` (when the message
 //!   carried one).
@@ -38,6 +38,13 @@
 //! DECLINED with `NOT_ACCOUNT_OWNER`. A BALANCE_CHECK with a principal is declined the same way
 //! instead of revealing the balance. Credits need no ownership (anyone may pay into an account).
 //! Messages without a principal come from trusted producers and are applied as before.
+//!
+//! # Risk
+//!
+//! With risk rules ([`Ledger::with_risk`]) every money movement is scored first and its
+//! decision (approve, hold, decline) is one TransactWriteItems with the risk items attached
+//! (`assess.rs`); a held movement is applied later by an operator's approval (`review.rs`).
+//! See [`crate::risk`].
 // Money and time: every operation is checked (no panic on any input); test code opts out.
 #![deny(clippy::arithmetic_side_effects)]
 

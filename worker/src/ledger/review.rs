@@ -148,13 +148,13 @@ impl Ledger {
             let reason = DeclineReason::ReviewRejected {
                 operator: operator.as_str().to_owned(),
             };
-            return self
+            let decided = self
                 .finish_declined(tx, ReviewStatus::Rejected, &reason, operator, audit)
-                .await
-                .map(|decided| match decided {
-                    true => ReviewOutcome::Rejected,
-                    false => ReviewOutcome::AlreadyDecided(ReviewStatus::Rejected),
-                });
+                .await?;
+            return match decided {
+                true => Ok(ReviewOutcome::Rejected),
+                false => self.already_decided(transaction_id).await,
+            };
         }
         for attempt in 1..=MAX_ATTEMPTS {
             let now = OffsetDateTime::now_utc();
