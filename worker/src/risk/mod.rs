@@ -118,3 +118,101 @@ pub fn decision_items(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use time::OffsetDateTime;
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::ledger::{MAX_TRANSACT_ITEMS, build_effect};
+    use crate::transaction::{AccountNumber, Currency, IdempotencyKey, TransactionType};
+
+    const TABLES: Tables<'static> = Tables {
+        accounts: "a",
+        transactions: "t",
+    };
+
+    fn transfer() -> Transaction {
+        Transaction {
+            transaction_id: Uuid::now_v7(),
+            kind: TransactionType::Transfer,
+            source_account: Some(AccountNumber::parse("1111111111").unwrap()),
+            target_account: Some(AccountNumber::parse("2222222222").unwrap()),
+            amount: Some(rust_decimal::Decimal::new(100, 2)),
+            currency: Currency::from_code("USD").unwrap(),
+            timestamp: OffsetDateTime::UNIX_EPOCH,
+            idempotency_key: IdempotencyKey::parse("k").unwrap(),
+            principal: None,
+        }
+    }
+
+    fn roles(rules: &RiskRules, decision: Decision) -> Vec<ItemRole> {
+        let assessment = Assessment {
+            score: 0,
+            decision,
+            fired: Vec::new(),
+        };
+        let now = OffsetDateTime::UNIX_EPOCH;
+        decision_items(
+            TABLES,
+            rules,
+            &transfer(),
+            &assessment,
+            &VelocitySnapshot::default(),
+            None,
+            now,
+        )
+        .unwrap()
+        .into_iter()
+        .map(|(role, _)| role)
+        .collect()
+    }
+
+    #[test]
+    fn each_decision_attaches_its_items_and_fits_one_transaction() {
+        let with_velocity = rules::parse(
+            "r.yaml",
+            "apiVersion: ballast.dev/v1\nkind: RiskRules\nthresholds: { hold: 1, decline: 2 }\n\
+             velocity: [{ name: v, window: 60s, maxCount: 1, score: 1 }]\n",
+        )
+        .unwrap();
+        use ItemRole::{Alert, Analysis, Review, Velocity};
+        assert_eq!(
+            roles(&with_velocity, Decision::Approve),
+            [Velocity, Analysis]
+        );
+        assert_eq!(
+            roles(&with_velocity, Decision::Hold),
+            [Velocity, Analysis, Alert, Review]
+        );
+        assert_eq!(roles(&with_velocity, Decision::Decline), [Analysis, Alert]);
+        // Without a rule that reads velocity, no velocity item is read or written.
+        let without = RiskRules {
+            velocity: Vec::new(),
+            ..with_velocity.clone()
+        };
+        assert_eq!(roles(&without, Decision::Hold), [Analysis, Alert, Review]);
+        // The largest plan: a movement with every risk item.
+        let mut plan = build_effect(TABLES, &transfer(), OffsetDateTime::UNIX_EPOCH).unwrap();
+        let assessment = Assessment {
+            score: 0,
+            decision: Decision::Approve,
+            fired: Vec::new(),
+        };
+        plan.attach(
+            decision_items(
+                TABLES,
+                &with_velocity,
+                &transfer(),
+                &assessment,
+                &VelocitySnapshot::default(),
+                None,
+                OffsetDateTime::UNIX_EPOCH,
+            )
+            .unwrap(),
+        );
+        assert!(plan.items.len() <= 10 && 10 < MAX_TRANSACT_ITEMS);
+        plan.check_size().unwrap();
+    }
+}

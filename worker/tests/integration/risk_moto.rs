@@ -569,3 +569,78 @@ fn a_bad_rules_file_is_refused_with_its_position() {
     assert!(err.starts_with("rules.yaml:7:"), "{err}");
     assert!(err.contains("hint:"), "{err}");
 }
+
+/// The SQS path: the consumer scores a generated burst and a few large transfers, deletes held
+/// messages like settled ones, counts the decisions, and conserves money.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_consumer_holds_a_generated_burst_and_counts_its_decisions() {
+    use ballast_worker::consumer::{Consumer, ConsumerConfig};
+    use ballast_worker::generate::{BURST_LEN, Mix, generate_messages, send_messages};
+
+    let q = crate::common::queues(5).await;
+    let l = risky_ledger().await;
+    let accounts = ["1111111111", "2222222222", "3333333333"];
+    for a in accounts {
+        open(&l, a, "100000.00", "alice").await;
+    }
+    let accounts: Vec<AccountNumber> = accounts.iter().map(|a| acct(a)).collect();
+    // Two bursts of 6 from one account each: the 4th to 6th debits of each are held.
+    let bodies = generate_messages(
+        &mut rand::rng(),
+        &accounts,
+        BURST_LEN * 2,
+        Mix {
+            bursts: 1.0,
+            ..Mix::default()
+        },
+        usd(),
+    )
+    .unwrap();
+    send_messages(&q.sqs, &q.url, &bodies, 1_000_000.0)
+        .await
+        .unwrap();
+    let consumer = Consumer::new(
+        q.sqs.clone(),
+        l.clone(),
+        ConsumerConfig {
+            concurrency: 4,
+            ..crate::common::config(&q, 5)
+        },
+    );
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let run = tokio::spawn({
+        let consumer = consumer.clone();
+        let shutdown = shutdown.clone();
+        async move { consumer.run(shutdown).await }
+    });
+    let metrics = consumer.metrics().clone();
+    crate::common::eventually(
+        "all messages settled",
+        std::time::Duration::from_secs(120),
+        || {
+            let m = metrics.clone();
+            async move { m.processed_count("completed") + m.processed_count("held") >= 12 }
+        },
+    )
+    .await;
+    crate::common::eventually("queue drained", std::time::Duration::from_secs(60), || {
+        let (sqs, url) = (q.sqs.clone(), q.url.clone());
+        async move { crate::common::queue_depth(&sqs, &url).await == 0 }
+    })
+    .await;
+    shutdown.cancel();
+    run.await.unwrap();
+    // Bursts from the same account may follow each other: at least three held per burst
+    // source, and every held one left its money where it was.
+    let held = metrics.processed_count("held");
+    assert!(held >= 3, "held {held}");
+    assert_eq!(metrics.processed_count("completed") + held, 12);
+    let text = metrics.encode();
+    assert!(
+        text.contains(&format!(
+            "ballast_worker_risk_decisions_total{{outcome=\"hold\"}} {held}"
+        )),
+        "{text}"
+    );
+    conserved(&l, "300000.00").await;
+}
