@@ -8,6 +8,7 @@
 mod convert;
 pub mod diagnostic;
 pub mod graph;
+pub mod key_policy;
 pub mod model;
 mod naming;
 pub mod policy;

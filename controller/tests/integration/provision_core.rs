@@ -510,10 +510,13 @@ async fn a_queue_removed_from_the_blueprint_is_planned_under_its_policy() {
     assert_eq!(plan.summary.retain, 1);
 }
 
-/// `blueprint_text` plus an alarm on the work queue: every kind the tagging snapshot covers.
+/// `blueprint_text` plus a topic and an alarm on the work queue: every kind the tagging
+/// snapshot covers.
 fn tagged_kinds_text(name: &str) -> String {
     format!(
-        "{}  alarms:
+        "{}  topics:
+    - name: oncall
+  alarms:
     - name: depth
       queue: work
       metric: ApproximateNumberOfMessagesVisible
@@ -592,12 +595,13 @@ async fn resources_missing_from_the_tagging_snapshot_read_their_own_tags_and_sta
         provision::render::plan_text(&plan)
     );
     assert_eq!(plan.summary.conflicts, 0);
-    assert_eq!(plan.summary.unchanged, 5);
+    assert_eq!(plan.summary.unchanged, 6);
     assert_eq!(calls_of(&recorder, "GetResources"), 0);
     assert_eq!(calls_of(&recorder, "ListQueueTags"), 2);
     assert_eq!(calls_of(&recorder, "ListResourceTags"), 1);
     assert_eq!(calls_of(&recorder, "ListTagsOfResource"), 1);
-    assert_eq!(calls_of(&recorder, "ListTagsForResource"), 1);
+    // CloudWatch's and SNS's tag reads have the same name.
+    assert_eq!(calls_of(&recorder, "ListTagsForResource"), 2);
 }
 
 #[tokio::test]
