@@ -8,8 +8,9 @@
 //!    lets the IAM policies (those `ballast iam-policy` prints, and the blueprint's managed
 //!    policies) decide who may use the key, scoped to its ARN.
 //! 2. **What the blueprint itself needs**: CloudWatch must be able to use a key that encrypts a
-//!    topic one of the blueprint's alarms notifies ([`CLOUDWATCH_NOTIFY_SID`]), or the alarm's
-//!    notification is dropped silently (AWS's documented statement for encrypted alarm topics).
+//!    topic one of the blueprint's alarms notifies ([`CLOUDWATCH_NOTIFY_SID`]), and SNS a key
+//!    that encrypts a queue one of the blueprint's topics delivers to ([`SNS_DELIVER_SID`]), or
+//!    the message is dropped silently (AWS's documented statements for both).
 //! 3. **The blueprint's own `policyStatements`**, each a resource-policy statement on the key.
 //!
 //! Validation refuses own statements that take a reserved `Sid` or could lock the key out (a
@@ -25,8 +26,15 @@ pub const ACCOUNT_ADMINISTRATION_SID: &str = "Enable IAM User Permissions";
 /// The `Sid` of the statement letting CloudWatch alarms notify a topic encrypted by the key.
 pub const CLOUDWATCH_NOTIFY_SID: &str = "AllowCloudWatchAlarmsToNotifyEncryptedTopics";
 
+/// The `Sid` of the statement letting SNS deliver to a queue encrypted by the key.
+pub const SNS_DELIVER_SID: &str = "AllowSnsToDeliverToEncryptedQueues";
+
 /// The `Sid`s Ballast writes itself; a blueprint statement may not take them.
-pub const RESERVED_SIDS: [&str; 2] = [ACCOUNT_ADMINISTRATION_SID, CLOUDWATCH_NOTIFY_SID];
+pub const RESERVED_SIDS: [&str; 3] = [
+    ACCOUNT_ADMINISTRATION_SID,
+    CLOUDWATCH_NOTIFY_SID,
+    SNS_DELIVER_SID,
+];
 
 /// The largest key policy KMS stores, in bytes.
 pub const MAX_KEY_POLICY_BYTES: usize = 32_768;
@@ -102,22 +110,26 @@ fn needed_statements(bp: &Blueprint, key: &KmsKey) -> Vec<Statement> {
             .filter_map(|topic| bp.topic(topic))
             .any(|topic| topic.kms_key.as_deref() == Some(key.name.as_str()))
     });
+    let delivers_to_encrypted_queue = bp.spec.queues.iter().any(|queue| {
+        queue.encryption.kms_key.as_deref() == Some(key.name.as_str())
+            && bp.topics_delivering_to(queue).next().is_some()
+    });
+    let may_use = |sid: &str, service: &str| Statement {
+        sid: Some(sid.into()),
+        effect: Effect::Allow,
+        principal: Some(Principal::ByType(
+            [("Service".to_string(), vec![service.into()])].into(),
+        )),
+        actions: vec!["kms:Decrypt".into(), "kms:GenerateDataKey*".into()],
+        resources: vec!["*".into()],
+        conditions: Default::default(),
+    };
     let mut out = Vec::new();
     if notifies_encrypted_topic {
-        out.push(Statement {
-            sid: Some(CLOUDWATCH_NOTIFY_SID.into()),
-            effect: Effect::Allow,
-            principal: Some(Principal::ByType(
-                [(
-                    "Service".to_string(),
-                    vec!["cloudwatch.amazonaws.com".into()],
-                )]
-                .into(),
-            )),
-            actions: vec!["kms:Decrypt".into(), "kms:GenerateDataKey*".into()],
-            resources: vec!["*".into()],
-            conditions: Default::default(),
-        });
+        out.push(may_use(CLOUDWATCH_NOTIFY_SID, "cloudwatch.amazonaws.com"));
+    }
+    if delivers_to_encrypted_queue {
+        out.push(may_use(SNS_DELIVER_SID, "sns.amazonaws.com"));
     }
     out
 }
@@ -243,6 +255,35 @@ mod tests {
         let mut bp = bp.clone();
         bp.spec.alarms[0].alarm_actions = vec![target.to_string()];
         bp
+    }
+
+    #[test]
+    fn sns_may_use_a_key_encrypting_a_queue_a_topic_delivers_to() {
+        let mut bp = blueprint("");
+        bp.spec.alarms.clear();
+        let scope = KeyScope::from_key_arn(ARN).unwrap();
+        let key = bp.spec.kms_keys[0].clone();
+        assert_eq!(
+            sids(&key_policy(&bp, &key, &scope)),
+            vec![ACCOUNT_ADMINISTRATION_SID]
+        );
+        bp.spec.topics[1]
+            .subscriptions
+            .push(crate::TopicSubscription {
+                protocol: crate::SubscriptionProtocol::Sqs,
+                endpoint: "q".into(),
+            });
+        let doc = key_policy(&bp, &key, &scope);
+        assert_eq!(
+            sids(&doc),
+            vec![ACCOUNT_ADMINISTRATION_SID, SNS_DELIVER_SID]
+        );
+        assert_eq!(
+            doc.statements[1].principal,
+            Some(Principal::ByType(
+                [("Service".to_string(), vec!["sns.amazonaws.com".to_string()])].into()
+            ))
+        );
     }
 
     #[test]

@@ -377,7 +377,7 @@ impl ResourceOps for Queues {
             // CreateQueue carried the policy when the ARN could be derived beforehand; set it
             // when it could not (the stack's first resource) or was derived wrongly, and with
             // any other write (moto clears an unnamed policy, see `attributes`).
-            if let Some(policy) = wanted_policy(queue, own) {
+            if let Some(policy) = wanted_policy(ctx.blueprint, queue, own) {
                 let live = live_state(&attrs, ctx.resolved, ctx.blueprint).policy;
                 if live != Some(Some(policy.clone())) || !follow_up.is_empty() {
                     follow_up.extend(policy.text().map(|text| (Attr::Policy, text)));
@@ -514,12 +514,13 @@ fn desired_state(
         None => Want::Unchecked,
         Some(_) => Want::exact_or_later(resolved.arn(id).map(|own| redrive_allow(bp, q, own))),
     };
-    let policy = if q.tls_only {
-        Want::exact_or_later(
-            queue_arn(bp, resolved, id, &bp.queue_name(q)).map(|arn| wanted_policy(q, &arn)),
-        )
-    } else {
+    // Known to be none without the ARN: nothing the policy would say.
+    let policy = if !q.tls_only && bp.topics_delivering_to(q).next().is_none() {
         Want::Exact(None)
+    } else {
+        Want::exact_or_later(
+            queue_arn(bp, resolved, id, &bp.queue_name(q)).map(|arn| wanted_policy(bp, q, &arn)),
+        )
     };
     QueueState {
         visibility_timeout: Want::Exact(q.visibility_timeout.as_secs()),
@@ -957,6 +958,46 @@ mod tests {
                 .iter()
                 .any(|(a, _)| *a == Attr::Policy)
         );
+    }
+
+    /// A blueprint topic delivering to the queue gets one statement, scoped to that topic's
+    /// ARN; with `tlsOnly: false` that statement is the whole policy.
+    #[test]
+    fn a_topic_delivering_to_the_queue_may_send_to_it_and_nothing_else() {
+        let topics =
+            "  topics:\n    - name: on-call\n      subscriptions: [{protocol: sqs, endpoint: q}]\n";
+        let resolved = resolved_with(ResourceKind::Queue, "q", "t-q", ARN);
+        let id = ResourceId::new(ResourceKind::Queue, "q");
+        for (extra, tls) in [("", true), ("      tlsOnly: false\n", false)] {
+            let bp = one_queue(&format!("{extra}{topics}"));
+            let want = desired_state(&bp, &resolved, &bp.spec.queues[0], &id);
+            let Want::Exact(Some(PolicyValue::Document(doc))) = &want.policy else {
+                panic!("a policy expected: {:?}", want.policy);
+            };
+            let sids: Vec<_> = doc
+                .statements
+                .iter()
+                .filter_map(|s| s.sid.as_deref())
+                .collect();
+            let expected: &[&str] = if tls {
+                &[TLS_ONLY_SID, "AllowTopiconcall"]
+            } else {
+                &["AllowTopiconcall"]
+            };
+            assert_eq!(sids, expected);
+            let topic = doc.statements.last().unwrap();
+            assert_eq!(topic.effect, Effect::Allow);
+            assert_eq!(topic.actions, ["sqs:SendMessage"]);
+            assert_eq!(topic.resources, [ARN]);
+            assert_eq!(
+                topic.conditions["ArnEquals"]["aws:SourceArn"],
+                ["arn:aws:sns:us-east-1:123456789012:t-on-call"]
+            );
+        }
+        // Before the queue exists its ARN, and so the topic's statement, is not known yet.
+        let bp = one_queue(&format!("      tlsOnly: false\n{topics}"));
+        let later = desired_state(&bp, &Resolved::default(), &bp.spec.queues[0], &id);
+        assert_eq!(later.policy, Want::KnownAfterApply);
     }
 
     #[test]
