@@ -15,7 +15,7 @@ pub mod policy;
 pub mod registry;
 pub mod target;
 mod validate;
-mod yaml;
+pub mod yaml;
 
 use std::io::Read;
 use std::path::Path;

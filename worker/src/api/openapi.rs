@@ -8,8 +8,8 @@ use utoipa::{Modify, OpenApi};
 
 use super::audit::{AuditPage, AuditRecord, Decision};
 use super::models::{
-    Accepted, AccountView, CreateAccount, EntryView, HistoryView, Readiness, TransactionBody,
-    TransactionStatus,
+    Accepted, AccountView, ConversionView, CreateAccount, EntryView, HistoryView, Readiness,
+    TransactionBody, TransactionStatus,
 };
 use super::problem::Problem;
 
@@ -36,7 +36,8 @@ use super::problem::Problem;
         super::openapi_json,
     ),
     components(schemas(
-        Accepted, AccountView, AuditPage, AuditRecord, CreateAccount, Decision, EntryView,
+        Accepted, AccountView, AuditPage, AuditRecord, ConversionView, CreateAccount, Decision,
+        EntryView,
         HistoryView, Problem, Readiness, TransactionBody, TransactionStatus,
     )),
     modifiers(&BearerAuth, &Conformance),

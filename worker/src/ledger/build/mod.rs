@@ -4,9 +4,12 @@
 //! - [`items`]: the item layouts (account META key, conditional balance updates, ledger
 //!   entries, `TXN#` results, `IDEM#` records) and the conditions on them;
 //! - [`plans`]: the TransactWriteItems of a money movement, a result and an account opening;
+//! - [`conversion`]: the TransactWriteItems of a cross-currency movement (both legs through the
+//!   FX positions, the rate's condition check);
 //! - [`verdict`]: what a cancelled TransactWriteItems means, and why an account declines;
 //! - [`history`]: the sort-key range and the cursor of an account's history.
 
+mod conversion;
 mod history;
 mod items;
 mod plans;
@@ -14,6 +17,7 @@ mod verdict;
 
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 
+pub use conversion::{FX_SHARDS, build_conversion};
 pub use history::{decode_cursor, encode_cursor, history_bounds};
 pub use items::{
     CLOSE_CONDITION, CLOSE_UPDATE, CREDIT_CONDITION, CREDIT_UPDATE, DEBIT_CONDITION,
@@ -55,6 +59,10 @@ pub enum ItemRole {
     Entry,
     /// Account META put (create_account).
     AccountMeta,
+    /// Update of an FX position shard (a conversion).
+    FxPosition,
+    /// Condition check on the exchange rate a conversion read.
+    RateCheck,
 }
 
 /// One TransactWriteItems request and the role of each item.

@@ -34,6 +34,8 @@ pub enum CancellationVerdict {
         /// The non-condition failure codes seen.
         codes: Vec<String>,
     },
+    /// The exchange rate a conversion read was replaced before the write: read it again.
+    RateChanged,
     /// Account conditions failed, debit side first: classify into a decline.
     Accounts(Vec<FailedAccount>),
     /// Anything else (e.g. an entry item already exists without a result item).
@@ -90,6 +92,13 @@ pub fn interpret_cancellation(
         .collect();
     if !transient.is_empty() {
         return CancellationVerdict::Transient { codes: transient };
+    }
+    if failed
+        .iter()
+        .filter(condition_failed)
+        .any(|(role, _, _)| **role == ItemRole::RateCheck)
+    {
+        return CancellationVerdict::RateChanged;
     }
     let mut accounts = Vec::new();
     for (role, reason, code) in &failed {
