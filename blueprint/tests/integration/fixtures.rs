@@ -254,3 +254,74 @@ fn defaults_are_secure() {
     assert_eq!(bp.queue_name(&bp.spec.queues[0]), "s-q");
     assert_eq!(bp.key_alias(&bp.spec.kms_keys[0]), "alias/s-k");
 }
+
+/// `banking.yaml` for another environment: a values file renames the stack, resizes the fleet
+/// and adds a queue; a value it gets wrong is reported in the values file, at that value, and
+/// the blueprint's own problems stay in the blueprint.
+#[test]
+fn values_files_make_an_environment_and_their_problems_point_into_them() {
+    let root = workspace_root();
+    let base = std::fs::read_to_string(root.join("blueprints/banking.yaml")).unwrap();
+    let prod = "metadata:\n  name: banking-prod\nspec:\n  autoScalingGroups:\n    - name: workers\n      maxSize: 20\n  queues:\n    - name: audit\n";
+    let loaded = ballast_blueprint::parse_with_values(
+        "banking.yaml",
+        &base,
+        &[("prod.yaml".to_string(), prod.to_string())],
+    )
+    .unwrap_or_else(|d| panic!("{d}"));
+    let bp = &loaded.blueprint;
+    assert_eq!(bp.metadata.name, "banking-prod");
+    assert_eq!(bp.metadata.region, "us-east-1", "kept from the blueprint");
+    let workers = bp.auto_scaling_group("workers").unwrap();
+    assert_eq!((workers.min_size, workers.max_size), (2, 20));
+    assert!(bp.queue("audit").is_some());
+    assert!(bp.queue("transactions").is_some());
+    let id = ballast_blueprint::ResourceId::new(
+        ballast_blueprint::ResourceKind::AutoScalingGroup,
+        "workers",
+    );
+    let max = loaded.declared_at(&id, Some("maxSize")).unwrap();
+    assert_eq!(loaded.file_of(max), "prod.yaml");
+    assert_eq!((max.line, max.column), (6, 16));
+    let min = loaded.declared_at(&id, Some("minSize")).unwrap();
+    assert_eq!(loaded.file_of(min), "banking.yaml");
+
+    // Wrong values: each reported where it is written.
+    let wrong = "spec:\n  autoScalingGroups:\n    - name: workers\n      maxSize: 1\n  queues:\n    - name: transactions\n      visibiltyTimeout: 90s\n";
+    let diagnostics = ballast_blueprint::parse_with_values(
+        "banking.yaml",
+        &base,
+        &[
+            ("prod.yaml".to_string(), prod.to_string()),
+            ("wrong.yaml".to_string(), wrong.to_string()),
+        ],
+    )
+    .unwrap_err();
+    let rendered = diagnostics.to_string();
+    assert!(
+        rendered.contains("wrong.yaml:7:7: error: unknown field `visibiltyTimeout`"),
+        "{rendered}"
+    );
+    // A rule across two fields is reported at the field it names, here in the blueprint.
+    assert!(
+        rendered.contains("banking.yaml:182:16: error: `minSize` 2 is greater than `maxSize` 1"),
+        "{rendered}"
+    );
+
+    // A values file that is not a mapping, or is not YAML, is refused in its own name.
+    for (text, message) in [
+        (
+            "- just a list\n",
+            "wrong.yaml:1:1: error: a values file is a mapping",
+        ),
+        ("spec: [\n", "wrong.yaml:"),
+    ] {
+        let diagnostics = ballast_blueprint::parse_with_values(
+            "banking.yaml",
+            &base,
+            &[("wrong.yaml".to_string(), text.to_string())],
+        )
+        .unwrap_err();
+        assert!(diagnostics.to_string().contains(message), "{diagnostics}");
+    }
+}
