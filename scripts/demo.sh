@@ -56,6 +56,28 @@ $bin/ballast-worker seed-accounts --blueprint $blueprint --count 20 --balance 10
   --owner demo > $work/accounts.txt
 head -3 $work/accounts.txt && echo "... ($(wc -l < $work/accounts.txt) accounts)"
 
+step "Load exchange rates (all or nothing) and open 5 EUR accounts for cross-currency transfers"
+# A rates file: each rate exact, with its source and validity window (docs/currency.md).
+cat > $work/rates.yaml <<RATES
+rates:
+  - base: USD
+    quote: EUR
+    rate: "0.9215"
+    source: demo FX desk
+    valid_from: $(date -u -d '-1 hour' +%Y-%m-%dT%H:00:00Z)
+    valid_until: $(date -u -d '+1 day' +%Y-%m-%dT%H:00:00Z)
+  - base: EUR
+    quote: USD
+    rate: "1.0851"
+    source: demo FX desk
+    valid_from: $(date -u -d '-1 hour' +%Y-%m-%dT%H:00:00Z)
+    valid_until: $(date -u -d '+1 day' +%Y-%m-%dT%H:00:00Z)
+RATES
+$bin/ballast-worker rates load --blueprint $blueprint $work/rates.yaml
+$bin/ballast-worker rates list --blueprint $blueprint
+$bin/ballast-worker seed-accounts --blueprint $blueprint --count 5 --balance 1000.00 \
+  --currency EUR --owner demo > $work/accounts-eur.txt
+
 step "Start the ingest API (ballast-worker serve) with a development token"
 export BALLAST_JWT_HS256_SECRET=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
 api_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
@@ -117,7 +139,8 @@ echo "750.00 USD ${accounts[0]} -> ${accounts[1]}: $(tx_status)"
 
 step "Drive a compressed business day through POST /v1/transactions, with a live view"
 echo "normal 3/s for 15 s, peak 8/s for 15 s, month-end 12/s for 20 s, off-peak 2/s for 15 s;"
-echo "at month-end a batch producer also puts 1500 payroll-run transactions on the queue directly"
+echo "at month-end a batch producer also puts 1500 payroll-run transactions on the queue directly,"
+echo "one in ten of them a conversion between the USD and the EUR accounts"
 mapfile -t accounts < $work/accounts.txt
 post() {
   curl -sS -o /dev/null -w '%{http_code}\n' -X POST "$API/v1/transactions" \
@@ -143,6 +166,12 @@ demo_start=$(date +%s)
 view=$!
 n=0
 posts=()
+# First, one cross-currency transfer through the API: 100.00 USD credited in EUR.
+eur_first=$(head -1 $work/accounts-eur.txt)
+fx_id=$(curl -sS -X POST "$API/v1/transactions" -H "Authorization: Bearer $TOKEN" \
+  -H 'Content-Type: application/json' -H "Idempotency-Key: demo-fx-1" \
+  -d "{\"type\":\"TRANSFER\",\"source_account\":\"${accounts[0]}\",\"target_account\":\"$eur_first\",\"amount\":\"100.00\",\"currency\":\"USD\",\"target_currency\":\"EUR\"}" |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["transaction_id"])')
 for phase in "3 15" "8 15" "12 20" "2 15"; do
   read -r rate secs <<< "$phase"
   if [[ $rate == 12 ]]; then
@@ -150,7 +179,8 @@ for phase in "3 15" "8 15" "12 20" "2 15"; do
     # Sent in chunks of 100 so that the live view's count follows the queue.
     ( for _ in $(seq 1 15); do
         $bin/ballast-worker send --blueprint $blueprint --count 100 --rate 1000 --invalid 0.02 \
-          --accounts-file $work/accounts.txt > /dev/null 2>> $work/batch.log &&
+          --accounts-file $work/accounts.txt --fx-accounts-file $work/accounts-eur.txt \
+          --fx-currency EUR --conversions 0.1 > /dev/null 2>> $work/batch.log &&
           echo "queued 100" >> $work/sent.txt
       done ) &
     posts+=($!)
@@ -183,8 +213,13 @@ curl -fsS 127.0.0.1:$ctl_port/metrics | grep -E '^ballast_(scaling_actions_total
 echo "the local fleet, one line per change:"
 sed 's/^/  /; s/ (.*//' $work/fleet.out
 
-step "Results: every transaction has one result, and money is conserved"
+step "Results: every transaction has one result, and money is conserved in each currency"
+# Conversions move money between currencies only through the bank's FX positions: the report
+# shows them and checks both (docs/currency.md).
 $bin/ballast-worker report --blueprint $blueprint
+
+step "The cross-currency transfer through the API: both legs, the rate and the rounding"
+curl -sS -H "Authorization: Bearer $TOKEN" "$API/v1/transactions/$fx_id" | python3 -m json.tool
 
 step "A transfer's status and the first account's history, through the API"
 first=${accounts[0]}

@@ -62,6 +62,9 @@ pub enum Command {
     /// Operate the dead-letter queue by hand: list, show, redrive to the main queue, purge.
     #[command(subcommand)]
     Dlq(DlqCommand),
+    /// Exchange rates for currency conversion: load a rates file, list the stored rates.
+    #[command(subcommand)]
+    Rates(RatesCommand),
     /// Mint a development bearer token (HS256, secret from BALLAST_JWT_HS256_SECRET).
     Token(TokenArgs),
     /// Print the shell completion script (bash, zsh, fish, …).
@@ -297,6 +300,38 @@ pub struct DlqPurgeArgs {
     pub yes: bool,
 }
 
+/// `rates` subcommands.
+#[derive(Debug, Clone, Subcommand)]
+pub enum RatesCommand {
+    /// Validate a rates file (YAML) and write all of its rates in one transaction, or none:
+    /// any problem is reported at its file:line:column and nothing is written.
+    Load(RatesLoadArgs),
+    /// Print the stored rates, by pair and start.
+    List(RatesListArgs),
+}
+
+/// `rates load` arguments.
+#[derive(Debug, Clone, Args)]
+pub struct RatesLoadArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// The rates file (see docs/currency.md).
+    pub file: PathBuf,
+    /// Validate the file only (no AWS call).
+    #[arg(long)]
+    pub check: bool,
+}
+
+/// `rates list` arguments.
+#[derive(Debug, Clone, Args)]
+pub struct RatesListArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub output: OutputFormat,
+}
+
 /// `seed-accounts` arguments.
 #[derive(Debug, Clone, Args)]
 pub struct SeedArgs {
@@ -362,6 +397,16 @@ pub struct SendArgs {
     /// Currency of the transactions.
     #[arg(long, default_value = "USD")]
     pub currency: String,
+    /// Accounts in another currency (one number per line): with --conversions, a fraction of
+    /// the messages converts between them and the main accounts, each way.
+    #[arg(long, requires = "fx_currency")]
+    pub fx_accounts_file: Option<PathBuf>,
+    /// Currency of --fx-accounts-file.
+    #[arg(long, requires = "fx_accounts_file")]
+    pub fx_currency: Option<String>,
+    /// Fraction of the messages that are conversions (needs --fx-accounts-file).
+    #[arg(long, default_value_t = 0.0, requires = "fx_accounts_file")]
+    pub conversions: f64,
 }
 
 /// `serve` arguments.

@@ -5,6 +5,7 @@ pub mod commands;
 pub mod config;
 pub mod consumer;
 pub mod dlq;
+pub mod fx;
 pub mod generate;
 pub mod ledger;
 pub mod lifecycle;

@@ -26,6 +26,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Sweep(args) => commands::sweep::run(args, shutdown).await?,
         Command::RescueDlq(args) => commands::rescue::run(args, shutdown).await?,
         Command::Dlq(command) => commands::dlq::run(command).await?,
+        Command::Rates(command) => commands::rates::run(command).await?,
         Command::Token(args) => commands::token::run(args)?,
         Command::Completions(args) => {
             let mut out = std::io::stdout().lock();

@@ -5,8 +5,9 @@
 //! - its dead-letter queue (the blueprint's `deadLetter`): malformed messages are sent there,
 //!   and the rescue pass receives, re-hides and deletes there;
 //! - the accounts and transactions tables: the ledger's items (`GetItem`, `PutItem`,
-//!   `UpdateItem`, `Query`; `TransactWriteItems` is authorized by its items' `PutItem` and
-//!   `UpdateItem`), `Query` on their indexes (the sweeper's and the audit's), `DescribeTable`
+//!   `UpdateItem`, `Query`; `TransactWriteItems` is authorized by its items' `PutItem`,
+//!   `UpdateItem` and `ConditionCheckItem`, the last for a conversion's check of its exchange
+//!   rate), `Query` on their indexes (the sweeper's and the audit's), `DescribeTable`
 //!   on the transactions table (the readiness probe);
 //! - `kms:Decrypt`/`kms:GenerateDataKey` on the keys of SSE-KMS queues, only through SQS
 //!   (DynamoDB uses a table's key through its own grant: the caller needs no KMS permission);
@@ -70,6 +71,7 @@ const DEAD_LETTER: &[&str] = &[
     "sqs:DeleteMessage",
 ];
 const LEDGER_ITEMS: &[&str] = &[
+    "dynamodb:ConditionCheckItem",
     "dynamodb:GetItem",
     "dynamodb:PutItem",
     "dynamodb:UpdateItem",

@@ -68,6 +68,10 @@ pub fn canonical_sha256(tx: &Transaction) -> String {
         map.insert("amount".into(), a.to_string().into());
     }
     map.insert("currency".into(), tx.currency.code().into());
+    // Only when present, so that the hashes of bodies without it stay what they were.
+    if let Some(c) = tx.target_currency {
+        map.insert("target_currency".into(), c.code().into());
+    }
     let canonical = serde_json::Value::Object(map).to_string();
     hex::encode(Sha256::digest(canonical.as_bytes()))
 }

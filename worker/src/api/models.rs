@@ -39,6 +39,11 @@ pub struct TransactionBody {
     /// ISO 4217 code.
     #[schema(example = "USD", pattern = "^[A-Z]{3}$")]
     pub currency: String,
+    /// TRANSFER, PAYMENT: the ISO 4217 code the target is credited in, when it differs from
+    /// `currency` (a conversion at the rate valid when the worker posts it; see
+    /// docs/currency.md). Without it both accounts must hold `currency`.
+    #[schema(example = "EUR", pattern = "^[A-Z]{3}$")]
+    pub target_currency: Option<String>,
 }
 
 /// A decimal string as the amount grammar reads it (sign-less; exponents allowed).
@@ -63,12 +68,13 @@ fn amount_schema() -> utoipa::openapi::schema::Object {
 }
 
 /// The body fields a client may send.
-pub const TRANSACTION_BODY_FIELDS: [&str; 5] = [
+pub const TRANSACTION_BODY_FIELDS: [&str; 6] = [
     "type",
     "source_account",
     "target_account",
     "amount",
     "currency",
+    "target_currency",
 ];
 
 /// `202 Accepted` answer to `POST /v1/transactions`.
@@ -122,6 +128,34 @@ pub struct TransactionStatus {
     /// BALANCE_CHECK: the balance read (decimal string).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub balance: Option<String>,
+    /// A completed conversion: what the target was credited, at which rate and rounding.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conversion: Option<ConversionView>,
+}
+
+/// The credited side of a completed conversion (`amount`/`currency` are the debited side).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct ConversionView {
+    /// The credited currency.
+    #[schema(example = "EUR")]
+    pub target_currency: String,
+    /// The credited amount (decimal string, the target currency's minor units).
+    #[schema(example = "92.15")]
+    pub target_amount: String,
+    /// The exchange rate used: target units per source unit (exact decimal string).
+    #[schema(example = "0.9215")]
+    pub rate: String,
+    /// The rate's id: pair, start of validity and version.
+    #[schema(example = "USD/EUR@2026-12-04T00:00:00Z#v1")]
+    pub rate_id: String,
+    /// Who published the rate.
+    pub rate_source: String,
+    /// The rounding rule: `HALF_EVEN` (banker's rounding to the target's minor units).
+    #[schema(example = "HALF_EVEN")]
+    pub rounding: String,
+    /// `amount × rate − target_amount` (exact decimal string).
+    #[schema(example = "0")]
+    pub residue: String,
 }
 
 impl TransactionStatus {
@@ -139,6 +173,7 @@ impl TransactionStatus {
             submitted_at,
             processed_at: None,
             balance: None,
+            conversion: None,
         }
     }
 
@@ -158,6 +193,15 @@ impl TransactionStatus {
             submitted_at: None,
             processed_at: r.processed_at,
             balance: fmt(r.balance),
+            conversion: r.conversion.map(|c| ConversionView {
+                target_amount: money(c.target_amount, Some(&c.target_currency)),
+                target_currency: c.target_currency,
+                rate: c.rate,
+                rate_id: c.rate_id,
+                rate_source: c.rate_source,
+                rounding: c.rounding,
+                residue: c.residue.to_string(),
+            }),
         }
     }
 }

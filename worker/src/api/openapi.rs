@@ -8,8 +8,8 @@ use utoipa::{Modify, OpenApi};
 
 use super::audit::{AuditPage, AuditRecord, Decision};
 use super::models::{
-    Accepted, AccountView, CreateAccount, EntryView, HistoryView, Readiness, TransactionBody,
-    TransactionStatus,
+    Accepted, AccountView, ConversionView, CreateAccount, EntryView, HistoryView, Readiness,
+    TransactionBody, TransactionStatus,
 };
 use super::problem::Problem;
 use super::reviews::{ReviewDecision, ReviewPage, ReviewView};
@@ -41,9 +41,9 @@ use super::reviews::{ReviewDecision, ReviewPage, ReviewView};
         super::openapi_json,
     ),
     components(schemas(
-        Accepted, AccountView, AuditPage, AuditRecord, CreateAccount, Decision, EntryView,
-        HistoryView, Problem, Readiness, ReviewDecision, ReviewPage, ReviewView, TransactionBody,
-        TransactionStatus,
+        Accepted, AccountView, AuditPage, AuditRecord, ConversionView, CreateAccount, Decision,
+        EntryView, HistoryView, Problem, Readiness, ReviewDecision, ReviewPage, ReviewView,
+        TransactionBody, TransactionStatus,
     )),
     modifiers(&BearerAuth, &Conformance),
     tags(

@@ -4,6 +4,7 @@
 
 pub mod consume;
 pub mod dlq;
+pub mod rates;
 pub mod report;
 pub mod rescue;
 pub mod seed;

@@ -42,15 +42,44 @@ pub async fn report_command(
             writeln!(out, "    {code:<28} {count}")?;
         }
         writeln!(out, "accounts: {}", report.accounts)?;
-        for (ccy, balance) in &report.balances {
+        for ccy in report.currencies() {
             let get = |m: &BTreeMap<String, Decimal>| m.get(ccy).copied().unwrap_or_default();
-            writeln!(
-                out,
-                "  {ccy}: balances {balance} = opening {} + deposits {} - withdrawals {}",
-                get(&report.opening),
-                get(&report.deposited),
-                get(&report.withdrawn)
-            )?;
+            let position = get(&report.fx_positions);
+            if position.is_zero() && !report.fx_received.contains_key(ccy) {
+                writeln!(
+                    out,
+                    "  {ccy}: balances {} = opening {} + deposits {} - withdrawals {}",
+                    get(&report.balances),
+                    get(&report.opening),
+                    get(&report.deposited),
+                    get(&report.withdrawn)
+                )?;
+            } else {
+                writeln!(
+                    out,
+                    "  {ccy}: balances {} + fx position {position} = opening {} + deposits {} - \
+                     withdrawals {}",
+                    get(&report.balances),
+                    get(&report.opening),
+                    get(&report.deposited),
+                    get(&report.withdrawn)
+                )?;
+            }
+        }
+        if report.conversions > 0 {
+            writeln!(out, "conversions: {}", report.conversions)?;
+            for ccy in report.currencies() {
+                let get = |m: &BTreeMap<String, Decimal>| m.get(ccy).copied().unwrap_or_default();
+                let (received, paid) = (get(&report.fx_received), get(&report.fx_paid));
+                if received.is_zero() && paid.is_zero() {
+                    continue;
+                }
+                writeln!(
+                    out,
+                    "  {ccy}: fx position {} = received {received} - paid {paid}",
+                    get(&report.fx_positions)
+                )?;
+            }
         }
         writeln!(
             out,

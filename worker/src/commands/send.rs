@@ -5,7 +5,12 @@ use std::process::ExitCode;
 
 use super::sdk;
 use crate::cli::SendArgs;
-use crate::generate::{GenerateError, Mix, generate_messages, read_accounts, send_messages};
+use rand::seq::SliceRandom;
+
+use crate::generate::{
+    GenerateError, Holdings, Mix, generate_conversions, generate_messages, read_accounts,
+    send_messages,
+};
 use crate::transaction::Currency;
 
 /// `send`: reads the accounts (file or standard input) and enqueues the messages.
@@ -28,7 +33,49 @@ pub async fn send_command(args: &SendArgs, accounts: impl BufRead) -> Result<usi
         large: args.large,
         bursts: args.bursts,
     };
-    let bodies = generate_messages(&mut rand::rng(), &accounts, args.count, mix, currency)?;
+    let mut rng = rand::rng();
+    let (conversions, foreign) = match (&args.fx_accounts_file, &args.fx_currency) {
+        (Some(path), Some(code)) => {
+            if !(0.0..=1.0).contains(&args.conversions) {
+                return Err(GenerateError::Argument(
+                    "--conversions must be between 0 and 1",
+                ));
+            }
+            let foreign = read_accounts(std::io::BufReader::new(std::fs::File::open(path)?))?;
+            // Rounded down: at most `count` messages in all.
+            #[allow(
+                clippy::cast_possible_truncation,
+                clippy::cast_sign_loss,
+                clippy::cast_precision_loss,
+                reason = "a fraction in 0..=1 of a message count, rounded down"
+            )]
+            let n = ((args.count as f64) * args.conversions) as usize;
+            (
+                n.min(args.count),
+                Some((foreign, Currency::from_code(code)?)),
+            )
+        }
+        _ => (0, None),
+    };
+    let mut bodies = generate_messages(
+        &mut rng,
+        &accounts,
+        args.count.saturating_sub(conversions),
+        mix,
+        currency,
+    )?;
+    if let Some((foreign, foreign_currency)) = &foreign {
+        let home = Holdings {
+            accounts: &accounts,
+            currency,
+        };
+        let other = Holdings {
+            accounts: foreign,
+            currency: *foreign_currency,
+        };
+        bodies.extend(generate_conversions(&mut rng, home, other, conversions)?);
+        bodies.shuffle(&mut rng);
+    }
     let (targets, sdk) = sdk(&args.target).await?;
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let queue_url = targets.queue()?.url(&sqs).await?;

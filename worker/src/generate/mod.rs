@@ -1,5 +1,6 @@
 //! Load generation: `seed-accounts` creates accounts, `send` enqueues a mix of transactions
-//! (some duplicated, some invalid) among them at a fixed rate.
+//! (some duplicated, some invalid) among them at a fixed rate, and with a second set of
+//! accounts in another currency, conversions between the two ([`generate_conversions`]).
 
 use std::io::BufRead;
 use std::time::Duration;
@@ -235,12 +236,7 @@ pub fn random_transaction<R: Rng + ?Sized>(
     currency: Currency,
 ) -> Result<Transaction, GenerateError> {
     let (source, target) = pick_two(rng, accounts)?;
-    let units = currency.minor_units();
-    let amount = Decimal::new(rng.random_range(1..=10_000), 2)
-        .round_dp(units)
-        .max(Decimal::new(1, units));
-    let mut amount = amount;
-    amount.rescale(units);
+    let amount = random_amount(rng, currency);
     let kind = match rng.random_range(0..20) {
         0..8 => TransactionType::Transfer,
         8..12 => TransactionType::Payment,
@@ -258,6 +254,7 @@ pub fn random_transaction<R: Rng + ?Sized>(
     };
     let transaction_id = Uuid::new_v4();
     Ok(Transaction {
+        target_currency: None,
         transaction_id,
         kind,
         source_account,
@@ -272,6 +269,83 @@ pub fn random_transaction<R: Rng + ?Sized>(
         // The generator is a trusted producer: its messages carry no principal.
         principal: None,
     })
+}
+
+/// Accounts of one currency, for conversions.
+#[derive(Debug, Clone, Copy)]
+pub struct Holdings<'a> {
+    /// The accounts.
+    pub accounts: &'a [AccountNumber],
+    /// Their currency.
+    pub currency: Currency,
+}
+
+/// `count` conversions between `home` and `foreign` accounts, each way at random: TRANSFERs
+/// (and one in four PAYMENTs) in the source account's currency with the other as
+/// `target_currency`; amounts 0.01–100.00 in the source currency's minor units.
+pub fn generate_conversions<R: Rng + ?Sized>(
+    rng: &mut R,
+    home: Holdings<'_>,
+    foreign: Holdings<'_>,
+    count: usize,
+) -> Result<Vec<String>, GenerateError> {
+    if home.accounts.is_empty() || foreign.accounts.is_empty() {
+        return Err(GenerateError::TooFewAccounts);
+    }
+    if home.currency == foreign.currency {
+        return Err(GenerateError::Argument(
+            "conversions need accounts in two different currencies",
+        ));
+    }
+    let mut out = Vec::with_capacity(count);
+    for _ in 0..count {
+        let (from, to) = if rng.random_bool(0.5) {
+            (home, foreign)
+        } else {
+            (foreign, home)
+        };
+        let pick = |rng: &mut R, accounts: &[AccountNumber]| {
+            accounts
+                .get(rng.random_range(0..accounts.len()))
+                .cloned()
+                .ok_or(GenerateError::TooFewAccounts)
+        };
+        let source = pick(rng, from.accounts)?;
+        let target = pick(rng, to.accounts)?;
+        let kind = if rng.random_range(0..4) == 0 {
+            TransactionType::Payment
+        } else {
+            TransactionType::Transfer
+        };
+        let transaction_id = Uuid::new_v4();
+        let tx = Transaction {
+            transaction_id,
+            kind,
+            source_account: Some(source),
+            target_account: Some(target),
+            amount: Some(random_amount(rng, from.currency)),
+            currency: from.currency,
+            target_currency: Some(to.currency),
+            timestamp: OffsetDateTime::now_utc()
+                .replace_nanosecond(0)
+                .unwrap_or(OffsetDateTime::UNIX_EPOCH),
+            idempotency_key: IdempotencyKey::parse(&format!("gen-fx-{transaction_id}"))
+                .map_err(GenerateError::GeneratedKey)?,
+            principal: None,
+        };
+        out.push(tx.to_json()?);
+    }
+    Ok(out)
+}
+
+/// 0.01–100.00 in `currency`'s minor units (at least one minor unit).
+fn random_amount<R: Rng + ?Sized>(rng: &mut R, currency: Currency) -> Decimal {
+    let units = currency.minor_units();
+    let mut amount = Decimal::new(rng.random_range(1..=10_000), 2)
+        .round_dp(units)
+        .max(Decimal::new(1, units));
+    amount.rescale(units);
+    amount
 }
 
 /// An invalid transfer (its target account number has letters in it): it has a transaction id,
@@ -464,6 +538,40 @@ mod tests {
             assert_eq!(ids.len(), BURST_LEN);
         }
         assert!(generate_messages(&mut rng, &accounts, 1, only(0.7, 0.7), usd).is_err());
+    }
+
+    #[test]
+    fn generated_conversions_parse_and_go_both_ways() {
+        let mut rng = rand::rng();
+        let usd: Vec<AccountNumber> = (0..3)
+            .map(|_| random_account_number(&mut rng).unwrap())
+            .collect();
+        let jpy: Vec<AccountNumber> = (0..3)
+            .map(|_| random_account_number(&mut rng).unwrap())
+            .collect();
+        let home = Holdings {
+            accounts: &usd,
+            currency: Currency::from_code("USD").unwrap(),
+        };
+        let foreign = Holdings {
+            accounts: &jpy,
+            currency: Currency::from_code("JPY").unwrap(),
+        };
+        let bodies = generate_conversions(&mut rng, home, foreign, 400).unwrap();
+        let mut ways = std::collections::HashSet::new();
+        for body in &bodies {
+            let tx = parse_transaction(body.as_bytes()).unwrap();
+            let to = tx.conversion().expect("a conversion");
+            ways.insert((tx.currency.code(), to.code()));
+            let (source, target) = (tx.source_account.unwrap(), tx.target_account.unwrap());
+            match tx.currency.code() {
+                "USD" => assert!(usd.contains(&source) && jpy.contains(&target)),
+                _ => assert!(jpy.contains(&source) && usd.contains(&target)),
+            }
+            assert_eq!(tx.amount.unwrap().scale(), tx.currency.minor_units());
+        }
+        assert_eq!(ways.len(), 2, "{ways:?}");
+        assert!(generate_conversions(&mut rng, home, home, 1).is_err());
     }
 
     #[test]

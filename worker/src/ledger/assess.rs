@@ -6,7 +6,7 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use super::build::{ItemRole, build_effect, build_result};
+use super::build::{ItemRole, build_result};
 use super::model::{Item, OWNER, Outcome, PK, ResultStatus, opt_s, s};
 use super::{CancellationVerdict, DeclineReason, Ledger, LedgerError, ResultRecord};
 use crate::risk::{
@@ -46,7 +46,12 @@ impl Ledger {
                 .map(|p| p.as_str().to_owned())
                 .or(owner);
             let (mut plan, outcome) = match assessment.decision {
-                Decision::Approve => (build_effect(self.tables(), tx, now)?, Outcome::Completed),
+                // A conversion reads its rate first, and may be declined before any write
+                // (nothing moved, so the velocity does not count it).
+                Decision::Approve => match self.movement_plan(tx, now).await? {
+                    Ok(plan) => (plan, Outcome::Completed),
+                    Err(reason) => return self.decline_before_any_write(tx, reason).await,
+                },
                 Decision::Hold => (
                     build_result(self.tables(), &held_record(tx, assessment.score), now)?,
                     Outcome::Held,
@@ -133,6 +138,13 @@ impl Ledger {
                         transaction_id = %tx.transaction_id,
                         attempt,
                         "velocity changed since it was read; scoring again"
+                    );
+                }
+                CancellationVerdict::RateChanged => {
+                    tracing::debug!(
+                        transaction_id = %tx.transaction_id,
+                        attempt,
+                        "exchange rate replaced while converting; reading it again"
                     );
                 }
                 CancellationVerdict::Accounts(failed) => {

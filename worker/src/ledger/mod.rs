@@ -30,6 +30,20 @@
 //! `ALL_OLD` item returned with the cancellation reason, or a consistent read) and the DECLINED
 //! result is recorded with a second TransactWriteItems that is itself idempotent.
 //!
+//! # Conversions
+//!
+//! A TRANSFER or PAYMENT with a `target_currency` other than its `currency` is a conversion
+//! (`conversion.rs` reads the rate valid at the posting time, [`build_conversion`] writes both
+//! legs through the FX positions in one TransactWriteItems). No valid rate, or a result that is
+//! not an amount, is DECLINED (`NO_RATE`, `CONVERSION_OUT_OF_RANGE`) before any write. A rate
+//! replaced between the read and the write fails the request's ConditionCheck on the rate
+//! ([`CancellationVerdict::RateChanged`]): the movement is planned again with the rate read
+//! anew, so a stale rate is never applied.
+//!
+//! Rates and FX positions live in the accounts table: `pk = RATE#<base>#<quote>`,
+//! `sk = FROM#<valid_from>` (and the pair's guard, `sk = PAIR`), and `pk = FX#<currency>`,
+//! `sk = POSITION#<shard>` (`balance` N, `version` N, `currency`).
+//!
 //! # Ownership
 //!
 //! A message stamped with a `principal` (the ingest API does this) debits an account only if the
@@ -50,6 +64,7 @@
 
 mod assess;
 mod build;
+mod conversion;
 mod error;
 mod model;
 mod review;
@@ -70,18 +85,17 @@ use uuid::Uuid;
 pub use assess::MAX_STALE_ATTEMPTS;
 pub use build::{
     CLOSE_CONDITION, CLOSE_UPDATE, CREDIT_CONDITION, CREDIT_UPDATE, CancellationVerdict,
-    DEBIT_CONDITION, DEBIT_OWNED_CONDITION, DEBIT_UPDATE, FailedAccount, ItemRole,
+    DEBIT_CONDITION, DEBIT_OWNED_CONDITION, DEBIT_UPDATE, FX_SHARDS, FailedAccount, ItemRole,
     MAX_TRANSACT_ITEMS, NOT_EXISTS, ResultRecord, TRANSIENT_CANCELLATION_CODES, Tables, WritePlan,
-    account_meta_key, balance_check_record, balance_update, build_create_account, build_effect,
-    build_result, classify_account, decode_cursor, encode_cursor, entry_item, history_bounds,
-    interpret_cancellation, owner_mismatch,
+    account_meta_key, balance_check_record, balance_update, build_conversion, build_create_account,
+    build_effect, build_result, classify_account, decode_cursor, encode_cursor, entry_item,
+    history_bounds, interpret_cancellation, owner_mismatch,
 };
 pub use error::{BoxError, LedgerError};
-pub use model::rfc3339;
 pub use model::{
-    Account, AccountStatus, DeclineReason, Direction, EXTERNAL, HistoryPage, Item, LedgerEntry,
-    META, OPENING_BALANCE, OWNER, Outcome, PK, ResultStatus, SK, TransactionResult, account_pk,
-    entry_sk, idempotency_pk, result_pk, sort_timestamp,
+    Account, AccountStatus, ConversionResult, DeclineReason, Direction, EXTERNAL, HistoryPage,
+    Item, LedgerEntry, META, OPENING_BALANCE, OWNER, Outcome, PK, ResultStatus, SK,
+    TransactionResult, account_pk, entry_sk, idempotency_pk, result_pk, rfc3339, sort_timestamp,
 };
 pub use review::{Review, ReviewAction, ReviewOutcome};
 
@@ -169,7 +183,11 @@ impl Ledger {
             return self.apply_assessed(tx, &rules).await;
         }
         for attempt in 1..=MAX_ATTEMPTS {
-            let plan = build_effect(self.tables(), tx, OffsetDateTime::now_utc())?;
+            // A conversion reads its rate first; it may be declined before any write.
+            let plan = match self.movement_plan(tx, OffsetDateTime::now_utc()).await? {
+                Ok(plan) => plan,
+                Err(reason) => return self.decline_before_any_write(tx, reason).await,
+            };
             let result = self
                 .client
                 .transact_write_items()
@@ -231,6 +249,14 @@ impl Ledger {
                         source: Some(Box::new(err)),
                     });
                 }
+                // The rate was replaced after it was read: read it again, never use it stale.
+                CancellationVerdict::RateChanged => {
+                    tracing::debug!(
+                        transaction_id = %tx.transaction_id,
+                        attempt,
+                        "exchange rate replaced while converting; reading it again"
+                    );
+                }
                 CancellationVerdict::Accounts(failed) => {
                     if let Some(reason) = self.decline_reason(tx, failed).await? {
                         tracing::info!(
@@ -259,6 +285,25 @@ impl Ledger {
         })
     }
 
+    /// Records `tx` as declined for `reason`, found before anything was written (a conversion
+    /// without a valid rate): its result alone, or the duplicate's if one was recorded first.
+    pub(super) async fn decline_before_any_write(
+        &self,
+        tx: &Transaction,
+        reason: DeclineReason,
+    ) -> Result<Outcome, LedgerError> {
+        tracing::info!(
+            transaction_id = %tx.transaction_id,
+            reason = reason.code(),
+            "transaction declined"
+        );
+        let record = ResultRecord::declined(tx, &reason);
+        match self.write_result(&record).await? {
+            true => Ok(Outcome::Declined(reason)),
+            false => self.settle_duplicate(&record).await,
+        }
+    }
+
     /// Why the failed accounts of a cancelled movement refuse it (debit side first), or `None`
     /// when their conditions hold again (they changed since the attempt: retry).
     async fn decline_reason(
@@ -284,7 +329,10 @@ impl Ledger {
                     &f.account,
                     item.as_ref(),
                     Some(f.direction),
-                    tx.currency,
+                    match f.direction {
+                        Direction::Debit => tx.currency,
+                        Direction::Credit => tx.credit_currency(),
+                    },
                     tx.amount,
                 )?,
             };

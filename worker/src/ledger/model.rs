@@ -173,6 +173,22 @@ pub enum DeclineReason {
         /// The account.
         account: AccountNumber,
     },
+    /// A conversion found no rate of its pair valid at the posting time.
+    #[error("no {base}/{quote} exchange rate is valid at {at}")]
+    NoRate {
+        /// The debited currency.
+        base: Currency,
+        /// The credited currency.
+        quote: Currency,
+        /// The posting time (RFC 3339).
+        at: String,
+    },
+    /// A conversion's result is not an amount (zero after rounding, or 10^18 or more).
+    #[error("cannot convert: {detail}")]
+    ConversionOutOfRange {
+        /// Why (the amount, the rate and the currency).
+        detail: String,
+    },
     /// The message's principal does not own the account it debits (or balance-checks).
     #[error("the message's principal does not own account {account}")]
     NotAccountOwner {
@@ -204,6 +220,8 @@ impl DeclineReason {
             DeclineReason::NotAccountOwner { .. } => "NOT_ACCOUNT_OWNER",
             DeclineReason::RiskDeclined { .. } => "RISK_DECLINED",
             DeclineReason::ReviewRejected { .. } => "REVIEW_REJECTED",
+            DeclineReason::NoRate { .. } => "NO_RATE",
+            DeclineReason::ConversionOutOfRange { .. } => "CONVERSION_OUT_OF_RANGE",
         }
     }
 }
@@ -272,6 +290,28 @@ pub struct TransactionResult {
     pub balance: Option<Decimal>,
     /// The principal the message acted for, if it carried one.
     pub principal: Option<String>,
+    /// A completed conversion's second leg, rate and rounding.
+    pub conversion: Option<ConversionResult>,
+}
+
+/// What a completed conversion recorded on its `TXN#` item (see
+/// [`crate::ledger::build_conversion`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConversionResult {
+    /// The credited currency.
+    pub target_currency: String,
+    /// The credited amount.
+    pub target_amount: Decimal,
+    /// The rate used (exact text).
+    pub rate: String,
+    /// The rate's id (`USD/EUR@<valid_from>#v<version>`).
+    pub rate_id: String,
+    /// Who published the rate.
+    pub rate_source: String,
+    /// The rounding rule (`HALF_EVEN`).
+    pub rounding: String,
+    /// `amount × rate − target_amount`.
+    pub residue: Decimal,
 }
 
 /// One ledger entry (history item).
@@ -433,6 +473,18 @@ impl TransactionResult {
             processed_at: owned("processed_at")?,
             balance: opt_n(item, "balance")?,
             principal: owned("principal")?,
+            conversion: match opt_s(item, "fx_rate")? {
+                None => None,
+                Some(rate) => Some(ConversionResult {
+                    target_currency: get_s(item, "target_currency")?.to_owned(),
+                    target_amount: get_n(item, "target_amount")?,
+                    rate: rate.to_owned(),
+                    rate_id: get_s(item, "fx_rate_id")?.to_owned(),
+                    rate_source: get_s(item, "fx_rate_source")?.to_owned(),
+                    rounding: get_s(item, "fx_rounding")?.to_owned(),
+                    residue: get_n(item, "fx_residue")?,
+                }),
+            },
         })
     }
 }

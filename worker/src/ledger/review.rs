@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::build::{ItemRole, WritePlan, build_effect};
+use super::build::{ItemRole, WritePlan};
 use super::model::{Item, OWNER, PK, ResultStatus, get_s, opt_s, result_pk, rfc3339, s};
 use super::{CancellationVerdict, DeclineReason, Ledger, LedgerError};
 use crate::risk::ReviewStatus;
@@ -158,14 +158,27 @@ impl Ledger {
         }
         for attempt in 1..=MAX_ATTEMPTS {
             let now = OffsetDateTime::now_utc();
-            // The movement exactly as the worker would have applied it, minus the IDEM and TXN
-            // puts the hold already made.
-            let mut plan = build_effect(self.tables(), tx, now)?;
+            // The movement exactly as the worker would have applied it now (a conversion at
+            // the rate valid now), minus the IDEM and TXN puts the hold already made.
+            let mut plan = match self.movement_plan(tx, now).await? {
+                Ok(plan) => plan,
+                Err(reason) => {
+                    let decided = self
+                        .finish_declined(tx, ReviewStatus::Declined, &reason, operator, audit)
+                        .await?;
+                    return match decided {
+                        true => Ok(ReviewOutcome::Declined(reason)),
+                        false => self.already_decided(transaction_id).await,
+                    };
+                }
+            };
             plan.retain(|role| !matches!(role, ItemRole::Idempotency | ItemRole::Result));
+            let result_attributes = std::mem::take(&mut plan.result_attributes);
             let decision = Decided {
                 status: ReviewStatus::Approved,
                 result: ResultStatus::Completed,
                 reason: None,
+                attributes: &result_attributes,
             };
             self.attach_decision(&mut plan, tx, &decision, operator, audit, now)?;
             plan.check_size()?;
@@ -209,6 +222,10 @@ impl Ledger {
                         detail: format!("approval cancelled: {}", codes.join(", ")),
                         source: Some(Box::new(err)),
                     });
+                }
+                // The conversion's rate was replaced since it was read: read it again.
+                CancellationVerdict::RateChanged => {
+                    tracing::debug!(%transaction_id, attempt, "exchange rate replaced during approval; reading it again");
                 }
                 CancellationVerdict::Stale | CancellationVerdict::Fatal { .. } => {
                     return Err(LedgerError::Fatal {
@@ -283,6 +300,7 @@ impl Ledger {
             status,
             result: ResultStatus::Declined,
             reason: Some(reason),
+            attributes: &[],
         };
         self.attach_decision(
             &mut plan,
@@ -323,10 +341,21 @@ impl Ledger {
             .expression_attribute_values(":at", s(&at))
             .build()
             .map_err(LedgerError::build)?;
+        // Named `#rN`/`:rN`: the attributes come from the plan, never from a caller's text.
+        let extra: String = (0..decision.attributes.len())
+            .map(|i| format!(", #r{i} = :r{i}"))
+            .collect();
         let result = match decision.reason {
-            None => Update::builder().update_expression(
-                "SET #status = :status, processed_at = :at, decided_by = :by \
-                 REMOVE reason, reason_code",
+            None => decision.attributes.iter().enumerate().fold(
+                Update::builder().update_expression(format!(
+                    "SET #status = :status, processed_at = :at, decided_by = :by{extra} \
+                     REMOVE reason, reason_code"
+                )),
+                |update, (i, (name, value))| {
+                    update
+                        .expression_attribute_names(format!("#r{i}"), name)
+                        .expression_attribute_values(format!(":r{i}"), value.clone())
+                },
             ),
             Some(reason) => Update::builder()
                 .update_expression(
@@ -378,4 +407,6 @@ struct Decided<'a> {
     status: ReviewStatus,
     result: ResultStatus,
     reason: Option<&'a DeclineReason>,
+    /// Set on the result record with the decision ([`WritePlan::result_attributes`]).
+    attributes: &'a [(String, AttributeValue)],
 }

@@ -1,6 +1,13 @@
 //! `ballast-worker report`: what the ledger holds, for demos and checks. Transactions by
 //! recorded result and the money in the accounts, read with paginated scans (never strongly
 //! consistent with a running worker; run it once the queue is drained).
+//!
+//! Money is conserved **per currency**. A conversion moves money between currencies only
+//! through the bank's FX positions (`FX#<currency>`, see
+//! [`crate::ledger::build_conversion`]), so in each currency
+//! `customer balances + FX position = opening balances + deposits − withdrawals`, and each FX
+//! position equals what the completed conversions recorded: `received` (amounts debited in that
+//! currency) `− paid` (amounts credited in it). Both are checked.
 #![deny(clippy::arithmetic_side_effects)]
 
 use std::collections::BTreeMap;
@@ -11,7 +18,8 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 
 use crate::generate::GenerateError;
-use crate::ledger::{Account, Item, META, OPENING_BALANCE, PK, SK, TransactionResult};
+use crate::ledger::{Account, Item, LedgerError, META, OPENING_BALANCE, PK, SK, TransactionResult};
+use crate::store::keys::{FX_POSITION_PREFIX, FX_PREFIX};
 
 /// Totals of one ledger.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
@@ -30,25 +38,46 @@ pub struct Report {
     pub withdrawn: BTreeMap<String, Decimal>,
     /// Sum of opening balances by currency.
     pub opening: BTreeMap<String, Decimal>,
+    /// The FX positions by currency (the sum of their shards), as stored.
+    pub fx_positions: BTreeMap<String, Decimal>,
+    /// Completed conversions: what they debited, by source currency (the positions received).
+    pub fx_received: BTreeMap<String, Decimal>,
+    /// Completed conversions: what they credited, by target currency (the positions paid).
+    pub fx_paid: BTreeMap<String, Decimal>,
+    /// Completed conversions.
+    pub conversions: u64,
 }
 
 impl Report {
     /// Whether money was conserved: every balance is explained by opening balances,
     /// deposits and withdrawals, currency by currency.
     pub fn money_conserved(&self) -> bool {
-        let currencies = self
-            .balances
-            .keys()
-            .chain(self.opening.keys())
-            .collect::<std::collections::BTreeSet<_>>();
-        currencies.into_iter().all(|ccy| {
+        self.currencies().into_iter().all(|ccy| {
             let get = |m: &BTreeMap<String, Decimal>| m.get(ccy).copied().unwrap_or_default();
             // An overflowing sum cannot be explained by the others: not conserved.
-            get(&self.opening)
+            let explained = get(&self.opening)
                 .checked_add(get(&self.deposited))
-                .and_then(|sum| sum.checked_sub(get(&self.withdrawn)))
-                .is_some_and(|expected| expected == get(&self.balances))
+                .and_then(|sum| sum.checked_sub(get(&self.withdrawn)));
+            let held = get(&self.balances).checked_add(get(&self.fx_positions));
+            let converted = get(&self.fx_received).checked_sub(get(&self.fx_paid));
+            explained.is_some() && explained == held && converted == Some(get(&self.fx_positions))
         })
+    }
+
+    /// Every currency the report mentions.
+    pub fn currencies(&self) -> std::collections::BTreeSet<&String> {
+        [
+            &self.balances,
+            &self.opening,
+            &self.deposited,
+            &self.withdrawn,
+            &self.fx_positions,
+            &self.fx_received,
+            &self.fx_paid,
+        ]
+        .into_iter()
+        .flat_map(BTreeMap::keys)
+        .collect()
     }
 
     fn add_result(&mut self, result: &TransactionResult) -> Result<(), GenerateError> {
@@ -63,6 +92,15 @@ impl Report {
             count(&mut self.reasons, code);
         }
         if result.status.as_str() == "COMPLETED" {
+            if let Some(fx) = &result.conversion {
+                self.conversions = self.conversions.saturating_add(1);
+                add_money(&mut self.fx_received, currency.clone(), amount)?;
+                add_money(
+                    &mut self.fx_paid,
+                    fx.target_currency.clone(),
+                    fx.target_amount,
+                )?;
+            }
             match kind {
                 "DEPOSIT" => add_money(&mut self.deposited, currency, amount)?,
                 "WITHDRAWAL" => add_money(&mut self.withdrawn, currency, amount)?,
@@ -70,6 +108,12 @@ impl Report {
             }
         }
         Ok(())
+    }
+
+    /// One shard of an FX position (`FX#<currency>`, `POSITION#<n>`).
+    fn add_position(&mut self, item: &Item) -> Result<(), GenerateError> {
+        let currency = get_s(item, "currency")?.to_owned();
+        add_money(&mut self.fx_positions, currency, get_n(item, "balance")?)
     }
 
     fn add_account(&mut self, account: &Account) -> Result<(), GenerateError> {
@@ -80,6 +124,31 @@ impl Report {
             account.balance,
         )
     }
+}
+
+fn corrupt(item: &Item, field: &str) -> GenerateError {
+    let pk = item
+        .get(PK)
+        .and_then(|v| v.as_s().ok())
+        .map_or("?", String::as_str);
+    GenerateError::Ledger(LedgerError::CorruptItem {
+        key: pk.to_owned(),
+        detail: format!("missing or invalid `{field}`"),
+    })
+}
+
+fn get_s<'a>(item: &'a Item, field: &str) -> Result<&'a str, GenerateError> {
+    item.get(field)
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
+        .ok_or_else(|| corrupt(item, field))
+}
+
+fn get_n(item: &Item, field: &str) -> Result<Decimal, GenerateError> {
+    item.get(field)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|n| crate::transaction::parse_dynamo_number(n).ok())
+        .ok_or_else(|| corrupt(item, field))
 }
 
 /// Counts one more `key` (saturating: a count cannot realistically reach `u64::MAX`).
@@ -112,8 +181,13 @@ pub async fn report(
     transactions_table: &str,
 ) -> Result<Report, GenerateError> {
     let mut report = Report::default();
-    for item in scan(client, accounts_table, Some(("sk", META))).await? {
-        report.add_account(&Account::from_item(&item)?)?;
+    for item in scan(client, accounts_table, Some(META)).await? {
+        let pk = item.get(PK).and_then(|v| v.as_s().ok());
+        if pk.is_some_and(|pk| pk.starts_with(FX_PREFIX)) {
+            report.add_position(&item)?;
+        } else {
+            report.add_account(&Account::from_item(&item)?)?;
+        }
     }
     for item in scan(client, transactions_table, None).await? {
         let is_result = item
@@ -127,10 +201,12 @@ pub async fn report(
     Ok(report)
 }
 
+/// Every item of `table`; with `accounts_meta`, only the accounts' META items and the FX
+/// positions' shards.
 async fn scan(
     client: &Client,
     table: &str,
-    sort_key_equals: Option<(&str, &str)>,
+    accounts_meta: Option<&str>,
 ) -> Result<Vec<Item>, GenerateError> {
     let mut items = Vec::new();
     let mut start = None;
@@ -139,13 +215,17 @@ async fn scan(
             .scan()
             .table_name(table)
             .set_exclusive_start_key(start.take());
-        if let Some((_, value)) = sort_key_equals {
+        if let Some(meta) = accounts_meta {
             request = request
-                .filter_expression("#sk = :sk")
+                .filter_expression("#sk = :sk OR begins_with(#sk, :position)")
                 .expression_attribute_names("#sk", SK)
                 .expression_attribute_values(
                     ":sk",
-                    aws_sdk_dynamodb::types::AttributeValue::S(value.to_string()),
+                    aws_sdk_dynamodb::types::AttributeValue::S(meta.to_string()),
+                )
+                .expression_attribute_values(
+                    ":position",
+                    aws_sdk_dynamodb::types::AttributeValue::S(FX_POSITION_PREFIX.to_string()),
                 );
         }
         let page = request.send().await.classify("dynamodb:Scan")?;
@@ -179,6 +259,30 @@ mod tests {
         report.balances.insert("USD".into(), dec("207.50"));
         report.balances.insert("EUR".into(), dec("1.00"));
         assert!(!report.money_conserved(), "money from nowhere in EUR");
+    }
+
+    #[test]
+    fn conversions_are_explained_by_the_fx_positions_currency_by_currency() {
+        let mut report = Report::default();
+        report.opening.insert("USD".into(), dec("100.00"));
+        report.opening.insert("EUR".into(), dec("0.00"));
+        // 10.00 USD converted into 9.22 EUR.
+        report.balances.insert("USD".into(), dec("90.00"));
+        report.balances.insert("EUR".into(), dec("9.22"));
+        report.fx_positions.insert("USD".into(), dec("10.00"));
+        report.fx_positions.insert("EUR".into(), dec("-9.22"));
+        report.fx_received.insert("USD".into(), dec("10.00"));
+        report.fx_paid.insert("EUR".into(), dec("9.22"));
+        assert!(report.money_conserved());
+        // A position the recorded conversions do not explain.
+        report.fx_positions.insert("EUR".into(), dec("-9.21"));
+        report.balances.insert("EUR".into(), dec("9.21"));
+        assert!(!report.money_conserved());
+        // Without the positions, the balances alone are not conserved.
+        let mut bare = report.clone();
+        bare.fx_positions.clear();
+        bare.balances.insert("EUR".into(), dec("9.22"));
+        assert!(!bare.money_conserved());
     }
 
     #[test]

@@ -144,6 +144,7 @@ mod tests {
             timestamp: OffsetDateTime::UNIX_EPOCH,
             idempotency_key: IdempotencyKey::parse("k").unwrap(),
             principal: None,
+            target_currency: None,
         }
     }
 

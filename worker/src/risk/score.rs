@@ -253,6 +253,7 @@ denyList:
             timestamp: now(),
             idempotency_key: IdempotencyKey::parse("k-1").unwrap(),
             principal: None,
+            target_currency: None,
         }
     }
 

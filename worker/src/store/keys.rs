@@ -6,6 +6,8 @@
 //! | table        | `pk`                        | written by                  |
 //! |--------------|-----------------------------|-----------------------------|
 //! | accounts     | `ACCT#<account>`            | ledger (META and entries)   |
+//! | accounts     | `RATE#<base>#<quote>`       | `rates load` (exchange rates, `sk = FROM#<valid from>`; the pair's guard, `sk = PAIR`) |
+//! | accounts     | `FX#<currency>`             | ledger (FX position shards, `sk = POSITION#<n>`) |
 //! | transactions | `TXN#<transaction id>`      | ledger (results)            |
 //! | transactions | `IDEM#<idempotency key>`    | ledger (idempotency record) |
 //! | transactions | `INGEST#<idempotency key>`  | ingest API                  |
@@ -17,12 +19,17 @@
 //! | transactions | `ALERT#<transaction id>`    | ledger (risk alert)         |
 //! | transactions | `REVIEW#<transaction id>`   | ledger (held for review)    |
 //!
+//! Rates and FX positions live in the accounts table because they need its sort key (the rates of
+//! a pair are read as a range by validity; a currency's position is sharded) and are written in
+//! the same TransactWriteItems as the accounts they move; a table of their own would add a table
+//! to the blueprint, the IAM policies and every place that resolves table names for no gain.
+//!
 //! These strings are persisted: changing one orphans every item written before. They are
 //! byte-for-byte those of the code that first wrote them (no migration).
 
 use uuid::Uuid;
 
-use crate::transaction::AccountNumber;
+use crate::transaction::{AccountNumber, Currency};
 
 /// Partition key attribute (both tables).
 pub const PK: &str = "pk";
@@ -36,6 +43,37 @@ pub const EXTERNAL: &str = "EXTERNAL";
 pub const OWNER: &str = "owner";
 /// Entry/result type used for the opening balance written by `create_account`.
 pub const OPENING_BALANCE: &str = "OPENING_BALANCE";
+
+/// Prefix of a pair's exchange rates.
+pub const RATE_PREFIX: &str = "RATE#";
+/// Sort-key prefix of one exchange rate (followed by its fixed-width `valid_from`).
+pub const RATE_FROM_PREFIX: &str = "FROM#";
+/// Sort key of a pair's guard item (bumped by every `rates load` of the pair).
+pub const RATE_PAIR_SK: &str = "PAIR";
+/// Prefix of a currency's FX position.
+pub const FX_PREFIX: &str = "FX#";
+/// Sort-key prefix of one shard of an FX position (followed by the shard number).
+pub const FX_POSITION_PREFIX: &str = "POSITION#";
+
+/// `RATE#<base>#<quote>`.
+pub fn rate_pk(base: Currency, quote: Currency) -> String {
+    format!("{RATE_PREFIX}{}#{}", base.code(), quote.code())
+}
+
+/// `FROM#<fixed-width valid_from>`.
+pub fn rate_sk(valid_from_sort_timestamp: &str) -> String {
+    format!("{RATE_FROM_PREFIX}{valid_from_sort_timestamp}")
+}
+
+/// `FX#<currency>`.
+pub fn fx_pk(currency: Currency) -> String {
+    format!("{FX_PREFIX}{}", currency.code())
+}
+
+/// `POSITION#<shard>`.
+pub fn fx_position_sk(shard: u8) -> String {
+    format!("{FX_POSITION_PREFIX}{shard}")
+}
 
 /// `ACCT#<account_id>`.
 pub fn account_pk(account: &AccountNumber) -> String {
@@ -140,5 +178,15 @@ mod tests {
         assert_eq!(alert_pk(id), "ALERT#0190a6f2-7b1c-7def-8abc-0123456789ab");
         assert_eq!(review_pk(id), "REVIEW#0190a6f2-7b1c-7def-8abc-0123456789ab");
         assert_eq!((PK, SK, META, OWNER), ("pk", "sk", "META", "owner"));
+        let usd = Currency::from_code("USD").unwrap();
+        let eur = Currency::from_code("EUR").unwrap();
+        assert_eq!(rate_pk(usd, eur), "RATE#USD#EUR");
+        assert_eq!(
+            rate_sk("2026-12-04T00:00:00.000000000Z"),
+            "FROM#2026-12-04T00:00:00.000000000Z"
+        );
+        assert_eq!(RATE_PAIR_SK, "PAIR");
+        assert_eq!(fx_pk(eur), "FX#EUR");
+        assert_eq!(fx_position_sk(7), "POSITION#7");
     }
 }

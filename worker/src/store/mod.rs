@@ -9,6 +9,10 @@
 //! - [`poison`]: the consumer's record of a poison message (`POISON#`), read by the rescue;
 //! - [`reviews`]: pending reviews of held transactions (`REVIEW#`) and their index.
 //!
+//! Exchange rates (`RATE#`) are written and listed by the operator's `rates` command
+//! ([`crate::fx::admin`], with operator credentials: listing scans, which the worker's role may
+//! not) and read on the money path by [`Ledger::rate_at`](crate::ledger::Ledger::rate_at).
+//!
 //! The money items (`ACCT#`, `TXN#`, `IDEM#`) belong to the ledger ([`crate::ledger`]), the
 //! store's other half: its pure builders make the TransactWriteItems of a money movement and
 //! [`Ledger`](crate::ledger::Ledger) runs them. Both reach DynamoDB through the one

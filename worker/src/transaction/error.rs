@@ -24,7 +24,8 @@ pub enum ValidationError {
     /// A field that is not part of the message format.
     #[error(
         "unknown field `{field}`; hint: allowed fields are transaction_id, type, source_account, \
-         target_account, amount, currency, timestamp, idempotency_key (and principal, set by \
+         target_account, amount, currency, target_currency, timestamp, idempotency_key (and \
+         principal, set by \
          the ingest API)"
     )]
     UnknownField {

@@ -23,6 +23,12 @@
 //! - `TRANSFER`/`PAYMENT` need distinct source and target; `DEPOSIT` only a target;
 //!   `WITHDRAWAL` only a source.
 //! - `timestamp`: RFC 3339, year 0001–9999 once converted to UTC.
+//! - `target_currency` (optional, TRANSFER and PAYMENT only): the currency the target account is
+//!   credited in. When it differs from `currency` the movement is a *conversion*: `amount` in
+//!   `currency` is debited from the source and the target is credited `amount × rate` in
+//!   `target_currency`, at the rate valid when the ledger posts it (see [`crate::fx`]). Without
+//!   it both accounts must hold `currency` (a transfer into another currency is declined with
+//!   `CURRENCY_MISMATCH`, never converted unasked).
 //! - `principal` (optional): the authenticated caller the message acts for, stamped by the
 //!   ingest API (1-255 characters, no control characters). The ledger then debits only
 //!   accounts that principal owns. Trusted producers leave it out.
@@ -139,6 +145,9 @@ pub struct Transaction {
     pub timestamp: OffsetDateTime,
     /// Client-chosen key: a second message with the same key changes nothing.
     pub idempotency_key: IdempotencyKey,
+    /// The currency the target is credited in, when the sender asks for a conversion
+    /// (TRANSFER, PAYMENT); `None` (or `Some(currency)`) is a same-currency movement.
+    pub target_currency: Option<Currency>,
     /// Who the message acts for (stamped by the ingest API from the caller's token). When
     /// present, the ledger debits (and balance-checks) an account only if its owner is this
     /// principal; `None` is a trusted producer (seed, load generator, batch jobs).
@@ -191,6 +200,9 @@ impl Transaction {
                 _ => {}
             },
         }
+        if self.target_currency.is_some() && !matches!(kind, T::Transfer | T::Payment) {
+            return Err(not_allowed("target_currency"));
+        }
         match (kind, self.amount) {
             (T::BalanceCheck, Some(_)) => Err(not_allowed("amount")),
             (T::BalanceCheck, None) => Ok(()),
@@ -223,6 +235,17 @@ impl Transaction {
             }
             TransactionType::Withdrawal | TransactionType::BalanceCheck => None,
         }
+    }
+
+    /// The currency the credited account is credited in.
+    pub fn credit_currency(&self) -> Currency {
+        self.target_currency.unwrap_or(self.currency)
+    }
+
+    /// The currency to convert into, when this is a conversion (a `target_currency` other
+    /// than `currency`).
+    pub fn conversion(&self) -> Option<Currency> {
+        self.target_currency.filter(|c| *c != self.currency)
     }
 
     /// The single account a BALANCE_CHECK reads.
@@ -283,6 +306,7 @@ impl Serialize for Transaction {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let len = 6
             + usize::from(self.principal.is_some())
+            + usize::from(self.target_currency.is_some())
             + usize::from(self.source_account.is_some())
             + usize::from(self.target_account.is_some())
             + usize::from(self.amount.is_some());
@@ -302,6 +326,9 @@ impl Serialize for Transaction {
             s.serialize_field("amount", &AmountText::from_decimal(amount))?;
         }
         s.serialize_field("currency", &self.currency)?;
+        if let Some(target_currency) = &self.target_currency {
+            s.serialize_field("target_currency", target_currency)?;
+        }
         let ts = self.timestamp.format(&Rfc3339).map_err(S::Error::custom)?;
         s.serialize_field("timestamp", &ts)?;
         s.serialize_field("idempotency_key", &self.idempotency_key)?;

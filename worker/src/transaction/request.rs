@@ -109,13 +109,16 @@ pub struct TransactionRequest {
     /// `idempotency_key`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idempotency_key: Option<String>,
+    /// `target_currency`: the currency of the credit, for a conversion.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_currency: Option<String>,
     /// `principal`: who the message acts for (set by the ingest API, never by its clients).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub principal: Option<String>,
 }
 
 /// The fields of the wire format.
-pub const FIELDS: [&str; 9] = [
+pub const FIELDS: [&str; 10] = [
     "transaction_id",
     "type",
     "source_account",
@@ -125,6 +128,7 @@ pub const FIELDS: [&str; 9] = [
     "timestamp",
     "idempotency_key",
     "principal",
+    "target_currency",
 ];
 
 /// Parses a transaction id: hyphenated UUID (any case), not nil.
@@ -163,15 +167,22 @@ impl TransactionRequest {
         let source_account = account("source_account", &self.source_account)?;
         let target_account = account("target_account", &self.target_account)?;
 
-        let currency_text = self.currency.as_deref().ok_or(missing("currency"))?;
-        let currency = Currency::from_code(currency_text).map_err(|e| match e {
-            CurrencyError::Malformed => ValidationError::InvalidCurrency {
-                value: currency_text.to_owned(),
-            },
-            CurrencyError::Unknown => ValidationError::UnknownCurrency {
-                value: currency_text.to_owned(),
-            },
-        })?;
+        let parse_currency = |text: &str| {
+            Currency::from_code(text).map_err(|e| match e {
+                CurrencyError::Malformed => ValidationError::InvalidCurrency {
+                    value: text.to_owned(),
+                },
+                CurrencyError::Unknown => ValidationError::UnknownCurrency {
+                    value: text.to_owned(),
+                },
+            })
+        };
+        let currency = parse_currency(self.currency.as_deref().ok_or(missing("currency"))?)?;
+        let target_currency = self
+            .target_currency
+            .as_deref()
+            .map(parse_currency)
+            .transpose()?;
 
         let amount = match (&self.amount, kind) {
             (None, _) => None,
@@ -213,6 +224,7 @@ impl TransactionRequest {
 
         let tx = Transaction {
             principal,
+            target_currency,
             transaction_id,
             kind,
             source_account,
@@ -284,6 +296,7 @@ impl TransactionRequest {
                 "currency" => &mut req.currency,
                 "timestamp" => &mut req.timestamp,
                 "principal" => &mut req.principal,
+                "target_currency" => &mut req.target_currency,
                 "idempotency_key" => &mut req.idempotency_key,
                 // `allowed` names a field the request does not have: refuse it like any other.
                 _ => return Err(ValidationError::UnknownField { field: name }),

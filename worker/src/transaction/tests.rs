@@ -629,6 +629,7 @@ fn request_validate_is_reusable_without_json() {
         timestamp: Some("2024-01-15T10:30:00Z".into()),
         idempotency_key: Some("k-1".into()),
         principal: None,
+        target_currency: None,
     };
     let tx = req.validate().unwrap();
     assert_eq!(tx.amount, Some(dec("12.50")));
@@ -762,4 +763,45 @@ fn principal_must_be_a_plain_subject() {
     // Still nothing else new is accepted.
     let (code, field) = invalid_code(with("owner", Some(json!("alice"))));
     assert_eq!((code, field.as_str()), ("unknown_field", "owner"));
+}
+
+#[test]
+fn target_currency_is_optional_and_only_for_transfers_and_payments() {
+    // Absent: the seed format is unchanged and the movement is same-currency.
+    let plain = with("target_currency", None).unwrap();
+    assert_eq!((plain.target_currency, plain.conversion()), (None, None));
+    assert!(!plain.to_json().unwrap().contains("target_currency"));
+    // Present: a conversion, round-tripped.
+    let tx = with("target_currency", Some(json!("EUR"))).unwrap();
+    assert_eq!(tx.conversion().map(|c| c.code()), Some("EUR"));
+    assert_eq!(tx.credit_currency().code(), "EUR");
+    let text = tx.to_json().unwrap();
+    assert!(
+        text.contains(r#""currency":"USD","target_currency":"EUR""#),
+        "{text}"
+    );
+    assert_eq!(parse_transaction(text.as_bytes()).unwrap(), tx);
+    // Equal to `currency`: no conversion.
+    let same = with("target_currency", Some(json!("USD"))).unwrap();
+    assert_eq!(same.conversion(), None);
+    // Checked like `currency`.
+    for (value, code) in [
+        (json!("usd"), "invalid_currency"),
+        (json!("XYZ"), "unknown_currency"),
+        (json!(978), "wrong_type"),
+    ] {
+        let (got, field) = invalid_code(with("target_currency", Some(value.clone())));
+        assert_eq!(got, code, "{value} ({field})");
+    }
+    // Only TRANSFER and PAYMENT may convert.
+    let mut deposit = seed();
+    let obj = deposit.as_object_mut().unwrap();
+    obj.insert("type".into(), json!("DEPOSIT"));
+    obj.remove("source_account");
+    obj.insert("target_currency".into(), json!("EUR"));
+    let (code, field) = invalid_code(parse_transaction(deposit.to_string().as_bytes()));
+    assert_eq!(
+        (code, field.as_str()),
+        ("field_not_allowed", "target_currency")
+    );
 }

@@ -694,3 +694,121 @@ async fn history_bounds_that_overflow_in_utc_are_problems() {
     .await;
     assert_eq!(edge.status, StatusCode::OK, "{:?}", edge.body);
 }
+
+#[tokio::test]
+async fn a_conversion_is_submitted_with_target_currency_and_its_status_shows_both_legs() {
+    let env = env().await;
+    let a = open_account(&env).await;
+    let eur = call(
+        &env.app,
+        Method::POST,
+        "/v1/accounts",
+        Some(&admin()),
+        &[],
+        Some(json!({"currency": "EUR", "type": "checking"}).to_string()),
+    )
+    .await;
+    let b = eur.body["account_id"].as_str().unwrap().to_owned();
+    let now = time::OffsetDateTime::now_utc();
+    let fmt = |t: time::OffsetDateTime| {
+        t.format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+    };
+    let yaml = format!(
+        "rates:\n  - {{base: USD, quote: EUR, rate: \"0.9215\", source: desk, valid_from: {}, \
+         valid_until: {}}}\n",
+        fmt(now - time::Duration::hours(1)),
+        fmt(now + time::Duration::hours(1))
+    );
+    let rates = ballast_worker::fx::file::parse("rates.yaml", &yaml).unwrap();
+    ballast_worker::fx::admin::load(&env.ledger, "rates.yaml", &rates, now)
+        .await
+        .unwrap();
+    let deposit = submit(
+        &env,
+        "fx-dep",
+        json!({"type": "DEPOSIT", "target_account": a, "amount": "100.00", "currency": "USD"}),
+    )
+    .await;
+    assert_eq!(deposit.status, StatusCode::ACCEPTED);
+    let body = json!({"type": "TRANSFER", "source_account": a, "target_account": b,
+                      "amount": "100.00", "currency": "USD", "target_currency": "EUR"});
+    let conversion = submit(&env, "fx-1", body.clone()).await;
+    assert_eq!(
+        conversion.status,
+        StatusCode::ACCEPTED,
+        "{:?}",
+        conversion.body
+    );
+    let id = conversion.body["transaction_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The same key with another target currency is another body: a conflict, not a replay.
+    let mut other = body.clone();
+    other["target_currency"] = json!("GBP");
+    let conflict = submit(&env, "fx-1", other).await;
+    assert_eq!(conflict.status, StatusCode::CONFLICT, "{:?}", conflict.body);
+    assert_eq!(conflict.code(), "idempotency_key_reused");
+    assert!(submit(&env, "fx-1", body).await.replayed());
+    // A DEPOSIT cannot convert.
+    let bad = submit(
+        &env,
+        "fx-bad",
+        json!({"type": "DEPOSIT", "target_account": b, "amount": "1.00", "currency": "USD",
+               "target_currency": "EUR"}),
+    )
+    .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{:?}", bad.body);
+
+    let mut bodies = drain(&env).await;
+    bodies.sort_by_key(|b| !b.contains("DEPOSIT"));
+    for raw in &bodies {
+        let tx = parse_transaction(raw.as_bytes()).unwrap();
+        assert_eq!(env.ledger.apply(&tx).await.unwrap(), Outcome::Completed);
+    }
+    assert!(
+        bodies[1].contains(r#""target_currency":"EUR""#),
+        "{}",
+        bodies[1]
+    );
+    let done = call(
+        &env.app,
+        Method::GET,
+        &format!("/v1/transactions/{id}"),
+        Some(&admin()),
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(done.body["status"], "COMPLETED", "{:?}", done.body);
+    assert_eq!(
+        (&done.body["amount"], &done.body["currency"]),
+        (&json!("100.00"), &json!("USD"))
+    );
+    let fx = &done.body["conversion"];
+    assert_eq!(
+        (
+            &fx["target_currency"],
+            &fx["target_amount"],
+            &fx["rate"],
+            &fx["rounding"]
+        ),
+        (
+            &json!("EUR"),
+            &json!("92.15"),
+            &json!("0.9215"),
+            &json!("HALF_EVEN")
+        )
+    );
+    let b_now = call(
+        &env.app,
+        Method::GET,
+        &format!("/v1/accounts/{b}"),
+        Some(&admin()),
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(b_now.body["balance"], "92.15");
+}

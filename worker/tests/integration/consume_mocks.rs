@@ -41,6 +41,7 @@ use uuid::Uuid;
 fn transfer() -> Transaction {
     let id = Uuid::new_v4();
     Transaction {
+        target_currency: None,
         transaction_id: id,
         kind: TransactionType::Transfer,
         source_account: Some(AccountNumber::parse("1111111111").unwrap()),

@@ -50,6 +50,7 @@ fn transfer(accounts: &[AccountNumber], rng: &mut impl Rng) -> Transaction {
     let b = (a + rng.random_range(1..accounts.len())) % accounts.len();
     let id = Uuid::new_v4();
     Transaction {
+        target_currency: None,
         transaction_id: id,
         kind: TransactionType::Transfer,
         source_account: Some(accounts[a].clone()),

@@ -60,6 +60,7 @@ fn redrive_config(q: &Queues, visibility_secs: u64) -> ConsumerConfig {
 fn deposit(account: &AccountNumber) -> Transaction {
     let id = Uuid::new_v4();
     Transaction {
+        target_currency: None,
         transaction_id: id,
         kind: TransactionType::Deposit,
         source_account: None,

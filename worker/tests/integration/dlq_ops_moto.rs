@@ -32,6 +32,7 @@ use uuid::Uuid;
 fn transfer(from: &AccountNumber, to: &AccountNumber, cents: i64) -> Transaction {
     let id = Uuid::new_v4();
     Transaction {
+        target_currency: None,
         transaction_id: id,
         kind: TransactionType::Transfer,
         source_account: Some(from.clone()),

@@ -50,6 +50,7 @@ fn transaction(kind: TransactionType, account: &AccountNumber, cents: i64) -> Tr
         _ => (Some(account.clone()), None),
     };
     Transaction {
+        target_currency: None,
         transaction_id: id,
         kind,
         source_account: source,

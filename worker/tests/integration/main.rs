@@ -13,6 +13,7 @@ mod consume_moto;
 mod dlq_moto;
 mod dlq_ops_moto;
 mod dlq_rescue_moto;
+mod fx_moto;
 mod ingest_moto;
 mod ledger_moto;
 mod proptest_transaction;

@@ -644,3 +644,82 @@ async fn the_consumer_holds_a_generated_burst_and_counts_its_decisions() {
     );
     conserved(&l, "300000.00").await;
 }
+
+/// A conversion held for review and approved later is applied at the rate valid at approval,
+/// with both legs and its rate on the result, and conserves money in each currency.
+#[tokio::test]
+async fn a_held_conversion_is_approved_at_the_rate_valid_then_with_both_legs() {
+    use ballast_worker::fx::{admin, file};
+    use ballast_worker::ledger::{ReviewAction, ReviewOutcome};
+    use time::OffsetDateTime;
+
+    let l = risky_ledger().await;
+    let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
+    let at = |hours: i64| {
+        (now + time::Duration::hours(hours))
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+    };
+    let rates = format!(
+        "rates:\n  - {{base: USD, quote: EUR, rate: \"0.9215\", source: test desk, valid_from: {}, valid_until: {}}}\n",
+        at(-1),
+        at(1)
+    );
+    let rates = file::parse("rates.yaml", &rates).unwrap();
+    admin::load(&l, "rates.yaml", &rates, now).await.unwrap();
+    open(&l, "1111111111", "5000.00", "alice").await;
+    l.create_account(
+        &acct("2222222222"),
+        ballast_worker::transaction::Currency::from_code("EUR").unwrap(),
+        "CHECKING",
+        dec("0"),
+        &subject("bob"),
+    )
+    .await
+    .unwrap();
+    let convert = |amount: &str| {
+        let id = Uuid::now_v7();
+        parse_transaction(
+            format!(
+                r#"{{"transaction_id":"{id}","type":"TRANSFER","source_account":"1111111111",
+                "target_account":"2222222222","amount":"{amount}","currency":"USD",
+                "target_currency":"EUR","timestamp":"2026-12-04T10:00:00Z",
+                "idempotency_key":"k-{id}","principal":"alice"}}"#
+            )
+            .as_bytes(),
+        )
+        .unwrap()
+    };
+
+    // Over 1000 USD: held, nothing moves.
+    let tx = convert("1500.00");
+    assert_eq!(l.apply(&tx).await.unwrap(), Outcome::Held);
+    assert_eq!(balance(&l, "1111111111").await, dec("5000.00"));
+    let approved = l
+        .decide_review(
+            tx.transaction_id,
+            ReviewAction::Approve,
+            &subject("olga"),
+            &audit_template("olga"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(approved, ReviewOutcome::Approved);
+    assert_eq!(balance(&l, "1111111111").await, dec("3500.00"));
+    // 1500.00 × 0.9215 = 1382.25 exactly.
+    assert_eq!(balance(&l, "2222222222").await, dec("1382.25"));
+    let result = l.get_result(tx.transaction_id).await.unwrap().unwrap();
+    assert_eq!(result.status, ResultStatus::Completed);
+    let fx = result
+        .conversion
+        .expect("the approval records the conversion");
+    assert_eq!(
+        (fx.target_amount, fx.rate.as_str()),
+        (dec("1382.25"), "0.9215")
+    );
+    let tables = l.tables();
+    let r = report(l.client(), tables.accounts, tables.transactions)
+        .await
+        .unwrap();
+    assert!(r.money_conserved(), "{r:?}");
+}

@@ -4,16 +4,20 @@
 //! - [`items`]: the item layouts (account META key, conditional balance updates, ledger
 //!   entries, `TXN#` results, `IDEM#` records) and the conditions on them;
 //! - [`plans`]: the TransactWriteItems of a money movement, a result and an account opening;
+//! - [`conversion`]: the TransactWriteItems of a cross-currency movement (both legs through the
+//!   FX positions, the rate's condition check);
 //! - [`verdict`]: what a cancelled TransactWriteItems means, and why an account declines;
 //! - [`history`]: the sort-key range and the cursor of an account's history.
 
+mod conversion;
 mod history;
 mod items;
 mod plans;
 mod verdict;
 
-use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 
+pub use conversion::{FX_SHARDS, build_conversion};
 pub use history::{decode_cursor, encode_cursor, history_bounds};
 pub use items::{
     CLOSE_CONDITION, CLOSE_UPDATE, CREDIT_CONDITION, CREDIT_UPDATE, DEBIT_CONDITION,
@@ -65,6 +69,10 @@ pub enum ItemRole {
     Review,
     /// Audit record put.
     Audit,
+    /// Update of an FX position shard (a conversion).
+    FxPosition,
+    /// Condition check on the exchange rate a conversion read.
+    RateCheck,
 }
 
 /// One TransactWriteItems request and the role of each item.
@@ -74,6 +82,10 @@ pub struct WritePlan {
     pub items: Vec<TransactWriteItem>,
     /// `roles[i]` describes `items[i]`.
     pub roles: Vec<ItemRole>,
+    /// What the result record says beyond the common fields (a conversion's credited leg, rate
+    /// and rounding): the approval of a held movement sets them on the held record, whose put
+    /// it does not repeat.
+    pub result_attributes: Vec<(String, AttributeValue)>,
 }
 
 impl WritePlan {
@@ -81,6 +93,7 @@ impl WritePlan {
         WritePlan {
             items: Vec::new(),
             roles: Vec::new(),
+            result_attributes: Vec::new(),
         }
     }
 

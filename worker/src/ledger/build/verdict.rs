@@ -39,6 +39,8 @@ pub enum CancellationVerdict {
         /// The non-condition failure codes seen.
         codes: Vec<String>,
     },
+    /// The exchange rate a conversion read was replaced before the write: read it again.
+    RateChanged,
     /// Account conditions failed, debit side first: classify into a decline.
     Accounts(Vec<FailedAccount>),
     /// Anything else (e.g. an entry item already exists without a result item).
@@ -105,6 +107,13 @@ pub fn interpret_cancellation(
         .any(|(role, _, _)| **role == ItemRole::Velocity)
     {
         return CancellationVerdict::Stale;
+    }
+    if failed
+        .iter()
+        .filter(condition_failed)
+        .any(|(role, _, _)| **role == ItemRole::RateCheck)
+    {
+        return CancellationVerdict::RateChanged;
     }
     let mut accounts = Vec::new();
     for (role, reason, code) in &failed {
