@@ -103,11 +103,39 @@ BALLAST_LOG=info $bin/ballast run $work/banking-compressed.yaml --resync 15s \
 pids+=($!)
 # Workers drop scale-in protection after 1 s idle, so scale-in is not held up by moto (which
 # never comes back for an instance that was protected when the capacity dropped).
+# The workers score every movement with the risk rules (docs/risk.md). The demo's copy raises
+# the velocity and new-account limits above what its compressed day does to 20 accounts, so that
+# the one transaction held is the large transfer of the next step.
+sed -e 's/maxCount: 60/maxCount: 5000/' -e 's/maxAmount: 250/maxAmount: 900/' \
+  packaging/risk-rules.yaml > $work/risk-rules.yaml
 BALLAST_LOG=info $bin/ballast fleet local --blueprint $blueprint -- --concurrency 8 \
-  --breaker-cooldown 2s --wait-time-seconds 1 --idle-debounce 1s > $work/fleet.out 2> $work/fleet.log &
+  --breaker-cooldown 2s --wait-time-seconds 1 --idle-debounce 1s \
+  --risk-rules $work/risk-rules.yaml > $work/fleet.out 2> $work/fleet.log &
 pids+=($!)
 until_ok 60 curl -fsS 127.0.0.1:$ctl_port/readyz
 echo "controller metrics at http://127.0.0.1:$ctl_port/metrics; fleet log in $work/fleet.log"
+
+step "Risk: a large transfer is held for review, then approved by an operator"
+mapfile -t accounts < $work/accounts.txt
+held=$(curl -fsS -X POST "$API/v1/transactions" -H "Authorization: Bearer $TOKEN" \
+  -H 'Content-Type: application/json' -H "Idempotency-Key: demo-large-1" \
+  -d "{\"type\":\"TRANSFER\",\"source_account\":\"${accounts[0]}\",\"target_account\":\"${accounts[1]}\",\"amount\":\"750.00\",\"currency\":\"USD\"}" |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["transaction_id"])')
+tx_status() {
+  curl -fsS -H "Authorization: Bearer $TOKEN" "$API/v1/transactions/$held" |
+    python3 -c 'import json,sys; t=json.load(sys.stdin); print(t["status"], t.get("reason_code") or "")'
+}
+until_ok 60 bash -c "curl -fsS -H 'Authorization: Bearer $TOKEN' $API/v1/transactions/$held | grep -q HELD"
+echo "750.00 USD ${accounts[0]} -> ${accounts[1]}: $(tx_status)"
+# An operator (scope accounts:admin, and not the owner of either account: four eyes).
+OPS=$($bin/ballast-worker token --sub ops --scope "accounts:admin accounts:read transactions:read" --ttl 1h)
+echo "pending reviews:"
+curl -fsS -H "Authorization: Bearer $OPS" "$API/v1/reviews" |
+  python3 -c 'import json,sys; [print("  ", r["transaction_id"], r["amount"], r["currency"], "score", r["risk_score"], r["rules"]) for r in json.load(sys.stdin)["reviews"]]'
+echo "approve: $(curl -fsS -X POST -H "Authorization: Bearer $OPS" "$API/v1/reviews/$held/approve")"
+echo "again:   $(curl -sS -X POST -H "Authorization: Bearer $OPS" "$API/v1/reviews/$held/approve" |
+  python3 -c 'import json,sys; p=json.load(sys.stdin); print(p["status"], p["code"])') (applied once)"
+echo "750.00 USD ${accounts[0]} -> ${accounts[1]}: $(tx_status)"
 
 step "Drive a compressed business day through POST /v1/transactions, with a live view"
 echo "normal 3/s for 15 s, peak 8/s for 15 s, month-end 12/s for 20 s, off-peak 2/s for 15 s;"
@@ -170,7 +198,9 @@ for pid in "${posts[@]}"; do wait "$pid" 2>/dev/null || true; done
 echo "load done: $(grep -c '^202$' $work/sent.txt) of $n accepted by the API, $(awk '$1 == "queued" {n += $2} END {print n + 0}' $work/sent.txt) queued by the batch producer"
 
 # Drained, then back at the minimum of 2 after the cooldown.
-deadline=$((SECONDS + 150))
+# Scoring reads the velocity and account items of every debit: on a busy moto the drain takes
+# longer than without risk rules, and scale-in then steps down one instance per cooldown.
+deadline=$((SECONDS + 360))
 until [[ $(status | awk '{print $5, $8, $15}') == "0 0 2" ]]; do
   ((SECONDS < deadline)) || { kill $view; echo "the fleet did not drain and scale in in time" >&2; exit 1; }
   sleep 2

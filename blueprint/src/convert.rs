@@ -48,6 +48,36 @@ fn join(path: &str, field: &str) -> String {
 }
 
 impl<'s> Converter<'s> {
+    /// A node the schema leaves free-form (a policy document or statement) as plain JSON, with
+    /// the position of every value inside it recorded, so a diagnostic about `…Statement[0]`
+    /// or `…policyStatements[1].Resource` points at that line.
+    fn plain_json(&mut self, node: &Node, path: &str) -> Value {
+        self.positions
+            .values
+            .entry(path.to_string())
+            .or_insert(node.position);
+        match &node.value {
+            NodeValue::Mapping(entries) => Value::Object(
+                entries
+                    .iter()
+                    .map(|(k, v)| (k.text.clone(), self.plain_json(v, &join(path, &k.text))))
+                    .collect(),
+            ),
+            NodeValue::Sequence(items) => Value::Array(
+                items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| self.plain_json(v, &format!("{path}[{i}]")))
+                    .collect(),
+            ),
+            NodeValue::Scalar(s) if s.is_null() => Value::Null,
+            NodeValue::Scalar(s) => s
+                .as_bool()
+                .map(Value::Bool)
+                .unwrap_or_else(|| Value::String(s.text.clone())),
+        }
+    }
+
     pub fn new(root_schema: &'s Value) -> Self {
         Self {
             root: root_schema,
@@ -100,7 +130,7 @@ impl<'s> Converter<'s> {
         let types: Vec<&str> = match schema.get("type") {
             Some(Value::String(t)) => vec![t.as_str()],
             Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).collect(),
-            _ => return Some(to_plain_json(node)),
+            _ => return Some(self.plain_json(node, path)),
         };
         if let NodeValue::Scalar(s) = &node.value
             && s.is_null()
@@ -244,7 +274,7 @@ impl<'s> Converter<'s> {
                         }
                     }
                     _ => {
-                        out.insert(key.text.clone(), to_plain_json(value));
+                        out.insert(key.text.clone(), self.plain_json(value, &field_path));
                     }
                 },
             }
@@ -431,23 +461,6 @@ fn enum_values(root: &Value, schema: &Value) -> Option<Vec<String>> {
         all.extend(enum_values(root, branch)?);
     }
     Some(all)
-}
-
-fn to_plain_json(node: &Node) -> Value {
-    match &node.value {
-        NodeValue::Mapping(entries) => Value::Object(
-            entries
-                .iter()
-                .map(|(k, v)| (k.text.clone(), to_plain_json(v)))
-                .collect(),
-        ),
-        NodeValue::Sequence(items) => Value::Array(items.iter().map(to_plain_json).collect()),
-        NodeValue::Scalar(s) if s.is_null() => Value::Null,
-        NodeValue::Scalar(s) => s
-            .as_bool()
-            .map(Value::Bool)
-            .unwrap_or_else(|| Value::String(s.text.clone())),
-    }
 }
 
 fn describe(wanted: &str, schema: &Value) -> &'static str {

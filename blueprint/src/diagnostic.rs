@@ -4,8 +4,23 @@ use std::fmt;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, serde::Serialize)]
 pub struct Position {
+    /// Which file: 0 is the blueprint, `n` its `n`-th values file (see `values.rs`). First, so
+    /// that positions sort file by file.
+    #[serde(skip)]
+    pub source: u8,
     pub line: usize,
     pub column: usize,
+}
+
+impl Position {
+    /// A position in the blueprint file itself.
+    pub const fn new(line: usize, column: usize) -> Self {
+        Position {
+            source: 0,
+            line,
+            column,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
@@ -23,6 +38,10 @@ pub struct Diagnostic {
     pub path: String,
     pub message: String,
     pub hint: Option<String>,
+    /// The values file the position is in, when it is not the blueprint itself (set when the
+    /// diagnostics of a blueprint and its values files are gathered).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<Box<str>>,
 }
 
 impl Diagnostic {
@@ -33,6 +52,7 @@ impl Diagnostic {
             path: path.into(),
             message: message.into(),
             hint: None,
+            file: None,
         }
     }
 
@@ -61,8 +81,10 @@ impl Diagnostic {
         self.severity == Severity::Error
     }
 
-    /// `FILE:LINE:COLUMN: error: message (at path)` and, on a second line, the hint.
+    /// `FILE:LINE:COLUMN: error: message (at path)` and, on a second line, the hint. `file` is
+    /// the blueprint's; a diagnostic in a values file names that file instead.
     pub fn render(&self, file: &str) -> String {
+        let file = self.file.as_deref().unwrap_or(file);
         let mut out = format!(
             "{file}:{}:{}: {}: {}",
             self.position.line,

@@ -45,7 +45,7 @@ macro_rules! resource_kinds {
             ManagedPolicy    { name: "managed-policy",     model: ManagedPolicy,    stateful: false, tagging: [],                   ops: [managed_policy::ManagedPolicies] }
             IamRole          { name: "iam-role",           model: IamRole,          stateful: false, tagging: [],                   ops: [iam_role::IamRoles] }
             InstanceProfile  { name: "instance-profile",   model: InstanceProfile,  stateful: false, tagging: [],                   ops: [instance_profile::InstanceProfiles] }
-            Topic            { name: "topic",              model: Topic,            stateful: false, tagging: [],                   ops: [topic::Topics] }
+            Topic            { name: "topic",              model: Topic,            stateful: false, tagging: ["sns:topic"],        ops: [topic::Topics] }
             LaunchTemplate   { name: "launch-template",    model: LaunchTemplate,   stateful: false, tagging: [],                   ops: [launch_template::LaunchTemplates] }
             AutoScalingGroup { name: "auto-scaling-group", model: AutoScalingGroup, stateful: false, tagging: [],                   ops: [asg::AutoScalingGroups] }
             Alarm            { name: "alarm",              model: Alarm,            stateful: false, tagging: ["cloudwatch:alarm"], ops: [alarm::Alarms] }

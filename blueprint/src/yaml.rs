@@ -100,10 +100,7 @@ impl Node {
 }
 
 fn position(marker: &Marker) -> Position {
-    Position {
-        line: marker.line(),
-        column: marker.col() + 1,
-    }
+    Position::new(marker.line(), marker.col() + 1)
 }
 
 /// Reads exactly one YAML document. Duplicate keys and YAML tags are reported (all of them) but do not stop
@@ -127,21 +124,18 @@ pub fn parse_document(source: &str) -> Result<(Node, Vec<Diagnostic>), Diagnosti
     }
     let root = match builder.documents.len() {
         0 => {
-            return Err(Diagnostic::error(
-                Position { line: 1, column: 1 },
-                "",
-                "the file is empty",
-            )
-            .with_hint(
-                "a blueprint starts with `apiVersion: ballast.dev/v1` and `kind: Blueprint`",
-            ));
+            return Err(
+                Diagnostic::error(Position::new(1, 1), "", "the file is empty").with_hint(
+                    "a blueprint starts with `apiVersion: ballast.dev/v1` and `kind: Blueprint`",
+                ),
+            );
         }
         1 => builder.documents.remove(0),
         _ => {
             let second = builder
                 .documents
                 .get(1)
-                .map_or(Position { line: 1, column: 1 }, |d| d.position);
+                .map_or(Position::new(1, 1), |d| d.position);
             return Err(Diagnostic::error(
                 second,
                 "",
@@ -156,7 +150,7 @@ pub fn parse_document(source: &str) -> Result<(Node, Vec<Diagnostic>), Diagnosti
 /// The error for a text over [`MAX_SOURCE_BYTES`].
 pub fn too_large(len: usize) -> Diagnostic {
     Diagnostic::error(
-        Position { line: 1, column: 1 },
+        Position::new(1, 1),
         "",
         format!(
             "the file is {len} bytes or more, over the {MAX_SOURCE_BYTES}-byte limit for a blueprint"
@@ -181,7 +175,7 @@ pub fn not_utf8(bytes: &[u8], error: &std::str::Utf8Error) -> Diagnostic {
         .get(offset)
         .map_or_else(String::new, |b| format!(" 0x{b:02x}"));
     Diagnostic::error(
-        Position { line, column },
+        Position::new(line, column),
         "",
         format!("the file is not UTF-8 text: invalid byte{byte} at byte offset {offset}"),
     )
@@ -474,7 +468,7 @@ mod tests {
         let NodeValue::Mapping(entries) = root.value else {
             panic!("mapping expected")
         };
-        assert_eq!(entries[0].0.position, Position { line: 1, column: 1 });
+        assert_eq!(entries[0].0.position, Position::new(1, 1));
         assert_eq!(entries[1].1.position.line, 3);
         assert_eq!(entries[1].1.position.column, 3);
     }
@@ -509,13 +503,7 @@ mod tests {
         assert!(started.elapsed() < std::time::Duration::from_secs(1));
         assert!(err.message.contains("expands to more than"), "{err:?}");
         // Level 3 holds 11 111 nodes; the eighth use of it on line 5 crosses 100 000.
-        assert_eq!(
-            err.position,
-            Position {
-                line: 5,
-                column: 45
-            }
-        );
+        assert_eq!(err.position, Position::new(5, 45));
     }
 
     #[test]
@@ -547,7 +535,7 @@ mod tests {
     fn an_oversized_text_is_refused_before_parsing() {
         let text = "#".repeat(MAX_SOURCE_BYTES + 1);
         let err = parse_document(&text).unwrap_err();
-        assert_eq!(err.position, Position { line: 1, column: 1 });
+        assert_eq!(err.position, Position::new(1, 1));
         assert!(err.message.contains("1048577 bytes"), "{err:?}");
     }
 
@@ -557,7 +545,7 @@ mod tests {
         let error = std::str::from_utf8(&bytes).unwrap_err();
         let d = not_utf8(&bytes, &error);
         // 'é' is one column but two bytes.
-        assert_eq!(d.position, Position { line: 2, column: 5 });
+        assert_eq!(d.position, Position::new(2, 5));
         assert!(
             d.message.contains("invalid byte 0xff at byte offset 10"),
             "{d:?}"

@@ -95,6 +95,10 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct IamPolicyArgs {
     pub file: PathBuf,
+    /// A values file laid over the blueprint (repeatable, in order, the last one winning):
+    /// one environment's names, sizes and counts. See README, "Environments".
+    #[arg(long = "values", value_name = "FILE")]
+    pub values: Vec<PathBuf>,
     /// Whose policy: the controller's or the worker's.
     #[arg(long = "for", value_enum)]
     pub for_: crate::iam_policy::PolicyFor,
@@ -114,6 +118,10 @@ pub struct IamPolicyArgs {
 #[derive(Debug, Args)]
 pub struct PlanArgs {
     pub file: PathBuf,
+    /// A values file laid over the blueprint (repeatable, in order, the last one winning):
+    /// one environment's names, sizes and counts. See README, "Environments".
+    #[arg(long = "values", value_name = "FILE")]
+    pub values: Vec<PathBuf>,
     #[command(flatten)]
     pub aws: AwsArgs,
     #[arg(long, value_enum, default_value_t)]
@@ -148,6 +156,10 @@ pub struct ApplyCommandArgs {
 pub struct ApplyArgs {
     /// A blueprint, or (apply only) a plan saved by `ballast plan FILE --out PLANFILE`.
     pub file: PathBuf,
+    /// A values file laid over the blueprint (repeatable, in order, the last one winning):
+    /// one environment's names, sizes and counts. See README, "Environments".
+    #[arg(long = "values", value_name = "FILE")]
+    pub values: Vec<PathBuf>,
     #[command(flatten)]
     pub aws: AwsArgs,
     /// Do not ask for confirmation.
@@ -166,6 +178,10 @@ pub struct ApplyArgs {
 #[derive(Debug, Args)]
 pub struct SuspendArgs {
     pub file: PathBuf,
+    /// A values file laid over the blueprint (repeatable, in order, the last one winning):
+    /// one environment's names, sizes and counts. See README, "Environments".
+    #[arg(long = "values", value_name = "FILE")]
+    pub values: Vec<PathBuf>,
     #[command(flatten)]
     pub aws: AwsArgs,
     /// Why, recorded with the suspension and shown to whoever runs into it.
@@ -183,6 +199,10 @@ pub struct SuspendArgs {
 #[derive(Debug, Args)]
 pub struct ResumeArgs {
     pub file: PathBuf,
+    /// A values file laid over the blueprint (repeatable, in order, the last one winning):
+    /// one environment's names, sizes and counts. See README, "Environments".
+    #[arg(long = "values", value_name = "FILE")]
+    pub values: Vec<PathBuf>,
     #[command(flatten)]
     pub aws: AwsArgs,
     /// DynamoDB table of the writer lease, where the suspension is recorded.
@@ -213,6 +233,10 @@ pub struct ValidateArgs {
     /// Blueprint files.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
+    /// A values file laid over the blueprint (repeatable, in order, the last one winning):
+    /// one environment's names, sizes and counts. See README, "Environments".
+    #[arg(long = "values", value_name = "FILE")]
+    pub values: Vec<PathBuf>,
     /// Also list each valid blueprint's resources in dependency order.
     #[arg(long)]
     pub list: bool,

@@ -28,6 +28,10 @@ pub struct SavedPlan {
     pub blueprint_file: PathBuf,
     /// SHA-256 of the blueprint's text, hex.
     pub blueprint_sha256: String,
+    /// The values files laid over the blueprint (`--values`), in order, each with the SHA-256
+    /// of its text; absent for a plan made without.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub values_files: Vec<SavedFile>,
     /// The `--target`s the plan was made with (`kind/name`), absent for a whole plan. Apply
     /// selects the same resources and plans them again; the plan itself records them too
     /// (`plan.targets`), so a file whose two lists disagree is refused as a changed plan.
@@ -35,6 +39,16 @@ pub struct SavedPlan {
     pub targets: Vec<String>,
     /// The plan as `ballast plan --output json` prints it.
     pub plan: serde_json::Value,
+}
+
+/// A file a saved plan was made from, and the hash of its text.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SavedFile {
+    /// As an absolute path.
+    pub file: PathBuf,
+    /// SHA-256 of its text, hex.
+    pub sha256: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +59,8 @@ pub enum SavedPlanError {
     Format { file: String, found: u32 },
     #[error("the blueprint {file} changed since the plan was saved; {REVIEW_AGAIN}")]
     BlueprintChanged { file: String },
+    #[error("the values file {file} changed since the plan was saved; {REVIEW_AGAIN}")]
+    ValuesChanged { file: String },
     #[error("AWS or the blueprint's meaning changed since the plan was saved: {}; {REVIEW_AGAIN}", .differences.join("; "))]
     PlanChanged { differences: Vec<String> },
     #[error("the plan cannot be encoded")]
@@ -59,15 +75,24 @@ pub fn sha256_hex(text: &str) -> String {
 }
 
 impl SavedPlan {
+    /// `values` are the values files (absolute path and text) laid over the blueprint.
     pub fn new(
         blueprint_file: &Path,
         blueprint_text: &str,
+        values: &[(PathBuf, String)],
         plan: &Plan,
     ) -> Result<Self, SavedPlanError> {
         Ok(SavedPlan {
             saved_plan: FORMAT,
             blueprint_file: blueprint_file.to_path_buf(),
             blueprint_sha256: sha256_hex(blueprint_text),
+            values_files: values
+                .iter()
+                .map(|(file, text)| SavedFile {
+                    file: file.clone(),
+                    sha256: sha256_hex(text),
+                })
+                .collect(),
             targets: plan.targets.iter().map(ToString::to_string).collect(),
             plan: serde_json::to_value(plan)?,
         })
@@ -84,6 +109,24 @@ impl SavedPlan {
             }));
         }
         Some(serde_json::from_value(value).map_err(SavedPlanError::from))
+    }
+
+    /// The values files to read again, in order.
+    pub fn values_paths(&self) -> Vec<PathBuf> {
+        self.values_files.iter().map(|v| v.file.clone()).collect()
+    }
+
+    /// Refuses unless `values` (as read from [`SavedPlan::values_paths`]) are the texts the
+    /// plan was made from.
+    pub fn check_values(&self, values: &[(PathBuf, String)]) -> Result<(), SavedPlanError> {
+        for (saved, (file, text)) in self.values_files.iter().zip(values) {
+            if sha256_hex(text) != saved.sha256 {
+                return Err(SavedPlanError::ValuesChanged {
+                    file: file.display().to_string(),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Refuses unless `blueprint_text` is the text the plan was made from.
@@ -249,9 +292,28 @@ mod tests {
         }
     }
 
+    /// A plan made with values files records each one's hash: any edited since is refused,
+    /// and a plan made without records none (its file reads as before).
+    #[test]
+    fn a_values_file_edited_since_the_plan_is_refused() {
+        let values = vec![(PathBuf::from("/prod.yaml"), "spec: {}\n".to_string())];
+        let saved = SavedPlan::new(Path::new("/bp.yaml"), "text", &values, &plan("30")).unwrap();
+        assert_eq!(saved.values_paths(), [PathBuf::from("/prod.yaml")]);
+        saved.check_values(&values).unwrap();
+        let edited = vec![(PathBuf::from("/prod.yaml"), "spec: {x: 1}\n".to_string())];
+        let err = saved.check_values(&edited).unwrap_err().to_string();
+        assert!(
+            err.starts_with("the values file /prod.yaml changed since the plan was saved"),
+            "{err}"
+        );
+        let plain = SavedPlan::new(Path::new("/bp.yaml"), "text", &[], &plan("30")).unwrap();
+        let json = serde_json::to_value(&plain).unwrap();
+        assert!(json.get("valuesFiles").is_none(), "{json}");
+    }
+
     #[test]
     fn a_saved_plan_round_trips_and_is_recognised_only_as_such() {
-        let saved = SavedPlan::new(Path::new("/bp.yaml"), "text", &plan("30")).unwrap();
+        let saved = SavedPlan::new(Path::new("/bp.yaml"), "text", &[], &plan("30")).unwrap();
         let text = serde_json::to_string_pretty(&saved).unwrap();
         assert_eq!(
             SavedPlan::recognise("p.json", &text).unwrap().unwrap(),
@@ -271,7 +333,7 @@ mod tests {
         let work = ResourceId::new(ResourceKind::Queue, "work");
         let mut targeted = plan("30");
         targeted.targets = vec![work.clone()];
-        let saved = SavedPlan::new(Path::new("/bp.yaml"), "text", &targeted).unwrap();
+        let saved = SavedPlan::new(Path::new("/bp.yaml"), "text", &[], &targeted).unwrap();
         assert_eq!(saved.targets, ["queue/work"]);
         let text = serde_json::to_string(&saved).unwrap();
         assert_eq!(
@@ -287,7 +349,7 @@ mod tests {
         );
         // A whole plan writes no `targets` at all, as before targeting existed.
         let whole = serde_json::to_value(
-            SavedPlan::new(Path::new("/bp.yaml"), "text", &plan("30")).unwrap(),
+            SavedPlan::new(Path::new("/bp.yaml"), "text", &[], &plan("30")).unwrap(),
         )
         .unwrap();
         assert!(whole.get("targets").is_none(), "{whole}");
@@ -296,7 +358,7 @@ mod tests {
 
     #[test]
     fn a_changed_blueprint_or_a_changed_live_value_is_refused() {
-        let saved = SavedPlan::new(Path::new("/bp.yaml"), "text", &plan("30")).unwrap();
+        let saved = SavedPlan::new(Path::new("/bp.yaml"), "text", &[], &plan("30")).unwrap();
         saved.check_blueprint("text").unwrap();
         assert!(matches!(
             saved.check_blueprint("text "),
@@ -344,6 +406,7 @@ mod tests {
         let saved = SavedPlan::new(
             Path::new("/bp.yaml"),
             "text",
+            &[],
             &create(KNOWN_AFTER_APPLY, "345600"),
         )
         .unwrap();

@@ -10,3 +10,6 @@ pub const FLEET_DIMENSION: &str = "AutoScalingGroupName";
 pub const TRANSACTIONS_PROCESSED: &str = "TransactionsProcessed";
 /// Messages whose processing failed in the minute (a `Count`).
 pub const PROCESSING_ERRORS: &str = "ProcessingErrors";
+/// Age in seconds of the oldest transaction held for review by the risk rules (a `Seconds`
+/// gauge, published each minute while the worker has risk rules; 0 when none is pending).
+pub const HELD_OLDEST_AGE: &str = "HeldTransactionOldestAgeSeconds";

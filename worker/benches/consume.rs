@@ -201,6 +201,7 @@ async fn main() {
     let mix = Mix {
         duplicates: 0.1,
         invalid: 0.02,
+        ..Mix::default()
     };
     let bodies = generate_messages(&mut rand::rng(), &accounts, messages, mix, usd).unwrap();
     send_messages(&setup_sqs, &queue_url, &bodies, 1e9)

@@ -124,11 +124,22 @@ impl TargetArgs {
     }
 }
 
+/// The risk rules every money movement is scored with (see `docs/risk.md`).
+#[derive(Debug, Clone, Default, Args)]
+pub struct RiskArgs {
+    /// Risk rules file (`kind: RiskRules`): each money movement is approved, held for review
+    /// or declined. Without it, movements are applied without scoring.
+    #[arg(long, env = "BALLAST_RISK_RULES", value_name = "FILE")]
+    pub risk_rules: Option<PathBuf>,
+}
+
 /// `consume` arguments.
 #[derive(Debug, Clone, Args)]
 pub struct ConsumeArgs {
     #[command(flatten)]
     pub target: TargetArgs,
+    #[command(flatten)]
+    pub risk: RiskArgs,
     /// Messages processed concurrently.
     #[arg(long, default_value_t = 32, env = "BALLAST_CONCURRENCY")]
     pub concurrency: usize,
@@ -193,6 +204,8 @@ pub struct ConsumeArgs {
 pub struct RescueDlqArgs {
     #[command(flatten)]
     pub target: TargetArgs,
+    #[command(flatten)]
+    pub risk: RiskArgs,
     /// Report what would be done; apply, delete and hold nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -392,6 +405,14 @@ pub struct SendArgs {
     /// Fraction of messages that are invalid.
     #[arg(long, default_value_t = 0.0)]
     pub invalid: f64,
+    /// Fraction of messages that are large transfers (1000.00 to 20000.00), for the risk
+    /// rules' amount thresholds (docs/risk.md).
+    #[arg(long, default_value_t = 0.0)]
+    pub large: f64,
+    /// Fraction of messages that start a burst: 6 small transfers from one account back to
+    /// back, for the risk rules' velocity limits (docs/risk.md).
+    #[arg(long, default_value_t = 0.0)]
+    pub bursts: f64,
     /// File with account numbers, one per line; default: standard input.
     #[arg(long)]
     pub accounts_file: Option<PathBuf>,

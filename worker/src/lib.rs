@@ -12,5 +12,6 @@ pub mod ledger;
 pub mod lifecycle;
 pub mod observability;
 pub mod report;
+pub mod risk;
 pub mod store;
 pub mod transaction;

@@ -22,6 +22,14 @@ pub struct KmsKey {
     /// Waiting period when the key is scheduled for deletion, 7d..30d. Default: 30d.
     #[serde(default = "default_deletion_window")]
     pub deletion_window: Duration,
+    /// Statements added to the key policy, in IAM's form (`Sid`, `Effect`, `Principal`,
+    /// `Action`, `Resource: "*"`, optional `Condition`). The policy always also has the
+    /// account's own administration statement (AWS's default, so the key can never be locked
+    /// out and IAM policies keep deciding who uses it) and the statements the blueprint itself
+    /// needs: CloudWatch may use a key that encrypts a topic the blueprint's alarms notify.
+    /// Anything else in the live policy, such as a grant added by hand, is drift.
+    #[serde(default)]
+    pub policy_statements: Vec<serde_json::Value>,
     /// Keys default to `retain`: deleting a key destroys every piece of data it encrypts.
     #[serde(default)]
     pub deletion_policy: Option<DeletionPolicy>,

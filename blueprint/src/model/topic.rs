@@ -69,6 +69,25 @@ impl TopicSubscription {
     }
 }
 
+impl super::Blueprint {
+    /// The blueprint's topics with an `sqs` subscription delivering to `queue`, named by its
+    /// blueprint name or by its ARN.
+    pub fn topics_delivering_to<'a>(
+        &'a self,
+        queue: &'a super::Queue,
+    ) -> impl Iterator<Item = &'a Topic> + 'a {
+        let physical = self.queue_name(queue);
+        self.spec.topics.iter().filter(move |t| {
+            t.subscriptions.iter().any(|s| {
+                s.protocol == SubscriptionProtocol::Sqs
+                    && (s.endpoint == queue.name
+                        || (s.endpoint.starts_with("arn:")
+                            && s.endpoint.rsplit(':').next() == Some(physical.as_str())))
+            })
+        })
+    }
+}
+
 impl crate::registry::Resource for Topic {
     const REFERENCES: &'static [crate::ResourceKind] =
         &[crate::ResourceKind::KmsKey, crate::ResourceKind::Queue];

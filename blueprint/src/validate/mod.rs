@@ -85,7 +85,7 @@ pub fn check(bp: &Blueprint, positions: &Positions) -> Vec<Diagnostic> {
     }
     for (i, topic) in bp.spec.topics.iter().enumerate() {
         let path = format!("spec.topics[{i}]");
-        v.topic(bp, topic, &path);
+        v.topic(topic, &path);
         v.resource_tags(bp, &topic.tags, &path);
     }
     for (i, alarm) in bp.spec.alarms.iter().enumerate() {

@@ -4,7 +4,7 @@
 use super::*;
 
 impl Validator<'_> {
-    pub(super) fn topic(&mut self, bp: &Blueprint, t: &Topic, path: &str) {
+    pub(super) fn topic(&mut self, t: &Topic, path: &str) {
         if let Some(name) = &t.topic_name {
             let p = format!("{path}.topicName");
             if name.ends_with(".fifo") {
@@ -27,7 +27,6 @@ impl Validator<'_> {
         for (i, s) in t.subscriptions.iter().enumerate() {
             let p = format!("{path}.subscriptions[{i}]");
             self.subscription_endpoint(s, &format!("{p}.endpoint"));
-            self.subscription_to_managed_queue(bp, t, s, &format!("{p}.endpoint"));
             if let Some(first) = seen.insert(s, i) {
                 self.error(
                     &p,
@@ -39,37 +38,6 @@ impl Validator<'_> {
                     format!("it is already {path}.subscriptions[{first}]; SNS keeps one"),
                 );
             }
-        }
-    }
-
-    /// A blueprint queue's policy is Ballast's (the TLS-only statement, or none): it has no
-    /// statement letting the topic send, and one written by hand is removed by apply as drift,
-    /// so SNS could not deliver. Said here rather than found after an apply.
-    fn subscription_to_managed_queue(
-        &mut self,
-        bp: &Blueprint,
-        t: &Topic,
-        s: &TopicSubscription,
-        path: &str,
-    ) {
-        if s.protocol != SubscriptionProtocol::Sqs {
-            return;
-        }
-        let endpoint = s.endpoint.as_str();
-        let queue = bp.spec.queues.iter().find(|q| {
-            q.name == endpoint
-                || (endpoint.starts_with("arn:")
-                    && endpoint.rsplit(':').next() == Some(bp.queue_name(q).as_str()))
-        });
-        if let Some(q) = queue {
-            self.warning(
-                path,
-                format!(
-                    "SNS cannot deliver to queue `{}`: its queue policy is managed by Ballast and does not let topic `{}` send",
-                    q.name, t.name
-                ),
-                "declaring extra queue-policy statements is not supported yet, and a statement added by hand is removed by apply; subscribe a queue outside the blueprint by its ARN",
-            );
         }
     }
 

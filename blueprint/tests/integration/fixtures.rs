@@ -141,6 +141,7 @@ fn banking_blueprint_is_the_seed_platform() {
                 "1000".to_string()
             ),
             ("ApproximateAgeOfOldestMessage", ">", "300".to_string()),
+            ("HeldTransactionOldestAgeSeconds", ">", "14400".to_string()),
             ("ApproximateNumberOfMessagesVisible", ">", "10".to_string()),
             ("GroupInServiceInstances", "<", "2".to_string()),
             ("ProcessingErrors", ">", "50".to_string()),
@@ -214,27 +215,21 @@ fn a_plain_http_dead_letter_queue_of_a_tls_only_queue_is_warned_about_where_it_i
     );
 }
 
+/// A blueprint queue a blueprint topic delivers to, by name or by ARN: its policy lets the
+/// topic send (the controller writes the statement), so there is nothing to warn about.
 #[test]
-fn an_sqs_subscription_to_a_blueprint_queue_is_warned_about_where_it_is_written() {
-    let source = "apiVersion: ballast.dev/v1\nkind: Blueprint\nmetadata: {name: s, region: us-east-1}\nspec:\n  queues: [{name: alerts}]\n  topics:\n    - name: oncall\n      subscriptions:\n        - {protocol: sqs, endpoint: alerts}\n        - {protocol: sqs, endpoint: 'arn:aws:sqs:us-east-1:123456789012:s-alerts'}\n        - {protocol: sqs, endpoint: 'arn:aws:sqs:us-east-1:123456789012:elsewhere'}\n";
+fn an_sqs_subscription_to_a_blueprint_queue_makes_the_topic_deliver_to_it() {
+    let source = "apiVersion: ballast.dev/v1\nkind: Blueprint\nmetadata: {name: s, region: us-east-1}\nspec:\n  queues: [{name: alerts}, {name: quiet}]\n  topics:\n    - name: oncall\n      subscriptions:\n        - {protocol: sqs, endpoint: alerts}\n    - name: audit\n      subscriptions:\n        - {protocol: sqs, endpoint: 'arn:aws:sqs:us-east-1:123456789012:s-alerts'}\n        - {protocol: sqs, endpoint: 'arn:aws:sqs:us-east-1:123456789012:elsewhere'}\n";
     let loaded = ballast_blueprint::parse("s.yaml", source).unwrap();
-    let rendered: Vec<String> = loaded.warnings.iter().map(|w| w.render("s.yaml")).collect();
-    let message = "warning: SNS cannot deliver to queue `alerts`: its queue policy is managed by Ballast and does not let topic `oncall` send";
-    assert_eq!(rendered.len(), 2, "{rendered:?}");
-    assert!(
-        rendered[0].starts_with(&format!("s.yaml:9:37: {message}")),
-        "{rendered:?}"
-    );
-    assert!(
-        rendered[1].starts_with(&format!("s.yaml:10:37: {message}")),
-        "{rendered:?}"
-    );
-    assert!(
-        rendered
-            .iter()
-            .all(|r| r
-                .contains("hint: declaring extra queue-policy statements is not supported yet"))
-    );
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    let bp = loaded.blueprint;
+    let delivering = |queue: usize| -> Vec<&str> {
+        bp.topics_delivering_to(&bp.spec.queues[queue])
+            .map(|t| t.name.as_str())
+            .collect()
+    };
+    assert_eq!(delivering(0), ["oncall", "audit"]);
+    assert!(delivering(1).is_empty());
 }
 
 #[test]
@@ -259,4 +254,78 @@ fn defaults_are_secure() {
     assert!(ballast_blueprint::safety_overrides(&bp).is_empty());
     assert_eq!(bp.queue_name(&bp.spec.queues[0]), "s-q");
     assert_eq!(bp.key_alias(&bp.spec.kms_keys[0]), "alias/s-k");
+}
+
+/// `banking.yaml` for another environment: a values file renames the stack, resizes the fleet
+/// and adds a queue; a value it gets wrong is reported in the values file, at that value, and
+/// the blueprint's own problems stay in the blueprint.
+#[test]
+fn values_files_make_an_environment_and_their_problems_point_into_them() {
+    let root = workspace_root();
+    let base = std::fs::read_to_string(root.join("blueprints/banking.yaml")).unwrap();
+    let prod = "metadata:\n  name: banking-prod\nspec:\n  autoScalingGroups:\n    - name: workers\n      maxSize: 20\n  queues:\n    - name: audit\n";
+    let loaded = ballast_blueprint::parse_with_values(
+        "banking.yaml",
+        &base,
+        &[("prod.yaml".to_string(), prod.to_string())],
+    )
+    .unwrap_or_else(|d| panic!("{d}"));
+    let bp = &loaded.blueprint;
+    assert_eq!(bp.metadata.name, "banking-prod");
+    assert_eq!(bp.metadata.region, "us-east-1", "kept from the blueprint");
+    let workers = bp.auto_scaling_group("workers").unwrap();
+    assert_eq!((workers.min_size, workers.max_size), (2, 20));
+    assert!(bp.queue("audit").is_some());
+    assert!(bp.queue("transactions").is_some());
+    let id = ballast_blueprint::ResourceId::new(
+        ballast_blueprint::ResourceKind::AutoScalingGroup,
+        "workers",
+    );
+    let max = loaded.declared_at(&id, Some("maxSize")).unwrap();
+    assert_eq!(loaded.file_of(max), "prod.yaml");
+    assert_eq!((max.line, max.column), (6, 16));
+    let min = loaded.declared_at(&id, Some("minSize")).unwrap();
+    assert_eq!(loaded.file_of(min), "banking.yaml");
+
+    // Wrong values: each reported where it is written.
+    let wrong = "spec:\n  autoScalingGroups:\n    - name: workers\n      maxSize: 1\n  queues:\n    - name: transactions\n      visibiltyTimeout: 90s\n";
+    let diagnostics = ballast_blueprint::parse_with_values(
+        "banking.yaml",
+        &base,
+        &[
+            ("prod.yaml".to_string(), prod.to_string()),
+            ("wrong.yaml".to_string(), wrong.to_string()),
+        ],
+    )
+    .unwrap_err();
+    let rendered = diagnostics.to_string();
+    assert!(
+        rendered.contains("wrong.yaml:7:7: error: unknown field `visibiltyTimeout`"),
+        "{rendered}"
+    );
+    // A rule across two fields is reported at the field it names, here in the blueprint.
+    let min_line = 1 + base.lines().position(|l| l.trim() == "minSize: 2").unwrap();
+    assert!(
+        rendered.contains(&format!(
+            "banking.yaml:{min_line}:16: error: `minSize` 2 is greater than `maxSize` 1"
+        )),
+        "{rendered}"
+    );
+
+    // A values file that is not a mapping, or is not YAML, is refused in its own name.
+    for (text, message) in [
+        (
+            "- just a list\n",
+            "wrong.yaml:1:1: error: a values file is a mapping",
+        ),
+        ("spec: [\n", "wrong.yaml:"),
+    ] {
+        let diagnostics = ballast_blueprint::parse_with_values(
+            "banking.yaml",
+            &base,
+            &[("wrong.yaml".to_string(), text.to_string())],
+        )
+        .unwrap_err();
+        assert!(diagnostics.to_string().contains(message), "{diagnostics}");
+    }
 }

@@ -1,7 +1,7 @@
 //! `plan`, `drift`, `apply` and `destroy`.
 
 use std::io::{BufRead, IsTerminal, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -32,8 +32,29 @@ const EXIT_CHANGES: u8 = 2;
 const LEASE_DURATION: Duration = Duration::from_secs(15);
 const LEASE_RENEW_EVERY: Duration = Duration::from_secs(5);
 
-pub fn load_blueprint(path: &Path) -> anyhow::Result<Blueprint> {
-    Ok(ballast_blueprint::load(path)?.blueprint)
+/// The blueprint at `path` with its `values` files laid over it.
+pub fn load_blueprint(path: &Path, values: &[PathBuf]) -> anyhow::Result<Blueprint> {
+    Ok(ballast_blueprint::load_with_values(path, values)?.blueprint)
+}
+
+/// Each values file's absolute path and text, as read for a plan (and recorded in a saved one).
+fn read_values(values: &[PathBuf]) -> anyhow::Result<Vec<(PathBuf, String)>> {
+    values
+        .iter()
+        .map(|path| {
+            let absolute = std::path::absolute(path)
+                .with_context(|| format!("resolving {}", path.display()))?;
+            Ok((absolute, ballast_blueprint::read(path)?))
+        })
+        .collect()
+}
+
+/// `(label, text)` pairs for [`ballast_blueprint::parse_with_values`].
+fn labelled(values: &[(PathBuf, String)]) -> Vec<(String, String)> {
+    values
+        .iter()
+        .map(|(path, text)| (path.display().to_string(), text.clone()))
+        .collect()
 }
 
 async fn sdk_config(aws: &AwsArgs, bp: &Blueprint) -> anyhow::Result<aws_types::SdkConfig> {
@@ -120,8 +141,13 @@ fn scoped(plan: Plan, selection: Option<&Selection>) -> Plan {
 
 pub async fn plan(args: &PlanArgs, out: &mut impl Write) -> anyhow::Result<ExitCode> {
     let text = ballast_blueprint::read(&args.file)?;
-    let loaded = ballast_blueprint::parse(&args.file.display().to_string(), &text)
-        .map_err(ballast_blueprint::LoadError::Invalid)?;
+    let values = read_values(&args.values)?;
+    let loaded = ballast_blueprint::parse_with_values(
+        &args.file.display().to_string(),
+        &text,
+        &labelled(&values),
+    )
+    .map_err(ballast_blueprint::LoadError::Invalid)?;
     let selection = selection(&loaded.blueprint, &args.targets, Direction::Dependencies)?;
     let plan = read_only_plan(&loaded.blueprint, &args.aws, &CallRecorder::default()).await?;
     let plan = scoped(plan, selection.as_ref());
@@ -129,7 +155,7 @@ pub async fn plan(args: &PlanArgs, out: &mut impl Write) -> anyhow::Result<ExitC
     if let Some(plan_file) = &args.out {
         let blueprint_file = std::path::absolute(&args.file)
             .with_context(|| format!("resolving {}", args.file.display()))?;
-        let saved = SavedPlan::new(&blueprint_file, &text, &plan)?;
+        let saved = SavedPlan::new(&blueprint_file, &text, &values, &plan)?;
         std::fs::write(plan_file, serde_json::to_string_pretty(&saved)?)
             .with_context(|| format!("writing the plan to {}", plan_file.display()))?;
         let targeted = if plan.is_targeted() {
@@ -152,7 +178,7 @@ pub async fn plan(args: &PlanArgs, out: &mut impl Write) -> anyhow::Result<ExitC
 /// The CI check: 0 in sync, 2 drifted, 1 error. Read-only by construction: it only ever builds
 /// [`ReadOnlyClients`], whose every client refuses non-read operations before sending them.
 pub async fn drift(args: &PlanArgs, out: &mut impl Write) -> anyhow::Result<ExitCode> {
-    let loaded = ballast_blueprint::load(&args.file)?;
+    let loaded = ballast_blueprint::load_with_values(&args.file, &args.values)?;
     let bp = &loaded.blueprint;
     let selection = selection(bp, &args.targets, Direction::Dependencies)?;
     let plan = read_only_plan(bp, &args.aws, &CallRecorder::default()).await?;
@@ -320,7 +346,7 @@ pub async fn suspend(
     args: &crate::cli::SuspendArgs,
     out: &mut impl Write,
 ) -> anyhow::Result<ExitCode> {
-    let bp = load_blueprint(&args.file)?;
+    let bp = load_blueprint(&args.file, &args.values)?;
     let config = sdk_config(&args.aws, &bp).await?;
     let dynamodb = aws_sdk_dynamodb::Client::new(&config);
     let table = &args.lease_table;
@@ -357,7 +383,7 @@ pub async fn resume(
     args: &crate::cli::ResumeArgs,
     out: &mut impl Write,
 ) -> anyhow::Result<ExitCode> {
-    let bp = load_blueprint(&args.file)?;
+    let bp = load_blueprint(&args.file, &args.values)?;
     let config = sdk_config(&args.aws, &bp).await?;
     let table = &args.lease_table;
     let name = &bp.metadata.name;
@@ -419,11 +445,20 @@ pub async fn apply(
     let (saved, bp) = match SavedPlan::recognise(&file, &text) {
         Some(saved) => {
             let saved = saved?;
+            if !args.values.is_empty() {
+                bail!(
+                    "--values cannot be used with a saved plan: {file} records the values files \
+                     it was made with, and applying it applies exactly that"
+                );
+            }
             let blueprint_text = ballast_blueprint::read(&saved.blueprint_file)?;
             saved.check_blueprint(&blueprint_text)?;
-            let bp = ballast_blueprint::parse(
+            let values = read_values(&saved.values_paths())?;
+            saved.check_values(&values)?;
+            let bp = ballast_blueprint::parse_with_values(
                 &saved.blueprint_file.display().to_string(),
                 &blueprint_text,
+                &labelled(&values),
             )
             .map_err(ballast_blueprint::LoadError::Invalid)?
             .blueprint;
@@ -431,9 +466,13 @@ pub async fn apply(
         }
         None => (
             None,
-            ballast_blueprint::parse(&file, &text)
-                .map_err(ballast_blueprint::LoadError::Invalid)?
-                .blueprint,
+            ballast_blueprint::parse_with_values(
+                &file,
+                &text,
+                &labelled(&read_values(&args.values)?),
+            )
+            .map_err(ballast_blueprint::LoadError::Invalid)?
+            .blueprint,
         ),
     };
     // A saved plan fixed its targets when it was made; others given now would apply something
@@ -521,7 +560,7 @@ pub async fn destroy(
     out: &mut impl Write,
 ) -> anyhow::Result<ExitCode> {
     let args = &destroy_args.blueprint;
-    let bp = load_blueprint(&args.file)?;
+    let bp = load_blueprint(&args.file, &args.values)?;
     let selection = selection(&bp, &destroy_args.targets, Direction::Dependents)?;
     ensure_can_confirm(args.auto_approve)?;
     let config = sdk_config(&args.aws, &bp).await?;
@@ -634,7 +673,7 @@ pub async fn force_unlock(
     args: &crate::cli::ApplyArgs,
     out: &mut impl Write,
 ) -> anyhow::Result<ExitCode> {
-    let bp = load_blueprint(&args.file)?;
+    let bp = load_blueprint(&args.file, &args.values)?;
     let config = sdk_config(&args.aws, &bp).await?;
     let spec = LeaseSpec {
         name: blueprint_lease_name(&bp.metadata.name),

@@ -55,6 +55,8 @@ pub fn policy(bp: &Blueprint, scope: &ArnScope, lease_table: &str) -> PolicyDocu
                     &[
                         "kms:DescribeKey",
                         "kms:GetKeyRotationStatus",
+                        "kms:GetKeyPolicy",
+                        "kms:PutKeyPolicy",
                         "kms:EnableKeyRotation",
                         "kms:DisableKeyRotation",
                         "kms:EnableKey",

@@ -166,11 +166,12 @@ fn rust_files(dir: &Path) -> Vec<PathBuf> {
 #[test]
 fn the_controller_policy_allows_every_call_the_controller_makes() {
     let src = workspace().join("controller/src");
-    // This module's own literals are the policy, not calls.
+    // This module's own literals are the policy, not calls; so are those of the resource
+    // policies Ballast writes (`kinds/<kind>/policy.rs`): they name what others may call.
     let own = src.join("iam_policy");
     let files: Vec<PathBuf> = rust_files(&src)
         .into_iter()
-        .filter(|f| !f.starts_with(&own))
+        .filter(|f| !f.starts_with(&own) && !f.ends_with("policy.rs"))
         .collect();
     let calls = called_actions(&files);
     assert!(calls.len() > 60, "found only {calls:?}");

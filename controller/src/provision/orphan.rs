@@ -175,6 +175,7 @@ fn arn_prefix(kind: ResourceKind) -> Option<(&'static str, &'static str)> {
         ResourceKind::Queue => Some(("sqs", "")),
         ResourceKind::Table => Some(("dynamodb", "table/")),
         ResourceKind::Alarm => Some(("cloudwatch", "alarm:")),
+        ResourceKind::Topic => Some(("sns", "")),
         _ => None,
     }
 }
@@ -228,6 +229,8 @@ async fn physical_id(
                 Err(e) => Err(ProvisionError::aws(&id)(e)),
             }
         }
+        // A topic's API takes its ARN; a deleted topic leaves the tagging index with it.
+        ResourceKind::Topic => Ok(Some(arn.to_string())),
         _ => Ok(Some(rest.to_string())),
     }
 }

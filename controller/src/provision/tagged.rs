@@ -1,7 +1,7 @@
 //! Ownership tags of every tagged kind in one read: the Resource Groups Tagging API's
 //! `GetResources`, filtered on `ballast.dev/blueprint = <metadata.name>` and on the resource types
 //! whose own APIs need one tag read per resource (KMS keys, SQS queues, DynamoDB tables,
-//! CloudWatch alarms). EC2 and Auto Scaling describes return tags already.
+//! CloudWatch alarms, SNS topics). EC2 and Auto Scaling describes return tags already.
 //!
 //! The tagging API is eventually consistent on AWS: a resource created or tagged moments ago can be
 //! missing from its answer for a while, and it lists only this blueprint's resources. So a

@@ -15,6 +15,7 @@ mod provision_core;
 mod provision_dead_mans_switch;
 mod provision_iam;
 mod provision_interrupted;
+mod provision_key_policy;
 mod provision_monitoring;
 mod provision_queue_policy;
 mod provision_security_groups;

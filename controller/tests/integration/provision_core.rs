@@ -510,10 +510,13 @@ async fn a_queue_removed_from_the_blueprint_is_planned_under_its_policy() {
     assert_eq!(plan.summary.retain, 1);
 }
 
-/// `blueprint_text` plus an alarm on the work queue: every kind the tagging snapshot covers.
+/// `blueprint_text` plus a topic and an alarm on the work queue: every kind the tagging
+/// snapshot covers.
 fn tagged_kinds_text(name: &str) -> String {
     format!(
-        "{}  alarms:
+        "{}  topics:
+    - name: oncall
+  alarms:
     - name: depth
       queue: work
       metric: ApproximateNumberOfMessagesVisible
@@ -592,12 +595,13 @@ async fn resources_missing_from_the_tagging_snapshot_read_their_own_tags_and_sta
         provision::render::plan_text(&plan)
     );
     assert_eq!(plan.summary.conflicts, 0);
-    assert_eq!(plan.summary.unchanged, 5);
+    assert_eq!(plan.summary.unchanged, 6);
     assert_eq!(calls_of(&recorder, "GetResources"), 0);
     assert_eq!(calls_of(&recorder, "ListQueueTags"), 2);
     assert_eq!(calls_of(&recorder, "ListResourceTags"), 1);
     assert_eq!(calls_of(&recorder, "ListTagsOfResource"), 1);
-    assert_eq!(calls_of(&recorder, "ListTagsForResource"), 1);
+    // CloudWatch's and SNS's tag reads have the same name.
+    assert_eq!(calls_of(&recorder, "ListTagsForResource"), 2);
 }
 
 #[tokio::test]
@@ -937,4 +941,140 @@ async fn a_saved_plan_is_applied_exactly_or_refused_when_stale() {
     ok(run(&["plan", &blueprint, "--out", &plan_file(4)]));
     ok(run(&["apply", &plan_file(4)]));
     assert_eq!(visibility().await, "60");
+}
+
+/// One blueprint, another environment: `--values` renames the stack and changes a queue; the
+/// plan saved with it records the values file, so `apply PLANFILE` needs no flag, and an edit
+/// of the values file after the review is refused like an edit of the blueprint.
+#[tokio::test]
+async fn an_environment_from_a_values_file_is_planned_applied_and_checked() {
+    let name = unique_name("env");
+    let dir = std::env::temp_dir().join(&name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = |file: &str| dir.join(file).to_str().unwrap().to_string();
+    std::fs::write(path("bp.yaml"), blueprint_text(&name, "")).unwrap();
+    let staging = format!(
+        "metadata:\n  name: {name}-stg\nspec:\n  queues:\n    - name: work\n      visibilityTimeout: 90s\n"
+    );
+    std::fs::write(path("staging.yaml"), &staging).unwrap();
+    std::fs::write(
+        path("bad.yaml"),
+        "spec:\n  queues:\n    - name: work\n      visibilityTimeout: 13h\n",
+    )
+    .unwrap();
+    let endpoint = moto().await.endpoint();
+    let lease_table = unique_name("leases");
+    let run = |args: &[&str]| {
+        let mut all: Vec<&str> = args.to_vec();
+        if args[0] != "validate" {
+            all.extend_from_slice(&["--endpoint-url", &endpoint]);
+        }
+        if args[0] == "apply" {
+            all.extend_from_slice(&["--lease-table", &lease_table]);
+        }
+        ballast(&all)
+    };
+    let code = |out: &std::process::Output| {
+        (
+            out.status.code(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    };
+    let (status, text) = code(&run(&[
+        "validate",
+        &path("bp.yaml"),
+        "--values",
+        &path("staging.yaml"),
+    ]));
+    assert_eq!(status, Some(0), "{text}");
+    // A wrong value is reported in the values file, at the value.
+    let (status, text) = code(&run(&[
+        "validate",
+        &path("bp.yaml"),
+        "--values",
+        &path("bad.yaml"),
+    ]));
+    assert_eq!(status, Some(1), "{text}");
+    assert!(
+        text.contains(&format!("{}:4:26: error:", path("bad.yaml"))),
+        "{text}"
+    );
+
+    let (status, text) = code(&run(&[
+        "plan",
+        &path("bp.yaml"),
+        "--values",
+        &path("staging.yaml"),
+        "--out",
+        &path("plan.json"),
+    ]));
+    assert_eq!(status, Some(0), "{text}");
+    assert!(text.contains(&format!("{name}-stg-work")), "{text}");
+    let (status, text) = code(&run(&[
+        "apply",
+        &path("plan.json"),
+        "--values",
+        &path("staging.yaml"),
+    ]));
+    assert_eq!(status, Some(1), "{text}");
+    assert!(
+        text.contains("--values cannot be used with a saved plan"),
+        "{text}"
+    );
+    let (status, text) = code(&run(&["apply", &path("plan.json")]));
+    assert_eq!(status, Some(0), "{text}");
+
+    // The staging stack exists under its own name, with its own value.
+    let sqs = aws_sdk_sqs::Client::new(&moto().await.sdk_config().await);
+    let url = sqs
+        .get_queue_url()
+        .queue_name(format!("{name}-stg-work"))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let visibility = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(QueueAttributeName::VisibilityTimeout)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap()[&QueueAttributeName::VisibilityTimeout]
+        .clone();
+    assert_eq!(visibility, "90");
+    let (status, text) = code(&run(&[
+        "drift",
+        &path("bp.yaml"),
+        "--values",
+        &path("staging.yaml"),
+    ]));
+    assert_eq!(status, Some(0), "{text}");
+
+    // The values file edited after a review: that plan is refused, nothing changes.
+    let (status, text) = code(&run(&[
+        "plan",
+        &path("bp.yaml"),
+        "--values",
+        &path("staging.yaml"),
+        "--out",
+        &path("plan2.json"),
+    ]));
+    assert_eq!(status, Some(0), "{text}");
+    std::fs::write(path("staging.yaml"), staging.replace("90s", "120s")).unwrap();
+    let (status, text) = code(&run(&["apply", &path("plan2.json")]));
+    assert_eq!(status, Some(1), "{text}");
+    assert!(
+        text.contains(&format!(
+            "the values file {} changed since the plan was saved",
+            path("staging.yaml")
+        )),
+        "{text}"
+    );
 }

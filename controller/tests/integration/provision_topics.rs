@@ -228,6 +228,39 @@ async fn a_topic_with_subscriptions_and_the_alarm_naming_it_converge() {
             ("sqs".to_string(), queue),
         ])
     );
+    // The queue's policy lets exactly this topic send, besides the TLS-only statement. (No
+    // publish here: moto would deliver to the https endpoint too, which is not reachable.)
+    let sqs = aws_sdk_sqs::Client::new(&env.sdk);
+    let url = sqs
+        .get_queue_url()
+        .queue_name(env.name("alerts"))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let policy = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::Policy)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::Policy]
+        .clone();
+    let policy = ballast_blueprint::policy::PolicyDocument::parse(&policy).unwrap();
+    let sends = policy
+        .statements
+        .iter()
+        .find(|s| s.sid.as_deref() == Some("AllowTopiconcall"))
+        .unwrap_or_else(|| panic!("no statement for the topic: {policy:?}"));
+    assert_eq!(sends.actions, ["sqs:SendMessage"]);
+    assert_eq!(
+        sends.conditions["ArnEquals"]["aws:SourceArn"],
+        [topic.as_str()]
+    );
+
     // Encrypted with the blueprint's key, tagged as this blueprint's.
     let attributes = env
         .sns()

@@ -274,6 +274,7 @@ async fn chaos_money_is_conserved_and_the_dlq_holds_only_poison() {
         Mix {
             duplicates: 0.1,
             invalid: 0.05,
+            ..Mix::default()
         },
         usd,
     )
@@ -575,6 +576,7 @@ async fn breaker_opens_under_persistent_dynamodb_failure_and_recovers() {
         Mix {
             duplicates: 0.0,
             invalid: 0.0,
+            ..Mix::default()
         },
         usd,
     )

@@ -513,6 +513,7 @@ async fn the_fleet_scales_out_and_in_every_transaction_has_a_result_and_money_is
     let mix = Mix {
         duplicates: 0.05,
         invalid: 0.05,
+        ..Mix::default()
     };
     let bodies = generate_messages(&mut rand::rng(), &accounts, MESSAGES, mix, usd).unwrap();
     let mut sent: BTreeMap<Uuid, Sent> = BTreeMap::new();

@@ -5,6 +5,8 @@
 //! - `GET /v1/audit`: audit records of money requests (operators), see [`audit`].
 //! - `POST|GET /v1/payees`, `DELETE /v1/payees/{id}`, `POST|GET /v1/payees/{id}/schedules`,
 //!   `GET|DELETE /v1/schedules/{id}`: bill payments, see [`bills`] and [`crate::bills`].
+//! - `/v1/reviews`: transactions held by the risk rules, approved or rejected by operators,
+//!   see [`reviews`].
 //! - The sweeper ([`sweep`]) sends ingest records whose SendMessage never happened.
 //! - `/healthz`, `/readyz`, `/metrics`, `/openapi.json` need no token.
 //!
@@ -28,6 +30,7 @@ pub mod models;
 pub mod openapi;
 pub mod problem;
 pub mod rate;
+pub mod reviews;
 pub mod sweep;
 pub mod tls;
 
@@ -406,6 +409,10 @@ pub fn router(state: ApiState) -> Router {
             "/v1/schedules/{id}",
             get(bills::get_schedule).delete(bills::cancel_schedule),
         )
+        .route("/v1/reviews", get(reviews::list_reviews))
+        .route("/v1/reviews/{id}", get(reviews::get_review))
+        .route("/v1/reviews/{id}/approve", post(reviews::approve))
+        .route("/v1/reviews/{id}/reject", post(reviews::reject))
         .route_layer(from_fn_with_state(state.clone(), authenticate));
     Router::new()
         .merge(v1)

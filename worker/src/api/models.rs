@@ -95,7 +95,8 @@ pub struct Accepted {
 pub struct TransactionStatus {
     /// The transaction.
     pub transaction_id: String,
-    /// PENDING, COMPLETED, DECLINED or REJECTED.
+    /// PENDING, COMPLETED, DECLINED, REJECTED, or HELD: held for review by the risk rules
+    /// (an operator approves or rejects it through `/v1/reviews`).
     #[schema(example = "COMPLETED")]
     pub status: String,
     /// Transaction type.

@@ -13,6 +13,7 @@ use super::models::{
     TransactionStatus,
 };
 use super::problem::Problem;
+use super::reviews::{ReviewDecision, ReviewPage, ReviewView};
 
 /// The API description.
 #[derive(OpenApi)]
@@ -38,6 +39,10 @@ use super::problem::Problem;
         super::bills::list_schedules,
         super::bills::get_schedule,
         super::bills::cancel_schedule,
+        super::reviews::list_reviews,
+        super::reviews::get_review,
+        super::reviews::approve,
+        super::reviews::reject,
         super::healthz,
         super::readyz,
         super::metrics,
@@ -45,9 +50,9 @@ use super::problem::Problem;
     ),
     components(schemas(
         Accepted, AccountView, AuditPage, AuditRecord, ConversionView, CreateAccount, Decision,
-        EntryView,
-        HistoryView, Problem, Readiness, TransactionBody, TransactionStatus, CreatePayee,
-        PayeeView, CreateSchedule, ScheduleView, OccurrenceView,
+        EntryView, HistoryView, Problem, Readiness, ReviewDecision, ReviewPage, ReviewView,
+        TransactionBody, TransactionStatus, CreatePayee, PayeeView, CreateSchedule, ScheduleView,
+        OccurrenceView,
     )),
     modifiers(&BearerAuth, &Conformance),
     tags(
@@ -55,6 +60,7 @@ use super::problem::Problem;
         (name = "accounts", description = "Accounts, balances and history"),
         (name = "audit", description = "Audit records of money requests (operators)"),
         (name = "bills", description = "Payees and scheduled bill payments"),
+        (name = "reviews", description = "Transactions held by the risk rules (operators)"),
         (name = "operations", description = "Health, readiness, metrics, this document"),
     )
 )]
@@ -166,7 +172,9 @@ fn conform_v1(path: &str, operation: &mut Operation) {
             (ParameterIn::Path, "id") if path.starts_with("/v1/accounts/") => {
                 string.pattern(Some(ACCOUNT_ID_PATTERN))
             }
-            (ParameterIn::Path, "id") if path.starts_with("/v1/transactions/") => {
+            (ParameterIn::Path, "id")
+                if path.starts_with("/v1/transactions/") || path.starts_with("/v1/reviews/") =>
+            {
                 string.format(Some(SchemaFormat::KnownFormat(KnownFormat::Uuid)))
             }
             (ParameterIn::Header, "Idempotency-Key") => string

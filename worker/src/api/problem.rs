@@ -92,6 +92,9 @@ pub enum ApiError {
     #[error("Content-Type must be application/json")]
     UnsupportedMediaType,
     /// No such resource.
+    /// An operator asked to decide a held transaction of their own (four eyes).
+    #[error("{0}")]
+    FourEyes(String),
     #[error("{0}")]
     NotFound(String),
     /// The request conflicts with the resource's state.
@@ -167,7 +170,7 @@ impl ApiError {
             | ApiError::IdempotencyKeyForeign
             | ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
+            ApiError::Forbidden { .. } | ApiError::FourEyes(_) => StatusCode::FORBIDDEN,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -187,6 +190,7 @@ impl ApiError {
             ApiError::IdempotencyKeyForeign => "idempotency_key_foreign",
             ApiError::Unauthorized(_) => "unauthorized",
             ApiError::Forbidden { .. } => "forbidden",
+            ApiError::FourEyes(_) => "four_eyes",
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
@@ -206,6 +210,7 @@ impl ApiError {
             ApiError::IdempotencyKeyForeign => "Idempotency-Key owned by another client",
             ApiError::Unauthorized(_) => "Authentication required",
             ApiError::Forbidden { .. } => "Insufficient scope",
+            ApiError::FourEyes(_) => "A second operator must decide",
             ApiError::RateLimited { .. } => "Too many requests",
             ApiError::PayloadTooLarge { .. } => "Payload too large",
             ApiError::UnsupportedMediaType => "Unsupported media type",

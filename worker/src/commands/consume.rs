@@ -34,6 +34,8 @@ pub enum CommandError {
     /// The metrics endpoint could not start.
     #[error(transparent)]
     Observability(#[from] observability::ObservabilityError),
+    #[error(transparent)]
+    RiskRules(#[from] crate::risk::RulesError),
     /// The watchdog bounds contradict each other.
     #[error(
         "--watchdog-exit-after ({exit_after:?}) must be longer than --watchdog-not-ready-after \
@@ -134,6 +136,8 @@ pub async fn consume(
             exit_after: watchdog.exit_after,
         });
     }
+    // Before anything else: a bad rules file stops the worker with every problem positioned.
+    let risk = super::load_risk(&args.risk)?;
     let target = args.target.config();
     let blueprint = config::load_blueprint(&target)?;
     let targets = config::resolve(&target, blueprint.as_ref())?;
@@ -160,7 +164,11 @@ pub async fn consume(
             clients.sqs.clone(),
             {
                 let (accounts, transactions) = targets.tables()?;
-                Ledger::new(clients.dynamodb.clone(), accounts, transactions)
+                // The same rules as the consumer: a rescued message is scored like any other.
+                super::with_risk(
+                    Ledger::new(clients.dynamodb.clone(), accounts, transactions),
+                    risk.as_ref(),
+                )
             },
             RescueConfig {
                 poison_hold: args.dlq_poison_hold,
@@ -187,8 +195,12 @@ pub async fn consume(
         ..ConsumerConfig::new(queue_url)
     };
     let (accounts_table, transactions_table) = targets.tables()?;
-    let ledger = Ledger::new(clients.dynamodb.clone(), accounts_table, transactions_table);
+    let ledger = super::with_risk(
+        Ledger::new(clients.dynamodb.clone(), accounts_table, transactions_table),
+        risk.as_ref(),
+    );
     let breaker = Arc::new(Breaker::new(breaker_config));
+    let holds_ledger = ledger.clone();
     let consumer = Consumer::with_parts(
         clients.sqs.clone(),
         ledger,
@@ -218,6 +230,15 @@ pub async fn consume(
                 .run(background.clone()),
         )
     });
+    // With risk rules, the age of the oldest pending hold (metric and alarm).
+    if risk.is_some() {
+        tokio::spawn(observability::watch_held_reviews(
+            holds_ledger,
+            metrics.clone(),
+            std::time::Duration::from_secs(60),
+            background.clone(),
+        ));
+    }
     let fleet = if args.no_fleet {
         None
     } else {

@@ -36,6 +36,9 @@ pub enum RescueCommandError {
     /// The pass could not read the DLQ.
     #[error(transparent)]
     Rescue(#[from] RescueError),
+    /// The `--risk-rules` file cannot be used.
+    #[error(transparent)]
+    RiskRules(#[from] crate::risk::RulesError),
     /// Neither `--dlq-url` nor a RedrivePolicy names a DLQ.
     #[error(
         "no dead-letter queue: the queue has no RedrivePolicy and --dlq-url is not set; \
@@ -85,7 +88,10 @@ pub async fn rescue_dlq(
         }
     };
     let (accounts_table, transactions_table) = targets.tables()?;
-    let ledger = Ledger::new(clients.dynamodb.clone(), accounts_table, transactions_table);
+    let ledger = super::with_risk(
+        Ledger::new(clients.dynamodb.clone(), accounts_table, transactions_table),
+        super::load_risk(&args.risk)?.as_ref(),
+    );
     let config = RescueConfig {
         poison_hold: args.poison_hold,
         max_per_pass: args.max_messages,

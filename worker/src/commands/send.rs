@@ -30,6 +30,8 @@ pub async fn send_command(args: &SendArgs, accounts: impl BufRead) -> Result<usi
     let mix = Mix {
         duplicates: args.duplicates,
         invalid: args.invalid,
+        large: args.large,
+        bursts: args.bursts,
     };
     let mut rng = rand::rng();
     let (conversions, foreign) = match (&args.fx_accounts_file, &args.fx_currency) {

@@ -65,7 +65,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::breaker::{Admission, Breaker, BreakerConfig};
-use crate::ledger::{Ledger, LedgerError, Outcome};
+use crate::ledger::{DeclineReason, Ledger, LedgerError, Outcome};
 use crate::observability::Metrics;
 use crate::store::{StoreError, poison};
 use crate::transaction::{IdempotencyKey, MalformedError, ParseError, parse_transaction};
@@ -934,11 +934,24 @@ impl Shared {
         match result {
             Ok(outcome) => {
                 self.breaker.record_success();
+                if self.ledger.risk().is_some() {
+                    let decision = match &outcome {
+                        Outcome::Held => Some("hold"),
+                        Outcome::Declined(DeclineReason::RiskDeclined { .. }) => Some("decline"),
+                        // Approved by the rules (the ledger may still have declined it).
+                        Outcome::Completed | Outcome::Declined(_) => Some("approve"),
+                        Outcome::Rejected(_) | Outcome::Duplicate => None,
+                    };
+                    if let Some(decision) = decision {
+                        self.metrics.record_risk_decision(decision);
+                    }
+                }
                 Disposition::Delete(match outcome {
                     Outcome::Completed => "completed",
                     Outcome::Declined(_) => "declined",
                     Outcome::Rejected(_) => "rejected",
                     Outcome::Duplicate => "duplicate",
+                    Outcome::Held => "held",
                 })
             }
             Err(error) if error.is_transient() => {

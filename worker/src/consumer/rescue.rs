@@ -94,6 +94,8 @@ pub enum Verdict {
     Declined,
     /// Applied now: REJECTED recorded, deleted.
     Rejected,
+    /// Applied now: held for review by the risk rules (HELD recorded), deleted.
+    Held,
     /// Already settled: nothing moved, deleted.
     Settled,
     /// Poison: left in the DLQ, held invisible.
@@ -113,6 +115,7 @@ impl Verdict {
     pub fn label(self) -> &'static str {
         match self {
             Verdict::Completed => "completed",
+            Verdict::Held => "held",
             Verdict::Declined => "declined",
             Verdict::Rejected => "rejected",
             Verdict::Settled => "settled",
@@ -128,7 +131,11 @@ impl Verdict {
     pub fn rescued(self) -> bool {
         matches!(
             self,
-            Verdict::Completed | Verdict::Declined | Verdict::Rejected | Verdict::Settled
+            Verdict::Completed
+                | Verdict::Held
+                | Verdict::Declined
+                | Verdict::Rejected
+                | Verdict::Settled
         )
     }
 }
@@ -372,6 +379,7 @@ impl Rescuer {
                     Outcome::Declined(_) => Verdict::Declined,
                     Outcome::Rejected(_) => Verdict::Rejected,
                     Outcome::Duplicate => Verdict::Settled,
+                    Outcome::Held => Verdict::Held,
                 };
                 tracing::info!(
                     transaction_id = ?rescued.transaction_id,
@@ -490,6 +498,7 @@ mod tests {
     fn only_durable_verdicts_leave_the_dlq() {
         for verdict in [
             Verdict::Completed,
+            Verdict::Held,
             Verdict::Declined,
             Verdict::Rejected,
             Verdict::Settled,

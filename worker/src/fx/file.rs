@@ -112,7 +112,7 @@ pub fn load(path: &Path) -> Result<Vec<FileRate>, RatesFileError> {
 }
 
 fn start() -> Position {
-    Position { line: 1, column: 1 }
+    Position::new(1, 1)
 }
 
 /// Validates rates text; `file` only labels the diagnostics. All problems are reported.
@@ -456,13 +456,7 @@ rates:
             "0.9220",
             "plain scalar kept exact"
         );
-        assert_eq!(
-            rates[2].position,
-            Position {
-                line: 14,
-                column: 5
-            }
-        );
+        assert_eq!(rates[2].position, Position::new(14, 5));
     }
 
     #[test]

@@ -109,14 +109,26 @@ pub async fn seed_accounts(
     Ok(created)
 }
 
-/// The mix of generated messages.
-#[derive(Debug, Clone, Copy)]
+/// The mix of generated messages (fractions of the count; the rest are ordinary valid
+/// transactions).
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Mix {
     /// Fraction of messages that resend an earlier message verbatim.
     pub duplicates: f64,
     /// Fraction of messages that are invalid (a bad account number).
     pub invalid: f64,
+    /// Fraction of messages that are large transfers ([`LARGE_AMOUNTS`]): the risk rules'
+    /// amount thresholds.
+    pub large: f64,
+    /// Fraction of messages that start a burst of [`BURST_LEN`] small transfers from one
+    /// account: the risk rules' velocity limits.
+    pub bursts: f64,
 }
+
+/// Amounts of a large transfer, in cents: 1000.00 to 20000.00.
+pub const LARGE_AMOUNTS: std::ops::RangeInclusive<i64> = 100_000..=2_000_000;
+/// Transfers in one burst.
+pub const BURST_LEN: usize = 6;
 
 /// Generates `count` message bodies among `accounts`.
 pub fn generate_messages<R: Rng + ?Sized>(
@@ -129,9 +141,11 @@ pub fn generate_messages<R: Rng + ?Sized>(
     if accounts.len() < 2 {
         return Err(GenerateError::TooFewAccounts);
     }
-    if !(0.0..=1.0).contains(&mix.duplicates) || !(0.0..=1.0).contains(&mix.invalid) {
+    let fractions = [mix.duplicates, mix.invalid, mix.large, mix.bursts];
+    if fractions.iter().any(|f| !(0.0..=1.0).contains(f)) || fractions.iter().sum::<f64>() > 1.0 {
         return Err(GenerateError::Argument(
-            "--duplicates and --invalid must be between 0 and 1",
+            "--duplicates, --invalid, --large and --bursts must be between 0 and 1, \
+             and add up to at most 1",
         ));
     }
     let mut out: Vec<String> = Vec::with_capacity(count);
@@ -143,11 +157,54 @@ pub fn generate_messages<R: Rng + ?Sized>(
             }
         } else if roll < mix.duplicates + mix.invalid {
             out.push(invalid_message(rng, accounts, currency)?);
+        } else if roll < mix.duplicates + mix.invalid + mix.large {
+            let mut tx = random_transfer(rng, accounts, currency)?;
+            tx.amount = Some(cents(rng.random_range(LARGE_AMOUNTS), currency));
+            out.push(tx.to_json()?);
+        } else if roll < mix.duplicates + mix.invalid + mix.large + mix.bursts {
+            let first = random_transfer(rng, accounts, currency)?;
+            for _ in 0..BURST_LEN {
+                if out.len() >= count {
+                    break;
+                }
+                let mut tx = random_transfer(rng, accounts, currency)?;
+                if tx.target_account == first.source_account {
+                    tx.target_account = first.target_account.clone();
+                }
+                tx.source_account = first.source_account.clone();
+                tx.amount = Some(cents(rng.random_range(100..=2_000), currency));
+                out.push(tx.to_json()?);
+            }
         } else {
             out.push(random_transaction(rng, accounts, currency)?.to_json()?);
         }
     }
     Ok(out)
+}
+
+/// `cents` hundredths as an amount of `currency` (rescaled to its minor units).
+fn cents(cents: i64, currency: Currency) -> Decimal {
+    let units = currency.minor_units();
+    let mut amount = Decimal::new(cents, 2)
+        .round_dp(units)
+        .max(Decimal::new(1, units));
+    amount.rescale(units);
+    amount
+}
+
+/// A TRANSFER between two different accounts (a new id and key).
+fn random_transfer<R: Rng + ?Sized>(
+    rng: &mut R,
+    accounts: &[AccountNumber],
+    currency: Currency,
+) -> Result<Transaction, GenerateError> {
+    let mut tx = random_transaction(rng, accounts, currency)?;
+    let (source, target) = pick_two(rng, accounts)?;
+    tx.kind = TransactionType::Transfer;
+    tx.source_account = Some(source.clone());
+    tx.target_account = Some(target.clone());
+    tx.amount = Some(cents(rng.random_range(1..=10_000), currency));
+    Ok(tx)
 }
 
 /// Two different accounts; `TooFewAccounts` when there are not two to pick from.
@@ -476,6 +533,7 @@ mod tests {
         let mix = Mix {
             duplicates: 0.1,
             invalid: 0.05,
+            ..Mix::default()
         };
         let bodies = generate_messages(&mut rng, &accounts, 2000, mix, usd).unwrap();
         assert_eq!(bodies.len(), 2000);
@@ -498,6 +556,42 @@ mod tests {
         assert!((40..=200).contains(&invalid), "invalid {invalid}");
         let duplicates = 2000 - invalid - ids.len();
         assert!((100..=320).contains(&duplicates), "duplicates {duplicates}");
+    }
+
+    #[test]
+    fn large_transfers_and_bursts_feed_the_risk_rules() {
+        let mut rng = rand::rng();
+        let accounts: Vec<AccountNumber> = (0..5)
+            .map(|_| random_account_number(&mut rng).unwrap())
+            .collect();
+        let usd = Currency::from_code("USD").unwrap();
+        let only = |large, bursts| Mix {
+            large,
+            bursts,
+            ..Mix::default()
+        };
+        let bodies = generate_messages(&mut rng, &accounts, 60, only(1.0, 0.0), usd).unwrap();
+        for body in &bodies {
+            let tx = parse_transaction(body.as_bytes()).unwrap();
+            assert_eq!(tx.kind, TransactionType::Transfer);
+            let amount = tx.amount.unwrap();
+            assert!(amount >= Decimal::new(1000, 0) && amount <= Decimal::new(20000, 0));
+        }
+        let bodies =
+            generate_messages(&mut rng, &accounts, BURST_LEN * 3, only(0.0, 1.0), usd).unwrap();
+        let txs: Vec<Transaction> = bodies
+            .iter()
+            .map(|b| parse_transaction(b.as_bytes()).unwrap())
+            .collect();
+        for burst in txs.chunks(BURST_LEN) {
+            let source = &burst[0].source_account;
+            assert!(burst.iter().all(|t| &t.source_account == source));
+            assert!(burst.iter().all(|t| t.target_account != t.source_account));
+            let ids: std::collections::HashSet<_> =
+                burst.iter().map(|t| t.transaction_id).collect();
+            assert_eq!(ids.len(), BURST_LEN);
+        }
+        assert!(generate_messages(&mut rng, &accounts, 1, only(0.7, 0.7), usd).is_err());
     }
 
     #[test]
@@ -579,6 +673,7 @@ mod tests {
         let mix = Mix {
             duplicates: 0.0,
             invalid: 0.0,
+            ..Mix::default()
         };
         let one = vec![random_account_number(&mut rand::rng()).unwrap()];
         assert!(matches!(

@@ -12,7 +12,7 @@
 //!   TransactWriteItems cannot read.
 //!
 //! Transactions table (key `pk` S):
-//! - `pk = TXN#<transaction_id>`: `status` (COMPLETED|DECLINED|REJECTED), `reason`,
+//! - `pk = TXN#<transaction_id>`: `status` (COMPLETED|DECLINED|REJECTED|HELD), `reason`,
 //!   `reason_code`, `idempotency_key`, `type`, `amount` N, `currency`, `accounts` (L of S),
 //!   `processed_at`, `timestamp`, `balance` N (BALANCE_CHECK), `principal` (when the message
 //!   carried one).
@@ -52,13 +52,22 @@
 //! DECLINED with `NOT_ACCOUNT_OWNER`. A BALANCE_CHECK with a principal is declined the same way
 //! instead of revealing the balance. Credits need no ownership (anyone may pay into an account).
 //! Messages without a principal come from trusted producers and are applied as before.
+//!
+//! # Risk
+//!
+//! With risk rules ([`Ledger::with_risk`]) every money movement is scored first and its
+//! decision (approve, hold, decline) is one TransactWriteItems with the risk items attached
+//! (`assess.rs`); a held movement is applied later by an operator's approval (`review.rs`).
+//! See [`crate::risk`].
 // Money and time: every operation is checked (no panic on any input); test code opts out.
 #![deny(clippy::arithmetic_side_effects)]
 
+mod assess;
 mod build;
 mod conversion;
 mod error;
 mod model;
+mod review;
 #[cfg(test)]
 mod tests;
 
@@ -67,17 +76,20 @@ use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
+use std::sync::Arc;
+
 use rust_decimal::Decimal;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+pub use assess::MAX_STALE_ATTEMPTS;
 pub use build::{
     CLOSE_CONDITION, CLOSE_UPDATE, CREDIT_CONDITION, CREDIT_UPDATE, CancellationVerdict,
     DEBIT_CONDITION, DEBIT_OWNED_CONDITION, DEBIT_UPDATE, FX_SHARDS, FailedAccount, ItemRole,
-    NOT_EXISTS, ResultRecord, TRANSIENT_CANCELLATION_CODES, Tables, WritePlan, account_meta_key,
-    balance_check_record, balance_update, build_conversion, build_create_account, build_effect,
-    build_result, classify_account, decode_cursor, encode_cursor, entry_item, history_bounds,
-    interpret_cancellation, owner_mismatch,
+    MAX_TRANSACT_ITEMS, NOT_EXISTS, ResultRecord, TRANSIENT_CANCELLATION_CODES, Tables, WritePlan,
+    account_meta_key, balance_check_record, balance_update, build_conversion, build_create_account,
+    build_effect, build_result, classify_account, decode_cursor, encode_cursor, entry_item,
+    history_bounds, interpret_cancellation, owner_mismatch,
 };
 pub use error::{BoxError, LedgerError};
 pub use model::{
@@ -85,7 +97,9 @@ pub use model::{
     Item, LedgerEntry, META, OPENING_BALANCE, OWNER, Outcome, PK, ResultStatus, SK,
     TransactionResult, account_pk, entry_sk, idempotency_pk, result_pk, rfc3339, sort_timestamp,
 };
+pub use review::{Review, ReviewAction, ReviewOutcome};
 
+use crate::risk::RiskRules;
 use crate::transaction::{
     AccountNumber, Currency, IdempotencyKey, Subject, Transaction, TransactionType, ValidationError,
 };
@@ -104,12 +118,14 @@ pub const MAX_HISTORY_PAGE: i32 = 1000;
 /// `reason_code` of the REJECTED result written when processing failed inside the worker.
 pub const INTERNAL_ERROR: &str = "internal_error";
 
-/// The ledger: a DynamoDB client and the two table names.
+/// The ledger: a DynamoDB client, the two table names and, when configured, the risk rules
+/// every money movement is scored with (see [`crate::risk`]).
 #[derive(Debug, Clone)]
 pub struct Ledger {
     client: Client,
     accounts_table: String,
     transactions_table: String,
+    risk: Option<Arc<RiskRules>>,
 }
 
 impl Ledger {
@@ -123,7 +139,21 @@ impl Ledger {
             client,
             accounts_table: accounts_table.into(),
             transactions_table: transactions_table.into(),
+            risk: None,
         }
+    }
+
+    /// The same ledger, scoring every money movement with `rules`: each is approved, held for
+    /// review or declined in its own TransactWriteItems (see [`crate::risk`]). Without rules the
+    /// ledger applies movements as before.
+    pub fn with_risk(mut self, rules: Arc<RiskRules>) -> Self {
+        self.risk = Some(rules);
+        self
+    }
+
+    /// The risk rules, when configured.
+    pub fn risk(&self) -> Option<&RiskRules> {
+        self.risk.as_deref()
     }
 
     /// The table names, for the pure builders.
@@ -149,22 +179,14 @@ impl Ledger {
         if tx.kind == TransactionType::BalanceCheck {
             return self.balance_check(tx).await;
         }
+        if let Some(rules) = self.risk.clone() {
+            return self.apply_assessed(tx, &rules).await;
+        }
         for attempt in 1..=MAX_ATTEMPTS {
             // A conversion reads its rate first; it may be declined before any write.
             let plan = match self.movement_plan(tx, OffsetDateTime::now_utc()).await? {
                 Ok(plan) => plan,
-                Err(reason) => {
-                    tracing::info!(
-                        transaction_id = %tx.transaction_id,
-                        reason = reason.code(),
-                        "transaction declined"
-                    );
-                    let record = ResultRecord::declined(tx, &reason);
-                    return match self.write_result(&record).await? {
-                        true => Ok(Outcome::Declined(reason)),
-                        false => self.settle_duplicate(&record).await,
-                    };
-                }
+                Err(reason) => return self.decline_before_any_write(tx, reason).await,
             };
             let result = self
                 .client
@@ -219,6 +241,14 @@ impl Ledger {
                         source: Some(Box::new(err)),
                     });
                 }
+                // A plan without risk items has no velocity item to be stale.
+                CancellationVerdict::Stale => {
+                    return Err(LedgerError::Fatal {
+                        operation: "dynamodb:TransactWriteItems",
+                        detail: "velocity condition failed in a plan without one".into(),
+                        source: Some(Box::new(err)),
+                    });
+                }
                 // The rate was replaced after it was read: read it again, never use it stale.
                 CancellationVerdict::RateChanged => {
                     tracing::debug!(
@@ -228,43 +258,17 @@ impl Ledger {
                     );
                 }
                 CancellationVerdict::Accounts(failed) => {
-                    for f in failed {
-                        let item = match f.item {
-                            Some(item) => Some(item),
-                            None => self.get_account_item(&f.account).await?,
+                    if let Some(reason) = self.decline_reason(tx, failed).await? {
+                        tracing::info!(
+                            transaction_id = %tx.transaction_id,
+                            reason = reason.code(),
+                            "transaction declined"
+                        );
+                        let record = ResultRecord::declined(tx, &reason);
+                        return match self.write_result(&record).await? {
+                            true => Ok(Outcome::Declined(reason)),
+                            false => self.settle_duplicate(&record).await,
                         };
-                        // Ownership first, so a stranger learns nothing about the balance.
-                        let not_owner = match f.direction {
-                            Direction::Debit => {
-                                owner_mismatch(&f.account, item.as_ref(), tx.principal.as_ref())?
-                            }
-                            Direction::Credit => None,
-                        };
-                        let reason = match not_owner {
-                            Some(reason) => Some(reason),
-                            None => classify_account(
-                                &f.account,
-                                item.as_ref(),
-                                Some(f.direction),
-                                match f.direction {
-                                    Direction::Debit => tx.currency,
-                                    Direction::Credit => tx.credit_currency(),
-                                },
-                                tx.amount,
-                            )?,
-                        };
-                        if let Some(reason) = reason {
-                            tracing::info!(
-                                transaction_id = %tx.transaction_id,
-                                reason = reason.code(),
-                                "transaction declined"
-                            );
-                            let record = ResultRecord::declined(tx, &reason);
-                            return match self.write_result(&record).await? {
-                                true => Ok(Outcome::Declined(reason)),
-                                false => self.settle_duplicate(&record).await,
-                            };
-                        }
                     }
                     tracing::debug!(
                         transaction_id = %tx.transaction_id,
@@ -279,6 +283,64 @@ impl Ledger {
             detail: "account state kept changing while applying the transaction".into(),
             source: None,
         })
+    }
+
+    /// Records `tx` as declined for `reason`, found before anything was written (a conversion
+    /// without a valid rate): its result alone, or the duplicate's if one was recorded first.
+    pub(super) async fn decline_before_any_write(
+        &self,
+        tx: &Transaction,
+        reason: DeclineReason,
+    ) -> Result<Outcome, LedgerError> {
+        tracing::info!(
+            transaction_id = %tx.transaction_id,
+            reason = reason.code(),
+            "transaction declined"
+        );
+        let record = ResultRecord::declined(tx, &reason);
+        match self.write_result(&record).await? {
+            true => Ok(Outcome::Declined(reason)),
+            false => self.settle_duplicate(&record).await,
+        }
+    }
+
+    /// Why the failed accounts of a cancelled movement refuse it (debit side first), or `None`
+    /// when their conditions hold again (they changed since the attempt: retry).
+    async fn decline_reason(
+        &self,
+        tx: &Transaction,
+        failed: Vec<FailedAccount>,
+    ) -> Result<Option<DeclineReason>, LedgerError> {
+        for f in failed {
+            let item = match f.item {
+                Some(item) => Some(item),
+                None => self.get_account_item(&f.account).await?,
+            };
+            // Ownership first, so a stranger learns nothing about the balance.
+            let not_owner = match f.direction {
+                Direction::Debit => {
+                    owner_mismatch(&f.account, item.as_ref(), tx.principal.as_ref())?
+                }
+                Direction::Credit => None,
+            };
+            let reason = match not_owner {
+                Some(reason) => Some(reason),
+                None => classify_account(
+                    &f.account,
+                    item.as_ref(),
+                    Some(f.direction),
+                    match f.direction {
+                        Direction::Debit => tx.currency,
+                        Direction::Credit => tx.credit_currency(),
+                    },
+                    tx.amount,
+                )?,
+            };
+            if reason.is_some() {
+                return Ok(reason);
+            }
+        }
+        Ok(None)
     }
 
     async fn balance_check(&self, tx: &Transaction) -> Result<Outcome, LedgerError> {
@@ -446,6 +508,13 @@ impl Ledger {
     /// Writes IDEM + TXN for `record`; `Ok(false)` if either already exists.
     async fn write_result(&self, record: &ResultRecord) -> Result<bool, LedgerError> {
         let plan = build_result(self.tables(), record, OffsetDateTime::now_utc())?;
+        self.write_plan(plan).await
+    }
+
+    /// Runs a plan that records a decision without moving money; `Ok(false)` if its IDEM or
+    /// TXN record (or, for a review's decision, the pending review) is no longer as expected.
+    async fn write_plan(&self, plan: WritePlan) -> Result<bool, LedgerError> {
+        plan.check_size()?;
         match self
             .client
             .transact_write_items()

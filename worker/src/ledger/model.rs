@@ -112,15 +112,19 @@ pub enum ResultStatus {
     Declined,
     /// Failed validation.
     Rejected,
+    /// Held for review by the risk rules: no money moved yet; an operator's approval turns it
+    /// COMPLETED (or DECLINED), a rejection DECLINED (see [`crate::risk`]).
+    Held,
 }
 
 impl ResultStatus {
-    /// `"COMPLETED"`, `"DECLINED"` or `"REJECTED"`.
+    /// `"COMPLETED"`, `"DECLINED"`, `"REJECTED"` or `"HELD"`.
     pub fn as_str(&self) -> &'static str {
         match self {
             ResultStatus::Completed => "COMPLETED",
             ResultStatus::Declined => "DECLINED",
             ResultStatus::Rejected => "REJECTED",
+            ResultStatus::Held => "HELD",
         }
     }
 
@@ -129,6 +133,7 @@ impl ResultStatus {
             ResultStatus::Completed,
             ResultStatus::Declined,
             ResultStatus::Rejected,
+            ResultStatus::Held,
         ]
         .into_iter()
         .find(|r| r.as_str() == s)
@@ -190,6 +195,18 @@ pub enum DeclineReason {
         /// The account.
         account: AccountNumber,
     },
+    /// The risk rules scored the transaction at or above the decline threshold.
+    #[error("declined by the risk rules (score {score})")]
+    RiskDeclined {
+        /// The risk score.
+        score: u32,
+    },
+    /// An operator rejected the held transaction.
+    #[error("rejected on review by {operator}")]
+    ReviewRejected {
+        /// The operator's principal.
+        operator: String,
+    },
 }
 
 impl DeclineReason {
@@ -201,6 +218,8 @@ impl DeclineReason {
             DeclineReason::CurrencyMismatch { .. } => "CURRENCY_MISMATCH",
             DeclineReason::InsufficientFunds { .. } => "INSUFFICIENT_FUNDS",
             DeclineReason::NotAccountOwner { .. } => "NOT_ACCOUNT_OWNER",
+            DeclineReason::RiskDeclined { .. } => "RISK_DECLINED",
+            DeclineReason::ReviewRejected { .. } => "REVIEW_REJECTED",
             DeclineReason::NoRate { .. } => "NO_RATE",
             DeclineReason::ConversionOutOfRange { .. } => "CONVERSION_OUT_OF_RANGE",
         }
@@ -218,6 +237,8 @@ pub enum Outcome {
     Rejected(String),
     /// Already processed (same idempotency key or same transaction id): nothing changed.
     Duplicate,
+    /// Held for review by the risk rules; the HELD result recorded, no money moved.
+    Held,
 }
 
 /// An account's META item.

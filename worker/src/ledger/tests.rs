@@ -681,3 +681,73 @@ fn sort_timestamps_outside_utc_years_are_errors_not_panics() {
         "2024-01-15T10:30:00.000000000Z"
     );
 }
+
+#[test]
+fn a_stale_velocity_is_read_again_never_a_duplicate_nor_a_decline() {
+    let plan = build_effect(TABLES, &transfer(), NOW).unwrap();
+    let mut roles = plan.roles.clone();
+    roles.extend([ItemRole::Velocity, ItemRole::Analysis]);
+    let velocity = roles.len() - 2;
+    // The velocity alone, or with a debit that failed beside it: read again, score again.
+    let mut reasons = vec![reason("None"); roles.len()];
+    reasons[velocity] = reason("ConditionalCheckFailed");
+    assert_eq!(
+        interpret_cancellation(&roles, &reasons),
+        CancellationVerdict::Stale
+    );
+    reasons[2] = reason("ConditionalCheckFailed");
+    assert_eq!(
+        interpret_cancellation(&roles, &reasons),
+        CancellationVerdict::Stale
+    );
+    // A settled transaction stays a duplicate whatever its velocity says.
+    reasons[0] = reason("ConditionalCheckFailed");
+    assert_eq!(
+        interpret_cancellation(&roles, &reasons),
+        CancellationVerdict::Duplicate
+    );
+    // A conflict is transient before it is stale.
+    let mut reasons = vec![reason("None"); roles.len()];
+    reasons[velocity] = reason("TransactionConflict");
+    assert!(matches!(
+        interpret_cancellation(&roles, &reasons),
+        CancellationVerdict::Transient { .. }
+    ));
+    // An analysis that exists without its result is not explained: fatal.
+    let mut reasons = vec![reason("None"); roles.len()];
+    reasons[velocity + 1] = reason("ConditionalCheckFailed");
+    assert!(matches!(
+        interpret_cancellation(&roles, &reasons),
+        CancellationVerdict::Fatal { .. }
+    ));
+}
+
+#[test]
+fn a_decided_review_is_a_duplicate_decision() {
+    let roles = [
+        ItemRole::Debit(acct("1234567890")),
+        ItemRole::Review,
+        ItemRole::Result,
+        ItemRole::Audit,
+    ];
+    let mut reasons = vec![reason("None"); roles.len()];
+    reasons[1] = reason("ConditionalCheckFailed");
+    assert_eq!(
+        interpret_cancellation(&roles, &reasons),
+        CancellationVerdict::Duplicate
+    );
+}
+
+#[test]
+fn a_plan_keeps_only_the_roles_asked_and_knows_the_item_limit() {
+    let mut plan = build_effect(TABLES, &transfer(), NOW).unwrap();
+    let all = plan.items.len();
+    plan.retain(|role| !matches!(role, ItemRole::Idempotency | ItemRole::Result));
+    assert_eq!(plan.items.len(), all - 2);
+    assert_eq!(plan.roles.len(), plan.items.len());
+    assert!(matches!(plan.roles[0], ItemRole::Debit(_)));
+    plan.check_size().unwrap();
+    let item = plan.items[0].clone();
+    plan.attach((0..MAX_TRANSACT_ITEMS).map(|_| (ItemRole::Entry, item.clone())));
+    assert!(plan.check_size().is_err());
+}

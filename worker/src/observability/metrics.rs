@@ -68,6 +68,11 @@ pub struct Metrics {
     pub dlq_rescued: Counter,
     /// DLQ messages the rescue pass left for an operator (poison, or refused by the ledger).
     pub dlq_left_as_poison: Counter,
+    /// Risk decisions by outcome (`approve`, `hold`, `decline`).
+    pub risk_decisions: Family<OutcomeLabels, Counter>,
+    /// Age in seconds of the oldest pending hold (`-1` until the first reading, or without
+    /// risk rules).
+    pub held_oldest_age_seconds: Gauge,
     minute_processed: AtomicU64,
     minute_errors: AtomicU64,
 }
@@ -162,8 +167,23 @@ impl Metrics {
             "DLQ messages the rescue pass left for an operator (poison or refused by the ledger)",
             dlq_left_as_poison.clone(),
         );
+        let risk_decisions = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "risk_decisions",
+            "Risk decisions on money movements, by outcome (approve, hold, decline)",
+            risk_decisions.clone(),
+        );
+        let held_oldest_age_seconds = Gauge::default();
+        held_oldest_age_seconds.set(-1);
+        registry.register(
+            "held_oldest_age_seconds",
+            "Age of the oldest transaction held for review (0: none pending, -1: not read)",
+            held_oldest_age_seconds.clone(),
+        );
         Metrics {
             registry,
+            risk_decisions,
+            held_oldest_age_seconds,
             received,
             processed,
             latency,
@@ -218,6 +238,24 @@ impl Metrics {
     }
 
     /// Sets the breaker gauge.
+    /// Counts one risk decision (`approve`, `hold` or `decline`).
+    pub fn record_risk_decision(&self, outcome: &'static str) {
+        self.risk_decisions
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc();
+    }
+
+    /// The age of the oldest pending hold (`None`: nothing pending).
+    pub fn set_held_oldest_age(&self, age: Option<Duration>) {
+        let secs = age.map_or(0, |a| i64::try_from(a.as_secs()).unwrap_or(i64::MAX));
+        self.held_oldest_age_seconds.set(secs);
+    }
+
+    /// The age of the oldest pending hold in seconds, once read.
+    pub fn held_oldest_age(&self) -> Option<u64> {
+        u64::try_from(self.held_oldest_age_seconds.get()).ok()
+    }
+
     pub fn set_breaker(&self, state: BreakerState) {
         self.breaker_state.set(state.metric_value());
     }
@@ -274,6 +312,30 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn risk_decisions_and_the_oldest_hold_are_exposed() {
+        let m = Metrics::new();
+        assert_eq!(m.held_oldest_age(), None, "not read yet");
+        assert!(
+            m.encode()
+                .contains("ballast_worker_held_oldest_age_seconds -1")
+        );
+        m.record_risk_decision("hold");
+        m.set_held_oldest_age(Some(Duration::from_secs(90)));
+        assert_eq!(m.held_oldest_age(), Some(90));
+        let text = m.encode();
+        assert!(
+            text.contains("ballast_worker_risk_decisions_total{outcome=\"hold\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("ballast_worker_held_oldest_age_seconds 90"),
+            "{text}"
+        );
+        m.set_held_oldest_age(None);
+        assert_eq!(m.held_oldest_age(), Some(0), "read, nothing pending");
+    }
 
     #[test]
     fn exposition_contains_every_metric() {

@@ -27,7 +27,7 @@ pub use interceptor::AwsCallCounter;
 pub use metrics::{AwsCallLabels, AwsRequestLabels, Metrics, OutcomeLabels};
 
 pub use ballast_runtime::worker_metrics::{
-    FLEET_DIMENSION, NAMESPACE, PROCESSING_ERRORS, TRANSACTIONS_PROCESSED,
+    FLEET_DIMENSION, HELD_OLDEST_AGE, NAMESPACE, PROCESSING_ERRORS, TRANSACTIONS_PROCESSED,
 };
 
 /// Failure to start the metrics endpoint.
@@ -160,6 +160,15 @@ impl CloudWatchPublisher {
                 .value(value as f64)
                 .build()
         })
+        // The risk gauge, once the worker has read it (only with risk rules).
+        .chain(self.metrics.held_oldest_age().map(|age| {
+            MetricDatum::builder()
+                .metric_name(HELD_OLDEST_AGE)
+                .set_dimensions(dimension.clone().map(|d| vec![d]))
+                .unit(StandardUnit::Seconds)
+                .value(age as f64)
+                .build()
+        }))
         .collect()
     }
 
@@ -201,6 +210,30 @@ impl CloudWatchPublisher {
         }
         if let Err(error) = self.flush().await {
             tracing::warn!(%error, "cannot publish final worker metrics to CloudWatch");
+        }
+    }
+}
+
+/// With risk rules: reads the age of the oldest pending hold (one Query of the pending-reviews
+/// index) every `interval` into [`Metrics::held_oldest_age_seconds`], which the CloudWatch
+/// publisher sends as [`HELD_OLDEST_AGE`] and the blueprint's `held-transactions` alarm reads.
+pub async fn watch_held_reviews(
+    ledger: crate::ledger::Ledger,
+    metrics: Arc<Metrics>,
+    interval: Duration,
+    shutdown: CancellationToken,
+) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            () = shutdown.cancelled() => return,
+        }
+        let now = time::OffsetDateTime::now_utc();
+        match crate::store::reviews::oldest_pending_age(&ledger, now).await {
+            Ok(age) => metrics.set_held_oldest_age(age),
+            Err(error) => tracing::warn!(%error, "cannot read the oldest pending review"),
         }
     }
 }

@@ -36,6 +36,11 @@ pub enum Decision {
     Refused,
     /// A dependency failed (5xx); the client may retry.
     Failed,
+    /// An operator approved a held transaction (`reason_code` set when the ledger then
+    /// declined it, e.g. `INSUFFICIENT_FUNDS`).
+    ReviewApproved,
+    /// An operator rejected a held transaction.
+    ReviewRejected,
 }
 
 impl Decision {
@@ -46,6 +51,8 @@ impl Decision {
             Decision::Replayed => "replayed",
             Decision::Refused => "refused",
             Decision::Failed => "failed",
+            Decision::ReviewApproved => "review_approved",
+            Decision::ReviewRejected => "review_rejected",
         }
     }
 
@@ -55,6 +62,8 @@ impl Decision {
             "replayed" => Decision::Replayed,
             "refused" => Decision::Refused,
             "failed" => Decision::Failed,
+            "review_approved" => Decision::ReviewApproved,
+            "review_rejected" => Decision::ReviewRejected,
             _ => return None,
         })
     }

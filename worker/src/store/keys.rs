@@ -16,6 +16,10 @@
 //! | transactions | `INGESTID#<transaction id>` | ingest API                  |
 //! | transactions | `AUDIT#<audit id>`          | ingest API (audit record)   |
 //! | transactions | `POISON#<SQS message id>`   | consumer (poison record)    |
+//! | transactions | `VELOCITY#<account>`        | ledger (risk velocity)      |
+//! | transactions | `ANALYSIS#<transaction id>` | ledger (risk analysis)      |
+//! | transactions | `ALERT#<transaction id>`    | ledger (risk alert)         |
+//! | transactions | `REVIEW#<transaction id>`   | ledger (held for review)    |
 //!
 //! Rates and FX positions live in the accounts table because they need its sort key (the rates of
 //! a pair are read as a range by validity; a currency's position is sharded) and are written in
@@ -141,6 +145,35 @@ pub const AUDIT_PREFIX: &str = "AUDIT#";
 /// Prefix of the record of a poison (malformed) message.
 pub const POISON_PREFIX: &str = "POISON#";
 
+/// Prefix of an account's risk velocity state.
+pub const VELOCITY_PREFIX: &str = "VELOCITY#";
+/// Prefix of a transaction's risk analysis.
+pub const ANALYSIS_PREFIX: &str = "ANALYSIS#";
+/// Prefix of a risk alert.
+pub const ALERT_PREFIX: &str = "ALERT#";
+/// Prefix of a held transaction's review.
+pub const REVIEW_PREFIX: &str = "REVIEW#";
+
+/// `VELOCITY#<account>`.
+pub fn velocity_pk(account: &AccountNumber) -> String {
+    format!("{VELOCITY_PREFIX}{account}")
+}
+
+/// `ANALYSIS#<transaction id>`.
+pub fn analysis_pk(transaction_id: Uuid) -> String {
+    format!("{ANALYSIS_PREFIX}{}", transaction_id.hyphenated())
+}
+
+/// `ALERT#<transaction id>`.
+pub fn alert_pk(transaction_id: Uuid) -> String {
+    format!("{ALERT_PREFIX}{}", transaction_id.hyphenated())
+}
+
+/// `REVIEW#<transaction id>`.
+pub fn review_pk(transaction_id: Uuid) -> String {
+    format!("{REVIEW_PREFIX}{}", transaction_id.hyphenated())
+}
+
 /// `INGEST#<idempotency key>`.
 pub fn ingest_pk(key: &str) -> String {
     format!("{INGEST_PREFIX}{key}")
@@ -180,6 +213,13 @@ mod tests {
         );
         assert_eq!(audit_pk("a"), "AUDIT#a");
         assert_eq!(poison_pk("m-1"), "POISON#m-1");
+        assert_eq!(velocity_pk(&account), "VELOCITY#1234567890");
+        assert_eq!(
+            analysis_pk(id),
+            "ANALYSIS#0190a6f2-7b1c-7def-8abc-0123456789ab"
+        );
+        assert_eq!(alert_pk(id), "ALERT#0190a6f2-7b1c-7def-8abc-0123456789ab");
+        assert_eq!(review_pk(id), "REVIEW#0190a6f2-7b1c-7def-8abc-0123456789ab");
         assert_eq!((PK, SK, META, OWNER), ("pk", "sk", "META", "owner"));
         let usd = Currency::from_code("USD").unwrap();
         let eur = Currency::from_code("EUR").unwrap();

@@ -8,6 +8,7 @@
 //! - [`health`]: the readiness probe;
 //! - [`poison`]: the consumer's record of a poison message (`POISON#`), read by the rescue;
 //! - [`bills`]: payees, payment schedules and their due index (`BILLS#`, `BILLDUE#`).
+//! - [`reviews`]: pending reviews of held transactions (`REVIEW#`) and their index.
 //!
 //! Exchange rates (`RATE#`) are written and listed by the operator's `rates` command
 //! ([`crate::fx::admin`], with operator credentials: listing scans, which the worker's role may
@@ -28,6 +29,7 @@ pub mod ingest;
 pub mod keys;
 pub mod pending;
 pub mod poison;
+pub mod reviews;
 
 pub use error::StoreError;
 

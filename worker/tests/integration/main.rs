@@ -18,4 +18,5 @@ mod fx_moto;
 mod ingest_moto;
 mod ledger_moto;
 mod proptest_transaction;
+mod risk_moto;
 mod stall;

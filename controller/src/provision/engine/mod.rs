@@ -384,6 +384,7 @@ spec:
                 (ResourceKind::KmsKey, "kms:key"),
                 (ResourceKind::Queue, "sqs:queue"),
                 (ResourceKind::Table, "dynamodb:table"),
+                (ResourceKind::Topic, "sns:topic"),
                 (ResourceKind::Alarm, "cloudwatch:alarm"),
             ]
         );

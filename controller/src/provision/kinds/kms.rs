@@ -9,10 +9,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use ballast_aws::{BuildResultExt, SdkResultExt};
+use ballast_blueprint::key_policy::{KeyScope, aws_default_policy, key_policy};
 use ballast_blueprint::{Blueprint, ResourceId, ResourceKind, tagged_resource_id};
 use futures::future::try_join_all;
 use tracing::instrument;
 
+use super::policy_value::PolicyValue;
 use super::{ApplyContext, ObserveContext, Observed, ResourceOps, declared};
 use crate::provision::diff::FieldChange;
 use crate::provision::error::ProvisionError;
@@ -32,6 +34,8 @@ crate::provision::state::field_names! {
         RotationPeriodDays = "rotationPeriodDays",
         /// The alias that points at the key; unset on a key whose create was interrupted.
         Alias = "alias",
+        /// The key policy (see [`ballast_blueprint::key_policy`]).
+        Policy = "policy",
     }
 }
 
@@ -49,11 +53,20 @@ crate::provision::typed::typed_state! {
         RotationPeriodDays => rotation_period_days: u64 = Enforced,
         /// Unset on a key found by its logical-id tag alone (see the module docs).
         Alias => alias: String = Enforced,
+        /// Known once the key exists: it names the key's account.
+        Policy => policy: PolicyValue = Enforced,
     }
 }
 
-/// The key's typed desired state.
-fn desired_state(bp: &Blueprint, k: &ballast_blueprint::KmsKey) -> KeyState<Desired> {
+/// The key's typed desired state; its policy once `resolved` knows the key's ARN.
+fn desired_state(
+    bp: &Blueprint,
+    resolved: &Resolved,
+    k: &ballast_blueprint::KmsKey,
+) -> KeyState<Desired> {
+    let scope = resolved
+        .arn(&ResourceId::new(ResourceKind::KmsKey, &k.name))
+        .and_then(KeyScope::from_key_arn);
     let rotation_period_days = match k.rotation_period {
         Some(period) if k.rotation => Want::Exact(period.as_secs() / 86_400),
         _ => Want::Unchecked,
@@ -68,6 +81,9 @@ fn desired_state(bp: &Blueprint, k: &ballast_blueprint::KmsKey) -> KeyState<Desi
         },
         rotation_period_days,
         alias: Want::Exact(bp.key_alias(k)),
+        policy: Want::exact_or_later(
+            scope.map(|scope| PolicyValue::Document(key_policy(bp, k, &scope))),
+        ),
     }
 }
 
@@ -75,12 +91,12 @@ impl ResourceOps for KmsKeys {
     const KIND: ResourceKind = ResourceKind::KmsKey;
     type Field = KeyField;
 
-    fn desired(bp: &Blueprint, _resolved: &Resolved) -> Vec<DesiredState> {
+    fn desired(bp: &Blueprint, resolved: &Resolved) -> Vec<DesiredState> {
         bp.spec
             .kms_keys
             .iter()
             .map(|k| {
-                let state = desired_state(bp, k);
+                let state = desired_state(bp, resolved, k);
                 let mut tags = bp.ownership_tags_for(&ResourceId::new(Self::KIND, &k.name));
                 tags.extend(k.tags.clone());
                 DesiredState {
@@ -214,6 +230,7 @@ impl ResourceOps for KmsKeys {
             .await
             .classify("kms:CreateAlias")
             .map_err(ProvisionError::aws(&desired.id))?;
+        let policy = put_policy_if_needed(ctx, desired, &meta).await?;
         let created = KeyState::<Live> {
             rotation: None,
             enabled: None,
@@ -221,6 +238,7 @@ impl ResourceOps for KmsKeys {
             description: None,
             rotation_period_days: None,
             alias: Some(desired.physical_name.clone()),
+            policy,
         };
         let live = LiveState {
             id: desired.id.clone(),
@@ -260,6 +278,11 @@ impl ResourceOps for KmsKeys {
                 .await
                 .classify("kms:CreateAlias")
                 .map_err(err())?;
+        }
+        if changes.has(KeyField::Policy)
+            && let Some(policy) = want.policy.exact()
+        {
+            put_policy(ctx, &desired.id, &live.physical_id, policy).await?;
         }
         if changes.has(KeyField::Enabled) {
             kms.enable_key()
@@ -385,14 +408,23 @@ async fn read_key(
     {
         return Ok(None);
     }
-    // GetKeyRotationStatus does not take aliases: the key id from DescribeKey.
-    let (rotation, tags) = tokio::try_join!(
+    // GetKeyRotationStatus and GetKeyPolicy do not take aliases: the key id from DescribeKey.
+    let (rotation, policy, tags) = tokio::try_join!(
         async {
             kms.get_key_rotation_status()
                 .key_id(&meta.key_id)
                 .send()
                 .await
                 .classify("kms:GetKeyRotationStatus")
+                .map_err(ProvisionError::aws(id))
+        },
+        async {
+            kms.get_key_policy()
+                .key_id(&meta.key_id)
+                .policy_name(DEFAULT_POLICY_NAME)
+                .send()
+                .await
+                .classify("kms:GetKeyPolicy")
                 .map_err(ProvisionError::aws(id))
         },
         tags_or_read(&ctx.shared.tagged, meta.arn.as_deref(), || async {
@@ -425,6 +457,8 @@ async fn read_key(
             .rotation_period_in_days
             .and_then(|days| u64::try_from(days).ok()),
         alias: (aliased == Aliased::Yes).then(|| alias.to_string()),
+        // A key without a policy reads as an empty one: drift that apply repairs.
+        policy: Some(PolicyValue::read(policy.policy().unwrap_or("{}"))),
     };
     Ok(Some(LiveState {
         id: id.clone(),
@@ -459,6 +493,56 @@ async fn read_unaliased_key(
         }
     }
     Ok(None)
+}
+
+/// The name of a key's one policy: KMS has no other.
+const DEFAULT_POLICY_NAME: &str = "default";
+
+/// After CreateKey, which cannot carry the policy because the account is known only from the
+/// ARN it returns: writes the key's policy unless AWS's default is already it. Returns the
+/// policy the key now has. An apply killed before this leaves AWS's default, which the next
+/// observe reports as drift in `policy` and the next apply completes.
+async fn put_policy_if_needed(
+    ctx: &ApplyContext<'_>,
+    desired: &DesiredState,
+    meta: &aws_sdk_kms::types::KeyMetadata,
+) -> Result<Option<PolicyValue>, ProvisionError> {
+    let (Some(key), Some(scope)) = (
+        ctx.blueprint.kms_key(&desired.id.name),
+        meta.arn.as_deref().and_then(KeyScope::from_key_arn),
+    ) else {
+        return Ok(None);
+    };
+    let wanted = PolicyValue::Document(key_policy(ctx.blueprint, key, &scope));
+    let aws_default = PolicyValue::Document(aws_default_policy(&scope));
+    if wanted != aws_default {
+        put_policy(ctx, &desired.id, &meta.key_id, &wanted).await?;
+    }
+    Ok(Some(wanted))
+}
+
+#[instrument(skip_all, fields(key = %key_id))]
+async fn put_policy(
+    ctx: &ApplyContext<'_>,
+    id: &ResourceId,
+    key_id: &str,
+    policy: &PolicyValue,
+) -> Result<(), ProvisionError> {
+    // An unreadable policy is never what the blueprint wants, so never written.
+    let Some(text) = policy.text() else {
+        return Ok(());
+    };
+    ctx.clients
+        .kms
+        .put_key_policy()
+        .key_id(key_id)
+        .policy_name(DEFAULT_POLICY_NAME)
+        .policy(text)
+        .send()
+        .await
+        .classify("kms:PutKeyPolicy")
+        .map_err(ProvisionError::aws(id))?;
+    Ok(())
 }
 
 async fn set_rotation(
@@ -508,7 +592,66 @@ mod tests {
         )
         .unwrap()
         .blueprint;
-        KmsKeys::desired(&bp, &Resolved::default())
+        KmsKeys::desired(&bp, &resolved())
+    }
+
+    const DATA_ARN: &str = "arn:aws:kms:us-east-1:123456789012:key/data-id";
+
+    /// Both keys exist: their ARNs name the account their policies grant.
+    fn resolved() -> Resolved {
+        let mut resolved = Resolved::default();
+        for (name, arn) in [
+            ("data", DATA_ARN),
+            ("plain", "arn:aws:kms:us-east-1:123456789012:key/plain-id"),
+        ] {
+            resolved.insert(LiveState::referenced(
+                ResourceKind::KmsKey,
+                name,
+                &format!("alias/t-{name}"),
+                arn,
+                Some(arn),
+            ));
+        }
+        resolved
+    }
+
+    /// Before the key exists its policy is known after apply; once it does, a policy granting
+    /// more than the blueprint declares is drift in `policy` alone, and a reordered,
+    /// reformatted copy of the wanted one is not.
+    #[test]
+    fn the_policy_is_compared_semantically_once_the_key_exists() {
+        let bp = ballast_blueprint::parse(
+            "t",
+            "apiVersion: ballast.dev/v1\nkind: Blueprint\nmetadata: {name: t, region: us-east-1}\nspec:\n  kmsKeys:\n    - {name: data}\n",
+        )
+        .unwrap()
+        .blueprint;
+        let later = KmsKeys::desired(&bp, &Resolved::default());
+        let later = later[0].state::<KeyState<Desired>>().unwrap();
+        assert_eq!(later.policy, Want::KnownAfterApply);
+
+        let desired = KmsKeys::desired(&bp, &resolved());
+        let want = desired[0].state::<KeyState<Desired>>().unwrap();
+        let mut live = want.assumed_live();
+        // As AWS hands back its default: an `Id`, single values as strings, other key order.
+        live.policy = Some(PolicyValue::read(
+            r#"{"Id":"key-default-1","Statement":[{"Resource":"*","Action":"kms:*","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Effect":"Allow","Sid":"Enable IAM User Permissions"}],"Version":"2012-10-17"}"#,
+        ));
+        assert!(want.changes(&live).is_empty(), "{:?}", want.changes(&live));
+
+        live.policy = Some(PolicyValue::read(
+            r#"{"Version":"2012-10-17","Statement":[{"Sid":"Enable IAM User Permissions","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"kms:*","Resource":"*"},{"Sid":"Added by hand","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::999999999999:root"},"Action":"kms:Decrypt","Resource":"*"}]}"#,
+        ));
+        let changes = want.changes(&live);
+        assert_eq!(
+            changes.iter().map(|c| c.field).collect::<Vec<_>>(),
+            vec![KeyField::Policy]
+        );
+        // The plan line says what was added.
+        assert!(
+            changes[0].live.contains("Added by hand: Allow kms:Decrypt"),
+            "{changes:?}"
+        );
     }
 
     #[test]
@@ -550,7 +693,7 @@ mod tests {
         assert_eq!(typed_diff(&desired[1], &live), Action::NoChange);
         assert_eq!(
             desired[1].fields.iter().map(|f| f.name).collect::<Vec<_>>(),
-            vec!["rotation", "enabled", "keySpec", "alias"]
+            vec!["rotation", "enabled", "keySpec", "alias", "policy"]
         );
     }
 }

@@ -26,6 +26,7 @@ use crate::provision::context::ReadOnlyClients;
 use crate::provision::diff::FieldChange;
 use crate::provision::error::ProvisionError;
 use crate::provision::state::{Changes, DesiredState, LiveState, Ownership, Resolved};
+use crate::provision::tagged::tags_or_read;
 use crate::provision::typed::{Desired, FieldValue, Live, TypedDesired, TypedLive, Want};
 
 pub struct Topics;
@@ -311,7 +312,9 @@ impl ResourceOps for Topics {
         let reads = candidates
             .into_iter()
             .map(|(id, is_declared, arn)| async move {
-                let tags = list_tags(sns, &id, &arn).await?;
+                let tags =
+                    tags_or_read(&ctx.shared.tagged, Some(&arn), || list_tags(sns, &id, &arn))
+                        .await?;
                 // Another stack's `<name>-…` topic is not ours to read further.
                 if !is_declared
                     && Ownership::from_tags(&tags, &bp.metadata.name) != Ownership::Owned

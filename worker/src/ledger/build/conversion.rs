@@ -135,6 +135,7 @@ pub fn build_conversion(
     let mut result = record.to_item(now)?;
     result.extend(fx.iter().cloned());
     plan.push(ItemRole::Result, put_new(tables.transactions, result)?);
+    plan.result_attributes = fx.clone();
 
     let debit = balance_update(
         tables.accounts,

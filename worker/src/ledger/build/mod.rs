@@ -15,7 +15,7 @@ mod items;
 mod plans;
 mod verdict;
 
-use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 
 pub use conversion::{FX_SHARDS, build_conversion};
 pub use history::{decode_cursor, encode_cursor, history_bounds};
@@ -59,6 +59,16 @@ pub enum ItemRole {
     Entry,
     /// Account META put (create_account).
     AccountMeta,
+    /// Risk velocity state put, conditional on the version read ([`crate::risk`]).
+    Velocity,
+    /// Risk analysis record put.
+    Analysis,
+    /// Risk alert record put.
+    Alert,
+    /// Review of a held transaction: its put, or its decision (conditional on PENDING).
+    Review,
+    /// Audit record put.
+    Audit,
     /// Update of an FX position shard (a conversion).
     FxPosition,
     /// Condition check on the exchange rate a conversion read.
@@ -72,6 +82,10 @@ pub struct WritePlan {
     pub items: Vec<TransactWriteItem>,
     /// `roles[i]` describes `items[i]`.
     pub roles: Vec<ItemRole>,
+    /// What the result record says beyond the common fields (a conversion's credited leg, rate
+    /// and rounding): the approval of a held movement sets them on the held record, whose put
+    /// it does not repeat.
+    pub result_attributes: Vec<(String, AttributeValue)>,
 }
 
 impl WritePlan {
@@ -79,6 +93,7 @@ impl WritePlan {
         WritePlan {
             items: Vec::new(),
             roles: Vec::new(),
+            result_attributes: Vec::new(),
         }
     }
 
@@ -86,7 +101,42 @@ impl WritePlan {
         self.roles.push(role);
         self.items.push(item);
     }
+
+    /// Adds items another concern writes in the same transaction (the risk decision's).
+    pub fn attach(&mut self, items: impl IntoIterator<Item = (ItemRole, TransactWriteItem)>) {
+        for (role, item) in items {
+            self.push(role, item);
+        }
+    }
+
+    /// Drops the items whose role `keep` refuses (an approval applies a held movement without
+    /// its IDEM and TXN puts, which the hold already wrote).
+    pub fn retain(&mut self, keep: impl Fn(&ItemRole) -> bool) {
+        let (roles, items) = std::mem::take(&mut self.roles)
+            .into_iter()
+            .zip(std::mem::take(&mut self.items))
+            .filter(|(role, _)| keep(role))
+            .unzip();
+        self.roles = roles;
+        self.items = items;
+    }
+
+    /// Fails when the plan exceeds DynamoDB's limit of items per TransactWriteItems.
+    pub fn check_size(&self) -> Result<(), LedgerError> {
+        if self.items.len() > MAX_TRANSACT_ITEMS {
+            return Err(LedgerError::InvalidInput {
+                detail: format!(
+                    "{} items in one TransactWriteItems; DynamoDB allows {MAX_TRANSACT_ITEMS}",
+                    self.items.len()
+                ),
+            });
+        }
+        Ok(())
+    }
 }
+
+/// DynamoDB's limit of items in one TransactWriteItems.
+pub const MAX_TRANSACT_ITEMS: usize = 100;
 
 pub(super) fn put_new(table: &str, item: Item) -> Result<TransactWriteItem, LedgerError> {
     let put = Put::builder()

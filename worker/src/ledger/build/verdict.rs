@@ -28,7 +28,12 @@ pub struct FailedAccount {
 #[derive(Debug, Clone, PartialEq)]
 pub enum CancellationVerdict {
     /// The idempotency or result item already exists: the transaction was processed before.
+    /// (For a review's decision: the review is no longer pending, someone decided it.)
     Duplicate,
+    /// The risk velocity state changed since it was read (another worker counted a debit of
+    /// the same account first): read it again, score again and retry. Never a duplicate nor a
+    /// decline: nothing about this transaction was decided.
+    Stale,
     /// Conflict with a concurrent transaction or throttling: retry later.
     Transient {
         /// The non-condition failure codes seen.
@@ -78,11 +83,12 @@ pub fn interpret_cancellation(
         .collect();
     let condition_failed =
         |(_, _, code): &&(&ItemRole, &CancellationReason, &str)| *code == "ConditionalCheckFailed";
-    if failed
-        .iter()
-        .filter(condition_failed)
-        .any(|(role, _, _)| matches!(role, ItemRole::Idempotency | ItemRole::Result))
-    {
+    if failed.iter().filter(condition_failed).any(|(role, _, _)| {
+        matches!(
+            role,
+            ItemRole::Idempotency | ItemRole::Result | ItemRole::Review
+        )
+    }) {
         return CancellationVerdict::Duplicate;
     }
     let transient: Vec<String> = failed
@@ -92,6 +98,15 @@ pub fn interpret_cancellation(
         .collect();
     if !transient.is_empty() {
         return CancellationVerdict::Transient { codes: transient };
+    }
+    // Before the accounts: a decline must come from a score on fresh velocity, and a debit
+    // that failed beside a stale velocity is classified again on the next attempt.
+    if failed
+        .iter()
+        .filter(condition_failed)
+        .any(|(role, _, _)| **role == ItemRole::Velocity)
+    {
+        return CancellationVerdict::Stale;
     }
     if failed
         .iter()

@@ -1,11 +1,12 @@
-//! SQS queues. Attributes arrive as strings and are canonicalized into numbers and JSON.
+//! SQS queues. Attributes arrive as strings and are canonicalized into numbers and JSON
+//! (`attributes.rs`).
 //!
 //! Every queue carries a queue policy (the `Policy` attribute) that denies `sqs:*` to anyone
 //! when `aws:SecureTransport` is false, unless the blueprint writes `tlsOnly: false` (a safety
-//! override; the queue then has no policy). The policy is the whole truth: a statement added or
-//! changed by hand is drift and apply writes the blueprint's policy back. It is compared as a
-//! `PolicyDocument` (semantically: statement order, one value or a list, JSON layout do not
-//! matter). Its `Resource` is the queue's ARN, which AWS assigns: before the queue exists it is
+//! override), and one statement per blueprint topic delivering to the queue (see `policy.rs`).
+//! The policy is the whole truth: a statement added or changed by hand is drift and apply writes
+//! the blueprint's policy back. It is compared as a `PolicyDocument` (semantically: statement
+//! order, one value or a list, JSON layout do not matter). Its `Resource` is the queue's ARN, which AWS assigns: before the queue exists it is
 //! derived from the stack's other ARNs (same partition, region and account) so that `CreateQueue`
 //! carries the policy, and when there are none yet the policy is set right after the create.
 
@@ -13,15 +14,15 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_sqs::types::QueueAttributeName as Attr;
 use ballast_aws::SdkResultExt;
-use ballast_blueprint::{
-    Blueprint, QueueEncryptionKind, RedrivePermission, ResourceId, ResourceKind,
-};
+use ballast_blueprint::{Blueprint, QueueEncryptionKind, ResourceId, ResourceKind};
 use futures::future::try_join_all;
-use serde_json::{Value, json};
 use tracing::instrument;
 
+mod attributes;
 mod policy;
 
+pub use attributes::{QueueEncryption, Redrive, RedriveAllow};
+use attributes::{attributes, live_state, redrive_allow};
 use policy::wanted_policy;
 pub use policy::{TLS_ONLY_SID, tls_only_policy};
 
@@ -32,7 +33,7 @@ use crate::provision::diff::FieldChange;
 use crate::provision::error::ProvisionError;
 use crate::provision::state::{Changes, DesiredState, LiveState, Ownership, Resolved};
 use crate::provision::tagged::tags_or_read;
-use crate::provision::typed::{Desired, FieldValue, Live, TypedDesired, TypedLive, Want};
+use crate::provision::typed::{Desired, FieldValue, TypedDesired, TypedLive, Want};
 
 pub struct Queues;
 
@@ -75,54 +76,6 @@ crate::provision::typed::typed_state! {
     }
 }
 
-/// Server-side encryption of a queue.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum QueueEncryption {
-    None,
-    SqsManaged,
-    /// The key by its canonical ARN (see [`canonical_key`]).
-    Kms {
-        key: String,
-    },
-}
-
-impl FieldValue for QueueEncryption {
-    fn to_value(&self) -> Value {
-        match self {
-            QueueEncryption::None => json!({"type": "none"}),
-            QueueEncryption::SqsManaged => json!({"type": "sqsManaged"}),
-            QueueEncryption::Kms { key } => json!({"type": "kms", "key": key}),
-        }
-    }
-}
-
-/// A redrive policy: where messages go after `max_receive_count` receives.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Redrive {
-    pub target_arn: Option<String>,
-    pub max_receive_count: Option<u64>,
-}
-
-impl FieldValue for Redrive {
-    fn to_value(&self) -> Value {
-        json!({"deadLetterTargetArn": self.target_arn, "maxReceiveCount": self.max_receive_count})
-    }
-}
-
-/// A redrive-allow policy: which source queues may use this queue as their dead-letter queue.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RedriveAllow {
-    pub permission: Option<String>,
-    /// Sorted, so that the order AWS returns them in is not drift.
-    pub source_queue_arns: Vec<String>,
-}
-
-impl FieldValue for RedriveAllow {
-    fn to_value(&self) -> Value {
-        json!({"redrivePermission": self.permission, "sourceQueueArns": self.source_queue_arns})
-    }
-}
-
 /// The ARN of queue `physical_name`: its own if it exists under that name, else derived from
 /// another ARN of the stack (`arn:<partition>:<service>:<region>:<account>:…`) in the
 /// blueprint's region, since AWS names a queue `arn:<partition>:sqs:<region>:<account>:<name>`.
@@ -153,33 +106,6 @@ fn queue_arn(
         (region == bp.metadata.region && account_ok && !partition.is_empty())
             .then(|| format!("arn:{partition}:sqs:{region}:{account}:{physical_name}"))
     })
-}
-
-/// The numeric attributes, with their desired values.
-fn numbers(state: &QueueState<Desired>) -> [(QueueField, Attr, &Want<u64>); 5] {
-    [
-        (
-            QueueField::VisibilityTimeout,
-            Attr::VisibilityTimeout,
-            &state.visibility_timeout,
-        ),
-        (
-            QueueField::Retention,
-            Attr::MessageRetentionPeriod,
-            &state.retention,
-        ),
-        (
-            QueueField::ReceiveWaitTime,
-            Attr::ReceiveMessageWaitTimeSeconds,
-            &state.receive_wait_time,
-        ),
-        (QueueField::Delay, Attr::DelaySeconds, &state.delay),
-        (
-            QueueField::MaxMessageSize,
-            Attr::MaximumMessageSize,
-            &state.max_message_size,
-        ),
-    ]
 }
 
 /// A key reference as the canonical key ARN, whichever form AWS returns (id, ARN or alias).
@@ -377,7 +303,7 @@ impl ResourceOps for Queues {
             // CreateQueue carried the policy when the ARN could be derived beforehand; set it
             // when it could not (the stack's first resource) or was derived wrongly, and with
             // any other write (moto clears an unnamed policy, see `attributes`).
-            if let Some(policy) = wanted_policy(queue, own) {
+            if let Some(policy) = wanted_policy(ctx.blueprint, queue, own) {
                 let live = live_state(&attrs, ctx.resolved, ctx.blueprint).policy;
                 if live != Some(Some(policy.clone())) || !follow_up.is_empty() {
                     follow_up.extend(policy.text().map(|text| (Attr::Policy, text)));
@@ -514,12 +440,13 @@ fn desired_state(
         None => Want::Unchecked,
         Some(_) => Want::exact_or_later(resolved.arn(id).map(|own| redrive_allow(bp, q, own))),
     };
-    let policy = if q.tls_only {
-        Want::exact_or_later(
-            queue_arn(bp, resolved, id, &bp.queue_name(q)).map(|arn| wanted_policy(q, &arn)),
-        )
-    } else {
+    // Known to be none without the ARN: nothing the policy would say.
+    let policy = if !q.tls_only && bp.topics_delivering_to(q).next().is_none() {
         Want::Exact(None)
+    } else {
+        Want::exact_or_later(
+            queue_arn(bp, resolved, id, &bp.queue_name(q)).map(|arn| wanted_policy(bp, q, &arn)),
+        )
     };
     QueueState {
         visibility_timeout: Want::Exact(q.visibility_timeout.as_secs()),
@@ -536,196 +463,15 @@ fn desired_state(
     }
 }
 
-/// SQS attributes for the desired state; with `changes`, only the changed ones.
-fn attributes(
-    want: &QueueState<Desired>,
-    changes: Option<&Changes<QueueField>>,
-) -> Vec<(Attr, String)> {
-    let wanted = |field: QueueField| changes.is_none_or(|c| c.has(field));
-    let mut out = Vec::new();
-    for (field, attr, value) in numbers(want) {
-        if wanted(field)
-            && let Some(v) = value.exact()
-        {
-            out.push((attr, v.to_string()));
-        }
-    }
-    if wanted(QueueField::Encryption) || wanted(QueueField::EncryptionDataKeyReuse) {
-        match want.encryption.exact() {
-            Some(QueueEncryption::Kms { key }) => {
-                out.push((Attr::KmsMasterKeyId, key.clone()));
-                if let Some(reuse) = want.data_key_reuse.exact() {
-                    out.push((Attr::KmsDataKeyReusePeriodSeconds, reuse.to_string()));
-                }
-            }
-            Some(QueueEncryption::SqsManaged) => {
-                out.push((Attr::SqsManagedSseEnabled, "true".into()))
-            }
-            Some(QueueEncryption::None) => {
-                out.push((Attr::SqsManagedSseEnabled, "false".into()));
-                out.push((Attr::KmsMasterKeyId, String::new()));
-            }
-            None => {}
-        }
-    }
-    if wanted(QueueField::DeadLetter) {
-        match want.dead_letter.exact() {
-            // An empty policy removes the live one (only on update: a new queue has none).
-            Some(None) if changes.is_some() => out.push((Attr::RedrivePolicy, String::new())),
-            Some(Some(redrive)) => out.push((Attr::RedrivePolicy, redrive.to_value().to_string())),
-            _ => {}
-        }
-    }
-    if wanted(QueueField::RedriveAllow)
-        && let Some(Some(allow)) = want.redrive_allow.exact()
-    {
-        out.push((Attr::RedriveAllowPolicy, allow.to_value().to_string()));
-    }
-    let policy = want.policy.exact();
-    if wanted(QueueField::Policy) {
-        match policy {
-            // An empty policy removes the live one (only on update: a new queue has none).
-            Some(None) if changes.is_some() => out.push((Attr::Policy, String::new())),
-            Some(Some(policy)) => out.extend(policy.text().map(|text| (Attr::Policy, text))),
-            _ => {}
-        }
-    }
-    // moto clears a queue's policy on any SetQueueAttributes that does not name it (AWS keeps
-    // it): restating the unchanged policy with every other write is harmless on AWS and keeps
-    // moto from showing the next plan a policy that only the emulator removed.
-    if changes.is_some()
-        && !out.is_empty()
-        && !out.iter().any(|(attr, _)| *attr == Attr::Policy)
-        && let Some(Some(policy)) = policy
-    {
-        out.extend(policy.text().map(|text| (Attr::Policy, text)));
-    }
-    out
-}
-
-fn number(attrs: &std::collections::HashMap<Attr, String>, attr: &Attr) -> Option<u64> {
-    attrs.get(attr).and_then(|v| v.parse::<u64>().ok())
-}
-
-/// The queue's typed live state from its attributes: numbers as numbers, policies parsed.
-fn live_state(
-    attrs: &std::collections::HashMap<Attr, String>,
-    resolved: &Resolved,
-    bp: &Blueprint,
-) -> QueueState<Live> {
-    let kms = attrs.get(&Attr::KmsMasterKeyId).filter(|k| !k.is_empty());
-    let encryption = match kms {
-        Some(key) => QueueEncryption::Kms {
-            key: canonical_key(resolved, bp, key),
-        },
-        None if attrs
-            .get(&Attr::SqsManagedSseEnabled)
-            .is_some_and(|v| v == "true") =>
-        {
-            QueueEncryption::SqsManaged
-        }
-        None => QueueEncryption::None,
-    };
-    let dead_letter = attrs
-        .get(&Attr::RedrivePolicy)
-        .and_then(|p| serde_json::from_str::<Value>(p).ok())
-        .map(|p| Redrive {
-            target_arn: p
-                .get("deadLetterTargetArn")
-                .and_then(Value::as_str)
-                .map(str::to_string),
-            // maxReceiveCount may come back as a string or a number.
-            max_receive_count: p.get("maxReceiveCount").and_then(|c| {
-                c.as_u64()
-                    .or_else(|| c.as_str().and_then(|s| s.parse().ok()))
-            }),
-        });
-    let redrive_allow = attrs
-        .get(&Attr::RedriveAllowPolicy)
-        .and_then(|p| serde_json::from_str::<Value>(p).ok())
-        .map(|p| {
-            let mut sources: Vec<String> = p
-                .get("sourceQueueArns")
-                .and_then(Value::as_array)
-                .map(|arns| {
-                    arns.iter()
-                        .filter_map(|a| a.as_str().map(str::to_string))
-                        .collect()
-                })
-                .unwrap_or_default();
-            sources.sort();
-            RedriveAllow {
-                permission: p
-                    .get("redrivePermission")
-                    .and_then(Value::as_str)
-                    .map(str::to_string),
-                source_queue_arns: sources,
-            }
-        });
-    // An empty `Policy` is how SQS reports "no policy".
-    let policy = attrs
-        .get(&Attr::Policy)
-        .filter(|text| !text.trim().is_empty())
-        .map(|text| PolicyValue::read(text));
-    QueueState {
-        visibility_timeout: number(attrs, &Attr::VisibilityTimeout),
-        retention: number(attrs, &Attr::MessageRetentionPeriod),
-        receive_wait_time: number(attrs, &Attr::ReceiveMessageWaitTimeSeconds),
-        delay: number(attrs, &Attr::DelaySeconds),
-        max_message_size: number(attrs, &Attr::MaximumMessageSize),
-        fifo: Some(attrs.get(&Attr::FifoQueue).is_some_and(|v| v == "true")),
-        encryption: Some(encryption),
-        data_key_reuse: kms.and_then(|_| number(attrs, &Attr::KmsDataKeyReusePeriodSeconds)),
-        dead_letter: Some(dead_letter),
-        redrive_allow: Some(redrive_allow),
-        policy: Some(policy),
-    }
-}
-
-/// The redrive-allow policy of `queue`, its source queues named by ARN next to `own_arn`.
-fn redrive_allow(
-    bp: &Blueprint,
-    queue: &ballast_blueprint::Queue,
-    own_arn: &str,
-) -> Option<RedriveAllow> {
-    let ra = queue.redrive_allow.as_ref()?;
-    let permission = match ra.policy {
-        RedrivePermission::AllowAll => "allowAll",
-        RedrivePermission::DenyAll => "denyAll",
-        RedrivePermission::ByQueue => "byQueue",
-    };
-    let mut sources: Vec<String> = ra
-        .source_queues
-        .iter()
-        .map(|s| {
-            let name = bp
-                .queue(s)
-                .map(|sq| bp.queue_name(sq))
-                .unwrap_or_else(|| s.clone());
-            sibling_arn(own_arn, &name)
-        })
-        .collect();
-    sources.sort();
-    Some(RedriveAllow {
-        permission: Some(permission.to_string()),
-        source_queue_arns: sources,
-    })
-}
-
-/// The ARN of queue `name` in the same account and region as `arn`.
-fn sibling_arn(arn: &str, name: &str) -> String {
-    match arn.rsplit_once(':') {
-        Some((prefix, _)) => format!("{prefix}:{name}"),
-        None => name.to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use super::attributes::sibling_arn;
     use super::*;
     use crate::provision::state::{FieldClass, FieldName};
     use crate::provision::typed::Change;
+    use crate::provision::typed::Live;
     use ballast_blueprint::policy::{Effect, Principal, Statement};
+    use serde_json::{Value, json};
 
     #[test]
     fn policies_compare_semantically() {
@@ -957,6 +703,46 @@ mod tests {
                 .iter()
                 .any(|(a, _)| *a == Attr::Policy)
         );
+    }
+
+    /// A blueprint topic delivering to the queue gets one statement, scoped to that topic's
+    /// ARN; with `tlsOnly: false` that statement is the whole policy.
+    #[test]
+    fn a_topic_delivering_to_the_queue_may_send_to_it_and_nothing_else() {
+        let topics =
+            "  topics:\n    - name: on-call\n      subscriptions: [{protocol: sqs, endpoint: q}]\n";
+        let resolved = resolved_with(ResourceKind::Queue, "q", "t-q", ARN);
+        let id = ResourceId::new(ResourceKind::Queue, "q");
+        for (extra, tls) in [("", true), ("      tlsOnly: false\n", false)] {
+            let bp = one_queue(&format!("{extra}{topics}"));
+            let want = desired_state(&bp, &resolved, &bp.spec.queues[0], &id);
+            let Want::Exact(Some(PolicyValue::Document(doc))) = &want.policy else {
+                panic!("a policy expected: {:?}", want.policy);
+            };
+            let sids: Vec<_> = doc
+                .statements
+                .iter()
+                .filter_map(|s| s.sid.as_deref())
+                .collect();
+            let expected: &[&str] = if tls {
+                &[TLS_ONLY_SID, "AllowTopiconcall"]
+            } else {
+                &["AllowTopiconcall"]
+            };
+            assert_eq!(sids, expected);
+            let topic = doc.statements.last().unwrap();
+            assert_eq!(topic.effect, Effect::Allow);
+            assert_eq!(topic.actions, ["sqs:SendMessage"]);
+            assert_eq!(topic.resources, [ARN]);
+            assert_eq!(
+                topic.conditions["ArnEquals"]["aws:SourceArn"],
+                ["arn:aws:sns:us-east-1:123456789012:t-on-call"]
+            );
+        }
+        // Before the queue exists its ARN, and so the topic's statement, is not known yet.
+        let bp = one_queue(&format!("      tlsOnly: false\n{topics}"));
+        let later = desired_state(&bp, &Resolved::default(), &bp.spec.queues[0], &id);
+        assert_eq!(later.policy, Want::KnownAfterApply);
     }
 
     #[test]
