@@ -4,7 +4,7 @@
 #
 #   scripts/cargo-deny.sh          bans, licenses and sources, offline (what `make test` runs);
 #                                  advisories too when a local advisory database exists
-#   scripts/cargo-deny.sh install  only the install
+#   scripts/cargo-deny.sh install  only the install, and the download of every locked package
 #   scripts/cargo-deny.sh advisories
 #                                  fetches the RustSec database and checks advisories (needs
 #                                  the network, so it is not part of `make test`)
@@ -48,13 +48,20 @@ install() {
     find_deny >/dev/null || die "cargo-deny ${CARGO_DENY_VERSION} still not usable from ${TOOLS}/bin"
 }
 
+# `deny --offline` reads every package of the lockfile, for every platform, from cargo's local
+# cache; a build downloads only the host's (a fresh machine lacks e.g. the Windows-only crates).
+fetch() {
+    "${CARGO}" fetch --locked --quiet || die "cargo fetch --locked failed (crates.io unreachable?)"
+}
+
 install
 DENY="$(find_deny)"
 cd "${ROOT}"
 
 case "${1:-check}" in
-install) ;;
+install) fetch ;;
 check)
+    fetch
     checks=(bans licenses sources)
     # The advisory database is read only when a copy exists: CI has no network to fetch one.
     if [[ -d "${CARGO_HOME:-${HOME}/.cargo}/advisory-db" ]]; then
