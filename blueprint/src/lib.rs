@@ -12,6 +12,7 @@ pub mod key_policy;
 pub mod model;
 mod naming;
 pub mod policy;
+pub mod queue_policy;
 pub mod registry;
 pub mod target;
 mod validate;
@@ -123,11 +124,16 @@ pub fn load(path: &Path) -> Result<Loaded, LoadError> {
 pub fn load_with_values(path: &Path, values: &[PathBuf]) -> Result<Loaded, LoadError> {
     let file = path.display().to_string();
     let source = read(path)?;
-    let values = values
+    let values = read_values(values)?;
+    parse_with_values(&file, &source, &values).map_err(LoadError::Invalid)
+}
+
+/// Reads values files with [`read`], each labelled by its path, for [`parse_with_values`].
+pub fn read_values(values: &[PathBuf]) -> Result<Vec<(String, String)>, LoadError> {
+    values
         .iter()
         .map(|p| Ok((p.display().to_string(), read(p)?)))
-        .collect::<Result<Vec<_>, LoadError>>()?;
-    parse_with_values(&file, &source, &values).map_err(LoadError::Invalid)
+        .collect()
 }
 
 /// Most values files laid over one blueprint.

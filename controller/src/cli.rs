@@ -27,7 +27,7 @@ pub struct GlobalArgs {
     pub log_format: LogFormat,
 }
 
-pub use ballast_runtime::cli::{CompletionsArgs, ManArgs};
+pub use ballast_runtime::cli::{CompletionsArgs, ManArgs, ValuesArgs};
 /// Where AWS calls go (shared with `ballast-worker`). Credentials come from the standard AWS
 /// chain.
 pub use ballast_runtime::{AwsArgs, LogFormat};
@@ -95,10 +95,8 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct IamPolicyArgs {
     pub file: PathBuf,
-    /// A values file laid over the blueprint (repeatable, in order, the last one winning):
-    /// one environment's names, sizes and counts. See README, "Environments".
-    #[arg(long = "values", value_name = "FILE")]
-    pub values: Vec<PathBuf>,
+    #[command(flatten)]
+    pub values: ValuesArgs,
     /// Whose policy: the controller's or the worker's.
     #[arg(long = "for", value_enum)]
     pub for_: crate::iam_policy::PolicyFor,
@@ -118,10 +116,8 @@ pub struct IamPolicyArgs {
 #[derive(Debug, Args)]
 pub struct PlanArgs {
     pub file: PathBuf,
-    /// A values file laid over the blueprint (repeatable, in order, the last one winning):
-    /// one environment's names, sizes and counts. See README, "Environments".
-    #[arg(long = "values", value_name = "FILE")]
-    pub values: Vec<PathBuf>,
+    #[command(flatten)]
+    pub values: ValuesArgs,
     #[command(flatten)]
     pub aws: AwsArgs,
     #[arg(long, value_enum, default_value_t)]
@@ -156,10 +152,8 @@ pub struct ApplyCommandArgs {
 pub struct ApplyArgs {
     /// A blueprint, or (apply only) a plan saved by `ballast plan FILE --out PLANFILE`.
     pub file: PathBuf,
-    /// A values file laid over the blueprint (repeatable, in order, the last one winning):
-    /// one environment's names, sizes and counts. See README, "Environments".
-    #[arg(long = "values", value_name = "FILE")]
-    pub values: Vec<PathBuf>,
+    #[command(flatten)]
+    pub values: ValuesArgs,
     #[command(flatten)]
     pub aws: AwsArgs,
     /// Do not ask for confirmation.
@@ -178,10 +172,8 @@ pub struct ApplyArgs {
 #[derive(Debug, Args)]
 pub struct SuspendArgs {
     pub file: PathBuf,
-    /// A values file laid over the blueprint (repeatable, in order, the last one winning):
-    /// one environment's names, sizes and counts. See README, "Environments".
-    #[arg(long = "values", value_name = "FILE")]
-    pub values: Vec<PathBuf>,
+    #[command(flatten)]
+    pub values: ValuesArgs,
     #[command(flatten)]
     pub aws: AwsArgs,
     /// Why, recorded with the suspension and shown to whoever runs into it.
@@ -199,10 +191,8 @@ pub struct SuspendArgs {
 #[derive(Debug, Args)]
 pub struct ResumeArgs {
     pub file: PathBuf,
-    /// A values file laid over the blueprint (repeatable, in order, the last one winning):
-    /// one environment's names, sizes and counts. See README, "Environments".
-    #[arg(long = "values", value_name = "FILE")]
-    pub values: Vec<PathBuf>,
+    #[command(flatten)]
+    pub values: ValuesArgs,
     #[command(flatten)]
     pub aws: AwsArgs,
     /// DynamoDB table of the writer lease, where the suspension is recorded.
@@ -233,10 +223,8 @@ pub struct ValidateArgs {
     /// Blueprint files.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
-    /// A values file laid over the blueprint (repeatable, in order, the last one winning):
-    /// one environment's names, sizes and counts. See README, "Environments".
-    #[arg(long = "values", value_name = "FILE")]
-    pub values: Vec<PathBuf>,
+    #[command(flatten)]
+    pub values: ValuesArgs,
     /// Also list each valid blueprint's resources in dependency order.
     #[arg(long)]
     pub list: bool,
@@ -252,6 +240,8 @@ pub struct SimulateArgs {
     /// Blueprint whose scaling policy (and fleet bounds) to simulate; default: the seed policy.
     #[arg(long)]
     pub blueprint: Option<PathBuf>,
+    #[command(flatten)]
+    pub values: ValuesArgs,
     /// Name of the blueprint's scaling policy; default: its first.
     #[arg(long)]
     pub policy: Option<String>,
@@ -298,6 +288,8 @@ pub struct SimulateArgs {
 pub struct ScaleArgs {
     /// Blueprint whose scaling policies to run.
     pub file: PathBuf,
+    #[command(flatten)]
+    pub values: ValuesArgs,
     /// Evaluate every policy once and exit.
     #[arg(long)]
     pub once: bool,
@@ -324,6 +316,10 @@ pub struct RunArgs {
     /// Blueprints to keep converged (re-read every resync).
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
+    /// Values files laid over the blueprint, re-read with it every resync (only with one
+    /// blueprint: run one controller per environment).
+    #[command(flatten)]
+    pub values: ValuesArgs,
     #[command(flatten)]
     pub aws: AwsArgs,
     /// Observe only: report drift and the scaling decisions it would take; write nothing.
@@ -370,6 +366,8 @@ pub struct TraceExportArgs {
     /// Blueprint declaring the queue.
     #[arg(long)]
     pub blueprint: PathBuf,
+    #[command(flatten)]
+    pub values: ValuesArgs,
     /// The queue's `name` in the blueprint.
     #[arg(long)]
     pub queue: String,
@@ -398,6 +396,9 @@ pub struct FleetLocalArgs {
     /// Blueprint naming the Auto Scaling group, its queue and tables (passed to each worker).
     #[arg(long)]
     pub blueprint: PathBuf,
+    /// Values files laid over the blueprint (passed to each worker with it).
+    #[command(flatten)]
+    pub values: ValuesArgs,
     /// Blueprint name of the Auto Scaling group; default: the blueprint's only one.
     #[arg(long)]
     pub group: Option<String>,

@@ -31,6 +31,27 @@ pub fn environment_help(default_filter: &str) -> String {
     )
 }
 
+/// `--values FILE` (repeatable) of every command that reads a blueprint, in both binaries: the
+/// environment's values files laid over it, in order, the last one winning
+/// ([`ballast_blueprint::load_with_values`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, clap::Args)]
+pub struct ValuesArgs {
+    /// A values file laid over the blueprint (repeatable, in order, the last one winning):
+    /// one environment's names, sizes and counts. See README, "Environments".
+    #[arg(long = "values", value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+}
+
+impl ValuesArgs {
+    /// Loads `blueprint` with these values files laid over it.
+    pub fn load(
+        &self,
+        blueprint: &Path,
+    ) -> Result<ballast_blueprint::Loaded, ballast_blueprint::LoadError> {
+        ballast_blueprint::load_with_values(blueprint, &self.files)
+    }
+}
+
 /// `completions SHELL`: the completion script for one shell, on standard output.
 #[derive(Debug, Clone, clap::Args)]
 pub struct CompletionsArgs {

@@ -12,7 +12,7 @@ use crate::api::DEFAULT_BODY_LIMIT;
 use crate::api::auth::{ALL_SCOPES, JwtAlgorithm};
 use crate::config::TargetConfig;
 
-pub use ballast_runtime::cli::{CompletionsArgs, ManArgs};
+pub use ballast_runtime::cli::{CompletionsArgs, ManArgs, ValuesArgs};
 pub use ballast_runtime::{AwsArgs, LogFormat};
 
 /// The log filter when neither `BALLAST_LOG` nor `RUST_LOG` is set.
@@ -82,6 +82,8 @@ pub struct TargetArgs {
     /// Blueprint file naming the queue and tables.
     #[arg(long, env = "BALLAST_BLUEPRINT")]
     pub blueprint: Option<PathBuf>,
+    #[command(flatten)]
+    pub values: ValuesArgs,
     /// Blueprint name of the transactions queue.
     #[arg(long, default_value = "transactions")]
     pub queue: String,
@@ -112,6 +114,7 @@ impl TargetArgs {
     pub fn config(&self) -> TargetConfig {
         TargetConfig {
             blueprint: self.blueprint.clone(),
+            values: self.values.files.clone(),
             queue: self.queue.clone(),
             accounts_table: self.accounts_table.clone(),
             transactions_table: self.transactions_table.clone(),

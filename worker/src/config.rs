@@ -28,6 +28,9 @@ pub enum ConfigError {
         /// The tables it has.
         available: String,
     },
+    /// `--values` without `--blueprint`.
+    #[error("--values needs --blueprint; hint: values files are laid over a blueprint")]
+    ValuesWithoutBlueprint,
     /// Neither a blueprint nor an explicit value.
     #[error("no {what} configured; hint: pass --blueprint FILE or {flag}")]
     Missing {
@@ -51,6 +54,8 @@ pub enum ConfigError {
 pub struct TargetConfig {
     /// Blueprint file naming the queue and tables.
     pub blueprint: Option<PathBuf>,
+    /// Values files laid over the blueprint, in order.
+    pub values: Vec<PathBuf>,
     /// Blueprint name of the transactions queue.
     pub queue: String,
     /// Blueprint name of the accounts table.
@@ -213,8 +218,11 @@ pub fn resolve(args: &TargetConfig, blueprint: Option<&Blueprint>) -> Result<Tar
 /// Loads the blueprint if one was given.
 pub fn load_blueprint(args: &TargetConfig) -> Result<Option<Blueprint>, ConfigError> {
     match &args.blueprint {
-        Some(path) => Ok(Some(ballast_blueprint::load(path)?.blueprint)),
-        None => Ok(None),
+        Some(path) => Ok(Some(
+            ballast_blueprint::load_with_values(path, &args.values)?.blueprint,
+        )),
+        None if args.values.is_empty() => Ok(None),
+        None => Err(ConfigError::ValuesWithoutBlueprint),
     }
 }
 
@@ -254,6 +262,42 @@ mod tests {
         assert_eq!(t.fleet_name.as_deref(), Some("banking-workers"));
         assert_eq!(t.lifecycle_hook.as_deref(), Some("drain"));
         assert_eq!(t.default_region.as_deref(), Some("us-east-1"));
+    }
+
+    /// A values file renames the stack: every physical name the worker uses follows; values
+    /// without a blueprint are refused.
+    #[test]
+    fn values_files_are_laid_over_the_blueprint() {
+        let dir = std::env::temp_dir().join(format!("ballast-values-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let prod = dir.join("prod.yaml");
+        std::fs::write(&prod, "metadata:\n  name: banking-prod\n").unwrap();
+        let args = TargetConfig {
+            blueprint: Some(
+                concat!(env!("CARGO_MANIFEST_DIR"), "/../blueprints/banking.yaml").into(),
+            ),
+            values: vec![prod],
+            queue: "transactions".into(),
+            accounts_table: "accounts".into(),
+            transactions_table: "transactions".into(),
+            ..TargetConfig::default()
+        };
+        let bp = load_blueprint(&args).unwrap();
+        let t = resolve(&args, bp.as_ref()).unwrap();
+        assert_eq!(
+            t.queue.as_ref().ok(),
+            Some(&QueueRef::Name("banking-prod-transactions".into()))
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+
+        let without = TargetConfig {
+            blueprint: None,
+            ..args
+        };
+        assert!(matches!(
+            load_blueprint(&without),
+            Err(ConfigError::ValuesWithoutBlueprint)
+        ));
     }
 
     #[test]

@@ -328,4 +328,24 @@ fn values_files_make_an_environment_and_their_problems_point_into_them() {
         .unwrap_err();
         assert!(diagnostics.to_string().contains(message), "{diagnostics}");
     }
+
+    // At most MAX_VALUES_FILES are laid over one blueprint: one more is refused before any is
+    // parsed, and the message says how many.
+    let many = |n: usize| -> Vec<(String, String)> {
+        (1..=n)
+            .map(|i| (format!("v{i}.yaml"), "metadata: {}\n".to_string()))
+            .collect()
+    };
+    let limit = ballast_blueprint::MAX_VALUES_FILES;
+    ballast_blueprint::parse_with_values("banking.yaml", &base, &many(limit))
+        .unwrap_or_else(|d| panic!("{d}"));
+    let refused =
+        ballast_blueprint::parse_with_values("banking.yaml", &base, &many(limit + 1)).unwrap_err();
+    assert!(
+        refused.to_string().contains(&format!(
+            "{} values files; at most {limit} are laid over one blueprint",
+            limit + 1
+        )),
+        "{refused}"
+    );
 }

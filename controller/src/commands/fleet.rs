@@ -30,7 +30,7 @@ pub async fn local(
     log_format: LogFormat,
     out: &mut impl Write,
 ) -> anyhow::Result<ExitCode> {
-    let bp = ballast_blueprint::load(&args.blueprint)?.blueprint;
+    let bp = args.values.load(&args.blueprint)?.blueprint;
     let group = select_group(&bp, &args.blueprint, args.group.as_deref())?;
     let group_name = bp.group_name(group);
     let options = args.aws.options();
@@ -159,7 +159,7 @@ fn worker_program(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
     })
 }
 
-/// `consume --blueprint FILE --metrics-addr 127.0.0.1:0 --log-format F [--endpoint-url U]
+/// `consume --blueprint FILE [--values V]… --metrics-addr 127.0.0.1:0 --log-format F [--endpoint-url U]
 /// [--region R] [--profile P]`, leaving out any option the pass-through arguments set.
 fn worker_args(args: &FleetLocalArgs, log_format: LogFormat) -> Vec<OsString> {
     let overridden = |flag: &str| {
@@ -172,6 +172,10 @@ fn worker_args(args: &FleetLocalArgs, log_format: LogFormat) -> Vec<OsString> {
         "--blueprint".into(),
         args.blueprint.clone().into_os_string(),
     ];
+    for values in &args.values.files {
+        out.push("--values".into());
+        out.push(values.clone().into_os_string());
+    }
     let log_format = log_format.as_str();
     let optional = [
         ("--metrics-addr", Some("127.0.0.1:0")),
@@ -233,6 +237,10 @@ mod tests {
             "local",
             "--blueprint",
             "b.yaml",
+            "--values",
+            "prod.yaml",
+            "--values",
+            "eu.yaml",
             "--endpoint-url",
             "http://127.0.0.1:5000",
             "--",
@@ -247,8 +255,8 @@ mod tests {
             .collect();
         assert_eq!(
             words.join(" "),
-            "consume --blueprint b.yaml --metrics-addr 127.0.0.1:0 --log-format json \
-             --endpoint-url http://127.0.0.1:5000"
+            "consume --blueprint b.yaml --values prod.yaml --values eu.yaml \
+             --metrics-addr 127.0.0.1:0 --log-format json --endpoint-url http://127.0.0.1:5000"
         );
     }
 
@@ -283,6 +291,8 @@ mod tests {
             "local",
             "--blueprint",
             "b.yaml",
+            "--values",
+            "prod.yaml",
             "--endpoint-url",
             "http://127.0.0.1:5000",
             "--region",
@@ -304,6 +314,7 @@ mod tests {
         };
         assert_eq!(consume.instance_id.as_deref(), Some("i-0123456789abcdef0"));
         assert_eq!(consume.metrics_addr.port(), 0);
+        assert_eq!(consume.target.values.files, [Path::new("prod.yaml")]);
         assert_eq!(consume.concurrency, 4);
         assert_eq!(
             consume.target.aws.endpoint_url.as_deref(),

@@ -9,7 +9,7 @@ use crate::iam_policy::{self, ArnScope};
 
 /// The policy's JSON text for `args` (what `run` prints; the golden test compares it).
 pub fn render(args: &IamPolicyArgs) -> anyhow::Result<(String, ArnScope)> {
-    let bp = super::provision::load_blueprint(&args.file, &args.values)?;
+    let bp = super::provision::load_blueprint(&args.file, &args.values.files)?;
     let scope = ArnScope::new(&bp, args.region.as_deref(), args.account_id.as_deref());
     let document = iam_policy::policy(&bp, args.for_, &scope, &args.worker, &args.lease_table)?;
     Ok((document.to_pretty_json(), scope))

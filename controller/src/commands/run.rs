@@ -34,10 +34,17 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         None => None,
     };
 
+    if !args.values.files.is_empty() && args.files.len() > 1 {
+        bail!(
+            "--values with {} blueprints: a values file describes one environment of one \
+             blueprint (hint: run one controller per blueprint and environment)",
+            args.files.len()
+        );
+    }
     let mut names = BTreeSet::new();
     let mut stacks = Vec::new();
     for file in &args.files {
-        let bp = ballast_blueprint::load(file)?.blueprint;
+        let bp = args.values.load(file)?.blueprint;
         if !names.insert(bp.metadata.name.clone()) {
             bail!(
                 "{}: metadata.name `{}` is already managed by another file of this controller",
@@ -93,6 +100,7 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         stacks.push(Stack {
             target: Target {
                 path: file.clone(),
+                values: args.values.files.clone(),
                 name: bp.metadata.name.clone(),
                 sdk,
                 suspensions: crate::lease::Suspensions::new(

@@ -19,7 +19,7 @@ use ballast_runtime::SystemClock;
 /// Loads the blueprint, builds one loop per scaling policy and runs them until
 /// Ctrl-C/SIGTERM (or once each with `--once`).
 pub async fn run(args: &ScaleArgs, out: &mut impl Write) -> anyhow::Result<ExitCode> {
-    let loaded = ballast_blueprint::load(&args.file)?;
+    let loaded = args.values.load(&args.file)?;
     let bp = &loaded.blueprint;
     let options = args.aws.options();
     let sdk = ballast_aws::load_sdk_config_with_default_region(&options, Some(&bp.metadata.region))

@@ -15,7 +15,7 @@ pub fn run(args: &SimulateArgs, out: &mut impl Write) -> anyhow::Result<ExitCode
         .with_context(|| format!("reading trace {}", args.trace.display()))?;
     let (mut policy, switch) = match &args.blueprint {
         Some(path) => {
-            let loaded = ballast_blueprint::load(path)?;
+            let loaded = args.values.load(path)?;
             let found = find_policy(&loaded.blueprint, args.policy.as_deref())?;
             let switch = found
                 .dead_mans_switch
@@ -23,6 +23,9 @@ pub fn run(args: &SimulateArgs, out: &mut impl Write) -> anyhow::Result<ExitCode
                 .map(|s| SwitchModel::of(s, found.target_backlog_per_instance));
             (policy_config(&loaded.blueprint, found), switch)
         }
+        None if !args.values.files.is_empty() => anyhow::bail!(
+            "--values needs --blueprint (hint: values files are laid over a blueprint)"
+        ),
         None => (PolicyConfig::default(), None),
     };
     if let Some(target) = args.target {

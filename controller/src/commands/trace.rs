@@ -11,7 +11,7 @@ use crate::simulate::export::export_trace;
 
 /// Resolves the blueprint's queue to its physical name and prints the trace.
 pub async fn export(args: &TraceExportArgs, out: &mut impl Write) -> anyhow::Result<ExitCode> {
-    let loaded = ballast_blueprint::load(&args.blueprint)?;
+    let loaded = args.values.load(&args.blueprint)?;
     let bp = &loaded.blueprint;
     let queue = bp.queue(&args.queue).with_context(|| {
         let names: Vec<&str> = bp.spec.queues.iter().map(|q| q.name.as_str()).collect();

@@ -29,7 +29,7 @@ pub fn run(
     let mut reports = Vec::new();
     for path in &args.files {
         let file = path.display().to_string();
-        let report = match ballast_blueprint::load_with_values(path, &args.values) {
+        let report = match ballast_blueprint::load_with_values(path, &args.values.files) {
             Ok(loaded) => FileReport {
                 file,
                 valid: true,

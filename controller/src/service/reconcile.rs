@@ -3,7 +3,7 @@
 //! same steps run every time, whatever changed.
 
 use std::hash::{Hash, Hasher};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
@@ -43,6 +43,8 @@ impl ProvisionClients {
 #[derive(Debug)]
 pub struct Target {
     pub path: PathBuf,
+    /// Values files laid over the blueprint, in order; re-read with it every round.
+    pub values: Vec<PathBuf>,
     /// `metadata.name` when the controller started; a running controller does not rename.
     pub name: String,
     pub sdk: SdkConfig,
@@ -165,9 +167,10 @@ impl Reconciler {
         let may_write = may_write && !suspended;
         // The same bounded read as every command (size cap, UTF-8 with the byte offset).
         let path = self.target.path.clone();
-        let read = tokio::task::spawn_blocking(move || ballast_blueprint::read(&path)).await;
-        let text = match read {
-            Ok(Ok(text)) => text,
+        let values = self.target.values.clone();
+        let read = tokio::task::spawn_blocking(move || read_sources(&path, &values)).await;
+        let sources = match read {
+            Ok(Ok(sources)) => sources,
             Ok(Err(err)) => {
                 error!(file = %self.target.path.display(), error = %err, "cannot read the blueprint");
                 return RoundResult::Invalid;
@@ -177,8 +180,8 @@ impl Reconciler {
                 return RoundResult::Invalid;
             }
         };
-        let fingerprint = fingerprint(&text, credential_id(&self.target.sdk).await.as_deref());
-        let bp = match self.load(&text, fingerprint) {
+        let fingerprint = fingerprint(&sources, credential_id(&self.target.sdk).await.as_deref());
+        let bp = match self.load(&sources, fingerprint) {
             Some(bp) => bp,
             None => return RoundResult::Invalid,
         };
@@ -310,9 +313,9 @@ impl Reconciler {
     }
 
     /// Parses the blueprint; an invalid one is logged once per version of the file.
-    fn load(&mut self, text: &str, fingerprint: u64) -> Option<Blueprint> {
+    fn load(&mut self, sources: &Sources, fingerprint: u64) -> Option<Blueprint> {
         let path = self.target.path.display().to_string();
-        match ballast_blueprint::parse(&path, text) {
+        match ballast_blueprint::parse_with_values(&path, &sources.blueprint, &sources.values) {
             Ok(loaded) if loaded.blueprint.metadata.name == self.target.name => {
                 self.invalid_logged = None;
                 Some(loaded.blueprint)
@@ -394,9 +397,24 @@ impl Progress for Collected {
 }
 
 /// What a terminal error waits on: the blueprint text and the credentials in use.
-fn fingerprint(text: &str, credential: Option<&str>) -> u64 {
+/// The texts of a blueprint and its values files (labelled by path), as read for one round.
+#[derive(Debug, Hash)]
+struct Sources {
+    blueprint: String,
+    values: Vec<(String, String)>,
+}
+
+/// Reads the blueprint and its values files, each within the blueprint's limits.
+fn read_sources(path: &Path, values: &[PathBuf]) -> Result<Sources, ballast_blueprint::LoadError> {
+    Ok(Sources {
+        blueprint: ballast_blueprint::read(path)?,
+        values: ballast_blueprint::read_values(values)?,
+    })
+}
+
+fn fingerprint(sources: &Sources, credential: Option<&str>) -> u64 {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    text.hash(&mut hasher);
+    sources.hash(&mut hasher);
     credential.hash(&mut hasher);
     hasher.finish()
 }
@@ -417,11 +435,35 @@ async fn credential_id(sdk: &SdkConfig) -> Option<String> {
 mod tests {
     use super::*;
 
+    fn sources(blueprint: &str, values: &[&str]) -> Sources {
+        Sources {
+            blueprint: blueprint.into(),
+            values: values
+                .iter()
+                .map(|text| ("prod.yaml".to_string(), text.to_string()))
+                .collect(),
+        }
+    }
+
     #[test]
-    fn the_fingerprint_changes_with_the_text_or_the_credentials() {
-        let base = fingerprint("a: 1", Some("AKIA1"));
-        assert_eq!(base, fingerprint("a: 1", Some("AKIA1")));
-        assert_ne!(base, fingerprint("a: 2", Some("AKIA1")));
-        assert_ne!(base, fingerprint("a: 1", Some("AKIA2")));
+    fn the_fingerprint_changes_with_the_texts_or_the_credentials() {
+        let base = fingerprint(&sources("a: 1", &["b: 1"]), Some("AKIA1"));
+        assert_eq!(
+            base,
+            fingerprint(&sources("a: 1", &["b: 1"]), Some("AKIA1"))
+        );
+        assert_ne!(
+            base,
+            fingerprint(&sources("a: 2", &["b: 1"]), Some("AKIA1"))
+        );
+        assert_ne!(
+            base,
+            fingerprint(&sources("a: 1", &["b: 2"]), Some("AKIA1"))
+        );
+        assert_ne!(base, fingerprint(&sources("a: 1", &[]), Some("AKIA1")));
+        assert_ne!(
+            base,
+            fingerprint(&sources("a: 1", &["b: 1"]), Some("AKIA2"))
+        );
     }
 }

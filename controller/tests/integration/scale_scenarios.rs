@@ -598,7 +598,15 @@ async fn cli_once_dry_run_prints_the_decision_and_changes_nothing() {
     std::fs::write(&file, f.blueprint_yaml()).unwrap();
     let endpoint = ballast_testbed::moto().await.endpoint();
 
-    let run = |format: &'static str| {
+    // An environment's values file: a larger target per instance for the same policy.
+    let values = dir.join("relaxed.yaml");
+    std::fs::write(
+        &values,
+        "spec:\n  scalingPolicies:\n    - name: backlog\n      targetBacklogPerInstance: 250\n",
+    )
+    .unwrap();
+
+    let run_with = |format: &'static str, extra: Vec<String>| {
         let ballast = ballast();
         let file = file.clone();
         let endpoint = endpoint.clone();
@@ -607,6 +615,7 @@ async fn cli_once_dry_run_prints_the_decision_and_changes_nothing() {
                 Command::new(ballast)
                     .args(["scale", file.to_str().unwrap(), "--once", "--dry-run"])
                     .args(["--endpoint-url", &endpoint, "--output", format])
+                    .args(extra)
                     .env("AWS_ACCESS_KEY_ID", "testing")
                     .env("AWS_SECRET_ACCESS_KEY", "testing")
                     .env_remove("AWS_PROFILE")
@@ -622,6 +631,7 @@ async fn cli_once_dry_run_prints_the_decision_and_changes_nothing() {
             .unwrap()
         }
     };
+    let run = |format: &'static str| run_with(format, Vec::new());
 
     let out = run("text").await;
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -658,6 +668,20 @@ async fn cli_once_dry_run_prints_the_decision_and_changes_nothing() {
     assert_eq!(record["actuation"]["result"], "dry_run");
     assert_eq!(record["dry_run"], true);
     assert_eq!(record["metrics_published"], false);
+
+    // With the values file laid over the blueprint, 500 visible fit the two in service.
+    let values_args = vec!["--values".to_string(), values.display().to_string()];
+    let out = run_with("json", values_args).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let record: serde_json::Value =
+        serde_json::from_str(String::from_utf8(out.stdout).unwrap().trim()).unwrap();
+    assert_eq!(record["desired"], 2, "{record}");
+    assert_eq!(record["action"]["type"], "no_change", "{record}");
 
     assert_eq!(f.desired().await, 2, "a dry run never sets the capacity");
     std::fs::remove_dir_all(&dir).unwrap();

@@ -29,7 +29,7 @@ pub async fn apply(
     let (saved, bp) = match SavedPlan::recognise(&file, &text) {
         Some(saved) => {
             let saved = saved?;
-            if !args.values.is_empty() {
+            if !args.values.files.is_empty() {
                 bail!(
                     "--values cannot be used with a saved plan: {file} records the values files \
                      it was made with, and applying it applies exactly that"
@@ -53,7 +53,7 @@ pub async fn apply(
             ballast_blueprint::parse_with_values(
                 &file,
                 &text,
-                &labelled(&read_values(&args.values)?),
+                &labelled(&read_values(&args.values.files)?),
             )
             .map_err(ballast_blueprint::LoadError::Invalid)?
             .blueprint,
@@ -144,7 +144,7 @@ pub async fn destroy(
     out: &mut impl Write,
 ) -> anyhow::Result<ExitCode> {
     let args = &destroy_args.blueprint;
-    let bp = load_blueprint(&args.file, &args.values)?;
+    let bp = load_blueprint(&args.file, &args.values.files)?;
     let selection = selection(&bp, &destroy_args.targets, Direction::Dependents)?;
     ensure_can_confirm(args.auto_approve)?;
     let config = sdk_config(&args.aws, &bp).await?;

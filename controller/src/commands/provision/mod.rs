@@ -147,7 +147,7 @@ pub(super) fn scoped(plan: Plan, selection: Option<&Selection>) -> Plan {
 
 pub async fn plan(args: &PlanArgs, out: &mut impl Write) -> anyhow::Result<ExitCode> {
     let text = ballast_blueprint::read(&args.file)?;
-    let values = read_values(&args.values)?;
+    let values = read_values(&args.values.files)?;
     let loaded = ballast_blueprint::parse_with_values(
         &args.file.display().to_string(),
         &text,
@@ -184,7 +184,7 @@ pub async fn plan(args: &PlanArgs, out: &mut impl Write) -> anyhow::Result<ExitC
 /// The CI check: 0 in sync, 2 drifted, 1 error. Read-only by construction: it only ever builds
 /// [`ReadOnlyClients`], whose every client refuses non-read operations before sending them.
 pub async fn drift(args: &PlanArgs, out: &mut impl Write) -> anyhow::Result<ExitCode> {
-    let loaded = ballast_blueprint::load_with_values(&args.file, &args.values)?;
+    let loaded = ballast_blueprint::load_with_values(&args.file, &args.values.files)?;
     let bp = &loaded.blueprint;
     let selection = selection(bp, &args.targets, Direction::Dependencies)?;
     let plan = read_only_plan(bp, &args.aws, &CallRecorder::default()).await?;

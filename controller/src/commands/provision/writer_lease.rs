@@ -86,7 +86,7 @@ pub async fn suspend(
     args: &crate::cli::SuspendArgs,
     out: &mut impl Write,
 ) -> anyhow::Result<ExitCode> {
-    let bp = load_blueprint(&args.file, &args.values)?;
+    let bp = load_blueprint(&args.file, &args.values.files)?;
     let config = sdk_config(&args.aws, &bp).await?;
     let dynamodb = aws_sdk_dynamodb::Client::new(&config);
     let table = &args.lease_table;
@@ -123,7 +123,7 @@ pub async fn resume(
     args: &crate::cli::ResumeArgs,
     out: &mut impl Write,
 ) -> anyhow::Result<ExitCode> {
-    let bp = load_blueprint(&args.file, &args.values)?;
+    let bp = load_blueprint(&args.file, &args.values.files)?;
     let config = sdk_config(&args.aws, &bp).await?;
     let table = &args.lease_table;
     let name = &bp.metadata.name;
@@ -165,7 +165,7 @@ pub async fn force_unlock(
     args: &crate::cli::ApplyArgs,
     out: &mut impl Write,
 ) -> anyhow::Result<ExitCode> {
-    let bp = load_blueprint(&args.file, &args.values)?;
+    let bp = load_blueprint(&args.file, &args.values.files)?;
     let config = sdk_config(&args.aws, &bp).await?;
     let spec = LeaseSpec {
         name: blueprint_lease_name(&bp.metadata.name),
