@@ -17,7 +17,7 @@
 //! `Deny` covering `kms:PutKeyPolicy`). Pure: the account and partition come from the caller.
 
 use crate::model::{Blueprint, KmsKey, is_action_arn};
-use crate::policy::{Effect, PolicyDocument, PolicyError, Principal, Statement};
+use crate::policy::{Effect, PolicyDocument, Principal, Statement, own_statement};
 
 /// The `Sid` of the account's own administration statement: AWS's default key policy uses this
 /// one, so a key created without a policy already has it, word for word.
@@ -70,33 +70,6 @@ impl KeyScope {
     fn root(&self) -> String {
         format!("arn:{}:iam::{}:root", self.partition, self.account)
     }
-}
-
-/// One of the blueprint's own statements, as a statement (what validation reads, at its path).
-pub fn own_statement(value: &serde_json::Value) -> Result<Statement, PolicyError> {
-    let wrapped =
-        serde_json::json!({ "Version": crate::policy::POLICY_VERSION, "Statement": [value] });
-    // Errors name fields within the statement, not within the wrapper document.
-    let unwrapped = |field: String| {
-        field
-            .strip_prefix("Statement[0].")
-            .map_or_else(|| field.clone(), str::to_string)
-    };
-    let mut doc = PolicyDocument::parse(&wrapped.to_string()).map_err(|e| match e {
-        PolicyError::Invalid { field, problem } => PolicyError::Invalid {
-            field: unwrapped(field),
-            problem,
-        },
-        PolicyError::Unsupported { field } => PolicyError::Unsupported {
-            field: unwrapped(field),
-        },
-        other => other,
-    })?;
-    // One statement in, one out: the parser keeps the list as given.
-    doc.statements.pop().ok_or_else(|| PolicyError::Invalid {
-        field: "Statement".into(),
-        problem: "is empty".into(),
-    })
 }
 
 /// The statements Ballast adds for the blueprint's own needs (part 2 of the module docs).

@@ -86,6 +86,33 @@ pub enum PolicyError {
     Unsupported { field: String },
 }
 
+/// One of a blueprint resource's own policy statements (`policyStatements` of a key or a queue),
+/// as a statement; errors name fields within the statement.
+pub fn own_statement(value: &serde_json::Value) -> Result<Statement, PolicyError> {
+    let wrapped = serde_json::json!({ "Version": POLICY_VERSION, "Statement": [value] });
+    // Errors name fields within the statement, not within the wrapper document.
+    let unwrapped = |field: String| {
+        field
+            .strip_prefix("Statement[0].")
+            .map_or_else(|| field.clone(), str::to_string)
+    };
+    let mut doc = PolicyDocument::parse(&wrapped.to_string()).map_err(|e| match e {
+        PolicyError::Invalid { field, problem } => PolicyError::Invalid {
+            field: unwrapped(field),
+            problem,
+        },
+        PolicyError::Unsupported { field } => PolicyError::Unsupported {
+            field: unwrapped(field),
+        },
+        other => other,
+    })?;
+    // One statement in, one out: the parser keeps the list as given.
+    doc.statements.pop().ok_or_else(|| PolicyError::Invalid {
+        field: "Statement".into(),
+        problem: "is empty".into(),
+    })
+}
+
 impl Statement {
     /// An `Allow` statement of `actions` on `resources`.
     pub fn allow(

@@ -39,6 +39,11 @@ pub struct Queue {
     /// then has no policy, and one added by hand is removed as drift).
     #[serde(default = "super::kms::yes")]
     pub tls_only: bool,
+    /// Statements of the queue's own policy, as in IAM (`Effect`, `Principal`, `Action`,
+    /// `Resource: "*"`, which means this queue, and `Condition`), after the TLS-only statement
+    /// and those letting blueprint topics deliver; e.g. another account that may send.
+    #[serde(default)]
+    pub policy_statements: Vec<serde_json::Value>,
     #[serde(default)]
     pub deletion_policy: Option<DeletionPolicy>,
     #[serde(default)]

@@ -1,7 +1,8 @@
 //! Validation of KMS keys.
 
 use super::*;
-use crate::key_policy::{MAX_KEY_POLICY_BYTES, RESERVED_SIDS, locks_out, own_statement};
+use crate::key_policy::{MAX_KEY_POLICY_BYTES, RESERVED_SIDS, locks_out};
+use crate::policy::own_statement;
 
 impl Validator<'_> {
     pub(super) fn kms_key(&mut self, key: &KmsKey, path: &str) {

@@ -327,3 +327,49 @@ async fn a_queue_created_with_tls_only_false_gets_no_policy() {
     assert!(live_policy(&sqs, &dlq_url).await.is_some());
     assert!(!plan_of(&bp).await.has_changes());
 }
+
+/// A queue's own `policyStatements` are written after the TLS-only statement, scoped to the
+/// queue's ARN; changing one in the blueprint is a policy change that one apply converges.
+#[tokio::test]
+async fn own_policy_statements_are_written_scoped_to_the_queue_and_kept_in_sync() {
+    let name = unique_name("qpol");
+    let partner = |action: &str| {
+        format!(
+            "      policyStatements:\n        - {{Sid: PartnerSends, Effect: Allow, Principal: {{AWS: 'arn:aws:iam::210987654321:root'}}, Action: {action}, Resource: '*'}}\n"
+        )
+    };
+    let bp = blueprint(&name, &partner("sqs:SendMessage"));
+    let (clients, _recorder, sqs) = fresh_clients().await;
+    apply(&bp, &clients).await;
+
+    let (url, arn) = queue(&sqs, &format!("{name}-work")).await;
+    let read = |text: Option<String>| PolicyDocument::parse(&text.expect("a policy")).unwrap();
+    let doc = read(live_policy(&sqs, &url).await);
+    let sids: Vec<_> = doc
+        .statements
+        .iter()
+        .filter_map(|s| s.sid.as_deref())
+        .collect();
+    assert_eq!(sids.len(), 2, "{doc:?}");
+    let own = doc
+        .statements
+        .iter()
+        .find(|s| s.sid.as_deref() == Some("PartnerSends"))
+        .expect("the own statement");
+    assert_eq!(own.resources, [arn.as_str()], "`*` is written as the queue");
+    assert_eq!(own.actions, ["sqs:SendMessage"]);
+    assert!(changed_fields(&plan_of(&bp).await, "work").is_empty());
+
+    // The partner may now also read its replies: a change of the policy, applied once.
+    let wider = blueprint(&name, &partner("[sqs:SendMessage, sqs:GetQueueAttributes]"));
+    assert_eq!(changed_fields(&plan_of(&wider).await, "work"), ["policy"]);
+    apply(&wider, &clients).await;
+    let doc = read(live_policy(&sqs, &url).await);
+    let own = doc
+        .statements
+        .iter()
+        .find(|s| s.sid.as_deref() == Some("PartnerSends"))
+        .expect("the own statement");
+    assert_eq!(own.actions.len(), 2, "{doc:?}");
+    assert!(changed_fields(&plan_of(&wider).await, "work").is_empty());
+}
