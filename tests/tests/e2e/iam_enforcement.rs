@@ -484,9 +484,10 @@ async fn a_worker_with_only_its_generated_policy_settles_transactions_and_is_den
     );
 }
 
-/// The controller's generated policy is enough for `ballast plan` and `ballast drift` on the
-/// applied banking stack (both report it in sync) and for an `apply` (the writer lease), and
-/// refuses what the controller never does.
+/// The controller's generated policy is enough for `ballast drift` to find a key policy edited
+/// by hand and for `ballast apply` to write it back (the writer lease and its table, then
+/// `kms:PutKeyPolicy`); `plan` and `drift` then report the stack in sync; and it refuses what
+/// the controller never does.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_controller_with_only_its_generated_policy_plans_and_checks_drift_and_is_denied_the_rest()
 {
@@ -510,7 +511,58 @@ async fn a_controller_with_only_its_generated_policy_plans_and_checks_drift_and_
         &as_moto_enforces(&controller_policy),
     )
     .await;
+    // Drift for the controller to find and repair under its own policy: the data key's policy
+    // put back to AWS's default, without the statement that lets CloudWatch alarms notify the
+    // encrypted on-call topic.
+    let kms = aws_sdk_kms::Client::new(&setup);
+    let key_id = kms
+        .describe_key()
+        .key_id("alias/banking-data")
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap()
+        .key_id;
+    let default_policy = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Sid":"Enable IAM User Permissions","Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{ACCOUNT}:root"}},"Action":"kms:*","Resource":"*"}}]}}"#
+    );
+    kms.put_key_policy()
+        .key_id(&key_id)
+        .policy_name("default")
+        .policy(&default_policy)
+        .send()
+        .await
+        .unwrap();
     moto.enforce_iam();
+
+    // `drift` reads the key policy (kms:GetKeyPolicy) and reports it; `apply` writes it back
+    // (kms:PutKeyPolicy), both with nothing but the generated policy.
+    let drifted = run(
+        controller_binary(),
+        &["drift", bp, "--endpoint-url", &endpoint],
+        &key_env(&key),
+    );
+    let stdout = String::from_utf8_lossy(&drifted.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&drifted.stderr).into_owned();
+    assert_eq!(drifted.status.code(), Some(2), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("kms-key/data") && stdout.contains("policy"),
+        "{stdout}"
+    );
+    assert_no_denials(&stderr, "ballast drift");
+    let repaired = run(
+        controller_binary(),
+        &["apply", bp, "--auto-approve", "--endpoint-url", &endpoint],
+        &key_env(&key),
+    );
+    let stderr = String::from_utf8_lossy(&repaired.stderr).into_owned();
+    assert!(
+        repaired.status.success(),
+        "ballast apply as the controller's IAM user failed:\n{}\n{stderr}",
+        String::from_utf8_lossy(&repaired.stdout)
+    );
+    assert_no_denials(&stderr, "ballast apply");
 
     for command in ["plan", "drift"] {
         let output = run(
@@ -534,8 +586,7 @@ async fn a_controller_with_only_its_generated_policy_plans_and_checks_drift_and_
         );
         assert_no_denials(&stderr, &format!("ballast {command}"));
     }
-    // An apply of the stack in sync takes and releases the writer lease (creating its table),
-    // and changes nothing.
+    // An apply of the stack in sync takes and releases the writer lease, and changes nothing.
     let applied = run(
         controller_binary(),
         &["apply", bp, "--auto-approve", "--endpoint-url", &endpoint],
