@@ -138,13 +138,11 @@ pub fn key_policy(bp: &Blueprint, key: &KmsKey, scope: &KeyScope) -> PolicyDocum
 /// Why an own statement could lock the key out: a `Deny` whose actions cover
 /// `kms:PutKeyPolicy`. Even with conditions, a mistaken one leaves no one able to repair it.
 pub fn locks_out(statement: &Statement) -> bool {
-    statement.effect == Effect::Deny
-        && PolicyDocument::new(vec![Statement {
-            effect: Effect::Allow,
-            ..statement.clone()
-        }])
-        .allows_action("kms:PutKeyPolicy")
+    statement.denies(REPAIR_ACTION)
 }
+
+/// The call that rewrites a key's policy: an own statement may not deny it ([`locks_out`]).
+pub const REPAIR_ACTION: &str = "kms:PutKeyPolicy";
 
 #[cfg(test)]
 mod tests {

@@ -114,6 +114,12 @@ pub fn own_statement(value: &serde_json::Value) -> Result<Statement, PolicyError
 }
 
 impl Statement {
+    /// Whether this is a `Deny` whose actions cover `action` (IAM's wildcards,
+    /// case-insensitive), whatever its principal, resources and conditions.
+    pub fn denies(&self, action: &str) -> bool {
+        self.effect == Effect::Deny && self.actions.iter().any(|a| wildcard_match(a, action))
+    }
+
     /// An `Allow` statement of `actions` on `resources`.
     pub fn allow(
         sid: impl Into<String>,

@@ -124,13 +124,11 @@ pub fn queue_policy(bp: &Blueprint, queue: &Queue, queue_arn: &str) -> Option<Po
 /// `sqs:SetQueueAttributes`, the call that rewrites the policy. Even with conditions, a
 /// mistaken one leaves no one able to repair the policy through SQS.
 pub fn locks_out(statement: &Statement) -> bool {
-    statement.effect == Effect::Deny
-        && PolicyDocument::new(vec![Statement {
-            effect: Effect::Allow,
-            ..statement.clone()
-        }])
-        .allows_action("sqs:SetQueueAttributes")
+    statement.denies(REPAIR_ACTION)
 }
+
+/// The call that rewrites a queue's policy: an own statement may not deny it ([`locks_out`]).
+pub const REPAIR_ACTION: &str = "sqs:SetQueueAttributes";
 
 #[cfg(test)]
 mod tests {

@@ -419,3 +419,34 @@ pub struct FleetLocalArgs {
     #[arg(last = true)]
     pub worker_args: Vec<String>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// clap checks the definition only when a command line is parsed: unique argument ids,
+    /// valid defaults and conflicts, for every subcommand.
+    #[test]
+    fn the_command_line_definition_is_valid() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn values_files_are_taken_beside_positional_files() {
+        let cli = Cli::try_parse_from([
+            "ballast",
+            "validate",
+            "a.yaml",
+            "b.yaml",
+            "--values",
+            "prod.yaml",
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
+        let Command::Validate(args) = cli.command else {
+            panic!("not validate")
+        };
+        assert_eq!(args.files.len(), 2);
+        assert_eq!(args.values.files, [PathBuf::from("prod.yaml")]);
+    }
+}

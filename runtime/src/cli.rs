@@ -38,7 +38,8 @@ pub fn environment_help(default_filter: &str) -> String {
 pub struct ValuesArgs {
     /// A values file laid over the blueprint (repeatable, in order, the last one winning):
     /// one environment's names, sizes and counts. See README, "Environments".
-    #[arg(long = "values", value_name = "FILE")]
+    // The id is the flag's name: `files` is taken by commands' own positional arguments.
+    #[arg(id = "values", long = "values", value_name = "FILE")]
     pub files: Vec<PathBuf>,
 }
 

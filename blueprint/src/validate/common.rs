@@ -94,3 +94,123 @@ impl Validator<'_> {
         }
     }
 }
+
+/// What the own statements of a resource policy (`policyStatements` of a key or a queue) may
+/// say, and how its messages name things; [`Validator::own_policy_statements`] checks them.
+pub(super) struct OwnStatementRules {
+    /// The resource, as messages name it: `key`, `queue`.
+    pub resource: &'static str,
+    /// Whose statements a blueprint may not take, as messages say it: `every key`, `queues`.
+    pub written_on: &'static str,
+    pub is_reserved_sid: fn(&str) -> bool,
+    pub reserved_hint: &'static str,
+    /// The service's action prefix (`kms:`), its name with an article (`a KMS`), an action.
+    pub prefix: &'static str,
+    pub service: &'static str,
+    pub example_action: &'static str,
+    pub resource_hint: &'static str,
+    /// The call that rewrites the policy, which no own statement may deny.
+    pub repair_action: &'static str,
+    /// What a mistaken lockout costs besides the policy (`, and …`), and the hint.
+    pub lockout_cost: &'static str,
+    pub lockout_hint: &'static str,
+    /// The service's limit of actions in one statement, if it has one.
+    pub max_actions: Option<usize>,
+}
+
+impl Validator<'_> {
+    /// Each own statement is a resource-policy statement on this resource: a `Principal`,
+    /// `Resource: "*"` (the resource itself), the service's actions only, no `Sid` Ballast
+    /// writes, and no `Deny` of the call that repairs the policy.
+    pub(super) fn own_policy_statements(
+        &mut self,
+        values: &[serde_json::Value],
+        path: &str,
+        rules: &OwnStatementRules,
+    ) {
+        let resource = rules.resource;
+        for (i, value) in values.iter().enumerate() {
+            let at = format!("{path}.policyStatements[{i}]");
+            let statement = match crate::policy::own_statement(value) {
+                Ok(statement) => statement,
+                Err(e) => {
+                    self.error(
+                        &at,
+                        format!("not a policy statement: {e}"),
+                        "write `Effect`, `Principal`, `Action` and `Resource: \"*\"` (and `Condition` if needed), as in IAM",
+                    );
+                    continue;
+                }
+            };
+            if let Some(sid) = statement.sid.as_deref()
+                && (rules.is_reserved_sid)(sid)
+            {
+                self.error(
+                    &format!("{at}.Sid"),
+                    format!(
+                        "`{sid}` is the Sid of a statement Ballast writes on {}",
+                        rules.written_on
+                    ),
+                    rules.reserved_hint,
+                );
+            }
+            if statement.principal.is_none() {
+                self.error(
+                    &at,
+                    format!("a {resource} policy statement names no `Principal`"),
+                    "name who it applies to, e.g. `Principal: {AWS: arn:aws:iam::<account>:role/<name>}` or `{Service: <service>.amazonaws.com}`",
+                );
+            }
+            if statement.resources != ["*"] {
+                self.error(
+                    &format!("{at}.Resource"),
+                    format!("a {resource} policy statement's `Resource` must be `\"*\"`"),
+                    rules.resource_hint,
+                );
+            }
+            if let Some(action) = statement
+                .actions
+                .iter()
+                .find(|a| !a.to_ascii_lowercase().starts_with(rules.prefix))
+            {
+                self.error(
+                    &format!("{at}.Action"),
+                    format!("`{action}` is not {} action", rules.service),
+                    format!(
+                        "a {resource} policy governs `{}` actions only, e.g. `{}`",
+                        rules.prefix, rules.example_action
+                    ),
+                );
+            }
+            if let Some(max) = rules.max_actions
+                && statement.actions.len() > max
+            {
+                self.error(
+                    &format!("{at}.Action"),
+                    format!(
+                        "{} actions; {} allows at most {max} in one statement",
+                        statement.actions.len(),
+                        rules
+                            .service
+                            .trim_start_matches("an ")
+                            .trim_start_matches("a ")
+                    ),
+                    format!(
+                        "split the statement, or use a wildcard such as `{}Get*`",
+                        rules.prefix
+                    ),
+                );
+            }
+            if statement.denies(rules.repair_action) {
+                self.error(
+                    &at,
+                    format!(
+                        "this `Deny` covers `{}`: a mistake in it would leave no one able to repair the {resource}'s policy{}",
+                        rules.repair_action, rules.lockout_cost
+                    ),
+                    rules.lockout_hint,
+                );
+            }
+        }
+    }
+}

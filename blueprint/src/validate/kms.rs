@@ -1,8 +1,8 @@
 //! Validation of KMS keys.
 
+use super::common::OwnStatementRules;
 use super::*;
-use crate::key_policy::{MAX_KEY_POLICY_BYTES, RESERVED_SIDS, locks_out};
-use crate::policy::own_statement;
+use crate::key_policy::{MAX_KEY_POLICY_BYTES, REPAIR_ACTION, RESERVED_SIDS};
 
 impl Validator<'_> {
     pub(super) fn kms_key(&mut self, key: &KmsKey, path: &str) {
@@ -65,67 +65,32 @@ impl Validator<'_> {
         self.key_policy_statements(key, path);
     }
 
-    /// The key's own policy statements: each a resource-policy statement on this key (a
-    /// `Principal`, `Resource: "*"`, KMS actions), none taking a `Sid` Ballast writes or able to
-    /// lock the key out, the whole policy within KMS's size.
+    /// The key's own policy statements ([`Validator::own_policy_statements`]), the whole
+    /// policy within KMS's size.
     fn key_policy_statements(&mut self, key: &KmsKey, path: &str) {
-        let mut size = 0;
-        for (i, value) in key.policy_statements.iter().enumerate() {
-            let at = format!("{path}.policyStatements[{i}]");
-            let statement = match own_statement(value) {
-                Ok(statement) => statement,
-                Err(e) => {
-                    self.error(
-                        &at,
-                        format!("not a policy statement: {e}"),
-                        "write `Effect`, `Principal`, `Action` and `Resource: \"*\"` (and `Condition` if needed), as in IAM",
-                    );
-                    continue;
-                }
-            };
-            size += value.to_string().len();
-            if let Some(sid) = statement.sid.as_deref()
-                && RESERVED_SIDS.contains(&sid)
-            {
-                self.error(
-                    &format!("{at}.Sid"),
-                    format!("`{sid}` is the Sid of a statement Ballast writes on every key"),
-                    "choose another Sid; the account's administration statement is always in the policy",
-                );
-            }
-            if statement.principal.is_none() {
-                self.error(
-                    &at,
-                    "a key policy statement names no `Principal`",
-                    "name who it applies to, e.g. `Principal: {AWS: arn:aws:iam::<account>:role/<name>}` or `{Service: <service>.amazonaws.com}`",
-                );
-            }
-            if statement.resources != ["*"] {
-                self.error(
-                    &format!("{at}.Resource"),
-                    "a key policy statement's `Resource` must be `\"*\"`",
-                    "in a key policy `*` means this key; a policy cannot name other resources",
-                );
-            }
-            if let Some(action) = statement
-                .actions
-                .iter()
-                .find(|a| !a.to_ascii_lowercase().starts_with("kms:"))
-            {
-                self.error(
-                    &format!("{at}.Action"),
-                    format!("`{action}` is not a KMS action"),
-                    "a key policy governs `kms:` actions only, e.g. `kms:Decrypt`",
-                );
-            }
-            if locks_out(&statement) {
-                self.error(
-                    &at,
-                    "this `Deny` covers `kms:PutKeyPolicy`: a mistake in it would leave no one able to repair the key's policy, and every piece of data the key encrypts with it",
-                    "deny the use actions instead (e.g. `kms:Decrypt`); who administers the key is decided by IAM policies through the account's statement",
-                );
-            }
-        }
+        self.own_policy_statements(
+            &key.policy_statements,
+            path,
+            &OwnStatementRules {
+                resource: "key",
+                written_on: "every key",
+                is_reserved_sid: |sid| RESERVED_SIDS.contains(&sid),
+                reserved_hint: "choose another Sid; the account's administration statement is always in the policy",
+                prefix: "kms:",
+                service: "a KMS",
+                example_action: "kms:Decrypt",
+                resource_hint: "in a key policy `*` means this key; a policy cannot name other resources",
+                repair_action: REPAIR_ACTION,
+                lockout_cost: ", and every piece of data the key encrypts with it",
+                lockout_hint: "deny the use actions instead (e.g. `kms:Decrypt`); who administers the key is decided by IAM policies through the account's statement",
+                max_actions: None,
+            },
+        );
+        let size: usize = key
+            .policy_statements
+            .iter()
+            .map(|value| value.to_string().len())
+            .sum();
         if size > MAX_KEY_POLICY_BYTES {
             self.error(
                 &format!("{path}.policyStatements"),

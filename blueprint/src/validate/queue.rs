@@ -149,85 +149,37 @@ impl Validator<'_> {
         self.queue_policy_statements(bp, q, path);
     }
 
-    /// The queue's own policy statements: each a resource-policy statement on this queue (a
-    /// `Principal`, `Resource: "*"`, SQS actions, at most SQS's actions per statement), none
-    /// taking a `Sid` Ballast writes or able to lock Ballast out of the queue's attributes, and
-    /// the whole policy (with the statements Ballast adds) within SQS's quotas.
+    /// The queue's own policy statements ([`Validator::own_policy_statements`], at most SQS's
+    /// actions in one), and the whole policy (with the statements Ballast adds) within SQS's
+    /// quotas.
     fn queue_policy_statements(&mut self, bp: &Blueprint, q: &Queue, path: &str) {
         use crate::queue_policy::{
             MAX_ACTIONS_PER_STATEMENT, MAX_QUEUE_POLICY_BYTES, MAX_QUEUE_POLICY_STATEMENTS,
-            is_reserved_sid, locks_out, queue_policy,
+            REPAIR_ACTION, is_reserved_sid, queue_policy,
         };
-        for (i, value) in q.policy_statements.iter().enumerate() {
-            let at = format!("{path}.policyStatements[{i}]");
-            let statement = match crate::policy::own_statement(value) {
-                Ok(statement) => statement,
-                Err(e) => {
-                    self.error(
-                        &at,
-                        format!("not a policy statement: {e}"),
-                        "write `Effect`, `Principal`, `Action` and `Resource: \"*\"` (and `Condition` if needed), as in IAM",
-                    );
-                    continue;
-                }
-            };
-            if let Some(sid) = statement.sid.as_deref()
-                && is_reserved_sid(sid)
-            {
-                self.error(
-                    &format!("{at}.Sid"),
-                    format!("`{sid}` is the Sid of a statement Ballast writes on queues"),
-                    "choose another Sid; `DenyInsecureTransport` and `AllowTopic…` are Ballast's",
-                );
-            }
-            if statement.principal.is_none() {
-                self.error(
-                    &at,
-                    "a queue policy statement names no `Principal`",
-                    "name who it applies to, e.g. `Principal: {AWS: arn:aws:iam::<account>:root}` or `{Service: <service>.amazonaws.com}`",
-                );
-            }
-            if statement.resources != ["*"] {
-                self.error(
-                    &format!("{at}.Resource"),
-                    "a queue policy statement's `Resource` must be `\"*\"`",
-                    "`*` means this queue (Ballast writes its ARN); a queue policy cannot name other resources",
-                );
-            }
-            if let Some(action) = statement
-                .actions
-                .iter()
-                .find(|a| !a.to_ascii_lowercase().starts_with("sqs:"))
-            {
-                self.error(
-                    &format!("{at}.Action"),
-                    format!("`{action}` is not an SQS action"),
-                    "a queue policy governs `sqs:` actions only, e.g. `sqs:SendMessage`",
-                );
-            }
-            if statement.actions.len() > MAX_ACTIONS_PER_STATEMENT {
-                self.error(
-                    &format!("{at}.Action"),
-                    format!(
-                        "{} actions; SQS allows at most {MAX_ACTIONS_PER_STATEMENT} in one statement",
-                        statement.actions.len()
-                    ),
-                    "split the statement, or use a wildcard such as `sqs:Get*`",
-                );
-            }
-            if locks_out(&statement) {
-                self.error(
-                    &at,
-                    "this `Deny` covers `sqs:SetQueueAttributes`: a mistake in it would leave no one able to repair the queue's policy",
-                    "deny the message actions instead (e.g. `sqs:SendMessage`, `sqs:ReceiveMessage`)",
-                );
-            }
-        }
+        self.own_policy_statements(
+            &q.policy_statements,
+            path,
+            &super::common::OwnStatementRules {
+                resource: "queue",
+                written_on: "queues",
+                is_reserved_sid,
+                reserved_hint: "choose another Sid; `DenyInsecureTransport` and `AllowTopic…` are Ballast's",
+                prefix: "sqs:",
+                service: "an SQS",
+                example_action: "sqs:SendMessage",
+                resource_hint: "`*` means this queue (Ballast writes its ARN); a queue policy cannot name other resources",
+                repair_action: REPAIR_ACTION,
+                lockout_cost: "",
+                lockout_hint: "deny the message actions instead (e.g. `sqs:SendMessage`, `sqs:ReceiveMessage`)",
+                max_actions: Some(MAX_ACTIONS_PER_STATEMENT),
+            },
+        );
         if q.policy_statements.is_empty() {
             return;
         }
-        // The longest ARN of the queue in any account of the standard partition: the quotas are
-        // checked on what would be written.
+        // The queue's ARN in the standard partition (every account id has 12 digits): the
+        // quotas are checked on what would be written.
         let arn = format!(
             "arn:aws:sqs:{}:123456789012:{}",
             bp.metadata.region,
