@@ -536,69 +536,35 @@ async fn a_controller_with_only_its_generated_policy_plans_and_checks_drift_and_
         .unwrap();
     moto.enforce_iam();
 
-    // `drift` reads the key policy (kms:GetKeyPolicy) and reports it; `apply` writes it back
-    // (kms:PutKeyPolicy), both with nothing but the generated policy.
-    let drifted = run(
-        controller_binary(),
-        &["drift", bp, "--endpoint-url", &endpoint],
-        &key_env(&key),
-    );
-    let stdout = String::from_utf8_lossy(&drifted.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&drifted.stderr).into_owned();
-    assert_eq!(drifted.status.code(), Some(2), "{stdout}\n{stderr}");
-    assert!(
-        stdout.contains("kms-key/data") && stdout.contains("policy"),
-        "{stdout}"
-    );
-    assert_no_denials(&stderr, "ballast drift");
-    let repaired = run(
-        controller_binary(),
-        &["apply", bp, "--auto-approve", "--endpoint-url", &endpoint],
-        &key_env(&key),
-    );
-    let stderr = String::from_utf8_lossy(&repaired.stderr).into_owned();
-    assert!(
-        repaired.status.success(),
-        "ballast apply as the controller's IAM user failed:\n{}\n{stderr}",
-        String::from_utf8_lossy(&repaired.stdout)
-    );
-    assert_no_denials(&stderr, "ballast apply");
-
-    for command in ["plan", "drift"] {
-        let output = run(
-            controller_binary(),
-            // `drift` exits 2 on any drift; `plan` does with --detailed-exitcode.
-            &[
-                command,
-                bp,
-                "--detailed-exitcode",
-                "--endpoint-url",
-                &endpoint,
-            ],
-            &key_env(&key),
-        );
-        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    // As the controller's IAM user: `args`' exit code is `code` and nothing was denied;
+    // returns standard output.
+    let controller = |args: &[&str], code: i32| {
+        let mut argv = args.to_vec();
+        argv.extend([bp, "--endpoint-url", &endpoint]);
+        let output = run(controller_binary(), &argv, &key_env(&key));
         let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
         assert_eq!(
             output.status.code(),
-            Some(0),
-            "ballast {command} as the controller's IAM user is not in sync:\n{stdout}\n{stderr}"
+            Some(code),
+            "ballast {args:?} as the controller's IAM user:\n{stdout}\n{stderr}"
         );
-        assert_no_denials(&stderr, &format!("ballast {command}"));
-    }
-    // An apply of the stack in sync takes and releases the writer lease, and changes nothing.
-    let applied = run(
-        controller_binary(),
-        &["apply", bp, "--auto-approve", "--endpoint-url", &endpoint],
-        &key_env(&key),
-    );
-    let stderr = String::from_utf8_lossy(&applied.stderr).into_owned();
+        assert_no_denials(&stderr, &format!("ballast {args:?}"));
+        stdout
+    };
+    // `drift` reads the key policy (kms:GetKeyPolicy) and reports it; `apply` writes it back
+    // (kms:PutKeyPolicy), both with nothing but the generated policy.
+    let drift = controller(&["drift"], 2);
     assert!(
-        applied.status.success(),
-        "ballast apply as the controller's IAM user failed:\n{}\n{stderr}",
-        String::from_utf8_lossy(&applied.stdout)
+        drift.contains("kms-key/data") && drift.contains("policy"),
+        "{drift}"
     );
-    assert_no_denials(&stderr, "ballast apply");
+    controller(&["apply", "--auto-approve"], 0);
+    // Now in sync (`drift` exits 2 on any drift; `plan` does with --detailed-exitcode)…
+    controller(&["plan", "--detailed-exitcode"], 0);
+    controller(&["drift"], 0);
+    // …and an apply of the stack in sync takes and releases the writer lease, changing nothing.
+    controller(&["apply", "--auto-approve"], 0);
 
     let as_controller = moto.sdk_config_as(&key.0, &key.1).await;
     let sqs = aws_sdk_sqs::Client::new(&as_controller);
