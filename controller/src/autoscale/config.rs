@@ -54,6 +54,7 @@ pub fn policy_config(bp: &Blueprint, policy: &ScalingPolicy) -> PolicyConfig {
         tolerance_percent: policy.tolerance_percent,
         max_scale_out_step: policy.max_scale_out_step,
         max_scale_in_step: policy.max_scale_in_step,
+        prediction_days: policy.prediction.as_ref().map(|p| p.days),
     }
 }
 

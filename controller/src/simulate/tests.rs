@@ -267,15 +267,41 @@ fn results_render_to_svg() {
     }
 }
 
+/// `mode: queueing` with a seasonal profile learned from three earlier periods of
+/// `trace` (each minute a seeded Poisson draw around the trace).
+fn predicting(trace: &Trace) -> BallastPolicy {
+    let config = PolicyConfig {
+        mode: crate::autoscale::Mode::Queueing,
+        ..PolicyConfig::default()
+    };
+    let period = trace.duration_secs() / 60 * 60;
+    let history = synthetic::noisy_history(trace, 3, 1);
+    BallastPolicy::new(config, BallastPolicy::DEFAULT_INTERVAL).with_prediction(
+        crate::autoscale::seasonal::SeasonalProfile::learn(0, 60, period, &history),
+    )
+}
+
 /// Prints the table for every shipped trace:
 /// `cargo test -p ballast-controller --lib simulate::tests::print_tables -- --nocapture`.
 /// Set `BALLAST_SIM_SVG_DIR` to also write one SVG per trace there.
 #[test]
 fn print_tables() {
     let sim = SimConfig::default();
-    for (name, _) in SHIPPED {
-        let results = run_defaults(&shipped(name), &sim);
-        println!("== {name}.csv ==\n{}", format_table(&results));
+    let traces = SHIPPED
+        .iter()
+        .map(|(name, _)| (format!("{name}.csv"), name.to_string(), shipped(name)))
+        .chain([(
+            "two-peak-day (seed 15, held out)".to_string(),
+            "two-peak-day".to_string(),
+            synthetic::two_peak_day(15),
+        )]);
+    for (label, name, trace) in traces {
+        let mut results = run_defaults(&trace, &sim);
+        if ["business-day", "two-peak-day"].contains(&name.as_str()) {
+            results
+                .extend(run_simulation(&trace, &sim, vec![Box::new(predicting(&trace))]).unwrap());
+        }
+        println!("== {label} ==\n{}", format_table(&results));
         if let Ok(dir) = std::env::var("BALLAST_SIM_SVG_DIR") {
             let path = std::path::Path::new(&dir).join(format!("{name}.svg"));
             std::fs::write(path, render_results_svg(&results, &sim)).unwrap();
@@ -426,6 +452,7 @@ fn keda_counts_in_flight_messages_and_hpa_does_not() {
         processed_total: None,
         measured_arrival_milli: None,
         measured_service_milli: None,
+        predicted_arrival_milli: None,
     };
     let observed = Observed {
         metrics: &metrics,
@@ -456,6 +483,7 @@ fn keda_wakes_a_fleet_at_zero_only_on_its_polling_interval() {
         processed_total: None,
         measured_arrival_milli: None,
         measured_service_milli: None,
+        predicted_arrival_milli: None,
     };
     let t = crate::autoscale::Timestamp::from_secs;
     let idle = at(0, 0);
