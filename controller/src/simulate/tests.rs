@@ -641,3 +641,74 @@ fn dead_mans_switch_defaults_are_the_blueprints() {
         }
     );
 }
+
+/// Issue #15's measured goals for `mode: queueing` (docs/benchmarks.md, "Autoscaler v2, second
+/// round"): on every shipped and held-out trace 0 minutes over 300 s and a worst age at most
+/// 1.1 × the best peer's; instance-hours at most the best peer's and actions at most ¼ of the
+/// HPA model's except where that page records the miss (month-end's instance-hours; spiky's
+/// instance-hours and actions).
+#[test]
+fn queueing_meets_issue_15s_goals_except_the_recorded_misses() {
+    let sim = SimConfig::default();
+    let traces = SHIPPED
+        .iter()
+        .map(|(name, _)| (*name, shipped(name)))
+        .chain([("two-peak-day", synthetic::two_peak_day(15))]);
+    for (name, trace) in traces {
+        let results = run_defaults(&trace, &sim);
+        let q = report(&results, "queueing");
+        let peers = ["target-tracking", "hpa", "keda"].map(|p| report(&results, p));
+        let best_age = peers.iter().map(|r| r.max_oldest_age_secs).min().unwrap();
+        let best_hours = peers
+            .iter()
+            .map(|r| r.instance_hours)
+            .fold(f64::MAX, f64::min);
+        let hpa = report(&results, "hpa");
+        let table = format_table(&results);
+        assert_eq!(q.minutes_over_alarm, 0, "{name}\n{table}");
+        assert!(
+            q.max_oldest_age_secs * 10 <= best_age * 11,
+            "{name}\n{table}"
+        );
+        if !["month-end", "spiky"].contains(&name) {
+            assert!(q.instance_hours <= best_hours, "{name}\n{table}");
+        }
+        if name != "spiky" {
+            assert!(
+                q.scaling_actions * 4 <= hpa.scaling_actions,
+                "{name}\n{table}"
+            );
+        }
+    }
+}
+
+#[test]
+fn prediction_meets_the_business_day_with_capacity_already_in_service() {
+    let trace = shipped("business-day");
+    let sim = SimConfig::default();
+    let config = PolicyConfig {
+        mode: crate::autoscale::Mode::Queueing,
+        ..PolicyConfig::default()
+    };
+    let plain = BallastPolicy::new(config, BallastPolicy::DEFAULT_INTERVAL);
+    let results = run_simulation(
+        &trace,
+        &sim,
+        vec![Box::new(plain), Box::new(predicting(&trace))],
+    )
+    .unwrap();
+    let (without, with) = (&results[0].report, &results[1].report);
+    assert_eq!(with.policy, "queueing+prediction");
+    assert_eq!(with.minutes_over_alarm, 0);
+    // The morning ramp, the lunch peak and the month-end surge find their capacity in service.
+    assert!(
+        with.max_oldest_age_secs * 4 < without.max_oldest_age_secs,
+        "{}",
+        format_table(&results)
+    );
+    assert!(
+        with.instance_hours <= without.instance_hours,
+        "{}",
+        format_table(&results)
+    );
+}
