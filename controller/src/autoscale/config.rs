@@ -260,6 +260,21 @@ spec:
     }
 
     #[test]
+    fn the_prediction_reaches_the_policy_config() {
+        let plain = blueprint(100, 10);
+        assert_eq!(scaling_inputs(&plain)[0].config.prediction_days, None);
+        let mut with = plain.clone();
+        with.spec.scaling_policies[0].prediction = Some(ballast_blueprint::Prediction { days: 3 });
+        assert_eq!(scaling_inputs(&with)[0].config.prediction_days, Some(3));
+        // A changed prediction is a changed input, named like any field.
+        let changes = scaling_changes(&scaling_inputs(&plain), &scaling_inputs(&with));
+        assert!(
+            changes.iter().any(|c| c.to_string().contains("prediction")),
+            "{changes:?}"
+        );
+    }
+
+    #[test]
     fn added_and_removed_policies_are_named() {
         let none: Vec<ScalingInputs> = Vec::new();
         let one = scaling_inputs(&blueprint(100, 10));

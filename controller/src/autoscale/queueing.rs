@@ -877,6 +877,43 @@ mod tests {
         assert_eq!(drain_instances(3000, 5_000, 30_000), 20);
     }
 
+    #[test]
+    fn a_predicted_peak_is_provisioned_one_boot_time_ahead_and_named() {
+        let c = config();
+        let mut state = PolicyState::starting_at(secs(0));
+        let reading = |predicted, desired| {
+            Observation::Ok(Reading {
+                predicted_arrival_milli: predicted,
+                ..match obs(0, 16, desired, 1, 0) {
+                    Observation::Ok(r) => r,
+                    Observation::Missing { .. } => unreachable!(),
+                }
+            })
+        };
+        // Quiet now (8/s on 2 instances), 28/s predicted within the boot time: 6 instances.
+        let d = evaluate(&c, &mut state, &reading(Some(28_000), 2), secs(0));
+        assert_eq!(
+            d.action,
+            Action::ScaleOut { from: 2, to: 6 },
+            "{}",
+            d.reason
+        );
+        assert!(
+            d.reason
+                .contains("predicted λ 28.00/s within boot: prediction term 6; prediction decides"),
+            "{}",
+            d.reason
+        );
+        // While the peak is predicted, nothing scales in.
+        let d = evaluate(&c, &mut state, &reading(Some(28_000), 6), secs(600));
+        assert_eq!(d.action, Action::NoChange, "{}", d.reason);
+        // Without a prediction the same quiet queue launches nothing.
+        let mut fresh = PolicyState::starting_at(secs(0));
+        let d = evaluate(&c, &mut fresh, &reading(None, 2), secs(0));
+        assert_eq!(d.action, Action::NoChange, "{}", d.reason);
+        assert!(!d.reason.contains("predicted"), "{}", d.reason);
+    }
+
     proptest::proptest! {
         #[test]
         fn projection_is_sound(
