@@ -56,6 +56,12 @@
 //!   (the settled level, not each step of λ's decay), after the cooldown,
 //!   step limit applied; never before λ has been measured.
 //!
+//! * **Prediction** (`prediction:` on the policy, [`super::seasonal`]): the
+//!   prediction term `ceil(predicted λ ÷ μ)`, the highest rate the seasonal
+//!   profile predicts over the next boot time, scales out ahead of a known
+//!   peak and is part of the scale-in recommendation, so capacity stays
+//!   until the predicted rate falls.
+//!
 //! Integer arithmetic only (milli-messages per second, milliseconds); the
 //! module denies `clippy::arithmetic_side_effects`.
 #![deny(clippy::arithmetic_side_effects)]
