@@ -54,6 +54,7 @@ fn policy_cost() -> (u64, f64) {
             processed_total: None,
             measured_arrival_milli: None,
             measured_service_milli: None,
+            predicted_arrival_milli: None,
         });
         black_box(evaluate(
             &config,

@@ -63,6 +63,35 @@ pub struct ScalingPolicy {
     /// Scaling group). While Ballast evaluates, its heartbeat keeps the alarm quiet.
     #[serde(default)]
     pub dead_mans_switch: Option<DeadMansSwitch>,
+    /// `mode: queueing`: provision one `bootTime` ahead of the daily pattern learned from the
+    /// queue's recent arrivals (CloudWatch `NumberOfMessagesSent`, one-minute sums), so a known
+    /// daily peak meets capacity already in service. Default: off.
+    #[serde(default)]
+    pub prediction: Option<Prediction>,
+}
+
+/// Seasonal prediction of a scaling policy's arrival rate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Prediction {
+    /// Days of history the daily profile is learned from (each minute of the day: the median of
+    /// that minute over these days), 1..14 (CloudWatch keeps one-minute data 15 days).
+    /// Default: 7.
+    #[serde(default = "default_prediction_days")]
+    pub days: u32,
+}
+
+impl Default for Prediction {
+    /// `prediction: {}`.
+    fn default() -> Self {
+        Prediction {
+            days: default_prediction_days(),
+        }
+    }
+}
+
+fn default_prediction_days() -> u32 {
+    7
 }
 
 /// The dead-man's switch of a scaling policy: what AWS does when Ballast's heartbeat stops.

@@ -84,6 +84,17 @@ impl Validator<'_> {
                 "messages one instance processes per second; the queueing mode measures it once running",
             );
         }
+        if let Some(prediction) = &p.prediction {
+            let at = format!("{path}.prediction");
+            if p.mode != ScalingMode::Queueing {
+                self.error(
+                    &at,
+                    "`prediction` applies to `mode: queueing` only",
+                    "set `mode: queueing`, or remove `prediction`",
+                );
+            }
+            self.int_range(&format!("{at}.days"), prediction.days.into(), 1, 14);
+        }
         if let Some(switch) = &p.dead_mans_switch {
             self.dead_mans_switch(p, switch, &format!("{path}.deadMansSwitch"));
         }

@@ -54,6 +54,7 @@ pub fn policy_config(bp: &Blueprint, policy: &ScalingPolicy) -> PolicyConfig {
         tolerance_percent: policy.tolerance_percent,
         max_scale_out_step: policy.max_scale_out_step,
         max_scale_in_step: policy.max_scale_in_step,
+        prediction_days: policy.prediction.as_ref().map(|p| p.days),
     }
 }
 
@@ -255,6 +256,21 @@ spec:
                 from: "10".into(),
                 to: "20".into(),
             }]
+        );
+    }
+
+    #[test]
+    fn the_prediction_reaches_the_policy_config() {
+        let plain = blueprint(100, 10);
+        assert_eq!(scaling_inputs(&plain)[0].config.prediction_days, None);
+        let mut with = plain.clone();
+        with.spec.scaling_policies[0].prediction = Some(ballast_blueprint::Prediction { days: 3 });
+        assert_eq!(scaling_inputs(&with)[0].config.prediction_days, Some(3));
+        // A changed prediction is a changed input, named like any field.
+        let changes = scaling_changes(&scaling_inputs(&plain), &scaling_inputs(&with));
+        assert!(
+            changes.iter().any(|c| c.to_string().contains("prediction")),
+            "{changes:?}"
         );
     }
 

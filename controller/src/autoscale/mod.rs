@@ -8,6 +8,7 @@
 
 pub mod policy;
 pub mod queueing;
+pub mod seasonal;
 
 pub use policy::{
     Action, BacklogPerInstance, Decision, Mode, Observation, PolicyConfig, PolicyConfigError,

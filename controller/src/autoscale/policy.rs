@@ -94,6 +94,10 @@ pub struct PolicyConfig {
     pub max_scale_out_step: Option<u32>,
     /// Most instances removed by one evaluation (`None`: unlimited).
     pub max_scale_in_step: Option<u32>,
+    /// Queueing mode: days of arrival history the seasonal prediction learns from
+    /// (`None`: no prediction). The runner reads the history and passes the prediction in
+    /// [`Reading::predicted_arrival_milli`].
+    pub prediction_days: Option<u32>,
 }
 
 impl Default for PolicyConfig {
@@ -111,6 +115,7 @@ impl Default for PolicyConfig {
             tolerance_percent: 10,
             max_scale_out_step: None,
             max_scale_in_step: None,
+            prediction_days: None,
         }
     }
 }
@@ -207,6 +212,11 @@ pub struct Reading {
     /// uses the configured rate). Only `mode: queueing` uses it.
     #[serde(default)]
     pub measured_service_milli: Option<u64>,
+    /// The highest arrival rate the seasonal profile predicts over the next boot time
+    /// (`prediction:` on the scaling policy, see [`super::seasonal`]), milli-messages per
+    /// second; `None` without a prediction. Only `mode: queueing` uses it.
+    #[serde(default)]
+    pub predicted_arrival_milli: Option<u64>,
 }
 
 /// What the controller managed to observe.
@@ -616,6 +626,7 @@ mod tests {
             processed_total: None,
             measured_arrival_milli: None,
             measured_service_milli: None,
+            predicted_arrival_milli: None,
         })
     }
 

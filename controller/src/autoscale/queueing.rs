@@ -3,18 +3,16 @@
 //! time and the observation; the memory lives in [`QueueingState`] inside
 //! the [`PolicyState`].
 //!
-//! # Terms (per evaluation)
+//! # Estimates (per evaluation)
 //!
 //! * **λ, the arrival rate**: messages that arrived since the previous
 //!   evaluation are the change of the backlog (visible + in flight) plus
 //!   what the fleet processed meanwhile (the `processed_total` counter),
-//!   divided by the elapsed time, smoothed exponentially: quickly upward
-//!   (20 s time constant) and slowly downward (120 s), so a burst is met at
-//!   once and a lull does not shed capacity on one quiet reading. Without the
-//!   counter the fleet is assumed to process at full service rate while
-//!   messages are visible and to keep pace otherwise (λ = departures); the
-//!   policy then cannot see λ fall while the queue is empty and only the
-//!   backlog term drives scale-in.
+//!   divided by the elapsed time, smoothed exponentially (20 s time constant
+//!   both ways: the stabilization window, not the estimate, keeps a lull
+//!   from shedding capacity). Without the counter the fleet is assumed to
+//!   process at full service rate while messages are visible and to keep
+//!   pace otherwise (λ = departures).
 //! * **μ, the service rate per instance**: measured as processed ÷ elapsed ÷
 //!   in service while the fleet was saturated (visible messages at both
 //!   evaluations), smoothed over 60 s; until a measurement exists the
@@ -25,23 +23,44 @@
 //!   (see [`super::measured`]). A measured μ replaces the estimate; λ is the
 //!   larger of the measured and the estimated rate, because CloudWatch is a
 //!   minute or more late and must not hide a burst the backlog already shows.
-//!   The reason says which λ (`measured` or `estimated`) and which μ
-//!   (`measured` or `configured`) was used.
-//! * **rate term**: `ceil(λ ÷ μ)` instances keep up with the arrivals.
-//! * **drain term**: the backlog expected once new capacity is in service,
-//!   `B + max(0, λ − in service × μ) × boot time`, must drain within the
-//!   time the oldest message has left before the latency objective (at
-//!   least a quarter of the objective) while keeping up with λ:
-//!   `ceil((λ + B_boot ÷ window) ÷ μ)`.
-//! * "current" is the group's desired capacity, so launching instances
-//!   count toward what is coming and are never requested twice.
-//! * **scale-out** to `max(rate, drain)` at once (step limit applies).
-//! * **scale-in** toward `max(ceil(λ ÷ (0.95 × μ)), drain)`: the 5 %
-//!   hysteresis band between the scale-out (100 %) and scale-in (95 %)
-//!   utilisation keeps a steady load from flapping; then the highest
-//!   recommendation within the stabilization window, the cooldown and the
-//!   step limit, exactly as in `mode: backlog`; never before λ has been
-//!   measured (the first evaluation has only one reading).
+//!
+//! # Decision: pay for capacity only when the objective needs it
+//!
+//! The **wait** of a message is the backlog ahead of it ÷ the fleet's rate
+//! (FIFO). The policy projects the backlog with λ held ([`project`]): the
+//! instances in service until the capacity already launching lands (the
+//! last scale-out's launch + boot time; one boot time when unknown), the
+//! group's desired capacity after that. "Current" is the desired capacity,
+//! so launching instances count and are never requested twice.
+//!
+//! * **Scale out only on a projected breach**: when the wait projected at
+//!   the moment capacity launched now would be in service (one boot time
+//!   ahead) exceeds the latency objective. A burst the fleet in service and
+//!   launching drains within the objective anyway (a 12 s burst, a short
+//!   overload) launches nothing: capacity it would buy arrives after it.
+//! * **A measured overload**: when CloudWatch's λ (minutes of arrivals, so
+//!   not a burst) exceeds what the capacity in service and launching
+//!   processes, scale out to the rate term without waiting for the breach.
+//! * **Size for half the objective**: to `max(rate, drain)` with the rate
+//!   term `ceil(max(λ, λ of the last interval) ÷ μ)` (keeps up with the rate
+//!   the queue grows at now, so a surge is answered in one step) and the drain term
+//!   `ceil(B_boot ÷ (μ × objective ÷ 2))` (the backlog projected at boot
+//!   time waits at most half the objective), so the next evaluations do not
+//!   breach again and step up one instance at a time.
+//! * **Scale-in** toward `max(ceil(λ ÷ (0.9 × μ)), ceil(B ÷ (μ × objective ÷ 2)))`:
+//!   10 % headroom over λ ÷ μ (the hysteresis band between scale-out at a
+//!   breach and scale-in below 90 % utilisation) and the capacity that
+//!   drains today's backlog within half the objective. Only once every
+//!   recommendation in the stabilization window is below the current
+//!   capacity, then in one step to the highest of the last quarter window
+//!   (the settled level, not each step of λ's decay), after the cooldown,
+//!   step limit applied; never before λ has been measured.
+//!
+//! * **Prediction** (`prediction:` on the policy, [`super::seasonal`]): the
+//!   prediction term `ceil(predicted λ ÷ μ)`, the highest rate the seasonal
+//!   profile predicts over the next boot time, scales out ahead of a known
+//!   peak and is part of the scale-in recommendation, so capacity stays
+//!   until the predicted rate falls.
 //!
 //! Integer arithmetic only (milli-messages per second, milliseconds); the
 //! module denies `clippy::arithmetic_side_effects`.
@@ -57,14 +76,14 @@ use super::policy::{
     Recommendation, Timestamp,
 };
 
-/// Time constant of λ's smoothing when it rises, ms.
-const RISE_MS: u64 = 20_000;
-/// Time constant of λ's smoothing when it falls, ms.
-const FALL_MS: u64 = 120_000;
+/// Time constant of λ's smoothing, ms.
+const ARRIVAL_MS: u64 = 20_000;
 /// Time constant of μ's smoothing, ms.
 const SERVICE_MS: u64 = 60_000;
-/// Scale-in aims at this utilisation, percent (scale-out at 100 %).
-const SCALE_IN_UTILISATION: u64 = 95;
+/// Scale-in aims at this utilisation, percent (scale-out at a projected breach).
+const SCALE_IN_UTILISATION: u64 = 90;
+/// Capacity is sized so the projected wait is this share of the objective, percent.
+const SIZING_PERCENT: u64 = 50;
 
 /// One evaluation's reading, kept for the next one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -83,6 +102,12 @@ pub struct QueueingState {
     pub arrival_milli: Option<u64>,
     /// Smoothed measured service rate per instance, milli-messages per second.
     pub service_milli: Option<u64>,
+    /// When the capacity launched by the last scale-out is due in service.
+    #[serde(default)]
+    pub landing_at: Option<Timestamp>,
+    /// The last interval's arrival rate before smoothing, milli-messages per second.
+    #[serde(default)]
+    pub arrival_sample_milli: Option<u64>,
 }
 
 fn ceil_div(num: u128, den: u128) -> u32 {
@@ -103,6 +128,91 @@ fn milli(v: u64) -> String {
 
 fn ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The backlog `elapsed_ms` from now when messages arrive at `lambda_milli`
+/// and leave at `capacity_milli` (both milli-messages per second); never
+/// below zero.
+pub(crate) fn backlog_after(
+    backlog: u64,
+    lambda_milli: u64,
+    capacity_milli: u64,
+    elapsed_ms: u64,
+) -> u64 {
+    let net = i128::from(lambda_milli).saturating_sub(i128::from(capacity_milli));
+    let micro = i128::from(backlog)
+        .saturating_mul(1_000_000)
+        .saturating_add(net.saturating_mul(i128::from(elapsed_ms)));
+    u64::try_from(micro.max(0).checked_div(1_000_000).unwrap_or(0)).unwrap_or(u64::MAX)
+}
+
+/// How long the last of `backlog` messages waits at `capacity_milli`, ms
+/// (`u64::MAX` when messages wait and nothing processes them).
+pub(crate) fn wait_ms(backlog: u64, capacity_milli: u64) -> u64 {
+    if backlog == 0 {
+        return 0;
+    }
+    let v = u128::from(backlog)
+        .saturating_mul(1_000_000)
+        .checked_div(u128::from(capacity_milli))
+        .unwrap_or(u128::MAX);
+    u64::try_from(v).unwrap_or(u64::MAX)
+}
+
+/// The fleet and load the projection starts from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Load {
+    /// Visible + in flight.
+    pub backlog: u64,
+    pub lambda_milli: u64,
+    pub mu_milli: u64,
+    pub in_service: u32,
+    /// The group's desired capacity (in service + launching).
+    pub desired: u32,
+    /// Until the launching capacity is in service, ms (0: nothing launching).
+    pub landing_ms: u64,
+}
+
+/// What [`project`] finds one boot time ahead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Projection {
+    /// The backlog when capacity launched now would be in service.
+    pub backlog_at_boot: u64,
+    /// The longest wait projected without a new launch (at the landing of
+    /// what is launching and at boot time), ms.
+    pub wait_ms: u64,
+}
+
+/// Projects the backlog with λ held: in-service capacity until what is
+/// launching lands, the desired capacity from then until one boot time ahead.
+pub(crate) fn project(load: &Load, boot_ms: u64) -> Projection {
+    let capacity = |n: u32| load.mu_milli.saturating_mul(u64::from(n));
+    let landing = load.landing_ms.min(boot_ms);
+    let at_landing = backlog_after(
+        load.backlog,
+        load.lambda_milli,
+        capacity(load.in_service),
+        landing,
+    );
+    let after = capacity(load.desired.max(load.in_service));
+    let at_boot = backlog_after(
+        at_landing,
+        load.lambda_milli,
+        after,
+        boot_ms.saturating_sub(landing),
+    );
+    Projection {
+        backlog_at_boot: at_boot,
+        wait_ms: wait_ms(at_landing, after).max(wait_ms(at_boot, after)),
+    }
+}
+
+/// Instances whose rate drains `backlog` within `window_ms`: `ceil(B ÷ (μ × window))`.
+pub(crate) fn drain_instances(backlog: u64, mu_milli: u64, window_ms: u64) -> u32 {
+    ceil_div(
+        u128::from(backlog).saturating_mul(1_000_000),
+        u128::from(mu_milli).saturating_mul(u128::from(window_ms.max(1))),
+    )
 }
 
 /// Updates λ and μ from the new reading.
@@ -137,12 +247,8 @@ fn measure(config: &PolicyConfig, q: &mut QueueingState, m: &Reading, now: Times
             };
             let arrived = backlog.saturating_add(done).saturating_sub(prev.backlog);
             let rate = per_sec_milli(arrived, dt);
-            let tau = if q.arrival_milli.is_some_and(|old| rate < old) {
-                FALL_MS
-            } else {
-                RISE_MS
-            };
-            q.arrival_milli = Some(smooth(q.arrival_milli, rate, dt, tau));
+            q.arrival_sample_milli = Some(rate);
+            q.arrival_milli = Some(smooth(q.arrival_milli, rate, dt, ARRIVAL_MS));
         }
     }
     // CloudWatch's measurements (smoothed by the runner) win for μ; for λ the
@@ -179,43 +285,63 @@ pub(super) fn evaluate_queueing(
     let lambda = q.arrival_milli.unwrap_or(0);
     let backlog = m.visible.saturating_add(m.in_flight);
     let age = m.oldest_message_age.unwrap_or(Duration::ZERO);
-
-    let rate_term = ceil_div(u128::from(lambda), u128::from(mu));
-    // Backlog expected when capacity launched now is in service.
-    let deficit = lambda.saturating_sub(mu.saturating_mul(u64::from(m.in_service)));
-    let boot_growth = u128::from(deficit)
-        .saturating_mul(u128::from(ms(config.boot_time)))
-        .checked_div(1_000_000)
-        .unwrap_or(0);
-    let at_boot = u128::from(backlog).saturating_add(boot_growth);
     let objective = ms(config.latency_objective).max(1000);
-    let window = objective
-        .saturating_sub(ms(age))
-        .max(objective.checked_div(4).unwrap_or(1))
+    let sizing_window = objective
+        .saturating_mul(SIZING_PERCENT)
+        .checked_div(100)
+        .unwrap_or(1)
         .max(1);
-    // λ + B_boot ÷ window, in milli-messages per second.
-    let drain_rate = u128::from(lambda).saturating_add(
-        at_boot
-            .saturating_mul(1_000_000)
-            .checked_div(u128::from(window))
-            .unwrap_or(0),
+    let boot = ms(config.boot_time);
+
+    // Launching capacity lands when the last scale-out's boot ends; if the
+    // group has launching instances this policy did not start, one boot time.
+    let landing_ms = if current > m.in_service {
+        q.landing_at
+            .map_or(boot, |at| at.as_millis().saturating_sub(now.as_millis()))
+    } else {
+        0
+    };
+    let projection = project(
+        &Load {
+            backlog,
+            lambda_milli: lambda,
+            mu_milli: mu,
+            in_service: m.in_service,
+            desired: current,
+            landing_ms,
+        },
+        boot,
     );
-    let drain_term = ceil_div(drain_rate, u128::from(mu));
-    let in_term = ceil_div(
-        u128::from(lambda).saturating_mul(100),
-        u128::from(mu).saturating_mul(u128::from(SCALE_IN_UTILISATION)),
+    let breach = projection.wait_ms > objective;
+    // At a breach the queue grows at the last interval's rate, not at the smoothed one.
+    let rate_term = ceil_div(
+        u128::from(lambda.max(q.arrival_sample_milli.unwrap_or(0))),
+        u128::from(mu),
     );
+    let drain_term = drain_instances(projection.backlog_at_boot, mu, sizing_window);
     let (need, decider) = if drain_term > rate_term {
         (drain_term, "drain")
     } else {
         (rate_term, "rate")
     };
-    let out = need.clamp(min, max);
-    let recommendation = in_term.max(drain_term).clamp(min, max);
+    let in_term = ceil_div(
+        u128::from(lambda).saturating_mul(100),
+        u128::from(mu).saturating_mul(u128::from(SCALE_IN_UTILISATION)),
+    );
+    let hold_term = drain_instances(backlog, mu, sizing_window);
+    // Capacity for the predicted rate must launch one boot time ahead of it.
+    let predicted_term = m
+        .predicted_arrival_milli
+        .map(|p| ceil_div(u128::from(p), u128::from(mu)));
+    let mut recommendation = in_term.max(hold_term).max(predicted_term.unwrap_or(0));
+    if breach {
+        recommendation = recommendation.max(need);
+    }
+    let recommendation = recommendation.clamp(min, max);
 
     let mut reason = format!(
         "queueing: λ {}/s ({}), μ {}/s per instance ({}), backlog {backlog} ({} visible + {} in flight), \
-         age {}s of {}s objective; rate term {rate_term}, drain term {drain_term}: {decider} decides",
+         age {}s of {}s objective; projected wait {} at boot ({}): rate term {rate_term}, drain term {drain_term}",
         milli(lambda),
         match m.measured_arrival_milli {
             Some(cw) if cw >= q.arrival_milli.unwrap_or(0) => "measured",
@@ -227,13 +353,48 @@ pub(super) fn evaluate_queueing(
         m.in_flight,
         age.as_secs(),
         objective / 1000,
+        if projection.wait_ms == u64::MAX {
+            "unbounded".to_string()
+        } else {
+            format!("{}s", projection.wait_ms / 1000)
+        },
+        if breach { "breach" } else { "within objective" },
     );
+    if let (Some(p), Some(term)) = (m.predicted_arrival_milli, predicted_term) {
+        reason.push_str(&format!(
+            ", predicted λ {}/s within boot: prediction term {term}",
+            milli(p)
+        ));
+    }
 
     state.recommendations.push(Recommendation {
         at: now,
         desired: recommendation,
     });
 
+    let out = if current < min {
+        need.clamp(min, max)
+    } else if breach {
+        need.min(max)
+    } else {
+        current
+    };
+    // CloudWatch's λ is minutes of arrivals: above the capacity in service and launching, the
+    // excess has lasted longer than a burst and will not drain by itself.
+    let persistent = m
+        .measured_arrival_milli
+        .is_some_and(|cw| cw > mu.saturating_mul(u64::from(current)));
+    let (out, decider) = if persistent && rate_term.min(max) > out.max(current) {
+        (rate_term.min(max), "rate")
+    } else {
+        (out, decider)
+    };
+    let predicted = predicted_term.unwrap_or(0).min(max);
+    let (out, decider) = if predicted > out.max(current) {
+        (predicted, "prediction")
+    } else {
+        (out, decider)
+    };
     let (action, desired) = 'decide: {
         if out > current {
             let mut to = out;
@@ -246,7 +407,9 @@ pub(super) fn evaluate_queueing(
                     to = limited;
                 }
             }
-            reason.push_str(&format!("; scale out {current} -> {to}"));
+            reason.push_str(&format!("; {decider} decides: scale out {current} -> {to}"));
+            state.queueing.landing_at =
+                Some(Timestamp::from_millis(now.as_millis().saturating_add(boot)));
             break 'decide (Action::ScaleOut { from: current, to }, to);
         }
         if current > max {
@@ -261,43 +424,64 @@ pub(super) fn evaluate_queueing(
                 max,
             );
         }
-        if recommendation >= current {
-            reason.push_str(&format!("; hold at {current}"));
+        if breach {
+            reason.push_str(&format!(
+                "; {decider} decides {}: hold at {current}, capacity is launching",
+                need.min(max)
+            ));
             break 'decide (Action::NoChange, current);
         }
-        if q.arrival_milli.is_none() {
+        if recommendation >= current {
+            reason.push_str(&format!(
+                "; utilisation term {in_term}, backlog term {hold_term}: hold at {current}"
+            ));
+            break 'decide (Action::NoChange, current);
+        }
+        if state.queueing.arrival_milli.is_none() {
             // One reading gives no rate: never shed capacity on an unknown λ.
             reason.push_str(&format!(
                 "; scale-in to {recommendation} held: λ not measured yet"
             ));
             break 'decide (Action::NoChange, current);
         }
-        let stabilized = state
+        let highest = state
             .recommendations
             .iter()
             .map(|r| r.desired)
             .max()
-            .unwrap_or(recommendation)
-            .min(current);
-        if stabilized >= current {
+            .unwrap_or(recommendation);
+        if highest >= current {
             reason.push_str(&format!(
-                "; scale-in to {recommendation} held by stabilization (highest recent {stabilized})"
+                "; scale-in to {recommendation} held by stabilization (highest recent {highest})"
             ));
             break 'decide (Action::NoChange, current);
         }
+        // Every recommendation in the window is below current: go to the
+        // settled level, the highest of the last quarter window.
+        let settled_since = config
+            .stabilization_window
+            .checked_div(4)
+            .unwrap_or(Duration::ZERO);
+        let settled = state
+            .recommendations
+            .iter()
+            .filter(|r| now.saturating_duration_since(r.at) <= settled_since)
+            .map(|r| r.desired)
+            .max()
+            .unwrap_or(recommendation);
         if let Some(elapsed) = state
             .last_action
             .map(|at| now.saturating_duration_since(at))
             .filter(|e| *e < config.scale_in_cooldown)
         {
             reason.push_str(&format!(
-                "; scale-in to {stabilized} held: cooldown {}s, {}s since last action",
+                "; scale-in to {settled} held: cooldown {}s, {}s since last action",
                 config.scale_in_cooldown.as_secs(),
                 elapsed.as_secs()
             ));
             break 'decide (Action::NoChange, current);
         }
-        let mut to = stabilized;
+        let mut to = settled;
         if let Some(step) = config.max_scale_in_step {
             let limited = current.saturating_sub(step.max(1));
             if limited > to {
@@ -305,7 +489,9 @@ pub(super) fn evaluate_queueing(
                 to = limited;
             }
         }
-        reason.push_str(&format!("; scale in {current} -> {to}"));
+        reason.push_str(&format!(
+            "; utilisation decides: scale in {current} -> {to}"
+        ));
         (Action::ScaleIn { from: current, to }, to)
     };
     if action != Action::NoChange {
@@ -351,6 +537,7 @@ mod tests {
             processed_total: Some(processed),
             measured_arrival_milli: None,
             measured_service_milli: None,
+            predicted_arrival_milli: None,
         })
     }
 
@@ -438,6 +625,7 @@ mod tests {
             processed_total: Some(0),
             measured_arrival_milli: None,
             measured_service_milli: None,
+            predicted_arrival_milli: None,
         });
         let d = evaluate(&config(), &mut state, &o, secs(0));
         assert_eq!(d.action, Action::NoChange, "{}", d.reason);
@@ -469,7 +657,7 @@ mod tests {
             }
             processed += 100;
         }
-        assert_eq!(desired, 3, "ceil(10 / (0.95 × 5)) = 3");
+        assert_eq!(desired, 3, "ceil(10 / (0.9 × 5)) = 3");
         assert!(last.is_some());
     }
 
@@ -487,6 +675,7 @@ mod tests {
                 processed_total: None,
                 measured_arrival_milli: None,
                 measured_service_milli: None,
+                predicted_arrival_milli: None,
             })
         };
         evaluate(&config(), &mut state, &o(100), secs(0));
@@ -510,6 +699,7 @@ mod tests {
                 processed_total: None,
                 measured_arrival_milli,
                 measured_service_milli,
+                predicted_arrival_milli: None,
             })
         };
         // 30/s measured at 4/s per instance: ceil(30 / 4) = 8.
@@ -554,6 +744,7 @@ mod tests {
                 processed_total: Some(processed),
                 measured_arrival_milli: Some(10_000),
                 measured_service_milli: None,
+                predicted_arrival_milli: None,
             })
         };
         evaluate(&config(), &mut state, &o(80, 0), secs(0));
@@ -582,6 +773,183 @@ mod tests {
                 secs(t as u64),
             );
             assert!(d.desired <= 10 || d.desired == u32::MAX);
+        }
+    }
+
+    #[test]
+    fn a_short_burst_the_fleet_drains_within_the_objective_launches_nothing() {
+        // 8/s on 2 instances (10/s); a 12 s burst at 16/s leaves ~100 messages.
+        let c = config();
+        let mut state = PolicyState::starting_at(secs(0));
+        let mut processed = 0;
+        for step in 0..60u64 {
+            let burst = step == 30;
+            let backlog = if burst { 110 } else { 16 };
+            let d = evaluate(
+                &c,
+                &mut state,
+                &obs(backlog, 0, 2, 2, processed),
+                secs(step * 10),
+            );
+            assert_eq!(d.action, Action::NoChange, "{}", d.reason);
+            processed += if burst { 100 } else { 80 };
+        }
+    }
+
+    #[test]
+    fn a_persistent_overload_scales_out_once_for_half_the_objective() {
+        let c = config();
+        let mut state = PolicyState::starting_at(secs(0));
+        // Quiet at 8/s, then 22/s on 2 instances: the backlog grows 12/s.
+        let mut processed = 0;
+        let mut backlog = 16;
+        let mut outs = Vec::new();
+        for step in 0..9u64 {
+            let d = evaluate(
+                &c,
+                &mut state,
+                &obs(backlog, 0, 2, 2, processed),
+                secs(step * 10),
+            );
+            if let Action::ScaleOut { to, .. } = d.action {
+                outs.push(to);
+                assert!(d.reason.contains("breach"), "{}", d.reason);
+                break;
+            }
+            processed += 100;
+            if step >= 3 {
+                backlog += 120;
+            }
+        }
+        // λ ≈ 22, the backlog at boot waits at most 30 s: more than λ/μ = 4.4.
+        assert_eq!(outs.len(), 1);
+        assert!((5..=10).contains(&outs[0]), "{outs:?}");
+    }
+
+    #[test]
+    fn scale_in_goes_in_one_step_to_the_settled_level() {
+        let c = config();
+        let mut state = PolicyState::starting_at(secs(0));
+        let mut processed = 0;
+        let mut actions = Vec::new();
+        let mut desired = 10;
+        // 46/s on 10 instances for 5 minutes, then 8/s.
+        for step in 0..120u64 {
+            let rate = if step < 30 { 460 } else { 80 };
+            let d = evaluate(
+                &c,
+                &mut state,
+                &obs(0, 40, desired, 1, processed),
+                secs(step * 10),
+            );
+            if let Some(to) = d.target() {
+                actions.push((step * 10, desired, to));
+                desired = to;
+            }
+            processed += rate;
+        }
+        assert_eq!(actions.len(), 1, "{actions:?}");
+        let (at, from, to) = actions[0];
+        assert_eq!((from, to), (10, 2));
+        // Not before the stabilization window has passed since the last high
+        // recommendation (the last reading at 46/s is at 290 s).
+        assert!(at >= 290 + 300, "{at}");
+    }
+
+    #[test]
+    fn launching_capacity_lands_at_its_boot_not_one_boot_from_now() {
+        // 2 in service, 8 desired, the launch due in 10 s: the backlog hardly grows before then.
+        let load = Load {
+            backlog: 600,
+            lambda_milli: 30_000,
+            mu_milli: 5_000,
+            in_service: 2,
+            desired: 8,
+            landing_ms: 10_000,
+        };
+        let soon = project(&load, 90_000);
+        let unknown = project(
+            &Load {
+                landing_ms: 90_000,
+                ..load
+            },
+            90_000,
+        );
+        assert_eq!(soon.backlog_at_boot, 600 + 200 - 800);
+        assert_eq!(unknown.backlog_at_boot, 600 + 20 * 90);
+        assert!(soon.wait_ms < unknown.wait_ms);
+        assert_eq!(wait_ms(0, 0), 0);
+        assert_eq!(wait_ms(1, 0), u64::MAX);
+        assert_eq!(drain_instances(3000, 5_000, 30_000), 20);
+    }
+
+    #[test]
+    fn a_predicted_peak_is_provisioned_one_boot_time_ahead_and_named() {
+        let c = config();
+        let mut state = PolicyState::starting_at(secs(0));
+        let reading = |predicted, desired| {
+            Observation::Ok(Reading {
+                predicted_arrival_milli: predicted,
+                ..match obs(0, 16, desired, 1, 0) {
+                    Observation::Ok(r) => r,
+                    Observation::Missing { .. } => unreachable!(),
+                }
+            })
+        };
+        // Quiet now (8/s on 2 instances), 28/s predicted within the boot time: 6 instances.
+        let d = evaluate(&c, &mut state, &reading(Some(28_000), 2), secs(0));
+        assert_eq!(
+            d.action,
+            Action::ScaleOut { from: 2, to: 6 },
+            "{}",
+            d.reason
+        );
+        assert!(
+            d.reason
+                .contains("predicted λ 28.00/s within boot: prediction term 6; prediction decides"),
+            "{}",
+            d.reason
+        );
+        // While the peak is predicted, nothing scales in.
+        let d = evaluate(&c, &mut state, &reading(Some(28_000), 6), secs(600));
+        assert_eq!(d.action, Action::NoChange, "{}", d.reason);
+        // Without a prediction the same quiet queue launches nothing.
+        let mut fresh = PolicyState::starting_at(secs(0));
+        let d = evaluate(&c, &mut fresh, &reading(None, 2), secs(0));
+        assert_eq!(d.action, Action::NoChange, "{}", d.reason);
+        assert!(!d.reason.contains("predicted"), "{}", d.reason);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn projection_is_sound(
+            backlog in 0u64..1_000_000,
+            lambda in 0u64..200_000,
+            mu in 1u64..20_000,
+            in_service in 0u32..50,
+            extra in 0u32..50,
+            landing in 0u64..200_000,
+            boot in 0u64..200_000,
+        ) {
+            let load = Load {
+                backlog,
+                lambda_milli: lambda,
+                mu_milli: mu,
+                in_service,
+                desired: in_service + extra,
+                landing_ms: landing,
+            };
+            let p = project(&load, boot);
+            // Never more than every arrival on top of the backlog, never negative.
+            let ceiling = backlog + lambda * boot / 1_000_000 + 1;
+            proptest::prop_assert!(p.backlog_at_boot <= ceiling);
+            // More capacity launching never lengthens the wait.
+            let more = project(&Load { desired: load.desired + 1, ..load }, boot);
+            proptest::prop_assert!(more.wait_ms <= p.wait_ms);
+            proptest::prop_assert!(more.backlog_at_boot <= p.backlog_at_boot);
+            // The drain term drains the projected backlog within its window.
+            let n = drain_instances(p.backlog_at_boot, mu, 30_000);
+            proptest::prop_assert!(wait_ms(p.backlog_at_boot, mu * u64::from(n)) <= 30_000);
         }
     }
 

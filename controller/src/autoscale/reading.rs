@@ -385,6 +385,41 @@ pub async fn minute_sums(
         .collect())
 }
 
+/// `points` (one series of [`minute_sums`]) as consecutive per-minute counts over `minutes`
+/// whole minutes from `start`: 0 for a minute without a datapoint (CloudWatch publishes
+/// nothing for an idle queue); points outside the range are ignored.
+pub fn per_minute(start: SystemTime, minutes: u64, points: &[(SystemTime, u64)]) -> Vec<u64> {
+    let mut counts = vec![0u64; usize::try_from(minutes).unwrap_or(0)];
+    for (at, count) in points {
+        let Ok(offset) = at.duration_since(start) else {
+            continue;
+        };
+        let index = usize::try_from(offset.as_secs().checked_div(60).unwrap_or(0));
+        if let Some(slot) = index.ok().and_then(|i| counts.get_mut(i)) {
+            *slot = slot.saturating_add(*count);
+        }
+    }
+    counts
+}
+
+/// The queue's arrivals (`AWS/SQS NumberOfMessagesSent`) per minute over `minutes` whole
+/// minutes from `start`: what `ballast trace export` writes and what the seasonal prediction
+/// (`prediction:` on a scaling policy) learns from.
+#[instrument(skip(cw))]
+pub async fn arrival_history(
+    cw: &aws_sdk_cloudwatch::Client,
+    queue_name: &str,
+    start: SystemTime,
+    minutes: u64,
+) -> Result<Vec<u64>, AwsError> {
+    let end = start
+        .checked_add(Duration::from_secs(minutes.saturating_mul(60)))
+        .unwrap_or(start);
+    let series = minute_sums(cw, &[MinuteMetric::messages_sent(queue_name)], start, end).await?;
+    let points = series.into_iter().next().unwrap_or_default();
+    Ok(per_minute(start, minutes, &points))
+}
+
 /// The last [`RATE_WINDOW`] before `end` of the queue's arrivals and the
 /// fleet's processed messages, in one `GetMetricData` call.
 #[instrument(skip(cw), fields(fleet = %fleet))]

@@ -28,6 +28,7 @@ use super::config::{PolicyLookupError, find_policy, policy_config};
 use super::measured::MeasuredRates;
 use super::publish::{MetricPublisher, Sample};
 use super::reading::{QueueDepth, QueueSource, ReadingError, read_rates};
+use super::seasonal::Forecast;
 use super::{
     Decision, Observation, PolicyConfig, PolicyConfigError, PolicyState, Reading, Timestamp,
     evaluate,
@@ -247,6 +248,8 @@ pub struct PolicyLoop {
     rate_source: Option<aws_sdk_cloudwatch::Client>,
     /// The smoothed measured λ and μ (this loop's own, never shared).
     measured: MeasuredRates,
+    /// `prediction:` (queueing mode): the daily profile of the queue's arrivals.
+    forecast: Option<Forecast>,
 }
 
 impl PolicyLoop {
@@ -326,6 +329,10 @@ impl PolicyLoop {
             }
             reading.measured_arrival_milli = self.measured.arrival_milli();
             reading.measured_service_milli = self.measured.service_milli();
+            if let (Some(forecast), Some(cw)) = (&mut self.forecast, &self.rate_source) {
+                forecast.refresh(cw, self.queue.queue_name(), now).await;
+                reading.predicted_arrival_milli = forecast.predict(now, self.config.boot_time);
+            }
         }
         // The live group's bounds win over the blueprint's: the loop never asks
         // for a capacity outside what the fleet allows (and never changes it).
@@ -428,6 +435,7 @@ fn observe(
             processed_total: None,
             measured_arrival_milli: None,
             measured_service_milli: None,
+            predicted_arrival_milli: None,
         }),
         (Err(err), Ok(f)) => Observation::Missing {
             reason: err.to_string(),
@@ -549,6 +557,10 @@ impl PolicyLoop {
         cloudwatch: aws_sdk_cloudwatch::Client,
     ) -> Self {
         let rate_source = (config.mode == super::Mode::Queueing).then(|| cloudwatch.clone());
+        let forecast = rate_source
+            .as_ref()
+            .and(config.prediction_days)
+            .map(Forecast::new);
         let (actuator, publisher): (Box<dyn Actuator>, _) = match mode {
             Mode::Live => (actuator, Some(MetricPublisher::new(cloudwatch))),
             Mode::DryRun => (Box::new(DryRunActuator::new(actuator)), None),
@@ -562,6 +574,7 @@ impl PolicyLoop {
             publisher,
             dry_run: mode == Mode::DryRun,
             state: None,
+            forecast,
             rate_source,
             measured: MeasuredRates::new(),
         }
@@ -747,6 +760,7 @@ mod tests {
             processed_total: None,
             measured_arrival_milli: None,
             measured_service_milli: None,
+            predicted_arrival_milli: None,
         });
         let state = l.state.as_mut().unwrap();
         let d = evaluate(&config, state, &ten, now);

@@ -467,6 +467,7 @@ pub(crate) fn simulate(trace: &Trace, sim: &SimConfig, policy: &mut dyn SimPolic
                 processed_total: Some(seen.processed),
                 measured_arrival_milli: None,
                 measured_service_milli: None,
+                predicted_arrival_milli: None,
             };
             let observed = Observed {
                 metrics: &metrics,

@@ -21,7 +21,7 @@ use std::time::{Duration, SystemTime};
 use ballast_aws::AwsError;
 
 use super::trace::TRACE_HEADER;
-use crate::autoscale::reading::{MinuteMetric, minute_sums};
+use crate::autoscale::reading::arrival_history;
 
 /// Why a trace cannot be exported.
 #[derive(Debug, thiserror::Error)]
@@ -55,27 +55,12 @@ pub fn minute_range(now: SystemTime, since: Duration) -> Result<(SystemTime, u64
     ))
 }
 
-/// The trace text for `minutes` minutes from `start`, from `(minute, count)`
-/// datapoints (any outside the range are ignored).
-pub fn trace_csv(
-    queue_name: &str,
-    start: SystemTime,
-    minutes: u64,
-    points: &[(SystemTime, u64)],
-) -> String {
-    let len = usize::try_from(minutes).unwrap_or(0);
-    let mut counts = vec![0u64; len];
-    let mut sent = 0u64;
-    for (at, count) in points {
-        let Ok(offset) = at.duration_since(start) else {
-            continue;
-        };
-        let index = usize::try_from(offset.as_secs().checked_div(60).unwrap_or(0));
-        if let Some(slot) = index.ok().and_then(|i| counts.get_mut(i)) {
-            *slot = slot.saturating_add(*count);
-            sent = sent.saturating_add(*count);
-        }
-    }
+/// The trace text for per-minute `counts` (from [`arrival_history`]) starting at `start`.
+pub fn trace_csv(queue_name: &str, start: SystemTime, counts: &[u64]) -> String {
+    let minutes = u64::try_from(counts.len()).unwrap_or(u64::MAX);
+    let sent = counts
+        .iter()
+        .fold(0u64, |total, count| total.saturating_add(*count));
     let start_secs = start
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -123,12 +108,8 @@ pub async fn export_trace(
     now: SystemTime,
 ) -> Result<String, ExportError> {
     let (start, minutes) = minute_range(now, since)?;
-    let end = start
-        .checked_add(Duration::from_secs(minutes.saturating_mul(60)))
-        .unwrap_or(now);
-    let series = minute_sums(cw, &[MinuteMetric::messages_sent(queue_name)], start, end).await?;
-    let points = series.into_iter().next().unwrap_or_default();
-    Ok(trace_csv(queue_name, start, minutes, &points))
+    let counts = arrival_history(cw, queue_name, start, minutes).await?;
+    Ok(trace_csv(queue_name, start, &counts))
 }
 
 #[cfg(test)]
@@ -138,6 +119,7 @@ pub async fn export_trace(
 )]
 mod tests {
     use super::*;
+    use crate::autoscale::reading::per_minute;
     use crate::simulate::trace::Trace;
 
     fn at(secs: u64) -> SystemTime {
@@ -149,7 +131,7 @@ mod tests {
         let start = at(6_000);
         // Minute 0: 100 messages, minute 1: none (no datapoint), minute 2: 1, minute 3: 7.
         let points = [(at(6_000), 100), (at(6_120), 1), (at(6_180), 7)];
-        let text = trace_csv("q", start, 4, &points);
+        let text = trace_csv("q", start, &per_minute(start, 4, &points));
         let trace = Trace::parse(&text).unwrap();
         assert_eq!(trace.duration_secs(), 240);
         assert_eq!(trace.total_messages(), 108);
@@ -160,7 +142,7 @@ mod tests {
     #[test]
     fn equal_minutes_share_a_row_and_the_range_is_whole_minutes() {
         let points: Vec<_> = (0..10).map(|m| (at(60 * m), 120)).collect();
-        let text = trace_csv("q", at(0), 10, &points);
+        let text = trace_csv("q", at(0), &per_minute(at(0), 10, &points));
         assert_eq!(
             text.lines().filter(|l| !l.starts_with('#')).count(),
             3,

@@ -104,6 +104,7 @@ pub mod failover;
 pub mod policies;
 pub mod rng;
 pub mod svg;
+pub mod synthetic;
 pub mod trace;
 
 pub use engine::{

@@ -8,6 +8,7 @@ use serde::Serialize;
 use crate::autoscale::policy::{
     self, Mode, Observation, PolicyConfig, PolicyState, Reading, Timestamp,
 };
+use crate::autoscale::seasonal::SeasonalProfile;
 
 /// A CloudWatch-style datapoint of the `BacklogPerInstance` metric math
 /// expression `m1 / m2` over one metric period, where `m1` is the average of
@@ -52,6 +53,8 @@ pub struct BallastPolicy {
     config: PolicyConfig,
     state: PolicyState,
     interval: Duration,
+    /// `prediction:`: the seasonal profile learned from earlier periods.
+    prediction: Option<SeasonalProfile>,
 }
 
 impl BallastPolicy {
@@ -70,7 +73,16 @@ impl BallastPolicy {
             config,
             state: PolicyState::starting_at(Timestamp::ZERO),
             interval,
+            prediction: None,
         }
+    }
+
+    /// The policy with a seasonal prediction (`mode: queueing` uses it): at each
+    /// evaluation the reading carries the profile's highest rate over the next boot time.
+    pub fn with_prediction(mut self, profile: SeasonalProfile) -> Self {
+        self.name = "queueing+prediction";
+        self.prediction = Some(profile);
+        self
     }
 }
 
@@ -93,7 +105,13 @@ impl SimPolicy for BallastPolicy {
     }
 
     fn decide(&mut self, now: Timestamp, observed: &Observed<'_>) -> Option<u32> {
-        let observation = Observation::Ok(observed.metrics.clone());
+        let mut reading = observed.metrics.clone();
+        if let Some(profile) = &self.prediction {
+            let from = now.as_secs();
+            reading.predicted_arrival_milli =
+                profile.predict_max(from, from.saturating_add(self.config.boot_time.as_secs()));
+        }
+        let observation = Observation::Ok(reading);
         policy::evaluate(&self.config, &mut self.state, &observation, now).target()
     }
 }

@@ -267,15 +267,41 @@ fn results_render_to_svg() {
     }
 }
 
+/// `mode: queueing` with a seasonal profile learned from three earlier periods of
+/// `trace` (each minute a seeded Poisson draw around the trace).
+fn predicting(trace: &Trace) -> BallastPolicy {
+    let config = PolicyConfig {
+        mode: crate::autoscale::Mode::Queueing,
+        ..PolicyConfig::default()
+    };
+    let period = trace.duration_secs() / 60 * 60;
+    let history = synthetic::noisy_history(trace, 3, 1);
+    BallastPolicy::new(config, BallastPolicy::DEFAULT_INTERVAL).with_prediction(
+        crate::autoscale::seasonal::SeasonalProfile::learn(0, 60, period, &history),
+    )
+}
+
 /// Prints the table for every shipped trace:
 /// `cargo test -p ballast-controller --lib simulate::tests::print_tables -- --nocapture`.
 /// Set `BALLAST_SIM_SVG_DIR` to also write one SVG per trace there.
 #[test]
 fn print_tables() {
     let sim = SimConfig::default();
-    for (name, _) in SHIPPED {
-        let results = run_defaults(&shipped(name), &sim);
-        println!("== {name}.csv ==\n{}", format_table(&results));
+    let traces = SHIPPED
+        .iter()
+        .map(|(name, _)| (format!("{name}.csv"), name.to_string(), shipped(name)))
+        .chain([(
+            "two-peak-day (seed 15, held out)".to_string(),
+            "two-peak-day".to_string(),
+            synthetic::two_peak_day(15),
+        )]);
+    for (label, name, trace) in traces {
+        let mut results = run_defaults(&trace, &sim);
+        if ["business-day", "two-peak-day"].contains(&name.as_str()) {
+            results
+                .extend(run_simulation(&trace, &sim, vec![Box::new(predicting(&trace))]).unwrap());
+        }
+        println!("== {label} ==\n{}", format_table(&results));
         if let Ok(dir) = std::env::var("BALLAST_SIM_SVG_DIR") {
             let path = std::path::Path::new(&dir).join(format!("{name}.svg"));
             std::fs::write(path, render_results_svg(&results, &sim)).unwrap();
@@ -426,6 +452,7 @@ fn keda_counts_in_flight_messages_and_hpa_does_not() {
         processed_total: None,
         measured_arrival_milli: None,
         measured_service_milli: None,
+        predicted_arrival_milli: None,
     };
     let observed = Observed {
         metrics: &metrics,
@@ -456,6 +483,7 @@ fn keda_wakes_a_fleet_at_zero_only_on_its_polling_interval() {
         processed_total: None,
         measured_arrival_milli: None,
         measured_service_milli: None,
+        predicted_arrival_milli: None,
     };
     let t = crate::autoscale::Timestamp::from_secs;
     let idle = at(0, 0);
@@ -611,5 +639,76 @@ fn dead_mans_switch_defaults_are_the_blueprints() {
             heartbeat_timeout_secs: 180,
             add_instances: 1
         }
+    );
+}
+
+/// Issue #15's measured goals for `mode: queueing` (docs/benchmarks.md, "Autoscaler v2, second
+/// round"): on every shipped and held-out trace 0 minutes over 300 s and a worst age at most
+/// 1.1 × the best peer's; instance-hours at most the best peer's and actions at most ¼ of the
+/// HPA model's except where that page records the miss (month-end's instance-hours; spiky's
+/// instance-hours and actions).
+#[test]
+fn queueing_meets_issue_15s_goals_except_the_recorded_misses() {
+    let sim = SimConfig::default();
+    let traces = SHIPPED
+        .iter()
+        .map(|(name, _)| (*name, shipped(name)))
+        .chain([("two-peak-day", synthetic::two_peak_day(15))]);
+    for (name, trace) in traces {
+        let results = run_defaults(&trace, &sim);
+        let q = report(&results, "queueing");
+        let peers = ["target-tracking", "hpa", "keda"].map(|p| report(&results, p));
+        let best_age = peers.iter().map(|r| r.max_oldest_age_secs).min().unwrap();
+        let best_hours = peers
+            .iter()
+            .map(|r| r.instance_hours)
+            .fold(f64::MAX, f64::min);
+        let hpa = report(&results, "hpa");
+        let table = format_table(&results);
+        assert_eq!(q.minutes_over_alarm, 0, "{name}\n{table}");
+        assert!(
+            q.max_oldest_age_secs * 10 <= best_age * 11,
+            "{name}\n{table}"
+        );
+        if !["month-end", "spiky"].contains(&name) {
+            assert!(q.instance_hours <= best_hours, "{name}\n{table}");
+        }
+        if name != "spiky" {
+            assert!(
+                q.scaling_actions * 4 <= hpa.scaling_actions,
+                "{name}\n{table}"
+            );
+        }
+    }
+}
+
+#[test]
+fn prediction_meets_the_business_day_with_capacity_already_in_service() {
+    let trace = shipped("business-day");
+    let sim = SimConfig::default();
+    let config = PolicyConfig {
+        mode: crate::autoscale::Mode::Queueing,
+        ..PolicyConfig::default()
+    };
+    let plain = BallastPolicy::new(config, BallastPolicy::DEFAULT_INTERVAL);
+    let results = run_simulation(
+        &trace,
+        &sim,
+        vec![Box::new(plain), Box::new(predicting(&trace))],
+    )
+    .unwrap();
+    let (without, with) = (&results[0].report, &results[1].report);
+    assert_eq!(with.policy, "queueing+prediction");
+    assert_eq!(with.minutes_over_alarm, 0);
+    // The morning ramp, the lunch peak and the month-end surge find their capacity in service.
+    assert!(
+        with.max_oldest_age_secs * 4 < without.max_oldest_age_secs,
+        "{}",
+        format_table(&results)
+    );
+    assert!(
+        with.instance_hours <= without.instance_hours,
+        "{}",
+        format_table(&results)
     );
 }

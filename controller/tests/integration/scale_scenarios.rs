@@ -790,11 +790,13 @@ async fn queueing_mode_reads_measured_arrival_and_service_rates_from_cloudwatch(
         "{}",
         e.decision.reason
     );
-    // 4 in service fall 6/s short for the boot: the drain term decides.
+    // 4 in service fall 6/s short: the backlog at boot (100 + 6 × 90) still waits only 40 s,
+    // but CloudWatch's minutes-long λ is no burst, so the rate term decides.
     assert!(
-        e.decision
-            .reason
-            .ends_with("rate term 6, drain term 9: drain decides; scale out 4 -> 9"),
+        e.decision.reason.ends_with(
+            "projected wait 40s at boot (within objective): rate term 6, drain term 6; \
+             rate decides: scale out 4 -> 6"
+        ),
         "{}",
         e.decision.reason
     );
@@ -848,6 +850,46 @@ async fn trace_export_replays_the_queues_cloudwatch_history_in_the_simulator() {
         );
     }
     assert_eq!(trace.rate_milli_at(end - 3 * 60), 0, "{text}");
+}
+
+#[tokio::test]
+async fn prediction_learns_the_daily_profile_from_the_queues_cloudwatch_history() {
+    use ballast_controller::autoscale::reading::MinuteMetric;
+    use ballast_controller::autoscale::seasonal::Forecast;
+
+    let moto = ballast_testbed::moto().await;
+    let sdk = moto.sdk_config().await;
+    let cw = aws_sdk_cloudwatch::Client::new(&sdk);
+    let queue = ballast_testbed::unique_name("forecast-q");
+    let now = std::time::SystemTime::now();
+    // Ten minutes from now, a day ago and two days ago: 600 messages (10/s) each time. Thirty
+    // minutes from now, only a day ago: a one-off 6000, which the median ignores.
+    let day = 24 * 60;
+    let points = [(day - 10, 600.0), (2 * day - 10, 600.0), (day - 30, 6000.0)];
+    put_minutes(&cw, &MinuteMetric::messages_sent(&queue), now, &points).await;
+    // Another queue's traffic must not leak in.
+    put_minutes(
+        &cw,
+        &MinuteMetric::messages_sent(&format!("{queue}-other")),
+        now,
+        &[(day - 20, 999.0)],
+    )
+    .await;
+
+    let mut forecast = Forecast::new(2);
+    let at = Timestamp::from_system_time(now);
+    forecast.refresh(&cw, &queue, at).await;
+    let profile = forecast.profile().expect("learned");
+    assert_eq!(profile.periods, 2);
+    let ahead = |minutes: u64| at + Duration::from_secs(minutes * 60);
+    assert_eq!(forecast.predict(ahead(10), Duration::ZERO), Some(10_000));
+    assert_eq!(forecast.predict(ahead(30), Duration::ZERO), Some(0));
+    assert_eq!(forecast.predict(ahead(20), Duration::ZERO), Some(0));
+    // Boot time ahead: from 5 minutes from now, the peak 10 minutes from now is in range.
+    assert_eq!(
+        forecast.predict(ahead(5), Duration::from_secs(6 * 60)),
+        Some(10_000)
+    );
 }
 
 /// `ballast run` follows an edited blueprint: the supervisor rebuilds its loops when the
