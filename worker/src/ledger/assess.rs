@@ -2,13 +2,12 @@
 //! the debited account's velocity and META items, score, write the decision in one
 //! TransactWriteItems, and read again when the velocity was stale.
 
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::build::{ItemRole, build_result};
-use super::model::{Item, OWNER, Outcome, PK, ResultStatus, opt_s, s};
-use super::{CancellationVerdict, DeclineReason, Ledger, LedgerError, ResultRecord};
+use super::model::{Item, OWNER, Outcome, PK, opt_s, s};
+use super::{Cancelled, DeclineReason, Ledger, LedgerError, ResultRecord};
 use crate::risk::{
     AccountFacts, Decision, RiskRules, assess, decision_items, held_record, items,
     velocity_from_item,
@@ -95,59 +94,23 @@ impl Ledger {
                 }
                 Err(err) => err,
             };
-            let Some(TransactWriteItemsError::TransactionCanceledException(e)) =
-                err.as_service_error()
-            else {
-                return Err(LedgerError::from_sdk("dynamodb:TransactWriteItems", err));
-            };
-            let own_result_exists =
-                plan.roles
-                    .iter()
-                    .zip(e.cancellation_reasons())
-                    .any(|(role, reason)| {
-                        *role == ItemRole::Result && reason.code() == Some("ConditionalCheckFailed")
-                    });
-            match super::interpret_cancellation(&plan.roles, e.cancellation_reasons()) {
-                CancellationVerdict::Duplicate if own_result_exists => {
-                    return Ok(Outcome::Duplicate);
-                }
-                CancellationVerdict::Duplicate => {
-                    return self
-                        .settle_duplicate(&ResultRecord::for_transaction(
-                            tx,
-                            ResultStatus::Rejected,
-                        ))
-                        .await;
-                }
-                CancellationVerdict::Transient { codes } => {
-                    return Err(LedgerError::Transient {
-                        operation: "dynamodb:TransactWriteItems",
-                        detail: format!("transaction cancelled: {}", codes.join(", ")),
-                        source: Some(Box::new(err)),
-                    });
-                }
-                CancellationVerdict::Fatal { detail } => {
-                    return Err(LedgerError::Fatal {
-                        operation: "dynamodb:TransactWriteItems",
-                        detail,
-                        source: Some(Box::new(err)),
-                    });
-                }
-                CancellationVerdict::Stale => {
+            match self.settle_cancelled(tx, &plan.roles, err).await? {
+                Cancelled::Settled(outcome) => return Ok(outcome),
+                Cancelled::Stale => {
                     tracing::debug!(
                         transaction_id = %tx.transaction_id,
                         attempt,
                         "velocity changed since it was read; scoring again"
                     );
                 }
-                CancellationVerdict::RateChanged => {
+                Cancelled::RateChanged => {
                     tracing::debug!(
                         transaction_id = %tx.transaction_id,
                         attempt,
                         "exchange rate replaced while converting; reading it again"
                     );
                 }
-                CancellationVerdict::Accounts(failed) => {
+                Cancelled::Accounts(failed) => {
                     // The rules approved it; the ledger refuses it. The analysis is recorded
                     // with the decline (the velocity is not: nothing moved).
                     if let Some(reason) = self.decline_reason(tx, failed).await? {
