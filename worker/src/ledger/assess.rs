@@ -7,7 +7,7 @@ use time::format_description::well_known::Rfc3339;
 
 use super::build::{ItemRole, build_result};
 use super::model::{Item, OWNER, Outcome, PK, opt_s, s};
-use super::{Cancelled, DeclineReason, Ledger, LedgerError, ResultRecord};
+use super::{Cancelled, DeclineReason, Ledger, LedgerError, ResultRecord, hold_checks};
 use crate::risk::{
     AccountFacts, Decision, RiskRules, assess, decision_items, held_record, items,
     velocity_from_item,
@@ -51,10 +51,14 @@ impl Ledger {
                     Ok(plan) => (plan, Outcome::Completed),
                     Err(reason) => return self.decline_before_any_write(tx, reason).await,
                 },
-                Decision::Hold => (
-                    build_result(self.tables(), &held_record(tx, assessment.score), now)?,
-                    Outcome::Held,
-                ),
+                // Held only if it could be paid now: the accounts' conditions are checked in
+                // the same transaction, and a failed one declines it below (Accounts).
+                Decision::Hold => {
+                    let mut plan =
+                        build_result(self.tables(), &held_record(tx, assessment.score), now)?;
+                    plan.attach(hold_checks(self.tables(), tx)?);
+                    (plan, Outcome::Held)
+                }
                 Decision::Decline => {
                     let reason = DeclineReason::RiskDeclined {
                         score: assessment.score,
@@ -111,8 +115,9 @@ impl Ledger {
                     );
                 }
                 Cancelled::Accounts(failed) => {
-                    // The rules approved it; the ledger refuses it. The analysis is recorded
-                    // with the decline (the velocity is not: nothing moved).
+                    // The rules approved or held it; the ledger refuses it (a hold that could
+                    // not be paid now is declined here, not queued for review). The analysis
+                    // is recorded with the decline (the velocity is not: nothing moved).
                     if let Some(reason) = self.decline_reason(tx, failed).await? {
                         let record = ResultRecord::declined(tx, &reason);
                         let mut plan = build_result(self.tables(), &record, now)?;

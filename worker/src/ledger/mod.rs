@@ -89,7 +89,7 @@ pub use build::{
     MAX_TRANSACT_ITEMS, NOT_EXISTS, ResultRecord, TRANSIENT_CANCELLATION_CODES, Tables, WritePlan,
     account_meta_key, balance_check_record, balance_update, build_conversion, build_create_account,
     build_effect, build_result, classify_account, decode_cursor, encode_cursor, entry_item,
-    history_bounds, interpret_cancellation, owner_mismatch,
+    history_bounds, hold_checks, interpret_cancellation, owner_mismatch,
 };
 pub use error::{BoxError, LedgerError};
 pub use model::{
