@@ -3,14 +3,19 @@
 //! - `pk = BILLS#<owner>`, `sk = PAYEE#<payee id>`: a payee;
 //! - `pk = BILLS#<owner>`, `sk = SCHEDULE#<schedule id>`: a schedule, the truth about what is
 //!   due next (`next_due`, `next_index`), its `status` and its past occurrences (`past`);
-//! - `pk = BILLDUE#<shard>`, `sk = <due date>#<schedule id>`: a due index entry, which the runner
-//!   reads with one Query per shard (`sk <= <today>#~`, unhandled entries only), never a scan.
+//! - `pk = BILLDUE#<shard>`, `sk = <due date>#<schedule id>`: a due index entry. While it is
+//!   unsettled it also carries `due_queue` (= its `pk`) and `due_sk` (= its `sk`), the keys of
+//!   the sparse index [`BILLS_DUE_INDEX`]: the runner pages through that index per shard
+//!   (`due_sk <= <today>#~`), so it reads only unsettled entries, never a scan and never the
+//!   entries of past occurrences.
 //!
 //! The worker's IAM policy grants no `DeleteItem` (deliberately: the ledger tables are never
 //! deleted from), so nothing here deletes: a deleted payee is marked `deleted_at` and hidden,
-//! and a due entry that is no longer current is marked `handled` in the same transaction that
-//! advances or cancels its schedule. Handled entries stay in the table (see
-//! docs/bill-payments.md, "Limits").
+//! and a due entry that is no longer current is settled in the same transaction that advances or
+//! cancels its schedule: marked `handled`, taken out of the index (its index keys removed) and
+//! given an [`EXPIRES_AT`] time, after which the table's TTL deletes it
+//! ([`HANDLED_RETENTION`] after it was settled). No other bill or ledger item carries
+//! `expires_at`.
 //!
 //! The owner is part of every payee and schedule key, so a principal can only ever address its
 //! own: another's id simply does not exist under its key. A schedule and its due entry change
@@ -18,6 +23,7 @@
 //! schedule's `next_due`, so of two runners (or a runner and a cancel) exactly one wins.
 
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::builders::UpdateBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem, Update};
 use ballast_aws::{SdkResultExt, classify};
 use rust_decimal::Decimal;
@@ -35,8 +41,20 @@ use crate::transaction::{AccountNumber, Currency, Subject};
 
 /// Number of due-index shards.
 pub const BILL_DUE_SHARDS: u8 = 4;
-/// Most items a listing returns (payees or schedules of one principal).
+/// Most items one page of a listing returns (payees or schedules of one principal).
 pub const MAX_LISTED: i32 = 500;
+/// The sparse index of the accounts table holding the unsettled due entries
+/// (`blueprints/banking.yaml`).
+pub const BILLS_DUE_INDEX: &str = "bills-due";
+/// Hash key of [`BILLS_DUE_INDEX`] (`BILLDUE#<shard>`, present while the entry is unsettled).
+pub const DUE_QUEUE: &str = "due_queue";
+/// Range key of [`BILLS_DUE_INDEX`] (`<due date>#<schedule id>`).
+pub const DUE_SK: &str = "due_sk";
+/// The accounts table's TTL attribute (epoch seconds): set on settled due entries only.
+pub const EXPIRES_AT: &str = "expires_at";
+/// How long a settled due entry stays before the table's TTL deletes it (for an operator
+/// looking at a recent occurrence; the schedule's `past` is the record).
+pub const HANDLED_RETENTION: time::Duration = time::Duration::days(7);
 
 /// The due shard of a schedule (from its id's SHA-256).
 pub fn due_shard(schedule_id: Uuid) -> u8 {
@@ -204,9 +222,15 @@ fn schedule_from(item: &Item) -> Result<Schedule, StoreError> {
 }
 
 fn due_item(owner: &Subject, schedule_id: Uuid, due: time::Date) -> Item {
+    let (pk, sk) = (
+        bill_due_pk(due_shard(schedule_id)),
+        bill_due_sk(due, schedule_id),
+    );
     Item::from([
-        (PK.to_owned(), s(bill_due_pk(due_shard(schedule_id)))),
-        (SK.to_owned(), s(bill_due_sk(due, schedule_id))),
+        (DUE_QUEUE.to_owned(), s(&pk)),
+        (DUE_SK.to_owned(), s(&sk)),
+        (PK.to_owned(), s(pk)),
+        (SK.to_owned(), s(sk)),
         ("owner".to_owned(), s(owner.as_str())),
         (
             "schedule_id".to_owned(),
@@ -222,17 +246,34 @@ fn due_key(schedule_id: Uuid, due: time::Date) -> Item {
     ])
 }
 
-/// Marks a due entry handled (it leaves the runner's Query).
+/// What settles a due entry: marked `handled`, out of [`BILLS_DUE_INDEX`] (so no runner reads
+/// it again) and deleted by the table's TTL [`HANDLED_RETENTION`] after now (the wall clock:
+/// housekeeping, not the runner's business date).
+const SETTLE_DUE: &str = "SET handled = :true, #expires = :expires REMOVE #queue, #due_sk";
+
+fn settle_due(builder: UpdateBuilder) -> UpdateBuilder {
+    let expires = time::OffsetDateTime::now_utc()
+        .checked_add(HANDLED_RETENTION)
+        .map_or(i64::MAX, time::OffsetDateTime::unix_timestamp);
+    builder
+        .update_expression(SETTLE_DUE)
+        .expression_attribute_names("#expires", EXPIRES_AT)
+        .expression_attribute_names("#queue", DUE_QUEUE)
+        .expression_attribute_names("#due_sk", DUE_SK)
+        .expression_attribute_values(":true", AttributeValue::Bool(true))
+        .expression_attribute_values(":expires", AttributeValue::N(expires.to_string()))
+}
+
+/// Settles a due entry ([`SETTLE_DUE`]) in the transaction that advances or cancels its
+/// schedule.
 fn handle_due(
     table: &str,
     schedule_id: Uuid,
     due: time::Date,
 ) -> Result<TransactWriteItem, StoreError> {
-    let update = Update::builder()
+    let update = settle_due(Update::builder())
         .table_name(table)
         .set_key(Some(due_key(schedule_id, due)))
-        .update_expression("SET handled = :true")
-        .expression_attribute_values(":true", AttributeValue::Bool(true))
         .build()
         .map_err(StoreError::build("bill due entry"))?;
     Ok(TransactWriteItem::builder().update(update).build())
@@ -280,8 +321,39 @@ pub async fn put_payee(ledger: &Ledger, owner: &Subject, payee: &Payee) -> Resul
     Ok(())
 }
 
-async fn list(ledger: &Ledger, owner: &Subject, prefix: &str) -> Result<Vec<Item>, StoreError> {
-    let out = ledger
+/// One page of a listing, and the sort key to continue after (the API's cursor).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    /// The items of this page (possibly fewer than asked, even none, when more follow).
+    pub items: Vec<T>,
+    /// Pass back as `after` for the next page; `None` on the last.
+    pub next: Option<String>,
+}
+
+/// An optional filter of a listing: the expression and its `:values` (read after the page's
+/// `Limit`, as DynamoDB applies filters).
+type Filter<'a> = Option<(&'a str, Vec<(&'a str, AttributeValue)>)>;
+
+/// One Query page of the owner's items whose sort key starts with `prefix`, after `after` (a
+/// sort key this listing returned as `next`: its prefix and a UUID, else
+/// [`StoreError::BadPageKey`]; the owner comes from the caller's token, never from the cursor).
+async fn list_page(
+    ledger: &Ledger,
+    owner: &Subject,
+    prefix: &str,
+    limit: i32,
+    after: Option<&str>,
+    filter: Filter<'_>,
+) -> Result<Page<Item>, StoreError> {
+    let start = after
+        .map(|sk| {
+            sk.strip_prefix(prefix)
+                .filter(|id| id.len() == 36 && Uuid::try_parse(id).is_ok())
+                .map(|_| key(owner, sk.to_owned()))
+                .ok_or(StoreError::BadPageKey)
+        })
+        .transpose()?;
+    let mut query = ledger
         .client()
         .query()
         .table_name(ledger.tables().accounts)
@@ -289,11 +361,26 @@ async fn list(ledger: &Ledger, owner: &Subject, prefix: &str) -> Result<Vec<Item
         .expression_attribute_values(":pk", s(bills_pk(owner)))
         .expression_attribute_values(":prefix", s(prefix))
         .consistent_read(true)
-        .limit(MAX_LISTED)
-        .send()
-        .await
-        .classify("dynamodb:Query")?;
-    Ok(out.items().to_vec())
+        .limit(limit.clamp(1, MAX_LISTED))
+        .set_exclusive_start_key(start);
+    if let Some((expression, values)) = filter {
+        query = query.filter_expression(expression);
+        // DynamoDB refuses a name the expressions do not use.
+        if expression.contains("#status") {
+            query = query.expression_attribute_names("#status", "status");
+        }
+        for (name, value) in values {
+            query = query.expression_attribute_values(name, value);
+        }
+    }
+    let out = query.send().await.classify("dynamodb:Query")?;
+    Ok(Page {
+        items: out.items().to_vec(),
+        next: out
+            .last_evaluated_key()
+            .and_then(|k| opt_s(k, SK))
+            .map(str::to_owned),
+    })
 }
 
 async fn get(ledger: &Ledger, owner: &Subject, sk: String) -> Result<Option<Item>, StoreError> {
@@ -309,15 +396,25 @@ async fn get(ledger: &Ledger, owner: &Subject, sk: String) -> Result<Option<Item
         .item)
 }
 
-/// The owner's payees (one Query, at most [`MAX_LISTED`]).
+/// One page of the owner's payees (one Query of at most `limit` items, deleted ones read and
+/// skipped), after `after` (a previous page's `next`).
 #[tracing::instrument(skip_all)]
-pub async fn payees(ledger: &Ledger, owner: &Subject) -> Result<Vec<Payee>, StoreError> {
-    list(ledger, owner, PAYEE_PREFIX)
-        .await?
-        .iter()
-        .filter(|item| !deleted(item))
-        .map(payee_from)
-        .collect()
+pub async fn payees(
+    ledger: &Ledger,
+    owner: &Subject,
+    limit: i32,
+    after: Option<&str>,
+) -> Result<Page<Payee>, StoreError> {
+    let page = list_page(ledger, owner, PAYEE_PREFIX, limit, after, None).await?;
+    Ok(Page {
+        items: page
+            .items
+            .iter()
+            .filter(|item| !deleted(item))
+            .map(payee_from)
+            .collect::<Result<_, _>>()?,
+        next: page.next,
+    })
 }
 
 /// One of the owner's payees.
@@ -417,14 +514,66 @@ pub async fn create_schedule(
     transact(ledger, items).await
 }
 
-/// The owner's schedules (one Query, at most [`MAX_LISTED`]).
+/// One page of the owner's schedules (of one payee when `payee` is given: a filter, so a page
+/// may hold fewer than `limit`), after `after` (a previous page's `next`).
 #[tracing::instrument(skip_all)]
-pub async fn schedules(ledger: &Ledger, owner: &Subject) -> Result<Vec<Schedule>, StoreError> {
-    list(ledger, owner, SCHEDULE_PREFIX)
-        .await?
-        .iter()
-        .map(schedule_from)
-        .collect()
+pub async fn schedules(
+    ledger: &Ledger,
+    owner: &Subject,
+    payee: Option<Uuid>,
+    limit: i32,
+    after: Option<&str>,
+) -> Result<Page<Schedule>, StoreError> {
+    let filter = payee.map(|id| {
+        (
+            "payee_id = :payee",
+            vec![(":payee", s(id.hyphenated().to_string()))],
+        )
+    });
+    let page = list_page(ledger, owner, SCHEDULE_PREFIX, limit, after, filter).await?;
+    Ok(Page {
+        items: page
+            .items
+            .iter()
+            .map(schedule_from)
+            .collect::<Result<_, _>>()?,
+        next: page.next,
+    })
+}
+
+/// Whether one of the owner's schedules paying `payee` is ACTIVE (pages through all of them).
+#[tracing::instrument(skip_all, fields(payee_id = %payee))]
+pub async fn has_active_schedule(
+    ledger: &Ledger,
+    owner: &Subject,
+    payee: Uuid,
+) -> Result<bool, StoreError> {
+    let mut after: Option<String> = None;
+    loop {
+        let filter = Some((
+            "payee_id = :payee AND #status = :active",
+            vec![
+                (":payee", s(payee.hyphenated().to_string())),
+                (":active", s(ScheduleStatus::Active.as_str())),
+            ],
+        ));
+        let page = list_page(
+            ledger,
+            owner,
+            SCHEDULE_PREFIX,
+            MAX_LISTED,
+            after.as_deref(),
+            filter,
+        )
+        .await?;
+        if !page.items.is_empty() {
+            return Ok(true);
+        }
+        match page.next {
+            Some(next) => after = Some(next),
+            None => return Ok(false),
+        }
+    }
 }
 
 /// One of the owner's schedules (consistent read).
@@ -560,42 +709,95 @@ pub struct DueEntry {
     pub due: time::Date,
 }
 
-/// One Query of shard `shard`: unhandled entries due on or before `today`, oldest first (at
-/// most `limit` entries read, handled ones included).
+/// One page of a shard's unsettled due entries (see [`due_page`]).
+#[derive(Debug)]
+pub struct DuePage {
+    /// The entries, oldest first (an unreadable one as its error).
+    pub entries: Vec<Result<DueEntry, StoreError>>,
+    /// The `due_sk` of the last entry read: where the next page starts.
+    pub last: Option<String>,
+    /// Whether DynamoDB has more (its `LastEvaluatedKey`).
+    pub more: bool,
+}
+
+/// One Query of [`BILLS_DUE_INDEX`] for shard `shard`: unsettled entries due on or before
+/// `today`, oldest first, at most `limit`, from `from` (a `due_sk`, inclusive) on.
+///
+/// The runner pages by the last `due_sk` it read rather than by `ExclusiveStartKey` because it
+/// settles entries as it goes: the entry a page ended on may have left the index by the time
+/// the next page is read, and an inclusive bound on the key the index is sorted by does not
+/// depend on it still being there. The page therefore starts with `from` itself when that entry
+/// is still unsettled; the caller skips it. The index is eventually consistent: an entry
+/// settled a moment ago may still be listed (the runner reads the schedule consistently and
+/// finds it no longer due), one written a moment ago may be missed (the next pass finds it).
 #[tracing::instrument(skip(ledger))]
-pub async fn due(
+pub async fn due_page(
     ledger: &Ledger,
     shard: u8,
     today: time::Date,
+    from: Option<&str>,
     limit: i32,
-) -> Result<Vec<Result<DueEntry, StoreError>>, StoreError> {
+) -> Result<DuePage, StoreError> {
     // `~` sorts after every character of a UUID, so the bound includes every entry of `today`.
     let upper = format!("{}#~", format_date(today));
-    let wanted = usize::try_from(limit).unwrap_or(0);
-    let mut entries = Vec::new();
-    let mut start = None;
-    // Handled entries are filtered after they are read: page on until enough live ones are found.
-    loop {
-        let out = ledger
-            .client()
-            .query()
-            .table_name(ledger.tables().accounts)
-            .key_condition_expression("pk = :pk AND sk <= :upper")
-            .filter_expression("attribute_not_exists(handled)")
-            .expression_attribute_values(":pk", s(bill_due_pk(shard)))
-            .expression_attribute_values(":upper", s(&upper))
-            .consistent_read(true)
-            .limit(limit)
-            .set_exclusive_start_key(start.take())
-            .send()
-            .await
-            .classify("dynamodb:Query")?;
-        entries.extend(out.items().iter().map(due_entry));
-        start = out.last_evaluated_key().cloned();
-        if start.is_none() || entries.len() >= wanted {
-            return Ok(entries);
+    let query = ledger
+        .client()
+        .query()
+        .table_name(ledger.tables().accounts)
+        .index_name(BILLS_DUE_INDEX)
+        .expression_attribute_names("#queue", DUE_QUEUE)
+        .expression_attribute_names("#sk", DUE_SK)
+        .expression_attribute_values(":queue", s(bill_due_pk(shard)))
+        .expression_attribute_values(":upper", s(&upper))
+        .limit(limit);
+    let query = match from {
+        Some(from) => query
+            .key_condition_expression("#queue = :queue AND #sk BETWEEN :from AND :upper")
+            .expression_attribute_values(":from", s(from)),
+        None => query.key_condition_expression("#queue = :queue AND #sk <= :upper"),
+    };
+    let out = query.send().await.classify("dynamodb:Query")?;
+    Ok(DuePage {
+        entries: out.items().iter().map(due_entry).collect(),
+        last: out
+            .items()
+            .last()
+            .and_then(|item| opt_s(item, DUE_SK))
+            .map(str::to_owned),
+        more: out.last_evaluated_key().is_some(),
+    })
+}
+
+/// The due date of the oldest unsettled entry due on or before `today` (one Query of
+/// [`BILLS_DUE_INDEX`] per shard, one item each): the oldest due-but-unpaid occurrence.
+#[tracing::instrument(skip(ledger))]
+pub async fn oldest_due(
+    ledger: &Ledger,
+    today: time::Date,
+) -> Result<Option<time::Date>, StoreError> {
+    let mut oldest: Option<time::Date> = None;
+    for shard in 0..BILL_DUE_SHARDS {
+        let page = due_page(ledger, shard, today, None, 1).await?;
+        if let Some(entry) = page.entries.into_iter().next() {
+            let due = entry?.due;
+            oldest = Some(oldest.map_or(due, |o| o.min(due)));
         }
     }
+    Ok(oldest)
+}
+
+/// Seconds from 00:00 UTC of [`oldest_due`]'s date to `now` (`None`: nothing unpaid).
+pub async fn oldest_due_age(
+    ledger: &Ledger,
+    now: time::OffsetDateTime,
+) -> Result<Option<std::time::Duration>, StoreError> {
+    let today = now.to_offset(time::UtcOffset::UTC).date();
+    Ok(oldest_due(ledger, today).await?.map(|due| {
+        let secs = now
+            .unix_timestamp()
+            .saturating_sub(due.midnight().assume_utc().unix_timestamp());
+        std::time::Duration::from_secs(u64::try_from(secs).unwrap_or(0))
+    }))
 }
 
 fn due_entry(item: &Item) -> Result<DueEntry, StoreError> {
@@ -615,18 +817,31 @@ fn due_entry(item: &Item) -> Result<DueEntry, StoreError> {
     })
 }
 
-/// Marks a due entry handled whose schedule no longer expects it (cancelled, advanced, gone).
+/// Settles a due entry whose schedule no longer expects it (cancelled, advanced, gone), if it
+/// still exists (an UpdateItem must not create an entry the TTL already deleted).
 #[tracing::instrument(skip_all, fields(schedule_id = %entry.schedule_id))]
 pub async fn drop_due(ledger: &Ledger, entry: &DueEntry) -> Result<(), StoreError> {
-    ledger
+    let update = settle_due(Update::builder());
+    let result = ledger
         .client()
         .update_item()
         .table_name(ledger.tables().accounts)
         .set_key(Some(due_key(entry.schedule_id, entry.due)))
-        .update_expression("SET handled = :true")
-        .expression_attribute_values(":true", AttributeValue::Bool(true))
+        .set_update_expression(update.get_update_expression().clone())
+        .set_expression_attribute_names(update.get_expression_attribute_names().clone())
+        .set_expression_attribute_values(update.get_expression_attribute_values().clone())
+        .condition_expression("attribute_exists(pk)")
         .send()
-        .await
-        .classify("dynamodb:UpdateItem")?;
-    Ok(())
+        .await;
+    match result {
+        Ok(_) => Ok(()),
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+        {
+            Ok(())
+        }
+        Err(err) => Err(classify("dynamodb:UpdateItem", err).into()),
+    }
 }
