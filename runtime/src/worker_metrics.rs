@@ -13,3 +13,6 @@ pub const PROCESSING_ERRORS: &str = "ProcessingErrors";
 /// Age in seconds of the oldest transaction held for review by the risk rules (a `Seconds`
 /// gauge, published each minute while the worker has risk rules; 0 when none is pending).
 pub const HELD_OLDEST_AGE: &str = "HeldTransactionOldestAgeSeconds";
+/// Age in seconds of the oldest bill occurrence due but not yet paid (00:00 UTC of its due date
+/// to now; a `Seconds` gauge published each minute; 0 when nothing due is unpaid).
+pub const BILL_OVERDUE_OLDEST_AGE: &str = "BillOverdueOldestAgeSeconds";

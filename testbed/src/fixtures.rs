@@ -79,7 +79,7 @@ pub async fn ledger_tables(dynamodb: &aws_sdk_dynamodb::Client, prefix: &str) ->
     ledger_tables_with_indexes(dynamodb, prefix, &[]).await
 }
 
-/// A global secondary index of the transactions table: its name and its string hash and range
+/// A global secondary index of one of the ledger tables: its name and its string hash and range
 /// keys; every attribute is projected.
 #[derive(Debug, Clone, Copy)]
 pub struct Gsi<'a> {
@@ -98,42 +98,56 @@ pub async fn ledger_tables_with_indexes(
     prefix: &str,
     indexes: &[Gsi<'_>],
 ) -> (String, String) {
+    ledger_tables_indexed(dynamodb, prefix, &[], indexes).await
+}
+
+/// [`ledger_tables`] with `accounts_indexes` on the accounts table (e.g. the bill runner's due
+/// index) and `transactions_indexes` on the transactions table.
+pub async fn ledger_tables_indexed(
+    dynamodb: &aws_sdk_dynamodb::Client,
+    prefix: &str,
+    accounts_indexes: &[Gsi<'_>],
+    transactions_indexes: &[Gsi<'_>],
+) -> (String, String) {
     let accounts = unique_name(&format!("{prefix}-accounts"));
     let transactions = unique_name(&format!("{prefix}-transactions"));
-    for (table, with_sort_key) in [(&accounts, true), (&transactions, false)] {
+    for (table, with_sort_key, indexes) in [
+        (&accounts, true, accounts_indexes),
+        (&transactions, false, transactions_indexes),
+    ] {
         let mut request = dynamodb
             .create_table()
             .table_name(table.as_str())
             .billing_mode(BillingMode::PayPerRequest)
             .attribute_definitions(string_attribute("pk"))
             .key_schema(key("pk", KeyType::Hash));
+        let mut defined = vec!["pk"];
         if with_sort_key {
+            defined.push("sk");
             request = request
                 .attribute_definitions(string_attribute("sk"))
                 .key_schema(key("sk", KeyType::Range));
-        } else {
-            let mut defined = vec!["pk"];
-            for index in indexes {
-                for name in [index.hash, index.range] {
-                    if !defined.contains(&name) {
-                        defined.push(name);
-                        request = request.attribute_definitions(string_attribute(name));
-                    }
+        }
+        for index in indexes {
+            for name in [index.hash, index.range] {
+                if !defined.contains(&name) {
+                    defined.push(name);
+                    request = request.attribute_definitions(string_attribute(name));
                 }
-                request = request.global_secondary_indexes(
-                    GlobalSecondaryIndex::builder()
-                        .index_name(index.name)
-                        .key_schema(key(index.hash, KeyType::Hash))
-                        .key_schema(key(index.range, KeyType::Range))
-                        .projection(
-                            Projection::builder()
-                                .projection_type(ProjectionType::All)
-                                .build(),
-                        )
-                        .build()
-                        .expect("global secondary index"),
-                );
             }
+            request = request.global_secondary_indexes(
+                GlobalSecondaryIndex::builder()
+                    .index_name(index.name)
+                    .key_schema(key(index.hash, KeyType::Hash))
+                    .key_schema(key(index.range, KeyType::Range))
+                    .projection(
+                        Projection::builder()
+                            .projection_type(ProjectionType::All)
+                            .build(),
+                    )
+                    .build()
+                    .expect("global secondary index"),
+            );
         }
         request.send().await.expect("create table");
     }

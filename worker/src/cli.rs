@@ -309,9 +309,9 @@ pub struct DlqPurgeArgs {
 /// `bills` subcommands.
 #[derive(Debug, Clone, Subcommand)]
 pub enum BillsCommand {
-    /// One pass of the bill-payment runner: enqueue every occurrence due at or before now (at
-    /// most 500), each exactly once, and advance its schedule (for cron and tests; `serve`
-    /// runs the same pass every `--bills-interval`).
+    /// One pass of the bill-payment runner: enqueue every occurrence due at or before now, each
+    /// exactly once, and advance its schedule (for cron and tests; `serve` runs the same pass
+    /// every `--bills-interval`).
     RunDue(BillsRunDueArgs),
 }
 
@@ -328,7 +328,8 @@ pub struct BillsRunDueArgs {
 /// `rates` subcommands.
 #[derive(Debug, Clone, Subcommand)]
 pub enum RatesCommand {
-    /// Validate a rates file (YAML) and write all of its rates in one transaction, or none:
+    /// Validate a rates file (YAML, or CSV when its name ends in `.csv`) and write all of its
+    /// rates in one transaction, or none:
     /// any problem is reported at its file:line:column and nothing is written.
     Load(RatesLoadArgs),
     /// Print the stored rates, by pair and start.
@@ -340,7 +341,7 @@ pub enum RatesCommand {
 pub struct RatesLoadArgs {
     #[command(flatten)]
     pub target: TargetArgs,
-    /// The rates file (see docs/currency.md).
+    /// The rates file, YAML or `.csv` (see docs/currency.md).
     pub file: PathBuf,
     /// Validate the file only (no AWS call).
     #[arg(long)]

@@ -142,6 +142,7 @@ fn banking_blueprint_is_the_seed_platform() {
             ),
             ("ApproximateAgeOfOldestMessage", ">", "300".to_string()),
             ("HeldTransactionOldestAgeSeconds", ">", "14400".to_string()),
+            ("BillOverdueOldestAgeSeconds", ">", "7200".to_string()),
             ("ApproximateNumberOfMessagesVisible", ">", "10".to_string()),
             ("GroupInServiceInstances", "<", "2".to_string()),
             ("ProcessingErrors", ">", "50".to_string()),

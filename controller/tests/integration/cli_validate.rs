@@ -39,7 +39,7 @@ fn valid_blueprints_exit_zero_and_list_resources_in_dependency_order() {
     );
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert!(
-        stdout.contains("blueprints/banking.yaml: valid (28 resources)"),
+        stdout.contains("blueprints/banking.yaml: valid (29 resources)"),
         "{stdout}"
     );
     assert!(

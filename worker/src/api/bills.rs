@@ -5,7 +5,7 @@
 //! principal only ever finds its own: another's id is answered exactly like an unknown one
 //! (404). Operators get no view into others' bills here either.
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use time::OffsetDateTime;
@@ -16,7 +16,9 @@ use super::ApiState;
 use super::authorize::account_of;
 use super::body::StrictJson;
 use super::extract::{Authorized, TransactionsRead, TransactionsWrite};
-use super::models::{CreatePayee, CreateSchedule, PayeeView, ScheduleView};
+use super::models::{
+    BillsPageQuery, CreatePayee, CreateSchedule, PayeePage, PayeeView, SchedulePage, ScheduleView,
+};
 use super::problem::{ApiError, Problem};
 use crate::bills::{
     MAX_COUNT, Payee, Recurrence, Schedule, ScheduleStatus, format_date, parse_date,
@@ -58,6 +60,53 @@ fn created(location: String, body: impl serde::Serialize) -> Response {
         response.headers_mut().insert(header::LOCATION, v);
     }
     response
+}
+
+/// Default page size of the bill listings.
+pub const DEFAULT_BILLS_PAGE: i32 = 100;
+
+fn bad_cursor() -> ApiError {
+    ApiError::invalid(
+        "cursor",
+        "invalid_cursor",
+        "`cursor` is not a cursor of this listing; hint: pass `next_cursor` unchanged",
+    )
+}
+
+/// The page size and the sort key to continue after, from a listing's query (the cursor is
+/// the hex of a sort key the listing returned; the store checks its shape).
+fn page_query(
+    query: Result<Query<BillsPageQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<(i32, Option<String>), ApiError> {
+    let Query(query) =
+        query.map_err(|e| ApiError::invalid("query", "invalid_query", e.body_text()))?;
+    let limit = query.limit.unwrap_or(DEFAULT_BILLS_PAGE);
+    if !(1..=bills_store::MAX_LISTED).contains(&limit) {
+        return Err(ApiError::invalid(
+            "limit",
+            "limit_out_of_range",
+            format!("`limit` must be 1..={}", bills_store::MAX_LISTED),
+        ));
+    }
+    let after = query
+        .cursor
+        .as_deref()
+        .map(|c| {
+            hex::decode(c)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .ok_or_else(bad_cursor)
+        })
+        .transpose()?;
+    Ok((limit, after))
+}
+
+/// A store error, with a bad page key answered as a bad cursor (400).
+fn listing_error(e: crate::store::StoreError) -> ApiError {
+    match e {
+        crate::store::StoreError::BadPageKey => bad_cursor(),
+        other => other.into(),
+    }
 }
 
 /// Save a payee (a biller and the account it is paid to).
@@ -117,13 +166,15 @@ pub async fn create_payee(
     Ok(created(location, PayeeView::from(payee)))
 }
 
-/// Your payees.
+/// Your payees, a page at a time.
 #[utoipa::path(
     get,
     path = "/v1/payees",
     tag = "bills",
+    params(BillsPageQuery),
     responses(
-        (status = 200, description = "Your payees (at most 500)", body = Vec<PayeeView>),
+        (status = 200, description = "A page of your payees", body = PayeePage),
+        (status = 400, description = "Bad `limit` or `cursor`", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
@@ -134,11 +185,16 @@ pub async fn create_payee(
 pub async fn list_payees(
     State(state): State<ApiState>,
     Authorized { principal, .. }: Authorized<TransactionsRead>,
-) -> Result<axum::Json<Vec<PayeeView>>, ApiError> {
-    let payees = bills_store::payees(state.ledger(), principal.owner()).await?;
-    Ok(axum::Json(
-        payees.into_iter().map(PayeeView::from).collect(),
-    ))
+    query: Result<Query<BillsPageQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<axum::Json<PayeePage>, ApiError> {
+    let (limit, after) = page_query(query)?;
+    let page = bills_store::payees(state.ledger(), principal.owner(), limit, after.as_deref())
+        .await
+        .map_err(listing_error)?;
+    Ok(axum::Json(PayeePage {
+        payees: page.items.into_iter().map(PayeeView::from).collect(),
+        next_cursor: page.next.map(hex::encode),
+    }))
 }
 
 /// Delete a payee; refused while one of its schedules is active (cancel them first).
@@ -166,11 +222,7 @@ pub async fn delete_payee(
 ) -> Result<StatusCode, ApiError> {
     let payee_id = parse_id("id", &id)?;
     let owner = principal.owner();
-    let active = bills_store::schedules(state.ledger(), owner)
-        .await?
-        .into_iter()
-        .any(|s| s.payee_id == payee_id && s.status == ScheduleStatus::Active);
-    if active {
+    if bills_store::has_active_schedule(state.ledger(), owner, payee_id).await? {
         return Err(ApiError::Conflict(
             "the payee has an active schedule; cancel it first".into(),
         ));
@@ -321,15 +373,15 @@ pub async fn create_schedule(
     Ok(created(location, ScheduleView::from(schedule)))
 }
 
-/// The schedules of a payee, with their next due date and past occurrences.
+/// The schedules of a payee, with their next due date and past occurrences, a page at a time.
 #[utoipa::path(
     get,
     path = "/v1/payees/{id}/schedules",
     tag = "bills",
-    params(("id" = String, Path, description = "The payee id")),
+    params(("id" = String, Path, description = "The payee id"), BillsPageQuery),
     responses(
-        (status = 200, description = "The payee's schedules", body = Vec<ScheduleView>),
-        (status = 400, description = "Not a UUID", body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "A page of the payee's schedules", body = SchedulePage),
+        (status = 400, description = "Not a UUID, or a bad `limit` or `cursor`", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such payee, or not yours (same answer)", body = Problem, content_type = "application/problem+json"),
@@ -342,23 +394,34 @@ pub async fn list_schedules(
     State(state): State<ApiState>,
     Authorized { principal, .. }: Authorized<TransactionsRead>,
     Path(id): Path<String>,
-) -> Result<axum::Json<Vec<ScheduleView>>, ApiError> {
+    query: Result<Query<BillsPageQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<axum::Json<SchedulePage>, ApiError> {
     let payee_id = parse_id("id", &id)?;
+    let (limit, after) = page_query(query)?;
     let owner = principal.owner();
-    let schedules: Vec<ScheduleView> = bills_store::schedules(state.ledger(), owner)
-        .await?
-        .into_iter()
-        .filter(|s| s.payee_id == payee_id)
-        .map(ScheduleView::from)
-        .collect();
-    if schedules.is_empty()
+    let page = bills_store::schedules(
+        state.ledger(),
+        owner,
+        Some(payee_id),
+        limit,
+        after.as_deref(),
+    )
+    .await
+    .map_err(listing_error)?;
+    // A deleted payee keeps its (cancelled or completed) schedules listed.
+    if page.items.is_empty()
+        && after.is_none()
+        && page.next.is_none()
         && bills_store::payee(state.ledger(), owner, payee_id)
             .await?
             .is_none()
     {
         return Err(payee_not_found(&id));
     }
-    Ok(axum::Json(schedules))
+    Ok(axum::Json(SchedulePage {
+        schedules: page.items.into_iter().map(ScheduleView::from).collect(),
+        next_cursor: page.next.map(hex::encode),
+    }))
 }
 
 /// A schedule, with its next due date and past occurrences.

@@ -119,6 +119,9 @@ pub struct ApiMetrics {
     pub latency: Family<RouteLabels, Histogram>,
     /// Transactions accepted (202 answers, idempotent replays included).
     pub accepted: Counter,
+    /// Bill occurrences handled by the runner inside `serve`, by outcome (see
+    /// [`crate::bills::runner::BillRunner::with_metrics`]).
+    pub bill_payments: Family<crate::observability::OutcomeLabels, Counter>,
 }
 
 impl Default for ApiMetrics {
@@ -144,11 +147,19 @@ impl Default for ApiMetrics {
             "Transactions accepted (202), idempotent replays included",
             accepted.clone(),
         );
+        let bill_payments = Family::<crate::observability::OutcomeLabels, Counter>::default();
+        registry.register(
+            "bill_payments",
+            "Bill occurrences handled by the bill runner, by outcome \
+             (enqueued, replayed, refused, lost, stale, failed)",
+            bill_payments.clone(),
+        );
         ApiMetrics {
             registry,
             requests,
             latency,
             accepted,
+            bill_payments,
         }
     }
 }

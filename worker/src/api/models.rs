@@ -419,6 +419,38 @@ impl From<crate::bills::Payee> for PayeeView {
     }
 }
 
+/// A page of your payees (`GET /v1/payees`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct PayeePage {
+    /// Payees in id order (ids are time-ordered: oldest first).
+    pub payees: Vec<PayeeView>,
+    /// Pass as `cursor` for the next page; absent on the last.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// A page of a payee's schedules (`GET /v1/payees/{id}/schedules`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SchedulePage {
+    /// Schedules in id order (oldest first); a page may hold fewer than `limit`, even none,
+    /// while `next_cursor` is present.
+    pub schedules: Vec<ScheduleView>,
+    /// Pass as `cursor` for the next page; absent on the last.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// Query of the bill listings (`GET /v1/payees`, `GET /v1/payees/{id}/schedules`).
+#[derive(Debug, Clone, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct BillsPageQuery {
+    /// Page size, 1..=500 (default 100).
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<i32>,
+    /// `next_cursor` of the previous page, unchanged.
+    pub cursor: Option<String>,
+}
+
 /// `POST /v1/payees/{id}/schedules` body.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -9,8 +9,8 @@ use utoipa::{Modify, OpenApi};
 use super::audit::{AuditPage, AuditRecord, Decision};
 use super::models::{
     Accepted, AccountView, ConversionView, CreateAccount, CreatePayee, CreateSchedule, EntryView,
-    HistoryView, OccurrenceView, PayeeView, Readiness, ScheduleView, TransactionBody,
-    TransactionStatus,
+    HistoryView, OccurrenceView, PayeePage, PayeeView, Readiness, SchedulePage, ScheduleView,
+    TransactionBody, TransactionStatus,
 };
 use super::problem::Problem;
 use super::reviews::{ReviewDecision, ReviewPage, ReviewView};
@@ -51,7 +51,7 @@ use super::reviews::{ReviewDecision, ReviewPage, ReviewView};
     components(schemas(
         Accepted, AccountView, AuditPage, AuditRecord, ConversionView, CreateAccount, Decision,
         EntryView, HistoryView, Problem, Readiness, ReviewDecision, ReviewPage, ReviewView,
-        TransactionBody, TransactionStatus, CreatePayee, PayeeView, CreateSchedule, ScheduleView,
+        TransactionBody, TransactionStatus, CreatePayee, PayeeView, PayeePage, CreateSchedule, ScheduleView, SchedulePage,
         OccurrenceView,
     )),
     modifiers(&BearerAuth, &Conformance),

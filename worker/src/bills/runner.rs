@@ -14,7 +14,12 @@
 //! nothing sent), then advances. Two runners at once both enqueue (one records, the other
 //! replays) and exactly one advance passes its condition. The ledger's `IDEM#` record makes even
 //! a second delivery of the message harmless. A schedule that missed several periods pays them
-//! one by one, oldest first, at most [`MAX_PER_PASS`] occurrences per pass.
+//! one by one, oldest first.
+//!
+//! A pass reads every unsettled due entry up to today, a page of [`DUE_PAGE`] at a time
+//! ([`bills_store::due_page`]: only unsettled entries are in the index it reads), so its reads
+//! grow with what is due, never with past occurrences, and nothing due is left for a later pass
+//! except what failed.
 //!
 //! An occurrence the ingest path refuses for good (the account was closed or is no longer the
 //! owner's, a validation error) is recorded in the schedule's past with the problem code, and
@@ -24,6 +29,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ballast_runtime::Clock;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use time::{Date, OffsetDateTime};
 use tokio_util::sync::CancellationToken;
 
@@ -33,16 +40,16 @@ use crate::api::audit::AuditDraft;
 use crate::api::auth::{Principal, SCOPE_TRANSACTIONS_WRITE};
 use crate::api::ingest::{Enqueued, IngestTarget, enqueue};
 use crate::ledger::Ledger;
+use crate::observability::OutcomeLabels;
 use crate::store::StoreError;
 use crate::store::bills::{self as bills_store, Advance, BILL_DUE_SHARDS, DueEntry, Outcome};
+use crate::store::keys::bill_due_sk;
 use crate::transaction::{AmountText, IdempotencyKey, Subject, TransactionRequest};
 
-/// Occurrences handled per pass at most (the next pass continues).
-pub const MAX_PER_PASS: usize = 500;
 /// Default pause between two passes inside `serve`.
 pub const DEFAULT_BILLS_INTERVAL: Duration = Duration::from_secs(60);
-/// Due entries read per shard and Query.
-const DUE_PAGE: i32 = 100;
+/// Due entries read per Query (a pass pages on until a shard has no more due).
+pub const DUE_PAGE: i32 = 100;
 /// What the runner's audit records name as the client address.
 pub const RUNNER_CLIENT: &str = "bill-runner";
 
@@ -78,6 +85,8 @@ pub struct BillRunner {
     sqs: aws_sdk_sqs::Client,
     queue_url: String,
     sweep_after: Duration,
+    metrics: Option<Family<OutcomeLabels, Counter>>,
+    due_page: i32,
 }
 
 impl BillRunner {
@@ -94,7 +103,23 @@ impl BillRunner {
             sqs,
             queue_url: queue_url.into(),
             sweep_after,
+            metrics: None,
+            due_page: DUE_PAGE,
         }
+    }
+
+    /// The same runner reading `entries` due entries per Query (at least 2, so that a page
+    /// always moves past the entry it starts from; tests use small pages).
+    pub fn with_due_page(mut self, entries: i32) -> Self {
+        self.due_page = entries.max(2);
+        self
+    }
+
+    /// The same runner counting each pass's occurrences by outcome into `payments`
+    /// (`enqueued`, `replayed`, `refused`, `lost`, `stale`, `failed`).
+    pub fn with_metrics(mut self, payments: Family<OutcomeLabels, Counter>) -> Self {
+        self.metrics = Some(payments);
+        self
     }
 
     fn target(&self) -> IngestTarget<'_> {
@@ -111,36 +136,68 @@ impl BillRunner {
     pub async fn run_due(&self, now: OffsetDateTime) -> Result<RunReport, RunError> {
         let today = now.to_offset(time::UtcOffset::UTC).date();
         let mut report = RunReport::default();
-        let mut budget = MAX_PER_PASS;
         for shard in 0..BILL_DUE_SHARDS {
-            let entries = bills_store::due(&self.ledger, shard, today, DUE_PAGE).await?;
-            for entry in entries {
-                if budget == 0 {
-                    return Ok(report);
-                }
-                match entry {
-                    Ok(entry) => self.schedule(&entry, today, &mut budget, &mut report).await,
-                    Err(error) => {
-                        tracing::error!(%error, "corrupt bill due entry");
-                        report.failed = report.failed.saturating_add(1);
+            // Pages continue from the last key read (inclusive, see `due_page`): that entry,
+            // when still listed, was handled on the previous page and is skipped.
+            let mut from: Option<String> = None;
+            loop {
+                let page = bills_store::due_page(
+                    &self.ledger,
+                    shard,
+                    today,
+                    from.as_deref(),
+                    self.due_page,
+                )
+                .await?;
+                let mut new_entries = 0_usize;
+                for entry in page.entries {
+                    match entry {
+                        Ok(entry)
+                            if from.as_deref()
+                                == Some(bill_due_sk(entry.due, entry.schedule_id).as_str()) => {}
+                        Ok(entry) => {
+                            new_entries = new_entries.saturating_add(1);
+                            self.schedule(&entry, today, &mut report).await;
+                        }
+                        Err(error) => {
+                            new_entries = new_entries.saturating_add(1);
+                            tracing::error!(%error, "corrupt bill due entry");
+                            report.failed = report.failed.saturating_add(1);
+                        }
                     }
+                }
+                match page.last {
+                    Some(last) if page.more && new_entries > 0 => from = Some(last),
+                    _ => break,
                 }
             }
         }
+        self.record(&report);
         Ok(report)
     }
 
+    /// Counts a pass's outcomes into the metrics, when given.
+    fn record(&self, report: &RunReport) {
+        let Some(metrics) = &self.metrics else { return };
+        for (outcome, count) in [
+            ("enqueued", report.enqueued),
+            ("replayed", report.replayed),
+            ("refused", report.refused),
+            ("lost", report.lost),
+            ("stale", report.stale),
+            ("failed", report.failed),
+        ] {
+            metrics
+                .get_or_create(&OutcomeLabels { outcome })
+                .inc_by(count);
+        }
+    }
+
     /// Pays the due occurrences of one schedule, oldest first.
-    async fn schedule(
-        &self,
-        entry: &DueEntry,
-        today: Date,
-        budget: &mut usize,
-        report: &mut RunReport,
-    ) {
+    async fn schedule(&self, entry: &DueEntry, today: Date, report: &mut RunReport) {
         let mut expected = entry.due;
         let mut first = true;
-        while *budget > 0 && expected <= today {
+        while expected <= today {
             let schedule = match bills_store::schedule(
                 &self.ledger,
                 &entry.owner,
@@ -169,7 +226,6 @@ impl BillRunner {
                 return;
             };
             first = false;
-            *budget = budget.saturating_sub(1);
             let occurrence = match self
                 .enqueue_occurrence(&entry.owner, &schedule, expected)
                 .await

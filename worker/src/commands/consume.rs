@@ -230,6 +230,14 @@ pub async fn consume(
                 .run(background.clone()),
         )
     });
+    // The age of the oldest bill occurrence due but unpaid (metric and alarm): the runner is in
+    // `serve`, the metrics publisher here.
+    tokio::spawn(observability::watch_overdue_bills(
+        holds_ledger.clone(),
+        metrics.clone(),
+        std::time::Duration::from_secs(60),
+        background.clone(),
+    ));
     // With risk rules, the age of the oldest pending hold (metric and alarm).
     if risk.is_some() {
         tokio::spawn(observability::watch_held_reviews(

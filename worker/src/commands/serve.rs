@@ -218,16 +218,16 @@ pub async fn serve_command(
         queue_url.clone(),
         args.sweep_after,
     );
+    let jwks = auth.jwks_keys().cloned();
+    let state = ApiState::new(ledger, sqs, queue_url, auth, config, clock.clone());
     // The bill runner, like the sweeper, stops with the server; concurrent runners are safe
-    // (see `crate::bills::runner`).
+    // (see `crate::bills::runner`). Its passes are counted on the API's `/metrics`.
+    let runner = runner.with_metrics(state.metrics().bill_payments.clone());
     let billing = (!args.bills_interval.is_zero()).then(|| {
         let interval = args.bills_interval;
         let token = shutdown.clone();
-        let clock = clock.clone();
         tokio::spawn(async move { runner.run(clock, interval, token).await })
     });
-    let jwks = auth.jwks_keys().cloned();
-    let state = ApiState::new(ledger, sqs, queue_url, auth, config, clock);
     // The sweeper stops with the server (same token); several `serve` processes may sweep at
     // once, the claim condition keeps each re-send single.
     let sweeping = (!args.sweep_interval.is_zero()).then(|| {

@@ -1,5 +1,6 @@
-//! The rates file read by `ballast-worker rates load`: YAML, validated whole before anything
-//! is written, every problem reported at its `file:line:column` with a hint.
+//! The rates file read by `ballast-worker rates load`: YAML, or CSV when its name ends in
+//! `.csv` ([`super::csv`], the same fields as columns), validated whole before anything is
+//! written, every problem reported at its `file:line:column` with a hint.
 //!
 //! ```yaml
 //! rates:
@@ -40,7 +41,8 @@ pub const MAX_FILE_BYTES: usize = 256 * 1024;
 /// Longest `source` text.
 pub const MAX_SOURCE_CHARS: usize = 200;
 
-const FIELDS: [&str; 6] = [
+/// The fields of a rate (the YAML keys, the CSV columns).
+pub(super) const FIELDS: [&str; 6] = [
     "base",
     "quote",
     "rate",
@@ -108,7 +110,14 @@ pub fn load(path: &Path) -> Result<Vec<FileRate>, RatesFileError> {
         one(yaml::not_utf8(e.as_bytes(), &e.utf8_error())
             .with_hint("save the rates file as UTF-8 text"))
     })?;
-    parse(&file, &text).map_err(RatesFileError::Invalid)
+    let csv = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+    match csv {
+        true => super::csv::parse(&file, &text),
+        false => parse(&file, &text),
+    }
+    .map_err(RatesFileError::Invalid)
 }
 
 fn start() -> Position {
@@ -264,13 +273,49 @@ fn read_rate(index: usize, node: &Node, problems: &mut Vec<Diagnostic>) -> Optio
             }
         }
     };
-    let base = scalar("base");
-    let quote = scalar("quote");
-    let rate = scalar("rate");
-    let source = scalar("source");
-    let from = scalar("valid_from");
-    let until = scalar("valid_until");
+    let texts = RateTexts {
+        base: scalar("base"),
+        quote: scalar("quote"),
+        rate: scalar("rate"),
+        source: scalar("source"),
+        valid_from: scalar("valid_from"),
+        valid_until: scalar("valid_until"),
+    };
+    check_rate_texts(&path, node.position, texts, before, problems)
+}
 
+/// The six texts of one rate and where each was written (`None`: missing, already reported).
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct RateTexts<'a> {
+    pub(super) base: Option<(&'a str, Position)>,
+    pub(super) quote: Option<(&'a str, Position)>,
+    pub(super) rate: Option<(&'a str, Position)>,
+    pub(super) source: Option<(&'a str, Position)>,
+    pub(super) valid_from: Option<(&'a str, Position)>,
+    pub(super) valid_until: Option<(&'a str, Position)>,
+}
+
+/// Checks one rate's texts, whatever the file's format (the YAML list item or the CSV row at
+/// `at`, `path` naming it): every problem is pushed at the text's own position, with a hint.
+/// `Some` only when no problem was pushed since `before` (the caller's count, which includes
+/// the missing fields it reported).
+pub(super) fn check_rate_texts(
+    path: &str,
+    at: Position,
+    texts: RateTexts<'_>,
+    before: usize,
+    problems: &mut Vec<Diagnostic>,
+) -> Option<FileRate> {
+    let RateTexts {
+        base,
+        quote,
+        rate,
+        source,
+        valid_from: from,
+        valid_until: until,
+    } = texts;
+    let quote_at = quote.map(|(_, p)| p);
+    let until_at = until.map(|(_, p)| p);
     let currency = |name: &str, (text, at): (&str, Position), problems: &mut Vec<Diagnostic>| {
         match Currency::from_code(text) {
             Ok(c) => Some(c),
@@ -289,12 +334,12 @@ fn read_rate(index: usize, node: &Node, problems: &mut Vec<Diagnostic>) -> Optio
     };
     let base = base.and_then(|b| currency("base", b, problems));
     let quote = quote.and_then(|q| currency("quote", q, problems));
-    if let (Some(b), Some(q), Some(node)) = (base, quote, fields.get("quote"))
+    if let (Some(b), Some(q), Some(quote_at)) = (base, quote, quote_at)
         && b == q
     {
         problems.push(
             Diagnostic::error(
-                node.position,
+                quote_at,
                 format!("{path}.quote"),
                 format!("base and quote are both {b}"),
             )
@@ -354,12 +399,12 @@ fn read_rate(index: usize, node: &Node, problems: &mut Vec<Diagnostic>) -> Optio
     };
     let from = time("valid_from", from);
     let until = time("valid_until", until);
-    if let (Some(f), Some(u), Some(node)) = (from, until, fields.get("valid_until"))
+    if let (Some(f), Some(u), Some(until_at)) = (from, until, until_at)
         && u <= f
     {
         problems.push(
             Diagnostic::error(
-                node.position,
+                until_at,
                 format!("{path}.valid_until"),
                 "`valid_until` is not after `valid_from`",
             )
@@ -381,12 +426,12 @@ fn read_rate(index: usize, node: &Node, problems: &mut Vec<Diagnostic>) -> Optio
             valid_until: until?,
             version: 0,
         },
-        position: node.position,
+        position: at,
     })
 }
 
 /// Two rates of one pair whose windows overlap, within `rates`, each reported at the later one.
-fn check_overlaps(rates: &[FileRate], problems: &mut Vec<Diagnostic>) {
+pub(super) fn check_overlaps(rates: &[FileRate], problems: &mut Vec<Diagnostic>) {
     let mut by_pair: BTreeMap<(Currency, Currency), Vec<&FileRate>> = BTreeMap::new();
     for r in rates {
         by_pair

@@ -20,6 +20,7 @@
 #![deny(clippy::arithmetic_side_effects)]
 
 pub mod admin;
+pub mod csv;
 pub mod file;
 
 use rust_decimal::Decimal;

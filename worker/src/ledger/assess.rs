@@ -2,13 +2,12 @@
 //! the debited account's velocity and META items, score, write the decision in one
 //! TransactWriteItems, and read again when the velocity was stale.
 
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::build::{ItemRole, build_result};
-use super::model::{Item, OWNER, Outcome, PK, ResultStatus, opt_s, s};
-use super::{CancellationVerdict, DeclineReason, Ledger, LedgerError, ResultRecord};
+use super::model::{Item, OWNER, Outcome, PK, opt_s, s};
+use super::{Cancelled, DeclineReason, Ledger, LedgerError, ResultRecord, hold_checks};
 use crate::risk::{
     AccountFacts, Decision, RiskRules, assess, decision_items, held_record, items,
     velocity_from_item,
@@ -52,10 +51,14 @@ impl Ledger {
                     Ok(plan) => (plan, Outcome::Completed),
                     Err(reason) => return self.decline_before_any_write(tx, reason).await,
                 },
-                Decision::Hold => (
-                    build_result(self.tables(), &held_record(tx, assessment.score), now)?,
-                    Outcome::Held,
-                ),
+                // Held only if it could be paid now: the accounts' conditions are checked in
+                // the same transaction, and a failed one declines it below (Accounts).
+                Decision::Hold => {
+                    let mut plan =
+                        build_result(self.tables(), &held_record(tx, assessment.score), now)?;
+                    plan.attach(hold_checks(self.tables(), tx)?);
+                    (plan, Outcome::Held)
+                }
                 Decision::Decline => {
                     let reason = DeclineReason::RiskDeclined {
                         score: assessment.score,
@@ -95,61 +98,26 @@ impl Ledger {
                 }
                 Err(err) => err,
             };
-            let Some(TransactWriteItemsError::TransactionCanceledException(e)) =
-                err.as_service_error()
-            else {
-                return Err(LedgerError::from_sdk("dynamodb:TransactWriteItems", err));
-            };
-            let own_result_exists =
-                plan.roles
-                    .iter()
-                    .zip(e.cancellation_reasons())
-                    .any(|(role, reason)| {
-                        *role == ItemRole::Result && reason.code() == Some("ConditionalCheckFailed")
-                    });
-            match super::interpret_cancellation(&plan.roles, e.cancellation_reasons()) {
-                CancellationVerdict::Duplicate if own_result_exists => {
-                    return Ok(Outcome::Duplicate);
-                }
-                CancellationVerdict::Duplicate => {
-                    return self
-                        .settle_duplicate(&ResultRecord::for_transaction(
-                            tx,
-                            ResultStatus::Rejected,
-                        ))
-                        .await;
-                }
-                CancellationVerdict::Transient { codes } => {
-                    return Err(LedgerError::Transient {
-                        operation: "dynamodb:TransactWriteItems",
-                        detail: format!("transaction cancelled: {}", codes.join(", ")),
-                        source: Some(Box::new(err)),
-                    });
-                }
-                CancellationVerdict::Fatal { detail } => {
-                    return Err(LedgerError::Fatal {
-                        operation: "dynamodb:TransactWriteItems",
-                        detail,
-                        source: Some(Box::new(err)),
-                    });
-                }
-                CancellationVerdict::Stale => {
+            match self.settle_cancelled(tx, &plan.roles, err).await? {
+                Cancelled::Settled(outcome) => return Ok(outcome),
+                Cancelled::Stale => {
                     tracing::debug!(
                         transaction_id = %tx.transaction_id,
                         attempt,
                         "velocity changed since it was read; scoring again"
                     );
                 }
-                CancellationVerdict::RateChanged => {
+                Cancelled::RateChanged => {
                     tracing::debug!(
                         transaction_id = %tx.transaction_id,
                         attempt,
                         "exchange rate replaced while converting; reading it again"
                     );
                 }
-                CancellationVerdict::Accounts(failed) => {
-                    // The rules approved it; the ledger refuses it. The analysis is recorded
-                    // with the decline (the velocity is not: nothing moved).
+                Cancelled::Accounts(failed) => {
+                    // The rules approved or held it; the ledger refuses it (a hold that could
+                    // not be paid now is declined here, not queued for review). The analysis
+                    // is recorded with the decline (the velocity is not: nothing moved).
                     if let Some(reason) = self.decline_reason(tx, failed).await? {
                         let record = ResultRecord::declined(tx, &reason);
                         let mut plan = build_result(self.tables(), &record, now)?;

@@ -89,7 +89,7 @@ pub use build::{
     MAX_TRANSACT_ITEMS, NOT_EXISTS, ResultRecord, TRANSIENT_CANCELLATION_CODES, Tables, WritePlan,
     account_meta_key, balance_check_record, balance_update, build_conversion, build_create_account,
     build_effect, build_result, classify_account, decode_cursor, encode_cursor, entry_item,
-    history_bounds, interpret_cancellation, owner_mismatch,
+    history_bounds, hold_checks, interpret_cancellation, owner_mismatch,
 };
 pub use error::{BoxError, LedgerError};
 pub use model::{
@@ -117,6 +117,19 @@ pub const IDEMPOTENCY_KEY_REUSED: &str = "idempotency_key_reused";
 pub const MAX_HISTORY_PAGE: i32 = 1000;
 /// `reason_code` of the REJECTED result written when processing failed inside the worker.
 pub const INTERNAL_ERROR: &str = "internal_error";
+
+/// What a cancelled money movement leaves to its caller once [`Ledger::settle_cancelled`]
+/// settled the rest.
+enum Cancelled {
+    /// Settled: the movement's outcome (a duplicate's).
+    Settled(Outcome),
+    /// The velocity read changed ([`CancellationVerdict::Stale`]).
+    Stale,
+    /// The conversion's rate was replaced ([`CancellationVerdict::RateChanged`]).
+    RateChanged,
+    /// Account conditions failed, debit side first ([`CancellationVerdict::Accounts`]).
+    Accounts(Vec<FailedAccount>),
+}
 
 /// The ledger: a DynamoDB client, the two table names and, when configured, the risk rules
 /// every money movement is scored with (see [`crate::risk`]).
@@ -201,63 +214,25 @@ impl Ledger {
                 }
                 Err(err) => err,
             };
-            let (verdict, own_result_exists) = match err.as_service_error() {
-                Some(TransactWriteItemsError::TransactionCanceledException(e)) => (
-                    interpret_cancellation(&plan.roles, e.cancellation_reasons()),
-                    plan.roles
-                        .iter()
-                        .zip(e.cancellation_reasons())
-                        .any(|(role, reason)| {
-                            *role == ItemRole::Result
-                                && reason.code() == Some("ConditionalCheckFailed")
-                        }),
-                ),
-                _ => return Err(LedgerError::from_sdk("dynamodb:TransactWriteItems", err)),
-            };
-            match verdict {
-                // This id already has its result: a redelivery, settled without another read.
-                CancellationVerdict::Duplicate if own_result_exists => {
-                    return Ok(Outcome::Duplicate);
-                }
-                CancellationVerdict::Duplicate => {
-                    return self
-                        .settle_duplicate(&ResultRecord::for_transaction(
-                            tx,
-                            ResultStatus::Rejected,
-                        ))
-                        .await;
-                }
-                CancellationVerdict::Transient { codes } => {
-                    return Err(LedgerError::Transient {
-                        operation: "dynamodb:TransactWriteItems",
-                        detail: format!("transaction cancelled: {}", codes.join(", ")),
-                        source: Some(Box::new(err)),
-                    });
-                }
-                CancellationVerdict::Fatal { detail } => {
-                    return Err(LedgerError::Fatal {
-                        operation: "dynamodb:TransactWriteItems",
-                        detail,
-                        source: Some(Box::new(err)),
-                    });
-                }
+            match self.settle_cancelled(tx, &plan.roles, err).await? {
+                Cancelled::Settled(outcome) => return Ok(outcome),
                 // A plan without risk items has no velocity item to be stale.
-                CancellationVerdict::Stale => {
+                Cancelled::Stale => {
                     return Err(LedgerError::Fatal {
                         operation: "dynamodb:TransactWriteItems",
                         detail: "velocity condition failed in a plan without one".into(),
-                        source: Some(Box::new(err)),
+                        source: None,
                     });
                 }
                 // The rate was replaced after it was read: read it again, never use it stale.
-                CancellationVerdict::RateChanged => {
+                Cancelled::RateChanged => {
                     tracing::debug!(
                         transaction_id = %tx.transaction_id,
                         attempt,
                         "exchange rate replaced while converting; reading it again"
                     );
                 }
-                CancellationVerdict::Accounts(failed) => {
+                Cancelled::Accounts(failed) => {
                     if let Some(reason) = self.decline_reason(tx, failed).await? {
                         tracing::info!(
                             transaction_id = %tx.transaction_id,
@@ -283,6 +258,49 @@ impl Ledger {
             detail: "account state kept changing while applying the transaction".into(),
             source: None,
         })
+    }
+
+    /// Settles what every cancelled money movement settles the same way (the ledger's and the
+    /// risk path's, one place): an error that is not a cancellation, a duplicate (this id's own
+    /// result exists: a redelivery, settled without another read; else the key belongs to
+    /// another id, see [`Ledger::settle_duplicate`]), a transient or a fatal cancellation.
+    /// What is left is the caller's to retry or classify.
+    async fn settle_cancelled(
+        &self,
+        tx: &Transaction,
+        roles: &[ItemRole],
+        err: aws_sdk_dynamodb::error::SdkError<TransactWriteItemsError>,
+    ) -> Result<Cancelled, LedgerError> {
+        let Some(TransactWriteItemsError::TransactionCanceledException(e)) = err.as_service_error()
+        else {
+            return Err(LedgerError::from_sdk("dynamodb:TransactWriteItems", err));
+        };
+        let reasons = e.cancellation_reasons();
+        let own_result_exists = roles.iter().zip(reasons).any(|(role, reason)| {
+            *role == ItemRole::Result && reason.code() == Some("ConditionalCheckFailed")
+        });
+        match interpret_cancellation(roles, reasons) {
+            CancellationVerdict::Duplicate if own_result_exists => {
+                Ok(Cancelled::Settled(Outcome::Duplicate))
+            }
+            CancellationVerdict::Duplicate => self
+                .settle_duplicate(&ResultRecord::for_transaction(tx, ResultStatus::Rejected))
+                .await
+                .map(Cancelled::Settled),
+            CancellationVerdict::Transient { codes } => Err(LedgerError::Transient {
+                operation: "dynamodb:TransactWriteItems",
+                detail: format!("transaction cancelled: {}", codes.join(", ")),
+                source: Some(Box::new(err)),
+            }),
+            CancellationVerdict::Fatal { detail } => Err(LedgerError::Fatal {
+                operation: "dynamodb:TransactWriteItems",
+                detail,
+                source: Some(Box::new(err)),
+            }),
+            CancellationVerdict::Stale => Ok(Cancelled::Stale),
+            CancellationVerdict::RateChanged => Ok(Cancelled::RateChanged),
+            CancellationVerdict::Accounts(failed) => Ok(Cancelled::Accounts(failed)),
+        }
     }
 
     /// Records `tx` as declined for `reason`, found before anything was written (a conversion

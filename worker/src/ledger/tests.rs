@@ -751,3 +751,65 @@ fn a_plan_keeps_only_the_roles_asked_and_knows_the_item_limit() {
     plan.attach((0..MAX_TRANSACT_ITEMS).map(|_| (ItemRole::Entry, item.clone())));
     assert!(plan.check_size().is_err());
 }
+
+#[test]
+fn a_hold_checks_its_accounts_as_the_movement_would_and_a_failed_check_declines() {
+    let mut held = transfer();
+    held.principal = Some(Subject::parse("alice").unwrap());
+    let checks = hold_checks(TABLES, &held).unwrap();
+    let roles: Vec<ItemRole> = checks.iter().map(|(role, _)| role.clone()).collect();
+    assert_eq!(
+        roles,
+        [
+            ItemRole::AccountCheck {
+                account: acct("1234567890"),
+                direction: Direction::Debit,
+            },
+            ItemRole::AccountCheck {
+                account: acct("0987654321"),
+                direction: Direction::Credit,
+            },
+        ]
+    );
+    // The debit's own condition (ownership included), with only the names it uses: DynamoDB
+    // refuses unused ones.
+    let debit = checks[0].1.condition_check().unwrap();
+    assert_eq!(debit.condition_expression(), DEBIT_OWNED_CONDITION);
+    assert_eq!(
+        debit.expression_attribute_values().unwrap()[":amount"]
+            .as_n()
+            .unwrap(),
+        "1000.00"
+    );
+    let mut names: Vec<&String> = debit.expression_attribute_names().unwrap().keys().collect();
+    names.sort();
+    assert_eq!(names, ["#balance", "#currency", "#owner", "#status"]);
+    assert_eq!(
+        debit.return_values_on_condition_check_failure(),
+        Some(&ReturnValuesOnConditionCheckFailure::AllOld)
+    );
+    let credit = checks[1].1.condition_check().unwrap();
+    assert_eq!(credit.condition_expression(), CREDIT_CONDITION);
+    assert_eq!(credit.expression_attribute_names().unwrap().len(), 2);
+    assert_eq!(credit.expression_attribute_values().unwrap().len(), 2);
+    // A DEPOSIT checks only its credited account.
+    let deposit = tx("DEPOSIT", None, Some("0987654321"), Some("5.00"));
+    assert_eq!(hold_checks(TABLES, &deposit).unwrap().len(), 1);
+    // A failed check is an account's failure, classified like the debit's: a decline, never a
+    // duplicate nor fatal.
+    let mut plan = build_result(
+        TABLES,
+        &ResultRecord::for_transaction(&held, ResultStatus::Held),
+        NOW,
+    )
+    .unwrap();
+    plan.attach(checks);
+    let mut reasons = vec![reason("None"); plan.roles.len()];
+    reasons[2] = reason("ConditionalCheckFailed");
+    let CancellationVerdict::Accounts(failed) = interpret_cancellation(&plan.roles, &reasons)
+    else {
+        panic!("not an account failure");
+    };
+    assert_eq!(failed[0].account, acct("1234567890"));
+    assert_eq!(failed[0].direction, Direction::Debit);
+}

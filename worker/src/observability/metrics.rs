@@ -73,6 +73,9 @@ pub struct Metrics {
     /// Age in seconds of the oldest pending hold (`-1` until the first reading, or without
     /// risk rules).
     pub held_oldest_age_seconds: Gauge,
+    /// Age in seconds of the oldest bill occurrence due but unpaid (`-1` until the first
+    /// reading).
+    pub bills_overdue_oldest_age_seconds: Gauge,
     minute_processed: AtomicU64,
     minute_errors: AtomicU64,
 }
@@ -180,10 +183,19 @@ impl Metrics {
             "Age of the oldest transaction held for review (0: none pending, -1: not read)",
             held_oldest_age_seconds.clone(),
         );
+        let bills_overdue_oldest_age_seconds = Gauge::default();
+        bills_overdue_oldest_age_seconds.set(-1);
+        registry.register(
+            "bills_overdue_oldest_age_seconds",
+            "Age of the oldest bill occurrence due but unpaid, from 00:00 UTC of its due date \
+             (0: none, -1: not read)",
+            bills_overdue_oldest_age_seconds.clone(),
+        );
         Metrics {
             registry,
             risk_decisions,
             held_oldest_age_seconds,
+            bills_overdue_oldest_age_seconds,
             received,
             processed,
             latency,
@@ -256,6 +268,17 @@ impl Metrics {
         u64::try_from(self.held_oldest_age_seconds.get()).ok()
     }
 
+    /// The age of the oldest bill occurrence due but unpaid (`None`: none).
+    pub fn set_bills_overdue_oldest_age(&self, age: Option<Duration>) {
+        let secs = age.map_or(0, |a| i64::try_from(a.as_secs()).unwrap_or(i64::MAX));
+        self.bills_overdue_oldest_age_seconds.set(secs);
+    }
+
+    /// The age of the oldest unpaid bill occurrence in seconds, once read.
+    pub fn bills_overdue_oldest_age(&self) -> Option<u64> {
+        u64::try_from(self.bills_overdue_oldest_age_seconds.get()).ok()
+    }
+
     pub fn set_breaker(&self, state: BreakerState) {
         self.breaker_state.set(state.metric_value());
     }
@@ -312,6 +335,24 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_oldest_unpaid_bill_is_exposed_once_read() {
+        let m = Metrics::new();
+        assert_eq!(m.bills_overdue_oldest_age(), None, "not read yet");
+        assert!(
+            m.encode()
+                .contains("ballast_worker_bills_overdue_oldest_age_seconds -1")
+        );
+        m.set_bills_overdue_oldest_age(Some(Duration::from_secs(7300)));
+        assert_eq!(m.bills_overdue_oldest_age(), Some(7300));
+        m.set_bills_overdue_oldest_age(None);
+        assert_eq!(
+            m.bills_overdue_oldest_age(),
+            Some(0),
+            "read, nothing unpaid"
+        );
+    }
 
     #[test]
     fn risk_decisions_and_the_oldest_hold_are_exposed() {

@@ -27,7 +27,8 @@ pub use interceptor::AwsCallCounter;
 pub use metrics::{AwsCallLabels, AwsRequestLabels, Metrics, OutcomeLabels};
 
 pub use ballast_runtime::worker_metrics::{
-    FLEET_DIMENSION, HELD_OLDEST_AGE, NAMESPACE, PROCESSING_ERRORS, TRANSACTIONS_PROCESSED,
+    BILL_OVERDUE_OLDEST_AGE, FLEET_DIMENSION, HELD_OLDEST_AGE, NAMESPACE, PROCESSING_ERRORS,
+    TRANSACTIONS_PROCESSED,
 };
 
 /// Failure to start the metrics endpoint.
@@ -160,15 +161,27 @@ impl CloudWatchPublisher {
                 .value(value as f64)
                 .build()
         })
-        // The risk gauge, once the worker has read it (only with risk rules).
-        .chain(self.metrics.held_oldest_age().map(|age| {
-            MetricDatum::builder()
-                .metric_name(HELD_OLDEST_AGE)
-                .set_dimensions(dimension.clone().map(|d| vec![d]))
-                .unit(StandardUnit::Seconds)
-                .value(age as f64)
-                .build()
-        }))
+        // The age gauges, once the worker has read them (the holds' only with risk rules).
+        .chain(
+            [
+                (HELD_OLDEST_AGE, self.metrics.held_oldest_age()),
+                (
+                    BILL_OVERDUE_OLDEST_AGE,
+                    self.metrics.bills_overdue_oldest_age(),
+                ),
+            ]
+            .into_iter()
+            .filter_map(|(name, age)| {
+                age.map(|age| {
+                    MetricDatum::builder()
+                        .metric_name(name)
+                        .set_dimensions(dimension.clone().map(|d| vec![d]))
+                        .unit(StandardUnit::Seconds)
+                        .value(age as f64)
+                        .build()
+                })
+            }),
+        )
         .collect()
     }
 
@@ -235,5 +248,65 @@ pub async fn watch_held_reviews(
             Ok(age) => metrics.set_held_oldest_age(age),
             Err(error) => tracing::warn!(%error, "cannot read the oldest pending review"),
         }
+    }
+}
+
+/// Reads the age of the oldest bill occurrence due but unpaid (one Query per shard of the
+/// bills-due index, one item each) every `interval` into
+/// [`Metrics::bills_overdue_oldest_age_seconds`], which the CloudWatch publisher sends as
+/// [`BILL_OVERDUE_OLDEST_AGE`] and the blueprint's `bills-overdue` alarm reads.
+pub async fn watch_overdue_bills(
+    ledger: crate::ledger::Ledger,
+    metrics: Arc<Metrics>,
+    interval: Duration,
+    shutdown: CancellationToken,
+) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            () = shutdown.cancelled() => return,
+        }
+        let now = time::OffsetDateTime::now_utc();
+        match crate::store::bills::oldest_due_age(&ledger, now).await {
+            Ok(age) => metrics.set_bills_overdue_oldest_age(age),
+            Err(error) => tracing::warn!(%error, "cannot read the oldest unpaid bill occurrence"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_age_gauges_are_published_once_read() {
+        let metrics = Arc::new(Metrics::new());
+        let client = aws_sdk_cloudwatch::Client::from_conf(
+            aws_sdk_cloudwatch::Config::builder()
+                .behavior_version(aws_sdk_cloudwatch::config::BehaviorVersion::latest())
+                .build(),
+        );
+        let publisher = CloudWatchPublisher::new(client, metrics.clone(), Some("workers".into()));
+        let names = |datums: Vec<MetricDatum>| -> Vec<String> {
+            datums
+                .iter()
+                .filter_map(|d| d.metric_name().map(str::to_owned))
+                .collect()
+        };
+        assert_eq!(
+            names(publisher.datums(1, 0)),
+            [TRANSACTIONS_PROCESSED, PROCESSING_ERRORS]
+        );
+        metrics.set_bills_overdue_oldest_age(Some(Duration::from_secs(9000)));
+        let datums = publisher.datums(1, 0);
+        let bills = datums
+            .iter()
+            .find(|d| d.metric_name() == Some(BILL_OVERDUE_OLDEST_AGE))
+            .unwrap();
+        assert_eq!(bills.value(), Some(9000.0));
+        assert_eq!(bills.unit(), Some(&StandardUnit::Seconds));
+        assert_eq!(bills.dimensions()[0].value(), Some("workers"));
     }
 }

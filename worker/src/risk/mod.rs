@@ -20,7 +20,7 @@
 //! | decision | plan | attached |
 //! |----------|------|----------|
 //! | approve  | the movement (IDEM, TXN COMPLETED, debit, credit, entries) | velocity, analysis |
-//! | hold     | IDEM, TXN HELD | velocity, analysis, alert, review |
+//! | hold     | IDEM, TXN HELD, a ConditionCheck per account ([`crate::ledger::hold_checks`]) | velocity, analysis, alert, review |
 //! | decline  | IDEM, TXN DECLINED (`RISK_DECLINED`) | analysis, alert |
 //!
 //! The velocity put is conditional on the version that was read. When another worker counted a
@@ -37,8 +37,10 @@
 //! [`build_effect`](crate::ledger::build_effect) builds, without its IDEM and TXN puts, in one
 //! TransactWriteItems with the TXN update HELD → COMPLETED and the review update PENDING →
 //! APPROVED, both conditional, and the audit record: a second approval, a retry or a racing
-//! operator finds the review decided and changes nothing. The balance is checked then, by the
-//! debit's own condition: insufficient funds by approval time end DECLINED, never overdrawn.
+//! operator finds the review decided and changes nothing. The accounts are checked when the
+//! movement is held (a failed check declines it with the account's reason instead of queuing a
+//! review it could not pay) and again at approval, by the debit's own condition: insufficient
+//! funds by approval time end DECLINED, never overdrawn.
 //! A rejection ends DECLINED (`REVIEW_REJECTED`). Velocity counted the hold when it was held.
 
 pub mod items;

@@ -56,16 +56,22 @@ pub fn opt_s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
 mod tests {
     use std::path::Path;
 
+    /// Every file under `dir`, its subfolders included.
     fn sources(dir: &str) -> Vec<(String, String)> {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
-        std::fs::read_dir(&dir)
-            .unwrap()
-            .map(|entry| {
+        fn walk(dir: &Path, out: &mut Vec<(String, String)>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
                 let path = entry.unwrap().path();
-                let text = std::fs::read_to_string(&path).unwrap();
-                (path.display().to_string(), text)
-            })
-            .collect()
+                if path.is_dir() {
+                    walk(&path, out);
+                } else {
+                    let text = std::fs::read_to_string(&path).unwrap();
+                    out.push((path.display().to_string(), text));
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&Path::new(env!("CARGO_MANIFEST_DIR")).join(dir), &mut out);
+        out
     }
 
     /// The HTTP path runs api → store in one direction: no API module calls DynamoDB itself,

@@ -14,6 +14,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use axum::Router;
 use axum::http::{Method, StatusCode};
 use ballast_worker::api::{ApiConfig, ManualClock};
@@ -27,8 +28,9 @@ use serde_json::{Value, json};
 use time::{Date, Month, OffsetDateTime, Time};
 use uuid::Uuid;
 
-use crate::common::api::{Answer, Parts, call, parts, token};
+use crate::common::api::{Answer, Parts, call, queue, token};
 use crate::common::{dec, drain_queue};
+use ballast_testbed::fixtures::{Gsi, ledger_tables_indexed};
 
 const ALICE_ACCOUNT: &str = "100000000001";
 const BOB_ACCOUNT: &str = "100000000002";
@@ -65,9 +67,33 @@ async fn open(parts: &Parts, number: &str, owner: &str, balance: &str) {
         .unwrap();
 }
 
+/// The API's parts over tables whose accounts table has the bill runner's due index.
+async fn bill_parts() -> Parts {
+    let moto = ballast_testbed::moto().await;
+    let sdk = moto.sdk_config().await;
+    let ddb = aws_sdk_dynamodb::Client::new(&sdk);
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let (accounts, transactions) = ledger_tables_indexed(
+        &ddb,
+        "bills",
+        &[Gsi {
+            name: bills_store::BILLS_DUE_INDEX,
+            hash: bills_store::DUE_QUEUE,
+            range: bills_store::DUE_SK,
+        }],
+        &[],
+    )
+    .await;
+    Parts {
+        ledger: ballast_worker::ledger::Ledger::new(ddb, accounts, transactions),
+        queue_url: queue(&sqs).await,
+        sqs,
+    }
+}
+
 async fn env() -> Env {
     crate::common::init_logs();
-    let parts = parts().await;
+    let parts = bill_parts().await;
     open(&parts, ALICE_ACCOUNT, "alice", "1000.00").await;
     open(&parts, BOB_ACCOUNT, "bob", "1000.00").await;
     open(&parts, BILLER_ACCOUNT, "utilityco", "0.00").await;
@@ -166,7 +192,12 @@ async fn payees_and_schedules_are_private_to_their_owner() {
     let env = env().await;
     let alices = payee(&env, &env.alice).await;
     let listed = get(&env, &env.alice, "/v1/payees").await;
-    assert_eq!(listed.body.as_array().unwrap().len(), 1);
+    assert_eq!(listed.body["payees"].as_array().unwrap().len(), 1);
+    assert!(
+        listed.body.get("next_cursor").is_none(),
+        "{:?}",
+        listed.body
+    );
     let created = schedule(
         &env,
         &env.alice,
@@ -179,7 +210,10 @@ async fn payees_and_schedules_are_private_to_their_owner() {
     let sid = created.body["schedule_id"].as_str().unwrap().to_owned();
 
     // Bob sees none of it, and every attempt on Alice's ids is the unknown-id 404.
-    assert_eq!(get(&env, &env.bob, "/v1/payees").await.body, json!([]));
+    assert_eq!(
+        get(&env, &env.bob, "/v1/payees").await.body,
+        json!({"payees": []})
+    );
     for answer in [
         get(&env, &env.bob, &format!("/v1/payees/{alices}/schedules")).await,
         delete(&env, &env.bob, &format!("/v1/payees/{alices}")).await,
@@ -207,9 +241,59 @@ async fn payees_and_schedules_are_private_to_their_owner() {
     assert_eq!(cancelled.status, StatusCode::OK, "{:?}", cancelled.body);
     let gone = delete(&env, &env.alice, &format!("/v1/payees/{alices}")).await;
     assert_eq!(gone.status, StatusCode::NO_CONTENT);
-    assert_eq!(get(&env, &env.alice, "/v1/payees").await.body, json!([]));
+    assert_eq!(
+        get(&env, &env.alice, "/v1/payees").await.body,
+        json!({"payees": []})
+    );
     let again = delete(&env, &env.alice, &format!("/v1/payees/{alices}")).await;
     assert_eq!(again.status, StatusCode::NOT_FOUND);
+}
+
+/// Listings come a page at a time: `limit`, and `next_cursor` passed back as `cursor`.
+#[tokio::test]
+async fn listings_page_with_a_cursor() {
+    let env = env().await;
+    for _ in 0..3 {
+        payee(&env, &env.alice).await;
+    }
+    let first = get(&env, &env.alice, "/v1/payees?limit=2").await;
+    assert_eq!(first.status, StatusCode::OK, "{:?}", first.body);
+    assert_eq!(first.body["payees"].as_array().unwrap().len(), 2);
+    let cursor = first.body["next_cursor"].as_str().unwrap().to_owned();
+    let second = get(
+        &env,
+        &env.alice,
+        &format!("/v1/payees?limit=2&cursor={cursor}"),
+    )
+    .await;
+    let mut ids: Vec<&str> = [&first.body, &second.body]
+        .iter()
+        .flat_map(|b| b["payees"].as_array().unwrap())
+        .map(|p| p["payee_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 3, "{:?}", second.body);
+    assert!(
+        second.body.get("next_cursor").is_none(),
+        "{:?}",
+        second.body
+    );
+    ids.dedup();
+    assert_eq!(ids.len(), 3, "no payee twice");
+    // Alice's cursor read by Bob pages through Bob's own (empty) payees only.
+    let bobs = get(&env, &env.bob, &format!("/v1/payees?cursor={cursor}")).await;
+    assert_eq!(bobs.body, json!({"payees": []}));
+    for bad in ["zz", "00", &hex::encode("SCHEDULE#x")] {
+        let answer = get(&env, &env.alice, &format!("/v1/payees?cursor={bad}")).await;
+        assert_eq!(
+            answer.status,
+            StatusCode::BAD_REQUEST,
+            "{bad}: {:?}",
+            answer.body
+        );
+        assert_eq!(answer.body["field"], "cursor");
+    }
+    let too_many = get(&env, &env.alice, "/v1/payees?limit=501").await;
+    assert_eq!(too_many.body["field"], "limit");
 }
 
 #[tokio::test]
@@ -236,7 +320,10 @@ async fn invalid_payees_and_schedules_name_the_field_and_store_nothing() {
     )
     .await;
     assert_eq!(unknown.body["field"], "iban");
-    assert_eq!(get(&env, &env.alice, "/v1/payees").await.body, json!([]));
+    assert_eq!(
+        get(&env, &env.alice, "/v1/payees").await.body,
+        json!({"payees": []})
+    );
 
     let p = payee(&env, &env.alice).await;
     let base = json!({"source_account": ALICE_ACCOUNT, "amount": "10.00", "currency": "USD",
@@ -266,7 +353,7 @@ async fn invalid_payees_and_schedules_name_the_field_and_store_nothing() {
         assert_eq!(named, field, "{field}={value}: {:?}", answer.body);
     }
     let none = get(&env, &env.alice, &format!("/v1/payees/{p}/schedules")).await;
-    assert_eq!(none.body, json!([]));
+    assert_eq!(none.body, json!({"schedules": []}));
 }
 
 #[tokio::test]
@@ -287,7 +374,7 @@ async fn a_schedule_debiting_an_account_the_principal_does_not_own_is_refused() 
         get(&env, &env.alice, &format!("/v1/payees/{p}/schedules"))
             .await
             .body,
-        json!([])
+        json!({"schedules": []})
     );
     // Nothing is due, ever.
     let report = runner(&env.parts)
@@ -351,6 +438,50 @@ async fn a_monthly_schedule_pays_each_occurrence_once_across_passes_and_a_crash(
     // Jan 31: paid; a second pass the same day finds nothing due.
     let first = run.run_due(at(jan)).await.unwrap();
     assert_eq!(first.enqueued, 1, "{first:?}");
+    // The used due entry left the runner's index and expires (TTL) a week from now.
+    let used = env
+        .parts
+        .ledger
+        .client()
+        .get_item()
+        .table_name(env.parts.ledger.tables().accounts)
+        .key(
+            "pk",
+            AttributeValue::S(format!("BILLDUE#{}", bills_store::due_shard(schedule_id))),
+        )
+        .key(
+            "sk",
+            AttributeValue::S(ballast_worker::store::keys::bill_due_sk(jan, schedule_id)),
+        )
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    assert!(!used.contains_key(bills_store::DUE_QUEUE), "{used:?}");
+    let expires: i64 = used[bills_store::EXPIRES_AT]
+        .as_n()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let week = OffsetDateTime::now_utc().unix_timestamp() + 7 * 86_400;
+    assert!((week - 60..=week + 60).contains(&expires), "{used:?}");
+    // The next occurrence's entry is in the index.
+    let today = OffsetDateTime::now_utc().date();
+    assert_eq!(
+        bills_store::oldest_due(&env.parts.ledger, jan.replace_year(jan.year() + 1).unwrap())
+            .await
+            .unwrap()
+            .map(|d| d.month()),
+        Some(Month::February)
+    );
+    assert_eq!(
+        bills_store::oldest_due(&env.parts.ledger, today)
+            .await
+            .unwrap(),
+        None
+    );
     assert_eq!(run.run_due(at(jan)).await.unwrap(), RunReport::default());
     let view = get(&env, &env.alice, &format!("/v1/schedules/{sid}")).await;
     let feb = parse_date(view.body["next_due"].as_str().unwrap()).unwrap();
@@ -434,8 +565,22 @@ async fn missed_periods_are_paid_once_each_oldest_first() {
     let sid = created.body["schedule_id"].as_str().unwrap().to_owned();
     // The runner was down for three weeks and a day: four occurrences are due.
     let now = at(first + time::Duration::days(22));
-    let report = runner(&env.parts).run_due(now).await.unwrap();
+    let payments = prometheus_client::metrics::family::Family::<
+        ballast_worker::observability::OutcomeLabels,
+        prometheus_client::metrics::counter::Counter,
+    >::default();
+    let report = runner(&env.parts)
+        .with_metrics(payments.clone())
+        .run_due(now)
+        .await
+        .unwrap();
     assert_eq!(report.enqueued, 4, "{report:?}");
+    let counted = |outcome| {
+        payments
+            .get_or_create(&ballast_worker::observability::OutcomeLabels { outcome })
+            .get()
+    };
+    assert_eq!((counted("enqueued"), counted("failed")), (4, 0));
     let keys = deliver(&env.parts).await;
     let expected: Vec<String> = (0..4)
         .map(|w| {
@@ -457,7 +602,8 @@ async fn missed_periods_are_paid_once_each_oldest_first() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_runners_at_once_pay_each_occurrence_once() {
-    const SCHEDULES: usize = 4;
+    // Six schedules in four shards: at least one shard holds two, so pages of two continue.
+    const SCHEDULES: usize = 6;
     const WEEKS: i64 = 3;
     let env = env().await;
     let p = payee(&env, &env.alice).await;
@@ -475,7 +621,11 @@ async fn two_runners_at_once_pay_each_occurrence_once() {
         ids.push(created.body["schedule_id"].as_str().unwrap().to_owned());
     }
     let now = at(first + time::Duration::weeks(WEEKS - 1));
-    let (a, b) = (runner(&env.parts), runner(&env.parts));
+    // Pages of two due entries: each pass pages through its shards while both settle entries.
+    let (a, b) = (
+        runner(&env.parts).with_due_page(2),
+        runner(&env.parts).with_due_page(2),
+    );
     let (ra, rb) = tokio::join!(a.run_due(now), b.run_due(now));
     let (ra, rb) = (ra.unwrap(), rb.unwrap());
     let occurrences = u64::try_from(SCHEDULES).unwrap() * u64::try_from(WEEKS).unwrap();
@@ -505,7 +655,7 @@ async fn two_runners_at_once_pay_each_occurrence_once() {
             view.body
         );
     }
-    assert_eq!(balance(&env.parts, BILLER_ACCOUNT).await, dec("12.00"));
+    assert_eq!(balance(&env.parts, BILLER_ACCOUNT).await, dec("18.00"));
     money_conserved(&env.parts).await;
 }
 

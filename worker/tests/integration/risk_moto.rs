@@ -268,6 +268,36 @@ async fn insufficient_funds_under_rules_is_declined_with_the_analysis() {
     conserved(&l, "1.00").await;
 }
 
+/// A hold that its account could not pay now is declined up front, in the transaction that
+/// would have held it (a failed ConditionCheck, no extra round trip): no review is queued.
+#[tokio::test]
+async fn a_hold_that_cannot_be_paid_is_declined_instead_of_queued() {
+    let l = risky_ledger().await;
+    open(&l, "1111111111", "1200.00", "alice").await;
+    open(&l, "2222222222", "0", "bob").await;
+    let tx = transfer("1111111111", "2222222222", "1500.00", Some("alice"));
+    assert!(matches!(
+        l.apply(&tx).await.unwrap(),
+        Outcome::Declined(DeclineReason::InsufficientFunds { .. })
+    ));
+    let result = l.get_result(tx.transaction_id).await.unwrap().unwrap();
+    assert_eq!(result.status, ResultStatus::Declined);
+    assert_eq!(result.reason_code.as_deref(), Some("INSUFFICIENT_FUNDS"));
+    let analysis = item(&l, format!("ANALYSIS#{}", tx.transaction_id))
+        .await
+        .unwrap();
+    assert_eq!(analysis["decision"].as_s().unwrap(), "hold");
+    assert!(
+        item(&l, format!("REVIEW#{}", tx.transaction_id))
+            .await
+            .is_none()
+    );
+    assert!(item(&l, "VELOCITY#1111111111".into()).await.is_none());
+    // A redelivery is a duplicate.
+    assert_eq!(l.apply(&tx).await.unwrap(), Outcome::Duplicate);
+    conserved(&l, "1200.00").await;
+}
+
 /// Eight workers apply eight debits of one account at once. The window allows three: exactly
 /// three complete and five are held, whatever the interleaving, and the velocity item counts
 /// all eight in eight versions (each decision extended exactly the count it was scored on).

@@ -1,6 +1,8 @@
 //! Item layouts of the ledger and the conditions on them.
 
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure, Update};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, ReturnValuesOnConditionCheckFailure, Update,
+};
 use rust_decimal::Decimal;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -80,6 +82,44 @@ pub fn balance_update(
         .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
         .build()
         .map_err(LedgerError::build)
+}
+
+/// The condition a movement's debit (or credit) would check on `account`, as a ConditionCheck
+/// that changes nothing: a movement held for review is checked when it is held against what
+/// its application would check now (see [`crate::risk`], "Holds"), in the TransactWriteItems
+/// that holds it. The names and values are the ones [`balance_update`] uses, minus the update's.
+pub fn account_check(
+    table: &str,
+    account: &AccountNumber,
+    direction: Direction,
+    currency: Currency,
+    amount: Decimal,
+    principal: Option<&Subject>,
+) -> Result<ConditionCheck, LedgerError> {
+    let builder = ConditionCheck::builder()
+        .table_name(table)
+        .set_key(Some(account_key(account)))
+        .expression_attribute_names("#status", "status")
+        .expression_attribute_names("#currency", "currency")
+        .expression_attribute_values(":open", s(AccountStatus::Open.as_str()))
+        .expression_attribute_values(":ccy", s(currency.code()))
+        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+    let builder = match (direction, principal) {
+        (Direction::Credit, _) => builder.condition_expression(CREDIT_CONDITION),
+        (Direction::Debit, principal) => {
+            let builder = builder
+                .expression_attribute_names("#balance", "balance")
+                .expression_attribute_values(":amount", n(amount));
+            match principal {
+                None => builder.condition_expression(DEBIT_CONDITION),
+                Some(p) => builder
+                    .condition_expression(DEBIT_OWNED_CONDITION)
+                    .expression_attribute_names("#owner", OWNER)
+                    .expression_attribute_values(":principal", s(p.as_str())),
+            }
+        }
+    };
+    builder.build().map_err(LedgerError::build)
 }
 
 /// A ledger entry item.

@@ -24,7 +24,7 @@ pub use items::{
     DEBIT_OWNED_CONDITION, DEBIT_UPDATE, NOT_EXISTS, ResultRecord, account_meta_key,
     balance_update, entry_item,
 };
-pub use plans::{build_create_account, build_effect, build_result};
+pub use plans::{build_create_account, build_effect, build_result, hold_checks};
 pub use verdict::{
     CancellationVerdict, FailedAccount, TRANSIENT_CANCELLATION_CODES, balance_check_record,
     classify_account, interpret_cancellation, owner_mismatch,
@@ -73,6 +73,14 @@ pub enum ItemRole {
     FxPosition,
     /// Condition check on the exchange rate a conversion read.
     RateCheck,
+    /// Condition check of a held movement on one of its accounts (see
+    /// [`hold_checks`](plans::hold_checks)): failed, it declines like the debit or credit.
+    AccountCheck {
+        /// The account.
+        account: AccountNumber,
+        /// Whether the movement debits or credits it.
+        direction: crate::ledger::model::Direction,
+    },
 }
 
 /// One TransactWriteItems request and the role of each item.

@@ -5,7 +5,7 @@ use rust_decimal::Decimal;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::items::{ResultRecord, balance_update, entry_item, idempotency_item};
+use super::items::{ResultRecord, account_check, balance_update, entry_item, idempotency_item};
 use super::{ItemRole, Tables, WritePlan, put_new};
 use crate::ledger::LedgerError;
 use crate::ledger::model::{
@@ -120,6 +120,49 @@ pub fn build_effect(
         plan.push(ItemRole::Entry, put_new(tables.accounts, item)?);
     }
     Ok(plan)
+}
+
+/// The condition checks a held movement adds to the TransactWriteItems that holds it: each
+/// account's condition as the movement's application would check it now (the debit in
+/// `currency` for the amount and, with a principal, its ownership; the credit in the credited
+/// currency). A check that fails cancels the hold ([`ItemRole::AccountCheck`]), and the ledger
+/// declines the movement with the account's reason instead of queuing a review it could not
+/// pay; the approval checks again.
+pub fn hold_checks(
+    tables: Tables<'_>,
+    tx: &Transaction,
+) -> Result<Vec<(ItemRole, TransactWriteItem)>, LedgerError> {
+    let amount = tx.amount.ok_or_else(|| LedgerError::InvalidInput {
+        detail: format!("{} has no ledger effect", tx.kind),
+    })?;
+    let sides = [
+        (tx.debit_account(), Direction::Debit, tx.currency),
+        (tx.credit_account(), Direction::Credit, tx.credit_currency()),
+    ];
+    let mut out = Vec::with_capacity(2);
+    for (account, direction, currency) in sides {
+        let Some(account) = account else { continue };
+        let principal = match direction {
+            Direction::Debit => tx.principal.as_ref(),
+            Direction::Credit => None,
+        };
+        let check = account_check(
+            tables.accounts,
+            account,
+            direction,
+            currency,
+            amount,
+            principal,
+        )?;
+        out.push((
+            ItemRole::AccountCheck {
+                account: account.clone(),
+                direction,
+            },
+            TransactWriteItem::builder().condition_check(check).build(),
+        ));
+    }
+    Ok(out)
 }
 
 /// Account creation: META put (+ an opening-balance CREDIT entry from `EXTERNAL` and its

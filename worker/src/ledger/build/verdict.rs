@@ -128,6 +128,13 @@ pub fn interpret_cancellation(
                 direction: Direction::Credit,
                 item: reason.item().cloned(),
             }),
+            (ItemRole::AccountCheck { account, direction }, "ConditionalCheckFailed") => {
+                accounts.push(FailedAccount {
+                    account: account.clone(),
+                    direction: *direction,
+                    item: reason.item().cloned(),
+                });
+            }
             (role, code) => {
                 return CancellationVerdict::Fatal {
                     detail: format!(

@@ -3,16 +3,21 @@
 //! - `pk = BILLS#<owner>`, `sk = PAYEE#<payee id>`: a payee;
 //! - `pk = BILLS#<owner>`, `sk = SCHEDULE#<schedule id>`: a schedule, the truth about what is
 //!   due next (`next_due`, `next_index`), its `status` and its past occurrences (`past`);
-//! - `pk = BILLDUE#<shard>`, `sk = <due date>#<schedule id>`: a due index entry, which the runner
-//!   reads with one Query per shard (`sk <= <today>#~`, unhandled entries only), never a scan.
+//! - `pk = BILLDUE#<shard>`, `sk = <due date>#<schedule id>`: a due index entry. While it is
+//!   unsettled it also carries `due_queue` (= its `pk`) and `due_sk` (= its `sk`), the keys of
+//!   the sparse index [`BILLS_DUE_INDEX`]: the runner pages through that index per shard
+//!   (`due_sk <= <today>#~`), so it reads only unsettled entries, never a scan and never the
+//!   entries of past occurrences.
 //!
 //! The worker's IAM policy grants no `DeleteItem` (deliberately: the ledger tables are never
 //! deleted from), so nothing here deletes: a deleted payee is marked `deleted_at` and hidden,
-//! and a due entry that is no longer current is marked `handled` in the same transaction that
-//! advances or cancels its schedule. Handled entries stay in the table (see
-//! docs/bill-payments.md, "Limits").
+//! and a due entry that is no longer current is settled in the same transaction that advances or
+//! cancels its schedule: marked `handled`, taken out of the index (its index keys removed) and
+//! given an [`EXPIRES_AT`] time, after which the table's TTL deletes it
+//! ([`HANDLED_RETENTION`] after it was settled). No other bill or ledger item carries
+//! `expires_at`.
 //!
-//! The owner is part of every payee and schedule key, so a principal can only ever address its
+//! The due index lives in [`due`]. The owner is part of every payee and schedule key, so a principal can only ever address its
 //! own: another's id simply does not exist under its key. A schedule and its due entry change
 //! together in one TransactWriteItems (create, advance, cancel), each conditional on the
 //! schedule's `next_due`, so of two runners (or a runner and a cancel) exactly one wins.
@@ -21,11 +26,10 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem, Update};
 use ballast_aws::{SdkResultExt, classify};
 use rust_decimal::Decimal;
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::keys::{PAYEE_PREFIX, SCHEDULE_PREFIX};
-use super::keys::{PK, SK, bill_due_pk, bill_due_sk, bills_pk, payee_sk, schedule_sk};
+use super::keys::{PK, SK, bills_pk, payee_sk, schedule_sk};
 use super::{Item, StoreError, opt_s, s};
 use crate::bills::{
     Occurrence, Payee, Recurrence, Schedule, ScheduleStatus, format_date, parse_date,
@@ -33,16 +37,16 @@ use crate::bills::{
 use crate::ledger::Ledger;
 use crate::transaction::{AccountNumber, Currency, Subject};
 
-/// Number of due-index shards.
-pub const BILL_DUE_SHARDS: u8 = 4;
-/// Most items a listing returns (payees or schedules of one principal).
-pub const MAX_LISTED: i32 = 500;
+mod due;
 
-/// The due shard of a schedule (from its id's SHA-256).
-pub fn due_shard(schedule_id: Uuid) -> u8 {
-    let digest = Sha256::digest(schedule_id.as_bytes());
-    digest.first().copied().unwrap_or(0) % BILL_DUE_SHARDS
-}
+pub use due::{
+    BILL_DUE_SHARDS, BILLS_DUE_INDEX, DUE_QUEUE, DUE_SK, DueEntry, DuePage, EXPIRES_AT,
+    HANDLED_RETENTION, drop_due, due_page, due_shard, oldest_due, oldest_due_age,
+};
+use due::{due_item, handle_due};
+
+/// Most items one page of a listing returns (payees or schedules of one principal).
+pub const MAX_LISTED: i32 = 500;
 
 /// Whether a conditional write won.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -203,41 +207,6 @@ fn schedule_from(item: &Item) -> Result<Schedule, StoreError> {
     })
 }
 
-fn due_item(owner: &Subject, schedule_id: Uuid, due: time::Date) -> Item {
-    Item::from([
-        (PK.to_owned(), s(bill_due_pk(due_shard(schedule_id)))),
-        (SK.to_owned(), s(bill_due_sk(due, schedule_id))),
-        ("owner".to_owned(), s(owner.as_str())),
-        (
-            "schedule_id".to_owned(),
-            s(schedule_id.hyphenated().to_string()),
-        ),
-    ])
-}
-
-fn due_key(schedule_id: Uuid, due: time::Date) -> Item {
-    Item::from([
-        (PK.to_owned(), s(bill_due_pk(due_shard(schedule_id)))),
-        (SK.to_owned(), s(bill_due_sk(due, schedule_id))),
-    ])
-}
-
-/// Marks a due entry handled (it leaves the runner's Query).
-fn handle_due(
-    table: &str,
-    schedule_id: Uuid,
-    due: time::Date,
-) -> Result<TransactWriteItem, StoreError> {
-    let update = Update::builder()
-        .table_name(table)
-        .set_key(Some(due_key(schedule_id, due)))
-        .update_expression("SET handled = :true")
-        .expression_attribute_values(":true", AttributeValue::Bool(true))
-        .build()
-        .map_err(StoreError::build("bill due entry"))?;
-    Ok(TransactWriteItem::builder().update(update).build())
-}
-
 fn key(owner: &Subject, sk: String) -> Item {
     Item::from([(PK.to_owned(), s(bills_pk(owner))), (SK.to_owned(), s(sk))])
 }
@@ -280,8 +249,39 @@ pub async fn put_payee(ledger: &Ledger, owner: &Subject, payee: &Payee) -> Resul
     Ok(())
 }
 
-async fn list(ledger: &Ledger, owner: &Subject, prefix: &str) -> Result<Vec<Item>, StoreError> {
-    let out = ledger
+/// One page of a listing, and the sort key to continue after (the API's cursor).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    /// The items of this page (possibly fewer than asked, even none, when more follow).
+    pub items: Vec<T>,
+    /// Pass back as `after` for the next page; `None` on the last.
+    pub next: Option<String>,
+}
+
+/// An optional filter of a listing: the expression and its `:values` (read after the page's
+/// `Limit`, as DynamoDB applies filters).
+type Filter<'a> = Option<(&'a str, Vec<(&'a str, AttributeValue)>)>;
+
+/// One Query page of the owner's items whose sort key starts with `prefix`, after `after` (a
+/// sort key this listing returned as `next`: its prefix and a UUID, else
+/// [`StoreError::BadPageKey`]; the owner comes from the caller's token, never from the cursor).
+async fn list_page(
+    ledger: &Ledger,
+    owner: &Subject,
+    prefix: &str,
+    limit: i32,
+    after: Option<&str>,
+    filter: Filter<'_>,
+) -> Result<Page<Item>, StoreError> {
+    let start = after
+        .map(|sk| {
+            sk.strip_prefix(prefix)
+                .filter(|id| id.len() == 36 && Uuid::try_parse(id).is_ok())
+                .map(|_| key(owner, sk.to_owned()))
+                .ok_or(StoreError::BadPageKey)
+        })
+        .transpose()?;
+    let mut query = ledger
         .client()
         .query()
         .table_name(ledger.tables().accounts)
@@ -289,11 +289,26 @@ async fn list(ledger: &Ledger, owner: &Subject, prefix: &str) -> Result<Vec<Item
         .expression_attribute_values(":pk", s(bills_pk(owner)))
         .expression_attribute_values(":prefix", s(prefix))
         .consistent_read(true)
-        .limit(MAX_LISTED)
-        .send()
-        .await
-        .classify("dynamodb:Query")?;
-    Ok(out.items().to_vec())
+        .limit(limit.clamp(1, MAX_LISTED))
+        .set_exclusive_start_key(start);
+    if let Some((expression, values)) = filter {
+        query = query.filter_expression(expression);
+        // DynamoDB refuses a name the expressions do not use.
+        if expression.contains("#status") {
+            query = query.expression_attribute_names("#status", "status");
+        }
+        for (name, value) in values {
+            query = query.expression_attribute_values(name, value);
+        }
+    }
+    let out = query.send().await.classify("dynamodb:Query")?;
+    Ok(Page {
+        items: out.items().to_vec(),
+        next: out
+            .last_evaluated_key()
+            .and_then(|k| opt_s(k, SK))
+            .map(str::to_owned),
+    })
 }
 
 async fn get(ledger: &Ledger, owner: &Subject, sk: String) -> Result<Option<Item>, StoreError> {
@@ -309,15 +324,25 @@ async fn get(ledger: &Ledger, owner: &Subject, sk: String) -> Result<Option<Item
         .item)
 }
 
-/// The owner's payees (one Query, at most [`MAX_LISTED`]).
+/// One page of the owner's payees (one Query of at most `limit` items, deleted ones read and
+/// skipped), after `after` (a previous page's `next`).
 #[tracing::instrument(skip_all)]
-pub async fn payees(ledger: &Ledger, owner: &Subject) -> Result<Vec<Payee>, StoreError> {
-    list(ledger, owner, PAYEE_PREFIX)
-        .await?
-        .iter()
-        .filter(|item| !deleted(item))
-        .map(payee_from)
-        .collect()
+pub async fn payees(
+    ledger: &Ledger,
+    owner: &Subject,
+    limit: i32,
+    after: Option<&str>,
+) -> Result<Page<Payee>, StoreError> {
+    let page = list_page(ledger, owner, PAYEE_PREFIX, limit, after, None).await?;
+    Ok(Page {
+        items: page
+            .items
+            .iter()
+            .filter(|item| !deleted(item))
+            .map(payee_from)
+            .collect::<Result<_, _>>()?,
+        next: page.next,
+    })
 }
 
 /// One of the owner's payees.
@@ -417,14 +442,66 @@ pub async fn create_schedule(
     transact(ledger, items).await
 }
 
-/// The owner's schedules (one Query, at most [`MAX_LISTED`]).
+/// One page of the owner's schedules (of one payee when `payee` is given: a filter, so a page
+/// may hold fewer than `limit`), after `after` (a previous page's `next`).
 #[tracing::instrument(skip_all)]
-pub async fn schedules(ledger: &Ledger, owner: &Subject) -> Result<Vec<Schedule>, StoreError> {
-    list(ledger, owner, SCHEDULE_PREFIX)
-        .await?
-        .iter()
-        .map(schedule_from)
-        .collect()
+pub async fn schedules(
+    ledger: &Ledger,
+    owner: &Subject,
+    payee: Option<Uuid>,
+    limit: i32,
+    after: Option<&str>,
+) -> Result<Page<Schedule>, StoreError> {
+    let filter = payee.map(|id| {
+        (
+            "payee_id = :payee",
+            vec![(":payee", s(id.hyphenated().to_string()))],
+        )
+    });
+    let page = list_page(ledger, owner, SCHEDULE_PREFIX, limit, after, filter).await?;
+    Ok(Page {
+        items: page
+            .items
+            .iter()
+            .map(schedule_from)
+            .collect::<Result<_, _>>()?,
+        next: page.next,
+    })
+}
+
+/// Whether one of the owner's schedules paying `payee` is ACTIVE (pages through all of them).
+#[tracing::instrument(skip_all, fields(payee_id = %payee))]
+pub async fn has_active_schedule(
+    ledger: &Ledger,
+    owner: &Subject,
+    payee: Uuid,
+) -> Result<bool, StoreError> {
+    let mut after: Option<String> = None;
+    loop {
+        let filter = Some((
+            "payee_id = :payee AND #status = :active",
+            vec![
+                (":payee", s(payee.hyphenated().to_string())),
+                (":active", s(ScheduleStatus::Active.as_str())),
+            ],
+        ));
+        let page = list_page(
+            ledger,
+            owner,
+            SCHEDULE_PREFIX,
+            MAX_LISTED,
+            after.as_deref(),
+            filter,
+        )
+        .await?;
+        if !page.items.is_empty() {
+            return Ok(true);
+        }
+        match page.next {
+            Some(next) => after = Some(next),
+            None => return Ok(false),
+        }
+    }
 }
 
 /// One of the owner's schedules (consistent read).
@@ -547,86 +624,4 @@ pub async fn cancel(
         items.push(handle_due(table, schedule.schedule_id, due)?);
     }
     transact(ledger, items).await
-}
-
-/// A due index entry.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DueEntry {
-    /// The schedule's owner.
-    pub owner: Subject,
-    /// The schedule.
-    pub schedule_id: Uuid,
-    /// The due date the entry is filed under.
-    pub due: time::Date,
-}
-
-/// One Query of shard `shard`: unhandled entries due on or before `today`, oldest first (at
-/// most `limit` entries read, handled ones included).
-#[tracing::instrument(skip(ledger))]
-pub async fn due(
-    ledger: &Ledger,
-    shard: u8,
-    today: time::Date,
-    limit: i32,
-) -> Result<Vec<Result<DueEntry, StoreError>>, StoreError> {
-    // `~` sorts after every character of a UUID, so the bound includes every entry of `today`.
-    let upper = format!("{}#~", format_date(today));
-    let wanted = usize::try_from(limit).unwrap_or(0);
-    let mut entries = Vec::new();
-    let mut start = None;
-    // Handled entries are filtered after they are read: page on until enough live ones are found.
-    loop {
-        let out = ledger
-            .client()
-            .query()
-            .table_name(ledger.tables().accounts)
-            .key_condition_expression("pk = :pk AND sk <= :upper")
-            .filter_expression("attribute_not_exists(handled)")
-            .expression_attribute_values(":pk", s(bill_due_pk(shard)))
-            .expression_attribute_values(":upper", s(&upper))
-            .consistent_read(true)
-            .limit(limit)
-            .set_exclusive_start_key(start.take())
-            .send()
-            .await
-            .classify("dynamodb:Query")?;
-        entries.extend(out.items().iter().map(due_entry));
-        start = out.last_evaluated_key().cloned();
-        if start.is_none() || entries.len() >= wanted {
-            return Ok(entries);
-        }
-    }
-}
-
-fn due_entry(item: &Item) -> Result<DueEntry, StoreError> {
-    let pk = opt_s(item, PK).unwrap_or_default();
-    let sk = opt_s(item, SK).unwrap_or_default();
-    Ok(DueEntry {
-        owner: opt_s(item, "owner")
-            .and_then(|o| Subject::parse(o).ok())
-            .ok_or_else(|| corrupt(pk, "owner"))?,
-        schedule_id: opt_s(item, "schedule_id")
-            .and_then(|t| Uuid::try_parse(t).ok())
-            .ok_or_else(|| corrupt(pk, "schedule_id"))?,
-        due: sk
-            .get(..10)
-            .and_then(parse_date)
-            .ok_or_else(|| corrupt(pk, "sk"))?,
-    })
-}
-
-/// Marks a due entry handled whose schedule no longer expects it (cancelled, advanced, gone).
-#[tracing::instrument(skip_all, fields(schedule_id = %entry.schedule_id))]
-pub async fn drop_due(ledger: &Ledger, entry: &DueEntry) -> Result<(), StoreError> {
-    ledger
-        .client()
-        .update_item()
-        .table_name(ledger.tables().accounts)
-        .set_key(Some(due_key(entry.schedule_id, entry.due)))
-        .update_expression("SET handled = :true")
-        .expression_attribute_values(":true", AttributeValue::Bool(true))
-        .send()
-        .await
-        .classify("dynamodb:UpdateItem")?;
-    Ok(())
 }
