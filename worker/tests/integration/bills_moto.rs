@@ -659,6 +659,38 @@ async fn two_runners_at_once_pay_each_occurrence_once() {
     money_conserved(&env.parts).await;
 }
 
+/// Shutdown during a pass stops it between two schedules; the next pass pays what was left,
+/// once.
+#[tokio::test]
+async fn a_pass_stopped_for_shutdown_leaves_the_rest_to_the_next_pass() {
+    let env = env().await;
+    let p = payee(&env, &env.alice).await;
+    let first = next_jan_31();
+    for _ in 0..2 {
+        schedule(
+            &env,
+            &env.alice,
+            &p,
+            json!({"source_account": ALICE_ACCOUNT, "amount": "1.00", "currency": "USD",
+                   "first_due": format_date(first), "recurrence": "WEEKLY"}),
+        )
+        .await;
+    }
+    let runner = runner(&env.parts);
+    let stop = tokio_util::sync::CancellationToken::new();
+    stop.cancel();
+    let stopped = runner.run_due_until(at(first), &stop).await.unwrap();
+    assert!(stopped.interrupted, "{stopped:?}");
+    assert_eq!(stopped.enqueued + stopped.replayed, 0, "{stopped:?}");
+    assert!(deliver(&env.parts).await.is_empty());
+
+    let next = runner.run_due(at(first)).await.unwrap();
+    assert!(!next.interrupted, "{next:?}");
+    assert_eq!((next.enqueued, next.failed), (2, 0), "{next:?}");
+    assert_eq!(deliver(&env.parts).await.len(), 2);
+    money_conserved(&env.parts).await;
+}
+
 #[tokio::test]
 async fn a_cancelled_schedule_pays_nothing_more() {
     let env = env().await;
