@@ -272,6 +272,12 @@ pub struct SimulateArgs {
     /// Each launch boots in --boot-delay plus a uniform draw up to this.
     #[arg(long, default_value = "0s")]
     pub boot_spread: ballast_blueprint::Duration,
+    /// An earlier period of the queue's traffic, as a trace (e.g. from `ballast trace export`),
+    /// starting at the same time of day as --trace (repeatable): adds `queueing+prediction`,
+    /// `mode: queueing` with the seasonal profile learned from these periods (the trace's
+    /// length is the period).
+    #[arg(long, value_name = "TRACE")]
+    pub history: Vec<PathBuf>,
     /// Write arrivals, queue depth, capacity and oldest-message age per policy to this SVG.
     #[arg(long)]
     pub plot: Option<PathBuf>,

@@ -46,7 +46,11 @@ pub fn run(args: &SimulateArgs, out: &mut impl Write) -> anyhow::Result<ExitCode
         boot_spread: args.boot_spread.std(),
         ..SimConfig::default()
     };
-    let results = simulate::run_simulation(&trace, &sim, simulate::default_policies(&policy))?;
+    let mut policies = simulate::default_policies(&policy);
+    if !args.history.is_empty() {
+        policies.push(Box::new(predicting(&policy, &trace, &args.history)?));
+    }
+    let results = simulate::run_simulation(&trace, &sim, policies)?;
     // Without a declared switch, the blueprint's defaults for this policy.
     let failover = args
         .controller_down
@@ -95,6 +99,49 @@ pub fn run(args: &SimulateArgs, out: &mut impl Write) -> anyhow::Result<ExitCode
     Ok(ExitCode::SUCCESS)
 }
 
+/// `mode: queueing` with the seasonal profile learned from the `history` traces, each one
+/// period (the length of `trace`, in whole minutes) starting at the same phase as `trace`.
+fn predicting(
+    policy: &PolicyConfig,
+    trace: &Trace,
+    history: &[PathBuf],
+) -> anyhow::Result<simulate::BallastPolicy> {
+    let period = trace.duration_secs() / 60 * 60;
+    anyhow::ensure!(
+        period > 0,
+        "--history needs a trace of at least one minute (it is the period)"
+    );
+    let mut counts = Vec::new();
+    for path in history {
+        let earlier = Trace::from_path(path)
+            .with_context(|| format!("reading history trace {}", path.display()))?;
+        let mut minutes = simulate::synthetic::minute_counts(&earlier);
+        let wanted = usize::try_from(period / 60)?;
+        anyhow::ensure!(
+            minutes.len() >= wanted,
+            "{}: {} minutes of history, shorter than the {} minutes of --trace (hint: each history \
+             file is one earlier period of the same length, e.g. the same hours of an earlier day)",
+            path.display(),
+            minutes.len(),
+            wanted
+        );
+        // Each file is one period from phase 0: a longer one is cut, so that the next file
+        // starts at phase 0 again.
+        minutes.truncate(wanted);
+        counts.extend(minutes);
+    }
+    let config = PolicyConfig {
+        mode: crate::autoscale::Mode::Queueing,
+        ..policy.clone()
+    };
+    Ok(
+        simulate::BallastPolicy::new(config, simulate::BallastPolicy::DEFAULT_INTERVAL)
+            .with_prediction(crate::autoscale::seasonal::SeasonalProfile::learn(
+                0, 60, period, &counts,
+            )),
+    )
+}
+
 /// The failover runs without their per-second series.
 fn failover_json(f: &simulate::FailoverReport) -> serde_json::Value {
     let run = |r: &simulate::failover::FailoverRun| {
@@ -133,6 +180,65 @@ fn parse_rate_milli(text: &str) -> anyhow::Result<u64> {
 
 #[cfg(test)]
 mod tests {
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+
+    fn simulate(argv: &[&str]) -> anyhow::Result<String> {
+        let traces = concat!(env!("CARGO_MANIFEST_DIR"), "/../blueprints/traces");
+        let mut full = vec!["ballast".to_string(), "simulate".to_string()];
+        full.extend(argv.iter().map(|a| a.replace("TRACES", traces)));
+        let Command::Simulate(args) = Cli::try_parse_from(full)?.command else {
+            panic!("not simulate")
+        };
+        let mut out = Vec::new();
+        super::run(&args, &mut out)?;
+        Ok(String::from_utf8(out)?)
+    }
+
+    /// Earlier periods given with --history add `queueing+prediction`, which meets a known
+    /// peak with capacity already in service; a history shorter than the trace is refused.
+    #[test]
+    fn history_adds_the_predicting_policy() {
+        let json = simulate(&[
+            "--trace",
+            "TRACES/peak.csv",
+            "--history",
+            "TRACES/peak.csv",
+            "--history",
+            "TRACES/peak.csv",
+            "--output",
+            "json",
+        ])
+        .unwrap();
+        let reports: Vec<serde_json::Value> = serde_json::from_str(&json).unwrap();
+        let by_name = |name: &str| {
+            reports
+                .iter()
+                .find(|r| r["policy"] == name)
+                .unwrap_or_else(|| panic!("no {name} in {json}"))
+        };
+        let predicting = by_name("queueing+prediction");
+        let queueing = by_name("queueing");
+        assert_eq!(predicting["minutes_over_alarm"], 0);
+        assert!(
+            predicting["max_oldest_age_secs"].as_u64() <= queueing["max_oldest_age_secs"].as_u64(),
+            "{predicting} {queueing}"
+        );
+        assert_eq!(reports.len(), 6, "five policies and the predicting one");
+
+        let short = simulate(&[
+            "--trace",
+            "TRACES/business-day.csv",
+            "--history",
+            "TRACES/peak.csv",
+        ])
+        .unwrap_err();
+        assert!(
+            format!("{short:#}").contains("shorter than the"),
+            "{short:#}"
+        );
+    }
+
     #[test]
     fn service_rates_are_exact() {
         assert_eq!(super::parse_rate_milli("5").unwrap(), 5000);

@@ -61,6 +61,20 @@ pub fn two_peak_day(seed: u64) -> Trace {
     Trace::new(segments, TWO_PEAK_DAY_SECS).unwrap_or_else(|_| Trace::constant(0, 1))
 }
 
+/// `trace` as one-minute counts (its length rounded down to whole minutes): what a queue's
+/// history would hold had the trace been its traffic (`ballast simulate --history`).
+pub fn minute_counts(trace: &Trace) -> Vec<u64> {
+    (0..trace.duration_secs() / STEP_SECS)
+        .map(|minute| {
+            let start = minute * STEP_SECS;
+            let milli: u64 = (start..start + STEP_SECS)
+                .map(|t| trace.rate_milli_at(t))
+                .sum();
+            milli / 1000
+        })
+        .collect()
+}
+
 /// Earlier periods of `trace` as a queue's history: `periods` back-to-back
 /// copies of the trace (its length rounded down to whole minutes), each
 /// minute's count a Poisson draw around the trace's messages in that minute,
