@@ -135,13 +135,9 @@ pub fn key_policy(bp: &Blueprint, key: &KmsKey, scope: &KeyScope) -> PolicyDocum
     policy
 }
 
-/// Why an own statement could lock the key out: a `Deny` whose actions cover
-/// `kms:PutKeyPolicy`. Even with conditions, a mistaken one leaves no one able to repair it.
-pub fn locks_out(statement: &Statement) -> bool {
-    statement.denies(REPAIR_ACTION)
-}
-
-/// The call that rewrites a key's policy: an own statement may not deny it ([`locks_out`]).
+/// The call that rewrites a key's policy: an own statement may not deny it
+/// ([`Statement::denies`]), even with conditions, or a mistake in it would leave no one able to
+/// repair the key, and every piece of data it encrypts with it.
 pub const REPAIR_ACTION: &str = "kms:PutKeyPolicy";
 
 #[cfg(test)]
@@ -272,20 +268,5 @@ mod tests {
                 "AuditorsDescribe"
             ]
         );
-    }
-
-    #[test]
-    fn a_deny_covering_put_key_policy_locks_out() {
-        let statement = |effect: &str, action: &str| {
-            own_statement(&serde_json::json!({
-                "Effect": effect, "Principal": "*", "Action": action, "Resource": "*"
-            }))
-            .unwrap()
-        };
-        assert!(locks_out(&statement("Deny", "kms:*")));
-        assert!(locks_out(&statement("Deny", "kms:Put*")));
-        assert!(locks_out(&statement("Deny", "KMS:PutKeyPolicy")));
-        assert!(!locks_out(&statement("Deny", "kms:Decrypt")));
-        assert!(!locks_out(&statement("Allow", "kms:*")));
     }
 }

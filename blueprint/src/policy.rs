@@ -557,6 +557,36 @@ mod tests {
 
     use super::*;
 
+    /// What an own statement may not deny (`kms:PutKeyPolicy` on a key, `sqs:SetQueueAttributes`
+    /// on a queue) is matched with IAM's wildcards, case-insensitively; an `Allow` denies nothing.
+    #[test]
+    fn a_deny_covers_the_actions_its_patterns_match() {
+        let statement = |effect: &str, action: &str| {
+            own_statement(&serde_json::json!({
+                "Effect": effect, "Principal": "*", "Action": action, "Resource": "*"
+            }))
+            .unwrap()
+        };
+        for (repair, denying, not_denying) in [
+            (
+                crate::key_policy::REPAIR_ACTION,
+                ["kms:*", "kms:Put*", "KMS:PutKeyPolicy"],
+                "kms:Decrypt",
+            ),
+            (
+                crate::queue_policy::REPAIR_ACTION,
+                ["sqs:*", "sqs:Set*", "SQS:SetQueueAttributes"],
+                "sqs:SendMessage",
+            ),
+        ] {
+            for action in denying {
+                assert!(statement("Deny", action).denies(repair), "{action}");
+                assert!(!statement("Allow", action).denies(repair), "{action}");
+            }
+            assert!(!statement("Deny", not_denying).denies(repair));
+        }
+    }
+
     const STORED: &str = r#"{
         "Version": "2012-10-17",
         "Statement": [

@@ -120,14 +120,9 @@ pub fn queue_policy(bp: &Blueprint, queue: &Queue, queue_arn: &str) -> Option<Po
     (!statements.is_empty()).then(|| PolicyDocument::new(statements))
 }
 
-/// Whether an own statement could lock Ballast out of the queue: a `Deny` whose actions cover
-/// `sqs:SetQueueAttributes`, the call that rewrites the policy. Even with conditions, a
-/// mistaken one leaves no one able to repair the policy through SQS.
-pub fn locks_out(statement: &Statement) -> bool {
-    statement.denies(REPAIR_ACTION)
-}
-
-/// The call that rewrites a queue's policy: an own statement may not deny it ([`locks_out`]).
+/// The call that rewrites a queue's policy: an own statement may not deny it
+/// ([`Statement::denies`]), even with conditions, or a mistake in it would leave no one able to
+/// repair the policy through SQS.
 pub const REPAIR_ACTION: &str = "sqs:SetQueueAttributes";
 
 #[cfg(test)]
@@ -170,27 +165,16 @@ mod tests {
     }
 
     #[test]
+    fn reserved_sids() {
+        assert!(is_reserved_sid(TLS_ONLY_SID));
+        assert!(is_reserved_sid(&topic_sid("anything")));
+        assert!(!is_reserved_sid("PartnerSends"));
+    }
+
+    #[test]
     fn a_queue_nothing_needs_a_policy_for_has_none() {
         let mut bp = blueprint("      tlsOnly: false\n");
         bp.spec.topics.clear();
         assert_eq!(queue_policy(&bp, &bp.spec.queues[0], ARN), None);
-    }
-
-    #[test]
-    fn reserved_sids_and_lockouts() {
-        assert!(is_reserved_sid(TLS_ONLY_SID));
-        assert!(is_reserved_sid(&topic_sid("anything")));
-        assert!(!is_reserved_sid("PartnerSends"));
-        let statement = |effect: &str, action: &str| {
-            own_statement(&serde_json::json!({
-                "Effect": effect, "Principal": "*", "Action": action, "Resource": "*"
-            }))
-            .unwrap()
-        };
-        assert!(locks_out(&statement("Deny", "sqs:*")));
-        assert!(locks_out(&statement("Deny", "sqs:Set*")));
-        assert!(locks_out(&statement("Deny", "SQS:SetQueueAttributes")));
-        assert!(!locks_out(&statement("Deny", "sqs:SendMessage")));
-        assert!(!locks_out(&statement("Allow", "sqs:*")));
     }
 }

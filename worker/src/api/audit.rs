@@ -34,6 +34,7 @@ use uuid::Uuid;
 
 use super::ApiState;
 use super::extract::{AccountsAdmin, Authorized};
+use super::paging::bad_cursor;
 use super::problem::{ApiError, Problem};
 use crate::ledger::sort_timestamp;
 use crate::store::Item;
@@ -202,14 +203,6 @@ struct Cursor {
 
 fn encode_cursor(cursor: &Cursor) -> Option<String> {
     serde_json::to_vec(cursor).ok().map(hex::encode)
-}
-
-fn bad_cursor() -> ApiError {
-    ApiError::invalid(
-        "cursor",
-        "invalid_cursor",
-        "`cursor` is not a cursor of this endpoint; hint: pass `next_cursor` unchanged",
-    )
 }
 
 fn decode_cursor(text: &str) -> Result<Cursor, ApiError> {

@@ -19,6 +19,7 @@ use super::extract::{Authorized, TransactionsRead, TransactionsWrite};
 use super::models::{
     BillsPageQuery, CreatePayee, CreateSchedule, PayeePage, PayeeView, SchedulePage, ScheduleView,
 };
+use super::paging::key_page;
 use super::problem::{ApiError, Problem};
 use crate::bills::{
     MAX_COUNT, Payee, Recurrence, Schedule, ScheduleStatus, format_date, parse_date,
@@ -65,48 +66,18 @@ fn created(location: String, body: impl serde::Serialize) -> Response {
 /// Default page size of the bill listings.
 pub const DEFAULT_BILLS_PAGE: i32 = 100;
 
-fn bad_cursor() -> ApiError {
-    ApiError::invalid(
-        "cursor",
-        "invalid_cursor",
-        "`cursor` is not a cursor of this listing; hint: pass `next_cursor` unchanged",
-    )
-}
-
-/// The page size and the sort key to continue after, from a listing's query (the cursor is
-/// the hex of a sort key the listing returned; the store checks its shape).
+/// The page size and the sort key to continue after, from a listing's query.
 fn page_query(
     query: Result<Query<BillsPageQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<(i32, Option<String>), ApiError> {
     let Query(query) =
         query.map_err(|e| ApiError::invalid("query", "invalid_query", e.body_text()))?;
-    let limit = query.limit.unwrap_or(DEFAULT_BILLS_PAGE);
-    if !(1..=bills_store::MAX_LISTED).contains(&limit) {
-        return Err(ApiError::invalid(
-            "limit",
-            "limit_out_of_range",
-            format!("`limit` must be 1..={}", bills_store::MAX_LISTED),
-        ));
-    }
-    let after = query
-        .cursor
-        .as_deref()
-        .map(|c| {
-            hex::decode(c)
-                .ok()
-                .and_then(|b| String::from_utf8(b).ok())
-                .ok_or_else(bad_cursor)
-        })
-        .transpose()?;
-    Ok((limit, after))
-}
-
-/// A store error, with a bad page key answered as a bad cursor (400).
-fn listing_error(e: crate::store::StoreError) -> ApiError {
-    match e {
-        crate::store::StoreError::BadPageKey => bad_cursor(),
-        other => other.into(),
-    }
+    key_page(
+        query.limit,
+        query.cursor.as_deref(),
+        DEFAULT_BILLS_PAGE,
+        bills_store::MAX_LISTED,
+    )
 }
 
 /// Save a payee (a biller and the account it is paid to).
@@ -188,9 +159,8 @@ pub async fn list_payees(
     query: Result<Query<BillsPageQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<axum::Json<PayeePage>, ApiError> {
     let (limit, after) = page_query(query)?;
-    let page = bills_store::payees(state.ledger(), principal.owner(), limit, after.as_deref())
-        .await
-        .map_err(listing_error)?;
+    let page =
+        bills_store::payees(state.ledger(), principal.owner(), limit, after.as_deref()).await?;
     Ok(axum::Json(PayeePage {
         payees: page.items.into_iter().map(PayeeView::from).collect(),
         next_cursor: page.next.map(hex::encode),
@@ -406,8 +376,7 @@ pub async fn list_schedules(
         limit,
         after.as_deref(),
     )
-    .await
-    .map_err(listing_error)?;
+    .await?;
     // A deleted payee keeps its (cancelled or completed) schedules listed.
     if page.items.is_empty()
         && after.is_none()

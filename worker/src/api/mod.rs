@@ -28,6 +28,7 @@ pub mod ingest;
 pub mod jwks;
 pub mod models;
 pub mod openapi;
+pub mod paging;
 pub mod problem;
 pub mod rate;
 pub mod reviews;

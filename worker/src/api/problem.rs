@@ -267,11 +267,7 @@ impl From<StoreError> for ApiError {
         match err {
             StoreError::Aws(e) => e.into(),
             StoreError::Ledger(e) => e.into(),
-            StoreError::BadPageKey => ApiError::invalid(
-                "cursor",
-                "invalid_cursor",
-                "`cursor` is not a cursor of this endpoint; hint: pass `next_cursor` unchanged",
-            ),
+            StoreError::BadPageKey => super::paging::bad_cursor(),
             e @ (StoreError::IngestContended | StoreError::IngestVanished) => {
                 ApiError::unavailable(e.to_string(), Some(e.into()))
             }

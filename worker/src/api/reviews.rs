@@ -26,6 +26,7 @@ use uuid::Uuid;
 use super::ApiState;
 use super::audit::{AuditDraft, Decision, client_address};
 use super::extract::{AccountsAdmin, Authorized};
+use super::paging::key_page;
 use super::problem::{ApiError, Problem};
 use crate::ledger::{Review, ReviewAction, ReviewOutcome};
 use crate::store::reviews;
@@ -132,14 +133,6 @@ pub struct ReviewQuery {
     pub cursor: Option<String>,
 }
 
-fn bad_cursor() -> ApiError {
-    ApiError::invalid(
-        "cursor",
-        "invalid_cursor",
-        "`cursor` is not a cursor of this endpoint; hint: pass `next_cursor` unchanged",
-    )
-}
-
 fn parse_id(id: &str) -> Result<Uuid, ApiError> {
     Uuid::try_parse(id).map_err(|_| {
         ApiError::invalid(
@@ -175,28 +168,14 @@ pub async fn list_reviews(
 ) -> Result<axum::Json<ReviewPage>, ApiError> {
     let Query(query) =
         query.map_err(|e| ApiError::invalid("query", "invalid_query", e.body_text()))?;
-    let limit = query.limit.unwrap_or(DEFAULT_REVIEW_PAGE);
-    if !(1..=MAX_REVIEW_PAGE).contains(&limit) {
-        return Err(ApiError::invalid(
-            "limit",
-            "limit_out_of_range",
-            format!("`limit` must be 1..={MAX_REVIEW_PAGE}"),
-        ));
-    }
-    let after = query
-        .cursor
-        .as_deref()
-        .map(|c| {
-            hex::decode(c)
-                .ok()
-                .and_then(|b| String::from_utf8(b).ok())
-                .ok_or_else(bad_cursor)
-        })
-        .transpose()?;
-    let page = match reviews::pending(state.ledger(), limit, after.as_deref()).await {
-        Err(crate::store::StoreError::BadPageKey) => return Err(bad_cursor()),
-        other => other?,
-    };
+    let (limit, after) = key_page(
+        query.limit,
+        query.cursor.as_deref(),
+        DEFAULT_REVIEW_PAGE,
+        MAX_REVIEW_PAGE,
+    )?;
+    // A store's refusal of the page key is a bad cursor (400), by `From<StoreError>`.
+    let page = reviews::pending(state.ledger(), limit, after.as_deref()).await?;
     Ok(axum::Json(ReviewPage {
         reviews: page.reviews.iter().map(ReviewView::from).collect(),
         next_cursor: page.next.map(hex::encode),

@@ -236,19 +236,14 @@ pub async fn watch_held_reviews(
     interval: Duration,
     shutdown: CancellationToken,
 ) {
-    let mut ticker = tokio::time::interval(interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = ticker.tick() => {}
-            () = shutdown.cancelled() => return,
-        }
+    every(interval, shutdown, || async {
         let now = time::OffsetDateTime::now_utc();
         match crate::store::reviews::oldest_pending_age(&ledger, now).await {
             Ok(age) => metrics.set_held_oldest_age(age),
             Err(error) => tracing::warn!(%error, "cannot read the oldest pending review"),
         }
-    }
+    })
+    .await;
 }
 
 /// Reads the age of the oldest bill occurrence due but unpaid (one Query per shard of the
@@ -261,6 +256,23 @@ pub async fn watch_overdue_bills(
     interval: Duration,
     shutdown: CancellationToken,
 ) {
+    every(interval, shutdown, || async {
+        let now = time::OffsetDateTime::now_utc();
+        match crate::store::bills::oldest_due_age(&ledger, now).await {
+            Ok(age) => metrics.set_bills_overdue_oldest_age(age),
+            Err(error) => tracing::warn!(%error, "cannot read the oldest unpaid bill occurrence"),
+        }
+    })
+    .await;
+}
+
+/// Runs `step` at once and then every `interval` (a late tick is delayed, not bunched) until
+/// `shutdown` fires.
+async fn every<F, Fut>(interval: Duration, shutdown: CancellationToken, mut step: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -268,11 +280,7 @@ pub async fn watch_overdue_bills(
             _ = ticker.tick() => {}
             () = shutdown.cancelled() => return,
         }
-        let now = time::OffsetDateTime::now_utc();
-        match crate::store::bills::oldest_due_age(&ledger, now).await {
-            Ok(age) => metrics.set_bills_overdue_oldest_age(age),
-            Err(error) => tracing::warn!(%error, "cannot read the oldest unpaid bill occurrence"),
-        }
+        step().await;
     }
 }
 
