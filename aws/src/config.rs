@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use aws_config::default_provider::region::DefaultRegionChain;
+use aws_config::stalled_stream_protection::StalledStreamProtectionConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
 use aws_types::SdkConfig;
@@ -131,7 +132,14 @@ pub async fn load_sdk_config_with_default_region(
 
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .region(region)
-        .timeout_config(opts.timeouts.timeout_config());
+        .timeout_config(opts.timeouts.timeout_config())
+        // The SDK's stalled-stream protection is off because the timeouts above already bound a
+        // stalled call: every operation Ballast calls has a non-streaming response, which the
+        // SDK reads to its end inside the attempt timeout, and a stalled request body never
+        // gets a response before the read timeout. The protection duplicated that bound at a
+        // cost: it wakes every in-flight request every 100 ms to sample its throughput (a
+        // ReceiveMessage long poll ten times a second), measured in docs/benchmarks.md.
+        .stalled_stream_protection(StalledStreamProtectionConfig::disabled());
     if let Some(profile) = non_empty(opts.profile.as_deref()) {
         loader = loader.profile_name(profile);
     }
@@ -216,6 +224,9 @@ mod tests {
             Some(Duration::from_secs(30))
         );
         assert_eq!(timeouts.operation_timeout(), Some(Duration::from_secs(90)));
+        // The timeouts bound a stalled call; the SDK's throughput sampling is off.
+        let stalled = config.stalled_stream_protection().unwrap();
+        assert!(!stalled.is_enabled());
     }
 
     #[test]
