@@ -36,7 +36,9 @@ pub struct AwsOptions {
 /// Without them an SDK call on a connection that stays silent waits forever: one hung
 /// ReceiveMessage stops a worker while it still looks healthy. Every client both binaries
 /// build gets these through the shared [`SdkConfig`]; long-polling calls widen the read and
-/// attempt bounds by their wait ([`AwsTimeouts::long_poll`]).
+/// attempt bounds by their wait ([`AwsTimeouts::long_poll`]). They are also the only bound on a
+/// response that stalls mid-body: the SDK's stalled-stream protection is off
+/// ([`load_sdk_config_with_default_region`] says why).
 ///
 /// The command-line flags that fill it (`--aws-connect-timeout` …) are
 /// `ballast_runtime::aws::AwsTimeoutArgs`, parsed with the one duration grammar of both
@@ -134,11 +136,12 @@ pub async fn load_sdk_config_with_default_region(
         .region(region)
         .timeout_config(opts.timeouts.timeout_config())
         // The SDK's stalled-stream protection is off because the timeouts above already bound a
-        // stalled call: every operation Ballast calls has a non-streaming response, which the
-        // SDK reads to its end inside the attempt timeout, and a stalled request body never
-        // gets a response before the read timeout. The protection duplicated that bound at a
-        // cost: it wakes every in-flight request every 100 ms to sample its throughput (a
-        // ReceiveMessage long poll ten times a second), measured in docs/benchmarks.md.
+        // stalled call: no operation Ballast calls streams its body (no S3), so the SDK sends
+        // the request and reads the whole response inside the attempt timeout, and a stall
+        // anywhere in it fails the attempt (retried) within `attempt` (a long poll: its wait
+        // plus the margin). The protection duplicated that bound (after its 20 s grace period)
+        // at a cost: it wakes every in-flight request every 100 ms to sample its throughput,
+        // a ReceiveMessage long poll included (docs/benchmarks.md).
         .stalled_stream_protection(StalledStreamProtectionConfig::disabled());
     if let Some(profile) = non_empty(opts.profile.as_deref()) {
         loader = loader.profile_name(profile);
