@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use aws_config::default_provider::region::DefaultRegionChain;
+use aws_config::stalled_stream_protection::StalledStreamProtectionConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
 use aws_types::SdkConfig;
@@ -35,7 +36,9 @@ pub struct AwsOptions {
 /// Without them an SDK call on a connection that stays silent waits forever: one hung
 /// ReceiveMessage stops a worker while it still looks healthy. Every client both binaries
 /// build gets these through the shared [`SdkConfig`]; long-polling calls widen the read and
-/// attempt bounds by their wait ([`AwsTimeouts::long_poll`]).
+/// attempt bounds by their wait ([`AwsTimeouts::long_poll`]). They are also the only bound on a
+/// response that stalls mid-body: the SDK's stalled-stream protection is off
+/// ([`load_sdk_config_with_default_region`] says why).
 ///
 /// The command-line flags that fill it (`--aws-connect-timeout` …) are
 /// `ballast_runtime::aws::AwsTimeoutArgs`, parsed with the one duration grammar of both
@@ -131,7 +134,15 @@ pub async fn load_sdk_config_with_default_region(
 
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .region(region)
-        .timeout_config(opts.timeouts.timeout_config());
+        .timeout_config(opts.timeouts.timeout_config())
+        // The SDK's stalled-stream protection is off because the timeouts above already bound a
+        // stalled call: no operation Ballast calls streams its body (no S3), so the SDK sends
+        // the request and reads the whole response inside the attempt timeout, and a stall
+        // anywhere in it fails the attempt (retried) within `attempt` (a long poll: its wait
+        // plus the margin). The protection duplicated that bound (after its 20 s grace period)
+        // at a cost: it wakes every in-flight request every 100 ms to sample its throughput,
+        // a ReceiveMessage long poll included (docs/benchmarks.md).
+        .stalled_stream_protection(StalledStreamProtectionConfig::disabled());
     if let Some(profile) = non_empty(opts.profile.as_deref()) {
         loader = loader.profile_name(profile);
     }
@@ -216,6 +227,9 @@ mod tests {
             Some(Duration::from_secs(30))
         );
         assert_eq!(timeouts.operation_timeout(), Some(Duration::from_secs(90)));
+        // The timeouts bound a stalled call; the SDK's throughput sampling is off.
+        let stalled = config.stalled_stream_protection().unwrap();
+        assert!(!stalled.is_enabled());
     }
 
     #[test]
