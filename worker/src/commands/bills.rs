@@ -3,11 +3,9 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use super::serve::ServeError;
+use super::serve::{IngestParts, ServeError, ingest_parts};
 use crate::bills::runner::{BillRunner, RunReport};
 use crate::cli::{BillsCommand, BillsRunDueArgs};
-use crate::config::{ConfigError, load_blueprint, resolve};
-use crate::ledger::Ledger;
 
 /// `bills …`.
 pub async fn run(command: &BillsCommand) -> Result<ExitCode, ServeError> {
@@ -40,27 +38,11 @@ pub async fn run_due(
     args: &BillsRunDueArgs,
     now: time::OffsetDateTime,
 ) -> Result<RunReport, ServeError> {
-    let target = args.target.config();
-    let blueprint = load_blueprint(&target)?;
-    let targets = resolve(&target, blueprint.as_ref())?;
-    let sdk = ballast_aws::load_sdk_config_with_default_region(
-        &targets.aws,
-        targets.default_region.as_deref(),
-    )
-    .await?;
-    let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let ddb = aws_sdk_dynamodb::Client::new(&sdk);
-    let queue_url = targets
-        .queue()?
-        .url(&sqs)
-        .await
-        .map_err(ConfigError::from)?;
-    let (accounts, transactions) = targets.tables()?;
-    let runner = BillRunner::new(
-        Ledger::new(ddb, accounts, transactions),
+    let IngestParts {
+        ledger,
         sqs,
         queue_url,
-        args.sweep_after,
-    );
+    } = ingest_parts(&args.target.config()).await?;
+    let runner = BillRunner::new(ledger, sqs, queue_url, args.sweep_after);
     Ok(runner.run_due(now).await?)
 }

@@ -180,23 +180,11 @@ pub async fn serve_command(
     };
     let clock: Arc<dyn Clock> = Arc::new(SystemClock::default());
     let auth = authenticator(args, clock.clone()).await?;
-    let target = args.target.config();
-    let blueprint = load_blueprint(&target)?;
-    let targets = resolve(&target, blueprint.as_ref())?;
-    let sdk = ballast_aws::load_sdk_config_with_default_region(
-        &targets.aws,
-        targets.default_region.as_deref(),
-    )
-    .await?;
-    let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let ddb = aws_sdk_dynamodb::Client::new(&sdk);
-    let queue_url = targets
-        .queue()?
-        .url(&sqs)
-        .await
-        .map_err(ConfigError::from)?;
-    let (accounts, transactions) = targets.tables()?;
-    let ledger = Ledger::new(ddb, accounts, transactions);
+    let IngestParts {
+        ledger,
+        sqs,
+        queue_url,
+    } = ingest_parts(&args.target.config()).await?;
     let config = ApiConfig {
         body_limit: args.body_limit,
         rate_limit: RateLimit {
@@ -264,6 +252,38 @@ pub async fn serve_command(
         tracing::error!(%error, "the bill runner task failed");
     }
     served.map_err(ServeError::Serve)
+}
+
+/// What the ingest path writes to, resolved from the blueprint and flags: the ledger's tables,
+/// the SQS client and the transactions queue's URL (`serve`, `sweep`, `bills run-due`).
+pub struct IngestParts {
+    pub ledger: Ledger,
+    pub sqs: aws_sdk_sqs::Client,
+    pub queue_url: String,
+}
+
+/// Resolves [`IngestParts`] for `target`.
+pub async fn ingest_parts(target: &crate::config::TargetConfig) -> Result<IngestParts, ServeError> {
+    let blueprint = load_blueprint(target)?;
+    let targets = resolve(target, blueprint.as_ref())?;
+    let sdk = ballast_aws::load_sdk_config_with_default_region(
+        &targets.aws,
+        targets.default_region.as_deref(),
+    )
+    .await?;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let ddb = aws_sdk_dynamodb::Client::new(&sdk);
+    let queue_url = targets
+        .queue()?
+        .url(&sqs)
+        .await
+        .map_err(ConfigError::from)?;
+    let (accounts, transactions) = targets.tables()?;
+    Ok(IngestParts {
+        ledger: Ledger::new(ddb, accounts, transactions),
+        sqs,
+        queue_url,
+    })
 }
 
 #[cfg(test)]
