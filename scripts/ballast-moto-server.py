@@ -18,7 +18,16 @@ the queue's attribute dictionary for one setting, and building it counts the que
 (three times), so filling or draining a queue of thousands of messages is quadratic. Here the
 counts are computed only when GetQueueAttributes asks for them.
 
-Same flags as moto_server. setup-moto.sh installs this as .venv/bin/ballast-moto-server.
+The HTTP server is waitress instead of moto's Werkzeug development server. Werkzeug's server
+answers every request with `Connection: close` (Python's http.server cannot drain a request body
+before reading the next request line), so every SDK request paid a new TCP connection, about
+twelve system calls and a new connection task in the client, a cost AWS's keep-alive endpoints do
+not have and one that dominated the worker's measured CPU. waitress keeps HTTP/1.1 connections
+open and serves them from a thread pool; one thread per request in progress, and a long poll
+holds one for up to its wait, so the pool is sized far above the test bed's concurrent polls.
+
+Same flags as moto_server (TLS and --reload fall back to Werkzeug). setup-moto.sh installs this
+as .venv/bin/ballast-moto-server.
 """
 import copy
 import os
@@ -27,6 +36,7 @@ import threading
 import moto.dynamodb.models as dynamodb_models
 import moto.server as server
 import moto.sqs.models as sqs_models
+import waitress
 
 _DYNAMODB = threading.Lock()
 # The tagging API's GetResources walks DynamoDB's tables too.
@@ -203,6 +213,34 @@ def receive_message(
 
 
 sqs_models.SQSBackend.receive_message = receive_message
+
+# Requests served at once. A long poll (ReceiveMessage with a wait) holds a thread for its whole
+# wait; the test bed runs at most a few dozen consumers against one server at a time.
+_THREADS = 256
+_werkzeug_run_simple = server.run_simple
+
+
+def _run(host, port, app, ssl_context=None, use_reloader=False, **kwargs):
+    if ssl_context is not None or use_reloader:
+        return _werkzeug_run_simple(
+            host, port, app, ssl_context=ssl_context, use_reloader=use_reloader, **kwargs
+        )
+    waitress.serve(
+        app,
+        host=host,
+        port=port,
+        threads=_THREADS,
+        # Idle keep-alive connections of every client the tests create stay open until the
+        # client drops them (the SDK's pool: 90 s) or this timeout.
+        connection_limit=4096,
+        channel_timeout=120,
+        # poll(2), not select(2): select cannot watch descriptors above 1023.
+        asyncore_use_poll=True,
+        ident="moto",
+    )
+
+
+server.run_simple = _run
 
 if __name__ == "__main__":
     server.main()

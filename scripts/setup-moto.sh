@@ -2,12 +2,14 @@
 # Install the pinned moto server into the project-local virtualenv (.venv).
 #
 # Idempotent: does nothing when .venv/bin/moto_server exists and the installed
-# moto is exactly $MOTO_VERSION. Quiet on success, loud (non-zero exit with a
+# moto is exactly $MOTO_VERSION (and waitress $WAITRESS_VERSION). Quiet on success, loud (non-zero exit with a
 # message on stderr) on failure.
 set -euo pipefail
 
 MOTO_VERSION="5.2.5"
 MOTO_EXTRAS="server,ec2,autoscaling,sqs,dynamodb,kms,cloudwatch"
+# The HTTP server of the wrapper: keeps connections alive, as AWS's endpoints do.
+WAITRESS_VERSION="3.0.2"
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${ROOT}/.venv"
@@ -28,7 +30,7 @@ install_wrapper() {
 
 installed() {
     [[ -x "${VENV}/bin/moto_server" ]] &&
-        "${VENV}/bin/python" -c "import moto; assert moto.__version__ == '${MOTO_VERSION}'" >/dev/null 2>&1
+        "${VENV}/bin/python" -c "import moto, importlib.metadata as m; assert moto.__version__ == '${MOTO_VERSION}'; assert m.version('waitress') == '${WAITRESS_VERSION}'" >/dev/null 2>&1
 }
 
 if installed; then
@@ -44,8 +46,8 @@ if [[ ! -x "${VENV}/bin/python" ]]; then
 fi
 
 "${VENV}/bin/python" -m pip install --quiet --disable-pip-version-check \
-    "moto[${MOTO_EXTRAS}]==${MOTO_VERSION}" ||
-    die "pip install moto[${MOTO_EXTRAS}]==${MOTO_VERSION} failed"
+    "moto[${MOTO_EXTRAS}]==${MOTO_VERSION}" "waitress==${WAITRESS_VERSION}" ||
+    die "pip install moto[${MOTO_EXTRAS}]==${MOTO_VERSION} waitress==${WAITRESS_VERSION} failed"
 
-installed || die "moto ${MOTO_VERSION} still not usable from ${VENV} after install"
+installed || die "moto ${MOTO_VERSION} (with waitress ${WAITRESS_VERSION}) still not usable from ${VENV} after install"
 install_wrapper || die "cannot write ${SERVER}"
