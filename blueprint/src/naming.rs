@@ -111,6 +111,15 @@ impl Blueprint {
             .unwrap_or_else(|| self.default_name(&policy.name))
     }
 
+    /// The IAM path under which Ballast creates this stack's managed policies, roles and
+    /// instance profiles: `/ballast/<stack>/`. IAM's list calls return no tags, so the path is
+    /// how observe finds the stack's IAM resources whatever their names, a custom-named one the
+    /// blueprint no longer declares included. It is part of their ARNs
+    /// (`arn:aws:iam::<account>:role/ballast/<stack>/<name>`); names stay unique per account.
+    pub fn iam_path(&self) -> String {
+        format!("/ballast/{}/", self.metadata.name)
+    }
+
     pub fn role_name(&self, role: &IamRole) -> String {
         role.role_name
             .clone()

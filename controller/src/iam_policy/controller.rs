@@ -240,7 +240,7 @@ pub fn policy(bp: &Blueprint, scope: &ArnScope, lease_table: &str) -> PolicyDocu
                         "iam:TagPolicy",
                         "iam:ListEntitiesForPolicy",
                     ],
-                    names.iter().map(|n| scope.managed_policy(n)),
+                    names.iter().flat_map(|n| scope.managed_policy(n)),
                 );
             }
             ResourceKind::IamRole => {
@@ -259,7 +259,7 @@ pub fn policy(bp: &Blueprint, scope: &ArnScope, lease_table: &str) -> PolicyDocu
                         "iam:ListRolePolicies",
                         "iam:DeleteRolePolicy",
                     ],
-                    names.iter().map(|n| scope.role(n)),
+                    names.iter().flat_map(|n| scope.role(n)),
                 );
                 // Attaching is where a role gains permissions: only the policies the
                 // blueprint names.
@@ -269,7 +269,7 @@ pub fn policy(bp: &Blueprint, scope: &ArnScope, lease_table: &str) -> PolicyDocu
                     out.allow(
                         sid,
                         &["iam:AttachRolePolicy"],
-                        names.iter().map(|n| scope.role(n)),
+                        names.iter().flat_map(|n| scope.role(n)),
                     );
                     out.condition(sid, "ArnEquals", "iam:PolicyARN", &attachable);
                 }
@@ -286,7 +286,7 @@ pub fn policy(bp: &Blueprint, scope: &ArnScope, lease_table: &str) -> PolicyDocu
                         "iam:RemoveRoleFromInstanceProfile",
                         "iam:TagInstanceProfile",
                     ],
-                    names.iter().map(|n| scope.instance_profile(n)),
+                    names.iter().flat_map(|n| scope.instance_profile(n)),
                 );
                 // AddRoleToInstanceProfile passes the role: only the blueprint's profiles' roles.
                 out.allow(
@@ -296,7 +296,7 @@ pub fn policy(bp: &Blueprint, scope: &ArnScope, lease_table: &str) -> PolicyDocu
                         .instance_profiles
                         .iter()
                         .filter_map(|p| bp.iam_role(&p.role))
-                        .map(|r| scope.role(&bp.role_name(r))),
+                        .flat_map(|r| scope.role(&bp.role_name(r))),
                 );
             }
             ResourceKind::AutoScalingGroup => {
@@ -417,8 +417,8 @@ pub fn policy(bp: &Blueprint, scope: &ArnScope, lease_table: &str) -> PolicyDocu
 }
 
 /// The roles a launch template hands its instances through its instance profile: a blueprint
-/// profile's role by its exact ARN, any role for a profile outside the blueprint (its role is
-/// not known).
+/// profile's role by its exact ARNs (at both of its possible paths), any role for a profile
+/// outside the blueprint (its role is not known).
 fn launched_roles(bp: &Blueprint, scope: &ArnScope) -> Vec<String> {
     let mut out = Vec::new();
     for lt in &bp.spec.launch_templates {
@@ -429,10 +429,10 @@ fn launched_roles(bp: &Blueprint, scope: &ArnScope) -> Vec<String> {
             .blueprint_instance_profile()
             .and_then(|name| bp.instance_profile(name))
             .and_then(|profile| bp.iam_role(&profile.role));
-        out.push(match role {
-            Some(role) => scope.role(&bp.role_name(role)),
-            None => scope.any_role(),
-        });
+        match role {
+            Some(role) => out.extend(scope.role(&bp.role_name(role))),
+            None => out.push(scope.any_role()),
+        }
     }
     out
 }
@@ -445,9 +445,11 @@ fn attachable_policies(bp: &Blueprint, scope: &ArnScope) -> Vec<String> {
         .iam_roles
         .iter()
         .flat_map(|r| &r.policies)
-        .map(|p| match bp.managed_policy(p) {
-            Some(policy) => scope.managed_policy(&bp.managed_policy_name(policy)),
-            None => p.clone(),
+        .flat_map(|p| match bp.managed_policy(p) {
+            Some(policy) => scope
+                .managed_policy(&bp.managed_policy_name(policy))
+                .to_vec(),
+            None => vec![p.clone()],
         })
         .collect();
     out.sort();

@@ -23,12 +23,15 @@ pub enum PolicyFor {
     Worker,
 }
 
-/// Where the ARNs point: partition, region and account (`*` where unknown).
+/// Where the ARNs point: partition, region and account (`*` where unknown), and the stack's IAM
+/// path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ArnScope {
     partition: &'static str,
     region: String,
     account: String,
+    /// [`Blueprint::iam_path`].
+    iam_path: String,
 }
 
 /// The ARN's account or region when the caller did not give it: matches any.
@@ -42,6 +45,7 @@ impl ArnScope {
             partition: partition_of(&region),
             region,
             account: account.unwrap_or(ANY).to_owned(),
+            iam_path: bp.iam_path(),
         }
     }
 
@@ -55,6 +59,7 @@ impl ArnScope {
             partition,
             region,
             account,
+            ..
         } = self;
         format!("arn:{partition}:{service}:{region}:{account}:{resource}")
     }
@@ -136,17 +141,29 @@ impl ArnScope {
         self.iam("role/*")
     }
 
-    pub fn role(&self, name: &str) -> String {
-        self.iam(&format!("role/{name}"))
+    /// The two ARNs a blueprint's IAM resource `<resource_type>/…/<name>` can have: under the
+    /// stack's IAM path, where Ballast creates it, and at `/`, where Ballast created it before
+    /// it set paths (IAM cannot move a resource to another path).
+    fn iam_both(&self, resource_type: &str, name: &str) -> [String; 2] {
+        [
+            self.iam(&format!("{resource_type}{}{name}", self.iam_path)),
+            self.iam(&format!("{resource_type}/{name}")),
+        ]
     }
 
-    /// A customer managed policy.
-    pub fn managed_policy(&self, name: &str) -> String {
-        self.iam(&format!("policy/{name}"))
+    /// A role of the blueprint, at both of its possible paths.
+    pub fn role(&self, name: &str) -> [String; 2] {
+        self.iam_both("role", name)
     }
 
-    pub fn instance_profile(&self, name: &str) -> String {
-        self.iam(&format!("instance-profile/{name}"))
+    /// A customer managed policy of the blueprint, at both of its possible paths.
+    pub fn managed_policy(&self, name: &str) -> [String; 2] {
+        self.iam_both("policy", name)
+    }
+
+    /// An instance profile of the blueprint, at both of its possible paths.
+    pub fn instance_profile(&self, name: &str) -> [String; 2] {
+        self.iam_both("instance-profile", name)
     }
 
     /// The endpoint host of a service in this region, the value of `kms:ViaService`.

@@ -130,8 +130,17 @@ impl Env {
         aws_sdk_iam::Client::new(&self.sdk)
     }
 
+    /// The ARN of the blueprint's managed policy `name`, under the stack's IAM path.
+    fn managed_policy_arn(&self, name: &str) -> String {
+        format!(
+            "arn:aws:iam::{ACCOUNT}:policy{}{}",
+            self.bp.iam_path(),
+            self.name(name)
+        )
+    }
+
     fn policy_arn(&self) -> String {
-        format!("arn:aws:iam::{ACCOUNT}:policy/{}", self.name("worker"))
+        self.managed_policy_arn("worker")
     }
 
     /// The worker's policy for this blueprint, as `ballast iam-policy --for worker` writes it.
@@ -621,6 +630,176 @@ async fn a_removed_profile_is_deleted_and_a_foreign_one_is_left_alone() {
     assert_no_changes(&without.plan().await);
 }
 
+/// Custom-named IAM resources (`roleName:` and the like, outside the stack's `<name>-` prefix)
+/// are created under the stack's IAM path. Once the blueprint no longer declares them, that path
+/// is how observe finds them: they are planned for deletion under their logical ids and deleted,
+/// while a custom-named role of someone else is left alone. A role Ballast created before it
+/// set paths (at `/`) is still the declared one.
+#[tokio::test]
+async fn custom_named_iam_resources_removed_from_the_blueprint_are_found_by_their_path() {
+    let moto = ballast_testbed::moto().await;
+    let stack = ballast_testbed::unique_name("iampath").to_lowercase();
+    let custom = format!("team-{stack}-reporter");
+    let declared = format!(
+        r#"apiVersion: ballast.dev/v1
+kind: Blueprint
+metadata: {{ name: {stack}, region: us-east-1 }}
+spec:
+  queues:
+    - {{ name: reports, deletionPolicy: delete }}
+  managedPolicies:
+    - name: reporter
+      policyName: {custom}
+      document:
+        Version: "2012-10-17"
+        Statement:
+          - {{ Sid: ReadTheReports, Effect: Allow, Action: [s3:GetObject], Resource: "arn:aws:s3:::reports/*" }}
+  iamRoles:
+    - {{ name: reporter, roleName: {custom}, assumedBy: [ec2.amazonaws.com], policies: [reporter] }}
+  instanceProfiles:
+    - {{ name: reporter, instanceProfileName: {custom}, role: reporter }}
+"#
+    );
+    let parse = |text: &str| {
+        ballast_blueprint::parse("t.yaml", text)
+            .unwrap_or_else(|d| panic!("{d}"))
+            .blueprint
+    };
+    let env = Env {
+        sdk: moto.sdk_config().await,
+        bp: parse(&declared),
+    };
+    env.apply().await;
+    let iam = env.iam();
+    let path = format!("/ballast/{stack}/");
+    let role = iam
+        .get_role()
+        .role_name(&custom)
+        .send()
+        .await
+        .unwrap()
+        .role
+        .unwrap();
+    assert_eq!(role.path(), path);
+    assert_eq!(
+        role.arn(),
+        format!("arn:aws:iam::{ACCOUNT}:role/ballast/{stack}/{custom}")
+    );
+    let profile = iam
+        .get_instance_profile()
+        .instance_profile_name(&custom)
+        .send()
+        .await
+        .unwrap()
+        .instance_profile
+        .unwrap();
+    assert_eq!(profile.path(), path);
+    let policy_arn = format!("arn:aws:iam::{ACCOUNT}:policy/ballast/{stack}/{custom}");
+    assert_eq!(
+        iam.get_policy()
+            .policy_arn(&policy_arn)
+            .send()
+            .await
+            .unwrap()
+            .policy
+            .unwrap()
+            .path(),
+        Some(path.as_str())
+    );
+    assert_no_changes(&env.plan().await);
+
+    // Someone else's role with a custom name, at the root path.
+    let foreign = format!("team-{stack}-foreign");
+    iam.create_role()
+        .role_name(&foreign)
+        .assume_role_policy_document(
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#,
+        )
+        .send()
+        .await
+        .unwrap();
+
+    // Removed from the blueprint: found by the path, under their logical ids, and deleted.
+    let emptied = Env {
+        sdk: env.sdk.clone(),
+        bp: parse(&format!(
+            "apiVersion: ballast.dev/v1\nkind: Blueprint\nmetadata: {{ name: {stack}, region: us-east-1 }}\nspec:\n  queues: [{{ name: reports, deletionPolicy: delete }}]\n"
+        )),
+    };
+    let plan = emptied.plan().await;
+    for kind in [
+        ResourceKind::ManagedPolicy,
+        ResourceKind::IamRole,
+        ResourceKind::InstanceProfile,
+    ] {
+        assert_eq!(action(&plan, kind, "reporter"), &Action::Delete, "{kind}");
+    }
+    assert_eq!(plan.summary.delete, 3, "{plan:?}");
+    emptied.apply().await;
+    let gone = iam.get_role().role_name(&custom).send().await.unwrap_err();
+    assert!(gone.into_service_error().is_no_such_entity_exception());
+    let gone = iam
+        .get_instance_profile()
+        .instance_profile_name(&custom)
+        .send()
+        .await
+        .unwrap_err();
+    assert!(gone.into_service_error().is_no_such_entity_exception());
+    let gone = iam
+        .get_policy()
+        .policy_arn(&policy_arn)
+        .send()
+        .await
+        .unwrap_err();
+    assert!(gone.into_service_error().is_no_such_entity_exception());
+    iam.get_role().role_name(&foreign).send().await.unwrap();
+    assert_no_changes(&emptied.plan().await);
+}
+
+/// A role that an earlier Ballast created at `/` (before it set paths), with its ownership tags,
+/// is the declared role: observed by its name, no change planned, nothing re-created.
+#[tokio::test]
+async fn a_role_created_at_the_root_path_before_paths_stays_the_declared_one() {
+    let env = env().await;
+    let iam = env.iam();
+    let tags = env
+        .bp
+        .ownership_tags_for(&ResourceId::new(ResourceKind::IamRole, "worker"));
+    iam.create_role()
+        .role_name(env.name("worker"))
+        .assume_role_policy_document(
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#,
+        )
+        .set_tags(Some(
+            tags.iter()
+                .map(|(k, v)| Tag::builder().key(k).value(v).build().unwrap())
+                .collect(),
+        ))
+        .send()
+        .await
+        .unwrap();
+    let plan = env.plan().await;
+    assert!(
+        !matches!(
+            action(&plan, ResourceKind::IamRole, "worker"),
+            Action::Create | Action::Replace { .. }
+        ),
+        "{plan:?}"
+    );
+    env.apply().await;
+    let role = iam
+        .get_role()
+        .role_name(env.name("worker"))
+        .send()
+        .await
+        .unwrap()
+        .role
+        .unwrap();
+    assert_eq!(role.path(), "/", "kept where it was");
+    assert_eq!(env.attached().await, BTreeSet::from([env.policy_arn()]));
+    assert_no_changes(&env.plan().await);
+}
+
 /// A policy written out in the blueprint (here beside the derived one) is created as written,
 /// attached with it, compared semantically (moto hands it back reformatted) and restored.
 #[tokio::test]
@@ -660,7 +839,7 @@ spec:
             .blueprint,
     };
     env.apply().await;
-    let artifacts = format!("arn:aws:iam::{ACCOUNT}:policy/{}", env.name("artifacts"));
+    let artifacts = env.managed_policy_arn("artifacts");
     assert_eq!(
         env.attached().await,
         BTreeSet::from([env.policy_arn(), artifacts.clone()])

@@ -133,6 +133,7 @@ async fn read_role(
     if !is_ours(&candidate, &tags, bp) {
         return Ok(None);
     }
+    let id = candidate.logical_id(&tags);
     let state = RoleState::<Live> {
         assume_role_policy: role.assume_role_policy_document().map(PolicyValue::read),
         policies: Some(attached_policies(iam, &id, &candidate.name).await?),
@@ -216,7 +217,8 @@ impl ResourceOps for IamRoles {
     }
 
     /// One paginated `ListRoles`, then `GetRole` (tags, trust policy) and
-    /// `ListAttachedRolePolicies` for each declared role and each under the stack prefix.
+    /// `ListAttachedRolePolicies` for each declared role and each under the stack's prefix or
+    /// path.
     #[instrument(skip_all, fields(kind = "iam-role"))]
     async fn observe(ctx: &ObserveContext<'_>) -> Result<Observed, ProvisionError> {
         let iam = ctx.clients.iam();
@@ -231,7 +233,11 @@ impl ResourceOps for IamRoles {
             .await
             .classify("iam:ListRoles")
             .map_err(ProvisionError::aws(&everything))?;
-        let found = candidates(bp, Self::KIND, roles.iter().map(|r| r.role_name()));
+        let found = candidates(
+            bp,
+            Self::KIND,
+            roles.iter().map(|r| (r.role_name(), r.path())),
+        );
         let reads = found.into_iter().map(|candidate| async move {
             let declared = candidate.declared;
             let live = read_role(iam, bp, candidate).await?;
@@ -260,6 +266,7 @@ impl ResourceOps for IamRoles {
             .iam
             .create_role()
             .role_name(&desired.physical_name)
+            .path(ctx.blueprint.iam_path())
             .assume_role_policy_document(trust)
             .set_tags(Some(iam_tags(
                 &desired.id,

@@ -86,6 +86,7 @@ async fn read_profile(
     if !is_ours(&candidate, &read.tags, bp) {
         return Ok(None);
     }
+    let id = candidate.logical_id(&read.tags);
     let state = ProfileState::<Live> {
         role: Some(read.roles.first().cloned()),
     };
@@ -97,7 +98,7 @@ async fn read_profile(
         tags: read.tags,
         fields: state.live_fields(),
         typed: TypedLive::new(state),
-        id: candidate.id,
+        id,
     }))
 }
 
@@ -163,7 +164,7 @@ impl ResourceOps for InstanceProfiles {
     }
 
     /// One paginated `ListInstanceProfiles`, then `GetInstanceProfile` (its tags) for each
-    /// declared profile and each under the stack prefix.
+    /// declared profile and each under the stack's prefix or path.
     #[instrument(skip_all, fields(kind = "instance-profile"))]
     async fn observe(ctx: &ObserveContext<'_>) -> Result<Observed, ProvisionError> {
         let iam = ctx.clients.iam();
@@ -181,7 +182,9 @@ impl ResourceOps for InstanceProfiles {
         let found = candidates(
             bp,
             Self::KIND,
-            profiles.iter().map(|p| p.instance_profile_name()),
+            profiles
+                .iter()
+                .map(|p| (p.instance_profile_name(), p.path())),
         );
         let reads = found.into_iter().map(|candidate| async move {
             let declared = candidate.declared;
@@ -206,6 +209,7 @@ impl ResourceOps for InstanceProfiles {
             .iam
             .create_instance_profile()
             .instance_profile_name(&desired.physical_name)
+            .path(ctx.blueprint.iam_path())
             .set_tags(Some(iam_tags(
                 &desired.id,
                 &desired.tags,

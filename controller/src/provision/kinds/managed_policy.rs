@@ -113,6 +113,7 @@ async fn read_policy(
     if !is_ours(&candidate, &tags, bp) {
         return Ok(None);
     }
+    let id = candidate.logical_id(&tags);
     let document = match policy.default_version_id() {
         Some(version) => iam
             .get_policy_version()
@@ -242,8 +243,8 @@ impl ResourceOps for ManagedPolicies {
     }
 
     /// One paginated `ListPolicies` of the account's customer managed policies, then each
-    /// declared one and each under the stack prefix is read (`GetPolicy` for its tags, and its
-    /// default version).
+    /// declared one and each under the stack's prefix or path is read (`GetPolicy` for its
+    /// tags, and its default version).
     #[instrument(skip_all, fields(kind = "managed-policy"))]
     async fn observe(ctx: &ObserveContext<'_>) -> Result<Observed, ProvisionError> {
         observe_policies(ctx.clients, ctx.blueprint).await
@@ -261,6 +262,7 @@ impl ResourceOps for ManagedPolicies {
             .iam
             .create_policy()
             .policy_name(&desired.physical_name)
+            .path(ctx.blueprint.iam_path())
             .policy_document(text)
             .set_tags(Some(iam_tags(
                 &desired.id,
@@ -419,20 +421,19 @@ async fn observe_policies(
         .await
         .classify("iam:ListPolicies")
         .map_err(ProvisionError::aws(&everything))?;
-    let arns: Vec<(String, String)> = listed
-        .iter()
-        .filter_map(|p| Some((p.policy_name()?.to_string(), p.arn()?.to_string())))
-        .collect();
     let found = candidates(
         bp,
         ResourceKind::ManagedPolicy,
-        arns.iter().map(|(name, _)| name.as_str()),
+        listed
+            .iter()
+            .filter_map(|p| Some((p.policy_name()?, p.path().unwrap_or("/")))),
     );
     let reads = found.into_iter().filter_map(|candidate| {
-        let arn = arns
+        let arn = listed
             .iter()
-            .find(|(name, _)| *name == candidate.name)
-            .map(|(_, arn)| arn.clone())?;
+            .find(|p| p.policy_name() == Some(candidate.name.as_str()))
+            .and_then(|p| p.arn())?
+            .to_string();
         Some(async move {
             let declared = candidate.declared;
             let live = read_policy(iam, bp, candidate, &arn).await?;
