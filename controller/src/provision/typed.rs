@@ -453,6 +453,19 @@ pub(crate) mod testing {
     use super::*;
     use crate::provision::diff::{Action, diff};
     use crate::provision::state::Ownership;
+    use ballast_blueprint::Blueprint;
+
+    /// The blueprint of the stack `shop` in us-east-1 whose `spec:` is `spec` (YAML, indented
+    /// by two spaces): the fixture of the kinds' unit tests.
+    pub(crate) fn shop_blueprint(spec: &str) -> Blueprint {
+        let text = format!(
+            "apiVersion: ballast.dev/v1\nkind: Blueprint\nmetadata: {{name: shop, region: us-east-1}}\nspec:\n{spec}"
+        );
+        match ballast_blueprint::parse("t.yaml", &text) {
+            Ok(parsed) => parsed.blueprint,
+            Err(diagnostics) => panic!("{diagnostics}"),
+        }
+    }
 
     /// An owned live resource matching `desired` by name and tags, with typed state `state`.
     pub(crate) fn owned_live<T: Any + Debug + Send + Sync>(

@@ -304,6 +304,7 @@ impl Progress for LogProgress {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::provision::typed::testing::shop_blueprint;
 
     #[test]
     fn observe_order_lists_every_provisioned_kind_exactly_once() {
@@ -320,13 +321,8 @@ mod tests {
 
     #[test]
     fn only_a_scaling_policy_with_a_dead_mans_switch_is_in_the_apply_order() {
-        let bp = ballast_blueprint::parse(
-            "t.yaml",
-            r#"apiVersion: ballast.dev/v1
-kind: Blueprint
-metadata: {name: shop, region: us-east-1}
-spec:
-  queues: [{name: q}]
+        let bp = shop_blueprint(
+            r#"  queues: [{name: q}]
   launchTemplates: [{name: lt, imageId: ami-1, instanceTypes: [m6i.large]}]
   autoScalingGroups:
     - {name: g, launchTemplate: lt, subnets: [subnet-1], minSize: 1, maxSize: 2}
@@ -334,9 +330,7 @@ spec:
     - {name: switched, queue: q, fleet: g, targetBacklogPerInstance: 10, deadMansSwitch: {}}
     - {name: plain, queue: q, deployment: {namespace: n, name: d}, minReplicas: 1, maxReplicas: 2, targetBacklogPerInstance: 10}
 "#,
-        )
-        .unwrap()
-        .blueprint;
+        );
         let order = provisioned_order(&bp);
         assert!(order.contains(&ResourceId::new(ResourceKind::ScalingPolicy, "switched")));
         assert!(!order.contains(&ResourceId::new(ResourceKind::ScalingPolicy, "plain")));

@@ -640,15 +640,11 @@ impl ResourceOps for Alarms {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::provision::typed::testing::shop_blueprint;
 
     fn blueprint() -> Blueprint {
-        ballast_blueprint::parse(
-            "t.yaml",
-            r#"apiVersion: ballast.dev/v1
-kind: Blueprint
-metadata: {name: shop, region: us-east-1}
-spec:
-  queues:
+        shop_blueprint(
+            r#"  queues:
     - name: orders
       queueName: orders-custom
   alarms:
@@ -675,8 +671,6 @@ spec:
       description: Too few errors
 "#,
         )
-        .unwrap()
-        .blueprint
     }
 
     #[test]

@@ -116,22 +116,16 @@ pub fn is_ours(candidate: &Candidate, tags: &Tags, bp: &Blueprint) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::provision::typed::testing::shop_blueprint;
     use ballast_blueprint::OWNERSHIP_RESOURCE_TAG;
 
     fn blueprint() -> Blueprint {
-        ballast_blueprint::parse(
-            "t.yaml",
-            r#"apiVersion: ballast.dev/v1
-kind: Blueprint
-metadata: {name: shop, region: us-east-1}
-spec:
-  iamRoles:
+        shop_blueprint(
+            r#"  iamRoles:
     - {name: worker, assumedBy: [ec2.amazonaws.com]}
     - {name: auditor, roleName: payments-auditor, assumedBy: [ec2.amazonaws.com]}
 "#,
         )
-        .unwrap()
-        .blueprint
     }
 
     #[test]

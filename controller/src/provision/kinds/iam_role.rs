@@ -413,16 +413,12 @@ mod tests {
     use super::*;
     use crate::provision::diff::{Action, diff};
     use crate::provision::state::FieldName;
+    use crate::provision::typed::testing::shop_blueprint;
     use crate::provision::typed::testing::{changed_fields, owned_live, typed_diff};
 
     fn blueprint() -> Blueprint {
-        ballast_blueprint::parse(
-            "t.yaml",
-            r#"apiVersion: ballast.dev/v1
-kind: Blueprint
-metadata: {name: shop, region: us-east-1}
-spec:
-  queues: [{name: transactions}]
+        shop_blueprint(
+            r#"  queues: [{name: transactions}]
   tables:
     - {name: accounts, hashKey: {name: pk, type: S}}
     - {name: transactions, hashKey: {name: pk, type: S}}
@@ -434,8 +430,6 @@ spec:
       policies: [worker, "arn:aws:iam::aws:policy/CloudWatchAgentServerPolicy"]
 "#,
         )
-        .unwrap()
-        .blueprint
     }
 
     fn resolved() -> Resolved {

@@ -312,22 +312,16 @@ mod tests {
     use super::*;
     use crate::provision::diff::Action;
     use crate::provision::state::FieldName;
+    use crate::provision::typed::testing::shop_blueprint;
     use crate::provision::typed::testing::{changed_fields, owned_live, typed_diff};
 
     #[test]
     fn a_profile_with_another_role_yields_exactly_that_change() {
-        let bp = ballast_blueprint::parse(
-            "t.yaml",
-            r#"apiVersion: ballast.dev/v1
-kind: Blueprint
-metadata: {name: shop, region: us-east-1}
-spec:
-  iamRoles: [{name: worker, assumedBy: [ec2.amazonaws.com]}]
+        let bp = shop_blueprint(
+            r#"  iamRoles: [{name: worker, assumedBy: [ec2.amazonaws.com]}]
   instanceProfiles: [{name: worker, role: worker}]
 "#,
-        )
-        .unwrap()
-        .blueprint;
+        );
         let desired = InstanceProfiles::desired(&bp, &Resolved::default());
         let want = desired[0].state::<ProfileState<Desired>>().unwrap();
         assert_eq!(want.role, Want::Exact(Some("shop-worker".into())));

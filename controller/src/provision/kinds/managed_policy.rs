@@ -455,6 +455,7 @@ mod tests {
     use super::*;
     use crate::provision::diff::{Action, diff};
     use crate::provision::state::FieldName;
+    use crate::provision::typed::testing::shop_blueprint;
     use crate::provision::typed::testing::{changed_fields, owned_live, typed_diff};
 
     fn blueprint() -> Blueprint {
@@ -537,22 +538,15 @@ mod tests {
 
     #[test]
     fn a_written_document_is_wanted_as_written_and_never_sent_unreadable() {
-        let bp = ballast_blueprint::parse(
-            "t.yaml",
-            r#"apiVersion: ballast.dev/v1
-kind: Blueprint
-metadata: {name: shop, region: us-east-1}
-spec:
-  managedPolicies:
+        let bp = shop_blueprint(
+            r#"  managedPolicies:
     - name: artifacts
       document:
         Version: "2012-10-17"
         Statement:
           - {Effect: Allow, Action: [s3:GetObject], Resource: "arn:aws:s3:::artifacts/*"}
 "#,
-        )
-        .unwrap()
-        .blueprint;
+        );
         let desired = ManagedPolicies::desired(&bp, &Resolved::default());
         let want = desired[0].state::<PolicyState<Desired>>().unwrap();
         assert_eq!(

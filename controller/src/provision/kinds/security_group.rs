@@ -546,6 +546,7 @@ pub fn group_ids<'a>(
 mod tests {
 
     use super::*;
+    use crate::provision::typed::testing::shop_blueprint;
 
     /// EC2's allow-all egress rule of a new group.
     fn default_egress() -> Rule {
@@ -590,13 +591,8 @@ mod tests {
 
     #[test]
     fn desired_rules_resolve_groups_and_wait_for_unknown_ones() {
-        let bp = ballast_blueprint::parse(
-            "t.yaml",
-            r#"apiVersion: ballast.dev/v1
-kind: Blueprint
-metadata: {name: shop, region: us-east-1}
-spec:
-  network:
+        let bp = shop_blueprint(
+            r#"  network:
     vpc:
       name: main
       cidr: 10.0.0.0/16
@@ -611,9 +607,7 @@ spec:
             - { protocol: icmp, cidr: 10.0.0.0/16 }
             - { protocol: tcp, fromPort: 1024, toPort: 2048, group: sg-0external }
 "#,
-        )
-        .unwrap()
-        .blueprint;
+        );
         let app = &declared_groups(&bp)[1];
         let resolved = Resolved::default();
         assert_eq!(rules(&resolved, &app.ingress, "app", Some("sg-app")), None);

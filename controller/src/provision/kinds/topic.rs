@@ -499,6 +499,7 @@ mod tests {
     use super::*;
     use crate::provision::diff::{Action, diff};
     use crate::provision::state::FieldClass;
+    use crate::provision::typed::testing::shop_blueprint;
 
     fn attributes(pairs: &[(&str, &str)]) -> std::collections::HashMap<String, String> {
         pairs
@@ -508,13 +509,8 @@ mod tests {
     }
 
     fn blueprint() -> Blueprint {
-        ballast_blueprint::parse(
-            "t.yaml",
-            r#"apiVersion: ballast.dev/v1
-kind: Blueprint
-metadata: {name: shop, region: us-east-1}
-spec:
-  queues:
+        shop_blueprint(
+            r#"  queues:
     - name: alerts
   topics:
     - name: oncall
@@ -524,8 +520,6 @@ spec:
         - { protocol: https, endpoint: "https://hooks.example.com/a" }
 "#,
         )
-        .unwrap()
-        .blueprint
     }
 
     fn resolved_queue() -> Resolved {

@@ -653,16 +653,12 @@ fn group_ownership(resolved: &Resolved, bp: &Blueprint, group: &str) -> Ownershi
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::provision::typed::testing::shop_blueprint;
     use aws_sdk_cloudwatch::types::ComparisonOperator;
 
     fn blueprint() -> Blueprint {
-        ballast_blueprint::parse(
-            "t.yaml",
-            r#"apiVersion: ballast.dev/v1
-kind: Blueprint
-metadata: {name: shop, region: us-east-1}
-spec:
-  queues:
+        shop_blueprint(
+            r#"  queues:
     - name: orders
   launchTemplates:
     - name: lt
@@ -690,8 +686,6 @@ spec:
       targetBacklogPerInstance: 50
 "#,
         )
-        .unwrap()
-        .blueprint
     }
 
     #[test]
