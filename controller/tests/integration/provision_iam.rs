@@ -756,6 +756,47 @@ spec:
     assert_no_changes(&emptied.plan().await);
 }
 
+/// A role whose `roleName` changes is a new role: the one under the old name (found by the
+/// stack's path, its tag naming the same logical id) is deleted, the new one created, in one
+/// apply, and the next plan is clean.
+#[tokio::test]
+async fn a_renamed_custom_role_replaces_the_old_one() {
+    let moto = ballast_testbed::moto().await;
+    let stack = ballast_testbed::unique_name("iamrename").to_lowercase();
+    let text = |role_name: &str| {
+        format!(
+            r#"apiVersion: ballast.dev/v1
+kind: Blueprint
+metadata: {{ name: {stack}, region: us-east-1 }}
+spec:
+  iamRoles:
+    - {{ name: reporter, roleName: {role_name}, assumedBy: [ec2.amazonaws.com] }}
+"#
+        )
+    };
+    let sdk = moto.sdk_config().await;
+    let env = |role_name: &str| Env {
+        sdk: sdk.clone(),
+        bp: ballast_blueprint::parse("t.yaml", &text(role_name))
+            .unwrap_or_else(|d| panic!("{d}"))
+            .blueprint,
+    };
+    let old = format!("team-{stack}-a");
+    let new = format!("team-{stack}-b");
+    let before = env(&old);
+    before.apply().await;
+    let after = env(&new);
+    let plan = after.plan().await;
+    assert_eq!(plan.summary.create, 1, "{plan:?}");
+    assert_eq!(plan.summary.delete, 1, "{plan:?}");
+    after.apply().await;
+    let iam = after.iam();
+    let gone = iam.get_role().role_name(&old).send().await.unwrap_err();
+    assert!(gone.into_service_error().is_no_such_entity_exception());
+    iam.get_role().role_name(&new).send().await.unwrap();
+    assert_no_changes(&after.plan().await);
+}
+
 /// A role that an earlier Ballast created at `/` (before it set paths), with its ownership tags,
 /// is the declared role: observed by its name, no change planned, nothing re-created.
 #[tokio::test]
