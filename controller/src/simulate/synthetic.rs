@@ -61,6 +61,74 @@ pub fn two_peak_day(seed: u64) -> Trace {
     Trace::new(segments, TWO_PEAK_DAY_SECS).unwrap_or_else(|_| Trace::constant(0, 1))
 }
 
+/// Length of [`spike_train`]: three hours.
+pub const SPIKE_TRAIN_SECS: u64 = 3 * 3600;
+
+/// Spikes on a wandering base, three hours, written (and its output fixed by
+/// a test) before the third round of `mode: queueing` tuning, so no policy
+/// was tuned on it:
+///
+/// * a base that starts at 3–9 msg/s and every 5 minutes moves by up to
+///   ±2 msg/s, kept within 1–12 msg/s;
+/// * after a quiet gap of 1–15 minutes, a spike of 18–48 msg/s lasting
+///   20–420 s; one spike in five is a plateau of 12–30 msg/s lasting 10–25
+///   minutes instead;
+/// * capped at 48 msg/s, below what 10 instances at 5 msg/s process.
+///
+/// Rates change at whole seconds; the trace format keeps them as segments.
+pub fn spike_train(seed: u64) -> Trace {
+    let mut rng = Rng::new(seed, 0x5b1_7e7a);
+    let mut draw = |lo: f64, hi: f64| lo + (hi - lo) * rng.unit();
+    let base_every = 300u64;
+    let mut bases = Vec::new();
+    let mut base = draw(3.0, 9.0);
+    for _ in 0..=SPIKE_TRAIN_SECS / base_every {
+        bases.push(base);
+        base = (base + draw(-2.0, 2.0)).clamp(1.0, 12.0);
+    }
+    // Spike windows: (start, end, rate).
+    let mut spikes = Vec::new();
+    let mut t = draw(60.0, 900.0) as u64;
+    while t < SPIKE_TRAIN_SECS {
+        let (rate, length) = if draw(0.0, 1.0) < 0.2 {
+            (draw(12.0, 30.0), draw(600.0, 1500.0) as u64)
+        } else {
+            (draw(18.0, 48.0), draw(20.0, 420.0) as u64)
+        };
+        let end = (t + length).min(SPIKE_TRAIN_SECS);
+        spikes.push((t, end, rate));
+        t = end + draw(60.0, 900.0) as u64;
+    }
+    let base_at = |t: u64| {
+        let index = usize::try_from(t / base_every).unwrap_or(usize::MAX);
+        bases.get(index).or(bases.last()).copied().unwrap_or(0.0)
+    };
+    let mut starts: Vec<u64> = (0..SPIKE_TRAIN_SECS).step_by(base_every as usize).collect();
+    for (start, end, _) in &spikes {
+        starts.push(*start);
+        starts.push(*end);
+    }
+    starts.retain(|s| *s < SPIKE_TRAIN_SECS);
+    starts.sort_unstable();
+    starts.dedup();
+    let segments = starts
+        .into_iter()
+        .map(|start| {
+            let spike = spikes
+                .iter()
+                .find(|(s, e, _)| (*s..*e).contains(&start))
+                .map(|(_, _, r)| *r);
+            let rate = spike.unwrap_or_else(|| base_at(start)).clamp(0.0, 48.0);
+            Segment {
+                start_secs: start,
+                rate_milli: (rate * 1000.0).round() as u64,
+            }
+        })
+        .collect();
+    // Starts at 0, strictly increasing, all before the end: always valid.
+    Trace::new(segments, SPIKE_TRAIN_SECS).unwrap_or_else(|_| Trace::constant(0, 1))
+}
+
 /// `trace` as one-minute counts (its length rounded down to whole minutes): what a queue's
 /// history would hold had the trace been its traffic (`ballast simulate --history`).
 pub fn minute_counts(trace: &Trace) -> Vec<u64> {
@@ -124,6 +192,24 @@ mod tests {
     }
 
     #[test]
+    fn spike_train_is_reproducible_bounded_and_spiky() {
+        let a = spike_train(21);
+        assert_eq!(a, spike_train(21));
+        assert_ne!(a, spike_train(22));
+        assert_eq!(a.duration_secs(), SPIKE_TRAIN_SECS);
+        assert!(a.peak_rate_milli() <= 48_000);
+        // At least five spikes above what the 2-instance floor (10 msg/s) processes.
+        let rates: Vec<u64> = (0..SPIKE_TRAIN_SECS).map(|t| a.rate_milli_at(t)).collect();
+        let rises = rates
+            .windows(2)
+            .filter(|w| w[0] <= 12_000 && w[1] > 17_000)
+            .count();
+        assert!(rises >= 5, "{rises}");
+        // Pinned: the held-out trace must not change under the policy's tuning.
+        assert_eq!(a.total_messages(), SPIKE_TRAIN_21_MESSAGES);
+    }
+
+    #[test]
     fn noisy_history_follows_the_trace() {
         let trace = Trace::parse("seconds,arrivals_per_second\n0,1\n600,30\n1200,0\n").unwrap();
         let history = noisy_history(&trace, 3, 7);
@@ -137,4 +223,7 @@ mod tests {
 
     /// `two_peak_day(15).total_messages()`, fixed when the generator was written.
     const TWO_PEAK_DAY_15_MESSAGES: u64 = 209_714;
+
+    /// `spike_train(21).total_messages()`, fixed when the generator was written.
+    const SPIKE_TRAIN_21_MESSAGES: u64 = 161_337;
 }
