@@ -34,9 +34,12 @@ pub struct ScalingPolicy {
     /// Time since the last scaling action before a scale-in. Default: 300s.
     #[serde(default = "default_cooldown")]
     pub scale_in_cooldown: Duration,
-    /// Scale in only to the highest recommendation within this window. Default: 300s.
-    #[serde(default = "default_cooldown")]
-    pub stabilization_window: Duration,
+    /// Scale in only to the highest recommendation within this window, 0s..1h. Default: 300s
+    /// (the HPA's) in `mode: backlog`; `bootTime` in `mode: queueing`, whose scale-out waits
+    /// for a projected breach and whose scale-in keeps 10 % headroom, so that idle capacity is
+    /// kept about as long as capacity released too early would take to come back.
+    #[serde(default)]
+    pub stabilization_window: Option<Duration>,
     /// Percent deviation from the target that causes no action, 0..100. Default: 10.
     #[serde(default = "default_tolerance")]
     pub tolerance_percent: u32,

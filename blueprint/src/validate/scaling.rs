@@ -64,12 +64,9 @@ impl Validator<'_> {
             0,
             HOUR,
         );
-        self.duration_range(
-            &format!("{path}.stabilizationWindow"),
-            p.stabilization_window,
-            0,
-            HOUR,
-        );
+        if let Some(window) = p.stabilization_window {
+            self.duration_range(&format!("{path}.stabilizationWindow"), window, 0, HOUR);
+        }
         self.duration_range(
             &format!("{path}.latencyObjective"),
             p.latency_objective,

@@ -50,7 +50,7 @@ pub fn policy_config(bp: &Blueprint, policy: &ScalingPolicy) -> PolicyConfig {
         max,
         target_backlog_per_instance: policy.target_backlog_per_instance,
         scale_in_cooldown: policy.scale_in_cooldown.std(),
-        stabilization_window: policy.stabilization_window.std(),
+        stabilization_window: policy.stabilization_window.map(|w| w.std()),
         tolerance_percent: policy.tolerance_percent,
         max_scale_out_step: policy.max_scale_out_step,
         max_scale_in_step: policy.max_scale_in_step,

@@ -86,8 +86,9 @@ pub struct PolicyConfig {
     /// a scale-in.
     pub scale_in_cooldown: Duration,
     /// Scale-in goes no lower than the highest recommendation made within
-    /// this window.
-    pub stabilization_window: Duration,
+    /// this window (`None`: the mode's default, see
+    /// [`PolicyConfig::stabilization_window`]).
+    pub stabilization_window: Option<Duration>,
     /// Width of the no-change band around the target, in percent.
     pub tolerance_percent: u32,
     /// Most instances added by one evaluation (`None`: unlimited).
@@ -98,6 +99,25 @@ pub struct PolicyConfig {
     /// (`None`: no prediction). The runner reads the history and passes the prediction in
     /// [`Reading::predicted_arrival_milli`].
     pub prediction_days: Option<u32>,
+}
+
+impl PolicyConfig {
+    /// HPA's scale-down stabilization, `mode: backlog`'s default window.
+    pub const BACKLOG_STABILIZATION_WINDOW: Duration = Duration::from_secs(300);
+
+    /// The scale-in stabilization window in effect: the configured one, else
+    /// the mode's default. `mode: backlog` keeps the HPA's 300 s. `mode:
+    /// queueing` keeps idle capacity for one boot time: it scales out only on
+    /// a projected breach and scales in with 10 % headroom, so a window is
+    /// only a guard against a quick return of the load, and capacity released
+    /// too early costs one boot time to bring back (the break-even of renting
+    /// against buying). The scale-in cooldown still runs from the last action.
+    pub fn stabilization_window(&self) -> Duration {
+        self.stabilization_window.unwrap_or(match self.mode {
+            Mode::Backlog => Self::BACKLOG_STABILIZATION_WINDOW,
+            Mode::Queueing => self.boot_time,
+        })
+    }
 }
 
 impl Default for PolicyConfig {
@@ -111,7 +131,7 @@ impl Default for PolicyConfig {
             max: 10,
             target_backlog_per_instance: 100,
             scale_in_cooldown: Duration::from_secs(300),
-            stabilization_window: Duration::from_secs(300),
+            stabilization_window: None,
             tolerance_percent: 10,
             max_scale_out_step: None,
             max_scale_in_step: None,
@@ -379,7 +399,7 @@ pub fn evaluate(
     observation: &Observation,
     now: Timestamp,
 ) -> Decision {
-    state.prune(now, config.stabilization_window);
+    state.prune(now, config.stabilization_window());
     match observation {
         Observation::Ok(reading) if config.mode == Mode::Queueing => {
             super::queueing::evaluate_queueing(config, state, observation, reading, now)
@@ -462,14 +482,14 @@ fn evaluate_backlog(
             reason.push_str(&format!(
                 "; scale-in to {recommendation} held by stabilization: highest recommendation \
                  in the last {} is {stabilized}",
-                fmt_duration(config.stabilization_window)
+                fmt_duration(config.stabilization_window())
             ));
             break 'decide (Action::NoChange, current);
         }
         if stabilized > recommendation {
             reason.push_str(&format!(
                 "; stabilized to {stabilized} (highest recommendation in the last {})",
-                fmt_duration(config.stabilization_window)
+                fmt_duration(config.stabilization_window())
             ));
         }
 
@@ -731,7 +751,7 @@ mod tests {
     fn cooldown_boundary_299_held_300_allowed() {
         // No stabilization window, so only the cooldown can hold the scale-in.
         let config = PolicyConfig {
-            stabilization_window: Duration::ZERO,
+            stabilization_window: Some(Duration::ZERO),
             ..seed()
         };
         let state = PolicyState::starting_at(secs(1000));

@@ -278,6 +278,7 @@ pub(super) fn evaluate_queueing(
 ) -> Decision {
     let (min, max) = (config.min, config.max.max(config.min));
     let current = m.desired;
+    let previous_backlog = state.queueing.last.map(|s| s.backlog);
     measure(config, &mut state.queueing, m, now);
     let q = &state.queueing;
     let measured = q.service_milli.is_some();
@@ -437,6 +438,15 @@ pub(super) fn evaluate_queueing(
             ));
             break 'decide (Action::NoChange, current);
         }
+        if hold_term > in_term && previous_backlog.is_some_and(|before| backlog < before) {
+            // The capacity in service is still draining a backlog: the level it settles at
+            // is known only once the backlog stops falling, so scale in once, then.
+            reason.push_str(&format!(
+                "; scale-in to {recommendation} held: backlog falling, backlog term {hold_term} \
+                 above utilisation term {in_term}"
+            ));
+            break 'decide (Action::NoChange, current);
+        }
         if state.queueing.arrival_milli.is_none() {
             // One reading gives no rate: never shed capacity on an unknown λ.
             reason.push_str(&format!(
@@ -456,19 +466,23 @@ pub(super) fn evaluate_queueing(
             ));
             break 'decide (Action::NoChange, current);
         }
-        // Every recommendation in the window is below current: go to the
-        // settled level, the highest of the last quarter window.
-        let settled_since = config
-            .stabilization_window
-            .checked_div(4)
-            .unwrap_or(Duration::ZERO);
-        let settled = state
-            .recommendations
-            .iter()
-            .filter(|r| now.saturating_duration_since(r.at) <= settled_since)
-            .map(|r| r.desired)
-            .max()
-            .unwrap_or(recommendation);
+        // Every recommendation in the window is below current. λ's smoothing
+        // lags a fall of the load by a few time constants: scale in once it
+        // has caught up (the last interval's rate within the headroom band of
+        // the smoothed λ), then in one step to where it settled.
+        let last_rate = state.queueing.arrival_sample_milli.unwrap_or(lambda);
+        let band = lambda
+            .saturating_mul(100u64.saturating_sub(SCALE_IN_UTILISATION))
+            .checked_div(100)
+            .unwrap_or(0);
+        if last_rate.saturating_add(band) < lambda {
+            reason.push_str(&format!(
+                "; scale-in to {recommendation} held: λ still falling (last interval {}/s)",
+                milli(last_rate)
+            ));
+            break 'decide (Action::NoChange, current);
+        }
+        let settled = recommendation;
         if let Some(elapsed) = state
             .last_action
             .map(|at| now.saturating_duration_since(at))
@@ -851,9 +865,101 @@ mod tests {
         assert_eq!(actions.len(), 1, "{actions:?}");
         let (at, from, to) = actions[0];
         assert_eq!((from, to), (10, 2));
-        // Not before the stabilization window has passed since the last high
-        // recommendation (the last reading at 46/s is at 290 s).
+        // Not before the stabilization window (the boot time, by default in this mode) has
+        // passed since the last high recommendation (the last reading at 46/s is at 290 s),
+        // nor before λ's smoothing has caught up with the fall.
+        assert_eq!(c.stabilization_window(), Duration::from_secs(90));
+        assert!(at >= 290 + 90, "{at}");
+        assert!(at < 290 + 300, "{at}");
+    }
+
+    /// Replays 46/s on 10 instances for 5 minutes, then 8/s, and returns each evaluation's
+    /// reason from the fall on.
+    fn after_the_fall(c: &PolicyConfig) -> Vec<(u64, String, Option<u32>)> {
+        let mut state = PolicyState::starting_at(secs(0));
+        let mut processed = 0;
+        let mut desired = 10;
+        let mut out = Vec::new();
+        for step in 0..120u64 {
+            let rate = if step < 30 { 460 } else { 80 };
+            let d = evaluate(
+                c,
+                &mut state,
+                &obs(0, 40, desired, 1, processed),
+                secs(step * 10),
+            );
+            if step >= 30 {
+                out.push((step * 10, d.reason.clone(), d.target()));
+            }
+            if let Some(to) = d.target() {
+                desired = to;
+            }
+            processed += rate;
+        }
+        out
+    }
+
+    #[test]
+    fn scale_in_waits_until_the_smoothed_arrival_rate_has_caught_up_with_a_fall() {
+        let reasons = after_the_fall(&config());
+        let first_in = reasons.iter().position(|(_, _, to)| to.is_some()).unwrap();
+        // Just before: held because λ was still falling, not at a level it had not reached.
+        assert!(
+            reasons[..first_in]
+                .iter()
+                .any(|(_, r, _)| r.contains("held: λ still falling")),
+            "{reasons:#?}"
+        );
+        assert_eq!(reasons[first_in].2, Some(2), "{:?}", reasons[first_in]);
+    }
+
+    #[test]
+    fn a_configured_stabilization_window_is_kept_in_queueing_mode() {
+        let c = PolicyConfig {
+            stabilization_window: Some(Duration::from_secs(300)),
+            ..config()
+        };
+        let (at, _, to) = after_the_fall(&c)
+            .into_iter()
+            .find(|(_, _, to)| to.is_some())
+            .unwrap();
+        assert_eq!(to, Some(2));
         assert!(at >= 290 + 300, "{at}");
+        // mode: backlog keeps the HPA's 300 s unless told otherwise.
+        assert_eq!(
+            PolicyConfig::default().stabilization_window(),
+            Duration::from_secs(300)
+        );
+    }
+
+    #[test]
+    fn scale_in_waits_while_the_backlog_is_still_draining() {
+        let c = config();
+        let mut state = PolicyState::starting_at(secs(0));
+        // 10 instances drain a backlog after a surge; 8/s arrive.
+        let mut processed = 0;
+        let mut backlog = 3000u64;
+        let mut held_draining = false;
+        let mut first_in = None;
+        for step in 0..40u64 {
+            let d = evaluate(
+                &c,
+                &mut state,
+                &obs(backlog, 40, 10, 30, processed),
+                secs(400 + step * 10),
+            );
+            held_draining |= d.reason.contains("held: backlog falling");
+            if let Some(to) = d.target() {
+                first_in = Some((backlog, to));
+                break;
+            }
+            // Draining: 8/s arrive and 50/s leave; drained: 8/s arrive and leave.
+            processed += if backlog > 0 { 500 } else { 80 };
+            backlog = backlog.saturating_sub(420);
+        }
+        assert!(held_draining);
+        // Once drained, in one step to λ's level.
+        assert_eq!(first_in, Some((0, 2)));
     }
 
     #[test]

@@ -654,11 +654,10 @@ fn dead_mans_switch_defaults_are_the_blueprints() {
     );
 }
 
-/// Issue #15's measured goals for `mode: queueing` (docs/benchmarks.md, "Autoscaler v2, second
-/// round"): on every shipped and held-out trace 0 minutes over 300 s and a worst age at most
-/// 1.1 × the best peer's; instance-hours at most the best peer's and actions at most ¼ of the
-/// HPA model's except where that page records the miss (month-end's instance-hours; spiky's
-/// instance-hours and actions).
+/// Issue #15's measured goals for `mode: queueing` (docs/benchmarks.md, "Autoscaler v2, third
+/// round"): on every shipped and held-out trace 0 minutes over 300 s, a worst age at most 1.1 ×
+/// the best peer's and instance-hours at most the best peer's; actions at most ¼ of the HPA
+/// model's except on the two spike traces, where that page records the miss.
 #[test]
 fn queueing_meets_issue_15s_goals_except_the_recorded_misses() {
     let sim = SimConfig::default();
@@ -682,10 +681,18 @@ fn queueing_meets_issue_15s_goals_except_the_recorded_misses() {
             q.max_oldest_age_secs * 10 <= best_age * 11,
             "{name}\n{table}"
         );
-        if !["month-end", "spiky"].contains(&name) {
-            assert!(q.instance_hours <= best_hours, "{name}\n{table}");
-        }
-        if name != "spiky" {
+        assert!(q.instance_hours <= best_hours, "{name}\n{table}");
+        // mode: backlog (the seed's formula) is never better on either measure.
+        let backlog = report(&results, "ballast");
+        assert!(
+            q.instance_hours <= backlog.instance_hours,
+            "{name}\n{table}"
+        );
+        assert!(
+            q.max_oldest_age_secs <= backlog.max_oldest_age_secs,
+            "{name}\n{table}"
+        );
+        if !["spiky", "spike-train"].contains(&name) {
             assert!(
                 q.scaling_actions * 4 <= hpa.scaling_actions,
                 "{name}\n{table}"
