@@ -33,23 +33,8 @@ use ballast_worker::transaction::Currency;
 use rust_decimal::Decimal;
 use tokio_util::sync::CancellationToken;
 
-fn cpu_seconds() -> f64 {
-    proc_cpu_seconds("/proc/self/stat")
-}
-
-fn proc_cpu_seconds(path: &str) -> f64 {
-    // utime and stime are fields 14 and 15 of /proc/<pid>/stat, in clock ticks (100 Hz on Linux).
-    let stat = std::fs::read_to_string(path).unwrap_or_default();
-    let after = stat.rsplit(')').next().unwrap_or("");
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(11) + ticks(12)) / 100.0
-}
+mod support;
+use support::{cpu_seconds, proc_cpu_seconds};
 
 fn peak_rss_mib() -> f64 {
     proc_peak_rss_mib("/proc/self/status")

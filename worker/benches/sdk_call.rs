@@ -31,19 +31,8 @@ use aws_sdk_dynamodb::types::{
 use ballast_worker::commands::consume::Clients;
 use ballast_worker::observability::Metrics;
 
-fn cpu_seconds() -> f64 {
-    // utime and stime are fields 14 and 15 of /proc/self/stat, in clock ticks (100 Hz on Linux).
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let after = stat.rsplit(')').next().unwrap_or("");
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(11) + ticks(12)) / 100.0
-}
+mod support;
+use support::cpu_seconds;
 
 #[derive(Clone, Copy)]
 enum Op {
