@@ -10,17 +10,9 @@ use ballast_worker::commands;
 /// cause (`ballast_runtime::exit`).
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // `consume` waits on AWS almost all the time: one thread carries its 32 messages in flight
-    // with about 10 % less CPU per transaction and a smaller resident set than a thread per core,
-    // which spend their time waking each other (docs/benchmarks.md, "The SDK's floor"). The
-    // other commands (the API server above all) keep a thread per core.
-    let mut builder = match cli.command {
-        Command::Consume(_) => tokio::runtime::Builder::new_current_thread(),
-        _ => tokio::runtime::Builder::new_multi_thread(),
-    };
-    let result = builder
-        .enable_all()
-        .build()
+    let result = cli
+        .command
+        .runtime()
         .map_err(anyhow::Error::from)
         .and_then(|runtime| runtime.block_on(run(cli)));
     ballast_runtime::exit::exit_code(result)
