@@ -13,7 +13,6 @@
 
 use std::collections::BTreeMap;
 
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use ballast_aws::{AwsError, SdkResultExt};
 use ballast_blueprint::{Diagnostic, Diagnostics};
@@ -23,8 +22,8 @@ use time::format_description::well_known::Rfc3339;
 use crate::fx::file::FileRate;
 use crate::fx::{Rate, VERSION_ATTRIBUTE, pair_guard_key};
 use crate::ledger::{Ledger, LedgerError};
-use crate::store::Item;
 use crate::store::keys::{PK, RATE_FROM_PREFIX, RATE_PAIR_SK, RATE_PREFIX, SK, rate_pk};
+use crate::store::{Item, Outcome};
 use crate::transaction::Currency;
 
 /// Why a load or a listing failed.
@@ -177,26 +176,16 @@ pub async fn load(
         );
         items.push(versioned_put(ledger, guard, *seen)?);
     }
-    let result = ledger
-        .client()
-        .transact_write_items()
-        .set_transact_items(Some(items))
-        .send()
-        .await;
-    match result {
-        Ok(_) => Ok(summary),
-        Err(err) => match err.as_service_error() {
-            Some(TransactWriteItemsError::TransactionCanceledException(_)) => {
-                Err(RatesError::Concurrent {
-                    pairs: touched
-                        .keys()
-                        .map(|(b, q)| format!("{b}/{q}"))
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                })
-            }
-            _ => Err(ballast_aws::classify("dynamodb:TransactWriteItems", err).into()),
-        },
+    match crate::store::transact_conditional(ledger.client(), items).await? {
+        Outcome::Won => Ok(summary),
+        // A version or an absence another load changed since this one read them.
+        Outcome::Lost => Err(RatesError::Concurrent {
+            pairs: touched
+                .keys()
+                .map(|(b, q)| format!("{b}/{q}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        }),
     }
 }
 

@@ -35,7 +35,9 @@ pub use error::StoreError;
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
+use ballast_aws::{AwsError, classify};
 
 /// A DynamoDB item.
 pub type Item = HashMap<String, AttributeValue>;
@@ -52,9 +54,94 @@ pub fn opt_s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
         .map(String::as_str)
 }
 
+/// Whether a conditional write won.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The condition held: the write is done.
+    Won,
+    /// The item was not in the expected state (another writer got there first, or it is gone).
+    Lost,
+}
+
+/// Sends one TransactWriteItems of conditional writes: `Lost` when DynamoDB cancelled it because
+/// a condition failed. Any other cancellation (a concurrent transaction on the same items,
+/// throttling) is not a lost race, since the other writer may not commit either: it is the
+/// classified error, which callers retry or report.
+pub async fn transact_conditional(
+    client: &aws_sdk_dynamodb::Client,
+    items: Vec<TransactWriteItem>,
+) -> Result<Outcome, AwsError> {
+    let result = client
+        .transact_write_items()
+        .set_transact_items(Some(items))
+        .send()
+        .await;
+    match result {
+        Ok(_) => Ok(Outcome::Won),
+        Err(err) => match err.as_service_error() {
+            Some(TransactWriteItemsError::TransactionCanceledException(e))
+                if e.cancellation_reasons()
+                    .iter()
+                    .any(|r| r.code() == Some("ConditionalCheckFailed")) =>
+            {
+                Ok(Outcome::Lost)
+            }
+            _ => Err(classify("dynamodb:TransactWriteItems", err)),
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::Path;
+
+    use aws_sdk_dynamodb::operation::transact_write_items::{
+        TransactWriteItemsError, TransactWriteItemsOutput,
+    };
+    use aws_sdk_dynamodb::types::CancellationReason;
+    use aws_sdk_dynamodb::types::error::TransactionCanceledException;
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+
+    use super::{Outcome, transact_conditional};
+
+    fn cancelled(codes: &[&str]) -> TransactWriteItemsError {
+        TransactWriteItemsError::TransactionCanceledException(
+            TransactionCanceledException::builder()
+                .set_cancellation_reasons(Some(
+                    codes
+                        .iter()
+                        .map(|c| CancellationReason::builder().code(*c).build())
+                        .collect(),
+                ))
+                .build(),
+        )
+    }
+
+    #[tokio::test]
+    async fn only_a_failed_condition_is_a_lost_race() {
+        let won = mock!(aws_sdk_dynamodb::Client::transact_write_items)
+            .then_output(|| TransactWriteItemsOutput::builder().build());
+        let client = mock_client!(aws_sdk_dynamodb, RuleMode::Sequential, [&won]);
+        assert_eq!(
+            transact_conditional(&client, vec![]).await.unwrap(),
+            Outcome::Won
+        );
+
+        let lost = mock!(aws_sdk_dynamodb::Client::transact_write_items)
+            .then_error(|| cancelled(&["None", "ConditionalCheckFailed"]));
+        let client = mock_client!(aws_sdk_dynamodb, RuleMode::Sequential, [&lost]);
+        assert_eq!(
+            transact_conditional(&client, vec![]).await.unwrap(),
+            Outcome::Lost
+        );
+
+        // Another transaction on the same items may not commit either: not a lost race.
+        let conflict = mock!(aws_sdk_dynamodb::Client::transact_write_items)
+            .then_error(|| cancelled(&["TransactionConflict", "None"]));
+        let client = mock_client!(aws_sdk_dynamodb, RuleMode::Sequential, [&conflict]);
+        let err = transact_conditional(&client, vec![]).await.unwrap_err();
+        assert_eq!(err.operation(), "dynamodb:TransactWriteItems");
+    }
 
     /// Every file under `dir`, its subfolders included.
     fn sources(dir: &str) -> Vec<(String, String)> {

@@ -22,7 +22,6 @@
 //! together in one TransactWriteItems (create, advance, cancel), each conditional on the
 //! schedule's `next_due`, so of two runners (or a runner and a cancel) exactly one wins.
 
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem, Update};
 use ballast_aws::{SdkResultExt, classify};
 use rust_decimal::Decimal;
@@ -48,14 +47,7 @@ use due::{due_item, handle_due};
 /// Most items one page of a listing returns (payees or schedules of one principal).
 pub const MAX_LISTED: i32 = 500;
 
-/// Whether a conditional write won.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// The condition held: the write is done.
-    Won,
-    /// The item was not in the expected state (another writer got there first, or it is gone).
-    Lost,
-}
+pub use super::Outcome;
 
 fn corrupt(pk: &str, field: &'static str) -> StoreError {
     StoreError::Corrupt {
@@ -213,25 +205,7 @@ fn key(owner: &Subject, sk: String) -> Item {
 
 /// Runs one TransactWriteItems; `Lost` when DynamoDB cancelled it for a failed condition.
 async fn transact(ledger: &Ledger, items: Vec<TransactWriteItem>) -> Result<Outcome, StoreError> {
-    let result = ledger
-        .client()
-        .transact_write_items()
-        .set_transact_items(Some(items))
-        .send()
-        .await;
-    match result {
-        Ok(_) => Ok(Outcome::Won),
-        Err(err) => match err.as_service_error() {
-            Some(TransactWriteItemsError::TransactionCanceledException(e))
-                if e.cancellation_reasons()
-                    .iter()
-                    .any(|r| r.code() == Some("ConditionalCheckFailed")) =>
-            {
-                Ok(Outcome::Lost)
-            }
-            _ => Err(classify("dynamodb:TransactWriteItems", err).into()),
-        },
-    }
+    Ok(super::transact_conditional(ledger.client(), items).await?)
 }
 
 /// PutItem of a new payee.
