@@ -51,7 +51,6 @@ fn policy_cost() -> (u64, f64) {
             in_service: desired,
             desired,
             oldest_message_age: None,
-            processed_total: None,
             measured_arrival_milli: None,
             measured_service_milli: None,
             predicted_arrival_milli: None,

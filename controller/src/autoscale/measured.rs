@@ -1,19 +1,24 @@
 //! Measured arrival rate λ and service rate per instance μ for `mode: queueing`,
 //! smoothed across evaluations.
 //!
-//! The runner reads, each evaluation, the last few minutes of two CloudWatch
-//! metrics ([`super::reading::read_rates`]): the queue's `AWS/SQS
-//! NumberOfMessagesSent` (λ) and the workers' `Ballast/Worker
-//! TransactionsProcessed` summed over the group (μ once divided by the
-//! instances in service). [`MeasuredRates`] turns those windows into smoothed
-//! rates; it lives in the runner's [`PolicyLoop`](super::runner::PolicyLoop),
-//! never in a global, and is pure, so it is unit-tested with plain numbers.
+//! The runner reads, each evaluation, the last few minutes of the queue's and
+//! the workers' CloudWatch metrics ([`super::reading::read_rates`]): `AWS/SQS
+//! NumberOfMessagesSent` (λ), the group's `Ballast/Worker TransactionsProcessed`
+//! (its `Sum` and its `SampleCount`, the worker-minutes) and `AWS/SQS
+//! ApproximateNumberOfMessagesVisible` (which minutes the fleet was saturated).
+//! [`MeasuredRates`] turns those windows into smoothed rates; it lives in the
+//! runner's [`PolicyLoop`](super::runner::PolicyLoop) and in the simulator's
+//! policy, never in a global, and is pure, so it is unit-tested with plain numbers.
 //!
-//! * A rate is the window's sum over the minutes that have a datapoint:
-//!   CloudWatch publishes a minute a minute or more late, so the newest
-//!   minute is usually absent and must not count as zero.
-//! * μ is only measured while the fleet is saturated (messages visible at
-//!   this reading): an idle fleet processes λ, not what it could.
+//! * λ is the newest minute that has a datapoint, taken as is: CloudWatch
+//!   publishes a minute a minute or more late, so the newest minute is usually
+//!   absent and must not count as zero, and smoothing it further would only
+//!   hold capacity longer after the load falls (measured in docs/benchmarks.md,
+//!   "Autoscaler v2, fourth round").
+//! * μ is only measured over saturated minutes (messages visible at both ends):
+//!   an idle fleet processes λ, not what it could. It is divided by the
+//!   worker-minutes that did the work, not by the instances in service today,
+//!   which after a scale-out would make every instance look slower.
 //! * Without any datapoint yet (a fresh fleet, a new queue) the rate stays
 //!   `None` and the policy falls back to its own estimate of λ and to the
 //!   configured `serviceRatePerInstance`.
@@ -23,8 +28,6 @@
 
 use super::Timestamp;
 
-/// Time constant of the measured λ's smoothing, ms.
-pub const ARRIVAL_TAU_MS: u64 = 60_000;
 /// Time constant of the measured μ's smoothing, ms.
 pub const SERVICE_TAU_MS: u64 = 120_000;
 
@@ -50,29 +53,64 @@ pub(crate) fn ewma(previous: Option<u64>, sample: u64, dt_ms: u64, tau_ms: u64) 
     u64::try_from(num.checked_div(den).unwrap_or(0)).unwrap_or(u64::MAX)
 }
 
-/// The sum of one metric's one-minute datapoints over a window, and how many
-/// minutes had a datapoint.
+/// One minute of the rate window: what CloudWatch holds for it, each `None`
+/// when that metric has no datapoint for the minute.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct MinuteSums {
-    pub total: u64,
-    pub minutes: u64,
+pub struct RateMinute {
+    /// Minutes since the Unix epoch (the simulator: since the start of its run).
+    pub minute: u64,
+    /// `AWS/SQS NumberOfMessagesSent`, `Sum`.
+    pub sent: Option<u64>,
+    /// `Ballast/Worker TransactionsProcessed` of the group, `Sum`.
+    pub processed: Option<u64>,
+    /// `Ballast/Worker TransactionsProcessed` of the group, `SampleCount`: each
+    /// worker publishes once a minute, so the worker-minutes behind `processed`.
+    pub reports: Option<u64>,
+    /// `AWS/SQS ApproximateNumberOfMessagesVisible`, `Minimum`.
+    pub visible: Option<u64>,
 }
 
-impl MinuteSums {
-    /// Messages per second over the minutes with data, in milli-messages per
-    /// second; `None` when no minute had data.
-    pub fn rate_milli(&self) -> Option<u64> {
-        (self.minutes > 0).then(|| per_sec_milli(self.total, self.minutes.saturating_mul(60_000)))
-    }
-}
-
-/// One evaluation's CloudWatch window.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// One evaluation's CloudWatch window: its minutes with any data, oldest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RateWindow {
-    /// `AWS/SQS NumberOfMessagesSent` of the queue.
-    pub sent: MinuteSums,
-    /// `Ballast/Worker TransactionsProcessed` of the whole group.
-    pub processed: MinuteSums,
+    pub minutes: Vec<RateMinute>,
+}
+
+impl RateWindow {
+    /// λ of the newest minute with a `NumberOfMessagesSent` datapoint, milli-messages per
+    /// second; `None` when no minute has one. CloudWatch publishes a minute a minute or more
+    /// late, so the newest minute is usually absent and must not count as zero; a minute's
+    /// sum is already an average over 60 s, and older minutes would only add lag (the policy's
+    /// own estimate covers the minutes CloudWatch has not published yet).
+    pub fn arrival_milli(&self) -> Option<u64> {
+        let sent = self.minutes.iter().rev().find_map(|m| m.sent)?;
+        Some(per_sec_milli(sent, 60_000))
+    }
+
+    /// μ per instance over the saturated minutes, milli-messages per second: the messages
+    /// processed ÷ the worker-minutes that processed them. A minute is saturated when messages
+    /// were visible at its end and at the end of the minute before (SQS samples the count once
+    /// a minute), so the fleet had work throughout and processed at its capacity, not at λ.
+    /// Dividing by the worker-minutes of the same minutes, not by today's fleet, keeps a
+    /// scale-out from reading as slower instances. `None` without a saturated minute, or when
+    /// they processed nothing (a stuck fleet is not a slow one: a zero μ would ask for
+    /// unbounded capacity).
+    pub fn service_milli(&self) -> Option<u64> {
+        let (processed, reports) = self
+            .minutes
+            .iter()
+            .zip(self.minutes.iter().skip(1))
+            .filter(|(before, m)| {
+                before.minute.checked_add(1) == Some(m.minute)
+                    && before.visible.is_some_and(|v| v > 0)
+                    && m.visible.is_some_and(|v| v > 0)
+            })
+            .filter_map(|(_, m)| Some((m.processed?, m.reports.filter(|r| *r > 0)?)))
+            .fold((0u64, 0u64), |(p, r), (processed, reports)| {
+                (p.saturating_add(processed), r.saturating_add(reports))
+            });
+        (processed > 0).then(|| per_sec_milli(processed, reports.saturating_mul(60_000)))
+    }
 }
 
 /// The smoothed measured rates of one policy's queue and fleet.
@@ -80,7 +118,6 @@ pub struct RateWindow {
 pub struct MeasuredRates {
     arrival_milli: Option<u64>,
     service_milli: Option<u64>,
-    last_arrival: Option<Timestamp>,
     last_service: Option<Timestamp>,
 }
 
@@ -89,7 +126,7 @@ impl MeasuredRates {
         Self::default()
     }
 
-    /// Smoothed λ, milli-messages per second; `None` until measured.
+    /// λ of the newest published minute, milli-messages per second; `None` until measured.
     pub fn arrival_milli(&self) -> Option<u64> {
         self.arrival_milli
     }
@@ -99,34 +136,15 @@ impl MeasuredRates {
         self.service_milli
     }
 
-    /// Folds in one window read at `now`. `saturated`: messages were visible
-    /// at this evaluation, so the fleet worked at full rate; `in_service`:
-    /// the instances that shared the processed messages.
-    pub fn update(
-        &mut self,
-        window: &RateWindow,
-        in_service: u32,
-        saturated: bool,
-        now: Timestamp,
-    ) {
-        if let Some(rate) = window.sent.rate_milli() {
-            let dt = step_ms(self.last_arrival, now);
-            self.arrival_milli = Some(ewma(self.arrival_milli, rate, dt, ARRIVAL_TAU_MS));
-            self.last_arrival = Some(now);
+    /// Folds in one window read at `now`.
+    pub fn update(&mut self, window: &RateWindow, now: Timestamp) {
+        if let Some(rate) = window.arrival_milli() {
+            self.arrival_milli = Some(rate);
         }
-        if saturated
-            && in_service > 0
-            && let Some(rate) = window.processed.rate_milli()
-        {
-            let per_instance = rate.checked_div(u64::from(in_service)).unwrap_or(0);
-            // A fleet that processed nothing while messages waited is stuck, not slow:
-            // a zero μ would ask for unbounded capacity.
-            if per_instance > 0 {
-                let dt = step_ms(self.last_service, now);
-                self.service_milli =
-                    Some(ewma(self.service_milli, per_instance, dt, SERVICE_TAU_MS));
-                self.last_service = Some(now);
-            }
+        if let Some(per_instance) = window.service_milli() {
+            let dt = step_ms(self.last_service, now);
+            self.service_milli = Some(ewma(self.service_milli, per_instance, dt, SERVICE_TAU_MS));
+            self.last_service = Some(now);
         }
     }
 }
@@ -143,15 +161,29 @@ fn step_ms(last: Option<Timestamp>, now: Timestamp) -> u64 {
 mod tests {
     use super::*;
 
-    fn window(sent: Option<(u64, u64)>, processed: Option<(u64, u64)>) -> RateWindow {
-        let sums = |v: Option<(u64, u64)>| {
-            v.map(|(total, minutes)| MinuteSums { total, minutes })
-                .unwrap_or_default()
-        };
+    /// `(sent, processed, reports, visible)` per consecutive minute from minute 100.
+    fn window(minutes: &[(Option<u64>, Option<u64>, Option<u64>, Option<u64>)]) -> RateWindow {
         RateWindow {
-            sent: sums(sent),
-            processed: sums(processed),
+            minutes: minutes
+                .iter()
+                .enumerate()
+                .map(|(i, &(sent, processed, reports, visible))| RateMinute {
+                    minute: 100 + i as u64,
+                    sent,
+                    processed,
+                    reports,
+                    visible,
+                })
+                .collect(),
         }
+    }
+
+    /// Two saturated minutes: `sent` and `processed` each minute by `reports` workers.
+    fn busy(sent: u64, processed: u64, reports: u64) -> RateWindow {
+        window(&[
+            (Some(sent), Some(processed), Some(reports), Some(50)),
+            (Some(sent), Some(processed), Some(reports), Some(50)),
+        ])
     }
 
     fn at(secs: u64) -> Timestamp {
@@ -161,72 +193,76 @@ mod tests {
     #[test]
     fn a_fresh_fleet_has_no_measurement_so_the_policy_falls_back() {
         let mut rates = MeasuredRates::new();
-        rates.update(&window(None, None), 3, true, at(0));
+        rates.update(&RateWindow::default(), at(0));
         assert_eq!((rates.arrival_milli(), rates.service_milli()), (None, None));
     }
 
     #[test]
-    fn rates_are_per_minute_with_data_not_per_window() {
-        // 4 of 5 minutes published (the newest is late): 5280 / 240 s = 22/s.
-        assert_eq!(
-            MinuteSums {
-                total: 5280,
-                minutes: 4
-            }
-            .rate_milli(),
-            Some(22_000)
-        );
-        assert_eq!(
-            MinuteSums {
-                total: 0,
-                minutes: 0
-            }
-            .rate_milli(),
-            None
-        );
-        assert_eq!(
-            MinuteSums {
-                total: 0,
-                minutes: 3
-            }
-            .rate_milli(),
-            Some(0)
-        );
+    fn arrivals_are_the_newest_published_minute() {
+        // The newest minute is not published yet: the one before it (1320 / 60 s = 22/s) counts,
+        // not the older 600s and not a zero.
+        let minutes = [
+            (Some(600), None, None, None),
+            (Some(600), None, None, None),
+            (Some(1320), None, None, None),
+            (None, Some(900), Some(3), Some(10)),
+        ];
+        assert_eq!(window(&minutes).arrival_milli(), Some(22_000));
+        assert_eq!(window(&[(None, None, None, None)]).arrival_milli(), None);
+        assert_eq!(window(&[(Some(0), None, None, None); 3]).arrival_milli(), Some(0));
     }
 
     #[test]
-    fn the_first_measurement_is_taken_as_is_then_smoothed_with_the_time_constant() {
+    fn mu_is_per_worker_minute_of_the_saturated_minutes() {
+        // 3 workers, then 6 after a scale-out; each processes 300 a minute (5/s). Divided by
+        // today's 6 instances the first minutes would read 2.5/s; per worker-minute it is 5/s.
+        let w = window(&[
+            (None, Some(900), Some(3), Some(400)),
+            (None, Some(900), Some(3), Some(300)),
+            (None, Some(1800), Some(6), Some(40)),
+        ]);
+        assert_eq!(w.service_milli(), Some(5_000));
+    }
+
+    #[test]
+    fn a_minute_counts_only_if_messages_waited_at_both_ends() {
+        // Minute 101 starts with an empty queue (minute 100's sample is 0): the fleet may have
+        // idled, so its 600 from 5 workers (2/s each) is λ, not capacity. Minute 103 follows a
+        // gap in the visible samples, so its start is unknown.
+        let w = window(&[
+            (None, Some(300), Some(5), Some(0)),
+            (None, Some(600), Some(5), Some(20)),
+            (None, Some(1500), Some(5), Some(30)),
+            (None, Some(100), Some(5), None),
+            (None, Some(100), Some(5), Some(30)),
+        ]);
+        assert_eq!(w.service_milli(), Some(5_000));
+        // No saturated minute, or one whose workers processed nothing (stuck, not slow).
+        assert_eq!(window(&[(None, Some(600), Some(5), Some(0)); 3]).service_milli(), None);
+        assert_eq!(window(&[(None, Some(0), Some(5), Some(9)); 3]).service_milli(), None);
+        assert_eq!(window(&[(None, Some(600), Some(0), Some(9)); 3]).service_milli(), None);
+    }
+
+    #[test]
+    fn lambda_is_taken_as_is_and_mu_smoothed_with_its_time_constant() {
         let mut rates = MeasuredRates::new();
-        // 22/s arriving; 4 instances processed 20/s together: μ = 5/s each.
-        rates.update(&window(Some((1320, 1)), Some((1200, 1))), 4, true, at(0));
+        // 22/s arriving; 4 workers processed 1200 a minute together: μ = 5/s each.
+        rates.update(&busy(1320, 1200, 4), at(0));
         assert_eq!(rates.arrival_milli(), Some(22_000));
         assert_eq!(rates.service_milli(), Some(5_000));
-        // λ jumps to 82/s; after one time constant (60 s) half the step is taken.
-        rates.update(&window(Some((4920, 1)), Some((1200, 1))), 4, true, at(60));
-        assert_eq!(rates.arrival_milli(), Some(52_000));
+        // λ jumps to 82/s: the newest minute is what arrives now.
+        rates.update(&busy(4920, 1200, 4), at(60));
+        assert_eq!(rates.arrival_milli(), Some(82_000));
         // μ's time constant is 120 s; 120 s after its last update, half way from 5 to 8.
-        rates.update(&window(Some((4920, 1)), Some((1920, 1))), 4, true, at(180));
+        rates.update(&busy(4920, 1920, 4), at(180));
         assert_eq!(rates.service_milli(), Some(6_500));
-    }
-
-    #[test]
-    fn an_idle_fleet_does_not_measure_mu() {
-        let mut rates = MeasuredRates::new();
-        // No message visible: the fleet processed λ (2/s each), not its capacity.
-        rates.update(&window(Some((600, 1)), Some((600, 1))), 5, false, at(0));
-        assert_eq!(rates.arrival_milli(), Some(10_000));
-        assert_eq!(rates.service_milli(), None);
-        // Nor with nobody in service, nor from a stuck fleet that processed nothing.
-        rates.update(&window(None, Some((600, 1))), 0, true, at(10));
-        rates.update(&window(None, Some((0, 1))), 5, true, at(20));
-        assert_eq!(rates.service_milli(), None);
     }
 
     #[test]
     fn a_missing_window_keeps_the_last_measurement() {
         let mut rates = MeasuredRates::new();
-        rates.update(&window(Some((600, 1)), Some((900, 1))), 3, true, at(0));
-        rates.update(&window(None, None), 3, true, at(60));
+        rates.update(&busy(600, 900, 3), at(0));
+        rates.update(&RateWindow::default(), at(60));
         assert_eq!(rates.arrival_milli(), Some(10_000));
         assert_eq!(rates.service_milli(), Some(5_000));
     }
@@ -234,9 +270,12 @@ mod tests {
     #[test]
     fn hostile_sums_do_not_panic() {
         let mut rates = MeasuredRates::new();
-        let huge = window(Some((u64::MAX, 1)), Some((u64::MAX, u64::MAX)));
-        rates.update(&huge, u32::MAX, true, at(u64::MAX / 2000));
-        rates.update(&huge, 1, true, at(0));
+        let huge = window(&[(Some(u64::MAX), Some(u64::MAX), Some(u64::MAX), Some(u64::MAX)); 3]);
+        rates.update(&huge, at(u64::MAX / 2000));
+        rates.update(&huge, at(0));
+        let mut edge = huge.clone();
+        edge.minutes[0].minute = u64::MAX;
+        rates.update(&edge, at(1));
         assert!(rates.arrival_milli().is_some());
     }
 }

@@ -215,20 +215,14 @@ pub struct Reading {
     pub desired: u32,
     /// `ApproximateAgeOfOldestMessage`, when known.
     pub oldest_message_age: Option<Duration>,
-    /// Messages the fleet has processed since an arbitrary origin (a
-    /// cumulative counter, e.g. the sum of the workers' `TransactionsProcessed`),
-    /// when known. Only `mode: queueing` uses it, to measure arrival and
-    /// service rates.
-    #[serde(default)]
-    pub processed_total: Option<u64>,
     /// The queue's arrival rate λ measured from CloudWatch (`NumberOfMessagesSent`)
     /// and smoothed by the runner, milli-messages per second; `None` before the
     /// first datapoint. Only `mode: queueing` uses it.
     #[serde(default)]
     pub measured_arrival_milli: Option<u64>,
     /// The service rate per instance μ measured from the workers'
-    /// `TransactionsProcessed` while the fleet was saturated, smoothed by the
-    /// runner, milli-messages per second; `None` until measured (the policy then
+    /// `TransactionsProcessed` per worker-minute while the fleet was saturated, smoothed by
+    /// the runner, milli-messages per second; `None` until measured (the policy then
     /// uses the configured rate). Only `mode: queueing` uses it.
     #[serde(default)]
     pub measured_service_milli: Option<u64>,
@@ -643,7 +637,6 @@ mod tests {
             in_service,
             desired,
             oldest_message_age: Some(Duration::from_secs(5)),
-            processed_total: None,
             measured_arrival_milli: None,
             measured_service_milli: None,
             predicted_arrival_milli: None,

@@ -5,24 +5,22 @@
 //!
 //! # Estimates (per evaluation)
 //!
-//! * **λ, the arrival rate**: messages that arrived since the previous
-//!   evaluation are the change of the backlog (visible + in flight) plus
-//!   what the fleet processed meanwhile (the `processed_total` counter),
-//!   divided by the elapsed time, smoothed exponentially (20 s time constant
-//!   both ways: the stabilization window, not the estimate, keeps a lull
-//!   from shedding capacity). Without the counter the fleet is assumed to
-//!   process at full service rate while messages are visible and to keep
-//!   pace otherwise (λ = departures).
-//! * **μ, the service rate per instance**: measured as processed ÷ elapsed ÷
-//!   in service while the fleet was saturated (visible messages at both
-//!   evaluations), smoothed over 60 s; until a measurement exists the
-//!   configured rate.
-//! * **measured λ and μ** (`ballast run`/`scale`): the runner reads
-//!   CloudWatch's `NumberOfMessagesSent` and the workers'
-//!   `TransactionsProcessed` and passes them, smoothed, in the [`Reading`]
-//!   (see [`super::measured`]). A measured μ replaces the estimate; λ is the
+//! * **λ, the arrival rate**: from the readings alone, messages that
+//!   arrived since the previous evaluation are the change of the backlog
+//!   (visible + in flight) plus what the fleet processed meanwhile, divided
+//!   by the elapsed time, smoothed exponentially (20 s time constant both
+//!   ways: the stabilization window, not the estimate, keeps a lull from
+//!   shedding capacity). While messages are visible the fleet is saturated
+//!   and processed at μ × in service; otherwise it kept pace, and the readings
+//!   show only growth. This estimate sees a burst within one evaluation.
+//! * **measured λ and μ** (`ballast run`/`scale`, and the simulator's model of
+//!   them): the runner reads CloudWatch's `NumberOfMessagesSent` and the
+//!   workers' `TransactionsProcessed` per worker-minute of the saturated
+//!   minutes and passes them, smoothed, in the [`Reading`] (see
+//!   [`super::measured`]). A measured μ replaces the configured rate; λ is the
 //!   larger of the measured and the estimated rate, because CloudWatch is a
-//!   minute or more late and must not hide a burst the backlog already shows.
+//!   minute or more late and must not hide a burst the backlog already shows,
+//!   while the readings alone cannot see a steady rate the fleet keeps pace with.
 //!
 //! # Decision: pay for capacity only when the objective needs it
 //!
@@ -78,8 +76,6 @@ use super::policy::{
 
 /// Time constant of λ's smoothing, ms.
 const ARRIVAL_MS: u64 = 20_000;
-/// Time constant of μ's smoothing, ms.
-const SERVICE_MS: u64 = 60_000;
 /// Scale-in aims at this utilisation, percent (scale-out at a projected breach).
 const SCALE_IN_UTILISATION: u64 = 90;
 /// Capacity is sized so the projected wait is this share of the objective, percent.
@@ -91,7 +87,6 @@ pub struct Sample {
     pub at: Timestamp,
     pub backlog: u64,
     pub visible: u64,
-    pub processed: Option<u64>,
 }
 
 /// The queueing mode's memory.
@@ -217,33 +212,26 @@ pub(crate) fn drain_instances(backlog: u64, mu_milli: u64, window_ms: u64) -> u3
 
 /// Updates λ and μ from the new reading.
 fn measure(config: &PolicyConfig, q: &mut QueueingState, m: &Reading, now: Timestamp) {
+    // CloudWatch's μ (per worker-minute of saturated minutes, smoothed by the runner) wins.
+    if let Some(mu) = m.measured_service_milli.filter(|mu| *mu > 0) {
+        q.service_milli = Some(mu);
+    }
     let backlog = m.visible.saturating_add(m.in_flight);
     if let Some(prev) = q.last {
         let dt = now.as_millis().saturating_sub(prev.at.as_millis());
         if dt > 0 {
             let mu = q.service_milli.unwrap_or(config.service_rate_milli).max(1);
-            let done = match (m.processed_total, prev.processed) {
-                (Some(now_count), Some(before)) => {
-                    let done = now_count.saturating_sub(before);
-                    if prev.visible > 0 && m.visible > 0 && m.in_service > 0 {
-                        let rate = per_sec_milli(done, dt)
-                            .checked_div(u64::from(m.in_service))
-                            .unwrap_or(0);
-                        q.service_milli = Some(smooth(q.service_milli, rate, dt, SERVICE_MS));
-                    }
-                    done
-                }
-                _ if m.visible > 0 => {
-                    // Saturated: the fleet processed at full rate.
-                    let v = u128::from(mu)
-                        .saturating_mul(u128::from(m.in_service))
-                        .saturating_mul(u128::from(dt))
-                        .checked_div(1_000_000)
-                        .unwrap_or(0);
-                    u64::try_from(v).unwrap_or(u64::MAX)
-                }
-                // Keeping pace: as many left as arrived.
-                _ => prev.backlog.saturating_sub(backlog),
+            let done = if m.visible > 0 {
+                // Saturated: the fleet processed at full rate.
+                let v = u128::from(mu)
+                    .saturating_mul(u128::from(m.in_service))
+                    .saturating_mul(u128::from(dt))
+                    .checked_div(1_000_000)
+                    .unwrap_or(0);
+                u64::try_from(v).unwrap_or(u64::MAX)
+            } else {
+                // Keeping pace: what left is what the backlog lost.
+                prev.backlog.saturating_sub(backlog)
             };
             let arrived = backlog.saturating_add(done).saturating_sub(prev.backlog);
             let rate = per_sec_milli(arrived, dt);
@@ -251,20 +239,17 @@ fn measure(config: &PolicyConfig, q: &mut QueueingState, m: &Reading, now: Times
             q.arrival_milli = Some(smooth(q.arrival_milli, rate, dt, ARRIVAL_MS));
         }
     }
-    // CloudWatch's measurements (smoothed by the runner) win for μ; for λ the
-    // larger of the two wins, because CloudWatch publishes a minute or more
-    // late and must not hide a burst the backlog already shows.
-    if let Some(mu) = m.measured_service_milli.filter(|mu| *mu > 0) {
-        q.service_milli = Some(mu);
-    }
+    // For λ the larger of the two wins: CloudWatch publishes a minute or more late and must
+    // not hide a burst the backlog already shows, and the readings cannot see arrivals a
+    // fleet keeps pace with. So the last interval's rate is at least CloudWatch's.
     if let Some(lambda) = m.measured_arrival_milli {
         q.arrival_milli = Some(q.arrival_milli.map_or(lambda, |own| own.max(lambda)));
+        q.arrival_sample_milli = Some(q.arrival_sample_milli.map_or(lambda, |own| own.max(lambda)));
     }
     q.last = Some(Sample {
         at: now,
         backlog,
         visible: m.visible,
-        processed: m.processed_total,
     });
 }
 
@@ -540,7 +525,14 @@ mod tests {
         }
     }
 
-    fn obs(visible: u64, in_flight: u64, desired: u32, age: u64, processed: u64) -> Observation {
+    /// A reading; `measured_lambda`: CloudWatch's λ, milli-messages per second.
+    fn obs(
+        visible: u64,
+        in_flight: u64,
+        desired: u32,
+        age: u64,
+        measured_lambda: Option<u64>,
+    ) -> Observation {
         Observation::Ok(Reading {
             visible,
             in_flight,
@@ -548,8 +540,7 @@ mod tests {
             in_service: desired,
             desired,
             oldest_message_age: Some(Duration::from_secs(age)),
-            processed_total: Some(processed),
-            measured_arrival_milli: None,
+            measured_arrival_milli: measured_lambda,
             measured_service_milli: None,
             predicted_arrival_milli: None,
         })
@@ -565,24 +556,22 @@ mod tests {
         let c = config();
         let mut state = PolicyState::starting_at(secs(0));
         let mut desired = 5;
-        let mut processed = 0;
         let mut actions = 0;
         for step in 0..360u64 {
-            // 5 instances keep pace: 220 arrive and 220 are processed per 10 s.
+            // 5 instances keep pace with the 22/s CloudWatch measures.
             let d = evaluate(
                 &c,
                 &mut state,
-                &obs(0, 20, desired, 1, processed),
+                &obs(0, 20, desired, 1, Some(22_000)),
                 secs(step * 10),
             );
             if let Some(to) = d.target() {
                 desired = to;
                 actions += 1;
             }
-            processed += 220;
         }
         assert_eq!((desired, actions), (5, 0));
-        let d = evaluate(&c, &mut state, &obs(0, 20, 5, 1, processed), secs(3600));
+        let d = evaluate(&c, &mut state, &obs(0, 20, 5, 1, Some(22_000)), secs(3600));
         assert!(d.reason.contains("λ 22.00/s"), "{}", d.reason);
         assert!(d.reason.contains("rate term 5"), "{}", d.reason);
     }
@@ -590,8 +579,8 @@ mod tests {
     #[test]
     fn the_reason_is_one_line_naming_every_term() {
         let mut state = PolicyState::new();
-        evaluate(&config(), &mut state, &obs(100, 20, 2, 10, 0), secs(0));
-        let d = evaluate(&config(), &mut state, &obs(400, 20, 2, 30, 100), secs(10));
+        evaluate(&config(), &mut state, &obs(100, 20, 2, 10, None), secs(0));
+        let d = evaluate(&config(), &mut state, &obs(400, 20, 2, 30, None), secs(10));
         for term in [
             "λ ",
             "μ ",
@@ -602,9 +591,10 @@ mod tests {
             assert!(d.reason.contains(term), "{term}: {}", d.reason);
         }
         assert!(!d.reason.contains('\n'));
-        // Saturated at both readings: μ is measured, 100 in 10 s over 2 = 5/s.
+        // Saturated, so 2 × 5/s left: 300 + 100 arrived in 10 s.
+        assert!(d.reason.contains("λ 40.00/s (estimated)"), "{}", d.reason);
         assert!(
-            d.reason.contains("μ 5.00/s per instance (measured)"),
+            d.reason.contains("μ 5.00/s per instance (configured)"),
             "{}",
             d.reason
         );
@@ -615,8 +605,8 @@ mod tests {
         let mut state = PolicyState::new();
         // 2 instances busy, 10/s processed, backlog jumps from 100 to 1300 in 10 s:
         // λ = (1200 + 100) / 10 = 130/s.
-        evaluate(&config(), &mut state, &obs(80, 20, 2, 5, 0), secs(0));
-        let d = evaluate(&config(), &mut state, &obs(1280, 20, 2, 15, 100), secs(10));
+        evaluate(&config(), &mut state, &obs(80, 20, 2, 5, None), secs(0));
+        let d = evaluate(&config(), &mut state, &obs(1280, 20, 2, 15, None), secs(10));
         assert!(
             matches!(d.action, Action::ScaleOut { from: 2, to: 10 }),
             "{}",
@@ -636,7 +626,6 @@ mod tests {
             in_service: 2,
             desired: 6,
             oldest_message_age: Some(Duration::from_secs(1)),
-            processed_total: Some(0),
             measured_arrival_milli: None,
             measured_service_milli: None,
             predicted_arrival_milli: None,
@@ -649,7 +638,6 @@ mod tests {
     fn scale_in_waits_for_cooldown_and_stabilization_then_goes_toward_lambda_over_mu() {
         let c = config();
         let mut state = PolicyState::starting_at(secs(0));
-        let mut processed = 0;
         let mut last = None;
         let mut desired = 8;
         // 8 instances, only 10 msg/s arriving (2 instances' worth).
@@ -657,7 +645,7 @@ mod tests {
             let d = evaluate(
                 &c,
                 &mut state,
-                &obs(0, 10, desired, 1, processed),
+                &obs(0, 10, desired, 1, Some(10_000)),
                 secs(step * 10),
             );
             if let Some(to) = d.target() {
@@ -669,14 +657,13 @@ mod tests {
                 desired = to;
                 last.get_or_insert(step * 10);
             }
-            processed += 100;
         }
         assert_eq!(desired, 3, "ceil(10 / (0.9 × 5)) = 3");
         assert!(last.is_some());
     }
 
     #[test]
-    fn without_the_processed_counter_the_configured_rate_is_used() {
+    fn without_measurements_the_configured_rate_is_used() {
         let mut state = PolicyState::new();
         let o = |visible| {
             Observation::Ok(Reading {
@@ -686,7 +673,6 @@ mod tests {
                 in_service: 2,
                 desired: 2,
                 oldest_message_age: Some(Duration::from_secs(20)),
-                processed_total: None,
                 measured_arrival_milli: None,
                 measured_service_milli: None,
                 predicted_arrival_milli: None,
@@ -710,7 +696,6 @@ mod tests {
                 in_service: 2,
                 desired: 2,
                 oldest_message_age: Some(Duration::from_secs(1)),
-                processed_total: None,
                 measured_arrival_milli,
                 measured_service_milli,
                 predicted_arrival_milli: None,
@@ -747,7 +732,7 @@ mod tests {
     #[test]
     fn a_burst_the_backlog_shows_is_not_hidden_by_a_late_measurement() {
         let mut state = PolicyState::new();
-        let o = |visible, processed| {
+        let o = |visible| {
             Observation::Ok(Reading {
                 visible,
                 in_flight: 20,
@@ -755,15 +740,14 @@ mod tests {
                 in_service: 2,
                 desired: 2,
                 oldest_message_age: Some(Duration::from_secs(5)),
-                processed_total: Some(processed),
                 measured_arrival_milli: Some(10_000),
                 measured_service_milli: None,
                 predicted_arrival_milli: None,
             })
         };
-        evaluate(&config(), &mut state, &o(80, 0), secs(0));
-        // The backlog grew by 1200 in 10 s while 100 were processed: 130/s, not 10/s.
-        let d = evaluate(&config(), &mut state, &o(1280, 100), secs(10));
+        evaluate(&config(), &mut state, &o(80), secs(0));
+        // The backlog grew by 1200 in 10 s while 2 × 5/s were processed: 130/s, not 10/s.
+        let d = evaluate(&config(), &mut state, &o(1280), secs(10));
         assert!(d.reason.contains("(estimated)"), "{}", d.reason);
         assert!(!d.reason.contains("λ 10.00/s"), "{}", d.reason);
     }
@@ -783,7 +767,7 @@ mod tests {
             let d = evaluate(
                 &config(),
                 &mut state,
-                &obs(v, f, u32::MAX, u64::MAX / 1000, p),
+                &obs(v, f, u32::MAX, u64::MAX / 1000, Some(p)),
                 secs(t as u64),
             );
             assert!(d.desired <= 10 || d.desired == u32::MAX);
@@ -795,18 +779,16 @@ mod tests {
         // 8/s on 2 instances (10/s); a 12 s burst at 16/s leaves ~100 messages.
         let c = config();
         let mut state = PolicyState::starting_at(secs(0));
-        let mut processed = 0;
         for step in 0..60u64 {
             let burst = step == 30;
             let backlog = if burst { 110 } else { 16 };
             let d = evaluate(
                 &c,
                 &mut state,
-                &obs(backlog, 0, 2, 2, processed),
+                &obs(backlog, 0, 2, 2, Some(8_000)),
                 secs(step * 10),
             );
             assert_eq!(d.action, Action::NoChange, "{}", d.reason);
-            processed += if burst { 100 } else { 80 };
         }
     }
 
@@ -815,14 +797,13 @@ mod tests {
         let c = config();
         let mut state = PolicyState::starting_at(secs(0));
         // Quiet at 8/s, then 22/s on 2 instances: the backlog grows 12/s.
-        let mut processed = 0;
         let mut backlog = 16;
         let mut outs = Vec::new();
         for step in 0..9u64 {
             let d = evaluate(
                 &c,
                 &mut state,
-                &obs(backlog, 0, 2, 2, processed),
+                &obs(backlog, 0, 2, 2, None),
                 secs(step * 10),
             );
             if let Action::ScaleOut { to, .. } = d.action {
@@ -830,7 +811,6 @@ mod tests {
                 assert!(d.reason.contains("breach"), "{}", d.reason);
                 break;
             }
-            processed += 100;
             if step >= 3 {
                 backlog += 120;
             }
@@ -844,23 +824,21 @@ mod tests {
     fn scale_in_goes_in_one_step_to_the_settled_level() {
         let c = config();
         let mut state = PolicyState::starting_at(secs(0));
-        let mut processed = 0;
         let mut actions = Vec::new();
         let mut desired = 10;
         // 46/s on 10 instances for 5 minutes, then 8/s.
         for step in 0..120u64 {
-            let rate = if step < 30 { 460 } else { 80 };
+            let rate = if step < 30 { 46_000 } else { 8_000 };
             let d = evaluate(
                 &c,
                 &mut state,
-                &obs(0, 40, desired, 1, processed),
+                &obs(0, 40, desired, 1, Some(rate)),
                 secs(step * 10),
             );
             if let Some(to) = d.target() {
                 actions.push((step * 10, desired, to));
                 desired = to;
             }
-            processed += rate;
         }
         assert_eq!(actions.len(), 1, "{actions:?}");
         let (at, from, to) = actions[0];
@@ -877,15 +855,14 @@ mod tests {
     /// reason from the fall on.
     fn after_the_fall(c: &PolicyConfig) -> Vec<(u64, String, Option<u32>)> {
         let mut state = PolicyState::starting_at(secs(0));
-        let mut processed = 0;
         let mut desired = 10;
         let mut out = Vec::new();
         for step in 0..120u64 {
-            let rate = if step < 30 { 460 } else { 80 };
+            let rate = if step < 30 { 46_000 } else { 8_000 };
             let d = evaluate(
                 c,
                 &mut state,
-                &obs(0, 40, desired, 1, processed),
+                &obs(0, 40, desired, 1, Some(rate)),
                 secs(step * 10),
             );
             if step >= 30 {
@@ -894,14 +871,17 @@ mod tests {
             if let Some(to) = d.target() {
                 desired = to;
             }
-            processed += rate;
         }
         out
     }
 
     #[test]
     fn scale_in_waits_until_the_smoothed_arrival_rate_has_caught_up_with_a_fall() {
-        let reasons = after_the_fall(&config());
+        // A window shorter than λ's decay (own estimate, 20 s time constant) after the fall.
+        let reasons = after_the_fall(&PolicyConfig {
+            stabilization_window: Some(Duration::from_secs(10)),
+            ..config()
+        });
         let first_in = reasons.iter().position(|(_, _, to)| to.is_some()).unwrap();
         // Just before: held because λ was still falling, not at a level it had not reached.
         assert!(
@@ -937,7 +917,6 @@ mod tests {
         let c = config();
         let mut state = PolicyState::starting_at(secs(0));
         // 10 instances drain a backlog after a surge; 8/s arrive.
-        let mut processed = 0;
         let mut backlog = 3000u64;
         let mut held_draining = false;
         let mut first_in = None;
@@ -945,7 +924,7 @@ mod tests {
             let d = evaluate(
                 &c,
                 &mut state,
-                &obs(backlog, 40, 10, 30, processed),
+                &obs(backlog, 40, 10, 30, Some(8_000)),
                 secs(400 + step * 10),
             );
             held_draining |= d.reason.contains("held: backlog falling");
@@ -954,7 +933,6 @@ mod tests {
                 break;
             }
             // Draining: 8/s arrive and 50/s leave; drained: 8/s arrive and leave.
-            processed += if backlog > 0 { 500 } else { 80 };
             backlog = backlog.saturating_sub(420);
         }
         assert!(held_draining);
@@ -996,7 +974,7 @@ mod tests {
         let reading = |predicted, desired| {
             Observation::Ok(Reading {
                 predicted_arrival_milli: predicted,
-                ..match obs(0, 16, desired, 1, 0) {
+                ..match obs(0, 16, desired, 1, Some(8_000)) {
                     Observation::Ok(r) => r,
                     Observation::Missing { .. } => unreachable!(),
                 }
@@ -1066,7 +1044,7 @@ mod tests {
         let d = evaluate(
             &PolicyConfig::default(),
             &mut state,
-            &obs(500, 0, 2, 1, 0),
+            &obs(500, 0, 2, 1, None),
             secs(0),
         );
         assert_eq!(d.action, Action::ScaleOut { from: 2, to: 5 });

@@ -10,8 +10,9 @@
 //!   whose lifecycle state is `InService`, plus the group's desired/min/max.
 //!
 //! * In `mode: queueing`, the last [`RATE_WINDOW`] of the queue's `AWS/SQS
-//!   NumberOfMessagesSent` and the group's `Ballast/Worker TransactionsProcessed`
-//!   in ONE `GetMetricData` call ([`read_rates`]), for the measured λ and μ
+//!   NumberOfMessagesSent` and `ApproximateNumberOfMessagesVisible` and the group's
+//!   `Ballast/Worker TransactionsProcessed` (sum and sample count) in ONE
+//!   `GetMetricData` call ([`read_rates`]), for the measured λ and μ
 //!   ([`super::measured`]).
 //!
 //! A failed read becomes [`Observation::Missing`](super::Observation::Missing) in
@@ -27,12 +28,14 @@ use ballast_aws::{AwsError, SdkResultExt};
 use tracing::instrument;
 
 use super::actuator::{FleetCapacity, FleetId};
-use super::measured::{MinuteSums, RateWindow};
+use super::measured::{RateMinute, RateWindow};
 
 /// How far back each evaluation reads the rate metrics.
 pub const RATE_WINDOW: Duration = Duration::from_secs(300);
 /// The SQS metric of messages added to a queue.
 pub const NUMBER_OF_MESSAGES_SENT: &str = "NumberOfMessagesSent";
+/// The SQS metric of messages waiting to be received (sampled once a minute).
+pub const MESSAGES_VISIBLE: &str = "ApproximateNumberOfMessagesVisible";
 /// CloudWatch namespace of SQS's metrics.
 pub const SQS_NAMESPACE: &str = "AWS/SQS";
 /// Datapoints per `GetMetricData` page: one day of minutes.
@@ -282,7 +285,8 @@ pub async fn describe_group(
     })
 }
 
-/// One metric's one-minute `Sum`s, for [`minute_sums`].
+/// One metric's one-minute statistic (a count: `Sum`, `SampleCount` or `Minimum`), for
+/// [`minute_sums`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MinuteMetric {
     /// The query id in `GetMetricData` (lowercase letters, digits, `_`).
@@ -290,26 +294,49 @@ pub struct MinuteMetric {
     pub namespace: &'static str,
     pub metric_name: &'static str,
     pub dimension: (&'static str, String),
+    pub stat: &'static str,
 }
 
 impl MinuteMetric {
-    /// `AWS/SQS NumberOfMessagesSent` of one queue (its physical name).
+    /// `AWS/SQS NumberOfMessagesSent` of one queue (its physical name), `Sum`.
     pub fn messages_sent(queue_name: &str) -> Self {
         MinuteMetric {
             id: "sent",
             namespace: SQS_NAMESPACE,
             metric_name: NUMBER_OF_MESSAGES_SENT,
             dimension: ("QueueName", queue_name.to_string()),
+            stat: "Sum",
         }
     }
 
-    /// `Ballast/Worker TransactionsProcessed` of a whole fleet.
+    /// `AWS/SQS ApproximateNumberOfMessagesVisible` of one queue, `Minimum`.
+    pub fn messages_visible(queue_name: &str) -> Self {
+        MinuteMetric {
+            id: "visible",
+            metric_name: MESSAGES_VISIBLE,
+            stat: "Minimum",
+            ..Self::messages_sent(queue_name)
+        }
+    }
+
+    /// `Ballast/Worker TransactionsProcessed` of a whole fleet, `Sum`.
     pub fn transactions_processed(fleet: &FleetId) -> Self {
         MinuteMetric {
             id: "processed",
             namespace: ballast_runtime::worker_metrics::NAMESPACE,
             metric_name: ballast_runtime::worker_metrics::TRANSACTIONS_PROCESSED,
             dimension: fleet.dimension(),
+            stat: "Sum",
+        }
+    }
+
+    /// `Ballast/Worker TransactionsProcessed` of a whole fleet, `SampleCount`: each worker
+    /// publishes once a minute, so the worker-minutes.
+    pub fn processed_reports(fleet: &FleetId) -> Self {
+        MinuteMetric {
+            id: "reports",
+            stat: "SampleCount",
+            ..Self::transactions_processed(fleet)
         }
     }
 
@@ -327,7 +354,7 @@ impl MinuteMetric {
                             .build(),
                     )
                     .period(60)
-                    .stat("Sum")
+                    .stat(self.stat)
                     .build(),
             )
             .return_data(true)
@@ -335,11 +362,11 @@ impl MinuteMetric {
     }
 }
 
-/// The one-minute `Sum`s of `metrics` between `start` and `end`, per metric in
+/// The one-minute statistics of `metrics` between `start` and `end`, per metric in
 /// the order given: `(minute start, sum)` pairs, sorted by time, one per minute
 /// that has a datapoint (CloudWatch leaves out minutes without data). Reads
 /// every page of `GetMetricData` (a day of minutes per page). A negative or
-/// non-finite sum (never published by SQS or the worker) is left out.
+/// non-finite value (never published by SQS or the worker) is left out.
 #[instrument(skip(cw, metrics), fields(metrics = metrics.len()))]
 pub async fn minute_sums(
     cw: &aws_sdk_cloudwatch::Client,
@@ -420,8 +447,8 @@ pub async fn arrival_history(
     Ok(per_minute(start, minutes, &points))
 }
 
-/// The last [`RATE_WINDOW`] before `end` of the queue's arrivals and the
-/// fleet's processed messages, in one `GetMetricData` call.
+/// The last [`RATE_WINDOW`] before `end` of the queue's arrivals and visible messages and
+/// the fleet's processed messages and worker-minutes, in one `GetMetricData` call.
 #[instrument(skip(cw), fields(fleet = %fleet))]
 pub async fn read_rates(
     cw: &aws_sdk_cloudwatch::Client,
@@ -432,22 +459,33 @@ pub async fn read_rates(
     let metrics = [
         MinuteMetric::messages_sent(queue_name),
         MinuteMetric::transactions_processed(fleet),
+        MinuteMetric::processed_reports(fleet),
+        MinuteMetric::messages_visible(queue_name),
     ];
     let start = end
         .checked_sub(RATE_WINDOW)
         .unwrap_or(SystemTime::UNIX_EPOCH);
     let series = minute_sums(cw, &metrics, start, end).await?;
-    let sums = |index: usize| {
-        let points = series.get(index).map(Vec::as_slice).unwrap_or_default();
-        MinuteSums {
-            total: points
-                .iter()
-                .fold(0u64, |total, (_, count)| total.saturating_add(*count)),
-            minutes: u64::try_from(points.len()).unwrap_or(u64::MAX),
+    let mut minutes: std::collections::BTreeMap<u64, RateMinute> = Default::default();
+    for (index, points) in series.iter().enumerate() {
+        for (at, count) in points {
+            let minute = at
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs().checked_div(60).unwrap_or(0));
+            let row = minutes.entry(minute).or_insert(RateMinute {
+                minute,
+                ..RateMinute::default()
+            });
+            let slot = match index {
+                0 => &mut row.sent,
+                1 => &mut row.processed,
+                2 => &mut row.reports,
+                _ => &mut row.visible,
+            };
+            *slot = Some(*count);
         }
-    };
+    }
     Ok(RateWindow {
-        sent: sums(0),
-        processed: sums(1),
+        minutes: minutes.into_values().collect(),
     })
 }

@@ -318,8 +318,7 @@ impl PolicyLoop {
         if let Observation::Ok(reading) = &mut observation {
             match rates {
                 Some(Ok(window)) => {
-                    self.measured
-                        .update(&window, reading.in_service, reading.visible > 0, now);
+                    self.measured.update(&window, now);
                 }
                 Some(Err(err)) => {
                     // The last measurement (or the configured rate) stands in.
@@ -431,8 +430,6 @@ fn observe(
             in_service: f.in_service,
             desired: f.desired,
             oldest_message_age: q.oldest_message_age,
-            // Not read yet: the queueing mode falls back to its configured service rate.
-            processed_total: None,
             measured_arrival_milli: None,
             measured_service_milli: None,
             predicted_arrival_milli: None,
@@ -757,7 +754,6 @@ mod tests {
             in_service: 5,
             desired: 5,
             oldest_message_age: None,
-            processed_total: None,
             measured_arrival_milli: None,
             measured_service_milli: None,
             predicted_arrival_milli: None,

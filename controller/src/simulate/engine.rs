@@ -308,7 +308,6 @@ struct Snapshot {
     visible: u64,
     in_flight: u64,
     age: u64,
-    processed: u64,
 }
 
 /// Simulates one policy over the trace.
@@ -350,7 +349,18 @@ pub(crate) fn simulate(trace: &Trace, sim: &SimConfig, policy: &mut dyn SimPolic
     let mut datapoints: Vec<Datapoint> = Vec::new();
     let mut published = 0usize;
     let (mut period_visible, mut period_in_service) = (0u128, 0u128);
-    let mut history: VecDeque<Snapshot> = VecDeque::new();
+    let (mut period_sent, mut period_processed) = (0u64, 0u64);
+    // The view `count_lag` old: before the run's start, the queue as it started (nothing
+    // processed, nothing in flight), so the first readings are as old as every other.
+    let mut history: VecDeque<Snapshot> = std::iter::repeat_n(
+        Snapshot {
+            visible: sim.initial_backlog,
+            in_flight: 0,
+            age: 0,
+        },
+        usize::try_from(lag).unwrap_or(0),
+    )
+    .collect();
 
     let mut t: u64 = 0;
     loop {
@@ -369,6 +379,7 @@ pub(crate) fn simulate(trace: &Trace, sim: &SimConfig, policy: &mut dyn SimPolic
             };
             visible.push_back(t, n);
             arrived += n;
+            period_sent += n;
             let initial = if t == 0 { sim.initial_backlog } else { 0 };
             arrivals.push(n + initial);
         }
@@ -394,6 +405,7 @@ pub(crate) fn simulate(trace: &Trace, sim: &SimConfig, policy: &mut dyn SimPolic
         };
         in_flight.pop_front(done, |_, _| {});
         processed += done;
+        period_processed += done;
 
         // Measurements at the end of second t.
         let oldest = in_flight.oldest().or(visible.oldest());
@@ -414,12 +426,19 @@ pub(crate) fn simulate(trace: &Trace, sim: &SimConfig, policy: &mut dyn SimPolic
             let in_service_avg = period_in_service as f64 / n;
             datapoints.push(Datapoint {
                 period_start_secs: t + 1 - period,
+                period_secs: period,
                 available_at_secs: t + 1 + sim.metric_delay.as_secs(),
                 visible_avg,
                 in_service_avg,
                 backlog_per_instance: visible_avg / in_service_avg.max(1.0),
+                sent: period_sent,
+                processed: period_processed,
+                // One report a minute from each worker in service.
+                worker_minutes: u64::try_from((period_in_service + 30) / 60).unwrap_or(u64::MAX),
+                visible_at_end: visible.total,
             });
             (period_visible, period_in_service) = (0, 0);
+            (period_sent, period_processed) = (0, 0);
         }
         while datapoints
             .get(published)
@@ -431,7 +450,6 @@ pub(crate) fn simulate(trace: &Trace, sim: &SimConfig, policy: &mut dyn SimPolic
             visible: visible.total,
             in_flight: in_flight.total,
             age,
-            processed,
         });
         while history.len() as u64 > lag + 1 {
             history.pop_front();
@@ -455,7 +473,6 @@ pub(crate) fn simulate(trace: &Trace, sim: &SimConfig, policy: &mut dyn SimPolic
                 visible: 0,
                 in_flight: 0,
                 age: 0,
-                processed: 0,
             });
             let metrics = Reading {
                 visible: seen.visible,
@@ -464,7 +481,6 @@ pub(crate) fn simulate(trace: &Trace, sim: &SimConfig, policy: &mut dyn SimPolic
                 in_service: in_service as u32,
                 desired,
                 oldest_message_age: Some(Duration::from_secs(seen.age)),
-                processed_total: Some(seen.processed),
                 measured_arrival_milli: None,
                 measured_service_milli: None,
                 predicted_arrival_milli: None,

@@ -8,21 +8,47 @@ use serde::Serialize;
 use crate::autoscale::policy::{
     self, Mode, Observation, PolicyConfig, PolicyState, Reading, Timestamp,
 };
+use crate::autoscale::measured::{MeasuredRates, RateMinute, RateWindow};
+use crate::autoscale::reading::RATE_WINDOW;
 use crate::autoscale::seasonal::SeasonalProfile;
 
-/// A CloudWatch-style datapoint of the `BacklogPerInstance` metric math
-/// expression `m1 / m2` over one metric period, where `m1` is the average of
-/// `ApproximateNumberOfMessagesVisible` and `m2` the average of
-/// `GroupInServiceInstances` (0 treated as 1) over the period.
+/// One metric period of CloudWatch, as policies see it after the delay: the
+/// `BacklogPerInstance` metric math expression `m1 / m2`, where `m1` is the
+/// average of `ApproximateNumberOfMessagesVisible` and `m2` the average of
+/// `GroupInServiceInstances` (0 treated as 1) over the period, and the metrics
+/// `ballast run` reads for the measured rates ([`crate::autoscale::reading::read_rates`]).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Datapoint {
     /// Start of the period (seconds since the start of the run).
     pub period_start_secs: u64,
+    /// Length of the period (CloudWatch's one minute by default).
+    pub period_secs: u64,
     /// First second at which the datapoint is visible to alarms.
     pub available_at_secs: u64,
     pub visible_avg: f64,
     pub in_service_avg: f64,
     pub backlog_per_instance: f64,
+    /// `NumberOfMessagesSent`: messages that arrived in the period.
+    pub sent: u64,
+    /// The workers' `TransactionsProcessed`, summed.
+    pub processed: u64,
+    /// The workers' reports (`SampleCount`): one a minute per worker in service.
+    pub worker_minutes: u64,
+    /// `ApproximateNumberOfMessagesVisible` as SQS samples it, at the period's end.
+    pub visible_at_end: u64,
+}
+
+impl Datapoint {
+    /// The period as [`RateWindow`] has it (its index stands in for the minute).
+    fn rate_minute(&self) -> RateMinute {
+        RateMinute {
+            minute: self.period_start_secs / self.period_secs.max(1),
+            sent: Some(self.sent),
+            processed: Some(self.processed),
+            reports: Some(self.worker_minutes),
+            visible: Some(self.visible_at_end),
+        }
+    }
 }
 
 /// What a policy sees when it is asked to decide.
@@ -55,6 +81,8 @@ pub struct BallastPolicy {
     interval: Duration,
     /// `prediction:`: the seasonal profile learned from earlier periods.
     prediction: Option<SeasonalProfile>,
+    /// λ and μ from the published datapoints, as the runner measures them.
+    measured: MeasuredRates,
 }
 
 impl BallastPolicy {
@@ -74,6 +102,7 @@ impl BallastPolicy {
             state: PolicyState::starting_at(Timestamp::ZERO),
             interval,
             prediction: None,
+            measured: MeasuredRates::new(),
         }
     }
 
@@ -106,6 +135,20 @@ impl SimPolicy for BallastPolicy {
 
     fn decide(&mut self, now: Timestamp, observed: &Observed<'_>) -> Option<u32> {
         let mut reading = observed.metrics.clone();
+        // What `ballast run` reads each evaluation: the published datapoints of the last
+        // RATE_WINDOW (CloudWatch's delay included), folded into the same smoothing.
+        let from = now.as_secs().saturating_sub(RATE_WINDOW.as_secs());
+        let window = RateWindow {
+            minutes: observed
+                .datapoints
+                .iter()
+                .filter(|d| d.period_start_secs >= from)
+                .map(Datapoint::rate_minute)
+                .collect(),
+        };
+        self.measured.update(&window, now);
+        reading.measured_arrival_milli = self.measured.arrival_milli();
+        reading.measured_service_milli = self.measured.service_milli();
         if let Some(profile) = &self.prediction {
             let from = now.as_secs();
             reading.predicted_arrival_milli =

@@ -759,16 +759,22 @@ async fn queueing_mode_reads_measured_arrival_and_service_rates_from_cloudwatch(
     );
     assert_eq!(calls(&recorder, "GetMetricData"), 1);
 
-    // Four published minutes: 1320 sent a minute (22/s) and 960 processed by
-    // the group's 4 instances while messages waited (4/s each).
+    // Four published minutes: 1320 sent a minute (22/s), messages visible at every
+    // minute's sample, and each of the group's 4 workers reporting 240 processed a minute
+    // (4/s each: 960 a minute over 4 reports).
     let cw = aws_sdk_cloudwatch::Client::new(&f.sdk);
     let sent = MinuteMetric::messages_sent(&f.queue_name);
+    let visible = MinuteMetric::messages_visible(&f.queue_name);
     let processed = MinuteMetric::transactions_processed(&FleetId::AutoScalingGroup {
         name: f.group_name.clone(),
     });
     let minutes: Vec<(u64, f64)> = (1..=4).map(|ago| (ago, 1320.0)).collect();
     put_minutes(&cw, &sent, now, &minutes).await;
-    let minutes: Vec<(u64, f64)> = (1..=4).map(|ago| (ago, 960.0)).collect();
+    let minutes: Vec<(u64, f64)> = (1..=4).map(|ago| (ago, 150.0)).collect();
+    put_minutes(&cw, &visible, now, &minutes).await;
+    let minutes: Vec<(u64, f64)> = (1..=4)
+        .flat_map(|ago| std::iter::repeat_n((ago, 240.0), 4))
+        .collect();
     put_minutes(&cw, &processed, now, &minutes).await;
 
     clock.advance(Duration::from_secs(10));
