@@ -161,8 +161,11 @@ fn step_ms(last: Option<Timestamp>, now: Timestamp) -> u64 {
 mod tests {
     use super::*;
 
-    /// `(sent, processed, reports, visible)` per consecutive minute from minute 100.
-    fn window(minutes: &[(Option<u64>, Option<u64>, Option<u64>, Option<u64>)]) -> RateWindow {
+    /// `(sent, processed, reports, visible)` of one minute.
+    type Minute = (Option<u64>, Option<u64>, Option<u64>, Option<u64>);
+
+    /// One [`Minute`] per consecutive minute from minute 100.
+    fn window(minutes: &[Minute]) -> RateWindow {
         RateWindow {
             minutes: minutes
                 .iter()
@@ -209,7 +212,10 @@ mod tests {
         ];
         assert_eq!(window(&minutes).arrival_milli(), Some(22_000));
         assert_eq!(window(&[(None, None, None, None)]).arrival_milli(), None);
-        assert_eq!(window(&[(Some(0), None, None, None); 3]).arrival_milli(), Some(0));
+        assert_eq!(
+            window(&[(Some(0), None, None, None); 3]).arrival_milli(),
+            Some(0)
+        );
     }
 
     #[test]
@@ -238,9 +244,18 @@ mod tests {
         ]);
         assert_eq!(w.service_milli(), Some(5_000));
         // No saturated minute, or one whose workers processed nothing (stuck, not slow).
-        assert_eq!(window(&[(None, Some(600), Some(5), Some(0)); 3]).service_milli(), None);
-        assert_eq!(window(&[(None, Some(0), Some(5), Some(9)); 3]).service_milli(), None);
-        assert_eq!(window(&[(None, Some(600), Some(0), Some(9)); 3]).service_milli(), None);
+        assert_eq!(
+            window(&[(None, Some(600), Some(5), Some(0)); 3]).service_milli(),
+            None
+        );
+        assert_eq!(
+            window(&[(None, Some(0), Some(5), Some(9)); 3]).service_milli(),
+            None
+        );
+        assert_eq!(
+            window(&[(None, Some(600), Some(0), Some(9)); 3]).service_milli(),
+            None
+        );
     }
 
     #[test]
@@ -270,7 +285,14 @@ mod tests {
     #[test]
     fn hostile_sums_do_not_panic() {
         let mut rates = MeasuredRates::new();
-        let huge = window(&[(Some(u64::MAX), Some(u64::MAX), Some(u64::MAX), Some(u64::MAX)); 3]);
+        let huge = window(
+            &[(
+                Some(u64::MAX),
+                Some(u64::MAX),
+                Some(u64::MAX),
+                Some(u64::MAX),
+            ); 3],
+        );
         rates.update(&huge, at(u64::MAX / 2000));
         rates.update(&huge, at(0));
         let mut edge = huge.clone();

@@ -50,9 +50,11 @@
 //!   breach and scale-in below 90 % utilisation) and the capacity that
 //!   drains today's backlog within half the objective. Only once every
 //!   recommendation in the stabilization window is below the current
-//!   capacity, then in one step to the highest of the last quarter window
-//!   (the settled level, not each step of λ's decay), after the cooldown,
-//!   step limit applied; never before λ has been measured.
+//!   capacity, the backlog has stopped falling and λ's smoothing has caught
+//!   up with a fall (the last interval's rate, or CloudWatch's newest minute
+//!   when higher, within 10 % of λ); then in one step to that level (not one
+//!   per step of λ's decay), after the cooldown, step limit applied; never
+//!   before λ has been measured.
 //!
 //! * **Prediction** (`prediction:` on the policy, [`super::seasonal`]): the
 //!   prediction term `ceil(predicted λ ÷ μ)`, the highest rate the seasonal

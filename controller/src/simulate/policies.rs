@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::autoscale::measured::{MeasuredRates, RateMinute, RateWindow};
 use crate::autoscale::policy::{
     self, Mode, Observation, PolicyConfig, PolicyState, Reading, Timestamp,
 };
-use crate::autoscale::measured::{MeasuredRates, RateMinute, RateWindow};
 use crate::autoscale::reading::RATE_WINDOW;
 use crate::autoscale::seasonal::SeasonalProfile;
 

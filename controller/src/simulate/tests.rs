@@ -767,4 +767,3 @@ fn prediction_meets_the_business_day_with_capacity_already_in_service() {
         format_table(&results)
     );
 }
-
