@@ -87,6 +87,23 @@ impl RateWindow {
         Some(per_sec_milli(sent, 60_000))
     }
 
+    /// The lower of the two newest minutes with a `NumberOfMessagesSent` datapoint, when they
+    /// are consecutive, milli-messages per second: a rate that has lasted two minutes. One
+    /// minute above the fleet's capacity is as often noise as load (a two-peak day's minutes
+    /// vary by ±15 %), and scaling out on it is followed by a scale-in a minute later; a real
+    /// burst is caught sooner by the projected breach anyway.
+    pub fn sustained_arrival_milli(&self) -> Option<u64> {
+        let mut published = self
+            .minutes
+            .iter()
+            .rev()
+            .filter_map(|m| Some((m.minute, m.sent?)));
+        let (newest, newest_sent) = published.next()?;
+        let (before, before_sent) = published.next()?;
+        (before.checked_add(1) == Some(newest))
+            .then(|| per_sec_milli(newest_sent.min(before_sent), 60_000))
+    }
+
     /// μ per instance over the saturated minutes, milli-messages per second: the messages
     /// processed ÷ the worker-minutes that processed them. A minute is saturated when messages
     /// were visible at its end and at the end of the minute before (SQS samples the count once
@@ -117,6 +134,7 @@ impl RateWindow {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct MeasuredRates {
     arrival_milli: Option<u64>,
+    sustained_arrival_milli: Option<u64>,
     service_milli: Option<u64>,
     last_service: Option<Timestamp>,
 }
@@ -131,6 +149,12 @@ impl MeasuredRates {
         self.arrival_milli
     }
 
+    /// The lower of the two newest published minutes ([`RateWindow::sustained_arrival_milli`]);
+    /// `None` until two consecutive minutes are published.
+    pub fn sustained_arrival_milli(&self) -> Option<u64> {
+        self.sustained_arrival_milli
+    }
+
     /// Smoothed μ per instance, milli-messages per second; `None` until measured.
     pub fn service_milli(&self) -> Option<u64> {
         self.service_milli
@@ -140,6 +164,8 @@ impl MeasuredRates {
     pub fn update(&mut self, window: &RateWindow, now: Timestamp) {
         if let Some(rate) = window.arrival_milli() {
             self.arrival_milli = Some(rate);
+            // Two minutes that are not consecutive say nothing about now: no sustained rate.
+            self.sustained_arrival_milli = window.sustained_arrival_milli();
         }
         if let Some(per_instance) = window.service_milli() {
             let dt = step_ms(self.last_service, now);
@@ -216,6 +242,27 @@ mod tests {
             window(&[(Some(0), None, None, None); 3]).arrival_milli(),
             Some(0)
         );
+    }
+
+    #[test]
+    fn a_sustained_rate_is_the_lower_of_two_consecutive_published_minutes() {
+        let minutes = [
+            (Some(3000), None, None, None),
+            (Some(1320), None, None, None),
+            (Some(1500), None, None, None),
+            (None, None, None, Some(4)),
+        ];
+        // 22/s and 25/s: 22/s has lasted two minutes; the newest alone is 25/s.
+        assert_eq!(window(&minutes).sustained_arrival_milli(), Some(22_000));
+        assert_eq!(window(&minutes).arrival_milli(), Some(25_000));
+        // One minute, or two with a gap between them, sustain nothing.
+        assert_eq!(window(&minutes[..1]).sustained_arrival_milli(), None);
+        let mut gap = window(&minutes[..3]);
+        gap.minutes[2].minute += 1;
+        assert_eq!(gap.sustained_arrival_milli(), None);
+        let mut rates = MeasuredRates::new();
+        rates.update(&window(&minutes), at(0));
+        assert_eq!(rates.sustained_arrival_milli(), Some(22_000));
     }
 
     #[test]

@@ -220,6 +220,12 @@ pub struct Reading {
     /// first datapoint. Only `mode: queueing` uses it.
     #[serde(default)]
     pub measured_arrival_milli: Option<u64>,
+    /// The lower of CloudWatch's two newest published minutes of arrivals (consecutive
+    /// minutes), milli-messages per second: a rate that has lasted two minutes, not one noisy
+    /// minute. `None` until two are published. Only `mode: queueing` uses it, to scale out for
+    /// an overload without waiting for the projected breach.
+    #[serde(default)]
+    pub measured_sustained_arrival_milli: Option<u64>,
     /// The service rate per instance μ measured from the workers'
     /// `TransactionsProcessed` per worker-minute while the fleet was saturated, smoothed by
     /// the runner, milli-messages per second; `None` until measured (the policy then
@@ -638,6 +644,7 @@ mod tests {
             desired,
             oldest_message_age: Some(Duration::from_secs(5)),
             measured_arrival_milli: None,
+            measured_sustained_arrival_milli: None,
             measured_service_milli: None,
             predicted_arrival_milli: None,
         })

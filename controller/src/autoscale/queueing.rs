@@ -367,10 +367,11 @@ pub(super) fn evaluate_queueing(
     } else {
         current
     };
-    // CloudWatch's λ is minutes of arrivals: above the capacity in service and launching, the
-    // excess has lasted longer than a burst and will not drain by itself.
+    // Two published minutes of CloudWatch's λ above the capacity in service and launching:
+    // the excess has lasted longer than a burst (or one noisy minute) and will not drain by
+    // itself.
     let persistent = m
-        .measured_arrival_milli
+        .measured_sustained_arrival_milli
         .is_some_and(|cw| cw > mu.saturating_mul(u64::from(current)));
     let (out, decider) = if persistent && rate_term.min(max) > out.max(current) {
         (rate_term.min(max), "rate")
@@ -543,6 +544,7 @@ mod tests {
             desired,
             oldest_message_age: Some(Duration::from_secs(age)),
             measured_arrival_milli: measured_lambda,
+            measured_sustained_arrival_milli: None,
             measured_service_milli: None,
             predicted_arrival_milli: None,
         })
@@ -629,6 +631,7 @@ mod tests {
             desired: 6,
             oldest_message_age: Some(Duration::from_secs(1)),
             measured_arrival_milli: None,
+            measured_sustained_arrival_milli: None,
             measured_service_milli: None,
             predicted_arrival_milli: None,
         });
@@ -676,6 +679,7 @@ mod tests {
                 desired: 2,
                 oldest_message_age: Some(Duration::from_secs(20)),
                 measured_arrival_milli: None,
+                measured_sustained_arrival_milli: None,
                 measured_service_milli: None,
                 predicted_arrival_milli: None,
             })
@@ -699,6 +703,7 @@ mod tests {
                 desired: 2,
                 oldest_message_age: Some(Duration::from_secs(1)),
                 measured_arrival_milli,
+                measured_sustained_arrival_milli: None,
                 measured_service_milli,
                 predicted_arrival_milli: None,
             })
@@ -743,6 +748,7 @@ mod tests {
                 desired: 2,
                 oldest_message_age: Some(Duration::from_secs(5)),
                 measured_arrival_milli: Some(10_000),
+                measured_sustained_arrival_milli: None,
                 measured_service_milli: None,
                 predicted_arrival_milli: None,
             })

@@ -327,6 +327,7 @@ impl PolicyLoop {
                 None => {}
             }
             reading.measured_arrival_milli = self.measured.arrival_milli();
+            reading.measured_sustained_arrival_milli = self.measured.sustained_arrival_milli();
             reading.measured_service_milli = self.measured.service_milli();
             if let (Some(forecast), Some(cw)) = (&mut self.forecast, &self.rate_source) {
                 forecast.refresh(cw, self.queue.queue_name(), now).await;
@@ -431,6 +432,7 @@ fn observe(
             desired: f.desired,
             oldest_message_age: q.oldest_message_age,
             measured_arrival_milli: None,
+            measured_sustained_arrival_milli: None,
             measured_service_milli: None,
             predicted_arrival_milli: None,
         }),
@@ -755,6 +757,7 @@ mod tests {
             desired: 5,
             oldest_message_age: None,
             measured_arrival_milli: None,
+            measured_sustained_arrival_milli: None,
             measured_service_milli: None,
             predicted_arrival_milli: None,
         });

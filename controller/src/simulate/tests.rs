@@ -492,6 +492,7 @@ fn keda_counts_in_flight_messages_and_hpa_does_not() {
         desired: 2,
         oldest_message_age: None,
         measured_arrival_milli: None,
+        measured_sustained_arrival_milli: None,
         measured_service_milli: None,
         predicted_arrival_milli: None,
     };
@@ -522,6 +523,7 @@ fn keda_wakes_a_fleet_at_zero_only_on_its_polling_interval() {
         desired,
         oldest_message_age: None,
         measured_arrival_milli: None,
+        measured_sustained_arrival_milli: None,
         measured_service_milli: None,
         predicted_arrival_milli: None,
     };
@@ -685,7 +687,7 @@ fn dead_mans_switch_defaults_are_the_blueprints() {
 /// Issue #15's measured goals for `mode: queueing` (docs/benchmarks.md, "Autoscaler v2, fourth
 /// round"): on every shipped and held-out trace 0 minutes over 300 s, a worst age at most 1.1 ×
 /// the best peer's and instance-hours at most the best peer's; actions at most ¼ of the HPA
-/// model's except on the spike and two-peak traces, where that page records the miss.
+/// model's except on the spike traces and `two-peak-day-39`, where that page records the miss.
 #[test]
 fn queueing_meets_issue_15s_goals_except_the_recorded_misses() {
     let sim = SimConfig::default();
@@ -720,14 +722,7 @@ fn queueing_meets_issue_15s_goals_except_the_recorded_misses() {
             q.max_oldest_age_secs <= backlog.max_oldest_age_secs,
             "{name}\n{table}"
         );
-        let actions_missed = [
-            "spiky",
-            "spike-train",
-            "spike-train-43",
-            "two-peak-day",
-            "two-peak-day-27",
-            "two-peak-day-39",
-        ];
+        let actions_missed = ["spiky", "spike-train", "spike-train-43", "two-peak-day-39"];
         if !actions_missed.contains(&name) {
             assert!(
                 q.scaling_actions * 4 <= hpa.scaling_actions,
