@@ -737,6 +737,48 @@ mod tests {
     }
 
     #[test]
+    fn one_noisy_minute_above_capacity_does_not_scale_out_two_do() {
+        // 7 instances (35/s), nothing waiting; CloudWatch's newest minute says 36/s.
+        let reading = |sustained| {
+            Observation::Ok(Reading {
+                visible: 0,
+                in_flight: 35,
+                delayed: 0,
+                in_service: 7,
+                desired: 7,
+                oldest_message_age: Some(Duration::from_secs(1)),
+                measured_arrival_milli: Some(36_000),
+                measured_sustained_arrival_milli: sustained,
+                measured_service_milli: None,
+                predicted_arrival_milli: None,
+            })
+        };
+        // The minute before was 31/s: no overload has lasted, and the projection stays within
+        // the objective, so nothing launches.
+        let d = evaluate(
+            &config(),
+            &mut PolicyState::new(),
+            &reading(Some(31_000)),
+            secs(0),
+        );
+        assert_eq!(d.action, Action::NoChange, "{}", d.reason);
+        // Two minutes above 35/s: the rate term decides.
+        let d = evaluate(
+            &config(),
+            &mut PolicyState::new(),
+            &reading(Some(35_500)),
+            secs(0),
+        );
+        assert_eq!(
+            d.action,
+            Action::ScaleOut { from: 7, to: 8 },
+            "{}",
+            d.reason
+        );
+        assert!(d.reason.contains("rate decides"), "{}", d.reason);
+    }
+
+    #[test]
     fn a_burst_the_backlog_shows_is_not_hidden_by_a_late_measurement() {
         let mut state = PolicyState::new();
         let o = |visible| {
