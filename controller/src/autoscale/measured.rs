@@ -1,5 +1,5 @@
-//! Measured arrival rate λ and service rate per instance μ for `mode: queueing`,
-//! smoothed across evaluations.
+//! Measured arrival rate λ and service rate per instance μ for `mode: queueing`
+//! (μ smoothed across evaluations).
 //!
 //! The runner reads, each evaluation, the last few minutes of the queue's and
 //! the workers' CloudWatch metrics ([`super::reading::read_rates`]): `AWS/SQS
@@ -130,7 +130,7 @@ impl RateWindow {
     }
 }
 
-/// The smoothed measured rates of one policy's queue and fleet.
+/// The measured rates of one policy's queue and fleet, kept across evaluations.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct MeasuredRates {
     arrival_milli: Option<u64>,
