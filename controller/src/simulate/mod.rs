@@ -24,11 +24,16 @@
 //! 5. Measurements are taken: queue depth, the age of the oldest message
 //!    (visible or in flight; the queue is tracked as FIFO buckets of arrival
 //!    seconds, so the age is exact to the second), instances running.
-//! 6. Every `metric_period` the CloudWatch datapoint of `BacklogPerInstance`
-//!    (average visible ÷ average InService over the period) is published,
-//!    visible to alarms `metric_delay` after the period ends.
-//! 7. Every `interval` of the policy, it sees the instantaneous metrics and
-//!    the published datapoints, and may set a new desired capacity. The
+//! 6. Every `metric_period` the CloudWatch datapoint is published, visible
+//!    `metric_delay` after the period ends: `BacklogPerInstance` (average
+//!    visible ÷ average InService over the period), and what `ballast run`
+//!    reads for the measured rates: `NumberOfMessagesSent`, the workers'
+//!    `TransactionsProcessed` with one report a minute per worker in service,
+//!    and `ApproximateNumberOfMessagesVisible` as sampled at the period's end.
+//! 7. Every `interval` of the policy, it sees the queue's counts as SQS
+//!    reports them (`count_lag` old; before the run, the queue as it started),
+//!    the group as it is now and the published datapoints, and may set a new
+//!    desired capacity. The
 //!    simulator clamps it into `[min, max]` as the Auto Scaling group does.
 //!    Launched instances become InService `boot_delay` later; scale-in
 //!    terminates the newest instances first (booting ones before InService
@@ -48,7 +53,9 @@
 //! All are driven by the same loop through [`SimPolicy`]:
 //!
 //! * `ballast` — [`crate::autoscale::policy::evaluate`] itself, every 10 s,
-//!   on the instantaneous `GetQueueAttributes` view. Its state starts with
+//!   on the `GetQueueAttributes` view; in `mode: queueing` (`queueing`) also
+//!   with the measured λ and μ folded from the published datapoints by the
+//!   runner's own [`crate::autoscale::measured::MeasuredRates`]. Its state starts with
 //!   the start of the run as the last scaling action (a freshly started
 //!   controller is conservative), so it does not scale in during the first
 //!   cooldown.
