@@ -32,6 +32,11 @@ use super::measured::{RateMinute, RateWindow};
 
 /// How far back each evaluation reads the rate metrics.
 pub const RATE_WINDOW: Duration = Duration::from_secs(300);
+/// A minute of the rate metrics is read only once it closed this long ago. CloudWatch may still
+/// be aggregating a younger minute, and the policy takes λ from the newest minute as is: a
+/// partial sum would read as a fall of the load and shed capacity. (The simulator's default
+/// `--metric-delay` is the same minute.)
+pub const RATE_SETTLE: Duration = Duration::from_secs(60);
 /// The SQS metric of messages added to a queue.
 pub const NUMBER_OF_MESSAGES_SENT: &str = "NumberOfMessagesSent";
 /// The SQS metric of messages waiting to be received (sampled once a minute).
@@ -448,7 +453,8 @@ pub async fn arrival_history(
 }
 
 /// The last [`RATE_WINDOW`] before `end` of the queue's arrivals and visible messages and
-/// the fleet's processed messages and worker-minutes, in one `GetMetricData` call.
+/// the fleet's processed messages and worker-minutes, in one `GetMetricData` call; only the
+/// minutes that closed [`RATE_SETTLE`] or more before `end`.
 #[instrument(skip(cw), fields(fleet = %fleet))]
 pub async fn read_rates(
     cw: &aws_sdk_cloudwatch::Client,
@@ -466,9 +472,14 @@ pub async fn read_rates(
         .checked_sub(RATE_WINDOW)
         .unwrap_or(SystemTime::UNIX_EPOCH);
     let series = minute_sums(cw, &metrics, start, end).await?;
+    // The minute starting at `at` closed at `at` + 60 s.
+    let settled = |at: &SystemTime| {
+        at.checked_add(Duration::from_secs(60).saturating_add(RATE_SETTLE))
+            .is_some_and(|ready| ready <= end)
+    };
     let mut minutes: std::collections::BTreeMap<u64, RateMinute> = Default::default();
     for (index, points) in series.iter().enumerate() {
-        for (at, count) in points {
+        for (at, count) in points.iter().filter(|(at, _)| settled(at)) {
             let minute = at
                 .duration_since(SystemTime::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs().checked_div(60).unwrap_or(0));

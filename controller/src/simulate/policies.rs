@@ -9,7 +9,7 @@ use crate::autoscale::measured::{MeasuredRates, RateMinute, RateWindow};
 use crate::autoscale::policy::{
     self, Mode, Observation, PolicyConfig, PolicyState, Reading, Timestamp,
 };
-use crate::autoscale::reading::RATE_WINDOW;
+use crate::autoscale::reading::{RATE_SETTLE, RATE_WINDOW};
 use crate::autoscale::seasonal::SeasonalProfile;
 
 /// One metric period of CloudWatch, as policies see it after the delay: the
@@ -136,13 +136,20 @@ impl SimPolicy for BallastPolicy {
     fn decide(&mut self, now: Timestamp, observed: &Observed<'_>) -> Option<u32> {
         let mut reading = observed.metrics.clone();
         // What `ballast run` reads each evaluation: the published datapoints of the last
-        // RATE_WINDOW (CloudWatch's delay included), folded into the same smoothing.
+        // RATE_WINDOW (CloudWatch's delay included) that closed RATE_SETTLE ago, folded into the
+        // same smoothing.
         let from = now.as_secs().saturating_sub(RATE_WINDOW.as_secs());
         let window = RateWindow {
             minutes: observed
                 .datapoints
                 .iter()
-                .filter(|d| d.period_start_secs >= from)
+                .filter(|d| {
+                    let settled = d
+                        .period_start_secs
+                        .saturating_add(d.period_secs)
+                        .saturating_add(RATE_SETTLE.as_secs());
+                    d.period_start_secs >= from && settled <= now.as_secs()
+                })
                 .map(Datapoint::rate_minute)
                 .collect(),
         };

@@ -759,23 +759,28 @@ async fn queueing_mode_reads_measured_arrival_and_service_rates_from_cloudwatch(
     );
     assert_eq!(calls(&recorder, "GetMetricData"), 1);
 
-    // Four published minutes: 1320 sent a minute (22/s), messages visible at every
-    // minute's sample, and each of the group's 4 workers reporting 240 processed a minute
-    // (4/s each: 960 a minute over 4 reports).
+    // Four settled minutes before the next evaluation (10 s from now): 1320 sent a minute
+    // (22/s), messages visible at every minute's sample, and each of the group's 4 workers
+    // reporting 240 processed a minute (4/s each: 960 a minute over 4 reports).
+    let next = now + Duration::from_secs(10);
     let cw = aws_sdk_cloudwatch::Client::new(&f.sdk);
     let sent = MinuteMetric::messages_sent(&f.queue_name);
     let visible = MinuteMetric::messages_visible(&f.queue_name);
     let processed = MinuteMetric::transactions_processed(&FleetId::AutoScalingGroup {
         name: f.group_name.clone(),
     });
-    let minutes: Vec<(u64, f64)> = (1..=4).map(|ago| (ago, 1320.0)).collect();
-    put_minutes(&cw, &sent, now, &minutes).await;
-    let minutes: Vec<(u64, f64)> = (1..=4).map(|ago| (ago, 150.0)).collect();
-    put_minutes(&cw, &visible, now, &minutes).await;
-    let minutes: Vec<(u64, f64)> = (1..=4)
+    let minutes: Vec<(u64, f64)> = (2..=5).map(|ago| (ago, 1320.0)).collect();
+    put_minutes(&cw, &sent, next, &minutes).await;
+    // The minute in progress and the one that closed less than a minute before the evaluation
+    // may still be aggregating: their partial sums (100 and 500) must not read as a fall to 2
+    // or 8/s.
+    put_minutes(&cw, &sent, next, &[(0, 100.0), (1, 500.0)]).await;
+    let minutes: Vec<(u64, f64)> = (1..=5).map(|ago| (ago, 150.0)).collect();
+    put_minutes(&cw, &visible, next, &minutes).await;
+    let minutes: Vec<(u64, f64)> = (1..=5)
         .flat_map(|ago| std::iter::repeat_n((ago, 240.0), 4))
         .collect();
-    put_minutes(&cw, &processed, now, &minutes).await;
+    put_minutes(&cw, &processed, next, &minutes).await;
 
     clock.advance(Duration::from_secs(10));
     let e = only(evaluate_all(&ctx, &mut loops).await);
