@@ -1,6 +1,13 @@
 //! The names under which the worker publishes its per-minute CloudWatch metrics, shared with
 //! the controller, which reads them back to measure the fleet's service rate.
 
+use std::time::Duration;
+
+/// How often each worker publishes its metrics in production. The controller counts the
+/// `SampleCount` of [`TRANSACTIONS_PROCESSED`] as worker-minutes to measure the service rate per
+/// instance, so a worker publishes exactly one datum a minute.
+pub const PUBLISH_INTERVAL: Duration = Duration::from_secs(60);
+
 /// CloudWatch namespace of the worker's metrics.
 pub const NAMESPACE: &str = "Ballast/Worker";
 /// Dimension carrying the fleet (Auto Scaling group) name. Every worker of a group publishes

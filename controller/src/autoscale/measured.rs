@@ -26,6 +26,8 @@
 //! Integer arithmetic only (milli-messages per second, milliseconds).
 #![deny(clippy::arithmetic_side_effects)]
 
+use ballast_runtime::worker_metrics::PUBLISH_INTERVAL;
+
 use super::Timestamp;
 
 /// Time constant of the measured μ's smoothing, ms.
@@ -64,7 +66,8 @@ pub struct RateMinute {
     /// `Ballast/Worker TransactionsProcessed` of the group, `Sum`.
     pub processed: Option<u64>,
     /// `Ballast/Worker TransactionsProcessed` of the group, `SampleCount`: each
-    /// worker publishes once a minute, so the worker-minutes behind `processed`.
+    /// worker publishes once every `PUBLISH_INTERVAL` (a minute), so the worker-minutes
+    /// behind `processed`.
     pub reports: Option<u64>,
     /// `AWS/SQS ApproximateNumberOfMessagesVisible`, `Minimum`.
     pub visible: Option<u64>,
@@ -126,7 +129,8 @@ impl RateWindow {
             .fold((0u64, 0u64), |(p, r), (processed, reports)| {
                 (p.saturating_add(processed), r.saturating_add(reports))
             });
-        (processed > 0).then(|| per_sec_milli(processed, reports.saturating_mul(60_000)))
+        let report_ms = u64::try_from(PUBLISH_INTERVAL.as_millis()).unwrap_or(u64::MAX);
+        (processed > 0).then(|| per_sec_milli(processed, reports.saturating_mul(report_ms)))
     }
 }
 

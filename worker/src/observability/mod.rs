@@ -130,7 +130,7 @@ impl CloudWatchPublisher {
             client,
             metrics,
             fleet,
-            interval: Duration::from_secs(60),
+            interval: ballast_runtime::worker_metrics::PUBLISH_INTERVAL,
         }
     }
 
