@@ -24,10 +24,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use aws_sdk_dynamodb::config::StalledStreamProtectionConfig;
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, Put,
-    ScalarAttributeType, TransactWriteItem, Update,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use ballast_worker::commands::consume::Clients;
 use ballast_worker::observability::Metrics;
 
@@ -139,27 +136,8 @@ async fn run(runtime: &str, calls: usize) {
             .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
             .build(),
     );
-    let table = ballast_testbed::unique_name("sdkcall");
-    ddb.create_table()
-        .table_name(&table)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("pk")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("pk")
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    // The ledger's transactions table (key `pk`), as the worker expects it.
+    let (_, table) = ballast_testbed::fixtures::ledger_tables(&ddb, "sdkcall").await;
     for account in ["account-1", "account-2"] {
         ddb.put_item()
             .table_name(&table)
