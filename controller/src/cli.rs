@@ -286,6 +286,16 @@ pub struct SimulateArgs {
     /// defaults).
     #[arg(long, value_name = "START..END")]
     pub controller_down: Option<crate::simulate::DownWindow>,
+    /// Also compute each policy's whole-instance bound at its own worst age: the fewest
+    /// instance-hours of any all-knowing fleet of whole instances that each pay their boot
+    /// (exact; about a second per policy for a 6-hour trace on a release build, and tens of
+    /// times that on a debug build). Needs `--processing fixed`.
+    #[arg(long)]
+    pub whole_instance_bound: bool,
+    /// With --whole-instance-bound: count only fleets that change their in-service count at
+    /// most this many times (e.g. a quarter of the HPA model's actions). Needs `--boot-spread 0s`.
+    #[arg(long, value_name = "ACTIONS", requires = "whole_instance_bound")]
+    pub bound_actions: Option<u32>,
     #[arg(long, value_enum, default_value_t)]
     pub output: OutputFormat,
 }

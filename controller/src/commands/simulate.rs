@@ -50,7 +50,10 @@ pub fn run(args: &SimulateArgs, out: &mut impl Write) -> anyhow::Result<ExitCode
     if !args.history.is_empty() {
         policies.push(Box::new(predicting(&policy, &trace, &args.history)?));
     }
-    let results = simulate::run_simulation(&trace, &sim, policies)?;
+    let mut results = simulate::run_simulation(&trace, &sim, policies)?;
+    if args.whole_instance_bound {
+        simulate::add_whole_instance_bounds(&mut results, &sim, args.bound_actions)?;
+    }
     // Without a declared switch, the blueprint's defaults for this policy.
     let failover = args
         .controller_down
@@ -236,6 +239,125 @@ mod tests {
         assert!(
             format!("{short:#}").contains("shorter than the"),
             "{short:#}"
+        );
+    }
+
+    /// A 15-minute trace with a 3-minute burst that 2 instances cannot keep young.
+    fn burst_trace() -> std::path::PathBuf {
+        let path = std::env::temp_dir().join(format!("ballast-burst-{}.csv", uuid::Uuid::new_v4()));
+        std::fs::write(
+            &path,
+            "seconds,arrivals_per_second\n0,8\n180,30\n360,8\n900,0\n",
+        )
+        .unwrap();
+        path
+    }
+
+    /// Every policy costs at least its whole-instance bound, which is at least the fluid
+    /// clairvoyant bound; with an action budget, so does every policy within the budget.
+    #[test]
+    fn whole_instance_bound_is_below_every_run_and_above_the_fluid_bound() {
+        let trace = burst_trace();
+        let trace_arg = trace.to_str().unwrap();
+        let json = simulate(&[
+            "--trace",
+            trace_arg,
+            "--whole-instance-bound",
+            "--output",
+            "json",
+        ])
+        .unwrap();
+        let reports: Vec<serde_json::Value> = serde_json::from_str(&json).unwrap();
+        assert!(reports.len() >= 5, "{json}");
+        for r in &reports {
+            let bound = r["whole_instance"]["instance_hours"].as_f64().unwrap();
+            let cost = r["instance_hours"].as_f64().unwrap();
+            let fluid = r["clairvoyant_instance_hours"].as_f64().unwrap();
+            assert!(bound <= cost + 1e-9, "{}: {bound} > {cost}", r["policy"]);
+            assert!(bound + 1e-9 >= fluid, "{}: {bound} < {fluid}", r["policy"]);
+            assert!(r["whole_instance"]["max_actions"].is_null());
+        }
+        // The burst needs capacity above 2, so the bound exceeds the minimum fleet's hours.
+        let floor = 2.0 * 900.0 / 3600.0;
+        assert!(
+            reports
+                .iter()
+                .all(|r| r["whole_instance"]["instance_hours"].as_f64().unwrap() > floor)
+        );
+
+        let text = simulate(&[
+            "--trace",
+            trace_arg,
+            "--whole-instance-bound",
+            "--bound-actions",
+            "2",
+        ])
+        .unwrap();
+        assert!(text.contains("whole@age, ≤2 act"), "{text}");
+        let json = simulate(&[
+            "--trace",
+            trace_arg,
+            "--whole-instance-bound",
+            "--bound-actions",
+            "2",
+            "--output",
+            "json",
+        ])
+        .unwrap();
+        let budgeted: Vec<serde_json::Value> = serde_json::from_str(&json).unwrap();
+        let mut within = 0;
+        for (r, free) in budgeted.iter().zip(&reports) {
+            assert_eq!(r["whole_instance"]["max_actions"], 2);
+            let Some(bound) = r["whole_instance"]["instance_hours"].as_f64() else {
+                // No fleet keeps this age in 2 actions: nor did this policy.
+                assert!(r["scaling_actions"].as_u64().unwrap() > 2, "{r}");
+                continue;
+            };
+            // A budget never lowers the bound.
+            let unbudgeted = free["whole_instance"]["instance_hours"].as_f64().unwrap();
+            assert!(bound + 1e-9 >= unbudgeted, "{}", r["policy"]);
+            if r["scaling_actions"].as_u64().unwrap() <= 2 {
+                within += 1;
+                assert!(bound <= r["instance_hours"].as_f64().unwrap() + 1e-9, "{r}");
+            }
+        }
+        assert!(within > 0, "no policy took at most 2 actions: {json}");
+        std::fs::remove_file(trace).unwrap();
+    }
+
+    #[test]
+    fn whole_instance_bound_refuses_what_it_cannot_bound() {
+        let no_flag =
+            simulate(&["--trace", "TRACES/peak.csv", "--bound-actions", "3"]).unwrap_err();
+        assert!(
+            format!("{no_flag:#}").contains("--whole-instance-bound"),
+            "{no_flag:#}"
+        );
+        let exponential = simulate(&[
+            "--trace",
+            "TRACES/peak.csv",
+            "--processing",
+            "exponential",
+            "--whole-instance-bound",
+        ])
+        .unwrap_err();
+        assert!(
+            format!("{exponential:#}").contains("--processing fixed"),
+            "{exponential:#}"
+        );
+        let spread = simulate(&[
+            "--trace",
+            "TRACES/peak.csv",
+            "--boot-spread",
+            "30s",
+            "--whole-instance-bound",
+            "--bound-actions",
+            "3",
+        ])
+        .unwrap_err();
+        assert!(
+            format!("{spread:#}").contains("--boot-spread 0s"),
+            "{spread:#}"
         );
     }
 

@@ -215,6 +215,19 @@ pub struct SimReport {
     pub clairvoyant_instance_hours: f64,
     pub scaling_actions: u32,
     pub max_running: u32,
+    /// The whole-instance bound at this policy's own worst age, when asked
+    /// for ([`super::add_whole_instance_bounds`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub whole_instance: Option<WholeInstanceRow>,
+}
+
+/// The whole-instance bound of one policy's run (see [`super::whole_instance_bound`]).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct WholeInstanceRow {
+    /// The action budget the bound was computed for, if any.
+    pub max_actions: Option<u32>,
+    /// `None` when no fleet keeps this policy's worst age within the budget.
+    pub instance_hours: Option<f64>,
 }
 
 /// The outcome of simulating one policy.
@@ -549,6 +562,7 @@ pub(crate) fn simulate(trace: &Trace, sim: &SimConfig, policy: &mut dyn SimPolic
             clairvoyant_instance_hours: clairvoyant.instance_seconds / 3600.0,
             scaling_actions: actions.len() as u32,
             max_running,
+            whole_instance: None,
         },
         series,
         actions,

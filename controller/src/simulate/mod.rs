@@ -102,6 +102,15 @@
 //! deferred into a queue.) Policies also pay for booting and draining, so
 //! the bound is not reachable in general.
 //!
+//! Two bounds at each policy's own worst age sharpen it. The clairvoyant
+//! bound ([`clairvoyant_bound`], always reported) is a fluid relaxation:
+//! capacity appears the second work needs it, in fractions of an instance.
+//! The whole-instance bound ([`whole_instance_bound`], on request: it costs
+//! seconds per policy) is the exact optimum over fleets of whole instances
+//! that each pay their boot, optionally within an action budget. A policy's
+//! ratio to the first mixes its own waste with what boots and rounding cost
+//! any fleet; its ratio to the second is what not knowing the future costs it.
+//!
 //! Plus a [`SeriesPoint`] time series (every `sample_every`, 10 s by
 //! default) for [`render_svg`].
 
@@ -113,10 +122,11 @@ pub mod rng;
 pub mod svg;
 pub mod synthetic;
 pub mod trace;
+pub mod whole_instance;
 
 pub use engine::{
     Clairvoyant, ProcessingTime, ScalingEvent, SeriesPoint, SimConfig, SimConfigError, SimReport,
-    SimResult, clairvoyant_bound,
+    SimResult, WholeInstanceRow, clairvoyant_bound,
 };
 pub use failover::{
     DownWindow, DownWindowError, FailoverPolicy, FailoverReport, SwitchModel, format_failover,
@@ -128,6 +138,7 @@ pub use policies::{
 };
 pub use svg::render_svg;
 pub use trace::{Segment, TRACE_HEADER, Trace, TraceError};
+pub use whole_instance::{FleetShape, WholeInstanceBound, whole_instance_bound};
 
 /// Simulates each policy independently over the same trace and
 /// configuration. Deterministic.
@@ -143,6 +154,58 @@ pub fn run_simulation(
         .into_iter()
         .map(|mut policy| engine::simulate(trace, sim, policy.as_mut()))
         .collect())
+}
+
+/// Why [`add_whole_instance_bounds`] cannot bound a configuration.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum WholeInstanceError {
+    #[error(
+        "the whole-instance bound needs fixed processing times: exponential service can complete \
+         more than the service rate in a second (hint: --processing fixed)"
+    )]
+    ExponentialService,
+    #[error(
+        "an action budget needs every boot to take exactly the boot delay, so that each launch \
+         raises the in-service count once (hint: --boot-spread 0s)"
+    )]
+    BootSpread,
+}
+
+/// Fills each report's [`WholeInstanceRow`]: the whole-instance bound at
+/// that policy's own worst age, within `max_actions` changes if given.
+/// Costs seconds of CPU per report for an hours-long trace (see
+/// [`whole_instance`]).
+pub fn add_whole_instance_bounds(
+    results: &mut [SimResult],
+    sim: &SimConfig,
+    max_actions: Option<u32>,
+) -> Result<(), WholeInstanceError> {
+    if sim.processing != ProcessingTime::Fixed {
+        return Err(WholeInstanceError::ExponentialService);
+    }
+    if max_actions.is_some() && !sim.boot_spread.is_zero() {
+        return Err(WholeInstanceError::BootSpread);
+    }
+    let fleet = FleetShape {
+        min: sim.min,
+        max: sim.max,
+        initial: sim.initial_capacity,
+        boot_secs: sim.boot_delay.as_secs(),
+    };
+    for result in results {
+        let bound = whole_instance_bound(
+            &result.arrivals,
+            fleet,
+            sim.service_rate_milli,
+            result.report.max_oldest_age_secs,
+            max_actions,
+        );
+        result.report.whole_instance = Some(WholeInstanceRow {
+            max_actions,
+            instance_hours: bound.map(|b| b.instance_hours()),
+        });
+    }
+    Ok(())
 }
 
 /// [`render_svg`] over [`SimResult`]s, one line per policy, plus the
@@ -189,10 +252,20 @@ pub fn format_table(results: &[SimResult]) -> String {
         "processed",
         "max inst",
     ];
-    let mut rows: Vec<Vec<String>> = vec![header.iter().map(|h| h.to_string()).collect()];
+    let mut header: Vec<String> = header.iter().map(|h| h.to_string()).collect();
+    // The whole-instance columns only when asked for, named by their budget.
+    let whole = results.iter().find_map(|r| r.report.whole_instance);
+    if let Some(row) = whole {
+        let budget = row
+            .max_actions
+            .map_or(String::new(), |k| format!(", ≤{k} act"));
+        header.push(format!("whole@age{budget}"));
+        header.push("÷ whole".to_string());
+    }
+    let mut rows: Vec<Vec<String>> = vec![header.clone()];
     for r in results {
         let r = &r.report;
-        rows.push(vec![
+        let mut row = vec![
             r.policy.clone(),
             r.max_oldest_age_secs.to_string(),
             r.p99_oldest_age_secs.to_string(),
@@ -207,7 +280,21 @@ pub fn format_table(results: &[SimResult]) -> String {
             ),
             r.processed.to_string(),
             r.max_running.to_string(),
-        ]);
+        ];
+        if whole.is_some() {
+            match r.whole_instance.and_then(|w| w.instance_hours) {
+                Some(bound) => {
+                    row.push(format!("{bound:.2}"));
+                    row.push(format!(
+                        "{:.2}",
+                        r.instance_hours / bound.max(f64::MIN_POSITIVE)
+                    ));
+                }
+                // No fleet keeps this age within the budget.
+                None => row.extend(["none".to_string(), "-".to_string()]),
+            }
+        }
+        rows.push(row);
     }
     let widths: Vec<usize> = (0..header.len())
         .map(|c| {

@@ -1,0 +1,381 @@
+//! The whole-instance bound: the fluid [`super::clairvoyant_bound`] made
+//! to pay what every real fleet pays.
+//!
+//! The clairvoyant bound lets capacity appear the second work needs it, in
+//! fractions of an instance. No fleet can do that, so a policy's ratio to it
+//! mixes what the policy wastes with what booting and rounding cost anyone.
+//! This bound is exact over whole instances and charges each instance its
+//! boot, so the ratio to it is what a policy leaves on the table.
+//!
+//! # Why it is a lower bound
+//!
+//! Take any run of the simulator with fixed processing times, and let
+//! `n(t)` be its in-service count in second `t` (between `min` and `max`,
+//! starting from the initial fleet):
+//!
+//! * It pays for every running instance: the in-service ones, `Σ n(t)`, and
+//!   the booting ones. Each instance that ever goes into service booted for at
+//!   least `boot` seconds first, and each rise of `n` by `d` needs `d` such
+//!   instances: at least `boot × Σ max(0, n(t) − n(t − 1))` booting seconds.
+//! * It completes at most `ceil(n(t) × service rate)` messages in second `t`
+//!   (the engine's service credit never carries more than a message's
+//!   fraction), oldest first at best, so its queue is at least the queue of a
+//!   fleet that completes exactly that many.
+//! * Its worst age is at most `age` only if at the end of each second every
+//!   message that arrived more than `age` seconds earlier is done.
+//! * Each change of `n` is a scaling action of its own: a rise at `t` comes
+//!   from the launch at `t − boot` (with no boot spread), a fall from a
+//!   termination at `t`.
+//! * What is left when the trace ends costs at least `1 ÷ service rate`
+//!   instance-seconds per message to finish.
+//!
+//! The bound is the minimum of that cost over every such `n(t)`, found
+//! exactly by dynamic programming over (in-service count, queue length, and,
+//! with an action budget, changes so far). So every run whose worst age is
+//! at most `age` (and with a budget, whose action count is within it) costs
+//! at least the bound. Poisson service can complete more than the rate in
+//! a second, so the bound is not defined for it.
+//!
+//! Cost: `O(trace seconds × queue states × fleet sizes × (budget + 1))`, a
+//! few seconds on a release build for a 6-hour trace.
+
+use serde::Serialize;
+
+/// The fleet a bound is computed for: the group's limits, the capacity it
+/// starts with, and how long an instance boots before it serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct FleetShape {
+    pub min: u32,
+    pub max: u32,
+    pub initial: u32,
+    pub boot_secs: u64,
+}
+
+/// The whole-instance bound of one trace at one age.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct WholeInstanceBound {
+    /// The fewest instance-seconds (in service, booting, and finishing what
+    /// is left when the trace ends).
+    pub instance_seconds: u64,
+}
+
+impl WholeInstanceBound {
+    pub fn instance_hours(&self) -> f64 {
+        self.instance_seconds as f64 / 3600.0
+    }
+}
+
+/// The fewest instance-seconds with which any fleet of whole instances,
+/// knowing the whole trace, keeps every message at most `age_secs` old (see
+/// the module documentation for why every simulated run costs at least
+/// this). With `max_actions`, only fleets that change their in-service count
+/// at most that many times count.
+///
+/// `None` when no such fleet exists: even `max` instances, or the action
+/// budget, cannot keep the age.
+pub fn whole_instance_bound(
+    arrivals: &[u64],
+    fleet: FleetShape,
+    service_rate_milli: u64,
+    age_secs: u64,
+    max_actions: Option<u32>,
+) -> Option<WholeInstanceBound> {
+    let min = fleet.min;
+    let max = fleet.max.max(min);
+    let levels = usize::try_from(max - min).ok()?.checked_add(1)?;
+    let budgets = match max_actions {
+        Some(k) => usize::try_from(k).ok()?.checked_add(1)?,
+        None => 1,
+    };
+    let start = usize::try_from(fleet.initial.clamp(min, max) - min).ok()?;
+    // Messages the fleet completes in one second at each size.
+    let capacity: Vec<u64> = (min..=max)
+        .map(|n| (u64::from(n).saturating_mul(service_rate_milli)).div_ceil(1000))
+        .collect();
+    // The longest queue allowed at the end of each second: the arrivals of
+    // the last `age_secs + 1` seconds.
+    let limits = queue_limits(arrivals, age_secs);
+    let width = usize::try_from(limits.iter().copied().max().unwrap_or(0))
+        .ok()?
+        .checked_add(1)?;
+    let stride = width.checked_mul(levels)?;
+    let cells = stride.checked_mul(budgets)?;
+
+    // cost[budget_used][queue][level], u64::MAX where unreachable.
+    let mut cost = vec![UNREACHABLE; cells];
+    let mut next = vec![UNREACHABLE; cells];
+    *cost.get_mut(start)? = 0;
+    let mut longest = 0usize; // the longest queue reached so far
+    // Per level: best cost arriving at it without a change, and with one.
+    let mut stay = vec![UNREACHABLE; levels];
+    let mut change = vec![UNREACHABLE; levels];
+
+    for (&arrived, &limit) in arrivals.iter().zip(&limits) {
+        let limit = usize::try_from(limit).ok()?;
+        let mut next_longest = 0usize;
+        let mut reached = false;
+        // Only queues up to `limit` can be written this second, and only those
+        // up to the longest one reached are read the next.
+        let rows = limit.checked_add(1)?.checked_mul(levels)?;
+        for used in 0..budgets {
+            let from = used * stride;
+            next.get_mut(from..from + rows)?.fill(UNREACHABLE);
+        }
+        for used in 0..budgets {
+            for queue in 0..=longest {
+                let base = used * stride + queue * levels;
+                let row = cost.get(base..base + levels)?;
+                if row.iter().all(|&c| c == UNREACHABLE) {
+                    continue;
+                }
+                best_arrivals(row, fleet.boot_secs, &mut stay, &mut change);
+                let waiting = u64::try_from(queue).ok()?.saturating_add(arrived);
+                for level in 0..levels {
+                    let left = waiting.saturating_sub(*capacity.get(level)?);
+                    let Ok(left) = usize::try_from(left) else {
+                        continue;
+                    };
+                    if left > limit {
+                        continue;
+                    }
+                    let paid = u64::from(min) + u64::try_from(level).ok()?;
+                    for (target_budget, best) in
+                        [(used, stay.get(level)?), (used + 1, change.get(level)?)]
+                    {
+                        let target_budget = if max_actions.is_none() {
+                            0
+                        } else {
+                            target_budget
+                        };
+                        if *best == UNREACHABLE || target_budget >= budgets {
+                            continue;
+                        }
+                        let total = best.saturating_add(paid);
+                        let index = target_budget * stride + left * levels + level;
+                        let slot = next.get_mut(index)?;
+                        if total < *slot {
+                            *slot = total;
+                            next_longest = next_longest.max(left);
+                            reached = true;
+                        }
+                    }
+                }
+            }
+        }
+        std::mem::swap(&mut cost, &mut next);
+        longest = next_longest;
+        if !reached {
+            return None;
+        }
+    }
+
+    let mut best = UNREACHABLE;
+    for used in 0..budgets {
+        for queue in 0..=longest {
+            let finish = (u64::try_from(queue).ok()?.saturating_mul(1000))
+                .div_ceil(service_rate_milli.max(1));
+            for level in 0..levels {
+                let c = *cost.get(used * stride + queue * levels + level)?;
+                if c != UNREACHABLE {
+                    best = best.min(c.saturating_add(finish));
+                }
+            }
+        }
+    }
+    (best != UNREACHABLE).then_some(WholeInstanceBound {
+        instance_seconds: best,
+    })
+}
+
+const UNREACHABLE: u64 = u64::MAX;
+
+/// For each second, the arrivals of that second and the `age_secs` before it.
+fn queue_limits(arrivals: &[u64], age_secs: u64) -> Vec<u64> {
+    let span = usize::try_from(age_secs.saturating_add(1)).unwrap_or(usize::MAX);
+    let mut sum: u64 = 0;
+    let mut limits = Vec::with_capacity(arrivals.len());
+    for (t, &n) in arrivals.iter().enumerate() {
+        sum = sum.saturating_add(n);
+        if let Some(old) = t.checked_sub(span).and_then(|i| arrivals.get(i)) {
+            sum = sum.saturating_sub(*old);
+        }
+        limits.push(sum);
+    }
+    limits
+}
+
+/// From the costs of one queue length at each previous level, the best cost
+/// of arriving at each level: `stay` from the same level (no action), and
+/// `change` from any other (one action; a rise pays `boot` per instance).
+fn best_arrivals(previous: &[u64], boot: u64, stay: &mut [u64], change: &mut [u64]) {
+    let levels = previous.len();
+    stay.copy_from_slice(previous);
+    for slot in change.iter_mut() {
+        *slot = UNREACHABLE;
+    }
+    // Rising from below: min over lower p of cost(p) + boot × (level − p).
+    let mut rising = UNREACHABLE;
+    for level in 0..levels {
+        if let Some(slot) = change.get_mut(level) {
+            *slot = rising;
+        }
+        // One more instance to boot for every candidate; UNREACHABLE saturates.
+        let here = previous.get(level).copied().unwrap_or(UNREACHABLE);
+        rising = rising.min(here).saturating_add(boot);
+    }
+    // Falling from above: min over higher p of cost(p), free.
+    let mut falling = UNREACHABLE;
+    for level in (0..levels).rev() {
+        if let Some(slot) = change.get_mut(level) {
+            *slot = (*slot).min(falling);
+        }
+        falling = falling.min(previous.get(level).copied().unwrap_or(UNREACHABLE));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ONE_PER_SECOND: u64 = 1000;
+
+    fn shape(min: u32, max: u32, boot_secs: u64) -> FleetShape {
+        FleetShape {
+            min,
+            max,
+            initial: min,
+            boot_secs,
+        }
+    }
+
+    /// Every in-service sequence, costed by the rules the module states.
+    fn brute_force(
+        arrivals: &[u64],
+        fleet: FleetShape,
+        rate_milli: u64,
+        age: u64,
+        max_actions: Option<u32>,
+    ) -> Option<u64> {
+        let limits = queue_limits(arrivals, age);
+        let sizes: Vec<u32> = (fleet.min..=fleet.max).collect();
+        let mut best: Option<u64> = None;
+        let count = sizes.len().pow(arrivals.len() as u32);
+        'sequence: for code in 0..count {
+            let (mut rest, mut previous, mut queue) = (code, fleet.initial, 0u64);
+            let (mut paid, mut actions) = (0u64, 0u32);
+            for (&arrived, &limit) in arrivals.iter().zip(&limits) {
+                let n = sizes[rest % sizes.len()];
+                rest /= sizes.len();
+                if n != previous {
+                    actions += 1;
+                }
+                paid += u64::from(n) + fleet.boot_secs * u64::from(n.saturating_sub(previous));
+                queue =
+                    (queue + arrived).saturating_sub((u64::from(n) * rate_milli).div_ceil(1000));
+                if queue > limit {
+                    continue 'sequence;
+                }
+                previous = n;
+            }
+            if max_actions.is_some_and(|k| actions > k) {
+                continue;
+            }
+            let total = paid + (queue * 1000).div_ceil(rate_milli);
+            best = Some(best.map_or(total, |b| b.min(total)));
+        }
+        best
+    }
+
+    #[test]
+    fn a_burst_pays_the_boot_of_each_extra_instance() {
+        // Age 0 lets a message wait until the end of the second it arrived in.
+        // The cheapest fleet is 1, 1, 2, 2, 2, 1: queues 0, 0, 1, 2, 1, 1 fit
+        // each second's arrivals; 9 instance-seconds in service, one boot of 5 s,
+        // and 1 message left to finish: 15.
+        let arrivals = [1, 1, 3, 3, 1, 1];
+        let fleet = shape(1, 3, 5);
+        let bound = |age, budget| {
+            whole_instance_bound(&arrivals, fleet, ONE_PER_SECOND, age, budget)
+                .map(|b| b.instance_seconds)
+        };
+        assert_eq!(bound(0, None), Some(15));
+        // One action: 1, 1, 2, 2, 2, 2 costs as much (10 + 5, nothing left).
+        assert_eq!(bound(0, Some(1)), Some(15));
+        // No action: the queue reaches 4 in second 3, above its 3 arrivals.
+        assert_eq!(bound(0, Some(0)), None);
+        // With 2 s of slack the minimum fleet keeps the age (queues 0, 0, 2,
+        // 4, 4, 4 within 5, 7, 7, 5): 6 instance-seconds and 4 messages left.
+        assert_eq!(bound(2, Some(0)), Some(10));
+        // Without boot time the burst costs only the instance-seconds.
+        let free_boot = whole_instance_bound(&arrivals, shape(1, 3, 0), ONE_PER_SECOND, 0, None);
+        assert_eq!(free_boot.map(|b| b.instance_seconds), Some(10));
+        // A burst above what the maximum fleet can keep: no bound.
+        assert_eq!(
+            whole_instance_bound(&[9, 9, 9], fleet, ONE_PER_SECOND, 0, None),
+            None
+        );
+    }
+
+    #[test]
+    fn the_dynamic_programme_matches_every_sequence_tried() {
+        // Small random traces, all sequences of 3 fleet sizes over 7 seconds.
+        let mut seed: u64 = 0x2545_F491_4F6C_DD1D;
+        for case in 0..60 {
+            let arrivals: Vec<u64> = (0..7)
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    seed % 9
+                })
+                .collect();
+            let fleet = FleetShape {
+                min: 1,
+                max: 3,
+                initial: 1 + (case % 3),
+                boot_secs: case as u64 % 4,
+            };
+            let rate = [1000, 1500, 2000][case as usize % 3];
+            let age = u64::from(case % 4);
+            for budget in [None, Some(0), Some(1), Some(3)] {
+                assert_eq!(
+                    whole_instance_bound(&arrivals, fleet, rate, age, budget)
+                        .map(|b| b.instance_seconds),
+                    brute_force(&arrivals, fleet, rate, age, budget),
+                    "case {case}: {arrivals:?} {fleet:?} rate {rate} age {age} budget {budget:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn work_left_at_the_end_is_paid_at_the_service_rate() {
+        // 30 messages in the last second at age 10: the fleet of 1 pays that
+        // second and 30 more instance-seconds to finish them.
+        let bound = whole_instance_bound(&[0, 0, 30], shape(1, 1, 90), 1000, 10, None).unwrap();
+        assert_eq!(bound.instance_seconds, 3 + 29);
+    }
+
+    #[test]
+    fn hostile_inputs_do_not_panic() {
+        let huge = [u64::MAX, u64::MAX, 3];
+        let fleet = FleetShape {
+            min: 5,
+            max: 2,
+            initial: 0,
+            boot_secs: u64::MAX,
+        };
+        // A queue the size of u64::MAX cannot be tabulated: no bound.
+        assert_eq!(
+            whole_instance_bound(&huge, fleet, 0, u64::MAX, Some(u32::MAX)),
+            None
+        );
+        assert!(whole_instance_bound(&[], shape(2, 10, 90), 5000, 60, None).is_some());
+        assert_eq!(
+            whole_instance_bound(&[], shape(2, 10, 90), 5000, 60, None)
+                .unwrap()
+                .instance_seconds,
+            0
+        );
+    }
+}
