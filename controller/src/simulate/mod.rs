@@ -190,7 +190,10 @@ pub fn add_whole_instance_bounds(
         min: sim.min,
         max: sim.max,
         initial: sim.initial_capacity,
-        boot_secs: sim.boot_delay.as_secs(),
+        // The engine launches at the end of a second and counts an instance
+        // from the next, so it pays `boot_delay − 1` seconds before its first
+        // second in service.
+        boot_secs: sim.boot_delay.as_secs().saturating_sub(1),
     };
     for result in results {
         let bound = whole_instance_bound(

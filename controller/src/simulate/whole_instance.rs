@@ -14,9 +14,11 @@
 //! starting from the initial fleet):
 //!
 //! * It pays for every running instance: the in-service ones, `Σ n(t)`, and
-//!   the booting ones. Each instance that ever goes into service booted for at
-//!   least `boot` seconds first, and each rise of `n` by `d` needs `d` such
-//!   instances: at least `boot × Σ max(0, n(t) − n(t − 1))` booting seconds.
+//!   the booting ones. Each instance that ever goes into service was paid for
+//!   at least `boot` seconds before its first second in service (the engine
+//!   launches at the end of a second, so that is its boot delay less one), and
+//!   each rise of `n` by `d` needs `d` such instances: at least
+//!   `boot × Σ max(0, n(t) − n(t − 1))` booting seconds.
 //! * It completes at most `ceil(n(t) × service rate)` messages in second `t`
 //!   (the engine's service credit never carries more than a message's
 //!   fraction), oldest first at best, so its queue is at least the queue of a
@@ -42,7 +44,8 @@
 use serde::Serialize;
 
 /// The fleet a bound is computed for: the group's limits, the capacity it
-/// starts with, and how long an instance boots before it serves.
+/// starts with (in service), and how long an instance is paid for before its
+/// first second in service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct FleetShape {
     pub min: u32,
