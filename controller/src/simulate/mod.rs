@@ -169,6 +169,8 @@ pub enum WholeInstanceError {
          raises the in-service count once (hint: --boot-spread 0s)"
     )]
     BootSpread,
+    #[error(transparent)]
+    TooLarge(#[from] whole_instance::TooLarge),
 }
 
 /// Fills each report's [`WholeInstanceRow`]: the whole-instance bound at
@@ -202,7 +204,7 @@ pub fn add_whole_instance_bounds(
             sim.service_rate_milli,
             result.report.max_oldest_age_secs,
             max_actions,
-        );
+        )?;
         result.report.whole_instance = Some(WholeInstanceRow {
             max_actions,
             instance_hours: bound.map(|b| b.instance_hours()),

@@ -68,15 +68,85 @@ impl WholeInstanceBound {
     }
 }
 
+/// The size of one bound's tables: the cells of each of its two tables
+/// (budget × queue length × fleet size), and the cell updates over the trace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BoundSize {
+    pub cells: u128,
+    pub updates: u128,
+}
+
+/// The largest tables [`whole_instance_bound`] builds: two of 8 Mi cells,
+/// 128 MiB.
+pub const MAX_CELLS: u128 = 8 << 20;
+/// The most cell updates it performs, about five minutes on a release
+/// build (business-day with a 42-action budget is 1.2 × 10¹⁰ and 105 s).
+pub const MAX_UPDATES: u128 = 40_000_000_000;
+
+/// A bound too large to compute here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the whole-instance bound would need {} cells per table and {} updates (at most {MAX_CELLS} \
+     and {MAX_UPDATES}) (hint: a shorter trace, a lower --bound-actions, or a policy whose \
+     worst age is lower)",
+    .0.cells,
+    .0.updates
+)]
+pub struct TooLarge(pub BoundSize);
+
+/// The size of the tables [`whole_instance_bound`] would build.
+pub fn bound_size(
+    arrivals: &[u64],
+    fleet: FleetShape,
+    age_secs: u64,
+    max_actions: Option<u32>,
+) -> BoundSize {
+    let levels = u128::from(fleet.max.max(fleet.min) - fleet.min) + 1;
+    let budgets = u128::from(max_actions.unwrap_or(0)) + 1;
+    let limits = queue_limits(arrivals, age_secs);
+    let widest = limits
+        .iter()
+        .copied()
+        .max()
+        .map_or(1, |w| u128::from(w) + 1);
+    let rows: u128 = limits.iter().map(|&w| u128::from(w) + 1).sum();
+    BoundSize {
+        cells: widest.saturating_mul(levels).saturating_mul(budgets),
+        updates: rows.saturating_mul(levels).saturating_mul(budgets),
+    }
+}
+
 /// The fewest instance-seconds with which any fleet of whole instances,
 /// knowing the whole trace, keeps every message at most `age_secs` old (see
 /// the module documentation for why every simulated run costs at least
 /// this). With `max_actions`, only fleets that change their in-service count
 /// at most that many times count.
 ///
-/// `None` when no such fleet exists: even `max` instances, or the action
-/// budget, cannot keep the age.
+/// `Ok(None)` when no such fleet exists: even `max` instances, or the action
+/// budget, cannot keep the age. Refused when its tables would exceed
+/// [`MAX_CELLS`] or [`MAX_UPDATES`].
 pub fn whole_instance_bound(
+    arrivals: &[u64],
+    fleet: FleetShape,
+    service_rate_milli: u64,
+    age_secs: u64,
+    max_actions: Option<u32>,
+) -> Result<Option<WholeInstanceBound>, TooLarge> {
+    let size = bound_size(arrivals, fleet, age_secs, max_actions);
+    if size.cells > MAX_CELLS || size.updates > MAX_UPDATES {
+        return Err(TooLarge(size));
+    }
+    Ok(optimum(
+        arrivals,
+        fleet,
+        service_rate_milli,
+        age_secs,
+        max_actions,
+    ))
+}
+
+/// The dynamic programme of [`whole_instance_bound`], on tables known to fit.
+fn optimum(
     arrivals: &[u64],
     fleet: FleetShape,
     service_rate_milli: u64,
@@ -299,6 +369,7 @@ mod tests {
         let fleet = shape(1, 3, 5);
         let bound = |age, budget| {
             whole_instance_bound(&arrivals, fleet, ONE_PER_SECOND, age, budget)
+                .unwrap()
                 .map(|b| b.instance_seconds)
         };
         assert_eq!(bound(0, None), Some(15));
@@ -310,12 +381,13 @@ mod tests {
         // 4, 4, 4 within 5, 7, 7, 5): 6 instance-seconds and 4 messages left.
         assert_eq!(bound(2, Some(0)), Some(10));
         // Without boot time the burst costs only the instance-seconds.
-        let free_boot = whole_instance_bound(&arrivals, shape(1, 3, 0), ONE_PER_SECOND, 0, None);
+        let free_boot =
+            whole_instance_bound(&arrivals, shape(1, 3, 0), ONE_PER_SECOND, 0, None).unwrap();
         assert_eq!(free_boot.map(|b| b.instance_seconds), Some(10));
         // A burst above what the maximum fleet can keep: no bound.
         assert_eq!(
             whole_instance_bound(&[9, 9, 9], fleet, ONE_PER_SECOND, 0, None),
-            None
+            Ok(None)
         );
     }
 
@@ -343,6 +415,7 @@ mod tests {
             for budget in [None, Some(0), Some(1), Some(3)] {
                 assert_eq!(
                     whole_instance_bound(&arrivals, fleet, rate, age, budget)
+                        .unwrap()
                         .map(|b| b.instance_seconds),
                     brute_force(&arrivals, fleet, rate, age, budget),
                     "case {case}: {arrivals:?} {fleet:?} rate {rate} age {age} budget {budget:?}"
@@ -355,12 +428,14 @@ mod tests {
     fn work_left_at_the_end_is_paid_at_the_service_rate() {
         // 30 messages in the last second at age 10: the fleet of 1 pays that
         // second and 30 more instance-seconds to finish them.
-        let bound = whole_instance_bound(&[0, 0, 30], shape(1, 1, 90), 1000, 10, None).unwrap();
+        let bound = whole_instance_bound(&[0, 0, 30], shape(1, 1, 90), 1000, 10, None)
+            .unwrap()
+            .unwrap();
         assert_eq!(bound.instance_seconds, 3 + 29);
     }
 
     #[test]
-    fn hostile_inputs_do_not_panic() {
+    fn hostile_inputs_do_not_panic_and_oversized_tables_are_refused() {
         let huge = [u64::MAX, u64::MAX, 3];
         let fleet = FleetShape {
             min: 5,
@@ -368,17 +443,33 @@ mod tests {
             initial: 0,
             boot_secs: u64::MAX,
         };
-        // A queue the size of u64::MAX cannot be tabulated: no bound.
-        assert_eq!(
-            whole_instance_bound(&huge, fleet, 0, u64::MAX, Some(u32::MAX)),
-            None
+        // A queue the size of u64::MAX cannot be tabulated: refused, with its size.
+        let refused = whole_instance_bound(&huge, fleet, 0, u64::MAX, Some(u32::MAX)).unwrap_err();
+        assert!(refused.0.cells > MAX_CELLS);
+        assert!(
+            refused.to_string().contains("hint: a shorter trace"),
+            "{refused}"
         );
-        assert!(whole_instance_bound(&[], shape(2, 10, 90), 5000, 60, None).is_some());
+        // A week at 1,000 msg/s and a 5-minute age: 301,001 queue lengths (the age's 301
+        // seconds of arrivals, and none) × 9 sizes fit one table, but 10¹² updates do not.
+        let week = vec![1000u64; 7 * 24 * 3600];
+        let size = bound_size(&week, shape(2, 10, 90), 300, None);
+        assert_eq!(size.cells, 301_001 * 9);
+        assert!(size.updates > MAX_UPDATES);
+        assert_eq!(
+            whole_instance_bound(&week, shape(2, 10, 90), 5000, 300, None),
+            Err(TooLarge(size))
+        );
+        // Nothing arrives: the empty trace costs nothing.
         assert_eq!(
             whole_instance_bound(&[], shape(2, 10, 90), 5000, 60, None)
                 .unwrap()
-                .instance_seconds,
-            0
+                .map(|b| b.instance_seconds),
+            Some(0)
         );
+        // A boot that costs u64::MAX saturates: no rise is affordable, and the minimum
+        // fleet keeps age 0 (queues 1, 2) and finishes the 2 left.
+        let bound = whole_instance_bound(&[2, 2], shape(1, 2, u64::MAX), 1000, 0, None);
+        assert_eq!(bound.unwrap().map(|b| b.instance_seconds), Some(4));
     }
 }
