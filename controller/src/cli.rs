@@ -288,8 +288,8 @@ pub struct SimulateArgs {
     pub controller_down: Option<crate::simulate::DownWindow>,
     /// Also compute each policy's whole-instance bound at its own worst age: the fewest
     /// instance-hours of any all-knowing fleet of whole instances that each pay their boot
-    /// (exact; about a second per policy for a 6-hour trace on a release build, and tens of
-    /// times that on a debug build). Needs `--processing fixed`.
+    /// (exact; about 2 s per policy for a 6-hour trace on a release build, and tens of times
+    /// that on a debug build). Needs `--processing fixed`.
     #[arg(long)]
     pub whole_instance_bound: bool,
     /// With --whole-instance-bound: count only fleets that change their in-service count at
