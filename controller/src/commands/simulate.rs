@@ -327,38 +327,29 @@ mod tests {
 
     #[test]
     fn whole_instance_bound_refuses_what_it_cannot_bound() {
-        let no_flag =
-            simulate(&["--trace", "TRACES/peak.csv", "--bound-actions", "3"]).unwrap_err();
-        assert!(
-            format!("{no_flag:#}").contains("--whole-instance-bound"),
-            "{no_flag:#}"
-        );
-        let exponential = simulate(&[
-            "--trace",
-            "TRACES/peak.csv",
-            "--processing",
-            "exponential",
-            "--whole-instance-bound",
-        ])
-        .unwrap_err();
-        assert!(
-            format!("{exponential:#}").contains("--processing fixed"),
-            "{exponential:#}"
-        );
-        let spread = simulate(&[
-            "--trace",
-            "TRACES/peak.csv",
-            "--boot-spread",
-            "30s",
-            "--whole-instance-bound",
-            "--bound-actions",
-            "3",
-        ])
-        .unwrap_err();
-        assert!(
-            format!("{spread:#}").contains("--boot-spread 0s"),
-            "{spread:#}"
-        );
+        let cases: [(&[&str], &str); 3] = [
+            (&["--bound-actions", "3"], "--whole-instance-bound"),
+            (
+                &["--processing", "exponential", "--whole-instance-bound"],
+                "--processing fixed",
+            ),
+            (
+                &[
+                    "--boot-spread",
+                    "30s",
+                    "--whole-instance-bound",
+                    "--bound-actions",
+                    "3",
+                ],
+                "--boot-spread 0s",
+            ),
+        ];
+        for (extra, hint) in cases {
+            let mut argv = vec!["--trace", "TRACES/peak.csv"];
+            argv.extend_from_slice(extra);
+            let error = simulate(&argv).unwrap_err();
+            assert!(format!("{error:#}").contains(hint), "{extra:?}: {error:#}");
+        }
     }
 
     #[test]
