@@ -146,7 +146,8 @@ pub fn whole_instance_bound(
     ))
 }
 
-/// The dynamic programme of [`whole_instance_bound`], on tables known to fit.
+/// The dynamic programme of [`whole_instance_bound`], on tables known to fit
+/// (so its index conversions cannot fail; `None` means no fleet keeps the age).
 fn optimum(
     arrivals: &[u64],
     fleet: FleetShape,
@@ -204,6 +205,12 @@ fn optimum(
                 }
                 best_arrivals(row, fleet.boot_secs, &mut stay, &mut change);
                 let waiting = u64::try_from(queue).ok()?.saturating_add(arrived);
+                // Without a budget, changes stay in the one layer.
+                let after_change = if max_actions.is_some() {
+                    used + 1
+                } else {
+                    used
+                };
                 for level in 0..levels {
                     let left = waiting.saturating_sub(*capacity.get(level)?);
                     let Ok(left) = usize::try_from(left) else {
@@ -213,19 +220,14 @@ fn optimum(
                         continue;
                     }
                     let paid = u64::from(min) + u64::try_from(level).ok()?;
-                    for (target_budget, best) in
-                        [(used, stay.get(level)?), (used + 1, change.get(level)?)]
+                    for (layer, best) in
+                        [(used, stay.get(level)?), (after_change, change.get(level)?)]
                     {
-                        let target_budget = if max_actions.is_none() {
-                            0
-                        } else {
-                            target_budget
-                        };
-                        if *best == UNREACHABLE || target_budget >= budgets {
+                        if *best == UNREACHABLE || layer >= budgets {
                             continue;
                         }
                         let total = best.saturating_add(paid);
-                        let index = target_budget * stride + left * levels + level;
+                        let index = layer * stride + left * levels + level;
                         let slot = next.get_mut(index)?;
                         if total < *slot {
                             *slot = total;
