@@ -382,6 +382,35 @@ fn every_policy_costs_at_least_its_clairvoyant_bound() {
     }
 }
 
+/// On a shipped trace, each policy costs at least its whole-instance bound, which is at least
+/// its fluid clairvoyant bound (all twelve traces are checked in docs/benchmarks.md; a debug
+/// build takes seconds per policy, so the suite runs one).
+#[test]
+fn every_policy_costs_at_least_its_whole_instance_bound_on_peak() {
+    let sim = SimConfig::default();
+    let mut results = run_defaults(&shipped("peak"), &sim);
+    add_whole_instance_bounds(&mut results, &sim, None).unwrap();
+    for result in &results {
+        let r = &result.report;
+        let bound = r.whole_instance.and_then(|w| w.instance_hours).unwrap();
+        assert!(
+            r.instance_hours + 1e-9 >= bound,
+            "{}: {} < {bound}",
+            r.policy,
+            r.instance_hours
+        );
+        assert!(bound + 1e-9 >= r.clairvoyant_instance_hours, "{}", r.policy);
+    }
+    // Queueing's figure as recorded: 3.24 at its 65 s worst age.
+    let queueing = report(&results, "queueing");
+    assert_eq!(queueing.max_oldest_age_secs, 65);
+    let bound = queueing
+        .whole_instance
+        .and_then(|w| w.instance_hours)
+        .unwrap();
+    assert!((bound - 3.24).abs() < 0.005, "{bound}");
+}
+
 /// Reports every policy's metric without deciding: what `Observed` carries.
 struct Spy(Vec<(u64, u64, u64, u64)>);
 impl SimPolicy for Spy {
