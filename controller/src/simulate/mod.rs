@@ -109,7 +109,8 @@
 //! seconds per policy) is the exact optimum over fleets of whole instances
 //! that each pay their boot, optionally within an action budget. A policy's
 //! ratio to the first mixes its own waste with what boots and rounding cost
-//! any fleet; its ratio to the second is what not knowing the future costs it.
+//! any fleet; its ratio to the second leaves those out, so what remains is
+//! the cost of deciding without knowing the future, plus its own waste.
 //!
 //! Plus a [`SeriesPoint`] time series (every `sample_every`, 10 s by
 //! default) for [`render_svg`].

@@ -297,7 +297,9 @@ fn held_out() -> [(&'static str, &'static str, Trace); 5] {
 
 /// Prints the table for every shipped trace:
 /// `cargo test -p ballast-controller --lib simulate::tests::print_tables -- --nocapture`.
-/// Set `BALLAST_SIM_SVG_DIR` to also write one SVG per trace there.
+/// Set `BALLAST_SIM_SVG_DIR` to also write one SVG per trace there, and
+/// `BALLAST_SIM_WHOLE_INSTANCE=1` to add the whole-instance bound's columns (the synthetic
+/// traces have no CSV for `ballast simulate`; about 10 minutes on a debug build).
 #[test]
 fn print_tables() {
     let sim = SimConfig::default();
@@ -316,6 +318,9 @@ fn print_tables() {
         if ["business-day", "two-peak-day"].contains(&name.as_str()) {
             results
                 .extend(run_simulation(&trace, &sim, vec![Box::new(predicting(&trace))]).unwrap());
+        }
+        if std::env::var_os("BALLAST_SIM_WHOLE_INSTANCE").is_some() {
+            add_whole_instance_bounds(&mut results, &sim, None).unwrap();
         }
         println!("== {label} ==\n{}", format_table(&results));
         if let Ok(dir) = std::env::var("BALLAST_SIM_SVG_DIR") {
