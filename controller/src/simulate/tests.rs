@@ -299,7 +299,7 @@ fn held_out() -> [(&'static str, &'static str, Trace); 5] {
 /// `cargo test -p ballast-controller --lib simulate::tests::print_tables -- --nocapture`.
 /// Set `BALLAST_SIM_SVG_DIR` to also write one SVG per trace there, and
 /// `BALLAST_SIM_WHOLE_INSTANCE=1` to add the whole-instance bound's columns (the synthetic
-/// traces have no CSV for `ballast simulate`; about 10 minutes on a debug build).
+/// traces have no CSV for `ballast simulate`; 23 minutes on a debug build).
 #[test]
 fn print_tables() {
     let sim = SimConfig::default();
