@@ -53,6 +53,7 @@ fn policy_cost() -> (u64, f64) {
             oldest_message_age: None,
             measured_arrival_milli: None,
             measured_sustained_arrival_milli: None,
+            measured_steady_arrival_milli: None,
             measured_service_milli: None,
             predicted_arrival_milli: None,
         });

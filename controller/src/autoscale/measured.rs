@@ -33,6 +33,11 @@ use super::Timestamp;
 /// Time constant of the measured μ's smoothing, ms.
 pub const SERVICE_TAU_MS: u64 = 120_000;
 
+/// Published minutes a load must have held for [`RateWindow::steady_arrival_milli`].
+pub const STEADY_MINUTES: usize = 3;
+/// How far the lowest of those minutes may lie below the highest, percent.
+pub const STEADY_PERCENT: u64 = 10;
+
 /// `count` per `elapsed_ms`, in milli-messages per second.
 pub(crate) fn per_sec_milli(count: u64, elapsed_ms: u64) -> u64 {
     let v = u128::from(count)
@@ -107,6 +112,30 @@ impl RateWindow {
             .then(|| per_sec_milli(newest_sent.min(before_sent), 60_000))
     }
 
+    /// The highest of the window's published minutes when there are at least
+    /// [`STEADY_MINUTES`], consecutive, and the lowest is within [`STEADY_PERCENT`] of the
+    /// highest, milli-messages per second: a load that has held for minutes, neither rising
+    /// nor falling beyond noise. `None` otherwise.
+    pub fn steady_arrival_milli(&self) -> Option<u64> {
+        let published: Vec<(u64, u64)> = self
+            .minutes
+            .iter()
+            .filter_map(|m| Some((m.minute, m.sent?)))
+            .collect();
+        let consecutive = published
+            .iter()
+            .zip(published.iter().skip(1))
+            .all(|(before, next)| before.0.checked_add(1) == Some(next.0));
+        if published.len() < STEADY_MINUTES || !consecutive {
+            return None;
+        }
+        let highest = published.iter().map(|(_, sent)| *sent).max()?;
+        let lowest = published.iter().map(|(_, sent)| *sent).min()?;
+        let spread = u128::from(highest.saturating_sub(lowest)).saturating_mul(100);
+        (spread <= u128::from(highest).saturating_mul(u128::from(STEADY_PERCENT)))
+            .then(|| per_sec_milli(highest, 60_000))
+    }
+
     /// μ per instance over the saturated minutes, milli-messages per second: the messages
     /// processed ÷ the worker-minutes that processed them. A minute is saturated when messages
     /// were visible at its end and at the end of the minute before (SQS samples the count once
@@ -139,6 +168,7 @@ impl RateWindow {
 pub struct MeasuredRates {
     arrival_milli: Option<u64>,
     sustained_arrival_milli: Option<u64>,
+    steady_arrival_milli: Option<u64>,
     service_milli: Option<u64>,
     last_service: Option<Timestamp>,
 }
@@ -159,6 +189,12 @@ impl MeasuredRates {
         self.sustained_arrival_milli
     }
 
+    /// The highest minute of a steady load ([`RateWindow::steady_arrival_milli`]); `None`
+    /// while the load moves or too few minutes are published.
+    pub fn steady_arrival_milli(&self) -> Option<u64> {
+        self.steady_arrival_milli
+    }
+
     /// Smoothed μ per instance, milli-messages per second; `None` until measured.
     pub fn service_milli(&self) -> Option<u64> {
         self.service_milli
@@ -170,6 +206,7 @@ impl MeasuredRates {
             self.arrival_milli = Some(rate);
             // Two minutes that are not consecutive say nothing about now: no sustained rate.
             self.sustained_arrival_milli = window.sustained_arrival_milli();
+            self.steady_arrival_milli = window.steady_arrival_milli();
         }
         if let Some(per_instance) = window.service_milli() {
             let dt = step_ms(self.last_service, now);
@@ -246,6 +283,51 @@ mod tests {
             window(&[(Some(0), None, None, None); 3]).arrival_milli(),
             Some(0)
         );
+    }
+
+    #[test]
+    fn a_steady_rate_is_the_highest_of_at_least_three_close_consecutive_minutes() {
+        let sent = |counts: &[Option<u64>]| {
+            window(
+                &counts
+                    .iter()
+                    .map(|&c| (c, None, None, None))
+                    .collect::<Vec<Minute>>(),
+            )
+        };
+        // 21–22/s for three minutes (the lowest within 10 % of the highest): 22/s.
+        assert_eq!(
+            sent(&[Some(1260), Some(1320), Some(1290)]).steady_arrival_milli(),
+            Some(22_000)
+        );
+        // The unpublished newest minute is not a gap and does not count.
+        assert_eq!(
+            sent(&[Some(1260), Some(1320), Some(1290), None]).steady_arrival_milli(),
+            Some(22_000)
+        );
+        // A ramp of 6 % a minute moves 12 % in three minutes: not steady.
+        assert_eq!(
+            sent(&[Some(1200), Some(1272), Some(1344)]).steady_arrival_milli(),
+            None
+        );
+        // Two minutes are too few; a gap breaks the run.
+        assert_eq!(sent(&[Some(1320), Some(1320)]).steady_arrival_milli(), None);
+        assert_eq!(
+            sent(&[Some(1320), None, Some(1320), Some(1320)]).steady_arrival_milli(),
+            None
+        );
+        // Hostile counts neither panic nor pass as steady by overflow.
+        assert_eq!(
+            sent(&[Some(u64::MAX), Some(0), Some(u64::MAX)]).steady_arrival_milli(),
+            None
+        );
+        assert!(sent(&[Some(u64::MAX); 3]).steady_arrival_milli().is_some());
+        // MeasuredRates keeps it with the newest reading, and drops it when the load moves.
+        let mut rates = MeasuredRates::new();
+        rates.update(&sent(&[Some(1320); 3]), at(0));
+        assert_eq!(rates.steady_arrival_milli(), Some(22_000));
+        rates.update(&sent(&[Some(1320), Some(1320), Some(2000)]), at(60));
+        assert_eq!(rates.steady_arrival_milli(), None);
     }
 
     #[test]

@@ -226,6 +226,12 @@ pub struct Reading {
     /// an overload without waiting for the projected breach.
     #[serde(default)]
     pub measured_sustained_arrival_milli: Option<u64>,
+    /// The highest of CloudWatch's published minutes of arrivals in the window while the load
+    /// is steady (every minute within 10 % of the highest, at least three consecutive
+    /// minutes), milli-messages per second; `None` while it rises or falls. Only `mode:
+    /// queueing` uses it, to spend the latency budget only on a load that holds.
+    #[serde(default)]
+    pub measured_steady_arrival_milli: Option<u64>,
     /// The service rate per instance μ measured from the workers'
     /// `TransactionsProcessed` per worker-minute while the fleet was saturated, smoothed by
     /// the runner, milli-messages per second; `None` until measured (the policy then
@@ -645,6 +651,7 @@ mod tests {
             oldest_message_age: Some(Duration::from_secs(5)),
             measured_arrival_milli: None,
             measured_sustained_arrival_milli: None,
+            measured_steady_arrival_milli: None,
             measured_service_milli: None,
             predicted_arrival_milli: None,
         })

@@ -56,6 +56,29 @@
 //!   per step of λ's decay), after the cooldown, step limit applied; never
 //!   before λ has been measured.
 //!
+//! * **Spending the latency budget**: whole instances rarely match λ ÷ μ
+//!   (22/s at 5/s per instance asks for 4.4), and holding the next whole
+//!   number wastes the fraction for as long as the load lasts. The latency
+//!   objective is a budget of waiting the operator has granted, so on a load
+//!   that holds the policy runs one instance below `ceil(λ ÷ μ)` and lets the
+//!   queue absorb the difference: the budget term `ceil(λ ÷ μ) − 1` joins
+//!   the scale-in recommendation when, from the backlog now and with λ held,
+//!   the wait at that capacity stays within the objective for at least
+//!   four boot times (so the saving is worth the boot that pays it back).
+//!   Only when CloudWatch shows the load steady (three or more consecutive
+//!   published minutes within 10 % of each other,
+//!   [`Reading::measured_steady_arrival_milli`]), the queue is drained (none
+//!   visible), the bet is placed on the highest of λ, the last interval's,
+//!   CloudWatch's and the predicted rate, and `ceil(λ ÷ μ)` is below the
+//!   group's maximum: at the maximum the budget is the only reserve left for
+//!   a burst. While spending, the measured-overload rule stands aside (the
+//!   overload is deliberate), and once the wait projected one boot time ahead
+//!   passes the objective the policy returns to `ceil(λ ÷ μ)` in one step
+//!   (sized for the objective, not half of it: the queue has to drain, not
+//!   a burst). A load that rises past `ceil(λ ÷ μ)` ends the spending and
+//!   meets the usual rules. On a steady load the fleet cycles slowly between
+//!   the two counts, and its wait stays within the objective.
+//!
 //! * **Prediction** (`prediction:` on the policy, [`super::seasonal`]): the
 //!   prediction term `ceil(predicted λ ÷ μ)`, the highest rate the seasonal
 //!   profile predicts over the next boot time, scales out ahead of a known
@@ -82,6 +105,12 @@ const ARRIVAL_MS: u64 = 20_000;
 const SCALE_IN_UTILISATION: u64 = 90;
 /// Capacity is sized so the projected wait is this share of the objective, percent.
 const SIZING_PERCENT: u64 = 50;
+/// Spending the latency budget: the wait the deliberate deficit may build, percent of the
+/// objective (all of it: the objective is what the operator granted).
+const BUDGET_PERCENT: u64 = 100;
+/// Spending the latency budget: a deficit is worth a scale-in only when it lasts this many boot
+/// times, so that the instance-time saved is several times the boot that pays it back.
+const SPEND_BOOTS: u64 = 4;
 
 /// One evaluation's reading, kept for the next one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -105,6 +134,9 @@ pub struct QueueingState {
     /// The last interval's arrival rate before smoothing, milli-messages per second.
     #[serde(default)]
     pub arrival_sample_milli: Option<u64>,
+    /// The capacity the last scale-in chose below λ ÷ μ, spending the latency budget.
+    #[serde(default)]
+    pub spending: Option<u32>,
 }
 
 fn ceil_div(num: u128, den: u128) -> u32 {
@@ -212,6 +244,29 @@ pub(crate) fn drain_instances(backlog: u64, mu_milli: u64, window_ms: u64) -> u3
     )
 }
 
+/// The capacity one below `ceil(λ ÷ μ)` when it keeps the wait within
+/// `budget_ms` for at least `spend_ms` from `backlog` (λ held): the queue then
+/// absorbs the fraction of an instance λ ÷ μ asks for, and the capacity
+/// returns when the budget is spent. `None` below `min` or when the deficit
+/// would spend the budget sooner.
+pub(crate) fn spend_level(
+    backlog: u64,
+    lambda_milli: u64,
+    mu_milli: u64,
+    (min, max): (u32, u32),
+    budget_ms: u64,
+    spend_ms: u64,
+) -> Option<u32> {
+    let high = ceil_div(u128::from(lambda_milli), u128::from(mu_milli.max(1)));
+    let low = high.checked_sub(1)?;
+    if low < min.max(1) || high >= max {
+        return None;
+    }
+    let capacity = mu_milli.saturating_mul(u64::from(low));
+    let after = backlog_after(backlog, lambda_milli, capacity, spend_ms);
+    (wait_ms(after, capacity) <= budget_ms).then_some(low)
+}
+
 /// Updates λ and μ from the new reading.
 fn measure(config: &PolicyConfig, q: &mut QueueingState, m: &Reading, now: Timestamp) {
     // CloudWatch's μ (per worker-minute of saturated minutes, smoothed by the runner) wins.
@@ -301,6 +356,20 @@ pub(super) fn evaluate_queueing(
         boot,
     );
     let breach = projection.wait_ms > objective;
+    let budget_ms = objective
+        .saturating_mul(BUDGET_PERCENT)
+        .checked_div(100)
+        .unwrap_or(objective);
+    let lambda_over_mu = ceil_div(u128::from(lambda), u128::from(mu));
+    // The last scale-in went one below λ ÷ μ and λ still asks for exactly one more:
+    // the queue is absorbing the deficit on purpose.
+    let spending = q.spending == Some(current)
+        && current == m.in_service
+        && lambda_over_mu == current.saturating_add(1);
+    let budget_spent = spending && projection.wait_ms > budget_ms;
+    let budget_rise = lambda_over_mu
+        .max(drain_instances(projection.backlog_at_boot, mu, objective))
+        .min(max);
     // At a breach the queue grows at the last interval's rate, not at the smoothed one.
     let rate_term = ceil_div(
         u128::from(lambda.max(q.arrival_sample_milli.unwrap_or(0))),
@@ -317,11 +386,33 @@ pub(super) fn evaluate_queueing(
         u128::from(mu).saturating_mul(u128::from(SCALE_IN_UTILISATION)),
     );
     let hold_term = drain_instances(backlog, mu, sizing_window);
+    // Spending the latency budget is a bet that λ holds: placed only on a load CloudWatch
+    // shows steady for minutes, and on the highest of the smoothed rate, the last interval's,
+    // CloudWatch's minutes and the predicted rate, so a rising load is not met with less.
+    let spend_term = m
+        .measured_steady_arrival_milli
+        .filter(|_| m.visible == 0)
+        .and_then(|steady| {
+            let spend_lambda = lambda
+                .max(q.arrival_sample_milli.unwrap_or(0))
+                .max(steady)
+                .max(m.predicted_arrival_milli.unwrap_or(0));
+            spend_level(
+                backlog,
+                spend_lambda,
+                mu,
+                (min, max),
+                budget_ms,
+                boot.saturating_mul(SPEND_BOOTS),
+            )
+        });
+    let in_term = spend_term.map_or(in_term, |low| in_term.min(low));
     // Capacity for the predicted rate must launch one boot time ahead of it.
     let predicted_term = m
         .predicted_arrival_milli
         .map(|p| ceil_div(u128::from(p), u128::from(mu)));
-    let mut recommendation = in_term.max(hold_term).max(predicted_term.unwrap_or(0));
+    let predicted_in = predicted_term.map(|p| spend_term.map_or(p, |low| p.min(low)));
+    let mut recommendation = in_term.max(hold_term).max(predicted_in.unwrap_or(0));
     if breach {
         recommendation = recommendation.max(need);
     }
@@ -348,6 +439,17 @@ pub(super) fn evaluate_queueing(
         },
         if breach { "breach" } else { "within objective" },
     );
+    if spending {
+        reason.push_str(&format!(
+            ", spending the latency budget at {current} (projected wait {} of {}s)",
+            if projection.wait_ms == u64::MAX {
+                "unbounded".to_string()
+            } else {
+                format!("{}s", projection.wait_ms / 1000)
+            },
+            budget_ms / 1000
+        ));
+    }
     if let (Some(p), Some(term)) = (m.predicted_arrival_milli, predicted_term) {
         reason.push_str(&format!(
             ", predicted λ {}/s within boot: prediction term {term}",
@@ -360,26 +462,34 @@ pub(super) fn evaluate_queueing(
         desired: recommendation,
     });
 
-    let out = if current < min {
-        need.clamp(min, max)
+    let (out, decider) = if current < min {
+        (need.clamp(min, max), decider)
+    } else if budget_spent {
+        (budget_rise, "budget")
     } else if breach {
-        need.min(max)
+        (need.min(max), decider)
     } else {
-        current
+        (current, decider)
     };
     // Two published minutes of CloudWatch's λ above the capacity in service and launching:
     // the excess has lasted longer than a burst (or one noisy minute) and will not drain by
     // itself.
-    let persistent = m
-        .measured_sustained_arrival_milli
-        .is_some_and(|cw| cw > mu.saturating_mul(u64::from(current)));
+    let persistent = !spending
+        && m.measured_sustained_arrival_milli
+            .is_some_and(|cw| cw > mu.saturating_mul(u64::from(current)));
     let (out, decider) = if persistent && rate_term.min(max) > out.max(current) {
         (rate_term.min(max), "rate")
     } else {
         (out, decider)
     };
     let predicted = predicted_term.unwrap_or(0).min(max);
-    let (out, decider) = if predicted > out.max(current) {
+    // While spending, the budget stands in for the one instance above the capacity.
+    let covered = if spending {
+        current.saturating_add(1)
+    } else {
+        current
+    };
+    let (out, decider) = if predicted > out.max(covered) {
         (predicted, "prediction")
     } else {
         (out, decider)
@@ -399,6 +509,7 @@ pub(super) fn evaluate_queueing(
             reason.push_str(&format!("; {decider} decides: scale out {current} -> {to}"));
             state.queueing.landing_at =
                 Some(Timestamp::from_millis(now.as_millis().saturating_add(boot)));
+            state.queueing.spending = None;
             break 'decide (Action::ScaleOut { from: current, to }, to);
         }
         if current > max {
@@ -491,9 +602,20 @@ pub(super) fn evaluate_queueing(
                 to = limited;
             }
         }
-        reason.push_str(&format!(
-            "; utilisation decides: scale in {current} -> {to}"
-        ));
+        if spend_term == Some(to) {
+            reason.push_str(&format!(
+                "; budget decides: scale in {current} -> {to}, the queue absorbs {}/s within \
+                 the {}s objective",
+                milli(lambda.saturating_sub(mu.saturating_mul(u64::from(to)))),
+                budget_ms / 1000
+            ));
+            state.queueing.spending = Some(to);
+        } else {
+            reason.push_str(&format!(
+                "; utilisation decides: scale in {current} -> {to}"
+            ));
+            state.queueing.spending = None;
+        }
         (Action::ScaleIn { from: current, to }, to)
     };
     if action != Action::NoChange {
@@ -545,6 +667,7 @@ mod tests {
             oldest_message_age: Some(Duration::from_secs(age)),
             measured_arrival_milli: measured_lambda,
             measured_sustained_arrival_milli: None,
+            measured_steady_arrival_milli: None,
             measured_service_milli: None,
             predicted_arrival_milli: None,
         })
@@ -554,9 +677,132 @@ mod tests {
         Timestamp::from_secs(s)
     }
 
+    /// A queue fed `arrivals_milli` every 10 s for `secs`, served at 5/s per instance in
+    /// service; scale-outs land one boot time (90 s) later. CloudWatch's minutes show the rate
+    /// as steady. Returns (the decisions that acted, the longest wait of the backlog in
+    /// seconds, instance-seconds in service).
+    fn steady_queue(
+        c: &PolicyConfig,
+        arrivals_milli: impl Fn(u64) -> u64,
+        start: u32,
+        secs_total: u64,
+    ) -> (Vec<Decision>, u64, u64) {
+        let mut state = PolicyState::starting_at(secs(0));
+        let (mut desired, mut in_service) = (start, start);
+        let mut landing: Option<(u64, u32)> = None;
+        let (mut backlog, mut longest_wait, mut instance_secs) = (0u64, 0u64, 0u64);
+        let mut acted = Vec::new();
+        for t in (0..secs_total).step_by(10) {
+            if let Some((at, to)) = landing
+                && at <= t
+            {
+                in_service = to;
+                landing = None;
+            }
+            let lambda = arrivals_milli(t);
+            let reading = Reading {
+                visible: backlog,
+                in_flight: 0,
+                delayed: 0,
+                in_service,
+                desired,
+                oldest_message_age: Some(Duration::from_secs(backlog * 1000 / lambda.max(1))),
+                measured_arrival_milli: Some(lambda),
+                measured_sustained_arrival_milli: Some(lambda),
+                measured_steady_arrival_milli: Some(lambda),
+                measured_service_milli: None,
+                predicted_arrival_milli: None,
+            };
+            let d = evaluate(c, &mut state, &Observation::Ok(reading), secs(t));
+            if let Some(to) = d.target() {
+                if to > desired {
+                    landing = Some((t + 90, to));
+                } else {
+                    in_service = to;
+                }
+                desired = to;
+                acted.push(d);
+            }
+            instance_secs += u64::from(in_service) * 10;
+            backlog = (backlog + lambda * 10 / 1000).saturating_sub(u64::from(in_service) * 50);
+            longest_wait = longest_wait.max(backlog / (u64::from(in_service) * 5));
+        }
+        (acted, longest_wait, instance_secs)
+    }
+
+    #[test]
+    fn a_steady_fractional_load_spends_the_latency_budget_then_returns_one_instance() {
+        // 22/s at 5/s per instance: 4.4 instances. Holding 5 wastes 0.6 of one; 4 let the queue
+        // grow 2/s, which reaches the 60 s objective (1,200 messages) after 10 minutes.
+        let (acted, longest_wait, instance_secs) = steady_queue(&config(), |_| 22_000, 5, 7200);
+        let reasons: Vec<&str> = acted.iter().map(|d| d.reason.as_str()).collect();
+        assert!(!acted.is_empty(), "{reasons:#?}");
+        for d in &acted {
+            // Only between 4 and 5, and each change named by the budget.
+            assert!(
+                matches!(
+                    d.action,
+                    Action::ScaleIn { from: 5, to: 4 } | Action::ScaleOut { from: 4, to: 5 }
+                ),
+                "{reasons:#?}"
+            );
+            assert!(d.reason.contains("budget decides"), "{}", d.reason);
+        }
+        assert!(
+            reasons[0].contains("the queue absorbs 2.00/s"),
+            "{}",
+            reasons[0]
+        );
+        // The wait stays within the objective (the rise starts at the first evaluation whose
+        // projection passes it, so by at most one evaluation's growth: 20 messages, 1 s) and
+        // the fleet averages under 4.7 instances. A cycle takes about 1,050 s: 8.5 minutes at 4
+        // until the projection passes the objective, a boot time, then 7 minutes at 5 to drain
+        // it; so at most 14 actions in the two hours.
+        assert!(longest_wait <= 61, "{longest_wait}");
+        assert!(instance_secs * 10 < 7200 * 47, "{instance_secs}");
+        assert!(acted.len() <= 14, "{reasons:#?}");
+    }
+
+    #[test]
+    fn the_budget_is_kept_at_the_fleets_maximum() {
+        // 46/s needs 9.2 of the 10 instances: the budget is the only reserve left for a burst.
+        let (acted, _, _) = steady_queue(&config(), |_| 46_000, 10, 3600);
+        assert!(
+            acted.is_empty(),
+            "{:#?}",
+            acted.iter().map(|d| &d.reason).collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn a_rise_while_spending_is_met_by_the_usual_rules() {
+        // Spending at 4 for 22/s, then the load rises to 32/s: λ ÷ μ asks for three more than
+        // the capacity, so the budget stands aside and the fleet scales out for the rate.
+        let (acted, longest_wait, _) = steady_queue(
+            &config(),
+            |t| if t < 600 { 22_000 } else { 32_000 },
+            5,
+            1500,
+        );
+        let reasons: Vec<&str> = acted.iter().map(|d| d.reason.as_str()).collect();
+        assert!(
+            matches!(acted[0].action, Action::ScaleIn { from: 5, to: 4 }),
+            "{reasons:#?}"
+        );
+        let rise = acted
+            .iter()
+            .find(|d| matches!(d.action, Action::ScaleOut { .. }))
+            .unwrap_or_else(|| panic!("{reasons:#?}"));
+        assert!(rise.desired >= 7, "{reasons:#?}");
+        assert!(!rise.reason.contains("budget decides"), "{}", rise.reason);
+        assert!(longest_wait <= 90, "{longest_wait} {reasons:#?}");
+    }
+
     #[test]
     fn steady_22_per_second_settles_at_5_without_flapping() {
-        // 22 msg/s, 5 msg/s per instance: λ/μ = 4.4, so 5 instances.
+        // 22 msg/s, 5 msg/s per instance: λ/μ = 4.4, so 5 instances. CloudWatch's window
+        // does not show the load steady (no `measured_steady_arrival_milli`), so the latency
+        // budget is not spent.
         let c = config();
         let mut state = PolicyState::starting_at(secs(0));
         let mut desired = 5;
@@ -632,6 +878,7 @@ mod tests {
             oldest_message_age: Some(Duration::from_secs(1)),
             measured_arrival_milli: None,
             measured_sustained_arrival_milli: None,
+            measured_steady_arrival_milli: None,
             measured_service_milli: None,
             predicted_arrival_milli: None,
         });
@@ -680,6 +927,7 @@ mod tests {
                 oldest_message_age: Some(Duration::from_secs(20)),
                 measured_arrival_milli: None,
                 measured_sustained_arrival_milli: None,
+                measured_steady_arrival_milli: None,
                 measured_service_milli: None,
                 predicted_arrival_milli: None,
             })
@@ -704,6 +952,7 @@ mod tests {
                 oldest_message_age: Some(Duration::from_secs(1)),
                 measured_arrival_milli,
                 measured_sustained_arrival_milli: None,
+                measured_steady_arrival_milli: None,
                 measured_service_milli,
                 predicted_arrival_milli: None,
             })
@@ -749,6 +998,7 @@ mod tests {
                 oldest_message_age: Some(Duration::from_secs(1)),
                 measured_arrival_milli: Some(36_000),
                 measured_sustained_arrival_milli: sustained,
+                measured_steady_arrival_milli: None,
                 measured_service_milli: None,
                 predicted_arrival_milli: None,
             })
@@ -791,6 +1041,7 @@ mod tests {
                 oldest_message_age: Some(Duration::from_secs(5)),
                 measured_arrival_milli: Some(10_000),
                 measured_sustained_arrival_milli: None,
+                measured_steady_arrival_milli: None,
                 measured_service_milli: None,
                 predicted_arrival_milli: None,
             })
@@ -814,12 +1065,12 @@ mod tests {
         .into_iter()
         .enumerate()
         {
-            let d = evaluate(
-                &config(),
-                &mut state,
-                &obs(v, f, u32::MAX, u64::MAX / 1000, Some(p)),
-                secs(t as u64),
-            );
+            let mut o = obs(v, f, u32::MAX, u64::MAX / 1000, Some(p));
+            if let Observation::Ok(r) = &mut o {
+                r.measured_steady_arrival_milli = Some(p);
+                r.in_service = 3;
+            }
+            let d = evaluate(&config(), &mut state, &o, secs(t as u64));
             assert!(d.desired <= 10 || d.desired == u32::MAX);
         }
     }

@@ -328,6 +328,7 @@ impl PolicyLoop {
             }
             reading.measured_arrival_milli = self.measured.arrival_milli();
             reading.measured_sustained_arrival_milli = self.measured.sustained_arrival_milli();
+            reading.measured_steady_arrival_milli = self.measured.steady_arrival_milli();
             reading.measured_service_milli = self.measured.service_milli();
             if let (Some(forecast), Some(cw)) = (&mut self.forecast, &self.rate_source) {
                 forecast.refresh(cw, self.queue.queue_name(), now).await;
@@ -433,6 +434,7 @@ fn observe(
             oldest_message_age: q.oldest_message_age,
             measured_arrival_milli: None,
             measured_sustained_arrival_milli: None,
+            measured_steady_arrival_milli: None,
             measured_service_milli: None,
             predicted_arrival_milli: None,
         }),
@@ -758,6 +760,7 @@ mod tests {
             oldest_message_age: None,
             measured_arrival_milli: None,
             measured_sustained_arrival_milli: None,
+            measured_steady_arrival_milli: None,
             measured_service_milli: None,
             predicted_arrival_milli: None,
         });

@@ -496,6 +496,7 @@ pub(crate) fn simulate(trace: &Trace, sim: &SimConfig, policy: &mut dyn SimPolic
                 oldest_message_age: Some(Duration::from_secs(seen.age)),
                 measured_arrival_milli: None,
                 measured_sustained_arrival_milli: None,
+                measured_steady_arrival_milli: None,
                 measured_service_milli: None,
                 predicted_arrival_milli: None,
             };

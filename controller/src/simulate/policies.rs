@@ -156,6 +156,7 @@ impl SimPolicy for BallastPolicy {
         self.measured.update(&window, now);
         reading.measured_arrival_milli = self.measured.arrival_milli();
         reading.measured_sustained_arrival_milli = self.measured.sustained_arrival_milli();
+        reading.measured_steady_arrival_milli = self.measured.steady_arrival_milli();
         reading.measured_service_milli = self.measured.service_milli();
         if let Some(profile) = &self.prediction {
             let from = now.as_secs();

@@ -283,15 +283,18 @@ fn predicting(trace: &Trace) -> BallastPolicy {
 
 /// Synthetic traces written before a round of `mode: queueing` tuning and read once after it:
 /// `two-peak-day` (seed 15) before the second round, `spike-train` (seed 21) and
-/// `two-peak-day-27` before the third, `spike-train-43` and `two-peak-day-39` before the fourth
-/// (the earlier ones have been seen since, see docs/benchmarks.md).
-fn held_out() -> [(&'static str, &'static str, Trace); 5] {
+/// `two-peak-day-27` before the third, `spike-train-43` and `two-peak-day-39` before the fourth,
+/// `two-peak-day-63` and `spike-train-67` before the sixth (the earlier ones have been seen
+/// since, see docs/benchmarks.md).
+fn held_out() -> [(&'static str, &'static str, Trace); 7] {
     [
         ("two-peak-day", "seed 15", synthetic::two_peak_day(15)),
         ("two-peak-day-27", "seed 27", synthetic::two_peak_day(27)),
         ("spike-train", "seed 21", synthetic::spike_train(21)),
         ("two-peak-day-39", "seed 39", synthetic::two_peak_day(39)),
         ("spike-train-43", "seed 43", synthetic::spike_train(43)),
+        ("two-peak-day-63", "seed 63", synthetic::two_peak_day(63)),
+        ("spike-train-67", "seed 67", synthetic::spike_train(67)),
     ]
 }
 
@@ -527,6 +530,7 @@ fn keda_counts_in_flight_messages_and_hpa_does_not() {
         oldest_message_age: None,
         measured_arrival_milli: None,
         measured_sustained_arrival_milli: None,
+        measured_steady_arrival_milli: None,
         measured_service_milli: None,
         predicted_arrival_milli: None,
     };
@@ -558,6 +562,7 @@ fn keda_wakes_a_fleet_at_zero_only_on_its_polling_interval() {
         oldest_message_age: None,
         measured_arrival_milli: None,
         measured_sustained_arrival_milli: None,
+        measured_steady_arrival_milli: None,
         measured_service_milli: None,
         predicted_arrival_milli: None,
     };
@@ -718,10 +723,13 @@ fn dead_mans_switch_defaults_are_the_blueprints() {
     );
 }
 
-/// Issue #15's measured goals for `mode: queueing` (docs/benchmarks.md, "Autoscaler v2, fourth
+/// Issue #15's measured goals for `mode: queueing` (docs/benchmarks.md, "Autoscaler v2, sixth
 /// round"): on every shipped and held-out trace 0 minutes over 300 s, a worst age at most 1.1 ×
-/// the best peer's and instance-hours at most the best peer's; actions at most ¼ of the HPA
-/// model's except on the spike traces and `two-peak-day-39`, where that page records the miss.
+/// the best peer's and instance-hours at most the best peer's; instance-hours at most 1.15 ×
+/// the clairvoyant bound at its own worst age except on the spike traces, `two-peak-day-27`
+/// (1.151) and `two-peak-day-39`;
+/// actions at most ¼ of the HPA model's except on the spike traces, `two-peak-day-39` and
+/// `two-peak-day-63`. That page records each miss.
 #[test]
 fn queueing_meets_issue_15s_goals_except_the_recorded_misses() {
     let sim = SimConfig::default();
@@ -756,8 +764,14 @@ fn queueing_meets_issue_15s_goals_except_the_recorded_misses() {
             q.max_oldest_age_secs <= backlog.max_oldest_age_secs,
             "{name}\n{table}"
         );
-        let actions_missed = ["spiky", "spike-train", "spike-train-43", "two-peak-day-39"];
-        if !actions_missed.contains(&name) {
+        let spikes = ["spiky", "spike-train", "spike-train-43", "spike-train-67"];
+        if !spikes.contains(&name) && !["two-peak-day-27", "two-peak-day-39"].contains(&name) {
+            assert!(
+                q.instance_hours <= 1.15 * q.clairvoyant_instance_hours,
+                "{name}\n{table}"
+            );
+        }
+        if !spikes.contains(&name) && !["two-peak-day-39", "two-peak-day-63"].contains(&name) {
             assert!(
                 q.scaling_actions * 4 <= hpa.scaling_actions,
                 "{name}\n{table}"
@@ -774,7 +788,7 @@ fn prediction_meets_the_business_day_with_capacity_already_in_service() {
         mode: crate::autoscale::Mode::Queueing,
         ..PolicyConfig::default()
     };
-    let plain = BallastPolicy::new(config, BallastPolicy::DEFAULT_INTERVAL);
+    let plain = BallastPolicy::new(config.clone(), BallastPolicy::DEFAULT_INTERVAL);
     let results = run_simulation(
         &trace,
         &sim,
@@ -784,14 +798,18 @@ fn prediction_meets_the_business_day_with_capacity_already_in_service() {
     let (without, with) = (&results[0].report, &results[1].report);
     assert_eq!(with.policy, "queueing+prediction");
     assert_eq!(with.minutes_over_alarm, 0);
-    // The morning ramp, the lunch peak and the month-end surge find their capacity in service.
+    // The morning ramp, the lunch peak and the month-end surge find their capacity in service:
+    // without the prediction they pass the 60 s objective, with it no message waits longer
+    // (the plateaus still spend the latency budget, up to the objective, in both).
+    let objective = config.latency_objective.as_secs();
     assert!(
-        with.max_oldest_age_secs * 4 < without.max_oldest_age_secs,
+        with.max_oldest_age_secs <= objective && without.max_oldest_age_secs > objective,
         "{}",
         format_table(&results)
     );
+    // For at most 1 % more instance-hours.
     assert!(
-        with.instance_hours <= without.instance_hours,
+        with.instance_hours <= 1.01 * without.instance_hours,
         "{}",
         format_table(&results)
     );

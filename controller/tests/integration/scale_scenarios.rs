@@ -789,6 +789,9 @@ async fn queueing_mode_reads_measured_arrival_and_service_rates_from_cloudwatch(
         (m.measured_arrival_milli, m.measured_service_milli),
         (Some(22_000), Some(4_000))
     );
+    // The settled minutes hold at 22/s, so the load reads as steady (the latency budget may
+    // be spent on it); the partial minutes would have broken it.
+    assert_eq!(m.measured_steady_arrival_milli, Some(22_000));
     assert!(
         e.decision
             .reason
