@@ -818,6 +818,70 @@ async fn queueing_mode_reads_measured_arrival_and_service_rates_from_cloudwatch(
 }
 
 #[tokio::test]
+async fn queueing_mode_spends_the_latency_budget_on_a_steady_load_cloudwatch_shows() {
+    use ballast_controller::autoscale::reading::MinuteMetric;
+
+    // 5 instances keep pace with 22/s (nothing visible). CloudWatch shows the 22/s steady for
+    // eight minutes, so 4 instances, letting the queue grow 2/s, keep the wait within the 60 s
+    // objective for over four boot times: the policy scales in to 4, one below ceil(22 ÷ 5).
+    let f = Fixture::new(5).await;
+    let yaml = f
+        .blueprint_yaml()
+        .replace(
+            "      targetBacklogPerInstance: 100\n",
+            "      targetBacklogPerInstance: 100\n      mode: queueing\n      serviceRatePerInstance: 5\n",
+        )
+        .replace("scaleInCooldown: 300s", "scaleInCooldown: 60s")
+        .replace("stabilizationWindow: 300s", "stabilizationWindow: 30s");
+    let bp = match ballast_blueprint::parse("scale-test.yaml", &yaml) {
+        Ok(loaded) => loaded.blueprint,
+        Err(diagnostics) => panic!("{diagnostics}"),
+    };
+    let now = std::time::SystemTime::now();
+    let cw = aws_sdk_cloudwatch::Client::new(&f.sdk);
+    let minutes: Vec<(u64, f64)> = (1..=8).map(|ago| (ago, 1320.0)).collect();
+    put_minutes(
+        &cw,
+        &MinuteMetric::messages_sent(&f.queue_name),
+        now,
+        &minutes,
+    )
+    .await;
+
+    let (mut ctx, _clock, recorder) = f.context(Mode::Live);
+    let clock = Arc::new(ManualClock::new(Timestamp::from_system_time(now)));
+    ctx.clock = clock.clone();
+    let mut loops = build_loops(&ctx, &bp, None, None).unwrap();
+    let mut reasons = Vec::new();
+    // The cooldown runs from the group's creation (its activity history), the window is 30 s:
+    // within two minutes of evaluations every 10 s.
+    for _ in 0..13 {
+        let e = only(evaluate_all(&ctx, &mut loops).await);
+        let m = e.reading().expect("metrics read");
+        assert_eq!(
+            m.measured_steady_arrival_milli,
+            Some(22_000),
+            "{}",
+            e.decision.reason
+        );
+        reasons.push(e.decision.reason.clone());
+        if e.decision.action != Action::NoChange {
+            break;
+        }
+        clock.advance(Duration::from_secs(10));
+    }
+    let last = reasons.last().unwrap();
+    assert!(
+        last.ends_with(
+            "budget decides: scale in 5 -> 4, the queue absorbs 2.00/s within the 60s objective"
+        ),
+        "{reasons:#?}"
+    );
+    assert_eq!(calls(&recorder, "SetDesiredCapacity"), 1);
+    assert_eq!(f.desired().await, 4);
+}
+
+#[tokio::test]
 async fn trace_export_replays_the_queues_cloudwatch_history_in_the_simulator() {
     use ballast_controller::autoscale::reading::MinuteMetric;
     use ballast_controller::simulate::export::export_trace;
