@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use ballast_blueprint::{Blueprint, ScalingMode, ScalingPolicy};
+use ballast_blueprint::{Blueprint, Comparison, ScalingMode, ScalingPolicy};
 
 use super::{Mode, PolicyConfig};
 
@@ -55,7 +55,39 @@ pub fn policy_config(bp: &Blueprint, policy: &ScalingPolicy) -> PolicyConfig {
         max_scale_out_step: policy.max_scale_out_step,
         max_scale_in_step: policy.max_scale_in_step,
         prediction_days: policy.prediction.as_ref().map(|p| p.days),
+        backlog_alarm: backlog_alarm(bp, &policy.queue),
     }
+}
+
+/// The lowest count of visible messages at which one of the blueprint's alarms on `queue` fires
+/// (`ApproximateNumberOfMessagesVisible` above, or at, its threshold); `None` without one.
+fn backlog_alarm(bp: &Blueprint, queue: &str) -> Option<u64> {
+    bp.spec
+        .alarms
+        .iter()
+        .filter(|a| {
+            a.metric.queue.as_deref() == Some(queue)
+                && a.metric.metric == super::reading::MESSAGES_VISIBLE
+        })
+        .filter_map(|a| {
+            // Fires above the threshold: the backlog may reach its floor. At or above: one less.
+            let threshold = a.threshold.0;
+            let floor = if threshold.is_sign_negative() {
+                0
+            } else {
+                u64::try_from(threshold.floor()).unwrap_or(u64::MAX)
+            };
+            match a.comparison {
+                Comparison::GreaterThan => Some(floor),
+                Comparison::GreaterThanOrEqual => Some(if threshold.fract().is_zero() {
+                    floor.saturating_sub(1)
+                } else {
+                    floor
+                }),
+                Comparison::LessThan | Comparison::LessThanOrEqual => None,
+            }
+        })
+        .min()
 }
 
 /// Everything the autoscaler takes from a blueprint for one policy: the policy as written, the
@@ -290,5 +322,89 @@ spec:
                 policy: "backlog".into()
             }]
         );
+    }
+
+    /// A blueprint with the `alarms` block `alarms` (YAML list items, indented by four).
+    fn with_alarms(alarms: &str) -> Blueprint {
+        let text = format!(
+            r#"apiVersion: ballast.dev/v1
+kind: Blueprint
+metadata: {{ name: alarms, region: us-east-1 }}
+spec:
+  queues:
+    - name: work
+    - name: work-dlq
+  launchTemplates:
+    - {{ name: worker, imageId: ami-0abcdef1234567890, instanceTypes: [t3.micro] }}
+  autoScalingGroups:
+    - name: workers
+      launchTemplate: worker
+      subnets: [subnet-0123456789abcdef0]
+      minSize: 2
+      maxSize: 10
+  scalingPolicies:
+    - {{ name: backlog, queue: work, fleet: workers, targetBacklogPerInstance: 100 }}
+  alarms:
+{alarms}"#
+        );
+        match ballast_blueprint::parse("alarms.yaml", &text) {
+            Ok(loaded) => loaded.blueprint,
+            Err(diagnostics) => panic!("{diagnostics}"),
+        }
+    }
+
+    fn alarm(name: &str, queue: &str, metric: &str, threshold: &str, comparison: &str) -> String {
+        format!(
+            "    - {{ name: {name}, queue: {queue}, metric: {metric}, statistic: Maximum, \
+             period: 60s, threshold: {threshold}, comparison: {comparison} }}\n"
+        )
+    }
+
+    fn backlog_alarm_of(bp: &Blueprint) -> Option<u64> {
+        policy_config(bp, &bp.spec.scaling_policies[0]).backlog_alarm
+    }
+
+    #[test]
+    fn the_backlog_alarm_is_the_lowest_depth_alarm_on_the_policys_queue() {
+        let visible = "ApproximateNumberOfMessagesVisible";
+        // The seed's QueueDepth alarm, and one on the DLQ, which is another queue.
+        let bp = with_alarms(
+            &[
+                alarm("depth", "work", visible, "1000", "greaterThan"),
+                alarm("dlq", "work-dlq", visible, "10", "greaterThan"),
+                alarm(
+                    "age",
+                    "work",
+                    "ApproximateAgeOfOldestMessage",
+                    "300",
+                    "greaterThan",
+                ),
+            ]
+            .concat(),
+        );
+        assert_eq!(backlog_alarm_of(&bp), Some(1000));
+        // The lowest of two; "at or above" fires one message sooner; "below" never fires on a
+        // growing backlog.
+        let bp = with_alarms(
+            &[
+                alarm("depth", "work", visible, "1000", "greaterThan"),
+                alarm("tight", "work", visible, "800", "greaterThanOrEqual"),
+                alarm("empty", "work", visible, "1", "lessThan"),
+            ]
+            .concat(),
+        );
+        assert_eq!(backlog_alarm_of(&bp), Some(799));
+        // A fractional threshold: 799.5 or more fires at 800.
+        let bp = with_alarms(&alarm(
+            "frac",
+            "work",
+            visible,
+            "799.5",
+            "greaterThanOrEqual",
+        ));
+        assert_eq!(backlog_alarm_of(&bp), Some(799));
+        // No alarm on the queue's depth: no ceiling.
+        let bp = with_alarms(&alarm("dlq", "work-dlq", visible, "10", "greaterThan"));
+        assert_eq!(backlog_alarm_of(&bp), None);
     }
 }

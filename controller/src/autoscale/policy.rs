@@ -63,7 +63,7 @@ pub enum Mode {
 /// 2–10 instances, 100 messages per instance, 300 s scale-in cooldown,
 /// 300 s stabilization window, 10 % tolerance, no step limits, `mode:
 /// backlog` (the queueing settings: 60 s objective, 5 messages/s per
-/// instance until measured, 90 s boot).
+/// instance until measured, 90 s boot, the `QueueDepth` alarm at 1,000).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct PolicyConfig {
@@ -95,6 +95,10 @@ pub struct PolicyConfig {
     pub max_scale_out_step: Option<u32>,
     /// Most instances removed by one evaluation (`None`: unlimited).
     pub max_scale_in_step: Option<u32>,
+    /// Queueing mode: the lowest count of visible messages at which an alarm on the policy's
+    /// queue fires (`None`: no such alarm). Spending the latency budget keeps the backlog
+    /// below it.
+    pub backlog_alarm: Option<u64>,
     /// Queueing mode: days of arrival history the seasonal prediction learns from
     /// (`None`: no prediction). The runner reads the history and passes the prediction in
     /// [`Reading::predicted_arrival_milli`].
@@ -102,6 +106,9 @@ pub struct PolicyConfig {
 }
 
 impl PolicyConfig {
+    /// The seed platform's `QueueDepth` alarm: more than 1,000 visible messages.
+    pub const SEED_QUEUE_DEPTH_ALARM: u64 = 1000;
+
     /// HPA's scale-down stabilization, `mode: backlog`'s default window.
     pub const BACKLOG_STABILIZATION_WINDOW: Duration = Duration::from_secs(300);
 
@@ -136,6 +143,7 @@ impl Default for PolicyConfig {
             max_scale_out_step: None,
             max_scale_in_step: None,
             prediction_days: None,
+            backlog_alarm: Some(Self::SEED_QUEUE_DEPTH_ALARM),
         }
     }
 }

@@ -111,6 +111,9 @@ const BUDGET_PERCENT: u64 = 100;
 /// Spending the latency budget: a deficit is worth a scale-in only when it lasts this many boot
 /// times, so that the instance-time saved is several times the boot that pays it back.
 const SPEND_BOOTS: u64 = 4;
+/// Spending the latency budget: the backlog stays below this share of the queue's depth alarm,
+/// percent (SQS's counts are approximate and the backlog grows between evaluations).
+const ALARM_MARGIN_PERCENT: u64 = 90;
 
 /// One evaluation's reading, kept for the next one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -244,18 +247,52 @@ pub(crate) fn drain_instances(backlog: u64, mu_milli: u64, window_ms: u64) -> u3
     )
 }
 
-/// The capacity one below `ceil(λ ÷ μ)` when it keeps the wait within
-/// `budget_ms` for at least `spend_ms` from `backlog` (λ held): the queue then
-/// absorbs the fraction of an instance λ ÷ μ asks for, and the capacity
-/// returns when the budget is spent. `None` below `min` or when the deficit
-/// would spend the budget sooner.
+/// What spending the latency budget may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Budget {
+    /// The longest wait the deficit may build, ms: the latency objective.
+    pub wait_ms: u64,
+    /// The largest backlog it may build: below the queue's depth alarm (`u64::MAX` without one),
+    /// so that a deliberate deficit never pages anyone.
+    pub backlog: u64,
+    /// How long a deficit must last to be worth a scale-in, ms.
+    pub spend_ms: u64,
+}
+
+impl Budget {
+    fn new(config: &PolicyConfig, objective_ms: u64, boot_ms: u64) -> Self {
+        Budget {
+            wait_ms: objective_ms
+                .saturating_mul(BUDGET_PERCENT)
+                .checked_div(100)
+                .unwrap_or(objective_ms),
+            backlog: config.backlog_alarm.map_or(u64::MAX, |alarm| {
+                alarm
+                    .saturating_mul(ALARM_MARGIN_PERCENT)
+                    .checked_div(100)
+                    .unwrap_or(0)
+            }),
+            spend_ms: boot_ms.saturating_mul(SPEND_BOOTS),
+        }
+    }
+
+    /// Whether `backlog` at `capacity_milli` is past what the budget allows.
+    fn exceeded(&self, backlog: u64, capacity_milli: u64) -> bool {
+        backlog > self.backlog || wait_ms(backlog, capacity_milli) > self.wait_ms
+    }
+}
+
+/// The capacity one below `ceil(λ ÷ μ)` when it keeps the backlog within the
+/// `budget` for at least its `spend_ms` from `backlog` (λ held): the queue
+/// then absorbs the fraction of an instance λ ÷ μ asks for, and the capacity
+/// returns when the budget is spent. `None` below `min`, when `ceil(λ ÷ μ)`
+/// reaches `max`, or when the deficit would spend the budget sooner.
 pub(crate) fn spend_level(
     backlog: u64,
     lambda_milli: u64,
     mu_milli: u64,
     (min, max): (u32, u32),
-    budget_ms: u64,
-    spend_ms: u64,
+    budget: &Budget,
 ) -> Option<u32> {
     let high = ceil_div(u128::from(lambda_milli), u128::from(mu_milli.max(1)));
     let low = high.checked_sub(1)?;
@@ -263,8 +300,8 @@ pub(crate) fn spend_level(
         return None;
     }
     let capacity = mu_milli.saturating_mul(u64::from(low));
-    let after = backlog_after(backlog, lambda_milli, capacity, spend_ms);
-    (wait_ms(after, capacity) <= budget_ms).then_some(low)
+    let after = backlog_after(backlog, lambda_milli, capacity, budget.spend_ms);
+    (!budget.exceeded(after, capacity)).then_some(low)
 }
 
 /// Updates λ and μ from the new reading.
@@ -356,17 +393,18 @@ pub(super) fn evaluate_queueing(
         boot,
     );
     let breach = projection.wait_ms > objective;
-    let budget_ms = objective
-        .saturating_mul(BUDGET_PERCENT)
-        .checked_div(100)
-        .unwrap_or(objective);
+    let budget = Budget::new(config, objective, boot);
     let lambda_over_mu = ceil_div(u128::from(lambda), u128::from(mu));
     // The last scale-in went one below λ ÷ μ and λ still asks for exactly one more:
     // the queue is absorbing the deficit on purpose.
     let spending = q.spending == Some(current)
         && current == m.in_service
         && lambda_over_mu == current.saturating_add(1);
-    let budget_spent = spending && projection.wait_ms > budget_ms;
+    let budget_spent = spending
+        && budget.exceeded(
+            projection.backlog_at_boot,
+            mu.saturating_mul(u64::from(current)),
+        );
     let budget_rise = lambda_over_mu
         .max(drain_instances(projection.backlog_at_boot, mu, objective))
         .min(max);
@@ -397,14 +435,7 @@ pub(super) fn evaluate_queueing(
                 .max(q.arrival_sample_milli.unwrap_or(0))
                 .max(steady)
                 .max(m.predicted_arrival_milli.unwrap_or(0));
-            spend_level(
-                backlog,
-                spend_lambda,
-                mu,
-                (min, max),
-                budget_ms,
-                boot.saturating_mul(SPEND_BOOTS),
-            )
+            spend_level(backlog, spend_lambda, mu, (min, max), &budget)
         });
     let in_term = spend_term.map_or(in_term, |low| in_term.min(low));
     // Capacity for the predicted rate must launch one boot time ahead of it.
@@ -441,13 +472,19 @@ pub(super) fn evaluate_queueing(
     );
     if spending {
         reason.push_str(&format!(
-            ", spending the latency budget at {current} (projected wait {} of {}s)",
+            ", spending the latency budget at {current} (projected wait {} of {}s, backlog {} of {})",
             if projection.wait_ms == u64::MAX {
                 "unbounded".to_string()
             } else {
                 format!("{}s", projection.wait_ms / 1000)
             },
-            budget_ms / 1000
+            budget.wait_ms / 1000,
+            projection.backlog_at_boot,
+            if budget.backlog == u64::MAX {
+                "no depth alarm".to_string()
+            } else {
+                budget.backlog.to_string()
+            }
         ));
     }
     if let (Some(p), Some(term)) = (m.predicted_arrival_milli, predicted_term) {
@@ -607,7 +644,7 @@ pub(super) fn evaluate_queueing(
                 "; budget decides: scale in {current} -> {to}, the queue absorbs {}/s within \
                  the {}s objective",
                 milli(lambda.saturating_sub(mu.saturating_mul(u64::from(to)))),
-                budget_ms / 1000
+                budget.wait_ms / 1000
             ));
             state.queueing.spending = Some(to);
         } else {
@@ -677,20 +714,36 @@ mod tests {
         Timestamp::from_secs(s)
     }
 
+    /// What [`steady_queue`] saw.
+    struct Run {
+        /// The decisions that acted.
+        acted: Vec<Decision>,
+        /// The longest wait of the backlog, s.
+        longest_wait: u64,
+        largest_backlog: u64,
+        instance_secs: u64,
+    }
+
+    impl Run {
+        fn reasons(&self) -> Vec<&str> {
+            self.acted.iter().map(|d| d.reason.as_str()).collect()
+        }
+    }
+
     /// A queue fed `arrivals_milli` every 10 s for `secs`, served at 5/s per instance in
     /// service; scale-outs land one boot time (90 s) later. CloudWatch's minutes show the rate
-    /// as steady. Returns (the decisions that acted, the longest wait of the backlog in
-    /// seconds, instance-seconds in service).
+    /// as steady.
     fn steady_queue(
         c: &PolicyConfig,
         arrivals_milli: impl Fn(u64) -> u64,
         start: u32,
         secs_total: u64,
-    ) -> (Vec<Decision>, u64, u64) {
+    ) -> Run {
         let mut state = PolicyState::starting_at(secs(0));
         let (mut desired, mut in_service) = (start, start);
         let mut landing: Option<(u64, u32)> = None;
         let (mut backlog, mut longest_wait, mut instance_secs) = (0u64, 0u64, 0u64);
+        let mut largest_backlog = 0u64;
         let mut acted = Vec::new();
         for t in (0..secs_total).step_by(10) {
             if let Some((at, to)) = landing
@@ -726,19 +779,21 @@ mod tests {
             instance_secs += u64::from(in_service) * 10;
             backlog = (backlog + lambda * 10 / 1000).saturating_sub(u64::from(in_service) * 50);
             longest_wait = longest_wait.max(backlog / (u64::from(in_service) * 5));
+            largest_backlog = largest_backlog.max(backlog);
         }
-        (acted, longest_wait, instance_secs)
+        Run {
+            acted,
+            longest_wait,
+            largest_backlog,
+            instance_secs,
+        }
     }
 
-    #[test]
-    fn a_steady_fractional_load_spends_the_latency_budget_then_returns_one_instance() {
-        // 22/s at 5/s per instance: 4.4 instances. Holding 5 wastes 0.6 of one; 4 let the queue
-        // grow 2/s, which reaches the 60 s objective (1,200 messages) after 10 minutes.
-        let (acted, longest_wait, instance_secs) = steady_queue(&config(), |_| 22_000, 5, 7200);
-        let reasons: Vec<&str> = acted.iter().map(|d| d.reason.as_str()).collect();
-        assert!(!acted.is_empty(), "{reasons:#?}");
-        for d in &acted {
-            // Only between 4 and 5, and each change named by the budget.
+    /// Every action of `run` is 5 → 4 or 4 → 5, named by the budget.
+    fn cycles_between_4_and_5(run: &Run) {
+        let reasons = run.reasons();
+        assert!(!run.acted.is_empty(), "{reasons:#?}");
+        for d in &run.acted {
             assert!(
                 matches!(
                     d.action,
@@ -753,49 +808,77 @@ mod tests {
             "{}",
             reasons[0]
         );
+    }
+
+    #[test]
+    fn a_steady_fractional_load_spends_the_latency_budget_then_returns_one_instance() {
+        // 22/s at 5/s per instance: 4.4 instances. Holding 5 wastes 0.6 of one; 4 let the queue
+        // grow 2/s. Without a depth alarm on the queue the budget is the 60 s objective (1,200
+        // messages at 4 instances), reached after 10 minutes.
+        let c = PolicyConfig {
+            backlog_alarm: None,
+            ..config()
+        };
+        let run = steady_queue(&c, |_| 22_000, 5, 7200);
+        cycles_between_4_and_5(&run);
         // The wait stays within the objective (the rise starts at the first evaluation whose
         // projection passes it, so by at most one evaluation's growth: 20 messages, 1 s) and
         // the fleet averages under 4.7 instances. A cycle takes about 1,050 s: 8.5 minutes at 4
         // until the projection passes the objective, a boot time, then 7 minutes at 5 to drain
         // it; so at most 14 actions in the two hours.
-        assert!(longest_wait <= 61, "{longest_wait}");
-        assert!(instance_secs * 10 < 7200 * 47, "{instance_secs}");
-        assert!(acted.len() <= 14, "{reasons:#?}");
+        assert!(run.longest_wait <= 61, "{}", run.longest_wait);
+        assert!(run.instance_secs * 10 < 7200 * 47, "{}", run.instance_secs);
+        assert!(run.acted.len() <= 14, "{:#?}", run.reasons());
+    }
+
+    #[test]
+    fn the_budget_stays_below_the_queues_depth_alarm() {
+        // The seed's QueueDepth alarm fires above 1,000 visible messages: the deficit may build
+        // 900 (90 %), a 45 s wait at 4 instances, so the cycle is shorter (about 800 s) and
+        // nobody is paged for a deliberate deficit.
+        let run = steady_queue(&config(), |_| 22_000, 5, 7200);
+        cycles_between_4_and_5(&run);
+        assert!(run.largest_backlog <= 950, "{}", run.largest_backlog);
+        assert!(run.longest_wait <= 48, "{}", run.longest_wait);
+        assert!(run.instance_secs * 10 < 7200 * 47, "{}", run.instance_secs);
+        assert!(run.acted.len() <= 18, "{:#?}", run.reasons());
+        assert!(
+            run.acted[1].reason.contains("backlog 920 of 900"),
+            "{}",
+            run.acted[1].reason
+        );
     }
 
     #[test]
     fn the_budget_is_kept_at_the_fleets_maximum() {
         // 46/s needs 9.2 of the 10 instances: the budget is the only reserve left for a burst.
-        let (acted, _, _) = steady_queue(&config(), |_| 46_000, 10, 3600);
-        assert!(
-            acted.is_empty(),
-            "{:#?}",
-            acted.iter().map(|d| &d.reason).collect::<Vec<_>>()
-        );
+        let run = steady_queue(&config(), |_| 46_000, 10, 3600);
+        assert!(run.acted.is_empty(), "{:#?}", run.reasons());
     }
 
     #[test]
     fn a_rise_while_spending_is_met_by_the_usual_rules() {
         // Spending at 4 for 22/s, then the load rises to 32/s: λ ÷ μ asks for three more than
         // the capacity, so the budget stands aside and the fleet scales out for the rate.
-        let (acted, longest_wait, _) = steady_queue(
+        let run = steady_queue(
             &config(),
             |t| if t < 600 { 22_000 } else { 32_000 },
             5,
             1500,
         );
-        let reasons: Vec<&str> = acted.iter().map(|d| d.reason.as_str()).collect();
+        let reasons = run.reasons();
         assert!(
-            matches!(acted[0].action, Action::ScaleIn { from: 5, to: 4 }),
+            matches!(run.acted[0].action, Action::ScaleIn { from: 5, to: 4 }),
             "{reasons:#?}"
         );
-        let rise = acted
+        let rise = run
+            .acted
             .iter()
             .find(|d| matches!(d.action, Action::ScaleOut { .. }))
             .unwrap_or_else(|| panic!("{reasons:#?}"));
         assert!(rise.desired >= 7, "{reasons:#?}");
         assert!(!rise.reason.contains("budget decides"), "{}", rise.reason);
-        assert!(longest_wait <= 90, "{longest_wait} {reasons:#?}");
+        assert!(run.longest_wait <= 90, "{} {reasons:#?}", run.longest_wait);
     }
 
     #[test]
