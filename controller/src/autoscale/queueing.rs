@@ -63,17 +63,19 @@
 //!   that holds the policy runs one instance below `ceil(λ ÷ μ)` and lets the
 //!   queue absorb the difference: the budget term `ceil(λ ÷ μ) − 1` joins
 //!   the scale-in recommendation when, from the backlog now and with λ held,
-//!   the wait at that capacity stays within the objective for at least
-//!   four boot times (so the saving is worth the boot that pays it back).
-//!   Only when CloudWatch shows the load steady (three or more consecutive
+//!   the wait at that capacity stays within the objective, and the backlog
+//!   below 90 % of the queue's depth alarm (`PolicyConfig::backlog_alarm`:
+//!   a deliberate deficit must not page anyone), for at least three boot
+//!   times (the instance-time saved is then three times the boot that pays
+//!   it back). Only when CloudWatch shows the load steady (three or more consecutive
 //!   published minutes within 10 % of each other,
 //!   [`Reading::measured_steady_arrival_milli`]), the queue is drained (none
 //!   visible), the bet is placed on the highest of λ, the last interval's,
 //!   CloudWatch's and the predicted rate, and `ceil(λ ÷ μ)` is below the
 //!   group's maximum: at the maximum the budget is the only reserve left for
 //!   a burst. While spending, the measured-overload rule stands aside (the
-//!   overload is deliberate), and once the wait projected one boot time ahead
-//!   passes the objective the policy returns to `ceil(λ ÷ μ)` in one step
+//!   overload is deliberate), and once the wait or the backlog projected one
+//!   boot time ahead passes the budget the policy returns to `ceil(λ ÷ μ)` in one step
 //!   (sized for the objective, not half of it: the queue has to drain, not
 //!   a burst). A load that rises past `ceil(λ ÷ μ)` ends the spending and
 //!   meets the usual rules. On a steady load the fleet cycles slowly between
@@ -109,8 +111,8 @@ const SIZING_PERCENT: u64 = 50;
 /// objective (all of it: the objective is what the operator granted).
 const BUDGET_PERCENT: u64 = 100;
 /// Spending the latency budget: a deficit is worth a scale-in only when it lasts this many boot
-/// times, so that the instance-time saved is several times the boot that pays it back.
-const SPEND_BOOTS: u64 = 4;
+/// times, so that the instance-time saved is that many times the boot that pays it back.
+const SPEND_BOOTS: u64 = 3;
 /// Spending the latency budget: the backlog stays below this share of the queue's depth alarm,
 /// percent (SQS's counts are approximate and the backlog grows between evaluations).
 const ALARM_MARGIN_PERCENT: u64 = 90;
