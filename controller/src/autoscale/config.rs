@@ -221,6 +221,12 @@ mod tests {
     use super::*;
 
     fn blueprint(target: u32, max: u32) -> Blueprint {
+        blueprint_with(target, max, "")
+    }
+
+    /// A queue `work` (and its DLQ `work-dlq`) scaled by `workers`; `extra` is appended to
+    /// the spec (e.g. an `alarms:` block).
+    fn blueprint_with(target: u32, max: u32, extra: &str) -> Blueprint {
         let text = format!(
             r#"apiVersion: ballast.dev/v1
 kind: Blueprint
@@ -228,6 +234,7 @@ metadata: {{ name: edits, region: us-east-1 }}
 spec:
   queues:
     - name: work
+    - name: work-dlq
   launchTemplates:
     - {{ name: worker, imageId: ami-0abcdef1234567890, instanceTypes: [t3.micro] }}
   autoScalingGroups:
@@ -238,7 +245,7 @@ spec:
       maxSize: {max}
   scalingPolicies:
     - {{ name: backlog, queue: work, fleet: workers, targetBacklogPerInstance: {target} }}
-"#
+{extra}"#
         );
         match ballast_blueprint::parse("edits.yaml", &text) {
             Ok(loaded) => loaded.blueprint,
@@ -326,31 +333,7 @@ spec:
 
     /// A blueprint with the `alarms` block `alarms` (YAML list items, indented by four).
     fn with_alarms(alarms: &str) -> Blueprint {
-        let text = format!(
-            r#"apiVersion: ballast.dev/v1
-kind: Blueprint
-metadata: {{ name: alarms, region: us-east-1 }}
-spec:
-  queues:
-    - name: work
-    - name: work-dlq
-  launchTemplates:
-    - {{ name: worker, imageId: ami-0abcdef1234567890, instanceTypes: [t3.micro] }}
-  autoScalingGroups:
-    - name: workers
-      launchTemplate: worker
-      subnets: [subnet-0123456789abcdef0]
-      minSize: 2
-      maxSize: 10
-  scalingPolicies:
-    - {{ name: backlog, queue: work, fleet: workers, targetBacklogPerInstance: 100 }}
-  alarms:
-{alarms}"#
-        );
-        match ballast_blueprint::parse("alarms.yaml", &text) {
-            Ok(loaded) => loaded.blueprint,
-            Err(diagnostics) => panic!("{diagnostics}"),
-        }
+        blueprint_with(100, 10, &format!("  alarms:\n{alarms}"))
     }
 
     fn alarm(name: &str, queue: &str, metric: &str, threshold: &str, comparison: &str) -> String {
