@@ -41,6 +41,9 @@ step "Simulate the scaling policy on the month-end trace (Ballast vs AWS target 
 $bin/ballast simulate --blueprint $blueprint --trace blueprints/traces/month-end.csv \
   --plot $work/month-end.svg
 
+step "Simulate the peak trace: its 22 msg/s plateau asks for 4.4 instances, and mode queueing spends the latency budget on it"
+$bin/ballast simulate --blueprint $blueprint --trace blueprints/traces/peak.csv
+
 step "Plan against the empty account"
 $bin/ballast plan $blueprint
 
