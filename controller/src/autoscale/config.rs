@@ -386,6 +386,9 @@ spec:
             "greaterThanOrEqual",
         ));
         assert_eq!(backlog_alarm_of(&bp), Some(799));
+        // A hostile negative threshold fires on any backlog: the ceiling is 0, never spent.
+        let bp = with_alarms(&alarm("neg", "work", visible, "-5", "greaterThan"));
+        assert_eq!(backlog_alarm_of(&bp), Some(0));
         // No alarm on the queue's depth: no ceiling.
         let bp = with_alarms(&alarm("dlq", "work-dlq", visible, "10", "greaterThan"));
         assert_eq!(backlog_alarm_of(&bp), None);

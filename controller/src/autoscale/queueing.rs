@@ -853,6 +853,39 @@ mod tests {
     }
 
     #[test]
+    fn a_controller_restarted_while_spending_returns_the_instance() {
+        // The spending lives in memory: a controller that starts (or takes over the lease) at
+        // 4 instances with the queue growing 2/s does not know the deficit was deliberate, so
+        // the measured overload brings back the fifth instance at once.
+        let mut state = PolicyState::starting_at(secs(0));
+        let reading = Reading {
+            visible: 400,
+            in_flight: 0,
+            delayed: 0,
+            in_service: 4,
+            desired: 4,
+            oldest_message_age: Some(Duration::from_secs(18)),
+            measured_arrival_milli: Some(22_000),
+            measured_sustained_arrival_milli: Some(22_000),
+            measured_steady_arrival_milli: Some(22_000),
+            measured_service_milli: None,
+            predicted_arrival_milli: None,
+        };
+        let d = evaluate(&config(), &mut state, &Observation::Ok(reading), secs(600));
+        assert_eq!(
+            d.action,
+            Action::ScaleOut { from: 4, to: 5 },
+            "{}",
+            d.reason
+        );
+        assert!(
+            d.reason.ends_with("rate decides: scale out 4 -> 5"),
+            "{}",
+            d.reason
+        );
+    }
+
+    #[test]
     fn the_budget_is_kept_at_the_fleets_maximum() {
         // 46/s needs 9.2 of the 10 instances: the budget is the only reserve left for a burst.
         let run = steady_queue(&config(), |_| 46_000, 10, 3600);
