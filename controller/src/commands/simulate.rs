@@ -44,6 +44,8 @@ pub fn run(args: &SimulateArgs, out: &mut impl Write) -> anyhow::Result<ExitCode
         poisson_arrivals: args.poisson,
         processing: args.processing,
         boot_spread: args.boot_spread.std(),
+        // The queue's depth alarm as the blueprint declares it (the seed's without one).
+        depth_alarm: policy.backlog_alarm,
         ..SimConfig::default()
     };
     let mut policies = simulate::default_policies(&policy);
@@ -240,6 +242,53 @@ mod tests {
             format!("{short:#}").contains("shorter than the"),
             "{short:#}"
         );
+    }
+
+    /// The simulated depth alarm is the blueprint's `ApproximateNumberOfMessagesVisible` alarm on
+    /// the policy's queue: raised from 1,000 to 3,000, every policy pages in fewer minutes.
+    #[test]
+    fn the_depth_alarm_is_the_blueprints() {
+        let blueprints = concat!(env!("CARGO_MANIFEST_DIR"), "/../blueprints");
+        let seed = format!("{blueprints}/banking.yaml");
+        let text = std::fs::read_to_string(&seed).unwrap();
+        assert_eq!(
+            text.matches("threshold: 1000").count(),
+            1,
+            "the queue-depth alarm"
+        );
+        let raised =
+            std::env::temp_dir().join(format!("ballast-depth-{}.yaml", uuid::Uuid::new_v4()));
+        std::fs::write(&raised, text.replace("threshold: 1000", "threshold: 3000")).unwrap();
+        let minutes = |blueprint: &str| -> Vec<(String, u64)> {
+            let json = simulate(&[
+                "--blueprint",
+                blueprint,
+                "--trace",
+                "TRACES/spiky.csv",
+                "--output",
+                "json",
+            ])
+            .unwrap();
+            let reports: Vec<serde_json::Value> = serde_json::from_str(&json).unwrap();
+            reports
+                .iter()
+                .map(|r| {
+                    let name = r["policy"].as_str().unwrap().to_string();
+                    (name, r["minutes_over_depth_alarm"].as_u64().unwrap())
+                })
+                .collect()
+        };
+        let at_1000 = minutes(&seed);
+        let at_3000 = minutes(raised.to_str().unwrap());
+        std::fs::remove_file(&raised).unwrap();
+        assert_eq!(at_1000.len(), 5);
+        for ((policy, low), (_, high)) in at_1000.iter().zip(&at_3000) {
+            // Spiky's bursts pass 3,000 before any capacity lands, and 1,000 for longer.
+            assert!(
+                *high > 0 && low > high,
+                "{policy}: {low} at 1,000, {high} at 3,000"
+            );
+        }
     }
 
     /// A 15-minute trace with a 3-minute burst that 2 instances cannot keep young.

@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::policies::{Datapoint, Observed, SimPolicy};
 use super::rng::Rng;
 use super::trace::Trace;
-use crate::autoscale::policy::{Reading, Timestamp};
+use crate::autoscale::policy::{PolicyConfig, Reading, Timestamp};
 
 /// Simulation parameters. [`SimConfig::default`] matches the seed
 /// blueprint: 5 messages/s per instance, 10 messages in flight per
@@ -56,6 +56,9 @@ pub struct SimConfig {
     pub boot_spread: Duration,
     /// Oldest-message age above which the alarm fires.
     pub alarm_age: Duration,
+    /// Visible messages above which the queue's depth alarm fires (the seed's `QueueDepth`:
+    /// more than 1,000); `None` when the queue has no depth alarm.
+    pub depth_alarm: Option<u64>,
     /// Queue visibility timeout; [`SimConfig::validate`] checks the
     /// time a message spends in flight stays below it (no redelivery).
     pub visibility_timeout: Duration,
@@ -84,6 +87,7 @@ impl Default for SimConfig {
             processing: ProcessingTime::Fixed,
             boot_spread: Duration::ZERO,
             alarm_age: Duration::from_secs(300),
+            depth_alarm: Some(PolicyConfig::SEED_QUEUE_DEPTH_ALARM),
             visibility_timeout: Duration::from_secs(60),
             sample_every: Duration::from_secs(10),
             drain_limit: Duration::from_secs(3 * 3600),
@@ -205,6 +209,10 @@ pub struct SimReport {
     /// Simulated minutes in which the oldest message was older than the
     /// alarm age at some second.
     pub minutes_over_alarm: u64,
+    /// Simulated minutes in which the visible messages passed the depth alarm's threshold at
+    /// some second: the minutes its one-minute `Maximum` would page in, counted from every
+    /// second (SQS samples its count less often, so this errs towards paging).
+    pub minutes_over_depth_alarm: u64,
     /// Σ running instances (booting included) per second ÷ 3600.
     pub instance_hours: f64,
     /// Throughput lower bound on instance-hours (see the module docs).
@@ -355,6 +363,7 @@ pub(crate) fn simulate(trace: &Trace, sim: &SimConfig, policy: &mut dyn SimPolic
     let mut processed: u64 = 0;
     let mut ages: Vec<u64> = Vec::new();
     let mut alarm_minutes: BTreeSet<u64> = BTreeSet::new();
+    let mut depth_minutes: BTreeSet<u64> = BTreeSet::new();
     let mut instance_seconds: u64 = 0;
     let mut max_running: u32 = desired;
     let mut series = Vec::new();
@@ -426,6 +435,12 @@ pub(crate) fn simulate(trace: &Trace, sim: &SimConfig, policy: &mut dyn SimPolic
         ages.push(age);
         if age > alarm {
             alarm_minutes.insert(t / 60);
+        }
+        if sim
+            .depth_alarm
+            .is_some_and(|threshold| visible.total > threshold)
+        {
+            depth_minutes.insert(t / 60);
         }
         let running = fleet.len() as u32;
         instance_seconds += u64::from(running);
@@ -558,6 +573,7 @@ pub(crate) fn simulate(trace: &Trace, sim: &SimConfig, policy: &mut dyn SimPolic
             max_oldest_age_secs: max_age,
             p99_oldest_age_secs: p99,
             minutes_over_alarm: alarm_minutes.len() as u64,
+            minutes_over_depth_alarm: depth_minutes.len() as u64,
             instance_hours: instance_seconds as f64 / 3600.0,
             lower_bound_instance_hours: lower_bound_secs as f64 / 3600.0,
             clairvoyant_instance_hours: clairvoyant.instance_seconds / 3600.0,
