@@ -296,6 +296,12 @@ pub struct SimulateArgs {
     /// most this many times (e.g. a quarter of the HPA model's actions). Needs `--boot-spread 0s`.
     #[arg(long, value_name = "ACTIONS", requires = "whole_instance_bound")]
     pub bound_actions: Option<u32>,
+    /// With --whole-instance-bound: count only fleets that react, launching within this long
+    /// after a second whose arrivals exceed what the group's minimum processes (e.g. `300s`);
+    /// they still know every burst's size and end. Shown only for runs whose own launches all
+    /// reacted so (`n/a` otherwise). Needs `--boot-spread 0s`.
+    #[arg(long, value_name = "WITHIN", requires = "whole_instance_bound")]
+    pub bound_reactive: Option<ballast_blueprint::Duration>,
     #[arg(long, value_enum, default_value_t)]
     pub output: OutputFormat,
 }

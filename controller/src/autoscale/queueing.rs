@@ -65,7 +65,8 @@
 //!   the scale-in recommendation when, from the backlog now and with λ held,
 //!   the wait at that capacity stays within the objective, and the backlog
 //!   below 90 % of the queue's depth alarm (`PolicyConfig::backlog_alarm`:
-//!   a deliberate deficit must not page anyone), for at least three boot
+//!   the deficit alone must not page anyone; a surge during it meets one
+//!   instance fewer and can), for at least three boot
 //!   times (the instance-time saved is then three times the boot that pays
 //!   it back). Only when CloudWatch shows the load steady (three or more consecutive
 //!   published minutes within 10 % of each other,
@@ -255,7 +256,7 @@ pub(crate) struct Budget {
     /// The longest wait the deficit may build, ms: the latency objective.
     pub wait_ms: u64,
     /// The largest backlog it may build: below the queue's depth alarm (`u64::MAX` without one),
-    /// so that a deliberate deficit never pages anyone.
+    /// so that the deficit alone, λ held, never pages anyone.
     pub backlog: u64,
     /// How long a deficit must last to be worth a scale-in, ms.
     pub spend_ms: u64,

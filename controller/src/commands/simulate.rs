@@ -54,7 +54,12 @@ pub fn run(args: &SimulateArgs, out: &mut impl Write) -> anyhow::Result<ExitCode
     }
     let mut results = simulate::run_simulation(&trace, &sim, policies)?;
     if args.whole_instance_bound {
-        simulate::add_whole_instance_bounds(&mut results, &sim, args.bound_actions)?;
+        simulate::add_whole_instance_bounds(
+            &mut results,
+            &sim,
+            args.bound_actions,
+            args.bound_reactive.map(|w| w.std()),
+        )?;
     }
     // Without a declared switch, the blueprint's defaults for this policy.
     let failover = args
@@ -374,10 +379,73 @@ mod tests {
         std::fs::remove_file(trace).unwrap();
     }
 
+    /// Every policy compared launches only after it has seen load, so each costs at least its
+    /// reactive bound, which is at least its whole-instance bound. A policy that launches ahead
+    /// of load (the prediction, before the burst it learned from the history) is outside the
+    /// bound, and says so.
+    #[test]
+    fn reactive_bound_is_below_every_run_that_reacts() {
+        let trace = burst_trace();
+        let trace_arg = trace.to_str().unwrap();
+        let reports = |extra: &[&str]| -> Vec<serde_json::Value> {
+            let mut argv = vec!["--trace", trace_arg, "--whole-instance-bound"];
+            argv.extend_from_slice(extra);
+            argv.extend_from_slice(&["--output", "json"]);
+            serde_json::from_str(&simulate(&argv).unwrap()).unwrap()
+        };
+        let whole = reports(&[]);
+        let reactive = reports(&["--bound-reactive", "300s"]);
+        assert_eq!(whole.len(), reactive.len());
+        let mut above = 0;
+        for (w, r) in whole.iter().zip(&reactive) {
+            let row = &r["whole_instance"];
+            assert_eq!(row["reactive_within_secs"], 300);
+            assert_eq!(row["launches_outside"], 0, "{r}");
+            let bound = row["instance_hours"].as_f64().unwrap();
+            let whole_bound = w["whole_instance"]["instance_hours"].as_f64().unwrap();
+            let cost = r["instance_hours"].as_f64().unwrap();
+            assert!(bound <= cost + 1e-9, "{}: {bound} > {cost}", r["policy"]);
+            assert!(bound + 1e-9 >= whole_bound, "{}", r["policy"]);
+            if bound > whole_bound + 1e-9 {
+                above += 1;
+            }
+        }
+        // The burst starts at 180 s: knowing it, a fleet launches 90 s ahead; reacting, it cannot.
+        assert!(above > 0, "{reactive:?}");
+
+        let text = simulate(&[
+            "--trace",
+            trace_arg,
+            "--history",
+            trace_arg,
+            "--whole-instance-bound",
+            "--bound-reactive",
+            "300s",
+        ])
+        .unwrap();
+        assert!(text.contains("reactive≤300s@age"), "{text}");
+        let predicting = text
+            .lines()
+            .find(|l| l.starts_with("queueing+prediction"))
+            .unwrap();
+        assert!(predicting.contains("n/a"), "{text}");
+    }
+
     #[test]
     fn whole_instance_bound_refuses_what_it_cannot_bound() {
-        let cases: [(&[&str], &str); 3] = [
+        let cases: [(&[&str], &str); 5] = [
             (&["--bound-actions", "3"], "--whole-instance-bound"),
+            (&["--bound-reactive", "300s"], "--whole-instance-bound"),
+            (
+                &[
+                    "--boot-spread",
+                    "30s",
+                    "--whole-instance-bound",
+                    "--bound-reactive",
+                    "300s",
+                ],
+                "--boot-spread 0s",
+            ),
             (
                 &["--processing", "exponential", "--whole-instance-bound"],
                 "--processing fixed",

@@ -234,7 +234,16 @@ pub struct SimReport {
 pub struct WholeInstanceRow {
     /// The action budget the bound was computed for, if any.
     pub max_actions: Option<u32>,
-    /// `None` when no fleet keeps this policy's worst age within the budget.
+    /// For the reactive bound ([`super::whole_instance::reactive_bound`]): how long after an
+    /// overload second a launch counts as reacting to it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reactive_within_secs: Option<u64>,
+    /// For the reactive bound: the policy's launches outside those windows. The bound applies
+    /// to the run only when there are none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub launches_outside: Option<usize>,
+    /// `None` when no fleet keeps this policy's worst age within the budget, or when the run
+    /// launched outside the reactive windows.
     pub instance_hours: Option<f64>,
 }
 

@@ -110,7 +110,12 @@
 //! that each pay their boot, optionally within an action budget. A policy's
 //! ratio to the first mixes its own waste with what boots and rounding cost
 //! any fleet; its ratio to the second leaves those out, so what remains is
-//! the cost of deciding without knowing the future, plus its own waste.
+//! the cost of deciding without knowing the future, plus its own waste. The
+//! reactive bound ([`whole_instance::reactive_bound`], on request) is the
+//! second over the fleets that launch only after they have seen load, as
+//! every policy compared here does: it splits that remainder into what
+//! knowing when load begins is worth and what knowing how much and for how
+//! long would be.
 //!
 //! Plus a [`SeriesPoint`] time series (every `sample_every`, 10 s by
 //! default) for [`render_svg`].
@@ -166,8 +171,9 @@ pub enum WholeInstanceError {
     )]
     ExponentialService,
     #[error(
-        "an action budget needs every boot to take exactly the boot delay, so that each launch \
-         raises the in-service count once (hint: --boot-spread 0s)"
+        "an action budget or a reactive bound needs every boot to take exactly the boot delay, so \
+         that each launch raises the in-service count once, one boot after it (hint: \
+         --boot-spread 0s)"
     )]
     BootSpread,
     #[error(transparent)]
@@ -175,18 +181,20 @@ pub enum WholeInstanceError {
 }
 
 /// Fills each report's [`WholeInstanceRow`]: the whole-instance bound at
-/// that policy's own worst age, within `max_actions` changes if given.
-/// Costs seconds of CPU per report for an hours-long trace (see
-/// [`whole_instance`]).
+/// that policy's own worst age, within `max_actions` changes if given, and
+/// over the fleets that react within `reactive_within` of an overload if
+/// given (then only for the runs whose own launches all did). Costs seconds
+/// of CPU per report for an hours-long trace (see [`whole_instance`]).
 pub fn add_whole_instance_bounds(
     results: &mut [SimResult],
     sim: &SimConfig,
     max_actions: Option<u32>,
+    reactive_within: Option<std::time::Duration>,
 ) -> Result<(), WholeInstanceError> {
     if sim.processing != ProcessingTime::Fixed {
         return Err(WholeInstanceError::ExponentialService);
     }
-    if max_actions.is_some() && !sim.boot_spread.is_zero() {
+    if (max_actions.is_some() || reactive_within.is_some()) && !sim.boot_spread.is_zero() {
         return Err(WholeInstanceError::BootSpread);
     }
     let fleet = FleetShape {
@@ -198,16 +206,48 @@ pub fn add_whole_instance_bounds(
         // second in service.
         boot_secs: sim.boot_delay.as_secs().saturating_sub(1),
     };
+    let within_secs = reactive_within.map(|w| w.as_secs());
     for result in results {
-        let bound = whole_instance_bound(
-            &result.arrivals,
-            fleet,
-            sim.service_rate_milli,
-            result.report.max_oldest_age_secs,
-            max_actions,
-        )?;
+        let age = result.report.max_oldest_age_secs;
+        let (bound, launches_outside) = match within_secs {
+            None => (
+                whole_instance_bound(
+                    &result.arrivals,
+                    fleet,
+                    sim.service_rate_milli,
+                    age,
+                    max_actions,
+                )?,
+                None,
+            ),
+            Some(within) => {
+                let launches = result.actions.iter().filter(|a| a.to > a.from).map(|a| a.t);
+                let outside = whole_instance::launches_outside(
+                    &result.arrivals,
+                    sim.min,
+                    sim.service_rate_milli,
+                    within,
+                    launches,
+                );
+                let bound = if outside == 0 {
+                    whole_instance::reactive_bound(
+                        &result.arrivals,
+                        fleet,
+                        sim.service_rate_milli,
+                        age,
+                        max_actions,
+                        within,
+                    )?
+                } else {
+                    None
+                };
+                (bound, Some(outside))
+            }
+        };
         result.report.whole_instance = Some(WholeInstanceRow {
             max_actions,
+            reactive_within_secs: within_secs,
+            launches_outside,
             instance_hours: bound.map(|b| b.instance_hours()),
         });
     }
@@ -266,8 +306,12 @@ pub fn format_table(results: &[SimResult]) -> String {
         let budget = row
             .max_actions
             .map_or(String::new(), |k| format!(", ≤{k} act"));
-        header.push(format!("whole@age{budget}"));
-        header.push("÷ whole".to_string());
+        let (name, ratio) = match row.reactive_within_secs {
+            Some(within) => (format!("reactive≤{within}s@age"), "÷ reactive"),
+            None => ("whole@age".to_string(), "÷ whole"),
+        };
+        header.push(format!("{name}{budget}"));
+        header.push(ratio.to_string());
     }
     let mut rows: Vec<Vec<String>> = vec![header.clone()];
     for r in results {
@@ -297,6 +341,10 @@ pub fn format_table(results: &[SimResult]) -> String {
                         "{:.2}",
                         r.instance_hours / bound.max(f64::MIN_POSITIVE)
                     ));
+                }
+                // The run launched before load it could have seen: the bound does not apply.
+                None if r.whole_instance.and_then(|w| w.launches_outside) > Some(0) => {
+                    row.extend(["n/a".to_string(), "-".to_string()]);
                 }
                 // No fleet keeps this age within the budget.
                 None => row.extend(["none".to_string(), "-".to_string()]),

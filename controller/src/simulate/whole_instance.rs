@@ -38,6 +38,20 @@
 //! at least the bound. Poisson service can complete more than the rate in
 //! a second, so the bound is not defined for it.
 //!
+//! # Fleets that react
+//!
+//! An all-knowing fleet launches 90 s before a burst it knows is coming. No
+//! policy compared here can: each launches after it has seen load. The
+//! reactive bound ([`reactive_bound`]) keeps everything above except the
+//! knowledge of when load begins: the in-service count may rise only from a
+//! launch made within `within` seconds after a second whose arrivals exceed
+//! what the minimum fleet completes in a second (an overload), and it still
+//! knows how large and how long each burst is. It bounds every run whose
+//! launches all lie in such windows ([`launches_outside`] counts the others),
+//! so the gap between it and the whole-instance bound is what knowing when
+//! bursts begin is worth, and the gap between a policy and it is what the
+//! policy loses by not knowing their size and end, plus its own rules.
+//!
 //! Cost: `O(trace seconds × queue states × fleet sizes × (budget + 1))`, a
 //! few seconds on a release build for a 6-hour trace.
 
@@ -133,6 +147,108 @@ pub fn whole_instance_bound(
     age_secs: u64,
     max_actions: Option<u32>,
 ) -> Result<Option<WholeInstanceBound>, TooLarge> {
+    bounded(
+        arrivals,
+        fleet,
+        service_rate_milli,
+        age_secs,
+        max_actions,
+        None,
+    )
+}
+
+/// [`whole_instance_bound`] over the fleets that react: their in-service
+/// count rises only from launches made within `within_secs` after an overload
+/// second (see the module documentation). At least the whole-instance bound.
+pub fn reactive_bound(
+    arrivals: &[u64],
+    fleet: FleetShape,
+    service_rate_milli: u64,
+    age_secs: u64,
+    max_actions: Option<u32>,
+    within_secs: u64,
+) -> Result<Option<WholeInstanceBound>, TooLarge> {
+    let overloads = LastOverload::new(arrivals, fleet.min, service_rate_milli);
+    // A launch at the end of second `l` is in service from `l + boot + 1`.
+    let rises: Vec<bool> = (0..arrivals.len())
+        .map(|s| {
+            s.checked_sub(usize::try_from(fleet.boot_secs).unwrap_or(usize::MAX))
+                .and_then(|l| l.checked_sub(1))
+                .is_some_and(|launch| overloads.launch_allowed(launch, within_secs))
+        })
+        .collect();
+    bounded(
+        arrivals,
+        fleet,
+        service_rate_milli,
+        age_secs,
+        max_actions,
+        Some(&rises),
+    )
+}
+
+/// How many of a run's scale-outs (`launches`: the seconds at whose end each
+/// one launched) lie outside the windows [`reactive_bound`] allows, so that
+/// the bound does not apply to the run.
+pub fn launches_outside(
+    arrivals: &[u64],
+    min: u32,
+    service_rate_milli: u64,
+    within_secs: u64,
+    launches: impl IntoIterator<Item = u64>,
+) -> usize {
+    let overloads = LastOverload::new(arrivals, min, service_rate_milli);
+    launches
+        .into_iter()
+        .filter(|&t| {
+            !usize::try_from(t).is_ok_and(|launch| overloads.launch_allowed(launch, within_secs))
+        })
+        .count()
+}
+
+/// For each second, the latest second up to it whose arrivals exceed what
+/// the minimum fleet completes in a second.
+struct LastOverload(Vec<Option<usize>>);
+
+impl LastOverload {
+    fn new(arrivals: &[u64], min: u32, service_rate_milli: u64) -> Self {
+        let floor = u64::from(min)
+            .saturating_mul(service_rate_milli)
+            .div_ceil(1000);
+        let mut last = None;
+        LastOverload(
+            arrivals
+                .iter()
+                .enumerate()
+                .map(|(t, &n)| {
+                    if n > floor {
+                        last = Some(t);
+                    }
+                    last
+                })
+                .collect(),
+        )
+    }
+
+    /// Whether a launch at the end of second `launch` follows an overload by
+    /// at most `within_secs` (seconds past the trace see its last overload).
+    fn launch_allowed(&self, launch: usize, within_secs: u64) -> bool {
+        let seen = self.0.get(launch).or(self.0.last()).copied().flatten();
+        seen.is_some_and(|o| {
+            u64::try_from(launch.saturating_sub(o)).is_ok_and(|gap| gap <= within_secs)
+        })
+    }
+}
+
+/// The size check, then the dynamic programme.
+fn bounded(
+    arrivals: &[u64],
+    fleet: FleetShape,
+    service_rate_milli: u64,
+    age_secs: u64,
+    max_actions: Option<u32>,
+    rises: Option<&[bool]>,
+) -> Result<Option<WholeInstanceBound>, TooLarge> {
     let size = bound_size(arrivals, fleet, age_secs, max_actions);
     if size.cells > MAX_CELLS || size.updates > MAX_UPDATES {
         return Err(TooLarge(size));
@@ -143,17 +259,20 @@ pub fn whole_instance_bound(
         service_rate_milli,
         age_secs,
         max_actions,
+        rises,
     ))
 }
 
 /// The dynamic programme of [`whole_instance_bound`], on tables known to fit
 /// (so its index conversions cannot fail; `None` means no fleet keeps the age).
+/// With `rises`, the in-service count rises only in the seconds marked `true`.
 fn optimum(
     arrivals: &[u64],
     fleet: FleetShape,
     service_rate_milli: u64,
     age_secs: u64,
     max_actions: Option<u32>,
+    rises: Option<&[bool]>,
 ) -> Option<WholeInstanceBound> {
     let min = fleet.min;
     let max = fleet.max.max(min);
@@ -185,7 +304,8 @@ fn optimum(
     let mut stay = vec![UNREACHABLE; levels];
     let mut change = vec![UNREACHABLE; levels];
 
-    for (&arrived, &limit) in arrivals.iter().zip(&limits) {
+    for (second, (&arrived, &limit)) in arrivals.iter().zip(&limits).enumerate() {
+        let may_rise = rises.is_none_or(|r| r.get(second).copied().unwrap_or(false));
         let limit = usize::try_from(limit).ok()?;
         let mut next_longest = 0usize;
         let mut reached = false;
@@ -203,7 +323,7 @@ fn optimum(
                 if row.iter().all(|&c| c == UNREACHABLE) {
                     continue;
                 }
-                best_arrivals(row, fleet.boot_secs, &mut stay, &mut change);
+                best_arrivals(row, fleet.boot_secs, may_rise, &mut stay, &mut change);
                 let waiting = u64::try_from(queue).ok()?.saturating_add(arrived);
                 // Without a budget, changes stay in the one layer.
                 let after_change = if max_actions.is_some() {
@@ -282,8 +402,15 @@ fn queue_limits(arrivals: &[u64], age_secs: u64) -> Vec<u64> {
 
 /// From the costs of one queue length at each previous level, the best cost
 /// of arriving at each level: `stay` from the same level (no action), and
-/// `change` from any other (one action; a rise pays `boot` per instance).
-fn best_arrivals(previous: &[u64], boot: u64, stay: &mut [u64], change: &mut [u64]) {
+/// `change` from any other (one action; a rise pays `boot` per instance, and
+/// is possible only if `may_rise`).
+fn best_arrivals(
+    previous: &[u64],
+    boot: u64,
+    may_rise: bool,
+    stay: &mut [u64],
+    change: &mut [u64],
+) {
     let levels = previous.len();
     stay.copy_from_slice(previous);
     for slot in change.iter_mut() {
@@ -292,7 +419,7 @@ fn best_arrivals(previous: &[u64], boot: u64, stay: &mut [u64], change: &mut [u6
     // Rising from below: min over lower p of cost(p) + boot × (level − p).
     let mut rising = UNREACHABLE;
     for level in 0..levels {
-        if let Some(slot) = change.get_mut(level) {
+        if may_rise && let Some(slot) = change.get_mut(level) {
             *slot = rising;
         }
         // One more instance to boot for every candidate; UNREACHABLE saturates.
@@ -332,6 +459,18 @@ mod tests {
         age: u64,
         max_actions: Option<u32>,
     ) -> Option<u64> {
+        brute_force_rising(arrivals, fleet, rate_milli, age, max_actions, |_| true)
+    }
+
+    /// [`brute_force`] over the sequences that rise only in the seconds `may_rise` allows.
+    fn brute_force_rising(
+        arrivals: &[u64],
+        fleet: FleetShape,
+        rate_milli: u64,
+        age: u64,
+        max_actions: Option<u32>,
+        may_rise: impl Fn(usize) -> bool,
+    ) -> Option<u64> {
         let limits = queue_limits(arrivals, age);
         let sizes: Vec<u32> = (fleet.min..=fleet.max).collect();
         let mut best: Option<u64> = None;
@@ -339,9 +478,12 @@ mod tests {
         'sequence: for code in 0..count {
             let (mut rest, mut previous, mut queue) = (code, fleet.initial, 0u64);
             let (mut paid, mut actions) = (0u64, 0u32);
-            for (&arrived, &limit) in arrivals.iter().zip(&limits) {
+            for (second, (&arrived, &limit)) in arrivals.iter().zip(&limits).enumerate() {
                 let n = sizes[rest % sizes.len()];
                 rest /= sizes.len();
+                if n > previous && !may_rise(second) {
+                    continue 'sequence;
+                }
                 if n != previous {
                     actions += 1;
                 }
@@ -425,6 +567,89 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn the_reactive_bound_matches_every_sequence_that_rises_after_an_overload() {
+        // As above, with the rises a launch after an overload allows. Overload: more
+        // arrivals in a second than the minimum fleet completes.
+        let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+        for case in 0..60u32 {
+            let arrivals: Vec<u64> = (0..7)
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    seed % 7
+                })
+                .collect();
+            let fleet = FleetShape {
+                min: 1,
+                max: 3,
+                initial: 1 + (case % 3),
+                boot_secs: u64::from(case % 3),
+            };
+            let rate = [1000, 2000][case as usize % 2];
+            let age = u64::from(case % 4);
+            let within = u64::from(case % 3);
+            let floor = rate / 1000;
+            // A rise at second s comes from the launch at the end of s − boot − 1, which must
+            // follow an overload second by at most `within`.
+            let may_rise = |s: usize| {
+                let Some(launch) = s.checked_sub(fleet.boot_secs as usize + 1) else {
+                    return false;
+                };
+                (0..=launch)
+                    .rev()
+                    .find(|&o| arrivals[o] > floor)
+                    .is_some_and(|o| (launch - o) as u64 <= within)
+            };
+            for budget in [None, Some(1)] {
+                let reactive = reactive_bound(&arrivals, fleet, rate, age, budget, within)
+                    .unwrap()
+                    .map(|b| b.instance_seconds);
+                assert_eq!(
+                    reactive,
+                    brute_force_rising(&arrivals, fleet, rate, age, budget, may_rise),
+                    "case {case}: {arrivals:?} {fleet:?} rate {rate} age {age} within {within}"
+                );
+                // Fewer fleets to choose from: never below the whole-instance bound.
+                let whole = whole_instance_bound(&arrivals, fleet, rate, age, budget)
+                    .unwrap()
+                    .map(|b| b.instance_seconds);
+                match (reactive, whole) {
+                    (Some(r), Some(w)) => assert!(r >= w, "case {case}"),
+                    (Some(_), None) => panic!("case {case}: reactive without whole"),
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_fleet_that_reacts_meets_a_burst_late() {
+        // Three quiet seconds, then 3 a second against a minimum fleet of 1 (1 a second), boot 1
+        // (in service two seconds after the end of the launch's second), age 0. Knowing the
+        // burst, a fleet launches at the end of second 1 and runs 1, 1, 1, 2, 2, 2: queues 0, 0,
+        // 0, 1, 2, 3 (each within its second's arrivals), 9 in service, 1 boot and 3 left: 13.
+        let arrivals = [1, 1, 1, 3, 3, 3];
+        let fleet = shape(1, 3, 1);
+        let whole = whole_instance_bound(&arrivals, fleet, ONE_PER_SECOND, 0, None).unwrap();
+        assert_eq!(whole.map(|b| b.instance_seconds), Some(13));
+        // A fleet that reacts launches at the end of second 3 at the earliest (the first
+        // overload), in service from second 5: the queue reaches 4 in second 4, past age 0.
+        assert_eq!(
+            reactive_bound(&arrivals, fleet, ONE_PER_SECOND, 0, None, 10).unwrap(),
+            None
+        );
+        // Within 3 s: launches at the ends of seconds 3 and 4 follow an overload; one at the end
+        // of second 1 comes before any, and one at second 9 (past the trace) is 4 s after the
+        // last (second 5).
+        assert_eq!(
+            launches_outside(&arrivals, 1, ONE_PER_SECOND, 3, [3, 4, 1, 9]),
+            2
+        );
+        assert_eq!(launches_outside(&arrivals, 1, ONE_PER_SECOND, 4, [9]), 0);
     }
 
     #[test]
