@@ -536,25 +536,37 @@ mod tests {
         );
     }
 
-    #[test]
-    fn the_dynamic_programme_matches_every_sequence_tried() {
-        // Small random traces, all sequences of 3 fleet sizes over 7 seconds.
-        let mut seed: u64 = 0x2545_F491_4F6C_DD1D;
-        for case in 0..60 {
-            let arrivals: Vec<u64> = (0..7)
+    /// 60 small random cases: 7 seconds of arrivals below `top` (xorshift from `seed`), and a
+    /// fleet of 1–3 starting at 1–3 with a boot below `boots`, so that every in-service sequence
+    /// can be tried.
+    fn small_cases(
+        mut seed: u64,
+        top: u64,
+        boots: u32,
+    ) -> impl Iterator<Item = (u32, Vec<u64>, FleetShape)> {
+        (0..60u32).map(move |case| {
+            let arrivals = (0..7)
                 .map(|_| {
                     seed ^= seed << 13;
                     seed ^= seed >> 7;
                     seed ^= seed << 17;
-                    seed % 9
+                    seed % top
                 })
                 .collect();
             let fleet = FleetShape {
                 min: 1,
                 max: 3,
                 initial: 1 + (case % 3),
-                boot_secs: case as u64 % 4,
+                boot_secs: u64::from(case % boots),
             };
+            (case, arrivals, fleet)
+        })
+    }
+
+    #[test]
+    fn the_dynamic_programme_matches_every_sequence_tried() {
+        // All sequences of 3 fleet sizes over 7 seconds.
+        for (case, arrivals, fleet) in small_cases(0x2545_F491_4F6C_DD1D, 9, 4) {
             let rate = [1000, 1500, 2000][case as usize % 3];
             let age = u64::from(case % 4);
             for budget in [None, Some(0), Some(1), Some(3)] {
@@ -573,22 +585,7 @@ mod tests {
     fn the_reactive_bound_matches_every_sequence_that_rises_after_an_overload() {
         // As above, with the rises a launch after an overload allows. Overload: more
         // arrivals in a second than the minimum fleet completes.
-        let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
-        for case in 0..60u32 {
-            let arrivals: Vec<u64> = (0..7)
-                .map(|_| {
-                    seed ^= seed << 13;
-                    seed ^= seed >> 7;
-                    seed ^= seed << 17;
-                    seed % 7
-                })
-                .collect();
-            let fleet = FleetShape {
-                min: 1,
-                max: 3,
-                initial: 1 + (case % 3),
-                boot_secs: u64::from(case % 3),
-            };
+        for (case, arrivals, fleet) in small_cases(0x9E37_79B9_7F4A_7C15, 7, 3) {
             let rate = [1000, 2000][case as usize % 2];
             let age = u64::from(case % 4);
             let within = u64::from(case % 3);
