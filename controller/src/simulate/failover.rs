@@ -334,11 +334,12 @@ pub fn format_failover(report: &FailoverReport) -> String {
     for run in [&report.without_switch, &report.with_switch] {
         let r = &run.result.report;
         out.push_str(&format!(
-            "  {:<40} max age while down {:>5} s, max age {:>5} s, {:>4} min over the alarm age, {:.2} inst-h\n",
+            "  {:<40} max age while down {:>5} s, max age {:>5} s, {:>4} min over the alarm age, {:>4} min over the depth alarm, {:.2} inst-h\n",
             r.policy,
             run.max_age_in_window_secs,
             r.max_oldest_age_secs,
             r.minutes_over_alarm,
+            r.minutes_over_depth_alarm,
             r.instance_hours
         ));
     }

@@ -721,7 +721,21 @@ fn dead_mans_switch_scales_out_while_the_controller_is_down() {
         with.max_age_in_window_secs,
         alone.max_age_in_window_secs
     );
-    assert!(format_failover(&report).contains("fired while the controller was up: 0"));
+    // The depth alarm pages for fewer minutes with the switch: it shortens the outage's page.
+    let (alone_depth, with_depth) = (
+        alone.result.report.minutes_over_depth_alarm,
+        with.result.report.minutes_over_depth_alarm,
+    );
+    assert!(
+        with_depth < alone_depth,
+        "with {with_depth}, alone {alone_depth}"
+    );
+    let text = format_failover(&report);
+    assert!(text.contains("fired while the controller was up: 0"));
+    assert!(
+        text.contains(&format!("{with_depth:>4} min over the depth alarm")),
+        "{text}"
+    );
 }
 
 #[test]
