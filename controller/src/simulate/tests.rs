@@ -884,12 +884,12 @@ fn on_spiky_no_fleet_that_reacts_meets_the_clairvoyant_goal() {
             fluid(from)
         );
     }
-    // A fleet that knows when each spike begins does meet it at some ages: the miss is the
-    // cost of reacting, not of boots and whole instances.
-    let whole = whole_instance_bound(arrivals, fleet, sim.service_rate_milli, 67, None)
+    // A fleet that knows when each spike begins does meet it, at queueing's own 89 s: the miss
+    // is the cost of reacting, not of boots and whole instances.
+    let whole = whole_instance_bound(arrivals, fleet, sim.service_rate_milli, 89, None)
         .unwrap()
         .unwrap();
-    assert!((whole.instance_seconds as f64) <= 1.15 * fluid(67));
+    assert!((whole.instance_seconds as f64) <= 1.15 * fluid(89));
 }
 
 #[test]
