@@ -21,9 +21,12 @@ pub struct ScalingPolicy {
     /// `queueing`: arrival and service rates, backlog, oldest-message age and boot time.
     #[serde(default)]
     pub mode: ScalingMode,
-    /// `mode: queueing`: the oldest message should be no older than this, 1s..1h. Default: 60s.
-    #[serde(default = "default_objective")]
-    pub latency_objective: Duration,
+    /// `mode: queueing`: the oldest message should be no older than this, 1s..1h. Default:
+    /// `bootTime` (at least 1s), the shortest wait the fleet can promise a burst that needs new
+    /// capacity: with a shorter one the policy buys capacity for bursts the queue would have
+    /// absorbed, and it lands after they have waited that long anyway.
+    #[serde(default)]
+    pub latency_objective: Option<Duration>,
     /// `mode: queueing`: messages one instance processes per second until the fleet's own
     /// rate is measured, at least 1. Default: 5.
     #[serde(default = "default_service_rate")]
@@ -71,6 +74,15 @@ pub struct ScalingPolicy {
     /// daily peak meets capacity already in service. Default: off.
     #[serde(default)]
     pub prediction: Option<Prediction>,
+}
+
+impl ScalingPolicy {
+    /// The latency objective in force: the configured one, else `bootTime` (at least 1s).
+    pub fn latency_objective_in_force(&self) -> Duration {
+        self.latency_objective
+            .unwrap_or(self.boot_time)
+            .max(Duration::from_secs(1))
+    }
 }
 
 /// Seasonal prediction of a scaling policy's arrival rate.
@@ -182,9 +194,6 @@ pub struct DeploymentTarget {
 
 fn default_cooldown() -> Duration {
     Duration::from_secs(300)
-}
-fn default_objective() -> Duration {
-    Duration::from_secs(60)
 }
 fn default_service_rate() -> u32 {
     5

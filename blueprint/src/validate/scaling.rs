@@ -67,12 +67,9 @@ impl Validator<'_> {
         if let Some(window) = p.stabilization_window {
             self.duration_range(&format!("{path}.stabilizationWindow"), window, 0, HOUR);
         }
-        self.duration_range(
-            &format!("{path}.latencyObjective"),
-            p.latency_objective,
-            1,
-            HOUR,
-        );
+        if let Some(objective) = p.latency_objective {
+            self.duration_range(&format!("{path}.latencyObjective"), objective, 1, HOUR);
+        }
         self.duration_range(&format!("{path}.bootTime"), p.boot_time, 0, HOUR);
         if p.service_rate_per_instance == 0 {
             self.error(

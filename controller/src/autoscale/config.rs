@@ -43,7 +43,7 @@ pub fn policy_config(bp: &Blueprint, policy: &ScalingPolicy) -> PolicyConfig {
             ScalingMode::Backlog => Mode::Backlog,
             ScalingMode::Queueing => Mode::Queueing,
         },
-        latency_objective: policy.latency_objective.std(),
+        latency_objective: policy.latency_objective_in_force().std(),
         service_rate_milli: u64::from(policy.service_rate_per_instance).saturating_mul(1000),
         boot_time: policy.boot_time.std(),
         min,
@@ -251,6 +251,43 @@ spec:
             Ok(loaded) => loaded.blueprint,
             Err(diagnostics) => panic!("{diagnostics}"),
         }
+    }
+
+    /// The config of the test blueprint's policy in `mode: queueing`, after `edit`.
+    fn queueing_config(edit: impl FnOnce(&mut ScalingPolicy)) -> PolicyConfig {
+        let mut bp = blueprint(100, 10);
+        let policy = &mut bp.spec.scaling_policies[0];
+        policy.mode = ScalingMode::Queueing;
+        edit(policy);
+        policy_config(&bp, &bp.spec.scaling_policies[0])
+    }
+
+    #[test]
+    fn the_latency_objective_defaults_to_the_boot_time() {
+        use ballast_blueprint::Duration;
+        let objective = |boot: Option<u64>, objective: Option<u64>| {
+            queueing_config(|p| {
+                if let Some(boot) = boot {
+                    p.boot_time = Duration::from_secs(boot);
+                }
+                p.latency_objective = objective.map(Duration::from_secs);
+            })
+        };
+        // Unset in the YAML: the default boot time, 90 s.
+        assert_eq!(
+            blueprint(100, 10).spec.scaling_policies[0].latency_objective,
+            None
+        );
+        assert_eq!(objective(None, None).latency_objective.as_secs(), 90);
+        assert_eq!(objective(Some(120), None).latency_objective.as_secs(), 120);
+        assert_eq!(
+            objective(Some(120), Some(30)).latency_objective.as_secs(),
+            30
+        );
+        // A fleet that boots at once still gets an objective the policy accepts.
+        let instant = objective(Some(0), None);
+        assert_eq!(instant.latency_objective.as_secs(), 1);
+        assert!(instant.validate().is_ok());
     }
 
     #[test]

@@ -62,14 +62,17 @@ pub enum Mode {
 /// Tuning of the policy. [`PolicyConfig::default`] is the seed blueprint:
 /// 2–10 instances, 100 messages per instance, 300 s scale-in cooldown,
 /// 300 s stabilization window, 10 % tolerance, no step limits, `mode:
-/// backlog` (the queueing settings: 60 s objective, 5 messages/s per
-/// instance until measured, 90 s boot, the `QueueDepth` alarm at 1,000).
+/// backlog` (the queueing settings: 5 messages/s per instance until
+/// measured, 90 s boot, an objective of one boot time, the `QueueDepth`
+/// alarm at 1,000).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct PolicyConfig {
     /// Which rule set decides.
     pub mode: Mode,
-    /// Queueing mode: the oldest message should be no older than this.
+    /// Queueing mode: the oldest message should be no older than this. A
+    /// blueprint without `latencyObjective` gets its `bootTime` (see
+    /// `ScalingPolicy::latency_objective_in_force`).
     pub latency_objective: Duration,
     /// Queueing mode: messages one instance processes per second, in
     /// milli-messages, until the fleet's own rate is measured.
@@ -129,11 +132,12 @@ impl PolicyConfig {
 
 impl Default for PolicyConfig {
     fn default() -> Self {
+        let boot_time = Duration::from_secs(90);
         PolicyConfig {
             mode: Mode::Backlog,
-            latency_objective: Duration::from_secs(60),
+            latency_objective: boot_time,
             service_rate_milli: 5000,
-            boot_time: Duration::from_secs(90),
+            boot_time,
             min: 2,
             max: 10,
             target_backlog_per_instance: 100,

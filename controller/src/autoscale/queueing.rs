@@ -816,10 +816,11 @@ mod tests {
     #[test]
     fn a_steady_fractional_load_spends_the_latency_budget_then_returns_one_instance() {
         // 22/s at 5/s per instance: 4.4 instances. Holding 5 wastes 0.6 of one; 4 let the queue
-        // grow 2/s. Without a depth alarm on the queue the budget is the 60 s objective (1,200
+        // grow 2/s. Without a depth alarm on the queue the budget is a 60 s objective (1,200
         // messages at 4 instances), reached after 10 minutes.
         let c = PolicyConfig {
             backlog_alarm: None,
+            latency_objective: Duration::from_secs(60),
             ..config()
         };
         let run = steady_queue(&c, |_| 22_000, 5, 7200);
@@ -955,7 +956,7 @@ mod tests {
             "λ ",
             "μ ",
             "backlog 420 (400 visible + 20 in flight)",
-            "age 30s of 60s objective",
+            "age 30s of 90s objective",
             "decides",
         ] {
             assert!(d.reason.contains(term), "{term}: {}", d.reason);

@@ -808,7 +808,7 @@ async fn queueing_mode_reads_measured_arrival_and_service_rates_from_cloudwatch(
     // but CloudWatch's minutes-long λ is no burst, so the rate term decides.
     assert!(
         e.decision.reason.ends_with(
-            "projected wait 40s at boot (within objective): rate term 6, drain term 6; \
+            "projected wait 40s at boot (within objective): rate term 6, drain term 4; \
              rate decides: scale out 4 -> 6"
         ),
         "{}",
@@ -873,7 +873,7 @@ async fn queueing_mode_spends_the_latency_budget_on_a_steady_load_cloudwatch_sho
     let last = reasons.last().unwrap();
     assert!(
         last.ends_with(
-            "budget decides: scale in 5 -> 4, the queue absorbs 2.00/s within the 60s objective"
+            "budget decides: scale in 5 -> 4, the queue absorbs 2.00/s within the 90s objective"
         ),
         "{reasons:#?}"
     );
