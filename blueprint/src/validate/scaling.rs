@@ -69,6 +69,18 @@ impl Validator<'_> {
         }
         if let Some(objective) = p.latency_objective {
             self.duration_range(&format!("{path}.latencyObjective"), objective, 1, HOUR);
+            if p.mode == ScalingMode::Queueing && objective < p.boot_time {
+                self.warning(
+                    &format!("{path}.latencyObjective"),
+                    format!(
+                        "`latencyObjective` {objective} is shorter than `bootTime` {}: a burst that \
+                         needs new capacity waits at least one boot time",
+                        p.boot_time
+                    ),
+                    "the policy will launch for bursts the queue would have absorbed; omit \
+                     `latencyObjective` to use `bootTime` (docs/autoscaling.md, \"The queueing mode\")",
+                );
+            }
         }
         self.duration_range(&format!("{path}.bootTime"), p.boot_time, 0, HOUR);
         if p.service_rate_per_instance == 0 {

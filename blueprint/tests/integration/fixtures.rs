@@ -216,6 +216,30 @@ fn a_plain_http_dead_letter_queue_of_a_tls_only_queue_is_warned_about_where_it_i
     );
 }
 
+#[test]
+fn a_latency_objective_shorter_than_the_boot_time_is_warned_about() {
+    let source = "apiVersion: ballast.dev/v1\nkind: Blueprint\nmetadata: {name: s, region: us-east-1}\nspec:\n  queues: [{name: q}]\n  scalingPolicies:\n    - name: p\n      queue: q\n      deployment: {namespace: ns, name: workers}\n      minReplicas: 1\n      maxReplicas: 3\n      targetBacklogPerInstance: 100\n      mode: queueing\n      latencyObjective: 20s\n";
+    let loaded = ballast_blueprint::parse("s.yaml", source).unwrap();
+    let rendered: Vec<String> = loaded.warnings.iter().map(|w| w.render("s.yaml")).collect();
+    assert_eq!(rendered.len(), 1, "{rendered:?}");
+    assert!(
+        rendered[0].starts_with(
+            "s.yaml:14:25: warning: `latencyObjective` 20s is shorter than `bootTime` 90s"
+        ),
+        "{rendered:?}"
+    );
+    assert!(rendered[0].contains("hint: the policy will launch for bursts"));
+    // At the boot time, without it, or in `mode: backlog` (which does not use it): no warning.
+    for quiet in [
+        source.replace("latencyObjective: 20s", "latencyObjective: 90s"),
+        source.replace("      latencyObjective: 20s\n", ""),
+        source.replace("mode: queueing", "mode: backlog"),
+    ] {
+        let loaded = ballast_blueprint::parse("s.yaml", &quiet).unwrap();
+        assert!(loaded.warnings.is_empty(), "{quiet}\n{:?}", loaded.warnings);
+    }
+}
+
 /// A blueprint queue a blueprint topic delivers to, by name or by ARN: its policy lets the
 /// topic send (the controller writes the statement), so there is nothing to warn about.
 #[test]
