@@ -193,50 +193,51 @@ fn safety_defaults_switched_off_are_named() {
     );
 }
 
+/// The warnings of a blueprint that parses, rendered as `validate` prints them.
+fn rendered_warnings(source: &str) -> Vec<String> {
+    let loaded = ballast_blueprint::parse("s.yaml", source).unwrap();
+    loaded.warnings.iter().map(|w| w.render("s.yaml")).collect()
+}
+
+/// Asserts `source` has exactly one warning, starting with `message` and giving `hint`.
+fn assert_one_warning(source: &str, message: &str, hint: &str) {
+    let rendered = rendered_warnings(source);
+    assert_eq!(rendered.len(), 1, "{rendered:?}");
+    assert!(rendered[0].starts_with(message), "{rendered:?}");
+    assert!(
+        rendered[0].contains(&format!("hint: {hint}")),
+        "{rendered:?}"
+    );
+}
+
 #[test]
 fn a_plain_http_dead_letter_queue_of_a_tls_only_queue_is_warned_about_where_it_is_named() {
     let source = "apiVersion: ballast.dev/v1\nkind: Blueprint\nmetadata: {name: s, region: us-east-1}\nspec:\n  queues:\n    - name: q\n      deadLetter: {queue: dlq, maxReceiveCount: 3}\n    - name: dlq\n      tlsOnly: false\n";
-    let loaded = ballast_blueprint::parse("s.yaml", source).unwrap();
-    let rendered: Vec<String> = loaded.warnings.iter().map(|w| w.render("s.yaml")).collect();
-    assert_eq!(rendered.len(), 1, "{rendered:?}");
-    assert!(
-        rendered[0].starts_with(
-            "s.yaml:7:27: warning: dead-letter queue `dlq` accepts plain HTTP (`tlsOnly: false`) but this queue is TLS-only"
-        ),
-        "{rendered:?}"
+    assert_one_warning(
+        source,
+        "s.yaml:7:27: warning: dead-letter queue `dlq` accepts plain HTTP (`tlsOnly: false`) but this queue is TLS-only",
+        "messages moved to `dlq` can be read without TLS",
     );
-    assert!(rendered[0].contains("hint: messages moved to `dlq` can be read without TLS"));
     // Both plain HTTP: nothing is weakened by the move, so nothing to warn about.
     let both = source.replace("    - name: q\n", "    - name: q\n      tlsOnly: false\n");
-    assert!(
-        ballast_blueprint::parse("s.yaml", &both)
-            .unwrap()
-            .warnings
-            .is_empty()
-    );
+    assert!(rendered_warnings(&both).is_empty());
 }
 
 #[test]
 fn a_latency_objective_shorter_than_the_boot_time_is_warned_about() {
     let source = "apiVersion: ballast.dev/v1\nkind: Blueprint\nmetadata: {name: s, region: us-east-1}\nspec:\n  queues: [{name: q}]\n  scalingPolicies:\n    - name: p\n      queue: q\n      deployment: {namespace: ns, name: workers}\n      minReplicas: 1\n      maxReplicas: 3\n      targetBacklogPerInstance: 100\n      mode: queueing\n      latencyObjective: 20s\n";
-    let loaded = ballast_blueprint::parse("s.yaml", source).unwrap();
-    let rendered: Vec<String> = loaded.warnings.iter().map(|w| w.render("s.yaml")).collect();
-    assert_eq!(rendered.len(), 1, "{rendered:?}");
-    assert!(
-        rendered[0].starts_with(
-            "s.yaml:14:25: warning: `latencyObjective` 20s is shorter than `bootTime` 90s"
-        ),
-        "{rendered:?}"
+    assert_one_warning(
+        source,
+        "s.yaml:14:25: warning: `latencyObjective` 20s is shorter than `bootTime` 90s",
+        "the policy will launch for bursts",
     );
-    assert!(rendered[0].contains("hint: the policy will launch for bursts"));
     // At the boot time, without it, or in `mode: backlog` (which does not use it): no warning.
     for quiet in [
         source.replace("latencyObjective: 20s", "latencyObjective: 90s"),
         source.replace("      latencyObjective: 20s\n", ""),
         source.replace("mode: queueing", "mode: backlog"),
     ] {
-        let loaded = ballast_blueprint::parse("s.yaml", &quiet).unwrap();
-        assert!(loaded.warnings.is_empty(), "{quiet}\n{:?}", loaded.warnings);
+        assert!(rendered_warnings(&quiet).is_empty(), "{quiet}");
     }
 }
 
