@@ -15,20 +15,26 @@ pub struct ScalingPolicy {
     /// A Kubernetes Deployment as the fleet, scaled through its `scale` subresource.
     #[serde(default)]
     pub deployment: Option<DeploymentTarget>,
-    /// Messages per in-service instance to aim for (`mode: backlog`).
-    pub target_backlog_per_instance: u32,
+    /// Messages per in-service instance to aim for (`mode: backlog`), at least 1. Default, when
+    /// `latencyObjective` is set: `latencyObjective × serviceRatePerInstance`, AWS's guidance
+    /// (acceptable latency ÷ time per message; `20s` at 5 msg/s is the seed's 100). `mode:
+    /// backlog` needs one of the two.
+    #[serde(default)]
+    pub target_backlog_per_instance: Option<u32>,
     /// `backlog` (default): the seed's `ceil(visible ÷ targetBacklogPerInstance)`;
     /// `queueing`: arrival and service rates, backlog, oldest-message age and boot time.
     #[serde(default)]
     pub mode: ScalingMode,
-    /// `mode: queueing`: the oldest message should be no older than this, 1s..1h. Default:
-    /// `bootTime` (at least 1s), the shortest wait the fleet can promise a burst that needs new
-    /// capacity: with a shorter one the policy buys capacity for bursts the queue would have
-    /// absorbed, and it lands after they have waited that long anyway.
+    /// The oldest message should be no older than this, 1s..1h. `mode: queueing` scales to it;
+    /// default `bootTime` (at least 1s), the shortest wait the fleet can promise a burst that
+    /// needs new capacity: with a shorter one the policy buys capacity for bursts the queue
+    /// would have absorbed, and it lands after they have waited that long anyway. `mode:
+    /// backlog` derives `targetBacklogPerInstance` from it when that is omitted.
     #[serde(default)]
     pub latency_objective: Option<Duration>,
-    /// `mode: queueing`: messages one instance processes per second until the fleet's own
-    /// rate is measured, at least 1. Default: 5.
+    /// Messages one instance processes per second, at least 1. Default: 5. `mode: queueing`
+    /// uses it until the fleet's own rate is measured; an omitted `targetBacklogPerInstance`
+    /// follows from it and `latencyObjective`.
     #[serde(default = "default_service_rate")]
     pub service_rate_per_instance: u32,
     /// `mode: queueing`: time from launch to InService, 0s..1h. Default: 90s.
@@ -82,6 +88,26 @@ impl ScalingPolicy {
         self.latency_objective
             .unwrap_or(self.boot_time)
             .max(Duration::from_secs(1))
+    }
+
+    /// The target backlog per instance in force: the configured one, else what the latency
+    /// objective in force allows one instance to hold, `objective × serviceRatePerInstance`
+    /// (AWS's guidance for backlog-per-instance scaling), at least 1. Validation refuses a
+    /// `mode: backlog` policy with neither field, so there the objective is always explicit.
+    pub fn target_backlog_in_force(&self) -> u32 {
+        self.target_backlog_per_instance
+            .unwrap_or_else(|| self.target_backlog_for(self.latency_objective_in_force()))
+    }
+
+    /// The backlog per instance that waits about `objective` at `serviceRatePerInstance`:
+    /// `objective × serviceRatePerInstance`, at least 1.
+    pub fn target_backlog_for(&self, objective: Duration) -> u32 {
+        let target = objective
+            .std()
+            .as_millis()
+            .saturating_mul(u128::from(self.service_rate_per_instance))
+            / 1000;
+        u32::try_from(target).unwrap_or(u32::MAX).max(1)
     }
 }
 

@@ -39,13 +39,7 @@ impl Validator<'_> {
                 ),
             },
         }
-        if p.target_backlog_per_instance == 0 {
-            self.error(
-                &format!("{path}.targetBacklogPerInstance"),
-                "`targetBacklogPerInstance` must be at least 1",
-                "pick acceptable latency ÷ processing time per message (see `ballast simulate`)",
-            );
-        }
+        self.target_backlog(p, path);
         self.int_range(
             &format!("{path}.tolerancePercent"),
             p.tolerance_percent.into(),
@@ -115,6 +109,52 @@ impl Validator<'_> {
                     "omit it for no limit",
                 );
             }
+        }
+    }
+
+    /// `targetBacklogPerInstance`, given or derived from `latencyObjective` (AWS's guidance).
+    fn target_backlog(&mut self, p: &ScalingPolicy, path: &str) {
+        let field = format!("{path}.targetBacklogPerInstance");
+        match (p.target_backlog_per_instance, p.latency_objective) {
+            (Some(0), _) => self.error(
+                &field,
+                "`targetBacklogPerInstance` must be at least 1",
+                "pick acceptable latency × messages per second per instance, or omit it and set \
+                 `latencyObjective` (see `ballast simulate`)",
+            ),
+            (None, None) if p.mode == ScalingMode::Backlog => self.error(
+                path,
+                "`mode: backlog` needs `targetBacklogPerInstance`, or a `latencyObjective` it \
+                 follows from",
+                "e.g. `targetBacklogPerInstance: 100`, or `latencyObjective: 20s`: at \
+                 `serviceRatePerInstance` 5 msg/s that is 100 messages per instance (AWS's \
+                 guidance: acceptable latency ÷ time per message)",
+            ),
+            (Some(target), Some(objective)) if p.mode == ScalingMode::Backlog => {
+                // Both given: the target decides. Say so when the objective asks for another one,
+                // so that a reader of the blueprint is not misled about the wait it buys.
+                let derived = p.target_backlog_for(objective);
+                if derived != target {
+                    self.warning(
+                        &field,
+                        format!(
+                            "`targetBacklogPerInstance` {target} is not what `latencyObjective` \
+                             {objective} asks for at `serviceRatePerInstance` {} msg/s ({derived}); \
+                             in `mode: backlog` the target decides",
+                            p.service_rate_per_instance
+                        ),
+                        format!(
+                            "omit `targetBacklogPerInstance` to scale for {objective}, or omit \
+                             `latencyObjective` (a target of {target} holds about {}s of work per \
+                             instance)",
+                            u64::from(target)
+                                .checked_div(u64::from(p.service_rate_per_instance))
+                                .unwrap_or(0)
+                        ),
+                    );
+                }
+            }
+            _ => {}
         }
     }
 

@@ -113,7 +113,7 @@ fn banking_blueprint_is_the_seed_platform() {
             < 100
     );
     let policy = &bp.spec.scaling_policies[0];
-    assert_eq!(policy.target_backlog_per_instance, 100);
+    assert_eq!(policy.target_backlog_per_instance, Some(100));
     assert_eq!(policy.scale_in_cooldown.as_secs(), 300);
     for table in &bp.spec.tables {
         assert_eq!(table.encryption.kind, TableEncryptionKind::Kms);
@@ -231,7 +231,8 @@ fn a_latency_objective_shorter_than_the_boot_time_is_warned_about() {
         "s.yaml:14:25: warning: `latencyObjective` 20s is shorter than `bootTime` 90s",
         "the policy will launch for bursts",
     );
-    // At the boot time, without it, or in `mode: backlog` (which does not use it): no warning.
+    // At the boot time, without it, or in `mode: backlog` (where 20s at 5 msg/s per instance is
+    // the target given, 100): no warning.
     for quiet in [
         source.replace("latencyObjective: 20s", "latencyObjective: 90s"),
         source.replace("      latencyObjective: 20s\n", ""),
@@ -239,6 +240,68 @@ fn a_latency_objective_shorter_than_the_boot_time_is_warned_about() {
     ] {
         assert!(rendered_warnings(&quiet).is_empty(), "{quiet}");
     }
+}
+
+/// `mode: backlog` with a target and an objective that asks for another one: the target decides,
+/// and `validate` says so where the target is written, with both ways out.
+#[test]
+fn a_target_the_latency_objective_contradicts_is_warned_about() {
+    let source = "apiVersion: ballast.dev/v1\nkind: Blueprint\nmetadata: {name: s, region: us-east-1}\nspec:\n  queues: [{name: q}]\n  scalingPolicies:\n    - name: p\n      queue: q\n      deployment: {namespace: ns, name: workers}\n      minReplicas: 1\n      maxReplicas: 3\n      targetBacklogPerInstance: 100\n      latencyObjective: 60s\n";
+    assert_one_warning(
+        source,
+        "s.yaml:12:33: warning: `targetBacklogPerInstance` 100 is not what `latencyObjective` 60s \
+         asks for at `serviceRatePerInstance` 5 msg/s (300); in `mode: backlog` the target decides",
+        "omit `targetBacklogPerInstance` to scale for 60s, or omit `latencyObjective` (a target \
+         of 100 holds about 20s of work per instance)",
+    );
+    // The two agree (20s or 300 at 5 msg/s, 120 at 2 msg/s), or `mode: queueing` scales to the
+    // objective and keeps the target for the dead-man's switch: no warning.
+    for quiet in [
+        source.replace("latencyObjective: 60s", "latencyObjective: 20s"),
+        source.replace(
+            "targetBacklogPerInstance: 100",
+            "targetBacklogPerInstance: 300",
+        ),
+        source
+            .replace(
+                "latencyObjective: 60s\n",
+                "latencyObjective: 60s\n      serviceRatePerInstance: 2\n",
+            )
+            .replace(
+                "targetBacklogPerInstance: 100",
+                "targetBacklogPerInstance: 120",
+            ),
+        source.replace(
+            "latencyObjective: 60s\n",
+            "latencyObjective: 120s\n      mode: queueing\n",
+        ),
+    ] {
+        assert!(rendered_warnings(&quiet).is_empty(), "{quiet}");
+    }
+}
+
+/// AWS's guidance: the target backlog per instance is the acceptable latency ÷ the time one
+/// message takes, so `latencyObjective: 20s` at 5 msg/s per instance is the seed's 100.
+#[test]
+fn the_target_backlog_follows_from_the_latency_objective_when_omitted() {
+    let source = "apiVersion: ballast.dev/v1\nkind: Blueprint\nmetadata: {name: s, region: us-east-1}\nspec:\n  queues: [{name: q}]\n  scalingPolicies:\n    - name: p\n      queue: q\n      deployment: {namespace: ns, name: workers}\n      minReplicas: 1\n      maxReplicas: 3\n      latencyObjective: 20s\n";
+    let target = |source: &str| {
+        let loaded = ballast_blueprint::parse("s.yaml", source).unwrap();
+        assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+        let policy = &loaded.blueprint.spec.scaling_policies[0];
+        assert_eq!(policy.target_backlog_per_instance, None);
+        policy.target_backlog_in_force()
+    };
+    assert_eq!(target(source), 100);
+    let slower = source.replace(
+        "latencyObjective: 20s\n",
+        "latencyObjective: 20s\n      serviceRatePerInstance: 3\n",
+    );
+    assert_eq!(target(&slower), 60);
+    assert_eq!(target(&source.replace("20s", "2m")), 600);
+    // `mode: queueing` needs neither: its objective defaults to `bootTime` (90s here).
+    let queueing = source.replace("latencyObjective: 20s\n", "mode: queueing\n");
+    assert_eq!(target(&queueing), 450);
 }
 
 /// A blueprint queue a blueprint topic delivers to, by name or by ARN: its policy lets the

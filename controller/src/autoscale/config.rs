@@ -48,7 +48,7 @@ pub fn policy_config(bp: &Blueprint, policy: &ScalingPolicy) -> PolicyConfig {
         boot_time: policy.boot_time.std(),
         min,
         max,
-        target_backlog_per_instance: policy.target_backlog_per_instance,
+        target_backlog_per_instance: policy.target_backlog_in_force(),
         scale_in_cooldown: policy.scale_in_cooldown.std(),
         stabilization_window: policy.stabilization_window.map(|w| w.std()),
         tolerance_percent: policy.tolerance_percent,
@@ -194,10 +194,21 @@ pub fn scaling_changes(old: &[ScalingInputs], new: &[ScalingInputs]) -> Vec<Scal
         keys.sort();
         keys.dedup();
         for key in keys {
-            let show = |v: Option<&serde_json::Value>| {
-                v.map_or_else(|| "(unset)".to_string(), ToString::to_string)
+            let show = |v: Option<&serde_json::Value>| match v {
+                None | Some(serde_json::Value::Null) => "(unset)".to_string(),
+                Some(v) => v.to_string(),
             };
             changed(key, show(was.get(key)), show(now.get(key)));
+        }
+        // A target derived from the latency objective changes with it: say what is in force.
+        if before.policy.target_backlog_per_instance.is_none()
+            || after.policy.target_backlog_per_instance.is_none()
+        {
+            changed(
+                "targetBacklogPerInstance in force",
+                before.config.target_backlog_per_instance.to_string(),
+                after.config.target_backlog_per_instance.to_string(),
+            );
         }
         let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "(none)".to_string());
         changed("queue", show(&before.queue), show(&after.queue));
@@ -288,6 +299,33 @@ spec:
         let instant = objective(Some(0), None);
         assert_eq!(instant.latency_objective.as_secs(), 1);
         assert!(instant.validate().is_ok());
+    }
+
+    /// `mode: backlog` scales on the target that follows from the objective (AWS's guidance),
+    /// and a running controller reports a switch from one to the other as a change of both.
+    #[test]
+    fn a_backlog_target_follows_from_the_latency_objective() {
+        let mut bp = blueprint(100, 10);
+        let policy = &mut bp.spec.scaling_policies[0];
+        policy.target_backlog_per_instance = None;
+        policy.latency_objective = Some(ballast_blueprint::Duration::from_secs(30));
+        let config = policy_config(&bp, &bp.spec.scaling_policies[0]);
+        assert_eq!(config.mode, Mode::Backlog);
+        assert_eq!(config.target_backlog_per_instance, 150);
+        assert!(config.validate().is_ok());
+        let changes: Vec<String> =
+            scaling_changes(&scaling_inputs(&blueprint(100, 10)), &scaling_inputs(&bp))
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+        assert_eq!(
+            changes,
+            [
+                "scaling policy `backlog`: latencyObjective (unset) → \"30s\"",
+                "scaling policy `backlog`: targetBacklogPerInstance 100 → (unset)",
+                "scaling policy `backlog`: targetBacklogPerInstance in force 100 → 150",
+            ]
+        );
     }
 
     #[test]

@@ -20,7 +20,7 @@ pub fn run(args: &SimulateArgs, out: &mut impl Write) -> anyhow::Result<ExitCode
             let switch = found
                 .dead_mans_switch
                 .as_ref()
-                .map(|s| SwitchModel::of(s, found.target_backlog_per_instance));
+                .map(|s| SwitchModel::of(s, found.target_backlog_in_force()));
             (policy_config(&loaded.blueprint, found), switch)
         }
         None if !args.values.files.is_empty() => anyhow::bail!(

@@ -166,7 +166,7 @@ fn desired_state(
         metrics: Want::Exact(queries(
             bp,
             p,
-            switch.backlog_threshold_for(p.target_backlog_per_instance),
+            switch.backlog_threshold_for(p.target_backlog_in_force()),
         )),
         threshold: Want::Exact(canonical_threshold(ALARM_THRESHOLD)),
         comparison: Want::Exact(ALARM_COMPARISON.into()),
@@ -720,6 +720,34 @@ mod tests {
         assert_eq!(
             d.tags.get(ballast_blueprint::OWNERSHIP_RESOURCE_TAG),
             Some(&"scaling-policy/orders".to_string())
+        );
+    }
+
+    /// The switch's default threshold is ten targets, also when the target follows from the
+    /// latency objective (10 s at 5 msg/s per instance is the 50 written above).
+    #[test]
+    fn a_derived_target_sets_the_switch_threshold() {
+        let written = blueprint();
+        let mut derived = written.clone();
+        let policy = &mut derived.spec.scaling_policies[0];
+        policy.target_backlog_per_instance = None;
+        policy.latency_objective = Some(ballast_blueprint::Duration::from_secs(10));
+        let metrics = |bp: &Blueprint| {
+            ScalingPolicies::desired(bp, &Resolved::default())[0]
+                .value(ScalingPolicyField::Metrics)
+                .cloned()
+                .unwrap()
+        };
+        assert_eq!(
+            metrics(&derived)[2]["expression"],
+            json!("IF(FILL(heartbeat, 0) == 0 AND backlog > 500, 1, 0)")
+        );
+        assert_eq!(metrics(&derived), metrics(&written));
+        // A slower worker holds less per instance for the same wait: 10 s at 2 msg/s is 20.
+        derived.spec.scaling_policies[0].service_rate_per_instance = 2;
+        assert_eq!(
+            metrics(&derived)[2]["expression"],
+            json!("IF(FILL(heartbeat, 0) == 0 AND backlog > 200, 1, 0)")
         );
     }
 
