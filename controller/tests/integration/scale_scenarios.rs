@@ -329,6 +329,37 @@ async fn five_hundred_messages_with_two_instances_scales_to_five_and_publishes_m
     assert_eq!(maxima, [250.0]);
 }
 
+/// Seed scenario 2 with the latency written instead of the target: `latencyObjective: 20s` at
+/// the default 5 msg/s per instance is the seed's 100 (AWS's guidance), so 500 visible messages
+/// still ask for five instances; 40s allows 200 per instance, so three.
+#[tokio::test]
+async fn a_target_derived_from_the_latency_objective_scales_as_the_seed() {
+    for (objective, to) in [("20s", 5), ("40s", 3)] {
+        let f = Fixture::new(2).await;
+        f.send(500).await;
+        let text = f.blueprint_yaml().replace(
+            "targetBacklogPerInstance: 100",
+            &format!("latencyObjective: {objective}"),
+        );
+        let loaded = match ballast_blueprint::parse("scale-test.yaml", &text) {
+            Ok(loaded) => loaded,
+            Err(diagnostics) => panic!("{diagnostics}"),
+        };
+        assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+        let (ctx, _clock, _recorder) = f.context(Mode::Live);
+        let mut loops = build_loops(&ctx, &loaded.blueprint, None, None).unwrap();
+
+        let e = only(evaluate_all(&ctx, &mut loops).await);
+
+        assert_eq!(
+            e.decision.action,
+            Action::ScaleOut { from: 2, to },
+            "{objective}"
+        );
+        assert_eq!(f.desired().await, to, "{objective}");
+    }
+}
+
 #[tokio::test]
 async fn two_thousand_messages_with_five_instances_scales_to_the_max_ten() {
     let f = Fixture::new(5).await;
