@@ -778,12 +778,12 @@ fn dead_mans_switch_defaults_are_the_blueprints() {
     );
 }
 
-/// Issue #15's measured goals for `mode: queueing` (docs/benchmarks.md, "Autoscaler v2, sixth
+/// Issue #15's measured goals for `mode: queueing` (docs/benchmarks.md, "Autoscaler v2, eighth
 /// round"): on every shipped and held-out trace 0 minutes over 300 s, a worst age at most 1.1 ×
-/// the best peer's and instance-hours at most the best peer's; instance-hours at most 1.15 ×
-/// the clairvoyant bound at its own worst age except on the spike traces, `business-day`,
-/// `two-peak-day-39` and `two-peak-day-63` (1.151); actions at most ¼ of the HPA model's except on the spike traces and
-/// `two-peak-day-39`. That page records each miss.
+/// the best peer's and instance-hours at most the best peer's; on every trace without spikes
+/// also instance-hours at most 1.15 × the clairvoyant bound at its own worst age, actions at
+/// most ¼ of the HPA model's and no more minutes over the depth alarm than any peer. The spike
+/// traces miss the bound and the actions goals; that page records by how much.
 #[test]
 fn queueing_meets_issue_15s_goals_except_the_recorded_misses() {
     let sim = SimConfig::default();
@@ -931,4 +931,56 @@ fn prediction_meets_the_business_day_with_capacity_already_in_service() {
         with.instance_hours <= 1.03 * without.instance_hours,
         "{table}"
     );
+}
+
+/// The goals with noise (docs/benchmarks.md, "Autoscaler v2, ninth round"): Poisson arrivals and
+/// exponential service, six seeds, the twelve traces without spikes. What the deterministic test
+/// asserts of them still holds in every run (no minute over 300 s, the age and instance-hours of
+/// the best peer, the pager), and noise costs at most 3 % of the bound and one action: 8 of the
+/// 72 runs miss the 1.15 bound (the worst 1.178, two-peak-day-113 with seed 10) or ¼ of the
+/// HPA's actions (two-peak-day with seed 7, 21 against 20.75).
+#[test]
+fn queueing_keeps_its_goals_with_noise_within_a_small_margin() {
+    let mut misses = Vec::new();
+    for seed in 7..=12u64 {
+        let sim = SimConfig {
+            seed,
+            poisson_arrivals: true,
+            processing: ProcessingTime::Exponential,
+            ..SimConfig::default()
+        };
+        let traces = SHIPPED
+            .iter()
+            .map(|(name, _)| (*name, shipped(name)))
+            .chain(held_out().map(|(name, _, trace)| (name, trace)))
+            .filter(|(name, _)| *name != "spiky" && !name.starts_with("spike-train"));
+        for (name, trace) in traces {
+            let results = run_defaults(&trace, &sim);
+            let q = report(&results, "queueing");
+            let peers = ["target-tracking", "hpa", "keda"].map(|p| report(&results, p));
+            let best_age = peers.iter().map(|r| r.max_oldest_age_secs).min().unwrap();
+            let best_hours = peers
+                .iter()
+                .map(|r| r.instance_hours)
+                .fold(f64::MAX, f64::min);
+            let hpa_actions = report(&results, "hpa").scaling_actions;
+            let at = format!("{name}, seed {seed}\n{}", format_table(&results));
+            assert_eq!(q.minutes_over_alarm, 0, "{at}");
+            assert!(q.max_oldest_age_secs * 10 <= best_age * 11, "{at}");
+            assert!(q.instance_hours <= best_hours, "{at}");
+            for other in &peers {
+                assert!(
+                    q.minutes_over_depth_alarm <= other.minutes_over_depth_alarm,
+                    "{at}"
+                );
+            }
+            let ratio = q.instance_hours / q.clairvoyant_instance_hours;
+            assert!(ratio <= 1.18, "{at}");
+            assert!(q.scaling_actions * 4 <= hpa_actions + 4, "{at}");
+            if ratio > 1.15 || q.scaling_actions * 4 > hpa_actions {
+                misses.push(format!("{name} (seed {seed})"));
+            }
+        }
+    }
+    assert!(misses.len() <= 8, "{misses:?}");
 }
