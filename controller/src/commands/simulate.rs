@@ -59,6 +59,7 @@ pub fn run(args: &SimulateArgs, out: &mut impl Write) -> anyhow::Result<ExitCode
             &sim,
             args.bound_actions,
             args.bound_reactive.map(|w| w.std()),
+            args.bound_cooldown.map(|c| c.std()),
         )?;
     }
     // Without a declared switch, the blueprint's defaults for this policy.
@@ -431,9 +432,72 @@ mod tests {
         assert!(predicting.contains("n/a"), "{text}");
     }
 
+    /// With a cooldown the reactive bound counts only fleets that also keep it, so it is at
+    /// least the reactive bound, and it bounds every run that kept it. A run that scaled in
+    /// within the cooldown is outside it, and says so.
+    #[test]
+    fn cooldown_bound_is_below_every_run_that_keeps_the_cooldown() {
+        let trace = burst_trace();
+        let trace_arg = trace.to_str().unwrap();
+        let reports = |extra: &[&str]| -> Vec<serde_json::Value> {
+            let mut argv = vec![
+                "--trace",
+                trace_arg,
+                "--whole-instance-bound",
+                "--bound-reactive",
+                "300s",
+            ];
+            argv.extend_from_slice(extra);
+            argv.extend_from_slice(&["--output", "json"]);
+            serde_json::from_str(&simulate(&argv).unwrap()).unwrap()
+        };
+        let reactive = reports(&[]);
+        // A cooldown longer than the HPA's 300 s window, so that some run breaks it.
+        let held = reports(&["--bound-cooldown", "400s"]);
+        let (mut kept, mut broke, mut above) = (0, 0, 0);
+        for (r, h) in reactive.iter().zip(&held) {
+            let row = &h["whole_instance"];
+            assert_eq!(row["cooldown_secs"], 400);
+            let early = row["scale_ins_within_cooldown"].as_u64().unwrap();
+            let Some(bound) = row["instance_hours"].as_f64() else {
+                assert!(early > 0, "{h}");
+                broke += 1;
+                continue;
+            };
+            kept += 1;
+            let free = r["whole_instance"]["instance_hours"].as_f64().unwrap();
+            let cost = h["instance_hours"].as_f64().unwrap();
+            assert!(bound <= cost + 1e-9, "{}: {bound} > {cost}", h["policy"]);
+            assert!(bound + 1e-9 >= free, "{}", h["policy"]);
+            if bound > free + 1e-9 {
+                above += 1;
+            }
+        }
+        assert!(kept > 0 && broke > 0, "{held:?}");
+        // After the burst the fleet must keep its instances 400 s after the last launch.
+        assert!(above > 0, "{held:?}");
+        let text = simulate(&[
+            "--trace",
+            trace_arg,
+            "--whole-instance-bound",
+            "--bound-reactive",
+            "300s",
+            "--bound-cooldown",
+            "400s",
+        ])
+        .unwrap();
+        assert!(text.contains("reactive≤300s+cooldown 400s@age"), "{text}");
+        assert!(text.contains("n/a"), "{text}");
+        std::fs::remove_file(trace).unwrap();
+    }
+
     #[test]
     fn whole_instance_bound_refuses_what_it_cannot_bound() {
-        let cases: [(&[&str], &str); 5] = [
+        let cases: [(&[&str], &str); 6] = [
+            (
+                &["--whole-instance-bound", "--bound-cooldown", "300s"],
+                "--bound-reactive",
+            ),
             (&["--bound-actions", "3"], "--whole-instance-bound"),
             (&["--bound-reactive", "300s"], "--whole-instance-bound"),
             (

@@ -242,8 +242,16 @@ pub struct WholeInstanceRow {
     /// to the run only when there are none.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub launches_outside: Option<usize>,
+    /// For the reactive bound with a cooldown: how long after any launch or termination no
+    /// instance leaves service.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cooldown_secs: Option<u64>,
+    /// With a cooldown: the policy's scale-ins within it. The bound applies to the run only
+    /// when there are none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scale_ins_within_cooldown: Option<usize>,
     /// `None` when no fleet keeps this policy's worst age within the budget, or when the run
-    /// launched outside the reactive windows.
+    /// launched outside the reactive windows or scaled in within the cooldown.
     pub instance_hours: Option<f64>,
 }
 

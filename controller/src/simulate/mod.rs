@@ -115,7 +115,8 @@
 //! second over the fleets that launch only after they have seen load, as
 //! every policy compared here does: it splits that remainder into what
 //! knowing when load begins is worth and what knowing how much and for how
-//! long would be.
+//! long would be. With a cooldown it counts only the fleets that also keep
+//! the policies' scale-in cooldown, which says what that rule costs.
 //!
 //! Plus a [`SeriesPoint`] time series (every `sample_every`, 10 s by
 //! default) for [`render_svg`].
@@ -176,6 +177,11 @@ pub enum WholeInstanceError {
          --boot-spread 0s)"
     )]
     BootSpread,
+    #[error(
+        "a cooldown bound is a reactive bound that also keeps the cooldown (hint: add \
+         --bound-reactive, e.g. 300s)"
+    )]
+    CooldownWithoutReactive,
     #[error(transparent)]
     TooLarge(#[from] whole_instance::TooLarge),
 }
@@ -183,19 +189,25 @@ pub enum WholeInstanceError {
 /// Fills each report's [`WholeInstanceRow`]: the whole-instance bound at
 /// that policy's own worst age, within `max_actions` changes if given, and
 /// over the fleets that react within `reactive_within` of an overload if
-/// given (then only for the runs whose own launches all did). Costs seconds
-/// of CPU per report for an hours-long trace (see [`whole_instance`]).
+/// given (then only for the runs whose own launches all did), and, with a
+/// `cooldown` too, over those that keep no instance in service less than the
+/// cooldown after any action (then only for the runs that kept it). Costs
+/// seconds of CPU per report for an hours-long trace (see [`whole_instance`]).
 pub fn add_whole_instance_bounds(
     results: &mut [SimResult],
     sim: &SimConfig,
     max_actions: Option<u32>,
     reactive_within: Option<std::time::Duration>,
+    cooldown: Option<std::time::Duration>,
 ) -> Result<(), WholeInstanceError> {
     if sim.processing != ProcessingTime::Fixed {
         return Err(WholeInstanceError::ExponentialService);
     }
     if (max_actions.is_some() || reactive_within.is_some()) && !sim.boot_spread.is_zero() {
         return Err(WholeInstanceError::BootSpread);
+    }
+    if cooldown.is_some() && reactive_within.is_none() {
+        return Err(WholeInstanceError::CooldownWithoutReactive);
     }
     let fleet = FleetShape {
         min: sim.min,
@@ -207,8 +219,16 @@ pub fn add_whole_instance_bounds(
         boot_secs: sim.boot_delay.as_secs().saturating_sub(1),
     };
     let within_secs = reactive_within.map(|w| w.as_secs());
+    let cooldown = cooldown.map(|c| whole_instance::Cooldown {
+        secs: c.as_secs(),
+        step_secs: whole_instance::COOLDOWN_STEP_SECS,
+    });
     for result in results {
         let age = result.report.max_oldest_age_secs;
+        let early = cooldown.map(|c| {
+            let actions = result.actions.iter().map(|a| (a.t, a.to < a.from));
+            whole_instance::scale_ins_within_cooldown(c.secs, actions)
+        });
         let (bound, launches_outside) = match within_secs {
             None => (
                 whole_instance_bound(
@@ -229,7 +249,7 @@ pub fn add_whole_instance_bounds(
                     within,
                     launches,
                 );
-                let bound = if outside == 0 {
+                let bound = if outside == 0 && early.unwrap_or(0) == 0 {
                     whole_instance::reactive_bound(
                         &result.arrivals,
                         fleet,
@@ -237,6 +257,7 @@ pub fn add_whole_instance_bounds(
                         age,
                         max_actions,
                         within,
+                        cooldown,
                     )?
                 } else {
                     None
@@ -248,6 +269,8 @@ pub fn add_whole_instance_bounds(
             max_actions,
             reactive_within_secs: within_secs,
             launches_outside,
+            cooldown_secs: cooldown.map(|c| c.secs),
+            scale_ins_within_cooldown: early,
             instance_hours: bound.map(|b| b.instance_hours()),
         });
     }
@@ -306,9 +329,13 @@ pub fn format_table(results: &[SimResult]) -> String {
         let budget = row
             .max_actions
             .map_or(String::new(), |k| format!(", ≤{k} act"));
-        let (name, ratio) = match row.reactive_within_secs {
-            Some(within) => (format!("reactive≤{within}s@age"), "÷ reactive"),
-            None => ("whole@age".to_string(), "÷ whole"),
+        let (name, ratio) = match (row.reactive_within_secs, row.cooldown_secs) {
+            (Some(within), Some(cooldown)) => (
+                format!("reactive≤{within}s+cooldown {cooldown}s@age"),
+                "÷ reactive",
+            ),
+            (Some(within), None) => (format!("reactive≤{within}s@age"), "÷ reactive"),
+            (None, _) => ("whole@age".to_string(), "÷ whole"),
         };
         header.push(format!("{name}{budget}"));
         header.push(ratio.to_string());
@@ -342,8 +369,12 @@ pub fn format_table(results: &[SimResult]) -> String {
                         r.instance_hours / bound.max(f64::MIN_POSITIVE)
                     ));
                 }
-                // The run launched before load it could have seen: the bound does not apply.
-                None if r.whole_instance.and_then(|w| w.launches_outside) > Some(0) => {
+                // The run launched before load it could have seen, or scaled in within the
+                // cooldown: the bound does not apply.
+                None if r.whole_instance.is_some_and(|w| {
+                    w.launches_outside > Some(0) || w.scale_ins_within_cooldown > Some(0)
+                }) =>
+                {
                     row.extend(["n/a".to_string(), "-".to_string()]);
                 }
                 // No fleet keeps this age within the budget.

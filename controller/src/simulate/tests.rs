@@ -419,7 +419,7 @@ fn print_tables() {
                 .extend(run_simulation(&trace, &sim, vec![Box::new(predicting(&trace))]).unwrap());
         }
         if std::env::var_os("BALLAST_SIM_WHOLE_INSTANCE").is_some() {
-            add_whole_instance_bounds(&mut results, &sim, None, None).unwrap();
+            add_whole_instance_bounds(&mut results, &sim, None, None, None).unwrap();
         }
         println!("== {label} ==\n{}", format_table(&results));
         if let Ok(dir) = std::env::var("BALLAST_SIM_SVG_DIR") {
@@ -493,7 +493,7 @@ fn every_policy_costs_at_least_its_clairvoyant_bound() {
 fn every_policy_costs_at_least_its_whole_instance_bound_on_peak() {
     let sim = SimConfig::default();
     let mut results = run_defaults(&shipped("peak"), &sim);
-    add_whole_instance_bounds(&mut results, &sim, None, None).unwrap();
+    add_whole_instance_bounds(&mut results, &sim, None, None, None).unwrap();
     for result in &results {
         let r = &result.report;
         let bound = r.whole_instance.and_then(|w| w.instance_hours).unwrap();
@@ -902,9 +902,17 @@ fn on_spiky_no_fleet_that_reacts_meets_the_clairvoyant_goal() {
         boot_secs: sim.boot_delay.as_secs() - 1,
     };
     let reactive = |age| {
-        whole_instance::reactive_bound(arrivals, fleet, sim.service_rate_milli, age, None, 300)
-            .unwrap()
-            .map(|b| b.instance_seconds as f64)
+        whole_instance::reactive_bound(
+            arrivals,
+            fleet,
+            sim.service_rate_milli,
+            age,
+            None,
+            300,
+            None,
+        )
+        .unwrap()
+        .map(|b| b.instance_seconds as f64)
     };
     let fluid =
         |age| clairvoyant_bound(arrivals, sim.min, sim.service_rate_milli, age).instance_seconds;

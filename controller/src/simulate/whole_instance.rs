@@ -52,8 +52,24 @@
 //! bursts begin is worth, and the gap between a policy and it is what the
 //! policy loses by not knowing their size and end, plus its own rules.
 //!
-//! Cost: `O(trace seconds × queue states × fleet sizes × (budget + 1))`, a
-//! few seconds on a release build for a 6-hour trace.
+//! # Fleets that keep a cooldown
+//!
+//! Ballast's policies hold every scale-in for the seed's 300 s after any
+//! scaling action. With a [`Cooldown`] the reactive bound ranges only over
+//! fleets that keep it too: no fall of the in-service count within the
+//! cooldown of the last launch (a rise `boot + 1` seconds after it) or
+//! termination (a fall). The state gains the hold still to run, in steps of
+//! `step_secs`, each rounded down and ended at the next multiple of the step,
+//! so every hold the bound allows ends no later than the fleet's own: a
+//! relaxation, still a lower bound, and exact at a step of 1 s. It bounds
+//! every run that reacted and whose scale-ins all kept the cooldown
+//! ([`scale_ins_within_cooldown`] counts the others), so the gap between it
+//! and the reactive bound is what the cooldown costs a fleet that knew each
+//! burst's size and end.
+//!
+//! Cost: `O(trace seconds × queue states × fleet sizes × (budget + 1) ×
+//! hold steps)`, a few seconds on a release build for a 6-hour trace without
+//! a cooldown.
 
 use serde::Serialize;
 
@@ -152,14 +168,19 @@ pub fn whole_instance_bound(
         fleet,
         service_rate_milli,
         age_secs,
-        max_actions,
-        None,
+        Rules {
+            max_actions,
+            ..Rules::default()
+        },
     )
 }
 
 /// [`whole_instance_bound`] over the fleets that react: their in-service
 /// count rises only from launches made within `within_secs` after an overload
 /// second (see the module documentation). At least the whole-instance bound.
+///
+/// With a `cooldown`, only the fleets that also keep it count: no instance
+/// leaves service within the cooldown of the last launch or termination.
 pub fn reactive_bound(
     arrivals: &[u64],
     fleet: FleetShape,
@@ -167,6 +188,7 @@ pub fn reactive_bound(
     age_secs: u64,
     max_actions: Option<u32>,
     within_secs: u64,
+    cooldown: Option<Cooldown>,
 ) -> Result<Option<WholeInstanceBound>, TooLarge> {
     let overloads = LastOverload::new(arrivals, fleet.min, service_rate_milli);
     // A launch at the end of second `l` is in service from `l + boot + 1`.
@@ -182,9 +204,27 @@ pub fn reactive_bound(
         fleet,
         service_rate_milli,
         age_secs,
-        max_actions,
-        Some(&rises),
+        Rules {
+            max_actions,
+            rises: Some(&rises),
+            hold: cooldown.and_then(|c| HoldSteps::new(c.secs, c.step_secs, fleet.boot_secs)),
+        },
     )
+}
+
+/// The step in which `ballast simulate --bound-cooldown` counts a cooldown:
+/// each hold is at most 10 s shorter than the fleet's, and the tables are
+/// 31 times larger for a 300 s cooldown.
+pub const COOLDOWN_STEP_SECS: u64 = 10;
+
+/// A scale-in cooldown a fleet keeps: no instance leaves service within
+/// `secs` of the last launch or termination. The bound counts it in steps of
+/// `step_secs`, rounding each hold down (a coarser step is cheaper to compute
+/// and lets the bound's fleets leave sooner, so it stays a lower bound).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Cooldown {
+    pub secs: u64,
+    pub step_secs: u64,
 }
 
 /// How many of a run's scale-outs (`launches`: the seconds at whose end each
@@ -204,6 +244,25 @@ pub fn launches_outside(
             !usize::try_from(t).is_ok_and(|launch| overloads.launch_allowed(launch, within_secs))
         })
         .count()
+}
+
+/// How many of a run's scale-ins come within `cooldown_secs` of the action
+/// before them (a launch or a termination), so that a bound with that
+/// [`Cooldown`] does not apply to the run. `actions` are the run's actions in
+/// order: the second at whose end each was taken, and whether it scaled in.
+pub fn scale_ins_within_cooldown(
+    cooldown_secs: u64,
+    actions: impl IntoIterator<Item = (u64, bool)>,
+) -> usize {
+    let mut last: Option<u64> = None;
+    let mut early = 0;
+    for (t, scale_in) in actions {
+        if scale_in && last.is_some_and(|l| t.saturating_sub(l) < cooldown_secs) {
+            early += 1;
+        }
+        last = Some(t);
+    }
+    early
 }
 
 /// For each second, the latest second up to it whose arrivals exceed what
@@ -240,16 +299,68 @@ impl LastOverload {
     }
 }
 
+/// A scale-in hold in the bound's steps: after a rise no fall for
+/// `after_rise` steps, after a fall none for `after_fall` steps, counted at
+/// each second that is a multiple of `step_secs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct HoldSteps {
+    step_secs: u64,
+    after_rise: usize,
+    after_fall: usize,
+}
+
+impl HoldSteps {
+    /// The steps of a cooldown of `cooldown_secs` after every action, as the
+    /// launch or termination that makes it, for instances that boot
+    /// `boot_secs`. Each hold is rounded down to whole steps, and a step
+    /// ends at the next multiple of `step_secs`: the bound's holds end no
+    /// later than the fleet's, so it never asks more of a fleet than the
+    /// cooldown does.
+    fn new(cooldown_secs: u64, step_secs: u64, boot_secs: u64) -> Option<Self> {
+        let step_secs = step_secs.max(1);
+        // A launch at the end of second l is in service from l + boot + 1; a
+        // termination at the end of second e takes the instance out from
+        // e + 1. So a fall may follow a rise by cooldown − boot seconds, and
+        // a fall by cooldown.
+        let after_rise = cooldown_secs.saturating_sub(boot_secs) / step_secs;
+        let after_fall = cooldown_secs / step_secs;
+        Some(HoldSteps {
+            step_secs,
+            after_rise: usize::try_from(after_rise).ok()?,
+            after_fall: usize::try_from(after_fall).ok()?,
+        })
+    }
+
+    fn states(&self) -> usize {
+        self.after_rise.max(self.after_fall).saturating_add(1)
+    }
+}
+
+/// What limits the fleets a bound ranges over, beyond the group's size.
+#[derive(Debug, Clone, Copy, Default)]
+struct Rules<'a> {
+    /// At most this many changes of the in-service count.
+    max_actions: Option<u32>,
+    /// The in-service count rises only in the seconds marked `true`.
+    rises: Option<&'a [bool]>,
+    /// No fall within a cooldown of the last change.
+    hold: Option<HoldSteps>,
+}
+
 /// The size check, then the dynamic programme.
 fn bounded(
     arrivals: &[u64],
     fleet: FleetShape,
     service_rate_milli: u64,
     age_secs: u64,
-    max_actions: Option<u32>,
-    rises: Option<&[bool]>,
+    rules: Rules<'_>,
 ) -> Result<Option<WholeInstanceBound>, TooLarge> {
-    let size = bound_size(arrivals, fleet, age_secs, max_actions);
+    let mut size = bound_size(arrivals, fleet, age_secs, rules.max_actions);
+    if let Some(hold) = rules.hold {
+        let states = u128::try_from(hold.states()).unwrap_or(u128::MAX);
+        size.cells = size.cells.saturating_mul(states);
+        size.updates = size.updates.saturating_mul(states);
+    }
     if size.cells > MAX_CELLS || size.updates > MAX_UPDATES {
         return Err(TooLarge(size));
     }
@@ -258,30 +369,30 @@ fn bounded(
         fleet,
         service_rate_milli,
         age_secs,
-        max_actions,
-        rises,
+        rules,
     ))
 }
 
 /// The dynamic programme of [`whole_instance_bound`], on tables known to fit
 /// (so its index conversions cannot fail; `None` means no fleet keeps the age).
-/// With `rises`, the in-service count rises only in the seconds marked `true`.
 fn optimum(
     arrivals: &[u64],
     fleet: FleetShape,
     service_rate_milli: u64,
     age_secs: u64,
-    max_actions: Option<u32>,
-    rises: Option<&[bool]>,
+    rules: Rules<'_>,
 ) -> Option<WholeInstanceBound> {
     let min = fleet.min;
     let max = fleet.max.max(min);
     let levels = usize::try_from(max - min).ok()?.checked_add(1)?;
-    let budgets = match max_actions {
+    let budgets = match rules.max_actions {
         Some(k) => usize::try_from(k).ok()?.checked_add(1)?,
         None => 1,
     };
-    let start = usize::try_from(fleet.initial.clamp(min, max) - min).ok()?;
+    let holds = rules.hold.map_or(1, |h| h.states());
+    // One row of the table: every (level, hold) of one queue length and budget.
+    let row_len = levels.checked_mul(holds)?;
+    let start = usize::try_from(fleet.initial.clamp(min, max) - min).ok()? * holds;
     // Messages the fleet completes in one second at each size.
     let capacity: Vec<u64> = (min..=max)
         .map(|n| (u64::from(n).saturating_mul(service_rate_milli)).div_ceil(1000))
@@ -292,41 +403,57 @@ fn optimum(
     let width = usize::try_from(limits.iter().copied().max().unwrap_or(0))
         .ok()?
         .checked_add(1)?;
-    let stride = width.checked_mul(levels)?;
+    let stride = width.checked_mul(row_len)?;
     let cells = stride.checked_mul(budgets)?;
 
-    // cost[budget_used][queue][level], u64::MAX where unreachable.
+    // cost[budget_used][queue][level][hold], u64::MAX where unreachable.
     let mut cost = vec![UNREACHABLE; cells];
     let mut next = vec![UNREACHABLE; cells];
     *cost.get_mut(start)? = 0;
     let mut longest = 0usize; // the longest queue reached so far
-    // Per level: best cost arriving at it without a change, and with one.
-    let mut stay = vec![UNREACHABLE; levels];
-    let mut change = vec![UNREACHABLE; levels];
+    // Per (level, hold): best cost arriving at it without a change, and with one.
+    let mut stay = vec![UNREACHABLE; row_len];
+    let mut change = vec![UNREACHABLE; row_len];
 
     for (second, (&arrived, &limit)) in arrivals.iter().zip(&limits).enumerate() {
-        let may_rise = rises.is_none_or(|r| r.get(second).copied().unwrap_or(false));
+        let may_rise = rules
+            .rises
+            .is_none_or(|r| r.get(second).copied().unwrap_or(false));
+        let step_ends = rules.hold.filter(|h| {
+            u64::try_from(second).is_ok_and(|s| s > 0 && s.is_multiple_of(h.step_secs))
+        });
         let limit = usize::try_from(limit).ok()?;
         let mut next_longest = 0usize;
         let mut reached = false;
         // Only queues up to `limit` can be written this second, and only those
         // up to the longest one reached are read the next.
-        let rows = limit.checked_add(1)?.checked_mul(levels)?;
+        let rows = limit.checked_add(1)?.checked_mul(row_len)?;
         for used in 0..budgets {
             let from = used * stride;
             next.get_mut(from..from + rows)?.fill(UNREACHABLE);
         }
         for used in 0..budgets {
             for queue in 0..=longest {
-                let base = used * stride + queue * levels;
-                let row = cost.get(base..base + levels)?;
+                let base = used * stride + queue * row_len;
+                let row = cost.get_mut(base..base + row_len)?;
                 if row.iter().all(|&c| c == UNREACHABLE) {
                     continue;
                 }
-                best_arrivals(row, fleet.boot_secs, may_rise, &mut stay, &mut change);
+                if step_ends.is_some() {
+                    count_down(row, holds);
+                }
+                best_arrivals(
+                    row,
+                    holds,
+                    fleet.boot_secs,
+                    may_rise,
+                    rules.hold,
+                    &mut stay,
+                    &mut change,
+                );
                 let waiting = u64::try_from(queue).ok()?.saturating_add(arrived);
                 // Without a budget, changes stay in the one layer.
-                let after_change = if max_actions.is_some() {
+                let after_change = if rules.max_actions.is_some() {
                     used + 1
                 } else {
                     used
@@ -340,19 +467,22 @@ fn optimum(
                         continue;
                     }
                     let paid = u64::from(min) + u64::try_from(level).ok()?;
-                    for (layer, best) in
-                        [(used, stay.get(level)?), (after_change, change.get(level)?)]
-                    {
-                        if *best == UNREACHABLE || layer >= budgets {
-                            continue;
-                        }
-                        let total = best.saturating_add(paid);
-                        let index = layer * stride + left * levels + level;
-                        let slot = next.get_mut(index)?;
-                        if total < *slot {
-                            *slot = total;
-                            next_longest = next_longest.max(left);
-                            reached = true;
+                    for hold in 0..holds {
+                        let cell = level * holds + hold;
+                        for (layer, best) in
+                            [(used, stay.get(cell)?), (after_change, change.get(cell)?)]
+                        {
+                            if *best == UNREACHABLE || layer >= budgets {
+                                continue;
+                            }
+                            let total = best.saturating_add(paid);
+                            let index = layer * stride + left * row_len + cell;
+                            let slot = next.get_mut(index)?;
+                            if total < *slot {
+                                *slot = total;
+                                next_longest = next_longest.max(left);
+                                reached = true;
+                            }
                         }
                     }
                 }
@@ -370,8 +500,8 @@ fn optimum(
         for queue in 0..=longest {
             let finish = (u64::try_from(queue).ok()?.saturating_mul(1000))
                 .div_ceil(service_rate_milli.max(1));
-            for level in 0..levels {
-                let c = *cost.get(used * stride + queue * levels + level)?;
+            let base = used * stride + queue * row_len;
+            for &c in cost.get(base..base + row_len)? {
                 if c != UNREACHABLE {
                     best = best.min(c.saturating_add(finish));
                 }
@@ -400,39 +530,74 @@ fn queue_limits(arrivals: &[u64], age_secs: u64) -> Vec<u64> {
     limits
 }
 
-/// From the costs of one queue length at each previous level, the best cost
-/// of arriving at each level: `stay` from the same level (no action), and
+/// One step of every hold in a row (`holds` per level) ends: each cell
+/// moves one hold down, the cheaper kept where two meet at zero.
+fn count_down(row: &mut [u64], holds: usize) {
+    if holds < 2 {
+        return;
+    }
+    for cells in row.chunks_mut(holds) {
+        let Some(first) = cells.first().copied() else {
+            continue;
+        };
+        let second = cells.get(1).copied().unwrap_or(UNREACHABLE);
+        if let Some(zero) = cells.first_mut() {
+            *zero = first.min(second);
+        }
+        cells.copy_within(2.., 1);
+        if let Some(last) = cells.last_mut() {
+            *last = UNREACHABLE;
+        }
+    }
+}
+
+/// From the costs of one queue length at each previous (level, hold), the
+/// best cost of arriving at each: `stay` at the same level (no action), and
 /// `change` from any other (one action; a rise pays `boot` per instance, and
-/// is possible only if `may_rise`).
+/// is possible only if `may_rise`; with a `hold`, a fall only from hold 0,
+/// and each change starts its hold).
 fn best_arrivals(
     previous: &[u64],
+    holds: usize,
     boot: u64,
     may_rise: bool,
+    hold: Option<HoldSteps>,
     stay: &mut [u64],
     change: &mut [u64],
 ) {
-    let levels = previous.len();
+    let levels = previous.len() / holds.max(1);
+    let at = |level: usize, h: usize| {
+        previous
+            .get(level * holds + h)
+            .copied()
+            .unwrap_or(UNREACHABLE)
+    };
     stay.copy_from_slice(previous);
-    for slot in change.iter_mut() {
-        *slot = UNREACHABLE;
-    }
-    // Rising from below: min over lower p of cost(p) + boot × (level − p).
-    let mut rising = UNREACHABLE;
-    for level in 0..levels {
-        if may_rise && let Some(slot) = change.get_mut(level) {
-            *slot = rising;
+    change.fill(UNREACHABLE);
+    let (after_rise, after_fall) = hold.map_or((0, 0), |h| (h.after_rise, h.after_fall));
+    if may_rise {
+        // Rising from below: min over lower p of cost(p) + boot × (level − p),
+        // for each hold it rises from; the hold becomes at least `after_rise`.
+        for h in 0..holds {
+            let into = h.max(after_rise);
+            let mut rising = UNREACHABLE;
+            for level in 0..levels {
+                if let Some(slot) = change.get_mut(level * holds + into) {
+                    *slot = (*slot).min(rising);
+                }
+                // One more instance to boot for every candidate; UNREACHABLE saturates.
+                rising = rising.min(at(level, h)).saturating_add(boot);
+            }
         }
-        // One more instance to boot for every candidate; UNREACHABLE saturates.
-        let here = previous.get(level).copied().unwrap_or(UNREACHABLE);
-        rising = rising.min(here).saturating_add(boot);
     }
-    // Falling from above: min over higher p of cost(p), free.
+    // Falling from above, free, only once the hold is over: min over higher p
+    // of cost(p) at hold 0; the hold becomes `after_fall`.
     let mut falling = UNREACHABLE;
     for level in (0..levels).rev() {
-        if let Some(slot) = change.get_mut(level) {
+        if let Some(slot) = change.get_mut(level * holds + after_fall) {
             *slot = (*slot).min(falling);
         }
-        falling = falling.min(previous.get(level).copied().unwrap_or(UNREACHABLE));
+        falling = falling.min(at(level, 0));
     }
 }
 
@@ -459,7 +624,15 @@ mod tests {
         age: u64,
         max_actions: Option<u32>,
     ) -> Option<u64> {
-        brute_force_rising(arrivals, fleet, rate_milli, age, max_actions, |_| true)
+        brute_force_rising(
+            arrivals,
+            fleet,
+            rate_milli,
+            age,
+            max_actions,
+            |_| true,
+            None,
+        )
     }
 
     /// [`brute_force`] over the sequences that rise only in the seconds `may_rise` allows.
@@ -470,6 +643,7 @@ mod tests {
         age: u64,
         max_actions: Option<u32>,
         may_rise: impl Fn(usize) -> bool,
+        cooldown_secs: Option<u64>,
     ) -> Option<u64> {
         let limits = queue_limits(arrivals, age);
         let sizes: Vec<u32> = (fleet.min..=fleet.max).collect();
@@ -478,11 +652,25 @@ mod tests {
         'sequence: for code in 0..count {
             let (mut rest, mut previous, mut queue) = (code, fleet.initial, 0u64);
             let (mut paid, mut actions) = (0u64, 0u32);
+            // The first second in which an instance may leave service.
+            let mut held_until = 0u64;
             for (second, (&arrived, &limit)) in arrivals.iter().zip(&limits).enumerate() {
                 let n = sizes[rest % sizes.len()];
                 rest /= sizes.len();
                 if n > previous && !may_rise(second) {
                     continue 'sequence;
+                }
+                if let Some(cooldown) = cooldown_secs {
+                    let now = second as u64;
+                    if n < previous {
+                        if now < held_until {
+                            continue 'sequence;
+                        }
+                        held_until = now + cooldown;
+                    } else if n > previous {
+                        // Launched boot + 1 seconds ago.
+                        held_until = held_until.max(now + cooldown.saturating_sub(fleet.boot_secs));
+                    }
                 }
                 if n != previous {
                     actions += 1;
@@ -602,12 +790,12 @@ mod tests {
                     .is_some_and(|o| (launch - o) as u64 <= within)
             };
             for budget in [None, Some(1)] {
-                let reactive = reactive_bound(&arrivals, fleet, rate, age, budget, within)
+                let reactive = reactive_bound(&arrivals, fleet, rate, age, budget, within, None)
                     .unwrap()
                     .map(|b| b.instance_seconds);
                 assert_eq!(
                     reactive,
-                    brute_force_rising(&arrivals, fleet, rate, age, budget, may_rise),
+                    brute_force_rising(&arrivals, fleet, rate, age, budget, may_rise, None),
                     "case {case}: {arrivals:?} {fleet:?} rate {rate} age {age} within {within}"
                 );
                 // Fewer fleets to choose from: never below the whole-instance bound.
@@ -624,6 +812,67 @@ mod tests {
     }
 
     #[test]
+    fn the_cooldown_bound_matches_every_sequence_that_keeps_the_cooldown() {
+        // As above, with a scale-in cooldown after every launch and termination: counted to the
+        // second it is exact; counted in coarser steps it lets fleets leave sooner, so it is
+        // between the bound without a cooldown and the exact one.
+        let (mut binding, mut coarser) = (0, 0);
+        for (case, arrivals, fleet) in small_cases(0xD1B5_4A32_D192_ED03, 7, 3) {
+            let rate = [1000, 2000][case as usize % 2];
+            let age = u64::from(case % 3);
+            let within = 6;
+            let floor = rate / 1000;
+            let may_rise = |s: usize| {
+                let Some(launch) = s.checked_sub(fleet.boot_secs as usize + 1) else {
+                    return false;
+                };
+                (0..=launch)
+                    .rev()
+                    .find(|&o| arrivals[o] > floor)
+                    .is_some_and(|o| (launch - o) as u64 <= within)
+            };
+            let secs = u64::from(case % 5);
+            let bound = |step_secs, budget| {
+                reactive_bound(
+                    &arrivals,
+                    fleet,
+                    rate,
+                    age,
+                    budget,
+                    within,
+                    Some(Cooldown { secs, step_secs }),
+                )
+                .unwrap()
+                .map(|b| b.instance_seconds)
+            };
+            for budget in [None, Some(1)] {
+                let exact =
+                    brute_force_rising(&arrivals, fleet, rate, age, budget, may_rise, Some(secs));
+                // None (no fleet keeps the age) is above every cost.
+                assert_eq!(
+                    bound(1, budget),
+                    exact,
+                    "case {case}: {arrivals:?} {fleet:?} rate {rate} age {age} cooldown {secs}"
+                );
+                let rank = |c: Option<u64>| c.unwrap_or(u64::MAX);
+                let free = reactive_bound(&arrivals, fleet, rate, age, budget, within, None)
+                    .unwrap()
+                    .map(|b| b.instance_seconds);
+                for step in [2, 3] {
+                    let coarse = bound(step, budget);
+                    assert!(rank(free) <= rank(coarse), "case {case} step {step}");
+                    assert!(rank(coarse) <= rank(exact), "case {case} step {step}");
+                    coarser += usize::from(rank(coarse) < rank(exact));
+                }
+                binding += usize::from(rank(free) < rank(exact));
+            }
+        }
+        // The cooldown costs some fleets, and the coarse steps give some of it back.
+        assert!(binding >= 5, "{binding} {coarser}");
+        assert!(coarser >= 3, "{coarser}");
+    }
+
+    #[test]
     fn a_fleet_that_reacts_meets_a_burst_late() {
         // Three quiet seconds, then 3 a second against a minimum fleet of 1 (1 a second), boot 1
         // (in service two seconds after the end of the launch's second), age 0. Knowing the
@@ -636,7 +885,7 @@ mod tests {
         // A fleet that reacts launches at the end of second 3 at the earliest (the first
         // overload), in service from second 5: the queue reaches 4 in second 4, past age 0.
         assert_eq!(
-            reactive_bound(&arrivals, fleet, ONE_PER_SECOND, 0, None, 10).unwrap(),
+            reactive_bound(&arrivals, fleet, ONE_PER_SECOND, 0, None, 10, None).unwrap(),
             None
         );
         // Within 3 s: launches at the ends of seconds 3 and 4 follow an overload; one at the end
@@ -647,6 +896,23 @@ mod tests {
             2
         );
         assert_eq!(launches_outside(&arrivals, 1, ONE_PER_SECOND, 4, [9]), 0);
+    }
+
+    #[test]
+    fn a_scale_in_within_the_cooldown_of_any_action_is_counted() {
+        // Out at 0, in at 100 (100 s after), in at 450 (350 s), out at 500, in at 799 (299 s).
+        let actions = [
+            (0, false),
+            (100, true),
+            (450, true),
+            (500, false),
+            (799, true),
+        ];
+        assert_eq!(scale_ins_within_cooldown(300, actions), 2);
+        assert_eq!(scale_ins_within_cooldown(299, actions), 1);
+        assert_eq!(scale_ins_within_cooldown(0, actions), 0);
+        // Launches are never held, and the first action has nothing before it.
+        assert_eq!(scale_ins_within_cooldown(300, [(5, true), (6, false)]), 0);
     }
 
     #[test]
