@@ -207,7 +207,7 @@ pub fn reactive_bound(
         Rules {
             max_actions,
             rises: Some(&rises),
-            hold: cooldown.and_then(|c| HoldSteps::new(c.secs, c.step_secs, fleet.boot_secs)),
+            hold: cooldown.map(|c| HoldSteps::new(c.secs, c.step_secs, fleet.boot_secs)),
         },
     )
 }
@@ -316,7 +316,7 @@ impl HoldSteps {
     /// ends at the next multiple of `step_secs`: the bound's holds end no
     /// later than the fleet's, so it never asks more of a fleet than the
     /// cooldown does.
-    fn new(cooldown_secs: u64, step_secs: u64, boot_secs: u64) -> Option<Self> {
+    fn new(cooldown_secs: u64, step_secs: u64, boot_secs: u64) -> Self {
         let step_secs = step_secs.max(1);
         // A launch at the end of second l is in service from l + boot + 1; a
         // termination at the end of second e takes the instance out from
@@ -324,11 +324,13 @@ impl HoldSteps {
         // a fall by cooldown.
         let after_rise = cooldown_secs.saturating_sub(boot_secs) / step_secs;
         let after_fall = cooldown_secs / step_secs;
-        Some(HoldSteps {
+        // A hold too long to count makes tables too large to build, which the
+        // size check refuses.
+        HoldSteps {
             step_secs,
-            after_rise: usize::try_from(after_rise).ok()?,
-            after_fall: usize::try_from(after_fall).ok()?,
-        })
+            after_rise: usize::try_from(after_rise).unwrap_or(usize::MAX),
+            after_fall: usize::try_from(after_fall).unwrap_or(usize::MAX),
+        }
     }
 
     fn states(&self) -> usize {
@@ -769,26 +771,34 @@ mod tests {
         }
     }
 
+    /// Whether a fleet that reacts within `within` may rise in second `s`: the rise comes from
+    /// the launch at the end of `s − boot − 1`, which must follow an overload second (more
+    /// arrivals than `floor`, what the minimum fleet completes) by at most `within`.
+    fn reacting(
+        arrivals: &[u64],
+        boot_secs: u64,
+        floor: u64,
+        within: u64,
+    ) -> impl Fn(usize) -> bool + Copy + '_ {
+        move |s| {
+            let Some(launch) = s.checked_sub(boot_secs as usize + 1) else {
+                return false;
+            };
+            (0..=launch)
+                .rev()
+                .find(|&o| arrivals[o] > floor)
+                .is_some_and(|o| (launch - o) as u64 <= within)
+        }
+    }
+
     #[test]
     fn the_reactive_bound_matches_every_sequence_that_rises_after_an_overload() {
-        // As above, with the rises a launch after an overload allows. Overload: more
-        // arrivals in a second than the minimum fleet completes.
+        // As above, with the rises a launch after an overload allows.
         for (case, arrivals, fleet) in small_cases(0x9E37_79B9_7F4A_7C15, 7, 3) {
             let rate = [1000, 2000][case as usize % 2];
             let age = u64::from(case % 4);
             let within = u64::from(case % 3);
-            let floor = rate / 1000;
-            // A rise at second s comes from the launch at the end of s − boot − 1, which must
-            // follow an overload second by at most `within`.
-            let may_rise = |s: usize| {
-                let Some(launch) = s.checked_sub(fleet.boot_secs as usize + 1) else {
-                    return false;
-                };
-                (0..=launch)
-                    .rev()
-                    .find(|&o| arrivals[o] > floor)
-                    .is_some_and(|o| (launch - o) as u64 <= within)
-            };
+            let may_rise = reacting(&arrivals, fleet.boot_secs, rate / 1000, within);
             for budget in [None, Some(1)] {
                 let reactive = reactive_bound(&arrivals, fleet, rate, age, budget, within, None)
                     .unwrap()
@@ -821,16 +831,7 @@ mod tests {
             let rate = [1000, 2000][case as usize % 2];
             let age = u64::from(case % 3);
             let within = 6;
-            let floor = rate / 1000;
-            let may_rise = |s: usize| {
-                let Some(launch) = s.checked_sub(fleet.boot_secs as usize + 1) else {
-                    return false;
-                };
-                (0..=launch)
-                    .rev()
-                    .find(|&o| arrivals[o] > floor)
-                    .is_some_and(|o| (launch - o) as u64 <= within)
-            };
+            let may_rise = reacting(&arrivals, fleet.boot_secs, rate / 1000, within);
             let secs = u64::from(case % 5);
             let bound = |step_secs, budget| {
                 reactive_bound(
@@ -951,6 +952,14 @@ mod tests {
             whole_instance_bound(&week, shape(2, 10, 90), 5000, 300, None),
             Err(TooLarge(size))
         );
+        // A cooldown of u64::MAX seconds counted every second (a step of 0 counts as 1) would
+        // need a hold state per second of it: refused, not computed without the cooldown.
+        let endless = Cooldown {
+            secs: u64::MAX,
+            step_secs: 0,
+        };
+        let refused = reactive_bound(&[3, 3], shape(1, 2, 1), 1000, 5, None, 10, Some(endless));
+        assert!(refused.unwrap_err().0.cells > MAX_CELLS);
         // Nothing arrives: the empty trace costs nothing.
         assert_eq!(
             whole_instance_bound(&[], shape(2, 10, 90), 5000, 60, None)
