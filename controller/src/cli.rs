@@ -305,7 +305,7 @@ pub struct SimulateArgs {
     /// With --bound-reactive: count only fleets that also keep this scale-in cooldown, no
     /// instance leaving service within it of any launch or termination (e.g. the seed's `300s`),
     /// counted in 10 s steps in the fleets' favour. Shown only for runs that kept it (`n/a`
-    /// otherwise). About 30 times the reactive bound's time.
+    /// otherwise). Ten times the reactive bound's time or more.
     #[arg(long, value_name = "COOLDOWN", requires = "bound_reactive")]
     pub bound_cooldown: Option<ballast_blueprint::Duration>,
     #[arg(long, value_enum, default_value_t)]

@@ -190,9 +190,10 @@ pub enum WholeInstanceError {
 /// that policy's own worst age, within `max_actions` changes if given, and
 /// over the fleets that react within `reactive_within` of an overload if
 /// given (then only for the runs whose own launches all did), and, with a
-/// `cooldown` too, over those that keep no instance in service less than the
-/// cooldown after any action (then only for the runs that kept it). Costs
-/// seconds of CPU per report for an hours-long trace (see [`whole_instance`]).
+/// `cooldown` too, over those that also let no instance leave service within
+/// the cooldown of any launch or termination (then only for the runs that
+/// kept it). Costs seconds of CPU per report for an hours-long trace, and
+/// ten times that or more with a cooldown (see [`whole_instance`]).
 pub fn add_whole_instance_bounds(
     results: &mut [SimResult],
     sim: &SimConfig,
