@@ -380,6 +380,19 @@ mod tests {
         std::fs::remove_file(trace).unwrap();
     }
 
+    /// A bound over fewer fleets (`bound`) lies between the bound over more (`looser`) and the
+    /// cost of the run it applies to (a JSON report); whether it is strictly above `looser`.
+    fn tighter_bound_holds(looser: f64, bound: f64, run: &serde_json::Value) -> bool {
+        let cost = run["instance_hours"].as_f64().unwrap();
+        assert!(bound <= cost + 1e-9, "{}: {bound} > {cost}", run["policy"]);
+        assert!(
+            bound + 1e-9 >= looser,
+            "{}: {bound} < {looser}",
+            run["policy"]
+        );
+        bound > looser + 1e-9
+    }
+
     /// Every policy compared launches only after it has seen load, so each costs at least its
     /// reactive bound, which is at least its whole-instance bound. A policy that launches ahead
     /// of load (the prediction, before the burst it learned from the history) is outside the
@@ -404,12 +417,7 @@ mod tests {
             assert_eq!(row["launches_outside"], 0, "{r}");
             let bound = row["instance_hours"].as_f64().unwrap();
             let whole_bound = w["whole_instance"]["instance_hours"].as_f64().unwrap();
-            let cost = r["instance_hours"].as_f64().unwrap();
-            assert!(bound <= cost + 1e-9, "{}: {bound} > {cost}", r["policy"]);
-            assert!(bound + 1e-9 >= whole_bound, "{}", r["policy"]);
-            if bound > whole_bound + 1e-9 {
-                above += 1;
-            }
+            above += usize::from(tighter_bound_holds(whole_bound, bound, r));
         }
         // The burst starts at 180 s: knowing it, a fleet launches 90 s ahead; reacting, it cannot.
         assert!(above > 0, "{reactive:?}");
@@ -466,12 +474,7 @@ mod tests {
             };
             kept += 1;
             let free = r["whole_instance"]["instance_hours"].as_f64().unwrap();
-            let cost = h["instance_hours"].as_f64().unwrap();
-            assert!(bound <= cost + 1e-9, "{}: {bound} > {cost}", h["policy"]);
-            assert!(bound + 1e-9 >= free, "{}", h["policy"]);
-            if bound > free + 1e-9 {
-                above += 1;
-            }
+            above += usize::from(tighter_bound_holds(free, bound, h));
         }
         assert!(kept > 0 && broke > 0, "{held:?}");
         // After the burst the fleet must keep its instances 400 s after the last launch.
